@@ -1,0 +1,136 @@
+/*
+ * vkt/gpu.h — devices, capabilities and counters.
+ *
+ * A vkt_device owns (or, through vkt/vulkan.h, adopts) one Vulkan device and queue. Work is
+ * recorded into a command buffer as ops are called and submitted once, when a value is read
+ * back (vkt_tensor_download), when vkt_device_flush/vkt_device_finish is called, or when the
+ * staging area of the current command buffer is full.
+ *
+ *     vkt_device *dev = NULL;
+ *     vkt_status s = vkt_device_create(&(vkt_device_desc){ .select = "llvmpipe" }, &dev);
+ *     if (s != VKT_OK) { fprintf(stderr, "%s\n", vkt_last_error()); return 1; }
+ *     printf("%s, subgroup %u\n", vkt_device_get_info(dev)->name,
+ *            vkt_device_get_info(dev)->subgroup_size);
+ *     vkt_device_destroy(dev);
+ *
+ * Environment:
+ *   VKT_DEVICE=<index|name substring>   choose the device (desc.select wins over it)
+ *   VKT_VALIDATION=1                    enable Khronos validation + synchronization validation
+ *   VKT_DISABLE_SUBGROUP_ARITH=1        use shared-memory reductions even where subgroups exist
+ */
+#ifndef VKT_GPU_H
+#define VKT_GPU_H
+
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vkt_device vkt_device;
+
+typedef enum vkt_device_type {
+    VKT_DEVICE_TYPE_OTHER = 0,
+    VKT_DEVICE_TYPE_INTEGRATED_GPU,
+    VKT_DEVICE_TYPE_DISCRETE_GPU,
+    VKT_DEVICE_TYPE_VIRTUAL_GPU,
+    VKT_DEVICE_TYPE_CPU,
+    _VKT_DEVICE_TYPE_FORCE_U32 = 0x7FFFFFFF
+} vkt_device_type;
+
+#define VKT_MAX_HEAPS 16
+
+/** What the capability probe found, filled once when the device is opened or enumerated. */
+typedef struct vkt_device_info {
+    uint32_t index;                /* position in the loader's enumeration */
+    char name[256];
+    vkt_device_type type;
+    uint32_t vendor_id, device_id;
+    uint32_t driver_id;            /* VkDriverId */
+    char driver_name[256];
+    char driver_info[256];
+    uint32_t api_version;          /* packed as VK_MAKE_API_VERSION */
+    uint32_t subgroup_size;        /* default subgroup size */
+    uint32_t subgroup_min_size;    /* from subgroup size control; = subgroup_size without it */
+    uint32_t subgroup_max_size;
+    bool subgroup_arithmetic;      /* compute-stage subgroup arithmetic (after kill-switches) */
+    bool subgroup_shuffle;
+    bool subgroup_size_control;
+    uint32_t max_shared_memory;    /* maxComputeSharedMemorySize, bytes */
+    uint32_t max_workgroup_invocations;
+    uint32_t max_workgroup_size[3];
+    uint32_t max_workgroup_count[3];
+    uint64_t max_storage_buffer_range; /* the largest tensor one dispatch can bind, bytes */
+    uint64_t max_buffer_size;
+    uint64_t max_allocation_size;
+    uint32_t max_allocation_count;
+    uint32_t min_storage_buffer_offset_alignment;
+    uint32_t max_push_constants_size;
+    bool fp16;                     /* shaderFloat16 */
+    bool timeline_semaphore;
+    bool uma;                      /* every device-local heap is host-visible */
+    uint32_t heap_count;
+    uint64_t heap_size[VKT_MAX_HEAPS];
+    bool heap_device_local[VKT_MAX_HEAPS];
+    bool is_default;               /* the device vkt_device_create picks with an empty desc */
+    bool usable;                   /* Vulkan 1.2+, a compute queue and timeline semaphores */
+} vkt_device_info;
+
+/**
+ * Lists the Vulkan devices. Fills up to `max` entries of `infos` (may be NULL with max 0) and sets
+ * *count to the number of devices. Returns VKT_NO_VULKAN without a loader and VKT_NO_DEVICE when
+ * the loader reports no device.
+ */
+VKT_API vkt_status vkt_enumerate_devices(vkt_device_info *infos, uint32_t max, uint32_t *count);
+
+/**
+ * How to open a device. All zero means: the device chosen by VKT_DEVICE, else by type preference
+ * (discrete > integrated > virtual > CPU), no validation, 256 MiB memory blocks, 16 MiB staging
+ * per command buffer.
+ */
+typedef struct vkt_device_desc {
+    const char *select;      /* index ("1") or case-insensitive name substring; may be NULL */
+    bool validation;         /* also turned on by VKT_VALIDATION=1 */
+    uint64_t block_size;     /* device memory block size for the sub-allocator, bytes */
+    uint64_t staging_size;   /* host-visible staging bytes per in-flight command buffer */
+    const char *label;       /* may be NULL */
+} vkt_device_desc;
+
+/** Opens a device. On error *out is NULL and vkt_last_error() says why. */
+VKT_API vkt_status vkt_device_create(const vkt_device_desc *desc, vkt_device **out);
+/** Waits for the device to finish and frees everything vkt created. NULL is a no-op. */
+VKT_API void vkt_device_destroy(vkt_device *dev);
+VKT_API const vkt_device_info *vkt_device_get_info(const vkt_device *dev);
+
+/** Submits recorded work without waiting for it. */
+VKT_API vkt_status vkt_device_flush(vkt_device *dev);
+/** Submits recorded work and waits until the device has finished all of it. */
+VKT_API vkt_status vkt_device_finish(vkt_device *dev);
+
+/** Counters since creation or the last vkt_device_reset_stats. */
+typedef struct vkt_device_stats {
+    uint64_t submits;            /* vkQueueSubmit calls */
+    uint64_t host_waits;         /* times the host blocked on the device */
+    uint64_t dispatches;         /* compute dispatches recorded */
+    uint64_t barriers;           /* pipeline barriers recorded */
+    uint64_t transfers;          /* copy/fill commands recorded */
+    uint64_t bytes_uploaded;     /* host -> device */
+    uint64_t bytes_downloaded;   /* device -> host */
+    uint64_t pipelines_created;
+    uint64_t memory_in_use;      /* device bytes held by live tensors */
+    uint64_t memory_peak;        /* high-water mark of memory_in_use */
+    uint64_t memory_reserved;    /* device bytes in allocated blocks */
+    uint64_t memory_blocks;      /* vkAllocateMemory blocks held */
+    uint64_t validation_messages; /* validation errors + warnings seen (validation on only) */
+} vkt_device_stats;
+
+VKT_API void vkt_device_get_stats(const vkt_device *dev, vkt_device_stats *out);
+/** Zeroes the counters; the memory peak restarts from the memory in use. */
+VKT_API void vkt_device_reset_stats(vkt_device *dev);
+
+VKT_API const char *vkt_device_type_name(vkt_device_type t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

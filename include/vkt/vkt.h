@@ -1,0 +1,27 @@
+/*
+ * vkt.h — train neural networks on any Vulkan device.
+ *
+ *     #include <vkt/vkt.h>
+ *
+ *     vkt_device *dev;
+ *     if (vkt_device_create(&(vkt_device_desc){0}, &dev) != VKT_OK) {
+ *         fprintf(stderr, "vkt: %s\n", vkt_last_error());
+ *         return 1;
+ *     }
+ *     vkt_tensor *a = vkt_tensor_new_2d(dev, VKT_F32, 64, 32);
+ *     ...
+ *     vkt_device_destroy(dev);
+ *
+ * Headers: core.h (status, errors), gpu.h (devices, counters), tensor.h (tensors, ops, autograd),
+ * selftest.h (device checks). vulkan.h (interop with a host application's Vulkan device) is the
+ * only header that includes Vulkan types and is not included here.
+ */
+#ifndef VKT_VKT_H
+#define VKT_VKT_H
+
+#include "core.h"
+#include "gpu.h"
+#include "selftest.h"
+#include "tensor.h"
+
+#endif

@@ -1,0 +1,139 @@
+/*
+ * check_elementwise.c — add, mul, scale, relu, add_bias and sum_cols against src/ref.
+ */
+#include <stdio.h>
+
+#include "check/check.h"
+
+typedef struct ew_case {
+    int64_t rows, cols;
+} ew_case;
+
+/* Awkward sizes, plus one past 65535 workgroups of 256 to exercise the 2-D grid. */
+static const ew_case cases[] = {
+    {1, 1}, {1, 3}, {63, 1}, {1, 64}, {65, 1}, {1000, 1}, {3, 1000}, {65, 63}, {1000, 3},
+    {4097, 4097},
+};
+
+typedef vkt_tensor *(*binary_fn)(const vkt_tensor *, const vkt_tensor *);
+typedef void (*binary_ref)(float *, const float *, const float *, int64_t);
+
+static void run_binary(vkt__check_ctx *c, const char *op, binary_fn fn, binary_ref ref,
+                       const ew_case *k, const float *a, const float *b, float *want,
+                       const char *shape)
+{
+    if (!vkt__check_wants(c, op)) {
+        return;
+    }
+    int64_t n = k->rows * k->cols;
+    int64_t sh[2] = {k->rows, k->cols};
+    vkt_scope_begin(c->dev);
+    double t0 = vkt__now();
+    vkt_tensor *ta = vkt__check_tensor(c->dev, VKT_F32, a, 2, sh);
+    vkt_tensor *tb = vkt__check_tensor(c->dev, VKT_F32, b, 2, sh);
+    float *got = vkt__check_fetch(fn(ta, tb));
+    double ms = (vkt__now() - t0) * 1e3;
+    if (!got) {
+        vkt__check_report_failure(c, op, shape);
+    } else {
+        ref(want, a, b, n);
+        vkt__check_report(c, op, shape, vkt__max_err(got, want, n), 0.0, ms, NULL);
+    }
+    free(got);
+    vkt_scope_end(c->dev);
+}
+
+void vkt__check_elementwise(vkt__check_ctx *c)
+{
+    for (size_t i = 0; i < VKT__ARRAY_LEN(cases); i++) {
+        const ew_case *k = &cases[i];
+        int64_t n = k->rows * k->cols;
+        int64_t sh[2] = {k->rows, k->cols};
+        char shape[64];
+        snprintf(shape, sizeof shape, "%lldx%lld", (long long)k->rows, (long long)k->cols);
+        float *a = vkt__check_rand(c, n, -2.0f, 2.0f);
+        float *b = vkt__check_rand(c, n, -2.0f, 2.0f);
+        float *bias = vkt__check_rand(c, k->cols, -1.0f, 1.0f);
+        float *want = malloc((size_t)n * sizeof *want);
+        if (!a || !b || !bias || !want) {
+            vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
+            vkt__check_report_failure(c, "elementwise", shape);
+            goto next;
+        }
+        /* Elementwise results are exact in fp32: the tolerance is zero. */
+        run_binary(c, "add", vkt_add, vkt__ref_add, k, a, b, want, shape);
+        run_binary(c, "mul", vkt_mul, vkt__ref_mul, k, a, b, want, shape);
+
+        if (vkt__check_wants(c, "scale")) {
+            vkt_scope_begin(c->dev);
+            double t0 = vkt__now();
+            float *got = vkt__check_fetch(vkt_scale(vkt__check_tensor(c->dev, VKT_F32, a, 2, sh),
+                                                    -0.37f));
+            double ms = (vkt__now() - t0) * 1e3;
+            if (got) {
+                vkt__ref_scale(want, a, -0.37f, n);
+                vkt__check_report(c, "scale", shape, vkt__max_err(got, want, n), 0.0, ms, NULL);
+            } else {
+                vkt__check_report_failure(c, "scale", shape);
+            }
+            free(got);
+            vkt_scope_end(c->dev);
+        }
+        if (vkt__check_wants(c, "relu")) {
+            vkt_scope_begin(c->dev);
+            double t0 = vkt__now();
+            float *got = vkt__check_fetch(vkt_relu(vkt__check_tensor(c->dev, VKT_F32, a, 2, sh)));
+            double ms = (vkt__now() - t0) * 1e3;
+            if (got) {
+                vkt__ref_relu(want, a, n);
+                vkt__check_report(c, "relu", shape, vkt__max_err(got, want, n), 0.0, ms, NULL);
+            } else {
+                vkt__check_report_failure(c, "relu", shape);
+            }
+            free(got);
+            vkt_scope_end(c->dev);
+        }
+        if (vkt__check_wants(c, "add_bias")) {
+            vkt_scope_begin(c->dev);
+            double t0 = vkt__now();
+            vkt_tensor *tb = vkt__check_tensor(c->dev, VKT_F32, bias, 1, &k->cols);
+            float *got = vkt__check_fetch(
+                vkt_add_bias(vkt__check_tensor(c->dev, VKT_F32, a, 2, sh), tb));
+            double ms = (vkt__now() - t0) * 1e3;
+            if (got) {
+                vkt__ref_add_bias(want, a, bias, k->rows, k->cols);
+                vkt__check_report(c, "add_bias", shape, vkt__max_err(got, want, n), 0.0, ms, NULL);
+            } else {
+                vkt__check_report_failure(c, "add_bias", shape);
+            }
+            free(got);
+            vkt_scope_end(c->dev);
+        }
+        if (vkt__check_wants(c, "sum_cols") && k->rows <= 1000) {
+            /* rows summed in order in fp32 vs a double reference */
+            vkt_scope_begin(c->dev);
+            double t0 = vkt__now();
+            vkt_tensor *out = vkt_tensor_new_1d(c->dev, VKT_F32, k->cols);
+            vkt_tensor *x = vkt__check_tensor(c->dev, VKT_F32, a, 2, sh);
+            float *got = NULL;
+            if (out && x && vkt__sum_cols(x, out, false) == VKT_OK) {
+                got = vkt__check_fetch(out);
+            }
+            double ms = (vkt__now() - t0) * 1e3;
+            if (got) {
+                vkt__ref_sum_cols(want, a, k->rows, k->cols);
+                vkt__check_report(c, "sum_cols", shape, vkt__max_err(got, want, k->cols),
+                                  1e-5 * (double)k->rows, ms, NULL);
+            } else {
+                vkt__check_report_failure(c, "sum_cols", shape);
+            }
+            free(got);
+            vkt_scope_end(c->dev);
+        }
+    next:
+        free(a);
+        free(b);
+        free(bias);
+        free(want);
+    }
+}

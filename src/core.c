@@ -1,0 +1,108 @@
+/*
+ * core.c — the status table, the thread's last error, small shared helpers.
+ */
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+static _Thread_local char last_error[1024];
+static _Thread_local vkt_status last_status;
+
+const char *vkt_status_name(vkt_status s)
+{
+    switch (s) {
+#define VKT__NAME_CASE(name, value, desc)                                                          \
+    case VKT_##name:                                                                               \
+        return #name;
+        VKT_STATUS_MAP(VKT__NAME_CASE)
+#undef VKT__NAME_CASE
+    default:
+        return "UNKNOWN";
+    }
+}
+
+const char *vkt_status_str(vkt_status s)
+{
+    switch (s) {
+#define VKT__STR_CASE(name, value, desc)                                                           \
+    case VKT_##name:                                                                               \
+        return desc;
+        VKT_STATUS_MAP(VKT__STR_CASE)
+#undef VKT__STR_CASE
+    default:
+        return "unknown status";
+    }
+}
+
+const char *vkt_last_error(void) { return last_error; }
+vkt_status vkt_last_status(void) { return last_status; }
+
+void vkt_clear_error(void)
+{
+    last_error[0] = '\0';
+    last_status = VKT_OK;
+}
+
+const char *vkt_version(void) { return "0.1.0"; }
+
+vkt_status vkt__error(vkt_status s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    last_status = s;
+    return s;
+}
+
+vkt_status vkt__error_context(const char *fmt, ...)
+{
+    char prefix[512], old[sizeof last_error];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, last_error, sizeof old);
+    size_t n = strlen(prefix);
+    if (n > sizeof last_error - 3) {
+        n = sizeof last_error - 3;
+    }
+    memcpy(last_error, prefix, n);
+    memcpy(last_error + n, ": ", 2);
+    size_t m = strlen(old);
+    if (m > sizeof last_error - n - 3) {
+        m = sizeof last_error - n - 3;
+    }
+    memcpy(last_error + n + 2, old, m);
+    last_error[n + 2 + m] = '\0';
+    return last_status;
+}
+
+bool vkt__env_flag(const char *name)
+{
+    const char *v = getenv(name);
+    return v && v[0] && strcmp(v, "0") != 0;
+}
+
+double vkt__now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+bool vkt__grow(void **ptr, uint32_t *cap, uint32_t need, size_t elem)
+{
+    if (need <= *cap) {
+        return true;
+    }
+    uint32_t n = VKT__MAX(need, *cap ? *cap * 2 : 8);
+    void *p = realloc(*ptr, (size_t)n * elem);
+    if (!p) {
+        return false;
+    }
+    *ptr = p;
+    *cap = n;
+    return true;
+}

@@ -1,0 +1,122 @@
+/*
+ * device_impl.h — the vkt_device struct, shared by the files of src/gpu only.
+ */
+#ifndef VKT_DEVICE_IMPL_H
+#define VKT_DEVICE_IMPL_H
+
+#include "gpu/gpu_internal.h"
+
+/* One range of a block that is free. */
+typedef struct vkt__range {
+    VkDeviceSize offset, size;
+} vkt__range;
+
+struct vkt__block {
+    VkDeviceMemory memory;
+    VkBuffer buffer;
+    VkDeviceSize size;
+    vkt__range *free;      /* sorted by offset, coalesced */
+    uint32_t free_count, free_cap;
+    VkDeviceSize used;
+    bool dedicated;        /* holds one large allocation; freed when empty */
+};
+
+/* Work recorded since the last barrier, for hazard detection. */
+typedef struct vkt__access {
+    VkBuffer buffer;
+    VkDeviceSize offset, size;
+    uint32_t access;
+} vkt__access;
+
+/* A range waiting for the submit with timeline value `value` to finish before reuse. */
+typedef struct vkt__retired {
+    vkt__alloc *alloc;
+    uint64_t value;
+} vkt__retired;
+
+typedef struct vkt__frame {
+    VkCommandPool pool;
+    VkCommandBuffer cmd;
+    VkDescriptorPool *desc_pools;
+    uint32_t desc_pool_count, desc_pool_cap, desc_pool_current;
+    VkBuffer staging;
+    VkDeviceMemory staging_mem;
+    uint8_t *staging_ptr;
+    VkDeviceSize staging_used;
+    uint64_t value;        /* timeline value signalled by this frame's last submit */
+    bool recording;
+} vkt__frame;
+
+typedef struct vkt__pipeline {
+    vkt__shader_id shader;
+    uint32_t spec[VKT__MAX_SPEC];
+    uint32_t spec_count;
+    VkPipeline pipeline;
+} vkt__pipeline;
+
+struct vkt_device {
+    vkt_device_info info;
+    vkt__caps caps;
+    bool adopted;          /* instance/device belong to the host application */
+    bool own_instance;
+    VkInstance instance;
+    VkPhysicalDevice physical;
+    VkDevice device;
+    VkQueue queue;
+    uint32_t queue_family;
+    struct VolkDeviceTable vk;
+    VkDebugUtilsMessengerEXT messenger;
+    VkPhysicalDeviceMemoryProperties mem_props;
+    uint32_t mem_type;          /* device-local type for tensors */
+    uint32_t staging_type;      /* host-visible coherent type for staging */
+    bool staging_cached;
+
+    VkDeviceSize block_size, staging_size;
+    vkt__block **blocks;
+    uint32_t block_count, block_cap;
+    vkt__retired *retired;
+    uint32_t retired_count, retired_cap;
+
+    VkSemaphore timeline;
+    uint64_t submitted;         /* last value submitted */
+    vkt__frame frames[VKT__FRAMES];
+    uint32_t frame;             /* index of the current frame */
+
+    vkt__access *pending;       /* accesses since the last barrier */
+    uint32_t pending_count, pending_cap;
+
+    VkDescriptorSetLayout set_layout;
+    VkPipelineLayout pipeline_layout;
+    VkShaderModule modules[VKT__SHADER_COUNT];
+    vkt__pipeline *pipelines;
+    uint32_t pipeline_count, pipeline_cap;
+    VkBuffer dummy;             /* bound to unused bindings */
+    vkt__alloc *dummy_alloc;
+
+    vkt_device_stats stats;
+
+    struct vkt__tensor_state *tensor_state;
+    void (*tensor_state_destroy)(struct vkt__tensor_state *);
+};
+
+/* recorder.c */
+vkt_status vkt__frames_init(vkt_device *dev);
+void vkt__frames_finish(vkt_device *dev);
+/* Waits until the timeline reaches `value` (counts a host wait only if it blocks). */
+vkt_status vkt__wait_value(vkt_device *dev, uint64_t value);
+uint64_t vkt__completed_value(vkt_device *dev);
+/* The timeline value that the currently recording work will signal. */
+uint64_t vkt__pending_value(vkt_device *dev);
+
+/* memory.c */
+void vkt__memory_collect(vkt_device *dev);   /* return retired ranges whose work finished */
+void vkt__memory_finish(vkt_device *dev);
+
+/* pipeline.c */
+vkt_status vkt__pipelines_init(vkt_device *dev);
+void vkt__pipelines_finish(vkt_device *dev);
+vkt_status vkt__pipeline_get(vkt_device *dev, vkt__shader_id shader, const uint32_t *spec,
+                             uint32_t spec_count, VkPipeline *out);
+
+
+#endif

@@ -1,0 +1,114 @@
+/*
+ * gpu_internal.h — the Vulkan layer as the rest of the library sees it.
+ *
+ * Ops never touch Vulkan directly. They describe a dispatch (shader, specialization constants,
+ * push constants, bound buffer ranges with their access) and hand it to vkt__dispatch, which
+ * records it into the current command buffer after whatever barrier the read/write tracking
+ * requires. Submission happens on readback, flush, finish, or when a command buffer's staging
+ * area is full.
+ */
+#ifndef VKT_GPU_INTERNAL_H
+#define VKT_GPU_INTERNAL_H
+
+#include <volk.h>
+
+#include "internal.h"
+#include "vkt/gpu.h"
+#include "vkt_shaders.h" /* generated: enum vkt__shader_id, VKT__SHADER_<NAME> */
+
+#define VKT__MAX_BINDINGS 8
+#define VKT__MAX_SPEC 12
+#define VKT__PUSH_MAX 128
+#define VKT__FRAMES 3
+/* Every sub-allocation starts at a multiple of this (>= any minStorageBufferOffsetAlignment). */
+#define VKT__ALLOC_ALIGN 256
+
+/* ---- memory ------------------------------------------------------------------------------------ */
+
+typedef struct vkt__block vkt__block;
+
+/* A device-local range owned by one or more tensors (refcounted by the tensor layer). */
+typedef struct vkt__alloc {
+    vkt__block *block;
+    VkBuffer buffer;      /* the block's buffer */
+    VkDeviceSize offset;  /* within the buffer */
+    VkDeviceSize size;    /* bytes requested */
+    VkDeviceSize reserved; /* bytes taken from the block (aligned) */
+    uint32_t refs;
+} vkt__alloc;
+
+/* Allocates `size` bytes of device-local storage. Errors: TOO_LARGE (over
+ * maxStorageBufferRange or the heap), OUT_OF_DEVICE_MEMORY. */
+vkt_status vkt__alloc_create(vkt_device *dev, VkDeviceSize size, vkt__alloc **out);
+/* Returns the range once the work recorded so far has finished. */
+void vkt__alloc_release(vkt_device *dev, vkt__alloc *a);
+
+/* ---- recording --------------------------------------------------------------------------------- */
+
+enum { VKT__READ = 1, VKT__WRITE = 2, VKT__RW = 3 };
+
+typedef struct vkt__binding {
+    VkBuffer buffer;       /* VK_NULL_HANDLE: binding unused (a dummy buffer is bound) */
+    VkDeviceSize offset;
+    VkDeviceSize size;
+    uint32_t access;       /* VKT__READ / VKT__WRITE / VKT__RW */
+} vkt__binding;
+
+typedef struct vkt__dispatch_desc {
+    vkt__shader_id shader;
+    /* Specialization constants by constant_id; spec[0] is always local_size_x. */
+    uint32_t spec[VKT__MAX_SPEC];
+    uint32_t spec_count;
+    const void *push;      /* push-constant block, <= 128 bytes; may be NULL */
+    uint32_t push_size;
+    vkt__binding bindings[VKT__MAX_BINDINGS]; /* index = binding number */
+    uint32_t groups[3];    /* workgroup counts; 0 counts as 1 */
+} vkt__dispatch_desc;
+
+/* Records a dispatch into the current command buffer (after a barrier if a hazard needs one). */
+vkt_status vkt__dispatch(vkt_device *dev, const vkt__dispatch_desc *d);
+/* Records vkCmdFillBuffer over a range (offset and size multiples of 4). */
+vkt_status vkt__fill(vkt_device *dev, VkBuffer buf, VkDeviceSize offset, VkDeviceSize size,
+                     uint32_t word);
+/* Records a device-to-device copy. */
+vkt_status vkt__copy(vkt_device *dev, VkBuffer src, VkDeviceSize src_off, VkBuffer dst,
+                     VkDeviceSize dst_off, VkDeviceSize size);
+/* Stages host data and records its copy into dst (split across submits if larger than staging). */
+vkt_status vkt__upload(vkt_device *dev, VkBuffer dst, VkDeviceSize dst_off, const void *src,
+                       VkDeviceSize size);
+/* Records a copy into staging, submits, waits, and copies into host memory. */
+vkt_status vkt__download(vkt_device *dev, VkBuffer src, VkDeviceSize src_off, void *dst,
+                         VkDeviceSize size);
+
+/* Largest workgroup count per dimension that is safe to use on every device (the spec minimum). */
+#define VKT__MAX_GROUPS 65535u
+
+/* Splits `groups` workgroups over x and y (x <= VKT__MAX_GROUPS). Shaders recover the flat group
+ * index as gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x and must bounds-check. */
+void vkt__groups_2d(uint64_t groups, uint32_t out[3]);
+
+/* ---- device ------------------------------------------------------------------------------------ */
+
+/* Internal capability flags, derived from vkt_device_info plus kill-switches and test overrides. */
+typedef struct vkt__caps {
+    bool subgroup_arith;   /* use subgroup-arithmetic shader variants */
+    bool cpu_like;         /* lavapipe/SwiftShader-type device: prefer CPU-friendly kernels */
+    uint32_t reduce_wg;    /* workgroup size for reductions */
+} vkt__caps;
+
+const vkt__caps *vkt__device_caps(const vkt_device *dev);
+/* Test/diagnostic override: force the shared-memory (false) or subgroup (true) reduction path.
+ * Returns false when `on` is requested but the device lacks subgroup arithmetic. */
+bool vkt__device_set_subgroup_arith(vkt_device *dev, bool on);
+/* The device's tensor-layer state (tape, scopes); owned by src/tensor. */
+struct vkt__tensor_state *vkt__device_tensor_state(vkt_device *dev);
+void vkt__device_set_tensor_state(vkt_device *dev, struct vkt__tensor_state *st,
+                                  void (*destroy)(struct vkt__tensor_state *));
+
+/* Internal VkResult helpers (vk_result.c). */
+const char *vkt__vk_result_str(VkResult r);
+vkt_status vkt__status_from_vk(VkResult r);
+/* Sets the last error to "<what> failed: VK_ERROR_..." and returns the matching status. */
+vkt_status vkt__vk_error(VkResult r, const char *what);
+
+#endif

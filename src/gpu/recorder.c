@@ -1,0 +1,544 @@
+/*
+ * recorder.c — command recording, barriers, submission, staging.
+ *
+ * VKT__FRAMES command buffers rotate. Ops record into the current one; a submit signals the next
+ * value of one timeline semaphore, and a frame is reused only after its value has been reached.
+ * The host blocks only in vkt__wait_value (readback, finish, or reuse of a frame still in flight),
+ * and each such block counts as one host wait.
+ *
+ * Barriers come from read/write tracking: every buffer range a command reads or writes is kept in
+ * dev->pending until the next barrier. A command that writes a range something pending touches,
+ * or reads a range something pending wrote, gets one global memory barrier first (the pattern
+ * ggml-vulkan uses; on buffers a global barrier costs the same as a buffer barrier on current
+ * drivers). The pending list survives submits: a barrier's first scope covers all earlier
+ * submissions on the queue, so work split over command buffers stays ordered.
+ */
+#include <string.h>
+
+#include "gpu/device_impl.h"
+
+#define DESC_POOL_SETS 256u
+
+/* ---- timeline ---------------------------------------------------------------------------------- */
+
+uint64_t vkt__completed_value(vkt_device *dev)
+{
+    uint64_t v = 0;
+    if (dev->vk.vkGetSemaphoreCounterValue(dev->device, dev->timeline, &v) != VK_SUCCESS) {
+        return 0;
+    }
+    return v;
+}
+
+uint64_t vkt__pending_value(vkt_device *dev)
+{
+    return dev->frames[dev->frame].recording ? dev->submitted + 1 : dev->submitted;
+}
+
+vkt_status vkt__wait_value(vkt_device *dev, uint64_t value)
+{
+    if (value == 0 || vkt__completed_value(dev) >= value) {
+        return VKT_OK;
+    }
+    VkSemaphoreWaitInfo wi = {
+        .sType = VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO,
+        .semaphoreCount = 1,
+        .pSemaphores = &dev->timeline,
+        .pValues = &value,
+    };
+    dev->stats.host_waits++;
+    VkResult r = dev->vk.vkWaitSemaphores(dev->device, &wi, UINT64_MAX);
+    if (r != VK_SUCCESS) {
+        return vkt__vk_error(r, "waiting for the device (vkWaitSemaphores)");
+    }
+    return VKT_OK;
+}
+
+/* ---- frames ------------------------------------------------------------------------------------ */
+
+static vkt_status new_desc_pool(vkt_device *dev, vkt__frame *f)
+{
+    if (!vkt__grow((void **)&f->desc_pools, &f->desc_pool_cap, f->desc_pool_count + 1,
+                   sizeof *f->desc_pools)) {
+        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory for descriptor pools");
+    }
+    VkDescriptorPoolSize size = {
+        .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+        .descriptorCount = DESC_POOL_SETS * VKT__MAX_BINDINGS,
+    };
+    VkDescriptorPoolCreateInfo ci = {
+        .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+        .maxSets = DESC_POOL_SETS,
+        .poolSizeCount = 1,
+        .pPoolSizes = &size,
+    };
+    VkResult r = dev->vk.vkCreateDescriptorPool(dev->device, &ci, NULL,
+                                                &f->desc_pools[f->desc_pool_count]);
+    if (r != VK_SUCCESS) {
+        return vkt__vk_error(r, "vkCreateDescriptorPool");
+    }
+    f->desc_pool_count++;
+    return VKT_OK;
+}
+
+vkt_status vkt__frames_init(vkt_device *dev)
+{
+    VkSemaphoreTypeCreateInfo tci = {
+        .sType = VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO,
+        .semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE,
+        .initialValue = 0,
+    };
+    VkSemaphoreCreateInfo sci = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO, .pNext = &tci};
+    VkResult r = dev->vk.vkCreateSemaphore(dev->device, &sci, NULL, &dev->timeline);
+    if (r != VK_SUCCESS) {
+        return vkt__vk_error(r, "vkCreateSemaphore (timeline)");
+    }
+    for (int i = 0; i < VKT__FRAMES; i++) {
+        vkt__frame *f = &dev->frames[i];
+        VkCommandPoolCreateInfo pci = {
+            .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+            .flags = VK_COMMAND_POOL_CREATE_TRANSIENT_BIT,
+            .queueFamilyIndex = dev->queue_family,
+        };
+        r = dev->vk.vkCreateCommandPool(dev->device, &pci, NULL, &f->pool);
+        if (r != VK_SUCCESS) {
+            return vkt__vk_error(r, "vkCreateCommandPool");
+        }
+        VkCommandBufferAllocateInfo ai = {
+            .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+            .commandPool = f->pool,
+            .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+            .commandBufferCount = 1,
+        };
+        r = dev->vk.vkAllocateCommandBuffers(dev->device, &ai, &f->cmd);
+        if (r != VK_SUCCESS) {
+            return vkt__vk_error(r, "vkAllocateCommandBuffers");
+        }
+        vkt_status s = new_desc_pool(dev, f);
+        if (s != VKT_OK) {
+            return s;
+        }
+        VkBufferCreateInfo bci = {
+            .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
+            .size = dev->staging_size,
+            .usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+            .sharingMode = VK_SHARING_MODE_EXCLUSIVE,
+        };
+        r = dev->vk.vkCreateBuffer(dev->device, &bci, NULL, &f->staging);
+        if (r != VK_SUCCESS) {
+            return vkt__vk_error(r, "vkCreateBuffer (staging)");
+        }
+        VkMemoryRequirements req;
+        dev->vk.vkGetBufferMemoryRequirements(dev->device, f->staging, &req);
+        if (!(req.memoryTypeBits & (1u << dev->staging_type))) {
+            return vkt__error(VKT_UNSUPPORTED, "staging memory type not usable for buffers");
+        }
+        VkMemoryAllocateInfo mai = {
+            .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
+            .allocationSize = req.size,
+            .memoryTypeIndex = dev->staging_type,
+        };
+        r = dev->vk.vkAllocateMemory(dev->device, &mai, NULL, &f->staging_mem);
+        if (r != VK_SUCCESS) {
+            return vkt__vk_error(r, "vkAllocateMemory (staging)");
+        }
+        r = dev->vk.vkBindBufferMemory(dev->device, f->staging, f->staging_mem, 0);
+        if (r == VK_SUCCESS) {
+            r = dev->vk.vkMapMemory(dev->device, f->staging_mem, 0, VK_WHOLE_SIZE, 0,
+                                    (void **)&f->staging_ptr);
+        }
+        if (r != VK_SUCCESS) {
+            return vkt__vk_error(r, "mapping staging memory");
+        }
+    }
+    return VKT_OK;
+}
+
+void vkt__frames_finish(vkt_device *dev)
+{
+    for (int i = 0; i < VKT__FRAMES; i++) {
+        vkt__frame *f = &dev->frames[i];
+        for (uint32_t j = 0; j < f->desc_pool_count; j++) {
+            dev->vk.vkDestroyDescriptorPool(dev->device, f->desc_pools[j], NULL);
+        }
+        free(f->desc_pools);
+        if (f->staging) {
+            dev->vk.vkDestroyBuffer(dev->device, f->staging, NULL);
+        }
+        if (f->staging_mem) {
+            dev->vk.vkFreeMemory(dev->device, f->staging_mem, NULL);
+        }
+        if (f->pool) {
+            dev->vk.vkDestroyCommandPool(dev->device, f->pool, NULL);
+        }
+        memset(f, 0, sizeof *f);
+    }
+    if (dev->timeline) {
+        dev->vk.vkDestroySemaphore(dev->device, dev->timeline, NULL);
+        dev->timeline = VK_NULL_HANDLE;
+    }
+}
+
+static vkt_status begin(vkt_device *dev, vkt__frame **out)
+{
+    vkt__frame *f = &dev->frames[dev->frame];
+    if (!f->recording) {
+        vkt_status s = vkt__wait_value(dev, f->value);
+        if (s != VKT_OK) {
+            return s;
+        }
+        vkt__memory_collect(dev);
+        VkResult r = dev->vk.vkResetCommandPool(dev->device, f->pool, 0);
+        if (r != VK_SUCCESS) {
+            return vkt__vk_error(r, "vkResetCommandPool");
+        }
+        for (uint32_t j = 0; j < f->desc_pool_count; j++) {
+            dev->vk.vkResetDescriptorPool(dev->device, f->desc_pools[j], 0);
+        }
+        f->desc_pool_current = 0;
+        f->staging_used = 0;
+        VkCommandBufferBeginInfo bi = {
+            .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+            .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT,
+        };
+        r = dev->vk.vkBeginCommandBuffer(f->cmd, &bi);
+        if (r != VK_SUCCESS) {
+            return vkt__vk_error(r, "vkBeginCommandBuffer");
+        }
+        f->recording = true;
+    }
+    *out = f;
+    return VKT_OK;
+}
+
+vkt_status vkt_device_flush(vkt_device *dev)
+{
+    vkt__frame *f = &dev->frames[dev->frame];
+    if (!f->recording) {
+        return VKT_OK;
+    }
+    f->recording = false;
+    VkResult r = dev->vk.vkEndCommandBuffer(f->cmd);
+    if (r != VK_SUCCESS) {
+        return vkt__vk_error(r, "vkEndCommandBuffer");
+    }
+    uint64_t value = dev->submitted + 1;
+    VkTimelineSemaphoreSubmitInfo tsi = {
+        .sType = VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO,
+        .signalSemaphoreValueCount = 1,
+        .pSignalSemaphoreValues = &value,
+    };
+    VkSubmitInfo si = {
+        .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+        .pNext = &tsi,
+        .commandBufferCount = 1,
+        .pCommandBuffers = &f->cmd,
+        .signalSemaphoreCount = 1,
+        .pSignalSemaphores = &dev->timeline,
+    };
+    r = dev->vk.vkQueueSubmit(dev->queue, 1, &si, VK_NULL_HANDLE);
+    if (r != VK_SUCCESS) {
+        return vkt__vk_error(r, "vkQueueSubmit");
+    }
+    dev->submitted = value;
+    f->value = value;
+    dev->stats.submits++;
+    dev->frame = (dev->frame + 1) % VKT__FRAMES;
+    return VKT_OK;
+}
+
+vkt_status vkt_device_finish(vkt_device *dev)
+{
+    vkt_status s = vkt_device_flush(dev);
+    if (s != VKT_OK) {
+        return s;
+    }
+    s = vkt__wait_value(dev, dev->submitted);
+    if (s == VKT_OK) {
+        vkt__memory_collect(dev);
+    }
+    return s;
+}
+
+/* ---- hazard tracking --------------------------------------------------------------------------- */
+
+static bool overlaps(const vkt__access *p, VkBuffer buf, VkDeviceSize off, VkDeviceSize size)
+{
+    return p->buffer == buf && off < p->offset + p->size && p->offset < off + size;
+}
+
+static bool hazard(const vkt_device *dev, VkBuffer buf, VkDeviceSize off, VkDeviceSize size,
+                   uint32_t access)
+{
+    for (uint32_t i = 0; i < dev->pending_count; i++) {
+        const vkt__access *p = &dev->pending[i];
+        if (((access & VKT__WRITE) || (p->access & VKT__WRITE)) && overlaps(p, buf, off, size)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void barrier(vkt_device *dev, vkt__frame *f)
+{
+    VkMemoryBarrier mb = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+        .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+        .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+                         VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+    };
+    VkPipelineStageFlags stages =
+        VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+    dev->vk.vkCmdPipelineBarrier(f->cmd, stages, stages, 0, 1, &mb, 0, NULL, 0, NULL);
+    dev->stats.barriers++;
+    dev->pending_count = 0;
+}
+
+static vkt_status track(vkt_device *dev, VkBuffer buf, VkDeviceSize off, VkDeviceSize size,
+                        uint32_t access)
+{
+    if (!vkt__grow((void **)&dev->pending, &dev->pending_cap, dev->pending_count + 1,
+                   sizeof *dev->pending)) {
+        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory tracking accesses");
+    }
+    dev->pending[dev->pending_count++] = (vkt__access){buf, off, size, access};
+    return VKT_OK;
+}
+
+/* ---- commands ---------------------------------------------------------------------------------- */
+
+void vkt__groups_2d(uint64_t groups, uint32_t out[3])
+{
+    if (groups == 0) {
+        groups = 1;
+    }
+    if (groups <= VKT__MAX_GROUPS) {
+        out[0] = (uint32_t)groups;
+        out[1] = 1;
+    } else {
+        out[0] = VKT__MAX_GROUPS;
+        out[1] = (uint32_t)VKT__DIV_UP(groups, (uint64_t)VKT__MAX_GROUPS);
+    }
+    out[2] = 1;
+}
+
+static vkt_status alloc_set(vkt_device *dev, vkt__frame *f, VkDescriptorSet *set)
+{
+    for (;;) {
+        if (f->desc_pool_current >= f->desc_pool_count) {
+            vkt_status s = new_desc_pool(dev, f);
+            if (s != VKT_OK) {
+                return s;
+            }
+        }
+        VkDescriptorSetAllocateInfo ai = {
+            .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+            .descriptorPool = f->desc_pools[f->desc_pool_current],
+            .descriptorSetCount = 1,
+            .pSetLayouts = &dev->set_layout,
+        };
+        VkResult r = dev->vk.vkAllocateDescriptorSets(dev->device, &ai, set);
+        if (r == VK_SUCCESS) {
+            return VKT_OK;
+        }
+        if (r != VK_ERROR_OUT_OF_POOL_MEMORY && r != VK_ERROR_FRAGMENTED_POOL) {
+            return vkt__vk_error(r, "vkAllocateDescriptorSets");
+        }
+        f->desc_pool_current++;
+    }
+}
+
+vkt_status vkt__dispatch(vkt_device *dev, const vkt__dispatch_desc *d)
+{
+    VKT__ASSERT(d->push_size <= VKT__PUSH_MAX);
+    VkPipeline pipe;
+    vkt_status s = vkt__pipeline_get(dev, d->shader, d->spec, d->spec_count, &pipe);
+    if (s != VKT_OK) {
+        return s;
+    }
+    vkt__frame *f;
+    s = begin(dev, &f);
+    if (s != VKT_OK) {
+        return s;
+    }
+    bool need_barrier = false;
+    for (int i = 0; i < VKT__MAX_BINDINGS && !need_barrier; i++) {
+        const vkt__binding *b = &d->bindings[i];
+        need_barrier = b->buffer && hazard(dev, b->buffer, b->offset, b->size, b->access);
+    }
+    if (need_barrier) {
+        barrier(dev, f);
+    }
+    VkDescriptorSet set;
+    s = alloc_set(dev, f, &set);
+    if (s != VKT_OK) {
+        return s;
+    }
+    VkDescriptorBufferInfo infos[VKT__MAX_BINDINGS];
+    VkWriteDescriptorSet writes[VKT__MAX_BINDINGS];
+    for (int i = 0; i < VKT__MAX_BINDINGS; i++) {
+        const vkt__binding *b = &d->bindings[i];
+        infos[i] = b->buffer ? (VkDescriptorBufferInfo){b->buffer, b->offset, b->size}
+                             : (VkDescriptorBufferInfo){dev->dummy, dev->dummy_alloc->offset, 256};
+        writes[i] = (VkWriteDescriptorSet){
+            .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+            .dstSet = set,
+            .dstBinding = (uint32_t)i,
+            .descriptorCount = 1,
+            .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+            .pBufferInfo = &infos[i],
+        };
+    }
+    dev->vk.vkUpdateDescriptorSets(dev->device, VKT__MAX_BINDINGS, writes, 0, NULL);
+    dev->vk.vkCmdBindPipeline(f->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
+    dev->vk.vkCmdBindDescriptorSets(f->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, dev->pipeline_layout, 0,
+                                    1, &set, 0, NULL);
+    if (d->push_size > 0) {
+        dev->vk.vkCmdPushConstants(f->cmd, dev->pipeline_layout, VK_SHADER_STAGE_COMPUTE_BIT, 0,
+                                   d->push_size, d->push);
+    }
+    uint32_t gx = VKT__DEF(d->groups[0], 1u), gy = VKT__DEF(d->groups[1], 1u),
+             gz = VKT__DEF(d->groups[2], 1u);
+    dev->vk.vkCmdDispatch(f->cmd, gx, gy, gz);
+    dev->stats.dispatches++;
+    for (int i = 0; i < VKT__MAX_BINDINGS; i++) {
+        const vkt__binding *b = &d->bindings[i];
+        if (b->buffer) {
+            s = track(dev, b->buffer, b->offset, b->size, b->access);
+            if (s != VKT_OK) {
+                return s;
+            }
+        }
+    }
+    return VKT_OK;
+}
+
+vkt_status vkt__fill(vkt_device *dev, VkBuffer buf, VkDeviceSize offset, VkDeviceSize size,
+                     uint32_t word)
+{
+    VKT__ASSERT(offset % 4 == 0 && size % 4 == 0);
+    vkt__frame *f;
+    vkt_status s = begin(dev, &f);
+    if (s != VKT_OK) {
+        return s;
+    }
+    if (hazard(dev, buf, offset, size, VKT__WRITE)) {
+        barrier(dev, f);
+    }
+    dev->vk.vkCmdFillBuffer(f->cmd, buf, offset, size, word);
+    dev->stats.transfers++;
+    return track(dev, buf, offset, size, VKT__WRITE);
+}
+
+vkt_status vkt__copy(vkt_device *dev, VkBuffer src, VkDeviceSize src_off, VkBuffer dst,
+                     VkDeviceSize dst_off, VkDeviceSize size)
+{
+    vkt__frame *f;
+    vkt_status s = begin(dev, &f);
+    if (s != VKT_OK) {
+        return s;
+    }
+    if (hazard(dev, src, src_off, size, VKT__READ) || hazard(dev, dst, dst_off, size, VKT__WRITE)) {
+        barrier(dev, f);
+    }
+    VkBufferCopy region = {src_off, dst_off, size};
+    dev->vk.vkCmdCopyBuffer(f->cmd, src, dst, 1, &region);
+    dev->stats.transfers++;
+    s = track(dev, src, src_off, size, VKT__READ);
+    return s == VKT_OK ? track(dev, dst, dst_off, size, VKT__WRITE) : s;
+}
+
+vkt_status vkt__upload(vkt_device *dev, VkBuffer dst, VkDeviceSize dst_off, const void *src,
+                       VkDeviceSize size)
+{
+    const uint8_t *p = src;
+    while (size > 0) {
+        vkt__frame *f;
+        vkt_status s = begin(dev, &f);
+        if (s != VKT_OK) {
+            return s;
+        }
+        VkDeviceSize avail = dev->staging_size - f->staging_used;
+        if (avail < VKT__MIN(size, (VkDeviceSize)65536)) {
+            /* staging of this command buffer is full: submit it and continue in the next */
+            s = vkt_device_flush(dev);
+            if (s != VKT_OK) {
+                return s;
+            }
+            continue;
+        }
+        VkDeviceSize n = VKT__MIN(size, avail);
+        memcpy(f->staging_ptr + f->staging_used, p, n);
+        if (hazard(dev, dst, dst_off, n, VKT__WRITE)) {
+            barrier(dev, f);
+        }
+        VkBufferCopy region = {f->staging_used, dst_off, n};
+        dev->vk.vkCmdCopyBuffer(f->cmd, f->staging, dst, 1, &region);
+        dev->stats.transfers++;
+        s = track(dev, dst, dst_off, n, VKT__WRITE);
+        if (s != VKT_OK) {
+            return s;
+        }
+        f->staging_used = VKT__ALIGN_UP(f->staging_used + n, 16);
+        dev->stats.bytes_uploaded += n;
+        p += n;
+        dst_off += n;
+        size -= n;
+    }
+    return VKT_OK;
+}
+
+vkt_status vkt__download(vkt_device *dev, VkBuffer src, VkDeviceSize src_off, void *dst,
+                         VkDeviceSize size)
+{
+    uint8_t *p = dst;
+    while (size > 0) {
+        vkt__frame *f;
+        vkt_status s = begin(dev, &f);
+        if (s != VKT_OK) {
+            return s;
+        }
+        VkDeviceSize avail = dev->staging_size - f->staging_used;
+        if (avail < VKT__MIN(size, (VkDeviceSize)65536)) {
+            s = vkt_device_flush(dev);
+            if (s != VKT_OK) {
+                return s;
+            }
+            continue;
+        }
+        VkDeviceSize n = VKT__MIN(size, avail);
+        VkDeviceSize at = f->staging_used;
+        if (hazard(dev, src, src_off, n, VKT__READ)) {
+            barrier(dev, f);
+        }
+        VkBufferCopy region = {src_off, at, n};
+        dev->vk.vkCmdCopyBuffer(f->cmd, src, f->staging, 1, &region);
+        dev->stats.transfers++;
+        s = track(dev, src, src_off, n, VKT__READ);
+        if (s != VKT_OK) {
+            return s;
+        }
+        VkMemoryBarrier mb = {
+            .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+            .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
+            .dstAccessMask = VK_ACCESS_HOST_READ_BIT,
+        };
+        dev->vk.vkCmdPipelineBarrier(f->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT,
+                                     VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
+        f->staging_used = VKT__ALIGN_UP(at + n, 16);
+        s = vkt_device_flush(dev);
+        if (s == VKT_OK) {
+            s = vkt__wait_value(dev, f->value);
+        }
+        if (s != VKT_OK) {
+            return s;
+        }
+        memcpy(p, f->staging_ptr + at, n);
+        dev->stats.bytes_downloaded += n;
+        p += n;
+        src_off += n;
+        size -= n;
+    }
+    vkt__memory_collect(dev);
+    return VKT_OK;
+}

@@ -1,0 +1,191 @@
+/*
+ * elementwise.c — add, mul, scale, relu, add_bias: dispatch and backward.
+ *
+ * Shader: shaders/elementwise.comp (one OP per specialization constant).
+ * CPU reference: src/ref/ref_elementwise.c. Checks: src/check/check_elementwise.c.
+ * Tests: tests/test_elementwise.c (runs the checks), tests/test_grad.c (finite differences).
+ */
+#include "tensor/tensor_impl.h"
+
+/* Mirrors `PC` in shaders/elementwise.comp. */
+typedef struct vkt__pc_elementwise {
+    uint32_t n;
+    uint32_t cols;
+    float alpha;
+    uint32_t accumulate;
+} vkt__pc_elementwise;
+_Static_assert(sizeof(vkt__pc_elementwise) <= VKT__PUSH_MAX, "push constants");
+
+/* Values of constant_id 1 (OP) in elementwise.comp. */
+enum {
+    EW_ADD = 0,
+    EW_MUL = 1,
+    EW_SCALE = 2,
+    EW_RELU = 3,
+    EW_RELU_BACKWARD = 4,
+    EW_ADD_BIAS = 5,
+};
+
+#define EW_WG 256u
+
+/* out (+)= op(a, b); b may be NULL for unary ops. */
+static vkt_status ew_dispatch(uint32_t op, const vkt_tensor *a, const vkt_tensor *b, vkt_tensor *out,
+                              float alpha, uint32_t cols, bool accumulate)
+{
+    vkt__pc_elementwise pc = {
+        .n = (uint32_t)out->numel,
+        .cols = cols,
+        .alpha = alpha,
+        .accumulate = accumulate,
+    };
+    vkt__dispatch_desc d = {
+        .shader = VKT__SHADER_ELEMENTWISE,
+        .spec = {EW_WG, op},
+        .spec_count = 2,
+        .push = &pc,
+        .push_size = sizeof pc,
+        .bindings =
+            {
+                vkt__bind(a, VKT__READ),
+                b ? vkt__bind(b, VKT__READ) : (vkt__binding){0},
+                vkt__bind(out, accumulate ? VKT__RW : VKT__WRITE),
+            },
+    };
+    vkt__elementwise_groups((uint64_t)out->numel, EW_WG, d.groups);
+    return vkt__dispatch(out->dev, &d);
+}
+
+/* Runs one forward op: makes the output, dispatches, records the node. */
+static vkt_tensor *ew_forward(vkt__op node_op, uint32_t op, const vkt_tensor *a, const vkt_tensor *b,
+                              float alpha, uint32_t cols)
+{
+    vkt_tensor *out = vkt__new_output(a->dev, VKT_F32, a->ndim, a->shape);
+    if (!out) {
+        return NULL;
+    }
+    if (ew_dispatch(op, a, b, out, alpha, cols, false) != VKT_OK) {
+        vkt_tensor_free(out);
+        return NULL;
+    }
+    if (vkt__any_requires_grad(a, b, NULL)) {
+        vkt__node *n = vkt__record(node_op, out, a, b, NULL);
+        if (!n) {
+            vkt_tensor_free(out);
+            return NULL;
+        }
+        n->fparam[0] = alpha;
+    }
+    return out;
+}
+
+static bool check_binary(const char *op, const vkt_tensor *a, const vkt_tensor *b)
+{
+    return vkt__check_same_device(op, a, b) && vkt__check_dtype(op, "a", a, VKT_F32) &&
+           vkt__check_same_shape(op, a, b);
+}
+
+vkt_tensor *vkt_add(const vkt_tensor *a, const vkt_tensor *b)
+{
+    if (!a || !b || !check_binary("vkt_add", a, b)) {
+        return NULL;
+    }
+    return ew_forward(VKT__OP_ADD, EW_ADD, a, b, 0.0f, 0);
+}
+
+vkt_tensor *vkt_mul(const vkt_tensor *a, const vkt_tensor *b)
+{
+    if (!a || !b || !check_binary("vkt_mul", a, b)) {
+        return NULL;
+    }
+    return ew_forward(VKT__OP_MUL, EW_MUL, a, b, 0.0f, 0);
+}
+
+vkt_tensor *vkt_scale(const vkt_tensor *a, float s)
+{
+    if (!a || !vkt__check_dtype("vkt_scale", "a", a, VKT_F32)) {
+        return NULL;
+    }
+    return ew_forward(VKT__OP_SCALE, EW_SCALE, a, NULL, s, 0);
+}
+
+vkt_tensor *vkt_relu(const vkt_tensor *x)
+{
+    if (!x || !vkt__check_dtype("vkt_relu", "x", x, VKT_F32)) {
+        return NULL;
+    }
+    return ew_forward(VKT__OP_RELU, EW_RELU, x, NULL, 0.0f, 0);
+}
+
+vkt_tensor *vkt_add_bias(const vkt_tensor *x, const vkt_tensor *bias)
+{
+    if (!x || !bias) {
+        return NULL;
+    }
+    const char *op = "vkt_add_bias";
+    if (!vkt__check_same_device(op, x, bias) || !vkt__check_dtype(op, "x", x, VKT_F32) ||
+        !vkt__check_dtype(op, "bias", bias, VKT_F32) || !vkt__check_ndim(op, "x", x, 2) ||
+        !vkt__check_ndim(op, "bias", bias, 1)) {
+        return NULL;
+    }
+    if (bias->shape[0] != x->shape[1]) {
+        char dx[96], db[96];
+        vkt__error(VKT_SHAPE_MISMATCH, "%s: x is %s so bias must be [%lld] f32, but it is %s", op,
+                   vkt_tensor_describe(x, dx, sizeof dx), (long long)x->shape[1],
+                   vkt_tensor_describe(bias, db, sizeof db));
+        return NULL;
+    }
+    return ew_forward(VKT__OP_ADD_BIAS, EW_ADD_BIAS, x, bias, 0.0f, (uint32_t)x->shape[1]);
+}
+
+/* g(in) += alpha * gout */
+static vkt_status acc_scaled(vkt_tensor *in, const vkt_tensor *gout, float alpha)
+{
+    vkt_tensor *g = vkt__grad_of(in);
+    return g ? ew_dispatch(EW_SCALE, gout, NULL, g, alpha, 0, true) : vkt_last_status();
+}
+
+vkt_status vkt__elementwise_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    vkt_tensor *a = n->in[0], *b = n->in[1];
+    vkt_status s = VKT_OK;
+    vkt_tensor *g;
+    switch (n->op) {
+    case VKT__OP_ADD:
+        if (vkt__wants_grad(a)) {
+            s = acc_scaled(a, gout, 1.0f);
+        }
+        if (s == VKT_OK && vkt__wants_grad(b)) {
+            s = acc_scaled(b, gout, 1.0f);
+        }
+        return s;
+    case VKT__OP_MUL: /* d(a*b)/da = b */
+        if (vkt__wants_grad(a)) {
+            g = vkt__grad_of(a);
+            s = g ? ew_dispatch(EW_MUL, gout, b, g, 0.0f, 0, true) : vkt_last_status();
+        }
+        if (s == VKT_OK && vkt__wants_grad(b)) {
+            g = vkt__grad_of(b);
+            s = g ? ew_dispatch(EW_MUL, gout, a, g, 0.0f, 0, true) : vkt_last_status();
+        }
+        return s;
+    case VKT__OP_SCALE:
+        return vkt__wants_grad(a) ? acc_scaled(a, gout, n->fparam[0]) : VKT_OK;
+    case VKT__OP_RELU:
+        if (vkt__wants_grad(a)) {
+            g = vkt__grad_of(a);
+            s = g ? ew_dispatch(EW_RELU_BACKWARD, gout, a, g, 0.0f, 0, true) : vkt_last_status();
+        }
+        return s;
+    case VKT__OP_ADD_BIAS:
+        if (vkt__wants_grad(a)) {
+            s = acc_scaled(a, gout, 1.0f);
+        }
+        if (s == VKT_OK && vkt__wants_grad(b)) {
+            g = vkt__grad_of(b);
+            s = g ? vkt__sum_cols(gout, g, true) : vkt_last_status();
+        }
+        return s;
+    default:
+        return vkt__error(VKT_ERROR, "elementwise backward called for op %d", (int)n->op);
+    }
+}

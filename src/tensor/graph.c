@@ -1,0 +1,208 @@
+/*
+ * graph.c — the tape and reverse-mode autograd.
+ *
+ * Ops append a node when an input requires a gradient; the tape is therefore already in
+ * topological order, and vkt_backward walks it backwards once, with one switch over op kinds.
+ * Gradients accumulate (like PyTorch): call vkt_zero_grad, or fill the gradient block, between
+ * steps.
+ */
+#include <string.h>
+
+#include "tensor/tensor_impl.h"
+
+vkt__node ***vkt__tape(vkt_device *dev, uint32_t **count, uint32_t **cap); /* tensor.c */
+void vkt__tape_truncate(vkt_device *dev, uint32_t count);
+
+static void node_free(vkt__node *n)
+{
+    vkt__unref(n->out);
+    for (int i = 0; i < 3; i++) {
+        vkt__unref(n->in[i]);
+    }
+    vkt__unref(n->saved);
+    free(n);
+}
+
+void vkt__tape_truncate(vkt_device *dev, uint32_t keep)
+{
+    uint32_t *count, *cap;
+    vkt__node ***tape = vkt__tape(dev, &count, &cap);
+    if (!tape) {
+        return;
+    }
+    while (*count > keep) {
+        vkt__node *n = (*tape)[--*count];
+        if (n->out && n->out->node == n) {
+            n->out->node = NULL;
+        }
+        node_free(n);
+    }
+}
+
+void vkt_graph_clear(vkt_device *dev) { vkt__tape_truncate(dev, 0); }
+
+size_t vkt_graph_size(const vkt_device *dev)
+{
+    uint32_t *count, *cap;
+    vkt__node ***tape = vkt__tape((vkt_device *)dev, &count, &cap);
+    return tape ? *count : 0;
+}
+
+bool vkt__any_requires_grad(const vkt_tensor *a, const vkt_tensor *b, const vkt_tensor *c)
+{
+    return (a && a->requires_grad) || (b && b->requires_grad) || (c && c->requires_grad);
+}
+
+vkt__node *vkt__record(vkt__op op, vkt_tensor *out, const vkt_tensor *in0, const vkt_tensor *in1,
+                       const vkt_tensor *in2)
+{
+    uint32_t *count, *cap;
+    vkt__node ***tape = vkt__tape(out->dev, &count, &cap);
+    vkt__node *n = calloc(1, sizeof *n);
+    if (!tape || !n || !vkt__grow((void **)tape, cap, *count + 1, sizeof **tape)) {
+        free(n);
+        vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory recording the graph");
+        return NULL;
+    }
+    n->op = op;
+    n->out = vkt__ref(out);
+    n->in[0] = vkt__ref((vkt_tensor *)in0);
+    n->in[1] = vkt__ref((vkt_tensor *)in1);
+    n->in[2] = vkt__ref((vkt_tensor *)in2);
+    out->node = n;
+    out->requires_grad = true;
+    (*tape)[(*count)++] = n;
+    return n;
+}
+
+vkt_tensor *vkt__grad_of(vkt_tensor *t)
+{
+    if (t->grad) {
+        return t->grad;
+    }
+    /* the gradient must not land in a scope: it lives as long as its tensor */
+    vkt_tensor *g = vkt_tensor_new(t->dev, VKT_F32, t->ndim, t->shape);
+    if (!g) {
+        return NULL;
+    }
+    vkt_tensor_keep(g);
+    g->user_owned = false; /* owned through t->grad's reference only */
+    if (vkt_fill(g, 0.0f) != VKT_OK) {
+        vkt__unref(g);
+        return NULL;
+    }
+    t->grad = g;
+    return g;
+}
+
+void vkt_tensor_set_requires_grad(vkt_tensor *t, bool on)
+{
+    if (t) {
+        t->requires_grad = on;
+    }
+}
+
+bool vkt_tensor_requires_grad(const vkt_tensor *t) { return t && t->requires_grad; }
+vkt_tensor *vkt_tensor_grad(const vkt_tensor *t) { return t ? t->grad : NULL; }
+
+vkt_status vkt_tensor_set_grad(vkt_tensor *t, vkt_tensor *grad)
+{
+    if (!t || !grad) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_tensor_set_grad: tensor is NULL");
+    }
+    if (grad->dtype != VKT_F32 || grad->numel != t->numel) {
+        char a[96], b[96];
+        return vkt__error(VKT_SHAPE_MISMATCH, "vkt_tensor_set_grad: gradient %s does not fit %s",
+                          vkt_tensor_describe(grad, a, sizeof a), vkt_tensor_describe(t, b, sizeof b));
+    }
+    vkt__ref(grad);
+    vkt__unref(t->grad);
+    t->grad = grad;
+    return VKT_OK;
+}
+
+vkt_status vkt_zero_grad(vkt_tensor *t)
+{
+    if (!t || !t->grad) {
+        return VKT_OK;
+    }
+    return vkt_fill(t->grad, 0.0f);
+}
+
+vkt_status vkt_backward(vkt_tensor *loss)
+{
+    if (!loss) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_backward: loss is NULL");
+    }
+    if (loss->dtype != VKT_F32 || loss->numel != 1) {
+        char d[96];
+        return vkt__error(VKT_SHAPE_MISMATCH, "vkt_backward: loss is %s but must be one f32 element",
+                          vkt_tensor_describe(loss, d, sizeof d));
+    }
+    if (!loss->node) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_backward: loss does not depend on any tensor "
+                                                "that requires a gradient");
+    }
+    uint32_t *count, *cap;
+    vkt__node ***tape = vkt__tape(loss->dev, &count, &cap);
+    uint32_t end = 0;
+    while (end < *count && (*tape)[end] != loss->node) {
+        end++;
+    }
+    if (end == *count) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_backward: loss's graph was cleared");
+    }
+    /* d(loss)/d(loss) = 1, added to whatever the loss's gradient already holds */
+    vkt_tensor *g = vkt__grad_of(loss);
+    if (!g) {
+        return vkt_last_status();
+    }
+    vkt_status s = vkt_fill(g, 1.0f);
+    /* Gradients of intermediates are scratch: they start from zero on every backward. */
+    for (uint32_t i = end + 1; i-- > 0 && s == VKT_OK;) {
+        vkt__node *n = (*tape)[i];
+        if (n != loss->node && n->out->grad) {
+            s = vkt_fill(n->out->grad, 0.0f);
+        }
+    }
+    for (uint32_t i = end + 1; i-- > 0 && s == VKT_OK;) {
+        vkt__node *n = (*tape)[i];
+        const vkt_tensor *gout = n->out->grad;
+        if (!gout) {
+            continue; /* nothing downstream of this node reaches the loss */
+        }
+        switch (n->op) {
+        case VKT__OP_MATMUL:
+            s = vkt__matmul_backward(n, gout);
+            break;
+        case VKT__OP_ADD_BIAS:
+        case VKT__OP_RELU:
+        case VKT__OP_ADD:
+        case VKT__OP_MUL:
+        case VKT__OP_SCALE:
+            s = vkt__elementwise_backward(n, gout);
+            break;
+        case VKT__OP_SOFTMAX_XENT:
+            s = vkt__softmax_xent_backward(n, gout);
+            break;
+        case VKT__OP_SUM:
+        case VKT__OP_MEAN:
+        case VKT__OP_MAX:
+        case VKT__OP_MIN:
+        case VKT__OP_SUM_ROWS:
+        case VKT__OP_MEAN_ROWS:
+        case VKT__OP_MAX_ROWS:
+        case VKT__OP_MIN_ROWS:
+            s = vkt__reduce_backward(n, gout);
+            break;
+        case VKT__OP_NONE:
+        case VKT__OP_COUNT:
+            s = vkt__error(VKT_ERROR, "vkt_backward: node with no op on the tape");
+            break;
+        }
+    }
+    if (s != VKT_OK) {
+        vkt__error_context("vkt_backward");
+    }
+    return s;
+}

@@ -1,0 +1,109 @@
+/*
+ * tensor_impl.h — tensors, tape nodes and the helpers every op uses.
+ *
+ * An op file (src/ops/<family>.c) does four things for each op, always with these helpers:
+ *   1. validates its inputs        (vkt__check_*: set a clear error and return NULL)
+ *   2. makes its output            (vkt__new_output)
+ *   3. records its dispatch        (vkt__bind + vkt__dispatch)
+ *   4. records a tape node         (vkt__record) if any input requires a gradient
+ * and implements its backward as vkt__<op>_backward(node, gout), called from the one switch in
+ * src/tensor/graph.c. Backward functions accumulate into input gradients got with vkt__grad_of.
+ */
+#ifndef VKT_TENSOR_IMPL_H
+#define VKT_TENSOR_IMPL_H
+
+#include "gpu/gpu_internal.h"
+#include "vkt/tensor.h"
+
+struct vkt__node;
+
+struct vkt_tensor {
+    vkt_device *dev;
+    vkt_dtype dtype;            /* VKT_F32 or VKT_I32, never DEFAULT */
+    int ndim;
+    int64_t shape[VKT_MAX_DIMS];
+    int64_t numel;
+    vkt__alloc *alloc;          /* shared with views */
+    VkDeviceSize offset;        /* bytes from alloc->offset */
+    uint32_t refs;              /* caller + scope + tape nodes */
+    bool user_owned;            /* the caller has not freed it yet */
+    bool requires_grad;
+    vkt_tensor *grad;           /* may be NULL; holds a reference */
+    struct vkt__node *node;     /* the op that produced it; may be NULL */
+};
+
+typedef enum vkt__op {
+    VKT__OP_NONE = 0,
+    VKT__OP_MATMUL,
+    VKT__OP_ADD_BIAS,
+    VKT__OP_RELU,
+    VKT__OP_SOFTMAX_XENT,
+    VKT__OP_ADD,
+    VKT__OP_MUL,
+    VKT__OP_SCALE,
+    VKT__OP_SUM,
+    VKT__OP_MEAN,
+    VKT__OP_MAX,
+    VKT__OP_MIN,
+    VKT__OP_SUM_ROWS,
+    VKT__OP_MEAN_ROWS,
+    VKT__OP_MAX_ROWS,
+    VKT__OP_MIN_ROWS,
+    VKT__OP_COUNT
+} vkt__op;
+
+typedef struct vkt__node {
+    vkt__op op;
+    vkt_tensor *out;
+    vkt_tensor *in[3];          /* may be NULL */
+    vkt_tensor *saved;          /* op-specific saved tensor (e.g. softmax probabilities); may be NULL */
+    int iparam[4];              /* op-specific, e.g. matmul flags */
+    float fparam[4];            /* op-specific, e.g. scale factor */
+} vkt__node;
+
+/* ---- tensors ----------------------------------------------------------------------------------- */
+
+size_t vkt__dtype_size(vkt_dtype t);
+const char *vkt__dtype_name(vkt_dtype t);
+/* A new output tensor for an op: registered in the current scope, owned by the caller. */
+vkt_tensor *vkt__new_output(vkt_device *dev, vkt_dtype dtype, int ndim, const int64_t *shape);
+/* The binding of the whole tensor with the given access (VKT__READ/WRITE/RW). */
+vkt__binding vkt__bind(const vkt_tensor *t, uint32_t access);
+vkt_tensor *vkt__ref(vkt_tensor *t);
+void vkt__unref(vkt_tensor *t);
+
+/* ---- checks: each sets the last error ("vkt_matmul: a is [3, 4] f32 but ...") and returns false */
+
+bool vkt__check_dtype(const char *op, const char *what, const vkt_tensor *t, vkt_dtype want);
+bool vkt__check_ndim(const char *op, const char *what, const vkt_tensor *t, int ndim);
+bool vkt__check_same_shape(const char *op, const vkt_tensor *a, const vkt_tensor *b);
+bool vkt__check_same_device(const char *op, const vkt_tensor *a, const vkt_tensor *b);
+
+/* ---- autograd ---------------------------------------------------------------------------------- */
+
+/* True when any of the given inputs (NULLs ignored) requires a gradient. */
+bool vkt__any_requires_grad(const vkt_tensor *a, const vkt_tensor *b, const vkt_tensor *c);
+/* Appends a node for `out` (and marks out->requires_grad); returns NULL with the error set on
+ * out of memory. Takes references on out and the inputs. */
+vkt__node *vkt__record(vkt__op op, vkt_tensor *out, const vkt_tensor *in0, const vkt_tensor *in1,
+                       const vkt_tensor *in2);
+/* The gradient of `t`, created zero-filled on first use. NULL with the error set on failure. */
+vkt_tensor *vkt__grad_of(vkt_tensor *t);
+/* Whether backward should produce a gradient for this input. */
+static inline bool vkt__wants_grad(const vkt_tensor *t) { return t && t->requires_grad; }
+
+/* Backward functions, one per differentiable op family; `gout` is d(loss)/d(node->out). */
+vkt_status vkt__matmul_backward(vkt__node *n, const vkt_tensor *gout);
+vkt_status vkt__elementwise_backward(vkt__node *n, const vkt_tensor *gout); /* add, mul, scale,
+                                                                              relu, add_bias */
+vkt_status vkt__softmax_xent_backward(vkt__node *n, const vkt_tensor *gout);
+vkt_status vkt__reduce_backward(vkt__node *n, const vkt_tensor *gout); /* sum/mean/max/min (+rows) */
+
+/* out[j] (+)= sum_i x[i, j] for a 2-D x (R, C) and out (C); fixed order, deterministic.
+ * Used by add_bias backward. src/ops/sum_cols.c, shaders/sum_cols.comp. */
+vkt_status vkt__sum_cols(const vkt_tensor *x, vkt_tensor *out, bool accumulate);
+
+/* Dispatch helper for "one thread per element" kernels of `n` elements with workgroup size wg. */
+void vkt__elementwise_groups(uint64_t n, uint32_t wg, uint32_t groups[3]);
+
+#endif
