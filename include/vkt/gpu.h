@@ -86,13 +86,14 @@ VKT_API vkt_status vkt_enumerate_devices(vkt_device_info *infos, uint32_t max, u
 /**
  * How to open a device. All zero means: the device chosen by VKT_DEVICE, else by type preference
  * (discrete > integrated > virtual > CPU), no validation, 256 MiB memory blocks, 16 MiB staging
- * per command buffer.
+ * per command buffer, and the whole device-local heap as the memory limit.
  */
 typedef struct vkt_device_desc {
     const char *select;      /* index ("1") or case-insensitive name substring; may be NULL */
     bool validation;         /* also turned on by VKT_VALIDATION=1 */
     uint64_t block_size;     /* device memory block size for the sub-allocator, bytes */
     uint64_t staging_size;   /* host-visible staging bytes per in-flight command buffer */
+    uint64_t memory_limit;   /* most device bytes vkt may allocate; 0 = the device-local heap size */
     const char *label;       /* may be NULL */
 } vkt_device_desc;
 
@@ -121,6 +122,7 @@ typedef struct vkt_device_stats {
     uint64_t memory_peak;        /* high-water mark of memory_in_use */
     uint64_t memory_reserved;    /* device bytes in allocated blocks */
     uint64_t memory_blocks;      /* vkAllocateMemory blocks held */
+    uint64_t memory_limit;       /* the budget memory_reserved may not exceed */
     uint64_t validation_messages; /* validation errors + warnings seen (validation on only) */
 } vkt_device_stats;
 

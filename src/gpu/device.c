@@ -187,7 +187,8 @@ static void copy_str(char *dst, size_t n, const char *src)
     snprintf(dst, n, "%s", src);
 }
 
-static void probe(VkPhysicalDevice pd, uint32_t index, vkt_device_info *info)
+void vkt__probe(VkPhysicalDevice pd, uint32_t index, vkt_device_info *info);
+void vkt__probe(VkPhysicalDevice pd, uint32_t index, vkt_device_info *info)
 {
     memset(info, 0, sizeof *info);
     info->index = index;
@@ -420,7 +421,7 @@ static vkt_status enumerate(VkInstance inst, VkPhysicalDevice **pds, vkt_device_
         return vkt__vk_error(r, "vkEnumeratePhysicalDevices");
     }
     for (uint32_t i = 0; i < n; i++) {
-        probe((*pds)[i], i, &(*infos)[i]);
+        vkt__probe((*pds)[i], i, &(*infos)[i]);
     }
     *count = n;
     return VKT_OK;
@@ -553,6 +554,10 @@ vkt_status vkt__device_init_common(vkt_device *dev, const vkt_device_desc *desc)
     VkDeviceSize block = VKT__DEF(desc->block_size, (VkDeviceSize)256 << 20);
     dev->block_size = VKT__MIN(block, (VkDeviceSize)dev->info.max_allocation_size);
     dev->staging_size = VKT__ALIGN_UP(VKT__DEF(desc->staging_size, (VkDeviceSize)16 << 20), 256);
+    uint32_t heap = dev->mem_props.memoryTypes[dev->mem_type].heapIndex;
+    dev->memory_limit = VKT__DEF(desc->memory_limit, dev->mem_props.memoryHeaps[heap].size);
+    dev->stats.memory_limit = dev->memory_limit;
+    dev->block_size = VKT__MIN(dev->block_size, dev->memory_limit);
     s = vkt__frames_init(dev);
     if (s != VKT_OK) {
         return s;
@@ -648,7 +653,9 @@ void vkt_device_destroy(vkt_device *dev)
         if (dev->dummy_alloc) {
             vkt__alloc_release(dev, dev->dummy_alloc);
         }
-        dev->vk.vkDeviceWaitIdle(dev->device);
+        if (!dev->adopted) {
+            dev->vk.vkDeviceWaitIdle(dev->device); /* teardown only; finish() already waited */
+        }
         vkt__pipelines_finish(dev);
         vkt__frames_finish(dev);
         vkt__memory_finish(dev);
@@ -698,4 +705,5 @@ void vkt_device_reset_stats(vkt_device *dev)
     dev->stats.memory_reserved = keep.memory_reserved;
     dev->stats.memory_blocks = keep.memory_blocks;
     dev->stats.validation_messages = keep.validation_messages;
+    dev->stats.memory_limit = keep.memory_limit;
 }

@@ -71,7 +71,7 @@ struct vkt_device {
     uint32_t staging_type;      /* host-visible coherent type for staging */
     bool staging_cached;
 
-    VkDeviceSize block_size, staging_size;
+    VkDeviceSize block_size, staging_size, memory_limit;
     vkt__block **blocks;
     uint32_t block_count, block_cap;
     vkt__retired *retired;

@@ -23,6 +23,14 @@ static void free_block(vkt_device *dev, vkt__block *b)
 
 static vkt_status new_block(vkt_device *dev, VkDeviceSize size, bool dedicated, vkt__block **out)
 {
+    if (dev->stats.memory_reserved + size > dev->memory_limit) {
+        return vkt__error(VKT_OUT_OF_DEVICE_MEMORY,
+                          "out of device memory: %.1f MiB more would exceed the %.1f MiB limit "
+                          "(%.1f MiB in use by tensors, %.1f MiB reserved)",
+                          (double)size / 1048576.0, (double)dev->memory_limit / 1048576.0,
+                          (double)dev->stats.memory_in_use / 1048576.0,
+                          (double)dev->stats.memory_reserved / 1048576.0);
+    }
     vkt__block *b = calloc(1, sizeof *b);
     if (!b || !vkt__grow((void **)&dev->blocks, &dev->block_cap, dev->block_count + 1,
                          sizeof *dev->blocks)) {
@@ -196,6 +204,10 @@ vkt_status vkt__alloc_create(vkt_device *dev, VkDeviceSize size, vkt__alloc **ou
         }
         if (!blk) {
             vkt_status s = new_block(dev, dev->block_size, false, &blk);
+            if (s == VKT_OUT_OF_DEVICE_MEMORY) {
+                /* a whole block does not fit any more; the request alone may */
+                s = new_block(dev, need, true, &blk);
+            }
             if (s != VKT_OK) {
                 free(a);
                 return s;

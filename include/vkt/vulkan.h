@@ -1,0 +1,55 @@
+/*
+ * vkt/vulkan.h — interop with a host application's own Vulkan objects.
+ *
+ * The only public header that includes Vulkan types. A renderer or engine that already has a
+ * VkInstance/VkDevice hands them to vkt, which then creates nothing global: it loads its own
+ * function pointers (its private copy of volk, hidden inside libvkt) from the handles given, and
+ * on vkt_device_destroy frees only what it created (buffers, memory, pipelines, command pools),
+ * never the instance, device or queue.
+ *
+ *     vkt_device *dev;
+ *     vkt_status s = vkt_device_adopt(&(vkt_vulkan_device_desc){
+ *         .instance = inst, .physical_device = gpu, .device = device,
+ *         .queue_family = family, .queue = queue,
+ *         .get_instance_proc_addr = vkGetInstanceProcAddr,   // the app's loader
+ *     }, &dev);
+ *
+ * Requirements on the adopted device: Vulkan 1.2 with the timelineSemaphore feature enabled and a
+ * queue whose family supports compute. vkt submits to the queue only inside vkt calls; the host
+ * must not use the same VkQueue from another thread at the same time (Vulkan's external
+ * synchronisation rule for queues).
+ */
+#ifndef VKT_VULKAN_H
+#define VKT_VULKAN_H
+
+#include <vulkan/vulkan.h>
+
+#include "gpu.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vkt_vulkan_device_desc {
+    VkInstance instance;
+    VkPhysicalDevice physical_device;
+    VkDevice device;
+    uint32_t queue_family;
+    VkQueue queue;
+    /* The application's loader entry point; NULL: vkt loads libvulkan.so.1 itself. */
+    PFN_vkGetInstanceProcAddr get_instance_proc_addr;
+    /* block_size, staging_size, memory_limit as in vkt_device_create (select/validation ignored). */
+    vkt_device_desc base;
+} vkt_vulkan_device_desc;
+
+/** Wraps the host's device. On error *out is NULL and vkt_last_error() says why. */
+VKT_API vkt_status vkt_device_adopt(const vkt_vulkan_device_desc *desc, vkt_device **out);
+
+VKT_API VkDevice vkt_device_vk_device(const vkt_device *dev);
+VKT_API VkPhysicalDevice vkt_device_vk_physical_device(const vkt_device *dev);
+VKT_API VkQueue vkt_device_vk_queue(const vkt_device *dev);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

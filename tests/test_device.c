@@ -1,0 +1,345 @@
+/*
+ * test_device.c — device choice, capability probe, counters, memory limits and errors,
+ * deferred release, adoption of a host application's device, the status table.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <volk.h>
+
+#include "test_util.h"
+#include "vkt/vulkan.h"
+
+static void probe_reports_lavapipe_limits(void **state)
+{
+    (void)state;
+    const vkt_device_info *d = vkt_device_get_info(test_dev);
+    assert_true(d->usable);
+    assert_true(d->api_version >= ((1u << 22) | (2u << 12)));
+    assert_true(d->subgroup_size >= 1);
+    assert_true(d->subgroup_min_size <= d->subgroup_size);
+    assert_true(d->subgroup_size <= d->subgroup_max_size);
+    assert_true(d->max_shared_memory >= 16384);
+    assert_true(d->max_workgroup_invocations >= 128);
+    assert_true(d->max_storage_buffer_range >= (1u << 27));
+    assert_true(d->min_storage_buffer_offset_alignment >= 1);
+    assert_true(d->heap_count >= 1);
+    assert_true(d->heap_size[0] > 0);
+    assert_true(d->driver_name[0] != '\0');
+    /* the subgroup size follows LP_NATIVE_VECTOR_WIDTH on lavapipe: width / 32 */
+    const char *w = getenv("LP_NATIVE_VECTOR_WIDTH");
+    if (w && strstr(d->name, "llvmpipe")) {
+        assert_int_equal(d->subgroup_size, (uint32_t)atoi(w) / 32);
+    }
+}
+
+static void enumerate_marks_one_default(void **state)
+{
+    (void)state;
+    vkt_device_info infos[8];
+    uint32_t n = 0;
+    assert_int_equal(vkt_enumerate_devices(infos, 8, &n), VKT_OK);
+    assert_true(n >= 1);
+    int defaults = 0;
+    for (uint32_t i = 0; i < n && i < 8; i++) {
+        defaults += infos[i].is_default;
+        assert_int_equal(infos[i].index, i);
+    }
+    assert_int_equal(defaults, 1);
+}
+
+static void select_by_name_and_index(void **state)
+{
+    (void)state;
+    vkt_device *d = NULL;
+    assert_int_equal(vkt_device_create(&(vkt_device_desc){.select = "LLVMPIPE"}, &d), VKT_OK);
+    assert_non_null(strstr(vkt_device_get_info(d)->name, "llvmpipe"));
+    vkt_device_destroy(d);
+
+    assert_int_equal(vkt_device_create(&(vkt_device_desc){.select = "0"}, &d), VKT_OK);
+    vkt_device_destroy(d);
+
+    assert_int_equal(vkt_device_create(&(vkt_device_desc){.select = "no-such-gpu"}, &d),
+                     VKT_NO_DEVICE);
+    assert_null(d);
+    assert_non_null(strstr(vkt_last_error(), "no-such-gpu"));
+
+    assert_int_equal(vkt_device_create(&(vkt_device_desc){.select = "99"}, &d), VKT_NO_DEVICE);
+    assert_non_null(strstr(vkt_last_error(), "out of range"));
+    vkt_device_destroy(NULL); /* no-op */
+}
+
+static void counters_count_one_submit_per_sequence(void **state)
+{
+    (void)state;
+    vkt_device_finish(test_dev);
+    vkt_device_reset_stats(test_dev);
+    vkt_scope_begin(test_dev);
+    float host[1000];
+    for (int i = 0; i < 1000; i++) {
+        host[i] = (float)i - 500.0f;
+    }
+    vkt_tensor *x = vkt_tensor_new_1d(test_dev, VKT_F32, 1000);
+    assert_int_equal(vkt_tensor_upload(x, host, sizeof host), VKT_OK);
+    vkt_tensor *y = vkt_relu(vkt_scale(vkt_add(x, x), 0.5f)); /* 3 dispatches */
+    assert_non_null(y);
+    vkt_device_stats st;
+    vkt_device_get_stats(test_dev, &st);
+    assert_int_equal(st.submits, 0); /* recorded, not submitted */
+    assert_int_equal(st.dispatches, 3);
+    assert_int_equal(st.host_waits, 0);
+    assert_int_equal(st.bytes_uploaded, sizeof host);
+    /* dependent dispatches need a barrier each: add->scale, scale->relu; plus upload->add */
+    assert_int_equal(st.barriers, 3);
+    float out[1000];
+    assert_int_equal(vkt_tensor_download(y, out, sizeof out), VKT_OK);
+    for (int i = 0; i < 1000; i++) {
+        assert_true(out[i] == (host[i] > 0 ? host[i] : 0.0f));
+    }
+    vkt_device_get_stats(test_dev, &st);
+    assert_int_equal(st.submits, 1);
+    assert_int_equal(st.host_waits, 1);
+    assert_int_equal(st.bytes_downloaded, sizeof out);
+    /* independent dispatches need no barrier between them */
+    vkt_device_reset_stats(test_dev);
+    vkt_tensor *a = vkt_relu(x), *b = vkt_scale(x, 2.0f);
+    assert_non_null(a);
+    assert_non_null(b);
+    vkt_device_get_stats(test_dev, &st);
+    assert_int_equal(st.dispatches, 2);
+    assert_int_equal(st.barriers, 0);
+    vkt_scope_end(test_dev);
+}
+
+static void memory_returns_after_scope_and_blocks_are_shared(void **state)
+{
+    (void)state;
+    vkt_device_finish(test_dev);
+    vkt_device_stats before, during, after;
+    vkt_device_get_stats(test_dev, &before);
+    vkt_scope_begin(test_dev);
+    for (int i = 0; i < 100; i++) {
+        assert_non_null(vkt_tensor_new_1d(test_dev, VKT_F32, 1000 + i));
+    }
+    vkt_device_get_stats(test_dev, &during);
+    /* 100 tensors, no new vkAllocateMemory per tensor */
+    assert_true(during.memory_blocks <= before.memory_blocks + 1);
+    assert_true(during.memory_in_use >= before.memory_in_use + 100 * 4000);
+    assert_true(during.memory_peak >= during.memory_in_use);
+    vkt_scope_end(test_dev);
+    vkt_device_finish(test_dev);
+    vkt_device_get_stats(test_dev, &after);
+    assert_int_equal(after.memory_in_use, before.memory_in_use);
+}
+
+static void too_large_and_out_of_memory_are_clear_errors(void **state)
+{
+    (void)state;
+    const vkt_device_info *d = vkt_device_get_info(test_dev);
+    /* bigger than maxStorageBufferRange: cannot be bound to a shader */
+    int64_t n = (int64_t)(d->max_storage_buffer_range / 4) + 1;
+    assert_null(vkt_tensor_new_1d(test_dev, VKT_F32, n));
+    assert_int_equal(vkt_last_status(), VKT_TOO_LARGE);
+    assert_non_null(strstr(vkt_last_error(), "maxStorageBufferRange"));
+
+    /* a device with a 64 MiB budget: the 5th 16 MiB tensor fails, then the device still works */
+    vkt_device *small = NULL;
+    assert_int_equal(vkt_device_create(&(vkt_device_desc){.validation = true,
+                                                          .memory_limit = 64u << 20,
+                                                          .block_size = 32u << 20},
+                                       &small),
+                     VKT_OK);
+    vkt_tensor *t[8] = {0};
+    int made = 0;
+    for (; made < 8; made++) {
+        t[made] = vkt_tensor_new_1d(small, VKT_F32, (16 << 20) / 4);
+        if (!t[made]) {
+            break;
+        }
+    }
+    assert_true(made >= 2 && made < 8);
+    assert_int_equal(vkt_last_status(), VKT_OUT_OF_DEVICE_MEMORY);
+    assert_non_null(strstr(vkt_last_error(), "out of device memory"));
+    for (int i = 0; i < made; i++) {
+        vkt_tensor_free(t[i]);
+    }
+    vkt_tensor *x = vkt_tensor_new_1d(small, VKT_F32, 4);
+    assert_non_null(x);
+    float v[4] = {1, -2, 3, -4}, r[4];
+    assert_int_equal(vkt_tensor_upload(x, v, sizeof v), VKT_OK);
+    vkt_tensor *y = vkt_relu(x);
+    assert_int_equal(vkt_tensor_download(y, r, sizeof r), VKT_OK);
+    assert_true(r[0] == 1 && r[1] == 0 && r[2] == 3 && r[3] == 0);
+    vkt_tensor_free(x);
+    vkt_tensor_free(y);
+    vkt_device_stats st;
+    vkt_device_get_stats(small, &st);
+    assert_int_equal(st.validation_messages, 0);
+    vkt_device_destroy(small);
+}
+
+static void bad_tensor_arguments_are_clear_errors(void **state)
+{
+    (void)state;
+    int64_t bad[2] = {3, 0};
+    assert_null(vkt_tensor_new(test_dev, VKT_F32, 2, bad));
+    assert_int_equal(vkt_last_status(), VKT_INVALID_ARGUMENT);
+    assert_non_null(strstr(vkt_last_error(), "dimension 1"));
+    assert_null(vkt_tensor_new(test_dev, VKT_F32, 5, bad));
+    assert_int_equal(vkt_last_status(), VKT_INVALID_ARGUMENT);
+    vkt_tensor *x = vkt_tensor_new_2d(test_dev, VKT_F32, 3, 4);
+    float buf[12];
+    assert_int_equal(vkt_tensor_upload(x, buf, 11 * sizeof(float)), VKT_SHAPE_MISMATCH);
+    assert_non_null(strstr(vkt_last_error(), "[3, 4] f32"));
+    assert_int_equal(vkt_tensor_download(x, buf, 13 * sizeof(float)), VKT_SHAPE_MISMATCH);
+    /* a view must be aligned to the device's storage-buffer offset alignment */
+    vkt_tensor *big = vkt_tensor_new_1d(test_dev, VKT_F32, 1024);
+    int64_t four = 4;
+    uint32_t align = vkt_device_get_info(test_dev)->min_storage_buffer_offset_alignment;
+    if (align > 4) {
+        assert_null(vkt_tensor_view(big, 1, 1, &four));
+        assert_int_equal(vkt_last_status(), VKT_INVALID_ARGUMENT);
+    }
+    assert_null(vkt_tensor_view(big, 1022, 1, &four));
+    assert_int_equal(vkt_last_status(), VKT_INVALID_ARGUMENT);
+    vkt_tensor *v = vkt_tensor_view(big, 64, 1, &four);
+    assert_non_null(v);
+    vkt_tensor_free(v);
+    vkt_tensor_free(big);
+    vkt_tensor_free(x);
+}
+
+static void views_share_memory(void **state)
+{
+    (void)state;
+    vkt_scope_begin(test_dev);
+    vkt_tensor *base = vkt_tensor_new_1d(test_dev, VKT_F32, 256);
+    assert_int_equal(vkt_fill(base, 0.0f), VKT_OK);
+    int64_t shape[2] = {2, 64};
+    vkt_tensor *v = vkt_tensor_view(base, 128, 2, shape);
+    assert_non_null(v);
+    assert_int_equal(vkt_fill(v, 7.0f), VKT_OK);
+    vkt_tensor_free(base); /* the view keeps the memory alive */
+    float out[128];
+    assert_int_equal(vkt_tensor_download(v, out, sizeof out), VKT_OK);
+    for (int i = 0; i < 128; i++) {
+        assert_true(out[i] == 7.0f);
+    }
+    vkt_scope_end(test_dev);
+}
+
+static void large_upload_and_download_cross_staging_chunks(void **state)
+{
+    (void)state;
+    /* 40 MiB through 16 MiB staging buffers: several submits, data intact */
+    int64_t n = 10 << 20;
+    float *h = malloc((size_t)n * sizeof *h), *back = malloc((size_t)n * sizeof *back);
+    assert_non_null(h);
+    assert_non_null(back);
+    for (int64_t i = 0; i < n; i++) {
+        h[i] = (float)(i % 9973) * 0.25f;
+    }
+    vkt_tensor *t = vkt_tensor_new_1d(test_dev, VKT_F32, n);
+    assert_int_equal(vkt_tensor_upload(t, h, (size_t)n * 4), VKT_OK);
+    assert_int_equal(vkt_tensor_download(t, back, (size_t)n * 4), VKT_OK);
+    assert_memory_equal(h, back, (size_t)n * 4);
+    vkt_tensor_free(t);
+    free(h);
+    free(back);
+}
+
+static void status_table_names_every_code(void **state)
+{
+    (void)state;
+    assert_string_equal(vkt_status_name(VKT_OK), "OK");
+    assert_string_equal(vkt_status_name(VKT_SHAPE_MISMATCH), "SHAPE_MISMATCH");
+    assert_string_equal(vkt_status_str(VKT_NO_DEVICE), "no usable Vulkan device");
+    assert_string_equal(vkt_status_name((vkt_status)-999), "UNKNOWN");
+#define CHECK_ONE(name, value, desc)                                                               \
+    assert_int_equal(VKT_##name, value);                                                           \
+    assert_string_equal(vkt_status_name(VKT_##name), #name);                                       \
+    assert_string_equal(vkt_status_str(VKT_##name), desc);
+    VKT_STATUS_MAP(CHECK_ONE)
+#undef CHECK_ONE
+}
+
+/* A host application with its own instance and device hands them to vkt. */
+static void adopt_host_device(void **state)
+{
+    (void)state;
+    assert_int_equal(volkInitialize(), VK_SUCCESS);
+    VkApplicationInfo app = {.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
+                             .apiVersion = VK_API_VERSION_1_2};
+    VkInstanceCreateInfo ici = {.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
+                                .pApplicationInfo = &app};
+    VkInstance inst;
+    assert_int_equal(vkCreateInstance(&ici, NULL, &inst), VK_SUCCESS);
+    volkLoadInstanceOnly(inst);
+    uint32_t n = 1;
+    VkPhysicalDevice pd;
+    VkResult r = vkEnumeratePhysicalDevices(inst, &n, &pd);
+    assert_true(r == VK_SUCCESS || r == VK_INCOMPLETE);
+    float prio = 1.0f;
+    VkDeviceQueueCreateInfo qci = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
+                                   .queueFamilyIndex = 0,
+                                   .queueCount = 1,
+                                   .pQueuePriorities = &prio};
+    VkPhysicalDeviceVulkan12Features f12 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES, .timelineSemaphore = 1};
+    VkDeviceCreateInfo dci = {.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
+                              .pNext = &f12,
+                              .queueCreateInfoCount = 1,
+                              .pQueueCreateInfos = &qci};
+    VkDevice device;
+    assert_int_equal(vkCreateDevice(pd, &dci, NULL, &device), VK_SUCCESS);
+    struct VolkDeviceTable tbl;
+    volkLoadDeviceTable(&tbl, device);
+    VkQueue q;
+    tbl.vkGetDeviceQueue(device, 0, 0, &q);
+
+    vkt_device *dev = NULL;
+    assert_int_equal(vkt_device_adopt(&(vkt_vulkan_device_desc){.instance = inst,
+                                                               .physical_device = pd,
+                                                               .device = device,
+                                                               .queue_family = 0,
+                                                               .queue = q,
+                                                               .get_instance_proc_addr =
+                                                                   vkGetInstanceProcAddr},
+                                      &dev),
+                     VK_SUCCESS);
+    assert_ptr_equal(vkt_device_vk_device(dev), device);
+    vkt_tensor *x = vkt_tensor_new_1d(dev, VKT_F32, 3);
+    float v[3] = {-1, 2, -3}, o[3];
+    assert_int_equal(vkt_tensor_upload(x, v, sizeof v), VKT_OK);
+    vkt_tensor *y = vkt_relu(x);
+    assert_int_equal(vkt_tensor_download(y, o, sizeof o), VKT_OK);
+    assert_true(o[0] == 0 && o[1] == 2 && o[2] == 0);
+    vkt_tensor_free(x);
+    vkt_tensor_free(y);
+    vkt_device_destroy(dev); /* must not destroy the host's device */
+    tbl.vkDeviceWaitIdle(device); /* the host's device is still valid (teardown of this test) */
+    tbl.vkDestroyDevice(device, NULL);
+    vkDestroyInstance(inst, NULL);
+
+    assert_int_equal(vkt_device_adopt(&(vkt_vulkan_device_desc){0}, &dev), VKT_INVALID_ARGUMENT);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        VKT_TEST(probe_reports_lavapipe_limits),
+        VKT_TEST(enumerate_marks_one_default),
+        VKT_TEST(select_by_name_and_index),
+        VKT_TEST(counters_count_one_submit_per_sequence),
+        VKT_TEST(memory_returns_after_scope_and_blocks_are_shared),
+        VKT_TEST(too_large_and_out_of_memory_are_clear_errors),
+        VKT_TEST(bad_tensor_arguments_are_clear_errors),
+        VKT_TEST(views_share_memory),
+        VKT_TEST(large_upload_and_download_cross_staging_chunks),
+        VKT_TEST(status_table_names_every_code),
+        VKT_TEST(adopt_host_device),
+    };
+    return VKT_RUN_GROUP(tests);
+}
