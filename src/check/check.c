@@ -14,6 +14,8 @@ typedef struct family {
 /* One line per family: src/check/check_<name>.c. */
 static const family families[] = {
     {"elementwise", vkt__check_elementwise},
+    {"softmax_xent", vkt__check_softmax_xent},
+    {"optim", vkt__check_optim},
 };
 
 static const char *family_names[VKT__ARRAY_LEN(families) + 1];
