@@ -16,6 +16,7 @@ static const family families[] = {
     {"elementwise", vkt__check_elementwise},
     {"softmax_xent", vkt__check_softmax_xent},
     {"optim", vkt__check_optim},
+    {"reduce", vkt__check_reduce},
 };
 
 static const char *family_names[VKT__ARRAY_LEN(families) + 1];

@@ -50,5 +50,6 @@ double vkt__max_err(const float *got, const float *want, int64_t n);
 void vkt__check_elementwise(vkt__check_ctx *c);
 void vkt__check_softmax_xent(vkt__check_ctx *c);
 void vkt__check_optim(vkt__check_ctx *c);
+void vkt__check_reduce(vkt__check_ctx *c);
 
 #endif

@@ -33,5 +33,28 @@ void vkt__ref_sgd_step(float *param, float *momentum_buf, const float *grad,
                        const vkt_sgd_params *p, int64_t n);
 void vkt__ref_adam_step(float *param, float *m, float *v, const float *grad,
                         const vkt_adam_params *p, int64_t n);
+/* ---- reductions (src/ref/ref_reduce.c); whole-tensor versions are rows = 1, cols = n ---- */
+/* Row sums in double, and the row sums of |x| (the scale of the rounding error; may be NULL). */
+void vkt__ref_sum_rows(double *sum, double *abs_sum, const float *x, int64_t rows, int64_t cols);
+void vkt__ref_sum(double *sum, double *abs_sum, const float *x, int64_t n);
+/* max / min of each row; a NaN in the row makes the result NaN (torch.max / torch.amax). */
+void vkt__ref_max_rows(float *out, const float *x, int64_t rows, int64_t cols);
+void vkt__ref_min_rows(float *out, const float *x, int64_t rows, int64_t cols);
+void vkt__ref_max(float *out, const float *x, int64_t n);
+void vkt__ref_min(float *out, const float *x, int64_t n);
+/* First index of each row's maximum; a NaN counts as the maximum (torch.argmax). */
+void vkt__ref_argmax_rows(int32_t *out, const float *x, int64_t rows, int64_t cols);
+void vkt__ref_argmax(int32_t *out, const float *x, int64_t n);
+/* First index of each row's minimum; a NaN counts as the minimum (the index min backward uses). */
+void vkt__ref_argmin_rows(int32_t *out, const float *x, int64_t rows, int64_t cols);
+/* Number of i with a[i] == b[i] (float compare: NaN != NaN, -0 == +0). */
+void vkt__ref_count_equal_f32(int32_t *out, const float *a, const float *b, int64_t n);
+void vkt__ref_count_equal_i32(int32_t *out, const int32_t *a, const int32_t *b, int64_t n);
+/* sum/mean backward: dx[r, j] += gout[r] / div (div = 1 for sum, cols for mean). */
+void vkt__ref_reduce_broadcast_backward(float *dx, const float *gout, float div, int64_t rows,
+                                        int64_t cols);
+/* max/min backward: dx[r, idx[r]] += gout[r]. */
+void vkt__ref_reduce_scatter_backward(float *dx, const float *gout, const int32_t *idx,
+                                      int64_t rows, int64_t cols);
 
 #endif
