@@ -39,6 +39,31 @@ bool vkt__env_flag(const char *name);
 /* Grows a dynamic array to hold `need` elements; false on out of memory. */
 bool vkt__grow(void **ptr, uint32_t *cap, uint32_t need, size_t elem);
 
+/* splitmix64: the one seeded generator behind shuffles, initialisation and checks. */
+typedef struct vkt__rng {
+    uint64_t state;
+} vkt__rng;
+
+static inline uint64_t vkt__rng_next(vkt__rng *r)
+{
+    uint64_t z = (r->state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [0, 1) with 53 random bits. */
+static inline double vkt__rng_uniform(vkt__rng *r)
+{
+    return (double)(vkt__rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Uniform integer in [0, n), n > 0 (Lemire's multiply-shift; bias < 2^-32 for n < 2^32). */
+static inline uint32_t vkt__rng_below(vkt__rng *r, uint32_t n)
+{
+    return (uint32_t)(((vkt__rng_next(r) >> 32) * (uint64_t)n) >> 32);
+}
+
 /* Monotonic clock in seconds. */
 double vkt__now(void);
 

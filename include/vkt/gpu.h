@@ -111,7 +111,9 @@ VKT_API vkt_status vkt_device_finish(vkt_device *dev);
 /** Counters since creation or the last vkt_device_reset_stats. */
 typedef struct vkt_device_stats {
     uint64_t submits;            /* vkQueueSubmit calls */
-    uint64_t host_waits;         /* times the host blocked on the device */
+    uint64_t host_waits;         /* times the host blocked to read a value or finish */
+    uint64_t frame_waits;        /* times recording blocked because every command buffer was
+                                    still in flight (back-pressure: the device is the bottleneck) */
     uint64_t dispatches;         /* compute dispatches recorded */
     uint64_t barriers;           /* pipeline barriers recorded */
     uint64_t transfers;          /* copy/fill commands recorded */

@@ -118,6 +118,12 @@ VKT_API vkt_tensor *vkt_add(const vkt_tensor *a, const vkt_tensor *b);
 VKT_API vkt_tensor *vkt_mul(const vkt_tensor *a, const vkt_tensor *b);
 VKT_API vkt_tensor *vkt_scale(const vkt_tensor *a, float s);
 
+/**
+ * In place, not recorded on the tape: dst += alpha * src (f32), or dst += src (i32, alpha 1).
+ * Same element count and dtype. For device-side running sums (epoch loss, correct predictions).
+ */
+VKT_API vkt_status vkt_accumulate(vkt_tensor *dst, const vkt_tensor *src, float alpha);
+
 /** Whole-tensor reductions to a one-element tensor (argmax: i32 flat index, first on ties). */
 VKT_API vkt_tensor *vkt_sum(const vkt_tensor *x);
 VKT_API vkt_tensor *vkt_mean(const vkt_tensor *x);

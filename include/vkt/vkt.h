@@ -20,7 +20,9 @@
 #define VKT_VKT_H
 
 #include "core.h"
+#include "data.h"
 #include "gpu.h"
+#include "nn.h"
 #include "selftest.h"
 #include "tensor.h"
 

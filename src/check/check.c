@@ -17,6 +17,9 @@ static const family families[] = {
     {"softmax_xent", vkt__check_softmax_xent},
     {"optim", vkt__check_optim},
     {"reduce", vkt__check_reduce},
+    {"data", vkt__check_data},
+    {"clip", vkt__check_clip},
+    {"grad", vkt__check_grad}, /* finite differences; keep last: it uses every family */
 };
 
 static const char *family_names[VKT__ARRAY_LEN(families) + 1];

@@ -51,5 +51,8 @@ void vkt__check_elementwise(vkt__check_ctx *c);
 void vkt__check_softmax_xent(vkt__check_ctx *c);
 void vkt__check_optim(vkt__check_ctx *c);
 void vkt__check_reduce(vkt__check_ctx *c);
+void vkt__check_grad(vkt__check_ctx *c);
+void vkt__check_data(vkt__check_ctx *c);
+void vkt__check_clip(vkt__check_ctx *c);
 
 #endif

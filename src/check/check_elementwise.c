@@ -130,6 +130,49 @@ void vkt__check_elementwise(vkt__check_ctx *c)
             free(got);
             vkt_scope_end(c->dev);
         }
+        if (vkt__check_wants(c, "accumulate")) {
+            /* f32: dst = b, dst += -0.37 * a; i32: dst = ib, dst += ia, twice */
+            vkt_scope_begin(c->dev);
+            double t0 = vkt__now();
+            vkt_tensor *ta = vkt__check_tensor(c->dev, VKT_F32, a, 2, sh);
+            vkt_tensor *td = vkt__check_tensor(c->dev, VKT_F32, b, 2, sh);
+            int32_t *ia = malloc((size_t)n * sizeof *ia), *ib = malloc((size_t)n * sizeof *ib);
+            float *got = NULL;
+            int32_t *got_i = NULL;
+            if (ia && ib) {
+                for (int64_t j = 0; j < n; j++) {
+                    ia[j] = (int32_t)(a[j] * 1000.0f);
+                    ib[j] = (int32_t)(b[j] * 1000.0f);
+                }
+                vkt_tensor *tia = vkt__check_tensor(c->dev, VKT_I32, ia, 2, sh);
+                vkt_tensor *tib = vkt__check_tensor(c->dev, VKT_I32, ib, 2, sh);
+                if (vkt_accumulate(td, ta, -0.37f) == VKT_OK &&
+                    vkt_accumulate(tib, tia, 1.0f) == VKT_OK &&
+                    vkt_accumulate(tib, tia, 1.0f) == VKT_OK) {
+                    got = vkt__check_fetch(td);
+                    got_i = vkt__check_fetch(tib);
+                }
+            }
+            double ms = (vkt__now() - t0) * 1e3;
+            if (got && got_i) {
+                double e = 0.0;
+                for (int64_t j = 0; j < n; j++) {
+                    want[j] = b[j] + -0.37f * a[j];
+                    if (got_i[j] != ib[j] + 2 * ia[j]) {
+                        e = 1.0 / 0.0;
+                    }
+                }
+                double ef = vkt__max_err(got, want, n);
+                vkt__check_report(c, "accumulate", shape, e > ef ? e : ef, 1.2e-7, ms, NULL);
+            } else {
+                vkt__check_report_failure(c, "accumulate", shape);
+            }
+            free(ia);
+            free(ib);
+            free(got);
+            free(got_i);
+            vkt_scope_end(c->dev);
+        }
     next:
         free(a);
         free(b);

@@ -102,8 +102,9 @@ struct vkt_device {
 /* recorder.c */
 vkt_status vkt__frames_init(vkt_device *dev);
 void vkt__frames_finish(vkt_device *dev);
-/* Waits until the timeline reaches `value` (counts a host wait only if it blocks). */
-vkt_status vkt__wait_value(vkt_device *dev, uint64_t value);
+/* Waits until the timeline reaches `value`. If it blocks, counts a host wait (throttle = false)
+ * or a frame wait (throttle = true: waiting for a command buffer to reuse). */
+vkt_status vkt__wait_value(vkt_device *dev, uint64_t value, bool throttle);
 uint64_t vkt__completed_value(vkt_device *dev);
 /* The timeline value that the currently recording work will signal. */
 uint64_t vkt__pending_value(vkt_device *dev);

@@ -3,8 +3,8 @@
  *
  * VKT__FRAMES command buffers rotate. Ops record into the current one; a submit signals the next
  * value of one timeline semaphore, and a frame is reused only after its value has been reached.
- * The host blocks only in vkt__wait_value (readback, finish, or reuse of a frame still in flight),
- * and each such block counts as one host wait.
+ * The host blocks only in vkt__wait_value: to read a value or finish (a host wait), or to reuse a
+ * command buffer still in flight (a frame wait: back-pressure when the device is the bottleneck).
  *
  * Barriers come from read/write tracking: every buffer range a command reads or writes is kept in
  * dev->pending until the next barrier. A command that writes a range something pending touches,
@@ -35,7 +35,7 @@ uint64_t vkt__pending_value(vkt_device *dev)
     return dev->frames[dev->frame].recording ? dev->submitted + 1 : dev->submitted;
 }
 
-vkt_status vkt__wait_value(vkt_device *dev, uint64_t value)
+vkt_status vkt__wait_value(vkt_device *dev, uint64_t value, bool throttle)
 {
     if (value == 0 || vkt__completed_value(dev) >= value) {
         return VKT_OK;
@@ -46,7 +46,11 @@ vkt_status vkt__wait_value(vkt_device *dev, uint64_t value)
         .pSemaphores = &dev->timeline,
         .pValues = &value,
     };
-    dev->stats.host_waits++;
+    if (throttle) {
+        dev->stats.frame_waits++;
+    } else {
+        dev->stats.host_waits++;
+    }
     VkResult r = dev->vk.vkWaitSemaphores(dev->device, &wi, UINT64_MAX);
     if (r != VK_SUCCESS) {
         return vkt__vk_error(r, "waiting for the device (vkWaitSemaphores)");
@@ -183,7 +187,7 @@ static vkt_status begin(vkt_device *dev, vkt__frame **out)
 {
     vkt__frame *f = &dev->frames[dev->frame];
     if (!f->recording) {
-        vkt_status s = vkt__wait_value(dev, f->value);
+        vkt_status s = vkt__wait_value(dev, f->value, true);
         if (s != VKT_OK) {
             return s;
         }
@@ -253,7 +257,7 @@ vkt_status vkt_device_finish(vkt_device *dev)
     if (s != VKT_OK) {
         return s;
     }
-    s = vkt__wait_value(dev, dev->submitted);
+    s = vkt__wait_value(dev, dev->submitted, false);
     if (s == VKT_OK) {
         vkt__memory_collect(dev);
     }
@@ -528,7 +532,7 @@ vkt_status vkt__download(vkt_device *dev, VkBuffer src, VkDeviceSize src_off, vo
         f->staging_used = VKT__ALIGN_UP(at + n, 16);
         s = vkt_device_flush(dev);
         if (s == VKT_OK) {
-            s = vkt__wait_value(dev, f->value);
+            s = vkt__wait_value(dev, f->value, false);
         }
         if (s != VKT_OK) {
             return s;

@@ -1,7 +1,8 @@
 /*
- * elementwise.c — add, mul, scale, relu, add_bias: dispatch and backward.
+ * elementwise.c — add, mul, scale, relu, add_bias (dispatch and backward) and accumulate.
  *
- * Shader: shaders/elementwise.comp (one OP per specialization constant).
+ * Shader: shaders/elementwise.comp (one OP per specialization constant);
+ * shaders/accumulate_i32.comp for integer counters.
  * CPU reference: src/ref/ref_elementwise.c. Checks: src/check/check_elementwise.c.
  * Tests: tests/test_elementwise.c (runs the checks), tests/test_grad.c (finite differences).
  */
@@ -135,6 +136,40 @@ vkt_tensor *vkt_add_bias(const vkt_tensor *x, const vkt_tensor *bias)
         return NULL;
     }
     return ew_forward(VKT__OP_ADD_BIAS, EW_ADD_BIAS, x, bias, 0.0f, (uint32_t)x->shape[1]);
+}
+
+vkt_status vkt_accumulate(vkt_tensor *dst, const vkt_tensor *src, float alpha)
+{
+    if (!dst || !src) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_accumulate: tensor is NULL");
+    }
+    if (!vkt__check_same_device("vkt_accumulate", dst, src)) {
+        return vkt_last_status();
+    }
+    if (dst->dtype != src->dtype || dst->numel != src->numel) {
+        char a[96], b[96];
+        return vkt__error(dst->dtype != src->dtype ? VKT_DTYPE_MISMATCH : VKT_SHAPE_MISMATCH,
+                          "vkt_accumulate: dst is %s but src is %s; dtype and element count must "
+                          "match",
+                          vkt_tensor_describe(dst, a, sizeof a), vkt_tensor_describe(src, b, sizeof b));
+    }
+    if (dst->dtype == VKT_F32) {
+        return ew_dispatch(EW_SCALE, src, NULL, dst, alpha, 0, true);
+    }
+    if (alpha != 1.0f) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_accumulate: i32 tensors take alpha = 1 only");
+    }
+    uint32_t n = (uint32_t)dst->numel;
+    vkt__dispatch_desc d = {
+        .shader = VKT__SHADER_ACCUMULATE_I32,
+        .spec = {EW_WG},
+        .spec_count = 1,
+        .push = &n,
+        .push_size = sizeof n,
+        .bindings = {vkt__bind(src, VKT__READ), vkt__bind(dst, VKT__RW)},
+    };
+    vkt__elementwise_groups(n, EW_WG, d.groups);
+    return vkt__dispatch(dst->dev, &d);
 }
 
 /* g(in) += alpha * gout */

@@ -56,5 +56,14 @@ void vkt__ref_reduce_broadcast_backward(float *dx, const float *gout, float div,
 /* max/min backward: dx[r, idx[r]] += gout[r]. */
 void vkt__ref_reduce_scatter_backward(float *dx, const float *gout, const int32_t *idx,
                                       int64_t rows, int64_t cols);
+/* ---- gradient clipping (src/ref/ref_clip.c); in place, returns the L2 norm ---- */
+float vkt__ref_clip_grad_norm(float *g, int64_t n, float max_norm);
+void vkt__ref_clip_grad_value(float *g, int64_t n, float clip);
+
+/* ---- data (src/ref/ref_data.c) ---- */
+/* x[r, f] = images[perm[start + r] * features + f] * scale + bias; y[r] = labels[perm[start + r]] */
+void vkt__ref_gather_batch(float *x, int32_t *y, const uint8_t *images, const uint8_t *labels,
+                           const uint32_t *perm, uint32_t start, uint32_t rows, uint32_t features,
+                           float scale, float bias);
 
 #endif

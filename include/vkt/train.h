@@ -1,0 +1,473 @@
+/*
+ * vkt/train.h — a PyTorch-Lightning-style Trainer, LightningModule and Callback for C.
+ *
+ *     static vkt_status training_step(vkt_trainer *t, const vkt_batch *b, uint32_t i,
+ *                                     vkt_outputs *out, void *ud)
+ *     {
+ *         my_model *m = ud;
+ *         vkt_tensor *logits = vkt_model_forward(m->mlp, b->x);
+ *         vkt_tensor *loss = vkt_softmax_xent(logits, b->y);
+ *         vkt_log(t, "train_loss", loss, &(vkt_log_opts){ .prog_bar = true });
+ *         vkt_outputs_set(out, "logits", logits);      // seen by on_train_batch_end
+ *         return vkt_outputs_set(out, "loss", loss);   // the trainer runs backward on it
+ *     }
+ *
+ *     vkt_module module = {
+ *         .training_step = training_step, .validation_step = validation_step,
+ *         .configure_optimizers = configure_optimizers, .user_data = &my,
+ *     };
+ *     vkt_trainer *t;
+ *     vkt_trainer_create(dev, &(vkt_trainer_desc){ .max_epochs = 5 }, &t);
+ *     vkt_status s = vkt_trainer_fit(t, &module, train_loader, val_loader);
+ *
+ * Semantics are Lightning 2.x's (shared/docs/lightning-semantics.md): the same hooks in the same
+ * order (callbacks before the module, monitoring callbacks after it in on_train_epoch_end,
+ * validation inside the epoch, sanity check, gradient accumulation, checkpoint save/load order),
+ * `log` with the same defaults per hook, suffixes, reductions and batch-size-weighted epoch
+ * means, the same progress bar and metrics.csv. Differences are listed in docs/lightning.md.
+ *
+ * Hooks. Every hook is a function pointer; NULL means the default behaviour. Every hook gets the
+ * trainer and the user_data of its module or callback; the module is vkt_trainer_module(t).
+ * Hooks return a vkt_status: anything but VKT_OK stops the run, every callback's on_exception
+ * is called, and fit/validate/test/predict return that status (the message stays in
+ * vkt_last_error()). vkt_trainer_fail() sets a message and returns the status in one line.
+ *
+ * Values stay on the device: logged tensors are reduced on the device and read back only at
+ * logging points (log_every_n_steps, progress-bar refreshes, epoch ends) or when a hook reads a
+ * metric by name; step outputs reach batch-end hooks as device tensors.
+ */
+#ifndef VKT_TRAIN_H
+#define VKT_TRAIN_H
+
+#include <stdio.h>
+
+#include "data.h"
+#include "nn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vkt_trainer vkt_trainer;
+
+/* ---- step outputs ---------------------------------------------------------------------------- */
+
+#define VKT_MAX_OUTPUTS 16
+
+/** Named device tensors returned by a *_step (Lightning's returned dict). */
+typedef struct vkt_outputs {
+    uint32_t count;
+    const char *names[VKT_MAX_OUTPUTS];   /* not copied: literals, or strings outliving the step */
+    vkt_tensor *values[VKT_MAX_OUTPUTS];  /* borrowed from the step's scope */
+} vkt_outputs;
+
+/** Adds or replaces `name`. VKT_TOO_LARGE past VKT_MAX_OUTPUTS entries. */
+VKT_API vkt_status vkt_outputs_set(vkt_outputs *o, const char *name, vkt_tensor *value);
+/** The tensor stored under `name`, or NULL. `o` may be NULL. */
+VKT_API vkt_tensor *vkt_outputs_get(const vkt_outputs *o, const char *name);
+
+/* ---- dictionaries (checkpoints, callback state, hyper-parameters) ----------------------------- */
+
+/** A small ordered dictionary of numbers, strings, nested dictionaries and f32 tensors. */
+typedef struct vkt_dict vkt_dict;
+
+VKT_API vkt_dict *vkt_dict_create(void);
+VKT_API void vkt_dict_destroy(vkt_dict *d);
+VKT_API uint32_t vkt_dict_count(const vkt_dict *d);
+VKT_API const char *vkt_dict_key(const vkt_dict *d, uint32_t i);
+VKT_API vkt_status vkt_dict_set_number(vkt_dict *d, const char *key, double v);
+VKT_API vkt_status vkt_dict_set_string(vkt_dict *d, const char *key, const char *v);
+/** A nested dictionary under `key` (created if absent, returned if present); NULL on error. */
+VKT_API vkt_dict *vkt_dict_child(vkt_dict *d, const char *key);
+/** Copies `n` floats of the given shape (ndim <= 4). */
+VKT_API vkt_status vkt_dict_set_floats(vkt_dict *d, const char *key, const float *v, int ndim,
+                                       const int64_t *shape);
+VKT_API bool vkt_dict_has(const vkt_dict *d, const char *key);
+/** Getters return false when the key is absent or holds another kind of value. */
+VKT_API bool vkt_dict_get_number(const vkt_dict *d, const char *key, double *out);
+VKT_API const char *vkt_dict_get_string(const vkt_dict *d, const char *key);
+VKT_API const vkt_dict *vkt_dict_get_child(const vkt_dict *d, const char *key);
+VKT_API const float *vkt_dict_get_floats(const vkt_dict *d, const char *key, int *ndim,
+                                         int64_t *shape);
+VKT_API vkt_status vkt_dict_remove(vkt_dict *d, const char *key);
+
+/* ---- optimizers from the module --------------------------------------------------------------- */
+
+typedef enum vkt_sched_interval {
+    VKT_INTERVAL_DEFAULT = 0, /* = EPOCH */
+    VKT_INTERVAL_EPOCH,
+    VKT_INTERVAL_STEP,
+    _VKT_INTERVAL_FORCE_U32 = 0x7FFFFFFF
+} vkt_sched_interval;
+
+/** What configure_optimizers fills in. The trainer destroys neither: they belong to the module. */
+typedef struct vkt_optim_config {
+    vkt_optimizer *optimizer;       /* required */
+    vkt_model *model;               /* the parameters it steps: zero_grad, clipping, checkpoints */
+    vkt_scheduler *scheduler;       /* may be NULL */
+    vkt_sched_interval interval;
+    uint32_t frequency;             /* 0 -> 1 */
+} vkt_optim_config;
+
+/** Inside optimizer_step: runs training_step, zero_grad, backward (Lightning's closure). */
+typedef struct vkt_closure vkt_closure;
+VKT_API vkt_status vkt_closure_run(vkt_closure *c);
+
+/* ---- the module (LightningModule) ------------------------------------------------------------- */
+
+typedef enum vkt_stage {
+    VKT_STAGE_NONE = 0,
+    VKT_STAGE_FIT,
+    VKT_STAGE_VALIDATE,
+    VKT_STAGE_TEST,
+    VKT_STAGE_PREDICT,
+    _VKT_STAGE_FORCE_U32 = 0x7FFFFFFF
+} vkt_stage;
+
+/** "fit", "validate", "test", "predict". */
+VKT_API const char *vkt_stage_name(vkt_stage s);
+
+typedef vkt_status (*vkt_hook)(vkt_trainer *t, void *ud);
+typedef vkt_status (*vkt_stage_hook)(vkt_trainer *t, vkt_stage stage, void *ud);
+typedef vkt_status (*vkt_step_fn)(vkt_trainer *t, const vkt_batch *batch, uint32_t batch_idx,
+                                  vkt_outputs *out, void *ud);
+typedef vkt_status (*vkt_eval_step_fn)(vkt_trainer *t, const vkt_batch *batch, uint32_t batch_idx,
+                                       uint32_t dataloader_idx, vkt_outputs *out, void *ud);
+typedef vkt_status (*vkt_batch_start_hook)(vkt_trainer *t, const vkt_batch *batch,
+                                           uint32_t batch_idx, uint32_t dataloader_idx, void *ud);
+typedef vkt_status (*vkt_train_batch_end_hook)(vkt_trainer *t, const vkt_outputs *outputs,
+                                               const vkt_batch *batch, uint32_t batch_idx, void *ud);
+typedef vkt_status (*vkt_batch_end_hook)(vkt_trainer *t, const vkt_outputs *outputs,
+                                         const vkt_batch *batch, uint32_t batch_idx,
+                                         uint32_t dataloader_idx, void *ud);
+typedef vkt_status (*vkt_loss_hook)(vkt_trainer *t, vkt_tensor *loss, void *ud);
+typedef vkt_status (*vkt_optimizer_hook)(vkt_trainer *t, vkt_optimizer *opt, void *ud);
+typedef vkt_status (*vkt_checkpoint_hook)(vkt_trainer *t, vkt_dict *checkpoint, void *ud);
+
+/* Return from on_train_batch_start to skip the rest of the epoch (Lightning's -1). */
+#define VKT_SKIP_EPOCH ((vkt_status)1)
+
+typedef struct vkt_module {
+    /* steps: fill `out`; training_step must set "loss" unless it wants no backward (Lightning's
+     * `return None`). Eval steps may leave `out` empty. */
+    vkt_step_fn training_step;           /* required for fit */
+    vkt_eval_step_fn validation_step;
+    vkt_eval_step_fn test_step;
+    vkt_eval_step_fn predict_step;
+    vkt_status (*configure_optimizers)(vkt_trainer *t, vkt_optim_config *out, void *ud);
+
+    /* setup and data */
+    vkt_hook prepare_data;
+    vkt_stage_hook setup, teardown;
+    vkt_hook configure_model;
+    vkt_status (*on_before_batch_transfer)(vkt_trainer *t, vkt_batch *b, uint32_t dl_idx, void *ud);
+    vkt_status (*transfer_batch_to_device)(vkt_trainer *t, vkt_batch *b, uint32_t dl_idx, void *ud);
+    vkt_status (*on_after_batch_transfer)(vkt_trainer *t, vkt_batch *b, uint32_t dl_idx, void *ud);
+
+    /* the loops */
+    vkt_hook on_fit_start, on_fit_end;
+    vkt_hook on_train_start, on_train_end;
+    vkt_hook on_validation_start, on_validation_end;
+    vkt_hook on_test_start, on_test_end;
+    vkt_hook on_predict_start, on_predict_end;
+    vkt_hook on_train_epoch_start, on_train_epoch_end;
+    vkt_hook on_validation_epoch_start, on_validation_epoch_end;
+    vkt_hook on_test_epoch_start, on_test_epoch_end;
+    vkt_hook on_predict_epoch_start, on_predict_epoch_end;
+    vkt_batch_start_hook on_train_batch_start; /* dataloader_idx is 0; may return VKT_SKIP_EPOCH */
+    vkt_train_batch_end_hook on_train_batch_end;
+    vkt_batch_start_hook on_validation_batch_start, on_test_batch_start, on_predict_batch_start;
+    vkt_batch_end_hook on_validation_batch_end, on_test_batch_end, on_predict_batch_end;
+    vkt_hook on_validation_model_eval, on_validation_model_train, on_validation_model_zero_grad;
+
+    /* optimization (automatic) */
+    vkt_loss_hook on_before_backward;
+    vkt_loss_hook backward;              /* default: vkt_backward(loss) */
+    vkt_hook on_after_backward;
+    vkt_optimizer_hook on_before_zero_grad;
+    vkt_status (*optimizer_zero_grad)(vkt_trainer *t, uint32_t epoch, uint32_t batch_idx,
+                                      vkt_optimizer *opt, void *ud);  /* default: zero_grad */
+    vkt_optimizer_hook on_before_optimizer_step;
+    /* default: clip with the trainer's gradient_clip_val / algorithm */
+    vkt_status (*configure_gradient_clipping)(vkt_trainer *t, vkt_optimizer *opt, float clip_val,
+                                              const char *algorithm, void *ud);
+    /* default: vkt_closure_run(closure), then vkt_optimizer_step(opt) */
+    vkt_status (*optimizer_step)(vkt_trainer *t, uint32_t epoch, uint32_t batch_idx,
+                                 vkt_optimizer *opt, vkt_closure *closure, void *ud);
+    vkt_status (*lr_scheduler_step)(vkt_trainer *t, vkt_scheduler *s, void *ud);
+
+    /* checkpoints: the dict is the whole checkpoint, mutable */
+    vkt_checkpoint_hook on_save_checkpoint, on_load_checkpoint;
+
+    void *user_data;
+} vkt_module;
+
+/* ---- callbacks -------------------------------------------------------------------------------- */
+
+typedef struct vkt_callback {
+    vkt_stage_hook setup, teardown;
+    vkt_hook on_fit_start, on_fit_end;
+    vkt_hook on_sanity_check_start, on_sanity_check_end;
+    vkt_hook on_train_start, on_train_end;
+    vkt_hook on_validation_start, on_validation_end;
+    vkt_hook on_test_start, on_test_end;
+    vkt_hook on_predict_start, on_predict_end;
+    vkt_hook on_train_epoch_start, on_train_epoch_end;
+    vkt_hook on_validation_epoch_start, on_validation_epoch_end;
+    vkt_hook on_test_epoch_start, on_test_epoch_end;
+    vkt_hook on_predict_epoch_start, on_predict_epoch_end;
+    vkt_batch_start_hook on_train_batch_start;
+    vkt_train_batch_end_hook on_train_batch_end;
+    vkt_batch_start_hook on_validation_batch_start, on_test_batch_start, on_predict_batch_start;
+    vkt_batch_end_hook on_validation_batch_end, on_test_batch_end, on_predict_batch_end;
+    /* `status` is the failing status; the message is in vkt_last_error(). */
+    void (*on_exception)(vkt_trainer *t, vkt_status status, void *ud);
+    vkt_loss_hook on_before_backward;
+    vkt_hook on_after_backward;
+    vkt_optimizer_hook on_before_optimizer_step, on_before_zero_grad;
+    vkt_checkpoint_hook on_save_checkpoint, on_load_checkpoint;
+
+    /* state in checkpoints: checkpoint["callbacks"][state_key] */
+    const char *state_key;      /* default: name; two stateful callbacks may not share a key */
+    vkt_status (*state_dict)(vkt_trainer *t, vkt_dict *state, void *ud);
+    vkt_status (*load_state_dict)(vkt_trainer *t, const vkt_dict *state, void *ud);
+
+    /* EarlyStopping and ModelCheckpoint are "monitoring": their on_train_epoch_end runs after the
+     * module's, and checkpoint callbacks are moved to the end of the list. */
+    bool monitoring;
+    bool checkpoint;
+    const char *name;           /* for messages; may be NULL */
+    void *user_data;
+} vkt_callback;
+
+/* ---- logging (self.log) ------------------------------------------------------------------------ */
+
+typedef enum vkt_flag {
+    VKT_FLAG_DEFAULT = 0,
+    VKT_FLAG_ON,
+    VKT_FLAG_OFF,
+    _VKT_FLAG_FORCE_U32 = 0x7FFFFFFF
+} vkt_flag;
+
+typedef enum vkt_reduce_fx {
+    VKT_REDUCE_DEFAULT = 0, /* = MEAN */
+    VKT_REDUCE_MEAN,
+    VKT_REDUCE_SUM,
+    VKT_REDUCE_MAX,
+    VKT_REDUCE_MIN,
+    _VKT_REDUCE_FORCE_U32 = 0x7FFFFFFF
+} vkt_reduce_fx;
+
+/** self.log's options. Zero: Lightning's defaults for the hook that logs. */
+typedef struct vkt_log_opts {
+    vkt_flag on_step;
+    vkt_flag on_epoch;
+    bool prog_bar;
+    vkt_flag logger;          /* default on */
+    vkt_reduce_fx reduce_fx;
+    uint32_t batch_size;      /* 0: the current batch's rows (for the weighted epoch mean) */
+} vkt_log_opts;
+
+/**
+ * Logs a one-element device tensor. The value is not read: epoch aggregation happens on the
+ * device. Errors (VKT_INVALID_ARGUMENT): a hook where Lightning forbids logging, on_step and
+ * on_epoch both off, a tensor with more than one element, the same name logged twice in one hook
+ * with different options.
+ */
+VKT_API vkt_status vkt_log(vkt_trainer *t, const char *name, const vkt_tensor *value,
+                           const vkt_log_opts *opts);
+/** Logs a host number (converted to an f32 device value). */
+VKT_API vkt_status vkt_log_value(vkt_trainer *t, const char *name, float value,
+                                 const vkt_log_opts *opts);
+
+typedef enum vkt_metrics_kind {
+    VKT_CALLBACK_METRICS = 0, /* trainer.callback_metrics */
+    VKT_LOGGED_METRICS,       /* trainer.logged_metrics */
+    VKT_PROGRESS_BAR_METRICS, /* trainer.progress_bar_metrics */
+    _VKT_METRICS_FORCE_U32 = 0x7FFFFFFF
+} vkt_metrics_kind;
+
+/** Reads a metric by name (a device read if its value is not on the host yet). */
+VKT_API bool vkt_trainer_metric(vkt_trainer *t, vkt_metrics_kind kind, const char *name,
+                                float *value);
+VKT_API uint32_t vkt_trainer_metrics_count(vkt_trainer *t, vkt_metrics_kind kind);
+/** The i-th metric name in insertion order; NULL past the end. */
+VKT_API const char *vkt_trainer_metric_name(vkt_trainer *t, vkt_metrics_kind kind, uint32_t i);
+
+/* ---- loggers ---------------------------------------------------------------------------------- */
+
+typedef struct vkt_logger {
+    /* One row: `n` metrics at `step`; `epoch` < 0 when the row has no epoch column. */
+    vkt_status (*log_metrics)(const char *const *names, const double *values, uint32_t n,
+                              int64_t step, int64_t epoch, void *ud);
+    vkt_status (*log_hyperparams)(const vkt_dict *hparams, void *ud);
+    vkt_status (*save)(void *ud);
+    void (*finalize)(void *ud);
+    const char *(*version)(void *ud);   /* "0" for version_0; may be NULL */
+    const char *(*log_dir)(void *ud);   /* where checkpoints go (log_dir/checkpoints); may be NULL */
+    void *user_data;
+} vkt_logger;
+
+/**
+ * Lightning's CSVLogger: save_dir/name/version_N/metrics.csv (+ hparams.yaml), N the next free
+ * version. `name` NULL -> "lightning_logs". Free with vkt_csv_logger_destroy.
+ */
+VKT_API vkt_status vkt_csv_logger_create(const char *save_dir, const char *name, vkt_logger **out);
+VKT_API void vkt_csv_logger_destroy(vkt_logger *l);
+
+/* ---- the trainer ------------------------------------------------------------------------------ */
+
+/** A batch limit: all (zero), a count, or a fraction of the loader's batches; or none at all. */
+typedef struct vkt_limit {
+    int64_t count;      /* > 0: at most this many batches */
+    double fraction;    /* > 0: int(fraction * batches) (an error if that is 0) */
+    bool none;          /* run no batches (disables the loop; for val also the sanity check) */
+} vkt_limit;
+
+#define VKT_MAX_CALLBACKS 16
+#define VKT_MAX_LOGGERS 4
+#define VKT_UNLIMITED (-1)
+
+typedef enum vkt_clip_algorithm {
+    VKT_CLIP_DEFAULT = 0, /* = NORM */
+    VKT_CLIP_NORM,
+    VKT_CLIP_VALUE,
+    _VKT_CLIP_FORCE_U32 = 0x7FFFFFFF
+} vkt_clip_algorithm;
+
+/**
+ * Trainer flags. Zero means Lightning's default:
+ *   max_epochs 1000 if max_steps is unset too (VKT_UNLIMITED: no limit), max_steps none,
+ *   limits all batches, val_check_interval 1.0 (once per epoch), check_val_every_n_epoch 1
+ *   (VKT_UNLIMITED: only by val_check_interval), num_sanity_val_steps 2 (VKT_UNLIMITED: all;
+ *   disable_sanity_check for none), log_every_n_steps 50 (disable_step_logging for none),
+ *   accumulate_grad_batches 1, no clipping, progress bar / checkpointing / CSV logger on,
+ *   default_root_dir ".", no fast_dev_run, no overfit_batches.
+ */
+typedef struct vkt_trainer_desc {
+    int64_t max_epochs, min_epochs;
+    int64_t max_steps, min_steps;
+    vkt_limit limit_train_batches, limit_val_batches, limit_test_batches, limit_predict_batches;
+    vkt_limit val_check_interval;       /* count: every n batches; fraction: of the epoch */
+    int64_t check_val_every_n_epoch;
+    int64_t num_sanity_val_steps;
+    bool disable_sanity_check;
+    uint32_t log_every_n_steps;
+    bool disable_step_logging;
+    uint32_t accumulate_grad_batches;
+    float gradient_clip_val;            /* <= 0: no clipping */
+    vkt_clip_algorithm gradient_clip_algorithm;
+    vkt_flag enable_progress_bar;
+    vkt_flag enable_checkpointing;      /* adds a default ModelCheckpoint unless one is given */
+    vkt_flag logger;                    /* default: a CSV logger under default_root_dir */
+    vkt_logger *loggers[VKT_MAX_LOGGERS]; /* borrowed; replaces the default logger */
+    const char *default_root_dir;
+    uint32_t fast_dev_run;              /* n batches of each loop, one epoch, no checkpoints/logs */
+    vkt_limit overfit_batches;
+    uint64_t seed;
+    bool deterministic;                 /* vkt's reductions always are; recorded in hparams */
+    bool detect_nan;                    /* a NaN/inf training loss is an error (read per step!) */
+    vkt_callback *callbacks[VKT_MAX_CALLBACKS]; /* borrowed, in order; several of one kind OK */
+    const vkt_dict *hparams;            /* borrowed; logged and saved in checkpoints */
+    const char *ckpt_path;              /* resume fit from this checkpoint */
+    FILE *progress_stream;              /* where the progress bar writes; NULL = stdout */
+} vkt_trainer_desc;
+
+VKT_API vkt_status vkt_trainer_create(vkt_device *dev, const vkt_trainer_desc *desc,
+                                      vkt_trainer **out);
+VKT_API void vkt_trainer_destroy(vkt_trainer *t);
+/** The desc with every default resolved. */
+VKT_API const vkt_trainer_desc *vkt_trainer_query_desc(const vkt_trainer *t);
+
+VKT_API vkt_status vkt_trainer_fit(vkt_trainer *t, vkt_module *m, vkt_loader *train,
+                                   vkt_loader *val);
+VKT_API vkt_status vkt_trainer_validate(vkt_trainer *t, vkt_module *m, vkt_loader *val);
+VKT_API vkt_status vkt_trainer_test(vkt_trainer *t, vkt_module *m, vkt_loader *test);
+VKT_API vkt_status vkt_trainer_predict(vkt_trainer *t, vkt_module *m, vkt_loader *loader);
+
+/* state */
+VKT_API vkt_device *vkt_trainer_device(const vkt_trainer *t);
+VKT_API vkt_module *vkt_trainer_module(const vkt_trainer *t);
+VKT_API uint32_t vkt_trainer_current_epoch(const vkt_trainer *t);
+VKT_API uint64_t vkt_trainer_global_step(const vkt_trainer *t);
+VKT_API bool vkt_trainer_sanity_checking(const vkt_trainer *t);
+VKT_API bool vkt_trainer_should_stop(const vkt_trainer *t);
+VKT_API void vkt_trainer_set_should_stop(vkt_trainer *t, bool stop);
+VKT_API vkt_stage vkt_trainer_stage(const vkt_trainer *t);
+VKT_API uint32_t vkt_trainer_num_training_batches(const vkt_trainer *t);
+VKT_API uint32_t vkt_trainer_num_val_batches(const vkt_trainer *t);
+/** The optimizer from configure_optimizers (NULL before). */
+VKT_API vkt_optimizer *vkt_trainer_optimizer(const vkt_trainer *t);
+/** The first logger, or NULL. */
+VKT_API vkt_logger *vkt_trainer_logger(const vkt_trainer *t);
+VKT_API const char *vkt_trainer_log_dir(const vkt_trainer *t);
+/** Sets the last error and returns `s`: `return vkt_trainer_fail(t, VKT_ERROR, "bad %d", x);` */
+VKT_API vkt_status vkt_trainer_fail(vkt_trainer *t, vkt_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- built-in callbacks ---------------------------------------------------------------------- */
+
+/** Lightning's TQDMProgressBar format; plain per-epoch lines when the stream is not a terminal. */
+typedef struct vkt_progress_bar_desc {
+    uint32_t refresh_rate;   /* 0 -> 1 batch */
+    FILE *stream;            /* NULL -> the trainer's progress_stream */
+    vkt_flag tty;            /* DEFAULT: isatty(stream) */
+} vkt_progress_bar_desc;
+VKT_API vkt_callback *vkt_progress_bar_create(const vkt_progress_bar_desc *desc);
+VKT_API void vkt_progress_bar_destroy(vkt_callback *cb);
+
+typedef enum vkt_mode {
+    VKT_MODE_DEFAULT = 0, /* = MIN */
+    VKT_MODE_MIN,
+    VKT_MODE_MAX,
+    _VKT_MODE_FORCE_U32 = 0x7FFFFFFF
+} vkt_mode;
+
+/** Lightning's ModelCheckpoint; files are written atomically (temporary file + rename). */
+typedef struct vkt_checkpoint_desc {
+    const char *dirpath;         /* NULL: <log_dir>/checkpoints or <root>/checkpoints */
+    const char *filename;        /* NULL: "{epoch}-{step}" */
+    const char *monitor;         /* NULL: keep the newest */
+    vkt_mode mode;
+    int32_t save_top_k;          /* 0 -> 1; VKT_UNLIMITED: all; use save_none for 0 */
+    bool save_none;
+    bool save_last;
+    uint32_t every_n_epochs;     /* 0 -> 1 (when every_n_train_steps is 0) */
+    uint32_t every_n_train_steps;
+    bool save_weights_only;
+    bool verbose;
+} vkt_checkpoint_desc;
+VKT_API vkt_callback *vkt_model_checkpoint_create(const vkt_checkpoint_desc *desc);
+VKT_API void vkt_model_checkpoint_destroy(vkt_callback *cb);
+VKT_API const char *vkt_model_checkpoint_best_path(const vkt_callback *cb);
+VKT_API const char *vkt_model_checkpoint_last_path(const vkt_callback *cb);
+
+/** Lightning's EarlyStopping. */
+typedef struct vkt_early_stopping_desc {
+    const char *monitor;         /* required */
+    float min_delta;
+    uint32_t patience;           /* 0 -> 3 */
+    vkt_mode mode;
+    vkt_flag strict;             /* default on: a missing metric is an error */
+    vkt_flag check_finite;       /* default on */
+    bool verbose;
+} vkt_early_stopping_desc;
+VKT_API vkt_callback *vkt_early_stopping_create(const vkt_early_stopping_desc *desc);
+VKT_API void vkt_early_stopping_destroy(vkt_callback *cb);
+
+/* ---- checkpoint files ------------------------------------------------------------------------ */
+
+/**
+ * Writes a checkpoint dict: its f32 arrays as tensors of a safetensors file (readable by
+ * torch/safetensors) and everything else as JSON in the file's metadata (key "vkt"). Written to
+ * a temporary file in the same directory, fsync'd, then renamed over `path`: a crash never leaves
+ * a partial checkpoint.
+ */
+VKT_API vkt_status vkt_checkpoint_save(const vkt_dict *ckpt, const char *path);
+/** Reads one; errors name the file and what is wrong (truncated, bad header, ...). */
+VKT_API vkt_status vkt_checkpoint_load(const char *path, vkt_dict **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,328 @@
+/*
+ * check_grad.c — every differentiable op's backward against central finite differences.
+ *
+ * For an op y = f(x1, x2, ...) the check builds the scalar L = sum(y * W) (W fixed random; for a
+ * one-element y, L = 0.7 * y), runs vkt_backward(L) for the analytic gradient, then for up to
+ * GRAD_PROBES elements of each input recomputes L(x + h e_i) and L(x - h e_i) on the device:
+ *     fd_i = (L+ - L-) / 2h,  err = max_i |grad_i - fd_i| / max(1, |fd_i|).
+ * Inputs of ops with kinks (relu, max, min) are distinct multiples of 0.05 offset by 0.025, so no
+ * element lies within h = 0.01 of a kink or a tie. With fp32 forward passes, L of magnitude ~10
+ * and h = 0.01 the rounding term is ~6e-8 * 10 / 0.01 = 6e-5 and the truncation term is h^2 f'''
+ * (0 for the piecewise-linear ops, ~1e-4 for softmax): the tolerance is 2e-3.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "check/check.h"
+
+#define GRAD_PROBES 24
+#define GRAD_H 0.01f
+#define GRAD_TOL 2e-3
+
+typedef enum {
+    G_MATMUL,
+    G_ADD_BIAS,
+    G_RELU,
+    G_ADD,
+    G_MUL,
+    G_MUL_SELF, /* mul(x, x): one tensor feeding both inputs (gradient fan-in) */
+    G_SCALE,
+    G_SOFTMAX_XENT,
+    G_SUM,
+    G_MEAN,
+    G_MAX,
+    G_MIN,
+    G_SUM_ROWS,
+    G_MEAN_ROWS,
+    G_MAX_ROWS,
+    G_MIN_ROWS,
+    G_MLP, /* x -> matmul -> add_bias -> relu -> matmul -> add_bias -> softmax_xent */
+} grad_op;
+
+typedef struct grad_case {
+    const char *name;
+    grad_op op;
+    int64_t r, c, k; /* op-specific sizes (see make_inputs) */
+    int flags;       /* matmul flags */
+} grad_case;
+
+static const grad_case cases[] = {
+    {"matmul_nn", G_MATMUL, 3, 5, 4, 0},
+    {"matmul_tn", G_MATMUL, 7, 3, 65, VKT_TRANS_A},
+    {"matmul_nt", G_MATMUL, 65, 2, 3, VKT_TRANS_B},
+    {"matmul_tt", G_MATMUL, 1, 63, 5, VKT_TRANS_A | VKT_TRANS_B},
+    {"add_bias", G_ADD_BIAS, 65, 3, 0, 0},
+    {"relu", G_RELU, 63, 17, 0, 0},
+    {"add", G_ADD, 3, 1000, 0, 0},
+    {"mul", G_MUL, 65, 3, 0, 0},
+    {"mul_self", G_MUL_SELF, 1, 63, 0, 0},
+    {"scale", G_SCALE, 1, 1000, 0, 0},
+    {"softmax_xent", G_SOFTMAX_XENT, 65, 10, 0, 0},
+    {"softmax_xent", G_SOFTMAX_XENT, 3, 1000, 0, 0},
+    {"sum", G_SUM, 1, 1000, 0, 0},
+    {"mean", G_MEAN, 65, 63, 0, 0},
+    {"max", G_MAX, 1, 1000, 0, 0},
+    {"min", G_MIN, 3, 65, 0, 0},
+    {"sum_rows", G_SUM_ROWS, 65, 3, 0, 0},
+    {"mean_rows", G_MEAN_ROWS, 3, 65, 0, 0},
+    {"max_rows", G_MAX_ROWS, 7, 63, 0, 0},
+    {"min_rows", G_MIN_ROWS, 63, 7, 0, 0},
+    {"mlp", G_MLP, 17, 13, 10, 0}, /* batch 17, 13 inputs, 10 classes, hidden 9 */
+};
+
+#define MAX_INPUTS 5
+
+typedef struct inputs {
+    int n;                      /* differentiable inputs */
+    float *host[MAX_INPUTS];
+    int ndim[MAX_INPUTS];
+    int64_t shape[MAX_INPUTS][2];
+    int64_t numel[MAX_INPUTS];
+    int32_t *labels;            /* softmax_xent / mlp */
+    int64_t batch;
+} inputs;
+
+/* Distinct values (for ops with kinks): a permutation of multiples of 0.05, offset by 0.025. */
+static void distinct_values(vkt__check_ctx *c, float *p, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        p[i] = ((float)i - (float)n / 2.0f) * 0.05f + 0.025f;
+    }
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)(vkt__check_next(c) % (uint64_t)(i + 1));
+        float t = p[i];
+        p[i] = p[j];
+        p[j] = t;
+    }
+}
+
+static bool add_input(vkt__check_ctx *c, inputs *in, int64_t rows, int64_t cols, bool two_d,
+                      bool distinct)
+{
+    int i = in->n++;
+    in->ndim[i] = two_d ? 2 : 1;
+    in->shape[i][0] = two_d ? rows : cols;
+    in->shape[i][1] = cols;
+    in->numel[i] = two_d ? rows * cols : cols;
+    in->host[i] = vkt__check_rand(c, in->numel[i], -1.0f, 1.0f);
+    if (in->host[i] && distinct) {
+        distinct_values(c, in->host[i], in->numel[i]);
+    }
+    return in->host[i] != NULL;
+}
+
+static bool make_inputs(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    memset(in, 0, sizeof *in);
+    switch (k->op) {
+    case G_MATMUL: {
+        /* r x k times k x c, stored transposed where the flags say */
+        int64_t m = k->r, n = k->c, kk = k->k;
+        bool ok = (k->flags & VKT_TRANS_A) ? add_input(c, in, kk, m, true, false)
+                                           : add_input(c, in, m, kk, true, false);
+        return ok && ((k->flags & VKT_TRANS_B) ? add_input(c, in, n, kk, true, false)
+                                               : add_input(c, in, kk, n, true, false));
+    }
+    case G_ADD_BIAS:
+        return add_input(c, in, k->r, k->c, true, false) &&
+               add_input(c, in, 1, k->c, false, false);
+    case G_ADD:
+    case G_MUL:
+        return add_input(c, in, k->r, k->c, true, false) &&
+               add_input(c, in, k->r, k->c, true, false);
+    case G_SOFTMAX_XENT:
+        in->batch = k->r;
+        in->labels = vkt__check_rand_int(c, k->r, (int32_t)k->c);
+        return in->labels && add_input(c, in, k->r, k->c, true, false);
+    case G_MLP:
+        /* x (B, I), w1 (I, H), b1 (H), w2 (H, C), b2 (C); H = 9 */
+        in->batch = k->r;
+        in->labels = vkt__check_rand_int(c, k->r, (int32_t)k->k);
+        return in->labels && add_input(c, in, k->r, k->c, true, false) &&
+               add_input(c, in, k->c, 9, true, false) && add_input(c, in, 1, 9, false, false) &&
+               add_input(c, in, 9, k->k, true, false) && add_input(c, in, 1, k->k, false, false);
+    case G_RELU:
+    case G_MAX:
+    case G_MIN:
+    case G_MAX_ROWS:
+    case G_MIN_ROWS:
+        return add_input(c, in, k->r, k->c, true, true);
+    default:
+        return add_input(c, in, k->r, k->c, true, false);
+    }
+}
+
+/* The op applied to device tensors t[0..n); labels may be NULL. */
+static vkt_tensor *apply(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    switch (k->op) {
+    case G_MATMUL:
+        return vkt_matmul(t[0], t[1], k->flags);
+    case G_ADD_BIAS:
+        return vkt_add_bias(t[0], t[1]);
+    case G_RELU:
+        return vkt_relu(t[0]);
+    case G_ADD:
+        return vkt_add(t[0], t[1]);
+    case G_MUL:
+        return vkt_mul(t[0], t[1]);
+    case G_MUL_SELF:
+        return vkt_mul(t[0], t[0]);
+    case G_SCALE:
+        return vkt_scale(t[0], -1.7f);
+    case G_SOFTMAX_XENT:
+        return vkt_softmax_xent(t[0], labels);
+    case G_SUM:
+        return vkt_sum(t[0]);
+    case G_MEAN:
+        return vkt_mean(t[0]);
+    case G_MAX:
+        return vkt_max(t[0]);
+    case G_MIN:
+        return vkt_min(t[0]);
+    case G_SUM_ROWS:
+        return vkt_sum_rows(t[0]);
+    case G_MEAN_ROWS:
+        return vkt_mean_rows(t[0]);
+    case G_MAX_ROWS:
+        return vkt_max_rows(t[0]);
+    case G_MIN_ROWS:
+        return vkt_min_rows(t[0]);
+    case G_MLP: {
+        vkt_tensor *h = vkt_relu(vkt_add_bias(vkt_matmul(t[0], t[1], 0), t[2]));
+        return vkt_softmax_xent(vkt_add_bias(vkt_matmul(h, t[3], 0), t[4]), labels);
+    }
+    }
+    return NULL;
+}
+
+/* L = sum(y * W), or 0.7 * y for a one-element y. */
+static vkt_tensor *scalarize(vkt_tensor *y, vkt_tensor *w)
+{
+    if (!y) {
+        return NULL;
+    }
+    return vkt_tensor_numel(y) == 1 ? vkt_scale(y, 0.7f) : vkt_sum(vkt_mul(y, w));
+}
+
+/* Forward pass only: L at the given host inputs. NAN on error. */
+/* W with y's shape (so no reshape sits between y and the loss). */
+static vkt_tensor *weights_like(vkt_device *dev, const vkt_tensor *y, const float *wdata)
+{
+    int64_t shape[VKT_MAX_DIMS];
+    for (int d = 0; d < vkt_tensor_ndim(y); d++) {
+        shape[d] = vkt_tensor_dim(y, d);
+    }
+    return vkt__check_tensor(dev, VKT_F32, wdata, vkt_tensor_ndim(y), shape);
+}
+
+static float loss_at(vkt__check_ctx *c, const grad_case *k, const inputs *in, const float *wdata)
+{
+    float l = NAN;
+    vkt_scope_begin(c->dev);
+    vkt_tensor *t[MAX_INPUTS] = {0};
+    for (int i = 0; i < in->n; i++) {
+        t[i] = vkt__check_tensor(c->dev, VKT_F32, in->host[i], in->ndim[i], in->shape[i]);
+    }
+    vkt_tensor *labels =
+        in->labels ? vkt__check_tensor(c->dev, VKT_I32, in->labels, 1, &in->batch) : NULL;
+    vkt_tensor *y = apply(k, t, labels);
+    vkt_tensor *w = (y && wdata) ? weights_like(c->dev, y, wdata) : NULL;
+    vkt_tensor *L = scalarize(y, w);
+    if (L) {
+        vkt_tensor_download(L, &l, sizeof l);
+    }
+    vkt_scope_end(c->dev);
+    return l;
+}
+
+static void run_case(vkt__check_ctx *c, const grad_case *k)
+{
+    char shape[64];
+    snprintf(shape, sizeof shape, "%lldx%lld%s", (long long)k->r, (long long)k->c,
+             k->op == G_MATMUL ? "x.." : "");
+    if (k->op == G_MATMUL) {
+        snprintf(shape, sizeof shape, "%lldx%lldx%lld", (long long)k->r, (long long)k->c,
+                 (long long)k->k);
+    }
+    inputs in;
+    float *wdata = NULL, *grads[MAX_INPUTS] = {0};
+    if (!make_inputs(c, k, &in)) {
+        vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
+        vkt__check_report_failure(c, k->name, shape);
+        goto done;
+    }
+    double t0 = vkt__now();
+
+    /* analytic gradients */
+    vkt_scope_begin(c->dev);
+    vkt_tensor *t[MAX_INPUTS] = {0};
+    for (int i = 0; i < in.n; i++) {
+        t[i] = vkt__check_tensor(c->dev, VKT_F32, in.host[i], in.ndim[i], in.shape[i]);
+        vkt_tensor_set_requires_grad(t[i], true);
+    }
+    vkt_tensor *labels = in.labels ? vkt__check_tensor(c->dev, VKT_I32, in.labels, 1, &in.batch)
+                                   : NULL;
+    vkt_tensor *y = apply(k, t, labels);
+    int64_t wn = y ? vkt_tensor_numel(y) : 0;
+    vkt_tensor *w = NULL;
+    if (y && wn > 1) {
+        wdata = vkt__check_rand(c, wn, -1.0f, 1.0f);
+        w = weights_like(c->dev, y, wdata);
+    }
+    vkt_tensor *L = scalarize(y, w);
+    bool ok = L && vkt_backward(L) == VKT_OK;
+    for (int i = 0; ok && i < in.n; i++) {
+        grads[i] = vkt__check_fetch(vkt_tensor_grad(t[i]));
+        ok = grads[i] != NULL;
+        if (!ok && !vkt_tensor_grad(t[i])) {
+            vkt__error(VKT_ERROR, "backward produced no gradient for input %d", i);
+        }
+    }
+    vkt_scope_end(c->dev);
+    if (!ok) {
+        vkt__check_report_failure(c, k->name, shape);
+        goto done;
+    }
+
+    /* central differences on up to GRAD_PROBES elements of each input */
+    double err = 0.0;
+    for (int i = 0; i < in.n; i++) {
+        int64_t probes = in.numel[i] < GRAD_PROBES ? in.numel[i] : GRAD_PROBES;
+        for (int64_t p = 0; p < probes; p++) {
+            int64_t e = in.numel[i] <= GRAD_PROBES
+                            ? p
+                            : (int64_t)(vkt__check_next(c) % (uint64_t)in.numel[i]);
+            float x0 = in.host[i][e];
+            in.host[i][e] = x0 + GRAD_H;
+            float lp = loss_at(c, k, &in, wdata);
+            in.host[i][e] = x0 - GRAD_H;
+            float lm = loss_at(c, k, &in, wdata);
+            in.host[i][e] = x0;
+            double fd = ((double)lp - (double)lm) / (2.0 * GRAD_H);
+            double d = fabs((double)grads[i][e] - fd) / fmax(1.0, fabs(fd));
+            if (!(d <= err)) {
+                err = isnan(d) ? INFINITY : d;
+            }
+        }
+    }
+    vkt__check_report(c, k->name, shape, err, GRAD_TOL, (vkt__now() - t0) * 1e3, NULL);
+
+done:
+    for (int i = 0; i < MAX_INPUTS; i++) {
+        free(in.host[i]);
+        free(grads[i]);
+    }
+    free(in.labels);
+    free(wdata);
+}
+
+void vkt__check_grad(vkt__check_ctx *c)
+{
+    for (size_t i = 0; i < VKT__ARRAY_LEN(cases); i++) {
+        if (vkt__check_wants(c, cases[i].name)) {
+            run_case(c, &cases[i]);
+        }
+    }
+}

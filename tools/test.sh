@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# tools/test.sh — build vkt and run the whole test suite.
+#
+# Every GPU test runs on Mesa lavapipe (or VKT_DEVICE) with Khronos validation and synchronization
+# validation on; any validation message fails the test. The GPU suite runs three times, at
+# LP_NATIVE_VECTOR_WIDTH=128, 256 and 512 (lavapipe subgroup sizes 4, 8 and 16), to show that no
+# shader assumes one subgroup size.
+#
+# usage: tools/test.sh [meson test args...]     e.g. tools/test.sh test_matmul
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source tools/deps.sh
+vkt_install_packages $VKT_PACKAGES
+
+build=${VKT_TEST_BUILD:-build-test}
+vkt_build "$build" --buildtype=debugoptimized -Dtests=true
+
+start=$(date +%s)
+passed=0
+failed=0
+# run LABEL [VAR=value...] -- [meson test args...]
+run() {
+    local label="$1"
+    shift
+    local envs=()
+    while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+        envs+=("$1")
+        shift
+    done
+    shift
+    echo "== $label"
+    local log
+    log=$(mktemp)
+    env "${envs[@]}" meson test -C "$build" --print-errorlogs --num-processes 2 "$@" \
+        "${extra[@]}" >"$log" 2>&1 || true
+    grep -E '^ *[0-9]+/[0-9]+ ' "$log" || true
+    local ok fail
+    ok=$(awk '/^Ok:/ {print $2}' "$log")
+    fail=$(awk '/^(Fail|Timeout|Unexpected Pass):/ {s += $NF} END {print s + 0}' "$log")
+    if [ "$fail" -gt 0 ] || [ -z "$ok" ]; then
+        cat "$log"
+        [ -z "$ok" ] && fail=$((fail + 1))
+    fi
+    passed=$((passed + ${ok:-0}))
+    failed=$((failed + fail))
+    rm -f "$log"
+}
+
+extra=("$@")
+run "unit tests" -- --suite unit
+for width in 128 256 512; do
+    run "GPU tests at LP_NATIVE_VECTOR_WIDTH=$width" LP_NATIVE_VECTOR_WIDTH=$width -- --suite gpu
+done
+echo "suite time: $(($(date +%s) - start)) s"
+echo "tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

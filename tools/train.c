@@ -1,0 +1,362 @@
+/*
+ * train.c — `vkt train`: an MLP on an MNIST-layout data set (Fashion-MNIST by default).
+ *
+ * The step reads like llm.c's loop: next batch, forward, loss, zero_grad, backward, update, all
+ * recorded into one command buffer and submitted once. The epoch's loss and correct predictions
+ * are summed on the device; the host reads them at epoch end, and reads a step's loss only when
+ * it prints it (--log-every).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+#define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
+
+typedef struct train_args {
+    const char *data;
+    uint32_t layers[16];
+    int n_layers;
+    uint32_t epochs, batch_size, log_every;
+    float lr, momentum, weight_decay, val_split;
+    bool weight_decay_set;
+    vkt_optim_type optimizer;
+    uint64_t seed;
+    bool stream;
+} train_args;
+
+static int train_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: vkt train [options]\n"
+            "\n"
+            "Trains an MLP on an MNIST-layout data set and prints, per epoch, the training loss,\n"
+            "the validation loss and accuracy, then the test accuracy.\n"
+            "\n"
+            "  --data DIR          IDX files train-/t10k-{images-idx3,labels-idx1}-ubyte[.gz]\n"
+            "                      (default %s)\n"
+            "  --layers L,L,...    layer sizes (default 784,256,128,10)\n"
+            "  --epochs N          (default 10)\n"
+            "  --batch-size N      (default 128)\n"
+            "  --lr X              learning rate (default 1e-3)\n"
+            "  --optimizer NAME    sgd | adam | adamw (default adam)\n"
+            "  --momentum X        SGD momentum (default 0)\n"
+            "  --weight-decay X    (default 0; 0.01 for adamw as in torch)\n"
+            "  --seed N            initialisation, shuffling and split (default 0)\n"
+            "  --val-split X       fraction of the training set held out (default 0.1)\n"
+            "  --log-every N       print the step loss every N steps; 0 = never (default 100)\n"
+            "  --stream            stream batches from the host instead of gathering on the device\n"
+            "  --device D          device index or name substring\n"
+            "  --validation        Khronos validation (slow)\n",
+            DEFAULT_DATA);
+    return f == stderr ? 2 : 0;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "vkt train: %s: %s\n", what, vkt_last_error());
+    exit(1);
+}
+
+static double parse_num(const char *flag, const char *v, double lo, double hi)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || *end || end == v || x < lo || x > hi) {
+        fprintf(stderr, "vkt train: %s takes a number in [%g, %g], not '%s'\n", flag, lo, hi, v);
+        exit(2);
+    }
+    return x;
+}
+
+static void parse(int argc, char **argv, train_args *a)
+{
+    *a = (train_args){
+        .data = DEFAULT_DATA,
+        .layers = {784, 256, 128, 10},
+        .n_layers = 4,
+        .epochs = 10,
+        .batch_size = 128,
+        .log_every = 100,
+        .lr = 1e-3f,
+        .val_split = 0.1f,
+        .optimizer = VKT_OPTIM_ADAM,
+    };
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i];
+        if (strcmp(f, "--stream") == 0) {
+            a->stream = true;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "vkt train: %s needs a value (see --help)\n", f);
+            exit(2);
+        }
+        const char *v = argv[++i];
+        if (strcmp(f, "--data") == 0) {
+            a->data = v;
+        } else if (strcmp(f, "--layers") == 0) {
+            a->n_layers = 0;
+            char buf[256];
+            snprintf(buf, sizeof buf, "%s", v);
+            for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+                if (a->n_layers == 16) {
+                    fprintf(stderr, "vkt train: at most 16 layer sizes\n");
+                    exit(2);
+                }
+                a->layers[a->n_layers++] = (uint32_t)parse_num("--layers", tok, 1, 1 << 20);
+            }
+            if (a->n_layers < 2) {
+                fprintf(stderr, "vkt train: --layers needs at least two sizes, e.g. 784,10\n");
+                exit(2);
+            }
+        } else if (strcmp(f, "--epochs") == 0) {
+            a->epochs = (uint32_t)parse_num(f, v, 1, 1e6);
+        } else if (strcmp(f, "--batch-size") == 0) {
+            a->batch_size = (uint32_t)parse_num(f, v, 1, 1 << 20);
+        } else if (strcmp(f, "--lr") == 0) {
+            a->lr = (float)parse_num(f, v, 1e-12, 1e3);
+        } else if (strcmp(f, "--momentum") == 0) {
+            a->momentum = (float)parse_num(f, v, 0, 1);
+        } else if (strcmp(f, "--weight-decay") == 0) {
+            a->weight_decay = (float)parse_num(f, v, 0, 1e3);
+            a->weight_decay_set = true;
+        } else if (strcmp(f, "--seed") == 0) {
+            a->seed = (uint64_t)parse_num(f, v, 0, 1e18);
+        } else if (strcmp(f, "--val-split") == 0) {
+            a->val_split = (float)parse_num(f, v, 0, 0.9);
+        } else if (strcmp(f, "--log-every") == 0) {
+            a->log_every = (uint32_t)parse_num(f, v, 0, 1e9);
+        } else if (strcmp(f, "--optimizer") == 0) {
+            a->optimizer = strcmp(v, "sgd") == 0     ? VKT_OPTIM_SGD
+                           : strcmp(v, "adam") == 0  ? VKT_OPTIM_ADAM
+                           : strcmp(v, "adamw") == 0 ? VKT_OPTIM_ADAMW
+                                                     : VKT_OPTIM_DEFAULT;
+            if (a->optimizer == VKT_OPTIM_DEFAULT) {
+                fprintf(stderr, "vkt train: --optimizer is sgd, adam or adamw, not '%s'\n", v);
+                exit(2);
+            }
+        } else {
+            fprintf(stderr, "vkt train: unknown option %s (see --help)\n", f);
+            exit(2);
+        }
+    }
+    if (a->optimizer == VKT_OPTIM_ADAMW && !a->weight_decay_set) {
+        a->weight_decay = 0.01f;
+    }
+}
+
+typedef struct eval_result {
+    double loss, acc;
+    uint32_t n;
+} eval_result;
+
+/* Mean loss and accuracy over a loader; two readbacks at the end, none per batch. */
+static eval_result evaluate(vkt_device *dev, vkt_model *m, vkt_loader *l)
+{
+    vkt_tensor *loss_sum = vkt_tensor_new_1d(dev, VKT_F32, 1);
+    vkt_tensor *correct = vkt_tensor_new_1d(dev, VKT_I32, 1);
+    if (!loss_sum || !correct || vkt_fill(loss_sum, 0) || vkt_fill(correct, 0) ||
+        vkt_loader_start_epoch(l, 0)) {
+        die("evaluation");
+    }
+    vkt_batch b;
+    uint32_t n = 0;
+    while (true) {
+        vkt_scope_begin(dev);
+        if (!vkt_loader_next(l, &b)) {
+            vkt_scope_end(dev);
+            break;
+        }
+        vkt_tensor *logits = vkt_model_forward(m, b.x);
+        vkt_tensor *loss = vkt_softmax_xent(logits, b.y);
+        vkt_tensor *hits = vkt_count_equal(vkt_argmax_rows(logits), b.y);
+        if (!hits || vkt_accumulate(loss_sum, loss, (float)b.rows) ||
+            vkt_accumulate(correct, hits, 1.0f)) {
+            die("evaluation step");
+        }
+        n += b.rows;
+        vkt_scope_end(dev);
+        vkt_device_flush(dev);
+    }
+    if (vkt_last_status() != VKT_OK) {
+        die("evaluation data");
+    }
+    float ls;
+    int32_t c;
+    if (vkt_tensor_download(loss_sum, &ls, sizeof ls) || vkt_tensor_download(correct, &c, sizeof c)) {
+        die("reading evaluation results");
+    }
+    vkt_tensor_free(loss_sum);
+    vkt_tensor_free(correct);
+    return (eval_result){ls / (double)n, (double)c / (double)n, n};
+}
+
+int vkt_cli_train(int argc, char **argv)
+{
+    const char *select = NULL;
+    bool validation = false;
+    argc = vkt_cli_device_args(argc, argv, &select, &validation);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            return train_usage(stdout);
+        }
+    }
+    train_args a;
+    parse(argc, argv, &a);
+
+    /* data first: a missing data set is the commonest error, report it before opening a GPU */
+    vkt_dataset *train_ds, *test_ds;
+    if (vkt_dataset_load_mnist(a.data, "train", &train_ds) != VKT_OK ||
+        vkt_dataset_load_mnist(a.data, "t10k", &test_ds) != VKT_OK) {
+        die("loading data");
+    }
+    if (vkt_dataset_features(train_ds) != a.layers[0] ||
+        vkt_dataset_classes(train_ds) > a.layers[a.n_layers - 1]) {
+        fprintf(stderr, "vkt train: the data has %u features and %u classes but --layers starts "
+                        "with %u and ends with %u\n",
+                vkt_dataset_features(train_ds), vkt_dataset_classes(train_ds), a.layers[0],
+                a.layers[a.n_layers - 1]);
+        return 2;
+    }
+    uint32_t *tr_idx, *val_idx, n_tr, n_val;
+    if (vkt_split_indices(vkt_dataset_count(train_ds), a.val_split, a.seed, &tr_idx, &n_tr,
+                          &val_idx, &n_val) != VKT_OK) {
+        die("splitting");
+    }
+
+    vkt_device *dev = vkt_cli_open_device(select, validation);
+    const vkt_device_info *info = vkt_device_get_info(dev);
+    printf("device: %s (%s)\n", info->name, vkt_device_type_name(info->type));
+
+    vkt_loader *train_l, *val_l = NULL, *test_l;
+    if (vkt_loader_create(dev, &(vkt_loader_desc){.dataset = train_ds, .batch_size = a.batch_size,
+                                                  .shuffle = true, .seed = a.seed,
+                                                  .indices = tr_idx, .count = n_tr,
+                                                  .stream = a.stream},
+                          &train_l) ||
+        (n_val && vkt_loader_create(dev, &(vkt_loader_desc){.dataset = train_ds, .batch_size = 1000,
+                                                           .indices = val_idx, .count = n_val,
+                                                           .stream = a.stream},
+                                    &val_l)) ||
+        vkt_loader_create(dev, &(vkt_loader_desc){.dataset = test_ds, .batch_size = 1000,
+                                                  .stream = a.stream},
+                          &test_l)) {
+        die("creating data loaders");
+    }
+    printf("data: %s: %u train, %u validation, %u test samples (%s)\n", a.data, n_tr, n_val,
+           vkt_dataset_count(test_ds),
+           vkt_loader_on_device(train_l) ? "uploaded once, batches gathered on the device"
+                                         : "streamed from the host");
+
+    vkt_model_desc md;
+    vkt_model *m;
+    vkt_optimizer *opt;
+    if (vkt_mlp_desc(a.layers, a.n_layers, a.seed, &md) || vkt_model_create(dev, &md, &m) ||
+        vkt_optimizer_create(m, &(vkt_optim_desc){.type = a.optimizer, .lr = a.lr,
+                                                  .momentum = a.momentum,
+                                                  .weight_decay = a.weight_decay},
+                             &opt)) {
+        die("creating the model");
+    }
+    printf("model: MLP");
+    for (int i = 0; i < a.n_layers; i++) {
+        printf("%c%u", i ? '-' : ' ', a.layers[i]);
+    }
+    static const char *opt_names[] = {"adam", "sgd", "adam", "adamw"};
+    printf(", %llu parameters; %s lr %g, weight decay %g, batch %u\n",
+           (unsigned long long)vkt_model_num_params(m), opt_names[a.optimizer], (double)a.lr,
+           (double)a.weight_decay, a.batch_size);
+    fflush(stdout);
+
+    vkt_tensor *loss_sum = vkt_tensor_new_1d(dev, VKT_F32, 1);
+    if (!loss_sum) {
+        die("allocating");
+    }
+    vkt_device_finish(dev);
+    vkt_device_reset_stats(dev);
+    uint64_t steps = 0, samples = 0, prints = 0;
+    double train_time = 0.0;
+    for (uint32_t epoch = 0; epoch < a.epochs; epoch++) {
+        double t0 = vkt__cli_now();
+        if (vkt_fill(loss_sum, 0) || vkt_loader_start_epoch(train_l, epoch)) {
+            die("starting an epoch");
+        }
+        uint32_t n = 0;
+        vkt_batch b;
+        while (true) {
+            vkt_scope_begin(dev);
+            if (!vkt_loader_next(train_l, &b)) {
+                vkt_scope_end(dev);
+                break;
+            }
+            vkt_tensor *loss = vkt_softmax_xent(vkt_model_forward(m, b.x), b.y);
+            if (!loss || vkt_model_zero_grad(m) || vkt_backward(loss) || vkt_optimizer_step(opt) ||
+                vkt_accumulate(loss_sum, loss, (float)b.rows)) {
+                die("training step");
+            }
+            steps++;
+            n += b.rows;
+            if (a.log_every && steps % a.log_every == 0) {
+                float l;
+                if (vkt_tensor_download(loss, &l, sizeof l)) {
+                    die("reading the loss");
+                }
+                prints++;
+                printf("  step %llu  loss %.4f\n", (unsigned long long)steps, (double)l);
+                fflush(stdout);
+            }
+            vkt_scope_end(dev);
+            vkt_device_flush(dev); /* one submit per step */
+        }
+        if (vkt_last_status() != VKT_OK) {
+            die("reading training data");
+        }
+        float ls;
+        if (vkt_tensor_download(loss_sum, &ls, sizeof ls)) {
+            die("reading the epoch loss");
+        }
+        double dt = vkt__cli_now() - t0;
+        train_time += dt;
+        samples += n;
+        eval_result v = val_l ? evaluate(dev, m, val_l) : (eval_result){0};
+        printf("epoch %u/%u  train_loss %.4f", epoch + 1, a.epochs, (double)ls / n);
+        if (val_l) {
+            printf("  val_loss %.4f  val_acc %.4f", v.loss, v.acc);
+        }
+        printf("  %.1f s  %.0f samples/s\n", dt, n / dt);
+        fflush(stdout);
+    }
+    vkt_device_stats st;
+    vkt_device_get_stats(dev, &st);
+    eval_result t = evaluate(dev, m, test_l);
+    printf("test_acc %.4f  test_loss %.4f  (%u samples)\n", t.acc, t.loss, t.n);
+    printf("training: %llu samples in %.1f s = %.0f samples/s\n", (unsigned long long)samples,
+           train_time, samples / train_time);
+    double s = (double)steps;
+    printf("per step: %.3f submits, %.3f host waits, %.3f frame waits, %.1f dispatches, "
+           "%.1f barriers, %.0f B uploaded, %.1f B read back (%llu steps, %llu loss prints, "
+           "%u epochs)\n",
+           st.submits / s, st.host_waits / s, st.frame_waits / s, st.dispatches / s,
+           st.barriers / s,
+           st.bytes_uploaded / s, st.bytes_downloaded / s, (unsigned long long)steps,
+           (unsigned long long)prints, a.epochs);
+    printf("device memory: peak %.1f MiB\n", st.memory_peak / 1048576.0);
+
+    vkt_tensor_free(loss_sum);
+    vkt_optimizer_destroy(opt);
+    vkt_model_destroy(m);
+    vkt_loader_destroy(train_l);
+    vkt_loader_destroy(val_l);
+    vkt_loader_destroy(test_l);
+    vkt_device_destroy(dev);
+    vkt_dataset_destroy(train_ds);
+    vkt_dataset_destroy(test_ds);
+    free(tr_idx);
+    free(val_idx);
+    return 0;
+}
