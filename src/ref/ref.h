@@ -19,6 +19,8 @@ void vkt__ref_relu(float *out, const float *x, int64_t n);
 void vkt__ref_relu_backward(float *dx, const float *dy, const float *x, int64_t n);
 void vkt__ref_add_bias(float *out, const float *x, const float *bias, int64_t rows, int64_t cols);
 void vkt__ref_sum_cols(float *out, const float *x, int64_t rows, int64_t cols);
+void vkt__ref_cast_i32_f32(float *out, const int32_t *x, int64_t n);
+void vkt__ref_cast_f32_i32(int32_t *out, const float *x, int64_t n);
 
 /* ---- softmax cross-entropy (src/ref/ref_xent.c); logits (rows, cols), labels (rows) ---- */
 /* *loss = mean over rows of logsumexp(row) - row[label] (NaN for a label outside [0, cols)). */
