@@ -14,6 +14,7 @@ typedef struct family {
 /* One line per family: src/check/check_<name>.c. */
 static const family families[] = {
     {"elementwise", vkt__check_elementwise},
+    {"matmul", vkt__check_matmul},
 };
 
 static const char *family_names[VKT__ARRAY_LEN(families) + 1];

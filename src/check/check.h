@@ -48,5 +48,6 @@ double vkt__max_err(const float *got, const float *want, int64_t n);
 
 /* The families (one function each, in src/check/check_<family>.c). */
 void vkt__check_elementwise(vkt__check_ctx *c);
+void vkt__check_matmul(vkt__check_ctx *c);
 
 #endif
