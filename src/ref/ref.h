@@ -68,4 +68,17 @@ void vkt__ref_gather_batch(float *x, int32_t *y, const uint8_t *images, const ui
                            const uint32_t *perm, uint32_t start, uint32_t rows, uint32_t features,
                            float scale, float bias);
 
+/* ---- matmul (src/ref/ref_matmul.c); flags VKT_TRANS_A / VKT_TRANS_B as in vkt_matmul ---- */
+/* c (M, N) = op(a) (M, K) · op(b) (K, N) */
+void vkt__ref_matmul(float *c, const float *a, const float *b, int64_t M, int64_t N, int64_t K,
+                     int flags);
+/* s[i, j] = sum_k |op(a)[i, k] op(b)[k, j]|: the scale of C[i, j]'s rounding error */
+void vkt__ref_matmul_abs(double *s, const float *a, const float *b, int64_t M, int64_t N,
+                         int64_t K, int flags);
+/* da = dL/da and db = dL/db (stored like a and b) for L with dL/dC = g (M, N); da_abs / db_abs
+ * (may be NULL) get the matching sums of absolute products */
+void vkt__ref_matmul_backward(float *da, float *db, double *da_abs, double *db_abs,
+                              const float *a, const float *b, const float *g, int64_t M,
+                              int64_t N, int64_t K, int flags);
+
 #endif
