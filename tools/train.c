@@ -26,6 +26,7 @@ typedef struct train_args {
     vkt_optim_type optimizer;
     uint64_t seed;
     bool stream;
+    vkt_sched_type schedule;
 } train_args;
 
 static int train_usage(FILE *f)
@@ -39,12 +40,14 @@ static int train_usage(FILE *f)
             "  --data DIR          IDX files train-/t10k-{images-idx3,labels-idx1}-ubyte[.gz]\n"
             "                      (default %s)\n"
             "  --layers L,L,...    layer sizes (default 784,256,128,10)\n"
-            "  --epochs N          (default 10)\n"
+            "  --epochs N          (default 15)\n"
             "  --batch-size N      (default 128)\n"
             "  --lr X              learning rate (default 1e-3)\n"
             "  --optimizer NAME    sgd | adam | adamw (default adam)\n"
             "  --momentum X        SGD momentum (default 0)\n"
             "  --weight-decay X    (default 0; 0.01 for adamw as in torch)\n"
+            "  --schedule NAME     learning rate per epoch: cosine (to 0 over the run), step\n"
+            "                      (x0.1 every 5 epochs) or none (default cosine)\n"
             "  --seed N            initialisation, shuffling and split (default 0)\n"
             "  --val-split X       fraction of the training set held out (default 0.1)\n"
             "  --log-every N       print the step loss every N steps; 0 = never (default 100)\n"
@@ -79,12 +82,13 @@ static void parse(int argc, char **argv, train_args *a)
         .data = DEFAULT_DATA,
         .layers = {784, 256, 128, 10},
         .n_layers = 4,
-        .epochs = 10,
+        .epochs = 15,
         .batch_size = 128,
         .log_every = 100,
         .lr = 1e-3f,
         .val_split = 0.1f,
         .optimizer = VKT_OPTIM_ADAM,
+        .schedule = VKT_SCHED_COSINE,
     };
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
@@ -131,6 +135,15 @@ static void parse(int argc, char **argv, train_args *a)
             a->val_split = (float)parse_num(f, v, 0, 0.9);
         } else if (strcmp(f, "--log-every") == 0) {
             a->log_every = (uint32_t)parse_num(f, v, 0, 1e9);
+        } else if (strcmp(f, "--schedule") == 0) {
+            a->schedule = strcmp(v, "cosine") == 0 ? VKT_SCHED_COSINE
+                          : strcmp(v, "step") == 0 ? VKT_SCHED_STEP
+                          : strcmp(v, "none") == 0 ? VKT_SCHED_NONE
+                                                   : (vkt_sched_type)-1;
+            if ((int)a->schedule < 0) {
+                fprintf(stderr, "vkt train: --schedule is cosine, step or none, not '%s'\n", v);
+                exit(2);
+            }
         } else if (strcmp(f, "--optimizer") == 0) {
             a->optimizer = strcmp(v, "sgd") == 0     ? VKT_OPTIM_SGD
                            : strcmp(v, "adam") == 0  ? VKT_OPTIM_ADAM
@@ -263,14 +276,22 @@ int vkt_cli_train(int argc, char **argv)
                              &opt)) {
         die("creating the model");
     }
+    vkt_scheduler *sched = NULL;
+    if (a.schedule != VKT_SCHED_NONE &&
+        vkt_scheduler_create(opt, &(vkt_sched_desc){.type = a.schedule, .t_max = a.epochs,
+                                                    .step_size = 5},
+                             &sched)) {
+        die("creating the schedule");
+    }
     printf("model: MLP");
     for (int i = 0; i < a.n_layers; i++) {
         printf("%c%u", i ? '-' : ' ', a.layers[i]);
     }
     static const char *opt_names[] = {"adam", "sgd", "adam", "adamw"};
-    printf(", %llu parameters; %s lr %g, weight decay %g, batch %u\n",
+    static const char *sched_names[] = {"constant", "step", "cosine"};
+    printf(", %llu parameters; %s lr %g (%s), weight decay %g, batch %u\n",
            (unsigned long long)vkt_model_num_params(m), opt_names[a.optimizer], (double)a.lr,
-           (double)a.weight_decay, a.batch_size);
+           sched_names[a.schedule], (double)a.weight_decay, a.batch_size);
     fflush(stdout);
 
     vkt_tensor *loss_sum = vkt_tensor_new_1d(dev, VKT_F32, 1);
@@ -328,8 +349,11 @@ int vkt_cli_train(int argc, char **argv)
         if (val_l) {
             printf("  val_loss %.4f  val_acc %.4f", v.loss, v.acc);
         }
-        printf("  %.1f s  %.0f samples/s\n", dt, n / dt);
+        printf("  lr %.2g  %.1f s  %.0f samples/s\n", (double)vkt_optimizer_lr(opt), dt, n / dt);
         fflush(stdout);
+        if (sched) {
+            vkt_scheduler_step(sched);
+        }
     }
     vkt_device_stats st;
     vkt_device_get_stats(dev, &st);
@@ -348,6 +372,7 @@ int vkt_cli_train(int argc, char **argv)
     printf("device memory: peak %.1f MiB\n", st.memory_peak / 1048576.0);
 
     vkt_tensor_free(loss_sum);
+    vkt_scheduler_destroy(sched);
     vkt_optimizer_destroy(opt);
     vkt_model_destroy(m);
     vkt_loader_destroy(train_l);
