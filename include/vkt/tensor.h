@@ -118,6 +118,11 @@ VKT_API vkt_tensor *vkt_add(const vkt_tensor *a, const vkt_tensor *b);
 VKT_API vkt_tensor *vkt_mul(const vkt_tensor *a, const vkt_tensor *b);
 VKT_API vkt_tensor *vkt_scale(const vkt_tensor *a, float s);
 
+/** A copy converted to `dtype` (i32 -> f32 exactly; f32 -> i32 truncates). Not differentiable. */
+VKT_API vkt_tensor *vkt_cast(const vkt_tensor *x, vkt_dtype dtype);
+/** Rows of `n` tensors (same dtype and trailing dimensions) one after another. Not differentiable. */
+VKT_API vkt_tensor *vkt_concat(const vkt_tensor *const *parts, uint32_t n);
+
 /**
  * In place, not recorded on the tape: dst += alpha * src (f32), or dst += src (i32, alpha 1).
  * Same element count and dtype. For device-side running sums (epoch loss, correct predictions).

@@ -109,7 +109,8 @@ typedef struct vkt_optim_config {
     uint32_t frequency;             /* 0 -> 1 */
 } vkt_optim_config;
 
-/** Inside optimizer_step: runs training_step, zero_grad, backward (Lightning's closure). */
+/** Inside optimizer_step: runs training_step, zero_grad, backward, on_before_optimizer_step and
+ * gradient clipping (Lightning's closure as optimizer.step(closure) runs it). Runs once. */
 typedef struct vkt_closure vkt_closure;
 VKT_API vkt_status vkt_closure_run(vkt_closure *c);
 
@@ -191,7 +192,8 @@ typedef struct vkt_module {
     /* default: clip with the trainer's gradient_clip_val / algorithm */
     vkt_status (*configure_gradient_clipping)(vkt_trainer *t, vkt_optimizer *opt, float clip_val,
                                               const char *algorithm, void *ud);
-    /* default: vkt_closure_run(closure), then vkt_optimizer_step(opt) */
+    /* default: vkt_closure_run(closure), then vkt_optimizer_step(opt). The closure runs
+     * training_step, zero_grad, backward, on_before_optimizer_step and clipping. */
     vkt_status (*optimizer_step)(vkt_trainer *t, uint32_t epoch, uint32_t batch_idx,
                                  vkt_optimizer *opt, vkt_closure *closure, void *ud);
     vkt_status (*lr_scheduler_step)(vkt_trainer *t, vkt_scheduler *s, void *ud);

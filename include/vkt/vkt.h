@@ -25,5 +25,6 @@
 #include "nn.h"
 #include "selftest.h"
 #include "tensor.h"
+#include "train.h"
 
 #endif

@@ -14,6 +14,7 @@ typedef struct family {
 /* One line per family: src/check/check_<name>.c. */
 static const family families[] = {
     {"elementwise", vkt__check_elementwise},
+    {"matmul", vkt__check_matmul},
     {"softmax_xent", vkt__check_softmax_xent},
     {"optim", vkt__check_optim},
     {"reduce", vkt__check_reduce},

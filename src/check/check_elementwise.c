@@ -2,6 +2,7 @@
  * check_elementwise.c — add, mul, scale, relu, add_bias and sum_cols against src/ref.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "check/check.h"
 
@@ -171,6 +172,85 @@ void vkt__check_elementwise(vkt__check_ctx *c)
             free(ib);
             free(got);
             free(got_i);
+            vkt_scope_end(c->dev);
+        }
+        for (int mn = 0; mn < 2; mn++) {
+            const char *op = mn ? "min_into" : "max_into";
+            if (!vkt__check_wants(c, op)) {
+                continue;
+            }
+            vkt_scope_begin(c->dev);
+            double t0 = vkt__now();
+            vkt_tensor *td = vkt__check_tensor(c->dev, VKT_F32, b, 2, sh);
+            vkt_tensor *ta = vkt__check_tensor(c->dev, VKT_F32, a, 2, sh);
+            float *got = NULL;
+            if (td && ta && vkt__max_into(td, ta, mn) == VKT_OK) {
+                got = vkt__check_fetch(td);
+            }
+            double ms = (vkt__now() - t0) * 1e3;
+            if (got) {
+                for (int64_t j = 0; j < n; j++) {
+                    want[j] = mn ? (a[j] < b[j] ? a[j] : b[j]) : (a[j] > b[j] ? a[j] : b[j]);
+                }
+                vkt__check_report(c, op, shape, vkt__max_err(got, want, n), 0.0, ms, NULL);
+            } else {
+                vkt__check_report_failure(c, op, shape);
+            }
+            free(got);
+            vkt_scope_end(c->dev);
+        }
+        if (vkt__check_wants(c, "cast")) {
+            /* i32 -> f32 and f32 -> i32 both exact for these values: tolerance 0 */
+            vkt_scope_begin(c->dev);
+            double t0 = vkt__now();
+            int32_t *iv = malloc((size_t)n * sizeof *iv), *got_i = NULL, *want_i = NULL;
+            float *got = NULL;
+            if (iv) {
+                for (int64_t j = 0; j < n; j++) {
+                    iv[j] = (int32_t)(a[j] * 1e6f);
+                }
+                got = vkt__check_fetch(vkt_cast(vkt__check_tensor(c->dev, VKT_I32, iv, 2, sh),
+                                                VKT_F32));
+                got_i = vkt__check_fetch(vkt_cast(vkt__check_tensor(c->dev, VKT_F32, a, 2, sh),
+                                                  VKT_I32));
+                want_i = malloc((size_t)n * sizeof *want_i);
+            }
+            double ms = (vkt__now() - t0) * 1e3;
+            if (got && got_i && want_i) {
+                vkt__ref_cast_i32_f32(want, iv, n);
+                double e = vkt__max_err(got, want, n);
+                vkt__ref_cast_f32_i32(want_i, a, n);
+                if (memcmp(got_i, want_i, (size_t)n * sizeof *want_i) != 0) {
+                    e = 1.0 / 0.0;
+                }
+                vkt__check_report(c, "cast", shape, e, 0.0, ms, NULL);
+            } else {
+                vkt__check_report_failure(c, "cast", shape);
+            }
+            free(iv);
+            free(got);
+            free(got_i);
+            free(want_i);
+            vkt_scope_end(c->dev);
+        }
+        if (vkt__check_wants(c, "concat") && k->rows >= 3) {
+            /* rows [0, 1), [1, rows - 1), [rows - 1, rows) concatenated back: exact */
+            vkt_scope_begin(c->dev);
+            double t0 = vkt__now();
+            vkt_tensor *full = vkt__check_tensor(c->dev, VKT_F32, a, 2, sh);
+            int64_t s1[2] = {1, k->cols}, s2[2] = {k->rows - 2, k->cols};
+            vkt_tensor *p[3];
+            p[0] = vkt__check_tensor(c->dev, VKT_F32, a, 2, s1);
+            p[1] = vkt__check_tensor(c->dev, VKT_F32, a + k->cols, 2, s2);
+            p[2] = vkt__check_tensor(c->dev, VKT_F32, a + (k->rows - 1) * k->cols, 2, s1);
+            float *got = full ? vkt__check_fetch(vkt_concat((const vkt_tensor *const *)p, 3)) : NULL;
+            double ms = (vkt__now() - t0) * 1e3;
+            if (got) {
+                vkt__check_report(c, "concat", shape, vkt__max_err(got, a, n), 0.0, ms, NULL);
+            } else {
+                vkt__check_report_failure(c, "concat", shape);
+            }
+            free(got);
             vkt_scope_end(c->dev);
         }
     next:

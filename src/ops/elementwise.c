@@ -25,6 +25,8 @@ enum {
     EW_RELU = 3,
     EW_RELU_BACKWARD = 4,
     EW_ADD_BIAS = 5,
+    EW_MAX_INTO = 6,
+    EW_MIN_INTO = 7,
 };
 
 #define EW_WG 256u
@@ -170,6 +172,12 @@ vkt_status vkt_accumulate(vkt_tensor *dst, const vkt_tensor *src, float alpha)
     };
     vkt__elementwise_groups(n, EW_WG, d.groups);
     return vkt__dispatch(dst->dev, &d);
+}
+
+vkt_status vkt__max_into(vkt_tensor *dst, const vkt_tensor *src, bool is_min)
+{
+    VKT__ASSERT(dst->dtype == VKT_F32 && src->dtype == VKT_F32 && dst->numel == src->numel);
+    return ew_dispatch(is_min ? EW_MIN_INTO : EW_MAX_INTO, src, NULL, dst, 0.0f, 0, true);
 }
 
 /* g(in) += alpha * gout */

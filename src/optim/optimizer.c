@@ -185,3 +185,24 @@ void vkt_scheduler_step(vkt_scheduler *s)
     }
     s->opt->d.lr = (float)lr;
 }
+
+/* ---- for checkpoints (src/train/trainer.c) ------------------------------------------------- */
+
+vkt_tensor *vkt__optimizer_state(vkt_optimizer *o, int i);
+vkt_tensor *vkt__optimizer_state(vkt_optimizer *o, int i) { return i == 0 ? o->s1 : o->s2; }
+
+void vkt__optimizer_set_steps(vkt_optimizer *o, uint32_t steps);
+void vkt__optimizer_set_steps(vkt_optimizer *o, uint32_t steps) { o->steps = steps; }
+
+/* Sets the schedule's position and the optimizer's lr to match it (as after t steps). */
+void vkt__scheduler_set_t(vkt_scheduler *s, uint32_t t);
+void vkt__scheduler_set_t(vkt_scheduler *s, uint32_t t)
+{
+    if (t == 0) {
+        s->t = 0;
+        s->opt->d.lr = s->base_lr;
+        return;
+    }
+    s->t = t - 1;
+    vkt_scheduler_step(s);
+}

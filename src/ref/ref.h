@@ -19,6 +19,8 @@ void vkt__ref_relu(float *out, const float *x, int64_t n);
 void vkt__ref_relu_backward(float *dx, const float *dy, const float *x, int64_t n);
 void vkt__ref_add_bias(float *out, const float *x, const float *bias, int64_t rows, int64_t cols);
 void vkt__ref_sum_cols(float *out, const float *x, int64_t rows, int64_t cols);
+void vkt__ref_cast_i32_f32(float *out, const int32_t *x, int64_t n);
+void vkt__ref_cast_f32_i32(int32_t *out, const float *x, int64_t n);
 
 /* ---- softmax cross-entropy (src/ref/ref_xent.c); logits (rows, cols), labels (rows) ---- */
 /* *loss = mean over rows of logsumexp(row) - row[label] (NaN for a label outside [0, cols)). */
@@ -65,5 +67,18 @@ void vkt__ref_clip_grad_value(float *g, int64_t n, float clip);
 void vkt__ref_gather_batch(float *x, int32_t *y, const uint8_t *images, const uint8_t *labels,
                            const uint32_t *perm, uint32_t start, uint32_t rows, uint32_t features,
                            float scale, float bias);
+
+/* ---- matmul (src/ref/ref_matmul.c); flags VKT_TRANS_A / VKT_TRANS_B as in vkt_matmul ---- */
+/* c (M, N) = op(a) (M, K) · op(b) (K, N) */
+void vkt__ref_matmul(float *c, const float *a, const float *b, int64_t M, int64_t N, int64_t K,
+                     int flags);
+/* s[i, j] = sum_k |op(a)[i, k] op(b)[k, j]|: the scale of C[i, j]'s rounding error */
+void vkt__ref_matmul_abs(double *s, const float *a, const float *b, int64_t M, int64_t N,
+                         int64_t K, int flags);
+/* da = dL/da and db = dL/db (stored like a and b) for L with dL/dC = g (M, N); da_abs / db_abs
+ * (may be NULL) get the matching sums of absolute products */
+void vkt__ref_matmul_backward(float *da, float *db, double *da_abs, double *db_abs,
+                              const float *a, const float *b, const float *g, int64_t M,
+                              int64_t N, int64_t K, int flags);
 
 #endif

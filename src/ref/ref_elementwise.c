@@ -57,3 +57,17 @@ void vkt__ref_sum_cols(float *out, const float *x, int64_t rows, int64_t cols)
         out[j] = (float)s;
     }
 }
+
+void vkt__ref_cast_i32_f32(float *out, const int32_t *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        out[i] = (float)x[i];
+    }
+}
+
+void vkt__ref_cast_f32_i32(int32_t *out, const float *x, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        out[i] = (int32_t)x[i];
+    }
+}

@@ -103,6 +103,9 @@ vkt_status vkt__reduce_backward(vkt__node *n, const vkt_tensor *gout); /* sum/me
  * Used by add_bias backward. src/ops/sum_cols.c, shaders/sum_cols.comp. */
 vkt_status vkt__sum_cols(const vkt_tensor *x, vkt_tensor *out, bool accumulate);
 
+/* dst = max(dst, src) (or min), elementwise, in place; NaN propagates. src/ops/elementwise.c. */
+vkt_status vkt__max_into(vkt_tensor *dst, const vkt_tensor *src, bool is_min);
+
 /* Dispatch helper for "one thread per element" kernels of `n` elements with workgroup size wg. */
 void vkt__elementwise_groups(uint64_t n, uint32_t wg, uint32_t groups[3]);
 

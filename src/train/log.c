@@ -1,0 +1,595 @@
+/*
+ * log.c — vkt_log (Lightning's self.log): defaults per hook, validation of arguments, device-side
+ * epoch aggregation, and the three metric dictionaries (callback, logged, progress bar).
+ *
+ * Every (hook, name) pair is one result. Its step value is the last logged device tensor (a
+ * reference is held, nothing is copied or read). Its epoch value is a one-element device
+ * accumulator: sum of value * batch_size for mean (the batch sizes are known on the host, so the
+ * weighted mean is acc / cumulated_batch_size), sum, or running max/min.
+ *
+ * The dictionaries hold either host numbers or pending device values. A read point (a logger row,
+ * a progress-bar refresh, vkt_trainer_metric) resolves every pending value at once: one copy per
+ * value into one small device tensor and one download, i.e. one host wait however many metrics.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "tensor/tensor_impl.h"
+#include "train/trainer_impl.h"
+
+/* ---- defaults and permissions by hook (fx_validator.py) ------------------------------------ */
+
+typedef struct fx_rule {
+    const char *fx;
+    bool step, epoch;          /* defaults */
+    bool fixed;                /* on_step must be False, on_epoch True */
+} fx_rule;
+
+static const fx_rule fx_rules[] = {
+    {"training_step", true, false, false},
+    {"on_train_batch_start", true, false, false},
+    {"on_train_batch_end", true, false, false},
+    {"on_before_backward", true, false, false},
+    {"backward", true, false, false},
+    {"on_after_backward", true, false, false},
+    {"on_before_optimizer_step", true, false, false},
+    {"optimizer_step", true, false, false},
+    {"configure_gradient_clipping", true, false, false},
+    {"clip_gradients", true, false, false},
+    {"on_before_zero_grad", true, false, false},
+    {"optimizer_zero_grad", true, false, false},
+    {"validation_step", false, true, false},
+    {"test_step", false, true, false},
+    {"on_validation_batch_start", false, true, false},
+    {"on_validation_batch_end", false, true, false},
+    {"on_test_batch_start", false, true, false},
+    {"on_test_batch_end", false, true, false},
+    {"on_train_start", false, true, true},
+    {"on_train_epoch_start", false, true, true},
+    {"on_train_epoch_end", false, true, true},
+    {"on_validation_start", false, true, true},
+    {"on_validation_epoch_start", false, true, true},
+    {"on_validation_epoch_end", false, true, true},
+    {"on_test_start", false, true, true},
+    {"on_test_epoch_start", false, true, true},
+    {"on_test_epoch_end", false, true, true},
+};
+
+static const fx_rule *find_rule(const char *fx)
+{
+    for (size_t i = 0; i < VKT__ARRAY_LEN(fx_rules); i++) {
+        if (fx && strcmp(fx_rules[i].fx, fx) == 0) {
+            return &fx_rules[i];
+        }
+    }
+    return NULL;
+}
+
+/* ---- metric dictionaries ----------------------------------------------------------------------- */
+
+static vkt__mval *dict_slot(vkt__mdict *d, const char *name)
+{
+    for (uint32_t i = 0; i < d->count; i++) {
+        if (strcmp(d->items[i].name, name) == 0) {
+            return &d->items[i];
+        }
+    }
+    if (!vkt__grow((void **)&d->items, &d->cap, d->count + 1, sizeof *d->items)) {
+        return NULL;
+    }
+    vkt__mval *v = &d->items[d->count++];
+    memset(v, 0, sizeof *v);
+    snprintf(v->name, sizeof v->name, "%s", name);
+    return v;
+}
+
+static void mval_clear(vkt__mval *v)
+{
+    vkt__unref(v->pending);
+    v->pending = NULL;
+}
+
+/* Sets a pending device value: host value = (*pending) / divisor (in f32) once read. */
+static void dict_set_pending(vkt__mdict *d, const char *name, vkt_tensor *value, double scale)
+{
+    vkt__mval *v = dict_slot(d, name);
+    if (!v) {
+        return;
+    }
+    mval_clear(v);
+    v->pending = vkt__ref(value);
+    v->scale = scale;
+    v->known = false;
+}
+
+static void dict_set_known(vkt__mdict *d, const char *name, double value)
+{
+    vkt__mval *v = dict_slot(d, name);
+    if (!v) {
+        return;
+    }
+    mval_clear(v);
+    v->value = value;
+    v->known = true;
+}
+
+void vkt__mdict_clear(vkt__mdict *d)
+{
+    for (uint32_t i = 0; i < d->count; i++) {
+        mval_clear(&d->items[i]);
+    }
+    d->count = 0;
+}
+
+void vkt__mdict_free(vkt__mdict *d)
+{
+    vkt__mdict_clear(d);
+    free(d->items);
+    memset(d, 0, sizeof *d);
+}
+
+/* Resolves every pending value of the three dicts plus `extra` with one download. */
+static vkt_status resolve(vkt_trainer *t, vkt__mval **extra, uint32_t n_extra)
+{
+    vkt__mdict *dicts[3] = {&t->callback_metrics, &t->logged_metrics, &t->pbar_metrics};
+    uint32_t n = n_extra;
+    for (int k = 0; k < 3; k++) {
+        for (uint32_t i = 0; i < dicts[k]->count; i++) {
+            n += !dicts[k]->items[i].known && dicts[k]->items[i].pending;
+        }
+    }
+    if (n == 0) {
+        return VKT_OK;
+    }
+    vkt_tensor *gather = vkt_tensor_new_1d(t->dev, VKT_F32, n);
+    float *host = malloc(n * sizeof *host);
+    vkt__mval **slots = malloc(n * sizeof *slots);
+    vkt_status s = (gather && host && slots) ? VKT_OK : vkt_last_status();
+    if (s == VKT_OK && !host) {
+        s = vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
+    uint32_t k = 0;
+    for (uint32_t i = 0; s == VKT_OK && i < n_extra; i++) {
+        slots[k++] = extra[i];
+    }
+    for (int d = 0; s == VKT_OK && d < 3; d++) {
+        for (uint32_t i = 0; i < dicts[d]->count; i++) {
+            vkt__mval *v = &dicts[d]->items[i];
+            if (!v->known && v->pending) {
+                slots[k++] = v;
+            }
+        }
+    }
+    for (uint32_t i = 0; s == VKT_OK && i < n; i++) {
+        vkt__binding src = vkt__bind(slots[i]->pending, VKT__READ);
+        vkt__binding dst = vkt__bind(gather, VKT__WRITE);
+        s = vkt__copy(t->dev, src.buffer, src.offset, dst.buffer, dst.offset + 4 * i, 4);
+    }
+    if (s == VKT_OK) {
+        s = vkt_tensor_download(gather, host, n * sizeof *host);
+        t->metric_reads++;
+    }
+    for (uint32_t i = 0; s == VKT_OK && i < n; i++) {
+        /* in f32 like Lightning's tensor division: 9 / 5 -> 1.7999999523162842 */
+        slots[i]->value = (double)(host[i] / (float)slots[i]->scale);
+        slots[i]->known = true;
+        vkt__unref(slots[i]->pending);
+        slots[i]->pending = NULL;
+    }
+    vkt_tensor_free(gather);
+    free(host);
+    free(slots);
+    return s;
+}
+
+static vkt__mdict *dict_of(vkt_trainer *t, vkt_metrics_kind kind)
+{
+    switch (kind) {
+    case VKT_LOGGED_METRICS:
+        return &t->logged_metrics;
+    case VKT_PROGRESS_BAR_METRICS:
+        return &t->pbar_metrics;
+    default:
+        return &t->callback_metrics;
+    }
+}
+
+bool vkt_trainer_metric(vkt_trainer *t, vkt_metrics_kind kind, const char *name, float *value)
+{
+    vkt__mdict *d = dict_of(t, kind);
+    for (uint32_t i = 0; i < d->count; i++) {
+        if (strcmp(d->items[i].name, name) == 0) {
+            if (!d->items[i].known && resolve(t, NULL, 0) != VKT_OK) {
+                return false;
+            }
+            if (value) {
+                *value = (float)d->items[i].value;
+            }
+            return true;
+        }
+    }
+    return false;
+}
+
+uint32_t vkt_trainer_metrics_count(vkt_trainer *t, vkt_metrics_kind kind)
+{
+    return dict_of(t, kind)->count;
+}
+
+const char *vkt_trainer_metric_name(vkt_trainer *t, vkt_metrics_kind kind, uint32_t i)
+{
+    vkt__mdict *d = dict_of(t, kind);
+    return i < d->count ? d->items[i].name : NULL;
+}
+
+/* ---- results ----------------------------------------------------------------------------------- */
+
+static vkt__result *find_result(vkt__results *r, const char *fx, const char *name)
+{
+    for (uint32_t i = 0; i < r->count; i++) {
+        if (strcmp(r->items[i].fx, fx) == 0 && strcmp(r->items[i].name, name) == 0) {
+            return &r->items[i];
+        }
+    }
+    return NULL;
+}
+
+void vkt__results_reset(vkt__results *r)
+{
+    for (uint32_t i = 0; i < r->count; i++) {
+        vkt__unref(r->items[i].step_value);
+        vkt_tensor_free(r->items[i].acc);
+    }
+    r->count = 0;
+}
+
+void vkt__results_free(vkt__results *r)
+{
+    vkt__results_reset(r);
+    free(r->items);
+    memset(r, 0, sizeof *r);
+}
+
+static const char *reduce_name(vkt_reduce_fx r)
+{
+    switch (r) {
+    case VKT_REDUCE_SUM:
+        return "sum";
+    case VKT_REDUCE_MAX:
+        return "max";
+    case VKT_REDUCE_MIN:
+        return "min";
+    default:
+        return "mean";
+    }
+}
+
+vkt_status vkt_log(vkt_trainer *t, const char *name, const vkt_tensor *value,
+                   const vkt_log_opts *opts_in)
+{
+    vkt_log_opts o = opts_in ? *opts_in : (vkt_log_opts){0};
+    const char *fx = t->fx ? t->fx : "(outside a hook)";
+    if (!name || !name[0] || strlen(name) >= sizeof((vkt__result *)0)->name - 8) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_log: a name of 1 to 80 characters is needed");
+    }
+    const fx_rule *rule = find_rule(t->fx);
+    if (!rule) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_log(\"%s\"): you can't log inside `%s` (as "
+                                                "in Lightning: logging is allowed in steps, batch "
+                                                "and epoch hooks, and the optimization hooks)",
+                          name, fx);
+    }
+    if (!value) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_log(\"%s\") in %s: value is NULL", name, fx);
+    }
+    if (vkt_tensor_numel(value) != 1) {
+        char d[96];
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_log(\"%s\") in %s: the value must have one "
+                                                "element, it is %s",
+                          name, fx, vkt_tensor_describe(value, d, sizeof d));
+    }
+    if (vkt_tensor_dtype(value) != VKT_F32) {
+        return vkt__error(VKT_DTYPE_MISMATCH, "vkt_log(\"%s\") in %s: the value must be f32 (log an "
+                                              "i32 count through vkt_log_value or convert it)",
+                          name, fx);
+    }
+    bool on_step = o.on_step == VKT_FLAG_DEFAULT ? rule->step : o.on_step == VKT_FLAG_ON;
+    bool on_epoch = o.on_epoch == VKT_FLAG_DEFAULT ? rule->epoch : o.on_epoch == VKT_FLAG_ON;
+    bool logger = o.logger != VKT_FLAG_OFF;
+    vkt_reduce_fx reduce = o.reduce_fx == VKT_REDUCE_DEFAULT ? VKT_REDUCE_MEAN : o.reduce_fx;
+    if (reduce > VKT_REDUCE_MIN) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_log(\"%s\"): unknown reduce_fx %d", name,
+                          (int)o.reduce_fx);
+    }
+    if (!on_step && !on_epoch) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_log(\"%s\", on_step=false, on_epoch=false) is "
+                                                "not useful",
+                          name);
+    }
+    if (rule->fixed && (on_step || !on_epoch)) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_log(\"%s\") in %s: on_step must be false and "
+                                                "on_epoch true in this hook",
+                          name, fx);
+    }
+    if (t->sanity_checking == false && t->barebones) {
+        return VKT_OK;
+    }
+    vkt__results *rs = t->stage_results;
+    vkt__result *r = find_result(rs, fx, name);
+    if (r && r->step_id == t->log_step_id &&
+        (r->on_step != on_step || r->on_epoch != on_epoch || r->prog_bar != o.prog_bar ||
+         r->logger != logger || r->reduce != reduce)) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_log(\"%s\") was already called in %s with "
+                                                "different options in this step",
+                          name, fx);
+    }
+    if (!r) {
+        for (uint32_t i = 0; i < rs->count; i++) {
+            if (strcmp(rs->items[i].name, name) == 0 && strcmp(rs->items[i].fx, fx) != 0 &&
+                rs->items[i].on_epoch && on_epoch) {
+                /* Lightning keys by "fx.name": both live; the later one wins in the dicts. */
+                break;
+            }
+        }
+        if (!vkt__grow((void **)&rs->items, &rs->cap, rs->count + 1, sizeof *rs->items)) {
+            return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
+        }
+        r = &rs->items[rs->count++];
+        memset(r, 0, sizeof *r);
+        snprintf(r->fx, sizeof r->fx, "%s", fx);
+        snprintf(r->name, sizeof r->name, "%s", name);
+        r->on_step = on_step;
+        r->on_epoch = on_epoch;
+        r->prog_bar = o.prog_bar;
+        r->logger = logger;
+        r->reduce = reduce;
+        r->order = t->result_order++;
+    }
+    r->step_id = t->log_step_id;
+    /* step value: the logged tensor itself */
+    vkt__ref((vkt_tensor *)value);
+    vkt__unref(r->step_value);
+    r->step_value = (vkt_tensor *)value;
+    r->has_step = true;
+    /* epoch accumulation on the device */
+    if (on_epoch) {
+        double bs = 1.0;
+        if (reduce == VKT_REDUCE_MEAN) {
+            bs = o.batch_size ? (double)o.batch_size : (t->batch_rows ? (double)t->batch_rows : 1.0);
+        }
+        vkt_status s = VKT_OK;
+        if (!r->acc) {
+            r->acc = vkt_tensor_new_1d(t->dev, VKT_F32, 1);
+            if (!r->acc) {
+                return vkt_last_status();
+            }
+            vkt_tensor_keep(r->acc);
+            s = vkt_fill(r->acc, 0.0f);
+            if (s == VKT_OK && (reduce == VKT_REDUCE_MAX || reduce == VKT_REDUCE_MIN)) {
+                s = vkt_copy(r->acc, value);
+                r->count++;
+                r->cum_bs += bs;
+                return s;
+            }
+        }
+        if (s != VKT_OK) {
+            return s;
+        }
+        switch (reduce) {
+        case VKT_REDUCE_MAX:
+        case VKT_REDUCE_MIN:
+            s = vkt__max_into(r->acc, value, reduce == VKT_REDUCE_MIN);
+            break;
+        case VKT_REDUCE_SUM:
+            s = vkt_accumulate(r->acc, value, 1.0f);
+            break;
+        default:
+            s = vkt_accumulate(r->acc, value, (float)bs);
+        }
+        r->cum_bs += bs;
+        r->count++;
+        if (s != VKT_OK) {
+            return s;
+        }
+    }
+    (void)reduce_name;
+    return VKT_OK;
+}
+
+vkt_status vkt_log_value(vkt_trainer *t, const char *name, float value, const vkt_log_opts *opts)
+{
+    vkt_tensor *v = vkt_tensor_new_1d(t->dev, VKT_F32, 1);
+    if (!v) {
+        return vkt_last_status();
+    }
+    vkt_status s = vkt_tensor_upload(v, &value, sizeof value);
+    if (s == VKT_OK) {
+        s = vkt_log(t, name, v, opts);
+    }
+    vkt_tensor_free(v);
+    return s;
+}
+
+/* ---- pushing values into the dictionaries and loggers --------------------------------------- */
+
+/* The epoch value's divisor: the cumulated batch size for mean, 1 otherwise. */
+static double epoch_scale(const vkt__result *r)
+{
+    return r->reduce == VKT_REDUCE_MEAN && r->cum_bs > 0 ? r->cum_bs : 1.0;
+}
+
+typedef struct row {
+    const char *names[256];
+    vkt__mval *vals[256];
+    uint32_t n;
+} row;
+
+static void row_add(row *rw, vkt__mdict *logged, const char *name, vkt_tensor *value, double scale)
+{
+    dict_set_pending(logged, name, value, scale);
+    if (rw->n < 256) {
+        rw->names[rw->n] = name;
+        rw->vals[rw->n] = NULL; /* filled from the logged dict after it resolves */
+        rw->n++;
+    }
+}
+
+static vkt_status row_push(vkt_trainer *t, row *rw, int64_t step, int64_t epoch)
+{
+    if (rw->n == 0 || t->n_loggers == 0) {
+        return VKT_OK;
+    }
+    vkt_status s = resolve(t, NULL, 0);
+    if (s != VKT_OK) {
+        return s;
+    }
+    double values[256];
+    char names_buf[256][96];
+    const char *names[256];
+    for (uint32_t i = 0; i < rw->n; i++) {
+        snprintf(names_buf[i], sizeof names_buf[i], "%s", rw->names[i]);
+        names[i] = names_buf[i];
+        float v = 0;
+        vkt_trainer_metric(t, VKT_LOGGED_METRICS, rw->names[i], &v);
+        values[i] = v;
+    }
+    for (uint32_t l = 0; l < t->n_loggers; l++) {
+        vkt_logger *lg = t->loggers[l];
+        if (lg->log_metrics) {
+            s = lg->log_metrics(names, values, rw->n, step, epoch, lg->user_data);
+            if (s == VKT_OK && lg->save) {
+                s = lg->save(lg->user_data);
+            }
+            if (s != VKT_OK) {
+                return vkt__error_context("logger %u", l);
+            }
+        }
+    }
+    return VKT_OK;
+}
+
+/* Forked names: name_step / name_epoch when a metric is logged both ways. */
+static void forked(char *buf, size_t n, const vkt__result *r, bool step)
+{
+    if (r->on_step && r->on_epoch) {
+        snprintf(buf, n, "%s_%s", r->name, step ? "step" : "epoch");
+    } else {
+        snprintf(buf, n, "%s", r->name);
+    }
+}
+
+vkt_status vkt__log_train_step(vkt_trainer *t, bool push)
+{
+    vkt__results *rs = &t->train_results;
+    row rw = {.n = 0};
+    static char names[256][104];
+    for (uint32_t i = 0; i < rs->count; i++) {
+        vkt__result *r = &rs->items[i];
+        if (!r->on_step || !r->has_step || r->step_id != t->log_step_id) {
+            continue;
+        }
+        char key[104];
+        forked(key, sizeof key, r, true);
+        dict_set_pending(&t->callback_metrics, key, r->step_value, 1.0);
+        if (r->on_epoch) {
+            dict_set_pending(&t->callback_metrics, r->name, r->step_value, 1.0);
+        }
+        if (r->prog_bar) {
+            dict_set_pending(&t->pbar_metrics, key, r->step_value, 1.0);
+        }
+        if (push && r->logger && rw.n < 256) {
+            snprintf(names[rw.n], sizeof names[rw.n], "%s", key);
+            row_add(&rw, &t->logged_metrics, names[rw.n], r->step_value, 1.0);
+        }
+    }
+    /* called before _batches_that_stepped advances: the row's step is its value now */
+    return push ? row_push(t, &rw, (int64_t)t->batches_that_stepped, t->current_epoch) : VKT_OK;
+}
+
+vkt_status vkt__log_eval_step(vkt_trainer *t)
+{
+    vkt__results *rs = t->stage_results;
+    row rw = {.n = 0};
+    static char names[256][104];
+    for (uint32_t i = 0; i < rs->count; i++) {
+        vkt__result *r = &rs->items[i];
+        if (!r->on_step || !r->has_step || r->step_id != t->log_step_id) {
+            continue;
+        }
+        char key[104];
+        forked(key, sizeof key, r, true);
+        if (r->prog_bar) {
+            dict_set_pending(&t->pbar_metrics, key, r->step_value, 1.0);
+        }
+        if (r->logger && rw.n < 256) {
+            snprintf(names[rw.n], sizeof names[rw.n], "%s", key);
+            row_add(&rw, &t->logged_metrics, names[rw.n], r->step_value, 1.0);
+        }
+    }
+    if (t->sanity_checking) {
+        return VKT_OK;
+    }
+    /* eval step rows: a running per-dataloader batch counter as the step, and no epoch */
+    vkt_status s = row_push(t, &rw, (int64_t)t->eval_step_counter, -1);
+    return s;
+}
+
+/* Epoch values of a stage's results into the dicts (and a logger row at `step`). */
+static vkt_status log_epoch(vkt_trainer *t, vkt__results *rs, int64_t step, bool push)
+{
+    row rw = {.n = 0};
+    static char names[256][104];
+    /* Results in logging order; Lightning's dicts keep first-insertion order. */
+    for (uint32_t i = 0; i < rs->count; i++) {
+        vkt__result *r = &rs->items[i];
+        if (!r->on_epoch || !r->acc || r->count == 0) {
+            continue;
+        }
+        char key[104];
+        forked(key, sizeof key, r, false);
+        double sc = epoch_scale(r);
+        dict_set_pending(&t->callback_metrics, key, r->acc, sc);
+        if (r->on_step) {
+            dict_set_pending(&t->callback_metrics, r->name, r->acc, sc);
+        }
+        if (r->prog_bar) {
+            dict_set_pending(&t->pbar_metrics, key, r->acc, sc);
+        }
+        if (push && r->logger && rw.n < 256) {
+            snprintf(names[rw.n], sizeof names[rw.n], "%s", key);
+            row_add(&rw, &t->logged_metrics, names[rw.n], r->acc, sc);
+        }
+    }
+    return push ? row_push(t, &rw, step, t->current_epoch) : VKT_OK;
+}
+
+vkt_status vkt__log_train_epoch_live(vkt_trainer *t)
+{
+    return log_epoch(t, &t->train_results, 0, false);
+}
+
+vkt_status vkt__log_train_epoch(vkt_trainer *t)
+{
+    return log_epoch(t, &t->train_results, (int64_t)t->batches_that_stepped - 1, !t->sanity_checking);
+}
+
+vkt_status vkt__log_eval_epoch(vkt_trainer *t)
+{
+    if (t->sanity_checking) {
+        return VKT_OK;
+    }
+    return log_epoch(t, t->stage_results, (int64_t)t->batches_that_stepped, true);
+}
+
+void vkt__log_reset_dicts(vkt_trainer *t)
+{
+    vkt__mdict_clear(&t->callback_metrics);
+    vkt__mdict_clear(&t->logged_metrics);
+    vkt__mdict_clear(&t->pbar_metrics);
+}
+
+vkt_status vkt__log_set_known(vkt_trainer *t, vkt_metrics_kind kind, const char *name, double v)
+{
+    dict_set_known(dict_of(t, kind), name, v);
+    return VKT_OK;
+}
