@@ -624,21 +624,21 @@ static const row sample_rows[] = {
 
 static const char *sample_csv =
     "cb_metric,ep_metric,epoch,step,train_both_epoch,train_both_step,train_loss,train_sum,"
-    "val_both_epoch,val_both_step,val_loss,val_max\r\n"
-    "0.0,,0,0,,1.0,0.3665059506893158,,,,,\r\n"
-    "1.0,,0,1,,2.0,0.9658016562461853,,,,,\r\n"
-    ",,,0,,,,,,1.0,,\r\n"
-    ",,,1,,,,,,2.0,,\r\n"
-    ",,,2,,,,,,3.0,,\r\n"
-    ",,0,1,,,,,1.7999999523162842,,1.7999999523162842,3.0\r\n"
-    ",0.0,0,1,1.5,,,2.0,,,,\r\n"
-    "0.0,,1,2,,1.0,0.13262616097927094,,,,,\r\n"
-    "1.0,,1,3,,2.0,0.05693098157644272,,,,,\r\n"
-    ",,,3,,,,,,1.0,,\r\n"
-    ",,,4,,,,,,2.0,,\r\n"
-    ",,,5,,,,,,3.0,,\r\n"
-    ",,1,3,,,,,1.7999999523162842,,1.7999999523162842,3.0\r\n"
-    ",1.0,1,3,1.5,,,2.0,,,,\r\n";
+    "val_both_epoch,val_both_step,val_loss,val_max\n"
+    "0.0,,0,0,,1.0,0.3665059506893158,,,,,\n"
+    "1.0,,0,1,,2.0,0.9658016562461853,,,,,\n"
+    ",,,0,,,,,,1.0,,\n"
+    ",,,1,,,,,,2.0,,\n"
+    ",,,2,,,,,,3.0,,\n"
+    ",,0,1,,,,,1.7999999523162842,,1.7999999523162842,3.0\n"
+    ",0.0,0,1,1.5,,,2.0,,,,\n"
+    "0.0,,1,2,,1.0,0.13262616097927094,,,,,\n"
+    "1.0,,1,3,,2.0,0.05693098157644272,,,,,\n"
+    ",,,3,,,,,,1.0,,\n"
+    ",,,4,,,,,,2.0,,\n"
+    ",,,5,,,,,,3.0,,\n"
+    ",,1,3,,,,,1.7999999523162842,,1.7999999523162842,3.0\n"
+    ",1.0,1,3,1.5,,,2.0,,,,\n";
 
 static void log_row(vkt_logger *l, const row *r)
 {
@@ -669,8 +669,8 @@ static void csv_logger_sample(void **state)
     snprintf(csv, sizeof csv, "%s/metrics.csv", want_dir);
     log_row(l, &sample_rows[0]);
     char *text = slurp(csv, NULL);
-    assert_string_equal(text, "cb_metric,epoch,step,train_both_step,train_loss\r\n"
-                              "0.0,0,0,1.0,0.3665059506893158\r\n");
+    assert_string_equal(text, "cb_metric,epoch,step,train_both_step,train_loss\n"
+                              "0.0,0,0,1.0,0.3665059506893158\n");
     free(text);
     for (size_t i = 1; i < VKT__ARRAY_LEN(sample_rows); i++) {
         log_row(l, &sample_rows[i]);
@@ -687,9 +687,9 @@ static void csv_logger_sample(void **state)
     char csv2[700];
     snprintf(csv2, sizeof csv2, "%s/metrics.csv", l2->log_dir(l2->user_data));
     text = slurp(csv2, NULL);
-    assert_string_equal(text, "epoch,step,val_loss\r\n"
-                              "0,1,0.13262616097927094\r\n"
-                              "1,3,0.08741290867328644\r\n");
+    assert_string_equal(text, "epoch,step,val_loss\n"
+                              "0,1,0.13262616097927094\n"
+                              "1,3,0.08741290867328644\n");
     free(text);
 
     /* keys that need CSV quoting */
@@ -697,10 +697,10 @@ static void csv_logger_sample(void **state)
     double ov[2] = {1, 2};
     assert_int_equal(l2->log_metrics(odd, ov, 2, 4, 1, l2->user_data), VKT_OK);
     text = slurp(csv2, NULL);
-    assert_string_equal(text, "\"a,b\",epoch,\"q\"\"x\",step,val_loss\r\n"
-                              ",0,,1,0.13262616097927094\r\n"
-                              ",1,,3,0.08741290867328644\r\n"
-                              "1.0,1,2.0,4,\r\n");
+    assert_string_equal(text, "\"a,b\",epoch,\"q\"\"x\",step,val_loss\n"
+                              ",0,,1,0.13262616097927094\n"
+                              ",1,,3,0.08741290867328644\n"
+                              "1.0,1,2.0,4,\n");
     free(text);
 
     /* hparams.yaml: PyYAML's yaml.dump layout, written when log_hyperparams is called */

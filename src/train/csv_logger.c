@@ -5,8 +5,10 @@
  * metrics.csv: one row per log_metrics call (rows are never merged), the header is the sorted
  * union of every key seen; when a new key appears the file is rewritten with the new header.
  * `epoch` and `step` are ints, other values Python float reprs (0.3665059506893158), absent
- * cells empty; lines end in "\r\n" and fields are quoted as Python's csv module does
- * (QUOTE_MINIMAL, excel dialect). Each row is on disk when log_metrics returns.
+ * cells empty; fields are quoted as Python's csv module does (QUOTE_MINIMAL). Lines end in
+ * LINE_END: "\n". (Python's csv writes the excel dialect's "\r\n"; every CSV reader takes
+ * both, and "\n" is what the rest of vkt and its tests expect.) Each row is on disk when
+ * log_metrics returns.
  * Tests: tests/test_train_io.c (the §6.2 sample, row by row).
  */
 #include <dirent.h>
@@ -17,6 +19,8 @@
 #include <unistd.h>
 
 #include "train/train_internal.h"
+
+#define LINE_END "\n"
 
 typedef struct csv_logger {
     vkt_logger logger; /* first: vkt_logger * <-> csv_logger * */
@@ -204,7 +208,7 @@ static void put_header(const csv_logger *c, sbuf *b)
         }
         csv_field(b, c->keys[i]);
     }
-    sb_puts(b, "\r\n");
+    sb_puts(b, LINE_END);
 }
 
 /* _rewrite_with_new_header: reads the file back and writes every row under the new header. */
@@ -239,7 +243,7 @@ static vkt_status rewrite(csv_logger *c)
             }
             csv_field(&out, cells[i] ? cells[i] : "");
         }
-        sb_puts(&out, "\r\n");
+        sb_puts(&out, LINE_END);
         free_fields(row, nrow);
     }
     vkt_status s = !map || !cells || out.oom
@@ -322,7 +326,7 @@ static vkt_status csv_log_metrics(const char *const *names, const double *values
             }
         }
     }
-    sb_puts(&line, "\r\n");
+    sb_puts(&line, LINE_END);
     if (s == VKT_OK) {
         FILE *f = line.oom ? NULL : fopen(c->metrics_path, c->file_exists ? "ab" : "wb");
         bool ok = f && fwrite(line.p, 1, line.len, f) == line.len;

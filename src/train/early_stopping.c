@@ -143,7 +143,7 @@ static vkt_status run_check(es *e, vkt_trainer *t)
         snprintf(e->stop_message, sizeof e->stop_message, "%s", e->st.message);
     }
     if (e->st.message[0] && e->verbose) {
-        vkt__trainer_print(t, "%s", e->st.message);
+        vkt__trainer_print(t, "%s\n", e->st.message);
     }
     return VKT_OK;
 }

@@ -425,7 +425,7 @@ static void say(mc *m, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    vkt__trainer_print(m->t, "%s", line);
+    vkt__trainer_print(m->t, "%s\n", line);
 }
 
 /* The metric `monitor` of _monitor_candidates (epoch/step are always candidates). */

@@ -697,8 +697,10 @@ void vkt__progress_bar_print(vkt_callback *cb, const char *line)
 {
     pbar *p = (pbar *)cb;
     FILE *fp = p && p->fp ? p->fp : stdout;
+    size_t len = strlen(line);
+    const char *end = len && line[len - 1] == '\n' ? "" : "\n"; /* one newline either way */
     if (!p || !p->tty) {
-        fprintf(fp, "%s\n", line);
+        fprintf(fp, "%s%s", line, end);
         fflush(fp);
         return;
     }
@@ -710,7 +712,7 @@ void vkt__progress_bar_print(vkt_callback *cb, const char *line)
             fputc('\r', fp);
         }
     }
-    fprintf(fp, "%s\n", line);
+    fprintf(fp, "%s%s", line, end);
     for (size_t i = 0; i < VKT__ARRAY_LEN(bars); i++) {
         if (bars[i]->open && bars[i]->shown) {
             draw(p, bars[i], true);

@@ -122,7 +122,8 @@ void vkt__format_postfix(char *buf, size_t n, const char *v_num, const char *con
                          const double *values, uint32_t count);
 /* True for callbacks made by vkt_progress_bar_create. */
 bool vkt__is_progress_bar(const vkt_callback *cb);
-/* Lightning's progress-bar print (tqdm.write): clears the bars, prints the line, redraws them. */
+/* Lightning's progress-bar print (tqdm.write): clears the bars, prints the line (a trailing
+ * newline is optional), redraws them. */
 void vkt__progress_bar_print(vkt_callback *cb, const char *line);
 
 /* ---- model_checkpoint.c: the decisions, testable without a trainer ---- */
