@@ -640,6 +640,24 @@ static const char *sample_csv =
     ",,1,3,,,,,1.7999999523162842,,1.7999999523162842,3.0\n"
     ",1.0,1,3,1.5,,,2.0,,,,\n";
 
+/* metrics.csv has Python csv's "\r\n" line ends: check that, then compare with "\n" text */
+static char *slurp_csv(const char *p)
+{
+    char *text = slurp(p, NULL);
+    assert_non_null(text);
+    size_t o = 0;
+    for (size_t i = 0; text[i]; i++) {
+        if (text[i] == '\n') {
+            assert_true(i > 0 && text[i - 1] == '\r');
+        }
+        if (text[i] != '\r') {
+            text[o++] = text[i];
+        }
+    }
+    text[o] = '\0';
+    return text;
+}
+
 static void log_row(vkt_logger *l, const row *r)
 {
     assert_int_equal(l->log_metrics(r->names, r->values, r->n, r->step, r->epoch, l->user_data),
@@ -668,14 +686,14 @@ static void csv_logger_sample(void **state)
     char csv[700];
     snprintf(csv, sizeof csv, "%s/metrics.csv", want_dir);
     log_row(l, &sample_rows[0]);
-    char *text = slurp(csv, NULL);
+    char *text = slurp_csv(csv);
     assert_string_equal(text, "cb_metric,epoch,step,train_both_step,train_loss\n"
                               "0.0,0,0,1.0,0.3665059506893158\n");
     free(text);
     for (size_t i = 1; i < VKT__ARRAY_LEN(sample_rows); i++) {
         log_row(l, &sample_rows[i]);
     }
-    text = slurp(csv, NULL);
+    text = slurp_csv(csv);
     assert_string_equal(text, sample_csv);
     free(text);
 
@@ -686,7 +704,7 @@ static void csv_logger_sample(void **state)
     assert_int_equal(l2->log_metrics(names, &v1, 1, 3, 1, l2->user_data), VKT_OK);
     char csv2[700];
     snprintf(csv2, sizeof csv2, "%s/metrics.csv", l2->log_dir(l2->user_data));
-    text = slurp(csv2, NULL);
+    text = slurp_csv(csv2);
     assert_string_equal(text, "epoch,step,val_loss\n"
                               "0,1,0.13262616097927094\n"
                               "1,3,0.08741290867328644\n");
@@ -696,7 +714,7 @@ static void csv_logger_sample(void **state)
     const char *odd[] = {"a,b", "q\"x"};
     double ov[2] = {1, 2};
     assert_int_equal(l2->log_metrics(odd, ov, 2, 4, 1, l2->user_data), VKT_OK);
-    text = slurp(csv2, NULL);
+    text = slurp_csv(csv2);
     assert_string_equal(text, "\"a,b\",epoch,\"q\"\"x\",step,val_loss\n"
                               ",0,,1,0.13262616097927094\n"
                               ",1,,3,0.08741290867328644\n"

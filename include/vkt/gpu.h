@@ -125,6 +125,8 @@ typedef struct vkt_device_stats {
     uint64_t memory_reserved;    /* device bytes in allocated blocks */
     uint64_t memory_blocks;      /* vkAllocateMemory blocks held */
     uint64_t memory_limit;       /* the budget memory_reserved may not exceed */
+    uint64_t memory_stores;      /* device bytes held by trainer epoch stores */
+    uint64_t memory_stores_peak; /* high-water mark of memory_stores */
     uint64_t validation_messages; /* validation errors + warnings seen (validation on only) */
 } vkt_device_stats;
 

@@ -54,6 +54,7 @@ void vkt__check_reduce(vkt__check_ctx *c);
 void vkt__check_grad(vkt__check_ctx *c);
 void vkt__check_data(vkt__check_ctx *c);
 void vkt__check_clip(vkt__check_ctx *c);
+void vkt__check_store(vkt__check_ctx *c);
 void vkt__check_matmul(vkt__check_ctx *c);
 
 #endif

@@ -62,6 +62,9 @@ void vkt__ref_reduce_scatter_backward(float *dx, const float *gout, const int32_
 float vkt__ref_clip_grad_norm(float *g, int64_t n, float max_norm);
 void vkt__ref_clip_grad_value(float *g, int64_t n, float clip);
 
+/* ---- epoch-store folds (src/ref/ref_store.c): op 0 sum, 1 max, 2 min, 3 mean (+ M2) ---- */
+void vkt__ref_store_fold(float *acc, float *m2, const float *x, int64_t rows, int64_t cols, int op);
+
 /* ---- data (src/ref/ref_data.c) ---- */
 /* x[r, f] = images[perm[start + r] * features + f] * scale + bias; y[r] = labels[perm[start + r]] */
 void vkt__ref_gather_batch(float *x, int32_t *y, const uint8_t *images, const uint8_t *labels,

@@ -6,9 +6,8 @@
  * union of every key seen; when a new key appears the file is rewritten with the new header.
  * `epoch` and `step` are ints, other values Python float reprs (0.3665059506893158), absent
  * cells empty; fields are quoted as Python's csv module does (QUOTE_MINIMAL). Lines end in
- * LINE_END: "\n". (Python's csv writes the excel dialect's "\r\n"; every CSV reader takes
- * both, and "\n" is what the rest of vkt and its tests expect.) Each row is on disk when
- * log_metrics returns.
+ * LINE_END: "\r\n", as Python's csv module (the excel dialect) writes Lightning's file. Each
+ * row is on disk when log_metrics returns.
  * Tests: tests/test_train_io.c (the §6.2 sample, row by row).
  */
 #include <dirent.h>
@@ -20,7 +19,7 @@
 
 #include "train/train_internal.h"
 
-#define LINE_END "\n"
+#define LINE_END "\r\n"
 
 typedef struct csv_logger {
     vkt_logger logger; /* first: vkt_logger * <-> csv_logger * */
