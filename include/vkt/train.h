@@ -451,6 +451,8 @@ VKT_API vkt_optimizer *vkt_trainer_optimizer(const vkt_trainer *t);
 /** The first logger, or NULL. */
 VKT_API vkt_logger *vkt_trainer_logger(const vkt_trainer *t);
 VKT_API const char *vkt_trainer_log_dir(const vkt_trainer *t);
+/** Prints a line without breaking the progress bar on a terminal (LightningModule.print). */
+VKT_API void vkt_trainer_print(vkt_trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** Sets the last error and returns `s`: `return vkt_trainer_fail(t, VKT_ERROR, "bad %d", x);` */
 VKT_API vkt_status vkt_trainer_fail(vkt_trainer *t, vkt_status s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -1468,6 +1468,18 @@ bool vkt__trainer_val_at_epoch_end(const vkt_trainer *t)
            t->d.check_val_every_n_epoch == 1;
 }
 
+static void print_line(vkt_trainer *t, const char *line);
+
+void vkt_trainer_print(vkt_trainer *t, const char *fmt, ...)
+{
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    print_line(t, line);
+}
+
 void vkt__trainer_print(vkt_trainer *t, const char *fmt, ...)
 {
     char line[2048];
@@ -1475,6 +1487,11 @@ void vkt__trainer_print(vkt_trainer *t, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
+    print_line(t, line);
+}
+
+static void print_line(vkt_trainer *t, const char *line)
+{
     /* through the progress bar when there is one, so a bar on a terminal is not torn */
     for (uint32_t i = 0; i < t->n_cbs; i++) {
         if (vkt__is_progress_bar(t->cbs[i])) {
