@@ -119,6 +119,7 @@ typedef struct vkt_device_stats {
     uint64_t transfers;          /* copy/fill commands recorded */
     uint64_t bytes_uploaded;     /* host -> device */
     uint64_t bytes_downloaded;   /* device -> host */
+    uint64_t readbacks;          /* device -> host reads (each may or may not block) */
     uint64_t pipelines_created;
     uint64_t memory_in_use;      /* device bytes held by live tensors */
     uint64_t memory_peak;        /* high-water mark of memory_in_use */

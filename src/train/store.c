@@ -138,17 +138,31 @@ static vkt_stage running_stage(const vkt_trainer *t)
     return t->stage == VKT_STAGE_FIT ? VKT_STAGE_FIT : t->stage;
 }
 
+static const char *fmt_size(char *buf, size_t n, uint64_t bytes)
+{
+    if (bytes >= (1u << 20)) {
+        snprintf(buf, n, "%.2f MiB", (double)bytes / 1048576.0);
+    } else if (bytes >= 1024) {
+        snprintf(buf, n, "%.2f KiB", (double)bytes / 1024.0);
+    } else {
+        snprintf(buf, n, "%llu B", (unsigned long long)bytes);
+    }
+    return buf;
+}
+
 static vkt_status charge(vkt_trainer *t, vkt__store *s, uint64_t bytes)
 {
     uint64_t budget = t->d.store_budget;
     if (t->store_bytes + bytes > budget) {
+        char a[32], b[32], c[32];
         return vkt__error(VKT_OUT_OF_DEVICE_MEMORY,
-                          "epoch store \"%s\" (%s, %s) would grow to %.2f MiB: all stores would "
-                          "hold %.2f MiB, over the %.2f MiB budget (vkt_trainer_desc.store_budget; "
-                          "a reduction kind keeps constant memory)",
+                          "epoch store \"%s\" (%s, %s) would grow to %s after %lld rows: all "
+                          "stores would hold %s, over the %s budget "
+                          "(vkt_trainer_desc.store_budget; a reduction kind keeps constant memory)",
                           s->name, vkt_stage_name(s->stage), kind_name(s->kind),
-                          (double)(s->bytes + bytes) / 1048576.0,
-                          (double)(t->store_bytes + bytes) / 1048576.0, (double)budget / 1048576.0);
+                          fmt_size(a, sizeof a, s->bytes + bytes), (long long)s->rows,
+                          fmt_size(b, sizeof b, t->store_bytes + bytes),
+                          fmt_size(c, sizeof c, budget));
     }
     s->bytes += bytes;
     t->store_bytes += bytes;
