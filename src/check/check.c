@@ -19,6 +19,7 @@ static const family families[] = {
     {"reduce", vkt__check_reduce},
     {"data", vkt__check_data},
     {"clip", vkt__check_clip},
+    {"metrics", vkt__check_metrics},
     {"grad", vkt__check_grad}, /* finite differences; keep last: it uses every family */
 };
 

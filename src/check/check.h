@@ -54,5 +54,6 @@ void vkt__check_reduce(vkt__check_ctx *c);
 void vkt__check_grad(vkt__check_ctx *c);
 void vkt__check_data(vkt__check_ctx *c);
 void vkt__check_clip(vkt__check_ctx *c);
+void vkt__check_metrics(vkt__check_ctx *c);
 
 #endif
