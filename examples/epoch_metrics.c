@@ -172,12 +172,12 @@ int main(int argc, char **argv)
         CHECK(fgets(header, sizeof header, f), "empty metrics.csv");
         fclose(f);
         const char *want = example == 1 ? "epoch,step,train_accuracy_epoch,train_accuracy_step,"
-                                          "train_loss_epoch,train_loss_step\n"
+                                          "train_loss_epoch,train_loss_step\r\n"
                            : example == 2 ? "epoch,step,train_accuracy_epoch,train_accuracy_step,"
                                             "train_loss_epoch,train_loss_step,val_accuracy,"
-                                            "val_loss\n"
+                                            "val_loss\r\n"
                                           : "epoch,step,train_accuracy,train_loss_epoch,"
-                                            "train_loss_step,val_accuracy,val_loss\n";
+                                            "train_loss_step,val_accuracy,val_loss\r\n";
         CHECK(strcmp(header, want) == 0, "metrics.csv header\n%swanted\n%s", header, want);
         printf("check: metrics.csv header %s", header);
     }

@@ -66,11 +66,15 @@ static inline void toy_open(toy *t, float lr, uint32_t batch)
     VKT_OK_OR_DIE(vkt_loader_create(t->dev, &(vkt_loader_desc){.dataset = t->data,
                                                                .batch_size = batch,
                                                                .shuffle = true, .indices = tr,
-                                                               .count = 100},
+                                                               .count = 100,
+                                                               .norm = VKT_NORM_MEAN_STD,
+                                                               .mean = 0.5f, .std = 0.25f},
                                     &t->train));
     VKT_OK_OR_DIE(vkt_loader_create(t->dev, &(vkt_loader_desc){.dataset = t->data,
                                                                .batch_size = batch,
-                                                               .indices = va, .count = 50},
+                                                               .indices = va, .count = 50,
+                                                               .norm = VKT_NORM_MEAN_STD,
+                                                               .mean = 0.5f, .std = 0.25f},
                                     &t->val));
     uint32_t sizes[3] = {F, 64, 2};
     vkt_model_desc md;

@@ -100,7 +100,7 @@ static void counters_count_one_submit_per_sequence(void **state)
     }
     vkt_device_get_stats(test_dev, &st);
     assert_int_equal(st.submits, 1);
-    assert_int_equal(st.host_waits, 1);
+    assert_true(st.host_waits <= 1); /* blocks only if the device has not finished yet */
     assert_int_equal(st.bytes_downloaded, sizeof out);
     /* independent dispatches need no barrier between them */
     vkt_device_reset_stats(test_dev);

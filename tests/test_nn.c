@@ -161,8 +161,9 @@ static void clipping_matches_reference(void **state)
     test_run_checks("clip");
 }
 
-/* A 100-step run: every step is one command buffer and one submit; the host waits only for the
- * 5 printed losses; nothing is uploaded per step (batches are gathered on the device). */
+/* A 100-step run: every step is one command buffer and one submit; the host reads (and may wait)
+ * only for the 5 printed losses; nothing is uploaded per step (batches are gathered on the
+ * device). Waits for a free command buffer (back-pressure) are counted apart, as frame waits. */
 static void hundred_steps_one_submit_each(void **state)
 {
     (void)state;
@@ -219,7 +220,8 @@ static void hundred_steps_one_submit_each(void **state)
             st.dispatches / 100.0, st.barriers / 100.0, (unsigned long long)st.bytes_uploaded,
             (unsigned long long)st.bytes_downloaded);
     assert_int_equal(st.submits, 100);
-    assert_int_equal(st.host_waits, (uint64_t)prints);
+    /* a readback blocks only if the device has not finished yet: at most one wait per print */
+    assert_true(st.host_waits <= (uint64_t)prints);
     assert_int_equal(st.bytes_uploaded, 0);
     assert_int_equal(st.bytes_downloaded, 4 * (uint64_t)prints);
     assert_true(last < first); /* and it learns */

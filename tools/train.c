@@ -1,12 +1,15 @@
 /*
- * train.c — `vkt train`: an MLP on an MNIST-layout data set (Fashion-MNIST by default).
+ * train.c — `vkt train`: an MLP on an MNIST-layout data set (Fashion-MNIST by default), on the
+ * Lightning-style trainer (include/vkt/train.h): progress bar, lightning_logs/version_N/
+ * metrics.csv, checkpoints, per-epoch summary, then the test set.
  *
- * The step reads like llm.c's loop: next batch, forward, loss, zero_grad, backward, update, all
- * recorded into one command buffer and submitted once. The epoch's loss and correct predictions
- * are summed on the device; the host reads them at epoch end, and reads a step's loss only when
- * it prints it (--log-every).
+ * Each step (gather, forward, loss, zero_grad, backward, update) is one command buffer and one
+ * submit; losses and accuracies are logged as device tensors and reduced on the device, so the
+ * host reads values only at logging points (every --log-every steps, epoch ends, progress-bar
+ * refreshes on a terminal).
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +29,7 @@ typedef struct train_args {
     vkt_optim_type optimizer;
     uint64_t seed;
     bool stream;
+    vkt_sched_type schedule;
 } train_args;
 
 static int train_usage(FILE *f)
@@ -39,15 +43,18 @@ static int train_usage(FILE *f)
             "  --data DIR          IDX files train-/t10k-{images-idx3,labels-idx1}-ubyte[.gz]\n"
             "                      (default %s)\n"
             "  --layers L,L,...    layer sizes (default 784,256,128,10)\n"
-            "  --epochs N          (default 10)\n"
+            "  --epochs N          (default 15)\n"
             "  --batch-size N      (default 128)\n"
             "  --lr X              learning rate (default 1e-3)\n"
             "  --optimizer NAME    sgd | adam | adamw (default adam)\n"
             "  --momentum X        SGD momentum (default 0)\n"
             "  --weight-decay X    (default 0; 0.01 for adamw as in torch)\n"
+            "  --schedule NAME     learning rate per epoch: cosine (to 0 over the run), step\n"
+            "                      (x0.1 every 5 epochs) or none (default cosine)\n"
             "  --seed N            initialisation, shuffling and split (default 0)\n"
             "  --val-split X       fraction of the training set held out (default 0.1)\n"
-            "  --log-every N       print the step loss every N steps; 0 = never (default 100)\n"
+            "  --log-every N       log step metrics (metrics.csv) every N steps; 0 = never\n"
+            "                      (default 50, as Lightning's log_every_n_steps)\n"
             "  --stream            stream batches from the host instead of gathering on the device\n"
             "  --device D          device index or name substring\n"
             "  --validation        Khronos validation (slow)\n",
@@ -79,12 +86,13 @@ static void parse(int argc, char **argv, train_args *a)
         .data = DEFAULT_DATA,
         .layers = {784, 256, 128, 10},
         .n_layers = 4,
-        .epochs = 10,
+        .epochs = 15,
         .batch_size = 128,
-        .log_every = 100,
+        .log_every = 50,
         .lr = 1e-3f,
         .val_split = 0.1f,
         .optimizer = VKT_OPTIM_ADAM,
+        .schedule = VKT_SCHED_COSINE,
     };
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
@@ -131,6 +139,15 @@ static void parse(int argc, char **argv, train_args *a)
             a->val_split = (float)parse_num(f, v, 0, 0.9);
         } else if (strcmp(f, "--log-every") == 0) {
             a->log_every = (uint32_t)parse_num(f, v, 0, 1e9);
+        } else if (strcmp(f, "--schedule") == 0) {
+            a->schedule = strcmp(v, "cosine") == 0 ? VKT_SCHED_COSINE
+                          : strcmp(v, "step") == 0 ? VKT_SCHED_STEP
+                          : strcmp(v, "none") == 0 ? VKT_SCHED_NONE
+                                                   : (vkt_sched_type)-1;
+            if ((int)a->schedule < 0) {
+                fprintf(stderr, "vkt train: --schedule is cosine, step or none, not '%s'\n", v);
+                exit(2);
+            }
         } else if (strcmp(f, "--optimizer") == 0) {
             a->optimizer = strcmp(v, "sgd") == 0     ? VKT_OPTIM_SGD
                            : strcmp(v, "adam") == 0  ? VKT_OPTIM_ADAM
@@ -150,50 +167,108 @@ static void parse(int argc, char **argv, train_args *a)
     }
 }
 
-typedef struct eval_result {
-    double loss, acc;
-    uint32_t n;
-} eval_result;
+/* ---- the module: an MLP classifier, Lightning style ----------------------------------------- */
 
-/* Mean loss and accuracy over a loader; two readbacks at the end, none per batch. */
-static eval_result evaluate(vkt_device *dev, vkt_model *m, vkt_loader *l)
+typedef struct classifier {
+    vkt_model *model;
+    vkt_optimizer *opt;
+    vkt_scheduler *sched;
+    /* timing of the training batches (for samples/s), per epoch */
+    double epoch_t0, train_time;
+    uint64_t train_samples;
+    bool timing;
+} classifier;
+
+static vkt_tensor *accuracy(vkt_tensor *logits, const vkt_batch *b)
 {
-    vkt_tensor *loss_sum = vkt_tensor_new_1d(dev, VKT_F32, 1);
-    vkt_tensor *correct = vkt_tensor_new_1d(dev, VKT_I32, 1);
-    if (!loss_sum || !correct || vkt_fill(loss_sum, 0) || vkt_fill(correct, 0) ||
-        vkt_loader_start_epoch(l, 0)) {
-        die("evaluation");
+    return vkt_scale(vkt_cast(vkt_count_equal(vkt_argmax_rows(logits), b->y), VKT_F32),
+                     1.0f / (float)b->rows);
+}
+
+static vkt_status training_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, vkt_outputs *out,
+                                void *ud)
+{
+    (void)i;
+    classifier *c = ud;
+    vkt_tensor *loss = vkt_softmax_xent(vkt_model_forward(c->model, b->x), b->y);
+    vkt_status s = vkt_log(t, "train_loss", loss,
+                           &(vkt_log_opts){.on_step = VKT_FLAG_ON, .on_epoch = VKT_FLAG_ON,
+                                           .prog_bar = true});
+    c->train_samples += b->rows;
+    return s == VKT_OK ? vkt_outputs_set(out, "loss", loss) : s;
+}
+
+static vkt_status eval_step(vkt_trainer *t, const vkt_batch *b, classifier *c, const char *loss_name,
+                            const char *acc_name)
+{
+    vkt_tensor *logits = vkt_model_forward(c->model, b->x);
+    vkt_log_opts o = {.on_epoch = VKT_FLAG_ON, .prog_bar = true};
+    vkt_status s = vkt_log(t, loss_name, vkt_softmax_xent(logits, b->y), &o);
+    return s == VKT_OK ? vkt_log(t, acc_name, accuracy(logits, b), &o) : s;
+}
+
+static vkt_status validation_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, uint32_t dl,
+                                  vkt_outputs *out, void *ud)
+{
+    (void)i, (void)dl, (void)out;
+    return eval_step(t, b, ud, "val_loss", "val_acc");
+}
+
+static vkt_status test_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, uint32_t dl,
+                            vkt_outputs *out, void *ud)
+{
+    (void)i, (void)dl, (void)out;
+    return eval_step(t, b, ud, "test_loss", "test_acc");
+}
+
+static vkt_status configure_optimizers(vkt_trainer *t, vkt_optim_config *oc, void *ud)
+{
+    (void)t;
+    classifier *c = ud;
+    oc->optimizer = c->opt;
+    oc->model = c->model;
+    oc->scheduler = c->sched; /* stepped once per epoch, after its last batch */
+    return VKT_OK;
+}
+
+static vkt_status on_train_epoch_start(vkt_trainer *t, void *ud)
+{
+    (void)t;
+    classifier *c = ud;
+    c->epoch_t0 = vkt__cli_now();
+    c->timing = true;
+    return VKT_OK;
+}
+
+/* training time = from the epoch's start to its validation (or its end without validation) */
+static vkt_status stop_clock(vkt_trainer *t, void *ud)
+{
+    classifier *c = ud;
+    if (c->timing && !vkt_trainer_sanity_checking(t)) {
+        c->train_time += vkt__cli_now() - c->epoch_t0;
+        c->timing = false;
     }
-    vkt_batch b;
-    uint32_t n = 0;
-    while (true) {
-        vkt_scope_begin(dev);
-        if (!vkt_loader_next(l, &b)) {
-            vkt_scope_end(dev);
-            break;
-        }
-        vkt_tensor *logits = vkt_model_forward(m, b.x);
-        vkt_tensor *loss = vkt_softmax_xent(logits, b.y);
-        vkt_tensor *hits = vkt_count_equal(vkt_argmax_rows(logits), b.y);
-        if (!hits || vkt_accumulate(loss_sum, loss, (float)b.rows) ||
-            vkt_accumulate(correct, hits, 1.0f)) {
-            die("evaluation step");
-        }
-        n += b.rows;
-        vkt_scope_end(dev);
-        vkt_device_flush(dev);
+    return VKT_OK;
+}
+
+/* One summary line per epoch (read at epoch end only, through the progress bar's printer). */
+static vkt_status print_epoch(vkt_trainer *t, void *ud)
+{
+    (void)ud;
+    float tl = NAN, vl = NAN, va = NAN;
+    vkt_trainer_metric(t, VKT_CALLBACK_METRICS, "train_loss_epoch", &tl);
+    bool has_val = vkt_trainer_metric(t, VKT_CALLBACK_METRICS, "val_loss", &vl);
+    vkt_trainer_metric(t, VKT_CALLBACK_METRICS, "val_acc", &va);
+    char line[256];
+    int n = snprintf(line, sizeof line, "epoch %u/%lld  train_loss %.4f",
+                     vkt_trainer_current_epoch(t) + 1,
+                     (long long)vkt_trainer_query_desc(t)->max_epochs, (double)tl);
+    if (has_val) {
+        snprintf(line + n, sizeof line - (size_t)n, "  val_loss %.4f  val_acc %.4f", (double)vl,
+                 (double)va);
     }
-    if (vkt_last_status() != VKT_OK) {
-        die("evaluation data");
-    }
-    float ls;
-    int32_t c;
-    if (vkt_tensor_download(loss_sum, &ls, sizeof ls) || vkt_tensor_download(correct, &c, sizeof c)) {
-        die("reading evaluation results");
-    }
-    vkt_tensor_free(loss_sum);
-    vkt_tensor_free(correct);
-    return (eval_result){ls / (double)n, (double)c / (double)n, n};
+    vkt_trainer_print(t, "%s\n", line);
+    return VKT_OK;
 }
 
 int vkt_cli_train(int argc, char **argv)
@@ -263,91 +338,75 @@ int vkt_cli_train(int argc, char **argv)
                              &opt)) {
         die("creating the model");
     }
+    vkt_scheduler *sched = NULL;
+    if (a.schedule != VKT_SCHED_NONE &&
+        vkt_scheduler_create(opt, &(vkt_sched_desc){.type = a.schedule, .t_max = a.epochs,
+                                                    .step_size = 5},
+                             &sched)) {
+        die("creating the schedule");
+    }
     printf("model: MLP");
     for (int i = 0; i < a.n_layers; i++) {
         printf("%c%u", i ? '-' : ' ', a.layers[i]);
     }
     static const char *opt_names[] = {"adam", "sgd", "adam", "adamw"};
-    printf(", %llu parameters; %s lr %g, weight decay %g, batch %u\n",
+    static const char *sched_names[] = {"constant", "step", "cosine"};
+    printf(", %llu parameters; %s lr %g (%s), weight decay %g, batch %u\n",
            (unsigned long long)vkt_model_num_params(m), opt_names[a.optimizer], (double)a.lr,
-           (double)a.weight_decay, a.batch_size);
+           sched_names[a.schedule], (double)a.weight_decay, a.batch_size);
     fflush(stdout);
 
-    vkt_tensor *loss_sum = vkt_tensor_new_1d(dev, VKT_F32, 1);
-    if (!loss_sum) {
-        die("allocating");
+    classifier cls = {.model = m, .opt = opt, .sched = sched};
+    vkt_module module = {
+        .training_step = training_step,
+        .validation_step = validation_step,
+        .test_step = test_step,
+        .configure_optimizers = configure_optimizers,
+        .on_train_epoch_start = on_train_epoch_start,
+        .on_validation_start = stop_clock,
+        .on_train_epoch_end = stop_clock,
+        .user_data = &cls,
+    };
+    vkt_callback summary = {.on_train_epoch_end = print_epoch, .name = "EpochSummary"};
+    vkt_trainer *trainer;
+    if (vkt_trainer_create(dev, &(vkt_trainer_desc){.max_epochs = a.epochs,
+                                                    .log_every_n_steps = a.log_every,
+                                                    .disable_step_logging = a.log_every == 0,
+                                                    .seed = a.seed,
+                                                    .callbacks = {&summary}},
+                           &trainer)) {
+        die("creating the trainer");
     }
     vkt_device_finish(dev);
     vkt_device_reset_stats(dev);
-    uint64_t steps = 0, samples = 0, prints = 0;
-    double train_time = 0.0;
-    for (uint32_t epoch = 0; epoch < a.epochs; epoch++) {
-        double t0 = vkt__cli_now();
-        if (vkt_fill(loss_sum, 0) || vkt_loader_start_epoch(train_l, epoch)) {
-            die("starting an epoch");
-        }
-        uint32_t n = 0;
-        vkt_batch b;
-        while (true) {
-            vkt_scope_begin(dev);
-            if (!vkt_loader_next(train_l, &b)) {
-                vkt_scope_end(dev);
-                break;
-            }
-            vkt_tensor *loss = vkt_softmax_xent(vkt_model_forward(m, b.x), b.y);
-            if (!loss || vkt_model_zero_grad(m) || vkt_backward(loss) || vkt_optimizer_step(opt) ||
-                vkt_accumulate(loss_sum, loss, (float)b.rows)) {
-                die("training step");
-            }
-            steps++;
-            n += b.rows;
-            if (a.log_every && steps % a.log_every == 0) {
-                float l;
-                if (vkt_tensor_download(loss, &l, sizeof l)) {
-                    die("reading the loss");
-                }
-                prints++;
-                printf("  step %llu  loss %.4f\n", (unsigned long long)steps, (double)l);
-                fflush(stdout);
-            }
-            vkt_scope_end(dev);
-            vkt_device_flush(dev); /* one submit per step */
-        }
-        if (vkt_last_status() != VKT_OK) {
-            die("reading training data");
-        }
-        float ls;
-        if (vkt_tensor_download(loss_sum, &ls, sizeof ls)) {
-            die("reading the epoch loss");
-        }
-        double dt = vkt__cli_now() - t0;
-        train_time += dt;
-        samples += n;
-        eval_result v = val_l ? evaluate(dev, m, val_l) : (eval_result){0};
-        printf("epoch %u/%u  train_loss %.4f", epoch + 1, a.epochs, (double)ls / n);
-        if (val_l) {
-            printf("  val_loss %.4f  val_acc %.4f", v.loss, v.acc);
-        }
-        printf("  %.1f s  %.0f samples/s\n", dt, n / dt);
-        fflush(stdout);
+    if (vkt_trainer_fit(trainer, &module, train_l, val_l)) {
+        die("training");
     }
     vkt_device_stats st;
     vkt_device_get_stats(dev, &st);
-    eval_result t = evaluate(dev, m, test_l);
-    printf("test_acc %.4f  test_loss %.4f  (%u samples)\n", t.acc, t.loss, t.n);
-    printf("training: %llu samples in %.1f s = %.0f samples/s\n", (unsigned long long)samples,
-           train_time, samples / train_time);
+    uint64_t steps = vkt_trainer_global_step(trainer);
+    if (vkt_trainer_test(trainer, &module, test_l)) {
+        die("testing");
+    }
+    float test_acc = NAN, test_loss = NAN;
+    vkt_trainer_metric(trainer, VKT_CALLBACK_METRICS, "test_acc", &test_acc);
+    vkt_trainer_metric(trainer, VKT_CALLBACK_METRICS, "test_loss", &test_loss);
+    printf("test_acc %.4f  test_loss %.4f  (%u samples)\n", (double)test_acc, (double)test_loss,
+           vkt_dataset_count(test_ds));
+    printf("training: %llu samples in %.1f s = %.0f samples/s\n",
+           (unsigned long long)cls.train_samples, cls.train_time,
+           (double)cls.train_samples / cls.train_time);
     double s = (double)steps;
-    printf("per step: %.3f submits, %.3f host waits, %.3f frame waits, %.1f dispatches, "
-           "%.1f barriers, %.0f B uploaded, %.1f B read back (%llu steps, %llu loss prints, "
+    printf("per step (whole fit, validation included): %.3f submits, %.3f host waits, %.3f frame "
+           "waits, %.1f dispatches, %.1f barriers, %.0f B uploaded, %.1f B read back (%llu steps, "
            "%u epochs)\n",
            st.submits / s, st.host_waits / s, st.frame_waits / s, st.dispatches / s,
-           st.barriers / s,
-           st.bytes_uploaded / s, st.bytes_downloaded / s, (unsigned long long)steps,
-           (unsigned long long)prints, a.epochs);
-    printf("device memory: peak %.1f MiB\n", st.memory_peak / 1048576.0);
-
-    vkt_tensor_free(loss_sum);
+           st.barriers / s, st.bytes_uploaded / s, st.bytes_downloaded / s,
+           (unsigned long long)steps, a.epochs);
+    printf("device memory: peak %.1f MiB; logs and checkpoints in %s\n",
+           st.memory_peak / 1048576.0, vkt_trainer_log_dir(trainer));
+    vkt_trainer_destroy(trainer);
+    vkt_scheduler_destroy(sched);
     vkt_optimizer_destroy(opt);
     vkt_model_destroy(m);
     vkt_loader_destroy(train_l);

@@ -119,12 +119,15 @@ typedef struct vkt_device_stats {
     uint64_t transfers;          /* copy/fill commands recorded */
     uint64_t bytes_uploaded;     /* host -> device */
     uint64_t bytes_downloaded;   /* device -> host */
+    uint64_t readbacks;          /* device -> host reads (each may or may not block) */
     uint64_t pipelines_created;
     uint64_t memory_in_use;      /* device bytes held by live tensors */
     uint64_t memory_peak;        /* high-water mark of memory_in_use */
     uint64_t memory_reserved;    /* device bytes in allocated blocks */
     uint64_t memory_blocks;      /* vkAllocateMemory blocks held */
     uint64_t memory_limit;       /* the budget memory_reserved may not exceed */
+    uint64_t memory_stores;      /* device bytes held by trainer epoch stores */
+    uint64_t memory_stores_peak; /* high-water mark of memory_stores */
     uint64_t validation_messages; /* validation errors + warnings seen (validation on only) */
 } vkt_device_stats;
 

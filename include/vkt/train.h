@@ -296,6 +296,53 @@ VKT_API uint32_t vkt_trainer_metrics_count(vkt_trainer *t, vkt_metrics_kind kind
 /** The i-th metric name in insertion order; NULL past the end. */
 VKT_API const char *vkt_trainer_metric_name(vkt_trainer *t, vkt_metrics_kind kind, uint32_t i);
 
+/* ---- epoch stores: every batch output at epoch end, on the device ------------------------------ *
+ *
+ * Lightning 2 removed training_epoch_end(outputs) and leaves users to cache step outputs by hand
+ * (memory grows, a clear() is easy to forget, the values are pulled to the host). vkt keeps them on
+ * the device: a step calls vkt_store(t, "logits", logits, VKT_STORE_CONCAT) and at epoch end any
+ * hook gets vkt_store_concat(t, VKT_STAGE_FIT, "logits"), one (rows, ...) device tensor. Nothing
+ * is read back per step. Stores belong to a stage (VKT_STAGE_FIT = the training loop,
+ * VKT_STAGE_VALIDATE, VKT_STAGE_TEST, VKT_STAGE_PREDICT) and empty themselves when the next epoch
+ * of that stage starts; their contents stay readable until then.
+ *
+ * A store with a reduction keeps only a constant-size accumulator: reductions run along the batch
+ * dimension (the accumulator has the shape of one row) with fixed-order device kernels. */
+
+typedef enum vkt_store_kind {
+    VKT_STORE_CONCAT = 0, /* every batch, concatenated on request */
+    VKT_STORE_SUM,
+    VKT_STORE_MEAN,       /* over all rows of the epoch (batch-size weighted) */
+    VKT_STORE_MIN,
+    VKT_STORE_MAX,
+    VKT_STORE_COUNT,      /* number of rows */
+    VKT_STORE_MEAN_VAR,   /* mean and variance by Chan et al.'s parallel update */
+    _VKT_STORE_FORCE_U32 = 0x7FFFFFFF
+} vkt_store_kind;
+
+/**
+ * Adds `value` (rows along dimension 0; a one-element tensor counts as one row) to this epoch's
+ * store `name` of the running stage. One store has one kind and one row shape. Going over the
+ * trainer's store budget is VKT_OUT_OF_DEVICE_MEMORY naming the store, its size and the budget.
+ */
+VKT_API vkt_status vkt_store(vkt_trainer *t, const char *name, const vkt_tensor *value,
+                             vkt_store_kind kind);
+/** CONCAT stores: all rows as one tensor (owned by the store; valid until the store resets). */
+VKT_API vkt_tensor *vkt_store_concat(vkt_trainer *t, vkt_stage stage, const char *name);
+/** CONCAT stores: the per-batch tensors, in order; *n is set. Owned by the store. */
+VKT_API vkt_tensor *const *vkt_store_batches(vkt_trainer *t, vkt_stage stage, const char *name,
+                                             uint32_t *n);
+/** Rows added this epoch (any kind); -1 when there is no such store. */
+VKT_API int64_t vkt_store_rows(vkt_trainer *t, vkt_stage stage, const char *name);
+/**
+ * Reduction stores: the value (SUM, MEAN, MIN, MAX: one row's shape; COUNT: one f32; MEAN_VAR:
+ * the mean). Owned by the store. NULL if the store has no rows yet.
+ */
+VKT_API vkt_tensor *vkt_store_result(vkt_trainer *t, vkt_stage stage, const char *name);
+/** MEAN_VAR stores: the variance (unbiased: divided by rows - 1, as torch.var). */
+VKT_API vkt_tensor *vkt_store_variance(vkt_trainer *t, vkt_stage stage, const char *name,
+                                       bool unbiased);
+
 /* ---- loggers ---------------------------------------------------------------------------------- */
 
 typedef struct vkt_logger {
@@ -371,6 +418,7 @@ typedef struct vkt_trainer_desc {
     bool detect_nan;                    /* a NaN/inf training loss is an error (read per step!) */
     vkt_callback *callbacks[VKT_MAX_CALLBACKS]; /* borrowed, in order; several of one kind OK */
     const vkt_dict *hparams;            /* borrowed; logged and saved in checkpoints */
+    uint64_t store_budget;              /* bytes for epoch stores; 0: a quarter of device memory */
     const char *ckpt_path;              /* resume fit from this checkpoint */
     FILE *progress_stream;              /* where the progress bar writes; NULL = stdout */
 } vkt_trainer_desc;
@@ -403,6 +451,8 @@ VKT_API vkt_optimizer *vkt_trainer_optimizer(const vkt_trainer *t);
 /** The first logger, or NULL. */
 VKT_API vkt_logger *vkt_trainer_logger(const vkt_trainer *t);
 VKT_API const char *vkt_trainer_log_dir(const vkt_trainer *t);
+/** Prints a line without breaking the progress bar on a terminal (LightningModule.print). */
+VKT_API void vkt_trainer_print(vkt_trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** Sets the last error and returns `s`: `return vkt_trainer_fail(t, VKT_ERROR, "bad %d", x);` */
 VKT_API vkt_status vkt_trainer_fail(vkt_trainer *t, vkt_status s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

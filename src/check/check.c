@@ -14,11 +14,13 @@ typedef struct family {
 /* One line per family: src/check/check_<name>.c. */
 static const family families[] = {
     {"elementwise", vkt__check_elementwise},
+    {"matmul", vkt__check_matmul},
     {"softmax_xent", vkt__check_softmax_xent},
     {"optim", vkt__check_optim},
     {"reduce", vkt__check_reduce},
     {"data", vkt__check_data},
     {"clip", vkt__check_clip},
+    {"store", vkt__check_store},
     {"metrics", vkt__check_metrics},
     {"grad", vkt__check_grad}, /* finite differences; keep last: it uses every family */
 };

@@ -27,6 +27,12 @@ static vkt_status read_exact(gzFile f, const char *path, void *dst, size_t n, co
                               path, what, msg);
         }
         if (r == 0) {
+            if (!gzdirect(f)) {
+                return vkt__error(VKT_CORRUPT_FILE,
+                                  "%s: truncated or corrupt compressed data: %s needs %zu bytes "
+                                  "but the stream ends after %zu",
+                                  path, what, n, got);
+            }
             return vkt__error(VKT_CORRUPT_FILE,
                               "%s: truncated: %s needs %zu bytes but the file ends after %zu", path,
                               what, n, got);

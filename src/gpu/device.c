@@ -148,6 +148,8 @@ static vkt_status create_instance(bool validation, vkt_device *dev, VkInstance *
             .pfnUserCallback = on_validation_message,
             .pUserData = dev,
         };
+        dev->destroy_messenger = (PFN_vkDestroyDebugUtilsMessengerEXT)vkGetInstanceProcAddr(
+            *out, "vkDestroyDebugUtilsMessengerEXT");
         r = vkCreateDebugUtilsMessengerEXT(*out, &mci, NULL, &dev->messenger);
         if (r != VK_SUCCESS) {
             vkDestroyInstance(*out, NULL);
@@ -663,8 +665,8 @@ void vkt_device_destroy(vkt_device *dev)
             dev->vk.vkDestroyDevice(dev->device, NULL);
         }
     }
-    if (dev->messenger) {
-        vkDestroyDebugUtilsMessengerEXT(dev->instance, dev->messenger, NULL);
+    if (dev->messenger && dev->destroy_messenger) {
+        dev->destroy_messenger(dev->instance, dev->messenger, NULL);
     }
     if (dev->instance && dev->own_instance) {
         vkDestroyInstance(dev->instance, NULL);
@@ -696,6 +698,14 @@ void vkt__device_set_tensor_state(vkt_device *dev, struct vkt__tensor_state *st,
 
 void vkt_device_get_stats(const vkt_device *dev, vkt_device_stats *out) { *out = dev->stats; }
 
+void vkt__device_count_stores(vkt_device *dev, int64_t delta)
+{
+    dev->stats.memory_stores = (uint64_t)((int64_t)dev->stats.memory_stores + delta);
+    if (dev->stats.memory_stores > dev->stats.memory_stores_peak) {
+        dev->stats.memory_stores_peak = dev->stats.memory_stores;
+    }
+}
+
 void vkt_device_reset_stats(vkt_device *dev)
 {
     vkt_device_stats keep = dev->stats;
@@ -706,4 +716,6 @@ void vkt_device_reset_stats(vkt_device *dev)
     dev->stats.memory_blocks = keep.memory_blocks;
     dev->stats.validation_messages = keep.validation_messages;
     dev->stats.memory_limit = keep.memory_limit;
+    dev->stats.memory_stores = keep.memory_stores;
+    dev->stats.memory_stores_peak = keep.memory_stores;
 }

@@ -66,6 +66,9 @@ struct vkt_device {
     uint32_t queue_family;
     struct VolkDeviceTable vk;
     VkDebugUtilsMessengerEXT messenger;
+    /* loaded for this instance: volk's global instance-level pointers belong to whichever
+     * instance was loaded last (another device, or a host application we adopted) */
+    PFN_vkDestroyDebugUtilsMessengerEXT destroy_messenger;
     VkPhysicalDeviceMemoryProperties mem_props;
     uint32_t mem_type;          /* device-local type for tensors */
     uint32_t staging_type;      /* host-visible coherent type for staging */

@@ -105,6 +105,9 @@ struct vkt__tensor_state *vkt__device_tensor_state(vkt_device *dev);
 void vkt__device_set_tensor_state(vkt_device *dev, struct vkt__tensor_state *st,
                                   void (*destroy)(struct vkt__tensor_state *));
 
+/* The trainer's epoch stores report their device bytes here (memory_stores and its peak). */
+void vkt__device_count_stores(vkt_device *dev, int64_t delta);
+
 /* Internal VkResult helpers (vk_result.c). */
 const char *vkt__vk_result_str(VkResult r);
 vkt_status vkt__status_from_vk(VkResult r);

@@ -496,6 +496,7 @@ vkt_status vkt__download(vkt_device *dev, VkBuffer src, VkDeviceSize src_off, vo
                          VkDeviceSize size)
 {
     uint8_t *p = dst;
+    dev->stats.readbacks++;
     while (size > 0) {
         vkt__frame *f;
         vkt_status s = begin(dev, &f);

@@ -63,11 +63,27 @@ void vkt__ref_reduce_scatter_backward(float *dx, const float *gout, const int32_
 float vkt__ref_clip_grad_norm(float *g, int64_t n, float max_norm);
 void vkt__ref_clip_grad_value(float *g, int64_t n, float clip);
 
+/* ---- epoch-store folds (src/ref/ref_store.c): op 0 sum, 1 max, 2 min, 3 mean (+ M2) ---- */
+void vkt__ref_store_fold(float *acc, float *m2, const float *x, int64_t rows, int64_t cols, int op);
+
 /* ---- data (src/ref/ref_data.c) ---- */
 /* x[r, f] = images[perm[start + r] * features + f] * scale + bias; y[r] = labels[perm[start + r]] */
 void vkt__ref_gather_batch(float *x, int32_t *y, const uint8_t *images, const uint8_t *labels,
                            const uint32_t *perm, uint32_t start, uint32_t rows, uint32_t features,
                            float scale, float bias);
+
+/* ---- matmul (src/ref/ref_matmul.c); flags VKT_TRANS_A / VKT_TRANS_B as in vkt_matmul ---- */
+/* c (M, N) = op(a) (M, K) · op(b) (K, N) */
+void vkt__ref_matmul(float *c, const float *a, const float *b, int64_t M, int64_t N, int64_t K,
+                     int flags);
+/* s[i, j] = sum_k |op(a)[i, k] op(b)[k, j]|: the scale of C[i, j]'s rounding error */
+void vkt__ref_matmul_abs(double *s, const float *a, const float *b, int64_t M, int64_t N,
+                         int64_t K, int flags);
+/* da = dL/da and db = dL/db (stored like a and b) for L with dL/dC = g (M, N); da_abs / db_abs
+ * (may be NULL) get the matching sums of absolute products */
+void vkt__ref_matmul_backward(float *da, float *db, double *da_abs, double *db_abs,
+                              const float *a, const float *b, const float *g, int64_t M,
+                              int64_t N, int64_t K, int flags);
 
 /* ---- metrics (src/ref/ref_metrics.c): torchmetrics' update and compute on the host ---- */
 /* The host twin of a vkt_metric: its desc with defaults filled in and its state, counted in 64

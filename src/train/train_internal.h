@@ -43,5 +43,153 @@ void vkt__format_num(char *buf, size_t n, double v, bool is_int);
 void vkt__format_py_float(char *buf, size_t n, double v);
 /* tqdm's MM:SS or H:MM:SS */
 void vkt__format_interval(char *buf, size_t n, double seconds);
+/* Python's repr of a float32 as its shortest literal (what the user would have typed): 0.1 */
+void vkt__format_py_float32(char *buf, size_t n, float v);
+/*
+ * Python's format(value, spec) for an int (is_int) or a float: "", ".2f", "03d", ">8.3e", "%".
+ * VKT_INVALID_ARGUMENT for a spec Python rejects (e.g. "d" for a float).
+ */
+vkt_status vkt__py_format(char *buf, size_t n, double v, bool is_int, const char *spec);
+/* Python's repr of a str: 'val_loss' (double quotes when it holds a ' and no "). */
+void vkt__py_repr_str(char *buf, size_t n, const char *s);
+/* Replaces the locale's decimal point by '.' in a number printf just wrote. */
+void vkt__c_decimal_point(char *s);
+/* strtod that reads '.' as the decimal point whatever the locale. */
+double vkt__strtod_c(const char *s, char **end);
+/* Number of display columns of a UTF-8 string (one per code point: bars use no wide glyphs). */
+size_t vkt__display_len(const char *s);
+/* A warning on stderr ("vkt: warning: ..."), as Lightning's rank_zero_warn. */
+void vkt__train_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- dict.c (internal access for the checkpoint writer, loggers and callbacks) ---- */
+
+typedef enum vkt__dict_kind {
+    VKT__DICT_NONE = 0, /* past the end */
+    VKT__DICT_NUMBER,
+    VKT__DICT_STRING,
+    VKT__DICT_CHILD,
+    VKT__DICT_FLOATS,
+} vkt__dict_kind;
+
+/* The i-th entry; kind NONE past the end. Pointers stay valid until the dict changes. */
+typedef struct vkt__dict_entry {
+    vkt__dict_kind kind;
+    const char *key;
+    double number;
+    const char *string;
+    const vkt_dict *child;
+    const float *floats;
+    int ndim;
+    int64_t shape[4];
+    uint64_t count; /* number of floats */
+} vkt__dict_entry;
+
+vkt__dict_entry vkt__dict_at(const vkt_dict *d, uint32_t i);
+/* Deep copy; NULL on out of memory (error set). */
+vkt_dict *vkt__dict_clone(const vkt_dict *d);
+/* Copies every entry of src into dst (replacing entries of the same key, recursively cloned). */
+vkt_status vkt__dict_update(vkt_dict *dst, const vkt_dict *src);
+/* Like vkt_dict_set_floats but takes ownership of `v` (malloc'd; freed on error too). */
+vkt_status vkt__dict_set_floats_owned(vkt_dict *d, const char *key, float *v, int ndim,
+                                      const int64_t *shape);
+
+/* ---- checkpoint.c ---- */
+
+/* mkdir -p; errors name the directory. */
+vkt_status vkt__mkdir_p(const char *path);
+/* The dictionary as JSON (numbers %.17g, NaN/Infinity as Python's json writes them; f32 arrays
+ * as nested lists). Returns a malloc'd string or NULL (error set). */
+char *vkt__dict_to_json(const vkt_dict *d);
+
+/* ---- csv_logger.c ---- */
+
+/* PyYAML's yaml.dump of a dict (sorted keys, block style): what hparams.yaml holds. malloc'd. */
+char *vkt__dict_to_yaml(const vkt_dict *d);
+
+/* ---- progress_bar.c ---- */
+
+/*
+ * tqdm's format_meter with Lightning's bar format:
+ *   "{desc}: {pct:3.0f}%|{bar}| {n}/{total} [{elapsed}<{remaining}, {rate}it/s{, postfix}]"
+ * total < 0: unknown ("| 0/? [00:00<?, ?it/s]"). ncols 0: width unknown (10-column bar, no
+ * trimming); otherwise the bar fills ncols and the line is trimmed to ncols.
+ */
+void vkt__format_meter(char *buf, size_t n, const char *desc, uint64_t count, int64_t total,
+                       double elapsed, const char *postfix, int ncols);
+/* tqdm's set_postfix over (name, value) pairs, Lightning's get_metrics order: v_num (a logger
+ * version; NULL or "" for none) first, then the metrics; values go through vkt__format_num. */
+void vkt__format_postfix(char *buf, size_t n, const char *v_num, const char *const *names,
+                         const double *values, uint32_t count);
+/* True for callbacks made by vkt_progress_bar_create. */
+bool vkt__is_progress_bar(const vkt_callback *cb);
+/* Lightning's progress-bar print (tqdm.write): clears the bars, prints the line (a trailing
+ * newline is optional), redraws them. */
+void vkt__progress_bar_print(vkt_callback *cb, const char *line);
+
+/* ---- model_checkpoint.c: the decisions, testable without a trainer ---- */
+
+/* Looks a metric up by name (callback_metrics); false when absent. */
+typedef bool (*vkt__metric_lookup)(void *ctx, const char *name, double *value);
+
+/*
+ * ModelCheckpoint._format_checkpoint_name: "{epoch}-{val_loss:.2f}" -> "epoch=2-val_loss=0.12"
+ * (without directory and extension). epoch/step come from `lookup` when it has them (cast to int)
+ * and else from `epoch`/`step`; other missing names format as the int 0.
+ */
+vkt_status vkt__checkpoint_format_name(char *buf, size_t n, const char *tmpl, bool auto_insert,
+                                       int64_t epoch, int64_t step, vkt__metric_lookup lookup,
+                                       void *ctx);
+
+/* best_k_models and what ModelCheckpoint derives from it. */
+typedef struct vkt__topk {
+    bool mode_max;
+    int32_t save_top_k;     /* -1: all */
+    uint32_t count, cap;
+    char **paths;           /* insertion order, like the Python dict */
+    double *scores;         /* NaN never stored: replaced by the worst value */
+    char *kth_best_model_path;
+    double kth_value;
+    char *best_model_path;
+    double best_model_score;
+    bool has_best;
+} vkt__topk;
+
+void vkt__topk_init(vkt__topk *k, bool mode_max, int32_t save_top_k);
+void vkt__topk_free(vkt__topk *k);
+/* check_monitor_top_k: whether `current` (NaN = worst) enters the top k. */
+bool vkt__topk_check(const vkt__topk *k, double current);
+/*
+ * The bookkeeping half of _update_best_and_save, in two steps as Lightning does them:
+ * vkt__topk_evict pops the k-th best when the top k is full and returns its path (malloc'd, or
+ * NULL), the caller picks the file name, then vkt__topk_insert records it. *stored gets the
+ * score as stored (NaN replaced by +inf for min, -inf for max).
+ */
+char *vkt__topk_evict(vkt__topk *k);
+vkt_status vkt__topk_insert(vkt__topk *k, const char *path, double current, double *stored);
+
+/* ---- early_stopping.c ---- */
+
+typedef enum vkt__stop_reason {
+    VKT__STOP_NOT_STOPPED = 0,
+    VKT__STOP_STOPPING_THRESHOLD = 1,
+    VKT__STOP_DIVERGENCE_THRESHOLD = 2,
+    VKT__STOP_PATIENCE_EXHAUSTED = 3,
+    VKT__STOP_NON_FINITE_METRIC = 4,
+} vkt__stop_reason;
+
+typedef struct vkt__es_state {
+    char monitor[256];
+    bool mode_max, check_finite;
+    float min_delta;        /* as Lightning stores it: negated for mode min */
+    float best_score;       /* f32 like Lightning's tensor: +inf (min) / -inf (max) at start */
+    uint32_t patience, wait_count;
+    int64_t stopped_epoch;
+    vkt__stop_reason reason;
+    char message[512];      /* the last reason ("" for none) */
+} vkt__es_state;
+
+/* EarlyStopping._evaluate_stopping_criteria on a metric value; returns should_stop and leaves
+ * the reason message (or "") in s->message. */
+bool vkt__es_evaluate(vkt__es_state *s, float current);
 
 #endif

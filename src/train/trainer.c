@@ -349,6 +349,11 @@ static vkt_status resolve_desc(vkt_trainer *t, const vkt_trainer_desc *in)
     if (!d->progress_stream) {
         d->progress_stream = stdout;
     }
+    if (d->store_budget == 0) {
+        vkt_device_stats st;
+        vkt_device_get_stats(t->dev, &st);
+        d->store_budget = st.memory_limit / 4;
+    }
     const vkt_limit *lims[] = {&d->limit_train_batches, &d->limit_val_batches,
                                &d->limit_test_batches, &d->limit_predict_batches,
                                &d->val_check_interval, &d->overfit_batches};
@@ -402,6 +407,12 @@ vkt_status vkt_trainer_create(vkt_device *dev, const vkt_trainer_desc *desc, vkt
     for (int i = 0; i < VKT_MAX_CALLBACKS && d->callbacks[i]; i++) {
         list[n++] = d->callbacks[i];
         user_ckpt |= d->callbacks[i]->checkpoint;
+        user_pbar |= vkt__is_progress_bar(d->callbacks[i]);
+    }
+    if (d->enable_progress_bar == VKT_FLAG_OFF && user_pbar) {
+        free(t);
+        return vkt__error(VKT_INVALID_ARGUMENT, "enable_progress_bar is off but a progress bar "
+                                                "callback was given");
     }
     if (d->enable_checkpointing == VKT_FLAG_OFF && user_ckpt) {
         free(t);
@@ -416,8 +427,7 @@ vkt_status vkt_trainer_create(vkt_device *dev, const vkt_trainer_desc *desc, vkt
         }
         list[n++] = t->own_ckpt;
     }
-    (void)user_pbar;
-    if (d->enable_progress_bar != VKT_FLAG_OFF) {
+    if (d->enable_progress_bar != VKT_FLAG_OFF && !user_pbar) {
         t->own_pbar = vkt_progress_bar_create(&(vkt_progress_bar_desc){.stream = d->progress_stream});
         if (!t->own_pbar) {
             vkt_model_checkpoint_destroy(t->own_ckpt);
@@ -480,6 +490,7 @@ void vkt_trainer_destroy(vkt_trainer *t)
         return;
     }
     vkt_device_finish(t->dev);
+    vkt__stores_free(t);
     vkt__results_free(&t->train_results);
     vkt__results_free(&t->eval_results);
     vkt__mdict_free(&t->callback_metrics);
@@ -708,6 +719,7 @@ static vkt_status run_eval(vkt_trainer *t, vkt_stage stage, vkt_loader *l, uint3
     vkt_eval_step_fn step = val ? m->validation_step : test ? m->test_step : m->predict_step;
     vkt__results_reset(&t->eval_results);
     t->stage_results = &t->eval_results;
+    t->eval_stage = val ? VKT_STAGE_VALIDATE : test ? VKT_STAGE_TEST : VKT_STAGE_PREDICT;
     t->num_eval_batches = n_batches;
     if (stage == VKT_STAGE_FIT && !t->sanity_checking) {
         s = MOD(t, on_validation_model_zero_grad);
@@ -724,6 +736,7 @@ static vkt_status run_eval(vkt_trainer *t, vkt_stage stage, vkt_loader *l, uint3
         s = EVAL_BOTH(on_validation_start, on_test_start, on_predict_start);
     }
     if (s == VKT_OK) {
+        vkt__stores_reset_stage(t, t->eval_stage); /* stores empty themselves per epoch */
         s = EVAL_BOTH(on_validation_epoch_start, on_test_epoch_start, on_predict_epoch_start);
     }
     if (s == VKT_OK) {
@@ -1080,6 +1093,7 @@ static vkt_status check_nan(vkt_trainer *t)
 static vkt_status train_epoch(vkt_trainer *t, uint64_t *total_idx)
 {
     vkt_module *m = t->m;
+    vkt__stores_reset_stage(t, VKT_STAGE_FIT); /* stores empty themselves per epoch */
     vkt_status s = BOTH(t, on_train_epoch_start);
     if (s == VKT_OK) {
         s = vkt_loader_start_epoch(t->train_loader, t->current_epoch);
@@ -1454,12 +1468,38 @@ bool vkt__trainer_val_at_epoch_end(const vkt_trainer *t)
            t->d.check_val_every_n_epoch == 1;
 }
 
-void vkt__trainer_print(vkt_trainer *t, const char *fmt, ...)
+static void print_line(vkt_trainer *t, const char *line);
+
+void vkt_trainer_print(vkt_trainer *t, const char *fmt, ...)
 {
-    FILE *f = t->d.progress_stream ? t->d.progress_stream : stdout;
+    char line[2048];
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(f, fmt, ap);
+    vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
+    print_line(t, line);
+}
+
+void vkt__trainer_print(vkt_trainer *t, const char *fmt, ...)
+{
+    char line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    print_line(t, line);
+}
+
+static void print_line(vkt_trainer *t, const char *line)
+{
+    /* through the progress bar when there is one, so a bar on a terminal is not torn */
+    for (uint32_t i = 0; i < t->n_cbs; i++) {
+        if (vkt__is_progress_bar(t->cbs[i])) {
+            vkt__progress_bar_print(t->cbs[i], line);
+            return;
+        }
+    }
+    FILE *f = t->d.progress_stream ? t->d.progress_stream : stdout;
+    fputs(line, f);
     fflush(f);
 }

@@ -40,6 +40,8 @@ typedef struct vkt__results {
     uint32_t count, cap;
 } vkt__results;
 
+typedef struct vkt__store vkt__store; /* store.c */
+
 struct vkt_closure {
     vkt_trainer *t;
     const vkt_batch *batch;
@@ -83,10 +85,19 @@ struct vkt_trainer {
     uint64_t metric_reads;
     vkt_loader *train_loader, *val_loader;
 
+    vkt_stage eval_stage;        /* VALIDATE, TEST or PREDICT while an eval loop runs */
+    vkt__store **stores;
+    uint32_t n_stores, stores_cap;
+    uint64_t store_bytes;
+
     vkt__results train_results, eval_results;
     vkt__results *stage_results; /* the one vkt_log writes to now */
     vkt__mdict callback_metrics, logged_metrics, pbar_metrics;
 };
+
+/* store.c */
+void vkt__stores_reset_stage(vkt_trainer *t, vkt_stage stage);
+void vkt__stores_free(vkt_trainer *t);
 
 /* log.c */
 vkt_status vkt__log_train_step(vkt_trainer *t, bool push);

@@ -1,0 +1,200 @@
+/*
+ * check_matmul.c — vkt_matmul and its backward pass against src/ref/ref_matmul.c, for the four
+ * transpose combinations and both kernels (shaders/matmul_tiled.comp, matmul_regblock.comp),
+ * forced through src/ops/matmul.h whatever the device would pick.
+ *
+ * Error measure and tolerance. For C[i, j] = sum_k x_k y_k summed in fp32 (any order, with or
+ * without fused multiply-adds) the rounding error is at most gamma_K * sum_k |x_k y_k| with
+ * gamma_K ~= K u, u = 2^-24 (Higham, Accuracy and Stability, 3.1). The check therefore divides
+ * |got - want| by S[i, j] = sum_k |x_k y_k| (plus |initial value| when accumulating) and allows
+ * (K + 2) u for the product (K for the sum, ~1 for gamma_K's slack and rounding the double
+ * reference to float) and (N + 3) u for dA, (M + 3) u for dB (their sums run over N and M; one
+ * more for adding into the existing gradient, one for the reference's second rounding). It is
+ * a worst-case bound, so correct kernels cannot fail it, while a dropped or misplaced term
+ * costs about 1/K of S (>= 1e-3 here, > 15x the largest tolerance), and rounding operands to
+ * fp16 costs ~2^-11 / sqrt(K) (caught for the small K cases).
+ */
+#include <math.h>
+#include <stdio.h>
+
+#include "check/check.h"
+#include "ops/matmul.h"
+
+typedef struct mm_case {
+    int64_t M, N, K;
+    bool grid_only; /* forward pass of the regblock kernel only (see below) */
+} mm_case;
+
+/* Tiles are 64x64 or 32x32 (tiled, 16 deep) and 32x8 ... 4x64 (regblock, 4 deep with vec4
+ * loads): 1 and 3 are below everything, 63/65 straddle a tile, 1000 and 257x129x1000 leave
+ * remainders on every axis (and K % 4 != 0 on 65 and 7); 36x20x23 runs the regblock kernel's vec4
+ * loads along i and j (M, N % 4 == 0) and then its scalar k % 4 loop; 128x256x784 is an MLP layer
+ * (batch 128, 784 -> 256) and 128x784x256 its input gradient's shape. The last case has 65537
+ * output tiles of 4x64, so its grid is 2-D (vkt__groups_2d); it runs the forward pass of the
+ * regblock kernel only: the tiled kernel decodes its tile from vkt_flat_group() the same way, but
+ * 65537 workgroups of 256 invocations with barriers take ~8 s on lavapipe, and the backward pass
+ * is a 4M-long dot product that checks nothing new. */
+static const mm_case cases[] = {
+    {1, 1, 1, false},         {3, 5, 7, false},        {63, 65, 64, false},
+    {64, 64, 64, false},      {65, 63, 1, false},      {1000, 3, 65, false},
+    {1, 1000, 3, false},      {128, 256, 784, false},  {128, 784, 256, false},
+    {257, 129, 1000, false},  {36, 20, 23, false},     {1, 65537 * 64, 1, true},
+};
+
+static const char *const forms[4] = {"AB", "AtB", "ABt", "AtBt"};
+static const vkt__matmul_variant variants[] = {VKT__MATMUL_TILED, VKT__MATMUL_REGBLOCK};
+
+/* max_i |got - want| / scale (scale = sum of |products|, plus |init| when accumulating) */
+static double scaled_err(const float *got, const float *want, const double *abs_sum,
+                         const float *init, int64_t n)
+{
+    double m = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(got[i])) {
+            return INFINITY;
+        }
+        double scale = abs_sum[i] + (init ? fabs((double)init[i]) : 0.0);
+        double e = fabs((double)got[i] - (double)want[i]);
+        e = scale > 0.0 ? e / scale : (e == 0.0 ? 0.0 : INFINITY);
+        if (e > m) {
+            m = e;
+        }
+    }
+    return m;
+}
+
+typedef struct mm_data {
+    float *a, *b, *g, *ra, *rb;   /* inputs, dL/dC, initial gradients */
+    float *c, *da, *db;           /* references (da, db include ra, rb) */
+    double *c_abs, *da_abs, *db_abs;
+} mm_data;
+
+static void data_free(mm_data *d)
+{
+    free(d->a), free(d->b), free(d->g), free(d->ra), free(d->rb);
+    free(d->c), free(d->da), free(d->db);
+    free(d->c_abs), free(d->da_abs), free(d->db_abs);
+}
+
+/* Runs forward and backward with one variant and reports both. */
+static void run_variant(vkt__check_ctx *c, const mm_case *k, int flags, vkt__matmul_variant v,
+                        const mm_data *d, const char *shape)
+{
+    char op_f[64], op_b[64];
+    snprintf(op_f, sizeof op_f, "matmul.%s.%s", vkt__matmul_variant_name(v), forms[flags]);
+    snprintf(op_b, sizeof op_b, "matmul_backward.%s.%s", vkt__matmul_variant_name(v),
+             forms[flags]);
+    bool want_f = vkt__check_wants(c, op_f) && (!k->grid_only || v == VKT__MATMUL_REGBLOCK);
+    bool want_b = vkt__check_wants(c, op_b) && !k->grid_only;
+    if (!want_f && !want_b) {
+        return;
+    }
+    bool ta = flags & VKT_TRANS_A, tb = flags & VKT_TRANS_B;
+    int64_t sa[2] = {ta ? k->K : k->M, ta ? k->M : k->K};
+    int64_t sb[2] = {tb ? k->N : k->K, tb ? k->K : k->N};
+    int64_t sc[2] = {k->M, k->N};
+    int64_t na = k->M * k->K, nb = k->K * k->N, nc = k->M * k->N;
+
+    vkt_scope_begin(c->dev);
+    double t0 = vkt__now();
+    vkt_tensor *ta_t = vkt__check_tensor(c->dev, VKT_F32, d->a, 2, sa);
+    vkt_tensor *tb_t = vkt__check_tensor(c->dev, VKT_F32, d->b, 2, sb);
+    vkt_tensor_set_requires_grad(ta_t, want_b);
+    vkt_tensor_set_requires_grad(tb_t, want_b);
+    vkt_tensor *out = vkt__matmul_ex(ta_t, tb_t, flags, v);
+    float *got = vkt__check_fetch(out);
+    double ms = (vkt__now() - t0) * 1e3;
+    if (want_f) {
+        if (!got) {
+            vkt__check_report_failure(c, op_f, shape);
+        } else {
+            vkt__check_report(c, op_f, shape, scaled_err(got, d->c, d->c_abs, NULL, nc),
+                              (double)(k->K + 2) * 0x1p-24, ms, NULL);
+        }
+    }
+    free(got);
+
+    if (want_b) {
+        /* gradients start from ra / rb: backward must add to them */
+        t0 = vkt__now();
+        float *gda = NULL, *gdb = NULL;
+        vkt_tensor *ga = vkt__check_tensor(c->dev, VKT_F32, d->ra, 2, sa);
+        vkt_tensor *gb = vkt__check_tensor(c->dev, VKT_F32, d->rb, 2, sb);
+        vkt_tensor *gout = vkt__check_tensor(c->dev, VKT_F32, d->g, 2, sc);
+        if (out && out->node && ga && gb && gout && vkt_tensor_set_grad(ta_t, ga) == VKT_OK &&
+            vkt_tensor_set_grad(tb_t, gb) == VKT_OK &&
+            vkt__matmul_backward(out->node, gout) == VKT_OK) {
+            gda = vkt__check_fetch(ga);
+            gdb = vkt__check_fetch(gb);
+        }
+        ms = (vkt__now() - t0) * 1e3;
+        if (!gda || !gdb) {
+            vkt__check_report_failure(c, op_b, shape);
+        } else {
+            /* dA sums over N terms, dB over M; each against its own bound, (N + 3) u and
+             * (M + 3) u (the reference rounds twice: the gradient, then the sum with the
+             * initial value), reported as the worse ratio */
+            double ea = scaled_err(gda, d->da, d->da_abs, d->ra, na) / (double)(k->N + 3);
+            double eb = scaled_err(gdb, d->db, d->db_abs, d->rb, nb) / (double)(k->M + 3);
+            char note[64];
+            snprintf(note, sizeof note, "dA %.3g, dB %.3g of their bounds", ea * 0x1p24,
+                     eb * 0x1p24);
+            vkt__check_report(c, op_b, shape, fmax(ea, eb), 0x1p-24, ms, note);
+        }
+        free(gda);
+        free(gdb);
+    }
+    vkt_scope_end(c->dev);
+}
+
+void vkt__check_matmul(vkt__check_ctx *c)
+{
+    for (size_t i = 0; i < VKT__ARRAY_LEN(cases); i++) {
+        const mm_case *k = &cases[i];
+        int64_t na = k->M * k->K, nb = k->K * k->N, nc = k->M * k->N;
+        char shape[64];
+        snprintf(shape, sizeof shape, "%lldx%lldx%lld", (long long)k->M, (long long)k->N,
+                 (long long)k->K);
+        for (int flags = 0; flags < 4; flags++) {
+            bool bwd = !k->grid_only;
+            mm_data d = {
+                .a = vkt__check_rand(c, na, -1.0f, 1.0f),
+                .b = vkt__check_rand(c, nb, -1.0f, 1.0f),
+                .c = malloc((size_t)nc * sizeof(float)),
+                .c_abs = malloc((size_t)nc * sizeof(double)),
+            };
+            if (bwd) {
+                d.g = vkt__check_rand(c, nc, -1.0f, 1.0f);
+                d.ra = vkt__check_rand(c, na, -1.0f, 1.0f);
+                d.rb = vkt__check_rand(c, nb, -1.0f, 1.0f);
+                d.da = malloc((size_t)na * sizeof(float));
+                d.db = malloc((size_t)nb * sizeof(float));
+                d.da_abs = malloc((size_t)na * sizeof(double));
+                d.db_abs = malloc((size_t)nb * sizeof(double));
+            }
+            if (!d.a || !d.b || !d.c || !d.c_abs ||
+                (bwd && (!d.g || !d.ra || !d.rb || !d.da || !d.db || !d.da_abs || !d.db_abs))) {
+                vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
+                vkt__check_report_failure(c, "matmul", shape);
+                data_free(&d);
+                continue;
+            }
+            vkt__ref_matmul(d.c, d.a, d.b, k->M, k->N, k->K, flags);
+            vkt__ref_matmul_abs(d.c_abs, d.a, d.b, k->M, k->N, k->K, flags);
+            if (bwd) {
+                vkt__ref_matmul_backward(d.da, d.db, d.da_abs, d.db_abs, d.a, d.b, d.g, k->M,
+                                         k->N, k->K, flags);
+                for (int64_t x = 0; x < na; x++) {
+                    d.da[x] = (float)((double)d.da[x] + d.ra[x]);
+                }
+                for (int64_t x = 0; x < nb; x++) {
+                    d.db[x] = (float)((double)d.db[x] + d.rb[x]);
+                }
+            }
+            for (size_t v = 0; v < VKT__ARRAY_LEN(variants); v++) {
+                run_variant(c, k, flags, variants[v], &d, shape);
+            }
+            data_free(&d);
+        }
+    }
+}

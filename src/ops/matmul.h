@@ -1,0 +1,40 @@
+/*
+ * matmul.h — internal entry points of the matmul family, for the checks, the tests and the bench.
+ *
+ * Two kernels compute C (+)= op(A)·op(B); vkt_matmul picks one from the device's capabilities
+ * (vkt__device_caps(dev)->cpu_like) and these functions let callers force either:
+ *   VKT__MATMUL_TILED     shaders/matmul_tiled.comp: shared-memory tiles, for GPUs
+ *   VKT__MATMUL_REGBLOCK  shaders/matmul_regblock.comp: register blocking, no shared memory, for
+ *                         CPU drivers (lavapipe), where per-invocation loads are the bottleneck
+ * Op and backward: src/ops/matmul.c. Reference: src/ref/ref_matmul.c. Checks:
+ * src/check/check_matmul.c. Tests: tests/test_matmul.c. Bench: tools/bench_matmul.c.
+ */
+#ifndef VKT_OPS_MATMUL_H
+#define VKT_OPS_MATMUL_H
+
+#include "tensor/tensor_impl.h"
+
+typedef enum vkt__matmul_variant {
+    VKT__MATMUL_AUTO = 0, /* chosen from the device's capabilities */
+    VKT__MATMUL_TILED,
+    VKT__MATMUL_REGBLOCK,
+    VKT__MATMUL_VARIANT_COUNT
+} vkt__matmul_variant;
+
+/* "auto", "tiled" or "regblock". */
+const char *vkt__matmul_variant_name(vkt__matmul_variant v);
+/* The variant vkt_matmul uses on `dev` (never AUTO). */
+vkt__matmul_variant vkt__matmul_default_variant(const vkt_device *dev);
+
+/* vkt_matmul with a forced variant; the tape node remembers it, so the backward pass of this
+ * product uses the same kernel. */
+vkt_tensor *vkt__matmul_ex(const vkt_tensor *a, const vkt_tensor *b, int flags,
+                           vkt__matmul_variant v);
+
+/* c = op(a)·op(b), or c += op(a)·op(b) with `accumulate`, into an existing f32 tensor of M·N
+ * elements (written row-major, whatever c's shape) that must not overlap a or b. Validates a and
+ * b like vkt_matmul, and c's dtype and size. The backward pass uses it with accumulate. */
+vkt_status vkt__matmul_into(const vkt_tensor *a, const vkt_tensor *b, vkt_tensor *c, int flags,
+                            bool accumulate, vkt__matmul_variant v);
+
+#endif

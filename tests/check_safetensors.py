@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""check_safetensors.py — reads a vkt checkpoint the way the safetensors library does.
+
+Usage: check_safetensors.py TEST_TRAIN_IO_EXE
+
+Runs `TEST_TRAIN_IO_EXE --write-checkpoint FILE` (the sample checkpoint of
+tests/test_train_io.c), then loads FILE with the checks of safetensors' Rust loader
+(safetensors/src/tensor.rs: read_metadata and Metadata::validate), which is what
+safetensors.torch.load_file runs, and compares every value with the sample. Only json and
+struct: Debian 12 has no python3-safetensors.
+"""
+import json
+import math
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+MAX_HEADER_SIZE = 100_000_000
+DTYPE_SIZE = {"F32": 4}
+
+
+def f32(x):
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def no_nan_tokens(token):
+    # serde_json (safetensors' parser) rejects NaN / Infinity outside strings
+    raise ValueError(f"non-JSON number {token} in the header")
+
+
+def load_safetensors(path):
+    data = open(path, "rb").read()
+    if len(data) < 8:
+        raise ValueError("HeaderTooSmall")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > MAX_HEADER_SIZE:
+        raise ValueError("HeaderTooLarge")
+    stop = 8 + n
+    if stop > len(data):
+        raise ValueError("InvalidHeaderLength")
+    header = data[8:stop].decode("utf-8")  # InvalidHeader on bad UTF-8
+    if not header.startswith("{"):
+        raise ValueError("InvalidHeaderStart")
+    meta = json.loads(header, parse_constant=no_nan_tokens)
+    metadata = meta.pop("__metadata__", None)
+    if metadata is not None:
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+            raise ValueError("__metadata__ must be a map of strings")
+    # Metadata::new sorts by data_offsets, then validate()
+    tensors = sorted(meta.items(), key=lambda kv: tuple(kv[1]["data_offsets"]))
+    start = 0
+    for name, info in tensors:
+        s, e = info["data_offsets"]
+        if s != start or e < s:
+            raise ValueError(f"InvalidOffset({name})")
+        start = e
+        nel = math.prod(info["shape"])
+        if e - s != nel * DTYPE_SIZE[info["dtype"]]:
+            raise ValueError(f"TensorInvalidInfo({name})")
+    if start + 8 + n != len(data):
+        raise ValueError("MetadataIncompleteBuffer")
+    if stop % 8:
+        raise ValueError("data section not 8-byte aligned")
+    buf = data[stop:]
+    out = {}
+    for name, info in tensors:
+        s, e = info["data_offsets"]
+        nel = math.prod(info["shape"])
+        out[name] = (info["shape"], list(struct.unpack(f"<{nel}f", buf[s:e])))
+    return metadata, out
+
+
+def check(cond, what):
+    if not cond:
+        print("FAIL:", what)
+        sys.exit(1)
+
+
+def main():
+    exe = sys.argv[1]
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "sample.ckpt")
+        subprocess.run([exe, "--write-checkpoint", path], check=True)
+        metadata, tensors = load_safetensors(path)
+
+    check(metadata["format"] == "pt", "format metadata")
+    w = [f32(f32(f32(i) * f32(0.1)) - f32(0.3)) for i in range(12)]
+    check(tensors["state_dict/0.weight"] == ([3, 4], w), "state_dict/0.weight")
+    check(tensors["state_dict/0.bias"] == ([3], [-0.5, 0.25, f32(1e-30)]), "state_dict/0.bias")
+    check(tensors["a/b"] == ([], [7.0]), "scalar tensor a/b")
+    check(tensors["a/b~1"] == ([2], [8.0, 9.0]), "tensor a -> b")
+    check(tensors["no_elements"] == ([0, 3], []), "empty tensor")
+
+    # the dict tree: Python's json reads it as it is (NaN / Infinity included)
+    tree = json.loads(metadata["vkt"])
+    paths = json.loads(metadata["vkt_tensors"])
+    check(list(tree) == ["epoch", "global_step", "pytorch-lightning_version", "state_dict",
+                         "loops", "callbacks", "empty_dict", "a/b", "a", "no_elements",
+                         "after_tensors"], "key order")
+    check(tree["epoch"] == 0 and tree["global_step"] == 2, "numbers")
+    check(tree["pytorch-lightning_version"] == "0.1.0", "version string")
+    cb = tree["callbacks"]["ModelCheckpoint{'monitor': 'val_loss', 'mode': 'min'}"]
+    check(cb["best_model_score"] == 0.1234567890123456789, "%.17g round trip")
+    check(cb["best_k_models"] == {"/tmp/x/epoch=0-step=2.ckpt": 1.5}, "paths as keys")
+    check(cb["kth_value"] == math.inf and cb["neg_inf"] == -math.inf, "infinities")
+    check(math.isnan(cb["nan"]), "NaN")
+    check(cb["tiny"] == 5e-324, "denormal")
+    check(math.copysign(1, cb["neg_zero"]) == -1, "-0")
+    check(cb["text"] == "quote \" backslash \\ newline \n tab \t ctrl \x01 é ✓", "escapes")
+    check(cb["empty"] == "" and tree["empty_dict"] == {}, "empty values")
+    check(tree["loops"]["fit_loop"]["epoch_loop.state_dict"]["_batches_that_stepped"] == 2,
+          "nesting")
+    # every tensor sits at a null placeholder named by its path
+    check(sorted(paths) == sorted(tensors), "vkt_tensors names every tensor")
+    for name, keys in paths.items():
+        node = tree
+        for k in keys[:-1]:
+            node = node[k]
+        check(keys[-1] in node and node[keys[-1]] is None, f"placeholder of {name}")
+    check(paths["a/b"] == ["a/b"] and paths["a/b~1"] == ["a", "b"], "colliding names")
+    print("1 passed, 0 failed")
+
+
+if __name__ == "__main__":
+    main()

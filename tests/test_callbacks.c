@@ -1,0 +1,279 @@
+/*
+ * test_callbacks.c — the built-in callbacks inside a real fit (lightning-semantics.md §4.2, §4.3,
+ * §6.1): ModelCheckpoint (monitor val_loss, top 2, save_last) and EarlyStopping (patience 3) on
+ * the validation losses of Lightning's verified runs, 3, 2, 2.5, 2.2, 2.1: the run stops after
+ * epoch 4, the files are epoch=1-step=4.ckpt, epoch=4-step=10.ckpt and last.ckpt, the messages
+ * are Lightning's, and the checkpoints hold the callbacks' state. The progress bar's plain lines
+ * (not a terminal) and its '\r' frames (terminal) on the same run.
+ * Unit tests of the pieces (file names, top-k, stopping criteria, line formatting) are in
+ * tests/test_train_io.c.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "test_util.h"
+#include "vkt/train.h"
+
+static char tmpdir[128];
+
+typedef struct run {
+    vkt_model *model;
+    vkt_optimizer *opt;
+} run;
+
+static const float val_losses[] = {3, 2, 2.5f, 2.2f, 2.1f, 1, 1, 1, 1, 1};
+
+static vkt_status training_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, vkt_outputs *out,
+                                void *ud)
+{
+    (void)t, (void)i;
+    run *r = ud;
+    vkt_tensor *loss = vkt_softmax_xent(vkt_model_forward(r->model, b->x), b->y);
+    return vkt_outputs_set(out, "loss", loss);
+}
+
+static vkt_status validation_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, uint32_t dl,
+                                  vkt_outputs *out, void *ud)
+{
+    (void)b, (void)i, (void)dl, (void)out, (void)ud;
+    return vkt_log_value(t, "val_loss", val_losses[vkt_trainer_current_epoch(t)],
+                         &(vkt_log_opts){.prog_bar = true});
+}
+
+static vkt_status configure_optimizers(vkt_trainer *t, vkt_optim_config *oc, void *ud)
+{
+    (void)t;
+    run *r = ud;
+    oc->optimizer = r->opt;
+    oc->model = r->model;
+    return VKT_OK;
+}
+
+/* 4 training samples (2 batches), 2 validation samples (1 batch); up to 10 epochs. */
+static vkt_trainer *fit(vkt_trainer_desc desc)
+{
+    enum { F = 3 };
+    static uint8_t im[6 * F], lb[6];
+    for (int i = 0; i < 6 * F; i++) {
+        im[i] = (uint8_t)(i * 31);
+    }
+    for (int i = 0; i < 6; i++) {
+        lb[i] = (uint8_t)(i % 2);
+    }
+    vkt_dataset *ds;
+    assert_int_equal(vkt_dataset_from_memory(im, lb, 6, F, &ds), VKT_OK);
+    vkt_loader *tl, *vl;
+    assert_int_equal(vkt_loader_create(test_dev,
+                                       &(vkt_loader_desc){.dataset = ds, .batch_size = 2,
+                                                          .indices = (uint32_t[]){0, 1, 2, 3},
+                                                          .count = 4},
+                                       &tl),
+                     VKT_OK);
+    assert_int_equal(vkt_loader_create(test_dev,
+                                       &(vkt_loader_desc){.dataset = ds, .batch_size = 2,
+                                                          .indices = (uint32_t[]){4, 5},
+                                                          .count = 2},
+                                       &vl),
+                     VKT_OK);
+    run r;
+    uint32_t sizes[2] = {F, 2};
+    vkt_model_desc md;
+    vkt_mlp_desc(sizes, 2, 0, &md);
+    assert_int_equal(vkt_model_create(test_dev, &md, &r.model), VKT_OK);
+    assert_int_equal(vkt_optimizer_create(r.model,
+                                          &(vkt_optim_desc){.type = VKT_OPTIM_SGD, .lr = 0.1f},
+                                          &r.opt),
+                     VKT_OK);
+    vkt_module m = {
+        .training_step = training_step,
+        .validation_step = validation_step,
+        .configure_optimizers = configure_optimizers,
+        .user_data = &r,
+    };
+    desc.default_root_dir = tmpdir;
+    desc.max_epochs = 10;
+    vkt_trainer *t;
+    assert_int_equal(vkt_trainer_create(test_dev, &desc, &t), VKT_OK);
+    vkt_status s = vkt_trainer_fit(t, &m, tl, vl);
+    if (s != VKT_OK) {
+        fprintf(stderr, "fit: %s\n", vkt_last_error());
+    }
+    assert_int_equal(s, VKT_OK);
+    vkt_optimizer_destroy(r.opt);
+    vkt_model_destroy(r.model);
+    vkt_loader_destroy(tl);
+    vkt_loader_destroy(vl);
+    vkt_dataset_destroy(ds);
+    return t;
+}
+
+static char *read_all(FILE *f)
+{
+    fflush(f);
+    long n = ftell(f);
+    rewind(f);
+    char *b = calloc(1, (size_t)n + 1);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    return b;
+}
+
+static void assert_has(const char *text, const char *want)
+{
+    if (!strstr(text, want)) {
+        fail_msg("output lacks '%s'; it is:\n%s", want, text);
+    }
+}
+
+static void checkpoint_and_early_stopping(void **state)
+{
+    (void)state;
+    FILE *out = tmpfile();
+    assert_non_null(out);
+    vkt_callback *ckpt = vkt_model_checkpoint_create(&(vkt_checkpoint_desc){
+        .monitor = "val_loss", .save_top_k = 2, .save_last = true, .verbose = true});
+    vkt_callback *es = vkt_early_stopping_create(
+        &(vkt_early_stopping_desc){.monitor = "val_loss", .verbose = true});
+    assert_non_null(ckpt);
+    assert_non_null(es);
+    /* given in Lightning's verified order [ModelCheckpoint, EarlyStopping] */
+    vkt_trainer *t = fit((vkt_trainer_desc){.callbacks = {ckpt, es}, .progress_stream = out});
+
+    /* EarlyStopping: stopped after epoch 4 (current_epoch counts the finished epochs) */
+    assert_true(vkt_trainer_should_stop(t));
+    assert_int_equal(vkt_trainer_current_epoch(t), 5);
+    assert_int_equal(vkt_trainer_global_step(t), 10);
+
+    /* ModelCheckpoint: the two best and last.ckpt, the others deleted */
+    char dir[512], p[700];
+    snprintf(dir, sizeof dir, "%s/checkpoints", vkt_trainer_log_dir(t));
+    const char *kept[] = {"epoch=1-step=4.ckpt", "epoch=4-step=10.ckpt", "last.ckpt"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, kept[i]);
+        assert_int_equal(access(p, F_OK), 0);
+    }
+    const char *gone[] = {"epoch=0-step=2.ckpt", "epoch=2-step=6.ckpt", "epoch=3-step=8.ckpt"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, gone[i]);
+        assert_int_equal(access(p, F_OK), -1);
+    }
+    const char *best = vkt_model_checkpoint_best_path(ckpt);
+    assert_non_null(strstr(best, "/checkpoints/epoch=1-step=4.ckpt"));
+    assert_non_null(strstr(vkt_model_checkpoint_last_path(ckpt), "/checkpoints/last.ckpt"));
+
+    /* the best checkpoint: Lightning's keys, the weights, and both callbacks' state */
+    vkt_dict *c = NULL;
+    assert_int_equal(vkt_checkpoint_load(best, &c), VKT_OK);
+    double v = -1;
+    assert_true(vkt_dict_get_number(c, "epoch", &v) && v == 1);
+    assert_true(vkt_dict_get_number(c, "global_step", &v) && v == 4);
+    int ndim = 0;
+    int64_t shape[4];
+    assert_non_null(
+        vkt_dict_get_floats(vkt_dict_get_child(c, "state_dict"), "0.weight", &ndim, shape));
+    assert_int_equal(ndim, 2);
+    assert_int_equal(shape[0], 2);
+    assert_int_equal(shape[1], 3);
+    const vkt_dict *cbs = vkt_dict_get_child(c, "callbacks");
+    const vkt_dict *mc = vkt_dict_get_child(cbs, ckpt->state_key);
+    assert_non_null(mc);
+    assert_string_equal(vkt_dict_get_string(mc, "best_model_path"), best);
+    assert_true(vkt_dict_get_number(mc, "best_model_score", &v) && v == 2);
+    assert_int_equal(vkt_dict_count(vkt_dict_get_child(mc, "best_k_models")), 2);
+    const vkt_dict *esd = vkt_dict_get_child(cbs, "EarlyStopping{'monitor': 'val_loss', "
+                                                  "'mode': 'min'}");
+    assert_non_null(esd);
+    assert_true(vkt_dict_get_number(esd, "wait_count", &v) && v == 0);
+    assert_true(vkt_dict_get_number(esd, "best_score", &v) && v == 2);
+    vkt_dict_destroy(c);
+    /* last.ckpt is the final state: EarlyStopping has stopped */
+    assert_int_equal(vkt_checkpoint_load(vkt_model_checkpoint_last_path(ckpt), &c), VKT_OK);
+    esd = vkt_dict_get_child(vkt_dict_get_child(c, "callbacks"),
+                             "EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}");
+    assert_true(vkt_dict_get_number(esd, "wait_count", &v) && v == 3);
+    assert_true(vkt_dict_get_number(esd, "stopped_epoch", &v) && v == 4);
+    assert_string_equal(vkt_dict_get_string(esd, "stopping_reason"), "PATIENCE_EXHAUSTED");
+    vkt_dict_destroy(c);
+
+    /* the messages and the progress lines (not a terminal: one plain line per epoch) */
+    char *text = read_all(out);
+    assert_has(text, "Metric val_loss improved. New best score: 3.000\n");
+    assert_has(text, "Epoch 1, global step 4: 'val_loss' reached 2.00000 (best 2.00000), saving "
+                     "model to '");
+    assert_has(text, "epoch=1-step=4.ckpt' as top 2\n");
+    assert_has(text, "Epoch 2, global step 6: 'val_loss' reached 2.50000 (best 2.00000)");
+    assert_has(text, "Monitored metric val_loss did not improve in the last 3 records. Best "
+                     "score: 2.000. Signaling Trainer to stop.\n");
+    assert_has(text, "Epoch 0: 100%|██████████| 2/2 [");
+    assert_has(text, "it/s, v_num=0, val_loss=3.000]\n");
+    assert_has(text, "it/s, v_num=0, val_loss=2.100]\n");
+    assert_null(strstr(text, "Epoch 5:"));
+    assert_null(strchr(text, '\r'));
+    assert_null(strstr(text, "Sanity Checking"));
+    free(text);
+    fclose(out);
+    vkt_trainer_destroy(t);
+    vkt_model_checkpoint_destroy(ckpt);
+    vkt_early_stopping_destroy(es);
+}
+
+static void progress_bar_on_a_terminal(void **state)
+{
+    (void)state;
+    FILE *term = tmpfile(), *other = tmpfile();
+    vkt_callback *bar =
+        vkt_progress_bar_create(&(vkt_progress_bar_desc){.stream = term, .tty = VKT_FLAG_ON});
+    vkt_callback *es = vkt_early_stopping_create(&(vkt_early_stopping_desc){.monitor = "val_loss"});
+    vkt_trainer *t = fit((vkt_trainer_desc){.callbacks = {bar, es},
+                                            .enable_checkpointing = VKT_FLAG_OFF,
+                                            .progress_stream = other});
+    char *text = read_all(term);
+    /* the sanity bar, drawn then erased at position 0 ("\r" + spaces + "\r") */
+    assert_has(text, "\rSanity Checking DataLoader 0: 100%|██████████| 1/1 [");
+    const char *erase = strstr(text, "it/s]\r      ");
+    assert_non_null(erase);
+    /* the main bar redrawn in place, the validation bar one line below it (tqdm's position 1) */
+    assert_has(text, "\rEpoch 0:   0%|          | 0/2 [00:00<?, ?it/s]");
+    assert_has(text, "\n\rValidation DataLoader 0: 100%|██████████| 1/1 [");
+    assert_has(text, "\x1b[A");
+    assert_has(text, ", v_num=1, val_loss=3.000]"); /* the second run in tmpdir: version_1 */
+    assert_has(text, "\rEpoch 4: 100%|██████████| 2/2 [");
+    /* closed at train end: the last frame stays and the line ends */
+    size_t n = strlen(text);
+    assert_true(n > 2 && text[n - 1] == '\n' && text[n - 2] == ']');
+    free(text);
+    fclose(term);
+    fclose(other);
+    vkt_trainer_destroy(t);
+    vkt_progress_bar_destroy(bar);
+    vkt_early_stopping_destroy(es);
+}
+
+static int setup(void **state)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/vkt_test_callbacks_XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+        return -1;
+    }
+    return test_group_setup(state);
+}
+
+static int teardown(void **state)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    int r = system(cmd);
+    return test_group_teardown(state) | (r != 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        VKT_TEST(checkpoint_and_early_stopping),
+        VKT_TEST(progress_bar_on_a_terminal),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

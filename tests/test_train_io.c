@@ -1,0 +1,1118 @@
+/*
+ * test_train_io.c — the trainer's I/O half, without a device: vkt_dict, checkpoint files
+ * (round trip, atomic replacement, every kind of corrupt file), Lightning's number formatting
+ * (§6.1 examples), metrics.csv against the §6.2 sample, hparams.yaml, progress-bar lines,
+ * ModelCheckpoint file names and top-k, EarlyStopping decisions and messages.
+ *
+ * `test_train_io --write-checkpoint PATH` writes the sample checkpoint of checkpoint_roundtrip
+ * and exits: tests/check_safetensors.py reads it back the way the safetensors library does.
+ */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "train/train_internal.h"
+#include "vkt/vkt.h"
+
+static char tmpdir[256];
+
+static const char *tpath(const char *name)
+{
+    static char buf[8][512];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
+    return buf[k];
+}
+
+static char *slurp(const char *p, size_t *len)
+{
+    FILE *f = fopen(p, "rb");
+    if (!f) {
+        return NULL;
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    b[n] = '\0';
+    fclose(f);
+    if (len) {
+        *len = (size_t)n;
+    }
+    return b;
+}
+
+static void spit(const char *p, const void *data, size_t n)
+{
+    FILE *f = fopen(p, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, n, f), n);
+    fclose(f);
+}
+
+#define ASSERT_ERROR_HAS(status, ...)                                                              \
+    do {                                                                                           \
+        assert_int_equal(vkt_last_status(), (status));                                             \
+        const char *want_[] = {__VA_ARGS__};                                                       \
+        for (size_t i_ = 0; i_ < sizeof want_ / sizeof want_[0]; i_++) {                           \
+            if (!strstr(vkt_last_error(), want_[i_])) {                                            \
+                fail_msg("error '%s' lacks '%s'", vkt_last_error(), want_[i_]);                    \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
+/* ---- vkt_dict ---- */
+
+static void dict_basics(void **state)
+{
+    (void)state;
+    vkt_dict *d = vkt_dict_create();
+    assert_non_null(d);
+    assert_int_equal(vkt_dict_set_number(d, "epoch", 3), VKT_OK);
+    assert_int_equal(vkt_dict_set_string(d, "name", "mlp"), VKT_OK);
+    vkt_dict *c = vkt_dict_child(d, "state_dict");
+    assert_non_null(c);
+    assert_ptr_equal(vkt_dict_child(d, "state_dict"), c); /* returned when present */
+    float w[6] = {1, 2, 3, 4, 5, 6};
+    int64_t shape[2] = {2, 3};
+    assert_int_equal(vkt_dict_set_floats(c, "0.weight", w, 2, shape), VKT_OK);
+    w[0] = 99; /* copied */
+    assert_int_equal(vkt_dict_count(d), 3);
+    assert_string_equal(vkt_dict_key(d, 0), "epoch");
+    assert_string_equal(vkt_dict_key(d, 2), "state_dict");
+    assert_null(vkt_dict_key(d, 3));
+
+    /* replacing keeps the position (Python dict order) and may change the kind */
+    assert_int_equal(vkt_dict_set_string(d, "epoch", "three"), VKT_OK);
+    assert_string_equal(vkt_dict_key(d, 0), "epoch");
+    double v = 0;
+    assert_false(vkt_dict_get_number(d, "epoch", &v));
+    assert_string_equal(vkt_dict_get_string(d, "epoch"), "three");
+    assert_int_equal(vkt_dict_set_number(d, "epoch", 4), VKT_OK);
+    assert_true(vkt_dict_get_number(d, "epoch", &v));
+    assert_true(v == 4);
+    assert_null(vkt_dict_get_string(d, "epoch"));
+    assert_null(vkt_dict_get_child(d, "epoch"));
+    assert_false(vkt_dict_has(d, "nope"));
+    assert_false(vkt_dict_get_number(d, "nope", &v));
+
+    int ndim = 0;
+    int64_t got[4] = {0};
+    const float *f = vkt_dict_get_floats(vkt_dict_get_child(d, "state_dict"), "0.weight", &ndim,
+                                         got);
+    assert_non_null(f);
+    assert_int_equal(ndim, 2);
+    assert_int_equal(got[0], 2);
+    assert_int_equal(got[1], 3);
+    assert_true(f[0] == 1 && f[5] == 6);
+    assert_null(vkt_dict_get_floats(d, "name", NULL, NULL));
+
+    /* errors */
+    assert_null(vkt_dict_child(d, "name"));
+    ASSERT_ERROR_HAS(VKT_INVALID_ARGUMENT, "'name' holds a string");
+    int64_t five[5] = {1, 1, 1, 1, 1};
+    assert_int_equal(vkt_dict_set_floats(d, "x", w, 5, five), VKT_INVALID_ARGUMENT);
+    int64_t neg[1] = {-1};
+    assert_int_equal(vkt_dict_set_floats(d, "x", w, 1, neg), VKT_INVALID_ARGUMENT);
+    assert_int_equal(vkt_dict_set_string(d, "x", NULL), VKT_INVALID_ARGUMENT);
+    assert_int_equal(vkt_dict_set_number(NULL, "x", 1), VKT_INVALID_ARGUMENT);
+    assert_int_equal(vkt_dict_remove(d, "nope"), VKT_NOT_FOUND);
+    assert_false(vkt_dict_has(d, "x"));
+
+    /* remove keeps the others in order; clone is deep */
+    vkt_dict *copy = vkt__dict_clone(d);
+    assert_int_equal(vkt_dict_remove(d, "name"), VKT_OK);
+    assert_int_equal(vkt_dict_count(d), 2);
+    assert_string_equal(vkt_dict_key(d, 1), "state_dict");
+    assert_int_equal(vkt_dict_count(copy), 3);
+    assert_string_equal(vkt_dict_get_string(copy, "name"), "mlp");
+    assert_non_null(vkt_dict_get_floats(vkt_dict_get_child(copy, "state_dict"), "0.weight", NULL,
+                                        NULL));
+    vkt_dict_destroy(d);
+    vkt_dict_destroy(copy);
+    assert_int_equal(vkt_dict_count(NULL), 0);
+    vkt_dict_destroy(NULL);
+}
+
+/* ---- checkpoints ---- */
+
+/* A checkpoint like Lightning's, with every awkward value the format must carry. */
+static vkt_dict *sample_checkpoint(void)
+{
+    vkt_dict *d = vkt_dict_create();
+    vkt_dict_set_number(d, "epoch", 0);
+    vkt_dict_set_number(d, "global_step", 2);
+    vkt_dict_set_string(d, "pytorch-lightning_version", "0.1.0");
+    vkt_dict *sd = vkt_dict_child(d, "state_dict");
+    float w[12], b[3] = {-0.5f, 0.25f, 1e-30f};
+    for (int i = 0; i < 12; i++) {
+        w[i] = (float)i * 0.1f - 0.3f;
+    }
+    vkt_dict_set_floats(sd, "0.weight", w, 2, (int64_t[]){3, 4});
+    vkt_dict_set_floats(sd, "0.bias", b, 1, (int64_t[]){3});
+    vkt_dict *loops = vkt_dict_child(vkt_dict_child(d, "loops"), "fit_loop");
+    vkt_dict_set_number(vkt_dict_child(loops, "epoch_loop.state_dict"), "_batches_that_stepped", 2);
+    vkt_dict *cb = vkt_dict_child(vkt_dict_child(d, "callbacks"),
+                                  "ModelCheckpoint{'monitor': 'val_loss', 'mode': 'min'}");
+    vkt_dict_set_number(cb, "best_model_score", 0.1234567890123456789);
+    vkt_dict_set_number(vkt_dict_child(cb, "best_k_models"), "/tmp/x/epoch=0-step=2.ckpt", 1.5);
+    vkt_dict_set_number(cb, "kth_value", INFINITY);
+    vkt_dict_set_number(cb, "neg_inf", -INFINITY);
+    vkt_dict_set_number(cb, "nan", NAN);
+    vkt_dict_set_number(cb, "tiny", 4.9e-324);
+    vkt_dict_set_number(cb, "neg_zero", -0.0);
+    vkt_dict_set_string(cb, "text", "quote \" backslash \\ newline \n tab \t ctrl \x01 é ✓");
+    vkt_dict_set_string(cb, "empty", "");
+    vkt_dict_child(d, "empty_dict");
+    /* "a/b" collides with the path a -> b: names get a suffix, paths stay exact */
+    float one = 7, two[2] = {8, 9};
+    vkt_dict_set_floats(d, "a/b", &one, 0, NULL);
+    vkt_dict_set_floats(vkt_dict_child(d, "a"), "b", two, 1, (int64_t[]){2});
+    vkt_dict_set_floats(d, "no_elements", NULL, 2, (int64_t[]){0, 3});
+    vkt_dict_set_number(d, "after_tensors", 1);
+    return d;
+}
+
+static void assert_dicts_equal(const vkt_dict *a, const vkt_dict *b)
+{
+    assert_int_equal(vkt_dict_count(a), vkt_dict_count(b));
+    for (uint32_t i = 0; i < vkt_dict_count(a); i++) {
+        vkt__dict_entry x = vkt__dict_at(a, i), y = vkt__dict_at(b, i);
+        assert_string_equal(x.key, y.key);
+        assert_int_equal(x.kind, y.kind);
+        switch (x.kind) {
+        case VKT__DICT_NUMBER:
+            /* bit-exact, NaN and -0 included */
+            assert_memory_equal(&x.number, &y.number, sizeof(double));
+            break;
+        case VKT__DICT_STRING:
+            assert_string_equal(x.string, y.string);
+            break;
+        case VKT__DICT_CHILD:
+            assert_dicts_equal(x.child, y.child);
+            break;
+        case VKT__DICT_FLOATS:
+            assert_int_equal(x.ndim, y.ndim);
+            assert_int_equal(x.count, y.count);
+            for (int k = 0; k < x.ndim; k++) {
+                assert_int_equal(x.shape[k], y.shape[k]);
+            }
+            if (x.count) {
+                assert_memory_equal(x.floats, y.floats, x.count * sizeof(float));
+            }
+            break;
+        default:
+            fail();
+        }
+    }
+}
+
+static void checkpoint_roundtrip(void **state)
+{
+    (void)state;
+    vkt_dict *d = sample_checkpoint();
+    const char *p = tpath("sub/dir/epoch=0-step=2.ckpt"); /* parent directories are made */
+    assert_int_equal(vkt_checkpoint_save(d, p), VKT_OK);
+    vkt_dict *back = NULL;
+    assert_int_equal(vkt_checkpoint_load(p, &back), VKT_OK);
+    assert_dicts_equal(d, back);
+
+    /* the layout: u64 LE header length, JSON header, data 8-aligned, tensors back to back */
+    size_t len;
+    unsigned char *raw = (unsigned char *)slurp(p, &len);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) {
+        n = n << 8 | raw[i];
+    }
+    assert_int_equal((8 + n) % 8, 0);
+    assert_true(8 + n <= len);
+    assert_int_equal(raw[8], '{');
+    char *header = strndup((char *)raw + 8, n);
+    assert_non_null(strstr(header, "\"state_dict/0.weight\":{\"dtype\":\"F32\",\"shape\":[3,4],"
+                                   "\"data_offsets\":[0,48]}"));
+    assert_non_null(strstr(header, "\"state_dict/0.bias\":{\"dtype\":\"F32\",\"shape\":[3],"
+                                   "\"data_offsets\":[48,60]}"));
+    assert_non_null(strstr(header, "\"a/b\":{\"dtype\":\"F32\",\"shape\":[]"));
+    assert_non_null(strstr(header, "\"a/b~1\":{\"dtype\":\"F32\",\"shape\":[2]"));
+    assert_non_null(strstr(header, "\"format\":\"pt\""));
+    /* the data: 12 + 3 + 1 + 2 + 0 floats */
+    assert_int_equal(len - 8 - n, (12 + 3 + 1 + 2) * 4);
+    float first;
+    memcpy(&first, raw + 8 + n, 4);
+    assert_true(first == -0.3f);
+    free(header);
+    free(raw);
+
+    /* saving again over it replaces it; no temporary file is left behind */
+    vkt_dict_set_number(back, "epoch", 1);
+    assert_int_equal(vkt_checkpoint_save(back, p), VKT_OK);
+    vkt_dict *again = NULL;
+    assert_int_equal(vkt_checkpoint_load(p, &again), VKT_OK);
+    double e = 0;
+    assert_true(vkt_dict_get_number(again, "epoch", &e) && e == 1);
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", p, (long)getpid());
+    assert_int_equal(access(tmp, F_OK), -1);
+
+    /* an invalid UTF-8 key cannot go into the JSON header */
+    vkt_dict_set_number(again, "bad\xff", 1);
+    assert_int_equal(vkt_checkpoint_save(again, tpath("bad.ckpt")), VKT_INVALID_ARGUMENT);
+    ASSERT_ERROR_HAS(VKT_INVALID_ARGUMENT, "UTF-8");
+    vkt_dict_destroy(again);
+    vkt_dict_destroy(back);
+    vkt_dict_destroy(d);
+}
+
+static void checkpoint_atomic(void **state)
+{
+    (void)state;
+    const char *p = tpath("atomic.ckpt");
+    vkt_dict *small = vkt_dict_create();
+    vkt_dict_set_number(small, "epoch", 1);
+    assert_int_equal(vkt_checkpoint_save(small, p), VKT_OK);
+    size_t old_len;
+    char *old = slurp(p, &old_len);
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", p, (long)getpid());
+
+    /* 1. the temporary file cannot be created */
+    assert_int_equal(mkdir(tmp, 0700), 0);
+    assert_int_equal(vkt_checkpoint_save(small, p), VKT_IO);
+    ASSERT_ERROR_HAS(VKT_IO, "cannot create", tmp);
+    assert_int_equal(rmdir(tmp), 0);
+
+    /* 2. the disk "fills up" in the middle of the data: a real short write (RLIMIT_FSIZE) */
+    vkt_dict *big = vkt_dict_create();
+    static float data[64 * 1024];
+    for (size_t i = 0; i < VKT__ARRAY_LEN(data); i++) {
+        data[i] = (float)i;
+    }
+    vkt_dict_set_floats(big, "w", data, 1, (int64_t[]){VKT__ARRAY_LEN(data)});
+    struct rlimit saved, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved), 0);
+    lim = saved;
+    lim.rlim_cur = 64 * 1024; /* bytes: a quarter of the data */
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    vkt_status s = vkt_checkpoint_save(big, p);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved), 0);
+    signal(SIGXFSZ, prev);
+    assert_int_equal(s, VKT_IO);
+    ASSERT_ERROR_HAS(VKT_IO, "cannot write", tmp);
+    assert_int_equal(access(tmp, F_OK), -1); /* cleaned up */
+
+    /* 3. the rename fails (a directory is in the way) */
+    const char *dirp = tpath("is_a_dir.ckpt");
+    assert_int_equal(mkdir(dirp, 0700), 0);
+    char dtmp[600];
+    snprintf(dtmp, sizeof dtmp, "%s.tmp.%ld", dirp, (long)getpid());
+    assert_int_equal(vkt_checkpoint_save(small, dirp), VKT_IO);
+    ASSERT_ERROR_HAS(VKT_IO, "cannot rename");
+    assert_int_equal(access(dtmp, F_OK), -1);
+
+    /* the old checkpoint is intact, byte for byte, and loads */
+    size_t now_len;
+    char *now = slurp(p, &now_len);
+    assert_int_equal(now_len, old_len);
+    assert_memory_equal(now, old, old_len);
+    vkt_dict *back = NULL;
+    assert_int_equal(vkt_checkpoint_load(p, &back), VKT_OK);
+    assert_dicts_equal(small, back);
+    vkt_dict_destroy(back);
+    free(now);
+    free(old);
+    vkt_dict_destroy(big);
+    vkt_dict_destroy(small);
+}
+
+/* A file from a header string and `ndata` bytes of data (0x11 filler). */
+static void write_st(const char *p, const char *header, size_t ndata)
+{
+    size_t hn = strlen(header);
+    size_t total = 8 + hn + ndata;
+    unsigned char *b = calloc(1, total);
+    for (int i = 0; i < 8; i++) {
+        b[i] = (unsigned char)((uint64_t)hn >> (8 * i));
+    }
+    memcpy(b + 8, header, hn);
+    memset(b + 8 + hn, 0x11, ndata);
+    spit(p, b, total);
+    free(b);
+}
+
+static void expect_corrupt(const char *name, const char *what)
+{
+    vkt_dict *d = (vkt_dict *)0x1;
+    const char *p = tpath(name);
+    assert_int_equal(vkt_checkpoint_load(p, &d), VKT_CORRUPT_FILE);
+    assert_null(d);
+    ASSERT_ERROR_HAS(VKT_CORRUPT_FILE, p, what);
+}
+
+static void checkpoint_corrupt(void **state)
+{
+    (void)state;
+    vkt_dict *d = (vkt_dict *)0x1;
+    assert_int_equal(vkt_checkpoint_load(tpath("missing.ckpt"), &d), VKT_NOT_FOUND);
+    assert_null(d);
+    ASSERT_ERROR_HAS(VKT_NOT_FOUND, "missing.ckpt", "No such file");
+
+    spit(tpath("short.ckpt"), "\x10\0\0", 3);
+    expect_corrupt("short.ckpt", "truncated: 3 bytes");
+
+    unsigned char past[16] = {200, 0, 0, 0, 0, 0, 0, 0, '{', '}'};
+    spit(tpath("past.ckpt"), past, sizeof past);
+    expect_corrupt("past.ckpt", "header length 200 runs past the end of the file (16 bytes)");
+
+    unsigned char huge[16] = {0, 0, 0, 0, 0, 0, 0, 0x40};
+    spit(tpath("huge.ckpt"), huge, sizeof huge);
+    expect_corrupt("huge.ckpt", "header length");
+
+    write_st(tpath("notjson.ckpt"), "{\"a\": [1, 2,]}   ", 0);
+    expect_corrupt("notjson.ckpt", "bad JSON in the header");
+
+    write_st(tpath("nobrace.ckpt"), "[1]     ", 0);
+    expect_corrupt("nobrace.ckpt", "does not start with '{'");
+
+    write_st(tpath("range.ckpt"),
+             "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,800]}}", 8);
+    expect_corrupt("range.ckpt", "tensor 'w' has data_offsets [0, 800] out of range");
+
+    write_st(tpath("dtype.ckpt"),
+             "{\"w\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4);
+    expect_corrupt("dtype.ckpt", "tensor 'w' has dtype F16");
+
+    write_st(tpath("size.ckpt"),
+             "{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8);
+    expect_corrupt("size.ckpt", "tensor 'w' has 8 bytes of data but its shape needs 12");
+
+    write_st(tpath("gap.ckpt"),
+             "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+             "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}",
+             12);
+    expect_corrupt("gap.ckpt", "tensor 'b' starts at byte 8 of the data, expected 4");
+
+    write_st(tpath("trailing.ckpt"),
+             "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 6);
+    expect_corrupt("trailing.ckpt", "the data section has 6 bytes but the tensors cover 4");
+
+    write_st(tpath("shape.ckpt"),
+             "{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4);
+    expect_corrupt("shape.ckpt", "tensor 'a' has a bad shape");
+
+    write_st(tpath("meta.ckpt"), "{\"__metadata__\":{\"vkt\":\"{\\\"x\\\": }\"}}", 0);
+    expect_corrupt("meta.ckpt", "bad JSON in __metadata__.vkt");
+
+    write_st(tpath("metanum.ckpt"), "{\"__metadata__\":{\"vkt\":3}}", 0);
+    expect_corrupt("metanum.ckpt", "__metadata__ value 'vkt' is not a string");
+
+    write_st(tpath("orphan.ckpt"),
+             "{\"__metadata__\":{\"vkt\":\"{}\",\"vkt_tensors\":\"{}\"},"
+             "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+             4);
+    expect_corrupt("orphan.ckpt", "tensor 'a' has no place in the metadata tree");
+
+    write_st(tpath("hole.ckpt"), "{\"__metadata__\":{\"vkt\":\"{\\\"w\\\": null}\"}}", 0);
+    expect_corrupt("hole.ckpt", "has a tensor at 'w'");
+
+    /* a good file cut short in its data */
+    vkt_dict *s = sample_checkpoint();
+    assert_int_equal(vkt_checkpoint_save(s, tpath("cut.ckpt")), VKT_OK);
+    vkt_dict_destroy(s);
+    size_t len;
+    char *raw = slurp(tpath("cut.ckpt"), &len);
+    spit(tpath("cut.ckpt"), raw, len - 5);
+    free(raw);
+    expect_corrupt("cut.ckpt", "out of range");
+}
+
+static void checkpoint_plain_safetensors(void **state)
+{
+    (void)state;
+    /* what safetensors.torch.save_file writes for {"w": torch.tensor([1., 2.])} */
+    const char *h = "{\"__metadata__\":{\"format\":\"pt\"},"
+                    "\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
+    size_t hn = strlen(h);
+    unsigned char b[512] = {0};
+    b[0] = (unsigned char)hn;
+    memcpy(b + 8, h, hn);
+    float v[2] = {1, 2};
+    memcpy(b + 8 + hn, v, 8);
+    spit(tpath("plain.safetensors"), b, 8 + hn + 8);
+    vkt_dict *d = NULL;
+    assert_int_equal(vkt_checkpoint_load(tpath("plain.safetensors"), &d), VKT_OK);
+    assert_int_equal(vkt_dict_count(d), 1);
+    int ndim;
+    int64_t shape[4];
+    const float *w = vkt_dict_get_floats(d, "w", &ndim, shape);
+    assert_non_null(w);
+    assert_int_equal(ndim, 1);
+    assert_true(w[0] == 1 && w[1] == 2);
+    vkt_dict_destroy(d);
+}
+
+/* ---- number formatting ---- */
+
+static void check_num(double v, bool is_int, const char *want)
+{
+    char b[64];
+    vkt__format_num(b, sizeof b, v, is_int);
+    if (strcmp(b, want) != 0) {
+        fail_msg("format_num(%.17g) = '%s', want '%s'", v, b, want);
+    }
+}
+
+static void check_repr(double v, const char *want)
+{
+    char b[64];
+    vkt__format_py_float(b, sizeof b, v);
+    if (strcmp(b, want) != 0) {
+        fail_msg("repr(%.17g) = '%s', want '%s'", v, b, want);
+    }
+}
+
+static void check_fmt(double v, bool is_int, const char *spec, const char *want)
+{
+    char b[128];
+    assert_int_equal(vkt__py_format(b, sizeof b, v, is_int, spec), VKT_OK);
+    if (strcmp(b, want) != 0) {
+        fail_msg("format(%.17g, '%s') = '%s', want '%s'", v, spec, b, want);
+    }
+}
+
+static void format_numbers(void **state)
+{
+    (void)state;
+    /* semantics §6.1, verified against Lightning's Tqdm.format_num */
+    check_num(0.96580, false, "0.966");
+    check_num(1.79999, false, "1.800");
+    check_num(2.0, false, "2.000");
+    check_num(0.1, false, "0.100");
+    check_num(10.5, false, "10.50");
+    check_num(100.0, false, "100.0");
+    check_num(0.0874, false, "0.0874");
+    check_num(1e-05, false, "1e-5");
+    check_num(12345.6, false, "12345.6");
+    check_num(-0.5, false, "-.500");
+    check_num(0, true, "0");
+    /* float32 metrics as the progress bar gets them (§6.1 frames) */
+    check_num((double)0.36650595f, false, "0.367");
+    check_num(0.05693098157644272, false, "0.0569");
+    check_num(0.08741290867328644, false, "0.0874");
+    check_num(12345678, true, "1.23e+7");
+    check_num(1234567, true, "1234567");
+    check_num(NAN, false, "nan.0");
+    check_num(1e20, false, "1e+20");
+
+    /* Python's repr(float): shortest round trip, exponent when decpt <= -4 or > 16 */
+    check_repr(0.3665059506893158, "0.3665059506893158"); /* the §6.2 sample values */
+    check_repr(0.9658016562461853, "0.9658016562461853");
+    check_repr((double)1.8f, "1.7999999523162842");
+    check_repr(0.13262616097927094, "0.13262616097927094");
+    check_repr(0.05693098157644272, "0.05693098157644272");
+    check_repr(0.08741290867328644, "0.08741290867328644");
+    check_repr(1e-05, "1e-05");
+    check_repr(0.0001, "0.0001");
+    check_repr(1.5e-07, "1.5e-07");
+    check_repr(1e16, "1e+16");
+    check_repr(1234567890123456.0, "1234567890123456.0");
+    check_repr(100.0, "100.0");
+    check_repr(2.0, "2.0");
+    check_repr(0.1, "0.1");
+    check_repr(-0.0, "-0.0");
+    check_repr(-2.5e-300, "-2.5e-300");
+    check_repr(5e-324, "5e-324");
+    check_repr(1.7976931348623157e308, "1.7976931348623157e+308");
+    check_repr(INFINITY, "inf");
+    check_repr(-INFINITY, "-inf");
+    check_repr(NAN, "nan");
+    char b[64];
+    vkt__format_py_float32(b, sizeof b, 0.1f);
+    assert_string_equal(b, "0.1");
+    vkt__format_py_float32(b, sizeof b, 1e-5f);
+    assert_string_equal(b, "1e-05");
+
+    /* tqdm.format_interval */
+    const struct {
+        double s;
+        const char *want;
+    } iv[] = {{0, "00:00"}, {5.9, "00:05"}, {65, "01:05"}, {3723, "1:02:03"},
+              {36000, "10:00:00"}, {-3, "00:00"}};
+    for (size_t i = 0; i < VKT__ARRAY_LEN(iv); i++) {
+        vkt__format_interval(b, sizeof b, iv[i].s);
+        assert_string_equal(b, iv[i].want);
+    }
+
+    /* format(value, spec), each checked against CPython 3.11 */
+    check_fmt(12.0, false, ".3", "12.0");
+    check_fmt(123.0, false, ".3", "1.23e+02");
+    check_fmt(10.0, false, ".2", "1e+01");
+    check_fmt(99.96, false, ".3", "1e+02");
+    check_fmt(1.5e-7, false, ".3", "1.5e-07");
+    check_fmt(0.0001, false, ".3", "0.0001");
+    check_fmt(0, true, ".2f", "0.00");
+    check_fmt(5, true, "03d", "005");
+    check_fmt(0.123456, false, "", "0.123456");
+    check_fmt(1234567.5, false, ",.1f", "1,234,567.5");
+    check_fmt(NAN, false, ".2f", "nan");
+    check_fmt(-5, true, "+05d", "-0005");
+    check_fmt(0.5, false, "%", "50.000000%");
+    check_fmt(3.14159, false, "^10.2f", "   3.14   ");
+    check_fmt(-3.1, false, "=+8.2f", "-   3.10");
+    check_fmt((double)0.123456f, false, "", "0.12345600128173828");
+    check_fmt(INFINITY, false, "0.5f", "inf");
+    assert_int_equal(vkt__py_format(b, sizeof b, 1.5, false, "d"), VKT_INVALID_ARGUMENT);
+    ASSERT_ERROR_HAS(VKT_INVALID_ARGUMENT, "Unknown format code 'd' for object of type 'float'");
+    assert_int_equal(vkt__py_format(b, sizeof b, 1.5, false, ".x"), VKT_INVALID_ARGUMENT);
+
+    vkt__py_repr_str(b, sizeof b, "val_loss");
+    assert_string_equal(b, "'val_loss'");
+    vkt__py_repr_str(b, sizeof b, "it's");
+    assert_string_equal(b, "\"it's\"");
+    vkt__py_repr_str(b, sizeof b, "a'b\"c\n");
+    assert_string_equal(b, "'a\\'b\"c\\n'");
+}
+
+/* ---- CSVLogger ---- */
+
+typedef struct row {
+    const char *names[4];
+    double values[4];
+    uint32_t n;
+    int64_t step, epoch;
+} row;
+
+/* The §6.2 sample: log_every_n_steps=1, 2 epochs x 2 train batches, val batches 2, 2, 1. */
+static const row sample_rows[] = {
+    {{"train_loss", "train_both_step", "cb_metric"}, {0.3665059506893158, 1.0, 0.0}, 3, 0, 0},
+    {{"train_loss", "train_both_step", "cb_metric"}, {0.9658016562461853, 2.0, 1.0}, 3, 1, 0},
+    {{"val_both_step"}, {1.0}, 1, 0, -1},
+    {{"val_both_step"}, {2.0}, 1, 1, -1},
+    {{"val_both_step"}, {3.0}, 1, 2, -1},
+    {{"val_loss", "val_both_epoch", "val_max"},
+     {1.7999999523162842, 1.7999999523162842, 3.0},
+     3,
+     1,
+     0},
+    {{"train_both_epoch", "train_sum", "ep_metric"}, {1.5, 2.0, 0.0}, 3, 1, 0},
+    {{"train_loss", "train_both_step", "cb_metric"}, {0.13262616097927094, 1.0, 0.0}, 3, 2, 1},
+    {{"train_loss", "train_both_step", "cb_metric"}, {0.05693098157644272, 2.0, 1.0}, 3, 3, 1},
+    {{"val_both_step"}, {1.0}, 1, 3, -1},
+    {{"val_both_step"}, {2.0}, 1, 4, -1},
+    {{"val_both_step"}, {3.0}, 1, 5, -1},
+    {{"val_loss", "val_both_epoch", "val_max"},
+     {1.7999999523162842, 1.7999999523162842, 3.0},
+     3,
+     3,
+     1},
+    {{"train_both_epoch", "train_sum", "ep_metric"}, {1.5, 2.0, 1.0}, 3, 3, 1},
+};
+
+static const char *sample_csv =
+    "cb_metric,ep_metric,epoch,step,train_both_epoch,train_both_step,train_loss,train_sum,"
+    "val_both_epoch,val_both_step,val_loss,val_max\n"
+    "0.0,,0,0,,1.0,0.3665059506893158,,,,,\n"
+    "1.0,,0,1,,2.0,0.9658016562461853,,,,,\n"
+    ",,,0,,,,,,1.0,,\n"
+    ",,,1,,,,,,2.0,,\n"
+    ",,,2,,,,,,3.0,,\n"
+    ",,0,1,,,,,1.7999999523162842,,1.7999999523162842,3.0\n"
+    ",0.0,0,1,1.5,,,2.0,,,,\n"
+    "0.0,,1,2,,1.0,0.13262616097927094,,,,,\n"
+    "1.0,,1,3,,2.0,0.05693098157644272,,,,,\n"
+    ",,,3,,,,,,1.0,,\n"
+    ",,,4,,,,,,2.0,,\n"
+    ",,,5,,,,,,3.0,,\n"
+    ",,1,3,,,,,1.7999999523162842,,1.7999999523162842,3.0\n"
+    ",1.0,1,3,1.5,,,2.0,,,,\n";
+
+/* metrics.csv has Python csv's "\r\n" line ends: check that, then compare with "\n" text */
+static char *slurp_csv(const char *p)
+{
+    char *text = slurp(p, NULL);
+    assert_non_null(text);
+    size_t o = 0;
+    for (size_t i = 0; text[i]; i++) {
+        if (text[i] == '\n') {
+            assert_true(i > 0 && text[i - 1] == '\r');
+        }
+        if (text[i] != '\r') {
+            text[o++] = text[i];
+        }
+    }
+    text[o] = '\0';
+    return text;
+}
+
+static void log_row(vkt_logger *l, const row *r)
+{
+    assert_int_equal(l->log_metrics(r->names, r->values, r->n, r->step, r->epoch, l->user_data),
+                     VKT_OK);
+    assert_int_equal(l->save(l->user_data), VKT_OK);
+}
+
+static void csv_logger_sample(void **state)
+{
+    (void)state;
+    /* versions: 1 + the largest version_N directory; files and version_x do not count */
+    const char *root = tpath("logs");
+    assert_int_equal(vkt__mkdir_p(tpath("logs/lightning_logs/version_3")), VKT_OK);
+    assert_int_equal(vkt__mkdir_p(tpath("logs/lightning_logs/version_x")), VKT_OK);
+    spit(tpath("logs/lightning_logs/version_9"), "", 0);
+    vkt_logger *l = NULL;
+    assert_int_equal(vkt_csv_logger_create(root, NULL, &l), VKT_OK);
+    assert_string_equal(l->version(l->user_data), "4");
+    char want_dir[600];
+    snprintf(want_dir, sizeof want_dir, "%s/lightning_logs/version_4", root);
+    assert_string_equal(l->log_dir(l->user_data), want_dir);
+    vkt_logger *l2 = NULL; /* a second logger gets the next version */
+    assert_int_equal(vkt_csv_logger_create(root, NULL, &l2), VKT_OK);
+    assert_string_equal(l2->version(l2->user_data), "5");
+
+    char csv[700];
+    snprintf(csv, sizeof csv, "%s/metrics.csv", want_dir);
+    log_row(l, &sample_rows[0]);
+    char *text = slurp_csv(csv);
+    assert_string_equal(text, "cb_metric,epoch,step,train_both_step,train_loss\n"
+                              "0.0,0,0,1.0,0.3665059506893158\n");
+    free(text);
+    for (size_t i = 1; i < VKT__ARRAY_LEN(sample_rows); i++) {
+        log_row(l, &sample_rows[i]);
+    }
+    text = slurp_csv(csv);
+    assert_string_equal(text, sample_csv);
+    free(text);
+
+    /* the defaults' file (§6.2): only validation epoch rows */
+    const char *names[] = {"val_loss"};
+    double v0 = 0.13262616097927094, v1 = 0.08741290867328644;
+    assert_int_equal(l2->log_metrics(names, &v0, 1, 1, 0, l2->user_data), VKT_OK);
+    assert_int_equal(l2->log_metrics(names, &v1, 1, 3, 1, l2->user_data), VKT_OK);
+    char csv2[700];
+    snprintf(csv2, sizeof csv2, "%s/metrics.csv", l2->log_dir(l2->user_data));
+    text = slurp_csv(csv2);
+    assert_string_equal(text, "epoch,step,val_loss\n"
+                              "0,1,0.13262616097927094\n"
+                              "1,3,0.08741290867328644\n");
+    free(text);
+
+    /* keys that need CSV quoting */
+    const char *odd[] = {"a,b", "q\"x"};
+    double ov[2] = {1, 2};
+    assert_int_equal(l2->log_metrics(odd, ov, 2, 4, 1, l2->user_data), VKT_OK);
+    text = slurp_csv(csv2);
+    assert_string_equal(text, "\"a,b\",epoch,\"q\"\"x\",step,val_loss\n"
+                              ",0,,1,0.13262616097927094\n"
+                              ",1,,3,0.08741290867328644\n"
+                              "1.0,1,2.0,4,\n");
+    free(text);
+
+    /* hparams.yaml: PyYAML's yaml.dump layout, written when log_hyperparams is called */
+    char yaml_path[700];
+    snprintf(yaml_path, sizeof yaml_path, "%s/hparams.yaml", want_dir);
+    assert_int_equal(access(yaml_path, F_OK), -1);
+    vkt_dict *hp = vkt_dict_create();
+    vkt_dict_set_number(hp, "lr", 0.1);
+    vkt_dict_set_number(hp, "hidden", 32);
+    vkt_dict_set_string(hp, "name", "mlp");
+    vkt_dict *nested = vkt_dict_child(hp, "nested");
+    vkt_dict_set_number(nested, "b", 2);
+    vkt_dict_set_number(nested, "a", 1e-05);
+    vkt_dict_set_string(hp, "flag_str", "yes");
+    vkt_dict_child(hp, "empty");
+    vkt_dict_set_string(hp, "path", "./data/x");
+    vkt_dict_set_string(hp, "colon", "a: b");
+    vkt_dict_set_string(hp, "num_str", "1.5");
+    vkt_dict_set_string(hp, "quote", "it's");
+    vkt_dict_set_string(hp, "date", "2024-01-01");
+    vkt_dict_set_string(hp, "dash", "-x");
+    vkt_dict_set_string(hp, "tilde", "~");
+    vkt_dict_set_number(hp, "inf", INFINITY);
+    vkt_dict_set_number(hp, "big", 1e17);
+    float w[4] = {1, 2, 3, 4.5f}, half = 0.5f;
+    vkt_dict_set_floats(hp, "w", w, 2, (int64_t[]){2, 2});
+    vkt_dict_set_floats(hp, "v", &half, 1, (int64_t[]){1});
+    vkt_dict_set_floats(hp, "e", NULL, 1, (int64_t[]){0});
+    assert_int_equal(l->log_hyperparams(hp, l->user_data), VKT_OK);
+    vkt_dict_destroy(hp);
+    text = slurp(yaml_path, NULL);
+    /* the same dict through python3 -c 'import yaml; print(yaml.dump(d))' (PyYAML 6.0) */
+    assert_string_equal(text, "big: 1.0e+17\n"
+                              "colon: 'a: b'\n"
+                              "dash: -x\n"
+                              "date: '2024-01-01'\n"
+                              "e: []\n"
+                              "empty: {}\n"
+                              "flag_str: 'yes'\n"
+                              "hidden: 32\n"
+                              "inf: .inf\n"
+                              "lr: 0.1\n"
+                              "name: mlp\n"
+                              "nested:\n"
+                              "  a: 1.0e-05\n"
+                              "  b: 2\n"
+                              "num_str: '1.5'\n"
+                              "path: ./data/x\n"
+                              "quote: it's\n"
+                              "tilde: '~'\n"
+                              "v:\n"
+                              "- 0.5\n"
+                              "w:\n"
+                              "- - 1.0\n"
+                              "  - 2.0\n"
+                              "- - 3.0\n"
+                              "  - 4.5\n");
+    free(text);
+    l->finalize(l->user_data);
+    vkt_csv_logger_destroy(l);
+    vkt_csv_logger_destroy(l2);
+}
+
+/* ---- progress bar lines ---- */
+
+static void meter(const char *desc, uint64_t n, int64_t total, double elapsed,
+                  const char *postfix, int ncols, const char *want)
+{
+    char b[4096];
+    vkt__format_meter(b, sizeof b, desc, n, total, elapsed, postfix, ncols);
+    if (strcmp(b, want) != 0) {
+        fail_msg("meter\n got '%s'\nwant '%s'", b, want);
+    }
+}
+
+static void progress_bar_lines(void **state)
+{
+    (void)state;
+    /* the §6.1 frames of one epoch */
+    meter("Epoch 0", 0, 2, 0, "", 0, "Epoch 0:   0%|          | 0/2 [00:00<?, ?it/s]");
+    meter("Epoch 0", 1, 2, 1 / 453.49, "", 0,
+          "Epoch 0:  50%|█████     | 1/2 [00:00<00:00, 453.49it/s]");
+    meter("Epoch 0", 1, 2, 1 / 453.49, "v_num=0, train_loss=0.367", 0,
+          "Epoch 0:  50%|█████     | 1/2 [00:00<00:00, 453.49it/s, v_num=0, train_loss=0.367]");
+    /* the final line: 10 columns of bar without a terminal, the width of a 120-column one */
+    const char *pf = "v_num=0, train_loss=0.0569, val_loss=0.0874";
+    meter("Epoch 1", 2, 2, 2 / 337.30, pf, 0,
+          "Epoch 1: 100%|██████████| 2/2 [00:00<00:00, 337.30it/s, v_num=0, train_loss=0.0569, "
+          "val_loss=0.0874]");
+    meter("Epoch 1", 2, 2, 2 / 204.13, pf, 120,
+          "Epoch 1: 100%|██████████████████████████████| 2/2 [00:00<00:00, 204.13it/s, v_num=0, "
+          "train_loss=0.0569, val_loss=0.0874]");
+    /* unknown total, partial blocks, slow rates, hours, n past the total, a narrow terminal */
+    meter("Validation", 0, -1, 0, "", 0, "Validation: |          | 0/? [00:00<?, ?it/s]");
+    meter("Sanity Checking DataLoader 0", 1, 3, 2, "", 0,
+          "Sanity Checking DataLoader 0:  33%|███▎      | 1/3 [00:02<00:04,  0.50it/s]");
+    meter("Epoch 3", 7, 8, 3723, "", 0,
+          "Epoch 3:  88%|████████▊ | 7/8 [1:02:03<08:51,  0.00it/s]");
+    meter("Epoch 0", 5, 4, 1, "", 0, "Epoch 0: |          | 5/? [00:01<00:00,  5.00it/s]");
+    meter("Epoch 0", 1, 2, 1, pf, 40, "Epoch 0:  50%|▌| 1/2 [00:01<00:01,  1.00");
+    char b[4096];
+    vkt__format_meter(b, sizeof b, "Epoch 0", 1, 2, 1, pf, 40);
+    assert_int_equal(vkt__display_len(b), 40);
+
+    /* the postfix: {"v_num": version, **progress_bar_metrics} through format_num */
+    const char *names[] = {"train_loss", "val_loss"};
+    double values[] = {0.05693098157644272, 0.08741290867328644};
+    vkt__format_postfix(b, sizeof b, "0", names, values, 2);
+    assert_string_equal(b, pf);
+    vkt__format_postfix(b, sizeof b, "run-abcdef", names, values, 1);
+    assert_string_equal(b, "v_num=cdef, train_loss=0.0569");
+    vkt__format_postfix(b, sizeof b, NULL, names, values, 2);
+    assert_string_equal(b, "train_loss=0.0569, val_loss=0.0874");
+    const char *with_vnum[] = {"loss", "v_num"};
+    double vv[] = {2.0, 7.0};
+    vkt__format_postfix(b, sizeof b, "3", with_vnum, vv, 2);
+    assert_string_equal(b, "v_num=7.000, loss=2.000");
+
+    /* printing through a bar with no bar open: the plain line, tty or not */
+    for (int tty = 0; tty < 2; tty++) {
+        FILE *f = tmpfile();
+        assert_non_null(f);
+        vkt_callback *cb = vkt_progress_bar_create(
+            &(vkt_progress_bar_desc){.stream = f, .tty = tty ? VKT_FLAG_ON : VKT_FLAG_OFF});
+        assert_non_null(cb);
+        assert_true(vkt__is_progress_bar(cb));
+        assert_string_equal(cb->name, "TQDMProgressBar");
+        assert_false(cb->monitoring);
+        vkt__progress_bar_print(cb, "Epoch 1, global step 4: 'val_loss' reached 2.00000");
+        rewind(f);
+        char line[256] = {0};
+        assert_non_null(fgets(line, sizeof line, f));
+        assert_string_equal(line, "Epoch 1, global step 4: 'val_loss' reached 2.00000\n");
+        fclose(f);
+        vkt_progress_bar_destroy(cb);
+    }
+    assert_null(vkt_progress_bar_create(&(vkt_progress_bar_desc){.tty = (vkt_flag)9}));
+}
+
+/* ---- ModelCheckpoint ---- */
+
+static bool sample_metrics(void *ctx, const char *name, double *v)
+{
+    (void)ctx;
+    if (strcmp(name, "val_loss") == 0) {
+        *v = (double)0.123456f;
+        return true;
+    }
+    if (strcmp(name, "epoch") == 0 && ctx) {
+        *v = 7.9; /* self.log("epoch", 7.9): cast to int */
+        return true;
+    }
+    return false;
+}
+
+static void check_name(const char *tmpl, int64_t epoch, int64_t step, void *ctx,
+                       const char *want)
+{
+    char b[512];
+    assert_int_equal(
+        vkt__checkpoint_format_name(b, sizeof b, tmpl, true, epoch, step, sample_metrics, ctx),
+        VKT_OK);
+    assert_string_equal(b, want);
+}
+
+static void model_checkpoint_names(void **state)
+{
+    (void)state;
+    check_name(NULL, 0, 2, NULL, "epoch=0-step=2");
+    check_name("{epoch}-{val_loss:.2f}", 2, 9, NULL, "epoch=2-val_loss=0.12");
+    check_name("{epoch:03d}", 5, 0, NULL, "epoch=005");
+    check_name("{missing:d}", 0, 0, NULL, "missing=0");
+    check_name("{missing:.2f}", 0, 0, NULL, "missing=0.00");
+    check_name("{val_loss}", 0, 0, NULL, "val_loss=0.12345600128173828");
+    check_name("sample-mnist-{epoch:02d}-{val_loss:.2f}", 2, 0, NULL,
+               "sample-mnist-epoch=02-val_loss=0.12");
+    check_name("{step}", 0, 0, NULL, "step=0");
+    check_name("{epoch}", 0, 0, (void *)1, "epoch=7");
+    char b[512];
+    char no_insert[64];
+    assert_int_equal(vkt__checkpoint_format_name(no_insert, sizeof no_insert,
+                                                 "e{epoch}_{val_loss:.3f}", false, 4, 0,
+                                                 sample_metrics, NULL),
+                     VKT_OK);
+    assert_string_equal(no_insert, "e4_0.123");
+    assert_int_equal(vkt__checkpoint_format_name(b, sizeof b, "{val_loss:d}", true, 0, 0,
+                                                 sample_metrics, NULL),
+                     VKT_INVALID_ARGUMENT);
+    ASSERT_ERROR_HAS(VKT_INVALID_ARGUMENT, "Unknown format code 'd'", "{val_loss:d}");
+    assert_int_equal(
+        vkt__checkpoint_format_name(b, sizeof b, "{epoch", true, 0, 0, sample_metrics, NULL),
+        VKT_INVALID_ARGUMENT);
+
+    /* construction: defaults, state keys, Lightning's configuration errors */
+    vkt_callback *cb = vkt_model_checkpoint_create(NULL);
+    assert_non_null(cb);
+    assert_string_equal(cb->state_key,
+                        "ModelCheckpoint{'monitor': None, 'mode': 'min', 'every_n_train_steps': 0, "
+                        "'every_n_epochs': 1, 'train_time_interval': None}");
+    assert_true(cb->monitoring && cb->checkpoint);
+    assert_string_equal(vkt_model_checkpoint_best_path(cb), "");
+    assert_string_equal(vkt_model_checkpoint_last_path(cb), "");
+    vkt_model_checkpoint_destroy(cb);
+    cb = vkt_model_checkpoint_create(&(vkt_checkpoint_desc){
+        .monitor = "val_loss", .mode = VKT_MODE_MAX, .every_n_train_steps = 100});
+    assert_string_equal(cb->state_key,
+                        "ModelCheckpoint{'monitor': 'val_loss', 'mode': 'max', "
+                        "'every_n_train_steps': 100, 'every_n_epochs': 0, "
+                        "'train_time_interval': None}");
+    vkt_model_checkpoint_destroy(cb);
+    assert_null(vkt_model_checkpoint_create(&(vkt_checkpoint_desc){.save_top_k = 2}));
+    ASSERT_ERROR_HAS(VKT_INVALID_ARGUMENT,
+                     "ModelCheckpoint(save_top_k=2, monitor=None) is not a valid configuration.");
+    assert_null(vkt_model_checkpoint_create(
+        &(vkt_checkpoint_desc){.every_n_epochs = 2, .every_n_train_steps = 3}));
+    ASSERT_ERROR_HAS(VKT_INVALID_ARGUMENT, "should be mutually exclusive");
+    assert_null(vkt_model_checkpoint_create(&(vkt_checkpoint_desc){.save_top_k = -2}));
+}
+
+static void model_checkpoint_topk(void **state)
+{
+    (void)state;
+    vkt__topk k;
+    double stored;
+    /* min mode, k = 2: 3.0 (A), 2.0 (B), 2.5 (C) evicts A, 2.6 is not in the top 2 */
+    vkt__topk_init(&k, false, 2);
+    assert_true(vkt__topk_check(&k, 3.0));
+    assert_null(vkt__topk_evict(&k));
+    assert_int_equal(vkt__topk_insert(&k, "A", 3.0, &stored), VKT_OK);
+    assert_null(k.kth_best_model_path); /* not full yet */
+    assert_true(k.kth_value == INFINITY);
+    assert_true(vkt__topk_check(&k, 2.0));
+    assert_null(vkt__topk_evict(&k));
+    assert_int_equal(vkt__topk_insert(&k, "B", 2.0, &stored), VKT_OK);
+    assert_string_equal(k.kth_best_model_path, "A");
+    assert_true(k.kth_value == 3.0);
+    assert_string_equal(k.best_model_path, "B");
+    assert_true(vkt__topk_check(&k, 2.5));
+    assert_false(vkt__topk_check(&k, 3.0)); /* torch.lt: not better than the k-th */
+    assert_false(vkt__topk_check(&k, NAN)); /* NaN is the worst */
+    char *del = vkt__topk_evict(&k);
+    assert_string_equal(del, "A");
+    free(del);
+    assert_int_equal(vkt__topk_insert(&k, "C", 2.5, &stored), VKT_OK);
+    assert_int_equal(k.count, 2);
+    assert_string_equal(k.paths[0], "B");
+    assert_string_equal(k.paths[1], "C");
+    assert_string_equal(k.kth_best_model_path, "C");
+    assert_string_equal(k.best_model_path, "B");
+    assert_true(k.best_model_score == 2.0);
+    assert_false(vkt__topk_check(&k, 2.6));
+    vkt__topk_free(&k);
+
+    /* a NaN while there is room is stored as the worst value (+inf for min) */
+    vkt__topk_init(&k, false, 3);
+    assert_true(vkt__topk_check(&k, NAN));
+    assert_int_equal(vkt__topk_insert(&k, "N", NAN, &stored), VKT_OK);
+    assert_true(stored == INFINITY);
+    assert_int_equal(vkt__topk_insert(&k, "M", 1.0, &stored), VKT_OK);
+    assert_string_equal(k.best_model_path, "M");
+    vkt__topk_free(&k);
+
+    /* max mode; ties keep the first in insertion order; save_top_k -1 keeps everything */
+    vkt__topk_init(&k, true, -1);
+    const char *p[] = {"a", "b", "c", "d"};
+    double s[] = {0.5, 0.9, 0.5, NAN};
+    for (int i = 0; i < 4; i++) {
+        assert_true(vkt__topk_check(&k, s[i]));
+        assert_null(vkt__topk_evict(&k));
+        assert_int_equal(vkt__topk_insert(&k, p[i], s[i], &stored), VKT_OK);
+    }
+    assert_int_equal(k.count, 4);
+    assert_true(k.scores[3] == -INFINITY);
+    assert_string_equal(k.best_model_path, "b");
+    assert_string_equal(k.kth_best_model_path, "d");
+    vkt__topk_free(&k);
+    vkt__topk_init(&k, true, 2);
+    vkt__topk_insert(&k, "x", 0.7, &stored);
+    vkt__topk_insert(&k, "y", 0.7, &stored);
+    assert_string_equal(k.kth_best_model_path, "x");
+    assert_string_equal(k.best_model_path, "x");
+    assert_false(vkt__topk_check(&k, 0.7));
+    assert_true(vkt__topk_check(&k, 0.71));
+    vkt__topk_free(&k);
+}
+
+/* ---- EarlyStopping ---- */
+
+static void early_stopping_decisions(void **state)
+{
+    (void)state;
+    vkt_callback *cb = vkt_early_stopping_create(&(vkt_early_stopping_desc){.monitor = "val_loss"});
+    assert_non_null(cb);
+    assert_string_equal(cb->state_key, "EarlyStopping{'monitor': 'val_loss', 'mode': 'min'}");
+    assert_true(cb->monitoring);
+    assert_false(cb->checkpoint);
+    vkt_early_stopping_destroy(cb);
+    assert_null(vkt_early_stopping_create(&(vkt_early_stopping_desc){0}));
+    ASSERT_ERROR_HAS(VKT_INVALID_ARGUMENT, "monitor is required");
+
+    /* §4.3's verified run: patience 3, val_loss 3, 2, 2.5, 2.2, 2.1 stops after epoch 4 */
+    vkt__es_state s = {.monitor = "val_loss", .check_finite = true, .min_delta = -0.0f,
+                       .best_score = INFINITY, .patience = 3};
+    const float seq[] = {3, 2, 2.5f, 2.2f, 2.1f};
+    const char *msgs[] = {
+        "Metric val_loss improved. New best score: 3.000",
+        "Metric val_loss improved by 1.000 >= min_delta = 0.0. New best score: 2.000",
+        "",
+        "",
+        "Monitored metric val_loss did not improve in the last 3 records. Best score: 2.000. "
+        "Signaling Trainer to stop.",
+    };
+    for (int i = 0; i < 5; i++) {
+        bool stop = vkt__es_evaluate(&s, seq[i]);
+        assert_int_equal(stop, i == 4);
+        assert_string_equal(s.message, msgs[i]);
+    }
+    assert_int_equal(s.reason, VKT__STOP_PATIENCE_EXHAUSTED);
+    assert_int_equal(s.wait_count, 3);
+
+    /* min_delta 0.5 (stored -0.5 for min): 2.6 is no improvement on 3, 2.4 is */
+    s = (vkt__es_state){.monitor = "val_loss", .check_finite = true, .min_delta = -0.5f,
+                        .best_score = INFINITY, .patience = 3};
+    assert_false(vkt__es_evaluate(&s, 3.0f));
+    assert_false(vkt__es_evaluate(&s, 2.6f));
+    assert_int_equal(s.wait_count, 1);
+    assert_false(vkt__es_evaluate(&s, 2.4f));
+    assert_string_equal(s.message,
+                        "Metric val_loss improved by 0.600 >= min_delta = 0.5. New best score: "
+                        "2.400");
+    assert_int_equal(s.wait_count, 0);
+    /* non-finite first, whatever the patience */
+    assert_true(vkt__es_evaluate(&s, NAN));
+    assert_string_equal(s.message, "Monitored metric val_loss = tensor(nan) is not finite. "
+                                   "Previous best value was 2.400. Signaling Trainer to stop.");
+    assert_int_equal(s.reason, VKT__STOP_NON_FINITE_METRIC);
+    /* check_finite off: NaN is simply no improvement */
+    s.check_finite = false;
+    assert_false(vkt__es_evaluate(&s, NAN));
+    assert_int_equal(s.wait_count, 1);
+
+    /* max mode: improvement means larger by more than min_delta */
+    s = (vkt__es_state){.monitor = "acc", .mode_max = true, .check_finite = true,
+                        .min_delta = 0.01f, .best_score = -INFINITY, .patience = 1};
+    assert_false(vkt__es_evaluate(&s, 0.5f));
+    assert_false(vkt__es_evaluate(&s, 0.55f));
+    assert_true(vkt__es_evaluate(&s, 0.555f));
+    assert_string_equal(s.message, "Monitored metric acc did not improve in the last 1 records. "
+                                   "Best score: 0.550. Signaling Trainer to stop.");
+    assert_true(vkt__es_evaluate(&s, -INFINITY));
+    assert_non_null(strstr(s.message, "acc = tensor(-inf) is not finite"));
+}
+
+/* ---- main ---- */
+
+static int setup_tmp(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/vkt_test_train_io_XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown_tmp(void **state)
+{
+    (void)state;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && strcmp(argv[1], "--write-checkpoint") == 0) {
+        vkt_dict *d = sample_checkpoint();
+        vkt_status s = vkt_checkpoint_save(d, argv[2]);
+        vkt_dict_destroy(d);
+        if (s != VKT_OK) {
+            fprintf(stderr, "%s\n", vkt_last_error());
+            return 1;
+        }
+        return 0;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(dict_basics),
+        cmocka_unit_test(checkpoint_roundtrip),
+        cmocka_unit_test(checkpoint_atomic),
+        cmocka_unit_test(checkpoint_corrupt),
+        cmocka_unit_test(checkpoint_plain_safetensors),
+        cmocka_unit_test(format_numbers),
+        cmocka_unit_test(csv_logger_sample),
+        cmocka_unit_test(progress_bar_lines),
+        cmocka_unit_test(model_checkpoint_names),
+        cmocka_unit_test(model_checkpoint_topk),
+        cmocka_unit_test(early_stopping_decisions),
+    };
+    return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
+}
