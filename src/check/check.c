@@ -22,6 +22,7 @@ static const family families[] = {
     {"clip", vkt__check_clip},
     {"store", vkt__check_store},
     {"grad", vkt__check_grad}, /* finite differences; keep last: it uses every family */
+    {"metrics", vkt__check_metrics}, /* after grad: an entry before it shifts grad's seed */
 };
 
 static const char *family_names[VKT__ARRAY_LEN(families) + 1];

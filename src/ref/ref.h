@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vkt/metrics.h" /* vkt_metric_desc */
 #include "vkt/tensor.h" /* vkt_sgd_params, vkt_adam_params */
 
 /* ---- elementwise (src/ref/ref_elementwise.c) ---- */
@@ -83,5 +84,25 @@ void vkt__ref_matmul_abs(double *s, const float *a, const float *b, int64_t M, i
 void vkt__ref_matmul_backward(float *da, float *db, double *da_abs, double *db_abs,
                               const float *a, const float *b, const float *g, int64_t M,
                               int64_t N, int64_t K, int flags);
+
+/* ---- metrics (src/ref/ref_metrics.c): torchmetrics' update and compute on the host ---- */
+/* The host twin of a vkt_metric: its desc with defaults filled in and its state, counted in 64
+ * bits (per class, and as the [target][prediction] confusion matrix) and summed in double. */
+typedef struct vkt__ref_metric {
+    vkt_metric_desc desc;
+    int64_t *tp, *predicted, *target; /* per class */
+    int64_t *confmat;                 /* C * C */
+    double err_sum;                   /* regression: sum of (p - t)^2 or |p - t| */
+    int64_t count;                    /* regression: observations */
+} vkt__ref_metric;
+/* `desc` must be one vkt_metric_create accepts. False on out of memory. */
+bool vkt__ref_metric_init(vkt__ref_metric *r, const vkt_metric_desc *desc);
+void vkt__ref_metric_free(vkt__ref_metric *r);
+/* One update with n samples (elements; rows of (n, C) scores). Exactly one of preds_f32 and
+ * preds_i32 is given; target_i32 for classification, target_f32 for regression. */
+void vkt__ref_metric_update(vkt__ref_metric *r, const float *preds_f32, const int32_t *preds_i32,
+                            const int32_t *target_i32, const float *target_f32, int64_t n);
+/* The value: one number, C (VKT_AVERAGE_NONE) or the C * C confusion matrix counts. */
+void vkt__ref_metric_compute(double *out, const vkt__ref_metric *r);
 
 #endif
