@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "test_util.h"
+#include "vkt/metrics.h"
 
 enum { F = 8, C = 4, N = 203 }; /* 203 samples: batches of 16 end with an 11-row batch */
 
@@ -316,6 +317,168 @@ static void store_misuse_is_an_error(void **state)
     vkt_trainer_destroy(t);
 }
 
+/* ---- the proof: 200 steps, a logits store and an accuracy metric, reads only when logging ---- */
+
+typedef struct proof {
+    bool reference;
+    vkt_model *model;
+    vkt_optimizer *opt;
+    vkt_metric *acc;
+    double ref_sum;
+    int64_t ref_n, ref_hits, ref_rows;
+    uint64_t rb0, rb_epoch, bytes_epoch;
+    float store_mean;
+} proof;
+
+static vkt_status proof_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, vkt_outputs *out,
+                             void *ud)
+{
+    (void)i;
+    proof *p = ud;
+    vkt_tensor *logits = vkt_model_forward(p->model, b->x);
+    vkt_tensor *loss = vkt_softmax_xent(logits, b->y);
+    vkt_status s = vkt_log(t, "train_loss", loss, NULL); /* on_step: a row every 50 steps */
+    if (s == VKT_OK && p->reference) {
+        float v[16 * C];
+        int32_t y[16];
+        s = vkt_tensor_download(logits, v, (size_t)b->rows * C * 4);
+        if (s == VKT_OK) {
+            s = vkt_tensor_download(b->y, y, (size_t)b->rows * 4);
+        }
+        for (uint32_t r = 0; r < b->rows; r++) {
+            int best = 0;
+            for (int c = 0; c < C; c++) {
+                p->ref_sum += v[r * C + c];
+                best = v[r * C + c] > v[r * C + best] ? c : best;
+            }
+            p->ref_hits += best == y[r];
+        }
+        p->ref_n += b->rows * C;
+        p->ref_rows += b->rows;
+    } else if (s == VKT_OK) {
+        s = vkt_store(t, "logits", logits, VKT_STORE_CONCAT);
+        if (s == VKT_OK) {
+            s = vkt_metric_update(p->acc, logits, b->y);
+        }
+        if (s == VKT_OK) {
+            s = vkt_log_metric(t, "train_acc", p->acc, &(vkt_log_opts){.prog_bar = true});
+        }
+    }
+    return s == VKT_OK ? vkt_outputs_set(out, "loss", loss) : s;
+}
+
+static vkt_status proof_optimizers(vkt_trainer *t, vkt_optim_config *oc, void *ud)
+{
+    (void)t;
+    proof *p = ud;
+    oc->optimizer = p->opt;
+    oc->model = p->model;
+    return VKT_OK;
+}
+
+static vkt_status proof_epoch_start(vkt_trainer *t, void *ud)
+{
+    proof *p = ud;
+    vkt_device_stats st;
+    vkt_device_get_stats(vkt_trainer_device(t), &st);
+    p->rb0 = st.readbacks;
+    p->bytes_epoch = st.bytes_downloaded;
+    return VKT_OK;
+}
+
+static vkt_status proof_epoch_end(vkt_trainer *t, void *ud)
+{
+    proof *p = ud;
+    vkt_device_stats st;
+    vkt_device_get_stats(vkt_trainer_device(t), &st);
+    p->rb_epoch = st.readbacks - p->rb0;
+    p->bytes_epoch = st.bytes_downloaded - p->bytes_epoch;
+    if (p->reference) {
+        return VKT_OK;
+    }
+    vkt_tensor *mean = vkt_mean(vkt_store_concat(t, VKT_STAGE_FIT, "logits"));
+    vkt_status s = mean ? vkt_tensor_download(mean, &p->store_mean, 4) : vkt_last_status();
+    vkt_tensor_free(mean);
+    return s;
+}
+
+static void run_proof(proof *p, uint32_t steps)
+{
+    uint32_t n = steps * 16;
+    uint8_t *im = malloc((size_t)n * F), *lb = malloc(n);
+    for (uint64_t i = 0; i < (uint64_t)n * F; i++) {
+        im[i] = (uint8_t)((i * 2654435761u) >> 24);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        lb[i] = (uint8_t)(im[(uint64_t)i * F] % C);
+    }
+    vkt_dataset *ds;
+    vkt_loader *l;
+    assert_int_equal(vkt_dataset_from_memory(im, lb, n, F, &ds), VKT_OK);
+    assert_int_equal(vkt_loader_create(test_dev, &(vkt_loader_desc){.dataset = ds, .batch_size = 16,
+                                                                    .shuffle = true},
+                                       &l),
+                     VKT_OK);
+    uint32_t sizes[3] = {F, 12, C};
+    vkt_model_desc md;
+    vkt_mlp_desc(sizes, 3, 1, &md);
+    assert_int_equal(vkt_model_create(test_dev, &md, &p->model), VKT_OK);
+    assert_int_equal(vkt_optimizer_create(p->model, &(vkt_optim_desc){0}, &p->opt), VKT_OK);
+    assert_int_equal(vkt_metric_create(test_dev, &(vkt_metric_desc){.type = VKT_METRIC_ACCURACY,
+                                                                    .num_classes = C},
+                                       &p->acc),
+                     VKT_OK);
+    vkt_module m = {.training_step = proof_step, .configure_optimizers = proof_optimizers,
+                    .on_train_epoch_start = proof_epoch_start, .user_data = p};
+    vkt_callback cb = {.on_train_epoch_end = proof_epoch_end, .user_data = p};
+    vkt_trainer *t;
+    assert_int_equal(vkt_trainer_create(test_dev, &(vkt_trainer_desc){.max_epochs = 1,
+                                                                      .enable_progress_bar =
+                                                                          VKT_FLAG_OFF,
+                                                                      .enable_checkpointing =
+                                                                          VKT_FLAG_OFF,
+                                                                      .default_root_dir = tmpdir,
+                                                                      .callbacks = {&cb}},
+                                        &t),
+                     VKT_OK);
+    assert_int_equal(vkt_trainer_fit(t, &m, l, NULL), VKT_OK);
+    if (!p->reference) {
+        float acc = -1;
+        assert_true(vkt_trainer_metric(t, VKT_CALLBACK_METRICS, "train_acc", &acc));
+        p->ref_sum = acc; /* measured run: keep the logged accuracy here */
+    }
+    vkt_trainer_destroy(t);
+    vkt_metric_destroy(p->acc);
+    vkt_optimizer_destroy(p->opt);
+    vkt_model_destroy(p->model);
+    vkt_loader_destroy(l);
+    vkt_dataset_destroy(ds);
+    free(im);
+    free(lb);
+}
+
+static void two_hundred_steps_read_only_when_logging(void **state)
+{
+    (void)state;
+    for (uint32_t steps = 100; steps <= 200; steps += 100) {
+        proof ref = {.reference = true}, run = {0};
+        run_proof(&ref, steps);
+        run_proof(&run, steps);
+        double cpu_mean = ref.ref_sum / (double)ref.ref_n;
+        double cpu_acc = (double)ref.ref_hits / (double)ref.ref_rows;
+        fprintf(stderr, "%u steps: %llu reads (%llu bytes) during the epoch; logits mean %.7f "
+                        "(cpu %.7f), accuracy %.5f (cpu %.5f)\n",
+                steps, (unsigned long long)run.rb_epoch, (unsigned long long)run.bytes_epoch,
+                (double)run.store_mean, cpu_mean, run.ref_sum, cpu_acc);
+        /* logging points inside the epoch: a train_loss row every 50 steps, one read each of the
+         * row's one value; nothing else is read, however many logits the epoch produced */
+        assert_int_equal(run.rb_epoch, steps / 50);
+        assert_int_equal(run.bytes_epoch, 4 * (steps / 50));
+        assert_true(fabs(run.store_mean - cpu_mean) <= 1e-6 * fmax(1.0, fabs(cpu_mean)));
+        assert_float_equal(run.ref_sum, cpu_acc, 1e-7);
+    }
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/vkt_stores_XXXXXX");
@@ -327,6 +490,7 @@ int main(void)
         VKT_TEST(reduction_stores_fold_the_epoch),
         VKT_TEST(over_budget_is_a_clear_error_and_keeps_logged_metrics),
         VKT_TEST(store_misuse_is_an_error),
+        VKT_TEST(two_hundred_steps_read_only_when_logging),
     };
     int rc = VKT_RUN_GROUP(tests);
     char cmd[256];

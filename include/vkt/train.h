@@ -282,6 +282,18 @@ VKT_API vkt_status vkt_log(vkt_trainer *t, const char *name, const vkt_tensor *v
 VKT_API vkt_status vkt_log_value(vkt_trainer *t, const char *name, float value,
                                  const vkt_log_opts *opts);
 
+typedef struct vkt_metric vkt_metric; /* vkt/metrics.h */
+
+/**
+ * Logs a metric object (vkt/metrics.h) as Lightning logs a torchmetrics Metric: its epoch value.
+ * At the end of the running stage's epoch the trainer computes it on the device, puts it in the
+ * metric dictionaries and loggers, then resets the metric. Update it yourself in the step. Only
+ * on_epoch logging of one-value metrics (not a confusion matrix or VKT_AVERAGE_NONE); for a
+ * per-step value log a tensor with vkt_log. Calling it again in later steps is allowed.
+ */
+VKT_API vkt_status vkt_log_metric(vkt_trainer *t, const char *name, vkt_metric *metric,
+                                  const vkt_log_opts *opts);
+
 typedef enum vkt_metrics_kind {
     VKT_CALLBACK_METRICS = 0, /* trainer.callback_metrics */
     VKT_LOGGED_METRICS,       /* trainer.logged_metrics */

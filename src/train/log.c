@@ -16,6 +16,7 @@
 
 #include "tensor/tensor_impl.h"
 #include "train/trainer_impl.h"
+#include "vkt/metrics.h"
 
 /* ---- defaults and permissions by hook (fx_validator.py) ------------------------------------ */
 
@@ -160,22 +161,41 @@ static vkt_status resolve(vkt_trainer *t, vkt__mval **extra, uint32_t n_extra)
             }
         }
     }
+    /* one gather slot per distinct device value (the dicts often share a tensor) */
+    uint32_t *where = s == VKT_OK ? malloc(n * sizeof *where) : NULL;
+    uint32_t distinct = 0;
+    if (s == VKT_OK && !where) {
+        s = vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
     for (uint32_t i = 0; s == VKT_OK && i < n; i++) {
+        uint32_t j = 0;
+        while (j < i && slots[j]->pending != slots[i]->pending) {
+            j++;
+        }
+        if (j < i) {
+            where[i] = where[j];
+            continue;
+        }
+        where[i] = distinct++;
         vkt__binding src = vkt__bind(slots[i]->pending, VKT__READ);
         vkt__binding dst = vkt__bind(gather, VKT__WRITE);
-        s = vkt__copy(t->dev, src.buffer, src.offset, dst.buffer, dst.offset + 4 * i, 4);
+        s = vkt__copy(t->dev, src.buffer, src.offset, dst.buffer, dst.offset + 4 * where[i], 4);
     }
     if (s == VKT_OK) {
-        s = vkt_tensor_download(gather, host, n * sizeof *host);
+        vkt__binding g = vkt__bind(gather, VKT__READ);
+        s = vkt__download(t->dev, g.buffer, g.offset, host, distinct * sizeof *host);
         t->metric_reads++;
     }
     for (uint32_t i = 0; s == VKT_OK && i < n; i++) {
         /* in f32 like Lightning's tensor division: 9 / 5 -> 1.7999999523162842 */
-        slots[i]->value = (double)(host[i] / (float)slots[i]->scale);
+        slots[i]->value = (double)(host[where[i]] / (float)slots[i]->scale);
         slots[i]->known = true;
+    }
+    for (uint32_t i = 0; s == VKT_OK && i < n; i++) {
         vkt__unref(slots[i]->pending);
         slots[i]->pending = NULL;
     }
+    free(where);
     vkt_tensor_free(gather);
     free(host);
     free(slots);
@@ -396,6 +416,71 @@ vkt_status vkt_log(vkt_trainer *t, const char *name, const vkt_tensor *value,
     return VKT_OK;
 }
 
+vkt_status vkt_log_metric(vkt_trainer *t, const char *name, vkt_metric *metric,
+                          const vkt_log_opts *opts_in)
+{
+    vkt_log_opts o = opts_in ? *opts_in : (vkt_log_opts){0};
+    if (!metric) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_log_metric(\"%s\"): metric is NULL",
+                          name ? name : "");
+    }
+    const vkt_metric_desc *md = vkt_metric_get_desc(metric);
+    if (md->type == VKT_METRIC_CONFUSION_MATRIX || md->average == VKT_AVERAGE_NONE) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_log_metric(\"%s\"): a %s gives more than one "
+                                                "value; only one-value metrics can be logged",
+                          name, vkt_metric_type_name(md->type));
+    }
+    if (o.on_step == VKT_FLAG_ON) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_log_metric(\"%s\"): metric objects are "
+                                                "logged per epoch; log a batch value with vkt_log",
+                          name);
+    }
+    if (o.on_epoch == VKT_FLAG_OFF) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_log_metric(\"%s\", on_epoch=false) is not "
+                                                "useful",
+                          name);
+    }
+    const fx_rule *rule = find_rule(t->fx);
+    if (!rule) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_log_metric(\"%s\"): you can't log inside `%s`",
+                          name, t->fx ? t->fx : "(outside a hook)");
+    }
+    vkt__results *rs = t->stage_results;
+    vkt__result *r = find_result(rs, t->fx, name);
+    if (r && r->metric != metric) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_log_metric(\"%s\") in %s: another value is "
+                                                "already logged under this name",
+                          name, t->fx);
+    }
+    if (!r) {
+        if (!vkt__grow((void **)&rs->items, &rs->cap, rs->count + 1, sizeof *rs->items)) {
+            return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
+        }
+        r = &rs->items[rs->count++];
+        memset(r, 0, sizeof *r);
+        snprintf(r->fx, sizeof r->fx, "%s", t->fx);
+        snprintf(r->name, sizeof r->name, "%s", name);
+        r->on_epoch = true;
+        r->prog_bar = o.prog_bar;
+        r->logger = o.logger != VKT_FLAG_OFF;
+        r->reduce = VKT_REDUCE_SUM; /* divisor 1: the value is the metric's own */
+        r->metric = metric;
+        r->order = t->result_order++;
+    }
+    r->step_id = t->log_step_id;
+    r->count++;
+    return VKT_OK;
+}
+
+void vkt__log_reset_metrics(vkt__results *rs)
+{
+    for (uint32_t i = 0; i < rs->count; i++) {
+        if (rs->items[i].metric) {
+            vkt_metric_reset(rs->items[i].metric);
+        }
+    }
+}
+
 vkt_status vkt_log_value(vkt_trainer *t, const char *name, float value, const vkt_log_opts *opts)
 {
     vkt_tensor *v = vkt_tensor_new_1d(t->dev, VKT_F32, 1);
@@ -542,6 +627,15 @@ static vkt_status log_epoch(vkt_trainer *t, vkt__results *rs, int64_t step, bool
     /* Results in logging order; Lightning's dicts keep first-insertion order. */
     for (uint32_t i = 0; i < rs->count; i++) {
         vkt__result *r = &rs->items[i];
+        if (r->metric && r->count > 0) {
+            /* the metric's epoch value, computed on the device now */
+            vkt_tensor *v = vkt_tensor_keep(vkt_metric_compute(r->metric));
+            if (!v) {
+                return vkt_last_status();
+            }
+            vkt_tensor_free(r->acc);
+            r->acc = v;
+        }
         if (!r->on_epoch || !r->acc || r->count == 0) {
             continue;
         }

@@ -797,6 +797,7 @@ static vkt_status run_eval(vkt_trainer *t, vkt_stage stage, vkt_loader *l, uint3
     if (s == VKT_OK && stage != VKT_STAGE_PREDICT) {
         s = vkt__log_eval_epoch(t);
     }
+    vkt__log_reset_metrics(&t->eval_results);
     if (s == VKT_OK) {
         s = EVAL_BOTH(on_validation_end, on_test_end, on_predict_end);
     }
@@ -1200,6 +1201,7 @@ static vkt_status train_epoch(vkt_trainer *t, uint64_t *total_idx)
     if (s == VKT_OK) {
         s = vkt__log_train_epoch(t);
     }
+    vkt__log_reset_metrics(&t->train_results); /* logged metric objects restart each epoch */
     if (s == VKT_OK) {
         s = check_nan(t);
     }

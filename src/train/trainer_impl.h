@@ -33,6 +33,7 @@ typedef struct vkt__result {
     double cum_bs;           /* sum of batch sizes (mean) */
     uint32_t count;
     uint32_t order;
+    vkt_metric *metric;      /* vkt_log_metric: the epoch value is its compute() (borrowed) */
 } vkt__result;
 
 typedef struct vkt__results {
@@ -106,6 +107,8 @@ vkt_status vkt__log_train_epoch_live(vkt_trainer *t);
 vkt_status vkt__log_train_epoch(vkt_trainer *t);
 vkt_status vkt__log_eval_epoch(vkt_trainer *t);
 void vkt__log_reset_dicts(vkt_trainer *t);
+/* Resets the metric objects logged in these results (after their epoch value was pushed). */
+void vkt__log_reset_metrics(vkt__results *r);
 void vkt__results_reset(vkt__results *r);
 void vkt__results_free(vkt__results *r);
 void vkt__mdict_free(vkt__mdict *d);
