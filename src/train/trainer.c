@@ -683,6 +683,19 @@ static vkt_status default_optimizer_step(vkt_trainer *t, vkt_closure *c)
     return vkt_optimizer_step(t->oc.optimizer);
 }
 
+/* FitLoop._can_stop_early: should_stop is honoured only once min_epochs / min_steps are met.
+ * During epoch e current_epoch is e, Lightning's epoch_progress.current.processed. */
+static bool min_reached(const vkt_trainer *t)
+{
+    return (t->d.min_epochs <= 0 || t->current_epoch >= (uint64_t)t->d.min_epochs) &&
+           (t->d.min_steps <= 0 || t->global_step >= (uint64_t)t->d.min_steps);
+}
+
+static bool max_steps_reached(const vkt_trainer *t)
+{
+    return t->d.max_steps > 0 && t->global_step >= (uint64_t)t->d.max_steps;
+}
+
 static bool should_validate_now(vkt_trainer *t, uint32_t batch_idx, uint64_t total_idx, bool last)
 {
     if (!t->val_loader || t->num_val_batches == 0) {
@@ -693,7 +706,9 @@ static bool should_validate_now(vkt_trainer *t, uint32_t batch_idx, uint64_t tot
         (t->current_epoch + 1) % (uint64_t)d->check_val_every_n_epoch != 0) {
         return false;
     }
-    if (t->should_stop) {
+    /* _should_check_val_fx: validate at once when asked to stop, but only if the loop may stop
+     * now; before min_epochs / min_steps are met validation runs at its usual batches. */
+    if (t->should_stop && min_reached(t)) {
         return true;
     }
     uint64_t every;
@@ -710,7 +725,11 @@ static bool should_validate_now(vkt_trainer *t, uint32_t batch_idx, uint64_t tot
 
 /* ---- evaluation loops --------------------------------------------------------------------------- */
 
-static vkt_status run_eval(vkt_trainer *t, vkt_stage stage, vkt_loader *l, uint32_t n_batches)
+/* `zero_grad_first`: in-fit validation after a batch that stepped (Lightning's on_advance_end
+ * calls on_validation_model_zero_grad only when not accumulating: the gradients of an unfinished
+ * accumulation window must survive a validation run). */
+static vkt_status run_eval(vkt_trainer *t, vkt_stage stage, vkt_loader *l, uint32_t n_batches,
+                           bool zero_grad_first)
 {
     vkt_module *m = t->m;
     vkt_status s = VKT_OK;
@@ -721,7 +740,7 @@ static vkt_status run_eval(vkt_trainer *t, vkt_stage stage, vkt_loader *l, uint3
     t->stage_results = &t->eval_results;
     t->eval_stage = val ? VKT_STAGE_VALIDATE : test ? VKT_STAGE_TEST : VKT_STAGE_PREDICT;
     t->num_eval_batches = n_batches;
-    if (stage == VKT_STAGE_FIT && !t->sanity_checking) {
+    if (stage == VKT_STAGE_FIT && !t->sanity_checking && zero_grad_first) {
         s = MOD(t, on_validation_model_zero_grad);
         if (s == VKT_OK && !m->on_validation_model_zero_grad) {
             s = zero_grad(t);
@@ -1012,8 +1031,8 @@ static vkt_status get_floats_into(const vkt_dict *d, const char *key, vkt_tensor
     return vkt_tensor_upload(dst, f, (size_t)n * sizeof(float));
 }
 
-/* After configure_optimizers: weights, optimizer and loop state. */
-static vkt_status restore_state(vkt_trainer *t, vkt_dict *ckpt)
+/* After configure_optimizers (Lightning's restore_model): the weights. */
+static vkt_status restore_weights(vkt_trainer *t, vkt_dict *ckpt)
 {
     const char *path = t->d.ckpt_path;
     const vkt_dict *sd = vkt_dict_get_child(ckpt, "state_dict");
@@ -1027,6 +1046,14 @@ static vkt_status restore_state(vkt_trainer *t, vkt_dict *ckpt)
         s = get_floats_into(sd, vkt_model_tensor_name(t->oc.model, i),
                             vkt_model_tensor(t->oc.model, i), path);
     }
+    return s;
+}
+
+/* After on_fit_start (Lightning's restore_training_state): optimizer, scheduler, loops. */
+static vkt_status restore_training_state(vkt_trainer *t, vkt_dict *ckpt)
+{
+    const char *path = t->d.ckpt_path;
+    vkt_status s = VKT_OK;
     const vkt_dict *os = vkt_dict_get_child(vkt_dict_get_child(ckpt, "optimizer_states"), "0");
     if (s == VKT_OK && os && t->oc.optimizer) {
         double step = 0, lr = 0;
@@ -1064,17 +1091,6 @@ static vkt_status restore_state(vkt_trainer *t, vkt_dict *ckpt)
 }
 
 /* ---- fit --------------------------------------------------------------------------------------- */
-
-static bool min_reached(const vkt_trainer *t)
-{
-    return (t->d.min_epochs <= 0 || t->current_epoch >= (uint64_t)t->d.min_epochs) &&
-           (t->d.min_steps <= 0 || t->global_step >= (uint64_t)t->d.min_steps);
-}
-
-static bool max_steps_reached(const vkt_trainer *t)
-{
-    return t->d.max_steps > 0 && t->global_step >= (uint64_t)t->d.max_steps;
-}
 
 static vkt_status check_nan(vkt_trainer *t)
 {
@@ -1144,10 +1160,12 @@ static vkt_status train_epoch(vkt_trainer *t, uint64_t *total_idx)
         } else if (s == VKT_OK) {
             s = vkt_closure_run(&c);
         }
-        /* schedulers: step interval every `frequency` steps, epoch interval on the last batch */
+        /* schedulers (_update_learning_rates): step interval on stepping batches whose
+         * batch_idx + 1 is a multiple of `frequency` (the index within the epoch, not
+         * global_step), epoch interval on the last batch when current_epoch + 1 is */
         if (s == VKT_OK && stepping && t->oc.scheduler) {
             uint32_t f = VKT__DEF(t->oc.frequency, 1u);
-            if (t->oc.interval == VKT_INTERVAL_STEP && t->global_step % f == 0) {
+            if (t->oc.interval == VKT_INTERVAL_STEP && (i + 1) % f == 0) {
                 s = scheduler_step(t);
             } else if (t->oc.interval != VKT_INTERVAL_STEP && last &&
                        (t->current_epoch + 1) % f == 0) {
@@ -1170,15 +1188,19 @@ static vkt_status train_epoch(vkt_trainer *t, uint64_t *total_idx)
         if (s == VKT_OK) {
             s = vkt_device_flush(t->dev); /* one submit per step */
         }
-        bool stop_now = max_steps_reached(t) || (t->should_stop && min_reached(t));
-        if (s == VKT_OK && should_validate_now(t, i, *total_idx, last || stop_now)) {
-            s = run_eval(t, VKT_STAGE_FIT, t->val_loader, t->num_val_batches);
+        /* TrainingEpochLoop.on_advance_end: validation when due (not merely because max_steps
+         * was reached: Lightning validates at the end of a max_steps run only when that batch is
+         * a validation batch anyway), then the loop's `done`, decided after the validation so
+         * that a should_stop set during it (EarlyStopping in on_validation_end) ends the epoch
+         * at this batch. */
+        if (s == VKT_OK && should_validate_now(t, i, *total_idx, last)) {
+            s = run_eval(t, VKT_STAGE_FIT, t->val_loader, t->num_val_batches, stepping);
         }
         if (stepping) {
             t->batches_that_stepped++;
         }
         (*total_idx)++;
-        if (stop_now) {
+        if (max_steps_reached(t) || (t->should_stop && min_reached(t))) {
             break;
         }
     }
@@ -1220,6 +1242,17 @@ static vkt_status setup_fit(vkt_trainer *t, vkt_loader *train, vkt_loader *val)
     }
     if (s == VKT_OK && !t->m->training_step) {
         s = vkt__error(VKT_INVALID_ARGUMENT, "vkt_trainer_fit: the module has no training_step");
+    }
+    /* FitLoop.setup_data: a batch-count interval longer than the epoch would never validate */
+    if (s == VKT_OK && t->num_training_batches > 0 && t->d.check_val_every_n_epoch > 0 &&
+        t->d.val_check_interval.count > (int64_t)t->num_training_batches) {
+        s = vkt__error(VKT_INVALID_ARGUMENT,
+                       "vkt_trainer_fit: val_check_interval (%lld) must be less than or equal to "
+                       "the number of the training batches (%u). If you want to disable "
+                       "validation set limit_val_batches to none instead. If you want to validate "
+                       "based on the total training batches, set check_val_every_n_epoch = "
+                       "VKT_UNLIMITED.",
+                       (long long)t->d.val_check_interval.count, t->num_training_batches);
     }
     if (s == VKT_OK && val && t->num_val_batches > 0 && !t->m->validation_step) {
         s = vkt__error(VKT_INVALID_ARGUMENT, "vkt_trainer_fit: a validation loader was given but "
@@ -1287,6 +1320,8 @@ vkt_status vkt_trainer_fit(vkt_trainer *t, vkt_module *m, vkt_loader *train, vkt
         s = vkt_checkpoint_load(t->d.ckpt_path, &ckpt);
         if (s == VKT_OK) {
             s = restore_hooks(t, ckpt);
+        } else {
+            vkt__error_context("vkt_trainer_fit: cannot resume from ckpt_path");
         }
     }
     if (s == VKT_OK) {
@@ -1297,8 +1332,10 @@ vkt_status vkt_trainer_fit(vkt_trainer *t, vkt_module *m, vkt_loader *train, vkt
             s = vkt__error(VKT_INVALID_ARGUMENT, "configure_optimizers set no optimizer");
         }
     }
+    /* Lightning restores the weights before configure_optimizers (restore_model); vkt learns the
+     * model from configure_optimizers, so right after it, before on_fit_start. */
     if (s == VKT_OK && ckpt) {
-        s = restore_state(t, ckpt);
+        s = restore_weights(t, ckpt);
     }
     if (s == VKT_OK && t->d.detect_nan && !t->nan_probe) {
         t->nan_probe = vkt_tensor_keep(vkt_tensor_new_1d(t->dev, VKT_F32, 1));
@@ -1309,6 +1346,11 @@ vkt_status vkt_trainer_fit(vkt_trainer *t, vkt_module *m, vkt_loader *train, vkt
     }
     if (s == VKT_OK) {
         s = log_hparams(t);
+    }
+    /* restore_training_state: optimizer, scheduler and loop state come after on_fit_start and
+     * the hyper-parameters (on_fit_start sees current_epoch 0 and global_step 0, as there) */
+    if (s == VKT_OK && ckpt) {
+        s = restore_training_state(t, ckpt);
     }
     if (s == VKT_OK) {
         s = zero_grad(t);
@@ -1322,7 +1364,7 @@ vkt_status vkt_trainer_fit(vkt_trainer *t, vkt_module *m, vkt_loader *train, vkt
         vkt__log_reset_dicts(t);
         s = CBS(t, on_sanity_check_start);
         if (s == VKT_OK) {
-            s = run_eval(t, VKT_STAGE_FIT, val, n);
+            s = run_eval(t, VKT_STAGE_FIT, val, n, false);
         }
         if (s == VKT_OK) {
             s = CBS(t, on_sanity_check_end);
@@ -1331,11 +1373,15 @@ vkt_status vkt_trainer_fit(vkt_trainer *t, vkt_module *m, vkt_loader *train, vkt
         vkt__log_reset_dicts(t);
         vkt__results_reset(&t->eval_results);
     }
-    if (s == VKT_OK) {
+    /* FitLoop.skip: no training batches (limit_train_batches none, or an empty loader) runs no
+     * training loop at all: no on_train_start / epochs / on_train_end (the sanity check above
+     * still ran, as in Lightning's _run_stage) */
+    bool train_loop = t->num_training_batches > 0;
+    if (s == VKT_OK && train_loop) {
         s = BOTH(t, on_train_start);
     }
     uint64_t total_idx = 0;
-    while (s == VKT_OK) {
+    while (s == VKT_OK && train_loop) {
         if (t->d.max_epochs > 0 && t->current_epoch >= (uint64_t)t->d.max_epochs) {
             break;
         }
@@ -1347,7 +1393,7 @@ vkt_status vkt_trainer_fit(vkt_trainer *t, vkt_module *m, vkt_loader *train, vkt
             t->current_epoch++;
         }
     }
-    if (s == VKT_OK) {
+    if (s == VKT_OK && train_loop) {
         s = BOTH(t, on_train_end);
     }
     if (s == VKT_OK) {
@@ -1410,7 +1456,7 @@ static vkt_status run_stage(vkt_trainer *t, vkt_module *m, vkt_loader *l, vkt_st
     }
     vkt__results_reset(&t->eval_results);
     if (s == VKT_OK) {
-        s = run_eval(t, stage, l, n);
+        s = run_eval(t, stage, l, n, false);
     }
     if (s == VKT_OK) {
         s = stage_hooks(t, "teardown", offsetof(vkt_callback, teardown),
