@@ -24,7 +24,7 @@ static inline double vkt__cli_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* `vkt bench matmul` (tools/bench_matmul.c); argv[0] is "matmul". */
+/* `vkt bench matmul` (tools/bench_matmul.c): the arguments after "matmul". */
 int vkt_cli_bench_matmul(vkt_device *dev, int argc, char **argv);
 
 #endif

@@ -184,7 +184,7 @@ static int cmd_bench(int argc, char **argv)
     }
     if (strcmp(argv[1], "matmul") == 0) {
         vkt_device *dev = vkt_cli_open_device(select, validation);
-        int rc = vkt_cli_bench_matmul(dev, argc - 1, argv + 1);
+        int rc = vkt_cli_bench_matmul(dev, argc - 2, argv + 2);
         vkt_device_destroy(dev);
         return rc;
     }
