@@ -47,6 +47,14 @@ run() {
 }
 
 extra=("$@")
+# tools/train.sh builds with -O3 (release), which warns about things -O2 does not: build that too.
+echo "== release build (as tools/train.sh makes it)"
+if rel_log=$(vkt_build build-release --buildtype=release -Dtests=false 2>&1); then
+    passed=$((passed + 1))
+else
+    echo "$rel_log"
+    failed=$((failed + 1))
+fi
 run "unit tests" -- --suite unit
 for width in 128 256 512; do
     run "GPU tests at LP_NATIVE_VECTOR_WIDTH=$width" LP_NATIVE_VECTOR_WIDTH=$width -- --suite gpu

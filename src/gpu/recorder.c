@@ -360,7 +360,7 @@ vkt_status vkt__dispatch(vkt_device *dev, const vkt__dispatch_desc *d)
     if (s != VKT_OK) {
         return s;
     }
-    vkt__frame *f;
+    vkt__frame *f = NULL;
     s = begin(dev, &f);
     if (s != VKT_OK) {
         return s;
@@ -421,7 +421,7 @@ vkt_status vkt__fill(vkt_device *dev, VkBuffer buf, VkDeviceSize offset, VkDevic
                      uint32_t word)
 {
     VKT__ASSERT(offset % 4 == 0 && size % 4 == 0);
-    vkt__frame *f;
+    vkt__frame *f = NULL;
     vkt_status s = begin(dev, &f);
     if (s != VKT_OK) {
         return s;
@@ -437,7 +437,7 @@ vkt_status vkt__fill(vkt_device *dev, VkBuffer buf, VkDeviceSize offset, VkDevic
 vkt_status vkt__copy(vkt_device *dev, VkBuffer src, VkDeviceSize src_off, VkBuffer dst,
                      VkDeviceSize dst_off, VkDeviceSize size)
 {
-    vkt__frame *f;
+    vkt__frame *f = NULL;
     vkt_status s = begin(dev, &f);
     if (s != VKT_OK) {
         return s;
@@ -457,7 +457,7 @@ vkt_status vkt__upload(vkt_device *dev, VkBuffer dst, VkDeviceSize dst_off, cons
 {
     const uint8_t *p = src;
     while (size > 0) {
-        vkt__frame *f;
+        vkt__frame *f = NULL;
         vkt_status s = begin(dev, &f);
         if (s != VKT_OK) {
             return s;
@@ -498,7 +498,7 @@ vkt_status vkt__download(vkt_device *dev, VkBuffer src, VkDeviceSize src_off, vo
     uint8_t *p = dst;
     dev->stats.readbacks++;
     while (size > 0) {
-        vkt__frame *f;
+        vkt__frame *f = NULL;
         vkt_status s = begin(dev, &f);
         if (s != VKT_OK) {
             return s;
