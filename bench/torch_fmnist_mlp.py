@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-# Copied from shared/bench: the PyTorch CPU peer for bench/train_vs_torch.sh.
+# Copied from shared/bench: the PyTorch CPU peer for bench/train_vs_torch.sh. Changed: it uses
+# every core (torch's OpenMP default here is 1 thread; lavapipe, vkt's device, uses all cores).
 """Peer baseline: PyTorch (Debian python3-torch) CPU training of the reference MLP on Fashion-MNIST.
 Usage: /usr/bin/python3 torch_fmnist_mlp.py [epochs] [batch]
 Prints per-epoch train loss, test accuracy, samples/s."""
-import gzip, sys, time, numpy as np, torch, torch.nn as nn, torch.nn.functional as F
+import gzip, os, sys, time, numpy as np, torch, torch.nn as nn, torch.nn.functional as F
+torch.set_num_threads(int(sys.argv[3]) if len(sys.argv) > 3 else os.cpu_count())
 D = "/usr/share/datasets/fashion-mnist/"
 def idx(path, off):
     with gzip.open(D + path) as f: return np.frombuffer(f.read(), np.uint8, offset=off)
