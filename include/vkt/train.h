@@ -522,8 +522,8 @@ VKT_API void vkt_early_stopping_destroy(vkt_callback *cb);
 /* ---- checkpoint files ------------------------------------------------------------------------ */
 
 /**
- * Writes a checkpoint dict: its f32 arrays as tensors of a safetensors file (readable by
- * torch/safetensors) and everything else as JSON in the file's metadata (key "vkt"). Written to
+ * Writes a checkpoint dict: its f32 arrays as tensors of a safetensors file (the format
+ * torch's safetensors reads) and everything else as JSON in the file's metadata (key "vkt"). Written to
  * a temporary file in the same directory, fsync'd, then renamed over `path`: a crash never leaves
  * a partial checkpoint.
  */
