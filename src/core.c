@@ -106,3 +106,30 @@ bool vkt__grow(void **ptr, uint32_t *cap, uint32_t need, size_t elem)
     *cap = n;
     return true;
 }
+
+void vkt__sb_putn(vkt__sbuf *b, const char *s, size_t n)
+{
+    if (b->oom) {
+        return;
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1) {
+            cap *= 2;
+        }
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void vkt__sb_puts(vkt__sbuf *b, const char *s) { vkt__sb_putn(b, s, strlen(s)); }
+
+void vkt__sb_putc(vkt__sbuf *b, char c) { vkt__sb_putn(b, &c, 1); }

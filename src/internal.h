@@ -64,6 +64,17 @@ static inline uint32_t vkt__rng_below(vkt__rng *r, uint32_t n)
     return (uint32_t)(((vkt__rng_next(r) >> 32) * (uint64_t)n) >> 32);
 }
 
+/* A growing NUL-terminated string; `oom` is set (and later writes are dropped) when realloc fails. */
+typedef struct vkt__sbuf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+} vkt__sbuf;
+
+void vkt__sb_putn(vkt__sbuf *b, const char *s, size_t n);
+void vkt__sb_puts(vkt__sbuf *b, const char *s);
+void vkt__sb_putc(vkt__sbuf *b, char c);
+
 /* Monotonic clock in seconds. */
 double vkt__now(void);
 

@@ -32,83 +32,50 @@
 #define MAX_HEADER (100u * 1000u * 1000u) /* the safetensors library's limit */
 #define MAX_DEPTH 200
 
-/* ---- a growing string ---- */
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} sbuf;
-
-static void sb_putn(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) {
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) {
-            cap *= 2;
-        }
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s) { sb_putn(b, s, strlen(s)); }
-
-static void sb_putc(sbuf *b, char c) { sb_putn(b, &c, 1); }
+/* a growing string: vkt__sbuf (src/core.c) */
 
 /* ---- JSON writer ---- */
 
-static void json_string(sbuf *b, const char *s)
+static void json_string(vkt__sbuf *b, const char *s)
 {
-    sb_putc(b, '"');
+    vkt__sb_putc(b, '"');
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         switch (*p) {
         case '"':
-            sb_puts(b, "\\\"");
+            vkt__sb_puts(b, "\\\"");
             break;
         case '\\':
-            sb_puts(b, "\\\\");
+            vkt__sb_puts(b, "\\\\");
             break;
         case '\n':
-            sb_puts(b, "\\n");
+            vkt__sb_puts(b, "\\n");
             break;
         case '\r':
-            sb_puts(b, "\\r");
+            vkt__sb_puts(b, "\\r");
             break;
         case '\t':
-            sb_puts(b, "\\t");
+            vkt__sb_puts(b, "\\t");
             break;
         case '\b':
-            sb_puts(b, "\\b");
+            vkt__sb_puts(b, "\\b");
             break;
         case '\f':
-            sb_puts(b, "\\f");
+            vkt__sb_puts(b, "\\f");
             break;
         default:
             if (*p < 0x20) {
                 char u[8];
                 snprintf(u, sizeof u, "\\u%04x", *p);
-                sb_puts(b, u);
+                vkt__sb_puts(b, u);
             } else {
-                sb_putc(b, (char)*p);
+                vkt__sb_putc(b, (char)*p);
             }
         }
     }
-    sb_putc(b, '"');
+    vkt__sb_putc(b, '"');
 }
 
-static void json_number(sbuf *b, double v)
+static void json_number(vkt__sbuf *b, double v)
 {
     char t[40];
     if (isnan(v)) {
@@ -121,7 +88,7 @@ static void json_number(sbuf *b, double v)
         snprintf(t, sizeof t, "%.17g", v);
         vkt__c_decimal_point(t);
     }
-    sb_puts(b, t);
+    vkt__sb_puts(b, t);
 }
 
 static bool utf8_valid(const char *s)
@@ -149,34 +116,34 @@ static bool utf8_valid(const char *s)
 }
 
 /* Shape of an f32 array as nested JSON lists, for vkt__dict_to_json. */
-static void json_floats(sbuf *b, const float *v, int ndim, const int64_t *shape, int dim,
+static void json_floats(vkt__sbuf *b, const float *v, int ndim, const int64_t *shape, int dim,
                         uint64_t *at)
 {
     if (dim == ndim) {
         json_number(b, (double)v[(*at)++]);
         return;
     }
-    sb_putc(b, '[');
+    vkt__sb_putc(b, '[');
     for (int64_t i = 0; i < shape[dim]; i++) {
         if (i) {
-            sb_puts(b, ", ");
+            vkt__sb_puts(b, ", ");
         }
         json_floats(b, v, ndim, shape, dim + 1, at);
     }
-    sb_putc(b, ']');
+    vkt__sb_putc(b, ']');
 }
 
 /* The tree; f32 arrays as null (tensors_inline false) or nested lists. */
-static void json_dict(sbuf *b, const vkt_dict *d, bool tensors_inline)
+static void json_dict(vkt__sbuf *b, const vkt_dict *d, bool tensors_inline)
 {
-    sb_putc(b, '{');
+    vkt__sb_putc(b, '{');
     for (uint32_t i = 0; i < vkt_dict_count(d); i++) {
         vkt__dict_entry e = vkt__dict_at(d, i);
         if (i) {
-            sb_puts(b, ", ");
+            vkt__sb_puts(b, ", ");
         }
         json_string(b, e.key);
-        sb_puts(b, ": ");
+        vkt__sb_puts(b, ": ");
         switch (e.kind) {
         case VKT__DICT_NUMBER:
             json_number(b, e.number);
@@ -192,19 +159,19 @@ static void json_dict(sbuf *b, const vkt_dict *d, bool tensors_inline)
                 uint64_t at = 0;
                 json_floats(b, e.floats, e.ndim, e.shape, 0, &at);
             } else {
-                sb_puts(b, "null");
+                vkt__sb_puts(b, "null");
             }
             break;
         default:
             break;
         }
     }
-    sb_putc(b, '}');
+    vkt__sb_putc(b, '}');
 }
 
 char *vkt__dict_to_json(const vkt_dict *d)
 {
-    sbuf b = {0};
+    vkt__sbuf b = {0};
     json_dict(&b, d, true);
     if (b.oom || !b.p) {
         free(b.p);
@@ -315,26 +282,26 @@ static bool jhex4(jparser *j, uint32_t *out)
     return true;
 }
 
-static void put_utf8(sbuf *b, uint32_t cp)
+static void put_utf8(vkt__sbuf *b, uint32_t cp)
 {
     char u[4];
     if (cp < 0x80) {
-        sb_putc(b, (char)cp);
+        vkt__sb_putc(b, (char)cp);
     } else if (cp < 0x800) {
         u[0] = (char)(0xC0 | (cp >> 6));
         u[1] = (char)(0x80 | (cp & 0x3F));
-        sb_putn(b, u, 2);
+        vkt__sb_putn(b, u, 2);
     } else if (cp < 0x10000) {
         u[0] = (char)(0xE0 | (cp >> 12));
         u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
         u[2] = (char)(0x80 | (cp & 0x3F));
-        sb_putn(b, u, 3);
+        vkt__sb_putn(b, u, 3);
     } else {
         u[0] = (char)(0xF0 | (cp >> 18));
         u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
         u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
         u[3] = (char)(0x80 | (cp & 0x3F));
-        sb_putn(b, u, 4);
+        vkt__sb_putn(b, u, 4);
     }
 }
 
@@ -342,8 +309,8 @@ static char *jstring(jparser *j)
 {
     /* at the opening quote */
     j->p++;
-    sbuf b = {0};
-    sb_puts(&b, "");
+    vkt__sbuf b = {0};
+    vkt__sb_puts(&b, "");
     while (true) {
         if (j->p >= j->end) {
             jfail(j, "unterminated string");
@@ -363,7 +330,7 @@ static char *jstring(jparser *j)
             break;
         }
         if (c != '\\') {
-            sb_putc(&b, (char)c);
+            vkt__sb_putc(&b, (char)c);
             j->p++;
             continue;
         }
@@ -378,22 +345,22 @@ static char *jstring(jparser *j)
         case '"':
         case '\\':
         case '/':
-            sb_putc(&b, e);
+            vkt__sb_putc(&b, e);
             continue;
         case 'b':
-            sb_putc(&b, '\b');
+            vkt__sb_putc(&b, '\b');
             continue;
         case 'f':
-            sb_putc(&b, '\f');
+            vkt__sb_putc(&b, '\f');
             continue;
         case 'n':
-            sb_putc(&b, '\n');
+            vkt__sb_putc(&b, '\n');
             continue;
         case 'r':
-            sb_putc(&b, '\r');
+            vkt__sb_putc(&b, '\r');
             continue;
         case 't':
-            sb_putc(&b, '\t');
+            vkt__sb_putc(&b, '\t');
             continue;
         case 'u':
             if (!jhex4(j, &cp)) {
@@ -739,23 +706,23 @@ static void collect(save_ctx *c, const vkt_dict *d, int depth)
         if (e.kind != VKT__DICT_FLOATS) {
             continue;
         }
-        sbuf name = {0}, path = {0};
-        sb_putc(&path, '[');
+        vkt__sbuf name = {0}, path = {0};
+        vkt__sb_putc(&path, '[');
         for (int k = 0; k <= depth; k++) {
             if (k) {
-                sb_putc(&name, '/');
-                sb_puts(&path, ", ");
+                vkt__sb_putc(&name, '/');
+                vkt__sb_puts(&path, ", ");
             }
-            sb_puts(&name, c->keys[k]);
+            vkt__sb_puts(&name, c->keys[k]);
             json_string(&path, c->keys[k]);
         }
-        sb_putc(&path, ']');
+        vkt__sb_putc(&path, ']');
         size_t base = name.len;
         for (int dup = 1; !name.oom && name_taken(c, name.p); dup++) {
             char suffix[24];
             snprintf(suffix, sizeof suffix, "~%d", dup);
             name.len = base;
-            sb_puts(&name, suffix);
+            vkt__sb_puts(&name, suffix);
         }
         if (name.oom || path.oom || !vkt__grow((void **)&c->t, &c->cap, c->n + 1, sizeof *c->t)) {
             free(name.p);
@@ -809,43 +776,43 @@ static bool write_floats_le(FILE *f, const float *v, uint64_t n)
 
 static char *build_header(const vkt_dict *ckpt, save_ctx *c)
 {
-    sbuf tree = {0}, paths = {0}, h = {0};
+    vkt__sbuf tree = {0}, paths = {0}, h = {0};
     json_dict(&tree, ckpt, false);
-    sb_putc(&paths, '{');
+    vkt__sb_putc(&paths, '{');
     for (uint32_t i = 0; i < c->n; i++) {
         if (i) {
-            sb_puts(&paths, ", ");
+            vkt__sb_puts(&paths, ", ");
         }
         json_string(&paths, c->t[i].name);
-        sb_puts(&paths, ": ");
-        sb_puts(&paths, c->t[i].path_json);
+        vkt__sb_puts(&paths, ": ");
+        vkt__sb_puts(&paths, c->t[i].path_json);
     }
-    sb_putc(&paths, '}');
-    sb_puts(&h, "{\"__metadata__\":{\"format\":\"pt\",\"vkt\":");
+    vkt__sb_putc(&paths, '}');
+    vkt__sb_puts(&h, "{\"__metadata__\":{\"format\":\"pt\",\"vkt\":");
     json_string(&h, tree.p ? tree.p : "{}");
-    sb_puts(&h, ",\"vkt_tensors\":");
+    vkt__sb_puts(&h, ",\"vkt_tensors\":");
     json_string(&h, paths.p ? paths.p : "{}");
-    sb_putc(&h, '}');
+    vkt__sb_putc(&h, '}');
     uint64_t off = 0;
     for (uint32_t i = 0; i < c->n; i++) {
         const tensor_ref *t = &c->t[i];
         char num[64];
-        sb_putc(&h, ',');
+        vkt__sb_putc(&h, ',');
         json_string(&h, t->name);
-        sb_puts(&h, ":{\"dtype\":\"F32\",\"shape\":[");
+        vkt__sb_puts(&h, ":{\"dtype\":\"F32\",\"shape\":[");
         for (int k = 0; k < t->ndim; k++) {
             snprintf(num, sizeof num, "%s%lld", k ? "," : "", (long long)t->shape[k]);
-            sb_puts(&h, num);
+            vkt__sb_puts(&h, num);
         }
         snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
                  (unsigned long long)(off + t->count * 4));
-        sb_puts(&h, num);
+        vkt__sb_puts(&h, num);
         off += t->count * 4;
     }
-    sb_putc(&h, '}');
+    vkt__sb_putc(&h, '}');
     /* pad with spaces so the data starts 8-byte aligned (8 + N multiple of 8) */
     while (!h.oom && h.len % 8) {
-        sb_putc(&h, ' ');
+        vkt__sb_putc(&h, ' ');
     }
     bool oom = tree.oom || paths.oom || h.oom;
     free(tree.p);

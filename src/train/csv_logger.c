@@ -32,56 +32,25 @@ typedef struct csv_logger {
     vkt_dict *hparams;
 } csv_logger;
 
-/* ---- a growing string (local twin of checkpoint.c's) ---- */
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} sbuf;
-
-static void sb_putn(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom) {
-        return;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) {
-            cap *= 2;
-        }
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_puts(sbuf *b, const char *s) { sb_putn(b, s, strlen(s)); }
+/* a growing string: vkt__sbuf (src/core.c) */
 
 /* ---- CSV ---- */
 
 /* Python csv QUOTE_MINIMAL: quote fields holding the delimiter, the quote or a line break. */
-static void csv_field(sbuf *b, const char *s)
+static void csv_field(vkt__sbuf *b, const char *s)
 {
     if (!strpbrk(s, ",\"\r\n")) {
-        sb_puts(b, s);
+        vkt__sb_puts(b, s);
         return;
     }
-    sb_puts(b, "\"");
+    vkt__sb_puts(b, "\"");
     for (; *s; s++) {
-        sb_putn(b, s, 1);
+        vkt__sb_putn(b, s, 1);
         if (*s == '"') {
-            sb_puts(b, "\"");
+            vkt__sb_puts(b, "\"");
         }
     }
-    sb_puts(b, "\"");
+    vkt__sb_puts(b, "\"");
 }
 
 /* Splits one CSV record at *p into malloc'd fields; advances *p. false at the end of input. */
@@ -95,24 +64,24 @@ static bool csv_record(const char **p, char ***fields, uint32_t *n)
     }
     uint32_t cap = 0;
     while (true) {
-        sbuf f = {0};
-        sb_puts(&f, "");
+        vkt__sbuf f = {0};
+        vkt__sb_puts(&f, "");
         if (*s == '"') {
             s++;
             while (*s) {
                 if (*s == '"' && s[1] == '"') {
-                    sb_putn(&f, s, 1);
+                    vkt__sb_putn(&f, s, 1);
                     s += 2;
                 } else if (*s == '"') {
                     s++;
                     break;
                 } else {
-                    sb_putn(&f, s++, 1);
+                    vkt__sb_putn(&f, s++, 1);
                 }
             }
         }
         while (*s && *s != ',' && *s != '\r' && *s != '\n') {
-            sb_putn(&f, s++, 1);
+            vkt__sb_putn(&f, s++, 1);
         }
         if (!vkt__grow((void **)fields, &cap, *n + 1, sizeof **fields)) {
             free(f.p);
@@ -149,12 +118,12 @@ static char *read_file(const char *path)
     if (!f) {
         return NULL;
     }
-    sbuf b = {0};
-    sb_puts(&b, "");
+    vkt__sbuf b = {0};
+    vkt__sb_puts(&b, "");
     char chunk[65536];
     size_t r;
     while ((r = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        sb_putn(&b, chunk, r);
+        vkt__sb_putn(&b, chunk, r);
     }
     bool bad = ferror(f) || b.oom;
     fclose(f);
@@ -199,15 +168,15 @@ static int32_t key_index(const csv_logger *c, const char *key)
     return -1;
 }
 
-static void put_header(const csv_logger *c, sbuf *b)
+static void put_header(const csv_logger *c, vkt__sbuf *b)
 {
     for (uint32_t i = 0; i < c->nkeys; i++) {
         if (i) {
-            sb_puts(b, ",");
+            vkt__sb_puts(b, ",");
         }
         csv_field(b, c->keys[i]);
     }
-    sb_puts(b, LINE_END);
+    vkt__sb_puts(b, LINE_END);
 }
 
 /* _rewrite_with_new_header: reads the file back and writes every row under the new header. */
@@ -218,7 +187,7 @@ static vkt_status rewrite(csv_logger *c)
         return vkt__error(VKT_IO, "CSVLogger: cannot read '%s' back to add columns: %s",
                           c->metrics_path, strerror(errno));
     }
-    sbuf out = {0};
+    vkt__sbuf out = {0};
     put_header(c, &out);
     const char *p = text;
     char **old = NULL, **row;
@@ -238,11 +207,11 @@ static vkt_status rewrite(csv_logger *c)
         }
         for (uint32_t i = 0; i < c->nkeys; i++) {
             if (i) {
-                sb_puts(&out, ",");
+                vkt__sb_puts(&out, ",");
             }
             csv_field(&out, cells[i] ? cells[i] : "");
         }
-        sb_puts(&out, LINE_END);
+        vkt__sb_puts(&out, LINE_END);
         free_fields(row, nrow);
     }
     vkt_status s = !map || !cells || out.oom
@@ -311,13 +280,13 @@ static vkt_status csv_log_metrics(const char *const *names, const double *values
             s = rewrite(c);
         }
     }
-    sbuf line = {0};
+    vkt__sbuf line = {0};
     if (s == VKT_OK && !c->file_exists) {
         put_header(c, &line);
     }
     for (uint32_t i = 0; s == VKT_OK && i < c->nkeys; i++) {
         if (i) {
-            sb_puts(&line, ",");
+            vkt__sb_puts(&line, ",");
         }
         for (uint32_t j = 0; j < cnt; j++) {
             if (strcmp(rk[j], c->keys[i]) == 0) {
@@ -325,7 +294,7 @@ static vkt_status csv_log_metrics(const char *const *names, const double *values
             }
         }
     }
-    sb_puts(&line, LINE_END);
+    vkt__sb_puts(&line, LINE_END);
     if (s == VKT_OK) {
         FILE *f = line.oom ? NULL : fopen(c->metrics_path, c->file_exists ? "ab" : "wb");
         bool ok = f && fwrite(line.p, 1, line.len, f) == line.len;
@@ -408,10 +377,10 @@ static bool yaml_plain_ok(const char *s)
     return !yaml_numeric(s) && !(digit0 && strchr(s, ':')) && !date;
 }
 
-static void yaml_scalar_str(sbuf *b, const char *s)
+static void yaml_scalar_str(vkt__sbuf *b, const char *s)
 {
     if (yaml_plain_ok(s)) {
-        sb_puts(b, s);
+        vkt__sb_puts(b, s);
         return;
     }
     bool printable = true;
@@ -419,17 +388,17 @@ static void yaml_scalar_str(sbuf *b, const char *s)
         printable = printable && !(*p < 0x20 || *p == 0x7F);
     }
     if (printable) {
-        sb_puts(b, "'");
+        vkt__sb_puts(b, "'");
         for (; *s; s++) {
-            sb_putn(b, s, 1);
+            vkt__sb_putn(b, s, 1);
             if (*s == '\'') {
-                sb_puts(b, "'");
+                vkt__sb_puts(b, "'");
             }
         }
-        sb_puts(b, "'");
+        vkt__sb_puts(b, "'");
         return;
     }
-    sb_puts(b, "\"");
+    vkt__sb_puts(b, "\"");
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         char e[8];
         if (*p == '"' || *p == '\\') {
@@ -444,13 +413,13 @@ static void yaml_scalar_str(sbuf *b, const char *s)
             e[0] = (char)*p;
             e[1] = '\0';
         }
-        sb_puts(b, e);
+        vkt__sb_puts(b, e);
     }
-    sb_puts(b, "\"");
+    vkt__sb_puts(b, "\"");
 }
 
 /* PyYAML represent_float (integral values as ints: a vkt_dict number cannot say which it was) */
-static void yaml_number(sbuf *b, double v, bool as_float)
+static void yaml_number(vkt__sbuf *b, double v, bool as_float)
 {
     char t[48];
     if (isnan(v)) {
@@ -467,32 +436,32 @@ static void yaml_number(sbuf *b, double v, bool as_float)
             memcpy(e, ".0", 2);
         }
     }
-    sb_puts(b, t);
+    vkt__sb_puts(b, t);
 }
 
-static void yaml_indent(sbuf *b, int n)
+static void yaml_indent(vkt__sbuf *b, int n)
 {
     for (int i = 0; i < n; i++) {
-        sb_puts(b, " ");
+        vkt__sb_puts(b, " ");
     }
 }
 
 /* A block sequence of f32 values (nested lists for ndim > 1), PyYAML's layout. */
-static void yaml_floats(sbuf *b, const float *v, int ndim, const int64_t *shape, int dim,
+static void yaml_floats(vkt__sbuf *b, const float *v, int ndim, const int64_t *shape, int dim,
                         uint64_t *at, int indent, bool inline_first)
 {
     if (shape[dim] == 0) {
-        sb_puts(b, "[]\n");
+        vkt__sb_puts(b, "[]\n");
         return;
     }
     for (int64_t i = 0; i < shape[dim]; i++) {
         if (i > 0 || !inline_first) {
             yaml_indent(b, indent);
         }
-        sb_puts(b, "- ");
+        vkt__sb_puts(b, "- ");
         if (dim + 1 == ndim) {
             yaml_number(b, (double)v[(*at)++], true);
-            sb_puts(b, "\n");
+            vkt__sb_puts(b, "\n");
         } else {
             yaml_floats(b, v, ndim, shape, dim + 1, at, indent + 2, true);
         }
@@ -504,7 +473,7 @@ static int cmp_entry_keys(const void *a, const void *b)
     return strcmp(((const vkt__dict_entry *)a)->key, ((const vkt__dict_entry *)b)->key);
 }
 
-static void yaml_dict(sbuf *b, const vkt_dict *d, int indent)
+static void yaml_dict(vkt__sbuf *b, const vkt_dict *d, int indent)
 {
     uint32_t n = vkt_dict_count(d);
     vkt__dict_entry *e = calloc(n ? n : 1, sizeof *e);
@@ -519,36 +488,36 @@ static void yaml_dict(sbuf *b, const vkt_dict *d, int indent)
     for (uint32_t i = 0; i < n; i++) {
         yaml_indent(b, indent);
         yaml_scalar_str(b, e[i].key);
-        sb_puts(b, ":");
+        vkt__sb_puts(b, ":");
         switch (e[i].kind) {
         case VKT__DICT_NUMBER:
-            sb_puts(b, " ");
+            vkt__sb_puts(b, " ");
             yaml_number(b, e[i].number, false);
-            sb_puts(b, "\n");
+            vkt__sb_puts(b, "\n");
             break;
         case VKT__DICT_STRING:
-            sb_puts(b, " ");
+            vkt__sb_puts(b, " ");
             yaml_scalar_str(b, e[i].string);
-            sb_puts(b, "\n");
+            vkt__sb_puts(b, "\n");
             break;
         case VKT__DICT_CHILD:
             if (vkt_dict_count(e[i].child) == 0) {
-                sb_puts(b, " {}\n");
+                vkt__sb_puts(b, " {}\n");
             } else {
-                sb_puts(b, "\n");
+                vkt__sb_puts(b, "\n");
                 yaml_dict(b, e[i].child, indent + 2);
             }
             break;
         case VKT__DICT_FLOATS: {
             uint64_t at = 0;
             if (e[i].ndim == 0) {
-                sb_puts(b, " ");
+                vkt__sb_puts(b, " ");
                 yaml_number(b, (double)e[i].floats[0], true);
-                sb_puts(b, "\n");
+                vkt__sb_puts(b, "\n");
             } else if (e[i].shape[0] == 0) {
-                sb_puts(b, " []\n");
+                vkt__sb_puts(b, " []\n");
             } else {
-                sb_puts(b, "\n");
+                vkt__sb_puts(b, "\n");
                 yaml_floats(b, e[i].floats, e[i].ndim, e[i].shape, 0, &at, indent, false);
             }
             break;
@@ -562,9 +531,9 @@ static void yaml_dict(sbuf *b, const vkt_dict *d, int indent)
 
 char *vkt__dict_to_yaml(const vkt_dict *d)
 {
-    sbuf b = {0};
+    vkt__sbuf b = {0};
     if (vkt_dict_count(d) == 0) {
-        sb_puts(&b, "{}\n");
+        vkt__sb_puts(&b, "{}\n");
     } else {
         yaml_dict(&b, d, 0);
     }
