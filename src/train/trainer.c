@@ -140,27 +140,39 @@ static vkt_status both(vkt_trainer *t, const char *fx, size_t cb_off, size_t m_o
 #define CBS(t, name) cb_hook(t, #name, offsetof(vkt_callback, name), ALL)
 #define MOD(t, name) m_hook(t, #name, offsetof(vkt_module, name))
 
+/*
+ * The one dispatch loop of hooks with arguments: every callback's hook `hook_name` of type `type` at
+ * `cb_off`, then the module's at `m_off`, each called as f(t, <args>, user_data); returns from the
+ * enclosing function with the first failure, else VKT_OK.
+ */
+#define CALL_HOOKS(t, hook_name, type, cb_off, m_off, ...)                                                \
+    do {                                                                                           \
+        for (uint32_t i_ = 0; i_ < (t)->n_cbs; i_++) {                                             \
+            type f_ = FN((t)->cbs[i_], cb_off, type);                                              \
+            if (f_) {                                                                              \
+                (t)->fx = (hook_name);                                                                    \
+                vkt_status s_ =                                                                    \
+                    check(t, hook_name, "callback", f_(t, __VA_ARGS__, (t)->cbs[i_]->user_data));         \
+                if (s_ != VKT_OK) {                                                                \
+                    return s_;                                                                     \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        type m_ = FN((t)->m, m_off, type);                                                         \
+        if (m_) {                                                                                  \
+            (t)->fx = (hook_name);                                                                        \
+            return check(t, hook_name, "module", m_(t, __VA_ARGS__, (t)->m->user_data));                  \
+        }                                                                                          \
+        return VKT_OK;                                                                             \
+    } while (0)
+
 static vkt_status stage_hooks(vkt_trainer *t, const char *fx, size_t cb_off, size_t m_off,
                               vkt_stage stage)
 {
-    for (uint32_t i = 0; i < t->n_cbs; i++) {
-        vkt_stage_hook f = FN(t->cbs[i], cb_off, vkt_stage_hook);
-        if (f) {
-            t->fx = fx;
-            vkt_status s = check(t, fx, "callback", f(t, stage, t->cbs[i]->user_data));
-            if (s != VKT_OK) {
-                return s;
-            }
-        }
-    }
-    vkt_stage_hook f = FN(t->m, m_off, vkt_stage_hook);
-    if (f) {
-        t->fx = fx;
-        return check(t, fx, "module", f(t, stage, t->m->user_data));
-    }
-    return VKT_OK;
+    CALL_HOOKS(t, fx, vkt_stage_hook, cb_off, m_off, stage);
 }
 
+/* Like CALL_HOOKS, but VKT_SKIP_EPOCH from any of them is remembered, not a failure. */
 static vkt_status batch_start_hooks(vkt_trainer *t, const char *fx, size_t cb_off, size_t m_off,
                                     const vkt_batch *b, uint32_t idx, uint32_t dl)
 {
@@ -191,85 +203,26 @@ static vkt_status batch_start_hooks(vkt_trainer *t, const char *fx, size_t cb_of
 static vkt_status train_batch_end_hooks(vkt_trainer *t, const vkt_outputs *o, const vkt_batch *b,
                                         uint32_t idx)
 {
-    const char *fx = "on_train_batch_end";
-    for (uint32_t i = 0; i < t->n_cbs; i++) {
-        if (t->cbs[i]->on_train_batch_end) {
-            t->fx = fx;
-            vkt_status s = check(t, fx, "callback",
-                                 t->cbs[i]->on_train_batch_end(t, o, b, idx, t->cbs[i]->user_data));
-            if (s != VKT_OK) {
-                return s;
-            }
-        }
-    }
-    if (t->m->on_train_batch_end) {
-        t->fx = fx;
-        return check(t, fx, "module", t->m->on_train_batch_end(t, o, b, idx, t->m->user_data));
-    }
-    return VKT_OK;
+    CALL_HOOKS(t, "on_train_batch_end", vkt_train_batch_end_hook,
+               offsetof(vkt_callback, on_train_batch_end), offsetof(vkt_module, on_train_batch_end),
+               o, b, idx);
 }
 
 static vkt_status eval_batch_end_hooks(vkt_trainer *t, const char *fx, size_t cb_off, size_t m_off,
                                        const vkt_outputs *o, const vkt_batch *b, uint32_t idx)
 {
-    for (uint32_t i = 0; i < t->n_cbs; i++) {
-        vkt_batch_end_hook f = FN(t->cbs[i], cb_off, vkt_batch_end_hook);
-        if (f) {
-            t->fx = fx;
-            vkt_status s = check(t, fx, "callback", f(t, o, b, idx, 0, t->cbs[i]->user_data));
-            if (s != VKT_OK) {
-                return s;
-            }
-        }
-    }
-    vkt_batch_end_hook f = FN(t->m, m_off, vkt_batch_end_hook);
-    if (f) {
-        t->fx = fx;
-        return check(t, fx, "module", f(t, o, b, idx, 0, t->m->user_data));
-    }
-    return VKT_OK;
+    CALL_HOOKS(t, fx, vkt_batch_end_hook, cb_off, m_off, o, b, idx, 0u);
 }
 
 static vkt_status loss_hooks(vkt_trainer *t, const char *fx, size_t cb_off, size_t m_off,
                              vkt_tensor *loss)
 {
-    for (uint32_t i = 0; i < t->n_cbs; i++) {
-        vkt_loss_hook f = FN(t->cbs[i], cb_off, vkt_loss_hook);
-        if (f) {
-            t->fx = fx;
-            vkt_status s = check(t, fx, "callback", f(t, loss, t->cbs[i]->user_data));
-            if (s != VKT_OK) {
-                return s;
-            }
-        }
-    }
-    vkt_loss_hook f = FN(t->m, m_off, vkt_loss_hook);
-    if (f) {
-        t->fx = fx;
-        return check(t, fx, "module", f(t, loss, t->m->user_data));
-    }
-    return VKT_OK;
+    CALL_HOOKS(t, fx, vkt_loss_hook, cb_off, m_off, loss);
 }
 
 static vkt_status opt_hooks(vkt_trainer *t, const char *fx, size_t cb_off, size_t m_off)
 {
-    vkt_optimizer *o = t->oc.optimizer;
-    for (uint32_t i = 0; i < t->n_cbs; i++) {
-        vkt_optimizer_hook f = FN(t->cbs[i], cb_off, vkt_optimizer_hook);
-        if (f) {
-            t->fx = fx;
-            vkt_status s = check(t, fx, "callback", f(t, o, t->cbs[i]->user_data));
-            if (s != VKT_OK) {
-                return s;
-            }
-        }
-    }
-    vkt_optimizer_hook f = FN(t->m, m_off, vkt_optimizer_hook);
-    if (f) {
-        t->fx = fx;
-        return check(t, fx, "module", f(t, o, t->m->user_data));
-    }
-    return VKT_OK;
+    CALL_HOOKS(t, fx, vkt_optimizer_hook, cb_off, m_off, t->oc.optimizer);
 }
 
 #define LOSS_HOOKS(t, name, loss)                                                                  \
