@@ -141,18 +141,18 @@ static vkt_status both(vkt_trainer *t, const char *fx, size_t cb_off, size_t m_o
 #define MOD(t, name) m_hook(t, #name, offsetof(vkt_module, name))
 
 /*
- * The one dispatch loop of hooks with arguments: every callback's hook `hook_name` of type `type` at
- * `cb_off`, then the module's at `m_off`, each called as f(t, <args>, user_data); returns from the
- * enclosing function with the first failure, else VKT_OK.
+ * The one dispatch loop of hooks with arguments: every callback's hook `hook_name` (of type
+ * `type`, at `cb_off`), then the module's (at `m_off`), each called as f(t, <args>, user_data);
+ * returns from the enclosing function with the first failure, else VKT_OK.
  */
-#define CALL_HOOKS(t, hook_name, type, cb_off, m_off, ...)                                                \
+#define CALL_HOOKS(t, hook_name, type, cb_off, m_off, ...)                                         \
     do {                                                                                           \
         for (uint32_t i_ = 0; i_ < (t)->n_cbs; i_++) {                                             \
             type f_ = FN((t)->cbs[i_], cb_off, type);                                              \
             if (f_) {                                                                              \
-                (t)->fx = (hook_name);                                                                    \
+                (t)->fx = (hook_name);                                                             \
                 vkt_status s_ =                                                                    \
-                    check(t, hook_name, "callback", f_(t, __VA_ARGS__, (t)->cbs[i_]->user_data));         \
+                    check(t, hook_name, "callback", f_(t, __VA_ARGS__, (t)->cbs[i_]->user_data));  \
                 if (s_ != VKT_OK) {                                                                \
                     return s_;                                                                     \
                 }                                                                                  \
@@ -160,8 +160,8 @@ static vkt_status both(vkt_trainer *t, const char *fx, size_t cb_off, size_t m_o
         }                                                                                          \
         type m_ = FN((t)->m, m_off, type);                                                         \
         if (m_) {                                                                                  \
-            (t)->fx = (hook_name);                                                                        \
-            return check(t, hook_name, "module", m_(t, __VA_ARGS__, (t)->m->user_data));                  \
+            (t)->fx = (hook_name);                                                                 \
+            return check(t, hook_name, "module", m_(t, __VA_ARGS__, (t)->m->user_data));           \
         }                                                                                          \
         return VKT_OK;                                                                             \
     } while (0)
