@@ -238,7 +238,8 @@ int main(int argc, char **argv)
     for (int i = 1; i + 1 < argc; i++) {
         if (strcmp(argv[i], "--steps") == 0) {
             n_steps = 0;
-            for (char *tok = strtok(argv[i + 1], ","); tok && n_steps < 8; tok = strtok(NULL, ",")) {
+            for (char *tok = strtok(argv[i + 1], ","); tok && n_steps < 8;
+                 tok = strtok(NULL, ",")) {
                 steps[n_steps++] = (uint32_t)atoi(tok);
             }
         }

@@ -149,7 +149,8 @@ int main(int argc, char **argv)
     }
     printf("\n");
     if (check) {
-        close_to(metric(t, "train_loss_epoch"), c.train_loss_sum / c.train_rows, "train_loss_epoch");
+        close_to(metric(t, "train_loss_epoch"), c.train_loss_sum / c.train_rows,
+                 "train_loss_epoch");
         close_to(metric(t, example == 3 ? "train_accuracy" : "train_accuracy_epoch"),
                  c.train_acc_sum / c.train_rows, "train_accuracy (epoch)");
         CHECK(c.train_rows == 100, "train rows %u", c.train_rows);

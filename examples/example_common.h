@@ -80,8 +80,8 @@ static inline void toy_open(toy *t, float lr, uint32_t batch)
     vkt_model_desc md;
     VKT_OK_OR_DIE(vkt_mlp_desc(sizes, 3, 0, &md));
     VKT_OK_OR_DIE(vkt_model_create(t->dev, &md, &t->model));
-    VKT_OK_OR_DIE(vkt_optimizer_create(t->model, &(vkt_optim_desc){.type = VKT_OPTIM_ADAM, .lr = lr},
-                                       &t->opt));
+    VKT_OK_OR_DIE(vkt_optimizer_create(
+        t->model, &(vkt_optim_desc){.type = VKT_OPTIM_ADAM, .lr = lr}, &t->opt));
 }
 
 static inline void toy_close(toy *t)

@@ -10,7 +10,8 @@
  *     build/examples/v2_cached_outputs [--check]
  *
  * With --check: the mean of the cached losses equals train_loss_epoch (every batch has 10 rows, so
- * Lightning's batch-weighted epoch mean is the plain mean), and the cache is empty after each epoch.
+ * Lightning's batch-weighted epoch mean is the plain mean), and the cache is empty after each
+ * epoch.
  */
 #include "example_common.h"
 

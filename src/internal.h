@@ -64,7 +64,8 @@ static inline uint32_t vkt__rng_below(vkt__rng *r, uint32_t n)
     return (uint32_t)(((vkt__rng_next(r) >> 32) * (uint64_t)n) >> 32);
 }
 
-/* A growing NUL-terminated string; `oom` is set (and later writes are dropped) when realloc fails. */
+/* A growing NUL-terminated string; `oom` is set (and later writes are dropped) when realloc fails.
+ */
 typedef struct vkt__sbuf {
     char *p;
     size_t len, cap;

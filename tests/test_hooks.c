@@ -457,12 +457,14 @@ static void run_fit(int epochs, int train_batches, int val_batches, bool entry_o
     vkt_dataset *ds;
     assert_int_equal(vkt_dataset_from_memory(im, lb, 64, F, &ds), VKT_OK);
     vkt_loader *tl, *vl;
-    assert_int_equal(vkt_loader_create(test_dev, &(vkt_loader_desc){.dataset = ds, .batch_size = 2,
-                                                                    .count = 2 * train_batches,
-                                                                    .indices = (uint32_t[]){0, 1, 2,
-                                                                                            3, 4, 5}},
-                                       &tl),
-                     VKT_OK);
+    assert_int_equal(
+        vkt_loader_create(test_dev,
+                          &(vkt_loader_desc){.dataset = ds,
+                                             .batch_size = 2,
+                                             .count = 2 * train_batches,
+                                             .indices = (uint32_t[]){0, 1, 2, 3, 4, 5}},
+                          &tl),
+        VKT_OK);
     assert_int_equal(vkt_loader_create(test_dev, &(vkt_loader_desc){.dataset = ds, .batch_size = 2,
                                                                     .count = 2 * val_batches,
                                                                     .indices = (uint32_t[]){6, 7, 8,
@@ -478,8 +480,8 @@ static void run_fit(int epochs, int train_batches, int val_batches, bool entry_o
                                                                       .lr = 0.1f},
                                           &h->opt),
                      VKT_OK);
-    assert_int_equal(vkt_scheduler_create(h->opt, &(vkt_sched_desc){.type = VKT_SCHED_STEP}, &h->sched),
-                     VKT_OK);
+    assert_int_equal(
+        vkt_scheduler_create(h->opt, &(vkt_sched_desc){.type = VKT_SCHED_STEP}, &h->sched), VKT_OK);
     vkt_module m = hooked_module(h);
     vkt_callback cb = hooked_callback();
     vkt_trainer *t;

@@ -183,9 +183,11 @@ static vkt_status fit(run *r, vkt_trainer_desc desc, vkt_callback *cb, vkt_train
     vkt_dataset *ds;
     assert_int_equal(vkt_dataset_from_memory(im, lb, 9, F, &ds), VKT_OK);
     vkt_loader *tl, *vl;
-    assert_int_equal(vkt_loader_create(test_dev, &(vkt_loader_desc){.dataset = ds, .batch_size = 2,
-                                                                    .indices = (uint32_t[]){0, 1, 2, 3},
-                                                                    .count = 4},
+    assert_int_equal(vkt_loader_create(test_dev,
+                                       &(vkt_loader_desc){.dataset = ds,
+                                                          .batch_size = 2,
+                                                          .indices = (uint32_t[]){0, 1, 2, 3},
+                                                          .count = 4},
                                        &tl),
                      VKT_OK);
     assert_int_equal(vkt_loader_create(test_dev, &(vkt_loader_desc){.dataset = ds, .batch_size = 2,

@@ -213,12 +213,12 @@ static void hundred_steps_one_submit_each(void **state)
     }
     vkt_device_stats st;
     vkt_device_get_stats(test_dev, &st);
-    fprintf(stderr, "100 steps: %llu submits, %llu host waits, %llu frame waits, %.1f "
-                    "dispatches/step, %.1f barriers/step, %llu bytes uploaded, %llu bytes read back\n",
+    fprintf(stderr,
+            "100 steps: %llu submits, %llu host waits, %llu frame waits, %.1f "
+            "dispatches/step, %.1f barriers/step, %llu bytes uploaded, %llu bytes read back\n",
             (unsigned long long)st.submits, (unsigned long long)st.host_waits,
-            (unsigned long long)st.frame_waits,
-            st.dispatches / 100.0, st.barriers / 100.0, (unsigned long long)st.bytes_uploaded,
-            (unsigned long long)st.bytes_downloaded);
+            (unsigned long long)st.frame_waits, st.dispatches / 100.0, st.barriers / 100.0,
+            (unsigned long long)st.bytes_uploaded, (unsigned long long)st.bytes_downloaded);
     assert_int_equal(st.submits, 100);
     /* a readback blocks only if the device has not finished yet: at most one wait per print */
     assert_true(st.host_waits <= (uint64_t)prints);

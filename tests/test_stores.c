@@ -50,7 +50,8 @@ static vkt_status training_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, 
         if (vkt_trainer_current_epoch(t) == 1) { /* keep the last epoch */
             r->ref_logits = realloc(r->ref_logits, (size_t)(r->ref_rows + b->rows) * C * 4);
             r->ref_labels = realloc(r->ref_labels, (size_t)(r->ref_rows + b->rows) * 4);
-            s = vkt_tensor_download(logits, r->ref_logits + r->ref_rows * C, (size_t)b->rows * C * 4);
+            s = vkt_tensor_download(logits, r->ref_logits + r->ref_rows * C,
+                                    (size_t)b->rows * C * 4);
             if (s == VKT_OK) {
                 s = vkt_tensor_download(b->y, r->ref_labels + r->ref_rows, (size_t)b->rows * 4);
             }
@@ -154,8 +155,8 @@ static vkt_status fit(st_run *r, vkt_trainer_desc d, vkt_trainer **out)
     vkt_model_desc md;
     vkt_mlp_desc(sizes, 3, 3, &md);
     assert_int_equal(vkt_model_create(test_dev, &md, &r->model), VKT_OK);
-    assert_int_equal(vkt_optimizer_create(r->model, &(vkt_optim_desc){.type = VKT_OPTIM_ADAM}, &r->opt),
-                     VKT_OK);
+    assert_int_equal(
+        vkt_optimizer_create(r->model, &(vkt_optim_desc){.type = VKT_OPTIM_ADAM}, &r->opt), VKT_OK);
     vkt_module m = {.training_step = training_step, .configure_optimizers = configure_optimizers,
                     .on_train_epoch_start = on_train_epoch_start, .user_data = r};
     vkt_callback cb = {.on_train_epoch_end = on_train_epoch_end, .user_data = r};

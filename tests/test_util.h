@@ -22,7 +22,8 @@ int test_group_setup(void **state);
 int test_group_teardown(void **state);
 /* Teardown for each test: fails on validation messages seen since the previous check. */
 int test_check_validation(void **state);
-/* Runs vkt_selftest(filter) on test_dev, prints every failing row, asserts >0 checks, 0 failures. */
+/* Runs vkt_selftest(filter) on test_dev, prints every failing row, asserts >0 checks, 0 failures.
+ */
 void test_run_checks(const char *filter);
 
 #define VKT_TEST(f) cmocka_unit_test_teardown(f, test_check_validation)

@@ -34,31 +34,32 @@ typedef struct train_args {
 
 static int train_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: vkt train [options]\n"
-            "\n"
-            "Trains an MLP on an MNIST-layout data set and prints, per epoch, the training loss,\n"
-            "the validation loss and accuracy, then the test accuracy.\n"
-            "\n"
-            "  --data DIR          IDX files train-/t10k-{images-idx3,labels-idx1}-ubyte[.gz]\n"
-            "                      (default %s)\n"
-            "  --layers L,L,...    layer sizes (default 784,256,128,10)\n"
-            "  --epochs N          (default 15)\n"
-            "  --batch-size N      (default 128)\n"
-            "  --lr X              learning rate (default 1e-3)\n"
-            "  --optimizer NAME    sgd | adam | adamw (default adam)\n"
-            "  --momentum X        SGD momentum (default 0)\n"
-            "  --weight-decay X    (default 0; 0.01 for adamw as in torch)\n"
-            "  --schedule NAME     learning rate per epoch: cosine (to 0 over the run), step\n"
-            "                      (x0.1 every 5 epochs) or none (default cosine)\n"
-            "  --seed N            initialisation, shuffling and split (default 0)\n"
-            "  --val-split X       fraction of the training set held out (default 0.1)\n"
-            "  --log-every N       log step metrics (metrics.csv) every N steps; 0 = never\n"
-            "                      (default 50, as Lightning's log_every_n_steps)\n"
-            "  --stream            stream batches from the host instead of gathering on the device\n"
-            "  --device D          device index or name substring\n"
-            "  --validation        Khronos validation (slow)\n",
-            DEFAULT_DATA);
+    fprintf(
+        f,
+        "usage: vkt train [options]\n"
+        "\n"
+        "Trains an MLP on an MNIST-layout data set and prints, per epoch, the training loss,\n"
+        "the validation loss and accuracy, then the test accuracy.\n"
+        "\n"
+        "  --data DIR          IDX files train-/t10k-{images-idx3,labels-idx1}-ubyte[.gz]\n"
+        "                      (default %s)\n"
+        "  --layers L,L,...    layer sizes (default 784,256,128,10)\n"
+        "  --epochs N          (default 15)\n"
+        "  --batch-size N      (default 128)\n"
+        "  --lr X              learning rate (default 1e-3)\n"
+        "  --optimizer NAME    sgd | adam | adamw (default adam)\n"
+        "  --momentum X        SGD momentum (default 0)\n"
+        "  --weight-decay X    (default 0; 0.01 for adamw as in torch)\n"
+        "  --schedule NAME     learning rate per epoch: cosine (to 0 over the run), step\n"
+        "                      (x0.1 every 5 epochs) or none (default cosine)\n"
+        "  --seed N            initialisation, shuffling and split (default 0)\n"
+        "  --val-split X       fraction of the training set held out (default 0.1)\n"
+        "  --log-every N       log step metrics (metrics.csv) every N steps; 0 = never\n"
+        "                      (default 50, as Lightning's log_every_n_steps)\n"
+        "  --stream            stream batches from the host instead of gathering on the device\n"
+        "  --device D          device index or name substring\n"
+        "  --validation        Khronos validation (slow)\n",
+        DEFAULT_DATA);
     return f == stderr ? 2 : 0;
 }
 
@@ -198,8 +199,8 @@ static vkt_status training_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, 
     return s == VKT_OK ? vkt_outputs_set(out, "loss", loss) : s;
 }
 
-static vkt_status eval_step(vkt_trainer *t, const vkt_batch *b, classifier *c, const char *loss_name,
-                            const char *acc_name)
+static vkt_status eval_step(vkt_trainer *t, const vkt_batch *b, classifier *c,
+                            const char *loss_name, const char *acc_name)
 {
     vkt_tensor *logits = vkt_model_forward(c->model, b->x);
     vkt_log_opts o = {.on_epoch = VKT_FLAG_ON, .prog_bar = true};

@@ -111,7 +111,8 @@ typedef struct vkt_batch {
     uint32_t index;    /* batch index within the epoch */
 } vkt_batch;
 
-VKT_API vkt_status vkt_loader_create(vkt_device *dev, const vkt_loader_desc *desc, vkt_loader **out);
+VKT_API vkt_status vkt_loader_create(vkt_device *dev, const vkt_loader_desc *desc,
+                                     vkt_loader **out);
 VKT_API void vkt_loader_destroy(vkt_loader *l);
 /** Batches per epoch. */
 VKT_API uint32_t vkt_loader_num_batches(const vkt_loader *l);

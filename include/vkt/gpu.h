@@ -93,7 +93,7 @@ typedef struct vkt_device_desc {
     bool validation;         /* also turned on by VKT_VALIDATION=1 */
     uint64_t block_size;     /* device memory block size for the sub-allocator, bytes */
     uint64_t staging_size;   /* host-visible staging bytes per in-flight command buffer */
-    uint64_t memory_limit;   /* most device bytes vkt may allocate; 0 = the device-local heap size */
+    uint64_t memory_limit; /* most device bytes vkt may allocate; 0 = the device-local heap size */
     const char *label;       /* may be NULL */
 } vkt_device_desc;
 

@@ -70,7 +70,8 @@ VKT_API vkt_tensor *vkt_model_forward(vkt_model *m, const vkt_tensor *x);
 /** Zeroes every gradient: one fill over the gradient block. */
 VKT_API vkt_status vkt_model_zero_grad(vkt_model *m);
 
-/** Parameter tensors in torch.nn.Sequential state_dict order ("0.weight", "0.bias", "2.weight"...). */
+/** Parameter tensors in torch.nn.Sequential state_dict order ("0.weight", "0.bias", "2.weight"...).
+ */
 VKT_API uint32_t vkt_model_num_tensors(const vkt_model *m);
 VKT_API vkt_tensor *vkt_model_tensor(const vkt_model *m, uint32_t i);
 VKT_API const char *vkt_model_tensor_name(const vkt_model *m, uint32_t i);

@@ -5,9 +5,9 @@
  * test suite runs. Each check runs an op on the device on awkward shapes (1, 3, 63, 64, 65, 1000,
  * non-square, not multiples of the tile size) and compares it with src/ref.
  *
- *     static void print(const vkt_check_result *r, void *u) { printf("%s %s %g\n", r->op, r->shape, r->max_err); }
- *     uint32_t checks, failures;
- *     vkt_selftest(dev, NULL, print, NULL, &checks, &failures);
+ *     static void print(const vkt_check_result *r, void *u) { printf("%s %s %g\n", r->op, r->shape,
+ * r->max_err); } uint32_t checks, failures; vkt_selftest(dev, NULL, print, NULL, &checks,
+ * &failures);
  */
 #ifndef VKT_SELFTEST_H
 #define VKT_SELFTEST_H

@@ -41,11 +41,13 @@ typedef struct vkt_tensor vkt_tensor;
 /* ---- creation, data, shape ------------------------------------------------------------------ */
 
 /** A new uninitialised tensor; NULL on error (bad shape, too large, out of memory). */
-VKT_API vkt_tensor *vkt_tensor_new(vkt_device *dev, vkt_dtype dtype, int ndim, const int64_t *shape);
+VKT_API vkt_tensor *vkt_tensor_new(vkt_device *dev, vkt_dtype dtype, int ndim,
+                                   const int64_t *shape);
 VKT_API vkt_tensor *vkt_tensor_new_1d(vkt_device *dev, vkt_dtype dtype, int64_t n);
 VKT_API vkt_tensor *vkt_tensor_new_2d(vkt_device *dev, vkt_dtype dtype, int64_t rows, int64_t cols);
 /** A tensor sharing `base`'s memory: `ndim`/`shape` elements starting at element `offset`. */
-VKT_API vkt_tensor *vkt_tensor_view(vkt_tensor *base, int64_t offset, int ndim, const int64_t *shape);
+VKT_API vkt_tensor *vkt_tensor_view(vkt_tensor *base, int64_t offset, int ndim,
+                                    const int64_t *shape);
 /** Drops the caller's reference; memory returns once no pending work or tape node uses it. */
 VKT_API void vkt_tensor_free(vkt_tensor *t);
 
@@ -120,7 +122,8 @@ VKT_API vkt_tensor *vkt_scale(const vkt_tensor *a, float s);
 
 /** A copy converted to `dtype` (i32 -> f32 exactly; f32 -> i32 truncates). Not differentiable. */
 VKT_API vkt_tensor *vkt_cast(const vkt_tensor *x, vkt_dtype dtype);
-/** Rows of `n` tensors (same dtype and trailing dimensions) one after another. Not differentiable. */
+/** Rows of `n` tensors (same dtype and trailing dimensions) one after another. Not differentiable.
+ */
 VKT_API vkt_tensor *vkt_concat(const vkt_tensor *const *parts, uint32_t n);
 
 /**

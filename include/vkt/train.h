@@ -66,7 +66,7 @@ VKT_API vkt_status vkt_outputs_set(vkt_outputs *o, const char *name, vkt_tensor 
 /** The tensor stored under `name`, or NULL. `o` may be NULL. */
 VKT_API vkt_tensor *vkt_outputs_get(const vkt_outputs *o, const char *name);
 
-/* ---- dictionaries (checkpoints, callback state, hyper-parameters) ----------------------------- */
+/* ---- dictionaries (checkpoints, callback state, hyper-parameters) ---------------------------- */
 
 /** A small ordered dictionary of numbers, strings, nested dictionaries and f32 tensors. */
 typedef struct vkt_dict vkt_dict;
@@ -91,7 +91,7 @@ VKT_API const float *vkt_dict_get_floats(const vkt_dict *d, const char *key, int
                                          int64_t *shape);
 VKT_API vkt_status vkt_dict_remove(vkt_dict *d, const char *key);
 
-/* ---- optimizers from the module --------------------------------------------------------------- */
+/* ---- optimizers from the module -------------------------------------------------------------- */
 
 typedef enum vkt_sched_interval {
     VKT_INTERVAL_DEFAULT = 0, /* = EPOCH */
@@ -114,7 +114,7 @@ typedef struct vkt_optim_config {
 typedef struct vkt_closure vkt_closure;
 VKT_API vkt_status vkt_closure_run(vkt_closure *c);
 
-/* ---- the module (LightningModule) ------------------------------------------------------------- */
+/* ---- the module (LightningModule) ------------------------------------------------------------ */
 
 typedef enum vkt_stage {
     VKT_STAGE_NONE = 0,
@@ -137,7 +137,8 @@ typedef vkt_status (*vkt_eval_step_fn)(vkt_trainer *t, const vkt_batch *batch, u
 typedef vkt_status (*vkt_batch_start_hook)(vkt_trainer *t, const vkt_batch *batch,
                                            uint32_t batch_idx, uint32_t dataloader_idx, void *ud);
 typedef vkt_status (*vkt_train_batch_end_hook)(vkt_trainer *t, const vkt_outputs *outputs,
-                                               const vkt_batch *batch, uint32_t batch_idx, void *ud);
+                                               const vkt_batch *batch, uint32_t batch_idx,
+                                               void *ud);
 typedef vkt_status (*vkt_batch_end_hook)(vkt_trainer *t, const vkt_outputs *outputs,
                                          const vkt_batch *batch, uint32_t batch_idx,
                                          uint32_t dataloader_idx, void *ud);
@@ -204,7 +205,7 @@ typedef struct vkt_module {
     void *user_data;
 } vkt_module;
 
-/* ---- callbacks -------------------------------------------------------------------------------- */
+/* ---- callbacks ------------------------------------------------------------------------------- */
 
 typedef struct vkt_callback {
     vkt_stage_hook setup, teardown;
@@ -242,7 +243,7 @@ typedef struct vkt_callback {
     void *user_data;
 } vkt_callback;
 
-/* ---- logging (self.log) ------------------------------------------------------------------------ */
+/* ---- logging (self.log) ---------------------------------------------------------------------- */
 
 typedef enum vkt_flag {
     VKT_FLAG_DEFAULT = 0,
@@ -308,7 +309,8 @@ VKT_API uint32_t vkt_trainer_metrics_count(vkt_trainer *t, vkt_metrics_kind kind
 /** The i-th metric name in insertion order; NULL past the end. */
 VKT_API const char *vkt_trainer_metric_name(vkt_trainer *t, vkt_metrics_kind kind, uint32_t i);
 
-/* ---- epoch stores: every batch output at epoch end, on the device ------------------------------ *
+/* ---- epoch stores: every batch output at epoch end, on the device ------------------------------
+ * *
  *
  * Lightning 2 removed training_epoch_end(outputs) and leaves users to cache step outputs by hand
  * (memory grows, a clear() is easy to forget, the values are pulled to the host). vkt keeps them on
@@ -355,7 +357,7 @@ VKT_API vkt_tensor *vkt_store_result(vkt_trainer *t, vkt_stage stage, const char
 VKT_API vkt_tensor *vkt_store_variance(vkt_trainer *t, vkt_stage stage, const char *name,
                                        bool unbiased);
 
-/* ---- loggers ---------------------------------------------------------------------------------- */
+/* ---- loggers --------------------------------------------------------------------------------- */
 
 typedef struct vkt_logger {
     /* One row: `n` metrics at `step`; `epoch` < 0 when the row has no epoch column. */
@@ -365,7 +367,7 @@ typedef struct vkt_logger {
     vkt_status (*save)(void *ud);
     void (*finalize)(void *ud);
     const char *(*version)(void *ud);   /* "0" for version_0; may be NULL */
-    const char *(*log_dir)(void *ud);   /* where checkpoints go (log_dir/checkpoints); may be NULL */
+    const char *(*log_dir)(void *ud); /* where checkpoints go (log_dir/checkpoints); may be NULL */
     void *user_data;
 } vkt_logger;
 
@@ -376,7 +378,7 @@ typedef struct vkt_logger {
 VKT_API vkt_status vkt_csv_logger_create(const char *save_dir, const char *name, vkt_logger **out);
 VKT_API void vkt_csv_logger_destroy(vkt_logger *l);
 
-/* ---- the trainer ------------------------------------------------------------------------------ */
+/* ---- the trainer ----------------------------------------------------------------------------- */
 
 /** A batch limit: all (zero), a count, or a fraction of the loader's batches; or none at all. */
 typedef struct vkt_limit {
@@ -464,7 +466,8 @@ VKT_API vkt_optimizer *vkt_trainer_optimizer(const vkt_trainer *t);
 VKT_API vkt_logger *vkt_trainer_logger(const vkt_trainer *t);
 VKT_API const char *vkt_trainer_log_dir(const vkt_trainer *t);
 /** Prints a line without breaking the progress bar on a terminal (LightningModule.print). */
-VKT_API void vkt_trainer_print(vkt_trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+VKT_API void vkt_trainer_print(vkt_trainer *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /** Sets the last error and returns `s`: `return vkt_trainer_fail(t, VKT_ERROR, "bad %d", x);` */
 VKT_API vkt_status vkt_trainer_fail(vkt_trainer *t, vkt_status s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -523,9 +526,9 @@ VKT_API void vkt_early_stopping_destroy(vkt_callback *cb);
 
 /**
  * Writes a checkpoint dict: its f32 arrays as tensors of a safetensors file (the format
- * torch's safetensors reads) and everything else as JSON in the file's metadata (key "vkt"). Written to
- * a temporary file in the same directory, fsync'd, then renamed over `path`: a crash never leaves
- * a partial checkpoint.
+ * torch's safetensors reads) and everything else as JSON in the file's metadata (key "vkt").
+ * Written to a temporary file in the same directory, fsync'd, then renamed over `path`: a crash
+ * never leaves a partial checkpoint.
  */
 VKT_API vkt_status vkt_checkpoint_save(const vkt_dict *ckpt, const char *path);
 /** Reads one; errors name the file and what is wrong (truncated, bad header, ...). */

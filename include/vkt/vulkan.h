@@ -38,7 +38,8 @@ typedef struct vkt_vulkan_device_desc {
     VkQueue queue;
     /* The application's loader entry point; NULL: vkt loads libvulkan.so.1 itself. */
     PFN_vkGetInstanceProcAddr get_instance_proc_addr;
-    /* block_size, staging_size, memory_limit as in vkt_device_create (select/validation ignored). */
+    /* block_size, staging_size, memory_limit as in vkt_device_create (select/validation ignored).
+     */
     vkt_device_desc base;
 } vkt_vulkan_device_desc;
 

@@ -243,7 +243,8 @@ void vkt__check_elementwise(vkt__check_ctx *c)
             p[0] = vkt__check_tensor(c->dev, VKT_F32, a, 2, s1);
             p[1] = vkt__check_tensor(c->dev, VKT_F32, a + k->cols, 2, s2);
             p[2] = vkt__check_tensor(c->dev, VKT_F32, a + (k->rows - 1) * k->cols, 2, s1);
-            float *got = full ? vkt__check_fetch(vkt_concat((const vkt_tensor *const *)p, 3)) : NULL;
+            float *got =
+                full ? vkt__check_fetch(vkt_concat((const vkt_tensor *const *)p, 3)) : NULL;
             double ms = (vkt__now() - t0) * 1e3;
             if (got) {
                 vkt__check_report(c, "concat", shape, vkt__max_err(got, a, n), 0.0, ms, NULL);

@@ -9,7 +9,8 @@
  * Inputs of ops with kinks (relu, max, min) are distinct multiples of 0.05 offset by 0.025, so no
  * element lies within h = 0.01 of a kink or a tie. With fp32 forward passes, L of magnitude ~10
  * and h = 0.01 the rounding term is ~6e-8 * 10 / 0.01 = 6e-5 and the truncation term is h^2 f'''
- * (0 for the piecewise-linear ops, ~1e-4 for softmax); measured at most 8e-5: the tolerance is 5e-4.
+ * (0 for the piecewise-linear ops, ~1e-4 for softmax); measured at most 8e-5: the tolerance is
+ * 5e-4.
  */
 #include <math.h>
 #include <stdio.h>

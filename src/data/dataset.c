@@ -92,7 +92,8 @@ vkt_status vkt_dataset_load_mnist(const char *dir, const char *split, vkt_datase
 {
     *out = NULL;
     if (!dir || !split) {
-        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_dataset_load_mnist: dir and split are required");
+        return vkt__error(VKT_INVALID_ARGUMENT,
+                          "vkt_dataset_load_mnist: dir and split are required");
     }
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {

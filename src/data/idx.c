@@ -23,7 +23,8 @@ static vkt_status read_exact(gzFile f, const char *path, void *dst, size_t n, co
         if (r < 0) {
             int zerr;
             const char *msg = gzerror(f, &zerr);
-            return vkt__error(VKT_CORRUPT_FILE, "%s: truncated or corrupt compressed data while reading %s (%s)",
+            return vkt__error(VKT_CORRUPT_FILE,
+                              "%s: truncated or corrupt compressed data while reading %s (%s)",
                               path, what, msg);
         }
         if (r == 0) {
@@ -107,7 +108,8 @@ vkt_status vkt_idx_read(const char *path, vkt_idx *out)
     int r = gzread(f, &extra, 1);
     if (r != 0) {
         s = vkt__error(VKT_CORRUPT_FILE, "%s: %s after the %zu data bytes the header announces",
-                       path, r > 0 ? "trailing bytes" : "truncated or corrupt compressed data", total);
+                       path, r > 0 ? "trailing bytes" : "truncated or corrupt compressed data",
+                       total);
         goto fail;
     }
     gzclose(f);

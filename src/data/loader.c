@@ -118,7 +118,8 @@ vkt_status vkt_loader_create(vkt_device *dev, const vkt_loader_desc *desc_in, vk
 {
     *out = NULL;
     if (!dev || !desc_in || !desc_in->dataset) {
-        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_loader_create: device and dataset are required");
+        return vkt__error(VKT_INVALID_ARGUMENT,
+                          "vkt_loader_create: device and dataset are required");
     }
     vkt_loader *l = calloc(1, sizeof *l);
     if (!l) {

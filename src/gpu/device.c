@@ -29,7 +29,7 @@ const char *vkt_device_type_name(vkt_device_type t)
     }
 }
 
-/* ---- loader and instance ----------------------------------------------------------------------- */
+/* ---- loader and instance --------------------------------------------------------------------- */
 
 static vkt_status load_vulkan(void)
 {
@@ -98,7 +98,8 @@ static vkt_status create_instance(bool validation, vkt_device *dev, VkInstance *
         .sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
         .pApplicationName = "vkt",
         .pEngineName = "vkt",
-        .apiVersion = loader_version >= VK_API_VERSION_1_3 ? VK_API_VERSION_1_3 : VK_API_VERSION_1_2,
+        .apiVersion =
+            loader_version >= VK_API_VERSION_1_3 ? VK_API_VERSION_1_3 : VK_API_VERSION_1_2,
     };
     const char *layers[1] = {VALIDATION_LAYER};
     const char *exts[1] = {VK_EXT_DEBUG_UTILS_EXTENSION_NAME};
@@ -160,7 +161,7 @@ static vkt_status create_instance(bool validation, vkt_device *dev, VkInstance *
     return VKT_OK;
 }
 
-/* ---- probe ------------------------------------------------------------------------------------- */
+/* ---- probe ----------------------------------------------------------------------------------- */
 
 static int find_compute_family(VkPhysicalDevice pd)
 {
@@ -383,7 +384,8 @@ static int choose(const vkt_device_info *infos, uint32_t n, const char *select)
     }
     int best = -1;
     for (uint32_t i = 0; i < n; i++) {
-        if (infos[i].usable && (best < 0 || type_rank(infos[i].type) > type_rank(infos[best].type))) {
+        if (infos[i].usable &&
+            (best < 0 || type_rank(infos[i].type) > type_rank(infos[best].type))) {
             best = (int)i;
         }
     }
@@ -462,7 +464,7 @@ vkt_status vkt_enumerate_devices(vkt_device_info *out, uint32_t max, uint32_t *c
     return s;
 }
 
-/* ---- opening ----------------------------------------------------------------------------------- */
+/* ---- opening --------------------------------------------------------------------------------- */
 
 static vkt_status choose_memory_types(vkt_device *dev)
 {

@@ -23,7 +23,7 @@
 /* Every sub-allocation starts at a multiple of this (>= any minStorageBufferOffsetAlignment). */
 #define VKT__ALLOC_ALIGN 256
 
-/* ---- memory ------------------------------------------------------------------------------------ */
+/* ---- memory ---------------------------------------------------------------------------------- */
 
 typedef struct vkt__block vkt__block;
 
@@ -43,7 +43,7 @@ vkt_status vkt__alloc_create(vkt_device *dev, VkDeviceSize size, vkt__alloc **ou
 /* Returns the range once the work recorded so far has finished. */
 void vkt__alloc_release(vkt_device *dev, vkt__alloc *a);
 
-/* ---- recording --------------------------------------------------------------------------------- */
+/* ---- recording ------------------------------------------------------------------------------- */
 
 enum { VKT__READ = 1, VKT__WRITE = 2, VKT__RW = 3 };
 
@@ -87,7 +87,7 @@ vkt_status vkt__download(vkt_device *dev, VkBuffer src, VkDeviceSize src_off, vo
  * index as gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x and must bounds-check. */
 void vkt__groups_2d(uint64_t groups, uint32_t out[3]);
 
-/* ---- device ------------------------------------------------------------------------------------ */
+/* ---- device ---------------------------------------------------------------------------------- */
 
 /* Internal capability flags, derived from vkt_device_info plus kill-switches and test overrides. */
 typedef struct vkt__caps {

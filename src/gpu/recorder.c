@@ -19,7 +19,7 @@
 
 #define DESC_POOL_SETS 256u
 
-/* ---- timeline ---------------------------------------------------------------------------------- */
+/* ---- timeline -------------------------------------------------------------------------------- */
 
 uint64_t vkt__completed_value(vkt_device *dev)
 {
@@ -58,7 +58,7 @@ vkt_status vkt__wait_value(vkt_device *dev, uint64_t value, bool throttle)
     return VKT_OK;
 }
 
-/* ---- frames ------------------------------------------------------------------------------------ */
+/* ---- frames ---------------------------------------------------------------------------------- */
 
 static vkt_status new_desc_pool(vkt_device *dev, vkt__frame *f)
 {
@@ -264,7 +264,7 @@ vkt_status vkt_device_finish(vkt_device *dev)
     return s;
 }
 
-/* ---- hazard tracking --------------------------------------------------------------------------- */
+/* ---- hazard tracking ------------------------------------------------------------------------- */
 
 static bool overlaps(const vkt__access *p, VkBuffer buf, VkDeviceSize off, VkDeviceSize size)
 {
@@ -309,7 +309,7 @@ static vkt_status track(vkt_device *dev, VkBuffer buf, VkDeviceSize off, VkDevic
     return VKT_OK;
 }
 
-/* ---- commands ---------------------------------------------------------------------------------- */
+/* ---- commands -------------------------------------------------------------------------------- */
 
 void vkt__groups_2d(uint64_t groups, uint32_t out[3])
 {

@@ -32,8 +32,8 @@ enum {
 #define EW_WG 256u
 
 /* out (+)= op(a, b); b may be NULL for unary ops. */
-static vkt_status ew_dispatch(uint32_t op, const vkt_tensor *a, const vkt_tensor *b, vkt_tensor *out,
-                              float alpha, uint32_t cols, bool accumulate)
+static vkt_status ew_dispatch(uint32_t op, const vkt_tensor *a, const vkt_tensor *b,
+                              vkt_tensor *out, float alpha, uint32_t cols, bool accumulate)
 {
     vkt__pc_elementwise pc = {
         .n = (uint32_t)out->numel,
@@ -59,8 +59,8 @@ static vkt_status ew_dispatch(uint32_t op, const vkt_tensor *a, const vkt_tensor
 }
 
 /* Runs one forward op: makes the output, dispatches, records the node. */
-static vkt_tensor *ew_forward(vkt__op node_op, uint32_t op, const vkt_tensor *a, const vkt_tensor *b,
-                              float alpha, uint32_t cols)
+static vkt_tensor *ew_forward(vkt__op node_op, uint32_t op, const vkt_tensor *a,
+                              const vkt_tensor *b, float alpha, uint32_t cols)
 {
     vkt_tensor *out = vkt__new_output(a->dev, VKT_F32, a->ndim, a->shape);
     if (!out) {
@@ -153,7 +153,8 @@ vkt_status vkt_accumulate(vkt_tensor *dst, const vkt_tensor *src, float alpha)
         return vkt__error(dst->dtype != src->dtype ? VKT_DTYPE_MISMATCH : VKT_SHAPE_MISMATCH,
                           "vkt_accumulate: dst is %s but src is %s; dtype and element count must "
                           "match",
-                          vkt_tensor_describe(dst, a, sizeof a), vkt_tensor_describe(src, b, sizeof b));
+                          vkt_tensor_describe(dst, a, sizeof a),
+                          vkt_tensor_describe(src, b, sizeof b));
     }
     if (dst->dtype == VKT_F32) {
         return ew_dispatch(EW_SCALE, src, NULL, dst, alpha, 0, true);

@@ -69,9 +69,11 @@ vkt_tensor *vkt_concat(const vkt_tensor *const *parts, uint32_t n)
         }
         if (!ok) {
             char a[96], b[96];
-            vkt__error(VKT_SHAPE_MISMATCH, "vkt_concat: part %u is %s but part 0 is %s; all parts "
-                                           "need the same dtype and trailing dimensions",
-                       i, vkt_tensor_describe(p, a, sizeof a), vkt_tensor_describe(p0, b, sizeof b));
+            vkt__error(VKT_SHAPE_MISMATCH,
+                       "vkt_concat: part %u is %s but part 0 is %s; all parts "
+                       "need the same dtype and trailing dimensions",
+                       i, vkt_tensor_describe(p, a, sizeof a),
+                       vkt_tensor_describe(p0, b, sizeof b));
             return NULL;
         }
         rows += p->shape[0];

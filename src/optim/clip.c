@@ -1,6 +1,7 @@
 /*
  * clip.c — gradient clipping by global L2 norm and by value, entirely on the device.
- * Shader: shaders/grad_clip.comp. Reference: vkt__ref_clip_grad_norm / _value (src/ref/ref_clip.c). Checks: check_clip.c.
+ * Shader: shaders/grad_clip.comp. Reference: vkt__ref_clip_grad_norm / _value (src/ref/ref_clip.c).
+ * Checks: check_clip.c.
  */
 #include "tensor/tensor_impl.h"
 #include "vkt/nn.h"

@@ -42,7 +42,8 @@ vkt_status vkt_optimizer_create(vkt_model *m, const vkt_optim_desc *desc, vkt_op
 {
     *out = NULL;
     if (!m || !desc) {
-        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_optimizer_create: model and desc are required");
+        return vkt__error(VKT_INVALID_ARGUMENT,
+                          "vkt_optimizer_create: model and desc are required");
     }
     vkt_optimizer *o = calloc(1, sizeof *o);
     if (!o) {

@@ -67,7 +67,8 @@ void vkt__ref_clip_grad_value(float *g, int64_t n, float clip);
 void vkt__ref_store_fold(float *acc, float *m2, const float *x, int64_t rows, int64_t cols, int op);
 
 /* ---- data (src/ref/ref_data.c) ---- */
-/* x[r, f] = images[perm[start + r] * features + f] * scale + bias; y[r] = labels[perm[start + r]] */
+/* x[r, f] = images[perm[start + r] * features + f] * scale + bias; y[r] = labels[perm[start + r]]
+ */
 void vkt__ref_gather_batch(float *x, int32_t *y, const uint8_t *images, const uint8_t *labels,
                            const uint32_t *perm, uint32_t start, uint32_t rows, uint32_t features,
                            float scale, float bias);

@@ -10,7 +10,8 @@ void vkt__ref_gather_batch(float *x, int32_t *y, const uint8_t *images, const ui
     for (uint32_t r = 0; r < rows; r++) {
         uint32_t s = perm[start + r];
         for (uint32_t f = 0; f < features; f++) {
-            x[(uint64_t)r * features + f] = (float)images[(uint64_t)s * features + f] * scale + bias;
+            x[(uint64_t)r * features + f] =
+                (float)images[(uint64_t)s * features + f] * scale + bias;
         }
         y[r] = labels[s];
     }

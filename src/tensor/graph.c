@@ -113,7 +113,8 @@ vkt_status vkt_tensor_set_grad(vkt_tensor *t, vkt_tensor *grad)
     if (grad->dtype != VKT_F32 || grad->numel != t->numel) {
         char a[96], b[96];
         return vkt__error(VKT_SHAPE_MISMATCH, "vkt_tensor_set_grad: gradient %s does not fit %s",
-                          vkt_tensor_describe(grad, a, sizeof a), vkt_tensor_describe(t, b, sizeof b));
+                          vkt_tensor_describe(grad, a, sizeof a),
+                          vkt_tensor_describe(t, b, sizeof b));
     }
     vkt__ref(grad);
     vkt__unref(t->grad);
@@ -136,7 +137,8 @@ vkt_status vkt_backward(vkt_tensor *loss)
     }
     if (loss->dtype != VKT_F32 || loss->numel != 1) {
         char d[96];
-        return vkt__error(VKT_SHAPE_MISMATCH, "vkt_backward: loss is %s but must be one f32 element",
+        return vkt__error(VKT_SHAPE_MISMATCH,
+                          "vkt_backward: loss is %s but must be one f32 element",
                           vkt_tensor_describe(loss, d, sizeof d));
     }
     if (!loss->node) {

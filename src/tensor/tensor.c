@@ -84,7 +84,7 @@ const char *vkt_tensor_describe(const vkt_tensor *t, char *buf, size_t size)
     return buf;
 }
 
-/* ---- lifetime ---------------------------------------------------------------------------------- */
+/* ---- lifetime -------------------------------------------------------------------------------- */
 
 vkt_tensor *vkt__ref(vkt_tensor *t)
 {
@@ -175,7 +175,8 @@ static vkt_tensor *make(vkt_device *dev, vkt_dtype dtype, int ndim, const int64_
         t->alloc = share;
         t->offset = offset;
     } else {
-        vkt_status s = vkt__alloc_create(dev, (VkDeviceSize)numel * vkt__dtype_size(dtype), &t->alloc);
+        vkt_status s =
+            vkt__alloc_create(dev, (VkDeviceSize)numel * vkt__dtype_size(dtype), &t->alloc);
         if (s != VKT_OK) {
             char desc[96];
             vkt_tensor tmp = {.ndim = ndim, .dtype = dtype};
@@ -258,7 +259,7 @@ vkt__binding vkt__bind(const vkt_tensor *t, uint32_t access)
     };
 }
 
-/* ---- data -------------------------------------------------------------------------------------- */
+/* ---- data ------------------------------------------------------------------------------------ */
 
 vkt_status vkt_tensor_upload(vkt_tensor *t, const void *src, size_t bytes)
 {
@@ -325,7 +326,7 @@ vkt_status vkt_copy(vkt_tensor *dst, const vkt_tensor *src)
     return vkt__copy(dst->dev, s.buffer, s.offset, d.buffer, d.offset, s.size);
 }
 
-/* ---- accessors --------------------------------------------------------------------------------- */
+/* ---- accessors ------------------------------------------------------------------------------- */
 
 vkt_device *vkt_tensor_device(const vkt_tensor *t) { return t ? t->dev : NULL; }
 vkt_dtype vkt_tensor_dtype(const vkt_tensor *t) { return t ? t->dtype : VKT_DTYPE_DEFAULT; }
@@ -348,7 +349,7 @@ int64_t vkt_tensor_dim(const vkt_tensor *t, int i)
     return (i >= 0 && i < t->ndim) ? t->shape[i] : 0;
 }
 
-/* ---- checks ------------------------------------------------------------------------------------ */
+/* ---- checks ---------------------------------------------------------------------------------- */
 
 bool vkt__check_dtype(const char *op, const char *what, const vkt_tensor *t, vkt_dtype want)
 {
@@ -401,7 +402,7 @@ void vkt__elementwise_groups(uint64_t n, uint32_t wg, uint32_t groups[3])
     vkt__groups_2d(VKT__DIV_UP(n, (uint64_t)wg), groups);
 }
 
-/* ---- scopes ------------------------------------------------------------------------------------ */
+/* ---- scopes ---------------------------------------------------------------------------------- */
 
 void vkt_scope_begin(vkt_device *dev)
 {

@@ -56,12 +56,12 @@ typedef struct vkt__node {
     vkt__op op;
     vkt_tensor *out;
     vkt_tensor *in[3];          /* may be NULL */
-    vkt_tensor *saved;          /* op-specific saved tensor (e.g. softmax probabilities); may be NULL */
+    vkt_tensor *saved; /* op-specific saved tensor (e.g. softmax probabilities); may be NULL */
     int iparam[4];              /* op-specific, e.g. matmul flags */
     float fparam[4];            /* op-specific, e.g. scale factor */
 } vkt__node;
 
-/* ---- tensors ----------------------------------------------------------------------------------- */
+/* ---- tensors --------------------------------------------------------------------------------- */
 
 size_t vkt__dtype_size(vkt_dtype t);
 const char *vkt__dtype_name(vkt_dtype t);
@@ -72,14 +72,15 @@ vkt__binding vkt__bind(const vkt_tensor *t, uint32_t access);
 vkt_tensor *vkt__ref(vkt_tensor *t);
 void vkt__unref(vkt_tensor *t);
 
-/* ---- checks: each sets the last error ("vkt_matmul: a is [3, 4] f32 but ...") and returns false */
+/* ---- checks: each sets the last error ("vkt_matmul: a is [3, 4] f32 but ...") and returns false
+ */
 
 bool vkt__check_dtype(const char *op, const char *what, const vkt_tensor *t, vkt_dtype want);
 bool vkt__check_ndim(const char *op, const char *what, const vkt_tensor *t, int ndim);
 bool vkt__check_same_shape(const char *op, const vkt_tensor *a, const vkt_tensor *b);
 bool vkt__check_same_device(const char *op, const vkt_tensor *a, const vkt_tensor *b);
 
-/* ---- autograd ---------------------------------------------------------------------------------- */
+/* ---- autograd -------------------------------------------------------------------------------- */
 
 /* True when any of the given inputs (NULLs ignored) requires a gradient. */
 bool vkt__any_requires_grad(const vkt_tensor *a, const vkt_tensor *b, const vkt_tensor *c);
@@ -97,7 +98,8 @@ vkt_status vkt__matmul_backward(vkt__node *n, const vkt_tensor *gout);
 vkt_status vkt__elementwise_backward(vkt__node *n, const vkt_tensor *gout); /* add, mul, scale,
                                                                               relu, add_bias */
 vkt_status vkt__softmax_xent_backward(vkt__node *n, const vkt_tensor *gout);
-vkt_status vkt__reduce_backward(vkt__node *n, const vkt_tensor *gout); /* sum/mean/max/min (+rows) */
+vkt_status vkt__reduce_backward(vkt__node *n,
+                                const vkt_tensor *gout); /* sum/mean/max/min (+rows) */
 
 /* out[j] (+)= sum_i x[i, j] for a 2-D x (R, C) and out (C); fixed order, deterministic.
  * Used by add_bias backward. src/ops/sum_cols.c, shaders/sum_cols.comp. */

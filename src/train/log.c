@@ -66,7 +66,7 @@ static const fx_rule *find_rule(const char *fx)
     return NULL;
 }
 
-/* ---- metric dictionaries ----------------------------------------------------------------------- */
+/* ---- metric dictionaries --------------------------------------------------------------------- */
 
 static vkt__mval *dict_slot(vkt__mdict *d, const char *name)
 {
@@ -242,7 +242,7 @@ const char *vkt_trainer_metric_name(vkt_trainer *t, vkt_metrics_kind kind, uint3
     return i < d->count ? d->items[i].name : NULL;
 }
 
-/* ---- results ----------------------------------------------------------------------------------- */
+/* ---- results --------------------------------------------------------------------------------- */
 
 static vkt__result *find_result(vkt__results *r, const char *fx, const char *name)
 {
@@ -309,8 +309,9 @@ vkt_status vkt_log(vkt_trainer *t, const char *name, const vkt_tensor *value,
                           name, fx, vkt_tensor_describe(value, d, sizeof d));
     }
     if (vkt_tensor_dtype(value) != VKT_F32) {
-        return vkt__error(VKT_DTYPE_MISMATCH, "vkt_log(\"%s\") in %s: the value must be f32 (log an "
-                                              "i32 count through vkt_log_value or convert it)",
+        return vkt__error(VKT_DTYPE_MISMATCH,
+                          "vkt_log(\"%s\") in %s: the value must be f32 (log an "
+                          "i32 count through vkt_log_value or convert it)",
                           name, fx);
     }
     bool on_step = o.on_step == VKT_FLAG_DEFAULT ? rule->step : o.on_step == VKT_FLAG_ON;
@@ -375,7 +376,8 @@ vkt_status vkt_log(vkt_trainer *t, const char *name, const vkt_tensor *value,
     if (on_epoch) {
         double bs = 1.0;
         if (reduce == VKT_REDUCE_MEAN) {
-            bs = o.batch_size ? (double)o.batch_size : (t->batch_rows ? (double)t->batch_rows : 1.0);
+            bs =
+                o.batch_size ? (double)o.batch_size : (t->batch_rows ? (double)t->batch_rows : 1.0);
         }
         vkt_status s = VKT_OK;
         if (!r->acc) {
@@ -664,7 +666,8 @@ vkt_status vkt__log_train_epoch_live(vkt_trainer *t)
 
 vkt_status vkt__log_train_epoch(vkt_trainer *t)
 {
-    return log_epoch(t, &t->train_results, (int64_t)t->batches_that_stepped - 1, !t->sanity_checking);
+    return log_epoch(t, &t->train_results, (int64_t)t->batches_that_stepped - 1,
+                     !t->sanity_checking);
 }
 
 vkt_status vkt__log_eval_epoch(vkt_trainer *t)

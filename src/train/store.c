@@ -308,7 +308,8 @@ vkt_tensor *vkt_store_concat(vkt_trainer *t, vkt_stage stage, const char *name)
         return NULL;
     }
     if (!s->concat) {
-        s->concat = vkt_tensor_keep(vkt_concat((const vkt_tensor *const *)s->batches, s->n_batches));
+        s->concat =
+            vkt_tensor_keep(vkt_concat((const vkt_tensor *const *)s->batches, s->n_batches));
     }
     return s->concat;
 }

@@ -41,7 +41,7 @@ const char *vkt_stage_name(vkt_stage s)
     }
 }
 
-/* ---- outputs ----------------------------------------------------------------------------------- */
+/* ---- outputs --------------------------------------------------------------------------------- */
 
 vkt_status vkt_outputs_set(vkt_outputs *o, const char *name, vkt_tensor *value)
 {
@@ -74,7 +74,7 @@ vkt_tensor *vkt_outputs_get(const vkt_outputs *o, const char *name)
     return NULL;
 }
 
-/* ---- hook dispatch ----------------------------------------------------------------------------- */
+/* ---- hook dispatch --------------------------------------------------------------------------- */
 
 #define FN(obj, off, type) (*(type *)((const char *)(obj) + (off)))
 
@@ -105,7 +105,8 @@ static vkt_status cb_hook(vkt_trainer *t, const char *fx, size_t off, int which)
 {
     for (uint32_t i = 0; i < t->n_cbs; i++) {
         vkt_callback *cb = t->cbs[i];
-        if ((which == NON_MONITORING && cb->monitoring) || (which == MONITORING && !cb->monitoring)) {
+        if ((which == NON_MONITORING && cb->monitoring) ||
+            (which == MONITORING && !cb->monitoring)) {
             continue;
         }
         vkt_hook f = FN(cb, off, vkt_hook);
@@ -227,9 +228,10 @@ static vkt_status opt_hooks(vkt_trainer *t, const char *fx, size_t cb_off, size_
 
 #define LOSS_HOOKS(t, name, loss)                                                                  \
     loss_hooks(t, #name, offsetof(vkt_callback, name), offsetof(vkt_module, name), loss)
-#define OPT_HOOKS(t, name) opt_hooks(t, #name, offsetof(vkt_callback, name), offsetof(vkt_module, name))
+#define OPT_HOOKS(t, name)                                                                         \
+    opt_hooks(t, #name, offsetof(vkt_callback, name), offsetof(vkt_module, name))
 
-/* ---- errors ------------------------------------------------------------------------------------ */
+/* ---- errors ---------------------------------------------------------------------------------- */
 
 vkt_status vkt_trainer_fail(vkt_trainer *t, vkt_status s, const char *fmt, ...)
 {
@@ -266,7 +268,7 @@ static vkt_status interrupted(vkt_trainer *t, vkt_status s)
     return s;
 }
 
-/* ---- creation ---------------------------------------------------------------------------------- */
+/* ---- creation -------------------------------------------------------------------------------- */
 
 static vkt_status resolve_desc(vkt_trainer *t, const vkt_trainer_desc *in)
 {
@@ -295,7 +297,8 @@ static vkt_status resolve_desc(vkt_trainer *t, const vkt_trainer_desc *in)
     if (d->gradient_clip_algorithm == VKT_CLIP_DEFAULT) {
         d->gradient_clip_algorithm = VKT_CLIP_NORM;
     }
-    if (d->gradient_clip_algorithm != VKT_CLIP_NORM && d->gradient_clip_algorithm != VKT_CLIP_VALUE) {
+    if (d->gradient_clip_algorithm != VKT_CLIP_NORM &&
+        d->gradient_clip_algorithm != VKT_CLIP_VALUE) {
         return vkt__error(VKT_INVALID_ARGUMENT, "gradient_clip_algorithm %d is not norm or value",
                           (int)d->gradient_clip_algorithm);
     }
@@ -351,7 +354,8 @@ vkt_status vkt_trainer_create(vkt_device *dev, const vkt_trainer_desc *desc, vkt
         return s;
     }
     const vkt_trainer_desc *d = &t->d;
-    snprintf(t->root_dir, sizeof t->root_dir, "%s", d->default_root_dir ? d->default_root_dir : ".");
+    snprintf(t->root_dir, sizeof t->root_dir, "%s",
+             d->default_root_dir ? d->default_root_dir : ".");
 
     /* callbacks: user list, then the defaults, then checkpoint callbacks moved to the end */
     bool user_ckpt = false, user_pbar = false;
@@ -381,7 +385,8 @@ vkt_status vkt_trainer_create(vkt_device *dev, const vkt_trainer_desc *desc, vkt
         list[n++] = t->own_ckpt;
     }
     if (d->enable_progress_bar != VKT_FLAG_OFF && !user_pbar) {
-        t->own_pbar = vkt_progress_bar_create(&(vkt_progress_bar_desc){.stream = d->progress_stream});
+        t->own_pbar =
+            vkt_progress_bar_create(&(vkt_progress_bar_desc){.stream = d->progress_stream});
         if (!t->own_pbar) {
             vkt_model_checkpoint_destroy(t->own_ckpt);
             free(t);
@@ -429,8 +434,9 @@ vkt_status vkt_trainer_create(vkt_device *dev, const vkt_trainer_desc *desc, vkt
     if (t->fast_dev_run) {
         t->n_loggers = 0;
     }
-    const char *ld = t->n_loggers && t->loggers[0]->log_dir ? t->loggers[0]->log_dir(t->loggers[0]->user_data)
-                                                            : NULL;
+    const char *ld = t->n_loggers && t->loggers[0]->log_dir
+                         ? t->loggers[0]->log_dir(t->loggers[0]->user_data)
+                         : NULL;
     snprintf(t->log_dir, sizeof t->log_dir, "%s", ld ? ld : t->root_dir);
     t->stage_results = &t->train_results;
     *out = t;
@@ -463,7 +469,7 @@ void vkt_trainer_destroy(vkt_trainer *t)
     free(t);
 }
 
-/* ---- limits ------------------------------------------------------------------------------------ */
+/* ---- limits ---------------------------------------------------------------------------------- */
 
 static vkt_status limit_batches(const vkt_limit *l, uint32_t n, const char *what, uint32_t *out)
 {
@@ -485,7 +491,7 @@ static vkt_status limit_batches(const vkt_limit *l, uint32_t n, const char *what
     return VKT_OK;
 }
 
-/* ---- one batch --------------------------------------------------------------------------------- */
+/* ---- one batch ------------------------------------------------------------------------------- */
 
 static vkt_status batch_transfer(vkt_trainer *t, vkt_batch *b)
 {
@@ -525,8 +531,9 @@ static vkt_status clip(vkt_trainer *t)
     if (val <= 0.0f || !t->oc.model) {
         return VKT_OK;
     }
-    return t->d.gradient_clip_algorithm == VKT_CLIP_VALUE ? vkt_clip_grad_value(t->oc.model, val)
-                                                          : vkt_clip_grad_norm(t->oc.model, val, NULL);
+    return t->d.gradient_clip_algorithm == VKT_CLIP_VALUE
+               ? vkt_clip_grad_value(t->oc.model, val)
+               : vkt_clip_grad_norm(t->oc.model, val, NULL);
 }
 
 /* Lightning's closure: training_step, zero_grad (at a window start), backward. */
@@ -676,7 +683,7 @@ static bool should_validate_now(vkt_trainer *t, uint32_t batch_idx, uint64_t tot
     return (it + 1) % every == 0;
 }
 
-/* ---- evaluation loops --------------------------------------------------------------------------- */
+/* ---- evaluation loops ------------------------------------------------------------------------ */
 
 /* `zero_grad_first`: in-fit validation after a batch that stepped (Lightning's on_advance_end
  * calls on_validation_model_zero_grad only when not accumulating: the gradients of an unfinished
@@ -782,7 +789,7 @@ static vkt_status run_eval(vkt_trainer *t, vkt_stage stage, vkt_loader *l, uint3
     return s;
 }
 
-/* ---- checkpoints --------------------------------------------------------------------------------- */
+/* ---- checkpoints ----------------------------------------------------------------------------- */
 
 static vkt_status copy_dict(vkt_dict *dst, const vkt_dict *src)
 {
@@ -937,7 +944,8 @@ static vkt_status restore_hooks(vkt_trainer *t, vkt_dict *ckpt)
     for (uint32_t i = 0; s == VKT_OK && i < t->n_cbs; i++) {
         if (t->cbs[i]->on_load_checkpoint) {
             t->fx = fx;
-            s = check(t, fx, "callback", t->cbs[i]->on_load_checkpoint(t, ckpt, t->cbs[i]->user_data));
+            s = check(t, fx, "callback",
+                      t->cbs[i]->on_load_checkpoint(t, ckpt, t->cbs[i]->user_data));
         }
     }
     const vkt_dict *cbs = vkt_dict_get_child(ckpt, "callbacks");
@@ -1043,7 +1051,7 @@ static vkt_status restore_training_state(vkt_trainer *t, vkt_dict *ckpt)
     return s;
 }
 
-/* ---- fit --------------------------------------------------------------------------------------- */
+/* ---- fit ------------------------------------------------------------------------------------- */
 
 static vkt_status check_nan(vkt_trainer *t)
 {
@@ -1171,7 +1179,8 @@ static vkt_status train_epoch(vkt_trainer *t, uint64_t *total_idx)
         s = MOD(t, on_train_epoch_end);
     }
     if (s == VKT_OK) {
-        s = cb_hook(t, "on_train_epoch_end", offsetof(vkt_callback, on_train_epoch_end), MONITORING);
+        s = cb_hook(t, "on_train_epoch_end", offsetof(vkt_callback, on_train_epoch_end),
+                    MONITORING);
     }
     if (s == VKT_OK) {
         s = vkt__log_train_epoch(t);
@@ -1310,9 +1319,9 @@ vkt_status vkt_trainer_fit(vkt_trainer *t, vkt_module *m, vkt_loader *train, vkt
     }
     /* sanity check */
     if (s == VKT_OK && val && t->num_val_batches > 0 && !t->d.disable_sanity_check && !ckpt) {
-        uint32_t n = t->d.num_sanity_val_steps < 0
-                         ? t->num_val_batches
-                         : (uint32_t)VKT__MIN((int64_t)t->num_val_batches, t->d.num_sanity_val_steps);
+        uint32_t n = t->d.num_sanity_val_steps < 0 ? t->num_val_batches
+                                                   : (uint32_t)VKT__MIN((int64_t)t->num_val_batches,
+                                                                        t->d.num_sanity_val_steps);
         t->sanity_checking = true;
         vkt__log_reset_dicts(t);
         s = CBS(t, on_sanity_check_start);
@@ -1370,7 +1379,7 @@ vkt_status vkt_trainer_fit(vkt_trainer *t, vkt_module *m, vkt_loader *train, vkt
     return f;
 }
 
-/* ---- validate / test / predict ----------------------------------------------------------------- */
+/* ---- validate / test / predict --------------------------------------------------------------- */
 
 static vkt_status run_stage(vkt_trainer *t, vkt_module *m, vkt_loader *l, vkt_stage stage)
 {
@@ -1439,7 +1448,7 @@ vkt_status vkt_trainer_predict(vkt_trainer *t, vkt_module *m, vkt_loader *loader
     return run_stage(t, m, loader, VKT_STAGE_PREDICT);
 }
 
-/* ---- state ------------------------------------------------------------------------------------- */
+/* ---- state ----------------------------------------------------------------------------------- */
 
 vkt_device *vkt_trainer_device(const vkt_trainer *t) { return t->dev; }
 vkt_module *vkt_trainer_module(const vkt_trainer *t) { return t->m; }
