@@ -98,11 +98,10 @@ void vkt__check_report_failure(vkt__check_ctx *c, const char *op, const char *sh
 
 uint64_t vkt__check_next(vkt__check_ctx *c)
 {
-    /* splitmix64 */
-    uint64_t z = (c->rng += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    vkt__rng r = {c->rng}; /* the library's one generator (internal.h) */
+    uint64_t v = vkt__rng_next(&r);
+    c->rng = r.state;
+    return v;
 }
 
 float *vkt__check_rand(vkt__check_ctx *c, int64_t n, float lo, float hi)
@@ -112,7 +111,9 @@ float *vkt__check_rand(vkt__check_ctx *c, int64_t n, float lo, float hi)
         return NULL;
     }
     for (int64_t i = 0; i < n; i++) {
-        double u = (double)(vkt__check_next(c) >> 11) * (1.0 / 9007199254740992.0);
+        vkt__rng r = {c->rng};
+        double u = vkt__rng_uniform(&r);
+        c->rng = r.state;
         p[i] = (float)(lo + (hi - lo) * u);
     }
     return p;
