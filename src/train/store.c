@@ -132,8 +132,8 @@ static vkt__store *find(vkt_trainer *t, vkt_stage stage, const char *name)
 /* The stage whose epoch is running: the training loop is VKT_STAGE_FIT. */
 static vkt_stage running_stage(const vkt_trainer *t)
 {
-    if (t->stage_results == &t->eval_results) {
-        return t->eval_stage;
+    if (t->eval_stage != VKT_STAGE_NONE) {
+        return t->eval_stage; /* an eval loop is running (also inside fit) */
     }
     return t->stage == VKT_STAGE_FIT ? VKT_STAGE_FIT : t->stage;
 }

@@ -262,8 +262,9 @@ static vkt_status interrupted(vkt_trainer *t, vkt_status s)
     }
     t->fx = NULL;
     t->stage = VKT_STAGE_NONE;
+    t->eval_stage = VKT_STAGE_NONE;
     t->sanity_checking = false;
-    vkt_device_finish(t->dev);
+    vkt_device_finish(t->dev); /* error path: nothing of the failed run may still be in flight */
     vkt__error(s, "%s", msg);
     return s;
 }
@@ -785,6 +786,7 @@ static vkt_status run_eval(vkt_trainer *t, vkt_stage stage, vkt_loader *l, uint3
     }
 #undef EVAL_BOTH
     t->stage_results = &t->train_results;
+    t->eval_stage = VKT_STAGE_NONE;
     t->fx = NULL;
     return s;
 }

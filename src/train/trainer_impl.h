@@ -86,7 +86,7 @@ struct vkt_trainer {
     uint64_t metric_reads;
     vkt_loader *train_loader, *val_loader;
 
-    vkt_stage eval_stage;        /* VALIDATE, TEST or PREDICT while an eval loop runs */
+    vkt_stage eval_stage;        /* VALIDATE, TEST or PREDICT while an eval loop runs, else NONE */
     vkt__store **stores;
     uint32_t n_stores, stores_cap;
     uint64_t store_bytes;
