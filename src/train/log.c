@@ -629,14 +629,16 @@ static vkt_status log_epoch(vkt_trainer *t, vkt__results *rs, int64_t step, bool
     /* Results in logging order; Lightning's dicts keep first-insertion order. */
     for (uint32_t i = 0; i < rs->count; i++) {
         vkt__result *r = &rs->items[i];
-        if (r->metric && r->count > 0) {
-            /* the metric's epoch value, computed on the device now */
+        if (r->metric && r->count > 0 && r->computed_at != r->count) {
+            /* the metric's epoch value, computed on the device now (once: the live pass before
+             * on_train_epoch_end and the final push share it unless it was logged in between) */
             vkt_tensor *v = vkt_tensor_keep(vkt_metric_compute(r->metric));
             if (!v) {
                 return vkt_last_status();
             }
             vkt_tensor_free(r->acc);
             r->acc = v;
+            r->computed_at = r->count;
         }
         if (!r->on_epoch || !r->acc || r->count == 0) {
             continue;

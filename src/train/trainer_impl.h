@@ -34,6 +34,7 @@ typedef struct vkt__result {
     uint32_t count;
     uint32_t order;
     vkt_metric *metric;      /* vkt_log_metric: the epoch value is its compute() (borrowed) */
+    uint32_t computed_at;    /* `count` when acc last came from the metric's compute() */
 } vkt__result;
 
 typedef struct vkt__results {
