@@ -141,8 +141,8 @@ static vkt_status on_train_epoch_end(vkt_trainer *t, void *ud)
         vkt_tensor *labels = vkt_store_concat(t, VKT_STAGE_FIT, "labels");
         vkt_tensor *mean = vkt_mean(all);
         vkt_tensor *h = vkt_count_equal(vkt_argmax_rows(all), labels);
-        float m;
-        int32_t c;
+        float m = 0;
+        int32_t c = 0;
         s = vkt_tensor_download(mean, &m, 4);
         if (s == VKT_OK) {
             s = vkt_tensor_download(h, &c, 4);
@@ -154,8 +154,8 @@ static vkt_status on_train_epoch_end(vkt_trainer *t, void *ud)
     } else {
         vkt_tensor *col_means = vkt_store_result(t, VKT_STAGE_FIT, "logits"); /* (C) */
         vkt_tensor *mean = vkt_mean(col_means);
-        float m;
-        int32_t c;
+        float m = 0;
+        int32_t c = 0;
         s = vkt_tensor_download(mean, &m, 4);
         if (s == VKT_OK) {
             s = vkt_tensor_download(k->correct, &c, 4);

@@ -92,13 +92,60 @@ double vkt__now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* Injection state: one process-wide counter (vkt is single-threaded on the host). */
+static long alloc_fail_at = -1;
+static long alloc_seen;
+static bool alloc_sticky, alloc_hit;
+static size_t alloc_largest;
+
+void vkt__alloc_fail_at(long n, bool sticky)
+{
+    alloc_fail_at = n;
+    alloc_sticky = sticky;
+    alloc_seen = 0;
+    alloc_hit = false;
+    alloc_largest = 0;
+}
+
+long vkt__alloc_count(void) { return alloc_seen; }
+bool vkt__alloc_failed(void) { return alloc_hit; }
+size_t vkt__alloc_largest(void) { return alloc_largest; }
+
+/* True when this allocation is the one to fail. */
+static bool alloc_inject(size_t n)
+{
+    alloc_largest = VKT__MAX(alloc_largest, n);
+    long i = alloc_seen++;
+    if (alloc_fail_at >= 0 && (i == alloc_fail_at || (alloc_sticky && i > alloc_fail_at))) {
+        alloc_hit = true;
+        return true;
+    }
+    return false;
+}
+
+void *vkt__malloc(size_t n) { return alloc_inject(n) ? NULL : malloc(n ? n : 1); }
+void *vkt__calloc(size_t count, size_t size)
+{
+    return alloc_inject(count * size) ? NULL : calloc(count ? count : 1, size ? size : 1);
+}
+void *vkt__realloc(void *p, size_t n) { return alloc_inject(n) ? NULL : realloc(p, n ? n : 1); }
+char *vkt__strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = vkt__malloc(n);
+    if (p) {
+        memcpy(p, s, n);
+    }
+    return p;
+}
+
 bool vkt__grow(void **ptr, uint32_t *cap, uint32_t need, size_t elem)
 {
     if (need <= *cap) {
         return true;
     }
     uint32_t n = VKT__MAX(need, *cap ? *cap * 2 : 8);
-    void *p = realloc(*ptr, (size_t)n * elem);
+    void *p = vkt__realloc(*ptr, (size_t)n * elem);
     if (!p) {
         return false;
     }
@@ -117,7 +164,7 @@ void vkt__sb_putn(vkt__sbuf *b, const char *s, size_t n)
         while (cap < b->len + n + 1) {
             cap *= 2;
         }
-        char *p = realloc(b->p, cap);
+        char *p = vkt__realloc(b->p, cap);
         if (!p) {
             b->oom = true;
             return;

@@ -33,6 +33,30 @@ vkt_status vkt__error(vkt_status s, const char *fmt, ...) __attribute__((format(
 /* Like vkt__error but prefixes the existing message: "while X: <old message>". */
 vkt_status vkt__error_context(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * Host allocations. Every host allocation in the library goes through these (never malloc and
+ * friends directly), so the suite can fail the n-th one and prove each failure path: the result
+ * is an error with a message, no crash, no leak, no damaged file. Release them with free().
+ */
+void *vkt__malloc(size_t n);
+void *vkt__calloc(size_t count, size_t size);
+void *vkt__realloc(void *p, size_t n);
+char *vkt__strdup(const char *s);
+
+/*
+ * Allocation-failure injection (tests only). After vkt__alloc_fail_at(n), allocations are counted
+ * from 0 and the one numbered n fails, as does every later one when `sticky`; n < 0 disarms.
+ * vkt__alloc_count() is the number counted since the last vkt__alloc_fail_at() call, so a test
+ * first runs the operation with n = -1 to learn how many points it has, then fails each in turn.
+ * vkt__alloc_failed() says whether an injected failure happened since arming, and
+ * vkt__alloc_largest() is the largest single request since then (a reader that trusts a header's
+ * size shows up here).
+ */
+void vkt__alloc_fail_at(long n, bool sticky);
+long vkt__alloc_count(void);
+bool vkt__alloc_failed(void);
+size_t vkt__alloc_largest(void);
+
 /* True when the environment variable is set to something other than "" or "0". */
 bool vkt__env_flag(const char *name);
 

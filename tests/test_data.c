@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "internal.h"
 #include "test_util.h"
 
 static char tmpdir[256];
@@ -93,6 +94,32 @@ static void expect_idx_error(const char *name, vkt_status want, const char *phra
     if (!strstr(msg, name) || !strstr(msg, phrase)) {
         fprintf(stderr, "message for %s: %s\n", name, msg);
         fail();
+    }
+}
+
+/* A header's size is a claim: a tiny file announcing 16 GiB fails as truncated without asking for
+ * 16 GiB (raw: checked against the file size; gzip: the buffer grows with the data that arrives).
+ */
+static void idx_header_claims_are_not_allocated(void **state)
+{
+    (void)state;
+    static uint8_t buf[64];
+    uint32_t dims[3] = {65536, 65536, 4}; /* 16 GiB */
+    size_t n = make_idx(buf, 3, (uint32_t[3]){1, 1, 1});
+    for (int i = 0; i < 3; i++) {
+        buf[4 + 4 * i] = (uint8_t)(dims[i] >> 24);
+        buf[5 + 4 * i] = (uint8_t)(dims[i] >> 16);
+        buf[6 + 4 * i] = (uint8_t)(dims[i] >> 8);
+        buf[7 + 4 * i] = (uint8_t)dims[i];
+    }
+    write_file("claims16g.idx", buf, n + 12, false);
+    write_file("claims16g.idx.gz", buf, n + 12, true);
+    for (int gz = 0; gz < 2; gz++) {
+        vkt__alloc_fail_at(-1, false);
+        expect_idx_error(gz ? "claims16g.idx.gz" : "claims16g.idx", VKT_CORRUPT_FILE,
+                         "truncated");
+        assert_true(vkt__alloc_largest() <= ((size_t)1 << 20));
+        assert_non_null(strstr(vkt_last_error(), "17179869184"));
     }
 }
 
@@ -337,6 +364,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         VKT_TEST(idx_reads_raw_and_gzip),
         VKT_TEST(idx_errors_name_the_file_and_the_problem),
+        VKT_TEST(idx_header_claims_are_not_allocated),
         VKT_TEST(count_mismatch_names_both_files),
         VKT_TEST(fashion_mnist_from_the_debian_package),
         VKT_TEST(gather_matches_reference),

@@ -101,7 +101,7 @@ static double measure(vkt_tensor *a, vkt_tensor *b, vkt_tensor *c, const bench_s
         vkt_device_finish(dev) != VKT_OK) {
         return -1.0;
     }
-    double *t = malloc((size_t)repeat * sizeof *t);
+    double *t = vkt__malloc((size_t)repeat * sizeof *t);
     if (!t) {
         return -1.0;
     }
@@ -128,7 +128,7 @@ static double measure(vkt_tensor *a, vkt_tensor *b, vkt_tensor *c, const bench_s
 static vkt_tensor *random_tensor(vkt_device *dev, int64_t rows, int64_t cols, uint32_t *seed)
 {
     vkt_tensor *t = vkt_tensor_new_2d(dev, VKT_F32, rows, cols);
-    float *h = malloc((size_t)(rows * cols) * sizeof *h);
+    float *h = vkt__malloc((size_t)(rows * cols) * sizeof *h);
     if (!t || !h) {
         free(h);
         return t;
@@ -159,13 +159,13 @@ int vkt_cli_bench_matmul(vkt_device *dev, int argc, char **argv)
                 return bench_usage();
             }
         } else if (strcmp(argv[i], "--sizes") == 0 && i + 1 < argc) {
-            char *list = strdup(argv[++i]);
+            char *list = vkt__strdup(argv[++i]);
             free(sizes);
             sizes = NULL;
             nsizes = 0;
             for (char *save = NULL, *tok = list ? strtok_r(list, ",", &save) : NULL; tok;
                  tok = strtok_r(NULL, ",", &save)) {
-                bench_size *grown = realloc(sizes, (nsizes + 1) * sizeof *sizes);
+                bench_size *grown = vkt__realloc(sizes, (nsizes + 1) * sizeof *sizes);
                 if (!grown || !parse_size(tok, &grown[nsizes])) {
                     fprintf(stderr, "vkt bench matmul: bad size '%s'\n", tok);
                     free(grown ? grown : sizes);

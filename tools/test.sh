@@ -6,7 +6,12 @@
 # LP_NATIVE_VECTOR_WIDTH=128, 256 and 512 (lavapipe subgroup sizes 4, 8 and 16), to show that no
 # shader assumes one subgroup size.
 #
-# usage: tools/test.sh [meson test args...]     e.g. tools/test.sh test_matmul
+# It also runs each libFuzzer target in fuzz/ for a bounded time (tools/fuzz.sh; VKT_FUZZ_SECONDS,
+# default 20).
+#
+# usage: tools/test.sh                     the whole suite
+#        tools/test.sh NAME... [meson test args]   those tests alone (GPU tests at all three widths),
+#                                          e.g. tools/test.sh test_matmul
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/deps.sh
@@ -47,6 +52,24 @@ run() {
 }
 
 extra=("$@")
+if [ ${#extra[@]} -gt 0 ]; then
+    # Named tests: run them alone. A GPU test runs at the three widths, anything else once.
+    gpu_names=$(meson test -C "$build" --list --suite gpu 2>/dev/null | sed -n 's|^.* / ||p')
+    any_gpu=0
+    for a in "${extra[@]}"; do
+        grep -qx -- "$a" <<<"$gpu_names" && any_gpu=1
+    done
+    if [ "$any_gpu" -eq 1 ]; then
+        for width in 128 256 512; do
+            run "$* at LP_NATIVE_VECTOR_WIDTH=$width" LP_NATIVE_VECTOR_WIDTH=$width --
+        done
+    else
+        run "$*" --
+    fi
+    echo "tests: $passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+    exit
+fi
 # tools/train.sh builds with -O3 (release), which warns about things -O2 does not: build that too.
 echo "== release build (as tools/train.sh makes it)"
 if rel_log=$(vkt_build build-release --buildtype=release -Dtests=false 2>&1); then
@@ -59,6 +82,18 @@ run "unit tests" -- --suite unit
 for width in 128 256 512; do
     run "GPU tests at LP_NATIVE_VECTOR_WIDTH=$width" LP_NATIVE_VECTOR_WIDTH=$width -- --suite gpu
 done
+echo "== fuzz targets, ${VKT_FUZZ_SECONDS:-20} s each (tools/fuzz.sh)"
+fuzz_log=$(mktemp)
+VKT_FUZZ_NO_INSTALL=1 tools/fuzz.sh -t "${VKT_FUZZ_SECONDS:-20}" >"$fuzz_log" 2>&1 || true
+cat "$fuzz_log"
+fuzz_ok=$(grep -c '^fuzz .*: ok,' "$fuzz_log" || true)
+fuzz_bad=$(grep -c '^fuzz .*: FAILED' "$fuzz_log" || true)
+if [ "$fuzz_ok" -eq 0 ] && [ "$fuzz_bad" -eq 0 ]; then
+    fuzz_bad=1 # the fuzz build itself failed
+fi
+passed=$((passed + fuzz_ok))
+failed=$((failed + fuzz_bad))
+rm -f "$fuzz_log"
 echo "suite time: $(($(date +%s) - start)) s"
 echo "tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

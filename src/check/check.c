@@ -106,7 +106,7 @@ uint64_t vkt__check_next(vkt__check_ctx *c)
 
 float *vkt__check_rand(vkt__check_ctx *c, int64_t n, float lo, float hi)
 {
-    float *p = malloc((size_t)n * sizeof *p);
+    float *p = vkt__malloc((size_t)n * sizeof *p);
     if (!p) {
         return NULL;
     }
@@ -121,7 +121,7 @@ float *vkt__check_rand(vkt__check_ctx *c, int64_t n, float lo, float hi)
 
 int32_t *vkt__check_rand_int(vkt__check_ctx *c, int64_t n, int32_t hi)
 {
-    int32_t *p = malloc((size_t)n * sizeof *p);
+    int32_t *p = vkt__malloc((size_t)n * sizeof *p);
     if (!p) {
         return NULL;
     }
@@ -147,7 +147,7 @@ void *vkt__check_fetch(const vkt_tensor *t)
     if (!t) {
         return NULL;
     }
-    void *p = malloc(vkt_tensor_bytes(t));
+    void *p = vkt__malloc(vkt_tensor_bytes(t));
     if (p && vkt_tensor_download(t, p, vkt_tensor_bytes(t)) != VKT_OK) {
         free(p);
         return NULL;

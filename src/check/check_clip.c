@@ -36,7 +36,7 @@ void vkt__check_clip(vkt__check_ctx *c)
                 vkt_tensor_free(norm);
             }
             double ms = (vkt__now() - t0) * 1e3;
-            float *want = malloc((size_t)n * sizeof *want);
+            float *want = vkt__malloc((size_t)n * sizeof *want);
             if (got && want) {
                 for (int64_t i = 0; i < n; i++) {
                     want[i] = g[i];

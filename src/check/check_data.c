@@ -34,9 +34,9 @@ void vkt__check_data(vkt__check_ctx *c)
                  dc->stream ? " stream" : "");
         const char *op = dc->stream ? "stream_batch" : "gather_batch";
         size_t bytes = (size_t)dc->n * dc->features;
-        uint8_t *im = malloc(bytes), *lb = malloc(dc->n);
-        float *want = malloc((size_t)dc->batch * dc->features * sizeof *want);
-        int32_t *want_y = malloc((size_t)dc->batch * sizeof *want_y);
+        uint8_t *im = vkt__malloc(bytes), *lb = vkt__malloc(dc->n);
+        float *want = vkt__malloc((size_t)dc->batch * dc->features * sizeof *want);
+        int32_t *want_y = vkt__malloc((size_t)dc->batch * sizeof *want_y);
         vkt_dataset *ds = NULL;
         vkt_loader *l = NULL;
         if (!im || !lb || !want || !want_y) {

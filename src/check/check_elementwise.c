@@ -55,7 +55,7 @@ void vkt__check_elementwise(vkt__check_ctx *c)
         float *a = vkt__check_rand(c, n, -2.0f, 2.0f);
         float *b = vkt__check_rand(c, n, -2.0f, 2.0f);
         float *bias = vkt__check_rand(c, k->cols, -1.0f, 1.0f);
-        float *want = malloc((size_t)n * sizeof *want);
+        float *want = vkt__malloc((size_t)n * sizeof *want);
         if (!a || !b || !bias || !want) {
             vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
             vkt__check_report_failure(c, "elementwise", shape);
@@ -137,7 +137,7 @@ void vkt__check_elementwise(vkt__check_ctx *c)
             double t0 = vkt__now();
             vkt_tensor *ta = vkt__check_tensor(c->dev, VKT_F32, a, 2, sh);
             vkt_tensor *td = vkt__check_tensor(c->dev, VKT_F32, b, 2, sh);
-            int32_t *ia = malloc((size_t)n * sizeof *ia), *ib = malloc((size_t)n * sizeof *ib);
+            int32_t *ia = vkt__malloc((size_t)n * sizeof *ia), *ib = vkt__malloc((size_t)n * sizeof *ib);
             float *got = NULL;
             int32_t *got_i = NULL;
             if (ia && ib) {
@@ -203,7 +203,7 @@ void vkt__check_elementwise(vkt__check_ctx *c)
             /* i32 -> f32 and f32 -> i32 both exact for these values: tolerance 0 */
             vkt_scope_begin(c->dev);
             double t0 = vkt__now();
-            int32_t *iv = malloc((size_t)n * sizeof *iv), *got_i = NULL, *want_i = NULL;
+            int32_t *iv = vkt__malloc((size_t)n * sizeof *iv), *got_i = NULL, *want_i = NULL;
             float *got = NULL;
             if (iv) {
                 for (int64_t j = 0; j < n; j++) {
@@ -213,7 +213,7 @@ void vkt__check_elementwise(vkt__check_ctx *c)
                                                 VKT_F32));
                 got_i = vkt__check_fetch(vkt_cast(vkt__check_tensor(c->dev, VKT_F32, a, 2, sh),
                                                   VKT_I32));
-                want_i = malloc((size_t)n * sizeof *want_i);
+                want_i = vkt__malloc((size_t)n * sizeof *want_i);
             }
             double ms = (vkt__now() - t0) * 1e3;
             if (got && got_i && want_i) {

@@ -160,17 +160,17 @@ void vkt__check_matmul(vkt__check_ctx *c)
             mm_data d = {
                 .a = vkt__check_rand(c, na, -1.0f, 1.0f),
                 .b = vkt__check_rand(c, nb, -1.0f, 1.0f),
-                .c = malloc((size_t)nc * sizeof(float)),
-                .c_abs = malloc((size_t)nc * sizeof(double)),
+                .c = vkt__malloc((size_t)nc * sizeof(float)),
+                .c_abs = vkt__malloc((size_t)nc * sizeof(double)),
             };
             if (bwd) {
                 d.g = vkt__check_rand(c, nc, -1.0f, 1.0f);
                 d.ra = vkt__check_rand(c, na, -1.0f, 1.0f);
                 d.rb = vkt__check_rand(c, nb, -1.0f, 1.0f);
-                d.da = malloc((size_t)na * sizeof(float));
-                d.db = malloc((size_t)nb * sizeof(float));
-                d.da_abs = malloc((size_t)na * sizeof(double));
-                d.db_abs = malloc((size_t)nb * sizeof(double));
+                d.da = vkt__malloc((size_t)na * sizeof(float));
+                d.db = vkt__malloc((size_t)nb * sizeof(float));
+                d.da_abs = vkt__malloc((size_t)na * sizeof(double));
+                d.db_abs = vkt__malloc((size_t)nb * sizeof(double));
             }
             if (!d.a || !d.b || !d.c || !d.c_abs ||
                 (bwd && (!d.g || !d.ra || !d.rb || !d.da || !d.db || !d.da_abs || !d.db_abs))) {

@@ -254,8 +254,8 @@ static bool make_batch(vkt__check_ctx *c, const metric_case *mc, int k, int64_t 
         b->tf = vkt__check_rand(c, n, -1.0f, 1.0f);
         return b->pf && b->tf;
     default: /* IN_COMPENSATED: batch 0 one error of 4096, then 3 errors of 0.5 per batch */
-        b->pf = calloc((size_t)n, sizeof *b->pf);
-        b->tf = calloc((size_t)n, sizeof *b->tf);
+        b->pf = vkt__calloc((size_t)n, sizeof *b->pf);
+        b->tf = vkt__calloc((size_t)n, sizeof *b->tf);
         if (!b->pf || !b->tf) {
             return false;
         }
@@ -383,7 +383,7 @@ static void run_case(vkt__check_ctx *c, const metric_case *mc)
     int64_t nout = mc->desc.type == VKT_METRIC_CONFUSION_MATRIX ? (int64_t)C * C
                    : mc->desc.average == VKT_AVERAGE_NONE       ? C
                                                                 : 1;
-    double *want = malloc((size_t)nout * sizeof *want);
+    double *want = vkt__malloc((size_t)nout * sizeof *want);
     if (!got || !want) {
         vkt__check_report_failure(c, mc->op, shape);
     } else if (mc->desc.type == VKT_METRIC_CONFUSION_MATRIX) {

@@ -136,7 +136,7 @@ void vkt__check_optim(vkt__check_ctx *c)
             char shape[32];
             snprintf(shape, sizeof shape, "%lld x%d steps", (long long)n, STEPS);
             float *param = vkt__check_rand(c, n, -1.0f, 1.0f);
-            float *s1 = calloc((size_t)n, sizeof *s1), *s2 = calloc((size_t)n, sizeof *s2);
+            float *s1 = vkt__calloc((size_t)n, sizeof *s1), *s2 = vkt__calloc((size_t)n, sizeof *s2);
             float *grads[STEPS];
             bool ok = param && s1 && s2;
             for (int k = 0; k < STEPS; k++) {

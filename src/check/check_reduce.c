@@ -133,9 +133,9 @@ static void check_op(vkt__check_ctx *c, const red_op *op, const path *p, vkt_ten
     double t0 = vkt__now();
     void *got = vkt__check_fetch(op->fn(tx));
     double ms = (vkt__now() - t0) * 1e3;
-    double *want = malloc((size_t)rows * sizeof *want);
-    double *scale = malloc((size_t)rows * sizeof *scale);
-    void *wantv = malloc((size_t)rows * sizeof(float));
+    double *want = vkt__malloc((size_t)rows * sizeof *want);
+    double *scale = vkt__malloc((size_t)rows * sizeof *scale);
+    void *wantv = vkt__malloc((size_t)rows * sizeof(float));
     if (!got || !want || !scale || !wantv) {
         if (got) {
             vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
@@ -362,7 +362,7 @@ static void check_count_equal(vkt__check_ctx *c)
         int32_t *la = vkt__check_rand_int(c, n, 10);
         int32_t *lb = vkt__check_rand_int(c, n, 10);
         float *fa = vkt__check_rand(c, n, -1.0f, 1.0f);
-        float *fb = malloc((size_t)n * sizeof *fb);
+        float *fb = vkt__malloc((size_t)n * sizeof *fb);
         if (!la || !lb || !fa || !fb) {
             vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
             vkt__check_report_failure(c, "count_equal", "n");
@@ -435,9 +435,9 @@ static void check_backward_case(vkt__check_ctx *c, const red_op *op, const path 
     }
     int64_t n = rows * cols, sh[2] = {rows, cols};
     float *w = vkt__check_rand(c, rows, -1.0f, 1.0f);
-    float *want = op->kind == R_MEAN ? calloc((size_t)n, sizeof *want)
+    float *want = op->kind == R_MEAN ? vkt__calloc((size_t)n, sizeof *want)
                                      : vkt__check_rand(c, n, -1.0f, 1.0f);
-    int32_t *idx = malloc((size_t)rows * sizeof *idx);
+    int32_t *idx = vkt__malloc((size_t)rows * sizeof *idx);
     float *got = NULL;
     vkt_scope_begin(c->dev);
     double t0 = vkt__now();

@@ -25,8 +25,8 @@ void vkt__check_store(vkt__check_ctx *c)
         char shape[64];
         snprintf(shape, sizeof shape, "%lldx%lld in 5 batches", (long long)total, (long long)cols);
         float *x = vkt__check_rand(c, total * cols, -3.0f, 5.0f);
-        float *want = malloc((size_t)cols * sizeof *want),
-              *want2 = malloc((size_t)cols * sizeof *want2);
+        float *want = vkt__malloc((size_t)cols * sizeof *want),
+              *want2 = vkt__malloc((size_t)cols * sizeof *want2);
         if (!x || !want || !want2) {
             free(x);
             free(want);

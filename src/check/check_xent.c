@@ -90,7 +90,7 @@ static void check_case(vkt__check_ctx *c, int64_t b, int64_t cols, int kind)
     float gscale = 0.75f * (float)b; /* exact for these B */
     float *x = make_logits(c, kind, b, cols);
     int32_t *labels = vkt__check_rand_int(c, b, (int32_t)cols);
-    float *want = malloc((size_t)n * sizeof *want);
+    float *want = vkt__malloc((size_t)n * sizeof *want);
     float *got_grad = NULL, *got_loss = NULL;
     if (!x || !labels || !want) {
         vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");

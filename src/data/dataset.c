@@ -16,7 +16,7 @@ struct vkt_dataset {
 static vkt_status make(uint8_t *images, uint8_t *labels, uint32_t n, uint32_t features,
                        vkt_dataset **out)
 {
-    vkt_dataset *ds = calloc(1, sizeof *ds);
+    vkt_dataset *ds = vkt__calloc(1, sizeof *ds);
     if (!ds) {
         free(images);
         free(labels);
@@ -120,7 +120,7 @@ vkt_status vkt_dataset_from_memory(const uint8_t *images, const uint8_t *labels,
     if (!images || !labels || n == 0 || features == 0) {
         return vkt__error(VKT_INVALID_ARGUMENT, "vkt_dataset_from_memory: empty dataset");
     }
-    uint8_t *im = malloc((size_t)n * features), *lb = malloc(n);
+    uint8_t *im = vkt__malloc((size_t)n * features), *lb = vkt__malloc(n);
     if (!im || !lb) {
         free(im);
         free(lb);

@@ -5,15 +5,22 @@
  * the number of dimensions, then each dimension as a big-endian uint32, then the data. zlib's
  * gzread reads raw files unchanged, so one path serves both; a file that starts with the gzip magic
  * but whose stream is broken is reported as corrupt.
+ *
+ * The header is never trusted for an allocation: a raw file's announced size is checked against
+ * the file's size, and data is read in chunks into a buffer that grows with what actually
+ * arrives, so a 28-byte file claiming 16 GiB fails on "truncated" having allocated little.
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include "internal.h"
 #include "vkt/data.h"
 
-static vkt_status read_exact(gzFile f, const char *path, void *dst, size_t n, const char *what)
+/* Reads n bytes of `what` into dst; `done` bytes of it (of `whole` in all) came before. */
+static vkt_status read_exact(gzFile f, const char *path, void *dst, size_t n, const char *what,
+                             size_t done, size_t whole)
 {
     uint8_t *p = dst;
     size_t got = 0;
@@ -28,15 +35,10 @@ static vkt_status read_exact(gzFile f, const char *path, void *dst, size_t n, co
                               path, what, msg);
         }
         if (r == 0) {
-            if (!gzdirect(f)) {
-                return vkt__error(VKT_CORRUPT_FILE,
-                                  "%s: truncated or corrupt compressed data: %s needs %zu bytes "
-                                  "but the stream ends after %zu",
-                                  path, what, n, got);
-            }
             return vkt__error(VKT_CORRUPT_FILE,
-                              "%s: truncated: %s needs %zu bytes but the file ends after %zu", path,
-                              what, n, got);
+                              "%s: truncated%s: %s needs %zu bytes but the %s ends after %zu",
+                              path, gzdirect(f) ? "" : " or corrupt compressed data", what, whole,
+                              gzdirect(f) ? "file" : "stream", done + got);
         }
         got += (size_t)r;
     }
@@ -56,7 +58,7 @@ vkt_status vkt_idx_read(const char *path, vkt_idx *out)
     }
     gzbuffer(f, 1 << 20);
     uint8_t head[4];
-    vkt_status s = read_exact(f, path, head, 4, "the header");
+    vkt_status s = read_exact(f, path, head, 4, "the header", 0, 4);
     if (s != VKT_OK) {
         goto fail;
     }
@@ -78,7 +80,8 @@ vkt_status vkt_idx_read(const char *path, vkt_idx *out)
     }
     out->ndim = head[3];
     uint8_t dims[16];
-    s = read_exact(f, path, dims, 4 * (size_t)out->ndim, "the dimensions");
+    s = read_exact(f, path, dims, 4 * (size_t)out->ndim, "the dimensions", 0,
+                   4 * (size_t)out->ndim);
     if (s != VKT_OK) {
         goto fail;
     }
@@ -94,15 +97,41 @@ vkt_status vkt_idx_read(const char *path, vkt_idx *out)
         out->dims[i] = d;
         total *= d;
     }
-    out->data = malloc(total);
-    if (!out->data) {
-        s = vkt__error(VKT_OUT_OF_HOST_MEMORY, "%s: out of host memory for %zu bytes", path, total);
-        goto fail;
+    if (gzdirect(f)) {
+        struct stat st;
+        size_t header = 4 + 4 * (size_t)out->ndim;
+        if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+            (uint64_t)st.st_size != (uint64_t)header + total) {
+            long long have = (long long)st.st_size - (long long)header;
+            s = vkt__error(VKT_CORRUPT_FILE,
+                           "%s: %s: the header announces %zu data bytes but the file has %lld "
+                           "after the %zu-byte header",
+                           path, have < (long long)total ? "truncated" : "trailing bytes", total,
+                           have, header);
+            goto fail;
+        }
     }
-    out->size = total;
-    s = read_exact(f, path, out->data, total, "the data");
-    if (s != VKT_OK) {
-        goto fail;
+    /* Grow with the data that arrives: the header's size is a claim, not a promise. */
+    size_t cap = 0;
+    out->size = 0;
+    while (out->size < total) {
+        if (out->size == cap) {
+            size_t next = VKT__MIN(total, VKT__MAX(cap * 2, (size_t)1 << 16));
+            uint8_t *p = vkt__realloc(out->data, next);
+            if (!p) {
+                s = vkt__error(VKT_OUT_OF_HOST_MEMORY, "%s: out of host memory for %zu bytes",
+                               path, next);
+                goto fail;
+            }
+            out->data = p;
+            cap = next;
+        }
+        s = read_exact(f, path, out->data + out->size, cap - out->size, "the data", out->size,
+                       total);
+        if (s != VKT_OK) {
+            goto fail;
+        }
+        out->size = cap;
     }
     uint8_t extra;
     int r = gzread(f, &extra, 1);

@@ -60,7 +60,7 @@ bool vkt_loader_on_device(const vkt_loader *l) { return l->on_device; }
 static vkt_tensor *upload_bytes(vkt_device *dev, const uint8_t *bytes, size_t n)
 {
     size_t words = (n + 3) / 4;
-    uint8_t *tmp = calloc(words, 4);
+    uint8_t *tmp = vkt__calloc(words, 4);
     if (!tmp) {
         vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
         return NULL;
@@ -87,7 +87,7 @@ static vkt_status to_device(vkt_loader *l)
     if (bytes + 4 > info->max_storage_buffer_range) {
         return VKT_UNSUPPORTED;
     }
-    uint8_t *im = malloc(bytes), *lb = malloc(l->count);
+    uint8_t *im = vkt__malloc(bytes), *lb = vkt__malloc(l->count);
     if (!im || !lb) {
         free(im);
         free(lb);
@@ -121,7 +121,7 @@ vkt_status vkt_loader_create(vkt_device *dev, const vkt_loader_desc *desc_in, vk
         return vkt__error(VKT_INVALID_ARGUMENT,
                           "vkt_loader_create: device and dataset are required");
     }
-    vkt_loader *l = calloc(1, sizeof *l);
+    vkt_loader *l = vkt__calloc(1, sizeof *l);
     if (!l) {
         return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
     }
@@ -155,8 +155,8 @@ vkt_status vkt_loader_create(vkt_device *dev, const vkt_loader_desc *desc_in, vk
         l->scale = 1.0f / 255.0f;
         l->bias = 0.0f;
     }
-    l->subset = malloc((size_t)l->count * sizeof *l->subset);
-    l->order = malloc((size_t)l->count * sizeof *l->order);
+    l->subset = vkt__malloc((size_t)l->count * sizeof *l->subset);
+    l->order = vkt__malloc((size_t)l->count * sizeof *l->order);
     if (!l->subset || !l->order) {
         s = vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
         goto fail;
@@ -182,8 +182,8 @@ vkt_status vkt_loader_create(vkt_device *dev, const vkt_loader_desc *desc_in, vk
     }
     if (!l->on_device) {
         uint32_t f = vkt_dataset_features(l->ds);
-        l->host_x = malloc((size_t)l->desc.batch_size * f * sizeof *l->host_x);
-        l->host_y = malloc((size_t)l->desc.batch_size * sizeof *l->host_y);
+        l->host_x = vkt__malloc((size_t)l->desc.batch_size * f * sizeof *l->host_x);
+        l->host_y = vkt__malloc((size_t)l->desc.batch_size * sizeof *l->host_y);
         if (!l->host_x || !l->host_y) {
             s = vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
             goto fail;
@@ -305,8 +305,8 @@ vkt_status vkt_split_indices(uint32_t n, float fraction, uint64_t seed, uint32_t
                           (double)fraction);
     }
     uint32_t held = (uint32_t)((double)n * fraction + 0.5);
-    uint32_t *perm = malloc((size_t)VKT__MAX(n, 1u) * sizeof *perm);
-    uint32_t *h = malloc((size_t)VKT__MAX(held, 1u) * sizeof *h);
+    uint32_t *perm = vkt__malloc((size_t)VKT__MAX(n, 1u) * sizeof *perm);
+    uint32_t *h = vkt__malloc((size_t)VKT__MAX(held, 1u) * sizeof *h);
     if (!perm || !h) {
         free(perm);
         free(h);

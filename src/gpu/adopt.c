@@ -21,7 +21,7 @@ vkt_status vkt_device_adopt(const vkt_vulkan_device_desc *desc, vkt_device **out
                                          "and no get_instance_proc_addr was given");
     }
     volkLoadInstanceOnly(desc->instance);
-    vkt_device *dev = calloc(1, sizeof *dev);
+    vkt_device *dev = vkt__calloc(1, sizeof *dev);
     if (!dev) {
         return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
     }

@@ -51,7 +51,7 @@ static bool layer_present(const char *name)
     if (vkEnumerateInstanceLayerProperties(&n, NULL) != VK_SUCCESS || n == 0) {
         return false;
     }
-    VkLayerProperties *props = calloc(n, sizeof *props);
+    VkLayerProperties *props = vkt__calloc(n, sizeof *props);
     if (!props) {
         return false;
     }
@@ -411,8 +411,8 @@ static vkt_status enumerate(VkInstance inst, VkPhysicalDevice **pds, vkt_device_
                                          "a driver such as mesa-vulkan-drivers, or check "
                                          "VK_ICD_FILENAMES)");
     }
-    *pds = calloc(n, sizeof **pds);
-    *infos = calloc(n, sizeof **infos);
+    *pds = vkt__calloc(n, sizeof **pds);
+    *infos = vkt__calloc(n, sizeof **infos);
     if (!*pds || !*infos) {
         free(*pds);
         free(*infos);
@@ -587,7 +587,7 @@ vkt_status vkt_device_create(const vkt_device_desc *desc_in, vkt_device **out)
     if (s != VKT_OK) {
         return s;
     }
-    vkt_device *dev = calloc(1, sizeof *dev);
+    vkt_device *dev = vkt__calloc(1, sizeof *dev);
     if (!dev) {
         return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory creating a device");
     }

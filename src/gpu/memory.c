@@ -31,7 +31,7 @@ static vkt_status new_block(vkt_device *dev, VkDeviceSize size, bool dedicated, 
                           (double)dev->stats.memory_in_use / 1048576.0,
                           (double)dev->stats.memory_reserved / 1048576.0);
     }
-    vkt__block *b = calloc(1, sizeof *b);
+    vkt__block *b = vkt__calloc(1, sizeof *b);
     if (!b || !vkt__grow((void **)&dev->blocks, &dev->block_cap, dev->block_count + 1,
                          sizeof *dev->blocks)) {
         free(b);
@@ -85,7 +85,7 @@ static vkt_status new_block(vkt_device *dev, VkDeviceSize size, bool dedicated, 
     }
     b->size = size;
     b->dedicated = dedicated;
-    b->free = malloc(sizeof *b->free);
+    b->free = vkt__malloc(sizeof *b->free);
     if (!b->free) {
         b->free_count = 0;
         free_block(dev, b);
@@ -169,7 +169,7 @@ vkt_status vkt__alloc_create(vkt_device *dev, VkDeviceSize size, vkt__alloc **ou
                                          "(%.1f MiB) of %s",
                           (double)size / 1048576.0, (double)heap_size / 1048576.0, info->name);
     }
-    vkt__alloc *a = calloc(1, sizeof *a);
+    vkt__alloc *a = vkt__calloc(1, sizeof *a);
     if (!a) {
         return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
     }

@@ -184,7 +184,7 @@ vkt_status vkt_metric_create(vkt_device *dev, const vkt_metric_desc *desc, vkt_m
     if (s != VKT_OK) {
         return s;
     }
-    vkt_metric *m = calloc(1, sizeof *m);
+    vkt_metric *m = vkt__calloc(1, sizeof *m);
     if (!m) {
         return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
     }

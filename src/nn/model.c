@@ -73,7 +73,7 @@ vkt_status vkt_model_create(vkt_device *dev, const vkt_model_desc *desc, vkt_mod
     if (!dev || !desc) {
         return vkt__error(VKT_INVALID_ARGUMENT, "vkt_model_create: device and desc are required");
     }
-    vkt_model *m = calloc(1, sizeof *m);
+    vkt_model *m = vkt__calloc(1, sizeof *m);
     if (!m) {
         return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
     }
@@ -132,7 +132,7 @@ vkt_status vkt_model_create(vkt_device *dev, const vkt_model_desc *desc, vkt_mod
     vkt_tensor_keep(m->params);
     vkt_tensor_keep(m->grads);
     /* initial values on the host: torch.nn.Linear's bounds, padding zero */
-    float *host = calloc((size_t)total, sizeof *host);
+    float *host = vkt__calloc((size_t)total, sizeof *host);
     if (!host) {
         s = vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
         goto fail;

@@ -45,7 +45,7 @@ vkt_status vkt_optimizer_create(vkt_model *m, const vkt_optim_desc *desc, vkt_op
         return vkt__error(VKT_INVALID_ARGUMENT,
                           "vkt_optimizer_create: model and desc are required");
     }
-    vkt_optimizer *o = calloc(1, sizeof *o);
+    vkt_optimizer *o = vkt__calloc(1, sizeof *o);
     if (!o) {
         return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
     }
@@ -150,7 +150,7 @@ vkt_status vkt_scheduler_create(vkt_optimizer *o, const vkt_sched_desc *desc, vk
         return vkt__error(VKT_INVALID_ARGUMENT, "vkt_scheduler_create: unknown schedule %d",
                           (int)desc->type);
     }
-    vkt_scheduler *s = calloc(1, sizeof *s);
+    vkt_scheduler *s = vkt__calloc(1, sizeof *s);
     if (!s) {
         return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
     }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal.h"
 #include "ref/ref.h"
 
 bool vkt__ref_metric_init(vkt__ref_metric *r, const vkt_metric_desc *desc)
@@ -29,10 +30,10 @@ bool vkt__ref_metric_init(vkt__ref_metric *r, const vkt_metric_desc *desc)
     d.average = d.average == VKT_AVERAGE_DEFAULT ? VKT_AVERAGE_MICRO : d.average;
     r->desc = d;
     size_t c = d.num_classes;
-    r->tp = calloc(c, sizeof *r->tp);
-    r->predicted = calloc(c, sizeof *r->predicted);
-    r->target = calloc(c, sizeof *r->target);
-    r->confmat = calloc(c * c, sizeof *r->confmat);
+    r->tp = vkt__calloc(c, sizeof *r->tp);
+    r->predicted = vkt__calloc(c, sizeof *r->predicted);
+    r->target = vkt__calloc(c, sizeof *r->target);
+    r->confmat = vkt__calloc(c * c, sizeof *r->confmat);
     if (!r->tp || !r->predicted || !r->target || !r->confmat) {
         vkt__ref_metric_free(r);
         return false;

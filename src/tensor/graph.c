@@ -58,7 +58,7 @@ vkt__node *vkt__record(vkt__op op, vkt_tensor *out, const vkt_tensor *in0, const
 {
     uint32_t *count, *cap;
     vkt__node ***tape = vkt__tape(out->dev, &count, &cap);
-    vkt__node *n = calloc(1, sizeof *n);
+    vkt__node *n = vkt__calloc(1, sizeof *n);
     if (!tape || !n || !vkt__grow((void **)tape, cap, *count + 1, sizeof **tape)) {
         free(n);
         vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory recording the graph");

@@ -36,7 +36,7 @@ vkt__tensor_state *vkt__tensor_state_get(vkt_device *dev)
 {
     vkt__tensor_state *st = vkt__device_tensor_state(dev);
     if (!st) {
-        st = calloc(1, sizeof *st);
+        st = vkt__calloc(1, sizeof *st);
         if (st) {
             vkt__device_set_tensor_state(dev, st, state_teardown);
         }
@@ -158,7 +158,7 @@ static vkt_tensor *make(vkt_device *dev, vkt_dtype dtype, int ndim, const int64_
                    numel);
         return NULL;
     }
-    vkt_tensor *t = calloc(1, sizeof *t);
+    vkt_tensor *t = vkt__calloc(1, sizeof *t);
     if (!t) {
         vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
         return NULL;

@@ -397,7 +397,7 @@ static char *jstring(jparser *j)
 
 static jval *jnew(jparser *j, jtype t)
 {
-    jval *v = calloc(1, sizeof *v);
+    jval *v = vkt__calloc(1, sizeof *v);
     if (!v) {
         jfail(j, "out of memory");
         return NULL;
@@ -410,11 +410,11 @@ static bool jpush(jparser *j, jval *parent, char *key, jval *item)
 {
     if ((parent->n & (parent->n - 1)) == 0) { /* grow at powers of two */
         uint32_t cap = parent->n ? parent->n * 2 : 4;
-        jval **items = realloc(parent->items, cap * sizeof *items);
+        jval **items = vkt__realloc(parent->items, cap * sizeof *items);
         if (items) {
             parent->items = items;
         }
-        char **keys = parent->type == J_OBJECT ? realloc(parent->keys, cap * sizeof *keys) : NULL;
+        char **keys = parent->type == J_OBJECT ? vkt__realloc(parent->keys, cap * sizeof *keys) : NULL;
         if (keys) {
             parent->keys = keys;
         }
@@ -984,7 +984,7 @@ static int cmp_offsets(const void *a, const void *b)
 
 static float *read_floats(const unsigned char *data, const tinfo *t)
 {
-    float *v = malloc(t->count ? t->count * sizeof(float) : 1);
+    float *v = vkt__malloc(t->count ? t->count * sizeof(float) : 1);
     if (!v) {
         return NULL;
     }
@@ -1107,7 +1107,7 @@ static vkt_status parse_file(const char *path, const unsigned char *buf, uint64_
     if (n == 0 || hs[0] != '{') {
         return corrupt(path, "the header does not start with '{' (not a safetensors file?)");
     }
-    char *hcopy = malloc(n + 1);
+    char *hcopy = vkt__malloc(n + 1);
     if (!hcopy) {
         return vkt__error(VKT_OUT_OF_HOST_MEMORY, "vkt_checkpoint_load: out of host memory");
     }
@@ -1133,8 +1133,8 @@ static vkt_status parse_file(const char *path, const unsigned char *buf, uint64_
         s = corrupt(path, "the header is not a JSON object");
         goto done;
     }
-    t = calloc(h->n ? h->n : 1, sizeof *t);
-    sorted = calloc(h->n ? h->n : 1, sizeof *sorted);
+    t = vkt__calloc(h->n ? h->n : 1, sizeof *t);
+    sorted = vkt__calloc(h->n ? h->n : 1, sizeof *sorted);
     if (!t || !sorted) {
         s = vkt__error(VKT_OUT_OF_HOST_MEMORY, "vkt_checkpoint_load: out of host memory");
         goto done;
@@ -1321,7 +1321,7 @@ vkt_status vkt_checkpoint_load(const char *path, vkt_dict **out)
         return vkt__error(VKT_IO, "vkt_checkpoint_load: '%s' is not a regular file", path);
     }
     uint64_t size = (uint64_t)st.st_size;
-    unsigned char *buf = malloc(size ? size : 1);
+    unsigned char *buf = vkt__malloc(size ? size : 1);
     if (!buf) {
         close(fd);
         return vkt__error(VKT_OUT_OF_HOST_MEMORY,

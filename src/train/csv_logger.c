@@ -193,11 +193,11 @@ static vkt_status rewrite(csv_logger *c)
     char **old = NULL, **row;
     uint32_t nold = 0, nrow;
     bool have_header = csv_record(&p, &old, &nold);
-    int32_t *map = calloc(nold ? nold : 1, sizeof *map);
+    int32_t *map = vkt__calloc(nold ? nold : 1, sizeof *map);
     for (uint32_t i = 0; map && i < nold; i++) {
         map[i] = key_index(c, old[i]);
     }
-    char **cells = calloc(c->nkeys, sizeof *cells);
+    char **cells = vkt__calloc(c->nkeys, sizeof *cells);
     while (have_header && map && cells && csv_record(&p, &row, &nrow)) {
         memset(cells, 0, c->nkeys * sizeof *cells);
         for (uint32_t i = 0; i < nrow && i < nold; i++) {
@@ -231,8 +231,8 @@ static vkt_status csv_log_metrics(const char *const *names, const double *values
     csv_logger *c = ud;
     /* the row as (key, text) pairs: the metrics, then epoch, then step (a later key wins) */
     uint32_t m = n + 2;
-    const char **rk = calloc(m, sizeof *rk);
-    char (*rv)[48] = calloc(m, sizeof *rv);
+    const char **rk = vkt__calloc(m, sizeof *rk);
+    char (*rv)[48] = vkt__calloc(m, sizeof *rv);
     if (!rk || !rv) {
         free(rk);
         free(rv);
@@ -265,7 +265,7 @@ static vkt_status csv_log_metrics(const char *const *names, const double *values
         if (key_index(c, rk[j]) >= 0) {
             continue;
         }
-        char *k = strdup(rk[j]);
+        char *k = vkt__strdup(rk[j]);
         if (!k || !vkt__grow((void **)&c->keys, &c->cap, c->nkeys + 1, sizeof *c->keys)) {
             free(k);
             s = vkt__error(VKT_OUT_OF_HOST_MEMORY, "CSVLogger: out of host memory");
@@ -476,7 +476,7 @@ static int cmp_entry_keys(const void *a, const void *b)
 static void yaml_dict(vkt__sbuf *b, const vkt_dict *d, int indent)
 {
     uint32_t n = vkt_dict_count(d);
-    vkt__dict_entry *e = calloc(n ? n : 1, sizeof *e);
+    vkt__dict_entry *e = vkt__calloc(n ? n : 1, sizeof *e);
     if (!e) {
         b->oom = true;
         return;
@@ -618,7 +618,7 @@ vkt_status vkt_csv_logger_create(const char *save_dir, const char *name, vkt_log
     if (!name) {
         name = "lightning_logs";
     }
-    csv_logger *c = calloc(1, sizeof *c);
+    csv_logger *c = vkt__calloc(1, sizeof *c);
     if (!c || !(c->hparams = vkt_dict_create())) {
         free(c);
         return vkt__error(VKT_OUT_OF_HOST_MEMORY, "vkt_csv_logger_create: out of host memory");
@@ -636,7 +636,7 @@ vkt_status vkt_csv_logger_create(const char *save_dir, const char *name, vkt_log
         snprintf(c->version, sizeof c->version, "%ld", v);
         size_t len = strlen(root) + 32;
         free(c->log_dir);
-        c->log_dir = malloc(len);
+        c->log_dir = vkt__malloc(len);
         if (!c->log_dir) {
             s = vkt__error(VKT_OUT_OF_HOST_MEMORY, "vkt_csv_logger_create: out of host memory");
             break;
@@ -658,7 +658,7 @@ vkt_status vkt_csv_logger_create(const char *save_dir, const char *name, vkt_log
     }
     if (s == VKT_OK) {
         size_t len = strlen(c->log_dir) + 16;
-        c->metrics_path = malloc(len);
+        c->metrics_path = vkt__malloc(len);
         if (!c->metrics_path) {
             s = vkt__error(VKT_OUT_OF_HOST_MEMORY, "vkt_csv_logger_create: out of host memory");
         } else {

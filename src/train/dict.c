@@ -38,7 +38,7 @@ static void entry_clear(entry *x)
 
 vkt_dict *vkt_dict_create(void)
 {
-    vkt_dict *d = calloc(1, sizeof *d);
+    vkt_dict *d = vkt__calloc(1, sizeof *d);
     if (!d) {
         vkt__error(VKT_OUT_OF_HOST_MEMORY, "vkt_dict_create: out of host memory");
     }
@@ -90,7 +90,7 @@ static entry *slot(vkt_dict *d, const char *key, const char *fn)
         entry_clear(x);
         return x;
     }
-    char *k = strdup(key);
+    char *k = vkt__strdup(key);
     if (!k || !vkt__grow((void **)&d->e, &d->cap, d->count + 1, sizeof *d->e)) {
         free(k);
         vkt__error(VKT_OUT_OF_HOST_MEMORY, "%s: out of host memory", fn);
@@ -119,7 +119,7 @@ vkt_status vkt_dict_set_string(vkt_dict *d, const char *key, const char *v)
         return vkt__error(VKT_INVALID_ARGUMENT, "vkt_dict_set_string: value of '%s' is NULL",
                           key ? key : "(null)");
     }
-    char *copy = strdup(v);
+    char *copy = vkt__strdup(v);
     if (!copy) {
         return vkt__error(VKT_OUT_OF_HOST_MEMORY, "vkt_dict_set_string: out of host memory");
     }
@@ -215,7 +215,7 @@ vkt_status vkt_dict_set_floats(vkt_dict *d, const char *key, const float *v, int
         return vkt__error(VKT_INVALID_ARGUMENT, "vkt_dict_set_floats: '%s' has no data",
                           key ? key : "(null)");
     }
-    float *copy = malloc(n ? n * sizeof(float) : 1);
+    float *copy = vkt__malloc(n ? n * sizeof(float) : 1);
     if (!copy) {
         return vkt__error(VKT_OUT_OF_HOST_MEMORY,
                           "vkt_dict_set_floats: out of host memory for %llu floats",

@@ -237,13 +237,13 @@ vkt_callback *vkt_early_stopping_create(const vkt_early_stopping_desc *desc)
                    "vkt_early_stopping_create: strict / check_finite must be vkt_flag values");
         return NULL;
     }
-    es *e = calloc(1, sizeof *e);
+    es *e = vkt__calloc(1, sizeof *e);
     char mon[300], key[400];
     vkt__py_repr_str(mon, sizeof mon, desc->monitor);
     bool mode_max = desc->mode == VKT_MODE_MAX;
     snprintf(key, sizeof key, "EarlyStopping{'monitor': %s, 'mode': '%s'}", mon,
              mode_max ? "max" : "min");
-    char *state_key = strdup(key);
+    char *state_key = vkt__strdup(key);
     if (!e || !state_key) {
         free(e);
         free(state_key);

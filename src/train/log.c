@@ -143,8 +143,8 @@ static vkt_status resolve(vkt_trainer *t, vkt__mval **extra, uint32_t n_extra)
         return VKT_OK;
     }
     vkt_tensor *gather = vkt_tensor_new_1d(t->dev, VKT_F32, n);
-    float *host = malloc(n * sizeof *host);
-    vkt__mval **slots = malloc(n * sizeof *slots);
+    float *host = vkt__malloc(n * sizeof *host);
+    vkt__mval **slots = vkt__malloc(n * sizeof *slots);
     vkt_status s = (gather && host && slots) ? VKT_OK : vkt_last_status();
     if (s == VKT_OK && !host) {
         s = vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
@@ -162,7 +162,7 @@ static vkt_status resolve(vkt_trainer *t, vkt__mval **extra, uint32_t n_extra)
         }
     }
     /* one gather slot per distinct device value (the dicts often share a tensor) */
-    uint32_t *where = s == VKT_OK ? malloc(n * sizeof *where) : NULL;
+    uint32_t *where = s == VKT_OK ? vkt__malloc(n * sizeof *where) : NULL;
     uint32_t distinct = 0;
     if (s == VKT_OK && !where) {
         s = vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");

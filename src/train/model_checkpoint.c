@@ -142,7 +142,7 @@ bool vkt__topk_check(const vkt__topk *k, double current)
 
 static bool set_str(char **dst, const char *s)
 {
-    char *c = s ? strdup(s) : NULL;
+    char *c = s ? vkt__strdup(s) : NULL;
     if (s && !c) {
         return false;
     }
@@ -184,7 +184,7 @@ vkt_status vkt__topk_insert(vkt__topk *k, const char *path, double current, doub
             !vkt__grow((void **)&k->scores, &k->cap, k->count + 1, sizeof *k->scores)) {
             return vkt__error(VKT_OUT_OF_HOST_MEMORY, "ModelCheckpoint: out of host memory");
         }
-        char *p = strdup(path);
+        char *p = vkt__strdup(path);
         if (!p) {
             return vkt__error(VKT_OUT_OF_HOST_MEMORY, "ModelCheckpoint: out of host memory");
         }
@@ -497,7 +497,7 @@ static vkt_status save_topk(mc *m)
             return s;
         }
         char *previous = m->topk.best_model_path;
-        m->topk.best_model_path = strdup(path);
+        m->topk.best_model_path = vkt__strdup(path);
         if (!m->topk.best_model_path) {
             m->topk.best_model_path = previous;
             return vkt__error(VKT_OUT_OF_HOST_MEMORY, "ModelCheckpoint: out of host memory");
@@ -588,7 +588,7 @@ static vkt_status save_last(mc *m)
         return s;
     }
     char *previous = m->last_model_path;
-    m->last_model_path = strdup(path);
+    m->last_model_path = vkt__strdup(path);
     if (!m->last_model_path) {
         m->last_model_path = previous;
         return vkt__error(VKT_OUT_OF_HOST_MEMORY, "ModelCheckpoint: out of host memory");
@@ -794,7 +794,7 @@ static vkt_status mc_load_state_dict(vkt_trainer *t, const vkt_dict *st, void *u
                     continue;
                 }
                 uint32_t cap = m->topk.cap;
-                char *p = strdup(e.key);
+                char *p = vkt__strdup(e.key);
                 if (!p || !vkt__grow((void **)&m->topk.paths, &cap, m->topk.count + 1,
                                      sizeof *m->topk.paths) ||
                     !vkt__grow((void **)&m->topk.scores, &m->topk.cap, m->topk.count + 1,
@@ -856,7 +856,7 @@ vkt_callback *vkt_model_checkpoint_create(const vkt_checkpoint_desc *desc)
                    top_k);
         return NULL;
     }
-    mc *m = calloc(1, sizeof *m);
+    mc *m = vkt__calloc(1, sizeof *m);
     if (!m) {
         vkt__error(VKT_OUT_OF_HOST_MEMORY, "vkt_model_checkpoint_create: out of host memory");
         return NULL;

@@ -113,7 +113,7 @@ void vkt__format_meter(char *buf, size_t n, const char *desc, uint64_t count, in
     }
 
     /* r_bar: "| n/total [elapsed<remaining, rate, postfix]" */
-    char *r_bar = malloc(LINE_MAX_BYTES);
+    char *r_bar = vkt__malloc(LINE_MAX_BYTES);
     if (!r_bar) {
         buf[0] = '\0';
         return;
@@ -378,8 +378,8 @@ static void refresh_postfix(pbar *p)
 {
     p->last_postfix = vkt__now();
     uint32_t n = vkt_trainer_metrics_count(p->t, VKT_PROGRESS_BAR_METRICS);
-    const char **names = calloc(n ? n : 1, sizeof *names);
-    double *values = calloc(n ? n : 1, sizeof *values);
+    const char **names = vkt__calloc(n ? n : 1, sizeof *names);
+    double *values = vkt__calloc(n ? n : 1, sizeof *values);
     if (!names || !values) {
         free(names);
         free(values);
@@ -729,8 +729,8 @@ vkt_callback *vkt_progress_bar_create(const vkt_progress_bar_desc *desc)
                    (int)d.tty);
         return NULL;
     }
-    pbar *p = calloc(1, sizeof *p);
-    char *postfix = malloc(LINE_MAX_BYTES);
+    pbar *p = vkt__calloc(1, sizeof *p);
+    char *postfix = vkt__malloc(LINE_MAX_BYTES);
     if (!p || !postfix) {
         free(p);
         free(postfix);

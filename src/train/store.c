@@ -198,7 +198,7 @@ vkt_status vkt_store(vkt_trainer *t, const char *name, const vkt_tensor *value, 
     int64_t row_numel = value->numel / rows;
     if (!s) {
         if (!vkt__grow((void **)&t->stores, &t->stores_cap, t->n_stores + 1, sizeof *t->stores) ||
-            !(s = calloc(1, sizeof *s))) {
+            !(s = vkt__calloc(1, sizeof *s))) {
             return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
         }
         snprintf(s->name, sizeof s->name, "%s", name);

@@ -344,7 +344,7 @@ vkt_status vkt_trainer_create(vkt_device *dev, const vkt_trainer_desc *desc, vkt
     if (!dev) {
         return vkt__error(VKT_INVALID_ARGUMENT, "vkt_trainer_create: device is NULL");
     }
-    vkt_trainer *t = calloc(1, sizeof *t);
+    vkt_trainer *t = vkt__calloc(1, sizeof *t);
     if (!t) {
         return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
     }
@@ -824,7 +824,7 @@ static vkt_status copy_dict(vkt_dict *dst, const vkt_dict *src)
 static vkt_status put_tensor(vkt_dict *d, const char *key, const vkt_tensor *t)
 {
     size_t bytes = vkt_tensor_bytes(t);
-    float *host = malloc(bytes ? bytes : 4);
+    float *host = vkt__malloc(bytes ? bytes : 4);
     if (!host) {
         return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
     }
