@@ -9,6 +9,7 @@
 #include <zlib.h>
 
 #include "internal.h"
+#include "test_alloc.h"
 #include "test_util.h"
 
 static char tmpdir[256];
@@ -329,6 +330,74 @@ static void device_and_stream_paths_agree(void **state)
     vkt_dataset_destroy(ds);
 }
 
+/* Dataset loading under allocation failure: every host allocation point of loading an IDX pair
+ * (raw and gzip), splitting it and creating a loader fails in turn with an error and a message. */
+typedef struct load_ctx {
+    bool gz;
+    vkt_dataset *ds;
+    vkt_loader *loader;
+} load_ctx;
+
+static vkt_status load_op(void *p)
+{
+    load_ctx *c = p;
+    c->ds = NULL;
+    c->loader = NULL;
+    vkt_status s = vkt_dataset_load_idx(
+        &(vkt_idx_dataset_desc){.images = path(c->gz ? "af_images.idx.gz" : "af_images.idx"),
+                                .labels = path(c->gz ? "af_labels.idx.gz" : "af_labels.idx")},
+        &c->ds);
+    if (s != VKT_OK) {
+        return s;
+    }
+    uint32_t *tr = NULL, *ho = NULL, ntr, nho;
+    s = vkt_split_indices(vkt_dataset_count(c->ds), 0.25f, 7, &tr, &ntr, &ho, &nho);
+    free(tr);
+    free(ho);
+    if (s != VKT_OK) {
+        return s;
+    }
+    return vkt_loader_create(test_dev,
+                             &(vkt_loader_desc){.dataset = c->ds, .batch_size = 4, .shuffle = true},
+                             &c->loader);
+}
+
+static void load_check(void *p, vkt_status s, long point)
+{
+    load_ctx *c = p;
+    (void)point;
+    if (s == VKT_OK) {
+        assert_int_equal(vkt_dataset_count(c->ds), 6);
+        assert_int_equal(vkt_loader_num_batches(c->loader), 2);
+    } else {
+        assert_null(c->loader);
+    }
+    vkt_loader_destroy(c->loader);
+    vkt_dataset_destroy(c->ds);
+}
+
+static void dataset_loading_survives_every_allocation_failure(void **state)
+{
+    (void)state;
+    static uint8_t im[256], lb[64];
+    size_t ni = make_idx(im, 3, (uint32_t[3]){6, 2, 3});
+    size_t nl = make_idx(lb, 1, (uint32_t[1]){6});
+    for (int i = 0; i < 6; i++) {
+        lb[8 + i] = (uint8_t)(i % 3);
+    }
+    write_file("af_images.idx", im, ni, false);
+    write_file("af_labels.idx", lb, nl, false);
+    write_file("af_images.idx.gz", im, ni, true);
+    write_file("af_labels.idx.gz", lb, nl, true);
+    for (int gz = 0; gz < 2; gz++) {
+        load_ctx c = {.gz = gz};
+        long points = vkt_test_each_alloc_failure(gz ? "dataset load (gzip)" : "dataset load",
+                                                  NULL, load_op, load_check, &c);
+        printf("dataset loading%s: %ld allocation points injected\n", gz ? " (gzip)" : "",
+               points);
+    }
+}
+
 static void split_is_a_disjoint_seeded_partition(void **state)
 {
     (void)state;
@@ -371,6 +440,7 @@ int main(void)
         VKT_TEST(loader_epochs_shuffle_and_drop_last),
         VKT_TEST(device_and_stream_paths_agree),
         VKT_TEST(split_is_a_disjoint_seeded_partition),
+        VKT_TEST(dataset_loading_survives_every_allocation_failure),
     };
     int rc = VKT_RUN_GROUP(tests);
     char cmd[300];
