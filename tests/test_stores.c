@@ -115,7 +115,8 @@ static vkt_status on_train_epoch_end(vkt_trainer *t, void *ud)
         }
         /* epoch-end reductions are the reduce kernels, on the device */
         vkt_tensor *mean = vkt_mean(all);
-        vkt_tensor *hits = vkt_count_equal(vkt_argmax_rows(all), labels);
+        vkt_tensor *pred = vkt_argmax_rows(all);
+        vkt_tensor *hits = vkt_count_equal(pred, labels);
         int32_t h = 0;
         s = vkt_tensor_download(mean, &r->epoch_mean, 4);
         if (s == VKT_OK) {
@@ -123,6 +124,7 @@ static vkt_status on_train_epoch_end(vkt_trainer *t, void *ud)
         }
         r->epoch_acc = (float)h / (float)vkt_tensor_dim(all, 0);
         vkt_tensor_free(mean);
+        vkt_tensor_free(pred);
         vkt_tensor_free(hits);
     } else {
         vkt_tensor *res = vkt_store_result(t, VKT_STAGE_FIT, "logits");

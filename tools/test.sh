@@ -6,6 +6,9 @@
 # LP_NATIVE_VECTOR_WIDTH=128, 256 and 512 (lavapipe subgroup sizes 4, 8 and 16), to show that no
 # shader assumes one subgroup size.
 #
+# A second build with AddressSanitizer, UBSan and LeakSanitizer runs the unit tests and the GPU
+# tests at one width; any report from project code fails (tests/lsan.supp names the only
+# suppressed modules: the Vulkan loader, lavapipe, LLVM and the validation layer).
 # It also runs each libFuzzer target in fuzz/ for a bounded time (tools/fuzz.sh; VKT_FUZZ_SECONDS,
 # default 20).
 #
@@ -36,7 +39,7 @@ run() {
     echo "== $label"
     local log
     log=$(mktemp)
-    env "${envs[@]}" meson test -C "$build" --print-errorlogs --num-processes 2 "$@" \
+    env "${envs[@]}" meson test -C "${run_build:-$build}" --print-errorlogs --num-processes 2 "$@" \
         "${extra[@]}" >"$log" 2>&1 || true
     grep -E '^ *[0-9]+/[0-9]+ ' "$log" || true
     local ok fail
@@ -82,6 +85,26 @@ run "unit tests" -- --suite unit
 for width in 128 256 512; do
     run "GPU tests at LP_NATIVE_VECTOR_WIDTH=$width" LP_NATIVE_VECTOR_WIDTH=$width -- --suite gpu
 done
+echo "== sanitizer build (address, undefined, leak)"
+if asan_log=$(vkt_build build-asan --buildtype=debugoptimized -Dtests=true \
+    -Db_sanitize=address,undefined -Db_lundef=false 2>&1); then
+    libdir=/usr/lib/$(gcc -dumpmachine)
+    # libvkt_sanitizer_pin.so keeps the driver and layer mapped so that their leaks can be named
+    # (tests/sanitizer_pin.c); it is not sanitized itself, hence verify_asan_link_order=0.
+    san_env=(LD_PRELOAD="$PWD/build-asan/tests/libvkt_sanitizer_pin.so"
+        VKT_PIN_LIBS="$libdir/libvulkan_lvp.so:$libdir/libVkLayer_khronos_validation.so"
+        ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=1:abort_on_error=0
+        LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
+        UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1)
+    run_build=build-asan
+    run "sanitizers: unit tests" "${san_env[@]}" -- --suite unit
+    run "sanitizers: GPU tests at LP_NATIVE_VECTOR_WIDTH=256" "${san_env[@]}" \
+        LP_NATIVE_VECTOR_WIDTH=256 -- --suite gpu
+    unset run_build
+else
+    echo "$asan_log"
+    failed=$((failed + 1))
+fi
 echo "== fuzz targets, ${VKT_FUZZ_SECONDS:-20} s each (tools/fuzz.sh)"
 fuzz_log=$(mktemp)
 VKT_FUZZ_NO_INSTALL=1 tools/fuzz.sh -t "${VKT_FUZZ_SECONDS:-20}" >"$fuzz_log" 2>&1 || true
