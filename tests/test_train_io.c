@@ -1072,6 +1072,77 @@ static void early_stopping_decisions(void **state)
     assert_non_null(strstr(s.message, "acc = tensor(-inf) is not finite"));
 }
 
+/* ---- hparams.yaml for tests/check_hparams_yaml.py ---- */
+
+/* Strings PyYAML's resolver or emitter could misread if written carelessly; the checker holds the
+ * same list. */
+/* clang-format off */
+static const char *const awkward_strings[] = {
+    "a: b", "#comment", "x #y", "it's", "say \"hi\"", "back\\slash", "line1\nline2", "trailing\n",
+    "\n", "tab\there", "cr\rlf", "\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80", "  leading",
+    "trailing  ", " ", "yes", "no", "No", "null", "Null", "~", "true", "off", "ON", "1e3", "1.5",
+    "-1:30", "190:20:30", "0x1F", "0b101", "0o17", "0777", "1_000", "+.5", ".5", ".inf", "-.inf",
+    ".nan", "2024-01-01", "2001-12-14 21:59:43.10 -5", "", "-", "- x", "?", "? x", ":", "::",
+    "[list]", "{map}", "&anchor", "*alias", "!tag", "|", ">", "%", "@", "`", "<<", "=", ",",
+    "a,b", "\x01" "ctrl", "del\x7f", "nel\xc2\x85", "ls\xe2\x80\xa8", "\xef\xbb\xbf" "bom",
+    "long words that go past the eighty column limit of the emitter and so get folded onto the "
+    "next line by both emitters",
+    "---", "...", "--- x",
+};
+/* clang-format on */
+
+static vkt_dict *awkward_hparams(void)
+{
+    vkt_dict *hp = vkt_dict_create();
+    assert_non_null(hp);
+    vkt_dict *strs = vkt_dict_child(hp, "strings");
+    vkt_dict *as_keys = vkt_dict_child(hp, "keys");
+    for (size_t i = 0; i < VKT__ARRAY_LEN(awkward_strings); i++) {
+        char key[16];
+        snprintf(key, sizeof key, "s%02zu", i);
+        assert_int_equal(vkt_dict_set_string(strs, key, awkward_strings[i]), VKT_OK);
+        assert_int_equal(vkt_dict_set_number(as_keys, awkward_strings[i], (double)i), VKT_OK);
+    }
+    static const double numbers[] = {
+        0,    -5,    32,     9007199254740991.0, 1e17,      0.1, 1e-05,
+        -2.5, 1e300, 5e-324, INFINITY,           -INFINITY, NAN, 0.3665059506893158};
+    vkt_dict *nums = vkt_dict_child(hp, "numbers");
+    for (size_t i = 0; i < VKT__ARRAY_LEN(numbers); i++) {
+        char key[16];
+        snprintf(key, sizeof key, "n%02zu", i);
+        assert_int_equal(vkt_dict_set_number(nums, key, numbers[i]), VKT_OK);
+    }
+    vkt_dict *deep = vkt_dict_child(vkt_dict_child(vkt_dict_child(hp, "deep"), "er"), "est");
+    assert_int_equal(vkt_dict_set_string(deep, "yes", "no"), VKT_OK);
+    vkt_dict_child(hp, "empty");
+    float w[6] = {1, 2, 3, 4.5f, -0.25f, 1e-3f}, half = 0.5f, inf = INFINITY;
+    assert_int_equal(vkt_dict_set_floats(hp, "matrix", w, 2, (int64_t[]){2, 3}), VKT_OK);
+    assert_int_equal(vkt_dict_set_floats(hp, "vector", &half, 1, (int64_t[]){1}), VKT_OK);
+    assert_int_equal(vkt_dict_set_floats(hp, "scalar", &inf, 0, NULL), VKT_OK);
+    assert_int_equal(vkt_dict_set_floats(hp, "none", NULL, 1, (int64_t[]){0}), VKT_OK);
+    assert_int_equal(vkt_dict_set_floats(hp, "rows0", NULL, 2, (int64_t[]){2, 0}), VKT_OK);
+    return hp;
+}
+
+/* --write-hparams DIR: a CSV logger under DIR logs awkward_hparams(); prints hparams.yaml's path */
+static int write_hparams(const char *dir)
+{
+    vkt_logger *l = NULL;
+    vkt_dict *hp = awkward_hparams();
+    vkt_status s = vkt_csv_logger_create(dir, "", &l);
+    if (s == VKT_OK) {
+        s = l->log_hyperparams(hp, l->user_data);
+    }
+    if (s == VKT_OK) {
+        printf("%s/hparams.yaml\n", l->log_dir(l->user_data));
+    } else {
+        fprintf(stderr, "%s\n", vkt_last_error());
+    }
+    vkt_csv_logger_destroy(l);
+    vkt_dict_destroy(hp);
+    return s == VKT_OK ? 0 : 1;
+}
+
 /* ---- main ---- */
 
 static int setup_tmp(void **state)
@@ -1100,6 +1171,9 @@ int main(int argc, char **argv)
             return 1;
         }
         return 0;
+    }
+    if (argc == 3 && strcmp(argv[1], "--write-hparams") == 0) {
+        return write_hparams(argv[2]);
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(dict_basics),
