@@ -29,7 +29,7 @@ typedef struct csv_logger {
     char *metrics_path;
     char version[24];
     char **keys; /* the header, sorted */
-    uint32_t nkeys, cap;
+    uint32_t nkeys;
     bool file_exists;
     vkt_dict *hparams;
 } csv_logger;
@@ -55,14 +55,23 @@ static void csv_field(vkt__sbuf *b, const char *s)
     vkt__sb_puts(b, "\"");
 }
 
-/* Splits one CSV record at *p into malloc'd fields; advances *p. false at the end of input. */
-static bool csv_record(const char **p, char ***fields, uint32_t *n)
+static void free_fields(char **f, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        free(f[i]);
+    }
+    free(f);
+}
+
+/* Splits one CSV record at *p into malloc'd fields; advances *p. 1: a record, 0: the end of the
+ * input, -1: out of host memory (nothing left allocated). */
+static int csv_record(const char **p, char ***fields, uint32_t *n)
 {
     const char *s = *p;
     *fields = NULL;
     *n = 0;
     if (!*s) {
-        return false;
+        return 0;
     }
     uint32_t cap = 0;
     while (true) {
@@ -85,9 +94,12 @@ static bool csv_record(const char **p, char ***fields, uint32_t *n)
         while (*s && *s != ',' && *s != '\r' && *s != '\n') {
             vkt__sb_putn(&f, s++, 1);
         }
-        if (!vkt__grow((void **)fields, &cap, *n + 1, sizeof **fields)) {
+        if (f.oom || !vkt__grow((void **)fields, &cap, *n + 1, sizeof **fields)) {
             free(f.p);
-            break;
+            free_fields(*fields, *n);
+            *fields = NULL;
+            *n = 0;
+            return -1;
         }
         (*fields)[(*n)++] = f.p;
         if (*s == ',') {
@@ -103,22 +115,22 @@ static bool csv_record(const char **p, char ***fields, uint32_t *n)
         break;
     }
     *p = s;
-    return true;
+    return 1;
 }
 
-static void free_fields(char **f, uint32_t n)
+static vkt_status oom(void)
 {
-    for (uint32_t i = 0; i < n; i++) {
-        free(f[i]);
-    }
-    free(f);
+    return vkt__error(VKT_OUT_OF_HOST_MEMORY, "CSVLogger: out of host memory");
 }
 
-static char *read_file(const char *path)
+/* The whole file at `path` as a NUL-terminated string in *out. */
+static vkt_status read_file(const char *path, char **out)
 {
+    *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        return NULL;
+        return vkt__error(VKT_IO, "CSVLogger: cannot read '%s' back to add columns: %s", path,
+                          strerror(errno));
     }
     vkt__sbuf b = {0};
     vkt__sb_puts(&b, "");
@@ -127,13 +139,15 @@ static char *read_file(const char *path)
     while ((r = fread(chunk, 1, sizeof chunk, f)) > 0) {
         vkt__sb_putn(&b, chunk, r);
     }
-    bool bad = ferror(f) || b.oom;
+    bool bad = ferror(f);
     fclose(f);
-    if (bad) {
+    if (bad || b.oom) {
         free(b.p);
-        return NULL;
+        return bad ? vkt__error(VKT_IO, "CSVLogger: cannot read '%s' back to add columns", path)
+                   : oom();
     }
-    return b.p;
+    *out = b.p;
+    return VKT_OK;
 }
 
 static vkt_status write_file_atomic(const char *path, const char *text, size_t len)
@@ -160,85 +174,123 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static int32_t key_index(const csv_logger *c, const char *key)
+static int32_t key_index(char *const *keys, uint32_t nkeys, const char *key)
 {
-    for (uint32_t i = 0; i < c->nkeys; i++) {
-        if (strcmp(c->keys[i], key) == 0) {
+    for (uint32_t i = 0; i < nkeys; i++) {
+        if (strcmp(keys[i], key) == 0) {
             return (int32_t)i;
         }
     }
     return -1;
 }
 
-static void put_header(const csv_logger *c, vkt__sbuf *b)
+static void put_header(vkt__sbuf *b, char *const *keys, uint32_t nkeys)
 {
-    for (uint32_t i = 0; i < c->nkeys; i++) {
+    for (uint32_t i = 0; i < nkeys; i++) {
         if (i) {
             vkt__sb_puts(b, ",");
         }
-        csv_field(b, c->keys[i]);
+        csv_field(b, keys[i]);
     }
     vkt__sb_puts(b, LINE_END);
 }
 
-/* _rewrite_with_new_header: reads the file back and writes every row under the new header. */
-static vkt_status rewrite(csv_logger *c)
+/* One row of (key, text) pairs under the header `keys`; absent cells empty. */
+static void put_row(vkt__sbuf *b, char *const *keys, uint32_t nkeys, const char *const *rk,
+                    const char (*rv)[48], uint32_t cnt)
 {
-    char *text = read_file(c->metrics_path);
-    if (!text) {
-        return vkt__error(VKT_IO, "CSVLogger: cannot read '%s' back to add columns: %s",
-                          c->metrics_path, strerror(errno));
+    for (uint32_t i = 0; i < nkeys; i++) {
+        if (i) {
+            vkt__sb_puts(b, ",");
+        }
+        for (uint32_t j = 0; j < cnt; j++) {
+            if (strcmp(rk[j], keys[i]) == 0) {
+                csv_field(b, rv[j]);
+            }
+        }
     }
-    vkt__sbuf out = {0};
-    put_header(c, &out);
+    vkt__sb_puts(b, LINE_END);
+}
+
+/* _rewrite_with_new_header: the file's rows read back and put under the header `keys` (a
+ * superset of the file's) into `out`. Cells of columns not in `keys` are dropped. */
+static vkt_status rewrite(const csv_logger *c, char *const *keys, uint32_t nkeys, vkt__sbuf *out)
+{
+    char *text = NULL, **old = NULL, **row = NULL;
+    uint32_t nold = 0, nrow = 0;
+    int32_t *map = NULL;
+    const char **cells = NULL;
+    vkt_status s = read_file(c->metrics_path, &text);
+    if (s != VKT_OK) {
+        goto cleanup;
+    }
+    put_header(out, keys, nkeys);
     const char *p = text;
-    char **old = NULL, **row;
-    uint32_t nold = 0, nrow;
-    bool have_header = csv_record(&p, &old, &nold);
-    int32_t *map = vkt__calloc(nold ? nold : 1, sizeof *map);
-    for (uint32_t i = 0; map && i < nold; i++) {
-        map[i] = key_index(c, old[i]);
+    int r = csv_record(&p, &old, &nold);
+    map = vkt__calloc(nold ? nold : 1, sizeof *map);
+    cells = vkt__calloc(nkeys ? nkeys : 1, sizeof *cells);
+    if (r < 0 || !map || !cells) {
+        s = oom();
+        goto cleanup;
     }
-    char **cells = vkt__calloc(c->nkeys, sizeof *cells);
-    while (have_header && map && cells && csv_record(&p, &row, &nrow)) {
-        memset(cells, 0, c->nkeys * sizeof *cells);
+    for (uint32_t i = 0; i < nold; i++) {
+        map[i] = key_index(keys, nkeys, old[i]);
+    }
+    while (r > 0 && (r = csv_record(&p, &row, &nrow)) > 0) {
+        memset(cells, 0, nkeys * sizeof *cells);
         for (uint32_t i = 0; i < nrow && i < nold; i++) {
             if (map[i] >= 0) {
                 cells[map[i]] = row[i];
             }
         }
-        for (uint32_t i = 0; i < c->nkeys; i++) {
+        for (uint32_t i = 0; i < nkeys; i++) {
             if (i) {
-                vkt__sb_puts(&out, ",");
+                vkt__sb_puts(out, ",");
             }
-            csv_field(&out, cells[i] ? cells[i] : "");
+            csv_field(out, cells[i] ? cells[i] : "");
         }
-        vkt__sb_puts(&out, LINE_END);
+        vkt__sb_puts(out, LINE_END);
         free_fields(row, nrow);
     }
-    vkt_status s = !map || !cells || out.oom
-                       ? vkt__error(VKT_OUT_OF_HOST_MEMORY, "CSVLogger: out of host memory")
-                       : write_file_atomic(c->metrics_path, out.p, out.len);
+    if (r < 0) {
+        s = oom();
+    }
+cleanup:
     free(cells);
     free(map);
     free_fields(old, nold);
-    free(out.p);
     free(text);
     return s;
 }
 
+static vkt_status append_file(const char *path, const char *text, size_t len)
+{
+    FILE *f = fopen(path, "ab");
+    bool ok = f && fwrite(text, 1, len, f) == len;
+    ok = f && fclose(f) == 0 && ok;
+    if (!ok) {
+        return vkt__error(VKT_IO, "CSVLogger: cannot write '%s': %s", path, strerror(errno));
+    }
+    return VKT_OK;
+}
+
+/* Nothing changes (file or logger) unless the whole row is on disk: a new header is built
+ * aside, and a file that needs it is rewritten in one atomic replacement. */
 static vkt_status csv_log_metrics(const char *const *names, const double *values, uint32_t n,
                                   int64_t step, int64_t epoch, void *ud)
 {
     csv_logger *c = ud;
+    vkt_status s = VKT_OK;
+    vkt__sbuf text = {0};
+    char **keys = NULL; /* the new header [0, total), then its new strings [total, +nnew) */
+    uint32_t total = c->nkeys, nnew = 0;
     /* the row as (key, text) pairs: the metrics, then epoch, then step (a later key wins) */
     uint32_t m = n + 2;
     const char **rk = vkt__calloc(m, sizeof *rk);
     char(*rv)[48] = vkt__calloc(m, sizeof *rv);
     if (!rk || !rv) {
-        free(rk);
-        free(rv);
-        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "CSVLogger: out of host memory");
+        s = oom();
+        goto cleanup;
     }
     uint32_t cnt = 0;
     for (uint32_t i = 0; i < n + 2; i++) {
@@ -260,56 +312,62 @@ static vkt_status csv_log_metrics(const char *const *names, const double *values
         }
         cnt += at == cnt;
     }
-    /* new keys: extend and sort the header; rewrite the file if it has rows already */
-    bool added = false;
-    vkt_status s = VKT_OK;
-    for (uint32_t j = 0; j < cnt && s == VKT_OK; j++) {
-        if (key_index(c, rk[j]) >= 0) {
-            continue;
-        }
-        char *k = vkt__strdup(rk[j]);
-        if (!k || !vkt__grow((void **)&c->keys, &c->cap, c->nkeys + 1, sizeof *c->keys)) {
-            free(k);
-            s = vkt__error(VKT_OUT_OF_HOST_MEMORY, "CSVLogger: out of host memory");
-            break;
-        }
-        c->keys[c->nkeys++] = k;
-        added = true;
+    for (uint32_t j = 0; j < cnt; j++) {
+        nnew += key_index(c->keys, c->nkeys, rk[j]) < 0;
     }
-    if (added) {
-        qsort(c->keys, c->nkeys, sizeof *c->keys, cmp_str);
-        if (s == VKT_OK && c->file_exists) {
-            s = rewrite(c);
+    if (nnew) {
+        total = c->nkeys + nnew;
+        keys = vkt__calloc((size_t)total + nnew, sizeof *keys);
+        if (!keys) {
+            s = oom();
+            goto cleanup;
         }
-    }
-    vkt__sbuf line = {0};
-    if (s == VKT_OK && !c->file_exists) {
-        put_header(c, &line);
-    }
-    for (uint32_t i = 0; s == VKT_OK && i < c->nkeys; i++) {
-        if (i) {
-            vkt__sb_puts(&line, ",");
-        }
-        for (uint32_t j = 0; j < cnt; j++) {
-            if (strcmp(rk[j], c->keys[i]) == 0) {
-                csv_field(&line, rv[j]);
+        memcpy(keys, c->keys, c->nkeys * sizeof *keys);
+        for (uint32_t j = 0, k = c->nkeys; j < cnt; j++) {
+            if (key_index(c->keys, c->nkeys, rk[j]) >= 0) {
+                continue;
             }
+            if (!(keys[k] = vkt__strdup(rk[j]))) {
+                s = oom();
+                goto cleanup;
+            }
+            keys[total + (k - c->nkeys)] = keys[k];
+            k++;
+        }
+        qsort(keys, total, sizeof *keys, cmp_str);
+    }
+    char *const *header = nnew ? keys : c->keys;
+    if (!c->file_exists) {
+        put_header(&text, header, total);
+    } else if (nnew) {
+        s = rewrite(c, header, total, &text);
+        if (s != VKT_OK) {
+            goto cleanup;
         }
     }
-    vkt__sb_puts(&line, LINE_END);
-    if (s == VKT_OK) {
-        FILE *f = line.oom ? NULL : fopen(c->metrics_path, c->file_exists ? "ab" : "wb");
-        bool ok = f && fwrite(line.p, 1, line.len, f) == line.len;
-        ok = f && fclose(f) == 0 && ok;
-        if (!ok) {
-            s = vkt__error(line.oom ? VKT_OUT_OF_HOST_MEMORY : VKT_IO,
-                           "CSVLogger: cannot write '%s': %s", c->metrics_path,
-                           line.oom ? "out of host memory" : strerror(errno));
-        } else {
-            c->file_exists = true;
-        }
+    put_row(&text, header, total, rk, (const char(*)[48])rv, cnt);
+    if (text.oom) {
+        s = oom();
+        goto cleanup;
     }
-    free(line.p);
+    s = c->file_exists && !nnew ? append_file(c->metrics_path, text.p, text.len)
+                                : write_file_atomic(c->metrics_path, text.p, text.len);
+    if (s != VKT_OK) {
+        goto cleanup;
+    }
+    c->file_exists = true;
+    if (nnew) {
+        free(c->keys);
+        c->keys = keys;
+        c->nkeys = total;
+        keys = NULL;
+    }
+cleanup:
+    for (uint32_t j = 0; keys && j < nnew; j++) {
+        free(keys[total + j]);
+    }
+    free(keys);
+    free(text.p);
     free(rk);
     free(rv);
     return s;
