@@ -1019,8 +1019,14 @@ static bool sample_metrics(void *ctx, const char *name, double *v)
     return false;
 }
 
-static void check_name(const char *tmpl, int64_t epoch, int64_t step, void *ctx,
-                       const char *want)
+static bool nan_epoch(void *ctx, const char *name, double *v)
+{
+    (void)ctx;
+    *v = NAN; /* self.log("epoch", nan) */
+    return strcmp(name, "epoch") == 0;
+}
+
+static void check_name(const char *tmpl, int64_t epoch, int64_t step, void *ctx, const char *want)
 {
     char b[512];
     assert_int_equal(
@@ -1049,13 +1055,45 @@ static void model_checkpoint_names(void **state)
                                                  sample_metrics, NULL),
                      VKT_OK);
     assert_string_equal(no_insert, "e4_0.123");
-    assert_int_equal(vkt__checkpoint_format_name(b, sizeof b, "{val_loss:d}", true, 0, 0,
-                                                 sample_metrics, NULL),
-                     VKT_INVALID_ARGUMENT);
+    assert_int_equal(
+        vkt__checkpoint_format_name(b, sizeof b, "{val_loss:d}", true, 0, 0, sample_metrics, NULL),
+        VKT_INVALID_ARGUMENT);
     ASSERT_ERROR_HAS(VKT_INVALID_ARGUMENT, "Unknown format code 'd'", "{val_loss:d}");
     assert_int_equal(
         vkt__checkpoint_format_name(b, sizeof b, "{epoch", true, 0, 0, sample_metrics, NULL),
         VKT_INVALID_ARGUMENT);
+
+    /* a file name, or a clear error: no '/', no silent truncation, no overflow */
+    assert_int_equal(
+        vkt__checkpoint_format_name(b, sizeof b, "sub/{epoch}", true, 0, 0, sample_metrics, NULL),
+        VKT_INVALID_ARGUMENT);
+    ASSERT_ERROR_HAS(VKT_INVALID_ARGUMENT, "contains '/'", "sub/{epoch}");
+    assert_int_equal(
+        vkt__checkpoint_format_name(b, sizeof b, "{val/loss}", true, 0, 0, sample_metrics, NULL),
+        VKT_INVALID_ARGUMENT);
+    ASSERT_ERROR_HAS(VKT_INVALID_ARGUMENT, "auto_insert_metric_name=false");
+    assert_int_equal(
+        vkt__checkpoint_format_name(b, sizeof b, "{val/loss}", false, 0, 0, sample_metrics, NULL),
+        VKT_OK);
+    assert_string_equal(b, "0");
+    char small[8];
+    assert_int_equal(vkt__checkpoint_format_name(small, sizeof small, "checkpoint", true, 0, 0,
+                                                 sample_metrics, NULL),
+                     VKT_TOO_LARGE);
+    char spec[128]; /* 62 zeros + "5.2f": cut at 63 bytes it would read as width 5, no type */
+    snprintf(spec, sizeof spec, "{val_loss:%062d5.2f}", 0);
+    assert_int_equal(
+        vkt__checkpoint_format_name(b, sizeof b, spec, true, 0, 0, sample_metrics, NULL),
+        VKT_INVALID_ARGUMENT);
+    assert_int_equal(vkt__checkpoint_format_name(b, sizeof b, "{val_loss:4294967297.2f}", true, 0,
+                                                 0, sample_metrics, NULL),
+                     VKT_INVALID_ARGUMENT);
+    ASSERT_ERROR_HAS(VKT_INVALID_ARGUMENT, "Invalid format specifier");
+    check_name("{step}", 0, INT64_MAX, NULL, "step=9223372036854775808");
+    assert_int_equal(
+        vkt__checkpoint_format_name(b, sizeof b, "{epoch}", true, 0, 0, nan_epoch, NULL),
+        VKT_INVALID_ARGUMENT);
+    ASSERT_ERROR_HAS(VKT_INVALID_ARGUMENT, "logged 'epoch' (nan) is not an integer");
 
     /* construction: defaults, state keys, Lightning's configuration errors */
     vkt_callback *cb = vkt_model_checkpoint_create(NULL);
