@@ -322,7 +322,9 @@ static vkt_status csv_log_metrics(const char *const *names, const double *values
             s = oom();
             goto cleanup;
         }
-        memcpy(keys, c->keys, c->nkeys * sizeof *keys);
+        if (c->nkeys) { /* c->keys is NULL before the first row */
+            memcpy(keys, c->keys, c->nkeys * sizeof *keys);
+        }
         for (uint32_t j = 0, k = c->nkeys; j < cnt; j++) {
             if (key_index(c->keys, c->nkeys, rk[j]) >= 0) {
                 continue;
