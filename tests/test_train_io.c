@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "test_alloc.h"
 #include "train/train_internal.h"
 #include "vkt/vkt.h"
 
@@ -777,9 +778,153 @@ static void csv_logger_sample(void **state)
                               "- - 3.0\n"
                               "  - 4.5\n");
     free(text);
+    /* a string that is not UTF-8 is an error, and hparams.yaml stays as it was */
+    char *before = slurp(yaml_path, NULL);
+    hp = vkt_dict_create();
+    vkt_dict_set_string(vkt_dict_child(hp, "nested"), "latin1", "caf\xe9");
+    assert_int_equal(l->log_hyperparams(hp, l->user_data), VKT_INVALID_ARGUMENT);
+    ASSERT_ERROR_HAS(VKT_INVALID_ARGUMENT, "not valid UTF-8");
+    vkt_dict_destroy(hp);
+    text = slurp(yaml_path, NULL);
+    assert_string_equal(text, before);
+    free(text);
+    free(before);
     l->finalize(l->user_data);
     vkt_csv_logger_destroy(l);
     vkt_csv_logger_destroy(l2);
+}
+
+/* ---- CSV logger under allocation failure ---- */
+
+/* An operation on a logger with some history: its files must be as they were after any failure,
+ * and the logger must still work (the same call, unarmed, then gives the clean run's files). */
+typedef struct csv_alloc {
+    int op;  /* CSV_OP_* */
+    int run; /* a fresh directory per run */
+    vkt_logger *l;
+    char *before_csv, *before_yaml; /* the files before op (NULL: absent) */
+    char *want_csv, *want_yaml;     /* after the clean run */
+    vkt_dict *hp;
+} csv_alloc;
+
+enum { CSV_OP_FIRST_ROW, CSV_OP_APPEND, CSV_OP_NEW_KEY, CSV_OP_SAVE, CSV_OP_HPARAMS, CSV_OP_N };
+
+static const row alloc_rows[] = {
+    {{"loss", "a,b"}, {0.5, 1.0 / 3}, 2, 0, 0},
+    {{"loss", "q\"x"}, {0.25, -2.0}, 2, 1, 0},
+    {{"loss"}, {0.125}, 1, 2, 1},                            /* known keys: appended */
+    {{"val\nloss", "zeta", "loss"}, {1e-05, 7, 3}, 3, 3, 1}, /* new keys: the file is rewritten */
+};
+
+static char *logger_file(csv_alloc *a, const char *name)
+{
+    char p[700];
+    snprintf(p, sizeof p, "%s/%s", a->l->log_dir(a->l->user_data), name);
+    return slurp(p, NULL);
+}
+
+static void assert_same_file(const char *what, const char *got, const char *want)
+{
+    if (!got != !want || (got && strcmp(got, want) != 0)) {
+        fail_msg("%s:\n got '%s'\nwant '%s'", what, got ? got : "(absent)",
+                 want ? want : "(absent)");
+    }
+}
+
+static vkt_status csv_alloc_run(csv_alloc *a)
+{
+    vkt_logger *l = a->l;
+    const row *r = &alloc_rows[a->op == CSV_OP_FIRST_ROW ? 0 : a->op == CSV_OP_APPEND ? 2 : 3];
+    switch (a->op) {
+    case CSV_OP_HPARAMS:
+        return l->log_hyperparams(a->hp, l->user_data);
+    case CSV_OP_SAVE: {
+        vkt_status s = l->log_metrics(r->names, r->values, r->n, r->step, r->epoch, l->user_data);
+        s = s == VKT_OK ? l->save(l->user_data) : s;
+        if (s == VKT_OK) {
+            l->finalize(l->user_data);
+        }
+        return s;
+    }
+    default:
+        return l->log_metrics(r->names, r->values, r->n, r->step, r->epoch, l->user_data);
+    }
+}
+
+static void csv_alloc_setup(void *ctx)
+{
+    csv_alloc *a = ctx;
+    char dir[64];
+    snprintf(dir, sizeof dir, "alloc/%d", a->run++);
+    assert_int_equal(vkt_csv_logger_create(tpath(dir), NULL, &a->l), VKT_OK);
+    if (a->op != CSV_OP_FIRST_ROW) {
+        log_row(a->l, &alloc_rows[0]);
+        log_row(a->l, &alloc_rows[1]);
+    }
+    vkt_dict *hp = vkt_dict_create();
+    assert_non_null(hp);
+    vkt_dict_set_number(hp, "lr", 0.1);
+    vkt_dict_set_string(vkt_dict_child(hp, "model"), "name", "mlp: 2 layers");
+    assert_int_equal(a->l->log_hyperparams(hp, a->l->user_data), VKT_OK);
+    vkt_dict_destroy(hp);
+    a->before_csv = logger_file(a, "metrics.csv");
+    a->before_yaml = logger_file(a, "hparams.yaml");
+}
+
+static vkt_status csv_alloc_op(void *ctx) { return csv_alloc_run(ctx); }
+
+static void csv_alloc_check(void *ctx, vkt_status s, long point)
+{
+    csv_alloc *a = ctx;
+    char *csv = logger_file(a, "metrics.csv"), *yaml = logger_file(a, "hparams.yaml");
+    if (point >= 0) {
+        assert_int_not_equal(s, VKT_OK);
+        assert_same_file("metrics.csv after a failure", csv, a->before_csv);
+        assert_same_file("hparams.yaml after a failure", yaml, a->before_yaml);
+        free(csv);
+        free(yaml);
+        assert_int_equal(csv_alloc_run(a), VKT_OK); /* the logger survived */
+        csv = logger_file(a, "metrics.csv");
+        yaml = logger_file(a, "hparams.yaml");
+    }
+    if (!a->want_csv && !a->want_yaml) {
+        a->want_csv = csv;
+        a->want_yaml = yaml;
+    } else {
+        assert_same_file("metrics.csv", csv, a->want_csv);
+        assert_same_file("hparams.yaml", yaml, a->want_yaml);
+        free(csv);
+        free(yaml);
+    }
+    free(a->before_csv);
+    free(a->before_yaml);
+    a->before_csv = a->before_yaml = NULL;
+    vkt_csv_logger_destroy(a->l);
+    a->l = NULL;
+}
+
+static void csv_logger_alloc_failures(void **state)
+{
+    (void)state;
+    static const char *const names[CSV_OP_N] = {"log_metrics (first row)", "log_metrics (append)",
+                                                "log_metrics (new key: rewrite)",
+                                                "log_metrics + save + finalize", "log_hyperparams"};
+    int run = 0;
+    for (int op = 0; op < CSV_OP_N; op++) {
+        csv_alloc a = {.op = op, .run = run};
+        a.hp = vkt_dict_create();
+        vkt_dict_set_number(a.hp, "lr", 0.01);
+        vkt_dict_set_string(a.hp, "opt", "yes");
+        float w[2] = {1, 2};
+        vkt_dict_set_floats(vkt_dict_child(a.hp, "model"), "w", w, 1, (int64_t[]){2});
+        long points = vkt_test_each_alloc_failure(names[op], csv_alloc_setup, csv_alloc_op,
+                                                  csv_alloc_check, &a);
+        printf("CSVLogger %s: %ld allocation points\n", names[op], points);
+        run = a.run;
+        free(a.want_csv);
+        free(a.want_yaml);
+        vkt_dict_destroy(a.hp);
+    }
 }
 
 /* ---- progress bar lines ---- */
@@ -874,8 +1019,14 @@ static bool sample_metrics(void *ctx, const char *name, double *v)
     return false;
 }
 
-static void check_name(const char *tmpl, int64_t epoch, int64_t step, void *ctx,
-                       const char *want)
+static bool nan_epoch(void *ctx, const char *name, double *v)
+{
+    (void)ctx;
+    *v = NAN; /* self.log("epoch", nan) */
+    return strcmp(name, "epoch") == 0;
+}
+
+static void check_name(const char *tmpl, int64_t epoch, int64_t step, void *ctx, const char *want)
 {
     char b[512];
     assert_int_equal(
@@ -904,13 +1055,45 @@ static void model_checkpoint_names(void **state)
                                                  sample_metrics, NULL),
                      VKT_OK);
     assert_string_equal(no_insert, "e4_0.123");
-    assert_int_equal(vkt__checkpoint_format_name(b, sizeof b, "{val_loss:d}", true, 0, 0,
-                                                 sample_metrics, NULL),
-                     VKT_INVALID_ARGUMENT);
+    assert_int_equal(
+        vkt__checkpoint_format_name(b, sizeof b, "{val_loss:d}", true, 0, 0, sample_metrics, NULL),
+        VKT_INVALID_ARGUMENT);
     ASSERT_ERROR_HAS(VKT_INVALID_ARGUMENT, "Unknown format code 'd'", "{val_loss:d}");
     assert_int_equal(
         vkt__checkpoint_format_name(b, sizeof b, "{epoch", true, 0, 0, sample_metrics, NULL),
         VKT_INVALID_ARGUMENT);
+
+    /* a file name, or a clear error: no '/', no silent truncation, no overflow */
+    assert_int_equal(
+        vkt__checkpoint_format_name(b, sizeof b, "sub/{epoch}", true, 0, 0, sample_metrics, NULL),
+        VKT_INVALID_ARGUMENT);
+    ASSERT_ERROR_HAS(VKT_INVALID_ARGUMENT, "contains '/'", "sub/{epoch}");
+    assert_int_equal(
+        vkt__checkpoint_format_name(b, sizeof b, "{val/loss}", true, 0, 0, sample_metrics, NULL),
+        VKT_INVALID_ARGUMENT);
+    ASSERT_ERROR_HAS(VKT_INVALID_ARGUMENT, "auto_insert_metric_name=false");
+    assert_int_equal(
+        vkt__checkpoint_format_name(b, sizeof b, "{val/loss}", false, 0, 0, sample_metrics, NULL),
+        VKT_OK);
+    assert_string_equal(b, "0");
+    char small[8];
+    assert_int_equal(vkt__checkpoint_format_name(small, sizeof small, "checkpoint", true, 0, 0,
+                                                 sample_metrics, NULL),
+                     VKT_TOO_LARGE);
+    char spec[128]; /* 62 zeros + "5.2f": cut at 63 bytes it would read as width 5, no type */
+    snprintf(spec, sizeof spec, "{val_loss:%062d5.2f}", 0);
+    assert_int_equal(
+        vkt__checkpoint_format_name(b, sizeof b, spec, true, 0, 0, sample_metrics, NULL),
+        VKT_INVALID_ARGUMENT);
+    assert_int_equal(vkt__checkpoint_format_name(b, sizeof b, "{val_loss:4294967297.2f}", true, 0,
+                                                 0, sample_metrics, NULL),
+                     VKT_INVALID_ARGUMENT);
+    ASSERT_ERROR_HAS(VKT_INVALID_ARGUMENT, "Invalid format specifier");
+    check_name("{step}", 0, INT64_MAX, NULL, "step=9223372036854775808");
+    assert_int_equal(
+        vkt__checkpoint_format_name(b, sizeof b, "{epoch}", true, 0, 0, nan_epoch, NULL),
+        VKT_INVALID_ARGUMENT);
+    ASSERT_ERROR_HAS(VKT_INVALID_ARGUMENT, "logged 'epoch' (nan) is not an integer");
 
     /* construction: defaults, state keys, Lightning's configuration errors */
     vkt_callback *cb = vkt_model_checkpoint_create(NULL);
@@ -1072,6 +1255,77 @@ static void early_stopping_decisions(void **state)
     assert_non_null(strstr(s.message, "acc = tensor(-inf) is not finite"));
 }
 
+/* ---- hparams.yaml for tests/check_hparams_yaml.py ---- */
+
+/* Strings PyYAML's resolver or emitter could misread if written carelessly; the checker holds the
+ * same list. */
+/* clang-format off */
+static const char *const awkward_strings[] = {
+    "a: b", "#comment", "x #y", "it's", "say \"hi\"", "back\\slash", "line1\nline2", "trailing\n",
+    "\n", "tab\there", "cr\rlf", "\xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80", "  leading",
+    "trailing  ", " ", "yes", "no", "No", "null", "Null", "~", "true", "off", "ON", "1e3", "1.5",
+    "-1:30", "190:20:30", "0x1F", "0b101", "0o17", "0777", "1_000", "+.5", ".5", ".inf", "-.inf",
+    ".nan", "2024-01-01", "2001-12-14 21:59:43.10 -5", "", "-", "- x", "?", "? x", ":", "::",
+    "[list]", "{map}", "&anchor", "*alias", "!tag", "|", ">", "%", "@", "`", "<<", "=", ",",
+    "a,b", "\x01" "ctrl", "del\x7f", "nel\xc2\x85", "ls\xe2\x80\xa8", "\xef\xbb\xbf" "bom",
+    "long words that go past the eighty column limit of the emitter and so get folded onto the "
+    "next line by both emitters",
+    "---", "...", "--- x",
+};
+/* clang-format on */
+
+static vkt_dict *awkward_hparams(void)
+{
+    vkt_dict *hp = vkt_dict_create();
+    assert_non_null(hp);
+    vkt_dict *strs = vkt_dict_child(hp, "strings");
+    vkt_dict *as_keys = vkt_dict_child(hp, "keys");
+    for (size_t i = 0; i < VKT__ARRAY_LEN(awkward_strings); i++) {
+        char key[16];
+        snprintf(key, sizeof key, "s%02zu", i);
+        assert_int_equal(vkt_dict_set_string(strs, key, awkward_strings[i]), VKT_OK);
+        assert_int_equal(vkt_dict_set_number(as_keys, awkward_strings[i], (double)i), VKT_OK);
+    }
+    static const double numbers[] = {
+        0,    -5,    32,     9007199254740991.0, 1e17,      0.1, 1e-05,
+        -2.5, 1e300, 5e-324, INFINITY,           -INFINITY, NAN, 0.3665059506893158};
+    vkt_dict *nums = vkt_dict_child(hp, "numbers");
+    for (size_t i = 0; i < VKT__ARRAY_LEN(numbers); i++) {
+        char key[16];
+        snprintf(key, sizeof key, "n%02zu", i);
+        assert_int_equal(vkt_dict_set_number(nums, key, numbers[i]), VKT_OK);
+    }
+    vkt_dict *deep = vkt_dict_child(vkt_dict_child(vkt_dict_child(hp, "deep"), "er"), "est");
+    assert_int_equal(vkt_dict_set_string(deep, "yes", "no"), VKT_OK);
+    vkt_dict_child(hp, "empty");
+    float w[6] = {1, 2, 3, 4.5f, -0.25f, 1e-3f}, half = 0.5f, inf = INFINITY;
+    assert_int_equal(vkt_dict_set_floats(hp, "matrix", w, 2, (int64_t[]){2, 3}), VKT_OK);
+    assert_int_equal(vkt_dict_set_floats(hp, "vector", &half, 1, (int64_t[]){1}), VKT_OK);
+    assert_int_equal(vkt_dict_set_floats(hp, "scalar", &inf, 0, NULL), VKT_OK);
+    assert_int_equal(vkt_dict_set_floats(hp, "none", NULL, 1, (int64_t[]){0}), VKT_OK);
+    assert_int_equal(vkt_dict_set_floats(hp, "rows0", NULL, 2, (int64_t[]){2, 0}), VKT_OK);
+    return hp;
+}
+
+/* --write-hparams DIR: a CSV logger under DIR logs awkward_hparams(); prints hparams.yaml's path */
+static int write_hparams(const char *dir)
+{
+    vkt_logger *l = NULL;
+    vkt_dict *hp = awkward_hparams();
+    vkt_status s = vkt_csv_logger_create(dir, "", &l);
+    if (s == VKT_OK) {
+        s = l->log_hyperparams(hp, l->user_data);
+    }
+    if (s == VKT_OK) {
+        printf("%s/hparams.yaml\n", l->log_dir(l->user_data));
+    } else {
+        fprintf(stderr, "%s\n", vkt_last_error());
+    }
+    vkt_csv_logger_destroy(l);
+    vkt_dict_destroy(hp);
+    return s == VKT_OK ? 0 : 1;
+}
+
 /* ---- main ---- */
 
 static int setup_tmp(void **state)
@@ -1101,6 +1355,9 @@ int main(int argc, char **argv)
         }
         return 0;
     }
+    if (argc == 3 && strcmp(argv[1], "--write-hparams") == 0) {
+        return write_hparams(argv[2]);
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(dict_basics),
         cmocka_unit_test(checkpoint_roundtrip),
@@ -1109,6 +1366,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(checkpoint_plain_safetensors),
         cmocka_unit_test(format_numbers),
         cmocka_unit_test(csv_logger_sample),
+        cmocka_unit_test(csv_logger_alloc_failures),
         cmocka_unit_test(progress_bar_lines),
         cmocka_unit_test(model_checkpoint_names),
         cmocka_unit_test(model_checkpoint_topk),

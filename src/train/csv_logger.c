@@ -8,7 +8,8 @@
  * cells empty; fields are quoted as Python's csv module does (QUOTE_MINIMAL). Lines end in
  * LINE_END: "\r\n", as Python's csv module (the excel dialect) writes Lightning's file. Each
  * row is on disk when log_metrics returns.
- * Tests: tests/test_train_io.c (the §6.2 sample, row by row).
+ * Tests: tests/test_train_io.c (the §6.2 sample, row by row; hparams.yaml through
+ * tests/check_hparams_yaml.py, PyYAML's safe_load).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml.h>
 
 #include "train/train_internal.h"
 
@@ -27,7 +29,7 @@ typedef struct csv_logger {
     char *metrics_path;
     char version[24];
     char **keys; /* the header, sorted */
-    uint32_t nkeys, cap;
+    uint32_t nkeys;
     bool file_exists;
     vkt_dict *hparams;
 } csv_logger;
@@ -53,14 +55,23 @@ static void csv_field(vkt__sbuf *b, const char *s)
     vkt__sb_puts(b, "\"");
 }
 
-/* Splits one CSV record at *p into malloc'd fields; advances *p. false at the end of input. */
-static bool csv_record(const char **p, char ***fields, uint32_t *n)
+static void free_fields(char **f, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        free(f[i]);
+    }
+    free(f);
+}
+
+/* Splits one CSV record at *p into malloc'd fields; advances *p. 1: a record, 0: the end of the
+ * input, -1: out of host memory (nothing left allocated). */
+static int csv_record(const char **p, char ***fields, uint32_t *n)
 {
     const char *s = *p;
     *fields = NULL;
     *n = 0;
     if (!*s) {
-        return false;
+        return 0;
     }
     uint32_t cap = 0;
     while (true) {
@@ -83,9 +94,12 @@ static bool csv_record(const char **p, char ***fields, uint32_t *n)
         while (*s && *s != ',' && *s != '\r' && *s != '\n') {
             vkt__sb_putn(&f, s++, 1);
         }
-        if (!vkt__grow((void **)fields, &cap, *n + 1, sizeof **fields)) {
+        if (f.oom || !vkt__grow((void **)fields, &cap, *n + 1, sizeof **fields)) {
             free(f.p);
-            break;
+            free_fields(*fields, *n);
+            *fields = NULL;
+            *n = 0;
+            return -1;
         }
         (*fields)[(*n)++] = f.p;
         if (*s == ',') {
@@ -101,22 +115,22 @@ static bool csv_record(const char **p, char ***fields, uint32_t *n)
         break;
     }
     *p = s;
-    return true;
+    return 1;
 }
 
-static void free_fields(char **f, uint32_t n)
+static vkt_status oom(void)
 {
-    for (uint32_t i = 0; i < n; i++) {
-        free(f[i]);
-    }
-    free(f);
+    return vkt__error(VKT_OUT_OF_HOST_MEMORY, "CSVLogger: out of host memory");
 }
 
-static char *read_file(const char *path)
+/* The whole file at `path` as a NUL-terminated string in *out. */
+static vkt_status read_file(const char *path, char **out)
 {
+    *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        return NULL;
+        return vkt__error(VKT_IO, "CSVLogger: cannot read '%s' back to add columns: %s", path,
+                          strerror(errno));
     }
     vkt__sbuf b = {0};
     vkt__sb_puts(&b, "");
@@ -125,13 +139,15 @@ static char *read_file(const char *path)
     while ((r = fread(chunk, 1, sizeof chunk, f)) > 0) {
         vkt__sb_putn(&b, chunk, r);
     }
-    bool bad = ferror(f) || b.oom;
+    bool bad = ferror(f);
     fclose(f);
-    if (bad) {
+    if (bad || b.oom) {
         free(b.p);
-        return NULL;
+        return bad ? vkt__error(VKT_IO, "CSVLogger: cannot read '%s' back to add columns", path)
+                   : oom();
     }
-    return b.p;
+    *out = b.p;
+    return VKT_OK;
 }
 
 static vkt_status write_file_atomic(const char *path, const char *text, size_t len)
@@ -145,8 +161,8 @@ static vkt_status write_file_atomic(const char *path, const char *text, size_t l
     bool ok = fwrite(text, 1, len, f) == len;
     ok = fclose(f) == 0 && ok;
     if (!ok || rename(tmp, path) != 0) {
-        vkt_status s = vkt__error(VKT_IO, "CSVLogger: cannot write '%s': %s", path,
-                                  strerror(errno));
+        vkt_status s =
+            vkt__error(VKT_IO, "CSVLogger: cannot write '%s': %s", path, strerror(errno));
         unlink(tmp);
         return s;
     }
@@ -158,85 +174,123 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static int32_t key_index(const csv_logger *c, const char *key)
+static int32_t key_index(char *const *keys, uint32_t nkeys, const char *key)
 {
-    for (uint32_t i = 0; i < c->nkeys; i++) {
-        if (strcmp(c->keys[i], key) == 0) {
+    for (uint32_t i = 0; i < nkeys; i++) {
+        if (strcmp(keys[i], key) == 0) {
             return (int32_t)i;
         }
     }
     return -1;
 }
 
-static void put_header(const csv_logger *c, vkt__sbuf *b)
+static void put_header(vkt__sbuf *b, char *const *keys, uint32_t nkeys)
 {
-    for (uint32_t i = 0; i < c->nkeys; i++) {
+    for (uint32_t i = 0; i < nkeys; i++) {
         if (i) {
             vkt__sb_puts(b, ",");
         }
-        csv_field(b, c->keys[i]);
+        csv_field(b, keys[i]);
     }
     vkt__sb_puts(b, LINE_END);
 }
 
-/* _rewrite_with_new_header: reads the file back and writes every row under the new header. */
-static vkt_status rewrite(csv_logger *c)
+/* One row of (key, text) pairs under the header `keys`; absent cells empty. */
+static void put_row(vkt__sbuf *b, char *const *keys, uint32_t nkeys, const char *const *rk,
+                    const char (*rv)[48], uint32_t cnt)
 {
-    char *text = read_file(c->metrics_path);
-    if (!text) {
-        return vkt__error(VKT_IO, "CSVLogger: cannot read '%s' back to add columns: %s",
-                          c->metrics_path, strerror(errno));
+    for (uint32_t i = 0; i < nkeys; i++) {
+        if (i) {
+            vkt__sb_puts(b, ",");
+        }
+        for (uint32_t j = 0; j < cnt; j++) {
+            if (strcmp(rk[j], keys[i]) == 0) {
+                csv_field(b, rv[j]);
+            }
+        }
     }
-    vkt__sbuf out = {0};
-    put_header(c, &out);
+    vkt__sb_puts(b, LINE_END);
+}
+
+/* _rewrite_with_new_header: the file's rows read back and put under the header `keys` (a
+ * superset of the file's) into `out`. Cells of columns not in `keys` are dropped. */
+static vkt_status rewrite(const csv_logger *c, char *const *keys, uint32_t nkeys, vkt__sbuf *out)
+{
+    char *text = NULL, **old = NULL, **row = NULL;
+    uint32_t nold = 0, nrow = 0;
+    int32_t *map = NULL;
+    const char **cells = NULL;
+    vkt_status s = read_file(c->metrics_path, &text);
+    if (s != VKT_OK) {
+        goto cleanup;
+    }
+    put_header(out, keys, nkeys);
     const char *p = text;
-    char **old = NULL, **row;
-    uint32_t nold = 0, nrow;
-    bool have_header = csv_record(&p, &old, &nold);
-    int32_t *map = vkt__calloc(nold ? nold : 1, sizeof *map);
-    for (uint32_t i = 0; map && i < nold; i++) {
-        map[i] = key_index(c, old[i]);
+    int r = csv_record(&p, &old, &nold);
+    map = vkt__calloc(nold ? nold : 1, sizeof *map);
+    cells = vkt__calloc(nkeys ? nkeys : 1, sizeof *cells);
+    if (r < 0 || !map || !cells) {
+        s = oom();
+        goto cleanup;
     }
-    char **cells = vkt__calloc(c->nkeys, sizeof *cells);
-    while (have_header && map && cells && csv_record(&p, &row, &nrow)) {
-        memset(cells, 0, c->nkeys * sizeof *cells);
+    for (uint32_t i = 0; i < nold; i++) {
+        map[i] = key_index(keys, nkeys, old[i]);
+    }
+    while (r > 0 && (r = csv_record(&p, &row, &nrow)) > 0) {
+        memset(cells, 0, nkeys * sizeof *cells);
         for (uint32_t i = 0; i < nrow && i < nold; i++) {
             if (map[i] >= 0) {
                 cells[map[i]] = row[i];
             }
         }
-        for (uint32_t i = 0; i < c->nkeys; i++) {
+        for (uint32_t i = 0; i < nkeys; i++) {
             if (i) {
-                vkt__sb_puts(&out, ",");
+                vkt__sb_puts(out, ",");
             }
-            csv_field(&out, cells[i] ? cells[i] : "");
+            csv_field(out, cells[i] ? cells[i] : "");
         }
-        vkt__sb_puts(&out, LINE_END);
+        vkt__sb_puts(out, LINE_END);
         free_fields(row, nrow);
     }
-    vkt_status s = !map || !cells || out.oom
-                       ? vkt__error(VKT_OUT_OF_HOST_MEMORY, "CSVLogger: out of host memory")
-                       : write_file_atomic(c->metrics_path, out.p, out.len);
+    if (r < 0) {
+        s = oom();
+    }
+cleanup:
     free(cells);
     free(map);
     free_fields(old, nold);
-    free(out.p);
     free(text);
     return s;
 }
 
+static vkt_status append_file(const char *path, const char *text, size_t len)
+{
+    FILE *f = fopen(path, "ab");
+    bool ok = f && fwrite(text, 1, len, f) == len;
+    ok = f && fclose(f) == 0 && ok;
+    if (!ok) {
+        return vkt__error(VKT_IO, "CSVLogger: cannot write '%s': %s", path, strerror(errno));
+    }
+    return VKT_OK;
+}
+
+/* Nothing changes (file or logger) unless the whole row is on disk: a new header is built
+ * aside, and a file that needs it is rewritten in one atomic replacement. */
 static vkt_status csv_log_metrics(const char *const *names, const double *values, uint32_t n,
                                   int64_t step, int64_t epoch, void *ud)
 {
     csv_logger *c = ud;
+    vkt_status s = VKT_OK;
+    vkt__sbuf text = {0};
+    char **keys = NULL; /* the new header [0, total), then its new strings [total, +nnew) */
+    uint32_t total = c->nkeys, nnew = 0;
     /* the row as (key, text) pairs: the metrics, then epoch, then step (a later key wins) */
     uint32_t m = n + 2;
     const char **rk = vkt__calloc(m, sizeof *rk);
-    char (*rv)[48] = vkt__calloc(m, sizeof *rv);
+    char(*rv)[48] = vkt__calloc(m, sizeof *rv);
     if (!rk || !rv) {
-        free(rk);
-        free(rv);
-        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "CSVLogger: out of host memory");
+        s = oom();
+        goto cleanup;
     }
     uint32_t cnt = 0;
     for (uint32_t i = 0; i < n + 2; i++) {
@@ -258,168 +312,246 @@ static vkt_status csv_log_metrics(const char *const *names, const double *values
         }
         cnt += at == cnt;
     }
-    /* new keys: extend and sort the header; rewrite the file if it has rows already */
-    bool added = false;
-    vkt_status s = VKT_OK;
-    for (uint32_t j = 0; j < cnt && s == VKT_OK; j++) {
-        if (key_index(c, rk[j]) >= 0) {
-            continue;
-        }
-        char *k = vkt__strdup(rk[j]);
-        if (!k || !vkt__grow((void **)&c->keys, &c->cap, c->nkeys + 1, sizeof *c->keys)) {
-            free(k);
-            s = vkt__error(VKT_OUT_OF_HOST_MEMORY, "CSVLogger: out of host memory");
-            break;
-        }
-        c->keys[c->nkeys++] = k;
-        added = true;
+    for (uint32_t j = 0; j < cnt; j++) {
+        nnew += key_index(c->keys, c->nkeys, rk[j]) < 0;
     }
-    if (added) {
-        qsort(c->keys, c->nkeys, sizeof *c->keys, cmp_str);
-        if (s == VKT_OK && c->file_exists) {
-            s = rewrite(c);
+    if (nnew) {
+        total = c->nkeys + nnew;
+        keys = vkt__calloc((size_t)total + nnew, sizeof *keys);
+        if (!keys) {
+            s = oom();
+            goto cleanup;
         }
-    }
-    vkt__sbuf line = {0};
-    if (s == VKT_OK && !c->file_exists) {
-        put_header(c, &line);
-    }
-    for (uint32_t i = 0; s == VKT_OK && i < c->nkeys; i++) {
-        if (i) {
-            vkt__sb_puts(&line, ",");
+        if (c->nkeys) { /* c->keys is NULL before the first row */
+            memcpy(keys, c->keys, c->nkeys * sizeof *keys);
         }
-        for (uint32_t j = 0; j < cnt; j++) {
-            if (strcmp(rk[j], c->keys[i]) == 0) {
-                csv_field(&line, rv[j]);
+        for (uint32_t j = 0, k = c->nkeys; j < cnt; j++) {
+            if (key_index(c->keys, c->nkeys, rk[j]) >= 0) {
+                continue;
             }
+            if (!(keys[k] = vkt__strdup(rk[j]))) {
+                s = oom();
+                goto cleanup;
+            }
+            keys[total + (k - c->nkeys)] = keys[k];
+            k++;
+        }
+        qsort(keys, total, sizeof *keys, cmp_str);
+    }
+    char *const *header = nnew ? keys : c->keys;
+    if (!c->file_exists) {
+        put_header(&text, header, total);
+    } else if (nnew) {
+        s = rewrite(c, header, total, &text);
+        if (s != VKT_OK) {
+            goto cleanup;
         }
     }
-    vkt__sb_puts(&line, LINE_END);
-    if (s == VKT_OK) {
-        FILE *f = line.oom ? NULL : fopen(c->metrics_path, c->file_exists ? "ab" : "wb");
-        bool ok = f && fwrite(line.p, 1, line.len, f) == line.len;
-        ok = f && fclose(f) == 0 && ok;
-        if (!ok) {
-            s = vkt__error(line.oom ? VKT_OUT_OF_HOST_MEMORY : VKT_IO,
-                           "CSVLogger: cannot write '%s': %s", c->metrics_path,
-                           line.oom ? "out of host memory" : strerror(errno));
-        } else {
-            c->file_exists = true;
-        }
+    put_row(&text, header, total, rk, (const char(*)[48])rv, cnt);
+    if (text.oom) {
+        s = oom();
+        goto cleanup;
     }
-    free(line.p);
+    s = c->file_exists && !nnew ? append_file(c->metrics_path, text.p, text.len)
+                                : write_file_atomic(c->metrics_path, text.p, text.len);
+    if (s != VKT_OK) {
+        goto cleanup;
+    }
+    c->file_exists = true;
+    if (nnew) {
+        free(c->keys);
+        c->keys = keys;
+        c->nkeys = total;
+        keys = NULL;
+    }
+cleanup:
+    for (uint32_t j = 0; keys && j < nnew; j++) {
+        free(keys[total + j]);
+    }
+    free(keys);
+    free(text.p);
     free(rk);
     free(rv);
     return s;
 }
 
-/* ---- hparams.yaml (PyYAML's yaml.dump: sorted keys, block style, 2-space indent) ---- */
+/* ---- hparams.yaml (PyYAML's yaml.dump layout: sorted keys, block style, 2-space indent) ----
+ *
+ * libyaml's emitter chooses the layout and the quoting (it is the C original of PyYAML's
+ * emitter, so the bytes are yaml.dump's). What it cannot know is the resolver: whether a string
+ * written plain would read back as something else. yaml_implicit_non_str answers that and a string
+ * it flags is emitted with plain_implicit = 0, which makes libyaml quote it.
+ */
 
-/* Whether PyYAML's resolver would read `s` as an int or a float (YAML 1.1 patterns, without
- * sexagesimal numbers, which we quote whenever they hold a ':' anyway). */
-static bool yaml_numeric(const char *s)
+/* sign? then the rest of `s` after it */
+static const char *skip_sign(const char *s) { return s + (*s == '+' || *s == '-'); }
+
+/* `s` is one of the words, exactly */
+static bool is_word(const char *s, const char *const *words, size_t n)
 {
-    if (*s == '+' || *s == '-') {
-        s++;
-    }
-    if (strcmp(s, ".inf") == 0 || strcmp(s, ".Inf") == 0 || strcmp(s, ".INF") == 0 ||
-        strcmp(s, ".nan") == 0 || strcmp(s, ".NaN") == 0 || strcmp(s, ".NAN") == 0) {
-        return true;
-    }
-    if ((s[0] == '0' && s[1] == 'b' && s[2] && strspn(s + 2, "01_") == strlen(s + 2)) ||
-        (s[0] == '0' && s[1] == 'x' && s[2] &&
-         strspn(s + 2, "0123456789abcdefABCDEF_") == strlen(s + 2))) {
-        return true;
-    }
-    size_t i = strspn(s, "0123456789_");
-    bool lead_digit = s[0] >= '0' && s[0] <= '9';
-    if (s[i] == '\0') {
-        return lead_digit;
-    }
-    if (s[i] != '.' || (!lead_digit && !(s[i + 1] >= '0' && s[i + 1] <= '9'))) {
-        return false;
-    }
-    i++;
-    i += strspn(s + i, "0123456789_");
-    if (s[i] == '\0') {
-        return true;
-    }
-    if ((s[i] == 'e' || s[i] == 'E') && (s[i + 1] == '+' || s[i + 1] == '-') && s[i + 2]) {
-        return strspn(s + i + 2, "0123456789") == strlen(s + i + 2);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(s, words[i]) == 0) {
+            return true;
+        }
     }
     return false;
 }
 
-/* Whether PyYAML writes `s` as a plain scalar (block context). */
-static bool yaml_plain_ok(const char *s)
+/* [eE] sign digits+ at s (sign required when `need_sign`), then the end */
+static bool exponent_end(const char *s, bool need_sign)
 {
-    size_t n = strlen(s);
-    if (n == 0 || s[0] == ' ' || s[n - 1] == ' ' || strchr("#,[]{}&*!|>'\"%@`", s[0]) ||
-        (strchr("-?:", s[0]) && (n == 1 || s[1] == ' ')) || s[n - 1] == ':' ||
-        strstr(s, ": ") || strstr(s, " #") || strcmp(s, "<<") == 0 || strcmp(s, "=") == 0) {
+    if (*s != 'e' && *s != 'E') {
         return false;
     }
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p < 0x20 || *p == 0x7F) {
-            return false;
-        }
+    s++;
+    if (*s == '+' || *s == '-') {
+        s++;
+    } else if (need_sign) {
+        return false;
     }
-    static const char *words[] = {"yes",   "Yes",   "YES", "no",  "No",   "NO",   "true",
-                                  "True",  "TRUE",  "false", "False", "FALSE", "on", "On",
-                                  "ON",    "off",   "Off", "OFF", "null", "Null", "NULL", "~"};
-    for (size_t i = 0; i < VKT__ARRAY_LEN(words); i++) {
-        if (strcmp(s, words[i]) == 0) {
-            return false;
-        }
-    }
-    bool digit0 = s[0] >= '0' && s[0] <= '9';
-    bool date = n >= 8 && strspn(s, "0123456789") == 4 && s[4] == '-'; /* timestamps */
-    return !yaml_numeric(s) && !(digit0 && strchr(s, ':')) && !date;
+    size_t d = strspn(s, "0123456789");
+    return d > 0 && s[d] == '\0';
 }
 
-static void yaml_scalar_str(vkt__sbuf *b, const char *s)
+static bool all_of(const char *s, const char *set) { return s[strspn(s, set)] == '\0'; }
+
+/* PyYAML's (YAML 1.1) int and float resolvers (resolver.py), and YAML 1.2's core-schema numbers
+ * so that other readers keep the string too (quoting is always safe, never needed for PyYAML). */
+static bool yaml_numeric(const char *s)
 {
-    if (yaml_plain_ok(s)) {
-        vkt__sb_puts(b, s);
-        return;
+    static const char *const specials[] = {".inf", ".Inf", ".INF", ".nan", ".NaN", ".NAN"};
+    const char *u = skip_sign(s);
+    if (is_word(u, specials, VKT__ARRAY_LEN(specials))) {
+        return true;
     }
-    bool printable = true;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        printable = printable && !(*p < 0x20 || *p == 0x7F);
+    if (u[0] == '0' && (u[1] == 'b' || u[1] == 'x' || u[1] == 'o') && u[2]) {
+        const char *digits = u[1] == 'b'   ? "01_"
+                             : u[1] == 'o' ? "01234567"
+                                           : "0123456789abcdefABCDEF_";
+        return all_of(u + 2, digits);
     }
-    if (printable) {
-        vkt__sb_puts(b, "'");
-        for (; *s; s++) {
-            vkt__sb_putn(b, s, 1);
-            if (*s == '\'') {
-                vkt__sb_puts(b, "'");
-            }
-        }
-        vkt__sb_puts(b, "'");
-        return;
+    /* sexagesimal ints and floats (190:20:30, 1:30.5): any digit string holding a ':' */
+    if (u[0] >= '0' && u[0] <= '9' && strchr(u, ':') && all_of(u, "0123456789_:.")) {
+        return true;
     }
-    vkt__sb_puts(b, "\"");
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char e[8];
-        if (*p == '"' || *p == '\\') {
-            snprintf(e, sizeof e, "\\%c", *p);
-        } else if (*p == '\n') {
-            snprintf(e, sizeof e, "\\n");
-        } else if (*p == '\t') {
-            snprintf(e, sizeof e, "\\t");
-        } else if (*p < 0x20 || *p == 0x7F) {
-            snprintf(e, sizeof e, "\\x%02X", *p);
-        } else {
-            e[0] = (char)*p;
-            e[1] = '\0';
-        }
-        vkt__sb_puts(b, e);
+    size_t i = strspn(u, "0123456789_");
+    bool lead_digit = u[0] >= '0' && u[0] <= '9';
+    if (u[i] == '\0') {
+        return lead_digit; /* 1.1: 0[0-7_]+ | 0 | [1-9][0-9_]*; 1.2: [0-9]+ */
     }
-    vkt__sb_puts(b, "\"");
+    if (lead_digit && exponent_end(u + i, false)) {
+        return true; /* 1.2: 1e3 */
+    }
+    if (u[i] != '.') {
+        return false;
+    }
+    const char *frac = u + i + 1;
+    size_t f = strspn(frac, "0123456789_");
+    if (!lead_digit && !(frac[0] >= '0' && frac[0] <= '9')) {
+        return false; /* "." and "._1" are strings */
+    }
+    return frac[f] == '\0' || exponent_end(frac + f, false);
 }
 
-/* PyYAML represent_float (integral values as ints: a vkt_dict number cannot say which it was) */
-static void yaml_number(vkt__sbuf *b, double v, bool as_float)
+/* Whether PyYAML's resolver (or YAML 1.2's) reads `s`, written plain, as anything but a str. */
+static bool yaml_implicit_non_str(const char *s)
+{
+    static const char *const words[] = {
+        "yes",   "Yes",   "YES",   "no", "No", "NO", "true", "True", "TRUE",
+        "false", "False", "FALSE", "on", "On", "ON", "off",  "Off",  "OFF",
+        "null",  "Null",  "NULL",  "~",  "",   "<<", "=",
+    };
+    if (is_word(s, words, VKT__ARRAY_LEN(words)) || yaml_numeric(s)) {
+        return true;
+    }
+    /* timestamps: 2024-01-01, 2024-1-1 10:00:00 */
+    return strspn(s, "0123456789") == 4 && s[4] == '-';
+}
+
+/* Strict UTF-8 (no overlong forms, surrogates or code points past U+10FFFF): what libyaml's
+ * reader and Python accept. libyaml's emitter checks less, so this runs first. */
+static bool utf8_valid(const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    while (*s) {
+        uint32_t c = *s;
+        int n = c < 0x80             ? 0
+                : (c & 0xE0) == 0xC0 ? 1
+                : (c & 0xF0) == 0xE0 ? 2
+                : (c & 0xF8) == 0xF0 ? 3
+                                     : -1;
+        if (n < 0) {
+            return false;
+        }
+        c &= n == 0 ? 0x7F : n == 1 ? 0x1F : n == 2 ? 0x0F : 0x07;
+        for (int k = 1; k <= n; k++) {
+            if ((s[k] & 0xC0) != 0x80) {
+                return false;
+            }
+            c = (c << 6) | (s[k] & 0x3F);
+        }
+        static const uint32_t min[4] = {0, 0x80, 0x800, 0x10000};
+        if (c < min[n] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) {
+            return false;
+        }
+        s += n + 1;
+    }
+    return true;
+}
+
+typedef struct yaml_out {
+    yaml_emitter_t em;
+    vkt__sbuf text;
+    vkt_status status; /* the first failure, with its message set */
+} yaml_out;
+
+static int yaml_write(void *data, unsigned char *buffer, size_t size)
+{
+    vkt__sbuf *b = data;
+    vkt__sb_putn(b, (const char *)buffer, size);
+    return !b->oom;
+}
+
+/* Emits `ev` if it was initialized (`init` nonzero); records the first failure. */
+static bool yaml_emit(yaml_out *y, yaml_event_t *ev, int init)
+{
+    if (y->status != VKT_OK) {
+        if (init) {
+            yaml_event_delete(ev);
+        }
+        return false;
+    }
+    if (init && yaml_emitter_emit(&y->em, ev)) { /* the emitter owns the event now */
+        return true;
+    }
+    if (!init || y->em.error == YAML_MEMORY_ERROR || y->text.oom) {
+        y->status =
+            vkt__error(VKT_OUT_OF_HOST_MEMORY, "CSVLogger: out of host memory writing YAML");
+    } else {
+        y->status = vkt__error(VKT_ERROR, "CSVLogger: libyaml cannot write hparams.yaml: %s",
+                               y->em.problem ? y->em.problem : "unknown error");
+    }
+    return false;
+}
+
+static bool yaml_str(yaml_out *y, const char *s)
+{
+    if (y->status == VKT_OK && !utf8_valid(s)) {
+        y->status = vkt__error(VKT_INVALID_ARGUMENT,
+                               "CSVLogger: hparams.yaml: '%.64s' is not valid UTF-8", s);
+        return false;
+    }
+    yaml_event_t ev;
+    int plain = !yaml_implicit_non_str(s);
+    return yaml_emit(y, &ev,
+                     y->status == VKT_OK &&
+                         yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)s, -1, plain,
+                                                      1, YAML_ANY_SCALAR_STYLE));
+}
+
+/* PyYAML represent_float / represent_int (integral values as ints: a vkt_dict number cannot say
+ * which it was) */
+static bool yaml_number(yaml_out *y, double v, bool as_float)
 {
     char t[48];
     if (isnan(v)) {
@@ -431,41 +563,41 @@ static void yaml_number(vkt__sbuf *b, double v, bool as_float)
     } else {
         vkt__format_py_float(t, sizeof t, v);
         char *e = strchr(t, 'e');
-        if (e && !strchr(t, '.')) {
+        if (e && !strchr(t, '.')) { /* 1e-05 -> 1.0e-05, as PyYAML writes it */
             memmove(e + 2, e, strlen(e) + 1);
             memcpy(e, ".0", 2);
         }
     }
-    vkt__sb_puts(b, t);
+    yaml_event_t ev;
+    return yaml_emit(y, &ev,
+                     y->status == VKT_OK &&
+                         yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)t, -1, 1, 0,
+                                                      YAML_PLAIN_SCALAR_STYLE));
 }
 
-static void yaml_indent(vkt__sbuf *b, int n)
+static bool yaml_seq(yaml_out *y, bool start)
 {
-    for (int i = 0; i < n; i++) {
-        vkt__sb_puts(b, " ");
-    }
+    yaml_event_t ev;
+    int init =
+        y->status == VKT_OK &&
+        (start ? yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1, YAML_BLOCK_SEQUENCE_STYLE)
+               : yaml_sequence_end_event_initialize(&ev));
+    return yaml_emit(y, &ev, init);
 }
 
-/* A block sequence of f32 values (nested lists for ndim > 1), PyYAML's layout. */
-static void yaml_floats(vkt__sbuf *b, const float *v, int ndim, const int64_t *shape, int dim,
-                        uint64_t *at, int indent, bool inline_first)
+/* A block sequence of f32 values (nested lists for ndim > 1), as tensor.tolist() dumps. */
+static void yaml_floats(yaml_out *y, const float *v, int ndim, const int64_t *shape, int dim,
+                        uint64_t *at)
 {
-    if (shape[dim] == 0) {
-        vkt__sb_puts(b, "[]\n");
-        return;
-    }
-    for (int64_t i = 0; i < shape[dim]; i++) {
-        if (i > 0 || !inline_first) {
-            yaml_indent(b, indent);
-        }
-        vkt__sb_puts(b, "- ");
+    yaml_seq(y, true);
+    for (int64_t i = 0; i < shape[dim] && y->status == VKT_OK; i++) {
         if (dim + 1 == ndim) {
-            yaml_number(b, (double)v[(*at)++], true);
-            vkt__sb_puts(b, "\n");
+            yaml_number(y, (double)v[(*at)++], true);
         } else {
-            yaml_floats(b, v, ndim, shape, dim + 1, at, indent + 2, true);
+            yaml_floats(y, v, ndim, shape, dim + 1, at);
         }
     }
+    yaml_seq(y, false);
 }
 
 static int cmp_entry_keys(const void *a, const void *b)
@@ -473,93 +605,119 @@ static int cmp_entry_keys(const void *a, const void *b)
     return strcmp(((const vkt__dict_entry *)a)->key, ((const vkt__dict_entry *)b)->key);
 }
 
-static void yaml_dict(vkt__sbuf *b, const vkt_dict *d, int indent)
+static void yaml_dict(yaml_out *y, const vkt_dict *d)
 {
     uint32_t n = vkt_dict_count(d);
     vkt__dict_entry *e = vkt__calloc(n ? n : 1, sizeof *e);
     if (!e) {
-        b->oom = true;
+        if (y->status == VKT_OK) {
+            y->status =
+                vkt__error(VKT_OUT_OF_HOST_MEMORY, "CSVLogger: out of host memory writing YAML");
+        }
         return;
     }
     for (uint32_t i = 0; i < n; i++) {
         e[i] = vkt__dict_at(d, i);
     }
     qsort(e, n, sizeof *e, cmp_entry_keys);
-    for (uint32_t i = 0; i < n; i++) {
-        yaml_indent(b, indent);
-        yaml_scalar_str(b, e[i].key);
-        vkt__sb_puts(b, ":");
+    yaml_event_t ev;
+    yaml_emit(y, &ev,
+              y->status == VKT_OK && yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1,
+                                                                         YAML_BLOCK_MAPPING_STYLE));
+    for (uint32_t i = 0; i < n && y->status == VKT_OK; i++) {
+        yaml_str(y, e[i].key);
         switch (e[i].kind) {
         case VKT__DICT_NUMBER:
-            vkt__sb_puts(b, " ");
-            yaml_number(b, e[i].number, false);
-            vkt__sb_puts(b, "\n");
+            yaml_number(y, e[i].number, false);
             break;
         case VKT__DICT_STRING:
-            vkt__sb_puts(b, " ");
-            yaml_scalar_str(b, e[i].string);
-            vkt__sb_puts(b, "\n");
+            yaml_str(y, e[i].string);
             break;
         case VKT__DICT_CHILD:
-            if (vkt_dict_count(e[i].child) == 0) {
-                vkt__sb_puts(b, " {}\n");
-            } else {
-                vkt__sb_puts(b, "\n");
-                yaml_dict(b, e[i].child, indent + 2);
-            }
+            yaml_dict(y, e[i].child);
             break;
         case VKT__DICT_FLOATS: {
             uint64_t at = 0;
             if (e[i].ndim == 0) {
-                vkt__sb_puts(b, " ");
-                yaml_number(b, (double)e[i].floats[0], true);
-                vkt__sb_puts(b, "\n");
-            } else if (e[i].shape[0] == 0) {
-                vkt__sb_puts(b, " []\n");
+                yaml_number(y, (double)e[i].floats[0], true);
             } else {
-                vkt__sb_puts(b, "\n");
-                yaml_floats(b, e[i].floats, e[i].ndim, e[i].shape, 0, &at, indent, false);
+                yaml_floats(y, e[i].floats, e[i].ndim, e[i].shape, 0, &at);
             }
             break;
         }
-        default:
+        default: /* an entry kind this writer does not know: null keeps the mapping valid */
+            yaml_emit(y, &ev,
+                      y->status == VKT_OK &&
+                          yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)"null", -1,
+                                                       1, 0, YAML_PLAIN_SCALAR_STYLE));
             break;
         }
     }
+    yaml_emit(y, &ev, y->status == VKT_OK && yaml_mapping_end_event_initialize(&ev));
     free(e);
 }
 
 char *vkt__dict_to_yaml(const vkt_dict *d)
 {
-    vkt__sbuf b = {0};
-    if (vkt_dict_count(d) == 0) {
-        vkt__sb_puts(&b, "{}\n");
-    } else {
-        yaml_dict(&b, d, 0);
-    }
-    if (b.oom) {
-        free(b.p);
+    yaml_out y = {.status = VKT_OK};
+    if (!yaml_emitter_initialize(&y.em)) {
         vkt__error(VKT_OUT_OF_HOST_MEMORY, "CSVLogger: out of host memory writing YAML");
         return NULL;
     }
-    return b.p;
+    yaml_emitter_set_output(&y.em, yaml_write, &y.text);
+    yaml_emitter_set_unicode(&y.em, 0); /* yaml.dump's allow_unicode=False: escapes, pure ASCII */
+    yaml_emitter_set_width(&y.em, 80);
+    yaml_emitter_set_indent(&y.em, 2);
+    yaml_event_t ev;
+    yaml_emit(&y, &ev, yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING));
+    yaml_emit(&y, &ev,
+              y.status == VKT_OK && yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1));
+    yaml_dict(&y, d);
+    yaml_emit(&y, &ev, y.status == VKT_OK && yaml_document_end_event_initialize(&ev, 1));
+    yaml_emit(&y, &ev, y.status == VKT_OK && yaml_stream_end_event_initialize(&ev));
+    if (y.status == VKT_OK && !yaml_emitter_flush(&y.em)) {
+        yaml_emit(&y, &ev, 0);
+    }
+    yaml_emitter_delete(&y.em);
+    if (y.status != VKT_OK || y.text.oom || !y.text.p) {
+        if (y.status == VKT_OK) {
+            vkt__error(VKT_OUT_OF_HOST_MEMORY, "CSVLogger: out of host memory writing YAML");
+        }
+        free(y.text.p);
+        return NULL;
+    }
+    return y.text.p;
 }
 
 static vkt_status csv_log_hyperparams(const vkt_dict *hparams, void *ud)
 {
     csv_logger *c = ud;
-    vkt_status s = vkt__dict_update(c->hparams, hparams);
-    if (s != VKT_OK) {
-        return s;
+    /* the merged dict replaces the logger's only once hparams.yaml holds it */
+    vkt_dict *merged = vkt__dict_clone(c->hparams);
+    vkt_status s = merged ? vkt__dict_update(merged, hparams) : vkt_last_status();
+    char *yaml = s == VKT_OK ? vkt__dict_to_yaml(merged) : NULL;
+    char *path = NULL;
+    if (s != VKT_OK || !yaml) {
+        s = s != VKT_OK ? s : vkt_last_status();
+        goto cleanup;
     }
-    char *yaml = vkt__dict_to_yaml(c->hparams);
-    if (!yaml) {
-        return vkt_last_status();
+    size_t len = strlen(c->log_dir) + sizeof "/hparams.yaml";
+    path = vkt__malloc(len);
+    if (!path) {
+        s = vkt__error(VKT_OUT_OF_HOST_MEMORY, "CSVLogger: out of host memory");
+        goto cleanup;
     }
-    char path[4200];
-    snprintf(path, sizeof path, "%s/hparams.yaml", c->log_dir);
+    snprintf(path, len, "%s/hparams.yaml", c->log_dir);
     s = write_file_atomic(path, yaml, strlen(yaml));
+    if (s == VKT_OK) {
+        vkt_dict_destroy(c->hparams);
+        c->hparams = merged;
+        merged = NULL;
+    }
+cleanup:
+    free(path);
     free(yaml);
+    vkt_dict_destroy(merged);
     return s;
 }
 

@@ -6,6 +6,11 @@
  *   vkt__format_interval   tqdm.format_interval          00:05, 1:02:03
  *   vkt__py_format         format(value, spec)           "{val_loss:.2f}" in file names
  * Tests (with the examples verified against Lightning, semantics §6.1): tests/test_train_io.c.
+ *
+ * By hand, not from a library: the files must hold Python's exact strings, and repr(float) is the
+ * shortest string that reads back (printf's %.17g writes 0.1 as 0.10000000000000001), while
+ * format specs, tqdm's and Lightning's rules are Python code. No C library in Debian 12 does
+ * either, so the digits come from snprintf and are cut to the shortest that round-trip.
  */
 #include <ctype.h>
 #include <locale.h>
@@ -310,7 +315,8 @@ static bool parse_spec(const char *s, spec *sp)
         p++;
     }
     if (isdigit((unsigned char)*p)) {
-        sp->width = (int)strtol(p, (char **)&p, 10);
+        long w = strtol(p, (char **)&p, 10);
+        sp->width = w < 256 ? (int)w : 256; /* 256: too wide (and no int overflow) */
     }
     if (*p == ',' || *p == '_') {
         sp->grouping = true;
@@ -321,7 +327,8 @@ static bool parse_spec(const char *s, spec *sp)
         if (!isdigit((unsigned char)*p)) {
             return false;
         }
-        sp->precision = (int)strtol(p, (char **)&p, 10);
+        long prec = strtol(p, (char **)&p, 10);
+        sp->precision = prec < 100 ? (int)prec : 100;
     }
     if (*p) {
         sp->type = *p++;
@@ -387,7 +394,12 @@ vkt_status vkt__py_format(char *buf, size_t n, double v, bool is_int, const char
     double a = fabs(v);
     bool neg = signbit(v) && !(is_int && v == 0);
     if (is_int && (!type || type == 'd')) {
-        snprintf(body, sizeof body, "%lld", (long long)a);
+        /* an integral double; past long long's range "%.0f" prints the same digits */
+        if (a < 9.2e18) {
+            snprintf(body, sizeof body, "%lld", (long long)a);
+        } else {
+            snprintf(body, sizeof body, "%.0f", a);
+        }
     } else if (!isfinite(a)) {
         bool upper = type == 'E' || type == 'F' || type == 'G';
         snprintf(body, sizeof body, "%s%s", isnan(a) ? (upper ? "NAN" : "nan")

@@ -32,14 +32,18 @@ vkt_status vkt__checkpoint_format_name(char *buf, size_t n, const char *tmpl, bo
     }
     size_t o = 0;
     char piece[1024];
+    if (n == 0) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "ModelCheckpoint: no room for a file name");
+    }
     buf[0] = '\0';
     for (const char *p = tmpl; *p;) {
         if (*p != '{') {
-            if (o + 1 < n) {
-                buf[o++] = *p;
-                buf[o] = '\0';
+            if (o + 1 >= n) {
+                return vkt__error(VKT_TOO_LARGE, "ModelCheckpoint: file name from '%s' is too long",
+                                  tmpl);
             }
-            p++;
+            buf[o++] = *p++;
+            buf[o] = '\0';
             continue;
         }
         /* "{name" up to the first ':' or '}', then the format spec up to '}' */
@@ -56,6 +60,12 @@ vkt_status vkt__checkpoint_format_name(char *buf, size_t n, const char *tmpl, bo
                               "ModelCheckpoint: filename '%s' has an unclosed '{'", tmpl);
         }
         char key[256], fmt[64];
+        if (nl >= sizeof key || sl >= sizeof fmt) {
+            return vkt__error(VKT_INVALID_ARGUMENT,
+                              "ModelCheckpoint: filename '%s' has a metric name or format spec "
+                              "longer than %zu bytes",
+                              tmpl, nl >= sizeof key ? sizeof key - 1 : sizeof fmt - 1);
+        }
         snprintf(key, sizeof key, "%.*s", (int)nl, name);
         snprintf(fmt, sizeof fmt, "%.*s", (int)sl, spec);
         double v = 0;
@@ -63,6 +73,12 @@ vkt_status vkt__checkpoint_format_name(char *buf, size_t n, const char *tmpl, bo
         bool is_int = !found;
         if (strcmp(key, "epoch") == 0 || strcmp(key, "step") == 0) {
             /* _monitor_candidates: a logged epoch/step cast to int, else the trainer's */
+            if (found && !(fabs(v) < 9.2e18)) {
+                return vkt__error(VKT_INVALID_ARGUMENT,
+                                  "ModelCheckpoint: the logged '%s' (%g) is not an integer "
+                                  "for filename '%s'",
+                                  key, v, tmpl);
+            }
             int64_t iv = found ? (int64_t)v : strcmp(key, "epoch") == 0 ? epoch : step;
             v = (double)iv;
             is_int = true;
@@ -72,8 +88,8 @@ vkt_status vkt__checkpoint_format_name(char *buf, size_t n, const char *tmpl, bo
         char val[400];
         vkt_status s = vkt__py_format(val, sizeof val, v, is_int, fmt);
         if (s != VKT_OK) {
-            return vkt__error_context("ModelCheckpoint: formatting '{%s:%s}' of filename '%s'",
-                                      key, fmt, tmpl);
+            return vkt__error_context("ModelCheckpoint: formatting '{%s:%s}' of filename '%s'", key,
+                                      fmt, tmpl);
         }
         snprintf(piece, sizeof piece, "%s%s%s", auto_insert ? key : "", auto_insert ? "=" : "",
                  val);
@@ -85,6 +101,16 @@ vkt_status vkt__checkpoint_format_name(char *buf, size_t n, const char *tmpl, bo
         memcpy(buf + o, piece, pl + 1);
         o += pl;
         p = name + nl + (name[nl] == ':' ? 1 + sl : 0) + 1;
+    }
+    /* one file in dirpath: a '/' (from the template or an inserted metric name such as
+     * "val/loss") would file the checkpoint in a subdirectory, Lightning's stray folders */
+    if (strchr(buf, '/')) {
+        return vkt__error(VKT_INVALID_ARGUMENT,
+                          "ModelCheckpoint: file name '%s' from filename '%s' contains '/'%s", buf,
+                          tmpl,
+                          auto_insert ? " (set auto_insert_metric_name=false for metric "
+                                        "names with '/')"
+                                      : "");
     }
     return VKT_OK;
 }
