@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""test_cli.py VKT VKT_LSAN PIN_SO LSAN_SUPP — the command-line tool end to end, on tiny IDX data it writes itself.
+"""test_cli.py VKT VKT_LSAN PIN_SO LSAN_SUPP — the command-line tool end to end, on tiny IDX
+data it writes itself.
 
 Checks exit codes (2 usage, 1 data/runtime), messages (they name the option, value, split or
 file), outputs (summary lines, hparams.yaml, checkpoints, predictions CSV) and, with the
@@ -31,7 +32,8 @@ def check(cond, what, res=None):
     if not cond:
         detail = ""
         if res is not None:
-            detail = f"\n  rc {res.returncode}\n  stdout: {res.stdout[-2000:]}\n  stderr: {res.stderr[-2000:]}"
+            detail = (f"\n  rc {res.returncode}\n  stdout: {res.stdout[-2000:]}\n"
+                      f"  stderr: {res.stderr[-2000:]}")
         failures.append(what + detail)
         print("FAIL:", what + detail)
 

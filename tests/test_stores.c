@@ -320,7 +320,7 @@ static void store_misuse_is_an_error(void **state)
     vkt_trainer_destroy(t);
 }
 
-/* ---- a NULL from a failed op: vkt_store and vkt_log keep the op's error ------------------------ */
+/* ---- a NULL from a failed op: vkt_store and vkt_log keep the op's error ---------------------- */
 
 typedef struct null_run {
     vkt_model *model;
@@ -357,9 +357,9 @@ static void null_value_keeps_the_ops_error(void **state)
     vkt_dataset *ds;
     vkt_loader *l;
     assert_int_equal(vkt_dataset_from_memory(im, lb, 32, F, &ds), VKT_OK);
-    assert_int_equal(vkt_loader_create(test_dev, &(vkt_loader_desc){.dataset = ds, .batch_size = 16},
-                                       &l),
-                     VKT_OK);
+    assert_int_equal(
+        vkt_loader_create(test_dev, &(vkt_loader_desc){.dataset = ds, .batch_size = 16}, &l),
+        VKT_OK);
     /* what the op says on its own */
     vkt_scope_begin(test_dev);
     vkt_tensor *x = vkt_tensor_new_2d(test_dev, VKT_F32, 16, F);

@@ -132,7 +132,8 @@ static int eval_usage(FILE *f, const char *cmd)
             "                      (default %s)\n"
             "%s"
             "  --batch-size N      (default 1000)\n"
-            "  --stream            stream batches from the host instead of gathering on the device\n"
+            "  --stream            stream batches from the host instead of gathering them on\n"
+            "                      the device\n"
             "  --device D          device index or name substring\n"
             "  --validation        Khronos validation (slow)\n"
             "  -h, --help          this text\n",
