@@ -320,6 +320,98 @@ static void store_misuse_is_an_error(void **state)
     vkt_trainer_destroy(t);
 }
 
+/* ---- a NULL from a failed op: vkt_store and vkt_log keep the op's error ---------------------- */
+
+typedef struct null_run {
+    vkt_model *model;
+    vkt_optimizer *opt;
+    vkt_status store_status;
+    char store_error[1024];
+} null_run;
+
+static vkt_status null_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, vkt_outputs *out,
+                            void *ud)
+{
+    (void)i, (void)out;
+    null_run *r = ud;
+    /* (16, F) x (16, F): the inner sizes differ, so the op fails and returns NULL */
+    vkt_tensor *bad = vkt_matmul(b->x, b->x, 0);
+    r->store_status = vkt_store(t, "bad", bad, VKT_STORE_CONCAT);
+    snprintf(r->store_error, sizeof r->store_error, "%s", vkt_last_error());
+    return vkt_log(t, "bad", bad, NULL);
+}
+
+static vkt_status null_optimizers(vkt_trainer *t, vkt_optim_config *oc, void *ud)
+{
+    (void)t;
+    null_run *r = ud;
+    oc->optimizer = r->opt;
+    oc->model = r->model;
+    return VKT_OK;
+}
+
+static void null_value_keeps_the_ops_error(void **state)
+{
+    (void)state;
+    uint8_t im[32 * F] = {0}, lb[32] = {0};
+    vkt_dataset *ds;
+    vkt_loader *l;
+    assert_int_equal(vkt_dataset_from_memory(im, lb, 32, F, &ds), VKT_OK);
+    assert_int_equal(
+        vkt_loader_create(test_dev, &(vkt_loader_desc){.dataset = ds, .batch_size = 16}, &l),
+        VKT_OK);
+    /* what the op says on its own */
+    vkt_scope_begin(test_dev);
+    vkt_tensor *x = vkt_tensor_new_2d(test_dev, VKT_F32, 16, F);
+    assert_null(vkt_matmul(x, x, 0));
+    vkt_status op_status = vkt_last_status();
+    char op_error[1024];
+    snprintf(op_error, sizeof op_error, "%s", vkt_last_error());
+    vkt_scope_end(test_dev);
+    assert_int_not_equal(op_status, VKT_OK);
+
+    null_run r = {0};
+    uint32_t sizes[2] = {F, C};
+    vkt_model_desc md;
+    vkt_mlp_desc(sizes, 2, 1, &md);
+    assert_int_equal(vkt_model_create(test_dev, &md, &r.model), VKT_OK);
+    assert_int_equal(vkt_optimizer_create(r.model, &(vkt_optim_desc){0}, &r.opt), VKT_OK);
+    vkt_module m = {.training_step = null_step, .configure_optimizers = null_optimizers,
+                    .user_data = &r};
+    vkt_trainer *t;
+    assert_int_equal(vkt_trainer_create(test_dev, &(vkt_trainer_desc){.max_epochs = 1,
+                                                                      .logger = VKT_FLAG_OFF,
+                                                                      .enable_progress_bar =
+                                                                          VKT_FLAG_OFF,
+                                                                      .enable_checkpointing =
+                                                                          VKT_FLAG_OFF},
+                                        &t),
+                     VKT_OK);
+    assert_int_equal(vkt_trainer_fit(t, &m, l, NULL), op_status);
+    assert_non_null(strstr(vkt_last_error(), "vkt_log(\"bad\")"));
+    assert_non_null(strstr(vkt_last_error(), op_error));
+    assert_int_equal(r.store_status, op_status);
+    assert_non_null(strstr(r.store_error, "vkt_store(\"bad\")"));
+    assert_non_null(strstr(r.store_error, op_error));
+    vkt_trainer_destroy(t);
+
+    /* without an error pending, a NULL value is the caller's mistake */
+    assert_int_equal(vkt_trainer_create(test_dev, &(vkt_trainer_desc){.logger = VKT_FLAG_OFF,
+                                                                      .enable_progress_bar =
+                                                                          VKT_FLAG_OFF},
+                                        &t),
+                     VKT_OK);
+    vkt_clear_error();
+    assert_int_equal(vkt_store(t, "x", NULL, VKT_STORE_CONCAT), VKT_INVALID_ARGUMENT);
+    assert_string_equal(vkt_last_error(), "vkt_store(\"x\"): value is NULL");
+    vkt_trainer_destroy(t);
+    vkt_optimizer_destroy(r.opt);
+    vkt_model_destroy(r.model);
+    vkt_loader_destroy(l);
+    vkt_dataset_destroy(ds);
+    vkt_clear_error();
+}
+
 /* ---- the proof: 200 steps, a logits store and an accuracy metric, reads only when logging ---- */
 
 typedef struct proof {
@@ -493,6 +585,7 @@ int main(void)
         VKT_TEST(reduction_stores_fold_the_epoch),
         VKT_TEST(over_budget_is_a_clear_error_and_keeps_logged_metrics),
         VKT_TEST(store_misuse_is_an_error),
+        VKT_TEST(null_value_keeps_the_ops_error),
         VKT_TEST(two_hundred_steps_read_only_when_logging),
     };
     int rc = VKT_RUN_GROUP(tests);

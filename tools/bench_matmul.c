@@ -153,11 +153,12 @@ int vkt_cli_bench_matmul(vkt_device *dev, int argc, char **argv)
     int status = 0;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc) {
-            repeat = atoi(argv[++i]);
-            if (repeat < 1) {
+            uint32_t r;
+            if (vkt_cli_u32("vkt bench matmul", "--repeat", argv[++i], 1, 1000000, &r) != 0) {
                 free(sizes);
-                return bench_usage();
+                return 2;
             }
+            repeat = (int)r;
         } else if (strcmp(argv[i], "--sizes") == 0 && i + 1 < argc) {
             char *list = vkt__strdup(argv[++i]);
             free(sizes);

@@ -9,13 +9,52 @@
 
 #include "vkt/vkt.h"
 
-/* Opens the device or exits with the library's message. */
+#define VKT_CLI_DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
+
+/* Opens the device, or prints the library's message and returns NULL. */
 vkt_device *vkt_cli_open_device(const char *select, bool validation);
 /* Removes --device D / --validation from argv; returns the new argc. */
 int vkt_cli_device_args(int argc, char **argv, const char **select, bool *validation);
 
 /* `vkt train` (tools/train.c); argv[0] is "train". */
 int vkt_cli_train(int argc, char **argv);
+/* `vkt test` and `vkt predict` (tools/eval.c); argv[0] is the command. */
+int vkt_cli_test(int argc, char **argv);
+int vkt_cli_predict(int argc, char **argv);
+/* The classifier's eval step (tools/train.c): logs `loss_name` and `acc_name` for the batch. */
+vkt_status vkt_cli_eval_step(vkt_trainer *t, const vkt_batch *b, vkt_model *model,
+                             const char *loss_name, const char *acc_name);
+
+/*
+ * Strict option values (tools/args.c). Each returns 0, or prints "<cmd>: <opt> takes ..., not
+ * '<v>'" and returns 2 (the usage-error exit code): integers are decimal digits only, floats are
+ * finite, both in [lo, hi]; lists are comma-separated without empty items.
+ */
+int vkt_cli_u64(const char *cmd, const char *opt, const char *v, uint64_t lo, uint64_t hi,
+                uint64_t *out);
+int vkt_cli_u32(const char *cmd, const char *opt, const char *v, uint32_t lo, uint32_t hi,
+                uint32_t *out);
+int vkt_cli_float(const char *cmd, const char *opt, const char *v, double lo, double hi,
+                  float *out);
+int vkt_cli_u32_list(const char *cmd, const char *opt, const char *v, uint32_t lo, uint32_t hi,
+                     uint32_t *out, int max, int *n);
+struct option;
+/* For getopt_long's '?' and ':' (opterr = 0, optstring starting with ':'): prints "unknown
+ * option", "needs a value" or "takes no value" naming the argument; returns 2. */
+int vkt_cli_getopt_error(const char *cmd, int c, char **argv, const struct option *longopts);
+
+/*
+ * Checkpoints (tools/eval.c). The MLP's sizes from a checkpoint's state_dict shapes
+ * ("0.weight" (out, in), "2.weight", ...): 0, or 1 after printing what is wrong with `path`.
+ */
+int vkt_cli_ckpt_layers(const char *cmd, const vkt_dict *ckpt, const char *path,
+                        uint32_t *layers, int max, int *n);
+/* Uploads the checkpoint's state_dict into `m`: 0, or 1 after printing the library's message. */
+int vkt_cli_ckpt_weights(const char *cmd, const vkt_dict *ckpt, const char *path, vkt_model *m);
+/* Every sample of `ds` (called `what`, e.g. "the test split (t10k in DIR)") fits a model of
+ * `features` inputs and `classes` outputs: 0, or 1 after naming the mismatch or the bad label. */
+int vkt_cli_check_data(const char *cmd, const vkt_dataset *ds, const char *what,
+                       uint32_t features, uint32_t classes);
 
 static inline double vkt__cli_now(void)
 {

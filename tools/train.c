@@ -8,7 +8,7 @@
  * host reads values only at logging points (every --log-every steps, epoch ends, progress-bar
  * refreshes on a terminal).
  */
-#include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,20 +17,25 @@
 
 #include "cli.h"
 
-#define DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
+#define CMD "vkt train"
+#define MAX_SIZES 16
 
 typedef struct train_args {
-    const char *data;
-    uint32_t layers[16];
+    const char *data, *resume, *select;
+    uint32_t layers[MAX_SIZES];
     int n_layers;
+    bool layers_set;
     uint32_t epochs, batch_size, log_every;
     float lr, momentum, weight_decay, val_split;
     bool weight_decay_set;
     vkt_optim_type optimizer;
     uint64_t seed;
-    bool stream;
+    bool stream, validation;
     vkt_sched_type schedule;
 } train_args;
+
+static const char *const opt_names[] = {"adam", "sgd", "adam", "adamw"};
+static const char *const sched_names[] = {"none", "step", "cosine"};
 
 static int train_usage(FILE *f)
 {
@@ -39,12 +44,15 @@ static int train_usage(FILE *f)
         "usage: vkt train [options]\n"
         "\n"
         "Trains an MLP on an MNIST-layout data set and prints, per epoch, the training loss,\n"
-        "the validation loss and accuracy, then the test accuracy.\n"
+        "the validation loss and accuracy, then the test accuracy. Logs, hparams.yaml (every\n"
+        "option below that defines the run) and checkpoints go to lightning_logs/version_N/.\n"
+        "Options take their value as --opt VALUE or --opt=VALUE.\n"
         "\n"
-        "  --data DIR          IDX files train-/t10k-{images-idx3,labels-idx1}-ubyte[.gz]\n"
+        "  --data DIR          IDX files {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]\n"
         "                      (default %s)\n"
-        "  --layers L,L,...    layer sizes (default 784,256,128,10)\n"
-        "  --epochs N          (default 15)\n"
+        "  --layers L,L,...    layer sizes, 2 to %d integers (default 784,256,128,10; with\n"
+        "                      --resume: read from the checkpoint)\n"
+        "  --epochs N          total epochs, counting those of a resumed run (default 15)\n"
         "  --batch-size N      (default 128)\n"
         "  --lr X              learning rate (default 1e-3)\n"
         "  --optimizer NAME    sgd | adam | adamw (default adam)\n"
@@ -53,38 +61,26 @@ static int train_usage(FILE *f)
         "  --schedule NAME     learning rate per epoch: cosine (to 0 over the run), step\n"
         "                      (x0.1 every 5 epochs) or none (default cosine)\n"
         "  --seed N            initialisation, shuffling and split (default 0)\n"
-        "  --val-split X       fraction of the training set held out (default 0.1)\n"
+        "  --val-split X       fraction of the training set held out, in [0, 0.9] (default 0.1)\n"
         "  --log-every N       log step metrics (metrics.csv) every N steps; 0 = never\n"
         "                      (default 50, as Lightning's log_every_n_steps)\n"
+        "  --resume PATH       continue from a checkpoint (weights, optimizer, schedule, epoch)\n"
         "  --stream            stream batches from the host instead of gathering on the device\n"
         "  --device D          device index or name substring\n"
-        "  --validation        Khronos validation (slow)\n",
-        DEFAULT_DATA);
+        "  --validation        Khronos validation (slow)\n"
+        "  -h, --help          this text\n"
+        "\n"
+        "Exit status: 0 done, 2 a bad option or value, 1 a data, device or training error.\n"
+        "Evaluate a saved checkpoint with vkt test / vkt predict --checkpoint PATH.\n",
+        VKT_CLI_DEFAULT_DATA, MAX_SIZES);
     return f == stderr ? 2 : 0;
 }
 
-static void die(const char *what)
-{
-    fprintf(stderr, "vkt train: %s: %s\n", what, vkt_last_error());
-    exit(1);
-}
-
-static double parse_num(const char *flag, const char *v, double lo, double hi)
-{
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (errno || *end || end == v || x < lo || x > hi) {
-        fprintf(stderr, "vkt train: %s takes a number in [%g, %g], not '%s'\n", flag, lo, hi, v);
-        exit(2);
-    }
-    return x;
-}
-
-static void parse(int argc, char **argv, train_args *a)
+/* Returns 0 to go on, -1 after --help, 2 on a usage error (already reported). */
+static int parse(int argc, char **argv, train_args *a)
 {
     *a = (train_args){
-        .data = DEFAULT_DATA,
+        .data = VKT_CLI_DEFAULT_DATA,
         .layers = {784, 256, 128, 10},
         .n_layers = 4,
         .epochs = 15,
@@ -95,77 +91,158 @@ static void parse(int argc, char **argv, train_args *a)
         .optimizer = VKT_OPTIM_ADAM,
         .schedule = VKT_SCHED_COSINE,
     };
-    for (int i = 1; i < argc; i++) {
-        const char *f = argv[i];
-        if (strcmp(f, "--stream") == 0) {
-            a->stream = true;
-            continue;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "vkt train: %s needs a value (see --help)\n", f);
-            exit(2);
-        }
-        const char *v = argv[++i];
-        if (strcmp(f, "--data") == 0) {
-            a->data = v;
-        } else if (strcmp(f, "--layers") == 0) {
-            a->n_layers = 0;
-            char buf[256];
-            snprintf(buf, sizeof buf, "%s", v);
-            for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-                if (a->n_layers == 16) {
-                    fprintf(stderr, "vkt train: at most 16 layer sizes\n");
-                    exit(2);
-                }
-                a->layers[a->n_layers++] = (uint32_t)parse_num("--layers", tok, 1, 1 << 20);
+    enum {
+        O_DATA = 256, O_LAYERS, O_EPOCHS, O_BATCH, O_LR, O_OPTIMIZER, O_MOMENTUM, O_WD,
+        O_SCHEDULE, O_SEED, O_VAL_SPLIT, O_LOG_EVERY, O_RESUME, O_STREAM, O_DEVICE, O_VALIDATION,
+    };
+    static const struct option opts[] = {
+        {"data", required_argument, NULL, O_DATA},
+        {"layers", required_argument, NULL, O_LAYERS},
+        {"epochs", required_argument, NULL, O_EPOCHS},
+        {"batch-size", required_argument, NULL, O_BATCH},
+        {"lr", required_argument, NULL, O_LR},
+        {"optimizer", required_argument, NULL, O_OPTIMIZER},
+        {"momentum", required_argument, NULL, O_MOMENTUM},
+        {"weight-decay", required_argument, NULL, O_WD},
+        {"schedule", required_argument, NULL, O_SCHEDULE},
+        {"seed", required_argument, NULL, O_SEED},
+        {"val-split", required_argument, NULL, O_VAL_SPLIT},
+        {"log-every", required_argument, NULL, O_LOG_EVERY},
+        {"resume", required_argument, NULL, O_RESUME},
+        {"stream", no_argument, NULL, O_STREAM},
+        {"device", required_argument, NULL, O_DEVICE},
+        {"validation", no_argument, NULL, O_VALIDATION},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    opterr = 0; /* vkt_cli_getopt_error words the messages */
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        const char *v = optarg;
+        int rc = 0;
+        switch (c) {
+        case O_DATA: a->data = v; break;
+        case O_RESUME: a->resume = v; break;
+        case O_DEVICE: a->select = v; break;
+        case O_STREAM: a->stream = true; break;
+        case O_VALIDATION: a->validation = true; break;
+        case O_LAYERS:
+            rc = vkt_cli_u32_list(CMD, "--layers", v, 1, 1u << 20, a->layers, MAX_SIZES,
+                                  &a->n_layers);
+            if (rc == 0 && a->n_layers < 2) {
+                fprintf(stderr, CMD ": --layers needs at least two sizes, e.g. 784,10, not "
+                                    "'%s'\n",
+                        v);
+                rc = 2;
             }
-            if (a->n_layers < 2) {
-                fprintf(stderr, "vkt train: --layers needs at least two sizes, e.g. 784,10\n");
-                exit(2);
-            }
-        } else if (strcmp(f, "--epochs") == 0) {
-            a->epochs = (uint32_t)parse_num(f, v, 1, 1e6);
-        } else if (strcmp(f, "--batch-size") == 0) {
-            a->batch_size = (uint32_t)parse_num(f, v, 1, 1 << 20);
-        } else if (strcmp(f, "--lr") == 0) {
-            a->lr = (float)parse_num(f, v, 1e-12, 1e3);
-        } else if (strcmp(f, "--momentum") == 0) {
-            a->momentum = (float)parse_num(f, v, 0, 1);
-        } else if (strcmp(f, "--weight-decay") == 0) {
-            a->weight_decay = (float)parse_num(f, v, 0, 1e3);
+            a->layers_set = true;
+            break;
+        case O_EPOCHS: rc = vkt_cli_u32(CMD, "--epochs", v, 1, 1000000, &a->epochs); break;
+        case O_BATCH: rc = vkt_cli_u32(CMD, "--batch-size", v, 1, 1u << 20, &a->batch_size);
+            break;
+        case O_LR: rc = vkt_cli_float(CMD, "--lr", v, 1e-12, 1e3, &a->lr); break;
+        case O_MOMENTUM: rc = vkt_cli_float(CMD, "--momentum", v, 0, 1, &a->momentum); break;
+        case O_WD:
+            rc = vkt_cli_float(CMD, "--weight-decay", v, 0, 1e3, &a->weight_decay);
             a->weight_decay_set = true;
-        } else if (strcmp(f, "--seed") == 0) {
-            a->seed = (uint64_t)parse_num(f, v, 0, 1e18);
-        } else if (strcmp(f, "--val-split") == 0) {
-            a->val_split = (float)parse_num(f, v, 0, 0.9);
-        } else if (strcmp(f, "--log-every") == 0) {
-            a->log_every = (uint32_t)parse_num(f, v, 0, 1e9);
-        } else if (strcmp(f, "--schedule") == 0) {
+            break;
+        /* up to 2^53 so that hparams.yaml, whose numbers are doubles, records the seed exactly */
+        case O_SEED: rc = vkt_cli_u64(CMD, "--seed", v, 0, 1ull << 53, &a->seed); break;
+        case O_VAL_SPLIT: rc = vkt_cli_float(CMD, "--val-split", v, 0, 0.9, &a->val_split); break;
+        case O_LOG_EVERY: rc = vkt_cli_u32(CMD, "--log-every", v, 0, 1000000000, &a->log_every);
+            break;
+        case O_SCHEDULE:
             a->schedule = strcmp(v, "cosine") == 0 ? VKT_SCHED_COSINE
                           : strcmp(v, "step") == 0 ? VKT_SCHED_STEP
                           : strcmp(v, "none") == 0 ? VKT_SCHED_NONE
                                                    : (vkt_sched_type)-1;
             if ((int)a->schedule < 0) {
-                fprintf(stderr, "vkt train: --schedule is cosine, step or none, not '%s'\n", v);
-                exit(2);
+                fprintf(stderr, CMD ": --schedule is cosine, step or none, not '%s'\n", v);
+                rc = 2;
             }
-        } else if (strcmp(f, "--optimizer") == 0) {
+            break;
+        case O_OPTIMIZER:
             a->optimizer = strcmp(v, "sgd") == 0     ? VKT_OPTIM_SGD
                            : strcmp(v, "adam") == 0  ? VKT_OPTIM_ADAM
                            : strcmp(v, "adamw") == 0 ? VKT_OPTIM_ADAMW
                                                      : VKT_OPTIM_DEFAULT;
             if (a->optimizer == VKT_OPTIM_DEFAULT) {
-                fprintf(stderr, "vkt train: --optimizer is sgd, adam or adamw, not '%s'\n", v);
-                exit(2);
+                fprintf(stderr, CMD ": --optimizer is sgd, adam or adamw, not '%s'\n", v);
+                rc = 2;
             }
-        } else {
-            fprintf(stderr, "vkt train: unknown option %s (see --help)\n", f);
-            exit(2);
+            break;
+        case 'h': train_usage(stdout); return -1;
+        default: rc = vkt_cli_getopt_error(CMD, c, argv, opts); break;
         }
+        if (rc) {
+            return rc;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, CMD ": unexpected argument '%s' (see vkt train --help)\n", argv[optind]);
+        return 2;
     }
     if (a->optimizer == VKT_OPTIM_ADAMW && !a->weight_decay_set) {
         a->weight_decay = 0.01f;
     }
+    return 0;
+}
+
+/* The run's settings as hyper-parameters: hparams.yaml and every checkpoint's
+ * "hyper_parameters" (Lightning's save_hyperparameters). */
+static const char *format_sizes(const uint32_t *sizes, int n, char *buf, size_t size)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && len < size; i++) {
+        len += (size_t)snprintf(buf + len, size - len, "%s%u", i ? "," : "", sizes[i]);
+    }
+    return buf;
+}
+
+static vkt_status make_hparams(const train_args *a, vkt_dict **out)
+{
+    char layers[MAX_SIZES * 12];
+    format_sizes(a->layers, a->n_layers, layers, sizeof layers);
+    vkt_dict *d = vkt_dict_create();
+    vkt_status s = d ? VKT_OK : vkt_last_status();
+    struct {
+        const char *key;
+        double v;
+    } nums[] = {
+        {"epochs", a->epochs},          {"batch_size", a->batch_size}, {"lr", a->lr},
+        {"momentum", a->momentum},      {"weight_decay", a->weight_decay},
+        {"seed", (double)a->seed},      {"val_split", a->val_split},
+        {"log_every", a->log_every},    {"stream", a->stream},
+    };
+    if (s == VKT_OK) {
+        s = vkt_dict_set_string(d, "model", "mlp");
+    }
+    if (s == VKT_OK) {
+        s = vkt_dict_set_string(d, "layers", layers);
+    }
+    if (s == VKT_OK) {
+        s = vkt_dict_set_string(d, "optimizer", opt_names[a->optimizer]);
+    }
+    if (s == VKT_OK) {
+        s = vkt_dict_set_string(d, "schedule", sched_names[a->schedule]);
+    }
+    if (s == VKT_OK) {
+        s = vkt_dict_set_string(d, "data", a->data);
+    }
+    for (size_t i = 0; s == VKT_OK && i < sizeof nums / sizeof nums[0]; i++) {
+        s = vkt_dict_set_number(d, nums[i].key, nums[i].v);
+    }
+    if (s == VKT_OK && a->resume) {
+        s = vkt_dict_set_string(d, "resume", a->resume);
+    }
+    if (s != VKT_OK) {
+        vkt_dict_destroy(d);
+        d = NULL;
+    }
+    *out = d;
+    return s;
 }
 
 /* ---- the module: an MLP classifier, Lightning style ----------------------------------------- */
@@ -186,12 +263,17 @@ static vkt_tensor *accuracy(vkt_tensor *logits, const vkt_batch *b)
                      1.0f / (float)b->rows);
 }
 
+/* An op returns NULL with the last error set (include/vkt/core.h); returning that status keeps
+ * the op's own message (a device limit, a shape) instead of a later complaint about NULL. */
 static vkt_status training_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, vkt_outputs *out,
                                 void *ud)
 {
     (void)i;
     classifier *c = ud;
     vkt_tensor *loss = vkt_softmax_xent(vkt_model_forward(c->model, b->x), b->y);
+    if (!loss) {
+        return vkt_last_status();
+    }
     vkt_status s = vkt_log(t, "train_loss", loss,
                            &(vkt_log_opts){.on_step = VKT_FLAG_ON, .on_epoch = VKT_FLAG_ON,
                                            .prog_bar = true});
@@ -199,27 +281,34 @@ static vkt_status training_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, 
     return s == VKT_OK ? vkt_outputs_set(out, "loss", loss) : s;
 }
 
-static vkt_status eval_step(vkt_trainer *t, const vkt_batch *b, classifier *c,
-                            const char *loss_name, const char *acc_name)
+vkt_status vkt_cli_eval_step(vkt_trainer *t, const vkt_batch *b, vkt_model *model,
+                             const char *loss_name, const char *acc_name)
 {
-    vkt_tensor *logits = vkt_model_forward(c->model, b->x);
+    vkt_tensor *logits = vkt_model_forward(model, b->x);
+    vkt_tensor *loss = vkt_softmax_xent(logits, b->y);
+    vkt_tensor *acc = accuracy(logits, b);
+    if (!loss || !acc) {
+        return vkt_last_status();
+    }
     vkt_log_opts o = {.on_epoch = VKT_FLAG_ON, .prog_bar = true};
-    vkt_status s = vkt_log(t, loss_name, vkt_softmax_xent(logits, b->y), &o);
-    return s == VKT_OK ? vkt_log(t, acc_name, accuracy(logits, b), &o) : s;
+    vkt_status s = vkt_log(t, loss_name, loss, &o);
+    return s == VKT_OK ? vkt_log(t, acc_name, acc, &o) : s;
 }
 
 static vkt_status validation_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, uint32_t dl,
                                   vkt_outputs *out, void *ud)
 {
     (void)i, (void)dl, (void)out;
-    return eval_step(t, b, ud, "val_loss", "val_acc");
+    classifier *c = ud;
+    return vkt_cli_eval_step(t, b, c->model, "val_loss", "val_acc");
 }
 
 static vkt_status test_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, uint32_t dl,
                             vkt_outputs *out, void *ud)
 {
     (void)i, (void)dl, (void)out;
-    return eval_step(t, b, ud, "test_loss", "test_acc");
+    classifier *c = ud;
+    return vkt_cli_eval_step(t, b, c->model, "test_loss", "test_acc");
 }
 
 static vkt_status configure_optimizers(vkt_trainer *t, vkt_optim_config *oc, void *ud)
@@ -261,9 +350,11 @@ static vkt_status print_epoch(vkt_trainer *t, void *ud)
     bool has_val = vkt_trainer_metric(t, VKT_CALLBACK_METRICS, "val_loss", &vl);
     vkt_trainer_metric(t, VKT_CALLBACK_METRICS, "val_acc", &va);
     char line[256];
+    /* 0-based like the progress bar's "Epoch N:" and Lightning's current_epoch; the second number
+     * is the last epoch's index, as Lightning's RichProgressBar shows "Epoch 0/14" */
     int n = snprintf(line, sizeof line, "epoch %u/%lld  train_loss %.4f",
-                     vkt_trainer_current_epoch(t) + 1,
-                     (long long)vkt_trainer_query_desc(t)->max_epochs, (double)tl);
+                     vkt_trainer_current_epoch(t),
+                     (long long)vkt_trainer_query_desc(t)->max_epochs - 1, (double)tl);
     if (has_val) {
         snprintf(line + n, sizeof line - (size_t)n, "  val_loss %.4f  val_acc %.4f", (double)vl,
                  (double)va);
@@ -272,44 +363,95 @@ static vkt_status print_epoch(vkt_trainer *t, void *ud)
     return VKT_OK;
 }
 
+/* Prints "vkt train: WHAT: <the library's message>"; returns 1 for `rc = fail(...)`. */
+static int fail(const char *what)
+{
+    fprintf(stderr, CMD ": %s: %s\n", what, vkt_last_error());
+    return 1;
+}
+
 int vkt_cli_train(int argc, char **argv)
 {
-    const char *select = NULL;
-    bool validation = false;
-    argc = vkt_cli_device_args(argc, argv, &select, &validation);
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            return train_usage(stdout);
-        }
-    }
     train_args a;
-    parse(argc, argv, &a);
+    int rc = parse(argc, argv, &a);
+    if (rc) {
+        return rc < 0 ? 0 : rc;
+    }
+    rc = 1;
+    vkt_dict *resume = NULL, *hparams = NULL;
+    vkt_dataset *train_ds = NULL, *test_ds = NULL;
+    uint32_t *tr_idx = NULL, *val_idx = NULL, n_tr = 0, n_val = 0;
+    vkt_device *dev = NULL;
+    vkt_loader *train_l = NULL, *val_l = NULL, *test_l = NULL;
+    vkt_model *m = NULL;
+    vkt_optimizer *opt = NULL;
+    vkt_scheduler *sched = NULL;
+    vkt_trainer *trainer = NULL;
+    char what[512];
 
-    /* data first: a missing data set is the commonest error, report it before opening a GPU */
-    vkt_dataset *train_ds, *test_ds;
+    /* a resumed run continues the checkpoint's model: its sizes come from the checkpoint, and
+     * --layers, if given, must agree (the weights would not fit otherwise) */
+    if (a.resume) {
+        uint32_t sizes[MAX_SIZES];
+        int n = 0;
+        if (vkt_checkpoint_load(a.resume, &resume) != VKT_OK) {
+            rc = fail("--resume");
+            goto cleanup;
+        }
+        if (vkt_cli_ckpt_layers(CMD, resume, a.resume, sizes, MAX_SIZES, &n)) {
+            goto cleanup;
+        }
+        if (a.layers_set && (n != a.n_layers || memcmp(sizes, a.layers, n * sizeof *sizes))) {
+            char have[MAX_SIZES * 12], want[MAX_SIZES * 12];
+            fprintf(stderr, CMD ": --layers %s disagrees with the checkpoint %s, whose model is "
+                                "%s; leave --layers out to use the checkpoint's\n",
+                    format_sizes(a.layers, a.n_layers, want, sizeof want), a.resume,
+                    format_sizes(sizes, n, have, sizeof have));
+            goto cleanup;
+        }
+        memcpy(a.layers, sizes, n * sizeof *sizes);
+        a.n_layers = n;
+    }
+    if (make_hparams(&a, &hparams) != VKT_OK) {
+        rc = fail("recording the hyper-parameters");
+        goto cleanup;
+    }
+
+    /* data first: a missing data set is the commonest error, report it before opening a GPU; and
+     * every split must fit the model before the first epoch, not show up as a NaN test loss */
     if (vkt_dataset_load_mnist(a.data, "train", &train_ds) != VKT_OK ||
         vkt_dataset_load_mnist(a.data, "t10k", &test_ds) != VKT_OK) {
-        die("loading data");
+        rc = fail("loading data");
+        goto cleanup;
     }
-    if (vkt_dataset_features(train_ds) != a.layers[0] ||
-        vkt_dataset_classes(train_ds) > a.layers[a.n_layers - 1]) {
-        fprintf(stderr, "vkt train: the data has %u features and %u classes but --layers starts "
-                        "with %u and ends with %u\n",
-                vkt_dataset_features(train_ds), vkt_dataset_classes(train_ds), a.layers[0],
-                a.layers[a.n_layers - 1]);
-        return 2;
+    uint32_t in = a.layers[0], classes = a.layers[a.n_layers - 1];
+    snprintf(what, sizeof what, "the training split (train in %s, also the validation split)",
+             a.data);
+    if (vkt_cli_check_data(CMD, train_ds, what, in, classes)) {
+        goto cleanup;
     }
-    uint32_t *tr_idx, *val_idx, n_tr, n_val;
+    snprintf(what, sizeof what, "the test split (t10k in %s)", a.data);
+    if (vkt_cli_check_data(CMD, test_ds, what, in, classes)) {
+        goto cleanup;
+    }
     if (vkt_split_indices(vkt_dataset_count(train_ds), a.val_split, a.seed, &tr_idx, &n_tr,
                           &val_idx, &n_val) != VKT_OK) {
-        die("splitting");
+        rc = fail("splitting");
+        goto cleanup;
+    }
+    if (n_tr == 0) {
+        fprintf(stderr, CMD ": --val-split %g leaves no training samples of %u\n",
+                (double)a.val_split, vkt_dataset_count(train_ds));
+        goto cleanup;
     }
 
-    vkt_device *dev = vkt_cli_open_device(select, validation);
+    dev = vkt_cli_open_device(a.select, a.validation);
+    if (!dev) {
+        goto cleanup;
+    }
     const vkt_device_info *info = vkt_device_get_info(dev);
     printf("device: %s (%s)\n", info->name, vkt_device_type_name(info->type));
 
-    vkt_loader *train_l, *val_l = NULL, *test_l;
     if (vkt_loader_create(dev, &(vkt_loader_desc){.dataset = train_ds, .batch_size = a.batch_size,
                                                   .shuffle = true, .seed = a.seed,
                                                   .indices = tr_idx, .count = n_tr,
@@ -322,7 +464,8 @@ int vkt_cli_train(int argc, char **argv)
         vkt_loader_create(dev, &(vkt_loader_desc){.dataset = test_ds, .batch_size = 1000,
                                                   .stream = a.stream},
                           &test_l)) {
-        die("creating data loaders");
+        rc = fail("creating data loaders");
+        goto cleanup;
     }
     printf("data: %s: %u train, %u validation, %u test samples (%s)\n", a.data, n_tr, n_val,
            vkt_dataset_count(test_ds),
@@ -330,31 +473,31 @@ int vkt_cli_train(int argc, char **argv)
                                          : "streamed from the host");
 
     vkt_model_desc md;
-    vkt_model *m;
-    vkt_optimizer *opt;
     if (vkt_mlp_desc(a.layers, a.n_layers, a.seed, &md) || vkt_model_create(dev, &md, &m) ||
         vkt_optimizer_create(m, &(vkt_optim_desc){.type = a.optimizer, .lr = a.lr,
                                                   .momentum = a.momentum,
                                                   .weight_decay = a.weight_decay},
                              &opt)) {
-        die("creating the model");
+        rc = fail("creating the model");
+        goto cleanup;
     }
-    vkt_scheduler *sched = NULL;
     if (a.schedule != VKT_SCHED_NONE &&
         vkt_scheduler_create(opt, &(vkt_sched_desc){.type = a.schedule, .t_max = a.epochs,
                                                     .step_size = 5},
                              &sched)) {
-        die("creating the schedule");
+        rc = fail("creating the schedule");
+        goto cleanup;
     }
     printf("model: MLP");
     for (int i = 0; i < a.n_layers; i++) {
         printf("%c%u", i ? '-' : ' ', a.layers[i]);
     }
-    static const char *opt_names[] = {"adam", "sgd", "adam", "adamw"};
-    static const char *sched_names[] = {"constant", "step", "cosine"};
     printf(", %llu parameters; %s lr %g (%s), weight decay %g, batch %u\n",
            (unsigned long long)vkt_model_num_params(m), opt_names[a.optimizer], (double)a.lr,
            sched_names[a.schedule], (double)a.weight_decay, a.batch_size);
+    if (a.resume) {
+        printf("resuming from %s\n", a.resume);
+    }
     fflush(stdout);
 
     classifier cls = {.model = m, .opt = opt, .sched = sched};
@@ -369,25 +512,29 @@ int vkt_cli_train(int argc, char **argv)
         .user_data = &cls,
     };
     vkt_callback summary = {.on_train_epoch_end = print_epoch, .name = "EpochSummary"};
-    vkt_trainer *trainer;
     if (vkt_trainer_create(dev, &(vkt_trainer_desc){.max_epochs = a.epochs,
                                                     .log_every_n_steps = a.log_every,
                                                     .disable_step_logging = a.log_every == 0,
                                                     .seed = a.seed,
+                                                    .hparams = hparams,
+                                                    .ckpt_path = a.resume,
                                                     .callbacks = {&summary}},
                            &trainer)) {
-        die("creating the trainer");
+        rc = fail("creating the trainer");
+        goto cleanup;
     }
     vkt_device_finish(dev);
     vkt_device_reset_stats(dev);
     if (vkt_trainer_fit(trainer, &module, train_l, val_l)) {
-        die("training");
+        rc = fail("training");
+        goto cleanup;
     }
     vkt_device_stats st;
     vkt_device_get_stats(dev, &st);
     uint64_t steps = vkt_trainer_global_step(trainer);
     if (vkt_trainer_test(trainer, &module, test_l)) {
-        die("testing");
+        rc = fail("testing");
+        goto cleanup;
     }
     float test_acc = NAN, test_loss = NAN;
     vkt_trainer_metric(trainer, VKT_CALLBACK_METRICS, "test_acc", &test_acc);
@@ -397,7 +544,7 @@ int vkt_cli_train(int argc, char **argv)
     printf("training: %llu samples in %.1f s = %.0f samples/s\n",
            (unsigned long long)cls.train_samples, cls.train_time,
            (double)cls.train_samples / cls.train_time);
-    double s = (double)steps;
+    double s = steps ? (double)steps : 1.0; /* a resumed run may have no step left to run */
     printf("per step (whole fit, validation included): %.3f submits, %.3f host waits, %.3f frame "
            "waits, %.1f dispatches, %.1f barriers, %.0f B uploaded, %.1f B read back (%llu steps, "
            "%u epochs)\n",
@@ -406,6 +553,9 @@ int vkt_cli_train(int argc, char **argv)
            (unsigned long long)steps, a.epochs);
     printf("device memory: peak %.1f MiB; logs and checkpoints in %s\n",
            st.memory_peak / 1048576.0, vkt_trainer_log_dir(trainer));
+    rc = 0;
+
+cleanup:
     vkt_trainer_destroy(trainer);
     vkt_scheduler_destroy(sched);
     vkt_optimizer_destroy(opt);
@@ -418,5 +568,7 @@ int vkt_cli_train(int argc, char **argv)
     vkt_dataset_destroy(test_ds);
     free(tr_idx);
     free(val_idx);
-    return 0;
+    vkt_dict_destroy(hparams);
+    vkt_dict_destroy(resume);
+    return rc;
 }

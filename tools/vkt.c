@@ -3,11 +3,14 @@
  *
  *   vkt devices                      list Vulkan devices, mark the default
  *   vkt train [...]                  train an MLP (tools/train.c)
+ *   vkt test / predict [...]         evaluate a checkpoint on the test split (tools/eval.c)
  *   vkt selftest [--device D] [OP]   check every op against its CPU reference on a device
  *   vkt bench matmul [...]           GFLOP/s of the matmul kernels
  *
- * Like llm.c's programs, the CLI may exit() on errors; the library never does.
+ * Exit codes: 0 success, 2 a usage error (bad option or value), 1 anything else (data, device,
+ * runtime). Options are parsed with getopt_long, so "--opt value" and "--opt=value" both work.
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +27,9 @@ static int usage(FILE *f)
             "commands:\n"
             "  devices                     list every Vulkan device and mark the default\n"
             "  train [options]             train an MLP on Fashion-MNIST (vkt train --help)\n"
+            "  test --checkpoint PATH      evaluate a saved model on the test split\n"
+            "  predict --checkpoint PATH [--output FILE]\n"
+            "                              write the test split's predictions as CSV\n"
             "  selftest [--device D] [OP]  run every op and reduction check against its CPU\n"
             "                              reference (OP: a family or op name substring)\n"
             "  bench matmul [--device D] [--sizes N,N,...] [--repeat R]\n"
@@ -33,7 +39,8 @@ static int usage(FILE *f)
             "  --device D   device index or name substring (default: VKT_DEVICE, else the\n"
             "               first discrete > integrated > virtual > CPU device)\n"
             "  --validation turn on Khronos validation (also VKT_VALIDATION=1)\n"
-            "  -h, --help   this text\n");
+            "  -h, --help   this text (vkt COMMAND --help: that command's options)\n"
+            "  --version    print the version\n");
     return f == stderr ? 2 : 0;
 }
 
@@ -43,7 +50,7 @@ vkt_device *vkt_cli_open_device(const char *select, bool validation)
     if (vkt_device_create(&(vkt_device_desc){.select = select, .validation = validation}, &dev) !=
         VKT_OK) {
         fprintf(stderr, "vkt: %s\n", vkt_last_error());
-        exit(1);
+        return NULL;
     }
     return dev;
 }
@@ -83,9 +90,19 @@ static void fmt_bytes(char *buf, size_t n, uint64_t bytes)
 
 static int cmd_devices(int argc, char **argv)
 {
-    (void)argv;
-    if (argc > 1) {
-        fprintf(stderr, "vkt devices: takes no arguments\n");
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            printf("usage: vkt devices\n\nLists every Vulkan device and marks the default.\n");
+            return 0;
+        }
+        return vkt_cli_getopt_error("vkt devices", c, argv, opts);
+    }
+    if (optind < argc) {
+        fprintf(stderr, "vkt devices: takes no arguments, not '%s'\n", argv[optind]);
         return 2;
     }
     vkt_device_info infos[16];
@@ -140,15 +157,37 @@ static int cmd_selftest(int argc, char **argv)
 {
     const char *select = NULL, *filter = NULL;
     bool validation = false;
-    argc = vkt_cli_device_args(argc, argv, &select, &validation);
-    for (int i = 1; i < argc; i++) {
-        if (argv[i][0] == '-') {
-            fprintf(stderr, "vkt selftest: unknown option %s\n", argv[i]);
-            return 2;
+    enum { O_DEVICE = 256, O_VALIDATION };
+    static const struct option opts[] = {{"device", required_argument, NULL, O_DEVICE},
+                                         {"validation", no_argument, NULL, O_VALIDATION},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {0}};
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if (c == O_DEVICE) {
+            select = optarg;
+        } else if (c == O_VALIDATION) {
+            validation = true;
+        } else if (c == 'h') {
+            printf("usage: vkt selftest [--device D] [--validation] [OP]\n\n"
+                   "Runs every op and reduction check against its CPU reference\n"
+                   "(OP: a family or op name substring).\n");
+            return 0;
+        } else {
+            return vkt_cli_getopt_error("vkt selftest", c, argv, opts);
         }
-        filter = argv[i];
     }
+    if (argc - optind > 1) {
+        fprintf(stderr, "vkt selftest: one OP filter at most, not '%s'\n", argv[optind + 1]);
+        return 2;
+    }
+    filter = optind < argc ? argv[optind] : NULL;
     vkt_device *dev = vkt_cli_open_device(select, validation);
+    if (!dev) {
+        return 1;
+    }
     const vkt_device_info *info = vkt_device_get_info(dev);
     printf("device: %s (%s), subgroup %u%s\n", info->name, info->driver_info, info->subgroup_size,
            info->subgroup_arithmetic ? " with arithmetic" : "");
@@ -184,6 +223,9 @@ static int cmd_bench(int argc, char **argv)
     }
     if (strcmp(argv[1], "matmul") == 0) {
         vkt_device *dev = vkt_cli_open_device(select, validation);
+        if (!dev) {
+            return 1;
+        }
         int rc = vkt_cli_bench_matmul(dev, argc - 2, argv + 2);
         vkt_device_destroy(dev);
         return rc;
@@ -201,12 +243,29 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         return usage(stdout);
     }
-    if (strcmp(cmd, "train") == 0) {
-        return vkt_cli_train(argc - 1, argv + 1); /* has its own --help */
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0 || strcmp(cmd, "version") == 0) {
+        printf("vkt %s\n", vkt_version());
+        return 0;
     }
-    for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            return usage(stdout);
+    if (cmd[0] == '-') {
+        fprintf(stderr, "vkt: unknown option '%s' before the command (see vkt --help)\n", cmd);
+        return 2;
+    }
+    /* each command parses its own options, --help included */
+    if (strcmp(cmd, "train") == 0) {
+        return vkt_cli_train(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "test") == 0) {
+        return vkt_cli_test(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "predict") == 0) {
+        return vkt_cli_predict(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "bench") == 0) {
+        for (int i = 2; i < argc; i++) {
+            if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+                return usage(stdout);
+            }
         }
     }
     if (strcmp(cmd, "devices") == 0) {

@@ -300,6 +300,12 @@ vkt_status vkt_log(vkt_trainer *t, const char *name, const vkt_tensor *value,
                           name, fx);
     }
     if (!value) {
+        /* ops return NULL with the error set and propagate NULL without touching it
+         * (include/vkt/core.h): that error is the cause, keep it and add where it surfaced */
+        if (vkt_last_status() != VKT_OK) {
+            return vkt__error_context("vkt_log(\"%s\") in %s: value is NULL after an error",
+                                      name, fx);
+        }
         return vkt__error(VKT_INVALID_ARGUMENT, "vkt_log(\"%s\") in %s: value is NULL", name, fx);
     }
     if (vkt_tensor_numel(value) != 1) {

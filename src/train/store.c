@@ -177,6 +177,10 @@ vkt_status vkt_store(vkt_trainer *t, const char *name, const vkt_tensor *value, 
                                                 "needed");
     }
     if (!value) {
+        /* as vkt_log: a NULL from a failed op keeps that op's error (include/vkt/core.h) */
+        if (vkt_last_status() != VKT_OK) {
+            return vkt__error_context("vkt_store(\"%s\"): value is NULL after an error", name);
+        }
         return vkt__error(VKT_INVALID_ARGUMENT, "vkt_store(\"%s\"): value is NULL", name);
     }
     if ((unsigned)kind > VKT_STORE_MEAN_VAR) {
