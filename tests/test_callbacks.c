@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "test_util.h"
+#include "vkt/metrics.h"
 #include "vkt/train.h"
 
 static char tmpdir[128];
@@ -252,6 +253,202 @@ static void progress_bar_on_a_terminal(void **state)
     vkt_early_stopping_destroy(es);
 }
 
+/* ---- callback_metrics in on_validation_epoch_end -------------------------------------------- */
+
+enum { VM_RUNS = 8 };
+
+typedef struct val_seen {
+    vkt_model *model;
+    vkt_optimizer *opt;
+    vkt_metric *acc;
+    /* per validation run (the sanity check is run 0), accumulated on the host in the steps */
+    uint32_t run;
+    double loss_sum[VM_RUNS], rows[VM_RUNS], correct[VM_RUNS];
+    bool sanity[VM_RUNS];
+    /* what the hooks read from callback_metrics */
+    float cb_loss[VM_RUNS], cb_acc[VM_RUNS], m_loss[VM_RUNS], m_acc[VM_RUNS];
+    bool cb_has[VM_RUNS], m_has[VM_RUNS];
+    bool val_loss_at_train_start;
+} val_seen;
+
+static vkt_status vm_training_step(vkt_trainer *t, const vkt_batch *b, uint32_t i,
+                                   vkt_outputs *out, void *ud)
+{
+    (void)t, (void)i;
+    val_seen *v = ud;
+    return vkt_outputs_set(out, "loss",
+                           vkt_softmax_xent(vkt_model_forward(v->model, b->x), b->y));
+}
+
+static vkt_status vm_validation_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, uint32_t dl,
+                                     vkt_outputs *out, void *ud)
+{
+    (void)i, (void)dl, (void)out;
+    val_seen *v = ud;
+    vkt_tensor *logits = vkt_model_forward(v->model, b->x);
+    vkt_tensor *loss = vkt_softmax_xent(logits, b->y);
+    vkt_status s = vkt_log(t, "val_loss", loss, NULL);
+    if (s == VKT_OK) {
+        s = vkt_metric_update(v->acc, logits, b->y);
+    }
+    if (s == VKT_OK) {
+        s = vkt_log_metric(t, "val_acc", v->acc, NULL);
+    }
+    /* the host's own values (the test reads them back; a real step would not) */
+    float l = 0, lg[2 * 8];
+    int32_t y[8];
+    assert_true(b->rows <= 8);
+    assert_int_equal(vkt_tensor_download(loss, &l, sizeof l), VKT_OK);
+    assert_int_equal(vkt_tensor_download(logits, lg, b->rows * 2 * sizeof(float)), VKT_OK);
+    assert_int_equal(vkt_tensor_download(b->y, y, b->rows * sizeof(int32_t)), VKT_OK);
+    assert_true(v->run < VM_RUNS);
+    v->sanity[v->run] = vkt_trainer_sanity_checking(t);
+    v->loss_sum[v->run] += (double)l * b->rows;
+    v->rows[v->run] += b->rows;
+    for (uint32_t r = 0; r < b->rows; r++) {
+        v->correct[v->run] += (lg[2 * r + 1] > lg[2 * r]) == (y[r] == 1);
+    }
+    return s;
+}
+
+static void vm_read(vkt_trainer *t, float *loss, float *acc, bool *has)
+{
+    *has = vkt_trainer_metric(t, VKT_CALLBACK_METRICS, "val_loss", loss) &&
+           vkt_trainer_metric(t, VKT_CALLBACK_METRICS, "val_acc", acc);
+}
+
+static vkt_status vm_cb_epoch_end(vkt_trainer *t, void *ud)
+{
+    val_seen *v = ud;
+    vm_read(t, &v->cb_loss[v->run], &v->cb_acc[v->run], &v->cb_has[v->run]);
+    return VKT_OK;
+}
+
+static vkt_status vm_m_epoch_end(vkt_trainer *t, void *ud)
+{
+    val_seen *v = ud;
+    vm_read(t, &v->m_loss[v->run], &v->m_acc[v->run], &v->m_has[v->run]);
+    v->run++; /* the module's hook runs after every callback's */
+    return VKT_OK;
+}
+
+static vkt_status vm_train_start(vkt_trainer *t, void *ud)
+{
+    val_seen *v = ud;
+    v->val_loss_at_train_start = vkt_trainer_metric(t, VKT_CALLBACK_METRICS, "val_loss", NULL);
+    return VKT_OK;
+}
+
+static vkt_status vm_configure_optimizers(vkt_trainer *t, vkt_optim_config *oc, void *ud)
+{
+    (void)t;
+    val_seen *v = ud;
+    oc->optimizer = v->opt;
+    oc->model = v->model;
+    return VKT_OK;
+}
+
+/* Lightning closes the evaluation epoch's results before on_validation_epoch_end: a callback (and
+ * the module) printing per-epoch validation loss and accuracy from callback_metrics there sees
+ * this epoch's values, the sanity check's during the sanity check, and nothing of it afterwards. */
+static void callback_metrics_in_on_validation_epoch_end(void **state)
+{
+    (void)state;
+    enum { F = 3, N = 9 };
+    uint8_t im[N * F], lb[N];
+    for (int i = 0; i < N * F; i++) {
+        im[i] = (uint8_t)(i * 37 + 11);
+    }
+    for (int i = 0; i < N; i++) {
+        lb[i] = (uint8_t)((i * 7) % 3 == 0);
+    }
+    vkt_dataset *ds;
+    assert_int_equal(vkt_dataset_from_memory(im, lb, N, F, &ds), VKT_OK);
+    vkt_loader *tl, *vl;
+    assert_int_equal(vkt_loader_create(test_dev,
+                                       &(vkt_loader_desc){.dataset = ds, .batch_size = 2,
+                                                          .indices = (uint32_t[]){0, 1, 2, 3},
+                                                          .count = 4},
+                                       &tl),
+                     VKT_OK);
+    /* validation batches of 2, 2 and 1 rows: the epoch mean is batch-size weighted */
+    assert_int_equal(vkt_loader_create(test_dev,
+                                       &(vkt_loader_desc){.dataset = ds, .batch_size = 2,
+                                                          .indices = (uint32_t[]){4, 5, 6, 7, 8},
+                                                          .count = 5},
+                                       &vl),
+                     VKT_OK);
+    val_seen v = {0};
+    uint32_t sizes[2] = {F, 2};
+    vkt_model_desc md;
+    vkt_mlp_desc(sizes, 2, 7, &md);
+    assert_int_equal(vkt_model_create(test_dev, &md, &v.model), VKT_OK);
+    assert_int_equal(vkt_optimizer_create(v.model,
+                                          &(vkt_optim_desc){.type = VKT_OPTIM_SGD, .lr = 0.5f},
+                                          &v.opt),
+                     VKT_OK);
+    assert_int_equal(vkt_metric_create(test_dev,
+                                       &(vkt_metric_desc){.type = VKT_METRIC_ACCURACY,
+                                                          .num_classes = 2},
+                                       &v.acc),
+                     VKT_OK);
+    vkt_callback printer = {.on_validation_epoch_end = vm_cb_epoch_end, .user_data = &v};
+    vkt_module m = {
+        .training_step = vm_training_step,
+        .validation_step = vm_validation_step,
+        .configure_optimizers = vm_configure_optimizers,
+        .on_validation_epoch_end = vm_m_epoch_end,
+        .on_train_start = vm_train_start,
+        .user_data = &v,
+    };
+    vkt_trainer *t;
+    assert_int_equal(vkt_trainer_create(test_dev,
+                                        &(vkt_trainer_desc){.max_epochs = 4,
+                                                            .callbacks = {&printer},
+                                                            .enable_progress_bar = VKT_FLAG_OFF,
+                                                            .enable_checkpointing = VKT_FLAG_OFF,
+                                                            .logger = VKT_FLAG_OFF},
+                                        &t),
+                     VKT_OK);
+    vkt_status s = vkt_trainer_fit(t, &m, tl, vl);
+    if (s != VKT_OK) {
+        fprintf(stderr, "fit: %s\n", vkt_last_error());
+    }
+    assert_int_equal(s, VKT_OK);
+    /* the sanity check (2 batches) and 4 epochs */
+    assert_int_equal(v.run, 5);
+    assert_true(v.sanity[0]);
+    assert_int_equal((int)v.rows[0], 4);
+    for (uint32_t r = 0; r < v.run; r++) {
+        if (r > 0) {
+            assert_false(v.sanity[r]);
+            assert_int_equal((int)v.rows[r], 5);
+        }
+        double loss = v.loss_sum[r] / v.rows[r], acc = v.correct[r] / v.rows[r];
+        printf("validation run %u%s: val_loss %.6f val_acc %.3f; the hooks read %.6f %.3f\n", r,
+               r ? "" : " (sanity)", loss, acc, v.cb_loss[r], v.cb_acc[r]);
+        assert_true(v.cb_has[r] && v.m_has[r]);
+        assert_float_equal(v.cb_loss[r], loss, 1e-5 * fabs(loss) + 1e-6);
+        assert_float_equal(v.m_loss[r], loss, 1e-5 * fabs(loss) + 1e-6);
+        assert_float_equal(v.cb_acc[r], acc, 1e-6);
+        assert_float_equal(v.m_acc[r], acc, 1e-6);
+    }
+    /* the losses differ per epoch: an epoch-late value would have failed above */
+    assert_true(fabs(v.loss_sum[1] / 5 - v.loss_sum[2] / 5) > 1e-4);
+    /* the sanity values stop at the sanity check; the last epoch's remain after fit */
+    assert_false(v.val_loss_at_train_start);
+    float last = 0;
+    assert_true(vkt_trainer_metric(t, VKT_CALLBACK_METRICS, "val_loss", &last));
+    assert_float_equal(last, v.cb_loss[4], 0);
+    vkt_trainer_destroy(t);
+    vkt_metric_destroy(v.acc);
+    vkt_optimizer_destroy(v.opt);
+    vkt_model_destroy(v.model);
+    vkt_loader_destroy(tl);
+    vkt_loader_destroy(vl);
+    vkt_dataset_destroy(ds);
+}
+
 static int setup(void **state)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/vkt_test_callbacks_XXXXXX");
@@ -274,6 +471,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         VKT_TEST(checkpoint_and_early_stopping),
         VKT_TEST(progress_bar_on_a_terminal),
+        VKT_TEST(callback_metrics_in_on_validation_epoch_end),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

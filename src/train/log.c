@@ -672,12 +672,16 @@ vkt_status vkt__log_train_epoch(vkt_trainer *t)
                      !t->sanity_checking);
 }
 
+vkt_status vkt__log_eval_epoch_live(vkt_trainer *t)
+{
+    return log_epoch(t, t->stage_results, 0, false);
+}
+
 vkt_status vkt__log_eval_epoch(vkt_trainer *t)
 {
-    if (t->sanity_checking) {
-        return VKT_OK;
-    }
-    return log_epoch(t, t->stage_results, (int64_t)t->batches_that_stepped, true);
+    /* the sanity check's values reach the dictionaries (its later hooks read them, as Lightning's
+     * merging properties do) but never a logger; the trainer clears the dictionaries after it */
+    return log_epoch(t, t->stage_results, (int64_t)t->batches_that_stepped, !t->sanity_checking);
 }
 
 void vkt__log_reset_dicts(vkt_trainer *t)

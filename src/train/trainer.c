@@ -771,6 +771,12 @@ static vkt_status run_eval(vkt_trainer *t, vkt_stage stage, vkt_loader *l, uint3
             s = vkt_device_flush(t->dev);
         }
     }
+    /* _EvaluationLoop.on_run_end closes the epoch's results before the epoch-end hooks, and
+     * callback_metrics merges them: the hooks read this epoch's values (the sanity check's too,
+     * which are dropped with the dictionaries when it ends) */
+    if (s == VKT_OK && stage != VKT_STAGE_PREDICT) {
+        s = vkt__log_eval_epoch_live(t);
+    }
     if (s == VKT_OK) {
         s = EVAL_BOTH(on_validation_epoch_end, on_test_epoch_end, on_predict_epoch_end);
     }

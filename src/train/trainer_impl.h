@@ -106,6 +106,9 @@ vkt_status vkt__log_train_step(vkt_trainer *t, bool push);
 vkt_status vkt__log_eval_step(vkt_trainer *t);
 vkt_status vkt__log_train_epoch_live(vkt_trainer *t);
 vkt_status vkt__log_train_epoch(vkt_trainer *t);
+/* The eval epoch values into callback_metrics / progress_bar_metrics before the epoch-end hooks
+ * (no logger row); vkt__log_eval_epoch after them adds what the hooks logged and pushes the row. */
+vkt_status vkt__log_eval_epoch_live(vkt_trainer *t);
 vkt_status vkt__log_eval_epoch(vkt_trainer *t);
 void vkt__log_reset_dicts(vkt_trainer *t);
 /* Resets the metric objects logged in these results (after their epoch value was pushed). */
