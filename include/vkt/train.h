@@ -190,7 +190,11 @@ typedef struct vkt_module {
     vkt_status (*optimizer_zero_grad)(vkt_trainer *t, uint32_t epoch, uint32_t batch_idx,
                                       vkt_optimizer *opt, void *ud);  /* default: zero_grad */
     vkt_optimizer_hook on_before_optimizer_step;
-    /* default: clip with the trainer's gradient_clip_val / algorithm */
+    /* default: clip with the trainer's gradient_clip_val / algorithm. An override gets the flags
+     * as the user gave them, Lightning's None for unset: clip_val is NaN when gradient_clip_val
+     * is not > 0 (test with isnan), algorithm is NULL when gradient_clip_algorithm is
+     * VKT_CLIP_DEFAULT, else "norm" or "value". The override does the clipping itself
+     * (vkt_clip_grad_norm / vkt_clip_grad_value) or none. */
     vkt_status (*configure_gradient_clipping)(vkt_trainer *t, vkt_optimizer *opt, float clip_val,
                                               const char *algorithm, void *ud);
     /* default: vkt_closure_run(closure), then vkt_optimizer_step(opt). The closure runs

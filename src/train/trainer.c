@@ -275,6 +275,7 @@ static vkt_status resolve_desc(vkt_trainer *t, const vkt_trainer_desc *in)
 {
     vkt_trainer_desc *d = &t->d;
     *d = *in;
+    t->clip_algorithm_given = in->gradient_clip_algorithm;
     if (d->max_epochs == 0 && d->max_steps == 0) {
         d->max_epochs = 1000;
     } else if (d->max_epochs == 0) {
@@ -523,11 +524,17 @@ static vkt_status clip(vkt_trainer *t)
 {
     vkt_module *m = t->m;
     float val = t->d.gradient_clip_val;
-    const char *algo = t->d.gradient_clip_algorithm == VKT_CLIP_VALUE ? "value" : "norm";
     if (m->configure_gradient_clipping) {
+        /* what the user gave, as Lightning passes the trainer's flags: None (NaN / NULL) when
+         * unset, so an override can tell "unset" from a value */
+        float given = val > 0.0f ? val : NAN;
+        const char *algo = t->clip_algorithm_given == VKT_CLIP_VALUE  ? "value"
+                           : t->clip_algorithm_given == VKT_CLIP_NORM ? "norm"
+                                                                      : NULL;
         t->fx = "configure_gradient_clipping";
         return check(t, t->fx, "module",
-                     m->configure_gradient_clipping(t, t->oc.optimizer, val, algo, m->user_data));
+                     m->configure_gradient_clipping(t, t->oc.optimizer, given, algo,
+                                                    m->user_data));
     }
     if (val <= 0.0f || !t->oc.model) {
         return VKT_OK;

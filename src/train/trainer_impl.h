@@ -58,6 +58,7 @@ struct vkt_closure {
 struct vkt_trainer {
     vkt_device *dev;
     vkt_trainer_desc d;          /* resolved */
+    vkt_clip_algorithm clip_algorithm_given; /* before resolving: DEFAULT when unset */
     vkt_module *m;
     vkt_callback *cbs[VKT_MAX_CALLBACKS + 2];
     uint32_t n_cbs;
