@@ -95,7 +95,7 @@ static vkt_trainer *fit(vkt_trainer_desc desc)
         .user_data = &r,
     };
     desc.default_root_dir = tmpdir;
-    desc.max_epochs = 10;
+    desc.max_epochs = desc.max_epochs ? desc.max_epochs : 10;
     vkt_trainer *t;
     assert_int_equal(vkt_trainer_create(test_dev, &desc, &t), VKT_OK);
     vkt_status s = vkt_trainer_fit(t, &m, tl, vl);
@@ -165,6 +165,37 @@ static void checkpoint_and_early_stopping(void **state)
     assert_non_null(strstr(best, "/checkpoints/epoch=1-step=4.ckpt"));
     assert_non_null(strstr(vkt_model_checkpoint_last_path(ckpt), "/checkpoints/last.ckpt"));
 
+    /* the attributes Lightning users read: best_model_score, kth_best_model_path, best_k_models
+     * (insertion order; 2.1 is stored as the f32 it was logged as) */
+    double score = 0;
+    assert_true(vkt_model_checkpoint_best_score(ckpt, &score));
+    assert_true(score == 2.0);
+    assert_non_null(strstr(vkt_model_checkpoint_kth_best_path(ckpt), "/epoch=4-step=10.ckpt"));
+    assert_int_equal(vkt_model_checkpoint_best_k_count(ckpt), 2);
+    assert_string_equal(vkt_model_checkpoint_best_k(ckpt, 0, &score), best);
+    assert_true(score == 2.0);
+    assert_non_null(strstr(vkt_model_checkpoint_best_k(ckpt, 1, &score), "/epoch=4-step=10.ckpt"));
+    assert_true(score == (double)2.1f);
+    assert_null(vkt_model_checkpoint_best_k(ckpt, 2, NULL));
+    /* EarlyStopping: wait_count, stopped_epoch, best_score */
+    assert_int_equal(vkt_early_stopping_wait_count(es), 3);
+    assert_int_equal(vkt_early_stopping_stopped_epoch(es), 4);
+    assert_true(vkt_early_stopping_best_score(es) == 2.0f);
+    /* the getters of one kind given the other kind of callback */
+    assert_int_equal(vkt_early_stopping_wait_count(ckpt), 0);
+    assert_true(isnan(vkt_early_stopping_best_score(ckpt)));
+    assert_int_equal(vkt_model_checkpoint_best_k_count(es), 0);
+    assert_false(vkt_model_checkpoint_best_score(es, NULL));
+    assert_string_equal(vkt_model_checkpoint_best_path(es), "");
+    /* trainer.callbacks: EarlyStopping, the default progress bar, then ModelCheckpoint moved to
+     * the end */
+    assert_int_equal(vkt_trainer_num_callbacks(t), 3);
+    assert_ptr_equal(vkt_trainer_callback(t, 0), es);
+    assert_string_equal(vkt_trainer_callback(t, 1)->name, "TQDMProgressBar");
+    assert_ptr_equal(vkt_trainer_callback(t, 2), ckpt);
+    assert_null(vkt_trainer_callback(t, 3));
+    assert_ptr_equal(vkt_trainer_checkpoint_callback(t), ckpt);
+
     /* the best checkpoint: Lightning's keys, the weights, and both callbacks' state */
     vkt_dict *c = NULL;
     assert_int_equal(vkt_checkpoint_load(best, &c), VKT_OK);
@@ -219,6 +250,25 @@ static void checkpoint_and_early_stopping(void **state)
     vkt_trainer_destroy(t);
     vkt_model_checkpoint_destroy(ckpt);
     vkt_early_stopping_destroy(es);
+}
+
+/* trainer.checkpoint_callback is the default ModelCheckpoint when none is given: no monitor, so it
+ * keeps the newest file and best_model_score stays None. */
+static void default_checkpoint_callback(void **state)
+{
+    (void)state;
+    FILE *out = tmpfile();
+    assert_non_null(out);
+    vkt_trainer *t = fit((vkt_trainer_desc){.max_epochs = 2, .progress_stream = out});
+    vkt_callback *ckpt = vkt_trainer_checkpoint_callback(t);
+    assert_non_null(ckpt);
+    assert_int_equal(vkt_trainer_num_callbacks(t), 2);
+    assert_ptr_equal(vkt_trainer_callback(t, 1), ckpt); /* after the progress bar */
+    assert_non_null(strstr(vkt_model_checkpoint_best_path(ckpt), "/epoch=1-step=4.ckpt"));
+    assert_false(vkt_model_checkpoint_best_score(ckpt, NULL));
+    assert_string_equal(vkt_model_checkpoint_last_path(ckpt), "");
+    vkt_trainer_destroy(t);
+    fclose(out);
 }
 
 static void progress_bar_on_a_terminal(void **state)
@@ -471,6 +521,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         VKT_TEST(checkpoint_and_early_stopping),
         VKT_TEST(progress_bar_on_a_terminal),
+        VKT_TEST(default_checkpoint_callback),
         VKT_TEST(callback_metrics_in_on_validation_epoch_end),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -466,6 +466,15 @@ VKT_API uint32_t vkt_trainer_num_training_batches(const vkt_trainer *t);
 VKT_API uint32_t vkt_trainer_num_val_batches(const vkt_trainer *t);
 /** The optimizer from configure_optimizers (NULL before). */
 VKT_API vkt_optimizer *vkt_trainer_optimizer(const vkt_trainer *t);
+/**
+ * trainer.callbacks: the final list, in the order hooks run (the given callbacks, then the
+ * default progress bar / ModelCheckpoint the trainer added, checkpoint callbacks moved to the
+ * end). vkt_trainer_callback returns NULL past the end.
+ */
+VKT_API uint32_t vkt_trainer_num_callbacks(const vkt_trainer *t);
+VKT_API vkt_callback *vkt_trainer_callback(const vkt_trainer *t, uint32_t i);
+/** trainer.checkpoint_callback: the first checkpoint callback (the default one too), or NULL. */
+VKT_API vkt_callback *vkt_trainer_checkpoint_callback(const vkt_trainer *t);
 /** The first logger, or NULL. */
 VKT_API vkt_logger *vkt_trainer_logger(const vkt_trainer *t);
 VKT_API const char *vkt_trainer_log_dir(const vkt_trainer *t);
@@ -510,8 +519,24 @@ typedef struct vkt_checkpoint_desc {
 } vkt_checkpoint_desc;
 VKT_API vkt_callback *vkt_model_checkpoint_create(const vkt_checkpoint_desc *desc);
 VKT_API void vkt_model_checkpoint_destroy(vkt_callback *cb);
+/*
+ * ModelCheckpoint's attributes. Any callback may be passed: for one that is not a
+ * ModelCheckpoint the paths are "", the counts 0 and best_score false. Strings stay valid until
+ * the callback saves or loads again, or is destroyed.
+ */
+/** best_model_path ("" before the first save). */
 VKT_API const char *vkt_model_checkpoint_best_path(const vkt_callback *cb);
+/** last_model_path: the last save_last file ("" when there is none). */
 VKT_API const char *vkt_model_checkpoint_last_path(const vkt_callback *cb);
+/** best_model_score: false while it is None (no monitor, or nothing saved yet). */
+VKT_API bool vkt_model_checkpoint_best_score(const vkt_callback *cb, double *score);
+/** kth_best_model_path: the worst of the kept top k ("" before the first save). */
+VKT_API const char *vkt_model_checkpoint_kth_best_path(const vkt_callback *cb);
+/** best_k_models, path -> score in insertion order: its size, and entry i (NULL past the end;
+ * *score may be NULL). A NaN score is stored as the worst value, as Lightning does. */
+VKT_API uint32_t vkt_model_checkpoint_best_k_count(const vkt_callback *cb);
+VKT_API const char *vkt_model_checkpoint_best_k(const vkt_callback *cb, uint32_t i,
+                                                double *score);
 
 /** Lightning's EarlyStopping. */
 typedef struct vkt_early_stopping_desc {
@@ -525,6 +550,15 @@ typedef struct vkt_early_stopping_desc {
 } vkt_early_stopping_desc;
 VKT_API vkt_callback *vkt_early_stopping_create(const vkt_early_stopping_desc *desc);
 VKT_API void vkt_early_stopping_destroy(vkt_callback *cb);
+/*
+ * EarlyStopping's attributes (any callback may be passed: 0, 0 and NaN for one that is not an
+ * EarlyStopping). wait_count: checks without improvement since the best; stopped_epoch: the
+ * epoch it stopped the run in, 0 while it has not; best_score: +inf (mode min) / -inf (max)
+ * before the first check, as Lightning's tensor starts.
+ */
+VKT_API uint32_t vkt_early_stopping_wait_count(const vkt_callback *cb);
+VKT_API int64_t vkt_early_stopping_stopped_epoch(const vkt_callback *cb);
+VKT_API float vkt_early_stopping_best_score(const vkt_callback *cb);
 
 /* ---- checkpoint files ------------------------------------------------------------------------ */
 

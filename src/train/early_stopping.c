@@ -282,3 +282,27 @@ void vkt_early_stopping_destroy(vkt_callback *cb)
     free(e->state_key);
     free(e);
 }
+
+/* The EarlyStopping behind `cb`, or NULL for any other callback: the getters take any. */
+static const es *as_es(const vkt_callback *cb)
+{
+    return cb && cb->state_dict == es_state_dict ? (const es *)cb : NULL;
+}
+
+uint32_t vkt_early_stopping_wait_count(const vkt_callback *cb)
+{
+    const es *e = as_es(cb);
+    return e ? e->st.wait_count : 0;
+}
+
+int64_t vkt_early_stopping_stopped_epoch(const vkt_callback *cb)
+{
+    const es *e = as_es(cb);
+    return e ? e->st.stopped_epoch : 0;
+}
+
+float vkt_early_stopping_best_score(const vkt_callback *cb)
+{
+    const es *e = as_es(cb);
+    return e ? e->st.best_score : NAN;
+}

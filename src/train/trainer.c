@@ -1479,6 +1479,22 @@ vkt_optimizer *vkt_trainer_optimizer(const vkt_trainer *t) { return t->oc.optimi
 vkt_logger *vkt_trainer_logger(const vkt_trainer *t) { return t->n_loggers ? t->loggers[0] : NULL; }
 const char *vkt_trainer_log_dir(const vkt_trainer *t) { return t->log_dir; }
 const vkt_trainer_desc *vkt_trainer_query_desc(const vkt_trainer *t) { return &t->d; }
+uint32_t vkt_trainer_num_callbacks(const vkt_trainer *t) { return t->n_cbs; }
+
+vkt_callback *vkt_trainer_callback(const vkt_trainer *t, uint32_t i)
+{
+    return i < t->n_cbs ? t->cbs[i] : NULL;
+}
+
+vkt_callback *vkt_trainer_checkpoint_callback(const vkt_trainer *t)
+{
+    for (uint32_t i = 0; i < t->n_cbs; i++) {
+        if (t->cbs[i]->checkpoint) {
+            return t->cbs[i];
+        }
+    }
+    return NULL;
+}
 
 bool vkt__trainer_fast_dev_run(const vkt_trainer *t) { return t->fast_dev_run; }
 const vkt_trainer_desc *vkt__trainer_desc(const vkt_trainer *t) { return &t->d; }
