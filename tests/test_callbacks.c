@@ -271,6 +271,59 @@ static void default_checkpoint_callback(void **state)
     fclose(out);
 }
 
+/* Ops in the hooks that run outside a batch's scope (epoch starts and ends, the loop's start and
+ * end): their tensors are freed when the hook returns, so a fit leaves the device as it found it. */
+static vkt_status leaky_epoch_hook(vkt_trainer *t, void *ud)
+{
+    (void)ud;
+    vkt_tensor *x = vkt_tensor_new_1d(vkt_trainer_device(t), VKT_F32, 256);
+    vkt_status s = x ? vkt_fill(x, 1.5f) : vkt_last_status();
+    vkt_tensor *y = s == VKT_OK ? vkt_scale(vkt_mean(x), 2.0f) : NULL;
+    return y ? vkt_log(t, "cb_value", y, NULL) : vkt_last_status();
+}
+
+static vkt_status leaky_end_hook(vkt_trainer *t, void *ud)
+{
+    (void)ud;
+    vkt_tensor *x = vkt_tensor_new_1d(vkt_trainer_device(t), VKT_F32, 64);
+    return x ? vkt_fill(x, 0.0f) : vkt_last_status();
+}
+
+static void epoch_hook_tensors_are_freed(void **state)
+{
+    (void)state;
+    vkt_device_finish(test_dev);
+    vkt_device_stats before, after;
+    vkt_device_get_stats(test_dev, &before);
+    vkt_callback leaky = {.on_train_epoch_start = leaky_epoch_hook,
+                          .on_train_epoch_end = leaky_epoch_hook,
+                          .on_validation_epoch_start = leaky_epoch_hook,
+                          .on_validation_epoch_end = leaky_epoch_hook,
+                          .on_validation_start = leaky_end_hook,
+                          .on_validation_end = leaky_end_hook,
+                          .on_sanity_check_start = leaky_end_hook,
+                          .on_sanity_check_end = leaky_end_hook,
+                          .on_train_end = leaky_end_hook,
+                          .on_fit_end = leaky_end_hook,
+                          .teardown = NULL,
+                          .name = "Leaky"};
+    vkt_trainer *t = fit((vkt_trainer_desc){.max_epochs = 3, .callbacks = {&leaky},
+                                            .enable_progress_bar = VKT_FLAG_OFF,
+                                            .enable_checkpointing = VKT_FLAG_OFF,
+                                            .logger = VKT_FLAG_OFF});
+    float v = 0;
+    assert_true(vkt_trainer_metric(t, VKT_CALLBACK_METRICS, "cb_value", &v));
+    assert_true(v == 3.0f);
+    vkt_trainer_destroy(t);
+    vkt_device_finish(test_dev);
+    vkt_device_get_stats(test_dev, &after);
+    if (after.memory_in_use != before.memory_in_use) {
+        fail_msg("device memory in use: %llu bytes before the fit, %llu after",
+                 (unsigned long long)before.memory_in_use,
+                 (unsigned long long)after.memory_in_use);
+    }
+}
+
 static void progress_bar_on_a_terminal(void **state)
 {
     (void)state;
@@ -522,6 +575,7 @@ int main(void)
         VKT_TEST(checkpoint_and_early_stopping),
         VKT_TEST(progress_bar_on_a_terminal),
         VKT_TEST(default_checkpoint_callback),
+        VKT_TEST(epoch_hook_tensors_are_freed),
         VKT_TEST(callback_metrics_in_on_validation_epoch_end),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -32,6 +32,13 @@
  * is called, and fit/validate/test/predict return that status (the message stays in
  * vkt_last_error()). vkt_trainer_fail() sets a message and returns the status in one line.
  *
+ * Tensors made in hooks. Steps and batch hooks run inside the batch's tensor scope (vkt/tensor.h).
+ * Every other hook dispatched by the trainer runs in a scope of its own, so the intermediates of
+ * an epoch-end computation are freed when the hook returns (a logged value stays alive as long as
+ * the trainer needs it); vkt_tensor_keep a tensor that must outlive the hook. The exceptions,
+ * where a module builds state, run in the caller's scope: prepare_data, setup, configure_model,
+ * configure_optimizers, on_fit_start, on_train_start and on_load_checkpoint.
+ *
  * Values stay on the device: logged tensors are reduced on the device and read back only at
  * logging points (log_every_n_steps, progress-bar refreshes, epoch ends) or when a hook reads a
  * metric by name; step outputs reach batch-end hooks as device tensors.

@@ -98,10 +98,31 @@ static vkt_status check(vkt_trainer *t, const char *fx, const char *who, vkt_sta
     return hook_failed(t, fx, who, s);
 }
 
+/*
+ * Tensor scopes around hooks. The epoch and loop hooks run outside any batch's scope, so a tensor
+ * their ops make would live until the user frees it, which nobody does for an intermediate; they
+ * get a scope of their own, and what they make without vkt_tensor_keep dies when they return
+ * (logged values survive: the results hold a reference). The hooks where a module builds state
+ * that must outlive them run in the caller's scope: prepare_data, setup, configure_model,
+ * on_fit_start and on_train_start (configure_optimizers and on_load_checkpoint are not
+ * dispatched here).
+ */
+static bool hook_scoped(const char *fx)
+{
+    static const char *const state_hooks[] = {"prepare_data", "setup", "configure_model",
+                                              "on_fit_start", "on_train_start"};
+    for (size_t i = 0; i < VKT__ARRAY_LEN(state_hooks); i++) {
+        if (strcmp(fx, state_hooks[i]) == 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Callbacks (all or a subset), then optionally the module, for `vkt_hook`-typed hooks. */
 enum { ALL = 0, NON_MONITORING = 1, MONITORING = 2 };
 
-static vkt_status cb_hook(vkt_trainer *t, const char *fx, size_t off, int which)
+static vkt_status cb_hook_in(vkt_trainer *t, const char *fx, size_t off, int which)
 {
     for (uint32_t i = 0; i < t->n_cbs; i++) {
         vkt_callback *cb = t->cbs[i];
@@ -121,14 +142,35 @@ static vkt_status cb_hook(vkt_trainer *t, const char *fx, size_t off, int which)
     return VKT_OK;
 }
 
+static vkt_status cb_hook(vkt_trainer *t, const char *fx, size_t off, int which)
+{
+    bool scoped = hook_scoped(fx);
+    if (scoped) {
+        vkt_scope_begin(t->dev);
+    }
+    vkt_status s = cb_hook_in(t, fx, off, which);
+    if (scoped) {
+        vkt_scope_end(t->dev);
+    }
+    return s;
+}
+
 static vkt_status m_hook(vkt_trainer *t, const char *fx, size_t off)
 {
     vkt_hook f = FN(t->m, off, vkt_hook);
     if (!f) {
         return VKT_OK;
     }
+    bool scoped = hook_scoped(fx);
+    if (scoped) {
+        vkt_scope_begin(t->dev);
+    }
     t->fx = fx;
-    return check(t, fx, "module", f(t, t->m->user_data));
+    vkt_status s = f(t, t->m->user_data);
+    if (scoped) {
+        vkt_scope_end(t->dev);
+    }
+    return check(t, fx, "module", s);
 }
 
 static vkt_status both(vkt_trainer *t, const char *fx, size_t cb_off, size_t m_off)
@@ -167,10 +209,25 @@ static vkt_status both(vkt_trainer *t, const char *fx, size_t cb_off, size_t m_o
         return VKT_OK;                                                                             \
     } while (0)
 
+static vkt_status stage_hooks_in(vkt_trainer *t, const char *fx, size_t cb_off, size_t m_off,
+                                 vkt_stage stage)
+{
+    CALL_HOOKS(t, fx, vkt_stage_hook, cb_off, m_off, stage);
+}
+
+/* setup builds state (no scope of its own); teardown gets one, like the other end hooks */
 static vkt_status stage_hooks(vkt_trainer *t, const char *fx, size_t cb_off, size_t m_off,
                               vkt_stage stage)
 {
-    CALL_HOOKS(t, fx, vkt_stage_hook, cb_off, m_off, stage);
+    bool scoped = hook_scoped(fx);
+    if (scoped) {
+        vkt_scope_begin(t->dev);
+    }
+    vkt_status s = stage_hooks_in(t, fx, cb_off, m_off, stage);
+    if (scoped) {
+        vkt_scope_end(t->dev);
+    }
+    return s;
 }
 
 /* Like CALL_HOOKS, but VKT_SKIP_EPOCH from any of them is remembered, not a failure. */
