@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "test_alloc.h"
 #include "test_util.h"
 #include "vkt/metrics.h"
 #include "vkt/train.h"
@@ -324,6 +325,115 @@ static void epoch_hook_tensors_are_freed(void **state)
     }
 }
 
+/* ---- allocation failures over trainer creation and the start of fit ------------------------ */
+
+typedef struct alloc_ctx {
+    vkt_trainer_desc desc;
+    vkt_module m;
+    vkt_loader *tl;
+    vkt_trainer *t;
+    run r;
+    int train_starts;
+} alloc_ctx;
+
+static vkt_status af_configure_optimizers(vkt_trainer *t, vkt_optim_config *oc, void *ud)
+{
+    (void)t;
+    alloc_ctx *c = ud;
+    oc->optimizer = c->r.opt;
+    oc->model = c->r.model;
+    return VKT_OK;
+}
+
+static vkt_status af_training_step(vkt_trainer *t, const vkt_batch *b, uint32_t i,
+                                   vkt_outputs *out, void *ud)
+{
+    return training_step(t, b, i, out, &((alloc_ctx *)ud)->r);
+}
+
+/* The fit stops before its first epoch: what is under test is everything up to there. */
+static vkt_status af_on_train_start(vkt_trainer *t, void *ud)
+{
+    ((alloc_ctx *)ud)->train_starts++;
+    vkt_trainer_set_should_stop(t, true);
+    return VKT_OK;
+}
+
+static vkt_status af_op(void *ud)
+{
+    alloc_ctx *c = ud;
+    c->t = NULL;
+    c->train_starts = 0;
+    vkt_status s = vkt_trainer_create(test_dev, &c->desc, &c->t);
+    if (s != VKT_OK) {
+        assert_null(c->t);
+        return s;
+    }
+    return vkt_trainer_fit(c->t, &c->m, c->tl, NULL);
+}
+
+static void af_check(void *ud, vkt_status s, long point)
+{
+    alloc_ctx *c = ud;
+    if (point < 0) {
+        assert_int_equal(s, VKT_OK);
+        assert_int_equal(c->train_starts, 1);
+        assert_int_equal(vkt_trainer_current_epoch(c->t), 0);
+    }
+    vkt_trainer_destroy(c->t);
+    c->t = NULL;
+}
+
+/* vkt_trainer_create (default ModelCheckpoint, progress bar and CSV logger) and the start of fit
+ * (setup, configure_optimizers, on_fit_start, hparams.yaml, on_train_start), with each host
+ * allocation failing in turn: an error with a message, no crash, no leak (LeakSanitizer). */
+static void trainer_setup_survives_each_allocation_failure(void **state)
+{
+    (void)state;
+    enum { F = 3 };
+    uint8_t im[4 * F] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, lb[4] = {0, 1, 0, 1};
+    vkt_dataset *ds;
+    assert_int_equal(vkt_dataset_from_memory(im, lb, 4, F, &ds), VKT_OK);
+    alloc_ctx c = {0};
+    assert_int_equal(vkt_loader_create(test_dev, &(vkt_loader_desc){.dataset = ds, .batch_size = 2},
+                                       &c.tl),
+                     VKT_OK);
+    uint32_t sizes[2] = {F, 2};
+    vkt_model_desc md;
+    vkt_mlp_desc(sizes, 2, 0, &md);
+    assert_int_equal(vkt_model_create(test_dev, &md, &c.r.model), VKT_OK);
+    assert_int_equal(vkt_optimizer_create(c.r.model,
+                                          &(vkt_optim_desc){.type = VKT_OPTIM_SGD, .lr = 0.1f},
+                                          &c.r.opt),
+                     VKT_OK);
+    vkt_dict *hp = vkt_dict_create();
+    assert_non_null(hp);
+    assert_int_equal(vkt_dict_set_number(hp, "lr", 0.1), VKT_OK);
+    assert_int_equal(vkt_dict_set_string(hp, "optimizer", "sgd"), VKT_OK);
+    vkt_dict *arch = vkt_dict_child(hp, "arch");
+    assert_non_null(arch);
+    assert_int_equal(vkt_dict_set_number(arch, "hidden", 4), VKT_OK);
+    char root[256];
+    snprintf(root, sizeof root, "%s/alloc", tmpdir);
+    FILE *out = tmpfile();
+    assert_non_null(out);
+    vkt_callback es_like = {.name = "Probe"};
+    c.desc = (vkt_trainer_desc){.max_epochs = 2, .default_root_dir = root, .hparams = hp,
+                                .callbacks = {&es_like}, .progress_stream = out};
+    c.m = (vkt_module){.training_step = af_training_step,
+                       .configure_optimizers = af_configure_optimizers,
+                       .on_train_start = af_on_train_start,
+                       .user_data = &c};
+    long points = vkt_test_each_alloc_failure("trainer setup", NULL, af_op, af_check, &c);
+    printf("trainer creation and the start of fit: %ld allocation points injected\n", points);
+    fclose(out);
+    vkt_dict_destroy(hp);
+    vkt_optimizer_destroy(c.r.opt);
+    vkt_model_destroy(c.r.model);
+    vkt_loader_destroy(c.tl);
+    vkt_dataset_destroy(ds);
+}
+
 static void progress_bar_on_a_terminal(void **state)
 {
     (void)state;
@@ -576,6 +686,7 @@ int main(void)
         VKT_TEST(progress_bar_on_a_terminal),
         VKT_TEST(default_checkpoint_callback),
         VKT_TEST(epoch_hook_tensors_are_freed),
+        VKT_TEST(trainer_setup_survives_each_allocation_failure),
         VKT_TEST(callback_metrics_in_on_validation_epoch_end),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
