@@ -330,11 +330,21 @@ static void epoch_hook_tensors_are_freed(void **state)
 typedef struct alloc_ctx {
     vkt_trainer_desc desc;
     vkt_module m;
-    vkt_loader *tl;
+    vkt_loader *tl, *vl;
     vkt_trainer *t;
     run r;
     int train_starts;
 } alloc_ctx;
+
+static vkt_status af_validation_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, uint32_t dl,
+                                     vkt_outputs *out, void *ud)
+{
+    (void)i, (void)dl, (void)out;
+    alloc_ctx *c = ud;
+    vkt_tensor *loss = vkt_softmax_xent(vkt_model_forward(c->r.model, b->x), b->y);
+    return loss ? vkt_log(t, "val_loss", loss, &(vkt_log_opts){.prog_bar = true})
+                : vkt_last_status();
+}
 
 static vkt_status af_configure_optimizers(vkt_trainer *t, vkt_optim_config *oc, void *ud)
 {
@@ -369,7 +379,7 @@ static vkt_status af_op(void *ud)
         assert_null(c->t);
         return s;
     }
-    return vkt_trainer_fit(c->t, &c->m, c->tl, NULL);
+    return vkt_trainer_fit(c->t, &c->m, c->tl, c->vl);
 }
 
 static void af_check(void *ud, vkt_status s, long point)
@@ -426,6 +436,11 @@ static void trainer_setup_survives_each_allocation_failure(void **state)
                        .user_data = &c};
     long points = vkt_test_each_alloc_failure("trainer setup", NULL, af_op, af_check, &c);
     printf("trainer creation and the start of fit: %ld allocation points injected\n", points);
+    /* the same with a validation loader: the sanity check runs before on_train_start */
+    c.vl = c.tl;
+    c.m.validation_step = af_validation_step;
+    points = vkt_test_each_alloc_failure("trainer setup + sanity check", NULL, af_op, af_check, &c);
+    printf("... with the sanity check: %ld allocation points injected\n", points);
     fclose(out);
     vkt_dict_destroy(hp);
     vkt_optimizer_destroy(c.r.opt);
