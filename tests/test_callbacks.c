@@ -325,6 +325,52 @@ static void epoch_hook_tensors_are_freed(void **state)
     }
 }
 
+/* save_weights_only as Lightning's dump_checkpoint(weights_only=True) writes it: the weights,
+ * loops and hyper-parameters, no callback states or optimizer, and the callbacks'
+ * on_save_checkpoint hooks are not called (the module's is). */
+static int cb_saves;
+
+static vkt_status count_save(vkt_trainer *t, vkt_dict *ckpt, void *ud)
+{
+    (void)t, (void)ckpt, (void)ud;
+    cb_saves++;
+    return VKT_OK;
+}
+
+static void weights_only_checkpoint(void **state)
+{
+    (void)state;
+    FILE *out = tmpfile();
+    assert_non_null(out);
+    vkt_dict *hp = vkt_dict_create();
+    assert_non_null(hp);
+    assert_int_equal(vkt_dict_set_number(hp, "lr", 0.1), VKT_OK);
+    vkt_callback *ckpt = vkt_model_checkpoint_create(&(vkt_checkpoint_desc){
+        .save_weights_only = true});
+    assert_non_null(ckpt);
+    vkt_callback counter = {.on_save_checkpoint = count_save, .name = "Counter"};
+    cb_saves = 0;
+    vkt_trainer *t = fit((vkt_trainer_desc){.max_epochs = 1, .hparams = hp,
+                                            .callbacks = {&counter, ckpt},
+                                            .progress_stream = out});
+    assert_int_equal(cb_saves, 0);
+    vkt_dict *c = NULL;
+    assert_int_equal(vkt_checkpoint_load(vkt_model_checkpoint_best_path(ckpt), &c), VKT_OK);
+    assert_non_null(vkt_dict_get_child(c, "state_dict"));
+    assert_non_null(vkt_dict_get_child(c, "loops"));
+    assert_false(vkt_dict_has(c, "callbacks"));
+    assert_false(vkt_dict_has(c, "optimizer_states"));
+    double lr = 0;
+    assert_true(vkt_dict_get_number(vkt_dict_get_child(c, "hyper_parameters"), "lr", &lr));
+    assert_true(lr == 0.1);
+    assert_non_null(vkt_dict_get_string(c, "hparams_name"));
+    vkt_dict_destroy(c);
+    vkt_trainer_destroy(t);
+    vkt_model_checkpoint_destroy(ckpt);
+    vkt_dict_destroy(hp);
+    fclose(out);
+}
+
 /* ---- allocation failures over trainer creation and the start of fit ------------------------ */
 
 typedef struct alloc_ctx {
@@ -702,6 +748,7 @@ int main(void)
         VKT_TEST(default_checkpoint_callback),
         VKT_TEST(epoch_hook_tensors_are_freed),
         VKT_TEST(trainer_setup_survives_each_allocation_failure),
+        VKT_TEST(weights_only_checkpoint),
         VKT_TEST(callback_metrics_in_on_validation_epoch_end),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -978,15 +978,16 @@ vkt_status vkt__trainer_dump_checkpoint(vkt_trainer *t, bool weights_only, vkt_d
             s = ls ? vkt_dict_set_number(ls, "last_epoch", vkt_scheduler_t(t->oc.scheduler))
                    : vkt_last_status();
         }
-        if (s == VKT_OK && t->d.hparams) {
-            s = vkt_dict_set_string(c, "hparams_name", "hparams");
-            vkt_dict *hp = s == VKT_OK ? vkt_dict_child(c, "hyper_parameters") : NULL;
-            s = hp ? copy_dict(hp, t->d.hparams) : (s == VKT_OK ? vkt_last_status() : s);
-        }
     }
-    /* every cb.on_save_checkpoint, then the module's */
+    /* the hyper-parameters are saved with weights_only too */
+    if (s == VKT_OK && t->d.hparams) {
+        s = vkt_dict_set_string(c, "hparams_name", "hparams");
+        vkt_dict *hp = s == VKT_OK ? vkt_dict_child(c, "hyper_parameters") : NULL;
+        s = hp ? copy_dict(hp, t->d.hparams) : (s == VKT_OK ? vkt_last_status() : s);
+    }
+    /* every cb.on_save_checkpoint (not for weights_only), then the module's */
     const char *fx = "on_save_checkpoint";
-    for (uint32_t i = 0; s == VKT_OK && i < t->n_cbs; i++) {
+    for (uint32_t i = 0; s == VKT_OK && !weights_only && i < t->n_cbs; i++) {
         if (t->cbs[i]->on_save_checkpoint) {
             t->fx = fx;
             s = check(t, fx, "callback", t->cbs[i]->on_save_checkpoint(t, c, t->cbs[i]->user_data));
