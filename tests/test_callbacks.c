@@ -606,6 +606,13 @@ static vkt_status vm_m_epoch_end(vkt_trainer *t, void *ud)
     return VKT_OK;
 }
 
+/* logged at the epoch end, read by EarlyStopping right after (a monitoring callback) */
+static vkt_status vm_train_epoch_end(vkt_trainer *t, void *ud)
+{
+    (void)ud;
+    return vkt_log_value(t, "epoch_end_metric", (float)vkt_trainer_current_epoch(t), NULL);
+}
+
 static vkt_status vm_train_start(vkt_trainer *t, void *ud)
 {
     val_seen *v = ud;
@@ -624,7 +631,9 @@ static vkt_status vm_configure_optimizers(vkt_trainer *t, vkt_optim_config *oc, 
 
 /* Lightning closes the evaluation epoch's results before on_validation_epoch_end: a callback (and
  * the module) printing per-epoch validation loss and accuracy from callback_metrics there sees
- * this epoch's values, the sanity check's during the sanity check, and nothing of it afterwards. */
+ * this epoch's values, the sanity check's during the sanity check, and nothing of it afterwards.
+ * And callback_metrics merges the live results on every read: a monitoring callback sees what the
+ * module logged in the same on_train_epoch_end. */
 static void callback_metrics_in_on_validation_epoch_end(void **state)
 {
     (void)state;
@@ -667,18 +676,23 @@ static void callback_metrics_in_on_validation_epoch_end(void **state)
                                        &v.acc),
                      VKT_OK);
     vkt_callback printer = {.on_validation_epoch_end = vm_cb_epoch_end, .user_data = &v};
+    /* strict: a metric missing from callback_metrics would be an error */
+    vkt_callback *es = vkt_early_stopping_create(&(vkt_early_stopping_desc){
+        .monitor = "epoch_end_metric", .mode = VKT_MODE_MAX, .patience = 10});
+    assert_non_null(es);
     vkt_module m = {
         .training_step = vm_training_step,
         .validation_step = vm_validation_step,
         .configure_optimizers = vm_configure_optimizers,
         .on_validation_epoch_end = vm_m_epoch_end,
+        .on_train_epoch_end = vm_train_epoch_end,
         .on_train_start = vm_train_start,
         .user_data = &v,
     };
     vkt_trainer *t;
     assert_int_equal(vkt_trainer_create(test_dev,
                                         &(vkt_trainer_desc){.max_epochs = 4,
-                                                            .callbacks = {&printer},
+                                                            .callbacks = {&printer, es},
                                                             .enable_progress_bar = VKT_FLAG_OFF,
                                                             .enable_checkpointing = VKT_FLAG_OFF,
                                                             .logger = VKT_FLAG_OFF},
@@ -714,7 +728,11 @@ static void callback_metrics_in_on_validation_epoch_end(void **state)
     float last = 0;
     assert_true(vkt_trainer_metric(t, VKT_CALLBACK_METRICS, "val_loss", &last));
     assert_float_equal(last, v.cb_loss[4], 0);
+    /* EarlyStopping saw the value the module logged in the same on_train_epoch_end */
+    assert_true(vkt_early_stopping_best_score(es) == 3.0f);
+    assert_int_equal(vkt_early_stopping_wait_count(es), 0);
     vkt_trainer_destroy(t);
+    vkt_early_stopping_destroy(es);
     vkt_metric_destroy(v.acc);
     vkt_optimizer_destroy(v.opt);
     vkt_model_destroy(v.model);

@@ -217,8 +217,19 @@ static vkt__mdict *dict_of(vkt_trainer *t, vkt_metrics_kind kind)
     }
 }
 
+static vkt_status log_epoch(vkt_trainer *t, vkt__results *rs, int64_t step, bool push);
+
+/* At an epoch end the reads merge the live epoch values (trainer_impl.h, epoch_end_results). */
+static vkt_status merge_live(vkt_trainer *t)
+{
+    return t->epoch_end_results ? log_epoch(t, t->epoch_end_results, 0, false) : VKT_OK;
+}
+
 bool vkt_trainer_metric(vkt_trainer *t, vkt_metrics_kind kind, const char *name, float *value)
 {
+    if (merge_live(t) != VKT_OK) {
+        return false;
+    }
     vkt__mdict *d = dict_of(t, kind);
     for (uint32_t i = 0; i < d->count; i++) {
         if (strcmp(d->items[i].name, name) == 0) {
@@ -236,11 +247,13 @@ bool vkt_trainer_metric(vkt_trainer *t, vkt_metrics_kind kind, const char *name,
 
 uint32_t vkt_trainer_metrics_count(vkt_trainer *t, vkt_metrics_kind kind)
 {
+    merge_live(t); /* on failure the dictionary as it is */
     return dict_of(t, kind)->count;
 }
 
 const char *vkt_trainer_metric_name(vkt_trainer *t, vkt_metrics_kind kind, uint32_t i)
 {
+    merge_live(t);
     vkt__mdict *d = dict_of(t, kind);
     return i < d->count ? d->items[i].name : NULL;
 }

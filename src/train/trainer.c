@@ -320,6 +320,7 @@ static vkt_status interrupted(vkt_trainer *t, vkt_status s)
     t->fx = NULL;
     t->stage = VKT_STAGE_NONE;
     t->eval_stage = VKT_STAGE_NONE;
+    t->epoch_end_results = NULL;
     t->sanity_checking = false;
     vkt_device_finish(t->dev); /* error path: nothing of the failed run may still be in flight */
     vkt__error(s, "%s", msg);
@@ -840,10 +841,12 @@ static vkt_status run_eval(vkt_trainer *t, vkt_stage stage, vkt_loader *l, uint3
      * which are dropped with the dictionaries when it ends) */
     if (s == VKT_OK && stage != VKT_STAGE_PREDICT) {
         s = vkt__log_eval_epoch_live(t);
+        t->epoch_end_results = t->stage_results;
     }
     if (s == VKT_OK) {
         s = EVAL_BOTH(on_validation_epoch_end, on_test_epoch_end, on_predict_epoch_end);
     }
+    t->epoch_end_results = NULL;
     if (s == VKT_OK && stage != VKT_STAGE_PREDICT) {
         s = vkt__log_eval_epoch(t);
     }
@@ -1244,6 +1247,7 @@ static vkt_status train_epoch(vkt_trainer *t, uint64_t *total_idx)
     /* on_train_epoch_end: non-monitoring callbacks, the module, then monitoring callbacks; the
      * train epoch values are live in callback_metrics from here on */
     s = vkt__log_train_epoch_live(t);
+    t->epoch_end_results = &t->train_results;
     if (s == VKT_OK) {
         s = cb_hook(t, "on_train_epoch_end", offsetof(vkt_callback, on_train_epoch_end),
                     NON_MONITORING);
@@ -1255,6 +1259,7 @@ static vkt_status train_epoch(vkt_trainer *t, uint64_t *total_idx)
         s = cb_hook(t, "on_train_epoch_end", offsetof(vkt_callback, on_train_epoch_end),
                     MONITORING);
     }
+    t->epoch_end_results = NULL;
     if (s == VKT_OK) {
         s = vkt__log_train_epoch(t);
     }

@@ -95,6 +95,10 @@ struct vkt_trainer {
 
     vkt__results train_results, eval_results;
     vkt__results *stage_results; /* the one vkt_log writes to now */
+    /* set while a loop's epoch-end hooks run: every metric read merges these results' live epoch
+     * values first, as Lightning's callback_metrics / progress_bar_metrics properties do, so a
+     * hook sees what an earlier epoch-end hook logged */
+    vkt__results *epoch_end_results;
     vkt__mdict callback_metrics, logged_metrics, pbar_metrics;
 };
 
