@@ -1,11 +1,11 @@
 /*
- * test_callbacks.c — the built-in callbacks inside a real fit (lightning-semantics.md §4.2, §4.3,
- * §6.1): ModelCheckpoint (monitor val_loss, top 2, save_last) and EarlyStopping (patience 3) on
- * the validation losses of Lightning's verified runs, 3, 2, 2.5, 2.2, 2.1: the run stops after
- * epoch 4, the files are epoch=1-step=4.ckpt, epoch=4-step=10.ckpt and last.ckpt, the messages
- * are Lightning's, and the checkpoints hold the callbacks' state. The progress bar's plain lines
- * (not a terminal) and its '\r' frames (terminal) on the same run.
- * Unit tests of the pieces (file names, top-k, stopping criteria, line formatting) are in
+ * test_callbacks.c — the built-in callbacks inside a real fit (docs/lightning.md "ModelCheckpoint",
+ * "EarlyStopping", "Progress bar"): ModelCheckpoint (monitor val_loss, top 2, save_last) and
+ * EarlyStopping (patience 3) on the validation losses of Lightning's verified runs, 3, 2, 2.5, 2.2,
+ * 2.1: the run stops after epoch 4, the files are epoch=1-step=4.ckpt, epoch=4-step=10.ckpt and
+ * last.ckpt, the messages are Lightning's, and the checkpoints hold the callbacks' state. The
+ * progress bar's plain lines (not a terminal) and its '\r' frames (terminal) on the same run. Unit
+ * tests of the pieces (file names, top-k, stopping criteria, line formatting) are in
  * tests/test_train_io.c.
  */
 #include <math.h>
@@ -273,7 +273,7 @@ static void default_checkpoint_callback(void **state)
 }
 
 /* Ops in the hooks that run outside a batch's scope (epoch starts and ends, the loop's start and
- * end): their tensors are freed when the hook returns, so a fit leaves the device as it found it. */
+ * end): their tensors are freed when the hook returns, so a fit leaves the device as it was. */
 static vkt_status leaky_epoch_hook(vkt_trainer *t, void *ud)
 {
     (void)ud;

@@ -1,7 +1,7 @@
 /*
- * test_trainer_flags.c — the Trainer flags of shared/docs/lightning-semantics.md §5 and resuming
- * fit from a checkpoint (§1.3 "Resume", §4.1), each asserted with the exact counts and values
- * Lightning's loops give (loops/fit_loop.py, loops/training_epoch_loop.py,
+ * test_trainer_flags.c — the Trainer flags (docs/lightning.md "Trainer flags") and resuming fit
+ * from a checkpoint ("Hook order", "Checkpoint contents"), each asserted with the exact counts and
+ * values Lightning's loops give (loops/fit_loop.py, loops/training_epoch_loop.py,
  * loops/optimization/automatic.py):
  *   accumulate_grad_batches (zero_grad / optimizer_step batches, global_step, outputs["loss"] / k,
  *   logger rows only on stepping batches, validation inside a window keeps its gradients),
@@ -631,7 +631,7 @@ static void fit_ok(fixture *f, vkt_trainer_desc d)
 static vkt_limit count(int64_t n) { return (vkt_limit){.count = n}; }
 static vkt_limit fraction(double f) { return (vkt_limit){.fraction = f}; }
 
-/* ---- accumulate_grad_batches (§1.3 "Gradient accumulation", §5, §6.2, §7) ---- */
+/* ---- accumulate_grad_batches (docs/lightning.md: "Hook order", "Logging", "metrics.csv") ---- */
 
 /* The train-step rows: only "train_loss", one per stepping batch, step = stepping batches so far,
  * value = that batch's raw (unnormalized) loss. */
@@ -1281,7 +1281,7 @@ static void resume_from_last_ckpt_equals_an_uninterrupted_run(void **state)
     second.extra_cb = mc;
     fit_ok(&second, (vkt_trainer_desc){.max_epochs = 4, .ckpt_path = last});
     vkt_model_checkpoint_destroy(mc);
-    /* §1.3 Resume: module on_load_checkpoint, callbacks' on_load_checkpoint, their
+    /* resuming: module on_load_checkpoint, callbacks' on_load_checkpoint, their
      * load_state_dict, then configure_optimizers; no sanity check */
     static const char *const resumed[] = {
         "C.setup",         "setup",           "on_load_checkpoint", "C.on_load_checkpoint",

@@ -20,7 +20,7 @@
  *     vkt_trainer_create(dev, &(vkt_trainer_desc){ .max_epochs = 5 }, &t);
  *     vkt_status s = vkt_trainer_fit(t, &module, train_loader, val_loader);
  *
- * Semantics are Lightning 2.x's (shared/docs/lightning-semantics.md): the same hooks in the same
+ * Semantics are Lightning 2.x's (docs/lightning.md): the same hooks in the same
  * order (callbacks before the module, monitoring callbacks after it in on_train_epoch_end,
  * validation inside the epoch, sanity check, gradient accumulation, checkpoint save/load order),
  * `log` with the same defaults per hook, suffixes, reductions and batch-size-weighted epoch

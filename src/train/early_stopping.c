@@ -1,11 +1,11 @@
 /*
- * early_stopping.c — Lightning's EarlyStopping (callbacks/early_stopping.py, semantics §4.3) as
- * a vkt_callback: checks callback_metrics[monitor] in on_train_epoch_end when validation runs at
- * every epoch end (else in on_validation_end), never outside fit, while sanity checking or under
- * fast_dev_run. Order of the checks: non-finite -> improvement (current - min_delta beats the
- * best; min_delta is stored negated for mode min) -> patience. Arithmetic is in f32, as on
- * Lightning's float32 tensors. Messages are Lightning's, word for word.
- * The decision (vkt__es_evaluate) is tested without a trainer in tests/test_train_io.c.
+ * early_stopping.c — Lightning's EarlyStopping (callbacks/early_stopping.py; docs/lightning.md
+ * "EarlyStopping") as a vkt_callback: checks callback_metrics[monitor] in on_train_epoch_end when
+ * validation runs at every epoch end (else in on_validation_end), never outside fit, while sanity
+ * checking or under fast_dev_run. Order of the checks: non-finite -> improvement (current -
+ * min_delta beats the best; min_delta is stored negated for mode min) -> patience. Arithmetic is in
+ * f32, as on Lightning's float32 tensors. Messages are Lightning's, word for word. The decision
+ * (vkt__es_evaluate) is tested without a trainer in tests/test_train_io.c.
  */
 #include <math.h>
 #include <string.h>

@@ -5,7 +5,8 @@
  *   vkt__format_num        Lightning's Tqdm.format_num   0.966, 2.000, 1e-5, -.500
  *   vkt__format_interval   tqdm.format_interval          00:05, 1:02:03
  *   vkt__py_format         format(value, spec)           "{val_loss:.2f}" in file names
- * Tests (with the examples verified against Lightning, semantics §6.1): tests/test_train_io.c.
+ * Tests (with the examples verified against Lightning, docs/lightning.md "Progress bar"):
+ * tests/test_train_io.c.
  */
 #include <ctype.h>
 #include <locale.h>

@@ -1,6 +1,6 @@
 /*
- * model_checkpoint.c — Lightning's ModelCheckpoint (callbacks/model_checkpoint.py, semantics
- * §4.2) as a vkt_callback:
+ * model_checkpoint.c — Lightning's ModelCheckpoint (callbacks/model_checkpoint.py;
+ * docs/lightning.md "ModelCheckpoint") as a vkt_callback:
  *   file names from a template ("{epoch}-{step}" -> epoch=0-step=2.ckpt, "{val_loss:.2f}",
  *   "-v1" when the name exists), last.ckpt with save_last, top-k by `monitor` (NaN is the
  *   worst), every_n_epochs / every_n_train_steps, saving in on_train_epoch_end when validation

@@ -1,7 +1,7 @@
 /*
  * trainer.c — fit / validate / test / predict with Lightning 2.x's hook order.
  *
- * The orders below follow shared/docs/lightning-semantics.md §1 (checked entry by entry in
+ * The orders below are Lightning's (docs/lightning.md "Hook order"; checked entry by entry in
  * tests/test_hooks.c). A training step reads like llm.c's loop:
  *
  *     batch -> on_train_batch_start -> optimizer_step(closure: training_step, zero_grad, backward)
