@@ -1,13 +1,13 @@
 /*
  * test_hooks.c — the order of every module and callback hook against Lightning's.
  *
- * The expected lists are shared/docs/lightning-semantics.md §1.2 (test_hooks.py's
- * test_trainer_model_hook_system_fit: 1 epoch, 2 train batches, 2 val batches, sanity check,
- * recorded when each hook *returns*) and §1.3 (2 epochs, 2 train batches, 1 val batch, recorded
- * when each hook is *entered*), built here line by line from those sections. Entries that are
- * torch.nn.Module methods or dataloader hooks with no vkt equivalent are left out of the lists
- * (forward, zero_grad, train(False), configure_callbacks, *_dataloader, clip_gradients); see
- * docs/lightning.md. Everything else is compared entry by entry.
+ * The expected lists (docs/lightning.md "Hook order") are Lightning's test_hooks.py
+ * test_trainer_model_hook_system_fit (1 epoch, 2 train batches, 2 val batches, sanity check,
+ * recorded when each hook *returns*) and the entry order observed running Lightning 2.2.5 (2
+ * epochs, 2 train batches, 1 val batch, recorded when each hook is *entered*), built here line by
+ * line. Entries that are torch.nn.Module methods or dataloader hooks with no vkt equivalent are
+ * left out of the lists (forward, zero_grad, train(False), configure_callbacks, *_dataloader,
+ * clip_gradients); see docs/lightning.md. Everything else is compared entry by entry.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +19,7 @@
 #define MAX_REC 2048
 static char rec_log[MAX_REC][48];
 static int n_rec;
-static bool record_on_entry; /* §1.3: entry order; §1.2: completion order */
+static bool record_on_entry; /* the observed entry order; else test_hooks.py's completion order */
 
 static void rec(const char *s)
 {
@@ -510,7 +510,7 @@ static void run_fit(int epochs, int train_batches, int val_batches, bool entry_o
     vkt_dataset_destroy(ds);
 }
 
-/* §1.2: max_epochs=1, 2 train batches, 2 val batches, sanity check 2, completion order */
+/* test_hooks.py: max_epochs=1, 2 train batches, 2 val batches, sanity check 2, completion order */
 static void fit_hook_order_matches_lightning_test_hooks(void **state)
 {
     (void)state;
@@ -521,7 +521,7 @@ static void fit_hook_order_matches_lightning_test_hooks(void **state)
     assert_int_equal(h.val_outputs_seen, 4); /* 2 sanity + 2 in-fit batches */
 }
 
-/* §1.3: 2 epochs, 2 train batches, 1 val batch, sanity check min(2, 1) = 1, entry order */
+/* observed: 2 epochs, 2 train batches, 1 val batch, sanity check min(2, 1) = 1, entry order */
 static void fit_hook_entry_order_two_epochs(void **state)
 {
     (void)state;

@@ -1,9 +1,9 @@
 /*
- * test_logging.c — vkt_log against Lightning's self.log (lightning-semantics.md §2, §6.2):
- * the observed run with log_every_n_steps=1, 2 train batches of 2 and validation batches of 2, 2, 1
- * (epoch means weighted by batch size: 1, 2, 3 -> 1.8), the three metric dictionaries, the exact
- * metrics.csv rows and step numbers, and misuse errors. Also that epoch aggregation stays on the
- * device: the run reads values back only at logging points.
+ * test_logging.c — vkt_log against Lightning's self.log (docs/lightning.md "Logging",
+ * "metrics.csv"): the observed run with log_every_n_steps=1, 2 train batches of 2 and validation
+ * batches of 2, 2, 1 (epoch means weighted by batch size: 1, 2, 3 -> 1.8), the three metric
+ * dictionaries, the exact metrics.csv rows and step numbers, and misuse errors. Also that epoch
+ * aggregation stays on the device: the run reads values back only at logging points.
  */
 #include <math.h>
 #include <stdio.h>
@@ -18,7 +18,7 @@ typedef struct run {
     vkt_optimizer *opt;
     float train_loss[2][2];     /* the loss tensors' values, read in a test-only hook */
     bool at_epoch_end_checked;
-    int mode;                   /* 0: §2 scenario; 1..: misuse cases */
+    int mode;                   /* 0: the observed run; 1..: misuse cases */
     vkt_status misuse_status;
 } run;
 
@@ -140,7 +140,7 @@ static vkt_status cb_on_train_epoch_end(vkt_trainer *t, void *ud)
     if (vkt_trainer_current_epoch(t) != 0) {
         return VKT_OK;
     }
-    /* §2 "Observed values" at on_train_epoch_end of epoch 0 */
+    /* the values observed in Lightning at on_train_epoch_end of epoch 0 */
     assert_float_equal(metric(t, VKT_CALLBACK_METRICS, "train_both"), 1.5, 0);
     assert_float_equal(metric(t, VKT_CALLBACK_METRICS, "train_both_step"), 2.0, 0);
     assert_float_equal(metric(t, VKT_CALLBACK_METRICS, "train_both_epoch"), 1.5, 0);
@@ -318,7 +318,7 @@ static void observed_run_matches_lightning(void **state)
     char *csv = read_file(path);
     assert_non_null(csv);
     mask_train_loss(csv);
-    /* §6.2's observed file, train_loss values masked (they depend on the model) */
+    /* the metrics.csv observed in Lightning, train_loss values masked (they depend on the model) */
     const char *want =
         "cb_metric,ep_metric,epoch,step,train_both_epoch,train_both_step,train_loss,train_sum,"
         "val_both_epoch,val_both_step,val_loss,val_max\n"
@@ -347,7 +347,7 @@ static void default_logging_writes_only_epoch_rows(void **state)
 {
     (void)state;
     /* log_every_n_steps 50 with 2 batches: no train step rows ever; with only val_loss logged at
-     * epoch level the file is "epoch,step,val_loss" rows, as in §6.2's second sample */
+     * epoch level the file is "epoch,step,val_loss" rows, as Lightning's defaults write it */
     run r = {.mode = 0};
     vkt_trainer *t;
     vkt_device_finish(test_dev);

@@ -1,8 +1,8 @@
 /*
- * test_train_io.c — the trainer's I/O half, without a device: vkt_dict, checkpoint files
- * (round trip, atomic replacement, every kind of corrupt file), Lightning's number formatting
- * (§6.1 examples), metrics.csv against the §6.2 sample, hparams.yaml, progress-bar lines,
- * ModelCheckpoint file names and top-k, EarlyStopping decisions and messages.
+ * test_train_io.c — the trainer's I/O half, without a device: vkt_dict, checkpoint files (round
+ * trip, atomic replacement, every kind of corrupt file), Lightning's number formatting (the
+ * examples verified against Lightning), metrics.csv against the observed sample, hparams.yaml,
+ * progress-bar lines, ModelCheckpoint file names and top-k, EarlyStopping decisions and messages.
  *
  * `test_train_io --write-checkpoint PATH` writes the sample checkpoint of checkpoint_roundtrip
  * and exits: tests/check_safetensors.py reads it back the way the safetensors library does.
@@ -498,7 +498,7 @@ static void check_fmt(double v, bool is_int, const char *spec, const char *want)
 static void format_numbers(void **state)
 {
     (void)state;
-    /* semantics §6.1, verified against Lightning's Tqdm.format_num */
+    /* verified against Lightning's Tqdm.format_num (docs/lightning.md "Progress bar") */
     check_num(0.96580, false, "0.966");
     check_num(1.79999, false, "1.800");
     check_num(2.0, false, "2.000");
@@ -510,7 +510,7 @@ static void format_numbers(void **state)
     check_num(12345.6, false, "12345.6");
     check_num(-0.5, false, "-.500");
     check_num(0, true, "0");
-    /* float32 metrics as the progress bar gets them (§6.1 frames) */
+    /* float32 metrics as the progress bar gets them (the observed frames) */
     check_num((double)0.36650595f, false, "0.367");
     check_num(0.05693098157644272, false, "0.0569");
     check_num(0.08741290867328644, false, "0.0874");
@@ -520,7 +520,7 @@ static void format_numbers(void **state)
     check_num(1e20, false, "1e+20");
 
     /* Python's repr(float): shortest round trip, exponent when decpt <= -4 or > 16 */
-    check_repr(0.3665059506893158, "0.3665059506893158"); /* the §6.2 sample values */
+    check_repr(0.3665059506893158, "0.3665059506893158"); /* the metrics.csv sample's */
     check_repr(0.9658016562461853, "0.9658016562461853");
     check_repr((double)1.8f, "1.7999999523162842");
     check_repr(0.13262616097927094, "0.13262616097927094");
@@ -597,7 +597,8 @@ typedef struct row {
     int64_t step, epoch;
 } row;
 
-/* The §6.2 sample: log_every_n_steps=1, 2 epochs x 2 train batches, val batches 2, 2, 1. */
+/* The observed metrics.csv (docs/lightning.md "metrics.csv"): log_every_n_steps=1, 2 epochs x 2
+ * train batches, val batches 2, 2, 1. */
 static const row sample_rows[] = {
     {{"train_loss", "train_both_step", "cb_metric"}, {0.3665059506893158, 1.0, 0.0}, 3, 0, 0},
     {{"train_loss", "train_both_step", "cb_metric"}, {0.9658016562461853, 2.0, 1.0}, 3, 1, 0},
@@ -698,7 +699,7 @@ static void csv_logger_sample(void **state)
     assert_string_equal(text, sample_csv);
     free(text);
 
-    /* the defaults' file (§6.2): only validation epoch rows */
+    /* the defaults' file: only validation epoch rows */
     const char *names[] = {"val_loss"};
     double v0 = 0.13262616097927094, v1 = 0.08741290867328644;
     assert_int_equal(l2->log_metrics(names, &v0, 1, 1, 0, l2->user_data), VKT_OK);
@@ -942,7 +943,7 @@ static void meter(const char *desc, uint64_t n, int64_t total, double elapsed,
 static void progress_bar_lines(void **state)
 {
     (void)state;
-    /* the §6.1 frames of one epoch */
+    /* the observed frames of one epoch */
     meter("Epoch 0", 0, 2, 0, "", 0, "Epoch 0:   0%|          | 0/2 [00:00<?, ?it/s]");
     meter("Epoch 0", 1, 2, 1 / 453.49, "", 0,
           "Epoch 0:  50%|█████     | 1/2 [00:00<00:00, 453.49it/s]");
@@ -1202,7 +1203,7 @@ static void early_stopping_decisions(void **state)
     assert_null(vkt_early_stopping_create(&(vkt_early_stopping_desc){0}));
     ASSERT_ERROR_HAS(VKT_INVALID_ARGUMENT, "monitor is required");
 
-    /* §4.3's verified run: patience 3, val_loss 3, 2, 2.5, 2.2, 2.1 stops after epoch 4 */
+    /* Lightning's verified run: patience 3, val_loss 3, 2, 2.5, 2.2, 2.1 stops after epoch 4 */
     vkt__es_state s = {.monitor = "val_loss", .check_finite = true, .min_delta = -0.0f,
                        .best_score = INFINITY, .patience = 3};
     const float seq[] = {3, 2, 2.5f, 2.2f, 2.1f};

@@ -1,7 +1,7 @@
 /*
- * test_trainer_flags.c — the Trainer flags of shared/docs/lightning-semantics.md §5 and resuming
- * fit from a checkpoint (§1.3 "Resume", §4.1), each asserted with the exact counts and values
- * Lightning's loops give (loops/fit_loop.py, loops/training_epoch_loop.py,
+ * test_trainer_flags.c — the Trainer flags (docs/lightning.md "Trainer flags") and resuming fit
+ * from a checkpoint ("Hook order", "Checkpoint contents"), each asserted with the exact counts and
+ * values Lightning's loops give (loops/fit_loop.py, loops/training_epoch_loop.py,
  * loops/optimization/automatic.py):
  *   accumulate_grad_batches (zero_grad / optimizer_step batches, global_step, outputs["loss"] / k,
  *   logger rows only on stepping batches, validation inside a window keeps its gradients),
@@ -51,6 +51,7 @@ typedef struct probe {
     at skip_epoch_at;            /* on_train_batch_start returns VKT_SKIP_EPOCH there */
     at m_stop_at, cb_stop_at;    /* module / callback on_train_batch_end sets should_stop */
     bool stop_on_first_val;      /* callback on_validation_end sets should_stop once */
+    bool override_clip;          /* module configure_gradient_clipping records its arguments */
     /* counts */
     int train_steps, val_steps, sanity_steps, before_zero_grads, before_opt_steps, batch_ends,
         epoch_starts, epoch_ends, sanity_starts, sanity_ends, exceptions, val_zero_grads;
@@ -72,6 +73,9 @@ typedef struct probe {
     uint32_t snap_steps;
     char ev[MAXE][32];
     int n_ev;
+    int clip_calls;
+    float clip_val;
+    char clip_algo[16];          /* "(null)" for NULL */
 } probe;
 
 static probe P;
@@ -465,6 +469,16 @@ static vkt_logger capture_logger = {.log_metrics = cap_log_metrics};
 
 static char tmpdir[128];
 
+static vkt_status m_configure_gradient_clipping(vkt_trainer *t, vkt_optimizer *o, float val,
+                                                const char *algo, void *ud)
+{
+    (void)t, (void)o, (void)ud;
+    P.clip_calls++;
+    P.clip_val = val;
+    snprintf(P.clip_algo, sizeof P.clip_algo, "%s", algo ? algo : "(null)");
+    return VKT_OK;
+}
+
 typedef struct fixture {
     /* in */
     uint32_t train_batches;      /* batches of 2 samples: 0 .. 2 * train_batches - 1 */
@@ -536,6 +550,7 @@ static vkt_status run_fit(fixture *f, vkt_trainer_desc d)
     vkt_module m = {
         .training_step = training_step,
         .validation_step = validation_step,
+        .configure_gradient_clipping = P.override_clip ? m_configure_gradient_clipping : NULL,
         .configure_optimizers = configure_optimizers,
         .setup = m_setup,
         .on_fit_start = m_on_fit_start,
@@ -616,7 +631,7 @@ static void fit_ok(fixture *f, vkt_trainer_desc d)
 static vkt_limit count(int64_t n) { return (vkt_limit){.count = n}; }
 static vkt_limit fraction(double f) { return (vkt_limit){.fraction = f}; }
 
-/* ---- accumulate_grad_batches (§1.3 "Gradient accumulation", §5, §6.2, §7) ---- */
+/* ---- accumulate_grad_batches (docs/lightning.md: "Hook order", "Logging", "metrics.csv") ---- */
 
 /* The train-step rows: only "train_loss", one per stepping batch, step = stepping batches so far,
  * value = that batch's raw (unnormalized) loss. */
@@ -1068,6 +1083,39 @@ static void gradient_clip_by_value(void **state)
     assert_true(above > 0 && inside > 0); /* both sides of the clip value were exercised */
 }
 
+/* configure_gradient_clipping gets the flags as given: Lightning passes
+ * gradient_clip_val=None, gradient_clip_algorithm=None when they are unset (NaN and NULL here). */
+static void configure_gradient_clipping_gets_unset_flags(void **state)
+{
+    (void)state;
+    struct {
+        float val;
+        vkt_clip_algorithm algo;
+        bool val_unset;
+        float want_val;
+        const char *want_algo;
+    } cases[] = {
+        {0, VKT_CLIP_DEFAULT, true, 0, "(null)"},
+        {0.5f, VKT_CLIP_DEFAULT, false, 0.5f, "(null)"},
+        {0, VKT_CLIP_VALUE, true, 0, "value"},
+        {0.25f, VKT_CLIP_NORM, false, 0.25f, "norm"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        reset_probe();
+        P.override_clip = true;
+        fixture f = {.train_batches = 2};
+        fit_ok(&f, (vkt_trainer_desc){.max_epochs = 1, .gradient_clip_val = cases[i].val,
+                                      .gradient_clip_algorithm = cases[i].algo});
+        assert_int_equal(P.clip_calls, 2); /* once per optimizer step */
+        if (cases[i].val_unset) {
+            assert_true(isnan(P.clip_val));
+        } else {
+            assert_true(P.clip_val == cases[i].want_val);
+        }
+        assert_string_equal(P.clip_algo, cases[i].want_algo);
+    }
+}
+
 /* ---- fast_dev_run / overfit_batches ---- */
 
 static bool dir_is_empty(const char *path)
@@ -1233,7 +1281,7 @@ static void resume_from_last_ckpt_equals_an_uninterrupted_run(void **state)
     second.extra_cb = mc;
     fit_ok(&second, (vkt_trainer_desc){.max_epochs = 4, .ckpt_path = last});
     vkt_model_checkpoint_destroy(mc);
-    /* §1.3 Resume: module on_load_checkpoint, callbacks' on_load_checkpoint, their
+    /* resuming: module on_load_checkpoint, callbacks' on_load_checkpoint, their
      * load_state_dict, then configure_optimizers; no sanity check */
     static const char *const resumed[] = {
         "C.setup",         "setup",           "on_load_checkpoint", "C.on_load_checkpoint",
@@ -1354,6 +1402,7 @@ int main(void)
         VKT_TEST(skip_epoch_from_on_train_batch_start),
         VKT_TEST(gradient_clip_by_norm),
         VKT_TEST(gradient_clip_by_value),
+        VKT_TEST(configure_gradient_clipping_gets_unset_flags),
         VKT_TEST(fast_dev_run_one_batch_no_files),
         VKT_TEST(overfit_batches_repeats_the_first_batches_unshuffled),
         VKT_TEST(step_scheduler_frequency_counts_batches_of_the_epoch),

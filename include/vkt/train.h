@@ -20,7 +20,7 @@
  *     vkt_trainer_create(dev, &(vkt_trainer_desc){ .max_epochs = 5 }, &t);
  *     vkt_status s = vkt_trainer_fit(t, &module, train_loader, val_loader);
  *
- * Semantics are Lightning 2.x's (shared/docs/lightning-semantics.md): the same hooks in the same
+ * Semantics are Lightning 2.x's (docs/lightning.md): the same hooks in the same
  * order (callbacks before the module, monitoring callbacks after it in on_train_epoch_end,
  * validation inside the epoch, sanity check, gradient accumulation, checkpoint save/load order),
  * `log` with the same defaults per hook, suffixes, reductions and batch-size-weighted epoch
@@ -31,6 +31,13 @@
  * Hooks return a vkt_status: anything but VKT_OK stops the run, every callback's on_exception
  * is called, and fit/validate/test/predict return that status (the message stays in
  * vkt_last_error()). vkt_trainer_fail() sets a message and returns the status in one line.
+ *
+ * Tensors made in hooks. Steps and batch hooks run inside the batch's tensor scope (vkt/tensor.h).
+ * Every other hook dispatched by the trainer runs in a scope of its own, so the intermediates of
+ * an epoch-end computation are freed when the hook returns (a logged value stays alive as long as
+ * the trainer needs it); vkt_tensor_keep a tensor that must outlive the hook. The exceptions,
+ * where a module builds state, run in the caller's scope: prepare_data, setup, configure_model,
+ * configure_optimizers, on_fit_start, on_train_start and on_load_checkpoint.
  *
  * Values stay on the device: logged tensors are reduced on the device and read back only at
  * logging points (log_every_n_steps, progress-bar refreshes, epoch ends) or when a hook reads a
@@ -190,7 +197,11 @@ typedef struct vkt_module {
     vkt_status (*optimizer_zero_grad)(vkt_trainer *t, uint32_t epoch, uint32_t batch_idx,
                                       vkt_optimizer *opt, void *ud);  /* default: zero_grad */
     vkt_optimizer_hook on_before_optimizer_step;
-    /* default: clip with the trainer's gradient_clip_val / algorithm */
+    /* default: clip with the trainer's gradient_clip_val / algorithm. An override gets the flags
+     * as the user gave them, Lightning's None for unset: clip_val is NaN when gradient_clip_val
+     * is not > 0 (test with isnan), algorithm is NULL when gradient_clip_algorithm is
+     * VKT_CLIP_DEFAULT, else "norm" or "value". The override does the clipping itself
+     * (vkt_clip_grad_norm / vkt_clip_grad_value) or none. */
     vkt_status (*configure_gradient_clipping)(vkt_trainer *t, vkt_optimizer *opt, float clip_val,
                                               const char *algorithm, void *ud);
     /* default: vkt_closure_run(closure), then vkt_optimizer_step(opt). The closure runs
@@ -462,6 +473,15 @@ VKT_API uint32_t vkt_trainer_num_training_batches(const vkt_trainer *t);
 VKT_API uint32_t vkt_trainer_num_val_batches(const vkt_trainer *t);
 /** The optimizer from configure_optimizers (NULL before). */
 VKT_API vkt_optimizer *vkt_trainer_optimizer(const vkt_trainer *t);
+/**
+ * trainer.callbacks: the final list, in the order hooks run (the given callbacks, then the
+ * default progress bar / ModelCheckpoint the trainer added, checkpoint callbacks moved to the
+ * end). vkt_trainer_callback returns NULL past the end.
+ */
+VKT_API uint32_t vkt_trainer_num_callbacks(const vkt_trainer *t);
+VKT_API vkt_callback *vkt_trainer_callback(const vkt_trainer *t, uint32_t i);
+/** trainer.checkpoint_callback: the first checkpoint callback (the default one too), or NULL. */
+VKT_API vkt_callback *vkt_trainer_checkpoint_callback(const vkt_trainer *t);
 /** The first logger, or NULL. */
 VKT_API vkt_logger *vkt_trainer_logger(const vkt_trainer *t);
 VKT_API const char *vkt_trainer_log_dir(const vkt_trainer *t);
@@ -506,8 +526,24 @@ typedef struct vkt_checkpoint_desc {
 } vkt_checkpoint_desc;
 VKT_API vkt_callback *vkt_model_checkpoint_create(const vkt_checkpoint_desc *desc);
 VKT_API void vkt_model_checkpoint_destroy(vkt_callback *cb);
+/*
+ * ModelCheckpoint's attributes. Any callback may be passed: for one that is not a
+ * ModelCheckpoint the paths are "", the counts 0 and best_score false. Strings stay valid until
+ * the callback saves or loads again, or is destroyed.
+ */
+/** best_model_path ("" before the first save). */
 VKT_API const char *vkt_model_checkpoint_best_path(const vkt_callback *cb);
+/** last_model_path: the last save_last file ("" when there is none). */
 VKT_API const char *vkt_model_checkpoint_last_path(const vkt_callback *cb);
+/** best_model_score: false while it is None (no monitor, or nothing saved yet). */
+VKT_API bool vkt_model_checkpoint_best_score(const vkt_callback *cb, double *score);
+/** kth_best_model_path: the worst of the kept top k ("" before the first save). */
+VKT_API const char *vkt_model_checkpoint_kth_best_path(const vkt_callback *cb);
+/** best_k_models, path -> score in insertion order: its size, and entry i (NULL past the end;
+ * *score may be NULL). A NaN score is stored as the worst value, as Lightning does. */
+VKT_API uint32_t vkt_model_checkpoint_best_k_count(const vkt_callback *cb);
+VKT_API const char *vkt_model_checkpoint_best_k(const vkt_callback *cb, uint32_t i,
+                                                double *score);
 
 /** Lightning's EarlyStopping. */
 typedef struct vkt_early_stopping_desc {
@@ -521,6 +557,15 @@ typedef struct vkt_early_stopping_desc {
 } vkt_early_stopping_desc;
 VKT_API vkt_callback *vkt_early_stopping_create(const vkt_early_stopping_desc *desc);
 VKT_API void vkt_early_stopping_destroy(vkt_callback *cb);
+/*
+ * EarlyStopping's attributes (any callback may be passed: 0, 0 and NaN for one that is not an
+ * EarlyStopping). wait_count: checks without improvement since the best; stopped_epoch: the
+ * epoch it stopped the run in, 0 while it has not; best_score: +inf (mode min) / -inf (max)
+ * before the first check, as Lightning's tensor starts.
+ */
+VKT_API uint32_t vkt_early_stopping_wait_count(const vkt_callback *cb);
+VKT_API int64_t vkt_early_stopping_stopped_epoch(const vkt_callback *cb);
+VKT_API float vkt_early_stopping_best_score(const vkt_callback *cb);
 
 /* ---- checkpoint files ------------------------------------------------------------------------ */
 

@@ -1,5 +1,6 @@
 /*
- * csv_logger.c — Lightning's CSVLogger (loggers/csv_logs.py, semantics §6.2) as a vkt_logger:
+ * csv_logger.c — Lightning's CSVLogger (loggers/csv_logs.py; docs/lightning.md "metrics.csv") as
+ * a vkt_logger:
  *   save_dir/name/version_N/metrics.csv   N = 1 + the largest existing version_N (0 if none)
  *   save_dir/name/version_N/hparams.yaml  written when log_hyperparams is called
  * metrics.csv: one row per log_metrics call (rows are never merged), the header is the sorted
@@ -8,8 +9,8 @@
  * cells empty; fields are quoted as Python's csv module does (QUOTE_MINIMAL). Lines end in
  * LINE_END: "\r\n", as Python's csv module (the excel dialect) writes Lightning's file. Each
  * row is on disk when log_metrics returns.
- * Tests: tests/test_train_io.c (the §6.2 sample, row by row; hparams.yaml through
- * tests/check_hparams_yaml.py, PyYAML's safe_load).
+ * Tests: tests/test_train_io.c (the observed metrics.csv of docs/lightning.md, row by row;
+ * hparams.yaml through tests/check_hparams_yaml.py, PyYAML's safe_load).
  */
 #include <dirent.h>
 #include <errno.h>

@@ -1,11 +1,11 @@
 /*
- * early_stopping.c — Lightning's EarlyStopping (callbacks/early_stopping.py, semantics §4.3) as
- * a vkt_callback: checks callback_metrics[monitor] in on_train_epoch_end when validation runs at
- * every epoch end (else in on_validation_end), never outside fit, while sanity checking or under
- * fast_dev_run. Order of the checks: non-finite -> improvement (current - min_delta beats the
- * best; min_delta is stored negated for mode min) -> patience. Arithmetic is in f32, as on
- * Lightning's float32 tensors. Messages are Lightning's, word for word.
- * The decision (vkt__es_evaluate) is tested without a trainer in tests/test_train_io.c.
+ * early_stopping.c — Lightning's EarlyStopping (callbacks/early_stopping.py; docs/lightning.md
+ * "EarlyStopping") as a vkt_callback: checks callback_metrics[monitor] in on_train_epoch_end when
+ * validation runs at every epoch end (else in on_validation_end), never outside fit, while sanity
+ * checking or under fast_dev_run. Order of the checks: non-finite -> improvement (current -
+ * min_delta beats the best; min_delta is stored negated for mode min) -> patience. Arithmetic is in
+ * f32, as on Lightning's float32 tensors. Messages are Lightning's, word for word. The decision
+ * (vkt__es_evaluate) is tested without a trainer in tests/test_train_io.c.
  */
 #include <math.h>
 #include <string.h>
@@ -281,4 +281,28 @@ void vkt_early_stopping_destroy(vkt_callback *cb)
     }
     free(e->state_key);
     free(e);
+}
+
+/* The EarlyStopping behind `cb`, or NULL for any other callback: the getters take any. */
+static const es *as_es(const vkt_callback *cb)
+{
+    return cb && cb->state_dict == es_state_dict ? (const es *)cb : NULL;
+}
+
+uint32_t vkt_early_stopping_wait_count(const vkt_callback *cb)
+{
+    const es *e = as_es(cb);
+    return e ? e->st.wait_count : 0;
+}
+
+int64_t vkt_early_stopping_stopped_epoch(const vkt_callback *cb)
+{
+    const es *e = as_es(cb);
+    return e ? e->st.stopped_epoch : 0;
+}
+
+float vkt_early_stopping_best_score(const vkt_callback *cb)
+{
+    const es *e = as_es(cb);
+    return e ? e->st.best_score : NAN;
 }

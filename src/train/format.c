@@ -5,7 +5,8 @@
  *   vkt__format_num        Lightning's Tqdm.format_num   0.966, 2.000, 1e-5, -.500
  *   vkt__format_interval   tqdm.format_interval          00:05, 1:02:03
  *   vkt__py_format         format(value, spec)           "{val_loss:.2f}" in file names
- * Tests (with the examples verified against Lightning, semantics §6.1): tests/test_train_io.c.
+ * Tests (with the examples verified against Lightning, docs/lightning.md "Progress bar"):
+ * tests/test_train_io.c.
  *
  * By hand, not from a library: the files must hold Python's exact strings, and repr(float) is the
  * shortest string that reads back (printf's %.17g writes 0.1 as 0.10000000000000001), while

@@ -91,27 +91,30 @@ static void mval_clear(vkt__mval *v)
 }
 
 /* Sets a pending device value: host value = (*pending) / divisor (in f32) once read. */
-static void dict_set_pending(vkt__mdict *d, const char *name, vkt_tensor *value, double scale)
+static vkt_status dict_set_pending(vkt__mdict *d, const char *name, vkt_tensor *value,
+                                   double scale)
 {
     vkt__mval *v = dict_slot(d, name);
     if (!v) {
-        return;
+        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory for metric \"%s\"", name);
     }
     mval_clear(v);
     v->pending = vkt__ref(value);
     v->scale = scale;
     v->known = false;
+    return VKT_OK;
 }
 
-static void dict_set_known(vkt__mdict *d, const char *name, double value)
+static vkt_status dict_set_known(vkt__mdict *d, const char *name, double value)
 {
     vkt__mval *v = dict_slot(d, name);
     if (!v) {
-        return;
+        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory for metric \"%s\"", name);
     }
     mval_clear(v);
     v->value = value;
     v->known = true;
+    return VKT_OK;
 }
 
 void vkt__mdict_clear(vkt__mdict *d)
@@ -214,8 +217,19 @@ static vkt__mdict *dict_of(vkt_trainer *t, vkt_metrics_kind kind)
     }
 }
 
+static vkt_status log_epoch(vkt_trainer *t, vkt__results *rs, int64_t step, bool push);
+
+/* At an epoch end the reads merge the live epoch values (trainer_impl.h, epoch_end_results). */
+static vkt_status merge_live(vkt_trainer *t)
+{
+    return t->epoch_end_results ? log_epoch(t, t->epoch_end_results, 0, false) : VKT_OK;
+}
+
 bool vkt_trainer_metric(vkt_trainer *t, vkt_metrics_kind kind, const char *name, float *value)
 {
+    if (merge_live(t) != VKT_OK) {
+        return false;
+    }
     vkt__mdict *d = dict_of(t, kind);
     for (uint32_t i = 0; i < d->count; i++) {
         if (strcmp(d->items[i].name, name) == 0) {
@@ -233,11 +247,13 @@ bool vkt_trainer_metric(vkt_trainer *t, vkt_metrics_kind kind, const char *name,
 
 uint32_t vkt_trainer_metrics_count(vkt_trainer *t, vkt_metrics_kind kind)
 {
+    merge_live(t); /* on failure the dictionary as it is */
     return dict_of(t, kind)->count;
 }
 
 const char *vkt_trainer_metric_name(vkt_trainer *t, vkt_metrics_kind kind, uint32_t i)
 {
+    merge_live(t);
     vkt__mdict *d = dict_of(t, kind);
     return i < d->count ? d->items[i].name : NULL;
 }
@@ -517,14 +533,16 @@ typedef struct row {
     uint32_t n;
 } row;
 
-static void row_add(row *rw, vkt__mdict *logged, const char *name, vkt_tensor *value, double scale)
+static vkt_status row_add(row *rw, vkt__mdict *logged, const char *name, vkt_tensor *value,
+                          double scale)
 {
-    dict_set_pending(logged, name, value, scale);
-    if (rw->n < 256) {
+    vkt_status s = dict_set_pending(logged, name, value, scale);
+    if (s == VKT_OK && rw->n < 256) {
         rw->names[rw->n] = name;
         rw->vals[rw->n] = NULL; /* filled from the logged dict after it resolves */
         rw->n++;
     }
+    return s;
 }
 
 static vkt_status row_push(vkt_trainer *t, row *rw, int64_t step, int64_t epoch)
@@ -583,16 +601,24 @@ vkt_status vkt__log_train_step(vkt_trainer *t, bool push)
         }
         char key[104];
         forked(key, sizeof key, r, true);
-        dict_set_pending(&t->callback_metrics, key, r->step_value, 1.0);
+        if (dict_set_pending(&t->callback_metrics, key, r->step_value, 1.0) != VKT_OK) {
+            return vkt_last_status();
+        }
         if (r->on_epoch) {
-            dict_set_pending(&t->callback_metrics, r->name, r->step_value, 1.0);
+            if (dict_set_pending(&t->callback_metrics, r->name, r->step_value, 1.0) != VKT_OK) {
+                return vkt_last_status();
+            }
         }
         if (r->prog_bar) {
-            dict_set_pending(&t->pbar_metrics, key, r->step_value, 1.0);
+            if (dict_set_pending(&t->pbar_metrics, key, r->step_value, 1.0) != VKT_OK) {
+                return vkt_last_status();
+            }
         }
         if (push && r->logger && rw.n < 256) {
             snprintf(names[rw.n], sizeof names[rw.n], "%s", key);
-            row_add(&rw, &t->logged_metrics, names[rw.n], r->step_value, 1.0);
+            if (row_add(&rw, &t->logged_metrics, names[rw.n], r->step_value, 1.0) != VKT_OK) {
+                return vkt_last_status();
+            }
         }
     }
     /* called before _batches_that_stepped advances: the row's step is its value now */
@@ -612,11 +638,15 @@ vkt_status vkt__log_eval_step(vkt_trainer *t)
         char key[104];
         forked(key, sizeof key, r, true);
         if (r->prog_bar) {
-            dict_set_pending(&t->pbar_metrics, key, r->step_value, 1.0);
+            if (dict_set_pending(&t->pbar_metrics, key, r->step_value, 1.0) != VKT_OK) {
+                return vkt_last_status();
+            }
         }
         if (r->logger && rw.n < 256) {
             snprintf(names[rw.n], sizeof names[rw.n], "%s", key);
-            row_add(&rw, &t->logged_metrics, names[rw.n], r->step_value, 1.0);
+            if (row_add(&rw, &t->logged_metrics, names[rw.n], r->step_value, 1.0) != VKT_OK) {
+                return vkt_last_status();
+            }
         }
     }
     if (t->sanity_checking) {
@@ -652,16 +682,24 @@ static vkt_status log_epoch(vkt_trainer *t, vkt__results *rs, int64_t step, bool
         char key[104];
         forked(key, sizeof key, r, false);
         double sc = epoch_scale(r);
-        dict_set_pending(&t->callback_metrics, key, r->acc, sc);
+        if (dict_set_pending(&t->callback_metrics, key, r->acc, sc) != VKT_OK) {
+            return vkt_last_status();
+        }
         if (r->on_step) {
-            dict_set_pending(&t->callback_metrics, r->name, r->acc, sc);
+            if (dict_set_pending(&t->callback_metrics, r->name, r->acc, sc) != VKT_OK) {
+                return vkt_last_status();
+            }
         }
         if (r->prog_bar) {
-            dict_set_pending(&t->pbar_metrics, key, r->acc, sc);
+            if (dict_set_pending(&t->pbar_metrics, key, r->acc, sc) != VKT_OK) {
+                return vkt_last_status();
+            }
         }
         if (push && r->logger && rw.n < 256) {
             snprintf(names[rw.n], sizeof names[rw.n], "%s", key);
-            row_add(&rw, &t->logged_metrics, names[rw.n], r->acc, sc);
+            if (row_add(&rw, &t->logged_metrics, names[rw.n], r->acc, sc) != VKT_OK) {
+                return vkt_last_status();
+            }
         }
     }
     return push ? row_push(t, &rw, step, t->current_epoch) : VKT_OK;
@@ -678,12 +716,16 @@ vkt_status vkt__log_train_epoch(vkt_trainer *t)
                      !t->sanity_checking);
 }
 
+vkt_status vkt__log_eval_epoch_live(vkt_trainer *t)
+{
+    return log_epoch(t, t->stage_results, 0, false);
+}
+
 vkt_status vkt__log_eval_epoch(vkt_trainer *t)
 {
-    if (t->sanity_checking) {
-        return VKT_OK;
-    }
-    return log_epoch(t, t->stage_results, (int64_t)t->batches_that_stepped, true);
+    /* the sanity check's values reach the dictionaries (its later hooks read them, as Lightning's
+     * merging properties do) but never a logger; the trainer clears the dictionaries after it */
+    return log_epoch(t, t->stage_results, (int64_t)t->batches_that_stepped, !t->sanity_checking);
 }
 
 void vkt__log_reset_dicts(vkt_trainer *t)
@@ -695,6 +737,5 @@ void vkt__log_reset_dicts(vkt_trainer *t)
 
 vkt_status vkt__log_set_known(vkt_trainer *t, vkt_metrics_kind kind, const char *name, double v)
 {
-    dict_set_known(dict_of(t, kind), name, v);
-    return VKT_OK;
+    return dict_set_known(dict_of(t, kind), name, v);
 }

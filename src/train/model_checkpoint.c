@@ -1,6 +1,6 @@
 /*
- * model_checkpoint.c — Lightning's ModelCheckpoint (callbacks/model_checkpoint.py, semantics
- * §4.2) as a vkt_callback:
+ * model_checkpoint.c — Lightning's ModelCheckpoint (callbacks/model_checkpoint.py;
+ * docs/lightning.md "ModelCheckpoint") as a vkt_callback:
  *   file names from a template ("{epoch}-{step}" -> epoch=0-step=2.ckpt, "{val_loss:.2f}",
  *   "-v1" when the name exists), last.ckpt with save_last, top-k by `monitor` (NaN is the
  *   worst), every_n_epochs / every_n_train_steps, saving in on_train_epoch_end when validation
@@ -953,14 +953,56 @@ void vkt_model_checkpoint_destroy(vkt_callback *cb)
     free(m);
 }
 
+/* The ModelCheckpoint behind `cb`, or NULL for any other callback: the getters take any. */
+static const mc *as_mc(const vkt_callback *cb)
+{
+    return cb && cb->state_dict == mc_state_dict ? (const mc *)cb : NULL;
+}
+
 const char *vkt_model_checkpoint_best_path(const vkt_callback *cb)
 {
-    const mc *m = (const mc *)cb;
+    const mc *m = as_mc(cb);
     return m && m->topk.best_model_path ? m->topk.best_model_path : "";
 }
 
 const char *vkt_model_checkpoint_last_path(const vkt_callback *cb)
 {
-    const mc *m = (const mc *)cb;
+    const mc *m = as_mc(cb);
     return m && m->last_model_path ? m->last_model_path : "";
+}
+
+bool vkt_model_checkpoint_best_score(const vkt_callback *cb, double *score)
+{
+    const mc *m = as_mc(cb);
+    if (!m || !m->monitor || !m->topk.has_best) {
+        return false;
+    }
+    if (score) {
+        *score = m->topk.best_model_score;
+    }
+    return true;
+}
+
+const char *vkt_model_checkpoint_kth_best_path(const vkt_callback *cb)
+{
+    const mc *m = as_mc(cb);
+    return m && m->topk.kth_best_model_path ? m->topk.kth_best_model_path : "";
+}
+
+uint32_t vkt_model_checkpoint_best_k_count(const vkt_callback *cb)
+{
+    const mc *m = as_mc(cb);
+    return m ? m->topk.count : 0;
+}
+
+const char *vkt_model_checkpoint_best_k(const vkt_callback *cb, uint32_t i, double *score)
+{
+    const mc *m = as_mc(cb);
+    if (!m || i >= m->topk.count) {
+        return NULL;
+    }
+    if (score) {
+        *score = m->topk.scores[i];
+    }
+    return m->topk.paths[i];
 }

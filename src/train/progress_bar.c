@@ -1,6 +1,6 @@
 /*
- * progress_bar.c — Lightning's TQDMProgressBar (callbacks/progress/tqdm_progress.py, semantics
- * §6.1) as a vkt_callback:
+ * progress_bar.c — Lightning's TQDMProgressBar (callbacks/progress/tqdm_progress.py;
+ * docs/lightning.md "Progress bar") as a vkt_callback:
  *   Epoch 1: 100%|██████████| 2/2 [00:00<00:00, 337.30it/s, v_num=0, train_loss=0.0569]
  * On a terminal the bars are redrawn in place with '\r' as tqdm does: the main bar (reused every
  * epoch, left on screen), the validation bar under it and the sanity-check bar (both erased when

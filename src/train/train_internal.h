@@ -11,12 +11,13 @@
 /* ---- trainer.c ---- */
 
 /*
- * Builds the checkpoint dict in Lightning's order (semantics §4.1): epoch, global_step,
- * "pytorch-lightning_version" (vkt's version), state_dict (every model tensor by name, as f32
- * arrays, read back from the device), loops, and unless weights_only: callbacks (each stateful
- * callback's state_dict under its state_key, only when non-empty), optimizer_states,
- * lr_schedulers, hparams; then the callbacks' and the module's on_save_checkpoint hooks, in
- * Lightning's order (all cb.state_dict first, then every cb.on_save_checkpoint, then the module's).
+ * Builds the checkpoint dict in the key order of Lightning's dump_checkpoint (docs/lightning.md,
+ * "Checkpoint contents"): epoch, global_step, "pytorch-lightning_version" (vkt's version),
+ * state_dict (every model tensor by name, as f32 arrays, read back from the device), loops;
+ * unless weights_only: callbacks (each stateful callback's state_dict under its state_key, only
+ * when non-empty), optimizer_states, lr_schedulers; then hparams_name / hyper_parameters (with
+ * weights_only too). Then the hooks in Lightning's order: every cb.on_save_checkpoint (not for
+ * weights_only), then the module's.
  */
 vkt_status vkt__trainer_dump_checkpoint(vkt_trainer *t, bool weights_only, vkt_dict **out);
 /* True under fast_dev_run (checkpointing, early stopping and loggers are skipped). */

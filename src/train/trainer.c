@@ -1,7 +1,7 @@
 /*
  * trainer.c — fit / validate / test / predict with Lightning 2.x's hook order.
  *
- * The orders below follow shared/docs/lightning-semantics.md §1 (checked entry by entry in
+ * The orders below are Lightning's (docs/lightning.md "Hook order"; checked entry by entry in
  * tests/test_hooks.c). A training step reads like llm.c's loop:
  *
  *     batch -> on_train_batch_start -> optimizer_step(closure: training_step, zero_grad, backward)
@@ -98,10 +98,31 @@ static vkt_status check(vkt_trainer *t, const char *fx, const char *who, vkt_sta
     return hook_failed(t, fx, who, s);
 }
 
+/*
+ * Tensor scopes around hooks. The epoch and loop hooks run outside any batch's scope, so a tensor
+ * their ops make would live until the user frees it, which nobody does for an intermediate; they
+ * get a scope of their own, and what they make without vkt_tensor_keep dies when they return
+ * (logged values survive: the results hold a reference). The hooks where a module builds state
+ * that must outlive them run in the caller's scope: prepare_data, setup, configure_model,
+ * on_fit_start and on_train_start (configure_optimizers and on_load_checkpoint are not
+ * dispatched here).
+ */
+static bool hook_scoped(const char *fx)
+{
+    static const char *const state_hooks[] = {"prepare_data", "setup", "configure_model",
+                                              "on_fit_start", "on_train_start"};
+    for (size_t i = 0; i < VKT__ARRAY_LEN(state_hooks); i++) {
+        if (strcmp(fx, state_hooks[i]) == 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Callbacks (all or a subset), then optionally the module, for `vkt_hook`-typed hooks. */
 enum { ALL = 0, NON_MONITORING = 1, MONITORING = 2 };
 
-static vkt_status cb_hook(vkt_trainer *t, const char *fx, size_t off, int which)
+static vkt_status cb_hook_in(vkt_trainer *t, const char *fx, size_t off, int which)
 {
     for (uint32_t i = 0; i < t->n_cbs; i++) {
         vkt_callback *cb = t->cbs[i];
@@ -121,14 +142,35 @@ static vkt_status cb_hook(vkt_trainer *t, const char *fx, size_t off, int which)
     return VKT_OK;
 }
 
+static vkt_status cb_hook(vkt_trainer *t, const char *fx, size_t off, int which)
+{
+    bool scoped = hook_scoped(fx);
+    if (scoped) {
+        vkt_scope_begin(t->dev);
+    }
+    vkt_status s = cb_hook_in(t, fx, off, which);
+    if (scoped) {
+        vkt_scope_end(t->dev);
+    }
+    return s;
+}
+
 static vkt_status m_hook(vkt_trainer *t, const char *fx, size_t off)
 {
     vkt_hook f = FN(t->m, off, vkt_hook);
     if (!f) {
         return VKT_OK;
     }
+    bool scoped = hook_scoped(fx);
+    if (scoped) {
+        vkt_scope_begin(t->dev);
+    }
     t->fx = fx;
-    return check(t, fx, "module", f(t, t->m->user_data));
+    vkt_status s = f(t, t->m->user_data);
+    if (scoped) {
+        vkt_scope_end(t->dev);
+    }
+    return check(t, fx, "module", s);
 }
 
 static vkt_status both(vkt_trainer *t, const char *fx, size_t cb_off, size_t m_off)
@@ -167,10 +209,25 @@ static vkt_status both(vkt_trainer *t, const char *fx, size_t cb_off, size_t m_o
         return VKT_OK;                                                                             \
     } while (0)
 
+static vkt_status stage_hooks_in(vkt_trainer *t, const char *fx, size_t cb_off, size_t m_off,
+                                 vkt_stage stage)
+{
+    CALL_HOOKS(t, fx, vkt_stage_hook, cb_off, m_off, stage);
+}
+
+/* setup builds state (no scope of its own); teardown gets one, like the other end hooks */
 static vkt_status stage_hooks(vkt_trainer *t, const char *fx, size_t cb_off, size_t m_off,
                               vkt_stage stage)
 {
-    CALL_HOOKS(t, fx, vkt_stage_hook, cb_off, m_off, stage);
+    bool scoped = hook_scoped(fx);
+    if (scoped) {
+        vkt_scope_begin(t->dev);
+    }
+    vkt_status s = stage_hooks_in(t, fx, cb_off, m_off, stage);
+    if (scoped) {
+        vkt_scope_end(t->dev);
+    }
+    return s;
 }
 
 /* Like CALL_HOOKS, but VKT_SKIP_EPOCH from any of them is remembered, not a failure. */
@@ -263,6 +320,7 @@ static vkt_status interrupted(vkt_trainer *t, vkt_status s)
     t->fx = NULL;
     t->stage = VKT_STAGE_NONE;
     t->eval_stage = VKT_STAGE_NONE;
+    t->epoch_end_results = NULL;
     t->sanity_checking = false;
     vkt_device_finish(t->dev); /* error path: nothing of the failed run may still be in flight */
     vkt__error(s, "%s", msg);
@@ -275,6 +333,7 @@ static vkt_status resolve_desc(vkt_trainer *t, const vkt_trainer_desc *in)
 {
     vkt_trainer_desc *d = &t->d;
     *d = *in;
+    t->clip_algorithm_given = in->gradient_clip_algorithm;
     if (d->max_epochs == 0 && d->max_steps == 0) {
         d->max_epochs = 1000;
     } else if (d->max_epochs == 0) {
@@ -523,11 +582,17 @@ static vkt_status clip(vkt_trainer *t)
 {
     vkt_module *m = t->m;
     float val = t->d.gradient_clip_val;
-    const char *algo = t->d.gradient_clip_algorithm == VKT_CLIP_VALUE ? "value" : "norm";
     if (m->configure_gradient_clipping) {
+        /* what the user gave, as Lightning passes the trainer's flags: None (NaN / NULL) when
+         * unset, so an override can tell "unset" from a value */
+        float given = val > 0.0f ? val : NAN;
+        const char *algo = t->clip_algorithm_given == VKT_CLIP_VALUE  ? "value"
+                           : t->clip_algorithm_given == VKT_CLIP_NORM ? "norm"
+                                                                      : NULL;
         t->fx = "configure_gradient_clipping";
         return check(t, t->fx, "module",
-                     m->configure_gradient_clipping(t, t->oc.optimizer, val, algo, m->user_data));
+                     m->configure_gradient_clipping(t, t->oc.optimizer, given, algo,
+                                                    m->user_data));
     }
     if (val <= 0.0f || !t->oc.model) {
         return VKT_OK;
@@ -771,9 +836,17 @@ static vkt_status run_eval(vkt_trainer *t, vkt_stage stage, vkt_loader *l, uint3
             s = vkt_device_flush(t->dev);
         }
     }
+    /* _EvaluationLoop.on_run_end closes the epoch's results before the epoch-end hooks, and
+     * callback_metrics merges them: the hooks read this epoch's values (the sanity check's too,
+     * which are dropped with the dictionaries when it ends) */
+    if (s == VKT_OK && stage != VKT_STAGE_PREDICT) {
+        s = vkt__log_eval_epoch_live(t);
+        t->epoch_end_results = t->stage_results;
+    }
     if (s == VKT_OK) {
         s = EVAL_BOTH(on_validation_epoch_end, on_test_epoch_end, on_predict_epoch_end);
     }
+    t->epoch_end_results = NULL;
     if (s == VKT_OK && stage != VKT_STAGE_PREDICT) {
         s = vkt__log_eval_epoch(t);
     }
@@ -908,15 +981,16 @@ vkt_status vkt__trainer_dump_checkpoint(vkt_trainer *t, bool weights_only, vkt_d
             s = ls ? vkt_dict_set_number(ls, "last_epoch", vkt_scheduler_t(t->oc.scheduler))
                    : vkt_last_status();
         }
-        if (s == VKT_OK && t->d.hparams) {
-            s = vkt_dict_set_string(c, "hparams_name", "hparams");
-            vkt_dict *hp = s == VKT_OK ? vkt_dict_child(c, "hyper_parameters") : NULL;
-            s = hp ? copy_dict(hp, t->d.hparams) : (s == VKT_OK ? vkt_last_status() : s);
-        }
     }
-    /* every cb.on_save_checkpoint, then the module's */
+    /* the hyper-parameters are saved with weights_only too */
+    if (s == VKT_OK && t->d.hparams) {
+        s = vkt_dict_set_string(c, "hparams_name", "hparams");
+        vkt_dict *hp = s == VKT_OK ? vkt_dict_child(c, "hyper_parameters") : NULL;
+        s = hp ? copy_dict(hp, t->d.hparams) : (s == VKT_OK ? vkt_last_status() : s);
+    }
+    /* every cb.on_save_checkpoint (not for weights_only), then the module's */
     const char *fx = "on_save_checkpoint";
-    for (uint32_t i = 0; s == VKT_OK && i < t->n_cbs; i++) {
+    for (uint32_t i = 0; s == VKT_OK && !weights_only && i < t->n_cbs; i++) {
         if (t->cbs[i]->on_save_checkpoint) {
             t->fx = fx;
             s = check(t, fx, "callback", t->cbs[i]->on_save_checkpoint(t, c, t->cbs[i]->user_data));
@@ -1173,6 +1247,7 @@ static vkt_status train_epoch(vkt_trainer *t, uint64_t *total_idx)
     /* on_train_epoch_end: non-monitoring callbacks, the module, then monitoring callbacks; the
      * train epoch values are live in callback_metrics from here on */
     s = vkt__log_train_epoch_live(t);
+    t->epoch_end_results = &t->train_results;
     if (s == VKT_OK) {
         s = cb_hook(t, "on_train_epoch_end", offsetof(vkt_callback, on_train_epoch_end),
                     NON_MONITORING);
@@ -1184,6 +1259,7 @@ static vkt_status train_epoch(vkt_trainer *t, uint64_t *total_idx)
         s = cb_hook(t, "on_train_epoch_end", offsetof(vkt_callback, on_train_epoch_end),
                     MONITORING);
     }
+    t->epoch_end_results = NULL;
     if (s == VKT_OK) {
         s = vkt__log_train_epoch(t);
     }
@@ -1466,6 +1542,22 @@ vkt_optimizer *vkt_trainer_optimizer(const vkt_trainer *t) { return t->oc.optimi
 vkt_logger *vkt_trainer_logger(const vkt_trainer *t) { return t->n_loggers ? t->loggers[0] : NULL; }
 const char *vkt_trainer_log_dir(const vkt_trainer *t) { return t->log_dir; }
 const vkt_trainer_desc *vkt_trainer_query_desc(const vkt_trainer *t) { return &t->d; }
+uint32_t vkt_trainer_num_callbacks(const vkt_trainer *t) { return t->n_cbs; }
+
+vkt_callback *vkt_trainer_callback(const vkt_trainer *t, uint32_t i)
+{
+    return i < t->n_cbs ? t->cbs[i] : NULL;
+}
+
+vkt_callback *vkt_trainer_checkpoint_callback(const vkt_trainer *t)
+{
+    for (uint32_t i = 0; i < t->n_cbs; i++) {
+        if (t->cbs[i]->checkpoint) {
+            return t->cbs[i];
+        }
+    }
+    return NULL;
+}
 
 bool vkt__trainer_fast_dev_run(const vkt_trainer *t) { return t->fast_dev_run; }
 const vkt_trainer_desc *vkt__trainer_desc(const vkt_trainer *t) { return &t->d; }

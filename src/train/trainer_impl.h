@@ -58,6 +58,7 @@ struct vkt_closure {
 struct vkt_trainer {
     vkt_device *dev;
     vkt_trainer_desc d;          /* resolved */
+    vkt_clip_algorithm clip_algorithm_given; /* before resolving: DEFAULT when unset */
     vkt_module *m;
     vkt_callback *cbs[VKT_MAX_CALLBACKS + 2];
     uint32_t n_cbs;
@@ -94,6 +95,10 @@ struct vkt_trainer {
 
     vkt__results train_results, eval_results;
     vkt__results *stage_results; /* the one vkt_log writes to now */
+    /* set while a loop's epoch-end hooks run: every metric read merges these results' live epoch
+     * values first, as Lightning's callback_metrics / progress_bar_metrics properties do, so a
+     * hook sees what an earlier epoch-end hook logged */
+    vkt__results *epoch_end_results;
     vkt__mdict callback_metrics, logged_metrics, pbar_metrics;
 };
 
@@ -106,6 +111,9 @@ vkt_status vkt__log_train_step(vkt_trainer *t, bool push);
 vkt_status vkt__log_eval_step(vkt_trainer *t);
 vkt_status vkt__log_train_epoch_live(vkt_trainer *t);
 vkt_status vkt__log_train_epoch(vkt_trainer *t);
+/* The eval epoch values into callback_metrics / progress_bar_metrics before the epoch-end hooks
+ * (no logger row); vkt__log_eval_epoch after them adds what the hooks logged and pushes the row. */
+vkt_status vkt__log_eval_epoch_live(vkt_trainer *t);
 vkt_status vkt__log_eval_epoch(vkt_trainer *t);
 void vkt__log_reset_dicts(vkt_trainer *t);
 /* Resets the metric objects logged in these results (after their epoch value was pushed). */
