@@ -177,6 +177,8 @@ static vkt_dict *sample_checkpoint(void)
     vkt_dict_set_number(cb, "neg_zero", -0.0);
     vkt_dict_set_string(cb, "text", "quote \" backslash \\ newline \n tab \t ctrl \x01 é ✓");
     vkt_dict_set_string(cb, "empty", "");
+    vkt_dict_set_string(cb, "nan_text", "NaN"); /* spelled like a non-finite number */
+    vkt_dict_set_number(cb, "Infinity", 3);
     vkt_dict_child(d, "empty_dict");
     /* "a/b" collides with the path a -> b: names get a suffix, paths stay exact */
     float one = 7, two[2] = {8, 9};
