@@ -80,14 +80,31 @@ static int nonfinite_word(const char *s)
 
 static double nonfinite_value(int word) { return word == 0 ? NAN : word == 1 ? INFINITY : -INFINITY; }
 
-/* Frees a string jansson made, with jansson's own free function. */
-static void json_free_str(char *s)
+/* The JSON text of `j` in vkt's allocator (released with free()), space-padded to a multiple of
+ * `align` bytes; NULL when out of memory. json_dumps is not used: jansson 2.14 ignores a failed
+ * allocation while it writes an object key and returns text with the key missing. json_dumpb
+ * into a buffer of the measured size allocates only for its loop check, whose failures it
+ * reports. */
+static char *dump_json(const json_t *j, size_t align, size_t *len)
 {
-    json_free_t f;
-    json_get_alloc_funcs(NULL, &f);
-    if (s) {
-        f(s);
+    size_t n = json_dumpb(j, NULL, 0, JSON_WRITE);
+    if (n == 0) {
+        return NULL; /* even {} has 2 bytes */
     }
+    size_t padded = (n + align - 1) / align * align;
+    char *s = vkt__malloc(padded + 1);
+    if (s && json_dumpb(j, s, n, JSON_WRITE) != n) {
+        free(s);
+        s = NULL;
+    }
+    if (s) {
+        memset(s + n, ' ', padded - n);
+        s[padded] = '\0';
+        if (len) {
+            *len = padded;
+        }
+    }
+    return s;
 }
 
 /* jansson refuses strings that are not UTF-8 with NULL, which would read as out of memory:
@@ -317,20 +334,11 @@ static json_t *tree_json(tree_out *c, const vkt_dict *d, int depth)
     return o;
 }
 
-/* jansson's text as a string of vkt's allocator (released with free()). */
-static char *dump_copy(const json_t *j)
-{
-    char *s = j ? json_dumps(j, JSON_WRITE) : NULL;
-    char *copy = s ? vkt__strdup(s) : NULL;
-    json_free_str(s);
-    return copy;
-}
-
 char *vkt__dict_to_json(const vkt_dict *d)
 {
     tree_out c = {.inline_tensors = true};
     json_t *j = tree_json(&c, d, 0);
-    char *s = dump_copy(j);
+    char *s = j ? dump_json(j, 1, NULL) : NULL;
     json_decref(j);
     if (!s) {
         if (c.bad_key) {
@@ -359,18 +367,45 @@ static vkt_status corrupt(const char *where, const char *fmt, ...)
     return vkt__error(VKT_CORRUPT_FILE, "%s: %s", where, msg);
 }
 
+/* jansson 2.14's parser does not survive a failed allocation: its lexer drops the character it
+ * could not save (lex_save ignores strbuffer_append_byte's result) and then asserts, reads past
+ * the string or decodes it short. So a parse runs with an allocation function that remembers a
+ * failure and retries once through the one installed, and a parse that saw a failure is out of
+ * memory whatever jansson returned. vkt is single-threaded on the host; the functions installed
+ * before are back when parse_json returns. */
+static json_malloc_t parse_malloc;
+static bool parse_alloc_failed;
+
+static void *guarded_malloc(size_t n)
+{
+    void *p = parse_malloc(n);
+    if (!p) {
+        parse_alloc_failed = true;
+        p = parse_malloc(n);
+    }
+    return p;
+}
+
 /* Parses JSON text strictly (no NaN tokens, no duplicate keys, nothing after the value); NULL
  * with the error set: out of memory, or corrupt naming `what`. */
 static json_t *parse_json(const char *where, const char *what, const char *s, size_t n)
 {
+    json_malloc_t m;
+    json_free_t f;
+    json_get_alloc_funcs(&m, &f);
+    parse_malloc = m;
+    parse_alloc_failed = false;
+    json_set_alloc_funcs(guarded_malloc, f);
     json_error_t err;
     json_t *j = json_loadb(s, n, JSON_READ, &err);
+    json_set_alloc_funcs(m, f);
+    if (parse_alloc_failed || (!j && json_error_code(&err) == json_error_out_of_memory)) {
+        json_decref(j);
+        vkt__error(VKT_OUT_OF_HOST_MEMORY, "%s: out of host memory parsing %s", where, what);
+        return NULL;
+    }
     if (!j) {
-        if (json_error_code(&err) == json_error_out_of_memory) {
-            vkt__error(VKT_OUT_OF_HOST_MEMORY, "%s: out of host memory parsing %s", where, what);
-        } else {
-            corrupt(where, "bad JSON in %s: %s at byte %d", what, err.text, err.position);
-        }
+        corrupt(where, "bad JSON in %s: %s at byte %d", what, err.text, err.position);
     }
     return j;
 }
@@ -690,15 +725,15 @@ static json_t *tensor_entry(const tensor_ref *t, uint64_t begin)
 /* The header, space-padded to a multiple of 8 bytes; NULL with c->oom or c->bad_key set. */
 static char *build_header(const vkt_dict *ckpt, tree_out *c, size_t *len)
 {
-    char *tree_s = NULL, *paths_s = NULL, *crc_s = NULL, *h_s = NULL, *out = NULL;
+    char *tree_s = NULL, *paths_s = NULL, *crc_s = NULL, *out = NULL;
     json_t *tree = NULL, *tcrc = NULL, *crcs = NULL, *header = NULL;
     c->paths = json_object();
     tree = c->paths ? tree_json(c, ckpt, 0) : NULL;
     if (!tree) {
         goto done;
     }
-    tree_s = json_dumps(tree, JSON_WRITE);
-    paths_s = json_dumps(c->paths, JSON_WRITE);
+    tree_s = dump_json(tree, 1, NULL);
+    paths_s = dump_json(c->paths, 1, NULL);
     tcrc = json_object();
     bool ok = tree_s && paths_s && tcrc;
     for (uint32_t i = 0; ok && i < c->n; i++) {
@@ -709,7 +744,7 @@ static char *build_header(const vkt_dict *ckpt, tree_out *c, size_t *len)
                           "vkt_tensors", (json_int_t)crc_bytes(paths_s, strlen(paths_s)),
                           "tensors", tcrc)
               : NULL;
-    crc_s = crcs ? json_dumps(crcs, JSON_WRITE) : NULL;
+    crc_s = crcs ? dump_json(crcs, 1, NULL) : NULL;
     /* "format" first: HEADER_START */
     json_t *meta = crc_s ? json_pack("{s:s,s:s,s:s,s:s,s:s}", "format", "pt", "vkt_format",
                                      FORMAT, "vkt", tree_s, "vkt_tensors", paths_s, "vkt_crc32",
@@ -725,23 +760,13 @@ static char *build_header(const vkt_dict *ckpt, tree_out *c, size_t *len)
         ok = json_object_set_new(header, c->t[i].name, tensor_entry(&c->t[i], off)) == 0;
         off += c->t[i].count * 4;
     }
-    h_s = ok ? json_dumps(header, JSON_WRITE) : NULL;
-    if (h_s) {
-        size_t n = strlen(h_s), padded = (n + 7) / 8 * 8;
-        out = vkt__malloc(padded + 1);
-        if (out) {
-            memcpy(out, h_s, n);
-            memset(out + n, ' ', padded - n);
-            out[padded] = '\0';
-            *len = padded;
-        }
-    }
+    /* padded with spaces so the data starts 8-byte aligned (8 + N a multiple of 8) */
+    out = ok ? dump_json(header, 8, len) : NULL;
 done:
     c->oom = !out && !c->bad_key;
-    json_free_str(tree_s);
-    json_free_str(paths_s);
-    json_free_str(crc_s);
-    json_free_str(h_s);
+    free(tree_s);
+    free(paths_s);
+    free(crc_s);
     json_decref(tree);
     json_decref(tcrc);
     json_decref(crcs);
