@@ -32,7 +32,8 @@ def no_nan_tokens(token):
     raise ValueError(f"non-JSON number {token} in the header")
 
 
-# src/train/checkpoint.c: non-finite numbers are these strings; a string spelled so is a one-item list
+# src/train/checkpoint.c: non-finite numbers are these strings; a string so spelled is a
+# one-item list
 WORDS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 

@@ -78,7 +78,10 @@ static int nonfinite_word(const char *s)
     return -1;
 }
 
-static double nonfinite_value(int word) { return word == 0 ? NAN : word == 1 ? INFINITY : -INFINITY; }
+static double nonfinite_value(int word)
+{
+    return word == 0 ? NAN : word == 1 ? INFINITY : -INFINITY;
+}
 
 /* The JSON text of `j` in vkt's allocator (released with free()), space-padded to a multiple of
  * `align` bytes; NULL when out of memory. json_dumps is not used: jansson 2.14 ignores a failed

@@ -937,7 +937,8 @@ vkt_status vkt__trainer_dump_checkpoint(vkt_trainer *t, bool weights_only, vkt_d
 
 /* ---- resume: every value read from the checkpoint is checked ---- */
 
-/* A value of the wrong kind or out of range: `where` is its parent's dotted path ("" at the top). */
+/* A value of the wrong kind or out of range; `where` is its parent's dotted path ("" at the
+ * top). */
 static vkt_status bad_value(const vkt_trainer *t, const char *where, const char *key,
                             const char *what)
 {
