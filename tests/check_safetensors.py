@@ -6,8 +6,9 @@ Usage: check_safetensors.py TEST_TRAIN_IO_EXE
 Runs `TEST_TRAIN_IO_EXE --write-checkpoint FILE` (the sample checkpoint of
 tests/test_train_io.c), then loads FILE with the checks of safetensors' Rust loader
 (safetensors/src/tensor.rs: read_metadata and Metadata::validate), which is what
-safetensors.torch.load_file runs, and compares every value with the sample. Only json and
-struct: Debian 12 has no python3-safetensors.
+safetensors.torch.load_file runs, and compares every value with the sample. Only json, struct and
+zlib: Debian 12 has no python3-safetensors. The metadata must be strict JSON (no NaN / Infinity
+tokens), and its numbers are read by the rule in src/train/checkpoint.c's header.
 """
 import json
 import math
@@ -16,6 +17,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import zlib
 
 MAX_HEADER_SIZE = 100_000_000
 DTYPE_SIZE = {"F32": 4}
@@ -28,6 +30,23 @@ def f32(x):
 def no_nan_tokens(token):
     # serde_json (safetensors' parser) rejects NaN / Infinity outside strings
     raise ValueError(f"non-JSON number {token} in the header")
+
+
+# src/train/checkpoint.c: non-finite numbers are these strings; a string so spelled is a
+# one-item list
+WORDS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def decode_tree(v):
+    if isinstance(v, dict):
+        return {k: decode_tree(x) for k, x in v.items()}
+    if isinstance(v, str):
+        return WORDS.get(v, v)
+    if isinstance(v, list):
+        if len(v) != 1 or v[0] not in WORDS:
+            raise ValueError(f"list {v!r} in the tree")
+        return v[0]
+    return v
 
 
 def load_safetensors(path):
@@ -64,6 +83,16 @@ def load_safetensors(path):
     if stop % 8:
         raise ValueError("data section not 8-byte aligned")
     buf = data[stop:]
+    crc = json.loads(metadata["vkt_crc32"], parse_constant=no_nan_tokens)
+    for key in ("vkt", "vkt_tensors"):
+        if zlib.crc32(metadata[key].encode("utf-8")) != crc[key]:
+            raise ValueError(f"CRC-32 of {key}")
+    for name, info in tensors:
+        s, e = info["data_offsets"]
+        if zlib.crc32(buf[s:e]) != crc["tensors"][name]:
+            raise ValueError(f"CRC-32 of tensor {name}")
+    if sorted(crc["tensors"]) != sorted(name for name, _ in tensors):
+        raise ValueError("vkt_crc32 does not name every tensor")
     out = {}
     for name, info in tensors:
         s, e = info["data_offsets"]
@@ -93,9 +122,11 @@ def main():
     check(tensors["a/b~1"] == ([2], [8.0, 9.0]), "tensor a -> b")
     check(tensors["no_elements"] == ([0, 3], []), "empty tensor")
 
-    # the dict tree: Python's json reads it as it is (NaN / Infinity included)
-    tree = json.loads(metadata["vkt"])
-    paths = json.loads(metadata["vkt_tensors"])
+    # the dict tree: strict JSON, non-finite numbers spelled as strings
+    check(metadata["vkt_format"] == "2", "vkt_format")
+    raw_tree = json.loads(metadata["vkt"], parse_constant=no_nan_tokens)
+    tree = decode_tree(raw_tree)
+    paths = json.loads(metadata["vkt_tensors"], parse_constant=no_nan_tokens)
     check(list(tree) == ["epoch", "global_step", "pytorch-lightning_version", "state_dict",
                          "loops", "callbacks", "empty_dict", "a/b", "a", "no_elements",
                          "after_tensors"], "key order")
@@ -108,6 +139,10 @@ def main():
     check(math.isnan(cb["nan"]), "NaN")
     check(cb["tiny"] == 5e-324, "denormal")
     check(math.copysign(1, cb["neg_zero"]) == -1, "-0")
+    raw_cb = raw_tree["callbacks"]["ModelCheckpoint{'monitor': 'val_loss', 'mode': 'min'}"]
+    check(raw_cb["kth_value"] == "Infinity" and raw_cb["nan"] == "NaN", "non-finite as strings")
+    check(cb["nan_text"] == "NaN" and raw_cb["nan_text"] == ["NaN"], "a string spelled NaN")
+    check(cb["Infinity"] == 3, "a key spelled Infinity")
     check(cb["text"] == "quote \" backslash \\ newline \n tab \t ctrl \x01 é ✓", "escapes")
     check(cb["empty"] == "" and tree["empty_dict"] == {}, "empty values")
     check(tree["loops"]["fit_loop"]["epoch_loop.state_dict"]["_batches_that_stepped"] == 2,

@@ -19,8 +19,10 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "test_alloc.h"
 #include "train/train_internal.h"
@@ -178,6 +180,8 @@ static vkt_dict *sample_checkpoint(void)
     vkt_dict_set_number(cb, "neg_zero", -0.0);
     vkt_dict_set_string(cb, "text", "quote \" backslash \\ newline \n tab \t ctrl \x01 é ✓");
     vkt_dict_set_string(cb, "empty", "");
+    vkt_dict_set_string(cb, "nan_text", "NaN"); /* spelled like a non-finite number */
+    vkt_dict_set_number(cb, "Infinity", 3);
     vkt_dict_child(d, "empty_dict");
     /* "a/b" collides with the path a -> b: names get a suffix, paths stay exact */
     float one = 7, two[2] = {8, 9};
@@ -464,6 +468,279 @@ static void checkpoint_plain_safetensors(void **state)
     assert_int_equal(ndim, 1);
     assert_true(w[0] == 1 && w[1] == 2);
     vkt_dict_destroy(d);
+}
+
+/* The metadata is strict JSON: the header and the tree it holds parse with jansson, which has no
+ * NaN / Infinity tokens; non-finite numbers are strings there and numbers again after a load. */
+static void checkpoint_strict_json(void **state)
+{
+    (void)state;
+    vkt_dict *d = sample_checkpoint();
+    const char *p = tpath("strict.ckpt");
+    assert_int_equal(vkt_checkpoint_save(d, p), VKT_OK);
+    size_t len;
+    unsigned char *raw = (unsigned char *)slurp(p, &len);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) {
+        n = n << 8 | raw[i];
+    }
+    json_error_t err;
+    json_t *h = json_loadb((char *)raw + 8, n, JSON_REJECT_DUPLICATES, &err);
+    if (!h) {
+        fail_msg("header: %s", err.text);
+    }
+    const char *tree_s = json_string_value(json_object_get(json_object_get(h, "__metadata__"),
+                                                           "vkt"));
+    assert_non_null(tree_s);
+    json_t *tree = json_loads(tree_s, JSON_REJECT_DUPLICATES, &err);
+    if (!tree) {
+        fail_msg("__metadata__.vkt: %s", err.text);
+    }
+    json_t *cb = json_object_get(json_object_get(tree, "callbacks"),
+                                 "ModelCheckpoint{'monitor': 'val_loss', 'mode': 'min'}");
+    assert_string_equal(json_string_value(json_object_get(cb, "kth_value")), "Infinity");
+    assert_string_equal(json_string_value(json_object_get(cb, "neg_inf")), "-Infinity");
+    assert_string_equal(json_string_value(json_object_get(cb, "nan")), "NaN");
+    json_decref(tree);
+    json_decref(h);
+    free(raw);
+
+    vkt_dict *back = NULL;
+    assert_int_equal(vkt_checkpoint_load(p, &back), VKT_OK);
+    const vkt_dict *bcb = vkt_dict_get_child(vkt_dict_get_child(back, "callbacks"),
+                                             "ModelCheckpoint{'monitor': 'val_loss', 'mode': "
+                                             "'min'}");
+    double v = 0;
+    assert_true(vkt_dict_get_number(bcb, "kth_value", &v) && v == INFINITY);
+    assert_true(vkt_dict_get_number(bcb, "neg_inf", &v) && v == -INFINITY);
+    assert_true(vkt_dict_get_number(bcb, "nan", &v) && isnan(v));
+    assert_string_equal(vkt_dict_get_string(bcb, "nan_text"), "NaN");
+    vkt_dict_destroy(back);
+    vkt_dict_destroy(d);
+}
+
+/* A file as the writer before vkt_format made it (bare NaN / Infinity, no CRCs) still loads. */
+static void checkpoint_legacy_file(void **state)
+{
+    (void)state;
+    const char *h = "{\"__metadata__\":{\"format\":\"pt\",\"vkt\":\"{\\\"epoch\\\": 3, "
+                    "\\\"k\\\": Infinity, \\\"m\\\": -Infinity, \\\"x\\\": NaN, "
+                    "\\\"s\\\": \\\"NaN\\\", \\\"NaN\\\": 1.5, \\\"w\\\": null}\","
+                    "\"vkt_tensors\":\"{\\\"w\\\": [\\\"w\\\"]}\"},"
+                    "\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
+    size_t hn = strlen(h);
+    unsigned char b[512] = {0};
+    b[0] = (unsigned char)hn;
+    memcpy(b + 8, h, hn);
+    float w = 2.5f;
+    memcpy(b + 8 + hn, &w, 4);
+    spit(tpath("legacy.ckpt"), b, 8 + hn + 4);
+    vkt_dict *d = NULL;
+    if (vkt_checkpoint_load(tpath("legacy.ckpt"), &d) != VKT_OK) {
+        fail_msg("%s", vkt_last_error());
+    }
+    double v = 0;
+    assert_true(vkt_dict_get_number(d, "epoch", &v) && v == 3);
+    assert_true(vkt_dict_get_number(d, "k", &v) && v == INFINITY);
+    assert_true(vkt_dict_get_number(d, "m", &v) && v == -INFINITY);
+    assert_true(vkt_dict_get_number(d, "x", &v) && isnan(v));
+    assert_string_equal(vkt_dict_get_string(d, "s"), "NaN");
+    assert_true(vkt_dict_get_number(d, "NaN", &v) && v == 1.5);
+    const float *f = vkt_dict_get_floats(d, "w", NULL, NULL);
+    assert_true(f && f[0] == 2.5f);
+    vkt_dict_destroy(d);
+}
+
+/* Replaces the first `from` in the file's header with `to` (same length). */
+static void patch_header(const char *p, const char *from, const char *to)
+{
+    size_t len;
+    char *raw = slurp(p, &len);
+    char *at = strstr(raw + 8, from);
+    assert_non_null(at);
+    memcpy(at, to, strlen(to));
+    spit(p, raw, len);
+    free(raw);
+}
+
+/* Every tensor and the metadata values carry a CRC-32: damage is refused, naming what. */
+static void checkpoint_crc(void **state)
+{
+    (void)state;
+    vkt_dict *d = sample_checkpoint();
+    const char *p = tpath("crc.ckpt");
+    assert_int_equal(vkt_checkpoint_save(d, p), VKT_OK);
+    size_t len;
+    char *good = slurp(p, &len);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) {
+        n = n << 8 | (unsigned char)good[i];
+    }
+
+    /* one bit of state_dict/0.bias (data bytes 48..60) */
+    good[8 + n + 50] ^= 0x01;
+    spit(p, good, len);
+    good[8 + n + 50] ^= 0x01;
+    expect_corrupt("crc.ckpt", "tensor 'state_dict/0.bias' fails its CRC-32 check");
+
+    /* a value in the tree: global_step 2 -> 3, still valid JSON */
+    spit(p, good, len);
+    patch_header(p, "\\\"global_step\\\":2", "\\\"global_step\\\":3");
+    expect_corrupt("crc.ckpt", "__metadata__.vkt fails its CRC-32 check");
+
+    /* a tensor's path: a -> b becomes a -> c */
+    spit(p, good, len);
+    patch_header(p, "[\\\"a\\\",\\\"b\\\"]", "[\\\"a\\\",\\\"c\\\"]");
+    expect_corrupt("crc.ckpt", "__metadata__.vkt_tensors fails its CRC-32 check");
+
+    /* the CRCs removed: vkt_format says they belong */
+    spit(p, good, len);
+    patch_header(p, "\"vkt_crc32\"", "\"vkt_crc99\"");
+    expect_corrupt("crc.ckpt", "vkt_format but no vkt_crc32");
+
+    /* a format from the future */
+    spit(p, good, len);
+    patch_header(p, "\"vkt_format\":\"2\"", "\"vkt_format\":\"9\"");
+    expect_corrupt("crc.ckpt", "vkt_format is \"9\"");
+
+    /* intact, it loads */
+    spit(p, good, len);
+    vkt_dict *back = NULL;
+    assert_int_equal(vkt_checkpoint_load(p, &back), VKT_OK);
+    assert_dicts_equal(d, back);
+    vkt_dict_destroy(back);
+    free(good);
+    vkt_dict_destroy(d);
+}
+
+/* A pid of no live process: a child that has exited and been reaped. */
+static long dead_pid(void)
+{
+    pid_t c = fork();
+    assert_true(c >= 0);
+    if (c == 0) {
+        _exit(0);
+    }
+    assert_int_equal(waitpid(c, NULL, 0), c);
+    return (long)c;
+}
+
+/* A killed save leaves <name>.tmp.<pid>; the next save into the directory removes such files,
+ * and only those: not a live process's, not a file that is not a checkpoint's beginning. */
+static void checkpoint_stale_tmp(void **state)
+{
+    (void)state;
+    const char *dir = tpath("stale");
+    assert_int_equal(mkdir(dir, 0700), 0);
+    long dead = dead_pid();
+    char killed[600], empty[600], user[600], live[600], target[600];
+    snprintf(killed, sizeof killed, "%s/epoch=0-step=2.ckpt.tmp.%ld", dir, dead);
+    snprintf(empty, sizeof empty, "%s/last.ckpt.tmp.%ld", dir, dead);
+    snprintf(user, sizeof user, "%s/notes.tmp.%ld", dir, dead);
+    snprintf(live, sizeof live, "%s/x.ckpt.tmp.%ld", dir, (long)getppid());
+    snprintf(target, sizeof target, "%s/epoch=1-step=4.ckpt", dir);
+    /* what a save had written when killed: the length, the header's start */
+    static const char start[] = "\x40\0\0\0\0\0\0\0{\"__metadata__\":{\"format\":\"pt\",\"vkt_for";
+    spit(killed, start, sizeof start - 1);
+    spit(empty, "", 0);
+    spit(user, "my notes, not a checkpoint", 26);
+    spit(live, start, sizeof start - 1); /* a save in progress in another process */
+
+    vkt_dict *d = vkt_dict_create();
+    vkt_dict_set_number(d, "epoch", 1);
+    assert_int_equal(vkt_checkpoint_save(d, target), VKT_OK);
+    assert_int_equal(access(killed, F_OK), -1);
+    assert_int_equal(access(empty, F_OK), -1);
+    assert_int_equal(access(user, F_OK), 0);
+    assert_int_equal(access(live, F_OK), 0);
+    assert_int_equal(access(target, F_OK), 0);
+    vkt_dict_destroy(d);
+}
+
+/* ---- allocation failures over save and load ---- */
+
+typedef struct alloc_ctx {
+    vkt_dict *d;
+    const char *path;
+    char *before; /* the file at path before the save */
+    size_t before_len;
+    vkt_dict *loaded;
+} alloc_ctx;
+
+static vkt_status alloc_save(void *ctx)
+{
+    alloc_ctx *c = ctx;
+    return vkt_checkpoint_save(c->d, c->path);
+}
+
+static void alloc_save_check(void *ctx, vkt_status s, long point)
+{
+    alloc_ctx *c = ctx;
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", c->path, (long)getpid());
+    assert_int_equal(access(tmp, F_OK), -1);
+    size_t len;
+    char *now = slurp(c->path, &len);
+    assert_non_null(now);
+    if (s != VKT_OK) {
+        /* the previous checkpoint, byte for byte */
+        assert_int_equal(len, c->before_len);
+        assert_memory_equal(now, c->before, len);
+    } else {
+        (void)point;
+        vkt_dict *back = NULL;
+        assert_int_equal(vkt_checkpoint_load(c->path, &back), VKT_OK);
+        assert_dicts_equal(c->d, back);
+        vkt_dict_destroy(back);
+        /* the next run starts from the old file again */
+        spit(c->path, c->before, c->before_len);
+    }
+    free(now);
+}
+
+static vkt_status alloc_load(void *ctx)
+{
+    alloc_ctx *c = ctx;
+    return vkt_checkpoint_load(c->path, &c->loaded);
+}
+
+static void alloc_load_check(void *ctx, vkt_status s, long point)
+{
+    alloc_ctx *c = ctx;
+    (void)point;
+    if (s == VKT_OK) {
+        assert_dicts_equal(c->d, c->loaded);
+    } else {
+        assert_null(c->loaded);
+    }
+    vkt_dict_destroy(c->loaded);
+    c->loaded = NULL;
+}
+
+static void checkpoint_alloc_failures(void **state)
+{
+    (void)state;
+    alloc_ctx c = {.d = sample_checkpoint(), .path = tpath("alloc.ckpt")};
+    vkt_dict *old = vkt_dict_create();
+    vkt_dict_set_number(old, "epoch", 7);
+    assert_int_equal(vkt_checkpoint_save(old, c.path), VKT_OK);
+    vkt_dict_destroy(old);
+    c.before = slurp(c.path, &c.before_len);
+    long saves = vkt_test_each_alloc_failure("vkt_checkpoint_save", NULL, alloc_save,
+                                             alloc_save_check, &c);
+    assert_int_equal(vkt_checkpoint_save(c.d, c.path), VKT_OK);
+    long loads = vkt_test_each_alloc_failure("vkt_checkpoint_load", NULL, alloc_load,
+                                             alloc_load_check, &c);
+    /* a file from before vkt_format takes the other path of the tree */
+    checkpoint_legacy_file(NULL);
+    vkt_dict_destroy(c.d);
+    assert_int_equal(vkt_checkpoint_load(tpath("legacy.ckpt"), &c.d), VKT_OK);
+    c.path = tpath("legacy.ckpt");
+    long legacy = vkt_test_each_alloc_failure("vkt_checkpoint_load (legacy)", NULL, alloc_load,
+                                              alloc_load_check, &c);
+    printf("allocation points: save %ld, load %ld, legacy load %ld\n", saves, loads, legacy);
+    free(c.before);
+    vkt_dict_destroy(c.d);
 }
 
 /* ---- number formatting ---- */
@@ -1365,6 +1642,11 @@ int main(int argc, char **argv)
         cmocka_unit_test(checkpoint_atomic),
         cmocka_unit_test(checkpoint_corrupt),
         cmocka_unit_test(checkpoint_plain_safetensors),
+        cmocka_unit_test(checkpoint_strict_json),
+        cmocka_unit_test(checkpoint_legacy_file),
+        cmocka_unit_test(checkpoint_crc),
+        cmocka_unit_test(checkpoint_stale_tmp),
+        cmocka_unit_test(checkpoint_alloc_failures),
         cmocka_unit_test(format_numbers),
         cmocka_unit_test(csv_logger_sample),
         cmocka_unit_test(csv_logger_alloc_failures),

@@ -1376,6 +1376,79 @@ static void bad_checkpoints_give_errors_naming_the_file(void **state)
     }
 }
 
+/* Resume checks every value it restores: a checkpoint number of the wrong kind, non-integral,
+ * non-finite or out of range, a dict or string of the wrong kind, is VKT_CORRUPT_FILE naming
+ * the key and the file, and nothing trains. */
+static void resume_refuses_bad_values(void **state)
+{
+    (void)state;
+    char dir[256], last[320], bad[320];
+    snprintf(dir, sizeof dir, "%s/badvalues", tmpdir);
+    snprintf(last, sizeof last, "%s/last.ckpt", dir);
+    snprintf(bad, sizeof bad, "%s/crafted.ckpt", dir);
+    reset_probe();
+    vkt_callback *mc = vkt_model_checkpoint_create(&(vkt_checkpoint_desc){.dirpath = dir,
+                                                                          .save_last = true});
+    fixture f = {.train_batches = 2, .extra_cb = mc};
+    fit_ok(&f, (vkt_trainer_desc){.max_epochs = 1});
+    vkt_model_checkpoint_destroy(mc);
+
+    enum { NUM, STR };
+    struct {
+        const char *dict[4]; /* the path to the parent, NULL-terminated */
+        const char *key;
+        int kind;
+        double num;
+        const char *phrase;
+    } cases[] = {
+        {{NULL}, "epoch", NUM, -3.5, "\"epoch\" is -3.5"},
+        {{NULL}, "epoch", NUM, NAN, "\"epoch\" is nan"},
+        {{NULL}, "epoch", NUM, 4294967295.0, "\"epoch\" is 4294967295"},
+        {{NULL}, "epoch", STR, 0, "\"epoch\" is not a number"},
+        {{NULL}, "global_step", NUM, NAN, "\"global_step\" is nan"},
+        {{NULL}, "global_step", NUM, -1, "\"global_step\" is -1"},
+        {{NULL}, "global_step", NUM, INFINITY, "\"global_step\" is inf"},
+        {{"loops", "fit_loop", "epoch_loop.state_dict", NULL}, "_batches_that_stepped", NUM, 1.5,
+         "\"loops.fit_loop.epoch_loop.state_dict._batches_that_stepped\" is 1.5"},
+        {{"optimizer_states", "0", NULL}, "step", NUM, -1, "\"optimizer_states.0.step\" is -1"},
+        {{"optimizer_states", "0", NULL}, "step", STR, 0, "\"optimizer_states.0.step\" is not"},
+        {{"optimizer_states", "0", NULL}, "lr", NUM, INFINITY, "\"optimizer_states.0.lr\" is inf"},
+        {{"optimizer_states", "0", NULL}, "lr", NUM, -0.5, "\"optimizer_states.0.lr\" is -0.5"},
+        {{NULL}, "optimizer_states", NUM, 0, "\"optimizer_states\" is not a dict"},
+        {{"loops", NULL}, "fit_loop", STR, 0, "\"loops.fit_loop\" is not a dict"},
+        {{"callbacks", NULL}, "Probe", NUM, 1, "\"callbacks.Probe\" is not a dict"},
+        {{NULL}, "state_dict", NUM, 1, "\"state_dict\" is not a dict"},
+        {{NULL}, "pytorch-lightning_version", NUM, 2, "\"pytorch-lightning_version\" is not a "
+                                                      "string"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        vkt_dict *ck = NULL;
+        assert_int_equal(vkt_checkpoint_load(last, &ck), VKT_OK);
+        vkt_dict *parent = ck;
+        for (int k = 0; cases[i].dict[k]; k++) {
+            parent = vkt_dict_child(parent, cases[i].dict[k]);
+            assert_non_null(parent);
+        }
+        if (cases[i].kind == NUM) {
+            assert_int_equal(vkt_dict_set_number(parent, cases[i].key, cases[i].num), VKT_OK);
+        } else {
+            assert_int_equal(vkt_dict_set_string(parent, cases[i].key, "one"), VKT_OK);
+        }
+        assert_int_equal(vkt_checkpoint_save(ck, bad), VKT_OK);
+        vkt_dict_destroy(ck);
+        reset_probe();
+        fixture g = {.train_batches = 2, .val_batches = 1};
+        vkt_status s = run_fit(&g, (vkt_trainer_desc){.max_epochs = 2, .ckpt_path = bad});
+        if (s != VKT_CORRUPT_FILE || !strstr(g.error, bad) || !strstr(g.error, cases[i].phrase)) {
+            fprintf(stderr, "case %zu (%s): %s: %s\n", i, cases[i].key, vkt_status_name(s),
+                    g.error);
+            fail();
+        }
+        assert_int_equal(P.train_steps, 0);
+        assert_int_equal(P.sanity_steps, 0);
+    }
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/vkt_trainer_flags_XXXXXX");
@@ -1408,6 +1481,7 @@ int main(void)
         VKT_TEST(step_scheduler_frequency_counts_batches_of_the_epoch),
         VKT_TEST(resume_from_last_ckpt_equals_an_uninterrupted_run),
         VKT_TEST(bad_checkpoints_give_errors_naming_the_file),
+        VKT_TEST(resume_refuses_bad_values),
     };
     int rc = VKT_RUN_GROUP(tests);
     char cmd[256];

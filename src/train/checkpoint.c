@@ -1,96 +1,117 @@
 /*
- * checkpoint.c — vkt_checkpoint_save / vkt_checkpoint_load: a vkt_dict as a safetensors file.
+ * checkpoint.c — vkt_checkpoint_save / vkt_checkpoint_load: a vkt_dict as a safetensors file,
+ * its JSON written and parsed (strictly) with jansson.
  *
  * Layout (https://github.com/huggingface/safetensors, the format torch users load with
  * safetensors.torch.load_file):
  *   u64 little-endian N | N bytes of JSON header, space-padded so the data starts 8-aligned |
  *   the f32 arrays, little-endian, back to back in header order.
- * Header: {"__metadata__": {"format": "pt", "vkt": <tree>, "vkt_tensors": <paths>},
+ * Header: {"__metadata__": {"format": "pt", "vkt_format": "2", "vkt": <tree>,
+ *                           "vkt_tensors": <paths>, "vkt_crc32": <crcs>},
  *          "<name>": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}, ...}
- *   <tree>    the JSON of the whole dict (metadata values are strings, so it is a string holding
- *             JSON): numbers, strings and nested objects, with null where an f32 array sits;
- *   <paths>   {"<name>": ["key", "key", ...]}: the dict path of each tensor. Names are the
- *             '/'-joined path ("state_dict/0.weight"), made unique with "~N" when keys hold '/'.
- * Numbers are written as %.17g (exact round trip); NaN and infinities as Python's json module
- * writes them (NaN, Infinity, -Infinity). A file without "vkt" metadata (any safetensors file of
- * F32 tensors) loads as a flat dict of its tensors.
+ * safetensors metadata values are strings, so <tree>, <paths> and <crcs> are strings holding JSON:
+ *   <tree>   the whole dict: numbers, strings and nested objects, with null where an f32 array
+ *            sits;
+ *   <paths>  {"<name>": ["key", "key", ...]}: the dict path of each tensor. Names are the
+ *            '/'-joined path ("state_dict/0.weight"), made unique with "~N" when keys hold '/';
+ *   <crcs>   {"vkt": C, "vkt_tensors": C, "tensors": {"<name>": C, ...}}: zlib's CRC-32 of the
+ *            <tree> and <paths> strings (their UTF-8 bytes) and of each tensor's data bytes.
+ *
+ * Numbers in <tree>, the rule for any reader:
+ *   - a finite number is a JSON number: an integer up to 2^53 without a fraction, anything else
+ *     as %.17g (an exact round trip), -0 as -0.0;
+ *   - a non-finite number is one of the strings "NaN", "Infinity", "-Infinity": strict JSON has no
+ *     token for them, and every JSON parser reads a string (Python's json.loads with no
+ *     parse_constant, JSON.parse, serde_json, jansson);
+ *   - so that a string spelled like one of those stays a string, it is written as a list holding
+ *     just it (["NaN"]); no other lists appear.
+ * Files without vkt_format (written before it) spelled non-finite numbers as Python's json module
+ * does (bare NaN, Infinity, -Infinity) and have no CRCs; they load as they always did
+ * (legacy_to_current). A file without "vkt" metadata (any safetensors file of F32 tensors) loads
+ * as a flat dict of its tensors.
+ *
+ * Integrity: each tensor's bytes are checked against their CRC-32, so a flipped data byte is
+ * refused, naming the tensor. The header is covered too: it is parsed strictly and checked
+ * against the safetensors rules (a flipped byte in its structure, a dtype, a shape, an offset or a
+ * name breaks one of them), and the two strings that hold values a strict parse cannot doubt (a
+ * digit of an epoch, a letter of a string) carry their own CRC-32.
  *
  * Saving is atomic: <path>.tmp.<pid>, fflush + fsync, rename over <path>, fsync the directory.
- * Loading validates everything (the checks of the safetensors library and of the tree) and every
- * error names the file and the problem. The small JSON writer and parser live here too.
- * Tests: tests/test_train_io.c, tests/check_safetensors.py (reads a file as safetensors does).
+ * Every allocation happens before the temporary file is created, so running out of memory leaves
+ * the old file and no temporary behind; a save also removes what killed saves left in the
+ * directory (remove_stale_tmp). Loading validates everything and every error names the file and
+ * the problem.
+ * Tests: tests/test_train_io.c, tests/check_safetensors.py (reads a file as safetensors does),
+ * fuzz/fuzz_checkpoint.c, fuzz/fuzz_json.c.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <math.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "train/train_internal.h"
 
 #define MAX_HEADER (100u * 1000u * 1000u) /* the safetensors library's limit */
 #define MAX_DEPTH 200
+#define FORMAT "2"
+#define JSON_READ (JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL)
+#define JSON_WRITE (JSON_COMPACT | JSON_REAL_PRECISION(17))
+/* what a save writes first, after the 8 length bytes (this format's and the one before it) */
+#define HEADER_START "{\"__metadata__\":{\"format\":\"pt\",\"vkt"
 
-/* a growing string: vkt__sbuf (src/core.c) */
+static const char *const nonfinite_words[3] = {"NaN", "Infinity", "-Infinity"};
 
-/* ---- JSON writer ---- */
-
-static void json_string(vkt__sbuf *b, const char *s)
+/* Which of nonfinite_words `s` is; -1 if none. */
+static int nonfinite_word(const char *s)
 {
-    vkt__sb_putc(b, '"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"':
-            vkt__sb_puts(b, "\\\"");
-            break;
-        case '\\':
-            vkt__sb_puts(b, "\\\\");
-            break;
-        case '\n':
-            vkt__sb_puts(b, "\\n");
-            break;
-        case '\r':
-            vkt__sb_puts(b, "\\r");
-            break;
-        case '\t':
-            vkt__sb_puts(b, "\\t");
-            break;
-        case '\b':
-            vkt__sb_puts(b, "\\b");
-            break;
-        case '\f':
-            vkt__sb_puts(b, "\\f");
-            break;
-        default:
-            if (*p < 0x20) {
-                char u[8];
-                snprintf(u, sizeof u, "\\u%04x", *p);
-                vkt__sb_puts(b, u);
-            } else {
-                vkt__sb_putc(b, (char)*p);
-            }
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(s, nonfinite_words[i]) == 0) {
+            return i;
         }
     }
-    vkt__sb_putc(b, '"');
+    return -1;
 }
 
-static void json_number(vkt__sbuf *b, double v)
+static double nonfinite_value(int word)
 {
-    char t[40];
-    if (isnan(v)) {
-        snprintf(t, sizeof t, "NaN");
-    } else if (isinf(v)) {
-        snprintf(t, sizeof t, v < 0 ? "-Infinity" : "Infinity");
-    } else if (v == 0 && signbit(v)) {
-        snprintf(t, sizeof t, "-0.0"); /* "-0" would read back as the int 0 in Python */
-    } else {
-        snprintf(t, sizeof t, "%.17g", v);
-        vkt__c_decimal_point(t);
-    }
-    vkt__sb_puts(b, t);
+    return word == 0 ? NAN : word == 1 ? INFINITY : -INFINITY;
 }
 
+/* The JSON text of `j` in vkt's allocator (released with free()), space-padded to a multiple of
+ * `align` bytes; NULL when out of memory. json_dumps is not used: jansson 2.14 ignores a failed
+ * allocation while it writes an object key and returns text with the key missing. json_dumpb
+ * into a buffer of the measured size allocates only for its loop check, whose failures it
+ * reports. */
+static char *dump_json(const json_t *j, size_t align, size_t *len)
+{
+    size_t n = json_dumpb(j, NULL, 0, JSON_WRITE);
+    if (n == 0) {
+        return NULL; /* even {} has 2 bytes */
+    }
+    size_t padded = (n + align - 1) / align * align;
+    char *s = vkt__malloc(padded + 1);
+    if (s && json_dumpb(j, s, n, JSON_WRITE) != n) {
+        free(s);
+        s = NULL;
+    }
+    if (s) {
+        memset(s + n, ' ', padded - n);
+        s[padded] = '\0';
+        if (len) {
+            *len = padded;
+        }
+    }
+    return s;
+}
+
+/* jansson refuses strings that are not UTF-8 with NULL, which would read as out of memory:
+ * checked first so the error can say what is wrong. */
 static bool utf8_valid(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -115,512 +136,509 @@ static bool utf8_valid(const char *s)
     return true;
 }
 
-/* Shape of an f32 array as nested JSON lists, for vkt__dict_to_json. */
-static void json_floats(vkt__sbuf *b, const float *v, int ndim, const int64_t *shape, int dim,
-                        uint64_t *at)
+static uint32_t crc_bytes(const void *p, uint64_t n)
+{
+    uLong c = crc32(0L, Z_NULL, 0);
+    const Bytef *b = p;
+    while (n > 0) {
+        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        c = crc32(c, b, k);
+        b += k;
+        n -= k;
+    }
+    return (uint32_t)c;
+}
+
+/* The CRC-32 of an f32 array as the file holds it (little-endian). */
+static uint32_t crc_floats_le(const float *v, uint64_t n)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    uLong c = crc32(0L, Z_NULL, 0);
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &v[i], 4);
+        Bytef b[4] = {(Bytef)u, (Bytef)(u >> 8), (Bytef)(u >> 16), (Bytef)(u >> 24)};
+        c = crc32(c, b, 4);
+    }
+    return (uint32_t)c;
+#else
+    return crc_bytes(v, n * sizeof(float));
+#endif
+}
+
+/* ---- the dict as JSON ---- */
+
+static json_t *number_json(double v)
+{
+    if (isnan(v)) {
+        return json_string(nonfinite_words[0]);
+    }
+    if (isinf(v)) {
+        return json_string(nonfinite_words[v < 0 ? 2 : 1]);
+    }
+    if (v == floor(v) && fabs(v) <= 9007199254740992.0 && !(v == 0 && signbit(v))) {
+        return json_integer((json_int_t)v);
+    }
+    return json_real(v);
+}
+
+static json_t *string_json(const char *s)
+{
+    json_t *v = json_string(s);
+    if (!v || nonfinite_word(s) < 0) {
+        return v;
+    }
+    json_t *list = json_array();
+    if (!list) {
+        json_decref(v);
+        return NULL;
+    }
+    return json_array_append_new(list, v) == 0 ? list : (json_decref(list), NULL);
+}
+
+typedef struct tensor_ref {
+    char *name;
+    const float *data;
+    int ndim;
+    int64_t shape[4];
+    uint64_t count;
+} tensor_ref;
+
+/* Walking a dict into JSON. */
+typedef struct tree_out {
+    bool inline_tensors; /* f32 arrays as nested lists (vkt__dict_to_json) */
+    tensor_ref *t;       /* otherwise null, and the arrays collected here, paths in `paths` */
+    uint32_t n, cap;
+    json_t *paths;
+    const char *keys[MAX_DEPTH + 1];
+    const char *bad_key; /* a key or string not UTF-8, or a dict nested too deep */
+    bool oom;
+} tree_out;
+
+static bool name_taken(const tree_out *c, const char *name)
+{
+    for (uint32_t i = 0; i < c->n; i++) {
+        if (strcmp(c->t[i].name, name) == 0) {
+            return true;
+        }
+    }
+    return strcmp(name, "__metadata__") == 0;
+}
+
+/* An f32 array as nested JSON lists. */
+static json_t *floats_json(const float *v, int ndim, const int64_t *shape, int dim, uint64_t *at)
 {
     /* dim < 4 always holds (dict arrays have at most 4 dimensions); saying so lets -O3's
      * recursive inlining see that shape[dim] stays in bounds */
     if (dim >= ndim || dim >= 4) {
-        json_number(b, (double)v[(*at)++]);
-        return;
+        return number_json((double)v[(*at)++]);
     }
-    vkt__sb_putc(b, '[');
-    for (int64_t i = 0; i < shape[dim]; i++) {
-        if (i) {
-            vkt__sb_puts(b, ", ");
+    json_t *a = json_array();
+    for (int64_t i = 0; a && i < shape[dim]; i++) {
+        if (json_array_append_new(a, floats_json(v, ndim, shape, dim + 1, at)) != 0) {
+            json_decref(a);
+            a = NULL;
         }
-        json_floats(b, v, ndim, shape, dim + 1, at);
     }
-    vkt__sb_putc(b, ']');
+    return a;
 }
 
-/* The tree; f32 arrays as null (tensors_inline false) or nested lists. */
-static void json_dict(vkt__sbuf *b, const vkt_dict *d, bool tensors_inline)
+/* Records the f32 array at keys[0..depth] as a tensor of the file; false when out of memory. */
+static bool add_tensor(tree_out *c, const vkt__dict_entry *e, int depth)
 {
-    vkt__sb_putc(b, '{');
+    vkt__sbuf name = {0};
+    json_t *path = json_array();
+    for (int k = 0; k <= depth; k++) {
+        if (k) {
+            vkt__sb_putc(&name, '/');
+        }
+        vkt__sb_puts(&name, c->keys[k]);
+        if (path && json_array_append_new(path, json_string(c->keys[k])) != 0) {
+            json_decref(path);
+            path = NULL;
+        }
+    }
+    size_t base = name.len;
+    for (int dup = 1; !name.oom && name_taken(c, name.p); dup++) {
+        char suffix[24];
+        snprintf(suffix, sizeof suffix, "~%d", dup);
+        name.len = base;
+        vkt__sb_puts(&name, suffix);
+    }
+    bool ok = !name.oom && path && vkt__grow((void **)&c->t, &c->cap, c->n + 1, sizeof *c->t);
+    if (!ok) {
+        json_decref(path);
+    }
+    /* json_object_set_new takes `path` even when it fails */
+    if (!ok || json_object_set_new(c->paths, name.p, path) != 0) {
+        free(name.p);
+        return false;
+    }
+    tensor_ref *t = &c->t[c->n++];
+    t->name = name.p;
+    t->data = e->floats;
+    t->ndim = e->ndim;
+    memcpy(t->shape, e->shape, sizeof t->shape);
+    t->count = e->count;
+    return true;
+}
+
+/* The dict as a JSON object; NULL with c->oom or c->bad_key set. */
+static json_t *tree_json(tree_out *c, const vkt_dict *d, int depth)
+{
+    json_t *o = json_object();
+    if (!o) {
+        c->oom = true;
+        return NULL;
+    }
     for (uint32_t i = 0; i < vkt_dict_count(d); i++) {
         vkt__dict_entry e = vkt__dict_at(d, i);
-        if (i) {
-            vkt__sb_puts(b, ", ");
+        if (!utf8_valid(e.key) || (e.kind == VKT__DICT_STRING && !utf8_valid(e.string)) ||
+            (e.kind == VKT__DICT_CHILD && depth + 1 >= MAX_DEPTH)) {
+            c->bad_key = e.key;
+            break;
         }
-        json_string(b, e.key);
-        vkt__sb_puts(b, ": ");
+        c->keys[depth] = e.key;
+        json_t *v = NULL;
         switch (e.kind) {
         case VKT__DICT_NUMBER:
-            json_number(b, e.number);
+            v = number_json(e.number);
             break;
         case VKT__DICT_STRING:
-            json_string(b, e.string);
+            v = string_json(e.string);
             break;
         case VKT__DICT_CHILD:
-            json_dict(b, e.child, tensors_inline);
+            v = tree_json(c, e.child, depth + 1);
             break;
         case VKT__DICT_FLOATS:
-            if (tensors_inline) {
+            if (c->inline_tensors) {
                 uint64_t at = 0;
-                json_floats(b, e.floats, e.ndim, e.shape, 0, &at);
+                v = floats_json(e.floats, e.ndim, e.shape, 0, &at);
             } else {
-                vkt__sb_puts(b, "null");
+                v = add_tensor(c, &e, depth) ? json_null() : NULL;
             }
             break;
         default:
+            continue;
+        }
+        if (!v) {
+            c->oom = c->oom || !c->bad_key;
+            break;
+        }
+        if (json_object_set_new(o, e.key, v) != 0) {
+            c->oom = true;
             break;
         }
     }
-    vkt__sb_putc(b, '}');
+    if (c->oom || c->bad_key) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
 }
 
 char *vkt__dict_to_json(const vkt_dict *d)
 {
+    tree_out c = {.inline_tensors = true};
+    json_t *j = tree_json(&c, d, 0);
+    char *s = j ? dump_json(j, 1, NULL) : NULL;
+    json_decref(j);
+    if (!s) {
+        if (c.bad_key) {
+            vkt__error(VKT_INVALID_ARGUMENT, "vkt_dict: key or string '%s' is not UTF-8 or nests "
+                                             "deeper than %d: JSON cannot hold it",
+                       c.bad_key, MAX_DEPTH);
+        } else {
+            vkt__error(VKT_OUT_OF_HOST_MEMORY, "vkt_dict: out of host memory writing JSON");
+        }
+    }
+    return s;
+}
+
+/* ---- JSON to the dict ---- */
+
+static vkt_status corrupt(const char *where, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static vkt_status corrupt(const char *where, const char *fmt, ...)
+{
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return vkt__error(VKT_CORRUPT_FILE, "%s: %s", where, msg);
+}
+
+/* jansson 2.14's parser does not survive a failed allocation: its lexer drops the character it
+ * could not save (lex_save ignores strbuffer_append_byte's result) and then asserts, reads past
+ * the string or decodes it short. So a parse runs with an allocation function that remembers a
+ * failure and retries once through the one installed, and a parse that saw a failure is out of
+ * memory whatever jansson returned. vkt is single-threaded on the host; the functions installed
+ * before are back when parse_json returns. */
+static json_malloc_t parse_malloc;
+static bool parse_alloc_failed;
+
+static void *guarded_malloc(size_t n)
+{
+    void *p = parse_malloc(n);
+    if (!p) {
+        parse_alloc_failed = true;
+        p = parse_malloc(n);
+    }
+    return p;
+}
+
+/* Parses JSON text strictly (no NaN tokens, no duplicate keys, nothing after the value); NULL
+ * with the error set: out of memory, or corrupt naming `what`. */
+static json_t *parse_json(const char *where, const char *what, const char *s, size_t n)
+{
+    json_malloc_t m;
+    json_free_t f;
+    json_get_alloc_funcs(&m, &f);
+    parse_malloc = m;
+    parse_alloc_failed = false;
+    json_set_alloc_funcs(guarded_malloc, f);
+    json_error_t err;
+    json_t *j = json_loadb(s, n, JSON_READ, &err);
+    json_set_alloc_funcs(m, f);
+    if (parse_alloc_failed || (!j && json_error_code(&err) == json_error_out_of_memory)) {
+        json_decref(j);
+        vkt__error(VKT_OUT_OF_HOST_MEMORY, "%s: out of host memory parsing %s", where, what);
+        return NULL;
+    }
+    if (!j) {
+        corrupt(where, "bad JSON in %s: %s at byte %d", what, err.text, err.position);
+    }
+    return j;
+}
+
+/* A file's tensor, from its header. */
+typedef struct tinfo {
+    const char *name;
+    int ndim;
+    int64_t shape[4];
+    uint64_t begin, end, count;
+    bool used;
+} tinfo;
+
+/* Building a dict from its JSON tree. */
+typedef struct tree_in {
+    const char *where; /* "vkt_checkpoint_load: '<path>'", for messages */
+    const unsigned char *data;
+    tinfo *t;
+    uint32_t nt;
+    json_t *paths; /* vkt_tensors: where each tensor sits; NULL when there are none */
+    const char *keys[MAX_DEPTH + 1];
+} tree_in;
+
+static float *read_floats(const unsigned char *data, const tinfo *t)
+{
+    float *v = vkt__malloc(t->count ? t->count * sizeof(float) : 1);
+    if (!v) {
+        return NULL;
+    }
+    const unsigned char *p = data + t->begin;
+    for (uint64_t i = 0; i < t->count; i++) {
+        uint32_t u = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 |
+                     (uint32_t)p[4 * i + 2] << 16 | (uint32_t)p[4 * i + 3] << 24;
+        memcpy(&v[i], &u, 4);
+    }
+    return v;
+}
+
+/* The tensor whose recorded path is keys[0..depth]; NULL if none. */
+static tinfo *tensor_at(tree_in *c, int depth)
+{
+    const char *name;
+    json_t *p;
+    json_object_foreach(c->paths, name, p) {
+        if (json_array_size(p) != (size_t)depth + 1) {
+            continue;
+        }
+        bool same = true;
+        for (int k = 0; k <= depth && same; k++) {
+            same = strcmp(json_string_value(json_array_get(p, (size_t)k)), c->keys[k]) == 0;
+        }
+        for (uint32_t k = 0; same && k < c->nt; k++) {
+            if (strcmp(c->t[k].name, name) == 0) {
+                return &c->t[k];
+            }
+        }
+    }
+    return NULL;
+}
+
+static vkt_status tree_from_json(tree_in *c, json_t *obj, vkt_dict *d, int depth)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        c->keys[depth] = key;
+        vkt_status s = VKT_OK;
+        switch (json_typeof(v)) {
+        case JSON_INTEGER:
+        case JSON_REAL:
+            s = vkt_dict_set_number(d, key, json_number_value(v));
+            break;
+        case JSON_STRING: {
+            int w = nonfinite_word(json_string_value(v));
+            s = w >= 0 ? vkt_dict_set_number(d, key, nonfinite_value(w))
+                       : vkt_dict_set_string(d, key, json_string_value(v));
+            break;
+        }
+        case JSON_ARRAY: {
+            json_t *only = json_array_get(v, 0);
+            if (json_array_size(v) != 1 || !json_is_string(only) ||
+                nonfinite_word(json_string_value(only)) < 0) {
+                return corrupt(c->where, "metadata value '%s' is a list; vkt dicts hold numbers, "
+                                         "strings, dicts and tensors (the one list is [\"NaN\"] "
+                                         "and the like: a string spelled as a number)",
+                               key);
+            }
+            s = vkt_dict_set_string(d, key, json_string_value(only));
+            break;
+        }
+        case JSON_OBJECT: {
+            if (depth + 1 >= MAX_DEPTH) {
+                return corrupt(c->where, "metadata tree nests deeper than %d", MAX_DEPTH);
+            }
+            vkt_dict *child = vkt_dict_child(d, key);
+            s = child ? tree_from_json(c, v, child, depth + 1) : vkt_last_status();
+            break;
+        }
+        case JSON_NULL: {
+            tinfo *t = c->paths ? tensor_at(c, depth) : NULL;
+            if (!t) {
+                return corrupt(c->where, "the metadata tree has a tensor at '%s' (depth %d) but "
+                                         "vkt_tensors names none there",
+                               key, depth);
+            }
+            if (t->used) {
+                return corrupt(c->where, "tensor '%s' is placed twice", t->name);
+            }
+            t->used = true;
+            float *data = read_floats(c->data, t);
+            if (!data) {
+                return vkt__error(VKT_OUT_OF_HOST_MEMORY, "%s: out of host memory for tensor '%s'",
+                                  c->where, t->name);
+            }
+            s = vkt__dict_set_floats_owned(d, key, data, t->ndim, t->shape);
+            break;
+        }
+        default:
+            return corrupt(c->where, "metadata value '%s' is a boolean; vkt dicts hold numbers, "
+                                     "strings, dicts and tensors",
+                           key);
+        }
+        if (s != VKT_OK) {
+            return s;
+        }
+    }
+    return VKT_OK;
+}
+
+/* Files before vkt_format spelled non-finite numbers as bare NaN, Infinity and -Infinity, which
+ * strict JSON refuses, and strings spelled so as plain strings. Rewrites both into this format's
+ * spelling ("NaN", ["NaN"]) so one parser reads both. That writer put these words in strings
+ * verbatim (no \u escapes), so the raw text is enough to recognise them; keys stay as they are. */
+static char *legacy_to_current(const char *s, size_t n)
+{
     vkt__sbuf b = {0};
-    json_dict(&b, d, true);
-    if (b.oom || !b.p) {
+    vkt__sb_puts(&b, "");
+    size_t i = 0;
+    while (i < n && !b.oom) {
+        if (s[i] == '"') {
+            size_t j = i + 1;
+            while (j < n && s[j] != '"') {
+                j += s[j] == '\\' ? 2 : 1;
+            }
+            if (j >= n) { /* unterminated: the parser says so */
+                vkt__sb_putn(&b, s + i, n - i);
+                break;
+            }
+            j++;
+            size_t k = j;
+            while (k < n && (s[k] == ' ' || s[k] == '\t' || s[k] == '\n' || s[k] == '\r')) {
+                k++;
+            }
+            bool word = false;
+            for (int w = 0; w < 3 && !(k < n && s[k] == ':'); w++) {
+                size_t len = strlen(nonfinite_words[w]);
+                word |= j - i - 2 == len && memcmp(s + i + 1, nonfinite_words[w], len) == 0;
+            }
+            if (word) {
+                vkt__sb_putc(&b, '[');
+            }
+            vkt__sb_putn(&b, s + i, j - i);
+            if (word) {
+                vkt__sb_putc(&b, ']');
+            }
+            i = j;
+            continue;
+        }
+        bool word = false;
+        for (int w = 0; w < 3 && !word; w++) {
+            size_t len = strlen(nonfinite_words[w]);
+            if (n - i >= len && memcmp(s + i, nonfinite_words[w], len) == 0) {
+                vkt__sb_putc(&b, '"');
+                vkt__sb_putn(&b, s + i, len);
+                vkt__sb_putc(&b, '"');
+                i += len;
+                word = true;
+            }
+        }
+        if (!word) {
+            vkt__sb_putc(&b, s[i++]);
+        }
+    }
+    if (b.oom) {
         free(b.p);
-        vkt__error(VKT_OUT_OF_HOST_MEMORY, "vkt_dict: out of host memory writing JSON");
         return NULL;
     }
     return b.p;
 }
 
-/* ---- JSON parser (a value tree) ---- */
-
-typedef enum jtype { J_NULL, J_BOOL, J_NUMBER, J_STRING, J_ARRAY, J_OBJECT } jtype;
-
-typedef struct jval jval;
-struct jval {
-    jtype type;
-    double num;
-    bool b;
-    char *str;       /* J_STRING */
-    uint32_t n;      /* J_ARRAY / J_OBJECT entries */
-    char **keys;     /* J_OBJECT */
-    jval **items;
-};
-
-static void jfree(jval *v)
+/* Parses the tree text `what` (legacy: written before vkt_format) into `out`. */
+static vkt_status parse_tree(tree_in *c, const char *what, const char *text, size_t n, bool legacy,
+                             vkt_dict *out)
 {
-    if (!v) {
-        return;
-    }
-    free(v->str);
-    for (uint32_t i = 0; i < v->n; i++) {
-        if (v->keys) {
-            free(v->keys[i]);
+    char *conv = NULL;
+    if (legacy) {
+        conv = legacy_to_current(text, n);
+        if (!conv) {
+            return vkt__error(VKT_OUT_OF_HOST_MEMORY, "%s: out of host memory reading %s",
+                              c->where, what);
         }
-        jfree(v->items[i]);
+        text = conv;
+        n = strlen(conv);
     }
-    free(v->keys);
-    free(v->items);
-    free(v);
+    json_t *tree = parse_json(c->where, what, text, n);
+    free(conv);
+    if (!tree) {
+        return vkt_last_status();
+    }
+    vkt_status s = json_is_object(tree) ? tree_from_json(c, tree, out, 0)
+                                        : corrupt(c->where, "bad JSON in %s: not an object", what);
+    json_decref(tree);
+    return s;
 }
 
-static const jval *jget(const jval *o, const char *key)
+vkt_status vkt__dict_from_json(const char *json, size_t n, bool legacy, vkt_dict **out)
 {
-    if (!o || o->type != J_OBJECT) {
-        return NULL;
+    *out = NULL;
+    vkt_dict *d = vkt_dict_create();
+    if (!d) {
+        return vkt_last_status();
     }
-    for (uint32_t i = 0; i < o->n; i++) {
-        if (strcmp(o->keys[i], key) == 0) {
-            return o->items[i];
-        }
+    tree_in c = {.where = "vkt__dict_from_json"};
+    vkt_status s = parse_tree(&c, "the JSON", json, n, legacy, d);
+    if (s != VKT_OK) {
+        vkt_dict_destroy(d);
+        return s;
     }
-    return NULL;
-}
-
-typedef struct jparser {
-    const char *s, *p, *end;
-    char err[160];
-} jparser;
-
-static bool jfail(jparser *j, const char *what)
-{
-    if (!j->err[0]) {
-        snprintf(j->err, sizeof j->err, "%s at byte %zu", what, (size_t)(j->p - j->s));
-    }
-    return false;
-}
-
-static void jws(jparser *j)
-{
-    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r')) {
-        j->p++;
-    }
-}
-
-static bool jlit(jparser *j, const char *lit)
-{
-    size_t n = strlen(lit);
-    if ((size_t)(j->end - j->p) >= n && memcmp(j->p, lit, n) == 0) {
-        j->p += n;
-        return true;
-    }
-    return false;
-}
-
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
-static bool jhex4(jparser *j, uint32_t *out)
-{
-    if (j->end - j->p < 4) {
-        return jfail(j, "truncated \\u escape");
-    }
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++) {
-        int h = hexval(j->p[i]);
-        if (h < 0) {
-            return jfail(j, "bad \\u escape");
-        }
-        v = v * 16 + (uint32_t)h;
-    }
-    j->p += 4;
-    *out = v;
-    return true;
-}
-
-static void put_utf8(vkt__sbuf *b, uint32_t cp)
-{
-    char u[4];
-    if (cp < 0x80) {
-        vkt__sb_putc(b, (char)cp);
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xC0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3F));
-        vkt__sb_putn(b, u, 2);
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xE0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (char)(0x80 | (cp & 0x3F));
-        vkt__sb_putn(b, u, 3);
-    } else {
-        u[0] = (char)(0xF0 | (cp >> 18));
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        u[3] = (char)(0x80 | (cp & 0x3F));
-        vkt__sb_putn(b, u, 4);
-    }
-}
-
-static char *jstring(jparser *j)
-{
-    /* at the opening quote */
-    j->p++;
-    vkt__sbuf b = {0};
-    vkt__sb_puts(&b, "");
-    while (true) {
-        if (j->p >= j->end) {
-            jfail(j, "unterminated string");
-            break;
-        }
-        unsigned char c = (unsigned char)*j->p;
-        if (c == '"') {
-            j->p++;
-            if (b.oom) {
-                jfail(j, "out of memory");
-                break;
-            }
-            return b.p;
-        }
-        if (c < 0x20) {
-            jfail(j, "control character in string");
-            break;
-        }
-        if (c != '\\') {
-            vkt__sb_putc(&b, (char)c);
-            j->p++;
-            continue;
-        }
-        j->p++;
-        if (j->p >= j->end) {
-            jfail(j, "unterminated string");
-            break;
-        }
-        char e = *j->p++;
-        uint32_t cp;
-        switch (e) {
-        case '"':
-        case '\\':
-        case '/':
-            vkt__sb_putc(&b, e);
-            continue;
-        case 'b':
-            vkt__sb_putc(&b, '\b');
-            continue;
-        case 'f':
-            vkt__sb_putc(&b, '\f');
-            continue;
-        case 'n':
-            vkt__sb_putc(&b, '\n');
-            continue;
-        case 'r':
-            vkt__sb_putc(&b, '\r');
-            continue;
-        case 't':
-            vkt__sb_putc(&b, '\t');
-            continue;
-        case 'u':
-            if (!jhex4(j, &cp)) {
-                break;
-            }
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                uint32_t lo;
-                if (!jlit(j, "\\u") || !jhex4(j, &lo) || lo < 0xDC00 || lo > 0xDFFF) {
-                    jfail(j, "unpaired surrogate in \\u escape");
-                    break;
-                }
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                jfail(j, "unpaired surrogate in \\u escape");
-                break;
-            }
-            if (cp == 0) {
-                jfail(j, "NUL character in string");
-                break;
-            }
-            put_utf8(&b, cp);
-            continue;
-        default:
-            jfail(j, "bad escape in string");
-            break;
-        }
-        break;
-    }
-    free(b.p);
-    return NULL;
-}
-
-static jval *jnew(jparser *j, jtype t)
-{
-    jval *v = vkt__calloc(1, sizeof *v);
-    if (!v) {
-        jfail(j, "out of memory");
-        return NULL;
-    }
-    v->type = t;
-    return v;
-}
-
-static bool jpush(jparser *j, jval *parent, char *key, jval *item)
-{
-    if ((parent->n & (parent->n - 1)) == 0) { /* grow at powers of two */
-        uint32_t cap = parent->n ? parent->n * 2 : 4;
-        jval **items = vkt__realloc(parent->items, cap * sizeof *items);
-        if (items) {
-            parent->items = items;
-        }
-        char **keys = parent->type == J_OBJECT ? vkt__realloc(parent->keys, cap * sizeof *keys) : NULL;
-        if (keys) {
-            parent->keys = keys;
-        }
-        if (!items || (parent->type == J_OBJECT && !keys)) {
-            free(key);
-            jfree(item);
-            return jfail(j, "out of memory");
-        }
-    }
-    if (parent->type == J_OBJECT) {
-        parent->keys[parent->n] = key;
-    }
-    parent->items[parent->n++] = item;
-    return true;
-}
-
-static jval *jvalue(jparser *j, int depth);
-
-static jval *jcontainer(jparser *j, int depth, bool object)
-{
-    jval *v = jnew(j, object ? J_OBJECT : J_ARRAY);
-    if (!v) {
-        return NULL;
-    }
-    j->p++;
-    jws(j);
-    if (j->p < j->end && *j->p == (object ? '}' : ']')) {
-        j->p++;
-        return v;
-    }
-    while (true) {
-        char *key = NULL;
-        jws(j);
-        if (object) {
-            if (j->p >= j->end || *j->p != '"') {
-                jfail(j, "expected a string key");
-                break;
-            }
-            key = jstring(j);
-            if (!key) {
-                break;
-            }
-            for (uint32_t i = 0; i < v->n; i++) {
-                if (strcmp(v->keys[i], key) == 0) {
-                    free(key);
-                    key = NULL;
-                    jfail(j, "duplicate key");
-                    break;
-                }
-            }
-            if (!key) {
-                break;
-            }
-            jws(j);
-            if (j->p >= j->end || *j->p != ':') {
-                free(key);
-                jfail(j, "expected ':'");
-                break;
-            }
-            j->p++;
-        }
-        jval *item = jvalue(j, depth + 1);
-        if (!item) {
-            free(key);
-            break;
-        }
-        if (!jpush(j, v, key, item)) {
-            break;
-        }
-        jws(j);
-        if (j->p < j->end && *j->p == ',') {
-            j->p++;
-            continue;
-        }
-        if (j->p < j->end && *j->p == (object ? '}' : ']')) {
-            j->p++;
-            return v;
-        }
-        jfail(j, object ? "expected ',' or '}'" : "expected ',' or ']'");
-        break;
-    }
-    jfree(v);
-    return NULL;
-}
-
-static jval *jnumber(jparser *j)
-{
-    const char *start = j->p;
-    if (jlit(j, "NaN") || jlit(j, "Infinity") || jlit(j, "-Infinity")) {
-        jval *v = jnew(j, J_NUMBER);
-        if (v) {
-            v->num = start[0] == 'N' ? NAN : start[0] == '-' ? -INFINITY : INFINITY;
-        }
-        return v;
-    }
-    /* JSON grammar: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
-    const char *p = j->p;
-    if (p < j->end && *p == '-') {
-        p++;
-    }
-    if (p < j->end && *p == '0') {
-        p++;
-    } else if (p < j->end && *p >= '1' && *p <= '9') {
-        while (p < j->end && *p >= '0' && *p <= '9') {
-            p++;
-        }
-    } else {
-        jfail(j, "expected a value");
-        return NULL;
-    }
-    if (p < j->end && *p == '.') {
-        p++;
-        if (p >= j->end || *p < '0' || *p > '9') {
-            j->p = p;
-            jfail(j, "bad number");
-            return NULL;
-        }
-        while (p < j->end && *p >= '0' && *p <= '9') {
-            p++;
-        }
-    }
-    if (p < j->end && (*p == 'e' || *p == 'E')) {
-        p++;
-        if (p < j->end && (*p == '+' || *p == '-')) {
-            p++;
-        }
-        if (p >= j->end || *p < '0' || *p > '9') {
-            j->p = p;
-            jfail(j, "bad number");
-            return NULL;
-        }
-        while (p < j->end && *p >= '0' && *p <= '9') {
-            p++;
-        }
-    }
-    char tmp[400];
-    size_t len = (size_t)(p - j->p);
-    if (len >= sizeof tmp) {
-        jfail(j, "number too long");
-        return NULL;
-    }
-    memcpy(tmp, j->p, len);
-    tmp[len] = '\0';
-    jval *v = jnew(j, J_NUMBER);
-    if (v) {
-        v->num = vkt__strtod_c(tmp, NULL);
-        j->p = p;
-    }
-    return v;
-}
-
-static jval *jvalue(jparser *j, int depth)
-{
-    if (depth > MAX_DEPTH) {
-        jfail(j, "nesting too deep");
-        return NULL;
-    }
-    jws(j);
-    if (j->p >= j->end) {
-        jfail(j, "unexpected end");
-        return NULL;
-    }
-    char c = *j->p;
-    if (c == '{' || c == '[') {
-        return jcontainer(j, depth, c == '{');
-    }
-    if (c == '"') {
-        char *s = jstring(j);
-        jval *v = s ? jnew(j, J_STRING) : NULL;
-        if (!v) {
-            free(s);
-            return NULL;
-        }
-        v->str = s;
-        return v;
-    }
-    if (jlit(j, "null")) {
-        return jnew(j, J_NULL);
-    }
-    if (jlit(j, "true") || jlit(j, "false")) {
-        jval *v = jnew(j, J_BOOL);
-        if (v) {
-            v->b = j->p[-1] == 'e' && j->p[-2] == 'u';
-        }
-        return v;
-    }
-    return jnumber(j);
-}
-
-/* Parses a whole JSON document; NULL with `err` filled. */
-static jval *jparse(const char *s, size_t n, char *err, size_t errn)
-{
-    jparser j = {.s = s, .p = s, .end = s + n};
-    jval *v = jvalue(&j, 0);
-    if (v) {
-        jws(&j);
-        if (j.p != j.end) {
-            jfail(&j, "trailing characters after the JSON value");
-            jfree(v);
-            v = NULL;
-        }
-    }
-    if (!v) {
-        snprintf(err, errn, "%s", j.err[0] ? j.err : "bad JSON");
-    }
-    return v;
+    *out = d;
+    return VKT_OK;
 }
 
 /* ---- directories ---- */
@@ -657,91 +675,6 @@ vkt_status vkt__mkdir_p(const char *path)
 
 /* ---- save ---- */
 
-typedef struct tensor_ref {
-    char *name;
-    char *path_json; /* ["key", "key"] */
-    const float *data;
-    int ndim;
-    int64_t shape[4];
-    uint64_t count;
-} tensor_ref;
-
-typedef struct save_ctx {
-    tensor_ref *t;
-    uint32_t n, cap;
-    const char *keys[MAX_DEPTH + 1];
-    const char *bad_key;
-    bool oom;
-} save_ctx;
-
-static bool name_taken(const save_ctx *c, const char *name)
-{
-    for (uint32_t i = 0; i < c->n; i++) {
-        if (strcmp(c->t[i].name, name) == 0) {
-            return true;
-        }
-    }
-    return strcmp(name, "__metadata__") == 0;
-}
-
-static void collect(save_ctx *c, const vkt_dict *d, int depth)
-{
-    for (uint32_t i = 0; i < vkt_dict_count(d) && !c->oom && !c->bad_key; i++) {
-        vkt__dict_entry e = vkt__dict_at(d, i);
-        if (!utf8_valid(e.key)) {
-            c->bad_key = e.key;
-            return;
-        }
-        if (e.kind == VKT__DICT_STRING && !utf8_valid(e.string)) {
-            c->bad_key = e.key;
-            return;
-        }
-        c->keys[depth] = e.key;
-        if (e.kind == VKT__DICT_CHILD) {
-            if (depth + 1 >= MAX_DEPTH) {
-                c->bad_key = e.key;
-                return;
-            }
-            collect(c, e.child, depth + 1);
-            continue;
-        }
-        if (e.kind != VKT__DICT_FLOATS) {
-            continue;
-        }
-        vkt__sbuf name = {0}, path = {0};
-        vkt__sb_putc(&path, '[');
-        for (int k = 0; k <= depth; k++) {
-            if (k) {
-                vkt__sb_putc(&name, '/');
-                vkt__sb_puts(&path, ", ");
-            }
-            vkt__sb_puts(&name, c->keys[k]);
-            json_string(&path, c->keys[k]);
-        }
-        vkt__sb_putc(&path, ']');
-        size_t base = name.len;
-        for (int dup = 1; !name.oom && name_taken(c, name.p); dup++) {
-            char suffix[24];
-            snprintf(suffix, sizeof suffix, "~%d", dup);
-            name.len = base;
-            vkt__sb_puts(&name, suffix);
-        }
-        if (name.oom || path.oom || !vkt__grow((void **)&c->t, &c->cap, c->n + 1, sizeof *c->t)) {
-            free(name.p);
-            free(path.p);
-            c->oom = true;
-            return;
-        }
-        tensor_ref *t = &c->t[c->n++];
-        t->name = name.p;
-        t->path_json = path.p;
-        t->data = e.floats;
-        t->ndim = e.ndim;
-        memcpy(t->shape, e.shape, sizeof t->shape);
-        t->count = e.count;
-    }
-}
-
 static void put_u64le(unsigned char *b, uint64_t v)
 {
     for (int i = 0; i < 8; i++) {
@@ -776,76 +709,160 @@ static bool write_floats_le(FILE *f, const float *v, uint64_t n)
 #endif
 }
 
-static char *build_header(const vkt_dict *ckpt, save_ctx *c)
+/* One tensor's header entry. */
+static json_t *tensor_entry(const tensor_ref *t, uint64_t begin)
 {
-    vkt__sbuf tree = {0}, paths = {0}, h = {0};
-    json_dict(&tree, ckpt, false);
-    vkt__sb_putc(&paths, '{');
-    for (uint32_t i = 0; i < c->n; i++) {
-        if (i) {
-            vkt__sb_puts(&paths, ", ");
+    json_t *shape = json_array();
+    for (int k = 0; shape && k < t->ndim; k++) {
+        if (json_array_append_new(shape, json_integer((json_int_t)t->shape[k])) != 0) {
+            json_decref(shape);
+            shape = NULL;
         }
-        json_string(&paths, c->t[i].name);
-        vkt__sb_puts(&paths, ": ");
-        vkt__sb_puts(&paths, c->t[i].path_json);
     }
-    vkt__sb_putc(&paths, '}');
-    vkt__sb_puts(&h, "{\"__metadata__\":{\"format\":\"pt\",\"vkt\":");
-    json_string(&h, tree.p ? tree.p : "{}");
-    vkt__sb_puts(&h, ",\"vkt_tensors\":");
-    json_string(&h, paths.p ? paths.p : "{}");
-    vkt__sb_putc(&h, '}');
-    uint64_t off = 0;
-    for (uint32_t i = 0; i < c->n; i++) {
-        const tensor_ref *t = &c->t[i];
-        char num[64];
-        vkt__sb_putc(&h, ',');
-        json_string(&h, t->name);
-        vkt__sb_puts(&h, ":{\"dtype\":\"F32\",\"shape\":[");
-        for (int k = 0; k < t->ndim; k++) {
-            snprintf(num, sizeof num, "%s%lld", k ? "," : "", (long long)t->shape[k]);
-            vkt__sb_puts(&h, num);
-        }
-        snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
-                 (unsigned long long)(off + t->count * 4));
-        vkt__sb_puts(&h, num);
-        off += t->count * 4;
-    }
-    vkt__sb_putc(&h, '}');
-    /* pad with spaces so the data starts 8-byte aligned (8 + N multiple of 8) */
-    while (!h.oom && h.len % 8) {
-        vkt__sb_putc(&h, ' ');
-    }
-    bool oom = tree.oom || paths.oom || h.oom;
-    free(tree.p);
-    free(paths.p);
-    if (oom) {
-        free(h.p);
-        return NULL;
-    }
-    return h.p;
+    /* "o" takes `shape`, also when json_pack fails */
+    return shape ? json_pack("{s:s,s:o,s:[I,I]}", "dtype", "F32", "shape", shape, "data_offsets",
+                             (json_int_t)begin, (json_int_t)(begin + t->count * 4))
+                 : NULL;
 }
 
-static void free_ctx(save_ctx *c)
+/* The header, space-padded to a multiple of 8 bytes; NULL with c->oom or c->bad_key set. */
+static char *build_header(const vkt_dict *ckpt, tree_out *c, size_t *len)
+{
+    char *tree_s = NULL, *paths_s = NULL, *crc_s = NULL, *out = NULL;
+    json_t *tree = NULL, *tcrc = NULL, *crcs = NULL, *header = NULL;
+    c->paths = json_object();
+    tree = c->paths ? tree_json(c, ckpt, 0) : NULL;
+    if (!tree) {
+        goto done;
+    }
+    tree_s = dump_json(tree, 1, NULL);
+    paths_s = dump_json(c->paths, 1, NULL);
+    tcrc = json_object();
+    bool ok = tree_s && paths_s && tcrc;
+    for (uint32_t i = 0; ok && i < c->n; i++) {
+        json_t *v = json_integer(crc_floats_le(c->t[i].data, c->t[i].count));
+        ok = json_object_set_new(tcrc, c->t[i].name, v) == 0;
+    }
+    crcs = ok ? json_pack("{s:I,s:I,s:O}", "vkt", (json_int_t)crc_bytes(tree_s, strlen(tree_s)),
+                          "vkt_tensors", (json_int_t)crc_bytes(paths_s, strlen(paths_s)),
+                          "tensors", tcrc)
+              : NULL;
+    crc_s = crcs ? dump_json(crcs, 1, NULL) : NULL;
+    /* "format" first: HEADER_START */
+    json_t *meta = crc_s ? json_pack("{s:s,s:s,s:s,s:s,s:s}", "format", "pt", "vkt_format",
+                                     FORMAT, "vkt", tree_s, "vkt_tensors", paths_s, "vkt_crc32",
+                                     crc_s)
+                         : NULL;
+    header = meta ? json_object() : NULL;
+    ok = header && json_object_set_new(header, "__metadata__", meta) == 0;
+    if (!header) {
+        json_decref(meta);
+    }
+    uint64_t off = 0;
+    for (uint32_t i = 0; ok && i < c->n; i++) {
+        ok = json_object_set_new(header, c->t[i].name, tensor_entry(&c->t[i], off)) == 0;
+        off += c->t[i].count * 4;
+    }
+    /* padded with spaces so the data starts 8-byte aligned (8 + N a multiple of 8) */
+    out = ok ? dump_json(header, 8, len) : NULL;
+done:
+    c->oom = !out && !c->bad_key;
+    free(tree_s);
+    free(paths_s);
+    free(crc_s);
+    json_decref(tree);
+    json_decref(tcrc);
+    json_decref(crcs);
+    json_decref(header);
+    return out;
+}
+
+static void free_ctx(tree_out *c)
 {
     for (uint32_t i = 0; i < c->n; i++) {
         free(c->t[i].name);
-        free(c->t[i].path_json);
     }
     free(c->t);
+    json_decref(c->paths);
+}
+
+/* The directory part of `path` ("." when none). */
+static void dir_of(const char *path, char *dir, size_t n)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        snprintf(dir, n, ".");
+    } else if (slash == path) {
+        snprintf(dir, n, "/");
+    } else {
+        snprintf(dir, n, "%.*s", (int)(slash - path), path);
+    }
+}
+
+/* Whether the directory entry `name` is a temporary file a killed save left: its name is
+ * <target>.tmp.<pid>, the pid not ours and of no live process (kill(pid, 0) fails with ESRCH; a
+ * live process, another user's included, keeps its file), and it is a regular file that is empty
+ * (killed before anything reached the disk) or starts as a save starts (8 length bytes, then
+ * HEADER_START, compared as far as the file goes). Anything else, a user's "notes.tmp.12" among
+ * them, is not ours and stays. */
+static bool stale_tmp(int dirfd, const char *name)
+{
+    const char *dot = NULL;
+    for (const char *p = strstr(name, ".tmp."); p; p = strstr(p + 1, ".tmp.")) {
+        dot = p;
+    }
+    if (!dot || dot == name) {
+        return false;
+    }
+    const char *digits = dot + 5;
+    size_t nd = strspn(digits, "0123456789");
+    if (nd == 0 || nd > 9 || digits[nd] != '\0') {
+        return false;
+    }
+    long pid = strtol(digits, NULL, 10);
+    if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) {
+        return false;
+    }
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        return false;
+    }
+    struct stat st;
+    unsigned char head[8 + sizeof HEADER_START - 1];
+    ssize_t got = 0;
+    bool regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    if (regular) {
+        got = pread(fd, head, sizeof head, 0);
+    }
+    close(fd);
+    if (!regular || got < 0 || (got > 0 && got <= 8)) {
+        return false;
+    }
+    return got == 0 || memcmp(head + 8, HEADER_START, (size_t)got - 8) == 0;
+}
+
+/* Removes the stale temporary files (stale_tmp) of path's directory. Best effort: one that cannot
+ * be read or removed stays, and the save goes on. */
+static void remove_stale_tmp(const char *path)
+{
+    char dir[4096];
+    dir_of(path, dir, sizeof dir);
+    DIR *dp = opendir(dir);
+    if (!dp) {
+        return;
+    }
+    for (struct dirent *de = readdir(dp); de; de = readdir(dp)) {
+        if (stale_tmp(dirfd(dp), de->d_name)) {
+            unlinkat(dirfd(dp), de->d_name, 0);
+        }
+    }
+    closedir(dp);
 }
 
 static vkt_status fsync_dir_of(const char *path)
 {
     char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash) {
-        snprintf(dir, sizeof dir, ".");
-    } else if (slash == path) {
-        snprintf(dir, sizeof dir, "/");
-    } else {
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    }
+    dir_of(path, dir, sizeof dir);
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
         return vkt__error(VKT_IO, "vkt_checkpoint_save: cannot open directory '%s' to sync it: %s",
@@ -867,87 +884,79 @@ vkt_status vkt_checkpoint_save(const vkt_dict *ckpt, const char *path)
         return vkt__error(VKT_INVALID_ARGUMENT, "vkt_checkpoint_save: %s is NULL or empty",
                           ckpt ? "path" : "checkpoint");
     }
-    save_ctx c = {0};
-    collect(&c, ckpt, 0);
-    if (c.oom) {
-        free_ctx(&c);
-        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "vkt_checkpoint_save: out of host memory");
-    }
-    if (c.bad_key) {
-        vkt_status s = vkt__error(VKT_INVALID_ARGUMENT,
-                                  "vkt_checkpoint_save: '%s': key or string '%s' is not valid "
-                                  "UTF-8 or nests deeper than %d (safetensors headers are "
-                                  "UTF-8 JSON)",
-                                  path, c.bad_key, MAX_DEPTH);
-        free_ctx(&c);
-        return s;
-    }
-    char *header = build_header(ckpt, &c);
+    vkt_status s = VKT_OK;
+    tree_out c = {0};
+    size_t hlen = 0;
+    FILE *f = NULL;
+    char tmp[4200];
+    char *header = build_header(ckpt, &c, &hlen);
     if (!header) {
-        free_ctx(&c);
-        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "vkt_checkpoint_save: out of host memory");
+        if (c.bad_key) {
+            s = vkt__error(VKT_INVALID_ARGUMENT,
+                           "vkt_checkpoint_save: '%s': key or string '%s' is not valid UTF-8 or "
+                           "nests deeper than %d (safetensors headers are UTF-8 JSON)",
+                           path, c.bad_key, MAX_DEPTH);
+        } else {
+            s = vkt__error(VKT_OUT_OF_HOST_MEMORY, "vkt_checkpoint_save: '%s': out of host memory",
+                           path);
+        }
+        goto done;
     }
-    size_t hlen = strlen(header);
     if (hlen > MAX_HEADER) {
-        free(header);
-        free_ctx(&c);
-        return vkt__error(VKT_TOO_LARGE,
-                          "vkt_checkpoint_save: '%s': the header would be %zu bytes; safetensors "
-                          "allows %u",
-                          path, hlen, MAX_HEADER);
+        s = vkt__error(VKT_TOO_LARGE,
+                       "vkt_checkpoint_save: '%s': the header would be %zu bytes; safetensors "
+                       "allows %u",
+                       path, hlen, MAX_HEADER);
+        goto done;
     }
 
     /* the parent directory, as Lightning's checkpoint IO makes it */
-    char dir[4096];
     const char *slash = strrchr(path, '/');
-    vkt_status s = VKT_OK;
     if (slash && slash != path) {
+        char dir[4096];
         snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
         s = vkt__mkdir_p(dir);
         if (s != VKT_OK) {
             vkt__error_context("vkt_checkpoint_save: '%s'", path);
+            goto done;
         }
     }
-    char tmp[4200];
+    remove_stale_tmp(path);
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = NULL;
-    if (s == VKT_OK) {
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-        f = fd >= 0 ? fdopen(fd, "wb") : NULL;
-        if (!f) {
-            s = vkt__error(VKT_IO, "vkt_checkpoint_save: cannot create '%s': %s", tmp,
-                           strerror(errno));
-            if (fd >= 0) {
-                close(fd);
-                unlink(tmp);
-            }
-        }
-    }
-    if (f) {
-        unsigned char len8[8];
-        put_u64le(len8, hlen);
-        bool ok = fwrite(len8, 1, 8, f) == 8 && fwrite(header, 1, hlen, f) == hlen;
-        for (uint32_t i = 0; ok && i < c.n; i++) {
-            ok = write_floats_le(f, c.t[i].data, c.t[i].count);
-        }
-        ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-        int err = errno;
-        if (fclose(f) != 0 && ok) {
-            ok = false;
-            err = errno;
-        }
-        if (!ok) {
-            s = vkt__error(VKT_IO, "vkt_checkpoint_save: cannot write '%s': %s", tmp,
-                           strerror(err));
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f) {
+        s = vkt__error(VKT_IO, "vkt_checkpoint_save: cannot create '%s': %s", tmp,
+                       strerror(errno));
+        if (fd >= 0) {
+            close(fd);
             unlink(tmp);
-        } else if (rename(tmp, path) != 0) {
-            s = vkt__error(VKT_IO, "vkt_checkpoint_save: cannot rename '%s' to '%s': %s", tmp,
-                           path, strerror(errno));
-            unlink(tmp);
-        } else {
-            s = fsync_dir_of(path);
         }
+        goto done;
     }
+    unsigned char len8[8];
+    put_u64le(len8, hlen);
+    bool ok = fwrite(len8, 1, 8, f) == 8 && fwrite(header, 1, hlen, f) == hlen;
+    for (uint32_t i = 0; ok && i < c.n; i++) {
+        ok = write_floats_le(f, c.t[i].data, c.t[i].count);
+    }
+    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    int err = errno;
+    if (fclose(f) != 0 && ok) {
+        ok = false;
+        err = errno;
+    }
+    if (!ok) {
+        s = vkt__error(VKT_IO, "vkt_checkpoint_save: cannot write '%s': %s", tmp, strerror(err));
+        unlink(tmp);
+    } else if (rename(tmp, path) != 0) {
+        s = vkt__error(VKT_IO, "vkt_checkpoint_save: cannot rename '%s' to '%s': %s", tmp, path,
+                       strerror(errno));
+        unlink(tmp);
+    } else {
+        s = fsync_dir_of(path);
+    }
+done:
     free(header);
     free_ctx(&c);
     return s;
@@ -955,131 +964,159 @@ vkt_status vkt_checkpoint_save(const vkt_dict *ckpt, const char *path)
 
 /* ---- load ---- */
 
-static vkt_status corrupt(const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static vkt_status corrupt(const char *path, const char *fmt, ...)
-{
-    char msg[768];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return vkt__error(VKT_CORRUPT_FILE, "vkt_checkpoint_load: '%s': %s", path, msg);
-}
-
-typedef struct tinfo {
-    const char *name;
-    int ndim;
-    int64_t shape[4];
-    uint64_t begin, end, count;
-    bool used;
-} tinfo;
-
 static int cmp_offsets(const void *a, const void *b)
 {
     const tinfo *x = *(const tinfo *const *)a, *y = *(const tinfo *const *)b;
     return x->begin < y->begin ? -1 : x->begin > y->begin ? 1 : 0;
 }
 
-static float *read_floats(const unsigned char *data, const tinfo *t)
+static bool crc_value(const json_t *v, uint32_t *out)
 {
-    float *v = vkt__malloc(t->count ? t->count * sizeof(float) : 1);
-    if (!v) {
+    double d = json_number_value(v);
+    if (!json_is_number(v) || d < 0 || d > 4294967295.0 || d != floor(d)) {
+        return false;
+    }
+    *out = (uint32_t)d;
+    return true;
+}
+
+/* Checks __metadata__.vkt_crc32 against the tree, the paths and every tensor's bytes. */
+static vkt_status check_crcs(const char *where, const json_t *meta, const unsigned char *data,
+                             const tinfo *t, uint32_t nt)
+{
+    const char *text = json_string_value(json_object_get(meta, "vkt_crc32"));
+    json_t *crcs = parse_json(where, "__metadata__.vkt_crc32", text, strlen(text));
+    if (!crcs) {
+        return vkt_last_status();
+    }
+    vkt_status s = VKT_OK;
+    json_t *tc = json_object_get(crcs, "tensors");
+    if (!json_is_object(tc)) {
+        s = corrupt(where, "__metadata__.vkt_crc32 is not {\"vkt\": C, \"vkt_tensors\": C, "
+                           "\"tensors\": {...}}");
+        goto done;
+    }
+    static const char *const keys[2] = {"vkt", "vkt_tensors"};
+    for (int k = 0; k < 2; k++) {
+        const char *v = json_string_value(json_object_get(meta, keys[k]));
+        uint32_t want, got;
+        if (!v) {
+            s = corrupt(where, "__metadata__ has no %s", keys[k]);
+            goto done;
+        }
+        if (!crc_value(json_object_get(crcs, keys[k]), &want)) {
+            s = corrupt(where, "__metadata__.vkt_crc32 has no CRC-32 for %s", keys[k]);
+            goto done;
+        }
+        got = crc_bytes(v, strlen(v));
+        if (got != want) {
+            s = corrupt(where, "__metadata__.%s fails its CRC-32 check (stored %08x, now %08x): "
+                               "the header is damaged",
+                        keys[k], want, got);
+            goto done;
+        }
+    }
+    for (uint32_t i = 0; i < nt; i++) {
+        uint32_t want, got;
+        if (!crc_value(json_object_get(tc, t[i].name), &want)) {
+            s = corrupt(where, "tensor '%s' has no CRC-32 in __metadata__.vkt_crc32", t[i].name);
+            goto done;
+        }
+        got = crc_bytes(data + t[i].begin, t[i].end - t[i].begin);
+        if (got != want) {
+            s = corrupt(where, "tensor '%s' fails its CRC-32 check (stored %08x, data %08x): the "
+                               "file is damaged",
+                        t[i].name, want, got);
+            goto done;
+        }
+    }
+    if (json_object_size(tc) != nt) {
+        s = corrupt(where, "__metadata__.vkt_crc32 names tensors the file does not have");
+    }
+done:
+    json_decref(crcs);
+    return s;
+}
+
+/* vkt_tensors: {"<name>": ["key", ...]} naming tensors of the file; NULL with the error set. */
+static json_t *parse_paths(const char *where, const char *text, const tinfo *t, uint32_t nt)
+{
+    json_t *paths = parse_json(where, "__metadata__.vkt_tensors", text, strlen(text));
+    if (paths && !json_is_object(paths)) {
+        corrupt(where, "bad JSON in __metadata__.vkt_tensors: not an object");
+        json_decref(paths);
         return NULL;
     }
-    const unsigned char *p = data + t->begin;
-    for (uint64_t i = 0; i < t->count; i++) {
-        uint32_t u = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 |
-                     (uint32_t)p[4 * i + 2] << 16 | (uint32_t)p[4 * i + 3] << 24;
-        memcpy(&v[i], &u, 4);
-    }
-    return v;
-}
-
-typedef struct load_ctx {
-    const char *path;
-    const unsigned char *data;
-    tinfo *t;
-    uint32_t nt;
-    const jval *paths; /* vkt_tensors object */
-    const char *keys[MAX_DEPTH + 1];
-} load_ctx;
-
-/* The tensor whose recorded path is keys[0..depth]; NULL if none. */
-static tinfo *tensor_at(load_ctx *c, int depth)
-{
-    for (uint32_t i = 0; i < c->paths->n; i++) {
-        const jval *p = c->paths->items[i];
-        if (p->n != (uint32_t)depth + 1) {
-            continue;
+    const char *name;
+    json_t *p;
+    json_object_foreach(paths, name, p) {
+        bool ok = json_is_array(p) && json_array_size(p) > 0 && json_array_size(p) <= MAX_DEPTH;
+        for (size_t k = 0; ok && k < json_array_size(p); k++) {
+            ok = json_is_string(json_array_get(p, k));
         }
-        bool same = true;
-        for (int k = 0; k <= depth && same; k++) {
-            same = strcmp(p->items[k]->str, c->keys[k]) == 0;
+        bool found = false;
+        for (uint32_t k = 0; ok && k < nt && !found; k++) {
+            found = strcmp(t[k].name, name) == 0;
         }
-        if (!same) {
-            continue;
-        }
-        for (uint32_t k = 0; k < c->nt; k++) {
-            if (strcmp(c->t[k].name, c->paths->keys[i]) == 0) {
-                return &c->t[k];
-            }
+        if (!ok || !found) {
+            corrupt(where, "vkt_tensors entry '%s' is %s", name,
+                    ok ? "not a tensor of the file" : "not a list of keys");
+            json_decref(paths);
+            return NULL;
         }
     }
-    return NULL;
+    return paths;
 }
 
-static vkt_status build_tree(load_ctx *c, const jval *obj, vkt_dict *d, int depth)
+/* One tensor's header entry into `ti`. */
+static vkt_status read_tensor_info(const char *where, const char *name, const json_t *v,
+                                   uint64_t data_size, tinfo *ti)
 {
-    for (uint32_t i = 0; i < obj->n; i++) {
-        const jval *v = obj->items[i];
-        const char *key = obj->keys[i];
-        c->keys[depth] = key;
-        vkt_status s = VKT_OK;
-        switch (v->type) {
-        case J_NUMBER:
-            s = vkt_dict_set_number(d, key, v->num);
-            break;
-        case J_STRING:
-            s = vkt_dict_set_string(d, key, v->str);
-            break;
-        case J_OBJECT: {
-            if (depth + 1 >= MAX_DEPTH) {
-                return corrupt(c->path, "metadata tree nests deeper than %d", MAX_DEPTH);
-            }
-            vkt_dict *child = vkt_dict_child(d, key);
-            s = child ? build_tree(c, v, child, depth + 1) : vkt_last_status();
-            break;
+    const json_t *dtype = json_object_get(v, "dtype"), *shape = json_object_get(v, "shape");
+    const json_t *offs = json_object_get(v, "data_offsets");
+    if (!json_is_string(dtype) || !json_is_array(shape) || !json_is_array(offs)) {
+        return corrupt(where, "tensor '%s' lacks dtype, shape or data_offsets", name);
+    }
+    if (strcmp(json_string_value(dtype), "F32") != 0) {
+        return corrupt(where, "tensor '%s' has dtype %s; vkt checkpoints hold F32 tensors only",
+                       name, json_string_value(dtype));
+    }
+    if (json_array_size(shape) > 4) {
+        return corrupt(where, "tensor '%s' has %zu dimensions; vkt dicts hold at most 4", name,
+                       json_array_size(shape));
+    }
+    ti->name = name;
+    ti->ndim = (int)json_array_size(shape);
+    ti->count = 1;
+    for (int k = 0; k < ti->ndim; k++) {
+        const json_t *x = json_array_get(shape, (size_t)k);
+        double dim = json_number_value(x);
+        if (!json_is_number(x) || dim < 0 || dim != floor(dim) || dim > 9e15) {
+            return corrupt(where, "tensor '%s' has a bad shape", name);
         }
-        case J_NULL: {
-            tinfo *t = tensor_at(c, depth);
-            if (!t) {
-                return corrupt(c->path, "the metadata tree has a tensor at '%s' (depth %d) but "
-                                        "vkt_tensors names none there",
-                               key, depth);
-            }
-            if (t->used) {
-                return corrupt(c->path, "tensor '%s' is placed twice", t->name);
-            }
-            t->used = true;
-            float *data = read_floats(c->data, t);
-            if (!data) {
-                return vkt__error(VKT_OUT_OF_HOST_MEMORY,
-                                  "vkt_checkpoint_load: out of host memory for tensor '%s'",
-                                  t->name);
-            }
-            s = vkt__dict_set_floats_owned(d, key, data, t->ndim, t->shape);
-            break;
+        ti->shape[k] = (int64_t)dim;
+        if (dim > 0 && ti->count > (UINT64_MAX / 8) / (uint64_t)dim) {
+            return corrupt(where, "tensor '%s' has a shape too large", name);
         }
-        default:
-            return corrupt(c->path, "metadata value '%s' is a %s; vkt dicts hold numbers, "
-                                    "strings, dicts and tensors",
-                           key, v->type == J_BOOL ? "boolean" : "list");
-        }
-        if (s != VKT_OK) {
-            return s;
-        }
+        ti->count *= (uint64_t)dim;
+    }
+    const json_t *b0 = json_array_get(offs, 0), *e0 = json_array_get(offs, 1);
+    double b = json_number_value(b0), e = json_number_value(e0);
+    if (json_array_size(offs) != 2 || !json_is_number(b0) || !json_is_number(e0) || b < 0 ||
+        e < 0 || b != floor(b) || e != floor(e)) {
+        return corrupt(where, "tensor '%s' has bad data_offsets", name);
+    }
+    if (e < b || e > (double)data_size) {
+        return corrupt(where, "tensor '%s' has data_offsets [%.0f, %.0f] out of range: the data "
+                              "section has %llu bytes",
+                       name, b, e, (unsigned long long)data_size);
+    }
+    ti->begin = (uint64_t)b;
+    ti->end = (uint64_t)e;
+    if (ti->end - ti->begin != ti->count * 4) {
+        return corrupt(where, "tensor '%s' has %llu bytes of data but its shape needs %llu", name,
+                       (unsigned long long)(ti->end - ti->begin),
+                       (unsigned long long)(ti->count * 4));
     }
     return VKT_OK;
 }
@@ -1087,134 +1124,71 @@ static vkt_status build_tree(load_ctx *c, const jval *obj, vkt_dict *d, int dept
 static vkt_status parse_file(const char *path, const unsigned char *buf, uint64_t size,
                              vkt_dict *out)
 {
+    char where[4200];
+    snprintf(where, sizeof where, "vkt_checkpoint_load: '%s'", path);
     if (size < 8) {
-        return corrupt(path, "truncated: %llu bytes, but a safetensors file starts with an "
-                             "8-byte header length",
+        return corrupt(where, "truncated: %llu bytes, but a safetensors file starts with an "
+                              "8-byte header length",
                        (unsigned long long)size);
     }
     uint64_t n = get_u64le(buf);
     if (n > MAX_HEADER) {
-        return corrupt(path, "header length %llu is larger than the %u bytes safetensors allows "
-                             "(not a safetensors file?)",
+        return corrupt(where, "header length %llu is larger than the %u bytes safetensors allows "
+                              "(not a safetensors file?)",
                        (unsigned long long)n, MAX_HEADER);
     }
     if (n > size - 8) {
-        return corrupt(path, "header length %llu runs past the end of the file (%llu bytes): "
-                             "truncated or not a safetensors file",
+        return corrupt(where, "header length %llu runs past the end of the file (%llu bytes): "
+                              "truncated or not a safetensors file",
                        (unsigned long long)n, (unsigned long long)size);
     }
     const char *hs = (const char *)buf + 8;
     if (n == 0 || hs[0] != '{') {
-        return corrupt(path, "the header does not start with '{' (not a safetensors file?)");
+        return corrupt(where, "the header does not start with '{' (not a safetensors file?)");
     }
-    char *hcopy = vkt__malloc(n + 1);
-    if (!hcopy) {
-        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "vkt_checkpoint_load: out of host memory");
-    }
-    memcpy(hcopy, hs, n);
-    hcopy[n] = '\0';
-    if (strlen(hcopy) != n || !utf8_valid(hcopy)) {
-        free(hcopy);
-        return corrupt(path, "the header is not UTF-8 text");
-    }
-    char err[200];
-    jval *h = jparse(hcopy, n, err, sizeof err);
-    free(hcopy);
+    json_t *h = parse_json(where, "the header", hs, n);
     if (!h) {
-        return corrupt(path, "bad JSON in the header: %s", err);
+        return vkt_last_status();
     }
     vkt_status s = VKT_OK;
-    jval *tree = NULL, *paths = NULL;
+    json_t *paths = NULL;
     tinfo *t = NULL;
     tinfo **sorted = NULL;
     uint32_t nt = 0;
     const uint64_t data_size = size - 8 - n;
-    if (h->type != J_OBJECT) {
-        s = corrupt(path, "the header is not a JSON object");
-        goto done;
-    }
-    t = vkt__calloc(h->n ? h->n : 1, sizeof *t);
-    sorted = vkt__calloc(h->n ? h->n : 1, sizeof *sorted);
+    const unsigned char *data = buf + 8 + n;
+    size_t nh = json_object_size(h);
+    t = vkt__calloc(nh ? nh : 1, sizeof *t);
+    sorted = vkt__calloc(nh ? nh : 1, sizeof *sorted);
     if (!t || !sorted) {
-        s = vkt__error(VKT_OUT_OF_HOST_MEMORY, "vkt_checkpoint_load: out of host memory");
+        s = vkt__error(VKT_OUT_OF_HOST_MEMORY, "%s: out of host memory", where);
         goto done;
     }
-    const jval *meta = NULL;
-    for (uint32_t i = 0; i < h->n; i++) {
-        const char *name = h->keys[i];
-        const jval *v = h->items[i];
+    const json_t *meta = NULL;
+    const char *name;
+    json_t *v;
+    json_object_foreach(h, name, v) {
         if (strcmp(name, "__metadata__") == 0) {
             meta = v;
-            if (v->type != J_OBJECT) {
-                s = corrupt(path, "__metadata__ is not an object");
+            if (!json_is_object(v)) {
+                s = corrupt(where, "__metadata__ is not an object");
                 goto done;
             }
-            for (uint32_t k = 0; k < v->n; k++) {
-                if (v->items[k]->type != J_STRING) {
-                    s = corrupt(path, "__metadata__ value '%s' is not a string", v->keys[k]);
+            const char *k;
+            json_t *x;
+            json_object_foreach(v, k, x) {
+                if (!json_is_string(x)) {
+                    s = corrupt(where, "__metadata__ value '%s' is not a string", k);
                     goto done;
                 }
             }
             continue;
         }
-        const jval *dtype = jget(v, "dtype"), *shape = jget(v, "shape");
-        const jval *offs = jget(v, "data_offsets");
-        if (v->type != J_OBJECT || !dtype || !shape || !offs || dtype->type != J_STRING ||
-            shape->type != J_ARRAY || offs->type != J_ARRAY) {
-            s = corrupt(path, "tensor '%s' lacks dtype, shape or data_offsets", name);
+        s = read_tensor_info(where, name, v, data_size, &t[nt]);
+        if (s != VKT_OK) {
             goto done;
         }
-        if (strcmp(dtype->str, "F32") != 0) {
-            s = corrupt(path, "tensor '%s' has dtype %s; vkt checkpoints hold F32 tensors only",
-                        name, dtype->str);
-            goto done;
-        }
-        if (shape->n > 4) {
-            s = corrupt(path, "tensor '%s' has %u dimensions; vkt dicts hold at most 4", name,
-                        shape->n);
-            goto done;
-        }
-        tinfo *ti = &t[nt];
-        ti->name = name;
-        ti->ndim = (int)shape->n;
-        ti->count = 1;
-        for (uint32_t k = 0; k < shape->n; k++) {
-            double dim = shape->items[k]->num;
-            if (shape->items[k]->type != J_NUMBER || dim < 0 || dim != floor(dim) ||
-                dim > 9e15) {
-                s = corrupt(path, "tensor '%s' has a bad shape", name);
-                goto done;
-            }
-            ti->shape[k] = (int64_t)dim;
-            if (dim > 0 && ti->count > (UINT64_MAX / 8) / (uint64_t)dim) {
-                s = corrupt(path, "tensor '%s' has a shape too large", name);
-                goto done;
-            }
-            ti->count *= (uint64_t)dim;
-        }
-        if (offs->n != 2 || offs->items[0]->type != J_NUMBER ||
-            offs->items[1]->type != J_NUMBER || offs->items[0]->num < 0 ||
-            offs->items[1]->num < 0 || offs->items[0]->num != floor(offs->items[0]->num) ||
-            offs->items[1]->num != floor(offs->items[1]->num)) {
-            s = corrupt(path, "tensor '%s' has bad data_offsets", name);
-            goto done;
-        }
-        double b = offs->items[0]->num, e = offs->items[1]->num;
-        if (e < b || e > (double)data_size) {
-            s = corrupt(path, "tensor '%s' has data_offsets [%.0f, %.0f] out of range: the data "
-                              "section has %llu bytes",
-                        name, b, e, (unsigned long long)data_size);
-            goto done;
-        }
-        ti->begin = (uint64_t)b;
-        ti->end = (uint64_t)e;
-        if (ti->end - ti->begin != ti->count * 4) {
-            s = corrupt(path, "tensor '%s' has %llu bytes of data but its shape needs %llu", name,
-                        (unsigned long long)(ti->end - ti->begin),
-                        (unsigned long long)(ti->count * 4));
-            goto done;
-        }
-        sorted[nt] = ti;
+        sorted[nt] = &t[nt];
         nt++;
     }
     /* as the safetensors library: data back to back in offset order, covering all the data */
@@ -1222,8 +1196,8 @@ static vkt_status parse_file(const char *path, const unsigned char *buf, uint64_
     uint64_t at = 0;
     for (uint32_t i = 0; i < nt; i++) {
         if (sorted[i]->begin != at) {
-            s = corrupt(path, "tensor '%s' starts at byte %llu of the data, expected %llu "
-                              "(overlapping or gapped tensors)",
+            s = corrupt(where, "tensor '%s' starts at byte %llu of the data, expected %llu "
+                               "(overlapping or gapped tensors)",
                         sorted[i]->name, (unsigned long long)sorted[i]->begin,
                         (unsigned long long)at);
             goto done;
@@ -1231,70 +1205,66 @@ static vkt_status parse_file(const char *path, const unsigned char *buf, uint64_
         at = sorted[i]->end;
     }
     if (at != data_size) {
-        s = corrupt(path, "the data section has %llu bytes but the tensors cover %llu "
-                          "(truncated or padded file)",
+        s = corrupt(where, "the data section has %llu bytes but the tensors cover %llu "
+                           "(truncated or padded file)",
                     (unsigned long long)data_size, (unsigned long long)at);
         goto done;
     }
-    const unsigned char *data = buf + 8 + n;
-    const jval *vkt_meta = jget(meta, "vkt");
-    if (!vkt_meta) {
+    const char *tree_s = json_string_value(json_object_get(meta, "vkt"));
+    const char *format = json_string_value(json_object_get(meta, "vkt_format"));
+    bool has_crcs = json_object_get(meta, "vkt_crc32") != NULL;
+    if (!tree_s) {
+        if (format || has_crcs) {
+            s = corrupt(where, "__metadata__ has vkt_format or vkt_crc32 but no vkt");
+            goto done;
+        }
         /* a plain safetensors file: its tensors, flat, in header order */
         for (uint32_t i = 0; i < nt && s == VKT_OK; i++) {
-            float *v = read_floats(data, &t[i]);
-            s = v ? vkt__dict_set_floats_owned(out, t[i].name, v, t[i].ndim, t[i].shape)
-                  : vkt__error(VKT_OUT_OF_HOST_MEMORY, "vkt_checkpoint_load: out of memory");
+            float *f = read_floats(data, &t[i]);
+            s = f ? vkt__dict_set_floats_owned(out, t[i].name, f, t[i].ndim, t[i].shape)
+                  : vkt__error(VKT_OUT_OF_HOST_MEMORY, "%s: out of host memory", where);
         }
         goto done;
     }
-    const jval *paths_meta = jget(meta, "vkt_tensors");
-    tree = jparse(vkt_meta->str, strlen(vkt_meta->str), err, sizeof err);
-    if (!tree || tree->type != J_OBJECT) {
-        s = corrupt(path, "bad JSON in __metadata__.vkt: %s", tree ? "not an object" : err);
+    if (format && strcmp(format, FORMAT) != 0) {
+        s = corrupt(where, "vkt_format is \"%s\"; this vkt reads format " FORMAT
+                           " (and the files before it)",
+                    format);
         goto done;
     }
-    if (!paths_meta) {
-        if (nt) {
-            s = corrupt(path, "__metadata__ has no vkt_tensors to place its %u tensors", nt);
+    if (!format != !has_crcs) {
+        s = corrupt(where, "__metadata__ has %s", format ? "vkt_format but no vkt_crc32"
+                                                          : "vkt_crc32 but no vkt_format");
+        goto done;
+    }
+    if (has_crcs) {
+        s = check_crcs(where, meta, data, t, nt);
+        if (s != VKT_OK) {
             goto done;
-        }
-    } else {
-        paths = jparse(paths_meta->str, strlen(paths_meta->str), err, sizeof err);
-        if (!paths || paths->type != J_OBJECT) {
-            s = corrupt(path, "bad JSON in __metadata__.vkt_tensors: %s",
-                        paths ? "not an object" : err);
-            goto done;
-        }
-        for (uint32_t i = 0; i < paths->n; i++) {
-            const jval *p = paths->items[i];
-            bool ok = p->type == J_ARRAY && p->n > 0 && p->n <= MAX_DEPTH;
-            for (uint32_t k = 0; ok && k < p->n; k++) {
-                ok = p->items[k]->type == J_STRING;
-            }
-            bool found = false;
-            for (uint32_t k = 0; ok && k < nt && !found; k++) {
-                found = strcmp(t[k].name, paths->keys[i]) == 0;
-            }
-            if (!ok || !found) {
-                s = corrupt(path, "vkt_tensors entry '%s' is %s", paths->keys[i],
-                            ok ? "not a tensor of the file" : "not a list of keys");
-                goto done;
-            }
         }
     }
-    jval empty = {.type = J_OBJECT};
-    load_ctx lc = {.path = path, .data = data, .t = t, .nt = nt,
-                   .paths = paths ? paths : &empty};
-    s = build_tree(&lc, tree, out, 0);
+    const char *paths_s = json_string_value(json_object_get(meta, "vkt_tensors"));
+    if (!paths_s && nt) {
+        s = corrupt(where, "__metadata__ has no vkt_tensors to place its %u tensors", nt);
+        goto done;
+    }
+    if (paths_s) {
+        paths = parse_paths(where, paths_s, t, nt);
+        if (!paths) {
+            s = vkt_last_status();
+            goto done;
+        }
+    }
+    tree_in tc = {.where = where, .data = data, .t = t, .nt = nt, .paths = paths};
+    s = parse_tree(&tc, "__metadata__.vkt", tree_s, strlen(tree_s), !format, out);
     for (uint32_t i = 0; s == VKT_OK && i < nt; i++) {
         if (!t[i].used) {
-            s = corrupt(path, "tensor '%s' has no place in the metadata tree", t[i].name);
+            s = corrupt(where, "tensor '%s' has no place in the metadata tree", t[i].name);
         }
     }
 done:
-    jfree(tree);
-    jfree(paths);
-    jfree(h);
+    json_decref(paths);
+    json_decref(h);
     free(t);
     free(sorted);
     return s;

@@ -98,9 +98,14 @@ vkt_status vkt__dict_set_floats_owned(vkt_dict *d, const char *key, float *v, in
 
 /* mkdir -p; errors name the directory. */
 vkt_status vkt__mkdir_p(const char *path);
-/* The dictionary as JSON (numbers %.17g, NaN/Infinity as Python's json writes them; f32 arrays
- * as nested lists). Returns a malloc'd string or NULL (error set). */
+/* The dictionary as strict JSON, numbers spelled as in checkpoint metadata (see checkpoint.c:
+ * non-finite numbers as "NaN" / "Infinity" / "-Infinity"); f32 arrays as nested lists. Returns a
+ * string to free() or NULL (error set). */
 char *vkt__dict_to_json(const vkt_dict *d);
+/* The checkpoint metadata tree (checkpoint.c's "vkt" string) into a new dict; legacy: spelled as
+ * before vkt_format (bare NaN / Infinity). A dict without f32 arrays reads back from
+ * vkt__dict_to_json's text. Errors: VKT_CORRUPT_FILE, VKT_OUT_OF_HOST_MEMORY. */
+vkt_status vkt__dict_from_json(const char *json, size_t n, bool legacy, vkt_dict **out);
 
 /* ---- csv_logger.c ---- */
 

@@ -10,6 +10,7 @@
  * and is one command buffer, submitted once; nothing is read back unless a logger row, a
  * progress-bar refresh or a hook asks for a value.
  */
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1008,10 +1009,140 @@ vkt_status vkt__trainer_dump_checkpoint(vkt_trainer *t, bool weights_only, vkt_d
     return VKT_OK;
 }
 
+/* ---- resume: every value read from the checkpoint is checked ---- */
+
+/* A value of the wrong kind or out of range; `where` is its parent's dotted path ("" at the
+ * top). */
+static vkt_status bad_value(const vkt_trainer *t, const char *where, const char *key,
+                            const char *what)
+{
+    return vkt__error(VKT_CORRUPT_FILE, "%s: checkpoint value \"%s%s%s\" %s", t->d.ckpt_path,
+                      where, where[0] ? "." : "", key, what);
+}
+
+/* The dict at `key` of `d`: NULL when absent, an error when `key` holds something else. */
+static vkt_status ckpt_child(const vkt_trainer *t, const vkt_dict *d, const char *where,
+                             const char *key, const vkt_dict **out)
+{
+    *out = vkt_dict_get_child(d, key);
+    return *out || !vkt_dict_has(d, key) ? VKT_OK : bad_value(t, where, key, "is not a dict");
+}
+
+/* An integer from 0 to max at `key` (what Lightning saves there); *present false when absent. */
+static vkt_status ckpt_uint(const vkt_trainer *t, const vkt_dict *d, const char *where,
+                            const char *key, double max, bool *present, uint64_t *out)
+{
+    *present = false;
+    if (!d || !vkt_dict_has(d, key)) {
+        return VKT_OK;
+    }
+    double v;
+    char what[96];
+    if (!vkt_dict_get_number(d, key, &v)) {
+        return bad_value(t, where, key, "is not a number");
+    }
+    if (!isfinite(v) || v != floor(v) || v < 0 || v > max) {
+        snprintf(what, sizeof what, "is %.17g; it must be an integer from 0 to %.0f", v, max);
+        return bad_value(t, where, key, what);
+    }
+    *present = true;
+    *out = (uint64_t)v;
+    return VKT_OK;
+}
+
+/* The loop and optimizer numbers of a checkpoint, checked. */
+typedef struct restored {
+    bool has_epoch, has_gs, has_bts, has_step, has_lr, has_last_epoch;
+    uint64_t epoch, gs, bts, step, last_epoch;
+    double lr;
+    const vkt_dict *os, *ls; /* optimizer_states.0, lr_schedulers.0 */
+} restored;
+
+/* Checks every value restore_* reads, and those Lightning requires a kind of: the strings,
+ * the dicts. Runs before the hooks, and again after them (on_load_checkpoint may edit the
+ * checkpoint). */
+static vkt_status check_checkpoint(const vkt_trainer *t, const vkt_dict *ckpt, restored *r)
+{
+    *r = (restored){0};
+    static const char *const strings[] = {"pytorch-lightning_version", "hparams_name"};
+    for (size_t i = 0; i < VKT__ARRAY_LEN(strings); i++) {
+        if (vkt_dict_has(ckpt, strings[i]) && !vkt_dict_get_string(ckpt, strings[i])) {
+            return bad_value(t, "", strings[i], "is not a string");
+        }
+    }
+    const vkt_dict *x, *loops, *fit, *el, *oss, *lss, *cbs;
+    vkt_status s = ckpt_child(t, ckpt, "", "state_dict", &x);
+    if (s == VKT_OK) {
+        s = ckpt_child(t, ckpt, "", "hyper_parameters", &x);
+    }
+    if (s == VKT_OK) {
+        s = ckpt_child(t, ckpt, "", "callbacks", &cbs);
+    }
+    for (uint32_t i = 0; s == VKT_OK && i < vkt_dict_count(cbs); i++) {
+        s = ckpt_child(t, cbs, "callbacks", vkt_dict_key(cbs, i), &x);
+    }
+    if (s == VKT_OK) {
+        s = ckpt_child(t, ckpt, "", "loops", &loops);
+    }
+    if (s == VKT_OK) {
+        s = ckpt_child(t, loops, "loops", "fit_loop", &fit);
+    }
+    if (s == VKT_OK) {
+        s = ckpt_child(t, fit, "loops.fit_loop", "epoch_loop.state_dict", &el);
+    }
+    if (s == VKT_OK) {
+        s = ckpt_child(t, ckpt, "", "optimizer_states", &oss);
+    }
+    if (s == VKT_OK) {
+        s = ckpt_child(t, oss, "optimizer_states", "0", &r->os);
+    }
+    if (s == VKT_OK) {
+        s = ckpt_child(t, ckpt, "", "lr_schedulers", &lss);
+    }
+    if (s == VKT_OK) {
+        s = ckpt_child(t, lss, "lr_schedulers", "0", &r->ls);
+    }
+    /* current_epoch = epoch + 1 is a uint32; steps are counted exactly in a double up to 2^53 */
+    const double max_steps = 9007199254740992.0;
+    if (s == VKT_OK) {
+        s = ckpt_uint(t, ckpt, "", "epoch", (double)UINT32_MAX - 1, &r->has_epoch, &r->epoch);
+    }
+    if (s == VKT_OK) {
+        s = ckpt_uint(t, ckpt, "", "global_step", max_steps, &r->has_gs, &r->gs);
+    }
+    if (s == VKT_OK) {
+        s = ckpt_uint(t, el, "loops.fit_loop.epoch_loop.state_dict", "_batches_that_stepped",
+                      max_steps, &r->has_bts, &r->bts);
+    }
+    if (s == VKT_OK) {
+        s = ckpt_uint(t, r->os, "optimizer_states.0", "step", UINT32_MAX, &r->has_step, &r->step);
+    }
+    if (s == VKT_OK) {
+        s = ckpt_uint(t, r->ls, "lr_schedulers.0", "last_epoch", UINT32_MAX, &r->has_last_epoch,
+                      &r->last_epoch);
+    }
+    if (s == VKT_OK && r->os && vkt_dict_has(r->os, "lr")) {
+        r->has_lr = vkt_dict_get_number(r->os, "lr", &r->lr);
+        if (!r->has_lr) {
+            s = bad_value(t, "optimizer_states.0", "lr", "is not a number");
+        } else if (!isfinite(r->lr) || r->lr < 0 || r->lr > FLT_MAX) {
+            char what[96];
+            snprintf(what, sizeof what, "is %.17g; a learning rate is finite and not negative",
+                     r->lr);
+            s = bad_value(t, "optimizer_states.0", "lr", what);
+        }
+    }
+    return s;
+}
+
 /* Before configure_optimizers: the hooks, in Lightning's load order. */
 static vkt_status restore_hooks(vkt_trainer *t, vkt_dict *ckpt)
 {
-    vkt_status s = VKT_OK;
+    restored r;
+    vkt_status s = check_checkpoint(t, ckpt, &r);
+    if (s != VKT_OK) {
+        return s;
+    }
     const char *fx = "on_load_checkpoint";
     if (t->m->on_load_checkpoint) {
         t->fx = fx;
@@ -1090,41 +1221,31 @@ static vkt_status restore_weights(vkt_trainer *t, vkt_dict *ckpt)
 static vkt_status restore_training_state(vkt_trainer *t, vkt_dict *ckpt)
 {
     const char *path = t->d.ckpt_path;
-    vkt_status s = VKT_OK;
-    const vkt_dict *os = vkt_dict_get_child(vkt_dict_get_child(ckpt, "optimizer_states"), "0");
-    if (s == VKT_OK && os && t->oc.optimizer) {
-        double step = 0, lr = 0;
-        vkt_dict_get_number(os, "step", &step);
-        if (vkt_dict_get_number(os, "lr", &lr)) {
-            vkt_optimizer_set_lr(t->oc.optimizer, (float)lr);
+    restored r;
+    vkt_status s = check_checkpoint(t, ckpt, &r);
+    if (s == VKT_OK && r.os && t->oc.optimizer) {
+        if (r.has_lr) {
+            vkt_optimizer_set_lr(t->oc.optimizer, (float)r.lr);
         }
-        vkt__optimizer_set_steps(t->oc.optimizer, (uint32_t)step);
+        vkt__optimizer_set_steps(t->oc.optimizer, r.has_step ? (uint32_t)r.step : 0);
         for (int k = 0; s == VKT_OK && k < 2; k++) {
             vkt_tensor *st = vkt__optimizer_state(t->oc.optimizer, k);
             if (st) {
-                s = get_floats_into(os, k ? "exp_avg_sq" : "exp_avg", st, path);
+                s = get_floats_into(r.os, k ? "exp_avg_sq" : "exp_avg", st, path);
             }
         }
     }
-    const vkt_dict *ls = vkt_dict_get_child(vkt_dict_get_child(ckpt, "lr_schedulers"), "0");
-    double le = 0;
-    if (s == VKT_OK && ls && t->oc.scheduler && vkt_dict_get_number(ls, "last_epoch", &le)) {
-        vkt__scheduler_set_t(t->oc.scheduler, (uint32_t)le);
+    if (s == VKT_OK && r.ls && t->oc.scheduler && r.has_last_epoch) {
+        vkt__scheduler_set_t(t->oc.scheduler, (uint32_t)r.last_epoch);
     }
-    double epoch = 0, gs = 0, bts = 0;
-    vkt_dict_get_number(ckpt, "epoch", &epoch);
-    vkt_dict_get_number(ckpt, "global_step", &gs);
-    const vkt_dict *el = vkt_dict_get_child(vkt_dict_get_child(vkt_dict_get_child(ckpt, "loops"),
-                                                               "fit_loop"),
-                                            "epoch_loop.state_dict");
-    if (!el || !vkt_dict_get_number(el, "_batches_that_stepped", &bts)) {
-        bts = gs;
+    if (s != VKT_OK) {
+        return s;
     }
     /* saved at the end of epoch e: resume with epoch e + 1 */
-    t->current_epoch = (uint32_t)epoch + 1;
-    t->global_step = (uint64_t)gs;
-    t->batches_that_stepped = (uint64_t)bts;
-    return s;
+    t->current_epoch = (uint32_t)r.epoch + 1;
+    t->global_step = r.gs;
+    t->batches_that_stepped = r.has_bts ? r.bts : r.gs;
+    return VKT_OK;
 }
 
 /* ---- fit ------------------------------------------------------------------------------------- */
