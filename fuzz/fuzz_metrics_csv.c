@@ -95,6 +95,8 @@ typedef struct call {
 } call;
 
 static char pool[8][24];
+/* The key mode 1 adds; the pool never holds it. */
+#define NEW_KEY "\x01new key"
 
 static void take_call(vkt_fuzz_bytes *b, call *c)
 {
@@ -218,6 +220,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t mode = vkt_fuzz_u8(&b) & 1;
     for (int i = 0; i < 8; i++) {
         vkt_fuzz_str(&b, pool[i], sizeof pool[i]);
+        if (strcmp(pool[i], NEW_KEY) == 0) {
+            pool[i][0] = '\0'; /* mode 1's key must be new to force the rewrite */
+        }
     }
     vkt_logger *l = NULL;
     if (vkt_csv_logger_create(vkt_fuzz_dir(), "", &l) != VKT_OK) {
@@ -256,7 +261,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         take_call(&b, &calls[0]);
         take_call(&b, &calls[1]);
-        calls[1].names[calls[1].n] = "\x01new key"; /* not in the pool: forces the rewrite */
+        calls[1].names[calls[1].n] = NEW_KEY; /* not in the pool: forces the rewrite */
         calls[1].values[calls[1].n++] = 1.5;
         size_t len = vkt_fuzz_u8(&b) * 2u;
         len = len < b.left ? len : b.left;
