@@ -162,8 +162,8 @@ def main():
     hp_text = open(os.path.join(logdir, "hparams.yaml")).read() \
         if os.path.exists(os.path.join(logdir, "hparams.yaml")) else ""
     for key, value in [("layers", "4,8,3"), ("epochs", "2"), ("batch_size", "32"), ("seed", "3"),
-                       ("optimizer", "adam"), ("schedule", "cosine"), ("lr", None),
-                       ("momentum", None), ("weight_decay", None), ("val_split", None),
+                       ("optimizer", "adam"), ("schedule", "cosine"), ("lr", "0.01"),
+                       ("momentum", "0"), ("weight_decay", "0"), ("val_split", "0.1"),
                        ("log_every", None), ("data", data)]:
         m = re.search(rf"^{key}: (.*)$", hp_text, re.M)
         check(m and (value is None or m.group(1).strip("'\"") == value),

@@ -201,6 +201,21 @@ static const char *format_sizes(const uint32_t *sizes, int n, char *buf, size_t 
     return buf;
 }
 
+/* The double a float option reads as: its shortest decimal that converts back to it, so that
+ * --lr 0.001 is recorded as 0.001, not as the float's exact 0.0010000000474974513. */
+static double float_as_given(float f)
+{
+    char buf[32];
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, (double)f);
+        double d = strtod(buf, NULL);
+        if ((float)d == f) {
+            return d;
+        }
+    }
+    return (double)f;
+}
+
 static vkt_status make_hparams(const train_args *a, vkt_dict **out)
 {
     char layers[MAX_SIZES * 12];
@@ -211,9 +226,13 @@ static vkt_status make_hparams(const train_args *a, vkt_dict **out)
         const char *key;
         double v;
     } nums[] = {
-        {"epochs", a->epochs},          {"batch_size", a->batch_size}, {"lr", a->lr},
-        {"momentum", a->momentum},      {"weight_decay", a->weight_decay},
-        {"seed", (double)a->seed},      {"val_split", a->val_split},
+        {"epochs", a->epochs},
+        {"batch_size", a->batch_size},
+        {"lr", float_as_given(a->lr)},
+        {"momentum", float_as_given(a->momentum)},
+        {"weight_decay", float_as_given(a->weight_decay)},
+        {"seed", (double)a->seed},
+        {"val_split", float_as_given(a->val_split)},
         {"log_every", a->log_every},    {"stream", a->stream},
     };
     if (s == VKT_OK) {
