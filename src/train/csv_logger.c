@@ -9,6 +9,9 @@
  * cells empty; fields are quoted as Python's csv module does (QUOTE_MINIMAL). Lines end in
  * LINE_END: "\r\n", as Python's csv module (the excel dialect) writes Lightning's file. Each
  * row is on disk when log_metrics returns.
+ * Reading the file back (to rewrite it under a wider header, as Lightning's
+ * _rewrite_with_new_header does) is libcsv's parser. Writing stays here: libcsv's writer quotes
+ * every field, and the file must be Python's QUOTE_MINIMAL byte for byte.
  * Tests: tests/test_train_io.c (the observed metrics.csv of docs/lightning.md, row by row;
  * hparams.yaml through tests/check_hparams_yaml.py, PyYAML's safe_load).
  */
@@ -19,6 +22,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
+
+#include <csv.h>
 
 #include "train/train_internal.h"
 
@@ -54,69 +59,6 @@ static void csv_field(vkt__sbuf *b, const char *s)
         }
     }
     vkt__sb_puts(b, "\"");
-}
-
-static void free_fields(char **f, uint32_t n)
-{
-    for (uint32_t i = 0; i < n; i++) {
-        free(f[i]);
-    }
-    free(f);
-}
-
-/* Splits one CSV record at *p into malloc'd fields; advances *p. 1: a record, 0: the end of the
- * input, -1: out of host memory (nothing left allocated). */
-static int csv_record(const char **p, char ***fields, uint32_t *n)
-{
-    const char *s = *p;
-    *fields = NULL;
-    *n = 0;
-    if (!*s) {
-        return 0;
-    }
-    uint32_t cap = 0;
-    while (true) {
-        vkt__sbuf f = {0};
-        vkt__sb_puts(&f, "");
-        if (*s == '"') {
-            s++;
-            while (*s) {
-                if (*s == '"' && s[1] == '"') {
-                    vkt__sb_putn(&f, s, 1);
-                    s += 2;
-                } else if (*s == '"') {
-                    s++;
-                    break;
-                } else {
-                    vkt__sb_putn(&f, s++, 1);
-                }
-            }
-        }
-        while (*s && *s != ',' && *s != '\r' && *s != '\n') {
-            vkt__sb_putn(&f, s++, 1);
-        }
-        if (f.oom || !vkt__grow((void **)fields, &cap, *n + 1, sizeof **fields)) {
-            free(f.p);
-            free_fields(*fields, *n);
-            *fields = NULL;
-            *n = 0;
-            return -1;
-        }
-        (*fields)[(*n)++] = f.p;
-        if (*s == ',') {
-            s++;
-            continue;
-        }
-        if (*s == '\r') {
-            s++;
-        }
-        if (*s == '\n') {
-            s++;
-        }
-        break;
-    }
-    *p = s;
-    return 1;
 }
 
 static vkt_status oom(void)
@@ -215,51 +157,129 @@ static void put_row(vkt__sbuf *b, char *const *keys, uint32_t nkeys, const char 
 
 /* _rewrite_with_new_header: the file's rows read back and put under the header `keys` (a
  * superset of the file's) into `out`. Cells of columns not in `keys` are dropped. */
+/* Re-reading metrics.csv: libcsv calls field() per field and record() per record. The first
+ * record is the old header; every later one is written to `out` under the new header. */
+typedef struct reread {
+    char *const *keys; /* the new header */
+    uint32_t nkeys;
+    vkt__sbuf *out;
+    char **old; /* the old header's fields */
+    uint32_t nold, cap_old;
+    int32_t *map; /* old column -> new column (-1: none) */
+    char **row;   /* the current record's fields */
+    uint32_t nrow, cap_row;
+    const char **cells; /* the current record under the new header */
+    bool header_done, oom;
+} reread;
+
+static void reread_field(void *data, size_t len, void *ud)
+{
+    reread *r = ud;
+    char ***f = r->header_done ? &r->row : &r->old;
+    uint32_t *n = r->header_done ? &r->nrow : &r->nold;
+    uint32_t *cap = r->header_done ? &r->cap_row : &r->cap_old;
+    char *copy = r->oom ? NULL : vkt__malloc(len + 1);
+    if (!copy || !vkt__grow((void **)f, cap, *n + 1, sizeof **f)) {
+        free(copy);
+        r->oom = true;
+        return;
+    }
+    memcpy(copy, data, len);
+    copy[len] = '\0';
+    (*f)[(*n)++] = copy;
+}
+
+static void reread_record(int term, void *ud)
+{
+    (void)term;
+    reread *r = ud;
+    if (r->oom) {
+        return;
+    }
+    if (!r->header_done) {
+        r->header_done = true;
+        r->map = vkt__calloc(r->nold, sizeof *r->map);
+        r->cells = vkt__calloc(r->nkeys, sizeof *r->cells);
+        if (!r->map || !r->cells) {
+            r->oom = true;
+            return;
+        }
+        for (uint32_t i = 0; i < r->nold; i++) {
+            r->map[i] = key_index(r->keys, r->nkeys, r->old[i]);
+        }
+        return;
+    }
+    memset(r->cells, 0, r->nkeys * sizeof *r->cells);
+    for (uint32_t i = 0; i < r->nrow && i < r->nold; i++) {
+        if (r->map[i] >= 0) {
+            r->cells[r->map[i]] = r->row[i];
+        }
+    }
+    for (uint32_t i = 0; i < r->nkeys; i++) {
+        if (i) {
+            vkt__sb_puts(r->out, ",");
+        }
+        csv_field(r->out, r->cells[i] ? r->cells[i] : "");
+    }
+    vkt__sb_puts(r->out, LINE_END);
+    for (uint32_t i = 0; i < r->nrow; i++) {
+        free(r->row[i]);
+    }
+    r->nrow = 0;
+}
+
+/* Python's csv module keeps spaces around fields; libcsv's default trims them. */
+static int no_space(unsigned char c)
+{
+    (void)c;
+    return 0;
+}
+
+/* libcsv answers a failed buffer growth by retrying smaller blocks; any failure here counts as out
+ * of memory instead, so that a rewrite either has all the memory it asked for or fails cleanly
+ * (and allocation-failure injection sees every point fail). vkt is single-threaded on the host. */
+static bool csv_alloc_failed;
+
+static void *csv_counted_realloc(void *p, size_t n)
+{
+    void *q = vkt__realloc(p, n);
+    csv_alloc_failed |= !q;
+    return q;
+}
+
 static vkt_status rewrite(const csv_logger *c, char *const *keys, uint32_t nkeys, vkt__sbuf *out)
 {
-    char *text = NULL, **old = NULL, **row = NULL;
-    uint32_t nold = 0, nrow = 0;
-    int32_t *map = NULL;
-    const char **cells = NULL;
+    char *text = NULL;
     vkt_status s = read_file(c->metrics_path, &text);
     if (s != VKT_OK) {
-        goto cleanup;
+        return s;
     }
     put_header(out, keys, nkeys);
-    const char *p = text;
-    int r = csv_record(&p, &old, &nold);
-    map = vkt__calloc(nold ? nold : 1, sizeof *map);
-    cells = vkt__calloc(nkeys ? nkeys : 1, sizeof *cells);
-    if (r < 0 || !map || !cells) {
-        s = oom();
-        goto cleanup;
-    }
-    for (uint32_t i = 0; i < nold; i++) {
-        map[i] = key_index(keys, nkeys, old[i]);
-    }
-    while (r > 0 && (r = csv_record(&p, &row, &nrow)) > 0) {
-        memset(cells, 0, nkeys * sizeof *cells);
-        for (uint32_t i = 0; i < nrow && i < nold; i++) {
-            if (map[i] >= 0) {
-                cells[map[i]] = row[i];
-            }
-        }
-        for (uint32_t i = 0; i < nkeys; i++) {
-            if (i) {
-                vkt__sb_puts(out, ",");
-            }
-            csv_field(out, cells[i] ? cells[i] : "");
-        }
-        vkt__sb_puts(out, LINE_END);
-        free_fields(row, nrow);
-    }
-    if (r < 0) {
+    reread r = {.keys = keys, .nkeys = nkeys, .out = out};
+    struct csv_parser p;
+    csv_init(&p, 0);
+    csv_set_space_func(&p, no_space);
+    csv_set_realloc_func(&p, csv_counted_realloc);
+    csv_set_free_func(&p, free);
+    csv_alloc_failed = false;
+    size_t len = strlen(text);
+    bool failed = csv_parse(&p, text, len, reread_field, reread_record, &r) != len;
+    failed = csv_fini(&p, reread_field, reread_record, &r) != 0 || failed;
+    if (failed || r.oom || csv_alloc_failed) {
+        /* not strict: the only errors left are memory (CSV_ENOMEM, CSV_ETOOBIG) */
         s = oom();
     }
-cleanup:
-    free(cells);
-    free(map);
-    free_fields(old, nold);
+    csv_free(&p);
+    for (uint32_t i = 0; i < r.nrow; i++) {
+        free(r.row[i]);
+    }
+    free(r.row);
+    for (uint32_t i = 0; i < r.nold; i++) {
+        free(r.old[i]);
+    }
+    free(r.old);
+    free(r.map);
+    free(r.cells);
     free(text);
     return s;
 }
