@@ -148,10 +148,11 @@ static vkt_status resolve(vkt_trainer *t, vkt__mval **extra, uint32_t n_extra)
     vkt_tensor *gather = vkt_tensor_new_1d(t->dev, VKT_F32, n);
     float *host = vkt__malloc(n * sizeof *host);
     vkt__mval **slots = vkt__malloc(n * sizeof *slots);
-    vkt_status s = (gather && host && slots) ? VKT_OK : vkt_last_status();
-    if (s == VKT_OK && !host) {
-        s = vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
-    }
+    /* the tensor's failure has its own message; a host one is reported here */
+    vkt_status s = !gather ? vkt_last_status()
+                   : (!host || !slots)
+                       ? vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory reading metrics")
+                       : VKT_OK;
     uint32_t k = 0;
     for (uint32_t i = 0; s == VKT_OK && i < n_extra; i++) {
         slots[k++] = extra[i];
