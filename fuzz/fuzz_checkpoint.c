@@ -17,6 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vkt_fuzz_file f;
     vkt_fuzz_file_open(&f, data, size);
     vkt_dict *d = NULL;
+    vkt_clear_error(); /* errors persist: a stale message must not pass the check */
     vkt_status s = vkt_checkpoint_load(f.path, &d);
     vkt_fuzz_file_close(&f);
     if (s != VKT_OK) {

@@ -13,6 +13,7 @@
 static void check(const char *path)
 {
     vkt_idx idx;
+    vkt_clear_error(); /* errors persist: a stale message must not pass the check */
     vkt_status s = vkt_idx_read(path, &idx);
     if (s != VKT_OK && !vkt_last_error()[0]) {
         abort();

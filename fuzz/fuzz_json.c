@@ -20,6 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     bool legacy = data[0] & 1;
     vkt_dict *d = NULL;
+    vkt_clear_error(); /* errors persist: a stale message must not pass the check */
     vkt_status s = vkt__dict_from_json((const char *)data + 1, size - 1, legacy, &d);
     if (s != VKT_OK) {
         if (!vkt_last_error()[0] || d) {
