@@ -24,11 +24,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "data/data_internal.h"
+#include "optim/optim_internal.h"
 #include "test_util.h"
 
 /* optimizer.c / loader.c internals: Adam's state for the resume comparison, the shuffle flag */
-vkt_tensor *vkt__optimizer_state(vkt_optimizer *o, int i);
-bool vkt__loader_set_shuffle(vkt_loader *l, bool shuffle);
 
 #define MAXS 64    /* recorded steps / batches */
 #define MAXP 1024  /* floats of a parameter / gradient block */

@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "check/check.h"
+#include "data/data_internal.h"
 #include "vkt/data.h"
 
-const uint32_t *vkt__loader_order(const vkt_loader *l); /* loader.c */
 
 typedef struct data_case {
     uint32_t n, features, batch;

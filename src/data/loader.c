@@ -12,6 +12,7 @@
  */
 #include <string.h>
 
+#include "data/data_internal.h"
 #include "tensor/tensor_impl.h"
 #include "vkt/data.h"
 
@@ -330,12 +331,8 @@ vkt_status vkt_split_indices(uint32_t n, float fraction, uint64_t seed, uint32_t
     return VKT_OK;
 }
 
-/* For checks: the current epoch's order, as dataset indices when the loader has no subset. */
-const uint32_t *vkt__loader_order(const vkt_loader *l);
 const uint32_t *vkt__loader_order(const vkt_loader *l) { return l->order; }
 
-/* overfit_batches turns shuffling off for the run; returns the previous setting. */
-bool vkt__loader_set_shuffle(vkt_loader *l, bool shuffle);
 bool vkt__loader_set_shuffle(vkt_loader *l, bool shuffle)
 {
     bool old = l->desc.shuffle;

@@ -3,6 +3,7 @@
  * Shader: shaders/grad_clip.comp. Reference: vkt__ref_clip_grad_norm / _value (src/ref/ref_clip.c).
  * Checks: check_clip.c.
  */
+#include "optim/optim_internal.h"
 #include "tensor/tensor_impl.h"
 #include "vkt/nn.h"
 
@@ -33,7 +34,6 @@ static vkt_status clip_dispatch(uint32_t op, const vkt_tensor *sumsq, vkt_tensor
     return vkt__dispatch(g->dev, &d);
 }
 
-vkt_status vkt__clip_grad_norm_tensor(vkt_tensor *g, float max_norm, vkt_tensor **norm_out);
 vkt_status vkt__clip_grad_norm_tensor(vkt_tensor *g, float max_norm, vkt_tensor **norm_out)
 {
     if (norm_out) {
@@ -60,7 +60,6 @@ vkt_status vkt_clip_grad_norm(vkt_model *m, float max_norm, vkt_tensor **norm_ou
     return vkt__clip_grad_norm_tensor(vkt_model_grad_block(m), max_norm, norm_out);
 }
 
-vkt_status vkt__clip_grad_value_tensor(vkt_tensor *g, float clip);
 vkt_status vkt__clip_grad_value_tensor(vkt_tensor *g, float clip)
 {
     if (!(clip > 0.0f)) {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "optim/optim_internal.h"
 #include "vkt/nn.h"
 
 struct vkt_optimizer {
@@ -189,14 +190,10 @@ void vkt_scheduler_step(vkt_scheduler *s)
 
 /* ---- for checkpoints (src/train/trainer.c) ------------------------------------------------- */
 
-vkt_tensor *vkt__optimizer_state(vkt_optimizer *o, int i);
 vkt_tensor *vkt__optimizer_state(vkt_optimizer *o, int i) { return i == 0 ? o->s1 : o->s2; }
 
-void vkt__optimizer_set_steps(vkt_optimizer *o, uint32_t steps);
 void vkt__optimizer_set_steps(vkt_optimizer *o, uint32_t steps) { o->steps = steps; }
 
-/* Sets the schedule's position and the optimizer's lr to match it (as after t steps). */
-void vkt__scheduler_set_t(vkt_scheduler *s, uint32_t t);
 void vkt__scheduler_set_t(vkt_scheduler *s, uint32_t t)
 {
     if (t == 0) {

@@ -10,8 +10,6 @@
 
 #include "tensor/tensor_impl.h"
 
-vkt__node ***vkt__tape(vkt_device *dev, uint32_t **count, uint32_t **cap); /* tensor.c */
-void vkt__tape_truncate(vkt_device *dev, uint32_t count);
 
 static void node_free(vkt__node *n)
 {

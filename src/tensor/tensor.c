@@ -18,7 +18,6 @@ typedef struct vkt__tensor_state {
     uint32_t depth, marks_cap, tape_marks_cap;
 } vkt__tensor_state;
 
-void vkt__tape_truncate(vkt_device *dev, uint32_t count); /* graph.c */
 
 static void state_destroy(vkt__tensor_state *st)
 {
@@ -31,8 +30,7 @@ static void state_destroy(vkt__tensor_state *st)
 
 static void state_teardown(struct vkt__tensor_state *st_) { state_destroy(st_); }
 
-vkt__tensor_state *vkt__tensor_state_get(vkt_device *dev);
-vkt__tensor_state *vkt__tensor_state_get(vkt_device *dev)
+static vkt__tensor_state *tensor_state_get(vkt_device *dev)
 {
     vkt__tensor_state *st = vkt__device_tensor_state(dev);
     if (!st) {
@@ -44,11 +42,9 @@ vkt__tensor_state *vkt__tensor_state_get(vkt_device *dev)
     return st;
 }
 
-/* Tape access for graph.c. */
-vkt__node ***vkt__tape(vkt_device *dev, uint32_t **count, uint32_t **cap);
 vkt__node ***vkt__tape(vkt_device *dev, uint32_t **count, uint32_t **cap)
 {
-    vkt__tensor_state *st = vkt__tensor_state_get(dev);
+    vkt__tensor_state *st = tensor_state_get(dev);
     if (!st) {
         return NULL;
     }
@@ -406,7 +402,7 @@ void vkt__elementwise_groups(uint64_t n, uint32_t wg, uint32_t groups[3])
 
 void vkt_scope_begin(vkt_device *dev)
 {
-    vkt__tensor_state *st = vkt__tensor_state_get(dev);
+    vkt__tensor_state *st = tensor_state_get(dev);
     if (!st) {
         return;
     }

@@ -90,6 +90,10 @@ vkt__node *vkt__record(vkt__op op, vkt_tensor *out, const vkt_tensor *in0, const
                        const vkt_tensor *in2);
 /* The gradient of `t`, created zero-filled on first use. NULL with the error set on failure. */
 vkt_tensor *vkt__grad_of(vkt_tensor *t);
+/* The device's tape (tensor.c): its node array, count and capacity; NULL on out of memory. */
+vkt__node ***vkt__tape(vkt_device *dev, uint32_t **count, uint32_t **cap);
+/* Drops tape nodes from the end until `count` remain (graph.c). */
+void vkt__tape_truncate(vkt_device *dev, uint32_t count);
 /* Whether backward should produce a gradient for this input. */
 static inline bool vkt__wants_grad(const vkt_tensor *t) { return t && t->requires_grad; }
 

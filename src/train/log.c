@@ -105,18 +105,6 @@ static vkt_status dict_set_pending(vkt__mdict *d, const char *name, vkt_tensor *
     return VKT_OK;
 }
 
-static vkt_status dict_set_known(vkt__mdict *d, const char *name, double value)
-{
-    vkt__mval *v = dict_slot(d, name);
-    if (!v) {
-        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory for metric \"%s\"", name);
-    }
-    mval_clear(v);
-    v->value = value;
-    v->known = true;
-    return VKT_OK;
-}
-
 void vkt__mdict_clear(vkt__mdict *d)
 {
     for (uint32_t i = 0; i < d->count; i++) {
@@ -734,9 +722,4 @@ void vkt__log_reset_dicts(vkt_trainer *t)
     vkt__mdict_clear(&t->callback_metrics);
     vkt__mdict_clear(&t->logged_metrics);
     vkt__mdict_clear(&t->pbar_metrics);
-}
-
-vkt_status vkt__log_set_known(vkt_trainer *t, vkt_metrics_kind kind, const char *name, double v)
-{
-    return dict_set_known(dict_of(t, kind), name, v);
 }

@@ -17,14 +17,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "data/data_internal.h"
+#include "optim/optim_internal.h"
 #include "tensor/tensor_impl.h"
 #include "train/trainer_impl.h"
 
 /* optimizer.c / loader.c internals used for checkpoints and overfit_batches */
-vkt_tensor *vkt__optimizer_state(vkt_optimizer *o, int i);
-void vkt__optimizer_set_steps(vkt_optimizer *o, uint32_t steps);
-void vkt__scheduler_set_t(vkt_scheduler *s, uint32_t t);
-bool vkt__loader_set_shuffle(vkt_loader *l, bool shuffle);
 
 const char *vkt_stage_name(vkt_stage s)
 {
