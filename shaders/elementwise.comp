@@ -40,6 +40,13 @@ void main()
         v = b[i] > 0.0 ? a[i] : 0.0;
     } else if (OP == EW_ADD_BIAS) {
         v = a[i] + b[i % pc.cols];
+    } else if (OP == EW_TANH) {
+        // from exp(-2|x|) <= 1, so large |x| saturates to +-1 instead of inf / inf; NaN stays NaN
+        float e = exp(-2.0 * abs(a[i]));
+        float t = (1.0 - e) / (1.0 + e);
+        v = a[i] < 0.0 ? -t : t;
+    } else if (OP == EW_TANH_BACKWARD) {
+        v = a[i] * (1.0 - b[i] * b[i]);
     } else {
         float x = a[i], y = o[i];
         if (isnan(x) || isnan(y)) {

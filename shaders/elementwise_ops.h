@@ -13,5 +13,7 @@
 #define EW_ADD_BIAS 5      // out = a + b[i % cols]        (a: (rows, cols), b: (cols))
 #define EW_MAX_INTO 6      // out = max(out, a)            (NaN propagates, as torch.max)
 #define EW_MIN_INTO 7      // out = min(out, a)
+#define EW_TANH 8          // out = tanh(a)
+#define EW_TANH_BACKWARD 9 // out = a * (1 - b * b)       (a = dy, b = y = tanh x)
 
 #endif

@@ -110,6 +110,8 @@ VKT_API vkt_tensor *vkt_matmul(const vkt_tensor *a, const vkt_tensor *b, int fla
 /** y[i,j] = x[i,j] + bias[j]; x (M,N), bias (N). */
 VKT_API vkt_tensor *vkt_add_bias(const vkt_tensor *x, const vkt_tensor *bias);
 VKT_API vkt_tensor *vkt_relu(const vkt_tensor *x);
+/** y = tanh(x), elementwise; x f32. */
+VKT_API vkt_tensor *vkt_tanh(const vkt_tensor *x);
 /**
  * Mean softmax cross-entropy over the batch: logits (B,C) f32, labels (B) i32 in [0,C).
  * Returns a one-element f32 tensor. A label outside [0,C) contributes a NaN loss.

@@ -1,5 +1,5 @@
 /*
- * elementwise.c — add, mul, scale, relu, add_bias and accumulate: each op's forward and, right
+ * elementwise.c — add, mul, scale, relu, tanh, add_bias and accumulate: each op's forward and, right
  * after it, its backward (registered in src/ops/op_table.h).
  *
  * Shader: shaders/elementwise.comp (one OP per specialization constant, codes in
@@ -154,6 +154,20 @@ vkt_status vkt__relu_backward(vkt__node *n, const vkt_tensor *gout)
 {
     return vkt__wants_grad(n->in[0]) ? acc_op(n->in[0], EW_RELU_BACKWARD, gout, n->in[0])
                                      : VKT_OK;
+}
+
+vkt_tensor *vkt_tanh(const vkt_tensor *x)
+{
+    if (!x || !vkt__check_dtype("vkt_tanh", "x", x, VKT_F32)) {
+        return NULL;
+    }
+    return ew_forward(VKT__OP_TANH, EW_TANH, x, NULL, 0.0f, 0);
+}
+
+/* dx = dy * (1 - y^2), from the saved output y (the node holds it as n->out). */
+vkt_status vkt__tanh_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return vkt__wants_grad(n->in[0]) ? acc_op(n->in[0], EW_TANH_BACKWARD, gout, n->out) : VKT_OK;
 }
 
 vkt_tensor *vkt_add_bias(const vkt_tensor *x, const vkt_tensor *bias)

@@ -42,6 +42,7 @@
     X(MUL,          mul,          BINARY, 0,             0.0) \
     X(SCALE,        scale,        SCALAR, 0,             0.0) \
     X(RELU,         relu,         UNARY,  VKT__OPF_KINK, 0.0) \
+    X(TANH,         tanh,         UNARY,  0,             1e-6) \
     X(SUM,          sum,          REDUCE, 0,             0.0) \
     X(MEAN,         mean,         REDUCE, 0,             0.0) \
     X(MAX,          max,          REDUCE, VKT__OPF_KINK, 0.0) \
