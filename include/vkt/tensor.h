@@ -2,7 +2,7 @@
  * vkt/tensor.h — device tensors, ops and autograd.
  *
  * A tensor is a contiguous, row-major range of device memory with a dtype (f32 or i32) and up to
- * four dimensions. Ops are recorded into the device's current command buffer as they are called;
+ * VKT_MAX_DIMS (6) dimensions. Ops are recorded into the device's current command buffer as they are called;
  * nothing runs until the device submits (see vkt/gpu.h). Ops that take a tensor needing a gradient
  * also append a node to the device's tape, and vkt_backward() walks that tape in reverse.
  *
@@ -27,7 +27,7 @@
 extern "C" {
 #endif
 
-#define VKT_MAX_DIMS 4
+#define VKT_MAX_DIMS 6
 
 typedef enum vkt_dtype {
     VKT_DTYPE_DEFAULT = 0, /* f32 */
