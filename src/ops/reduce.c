@@ -13,6 +13,7 @@
  * result. The levels, the workgroup size and every invocation's strided set of elements depend
  * only on the device's caps and the shape, so a given input always gives the same bits.
  */
+#include "shaders/reduce_ops.h"
 #include "tensor/tensor_impl.h"
 
 /* Mirrors `PC` in shaders/reduce.glsl. */
@@ -33,21 +34,6 @@ typedef struct vkt__pc_reduce_backward {
     float div;
 } vkt__pc_reduce_backward;
 _Static_assert(sizeof(vkt__pc_reduce_backward) <= VKT__PUSH_MAX, "push constants");
-
-/* Values of constant_id 1 (OP) in reduce.glsl. */
-enum {
-    RED_SUM = 0,
-    RED_MAX = 1,
-    RED_ARGMAX = 2,
-    RED_COUNT_F32 = 3,
-    RED_COUNT_I32 = 4,
-};
-
-/* Values of constant_id 1 (MODE) in reduce_backward.comp. */
-enum {
-    RB_BROADCAST = 0,
-    RB_SCATTER = 1,
-};
 
 /* Rows of at most this many elements are reduced by one invocation each (THREAD_ROWS): no
  * workgroup combine, no barriers, and 10^5 short rows take a few hundred workgroups. */
