@@ -1,8 +1,8 @@
 #version 450
 // grad_clip.comp — in-place gradient clipping (constant_id 1 = OP):
 //   CLIP_SCALE_BY_NORM  norm = sqrt(sumsq[0]); g *= min(1, max_norm / (norm + 1e-6));
-//                     invocation 0 also writes norm_out[0] = norm      (clip_grad_norm_)
-//   CLIP_CLAMP          g = clamp(g, -clip, clip)                        (clip_grad_value_)
+//                       invocation 0 also writes norm_out[0] = norm    (clip_grad_norm_)
+//   CLIP_CLAMP          g = clamp(g, -clip, clip)                      (clip_grad_value_)
 // The norm never leaves the device. Dispatch: src/optim/clip.c. Reference: vkt__ref_clip_*.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"

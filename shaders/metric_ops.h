@@ -1,7 +1,8 @@
-// metric_ops.h — values of the specialization constants of shaders/metric_update.comp (PRED, STATE),
-// metric_regression.comp (OP) and metric_compute.comp (METRIC, AVERAGE), included by the shaders and by src/metrics/metrics.c, so each code is
-// written once. Plain #defines only: this file is both GLSL and C (no VKT__ prefix: GLSL reserves
-// identifiers with two consecutive underscores).
+// metric_ops.h — values of the specialization constants of shaders/metric_update.comp (PRED,
+// STATE), metric_regression.comp (OP) and metric_compute.comp (METRIC, AVERAGE), included by the
+// shaders and by src/metrics/metrics.c, so each code is written once. Plain #defines only: this
+// file is both GLSL and C (no VKT__ prefix: GLSL reserves identifiers with two consecutive
+// underscores).
 #ifndef METRIC_OPS_H
 #define METRIC_OPS_H
 

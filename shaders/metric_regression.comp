@@ -3,8 +3,8 @@
 // vkt_sum of the batch's errors (constant_id 1 = OP):
 //   REG_SQUARED_ERROR   err[i] = (p[i] - t[i])^2
 //   REG_ABSOLUTE_ERROR  err[i] = |p[i] - t[i]|
-//   REG_ACCUMULATE      one invocation: state (hi, lo) += batch sum, Neumaier's two-sum keeping the
-//                      rounding error of every addition in lo; state count (64-bit) += n
+//   REG_ACCUMULATE      one invocation: state (hi, lo) += batch sum, Neumaier's two-sum keeping
+//                       the rounding error of every addition in lo; state count (64-bit) += n
 // The state is four words: hi (f32), lo (f32), count low, count high (u32).
 // Dispatch: vkt_metric_update (src/metrics/metrics.c). CPU reference: vkt__ref_metric_update
 // (src/ref/ref_metrics.c). Checks: src/check/check_metrics.c. Tests: tests/test_metrics.c.

@@ -1,11 +1,11 @@
 #version 450
 // reduce_backward.comp — gradients of the reductions, accumulated (+=) into dx (rows x cols):
 //   RB_BROADCAST  dx[r, j] += gout[r] / div   sum (div = 1), mean (div = cols); one invocation
-//                                               per element of dx
+//                                             per element of dx
 //   RB_SCATTER    dx[r, idx[r]] += gout[r]    max / min: only the first extreme element of each
-//                                               row receives the gradient; one invocation per row
+//                                             row receives the gradient; one invocation per row
 // Whole-tensor reductions are rows = 1, cols = n. Constant_id 1 = MODE.
-// Dispatch: vkt__reduce_backward in src/ops/reduce.c. Reference: vkt__ref_reduce_*_backward in
+// Dispatch: reduce_backward in src/ops/reduce.c. Reference: vkt__ref_reduce_*_backward in
 // src/ref/ref_reduce.c. Checked by src/check/check_reduce.c ("*_backward").
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"

@@ -1,6 +1,7 @@
-// reduce_ops.h — values of constant_id 1 of shaders/reduce.glsl (OP) and shaders/reduce_backward.comp (MODE), included by the shaders and by src/ops/reduce.c, so each code is
-// written once. Plain #defines only: this file is both GLSL and C (no VKT__ prefix: GLSL reserves
-// identifiers with two consecutive underscores).
+// reduce_ops.h — values of constant_id 1 of shaders/reduce.glsl (OP) and
+// shaders/reduce_backward.comp (MODE), included by the shaders and by src/ops/reduce.c, so each
+// code is written once. Plain #defines only: this file is both GLSL and C (no VKT__ prefix: GLSL
+// reserves identifiers with two consecutive underscores).
 #ifndef REDUCE_OPS_H
 #define REDUCE_OPS_H
 

@@ -5,8 +5,8 @@
 //   FOLD_SUM       acc[j] += sum_i x[i, j]
 //   FOLD_MAX/MIN   acc[j] = max/min(acc[j], max/min_i x[i, j])      (NaN propagates)
 //   FOLD_MEAN_VAR  Chan et al.'s parallel update of (mean, M2) with the batch's own two-pass
-//                (mean_b, M2_b):  d = mean_b - mean; n = n_a + n_b;
-//                mean += d * n_b / n;  M2 += M2_b + d^2 * n_a * n_b / n
+//                  (mean_b, M2_b):  d = mean_b - mean; n = n_a + n_b;
+//                  mean += d * n_b / n;  M2 += M2_b + d^2 * n_a * n_b / n
 // `init` != 0: the accumulator is empty (first batch of the epoch).
 // Dispatch: src/train/store.c (vkt__store_fold). Reference: vkt__ref_store_fold. Checks:
 // src/check/check_store.c.

@@ -1,6 +1,6 @@
-// store_fold_ops.h — values of constant_id 1 (OP) of shaders/store_fold.comp, included by the shader and by src/train/store.c, so each code is
-// written once. Plain #defines only: this file is both GLSL and C (no VKT__ prefix: GLSL reserves
-// identifiers with two consecutive underscores).
+// store_fold_ops.h — values of constant_id 1 (OP) of shaders/store_fold.comp, included by the
+// shader and by src/train/store.c, so each code is written once. Plain #defines only: this file is
+// both GLSL and C (no VKT__ prefix: GLSL reserves identifiers with two consecutive underscores).
 #ifndef STORE_FOLD_OPS_H
 #define STORE_FOLD_OPS_H
 
