@@ -49,6 +49,8 @@ typedef enum vkt__op {
     VKT__OP_MEAN_ROWS,
     VKT__OP_MAX_ROWS,
     VKT__OP_MIN_ROWS,
+    VKT__OP_BATCH_NORM,
+    VKT__OP_DROPOUT,
     VKT__OP_COUNT
 } vkt__op;
 
@@ -104,6 +106,8 @@ vkt_status vkt__elementwise_backward(vkt__node *n, const vkt_tensor *gout); /* a
 vkt_status vkt__softmax_xent_backward(vkt__node *n, const vkt_tensor *gout);
 vkt_status vkt__reduce_backward(vkt__node *n,
                                 const vkt_tensor *gout); /* sum/mean/max/min (+rows) */
+vkt_status vkt__batch_norm_backward(vkt__node *n, const vkt_tensor *gout);
+vkt_status vkt__dropout_backward(vkt__node *n, const vkt_tensor *gout);
 
 /* out[j] (+)= sum_i x[i, j] for a 2-D x (R, C) and out (C); fixed order, deterministic.
  * Used by add_bias backward. src/ops/sum_cols.c, shaders/sum_cols.comp. */
