@@ -2,9 +2,13 @@
  * test_norm.c — batch norm, dropout and the Philox stream (src/ops/batch_norm.c,
  * src/ops/dropout.c, src/ops/random.c): the reference and finite-difference checks
  * (src/check/check_norm.c), Philox known answers, dropout and random-number statistics,
- * reproducibility, the identity cases, bitwise determinism, and error messages.
+ * reproducibility, the identity cases, bitwise determinism, error messages, and agreement with
+ * PyTorch's BatchNorm1d/2d (forward, gradients, running statistics over three steps) within 1e-4
+ * relative, from tests/fixtures/torch_norm.txt (argv[1]; made by tools/make_torch_norm_fixtures.py,
+ * no PyTorch needed here).
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -281,7 +285,182 @@ static void errors_are_clear(void **state)
     vkt_scope_end(test_dev);
 }
 
-int main(void)
+
+/* ---- PyTorch agreement ---------------------------------------------------------------------- */
+
+#define TORCH_TOL 1e-4
+#define MAX_FIX 256
+
+typedef struct fix {
+    char name[96];
+    int ndim;
+    int64_t dims[4];
+    int64_t n;
+    float *v;
+} fix;
+
+static fix fixtures[MAX_FIX];
+static int n_fixtures;
+static const char *fixture_path;
+
+static void load_fixtures(void)
+{
+    if (n_fixtures) {
+        return;
+    }
+    assert_non_null(fixture_path);
+    FILE *f = fopen(fixture_path, "r");
+    assert_non_null(f);
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "tensor ", 7) != 0) {
+            continue;
+        }
+        assert_true(n_fixtures < MAX_FIX);
+        fix *x = &fixtures[n_fixtures++];
+        long long d[4] = {1, 1, 1, 1};
+        int got = sscanf(line + 7, "%95s %d %lld %lld %lld %lld", x->name, &x->ndim, &d[0], &d[1],
+                         &d[2], &d[3]);
+        assert_true(got >= 3 && got == 2 + x->ndim && x->ndim <= 4);
+        x->n = 1;
+        for (int i = 0; i < x->ndim; i++) {
+            x->dims[i] = d[i];
+            x->n *= d[i];
+        }
+        x->v = malloc((size_t)x->n * sizeof *x->v);
+        assert_non_null(x->v);
+        for (int64_t i = 0; i < x->n; i++) {
+            assert_int_equal(fscanf(f, "%f", &x->v[i]), 1);
+        }
+    }
+    fclose(f);
+    assert_true(n_fixtures > 20);
+}
+
+static const fix *get(const char *fmt, ...)
+{
+    char name[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    for (int i = 0; i < n_fixtures; i++) {
+        if (strcmp(fixtures[i].name, name) == 0) {
+            return &fixtures[i];
+        }
+    }
+    fprintf(stderr, "fixture %s missing\n", name);
+    fail();
+    return NULL;
+}
+
+/* max |a - b| / max(|b|, 1e-2): relative, with a floor for values that pass through zero */
+static double torch_err(const vkt_tensor *t, const fix *want)
+{
+    assert_int_equal(vkt_tensor_numel(t), want->n);
+    float *a = fetch(t);
+    double m = 0;
+    for (int64_t i = 0; i < want->n; i++) {
+        double e = fabs((double)a[i] - want->v[i]) / fmax(fabs((double)want->v[i]), 1e-2);
+        m = !(e <= m) ? (isnan(e) ? INFINITY : e) : m;
+    }
+    free(a);
+    return m;
+}
+
+static double torch_worst;
+
+static void expect_close(const char *cfg, const char *what, const vkt_tensor *t, const fix *want)
+{
+    double e = torch_err(t, want);
+    torch_worst = e > torch_worst ? e : torch_worst;
+    if (!(e <= TORCH_TOL)) {
+        fprintf(stderr, "%s %s: relative error %g > %g\n", cfg, what, e, TORCH_TOL);
+        fail();
+    }
+}
+
+/* One forward (training or eval) on the fixture's x with gradient g, compared with torch's. */
+static void torch_step(const char *cfg, const char *prefix, const fix *x, const fix *g,
+                       vkt_tensor *w, vkt_tensor *b, vkt_tensor *rm, vkt_tensor *rv,
+                       const vkt_batch_norm_params *p)
+{
+    vkt_scope_begin(test_dev);
+    vkt_tensor *tx = upload(x->v, x->ndim, x->dims), *tg = upload(g->v, g->ndim, g->dims);
+    vkt_tensor_set_requires_grad(tx, true);
+    assert_int_equal(vkt_zero_grad(w), VKT_OK);
+    assert_int_equal(vkt_zero_grad(b), VKT_OK);
+    vkt_tensor *y = vkt_batch_norm(tx, w, b, rm, rv, p);
+    assert_non_null(y);
+    assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, tg))), VKT_OK);
+    char what[96];
+    snprintf(what, sizeof what, "%s y", prefix);
+    expect_close(cfg, what, y, get("%s/%s/y", cfg, prefix));
+    snprintf(what, sizeof what, "%s dx", prefix);
+    expect_close(cfg, what, vkt_tensor_grad(tx), get("%s/%s/dx", cfg, prefix));
+    if (w) {
+        snprintf(what, sizeof what, "%s dweight", prefix);
+        expect_close(cfg, what, vkt_tensor_grad(w), get("%s/%s/dweight", cfg, prefix));
+        snprintf(what, sizeof what, "%s dbias", prefix);
+        expect_close(cfg, what, vkt_tensor_grad(b), get("%s/%s/dbias", cfg, prefix));
+    }
+    vkt_scope_end(test_dev);
+}
+
+static void batch_norm_matches_torch(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        bool affine;
+    } cfgs[] = {{"bn1d", true}, {"bn1d_len", false}, {"bn2d", true}, {"bn2d_c1", true}};
+    load_fixtures();
+    for (size_t k = 0; k < sizeof cfgs / sizeof cfgs[0]; k++) {
+        const char *cfg = cfgs[k].name;
+        const fix *x0 = get("%s/step0/x", cfg);
+        int64_t c = x0->dims[1], one = 1;
+        vkt_tensor *w = NULL, *b = NULL;
+        if (cfgs[k].affine) {
+            w = upload(get("%s/weight", cfg)->v, 1, &c);
+            b = upload(get("%s/bias", cfg)->v, 1, &c);
+            vkt_tensor_set_requires_grad(w, true);
+            vkt_tensor_set_requires_grad(b, true);
+        }
+        vkt_tensor *rm = vkt_tensor_new(test_dev, VKT_F32, 1, &c);
+        vkt_tensor *rv = vkt_tensor_new(test_dev, VKT_F32, 1, &c);
+        vkt_tensor *nbt = vkt_tensor_new(test_dev, VKT_I32, 1, &one);
+        assert_int_equal(vkt_fill(rm, 0.0f), VKT_OK); /* torch's initial running statistics */
+        assert_int_equal(vkt_fill(rv, 1.0f), VKT_OK);
+        assert_int_equal(vkt_fill(nbt, 0.0f), VKT_OK);
+        vkt_batch_norm_params p = {
+            .training = true,
+            .momentum = get("%s/momentum", cfg)->v[0],
+            .eps = get("%s/eps", cfg)->v[0],
+            .num_batches_tracked = nbt,
+        };
+        for (int s = 0; s < 3; s++) {
+            char prefix[16];
+            snprintf(prefix, sizeof prefix, "step%d", s);
+            torch_step(cfg, prefix, get("%s/%s/x", cfg, prefix), get("%s/%s/g", cfg, prefix), w,
+                       b, rm, rv, &p);
+            expect_close(cfg, "running_mean", rm, get("%s/%s/running_mean", cfg, prefix));
+            expect_close(cfg, "running_var", rv, get("%s/%s/running_var", cfg, prefix));
+            int32_t count;
+            assert_int_equal(vkt_tensor_download(nbt, &count, sizeof count), VKT_OK);
+            assert_int_equal(count, (int32_t)get("%s/%s/num_batches_tracked", cfg, prefix)->v[0]);
+        }
+        p.training = false;
+        torch_step(cfg, "eval", x0, get("%s/step0/g", cfg), w, b, rm, rv, &p);
+        vkt_tensor_free(w);
+        vkt_tensor_free(b);
+        vkt_tensor_free(rm);
+        vkt_tensor_free(rv);
+        vkt_tensor_free(nbt);
+    }
+    fprintf(stderr, "worst relative error against torch: %.3g (tol %g)\n", torch_worst, TORCH_TOL);
+}
+
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         VKT_TEST(norm_matches_reference),
@@ -292,6 +471,8 @@ int main(void)
         VKT_TEST(rand_statistics),
         VKT_TEST(batch_norm_is_bitwise_deterministic),
         VKT_TEST(errors_are_clear),
+        VKT_TEST(batch_norm_matches_torch),
     };
+    fixture_path = argc > 1 ? argv[1] : NULL;
     return VKT_RUN_GROUP(tests);
 }
