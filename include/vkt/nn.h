@@ -10,7 +10,8 @@
  *     vkt_linear_layer fc1, fc2;
  *     vkt_linear_init(m, "fc1", 64, 128, true, &fc1);                 // "fc1.weight", "fc1.bias"
  *     vkt_linear_init(m, "fc2", 128, 64, true, &fc2);
- *     vkt_param *scale = vkt_model_add_param(m, "scale", 1, (int64_t[]){64}, &vkt_init_ones());
+ *     vkt_init ones = vkt_init_ones();
+ *     vkt_param *scale = vkt_model_add_param(m, "scale", 1, (int64_t[]){64}, &ones);
  *     vkt_model_build(m);                                 // the blocks; optional (see below)
  *     // a forward of your own; autograd gives the backward
  *     vkt_tensor *h = vkt_linear_forward(&fc2, vkt_relu(vkt_linear_forward(&fc1, x)));
