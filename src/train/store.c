@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "tensor/tensor_impl.h"
+#include "train/store_fold.h"
 #include "train/trainer_impl.h"
 
 /* Mirrors `PC` in shaders/store_fold.comp. */
@@ -48,9 +49,6 @@ static const char *kind_name(vkt_store_kind k)
     return (unsigned)k < VKT__ARRAY_LEN(names) ? names[k] : "?";
 }
 
-/* Folds x (rows, cols) into acc (and m2). Exposed for the checks. */
-vkt_status vkt__store_fold(vkt_tensor *acc, vkt_tensor *m2, const vkt_tensor *x, int op,
-                           int64_t rows_before);
 vkt_status vkt__store_fold(vkt_tensor *acc, vkt_tensor *m2, const vkt_tensor *x, int op,
                            int64_t rows_before)
 {
