@@ -4,10 +4,11 @@
 // (src/ref/ref_random.c), checked against the paper's known-answer vectors in
 // src/check/check_norm.c.
 //
-// The stream contract (stated for users at vkt_rand_uniform in include/vkt/tensor.h): element i of a call keyed by the 64-bit `seed` uses the
-// block philox(counter = (lo32(offset + i), hi32(offset + i), 0, 0), key = (lo32(seed),
-// hi32(seed))). A value depends only on (seed, offset, i), never on the workgroup or subgroup
-// size, and calls whose [offset, offset + n) ranges do not overlap draw independent numbers.
+// The stream contract (for users: vkt_rand_uniform in include/vkt/tensor.h): element i of a call
+// keyed by the 64-bit `seed` uses the block philox(counter = (lo32(offset + i), hi32(offset + i),
+// 0, 0), key = (lo32(seed), hi32(seed))). A value depends only on (seed, offset, i), never on the
+// workgroup or subgroup size, and calls whose [offset, offset + n) ranges do not overlap draw
+// independent numbers.
 
 const uint PHILOX_M0 = 0xD2511F53u;
 const uint PHILOX_M1 = 0xCD9E8D57u;

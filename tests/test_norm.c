@@ -138,7 +138,8 @@ static void dropout_identity_and_all_dropped(void **state)
     vkt_tensor *tx = upload(x, 1, &n), *tdy = upload(dy, 1, &n);
     vkt_tensor_set_requires_grad(tx, true);
     for (int mode = 0; mode < 2; mode++) {
-        vkt_tensor *y = mode ? vkt_dropout(tx, 0.7f, 1, 0, false) : vkt_dropout(tx, 0.0f, 1, 0, true);
+        vkt_tensor *y =
+            mode ? vkt_dropout(tx, 0.7f, 1, 0, false) : vkt_dropout(tx, 0.0f, 1, 0, true);
         assert_non_null(y);
         assert_ptr_not_equal(y, tx);
         float *got = fetch(y);
@@ -202,8 +203,8 @@ static void batch_norm_is_bitwise_deterministic(void **state)
         vkt_scope_begin(test_dev);
         vkt_tensor *tx = upload(x, 4, shape), *tw = upload(w, 1, &c), *tb = upload(b, 1, &c);
         vkt_tensor_set_requires_grad(tx, true);
-        vkt_tensor *y = vkt_batch_norm(tx, tw, tb, NULL, NULL,
-                                       &(vkt_batch_norm_params){.training = true});
+        vkt_tensor *y =
+            vkt_batch_norm(tx, tw, tb, NULL, NULL, &(vkt_batch_norm_params){.training = true});
         out[r] = fetch(y);
         assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, y))), VKT_OK);
         gx[r] = fetch(vkt_tensor_grad(tx));
@@ -264,10 +265,10 @@ static void errors_are_clear(void **state)
     expect_error(vkt_batch_norm(x, NULL, NULL, NULL, NULL,
                                 &(vkt_batch_norm_params){.training = true, .eps = -1.0f}),
                  VKT_INVALID_ARGUMENT, "eps is -1");
-    expect_error(vkt_batch_norm(x, NULL, NULL, c, c,
-                                &(vkt_batch_norm_params){.training = true,
-                                                         .num_batches_tracked = nbt_f}),
-                 VKT_DTYPE_MISMATCH, "num_batches_tracked is [1] f32 but must be one i32");
+    expect_error(
+        vkt_batch_norm(x, NULL, NULL, c, c,
+                       &(vkt_batch_norm_params){.training = true, .num_batches_tracked = nbt_f}),
+        VKT_DTYPE_MISMATCH, "num_batches_tracked is [1] f32 but must be one i32");
     expect_error(vkt_dropout(x, 1.5f, 0, 0, true), VKT_INVALID_ARGUMENT,
                  "vkt_dropout: p is 1.5 but must be in [0, 1]");
     expect_error(vkt_dropout(x, NAN, 0, 0, true), VKT_INVALID_ARGUMENT, "p is nan");
@@ -284,7 +285,6 @@ static void errors_are_clear(void **state)
     assert_int_equal(vkt_last_status(), VKT_OK);
     vkt_scope_end(test_dev);
 }
-
 
 /* ---- PyTorch agreement ---------------------------------------------------------------------- */
 
@@ -441,8 +441,8 @@ static void batch_norm_matches_torch(void **state)
         for (int s = 0; s < 3; s++) {
             char prefix[16];
             snprintf(prefix, sizeof prefix, "step%d", s);
-            torch_step(cfg, prefix, get("%s/%s/x", cfg, prefix), get("%s/%s/g", cfg, prefix), w,
-                       b, rm, rv, &p);
+            torch_step(cfg, prefix, get("%s/%s/x", cfg, prefix), get("%s/%s/g", cfg, prefix), w, b,
+                       rm, rv, &p);
             expect_close(cfg, "running_mean", rm, get("%s/%s/running_mean", cfg, prefix));
             expect_close(cfg, "running_var", rv, get("%s/%s/running_var", cfg, prefix));
             int32_t count;

@@ -126,8 +126,8 @@ static void check_rand(vkt__check_ctx *c)
                 if (!got || !want) {
                     vkt__check_report_failure(c, name, shape);
                 } else {
-                    (normal ? vkt__ref_rand_normal : vkt__ref_rand_uniform)(
-                        want, streams[si].seed, streams[si].offset, n);
+                    (normal ? vkt__ref_rand_normal : vkt__ref_rand_uniform)(want, streams[si].seed,
+                                                                            streams[si].offset, n);
                     double err = 0;
                     for (int64_t i = 0; i < n; i++) {
                         double e = normal ? fabs((double)got[i] - want[i])
@@ -174,8 +174,8 @@ static void check_dropout(vkt__check_ctx *c)
             double ms = (vkt__now() - t0) * 1e3;
             /* L = sum(y * dy): y's gradient is dy exactly */
             vkt_tensor *L = tdy ? vkt_sum(vkt_mul(y, tdy)) : NULL;
-            float *gotd = L && vkt_backward(L) == VKT_OK ? vkt__check_fetch(vkt_tensor_grad(tx))
-                                                         : NULL;
+            float *gotd =
+                L && vkt_backward(L) == VKT_OK ? vkt__check_fetch(vkt_tensor_grad(tx)) : NULL;
             if (!got || !gotd || !want || !wantd) {
                 vkt__check_report_failure(c, "dropout", shape);
             } else {
@@ -206,22 +206,22 @@ static void check_dropout(vkt__check_ctx *c)
 typedef struct bn_case {
     int ndim;
     int64_t shape[VKT_MAX_DIMS];
-    float offset;    /* added to x: E[x^2] - E[x]^2 in f32 would lose the variance */
-    bool affine;     /* weight and bias given */
-    bool eval_only;  /* one value per channel: training is an error (tests/test_norm.c) */
+    float offset;   /* added to x: E[x^2] - E[x]^2 in f32 would lose the variance */
+    bool affine;    /* weight and bias given */
+    bool eval_only; /* one value per channel: training is an error (tests/test_norm.c) */
 } bn_case;
 
 static const bn_case bn_cases[] = {
-    {2, {2, 1}, 0, true, false},           /* BatchNorm1d, two values per channel */
-    {2, {3, 3}, 0, false, false},          /* no affine part */
-    {2, {1000, 65}, 0, true, false},       /* many rows, C = 65 */
-    {3, {3, 5, 11}, 0, true, false},       /* (N, C, L) */
-    {4, {1, 3, 7, 7}, 0, true, false},     /* N = 1 */
-    {4, {4, 65, 1, 1}, 0, true, false},    /* spatial 1x1 */
-    {4, {2, 3, 28, 28}, 0, false, false},  /* 28x28 */
-    {4, {5, 1, 7, 7}, 100, true, false},   /* offset mean */
+    {2, {2, 1}, 0, true, false},             /* BatchNorm1d, two values per channel */
+    {2, {3, 3}, 0, false, false},            /* no affine part */
+    {2, {1000, 65}, 0, true, false},         /* many rows, C = 65 */
+    {3, {3, 5, 11}, 0, true, false},         /* (N, C, L) */
+    {4, {1, 3, 7, 7}, 0, true, false},       /* N = 1 */
+    {4, {4, 65, 1, 1}, 0, true, false},      /* spatial 1x1 */
+    {4, {2, 3, 28, 28}, 0, false, false},    /* 28x28 */
+    {4, {5, 1, 7, 7}, 100, true, false},     /* offset mean */
     {4, {128, 3, 28, 28}, 100, true, false}, /* 100352 values per channel */
-    {4, {1, 65, 1, 1}, 0, true, true},     /* N * H * W = 1 */
+    {4, {1, 65, 1, 1}, 0, true, true},       /* N * H * W = 1 */
 };
 
 static void bn_dims(const bn_case *k, int64_t *n, int64_t *ch, int64_t *s)
@@ -430,10 +430,10 @@ static const fd_case fd_cases[] = {
 };
 
 typedef struct fd_inputs {
-    int n;             /* differentiable inputs: x (and weight, bias) */
+    int n; /* differentiable inputs: x (and weight, bias) */
     float *v[3];
     int64_t numel[3];
-    float *rm, *rv;    /* eval: fixed running statistics */
+    float *rm, *rv; /* eval: fixed running statistics */
 } fd_inputs;
 
 /* The op on device copies of the inputs (t[i]); with `grad` they require gradients. */

@@ -121,8 +121,10 @@ static bool bn_validate(const vkt_tensor *x, const vkt_tensor *weight, const vkt
         return false;
     }
     if (x->ndim < 2) {
-        vkt__error(VKT_SHAPE_MISMATCH, "%s: x is %s but must be (N, C, ...) with at least 2 "
-                                       "dimensions", name, vkt_tensor_describe(x, d, sizeof d));
+        vkt__error(VKT_SHAPE_MISMATCH,
+                   "%s: x is %s but must be (N, C, ...) with at least 2 "
+                   "dimensions",
+                   name, vkt_tensor_describe(x, d, sizeof d));
         return false;
     }
     if (!bn_check_channel("weight", weight, x) || !bn_check_channel("bias", bias, x) ||
@@ -152,15 +154,18 @@ static bool bn_validate(const vkt_tensor *x, const vkt_tensor *weight, const vkt
         }
     }
     if ((rm == NULL) != (rv == NULL)) {
-        vkt__error(VKT_INVALID_ARGUMENT, "%s: running_mean is %s but running_var is %s; give both "
-                                         "or neither", name, rm ? "given" : "NULL",
-                   rv ? "given" : "NULL");
+        vkt__error(VKT_INVALID_ARGUMENT,
+                   "%s: running_mean is %s but running_var is %s; give both "
+                   "or neither",
+                   name, rm ? "given" : "NULL", rv ? "given" : "NULL");
         return false;
     }
     if (!p->training && !rm) {
-        vkt__error(VKT_INVALID_ARGUMENT, "%s: eval mode (training = false) normalises with the "
-                                         "running statistics, but running_mean and running_var "
-                                         "are NULL", name);
+        vkt__error(VKT_INVALID_ARGUMENT,
+                   "%s: eval mode (training = false) normalises with the "
+                   "running statistics, but running_mean and running_var "
+                   "are NULL",
+                   name);
         return false;
     }
     if (p->training && bn_dims_of(x).m <= 1) {
@@ -174,8 +179,8 @@ static bool bn_validate(const vkt_tensor *x, const vkt_tensor *weight, const vkt
 }
 
 /* stats (2C) from x (training) or from the running statistics (eval). */
-static vkt_status bn_stats(const vkt_tensor *x, vkt_tensor *stats, vkt_tensor *rm,
-                           vkt_tensor *rv, const vkt_batch_norm_params *p)
+static vkt_status bn_stats(const vkt_tensor *x, vkt_tensor *stats, vkt_tensor *rm, vkt_tensor *rv,
+                           const vkt_batch_norm_params *p)
 {
     bn_dims dm = bn_dims_of(x);
     vkt_tensor *nbt = p->training ? p->num_batches_tracked : NULL;

@@ -52,8 +52,7 @@ static vkt_status dropout_dispatch(const vkt_tensor *a, vkt_tensor *out, float p
     return vkt__dispatch(a->dev, &d);
 }
 
-vkt_tensor *vkt_dropout(const vkt_tensor *x, float p, uint64_t seed, uint64_t offset,
-                        bool training)
+vkt_tensor *vkt_dropout(const vkt_tensor *x, float p, uint64_t seed, uint64_t offset, bool training)
 {
     if (!x) {
         return NULL;

@@ -78,8 +78,7 @@ vkt_tensor *vkt_rand_normal(vkt_device *dev, int ndim, const int64_t *shape, uin
     return rand_tensor("vkt_rand_normal", DIST_NORMAL, dev, ndim, shape, seed, offset);
 }
 
-vkt_status vkt__rand_bits(vkt_tensor *out, uint64_t seed, uint64_t offset, uint32_t c2,
-                          uint32_t c3)
+vkt_status vkt__rand_bits(vkt_tensor *out, uint64_t seed, uint64_t offset, uint32_t c2, uint32_t c3)
 {
     VKT__ASSERT(out->dtype == VKT_I32 && out->numel % 4 == 0);
     return rand_dispatch(out, DIST_BITS, (uint32_t)(out->numel / 4), seed, offset, c2, c3);
