@@ -175,6 +175,27 @@ static vkt_tensor *apply_mlp(const grad_case *k, vkt_tensor **t, vkt_tensor *lab
     return vkt_softmax_xent(vkt_add_bias(vkt_matmul(h, t[3], 0), t[4]), labels);
 }
 
+/* batch norm in training mode, affine, no running statistics: x (N, C), weight, bias (C) */
+static bool make_batch_norm(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    return add_input(c, in, k->r, k->c, true, 0) && add_input(c, in, 1, k->c, false, 0) &&
+           add_input(c, in, 1, k->c, false, 0);
+}
+
+static vkt_tensor *apply_batch_norm(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)k, (void)labels;
+    vkt_batch_norm_params p = {.training = true};
+    return vkt_batch_norm(t[0], t[1], t[2], NULL, NULL, &p);
+}
+
+/* the same mask on every call (fixed seed and offset), so the op is linear in x */
+static vkt_tensor *apply_dropout(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)k, (void)labels;
+    return vkt_dropout(t[0], 0.3f, 1234, 0, true);
+}
+
 static const grad_case custom_cases[] = {
     {"matmul_nn", VKT__OP_MATMUL, 3, 5, 4, 0, make_matmul, apply_matmul},
     {"matmul_tn", VKT__OP_MATMUL, 7, 3, 65, VKT_TRANS_A, make_matmul, apply_matmul},
@@ -184,6 +205,8 @@ static const grad_case custom_cases[] = {
     {"mul_self", VKT__OP_MUL, 1, 63, 0, 0, make_one, apply_mul_self},
     {"softmax_xent", VKT__OP_SOFTMAX_XENT, 65, 10, 0, 0, make_softmax_xent, apply_softmax_xent},
     {"softmax_xent", VKT__OP_SOFTMAX_XENT, 3, 1000, 0, 0, make_softmax_xent, apply_softmax_xent},
+    {"batch_norm", VKT__OP_BATCH_NORM, 65, 3, 0, 0, make_batch_norm, apply_batch_norm},
+    {"dropout", VKT__OP_DROPOUT, 65, 63, 0, 0, make_one, apply_dropout},
     {"mlp", VKT__OP_NONE, 17, 13, 10, 0, make_mlp, apply_mlp}, /* hidden 9 */
 };
 

@@ -50,7 +50,9 @@
     X(SUM_ROWS,     sum_rows,     REDUCE, 0,             0.0) \
     X(MEAN_ROWS,    mean_rows,    REDUCE, 0,             0.0) \
     X(MAX_ROWS,     max_rows,     REDUCE, VKT__OPF_KINK, 0.0) \
-    X(MIN_ROWS,     min_rows,     REDUCE, VKT__OPF_KINK, 0.0)
+    X(MIN_ROWS,     min_rows,     REDUCE, VKT__OPF_KINK, 0.0) \
+    X(BATCH_NORM,   batch_norm,   CUSTOM, 0,             0.0) \
+    X(DROPOUT,      dropout,      CUSTOM, 0,             0.0)
 /* clang-format on */
 
 struct vkt__node;
