@@ -5,8 +5,8 @@
 //                     first, then m2 = sum((x - mean)^2), never E[x^2] - E[x]^2; invstd = 1 /
 //                     sqrt(m2 / M + eps). With update_running, invocation 0 also sets
 //                     running_mean = (1 - momentum) running_mean + momentum mean and running_var
-//                     likewise with the unbiased m2 / (M - 1), as torch does; with has_nbt, channel 0 adds 1 to
-//                     num_batches_tracked (i32).
+//                     likewise with the unbiased m2 / (M - 1), as torch does; with has_nbt,
+//                     channel 0 adds 1 to num_batches_tracked (i32).
 //   BN_STATS_RUNNING  one invocation per channel: mean = running_mean, invstd = 1 /
 //                     sqrt(running_var + eps) (eval mode; nothing is written but stats).
 // Bindings 2-4 are statically written, so the dispatch binds real ranges there even when they are
