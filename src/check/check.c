@@ -23,6 +23,7 @@ static const family families[] = {
     {"store", vkt__check_store},
     {"metrics", vkt__check_metrics},
     {"norm", vkt__check_norm},
+    {"conv", vkt__check_conv},
     {"grad", vkt__check_grad}, /* finite differences; keep last: it uses every family */
 };
 

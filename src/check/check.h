@@ -98,5 +98,6 @@ void vkt__check_store(vkt__check_ctx *c);
 void vkt__check_matmul(vkt__check_ctx *c);
 void vkt__check_metrics(vkt__check_ctx *c);
 void vkt__check_norm(vkt__check_ctx *c);
+void vkt__check_conv(vkt__check_ctx *c);
 
 #endif

@@ -52,7 +52,12 @@
     X(MAX_ROWS,     max_rows,     REDUCE, VKT__OPF_KINK, 0.0) \
     X(MIN_ROWS,     min_rows,     REDUCE, VKT__OPF_KINK, 0.0) \
     X(BATCH_NORM,   batch_norm,   CUSTOM, 0,             0.0) \
-    X(DROPOUT,      dropout,      CUSTOM, 0,             0.0)
+    X(DROPOUT,      dropout,      CUSTOM, 0,             0.0) \
+    X(CONV2D,       conv2d,       CUSTOM, 0,             0.0) \
+    X(MAX_POOL2D,   max_pool2d,   CUSTOM, VKT__OPF_KINK, 0.0) \
+    X(AVG_POOL2D,   avg_pool2d,   CUSTOM, 0,             0.0) \
+    X(ADAPTIVE_AVG_POOL2D, adaptive_avg_pool2d, CUSTOM, 0, 0.0) \
+    X(UPSAMPLE_NEAREST2D,  upsample_nearest2d,  CUSTOM, 0, 0.0)
 /* clang-format on */
 
 struct vkt__node;
