@@ -6,6 +6,7 @@
  */
 #include <string.h>
 
+#include "shaders/cast_ops.h"
 #include "tensor/tensor_impl.h"
 
 typedef struct vkt__pc_cast {
@@ -32,7 +33,7 @@ vkt_tensor *vkt_cast(const vkt_tensor *x, vkt_dtype dtype)
         vkt__pc_cast pc = {(uint32_t)x->numel};
         vkt__dispatch_desc d = {
             .shader = VKT__SHADER_CAST,
-            .spec = {CAST_WG, dtype == VKT_F32 ? 0u : 1u},
+            .spec = {CAST_WG, dtype == VKT_F32 ? CAST_I32_TO_F32 : CAST_F32_TO_I32},
             .spec_count = 2,
             .push = &pc,
             .push_size = sizeof pc,
