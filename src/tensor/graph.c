@@ -161,7 +161,8 @@ vkt_status vkt_backward(vkt_tensor *loss)
     /* Gradients of intermediates are scratch: they start from zero on every backward. */
     for (uint32_t i = end + 1; i-- > 0 && s == VKT_OK;) {
         vkt__node *n = (*tape)[i];
-        if (n != loss->node && n->out->grad) {
+        /* out != loss, not n != loss->node: vkt_cat records one node per part, all with one out */
+        if (n->out != loss && n->out->grad) {
             s = vkt_fill(n->out->grad, 0.0f);
         }
     }
@@ -194,6 +195,48 @@ vkt_status vkt_backward(vkt_tensor *loss)
         case VKT__OP_MAX_ROWS:
         case VKT__OP_MIN_ROWS:
             s = vkt__reduce_backward(n, gout);
+            break;
+        case VKT__OP_RESHAPE:
+            s = vkt__reshape_backward(n, gout);
+            break;
+        case VKT__OP_PERMUTE:
+            s = vkt__permute_backward(n, gout);
+            break;
+        case VKT__OP_SLICE:
+            s = vkt__slice_backward(n, gout);
+            break;
+        case VKT__OP_CAT:
+            s = vkt__cat_backward(n, gout);
+            break;
+        case VKT__OP_STACK:
+            s = vkt__stack_backward(n, gout);
+            break;
+        case VKT__OP_PAD:
+            s = vkt__pad_backward(n, gout);
+            break;
+        case VKT__OP_EXPAND:
+            s = vkt__expand_backward(n, gout);
+            break;
+        case VKT__OP_SUM_DIMS:
+            s = vkt__sum_dims_backward(n, gout);
+            break;
+        case VKT__OP_MEAN_DIM:
+            s = vkt__mean_dim_backward(n, gout);
+            break;
+        case VKT__OP_MAX_DIM:
+            s = vkt__max_dim_backward(n, gout);
+            break;
+        case VKT__OP_VAR_DIM:
+            s = vkt__var_dim_backward(n, gout);
+            break;
+        case VKT__OP_STD_DIM:
+            s = vkt__std_dim_backward(n, gout);
+            break;
+        case VKT__OP_SOFTMAX:
+            s = vkt__softmax_backward(n, gout);
+            break;
+        case VKT__OP_LOG_SOFTMAX:
+            s = vkt__log_softmax_backward(n, gout);
             break;
         case VKT__OP_NONE:
         case VKT__OP_COUNT:

@@ -49,6 +49,20 @@ typedef enum vkt__op {
     VKT__OP_MEAN_ROWS,
     VKT__OP_MAX_ROWS,
     VKT__OP_MIN_ROWS,
+    VKT__OP_RESHAPE,
+    VKT__OP_PERMUTE,
+    VKT__OP_SLICE,
+    VKT__OP_CAT,
+    VKT__OP_STACK,
+    VKT__OP_PAD,
+    VKT__OP_EXPAND,
+    VKT__OP_SUM_DIMS,
+    VKT__OP_MEAN_DIM,
+    VKT__OP_MAX_DIM,
+    VKT__OP_VAR_DIM,
+    VKT__OP_STD_DIM,
+    VKT__OP_SOFTMAX,
+    VKT__OP_LOG_SOFTMAX,
     VKT__OP_COUNT
 } vkt__op;
 
@@ -59,6 +73,7 @@ typedef struct vkt__node {
     vkt_tensor *saved; /* op-specific saved tensor (e.g. softmax probabilities); may be NULL */
     int iparam[4];              /* op-specific, e.g. matmul flags */
     float fparam[4];            /* op-specific, e.g. scale factor */
+    int64_t lparam[2 * VKT_MAX_DIMS]; /* op-specific shape parameters (permutation, pads) */
 } vkt__node;
 
 /* ---- tensors --------------------------------------------------------------------------------- */
@@ -104,6 +119,23 @@ vkt_status vkt__elementwise_backward(vkt__node *n, const vkt_tensor *gout); /* a
 vkt_status vkt__softmax_xent_backward(vkt__node *n, const vkt_tensor *gout);
 vkt_status vkt__reduce_backward(vkt__node *n,
                                 const vkt_tensor *gout); /* sum/mean/max/min (+rows) */
+/* src/ops/shape.c */
+vkt_status vkt__reshape_backward(vkt__node *n, const vkt_tensor *gout);
+vkt_status vkt__permute_backward(vkt__node *n, const vkt_tensor *gout);
+vkt_status vkt__slice_backward(vkt__node *n, const vkt_tensor *gout);
+vkt_status vkt__cat_backward(vkt__node *n, const vkt_tensor *gout);
+vkt_status vkt__stack_backward(vkt__node *n, const vkt_tensor *gout);
+vkt_status vkt__pad_backward(vkt__node *n, const vkt_tensor *gout);
+vkt_status vkt__expand_backward(vkt__node *n, const vkt_tensor *gout);
+/* src/ops/reduce_dim.c */
+vkt_status vkt__sum_dims_backward(vkt__node *n, const vkt_tensor *gout);
+vkt_status vkt__mean_dim_backward(vkt__node *n, const vkt_tensor *gout);
+vkt_status vkt__max_dim_backward(vkt__node *n, const vkt_tensor *gout); /* max and min */
+vkt_status vkt__var_dim_backward(vkt__node *n, const vkt_tensor *gout);
+vkt_status vkt__std_dim_backward(vkt__node *n, const vkt_tensor *gout);
+/* src/ops/softmax.c */
+vkt_status vkt__softmax_backward(vkt__node *n, const vkt_tensor *gout);
+vkt_status vkt__log_softmax_backward(vkt__node *n, const vkt_tensor *gout);
 
 /* out[j] (+)= sum_i x[i, j] for a 2-D x (R, C) and out (C); fixed order, deterministic.
  * Used by add_bias backward. src/ops/sum_cols.c, shaders/sum_cols.comp. */
