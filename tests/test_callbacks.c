@@ -33,6 +33,9 @@ static vkt_status training_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, 
 {
     (void)t, (void)i;
     run *r = ud;
+    if (!vkt_model_is_training(r->model)) { /* back in training mode after each validation */
+        return VKT_ERROR;
+    }
     vkt_tensor *loss = vkt_softmax_xent(vkt_model_forward(r->model, b->x), b->y);
     return vkt_outputs_set(out, "loss", loss);
 }
@@ -40,7 +43,10 @@ static vkt_status training_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, 
 static vkt_status validation_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, uint32_t dl,
                                   vkt_outputs *out, void *ud)
 {
-    (void)b, (void)i, (void)dl, (void)out, (void)ud;
+    (void)b, (void)i, (void)dl, (void)out;
+    if (vkt_model_is_training(((run *)ud)->model)) { /* the trainer's model.eval() */
+        return VKT_ERROR;
+    }
     return vkt_log_value(t, "val_loss", val_losses[vkt_trainer_current_epoch(t)],
                          &(vkt_log_opts){.prog_bar = true});
 }

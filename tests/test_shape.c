@@ -5,7 +5,7 @@
  *   - views share memory; i32 tensors copy bit-exactly; vkt__sum_to_shape accumulates;
  *   - reductions along a dimension are bitwise deterministic on both of their paths;
  *   - error messages name the function, the argument and the shapes;
- *   - agreement with PyTorch: tests/fixtures/torch_shape.txt, made by
+ *   - agreement with PyTorch: tests/fixtures/torch_shape.txt (argv[1]), made by
  *     tools/make_torch_shape_fixtures.py (no PyTorch needed at test time), within 1e-4 relative.
  */
 #include <math.h>
@@ -259,6 +259,8 @@ typedef struct fix {
     float *w;          /* ... for these weights */
 } fix;
 
+static const char *fixture_path; /* argv[1]: tests/fixtures/torch_shape.txt */
+
 static float *read_floats(FILE *f, int64_t n)
 {
     float *v = malloc((size_t)n * sizeof *v);
@@ -282,7 +284,8 @@ static double rel_err(const float *a, const float *b, int64_t n)
 static void agrees_with_pytorch(void **state)
 {
     (void)state;
-    FILE *f = fopen(VKT_TEST_FIXTURES "/torch_shape.txt", "r");
+    assert_non_null(fixture_path);
+    FILE *f = fopen(fixture_path, "r");
     assert_non_null(f);
     char line[256];
     int cases = 0;
@@ -348,8 +351,9 @@ static void agrees_with_pytorch(void **state)
     assert_true(cases >= 12);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    fixture_path = argc > 1 ? argv[1] : NULL;
     const struct CMUnitTest tests[] = {
         VKT_TEST(shape_matches_reference),
         VKT_TEST(reshape_is_a_view),

@@ -2,8 +2,8 @@
  * vkt/tensor.h — device tensors, ops and autograd.
  *
  * A tensor is a contiguous, row-major range of device memory with a dtype (f32 or i32) and up to
- * VKT_MAX_DIMS dimensions. Ops are recorded into the device's current command buffer as they are called;
- * nothing runs until the device submits (see vkt/gpu.h). Ops that take a tensor needing a gradient
+ * VKT_MAX_DIMS dimensions. Ops are recorded into the device's current command buffer as they are
+ * called; nothing runs until the device submits (see vkt/gpu.h). Ops that take a tensor needing a gradient
  * also append a node to the device's tape, and vkt_backward() walks that tape in reverse.
  *
  *     vkt_scope_begin(dev);                                  // intermediates die at scope end
@@ -200,6 +200,54 @@ VKT_API vkt_tensor *vkt_min_rows(const vkt_tensor *x);
 VKT_API vkt_tensor *vkt_argmax_rows(const vkt_tensor *x);
 /** Number of positions where a[i] == b[i] (same shape, i32 or f32), as a one-element i32 tensor. */
 VKT_API vkt_tensor *vkt_count_equal(const vkt_tensor *a, const vkt_tensor *b);
+
+/* ---- normalisation, dropout and random numbers (match torch.nn.functional) ------------------ */
+
+typedef struct vkt_batch_norm_params {
+    /* true: normalise with the batch's mean and biased variance and update the running
+     * statistics; false: normalise with the running statistics (eval mode) */
+    bool training;
+    float momentum; /* running = (1 - momentum) running + momentum batch; 0 -> 0.1 (torch's) */
+    float eps;      /* added to the variance; 0 -> 1e-5 */
+    /* i32, one element, incremented on the device by every training call; may be NULL */
+    vkt_tensor *num_batches_tracked;
+} vkt_batch_norm_params;
+
+/**
+ * torch.nn.functional.batch_norm: x (N, C, *) f32 — (N, C) is BatchNorm1d, (N, C, H, W)
+ * BatchNorm2d — normalised per channel over every other dimension, then y = xhat * weight[c] +
+ * bias[c]. weight, bias, running_mean, running_var: f32 (C), each may be NULL (no affine part; no
+ * running statistics). Training updates running_mean (batch mean) and running_var (unbiased batch
+ * variance) in place on the device; it needs more than one value per channel (N * H * W > 1).
+ * Eval mode needs both running statistics. `p` NULL: eval mode with the defaults.
+ * Differentiable in x, weight and bias.
+ */
+VKT_API vkt_tensor *vkt_batch_norm(const vkt_tensor *x, const vkt_tensor *weight,
+                                   const vkt_tensor *bias, vkt_tensor *running_mean,
+                                   vkt_tensor *running_var, const vkt_batch_norm_params *p);
+
+/**
+ * torch.nn.functional.dropout on f32 x of any shape: training, y = x * mask / (1 - p) with
+ * mask[i] = (uniform i of the Philox stream (seed, offset) >= p), p rounded to a multiple of
+ * 2^-24; dropped elements are exactly 0, p = 1 gives zeros. p = 0 or !training returns a copy of x
+ * (a new tensor, never a view, so the graph stays connected). p in [0, 1]. Differentiable: the
+ * backward regenerates the same mask. Use a new offset (advance it by numel) for a new mask.
+ */
+VKT_API vkt_tensor *vkt_dropout(const vkt_tensor *x, float p, uint64_t seed, uint64_t offset,
+                                bool training);
+
+/**
+ * Tensors filled from the Philox4x32-10 stream: element i (row-major) uses the block at counter
+ * offset + i (64 bits) with key `seed`, so values depend only on (seed, offset, i) — not on the
+ * device, workgroup or subgroup size — and calls over disjoint [offset, offset + numel) ranges are
+ * independent. Uniform: [0, 1) in steps of 2^-24 (word 0's top 24 bits). Normal: mean 0, standard
+ * deviation 1, by Box-Muller on words 0 and 1. f32; not differentiable. vkt_dropout uses the same
+ * stream: its mask at (seed, offset) is vkt_rand_uniform(seed, offset) >= p.
+ */
+VKT_API vkt_tensor *vkt_rand_uniform(vkt_device *dev, int ndim, const int64_t *shape,
+                                     uint64_t seed, uint64_t offset);
+VKT_API vkt_tensor *vkt_rand_normal(vkt_device *dev, int ndim, const int64_t *shape,
+                                    uint64_t seed, uint64_t offset);
 
 /* ---- optimizer steps (in place; match torch.optim's update formulas) ------------------------ */
 

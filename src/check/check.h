@@ -58,5 +58,6 @@ void vkt__check_store(vkt__check_ctx *c);
 void vkt__check_matmul(vkt__check_ctx *c);
 void vkt__check_metrics(vkt__check_ctx *c);
 void vkt__check_shape(vkt__check_ctx *c);
+void vkt__check_norm(vkt__check_ctx *c);
 
 #endif

@@ -57,7 +57,11 @@ vkt_status vkt__clip_grad_norm_tensor(vkt_tensor *g, float max_norm, vkt_tensor 
 
 vkt_status vkt_clip_grad_norm(vkt_model *m, float max_norm, vkt_tensor **norm_out)
 {
-    return vkt__clip_grad_norm_tensor(vkt_model_grad_block(m), max_norm, norm_out);
+    vkt_tensor *g = vkt_model_grad_block(m); /* NULL if the model could not be built */
+    if (!g && norm_out) {
+        *norm_out = NULL;
+    }
+    return g ? vkt__clip_grad_norm_tensor(g, max_norm, norm_out) : vkt_last_status();
 }
 
 vkt_status vkt__clip_grad_value_tensor(vkt_tensor *g, float clip)
@@ -71,5 +75,6 @@ vkt_status vkt__clip_grad_value_tensor(vkt_tensor *g, float clip)
 
 vkt_status vkt_clip_grad_value(vkt_model *m, float clip)
 {
-    return vkt__clip_grad_value_tensor(vkt_model_grad_block(m), clip);
+    vkt_tensor *g = vkt_model_grad_block(m);
+    return g ? vkt__clip_grad_value_tensor(g, clip) : vkt_last_status();
 }

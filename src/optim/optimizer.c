@@ -70,6 +70,11 @@ vkt_status vkt_optimizer_create(vkt_model *m, const vkt_optim_desc *desc, vkt_op
                           "weight decay %g; nesterov needs momentum > 0 and dampening 0)",
                           (double)desc->lr, (double)desc->momentum, (double)desc->weight_decay);
     }
+    vkt_status built = vkt_model_build(m); /* the blocks the state is shaped after */
+    if (built != VKT_OK) {
+        free(o);
+        return built;
+    }
     vkt_tensor *block = vkt_model_param_block(m);
     bool need2 = o->d.type != VKT_OPTIM_SGD;
     bool need1 = need2 || o->d.momentum > 0.0f;

@@ -139,4 +139,39 @@ void vkt__ref_metric_update(vkt__ref_metric *r, const float *preds_f32, const in
 /* The value: one number, C (VKT_AVERAGE_NONE) or the C * C confusion matrix counts. */
 void vkt__ref_metric_compute(double *out, const vkt__ref_metric *r);
 
+/* ---- batch norm (src/ref/ref_norm.c); x (N, C, S), S = product of the dimensions after C ---- */
+/* stats (2C: mean at c, invstd at C + c). training: the batch mean rounded to f32 (as the device
+ * and torch store it), then the biased variance about that mean in double; running_mean /
+ * running_var (may be NULL) updated as torch does (unbiased variance, `momentum`). Eval: from the
+ * running statistics. */
+void vkt__ref_batch_norm_stats(float *stats, float *running_mean, float *running_var,
+                               const float *x, int64_t N, int64_t C, int64_t S, bool training,
+                               float momentum, float eps);
+/* y = (x - mean) * invstd * weight + bias from given stats, in double; weight / bias may be NULL
+ * (1 and 0). */
+void vkt__ref_batch_norm_apply(float *y, const float *x, const float *stats, const float *weight,
+                               const float *bias, int64_t N, int64_t C, int64_t S);
+/* Gradients from dy and the forward's stats; dx, dweight, dbias (each may be NULL) are
+ * overwritten. training: the batch statistics' dependence on x is included; else the affine map. */
+void vkt__ref_batch_norm_backward(float *dx, float *dweight, float *dbias, const float *dy,
+                                  const float *x, const float *stats, const float *weight,
+                                  int64_t N, int64_t C, int64_t S, bool training);
+
+/* ---- random numbers and dropout (src/ref/ref_random.c): the Philox4x32-10 stream ---- */
+/* One Philox4x32-10 block. */
+void vkt__ref_philox(uint32_t out[4], const uint32_t ctr[4], const uint32_t key[2]);
+/* out[4i + j] = word j of the block at counter (offset + i as 64 bits, c2, c3), key = seed. */
+void vkt__ref_rand_bits(uint32_t *out, uint64_t seed, uint64_t offset, uint32_t c2, uint32_t c3,
+                        int64_t n);
+/* The uniforms of vkt_rand_uniform (bit-identical) and the normals of vkt_rand_normal (double
+ * arithmetic: the device's log and cos are only as accurate as Vulkan requires). */
+void vkt__ref_rand_uniform(float *out, uint64_t seed, uint64_t offset, int64_t n);
+void vkt__ref_rand_normal(float *out, uint64_t seed, uint64_t offset, int64_t n);
+/* Whether dropout keeps element i (offset + i of the stream) at drop probability p. */
+bool vkt__ref_dropout_keep(float p, uint64_t seed, uint64_t offset, int64_t i);
+/* out = keep ? x * scale : 0 (scale = 1 / (1 - p) in f32), bit-identical to vkt_dropout; also the
+ * backward with x = dy. */
+void vkt__ref_dropout(float *out, const float *x, float p, uint64_t seed, uint64_t offset,
+                      int64_t n);
+
 #endif

@@ -238,6 +238,12 @@ vkt_status vkt_backward(vkt_tensor *loss)
         case VKT__OP_LOG_SOFTMAX:
             s = vkt__log_softmax_backward(n, gout);
             break;
+        case VKT__OP_BATCH_NORM:
+            s = vkt__batch_norm_backward(n, gout);
+            break;
+        case VKT__OP_DROPOUT:
+            s = vkt__dropout_backward(n, gout);
+            break;
         case VKT__OP_NONE:
         case VKT__OP_COUNT:
             s = vkt__error(VKT_ERROR, "vkt_backward: node with no op on the tape");

@@ -63,6 +63,8 @@ typedef enum vkt__op {
     VKT__OP_STD_DIM,
     VKT__OP_SOFTMAX,
     VKT__OP_LOG_SOFTMAX,
+    VKT__OP_BATCH_NORM,
+    VKT__OP_DROPOUT,
     VKT__OP_COUNT
 } vkt__op;
 
@@ -136,6 +138,8 @@ vkt_status vkt__std_dim_backward(vkt__node *n, const vkt_tensor *gout);
 /* src/ops/softmax.c */
 vkt_status vkt__softmax_backward(vkt__node *n, const vkt_tensor *gout);
 vkt_status vkt__log_softmax_backward(vkt__node *n, const vkt_tensor *gout);
+vkt_status vkt__batch_norm_backward(vkt__node *n, const vkt_tensor *gout);
+vkt_status vkt__dropout_backward(vkt__node *n, const vkt_tensor *gout);
 
 /* out[j] (+)= sum_i x[i, j] for a 2-D x (R, C) and out (C); fixed order, deterministic.
  * Used by add_bias backward. src/ops/sum_cols.c, shaders/sum_cols.comp. */

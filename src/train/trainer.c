@@ -771,6 +771,12 @@ static vkt_status run_eval(vkt_trainer *t, vkt_stage stage, vkt_loader *l, uint3
             s = zero_grad(t);
         }
     }
+    /* model.eval() for every evaluation loop (Lightning's default on_*_model_eval); the mode
+     * before is restored at the end */
+    bool was_training = t->oc.model && vkt_model_is_training(t->oc.model);
+    if (t->oc.model) {
+        vkt_model_train(t->oc.model, false);
+    }
     if (s == VKT_OK && (val || test)) {
         s = MOD(t, on_validation_model_eval);
     }
@@ -856,6 +862,9 @@ static vkt_status run_eval(vkt_trainer *t, vkt_stage stage, vkt_loader *l, uint3
     if (s == VKT_OK && (val || test)) {
         s = MOD(t, on_validation_model_train); /* only when given, as in Lightning */
     }
+    if (t->oc.model) {
+        vkt_model_train(t->oc.model, was_training);
+    }
 #undef EVAL_BOTH
     t->stage_results = &t->train_results;
     t->eval_stage = VKT_STAGE_NONE;
@@ -929,11 +938,8 @@ vkt_status vkt__trainer_dump_checkpoint(vkt_trainer *t, bool weights_only, vkt_d
         s = vkt_dict_set_string(c, "pytorch-lightning_version", v);
     }
     vkt_dict *sd = s == VKT_OK ? vkt_dict_child(c, "state_dict") : NULL;
-    for (uint32_t i = 0; sd && t->oc.model && i < vkt_model_num_tensors(t->oc.model); i++) {
-        s = put_tensor(sd, vkt_model_tensor_name(t->oc.model, i), vkt_model_tensor(t->oc.model, i));
-        if (s != VKT_OK) {
-            break;
-        }
+    if (sd && t->oc.model) {
+        s = vkt_model_state_dict(t->oc.model, sd); /* parameters and buffers, torch's order */
     }
     if (s == VKT_OK) {
         vkt_dict *loops = vkt_dict_child(c, "loops");
@@ -1207,10 +1213,12 @@ static vkt_status restore_weights(vkt_trainer *t, vkt_dict *ckpt)
                                             "configure_optimizers to load it into",
                           path);
     }
-    vkt_status s = VKT_OK;
-    for (uint32_t i = 0; s == VKT_OK && i < vkt_model_num_tensors(t->oc.model); i++) {
-        s = get_floats_into(sd, vkt_model_tensor_name(t->oc.model, i),
-                            vkt_model_tensor(t->oc.model, i), path);
+    vkt_status s = vkt_model_load_state_dict(t->oc.model, sd);
+    if (s == VKT_NOT_FOUND || s == VKT_SHAPE_MISMATCH) { /* a checkpoint of another model */
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", vkt_last_error());
+        s = vkt__error(VKT_CORRUPT_FILE, "%s: the state_dict does not fit the model: %s", path,
+                       msg);
     }
     return s;
 }
