@@ -9,6 +9,9 @@
 //   OP_ARGMAX  (value, first index) of the maximum of x (or of -x with negate: min); NaN counts
 //              as the maximum (torch.argmax / torch.max(x, dim)); writes the index to out1 and,
 //              with write_value, the value (negated back) to out0
+// len is at most 32768: lavapipe (gallivm) ends a loop after 65535 iterations in total (nesting
+// does not help), which silently truncated a 10^5-long walk; longer dimensions are permuted and
+// row-reduced instead.
 // Specialization constants: 0 = workgroup size, 1 = OP.
 // Dispatch: reduce_axis in src/ops/reduce_dim.c. Reference: vkt__ref_reduce_dim in
 // src/ref/ref_shape.c. Checks: src/check/check_shape.c. Design: docs/reductions.md.

@@ -21,6 +21,7 @@ layout(push_constant) uniform PC {
     uint i_off;
     uint o_off;
     uint accumulate;
+    uint ndim;       // dimensions in use: the last ndim of the arrays below
     uint size[6];    // iteration shape, unused leading dimensions are 1
     uint is[6];      // input strides (elements)
     uint os[6];      // output strides (elements)
@@ -33,12 +34,17 @@ void main()
         return;
     }
     uint si = pc.i_off, so = pc.o_off, rest = i;
-    for (int d = 5; d >= 0; d--) {
-        uint c = rest % pc.size[d];
-        rest /= pc.size[d];
+    // integer division is slow on CPU devices: none for unused dimensions or the outermost one
+    int first = 6 - int(pc.ndim);
+    for (int d = 5; d > first; d--) {
+        uint q = rest / pc.size[d];
+        uint c = rest - q * pc.size[d];
+        rest = q;
         si += c * pc.is[d];
         so += c * pc.os[d];
     }
+    si += rest * pc.is[first];
+    so += rest * pc.os[first];
     if (pc.accumulate != 0) {
         dst[so] = floatBitsToUint(uintBitsToFloat(dst[so]) + uintBitsToFloat(src[si]));
     } else {

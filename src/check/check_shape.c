@@ -3,8 +3,9 @@
  * (src/ops/reduce_dim.c) and softmax / log_softmax (src/ops/softmax.c) against the references of
  * src/ref/ref_shape.c, and every differentiable one of them against central finite differences.
  * Shapes have dimensions of 1, 3, 63, 65 and 1000, 1-D to 6-D; reductions and softmax run over
- * every dimension of each shape, and a reduced length of 10^5 takes the multi-level row path both
- * directly (last dimension) and after a permute (outputs too few for the strided kernel).
+ * every dimension of each shape, on both paths of a dimension that is not the last (the strided
+ * kernel, and permute + row reductions: src/ops/reduce_dim.c), and a reduced length of 10^5
+ * takes the multi-level row path both directly (last dimension) and after a permute.
  * Tests: tests/test_shape.c.
  *
  * Tolerances (vkt__max_err units: |got - want| / max(1, |want|); u = 2^-24):
@@ -28,6 +29,7 @@
 #include <string.h>
 
 #include "check/check.h"
+#include "ops/reduce_dim.h"
 
 #define TOL_SUM 1e-6
 #define TOL_VAR 1e-6
@@ -325,8 +327,8 @@ static const red_shape red_shapes[] = {
     {4, {65, 1, 63, 2}},
     {5, {2, 3, 5, 7, 3}},
     {6, {2, 1, 3, 2, 5, 3}},
-    {2, {1000, 300}},   /* dim 0: the strided kernel with long columns */
-    {2, {100000, 3}},   /* dim 0: too few outputs: permute, then the multi-level rows */
+    {2, {1000, 300}},   /* dim 0: long strided columns */
+    {2, {100000, 3}},   /* dim 0: few long columns; permuted, the multi-level rows */
     {2, {3, 100000}},   /* dim 1: the multi-level rows directly */
 };
 
@@ -344,7 +346,7 @@ static const struct {
 };
 
 static void run_dim(vkt__check_ctx *c, const red_shape *k, int dim, int fi, const float *x,
-                    const float *xq)
+                    const float *xq, const char *path)
 {
     dim_fn fn = dim_ops[fi].fn;
     int64_t n = numel_of(k->ndim, k->shape), outer = 1, inner = 1, len = k->shape[dim];
@@ -360,7 +362,7 @@ static void run_dim(vkt__check_ctx *c, const red_shape *k, int dim, int fi, cons
     int64_t wn = soft ? n : outer * inner;
     char shape[96], extra[48];
     bool keep = !soft && (dim % 2) == 0;
-    snprintf(extra, sizeof extra, "dim %d%s", dim, keep ? " keepdim" : "");
+    snprintf(extra, sizeof extra, "dim %d%s%s", dim, keep ? " keepdim" : "", path);
     shape_name(shape, sizeof shape, k->ndim, k->shape, extra);
     float *want = vkt__malloc((size_t)wn * sizeof *want);
     int32_t *iwant = vkt__malloc((size_t)wn * sizeof *iwant);
@@ -433,11 +435,21 @@ static void run_reductions(vkt__check_ctx *c)
                 xq[n / 3] = NAN; /* one NaN: its row's max/min and arg are the NaN's */
             }
             for (int dim = 0; dim < k->ndim; dim++) {
-                for (size_t f = 0; f < VKT__ARRAY_LEN(dim_ops); f++) {
-                    if (vkt__check_wants(c, dim_ops[f].name)) {
-                        run_dim(c, k, dim, (int)f, x, xq);
+                /* a dimension that is not the last has two paths (src/ops/reduce_dim.c) */
+                bool inner = false;
+                for (int d = dim + 1; d < k->ndim; d++) {
+                    inner = inner || k->shape[d] > 1;
+                }
+                for (int path = inner ? 0 : 1; path < 2; path++) {
+                    vkt__reduce_axis_force(inner ? path : -1);
+                    for (size_t f = 0; f < VKT__ARRAY_LEN(dim_ops); f++) {
+                        if (vkt__check_wants(c, dim_ops[f].name)) {
+                            run_dim(c, k, dim, (int)f, x, xq,
+                                    !inner ? "" : (path ? " strided" : " permute"));
+                        }
                     }
                 }
+                vkt__reduce_axis_force(-1);
             }
         }
         free(x);

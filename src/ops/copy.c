@@ -19,6 +19,7 @@ typedef struct vkt__pc_strided_copy {
     uint32_t i_off;
     uint32_t o_off;
     uint32_t accumulate;
+    uint32_t ndim;
     uint32_t size[6];
     uint32_t is[6];
     uint32_t os[6];
@@ -101,6 +102,7 @@ vkt_status vkt__strided_copy(const vkt_tensor *in, vkt_tensor *out, const vkt__s
         .i_off = (uint32_t)m.i_off,
         .o_off = (uint32_t)m.o_off,
         .accumulate = accumulate,
+        .ndim = (uint32_t)m.ndim,
     };
     int lead = 6 - m.ndim; /* right-align: dimension 5 is the fastest */
     for (int d = 0; d < 6; d++) {

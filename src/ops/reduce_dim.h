@@ -20,6 +20,10 @@ vkt_status vkt__reduce_axis(const vkt_tensor *x, int64_t outer, int64_t len, int
                             bool arg, bool negate, float div, vkt_tensor *out_val,
                             vkt_tensor *out_idx);
 
+/* Test override of vkt__reduce_axis's choice for inner > 1: -1 automatic (the default), 0 permute
+ * + row reductions, 1 the strided kernel. Process-wide; the checks set it and restore -1. */
+void vkt__reduce_axis_force(int path);
+
 /* Values of constant_id 1 (OP) in shaders/axis_pointwise.comp. */
 typedef enum vkt__axis_op {
     VKT__AX_CENTER_SQ = 0,
