@@ -2,8 +2,9 @@
  * vkt/tensor.h — device tensors, ops and autograd.
  *
  * A tensor is a contiguous, row-major range of device memory with a dtype (f32 or i32) and up to
- * VKT_MAX_DIMS dimensions. Ops are recorded into the device's current command buffer as they are
- * called; nothing runs until the device submits (see vkt/gpu.h). Ops that take a tensor needing a gradient
+ * VKT_MAX_DIMS (6) dimensions. Ops are recorded into the device's current command buffer as they
+ * are called; nothing runs until the device submits (see vkt/gpu.h). Ops that take a tensor
+ * needing a gradient
  * also append a node to the device's tape, and vkt_backward() walks that tape in reverse.
  *
  *     vkt_scope_begin(dev);                                  // intermediates die at scope end
@@ -110,6 +111,8 @@ VKT_API vkt_tensor *vkt_matmul(const vkt_tensor *a, const vkt_tensor *b, int fla
 /** y[i,j] = x[i,j] + bias[j]; x (M,N), bias (N). */
 VKT_API vkt_tensor *vkt_add_bias(const vkt_tensor *x, const vkt_tensor *bias);
 VKT_API vkt_tensor *vkt_relu(const vkt_tensor *x);
+/** y = tanh(x), elementwise; x f32. */
+VKT_API vkt_tensor *vkt_tanh(const vkt_tensor *x);
 /**
  * Mean softmax cross-entropy over the batch: logits (B,C) f32, labels (B) i32 in [0,C).
  * Returns a one-element f32 tensor. A label outside [0,C) contributes a NaN loss.

@@ -513,6 +513,7 @@ typedef enum grad_fn { G_RESHAPE, G_FLATTEN, G_PERMUTE, G_TRANSPOSE, G_NARROW, G
 
 typedef struct grad_case {
     const char *name;
+    vkt__op op; /* the op whose backward is checked; NONE for the chain */
     grad_fn fn;
     int ndim;
     int64_t shape[VKT_MAX_DIMS];
@@ -521,29 +522,29 @@ typedef struct grad_case {
 } grad_case;
 
 static const grad_case grad_cases[] = {
-    {"reshape_grad", G_RESHAPE, 3, {3, 5, 7}, 0, 1},
-    {"flatten_grad", G_FLATTEN, 4, {2, 3, 5, 2}, 1, 1},
-    {"permute_grad", G_PERMUTE, 4, {2, 3, 5, 2}, 0, 1},
-    {"transpose_grad", G_TRANSPOSE, 3, {3, 65, 2}, 0, 1},
-    {"narrow_grad", G_NARROW, 3, {3, 7, 5}, 1, 1},
-    {"slice_grad", G_SLICE, 2, {63, 3}, 0, 1},
-    {"cat_grad", G_CAT, 3, {2, 3, 5}, 1, 3},
-    {"stack_grad", G_STACK, 2, {3, 5}, 1, 2},
-    {"pad_grad", G_PAD, 3, {2, 5, 7}, 0, 1},
-    {"expand_grad", G_EXPAND, 3, {3, 1, 5}, 0, 1},
-    {"sum_dim_grad", G_SUM_DIM, 3, {3, 5, 7}, 1, 1},
-    {"sum_dims_grad", G_SUM_DIMS, 4, {3, 2, 5, 3}, 0, 1},
-    {"mean_dim_grad", G_MEAN_DIM, 3, {3, 5, 7}, 0, 1},
-    {"max_dim_grad", G_MAX_DIM, 3, {3, 5, 7}, 1, 1},
-    {"min_dim_grad", G_MIN_DIM, 2, {5, 65}, 1, 1},
-    {"var_dim_grad", G_VAR_DIM, 3, {3, 5, 7}, 2, 1},
-    {"std_dim_grad", G_STD_DIM, 3, {3, 5, 7}, 0, 1},
-    {"softmax_grad", G_SOFTMAX, 3, {3, 5, 7}, 1, 1},
-    {"softmax_grad", G_SOFTMAX, 2, {3, 65}, 1, 1},
-    {"log_softmax_grad", G_LOG_SOFTMAX, 3, {3, 5, 7}, 0, 1},
-    {"log_softmax_grad", G_LOG_SOFTMAX, 2, {3, 65}, -1, 1},
+    {"reshape_grad", VKT__OP_RESHAPE, G_RESHAPE, 3, {3, 5, 7}, 0, 1},
+    {"flatten_grad", VKT__OP_RESHAPE, G_FLATTEN, 4, {2, 3, 5, 2}, 1, 1},
+    {"permute_grad", VKT__OP_PERMUTE, G_PERMUTE, 4, {2, 3, 5, 2}, 0, 1},
+    {"transpose_grad", VKT__OP_PERMUTE, G_TRANSPOSE, 3, {3, 65, 2}, 0, 1},
+    {"narrow_grad", VKT__OP_SLICE, G_NARROW, 3, {3, 7, 5}, 1, 1},
+    {"slice_grad", VKT__OP_SLICE, G_SLICE, 2, {63, 3}, 0, 1},
+    {"cat_grad", VKT__OP_CAT, G_CAT, 3, {2, 3, 5}, 1, 3},
+    {"stack_grad", VKT__OP_STACK, G_STACK, 2, {3, 5}, 1, 2},
+    {"pad_grad", VKT__OP_PAD, G_PAD, 3, {2, 5, 7}, 0, 1},
+    {"expand_grad", VKT__OP_EXPAND, G_EXPAND, 3, {3, 1, 5}, 0, 1},
+    {"sum_dim_grad", VKT__OP_SUM_DIMS, G_SUM_DIM, 3, {3, 5, 7}, 1, 1},
+    {"sum_dims_grad", VKT__OP_SUM_DIMS, G_SUM_DIMS, 4, {3, 2, 5, 3}, 0, 1},
+    {"mean_dim_grad", VKT__OP_MEAN_DIM, G_MEAN_DIM, 3, {3, 5, 7}, 0, 1},
+    {"max_dim_grad", VKT__OP_MAX_DIM, G_MAX_DIM, 3, {3, 5, 7}, 1, 1},
+    {"min_dim_grad", VKT__OP_MAX_DIM, G_MIN_DIM, 2, {5, 65}, 1, 1},
+    {"var_dim_grad", VKT__OP_VAR_DIM, G_VAR_DIM, 3, {3, 5, 7}, 2, 1},
+    {"std_dim_grad", VKT__OP_STD_DIM, G_STD_DIM, 3, {3, 5, 7}, 0, 1},
+    {"softmax_grad", VKT__OP_SOFTMAX, G_SOFTMAX, 3, {3, 5, 7}, 1, 1},
+    {"softmax_grad", VKT__OP_SOFTMAX, G_SOFTMAX, 2, {3, 65}, 1, 1},
+    {"log_softmax_grad", VKT__OP_LOG_SOFTMAX, G_LOG_SOFTMAX, 3, {3, 5, 7}, 0, 1},
+    {"log_softmax_grad", VKT__OP_LOG_SOFTMAX, G_LOG_SOFTMAX, 2, {3, 65}, -1, 1},
     /* x -> permute -> softmax(dim 0) -> narrow -> sum_dim: gradients through a chain */
-    {"chain_grad", G_CHAIN, 3, {3, 4, 5}, 0, 1},
+    {"chain_grad", VKT__OP_NONE, G_CHAIN, 3, {3, 4, 5}, 0, 1},
 };
 
 #define MAX_PARTS 3
@@ -745,6 +746,16 @@ done:
         free(grads[i]);
     }
     free(w);
+}
+
+bool vkt__check_shape_grad_covers(vkt__op op)
+{
+    for (size_t i = 0; i < VKT__ARRAY_LEN(grad_cases); i++) {
+        if (grad_cases[i].op == op) {
+            return true;
+        }
+    }
+    return false;
 }
 
 void vkt__check_shape(vkt__check_ctx *c)

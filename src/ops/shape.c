@@ -17,6 +17,7 @@
 
 #include "ops/reduce_dim.h"
 #include "ops/shape_internal.h"
+#include "shaders/cast_ops.h"
 
 typedef struct vkt__pc_cast {
     uint32_t n;
@@ -42,7 +43,7 @@ vkt_tensor *vkt_cast(const vkt_tensor *x, vkt_dtype dtype)
         vkt__pc_cast pc = {(uint32_t)x->numel};
         vkt__dispatch_desc d = {
             .shader = VKT__SHADER_CAST,
-            .spec = {CAST_WG, dtype == VKT_F32 ? 0u : 1u},
+            .spec = {CAST_WG, dtype == VKT_F32 ? CAST_I32_TO_F32 : CAST_F32_TO_I32},
             .spec_count = 2,
             .push = &pc,
             .push_size = sizeof pc,

@@ -9,14 +9,24 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ops/op_table.h" /* VKT__OPS */
 #include "vkt/metrics.h" /* vkt_metric_desc */
 #include "vkt/tensor.h" /* vkt_sgd_params, vkt_adam_params */
 
-/* ---- elementwise (src/ref/ref_elementwise.c) ---- */
-void vkt__ref_add(float *out, const float *a, const float *b, int64_t n);
-void vkt__ref_mul(float *out, const float *a, const float *b, int64_t n);
-void vkt__ref_scale(float *out, const float *a, float s, int64_t n);
-void vkt__ref_relu(float *out, const float *x, int64_t n);
+/* ---- the op table's elementwise ops (src/ops/op_table.h): vkt__ref_<name> of every UNARY,
+ * BINARY and SCALAR row, declared from the table with the signature its generic checks call;
+ * defined in src/ref/ref_<family>.c ---- */
+#define VKT__REF_DECL_UNARY(name) void vkt__ref_##name(float *y, const float *x, int64_t n);
+#define VKT__REF_DECL_BINARY(name)                                                                 \
+    void vkt__ref_##name(float *y, const float *a, const float *b, int64_t n);
+#define VKT__REF_DECL_SCALAR(name) void vkt__ref_##name(float *y, const float *x, float s, int64_t n);
+#define VKT__REF_DECL_REDUCE(name)
+#define VKT__REF_DECL_CUSTOM(name)
+#define VKT__REF_DECL(OP, name, kind, ...) VKT__REF_DECL_##kind(name)
+VKT__OPS(VKT__REF_DECL)
+#undef VKT__REF_DECL
+
+/* ---- other elementwise kernels (src/ref/ref_elementwise.c) ---- */
 void vkt__ref_relu_backward(float *dx, const float *dy, const float *x, int64_t n);
 void vkt__ref_add_bias(float *out, const float *x, const float *bias, int64_t rows, int64_t cols);
 void vkt__ref_sum_cols(float *out, const float *x, int64_t rows, int64_t cols);

@@ -2,7 +2,8 @@
  * graph.c — the tape and reverse-mode autograd.
  *
  * Ops append a node when an input requires a gradient; the tape is therefore already in
- * topological order, and vkt_backward walks it backwards once, with one switch over op kinds.
+ * topological order, and vkt_backward walks it backwards once, calling each node's backward
+ * through the op table (vkt__op_backward, src/ops/op_table.h); it names no op.
  * Gradients accumulate (like PyTorch): call vkt_zero_grad, or fill the gradient block, between
  * steps.
  */
@@ -172,82 +173,13 @@ vkt_status vkt_backward(vkt_tensor *loss)
         if (!gout) {
             continue; /* nothing downstream of this node reaches the loss */
         }
-        switch (n->op) {
-        case VKT__OP_MATMUL:
-            s = vkt__matmul_backward(n, gout);
+        if (n->op <= VKT__OP_NONE || n->op >= VKT__OP_COUNT || !vkt__op_backward[n->op]) {
+            s = vkt__error(VKT_ERROR, "vkt_backward: node with op %d has no backward", (int)n->op);
             break;
-        case VKT__OP_ADD_BIAS:
-        case VKT__OP_RELU:
-        case VKT__OP_ADD:
-        case VKT__OP_MUL:
-        case VKT__OP_SCALE:
-            s = vkt__elementwise_backward(n, gout);
-            break;
-        case VKT__OP_SOFTMAX_XENT:
-            s = vkt__softmax_xent_backward(n, gout);
-            break;
-        case VKT__OP_SUM:
-        case VKT__OP_MEAN:
-        case VKT__OP_MAX:
-        case VKT__OP_MIN:
-        case VKT__OP_SUM_ROWS:
-        case VKT__OP_MEAN_ROWS:
-        case VKT__OP_MAX_ROWS:
-        case VKT__OP_MIN_ROWS:
-            s = vkt__reduce_backward(n, gout);
-            break;
-        case VKT__OP_RESHAPE:
-            s = vkt__reshape_backward(n, gout);
-            break;
-        case VKT__OP_PERMUTE:
-            s = vkt__permute_backward(n, gout);
-            break;
-        case VKT__OP_SLICE:
-            s = vkt__slice_backward(n, gout);
-            break;
-        case VKT__OP_CAT:
-            s = vkt__cat_backward(n, gout);
-            break;
-        case VKT__OP_STACK:
-            s = vkt__stack_backward(n, gout);
-            break;
-        case VKT__OP_PAD:
-            s = vkt__pad_backward(n, gout);
-            break;
-        case VKT__OP_EXPAND:
-            s = vkt__expand_backward(n, gout);
-            break;
-        case VKT__OP_SUM_DIMS:
-            s = vkt__sum_dims_backward(n, gout);
-            break;
-        case VKT__OP_MEAN_DIM:
-            s = vkt__mean_dim_backward(n, gout);
-            break;
-        case VKT__OP_MAX_DIM:
-            s = vkt__max_dim_backward(n, gout);
-            break;
-        case VKT__OP_VAR_DIM:
-            s = vkt__var_dim_backward(n, gout);
-            break;
-        case VKT__OP_STD_DIM:
-            s = vkt__std_dim_backward(n, gout);
-            break;
-        case VKT__OP_SOFTMAX:
-            s = vkt__softmax_backward(n, gout);
-            break;
-        case VKT__OP_LOG_SOFTMAX:
-            s = vkt__log_softmax_backward(n, gout);
-            break;
-        case VKT__OP_BATCH_NORM:
-            s = vkt__batch_norm_backward(n, gout);
-            break;
-        case VKT__OP_DROPOUT:
-            s = vkt__dropout_backward(n, gout);
-            break;
-        case VKT__OP_NONE:
-        case VKT__OP_COUNT:
-            s = vkt__error(VKT_ERROR, "vkt_backward: node with no op on the tape");
-            break;
+        }
+        s = vkt__op_backward[n->op](n, gout);
+        if (s != VKT_OK) {
+            vkt__error_context("%s backward", vkt__op_name[n->op]);
         }
     }
     if (s != VKT_OK) {
