@@ -3,37 +3,27 @@
 // with per-(o, i) values a, b reduced along the middle dimension (index r = o * inner + i); the
 // pieces of var/std, softmax/log_softmax and the backward of the dimension reductions.
 // One invocation per element of x (n = outer * len * inner), with j its index along len:
-//   OP_CENTER_SQ       out = (x - a[r])^2                      var: squared deviations
-//   OP_EXP_SUB         out = exp(x - a[r])                     softmax numerators (a = max)
-//   OP_DIV             out = x / a[r]                          softmax (a = sum of exp)
-//   OP_LOG_SOFTMAX     out = (x - a[r]) - log(b[r])            (a = max, b = sum of exp(x - a))
-//   OP_MUL             out = x * y                             dy * y for softmax backward
-//   OP_SQRT            out = sqrt(x)                           std
-//   OP_BCAST           out = alpha * a[r]                      sum / mean backward
-//   OP_SCATTER         out = j == b[r] ? a[r] : 0              max / min backward (b = index)
-//   OP_VAR_BACKWARD    out = alpha * a[r] * (x - b[r])         (a = gout, b = mean)
-//   OP_SOFTMAX_BWD     out = x * (y - a[r])                    (x = softmax, y = dy,
+//   AX_CENTER_SQ       out = (x - a[r])^2                      var: squared deviations
+//   AX_EXP_SUB         out = exp(x - a[r])                     softmax numerators (a = max)
+//   AX_DIV             out = x / a[r]                          softmax (a = sum of exp)
+//   AX_LOG_SOFTMAX     out = (x - a[r]) - log(b[r])            (a = max, b = sum of exp(x - a))
+//   AX_MUL             out = x * y                             dy * y for softmax backward
+//   AX_SQRT            out = sqrt(x)                           std
+//   AX_BCAST           out = alpha * a[r]                      sum / mean backward
+//   AX_SCATTER         out = j == b[r] ? a[r] : 0              max / min backward (b = index)
+//   AX_VAR_BACKWARD    out = alpha * a[r] * (x - b[r])         (a = gout, b = mean)
+//   AX_SOFTMAX_BWD     out = x * (y - a[r])                    (x = softmax, y = dy,
 //                                                              a = sum(dy * softmax))
-//   OP_LOG_SOFTMAX_BWD out = y - exp(x) * a[r]                 (x = log_softmax, y = dy,
+//   AX_LOG_SOFTMAX_BWD out = y - exp(x) * a[r]                 (x = log_softmax, y = dy,
 //                                                              a = sum(dy))
 // With `accumulate` the value is added to out (gradients). Specialization: 0 = workgroup size,
-// 1 = OP. Dispatch: vkt__axis_pointwise in src/ops/reduce_dim.c. References: src/ref/ref_shape.c.
+// 1 = OP (codes: axis_ops.h). Dispatch: vkt__axis_pointwise in src/ops/reduce_dim.c. References: src/ref/ref_shape.c.
 // Checks: src/check/check_shape.c.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
-#define OP_CENTER_SQ 0
-#define OP_EXP_SUB 1
-#define OP_DIV 2
-#define OP_LOG_SOFTMAX 3
-#define OP_MUL 4
-#define OP_SQRT 5
-#define OP_BCAST 6
-#define OP_SCATTER 7
-#define OP_VAR_BACKWARD 8
-#define OP_SOFTMAX_BWD 9
-#define OP_LOG_SOFTMAX_BWD 10
-layout(constant_id = 1) const uint OP = OP_CENTER_SQ;
+#include "axis_ops.h"
+layout(constant_id = 1) const uint OP = AX_CENTER_SQ;
 
 layout(set = 0, binding = 0) readonly buffer X { float x[]; };
 layout(set = 0, binding = 1) readonly buffer Y { float y[]; };
@@ -61,26 +51,26 @@ void main()
     uint j = q - oo * pc.len;
     uint r = oo * pc.inner + i;
     float v;
-    if (OP == OP_CENTER_SQ) {
+    if (OP == AX_CENTER_SQ) {
         float d = x[e] - a[r];
         v = d * d;
-    } else if (OP == OP_EXP_SUB) {
+    } else if (OP == AX_EXP_SUB) {
         v = exp(x[e] - a[r]);
-    } else if (OP == OP_DIV) {
+    } else if (OP == AX_DIV) {
         v = x[e] / a[r];
-    } else if (OP == OP_LOG_SOFTMAX) {
+    } else if (OP == AX_LOG_SOFTMAX) {
         v = (x[e] - a[r]) - log(uintBitsToFloat(b[r]));
-    } else if (OP == OP_MUL) {
+    } else if (OP == AX_MUL) {
         v = x[e] * y[e];
-    } else if (OP == OP_SQRT) {
+    } else if (OP == AX_SQRT) {
         v = sqrt(x[e]);
-    } else if (OP == OP_BCAST) {
+    } else if (OP == AX_BCAST) {
         v = pc.alpha * a[r];
-    } else if (OP == OP_SCATTER) {
+    } else if (OP == AX_SCATTER) {
         v = j == b[r] ? a[r] : 0.0;
-    } else if (OP == OP_VAR_BACKWARD) {
+    } else if (OP == AX_VAR_BACKWARD) {
         v = pc.alpha * a[r] * (x[e] - uintBitsToFloat(b[r]));
-    } else if (OP == OP_SOFTMAX_BWD) {
+    } else if (OP == AX_SOFTMAX_BWD) {
         v = x[e] * (y[e] - a[r]);
     } else {
         v = y[e] - exp(x[e]) * a[r];

@@ -5,22 +5,21 @@
 // neighbouring words), and writes output o * inner + i. The order is fixed: deterministic, no
 // atomics. Used when there are enough outputs to fill the device (src/ops/reduce_dim.c says when;
 // otherwise the dimension is permuted last and the row reductions of reduce.glsl run).
-//   OP_SUM     Neumaier compensated sum (as reduce.glsl), written as (hi + lo) / div
-//   OP_ARGMAX  (value, first index) of the maximum of x (or of -x with negate: min); NaN counts
+//   RA_SUM     Neumaier compensated sum (as reduce.glsl), written as (hi + lo) / div
+//   RA_ARGMAX  (value, first index) of the maximum of x (or of -x with negate: min); NaN counts
 //              as the maximum (torch.argmax / torch.max(x, dim)); writes the index to out1 and,
 //              with write_value, the value (negated back) to out0
 // len is at most 32768: lavapipe (gallivm) ends a loop after 65535 iterations in total (nesting
 // does not help), which silently truncated a 10^5-long walk; longer dimensions are permuted and
 // row-reduced instead.
-// Specialization constants: 0 = workgroup size, 1 = OP.
+// Specialization constants: 0 = workgroup size, 1 = OP (codes: axis_ops.h).
 // Dispatch: reduce_axis in src/ops/reduce_dim.c. Reference: vkt__ref_reduce_dim in
 // src/ref/ref_shape.c. Checks: src/check/check_shape.c. Design: docs/reductions.md.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
-#define OP_SUM 0
-#define OP_ARGMAX 2
-layout(constant_id = 1) const uint OP = OP_SUM;
+#include "axis_ops.h"
+layout(constant_id = 1) const uint OP = RA_SUM;
 
 layout(set = 0, binding = 0) readonly buffer X { float x[]; };
 layout(set = 0, binding = 1) writeonly buffer Out0 { float out0[]; };
@@ -53,7 +52,7 @@ void main()
     }
     uint o = r / pc.inner, i = r - o * pc.inner;
     uint base = o * pc.len * pc.inner + i;
-    if (OP == OP_SUM) {
+    if (OP == RA_SUM) {
         precise float hi = 0.0, lo = 0.0;
         for (uint j = 0; j < pc.len; j++) {
             precise float v = x[base + j * pc.inner];

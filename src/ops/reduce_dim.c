@@ -50,12 +50,6 @@ typedef struct vkt__pc_axis_pointwise {
 } vkt__pc_axis_pointwise;
 _Static_assert(sizeof(vkt__pc_axis_pointwise) <= VKT__PUSH_MAX, "push constants");
 
-/* Values of constant_id 1 (OP) in reduce_axis.comp. */
-enum {
-    RA_SUM = 0,
-    RA_ARGMAX = 2,
-};
-
 #define RA_WG 64u
 #define AX_WG 256u
 /* A GPU takes the strided kernel from this many outputs on (see the header). */
@@ -144,7 +138,7 @@ vkt_status vkt__reduce_axis(const vkt_tensor *x, int64_t outer, int64_t len, int
     return s;
 }
 
-vkt_status vkt__axis_pointwise(vkt__axis_op op, const vkt_tensor *x, const vkt_tensor *y,
+vkt_status vkt__axis_pointwise(uint32_t op, const vkt_tensor *x, const vkt_tensor *y,
                                const vkt_tensor *a, const vkt_tensor *b, vkt_tensor *out,
                                int64_t len, int64_t inner, float alpha, bool accumulate)
 {
@@ -205,7 +199,7 @@ static vkt_status sum_mask(const vkt_tensor *x, uint32_t mask, float div, vkt_te
     if (runs == 1 && !red[0]) { /* nothing reduced (only size-1 dimensions) */
         vkt__strided m = {.ndim = 1, .size = {x->numel}, .is = {1}, .os = {1}};
         return div == 1.0f ? vkt__strided_copy(x, out, &m, false)
-                           : vkt__axis_pointwise(VKT__AX_BCAST, NULL, NULL, x, NULL, out, 1, 1,
+                           : vkt__axis_pointwise(AX_BCAST, NULL, NULL, x, NULL, out, 1, 1,
                                                  1.0f / div, false);
     }
     if (runs == 1 || (runs == 2 && !red[0])) {
@@ -438,7 +432,7 @@ vkt_status vkt__mean_dim_backward(vkt__node *n, const vkt_tensor *gout)
     }
     int64_t outer, len, inner;
     vkt__axis_split(x, n->iparam[0], &outer, &len, &inner);
-    return vkt__axis_pointwise(VKT__AX_BCAST, NULL, NULL, gout, NULL, g, len, inner,
+    return vkt__axis_pointwise(AX_BCAST, NULL, NULL, gout, NULL, g, len, inner,
                                1.0f / (float)len, true);
 }
 
@@ -504,7 +498,7 @@ vkt_status vkt__max_dim_backward(vkt__node *n, const vkt_tensor *gout)
     }
     int64_t outer, len, inner;
     vkt__axis_split(x, n->iparam[0], &outer, &len, &inner);
-    return vkt__axis_pointwise(VKT__AX_SCATTER, NULL, NULL, gout, n->saved, g, len, inner, 1.0f,
+    return vkt__axis_pointwise(AX_SCATTER, NULL, NULL, gout, n->saved, g, len, inner, 1.0f,
                                true);
 }
 
@@ -530,10 +524,10 @@ static vkt_tensor *var_impl(const char *name, const vkt_tensor *x, int dim, bool
         goto done;
     }
     if (vkt__reduce_axis(x, outer, len, inner, false, false, (float)len, mean, NULL) != VKT_OK ||
-        vkt__axis_pointwise(VKT__AX_CENTER_SQ, x, NULL, mean, NULL, sq, len, inner, 0.0f,
+        vkt__axis_pointwise(AX_CENTER_SQ, x, NULL, mean, NULL, sq, len, inner, 0.0f,
                             false) != VKT_OK ||
         vkt__reduce_axis(sq, outer, len, inner, false, false, div, var, NULL) != VKT_OK ||
-        (std && vkt__axis_pointwise(VKT__AX_SQRT, var, NULL, NULL, NULL, out, 1, 1, 0.0f,
+        (std && vkt__axis_pointwise(AX_SQRT, var, NULL, NULL, NULL, out, 1, 1, 0.0f,
                                     false) != VKT_OK)) {
         vkt__error_context("%s", name);
         goto done;
@@ -573,7 +567,7 @@ vkt_status vkt__var_dim_backward(vkt__node *n, const vkt_tensor *gout)
     /* d var / d x_j = 2 (x_j - mean) / (N - correction) */
     int64_t outer, len, inner;
     vkt__axis_split(x, n->iparam[0], &outer, &len, &inner);
-    return vkt__axis_pointwise(VKT__AX_VAR_BACKWARD, x, NULL, gout, n->saved, g, len, inner,
+    return vkt__axis_pointwise(AX_VAR_BACKWARD, x, NULL, gout, n->saved, g, len, inner,
                                2.0f / n->fparam[0], true);
 }
 
@@ -595,10 +589,10 @@ vkt_status vkt__std_dim_backward(vkt__node *n, const vkt_tensor *gout)
     if (!gs) {
         return vkt_last_status();
     }
-    vkt_status s = vkt__axis_pointwise(VKT__AX_DIV, gout, NULL, n->out, NULL, gs, 1, 1, 0.0f,
+    vkt_status s = vkt__axis_pointwise(AX_DIV, gout, NULL, n->out, NULL, gs, 1, 1, 0.0f,
                                        false);
     if (s == VKT_OK) {
-        s = vkt__axis_pointwise(VKT__AX_VAR_BACKWARD, x, NULL, gs, n->saved, g, len, inner,
+        s = vkt__axis_pointwise(AX_VAR_BACKWARD, x, NULL, gs, n->saved, g, len, inner,
                                 1.0f / n->fparam[0], true);
     }
     vkt_tensor_free(gs);

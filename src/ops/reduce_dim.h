@@ -5,6 +5,7 @@
 #ifndef VKT_OPS_REDUCE_DIM_H
 #define VKT_OPS_REDUCE_DIM_H
 
+#include "shaders/axis_ops.h"
 #include "tensor/tensor_impl.h"
 
 /* Row reductions of src/ops/reduce.c (multi-level, deterministic; docs/reductions.md): x as
@@ -24,24 +25,10 @@ vkt_status vkt__reduce_axis(const vkt_tensor *x, int64_t outer, int64_t len, int
  * + row reductions, 1 the strided kernel. Process-wide; the checks set it and restore -1. */
 void vkt__reduce_axis_force(int path);
 
-/* Values of constant_id 1 (OP) in shaders/axis_pointwise.comp. */
-typedef enum vkt__axis_op {
-    VKT__AX_CENTER_SQ = 0,
-    VKT__AX_EXP_SUB = 1,
-    VKT__AX_DIV = 2,
-    VKT__AX_LOG_SOFTMAX = 3,
-    VKT__AX_MUL = 4,
-    VKT__AX_SQRT = 5,
-    VKT__AX_BCAST = 6,
-    VKT__AX_SCATTER = 7,
-    VKT__AX_VAR_BACKWARD = 8,
-    VKT__AX_SOFTMAX_BWD = 9,
-    VKT__AX_LOG_SOFTMAX_BWD = 10,
-} vkt__axis_op;
 
 /* out (+)= op(x, y, a, b) over out's elements, with out/x/y viewed as (outer, len, inner) and a, b
- * of (outer * inner) elements (shaders/axis_pointwise.comp lists the ops); unused inputs NULL. */
-vkt_status vkt__axis_pointwise(vkt__axis_op op, const vkt_tensor *x, const vkt_tensor *y,
+ * of (outer * inner) elements; op is an AX_* code of shaders/axis_ops.h; unused inputs NULL. */
+vkt_status vkt__axis_pointwise(uint32_t op, const vkt_tensor *x, const vkt_tensor *y,
                                const vkt_tensor *a, const vkt_tensor *b, vkt_tensor *out,
                                int64_t len, int64_t inner, float alpha, bool accumulate);
 

@@ -35,12 +35,12 @@ static vkt_tensor *softmax_impl(const char *name, const vkt_tensor *x, int dim, 
         goto done;
     }
     if (vkt__reduce_axis(x, outer, len, inner, true, false, 1.0f, m, idx) != VKT_OK ||
-        vkt__axis_pointwise(VKT__AX_EXP_SUB, x, NULL, m, NULL, e, len, inner, 0.0f, false) !=
+        vkt__axis_pointwise(AX_EXP_SUB, x, NULL, m, NULL, e, len, inner, 0.0f, false) !=
             VKT_OK ||
         vkt__reduce_axis(e, outer, len, inner, false, false, 1.0f, sum, NULL) != VKT_OK ||
-        (log ? vkt__axis_pointwise(VKT__AX_LOG_SOFTMAX, x, NULL, m, sum, out, len, inner, 0.0f,
+        (log ? vkt__axis_pointwise(AX_LOG_SOFTMAX, x, NULL, m, sum, out, len, inner, 0.0f,
                                    false)
-             : vkt__axis_pointwise(VKT__AX_DIV, e, NULL, sum, NULL, out, len, inner, 0.0f,
+             : vkt__axis_pointwise(AX_DIV, e, NULL, sum, NULL, out, len, inner, 0.0f,
                                    false)) != VKT_OK) {
         vkt__error_context("%s", name);
         goto done;
@@ -95,16 +95,16 @@ static vkt_status softmax_backward(vkt__node *n, const vkt_tensor *gout, bool lo
     } else if (log) {
         st = vkt__reduce_axis(gout, outer, len, inner, false, false, 1.0f, s, NULL);
         if (st == VKT_OK) {
-            st = vkt__axis_pointwise(VKT__AX_LOG_SOFTMAX_BWD, y, gout, s, NULL, g, len, inner,
+            st = vkt__axis_pointwise(AX_LOG_SOFTMAX_BWD, y, gout, s, NULL, g, len, inner,
                                      0.0f, true);
         }
     } else {
-        st = vkt__axis_pointwise(VKT__AX_MUL, gout, y, NULL, NULL, p, len, inner, 0.0f, false);
+        st = vkt__axis_pointwise(AX_MUL, gout, y, NULL, NULL, p, len, inner, 0.0f, false);
         if (st == VKT_OK) {
             st = vkt__reduce_axis(p, outer, len, inner, false, false, 1.0f, s, NULL);
         }
         if (st == VKT_OK) {
-            st = vkt__axis_pointwise(VKT__AX_SOFTMAX_BWD, y, gout, s, NULL, g, len, inner, 0.0f,
+            st = vkt__axis_pointwise(AX_SOFTMAX_BWD, y, gout, s, NULL, g, len, inner, 0.0f,
                                      true);
         }
     }
