@@ -3,8 +3,8 @@
  * shapes and initial values; batch norm's training (batch statistics, running statistics
  * updated) against eval (running statistics, nothing updated), computed on the host; dropout's
  * identity in eval, its masks (the Philox stream of the layer's key and counter) and their
- * reproducibility from the model's seed; Flatten as a view gradients flow through; sequential
- * models of these layers; and the errors bad layer descs get.
+ * reproducibility from the model's seed; Flatten's sample shapes, values and gradients;
+ * sequential models of these layers; and the errors bad layer descs get.
  */
 #include <math.h>
 #include <stdio.h>
@@ -351,54 +351,67 @@ static void dropout_masks_eval_and_reproducibility(void **state)
 
 /* ---- flatten --------------------------------------------------------------------------------- */
 
-static void flatten_is_a_view_gradients_flow_through(void **state)
+static void flatten_shapes_values_and_gradients(void **state)
 {
     (void)state;
-    enum { B = 3, C = 2, H = 3, W = 5, F = C * H * W, O = 4 };
-    float x[B * F], w[O * F];
+    /* (C, H, W) -Flatten(2, 3)-> (C, H·W) -BatchNorm1d(C)-> -Flatten-> (F) -Linear-> (O) */
+    enum { B = 3, C = 2, H = 3, W = 5, S = H * W, F = C * S, O = 4 };
+    vkt_model_desc md = {.layers = {{VKT_LAYER_FLATTEN, .start_dim = 2, .end_dim = 3},
+                                    {VKT_LAYER_BATCH_NORM1D, C},
+                                    {VKT_LAYER_FLATTEN},
+                                    {VKT_LAYER_LINEAR, F, O}},
+                         .input = {C, H, W}};
+    vkt_model *m = NULL;
+    assert_int_equal(vkt_model_create(test_dev, &md, &m), VKT_OK);
+    const char *names[] = {
+        "1.weight", "1.bias", "1.running_mean", "1.running_var", "1.num_batches_tracked",
+        "3.weight", "3.bias"};
+    expect_names(m, names, 7);
+    float x[B * F], gamma[C] = {2.0f, -0.5f};
     fill_uniform(x, B * F, 5, -1.0f, 1.0f);
-    fill_uniform(w, O * F, 6, -1.0f, 1.0f);
-    const int64_t xs[4] = {B, C, H, W};
+    assert_int_equal(
+        vkt_tensor_upload(vkt_param_tensor(vkt_model_find(m, "1.weight")), gamma, sizeof gamma),
+        VKT_OK);
+    float *w = download(vkt_param_tensor(vkt_model_find(m, "3.weight")));
+    float *bias = download(vkt_param_tensor(vkt_model_find(m, "3.bias")));
     vkt_scope_begin(test_dev);
-    vkt_tensor *xt = upload(4, xs, x);
-    vkt_tensor *wt = upload(2, (int64_t[]){O, F}, w);
-    /* shapes: (B, C, H, W) -> (B, F) and, from dim 2, (B, C, H * W) */
-    vkt_tensor *f = vkt__flatten(xt, 1, -1);
-    assert_int_equal(vkt_tensor_ndim(f), 2);
-    assert_int_equal(vkt_tensor_dim(f, 1), F);
-    vkt_tensor *f2 = vkt__flatten(xt, 2, 3);
-    assert_int_equal(vkt_tensor_ndim(f2), 3);
-    assert_int_equal(vkt_tensor_dim(f2, 2), H * W);
-    float *fv = download(f);
-    assert_memory_equal(fv, x, sizeof x); /* row-major: elements stay where they are */
-    free(fv);
-    assert_null(vkt__flatten(xt, 2, 1));
-    assert_non_null(strstr(vkt_last_error(), "start_dim 2 and end_dim 1"));
-
-    /* loss = sum(flatten(s * x) Wᵀ): d/dx[b, j] = s * sum_o W[o, j], through a leaf (s = 1, no
-     * op before the view) and through an op's output (s = 2); twice, so the leaf's gradient
-     * accumulates and the intermediate's does not */
-    vkt_tensor_set_requires_grad(xt, true);
-    for (int rep = 1; rep <= 2; rep++) {
-        vkt_tensor *l1 = vkt_sum(vkt_matmul(vkt__flatten(xt, 1, -1), wt, VKT_TRANS_B));
-        vkt_tensor *mid = vkt_scale(xt, 2.0f);
-        vkt_tensor *l2 = vkt_sum(vkt_matmul(vkt__flatten(mid, 1, -1), wt, VKT_TRANS_B));
-        assert_int_equal(vkt_backward(l1), VKT_OK);
-        assert_int_equal(vkt_backward(l2), VKT_OK);
-        float *gx = download(vkt_tensor_grad(xt));
-        float *gm = download(vkt_tensor_grad(mid));
-        for (int i = 0; i < B * F; i++) {
+    vkt_tensor *y = vkt_model_forward(m, upload(4, (int64_t[]){B, C, H, W}, x));
+    assert_int_equal(vkt_tensor_ndim(y), 2);
+    assert_int_equal(vkt_tensor_dim(y, 1), O);
+    assert_int_equal(vkt_model_zero_grad(m), VKT_OK);
+    assert_int_equal(vkt_backward(vkt_sum(y)), VKT_OK);
+    float *yv = download(y);
+    float *gg = download(vkt_tensor_grad(vkt_param_tensor(vkt_model_find(m, "1.weight"))));
+    vkt_scope_end(test_dev);
+    /* host: batch norm per channel over (B, H·W), row-major flattening, then the Linear; and
+     * d sum(y) / d gamma[c] = sum over (b, s) of xhat[b, c, s] · sum_o W[o, c·S + s] */
+    double mean[C], vb[C], vu[C], dg[C] = {0};
+    host_stats(x, B, C, S, mean, vb, vu);
+    for (int b = 0; b < B; b++) {
+        double z[F];
+        for (int j = 0; j < F; j++) {
+            int c = j / S;
+            double xhat = (x[b * F + j] - mean[c]) / sqrt(vb[c] + 1e-5);
+            z[j] = xhat * gamma[c];
             double col = 0;
             for (int o = 0; o < O; o++) {
-                col += w[o * F + i % F];
+                col += w[o * F + j];
             }
-            /* per rep: 1 * col from l1 and 2 * col from l2 (through mid) */
-            CLOSE(gx[i], rep * 3.0 * col, 1e-5);
-            CLOSE(gm[i], col, 1e-5);
+            dg[c] += xhat * col;
         }
-        free(gx), free(gm);
+        for (int o = 0; o < O; o++) {
+            double want = bias[o];
+            for (int j = 0; j < F; j++) {
+                want += z[j] * w[o * F + j];
+            }
+            CLOSE(yv[b * O + o], want, 1e-5);
+        }
     }
-    vkt_scope_end(test_dev);
+    for (int c = 0; c < C; c++) {
+        CLOSE(gg[c], dg[c], 1e-4);
+    }
+    free(w), free(bias), free(yv), free(gg);
+    vkt_model_destroy(m);
 }
 
 /* ---- sequential models of these layers ------------------------------------------------------- */
@@ -560,7 +573,7 @@ int main(void)
         VKT_TEST(batch_norm_training_and_eval),
         VKT_TEST(batch_norm_without_running_stats_uses_the_batch),
         VKT_TEST(dropout_masks_eval_and_reproducibility),
-        VKT_TEST(flatten_is_a_view_gradients_flow_through),
+        VKT_TEST(flatten_shapes_values_and_gradients),
         VKT_TEST(sequential_names_forward_and_modes),
         VKT_TEST(bad_layer_descs_are_clear),
     };

@@ -53,11 +53,6 @@ typedef struct vkt__layer_kind {
 /* "(64, 7, 7)" into buf (n >= 64); returns buf. */
 const char *vkt__sample_shape_describe(const vkt__sample_shape *s, char *buf, size_t n);
 
-/* torch.flatten(x, start_dim, end_dim) as a view of x (negative dims count from the end) that
- * gradients flow through: when x requires a gradient the view's gradient is a view of x's, so
- * backward accumulates straight into it. NULL with the error set on a bad dim. Until a
- * differentiable vkt_reshape / vkt_flatten op is on main; src/nn/flatten.c. */
-vkt_tensor *vkt__flatten(const vkt_tensor *x, int start_dim, int end_dim);
 
 /* X(type, name): every layer kind; vkt__layer_<name> is defined in src/nn/<name>.c (both batch
  * norms in batch_norm.c). In vkt_layer_type order. */
