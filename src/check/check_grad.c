@@ -490,10 +490,11 @@ void vkt__check_grad(vkt__check_ctx *c)
         for (size_t i = 0; i < VKT__ARRAY_LEN(custom_cases); i++) {
             covered |= custom_cases[i].op == (vkt__op)o;
         }
+        covered |= vkt__check_shape_grad_covers((vkt__op)o); /* N-d cases: check_shape.c */
         if (!covered && vkt__check_wants(c, op->name)) {
             vkt__error(VKT_NOT_FOUND,
-                       "no gradient check: %s is CUSTOM in src/ops/op_table.h but "
-                       "has no case in custom_cases[]",
+                       "no gradient check: %s is CUSTOM in src/ops/op_table.h but has no case in "
+                       "custom_cases[] (or grad_cases[] of check_shape.c)",
                        op->name);
             vkt__check_report_failure(c, op->name, "-");
         }
