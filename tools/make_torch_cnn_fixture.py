@@ -9,9 +9,13 @@ need PyTorch:
 The model has the structure of `vkt train --model cnn` (and of the PyTorch reference
 torch_fmnist_cnn.py), scaled down so the test is quick:
 
-    Conv2d(1,4,3,p=1) BatchNorm2d(4) ReLU MaxPool2d(2)
-    Conv2d(4,8,3,p=1) BatchNorm2d(8) ReLU MaxPool2d(2)
+    Conv2d(1,4,3,p=1,bias=False) BatchNorm2d(4) ReLU MaxPool2d(2)
+    Conv2d(4,8,3,p=1,bias=False) BatchNorm2d(8) ReLU MaxPool2d(2)
     Flatten Linear(72,16) ReLU Dropout(0.25) Linear(16,10)        on (8, 1, 12, 12) inputs
+
+The convolutions have no bias (vkt_cnn_config.no_conv_bias): a bias right before a training-mode
+BatchNorm2d cancels out of the loss, so its gradient is rounding noise, which Adam normalises into
+steps of ±lr in directions no two implementations share (and running_mean follows them).
 
 Dropout's mask cannot come from torch's generator on the device, so every step's mask (values 0 or
 1/(1-p)) is part of the fixture and the forward multiplies by it where Dropout stands. Trained with
@@ -43,8 +47,8 @@ P = 0.25
 
 def model():
     return nn.Sequential(
-        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(4, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(1, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(4, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(72, 16), nn.ReLU(), nn.Identity(), nn.Linear(16, 10))
 
 
@@ -80,8 +84,9 @@ def main():
     torch.manual_seed(0)
     m = model()
     t = {}
+    # state_dict() aliases the live tensors, which Adam and batch norm update in place: clone
     for k, v in m.state_dict().items():
-        t["init/" + k] = v
+        t["init/" + k] = v.clone()
     g = torch.Generator().manual_seed(1)
     xs = [torch.rand(BATCH, 1, 12, 12, generator=g) for _ in range(STEPS)]
     ys = [torch.randint(0, 10, (BATCH,), generator=g) for _ in range(STEPS)]
@@ -97,11 +102,11 @@ def main():
         loss.backward()
         if s == 0:
             for k, p in m.named_parameters():
-                t["grad0/" + k] = p.grad
+                t["grad0/" + k] = p.grad.clone()
         opt.step()
         losses.append(loss.item())
         for k, v in m.state_dict().items():
-            t["step%d/%s" % (s, k)] = v
+            t["step%d/%s" % (s, k)] = v.clone()
     t["loss"] = torch.tensor(losses)
     m.eval()
     xe = torch.rand(BATCH, 1, 12, 12, generator=g)

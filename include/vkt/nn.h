@@ -138,6 +138,10 @@ typedef enum vkt_layer_type {
     VKT_LAYER_BATCH_NORM2D, /* torch.nn.BatchNorm2d(in): samples (C, H, W) */
     VKT_LAYER_DROPOUT,      /* torch.nn.Dropout(p) */
     VKT_LAYER_FLATTEN,      /* torch.nn.Flatten(start_dim, end_dim) */
+    VKT_LAYER_CONV2D,       /* torch.nn.Conv2d(in, out, kernel, stride, padding, dilation, groups) */
+    VKT_LAYER_MAX_POOL2D,   /* torch.nn.MaxPool2d(kernel, stride, padding) */
+    VKT_LAYER_AVG_POOL2D,   /* torch.nn.AvgPool2d(kernel, stride, padding, count_include_pad) */
+    VKT_LAYER_ADAPTIVE_AVG_POOL2D, /* torch.nn.AdaptiveAvgPool2d(output_size) */
     _VKT_LAYER_FORCE_U32 = 0x7FFFFFFF
 } vkt_layer_type;
 
@@ -149,13 +153,21 @@ typedef enum vkt_layer_type {
 typedef struct vkt_layer_desc {
     vkt_layer_type type;
     uint32_t in, out;     /* LINEAR: features; BATCH_NORM*: in = num_features */
-    bool no_bias;         /* LINEAR without bias */
+    bool no_bias;         /* LINEAR, CONV2D without bias */
     float p;              /* DROPOUT: probability of dropping; 0 -> 0.5 */
     float eps;            /* BATCH_NORM*: 0 -> 1e-5 */
     float momentum;       /* BATCH_NORM*: 0 -> 0.1 */
     bool no_affine;       /* BATCH_NORM*: affine=False (no weight, bias) */
     bool no_running_stats; /* BATCH_NORM*: track_running_stats=False (batch statistics always) */
     int start_dim, end_dim; /* FLATTEN: 0 -> 1, -1 */
+    /* CONV2D (in, out = channels) and the pools; pairs are (h, w) */
+    uint32_t kernel[2];      /* required */
+    uint32_t stride[2];      /* 0 -> 1 (CONV2D), the kernel size (pools) */
+    uint32_t padding[2];     /* zeros on each side; pools: at most half the kernel */
+    uint32_t dilation[2];    /* CONV2D: 0 -> 1 */
+    uint32_t groups;         /* CONV2D: 0 -> 1 */
+    bool exclude_pad;        /* AVG_POOL2D: count_include_pad=False */
+    uint32_t output_size[2]; /* ADAPTIVE_AVG_POOL2D: (oh, ow) */
 } vkt_layer_desc;
 
 #define VKT_MAX_LAYERS 32
@@ -181,6 +193,26 @@ typedef struct vkt_param vkt_param;
 
 /** Fills `out` with Linear(sizes[0], sizes[1]), ReLU, ..., Linear(sizes[n-2], sizes[n-1]). */
 VKT_API vkt_status vkt_mlp_desc(const uint32_t *sizes, int n, uint64_t seed, vkt_model_desc *out);
+/** The reference CNN's sizes; zero fields take the defaults in brackets. */
+typedef struct vkt_cnn_config {
+    uint32_t channels, height, width; /* one input sample (C, H, W); required, H and W >= 4 */
+    uint32_t classes;                 /* required */
+    uint32_t conv1, conv2;            /* output channels of the convolutions [32, 64] */
+    uint32_t hidden;                  /* features of the first Linear [128] */
+    float dropout;                    /* [0.25] */
+    /* Conv2d(bias=False): a bias right before a BatchNorm2d cancels out in training */
+    bool no_conv_bias;
+    uint64_t seed;
+} vkt_cnn_config;
+/**
+ * Fills `out` with torch's
+ *     Sequential(Conv2d(C, conv1, 3, padding=1), BatchNorm2d(conv1), ReLU(), MaxPool2d(2),
+ *                Conv2d(conv1, conv2, 3, padding=1), BatchNorm2d(conv2), ReLU(), MaxPool2d(2),
+ *                Flatten(), Linear(conv2 * (H/4) * (W/4), hidden), ReLU(), Dropout(dropout),
+ *                Linear(hidden, classes))
+ * and input (C, H, W); its state dict is "0.weight", "1.running_mean", ..., "12.bias".
+ */
+VKT_API vkt_status vkt_cnn_desc(const vkt_cnn_config *cfg, vkt_model_desc *out);
 VKT_API vkt_status vkt_model_create(vkt_device *dev, const vkt_model_desc *desc, vkt_model **out);
 VKT_API void vkt_model_destroy(vkt_model *m);
 VKT_API vkt_device *vkt_model_device(const vkt_model *m);
@@ -276,6 +308,30 @@ VKT_API vkt_status vkt_linear_init(vkt_model *m, const char *name, uint32_t in, 
                                    bool bias, vkt_linear_layer *layer);
 /** y = x Wᵀ + b for x (B, in) f32: vkt_matmul(x, W, VKT_TRANS_B) then vkt_add_bias. */
 VKT_API vkt_tensor *vkt_linear_forward(const vkt_linear_layer *l, const vkt_tensor *x);
+
+/** torch.nn.Conv2d options; zero fields are torch's defaults. */
+typedef struct vkt_conv2d_desc {
+    uint32_t in_channels, out_channels;
+    uint32_t kernel[2];   /* (kh, kw); required */
+    uint32_t stride[2];   /* 0 -> 1 */
+    uint32_t padding[2];  /* zeros on each side */
+    uint32_t dilation[2]; /* 0 -> 1 */
+    uint32_t groups;      /* 0 -> 1; divides both channel counts */
+    bool no_bias;
+} vkt_conv2d_desc;
+
+/** torch.nn.Conv2d: weight (out, in / groups, kh, kw) kaiming_uniform(a = sqrt(5)), bias (out)
+ * U(±1/sqrt(fan_in)), fan_in = in / groups · kh · kw. */
+typedef struct vkt_conv2d_layer {
+    vkt_model *model;
+    vkt_param *weight, *bias; /* bias NULL with no_bias */
+    vkt_conv2d_desc desc;     /* with the defaults filled */
+} vkt_conv2d_layer;
+
+VKT_API vkt_status vkt_conv2d_init(vkt_model *m, const char *name, const vkt_conv2d_desc *desc,
+                                   vkt_conv2d_layer *layer);
+/** vkt_conv2d on x (B, in, H, W) f32. */
+VKT_API vkt_tensor *vkt_conv2d_forward(const vkt_conv2d_layer *l, const vkt_tensor *x);
 
 /** torch.nn.BatchNorm1d / BatchNorm2d options; zero fields are torch's defaults. */
 typedef struct vkt_batch_norm_desc {

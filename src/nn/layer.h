@@ -53,6 +53,16 @@ typedef struct vkt__layer_kind {
 /* "(64, 7, 7)" into buf (n >= 64); returns buf. */
 const char *vkt__sample_shape_describe(const vkt__sample_shape *s, char *buf, size_t n);
 
+/* torch's output size of a convolution or pool along one dimension (floor); 0 if the window
+ * does not fit. src/nn/conv2d.c. */
+int64_t vkt__conv_out_size(int64_t in, uint32_t kernel, uint32_t stride, uint32_t padding,
+                           uint32_t dilation);
+/* The pools' sequential init: checks d against the (C, H, W) sample `in`, fills the op's
+ * parameters and the output sample. `kind` names the layer in errors. src/nn/layer.c. */
+vkt_status vkt__pool2d_seq_init(const char *kind, int index, const vkt_layer_desc *d,
+                                const vkt__sample_shape *in, vkt__sample_shape *out,
+                                vkt_pool2d_params *p);
+
 
 /* X(type, name): every layer kind; vkt__layer_<name> is defined in src/nn/<name>.c (both batch
  * norms in batch_norm.c). In vkt_layer_type order. */
@@ -62,7 +72,11 @@ const char *vkt__sample_shape_describe(const vkt__sample_shape *s, char *buf, si
     X(VKT_LAYER_BATCH_NORM1D, batch_norm1d)                                                        \
     X(VKT_LAYER_BATCH_NORM2D, batch_norm2d)                                                        \
     X(VKT_LAYER_DROPOUT, dropout)                                                                  \
-    X(VKT_LAYER_FLATTEN, flatten)
+    X(VKT_LAYER_FLATTEN, flatten)                                                                  \
+    X(VKT_LAYER_CONV2D, conv2d)                                                                    \
+    X(VKT_LAYER_MAX_POOL2D, max_pool2d)                                                            \
+    X(VKT_LAYER_AVG_POOL2D, avg_pool2d)                                                            \
+    X(VKT_LAYER_ADAPTIVE_AVG_POOL2D, adaptive_avg_pool2d)
 
 #define VKT__LAYER_DECLARE(type, name) extern const vkt__layer_kind vkt__layer_##name;
 VKT__LAYER_KINDS(VKT__LAYER_DECLARE)

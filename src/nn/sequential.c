@@ -146,3 +146,63 @@ vkt_tensor *vkt_model_forward(vkt_model *m, const vkt_tensor *x)
     }
     return h;
 }
+
+/* ---- the reference CNN ----------------------------------------------------------------------- */
+
+static vkt_cnn_config cnn_defaults(const vkt_cnn_config *c)
+{
+    vkt_cnn_config r = *c;
+    r.conv1 = r.conv1 ? r.conv1 : 32;
+    r.conv2 = r.conv2 ? r.conv2 : 64;
+    r.hidden = r.hidden ? r.hidden : 128;
+    r.dropout = r.dropout != 0.0f ? r.dropout : 0.25f;
+    return r;
+}
+
+vkt_status vkt_cnn_desc(const vkt_cnn_config *cfg, vkt_model_desc *out)
+{
+    if (!cfg || !out) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_cnn_desc: config and out are required");
+    }
+    memset(out, 0, sizeof *out);
+    vkt_cnn_config c = cnn_defaults(cfg);
+    if (c.channels == 0 || c.height < 4 || c.width < 4 || c.classes == 0) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_cnn_desc: the input is (%u, %u, %u) with %u "
+                                                "classes; it needs C >= 1, H and W >= 4 (two 2x2 "
+                                                "pools) and classes >= 1",
+                          c.channels, c.height, c.width, c.classes);
+    }
+    const uint32_t flat = c.conv2 * (c.height / 4) * (c.width / 4);
+    const vkt_layer_desc layers[] = {
+        {.type = VKT_LAYER_CONV2D,
+         .in = c.channels,
+         .out = c.conv1,
+         .kernel = {3, 3},
+         .padding = {1, 1},
+         .no_bias = c.no_conv_bias},
+        {.type = VKT_LAYER_BATCH_NORM2D, .in = c.conv1},
+        {.type = VKT_LAYER_RELU},
+        {.type = VKT_LAYER_MAX_POOL2D, .kernel = {2, 2}},
+        {.type = VKT_LAYER_CONV2D,
+         .in = c.conv1,
+         .out = c.conv2,
+         .kernel = {3, 3},
+         .padding = {1, 1},
+         .no_bias = c.no_conv_bias},
+        {.type = VKT_LAYER_BATCH_NORM2D, .in = c.conv2},
+        {.type = VKT_LAYER_RELU},
+        {.type = VKT_LAYER_MAX_POOL2D, .kernel = {2, 2}},
+        {.type = VKT_LAYER_FLATTEN},
+        {.type = VKT_LAYER_LINEAR, .in = flat, .out = c.hidden},
+        {.type = VKT_LAYER_RELU},
+        {.type = VKT_LAYER_DROPOUT, .p = c.dropout},
+        {.type = VKT_LAYER_LINEAR, .in = c.hidden, .out = c.classes},
+    };
+    _Static_assert(VKT__ARRAY_LEN(layers) <= VKT_MAX_LAYERS, "the CNN fits a desc");
+    memcpy(out->layers, layers, sizeof layers);
+    out->input[0] = c.channels;
+    out->input[1] = c.height;
+    out->input[2] = c.width;
+    out->seed = c.seed;
+    return VKT_OK;
+}
