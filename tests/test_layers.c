@@ -4,7 +4,9 @@
  * updated) against eval (running statistics, nothing updated), computed on the host; dropout's
  * identity in eval, its masks (the Philox stream of the layer's key and counter) and their
  * reproducibility from the model's seed; Flatten's sample shapes, values and gradients;
- * sequential models of these layers; and the errors bad layer descs get.
+ * Conv2d's names, shapes, initial statistics and values against a host convolution; the pools
+ * in a sequential model against the ops called by hand; the full-size reference CNN
+ * (vkt_cnn_desc); sequential models of these layers; and the errors bad layer descs get.
  */
 #include <math.h>
 #include <stdio.h>
@@ -566,6 +568,342 @@ static void bad_layer_descs_are_clear(void **state)
     vkt_model_destroy(m);
 }
 
+/* ---- convolution and pooling ----------------------------------------------------------------- */
+
+/* Every value in ±bound, reaching near it, with U(±bound)'s mean and variance (5 sigma). */
+static void expect_uniform(const vkt_tensor *t, double bound)
+{
+    int64_t n = vkt_tensor_numel(t);
+    float *v = download(t);
+    double s = 0, sq = 0, hi = 0;
+    for (int64_t i = 0; i < n; i++) {
+        assert_true(fabs(v[i]) <= bound * (1 + 1e-6));
+        s += v[i], sq += (double)v[i] * v[i], hi = fmax(hi, fabs(v[i]));
+    }
+    free(v);
+    double var = bound * bound / 3, mean = s / n;
+    assert_true(hi > bound * (1 - 10.0 / n));
+    assert_true(fabs(mean) < 5 * sqrt(var / n));
+    /* the variance of x^2 for U(±b) is 4 b^4 / 45 */
+    assert_true(fabs(sq / n - var) < 5 * sqrt(4 * pow(bound, 4) / 45 / n));
+}
+
+static void conv2d_names_shapes_and_init(void **state)
+{
+    (void)state;
+    vkt_model *m = empty_model(7);
+    vkt_conv2d_layer c, g;
+    assert_int_equal(
+        vkt_conv2d_init(
+            m, "c", &(vkt_conv2d_desc){.in_channels = 8, .out_channels = 64, .kernel = {3, 5}}, &c),
+        VKT_OK);
+    assert_int_equal(vkt_conv2d_init(m, "g",
+                                     &(vkt_conv2d_desc){.in_channels = 6,
+                                                        .out_channels = 9,
+                                                        .kernel = {2, 2},
+                                                        .groups = 3,
+                                                        .no_bias = true},
+                                     &g),
+                     VKT_OK);
+    assert_null(g.bias);
+    /* torch's defaults filled */
+    assert_int_equal(c.desc.stride[0], 1);
+    assert_int_equal(c.desc.stride[1], 1);
+    assert_int_equal(c.desc.dilation[1], 1);
+    assert_int_equal(c.desc.groups, 1);
+    const char *names[] = {"c.weight", "c.bias", "g.weight"};
+    expect_names(m, names, 3);
+    int64_t shape[VKT_MAX_DIMS];
+    assert_int_equal(vkt_model_tensor_shape(m, 0, shape), 4);
+    assert_true(shape[0] == 64 && shape[1] == 8 && shape[2] == 3 && shape[3] == 5);
+    assert_int_equal(vkt_model_tensor_shape(m, 1, shape), 1);
+    assert_int_equal(shape[0], 64);
+    assert_int_equal(vkt_model_tensor_shape(m, 2, shape), 4);
+    assert_true(shape[0] == 9 && shape[1] == 2 && shape[2] == 2 && shape[3] == 2);
+    assert_int_equal(vkt_model_num_params(m), 64 * 8 * 15 + 64 + 9 * 2 * 4);
+    /* kaiming_uniform(a = sqrt(5)) and the bias: U(±1/sqrt(fan_in)), fan_in = in / groups · kh · kw
+     */
+    expect_uniform(vkt_param_tensor(c.weight), 1 / sqrt(8 * 15.0));
+    expect_uniform(vkt_param_tensor(c.bias), 1 / sqrt(8 * 15.0));
+    expect_uniform(vkt_param_tensor(g.weight), 1 / sqrt(2 * 4.0));
+    vkt_model_destroy(m);
+}
+
+/* y[n, o, i, j] = b[o] + sum over the group's channels and the window, as torch's conv2d. */
+static double host_conv(const float *x, const float *w, const float *b, const vkt_conv2d_desc *d,
+                        int64_t H, int64_t W, int n, int o, int i, int j)
+{
+    int cg = (int)(d->in_channels / d->groups), og = (int)(d->out_channels / d->groups);
+    double s = b ? b[o] : 0;
+    for (int c = 0; c < cg; c++) {
+        int ci = o / og * cg + c;
+        for (uint32_t ky = 0; ky < d->kernel[0]; ky++) {
+            for (uint32_t kx = 0; kx < d->kernel[1]; kx++) {
+                int64_t y = (int64_t)i * d->stride[0] - d->padding[0] + ky * d->dilation[0];
+                int64_t xx = (int64_t)j * d->stride[1] - d->padding[1] + kx * d->dilation[1];
+                if (y >= 0 && y < H && xx >= 0 && xx < W) {
+                    s += (double)x[((n * (int64_t)d->in_channels + ci) * H + y) * W + xx] *
+                         w[((o * cg + c) * d->kernel[0] + ky) * d->kernel[1] + kx];
+                }
+            }
+        }
+    }
+    return s;
+}
+
+static void conv2d_forward_and_shape_errors(void **state)
+{
+    (void)state;
+    enum { N = 2, C = 4, H = 7, W = 6 };
+    vkt_model *m = empty_model(3);
+    vkt_conv2d_layer l;
+    const vkt_conv2d_desc d = {.in_channels = C,
+                               .out_channels = 6,
+                               .kernel = {3, 2},
+                               .stride = {2, 1},
+                               .padding = {1, 0},
+                               .dilation = {1, 2},
+                               .groups = 2};
+    assert_int_equal(vkt_conv2d_init(m, "conv", &d, &l), VKT_OK);
+    float x[N * C * H * W];
+    fill_uniform(x, N * C * H * W, 4, -1.0f, 1.0f);
+    vkt_scope_begin(test_dev);
+    vkt_tensor *y = vkt_conv2d_forward(&l, upload(4, (int64_t[]){N, C, H, W}, x));
+    assert_non_null(y);
+    /* OH = (7 + 2 - 2 - 1) / 2 + 1 = 4, OW = (6 - 2 - 1) / 1 + 1 = 4 */
+    assert_int_equal(vkt_tensor_dim(y, 1), 6);
+    assert_int_equal(vkt_tensor_dim(y, 2), 4);
+    assert_int_equal(vkt_tensor_dim(y, 3), 4);
+    float *got = download(y), *w = download(vkt_param_tensor(l.weight)),
+          *b = download(vkt_param_tensor(l.bias));
+    for (int n = 0; n < N; n++) {
+        for (int o = 0; o < 6; o++) {
+            for (int i = 0; i < 4; i++) {
+                for (int j = 0; j < 4; j++) {
+                    CLOSE(got[((n * 6 + o) * 4 + i) * 4 + j],
+                          host_conv(x, w, b, &l.desc, H, W, n, o, i, j), 1e-5);
+                }
+            }
+        }
+    }
+    free(got), free(w), free(b);
+    /* x with 3 channels for Conv2d(4, 6), and a 3-D x: both numbers in the message */
+    assert_null(vkt_conv2d_forward(&l, upload(4, (int64_t[]){N, 3, H, W}, x)));
+    assert_int_equal(vkt_last_status(), VKT_SHAPE_MISMATCH);
+    assert_non_null(strstr(vkt_last_error(), "[2, 3, 7, 6]"));
+    assert_non_null(strstr(vkt_last_error(), "Conv2d(4, 6) takes (B, 4, H, W)"));
+    assert_null(vkt_conv2d_forward(&l, upload(3, (int64_t[]){C, H, W}, x)));
+    assert_non_null(strstr(vkt_last_error(), "[4, 7, 6]"));
+    vkt_scope_end(test_dev);
+    /* the layer API's own checks */
+    vkt_conv2d_layer bad;
+    assert_int_equal(
+        vkt_conv2d_init(
+            m, "bad",
+            &(vkt_conv2d_desc){.in_channels = 4, .out_channels = 6, .kernel = {3, 3}, .groups = 4},
+            &bad),
+        VKT_INVALID_ARGUMENT);
+    assert_non_null(strstr(vkt_last_error(), "\"bad\" is Conv2d(4, 6) with groups 4"));
+    assert_int_equal(
+        vkt_conv2d_init(m, "bad", &(vkt_conv2d_desc){.in_channels = 4, .out_channels = 6}, &bad),
+        VKT_INVALID_ARGUMENT);
+    assert_non_null(strstr(vkt_last_error(), "kernel (0, 0)"));
+    vkt_model_destroy(m);
+}
+
+/* A sequential model of every layer of this family against the same ops called by hand. */
+static void pool_layers_in_a_sequential_model(void **state)
+{
+    (void)state;
+    enum { B = 3, H = 9, W = 10 };
+    vkt_model *m = NULL;
+    const vkt_model_desc md = {
+        .layers = {{VKT_LAYER_CONV2D, 1, 2, .kernel = {3, 3}, .padding = {1, 1}},
+                   {VKT_LAYER_MAX_POOL2D, .kernel = {2, 2}},
+                   {VKT_LAYER_AVG_POOL2D, .kernel = {3, 3}, .stride = {1, 1}, .padding = {1, 1},
+                    .exclude_pad = true},
+                   {VKT_LAYER_ADAPTIVE_AVG_POOL2D, .output_size = {2, 3}},
+                   {VKT_LAYER_FLATTEN},
+                   {VKT_LAYER_LINEAR, 12, 5}},
+        .input = {1, H, W},
+        .seed = 5};
+    assert_int_equal(vkt_model_create(test_dev, &md, &m), VKT_OK);
+    const char *names[] = {"0.weight", "0.bias", "5.weight", "5.bias"};
+    expect_names(m, names, 4);
+    assert_int_equal(vkt_model_out_features(m), 5);
+    float x[B * H * W];
+    fill_uniform(x, B * H * W, 6, -1.0f, 2.0f);
+    vkt_scope_begin(test_dev);
+    vkt_tensor *xt = upload(4, (int64_t[]){B, 1, H, W}, x);
+    vkt_tensor *y = vkt_model_forward(m, xt);
+    assert_non_null(y);
+    assert_int_equal(vkt_tensor_ndim(y), 2);
+    assert_int_equal(vkt_tensor_dim(y, 0), B);
+    assert_int_equal(vkt_tensor_dim(y, 1), 5);
+    /* stride 0 is the kernel size for the pools; exclude_pad reaches avg_pool2d */
+    vkt_tensor *h = vkt_conv2d(xt, vkt_param_tensor(vkt_model_find(m, "0.weight")),
+                               vkt_param_tensor(vkt_model_find(m, "0.bias")),
+                               &(vkt_conv2d_params){.padding = {1, 1}});
+    h = vkt_max_pool2d(h, &(vkt_pool2d_params){.kernel = {2, 2}, .stride = {2, 2}});
+    h = vkt_avg_pool2d(
+        h, &(vkt_pool2d_params){
+               .kernel = {3, 3}, .stride = {1, 1}, .padding = {1, 1}, .exclude_pad = true});
+    assert_int_equal(vkt_tensor_dim(h, 2), 4);
+    assert_int_equal(vkt_tensor_dim(h, 3), 5);
+    h = vkt_flatten(vkt_adaptive_avg_pool2d(h, 2, 3), 1, -1);
+    h = vkt_add_bias(vkt_matmul(h, vkt_param_tensor(vkt_model_find(m, "5.weight")), VKT_TRANS_B),
+                     vkt_param_tensor(vkt_model_find(m, "5.bias")));
+    float *got = download(y), *want = download(h);
+    for (int i = 0; i < B * 5; i++) {
+        assert_true(got[i] == want[i]); /* the same kernels in the same order */
+    }
+    free(got), free(want);
+    vkt_scope_end(test_dev);
+    vkt_model_destroy(m);
+}
+
+/* The reference CNN at full size: torch's names and shapes, and a forward of a batch. */
+static void cnn_desc_full_size(void **state)
+{
+    (void)state;
+    vkt_model_desc md;
+    assert_int_equal(
+        vkt_cnn_desc(
+            &(vkt_cnn_config){.channels = 1, .height = 28, .width = 28, .classes = 10, .seed = 1},
+            &md),
+        VKT_OK);
+    vkt_model *m = NULL;
+    assert_int_equal(vkt_model_create(test_dev, &md, &m), VKT_OK);
+    const char *names[] = {"0.weight",
+                           "0.bias",
+                           "1.weight",
+                           "1.bias",
+                           "1.running_mean",
+                           "1.running_var",
+                           "1.num_batches_tracked",
+                           "4.weight",
+                           "4.bias",
+                           "5.weight",
+                           "5.bias",
+                           "5.running_mean",
+                           "5.running_var",
+                           "5.num_batches_tracked",
+                           "9.weight",
+                           "9.bias",
+                           "12.weight",
+                           "12.bias"};
+    expect_names(m, names, 18);
+    const struct {
+        uint32_t i;
+        int nd;
+        int64_t d[4];
+    } shapes[] = {{0, 4, {32, 1, 3, 3}}, {1, 1, {32}},           {4, 1, {32}},
+                  {6, 0, {0}},           {7, 4, {64, 32, 3, 3}}, {8, 1, {64}},
+                  {14, 2, {128, 3136}},  {16, 2, {10, 128}},     {17, 1, {10}}};
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        int64_t s[VKT_MAX_DIMS];
+        assert_int_equal(vkt_model_tensor_shape(m, shapes[k].i, s), shapes[k].nd);
+        for (int j = 0; j < shapes[k].nd; j++) {
+            assert_int_equal(s[j], shapes[k].d[j]);
+        }
+    }
+    assert_int_equal(vkt_model_num_params(m), 32 * 9 + 32 + 2 * 32 + 64 * 32 * 9 + 64 + 2 * 64 +
+                                                  3136 * 128 + 128 + 128 * 10 + 10);
+    assert_int_equal(vkt_model_out_features(m), 10);
+    expect_uniform(vkt_param_tensor(vkt_model_find(m, "4.weight")), 1 / sqrt(32 * 9.0));
+    enum { B = 2 };
+    float *x = malloc(B * 28 * 28 * sizeof *x);
+    assert_non_null(x);
+    fill_uniform(x, B * 28 * 28, 8, 0.0f, 1.0f);
+    for (int training = 1; training >= 0; training--) {
+        vkt_model_train(m, training);
+        vkt_scope_begin(test_dev);
+        vkt_tensor *y = vkt_model_forward(m, upload(4, (int64_t[]){B, 1, 28, 28}, x));
+        assert_non_null(y);
+        assert_int_equal(vkt_tensor_ndim(y), 2);
+        assert_int_equal(vkt_tensor_dim(y, 0), B);
+        assert_int_equal(vkt_tensor_dim(y, 1), 10);
+        float *v = download(y);
+        for (int i = 0; i < B * 10; i++) {
+            assert_true(isfinite(v[i]));
+        }
+        free(v);
+        vkt_scope_end(test_dev);
+    }
+    free(x);
+    vkt_model_destroy(m);
+    /* no_conv_bias drops "0.bias" and "4.bias" */
+    assert_int_equal(
+        vkt_cnn_desc(
+            &(vkt_cnn_config){
+                .channels = 3, .height = 8, .width = 12, .classes = 4, .no_conv_bias = true},
+            &md),
+        VKT_OK);
+    assert_int_equal(vkt_model_create(test_dev, &md, &m), VKT_OK);
+    assert_int_equal(vkt_model_num_tensors(m), 16);
+    assert_null(vkt_model_find(m, "0.bias"));
+    assert_null(vkt_model_find(m, "4.bias"));
+    int64_t s[VKT_MAX_DIMS];
+    assert_int_equal(vkt_model_tensor_shape(m, 12, s), 2); /* 9.weight: 64 · (8/4) · (12/4) */
+    assert_int_equal(s[1], 64 * 2 * 3);
+    vkt_model_destroy(m);
+    assert_int_equal(
+        vkt_cnn_desc(&(vkt_cnn_config){.channels = 1, .height = 3, .width = 28, .classes = 10},
+                     &md),
+        VKT_INVALID_ARGUMENT);
+    assert_non_null(strstr(vkt_last_error(), "(1, 3, 28)"));
+}
+
+static void bad_conv_and_pool_descs_are_clear(void **state)
+{
+    (void)state;
+    /* channels that do not match the sample, naming both */
+    expect_create_error(&(vkt_model_desc){.layers = {{VKT_LAYER_CONV2D, 3, 8, .kernel = {3, 3}}},
+                                          .input = {1, 28, 28}},
+                        VKT_SHAPE_MISMATCH,
+                        (const char *[]){"layer 0 is Conv2d(3, 8)", "(3, H, W)", "(1, 28, 28)"}, 3);
+    expect_create_error(&(vkt_model_desc){.layers = {{VKT_LAYER_CONV2D, 1, 8, .kernel = {3, 3}}}},
+                        VKT_INVALID_ARGUMENT, (const char *[]){"Conv2d(1, 8)", "not known"}, 2);
+    expect_create_error(&(vkt_model_desc){.layers = {{VKT_LAYER_CONV2D, 1, 8, .kernel = {5, 5}}},
+                                          .input = {1, 3, 9}},
+                        VKT_SHAPE_MISMATCH, (const char *[]){"kernel (5, 5)", "(1, 3, 9)"}, 2);
+    expect_create_error(
+        &(vkt_model_desc){.layers = {{VKT_LAYER_CONV2D, 4, 6, .kernel = {1, 1}, .groups = 4}},
+                          .input = {4, 2, 2}},
+        VKT_INVALID_ARGUMENT, (const char *[]){"groups 4", "multiples of groups"}, 2);
+    /* a Linear after the pools that does not take what they give */
+    expect_create_error(&(vkt_model_desc){.layers = {{VKT_LAYER_CONV2D, 1, 2, .kernel = {3, 3}},
+                                                     {VKT_LAYER_MAX_POOL2D, .kernel = {2, 2}},
+                                                     {VKT_LAYER_FLATTEN},
+                                                     {VKT_LAYER_LINEAR, 30, 2}},
+                                          .input = {1, 8, 8}},
+                        VKT_SHAPE_MISMATCH,
+                        (const char *[]){"layer 3 is Linear(30, 2)", "takes 30", "gives 18"}, 3);
+    expect_create_error(&(vkt_model_desc){.layers = {{VKT_LAYER_MAX_POOL2D, .kernel = {2, 0}},
+                                                     {VKT_LAYER_LINEAR, 3, 2}},
+                                          .input = {1, 4, 4}},
+                        VKT_INVALID_ARGUMENT,
+                        (const char *[]){"layer 0 is MaxPool2d", "kernel (2, 0)"}, 2);
+    expect_create_error(
+        &(vkt_model_desc){.layers = {{VKT_LAYER_AVG_POOL2D, .kernel = {2, 2}, .padding = {0, 2}},
+                                     {VKT_LAYER_LINEAR, 3, 2}},
+                          .input = {1, 4, 4}},
+        VKT_INVALID_ARGUMENT, (const char *[]){"AvgPool2d", "padding (0, 2)", "half"}, 3);
+    expect_create_error(&(vkt_model_desc){.layers = {{VKT_LAYER_MAX_POOL2D, .kernel = {5, 5}},
+                                                     {VKT_LAYER_LINEAR, 3, 2}},
+                                          .input = {1, 4, 4}},
+                        VKT_SHAPE_MISMATCH, (const char *[]){"kernel (5, 5)", "(1, 4, 4)"}, 2);
+    expect_create_error(&(vkt_model_desc){.layers = {{VKT_LAYER_LINEAR, 4, 4},
+                                                     {VKT_LAYER_MAX_POOL2D, .kernel = {2, 2}}}},
+                        VKT_SHAPE_MISMATCH,
+                        (const char *[]){"layer 1 is MaxPool2d", "(C, H, W)", "(4)"}, 3);
+    expect_create_error(
+        &(vkt_model_desc){.layers = {{VKT_LAYER_ADAPTIVE_AVG_POOL2D, .output_size = {2, 0}},
+                                     {VKT_LAYER_LINEAR, 3, 2}},
+                          .input = {1, 4, 4}},
+        VKT_INVALID_ARGUMENT, (const char *[]){"AdaptiveAvgPool2d((2, 0))"}, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -576,6 +914,11 @@ int main(void)
         VKT_TEST(flatten_shapes_values_and_gradients),
         VKT_TEST(sequential_names_forward_and_modes),
         VKT_TEST(bad_layer_descs_are_clear),
+        VKT_TEST(conv2d_names_shapes_and_init),
+        VKT_TEST(conv2d_forward_and_shape_errors),
+        VKT_TEST(pool_layers_in_a_sequential_model),
+        VKT_TEST(cnn_desc_full_size),
+        VKT_TEST(bad_conv_and_pool_descs_are_clear),
     };
     return VKT_RUN_GROUP(tests);
 }

@@ -2,7 +2,7 @@
  * conv2d.c — torch.nn.Conv2d as a layer: weight (out, in / groups, kh, kw) kaiming_uniform
  * (a = sqrt(5), i.e. U(±1/sqrt(fan_in)) with fan_in = in / groups · kh · kw) and bias (out)
  * U(±1/sqrt(fan_in)), as torch initialises them; the forward is vkt_conv2d
- * (src/ops/conv2d.c), whose backward autograd uses. Test: tests/test_layers.c,
+ * (src/ops/conv.c), whose backward autograd uses. Test: tests/test_layers.c,
  * tests/test_torch_cnn.c.
  */
 #include <math.h>
@@ -80,6 +80,14 @@ vkt_tensor *vkt_conv2d_forward(const vkt_conv2d_layer *l, const vkt_tensor *x)
         return NULL;
     }
     const vkt_conv2d_desc *d = &l->desc;
+    if (vkt_tensor_ndim(x) != 4 || vkt_tensor_dim(x, 1) != d->in_channels) {
+        char dx[96];
+        vkt__error(VKT_SHAPE_MISMATCH,
+                   "vkt_conv2d_forward: x is %s but Conv2d(%u, %u) takes (B, %u, H, W) f32",
+                   vkt_tensor_describe(x, dx, sizeof dx), d->in_channels, d->out_channels,
+                   d->in_channels);
+        return NULL;
+    }
     vkt_conv2d_params p = {
         .stride = {(int32_t)d->stride[0], (int32_t)d->stride[1]},
         .padding = {(int32_t)d->padding[0], (int32_t)d->padding[1]},
