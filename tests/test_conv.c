@@ -1,10 +1,11 @@
 /*
  * test_conv.c — conv2d and the pooling family (src/ops/conv.c, src/ops/pool.c): the reference
  * checks (src/check/check_conv.c) and the finite-difference cases of src/check/check_grad.c,
- * max pooling's NaN and -inf semantics, bitwise determinism of the backward passes, error
- * messages, and agreement with PyTorch's F.conv2d, max/avg/adaptive-avg pooling and nearest
- * interpolation (outputs and gradients) within 1e-4 relative, from tests/fixtures/torch_conv.txt
- * (argv[1]; made by tools/make_torch_conv_fixtures.py, no PyTorch needed here).
+ * max pooling's NaN and -inf semantics, adaptive windows longer than one shader loop, bitwise
+ * determinism of the backward passes, error messages, and agreement with PyTorch's F.conv2d,
+ * max/avg/adaptive-avg pooling and nearest interpolation (outputs and gradients) within 1e-4
+ * relative, from tests/fixtures/torch_conv.txt (argv[1]; made by tools/make_torch_conv_fixtures.py,
+ * no PyTorch needed here).
  */
 #include <math.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "check/check.h"
+#include "shaders/pool_ops.h"
 #include "test_util.h"
 
 static vkt_tensor *upload(const float *x, int ndim, const int64_t *shape)
@@ -126,6 +128,59 @@ static void expect_error(vkt_tensor *t, vkt_status s, const char *needle)
         fprintf(stderr, "error \"%s\" lacks \"%s\"\n", vkt_last_error(), needle);
         fail();
     }
+}
+
+/* Adaptive windows too long for one shader loop are pooled in two separable passes (columns,
+ * then rows), windows in which too many outputs meet in the backward likewise, and what even
+ * one axis cannot hold is refused; values and gradients against the host reference. */
+static void adaptive_pool_long_windows(void **state)
+{
+    (void)state;
+    /* 300 x 310 -> 1 x 1: 93000 inputs per window; 2 x 2 -> 600 x 600: 300 x 300 outputs per
+     * input in the backward; 5 x 7 -> 2 x 3: one pass */
+    static const int64_t cases[][6] = {
+        {1, 2, 300, 310, 1, 1}, {2, 1, 2, 2, 600, 600}, {1, 3, 5, 7, 2, 3}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const int64_t *c = cases[k];
+        vkt__ref_pool_dims d = {.n = c[0], .c = c[1], .h = c[2], .w = c[3], .oh = c[4], .ow = c[5]};
+        int64_t nx = d.n * d.c * d.h * d.w, ny = d.n * d.c * d.oh * d.ow;
+        float *x = malloc((size_t)nx * sizeof *x), *dy = malloc((size_t)ny * sizeof *dy);
+        float *want = malloc((size_t)ny * sizeof *want), *want_dx = malloc((size_t)nx * sizeof *x);
+        assert_true(x && dy && want && want_dx);
+        for (int64_t i = 0; i < nx; i++) {
+            x[i] = (float)((i * 7919) % 1000) / 250.0f - 2.0f;
+        }
+        for (int64_t i = 0; i < ny; i++) {
+            dy[i] = (float)((i * 104729) % 1000) / 500.0f - 1.0f;
+        }
+        vkt__ref_pool2d(want, NULL, x, POOL_ADAPTIVE_AVG, &d);
+        vkt__ref_pool2d_backward(want_dx, dy, NULL, POOL_ADAPTIVE_AVG, &d);
+        vkt_scope_begin(test_dev);
+        vkt_tensor *xt = upload(x, 4, (int64_t[]){d.n, d.c, d.h, d.w});
+        vkt_tensor_set_requires_grad(xt, true);
+        vkt_tensor *y = vkt_adaptive_avg_pool2d(xt, d.oh, d.ow);
+        assert_non_null(y);
+        assert_int_equal(vkt_tensor_dim(y, 2), d.oh);
+        assert_int_equal(vkt_tensor_dim(y, 3), d.ow);
+        /* sum(y * dy) makes dy the output gradient */
+        vkt_tensor *dyt = upload(dy, 4, (int64_t[]){d.n, d.c, d.oh, d.ow});
+        assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, dyt))), VKT_OK);
+        float *got = fetch(y), *got_dx = fetch(vkt_tensor_grad(xt));
+        /* fp32 sums of up to 90000 terms against the double reference */
+        assert_true(vkt__max_err(got, want, ny) < 1e-4);
+        assert_true(vkt__max_err(got_dx, want_dx, nx) < 1e-4);
+        free(got), free(got_dx);
+        vkt_scope_end(test_dev);
+        free(x), free(dy), free(want), free(want_dx);
+    }
+    /* one axis past what an invocation walks: refused, naming the sizes */
+    vkt_scope_begin(test_dev);
+    vkt_tensor *x = vkt_tensor_new(test_dev, VKT_F32, 4, (int64_t[]){1, 1, 1, 70000});
+    assert_non_null(x);
+    expect_error(vkt_adaptive_avg_pool2d(x, 1, 1), VKT_INVALID_ARGUMENT, "1 x 70000 inputs");
+    vkt_tensor *one = vkt_tensor_new(test_dev, VKT_F32, 4, (int64_t[]){1, 1, 1, 1});
+    expect_error(vkt_adaptive_avg_pool2d(one, 1, 70000), VKT_INVALID_ARGUMENT, "1 x 70000 windows");
+    vkt_scope_end(test_dev);
 }
 
 static void errors_are_clear(void **state)
@@ -357,9 +412,10 @@ static void matches_torch(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        VKT_TEST(conv_matches_reference), VKT_TEST(gradients_match_finite_differences),
-        VKT_TEST(max_pool_nan_and_inf),   VKT_TEST(backward_is_bitwise_deterministic),
-        VKT_TEST(errors_are_clear),       VKT_TEST(matches_torch),
+        VKT_TEST(conv_matches_reference),     VKT_TEST(gradients_match_finite_differences),
+        VKT_TEST(max_pool_nan_and_inf),       VKT_TEST(backward_is_bitwise_deterministic),
+        VKT_TEST(errors_are_clear),           VKT_TEST(matches_torch),
+        VKT_TEST(adaptive_pool_long_windows),
     };
     fixture_path = argc > 1 ? argv[1] : NULL;
     return VKT_RUN_GROUP(tests);

@@ -291,7 +291,9 @@ VKT_API vkt_tensor *vkt_max_pool2d(const vkt_tensor *x, const vkt_pool2d_params 
 VKT_API vkt_tensor *vkt_avg_pool2d(const vkt_tensor *x, const vkt_pool2d_params *p);
 /** torch.nn.functional.adaptive_avg_pool2d: x (N, C, H, W) -> (N, C, oh, ow); output (i, j)
  * averages rows [floor(i H / oh), ceil((i + 1) H / oh)) and the same for columns. oh, ow >= 1
- * (they may exceed H, W). Differentiable in x. */
+ * (they may exceed H, W). Differentiable in x. Windows too long for one shader loop are pooled
+ * in two separable passes (columns, then rows); VKT_INVALID_ARGUMENT when even one axis needs more
+ * (a window over about 60000 columns or 30000 rows, or one input in as many windows). */
 VKT_API vkt_tensor *vkt_adaptive_avg_pool2d(const vkt_tensor *x, int64_t oh, int64_t ow);
 /** torch.nn.functional.interpolate(mode='nearest') by integer factors: x (N, C, H, W) ->
  * (N, C, H * scale_h, W * scale_w), y[.., i, j] = x[.., i / scale_h, j / scale_w]; scales >= 1.

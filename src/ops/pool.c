@@ -271,6 +271,15 @@ static vkt_status pool_resize_backward(uint32_t mode, vkt__node *n, const vkt_te
     return pool_backward(mode, gout, NULL, dx, &pc);
 }
 
+/* Iterations one invocation may run, nested loops counted together: lavapipe ends a loop after
+ * 65535 (2 x 32767 windows came out short; docs/shaders.md), so keep a margin. */
+#define POOL_LOOP_MAX 60000
+
+/* The most input indices one adaptive window holds along an axis of n -> on (the formula of
+ * pool2d.glsl: floor(n / on), plus up to 2 when on does not divide n); swapped, the most outputs
+ * whose windows hold one input (the backward's loop). */
+static int64_t adaptive_span(int64_t n, int64_t on) { return n / on + (n % on ? 2 : 0); }
+
 vkt_tensor *vkt_adaptive_avg_pool2d(const vkt_tensor *x, int64_t oh, int64_t ow)
 {
     const char *op = "vkt_adaptive_avg_pool2d";
@@ -288,6 +297,28 @@ vkt_tensor *vkt_adaptive_avg_pool2d(const vkt_tensor *x, int64_t oh, int64_t ow)
                    "the input size below 2^32",
                    op, (long long)oh, (long long)ow, vkt_tensor_describe(x, d, sizeof d));
         return NULL;
+    }
+    /* the forward walks wy (wx + 1) iterations, the backward cy (cx + 1) */
+    int64_t h = x->shape[2], w = x->shape[3];
+    int64_t wy = adaptive_span(h, oh), wx = adaptive_span(w, ow);
+    int64_t cy = adaptive_span(oh, h), cx = adaptive_span(ow, w);
+    if (wy * (wx + 1) > POOL_LOOP_MAX || cy * (cx + 1) > POOL_LOOP_MAX) {
+        /* the two passes below walk 1 (wx + 1) and wy (1 + 1), and so for the backward */
+        if (VKT__MAX(wx, cx) + 1 > POOL_LOOP_MAX || 2 * VKT__MAX(wy, cy) > POOL_LOOP_MAX) {
+            char d[96];
+            vkt__error(VKT_INVALID_ARGUMENT,
+                       "%s: output size (%lld, %lld) for x %s needs windows of up to %lld x %lld "
+                       "inputs (or puts an input in up to %lld x %lld windows); one shader "
+                       "invocation walks at most %d (lavapipe ends longer loops): pool in steps",
+                       op, (long long)oh, (long long)ow, vkt_tensor_describe(x, d, sizeof d),
+                       (long long)wy, (long long)wx, (long long)cy, (long long)cx, POOL_LOOP_MAX);
+            return NULL;
+        }
+        /* separable: the columns' averages (rows untouched: windows of one), then the rows' */
+        vkt_tensor *cols = vkt_adaptive_avg_pool2d(x, h, ow);
+        vkt_tensor *y = cols ? vkt_adaptive_avg_pool2d(cols, oh, ow) : NULL;
+        vkt_tensor_free(cols); /* y's node, if any, holds it */
+        return y;
     }
     int64_t shape[4] = {x->shape[0], x->shape[1], oh, ow};
     static const int32_t one[2] = {1, 1};
