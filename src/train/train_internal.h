@@ -1,6 +1,7 @@
 /*
- * train_internal.h — what the trainer (trainer.c, log.c) offers the built-in callbacks, loggers
- * and checkpoint code in src/train/, and what they offer it.
+ * train_internal.h — what the trainer's files and the helpers of src/train/ (formatting, dicts,
+ * checkpoint files, loggers, the callbacks' decisions) offer each other. The built-in callbacks
+ * reach the trainer through the public API only (vkt/train.h), as a user's callback does.
  */
 #ifndef VKT_TRAIN_INTERNAL_H
 #define VKT_TRAIN_INTERNAL_H
@@ -8,33 +9,18 @@
 #include "internal.h"
 #include "vkt/train.h"
 
-/* ---- trainer.c ---- */
+/* ---- from src/optim/ and src/data/ (checkpoints, overfit_batches) ---- */
 
-/*
- * Builds the checkpoint dict in the key order of Lightning's dump_checkpoint (docs/lightning.md,
- * "Checkpoint contents"): epoch, global_step, "pytorch-lightning_version" (vkt's version),
- * state_dict (every model tensor by name, as f32 arrays, read back from the device), loops;
- * unless weights_only: callbacks (each stateful callback's state_dict under its state_key, only
- * when non-empty), optimizer_states, lr_schedulers; then hparams_name / hyper_parameters (with
- * weights_only too). Then the hooks in Lightning's order: every cb.on_save_checkpoint (not for
- * weights_only), then the module's.
- */
-vkt_status vkt__trainer_dump_checkpoint(vkt_trainer *t, bool weights_only, vkt_dict **out);
-/* True under fast_dev_run (checkpointing, early stopping and loggers are skipped). */
-bool vkt__trainer_fast_dev_run(const vkt_trainer *t);
-/* The trainer's resolved desc values the callbacks need. */
-const vkt_trainer_desc *vkt__trainer_desc(const vkt_trainer *t);
-/* Number of validation batches in the current (sanity or real) validation run. */
-uint32_t vkt__trainer_num_eval_batches(const vkt_trainer *t);
-/* Whether validation in this fit runs at every epoch end (val_check_interval 1.0 and
- * check_val_every_n_epoch 1) — decides where ModelCheckpoint/EarlyStopping act. */
-bool vkt__trainer_val_at_epoch_end(const vkt_trainer *t);
-/* True when there is a validation loop with at least one batch. */
-bool vkt__trainer_has_val(const vkt_trainer *t);
-/* Where run files go: the first logger's log_dir, else default_root_dir. */
-const char *vkt__trainer_root_dir(const vkt_trainer *t);
-/* Prints a line through the progress bar's stream without breaking a bar (Lightning's print). */
-void vkt__trainer_print(vkt_trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+vkt_tensor *vkt__optimizer_state(vkt_optimizer *o, int i);
+void vkt__optimizer_set_steps(vkt_optimizer *o, uint32_t steps);
+void vkt__scheduler_set_t(vkt_scheduler *s, uint32_t t);
+bool vkt__loader_set_shuffle(vkt_loader *l, bool shuffle);
+
+/* ---- trainer_state.c ---- */
+
+/* The checkpoint's state_dict into the model's tensors, by name; an error (naming `path`) when
+ * one is missing or has the wrong number of values. Shared by fit's resume and `vkt test`. */
+vkt_status vkt__load_state_dict(const vkt_dict *ckpt, vkt_model *m, const char *path);
 
 /* ---- format.c (progress bar and CSV number formatting) ---- */
 
