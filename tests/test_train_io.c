@@ -625,23 +625,27 @@ static long dead_pid(void)
     return (long)c;
 }
 
-/* A killed save leaves <name>.tmp.<pid>; the next save into the directory removes such files,
- * and only those: not a live process's, not a file that is not a checkpoint's beginning. */
+/* A killed save leaves <name>.tmp.<pid>; the next save of that name removes such files, and only
+ * those: not another target's, not a live process's, not a file that is not a checkpoint's
+ * beginning. */
 static void checkpoint_stale_tmp(void **state)
 {
     (void)state;
     const char *dir = tpath("stale");
     assert_int_equal(mkdir(dir, 0700), 0);
     long dead = dead_pid();
-    char killed[600], empty[600], user[600], live[600], target[600];
-    snprintf(killed, sizeof killed, "%s/epoch=0-step=2.ckpt.tmp.%ld", dir, dead);
-    snprintf(empty, sizeof empty, "%s/last.ckpt.tmp.%ld", dir, dead);
-    snprintf(user, sizeof user, "%s/notes.tmp.%ld", dir, dead);
-    snprintf(live, sizeof live, "%s/x.ckpt.tmp.%ld", dir, (long)getppid());
+    char killed[700], other[700], empty[700], user[700], live[700], target[600], last[600];
     snprintf(target, sizeof target, "%s/epoch=1-step=4.ckpt", dir);
+    snprintf(last, sizeof last, "%s/last.ckpt", dir);
+    snprintf(killed, sizeof killed, "%s.tmp.%ld", target, dead);
+    snprintf(other, sizeof other, "%s/epoch=0-step=2.ckpt.tmp.%ld", dir, dead);
+    snprintf(empty, sizeof empty, "%s.tmp.%ld", last, dead);
+    snprintf(user, sizeof user, "%s/notes.tmp.%ld", dir, dead);
+    snprintf(live, sizeof live, "%s.tmp.%ld", target, (long)getppid());
     /* what a save had written when killed: the length, the header's start */
     static const char start[] = "\x40\0\0\0\0\0\0\0{\"__metadata__\":{\"format\":\"pt\",\"vkt_for";
     spit(killed, start, sizeof start - 1);
+    spit(other, start, sizeof start - 1);
     spit(empty, "", 0);
     spit(user, "my notes, not a checkpoint", 26);
     spit(live, start, sizeof start - 1); /* a save in progress in another process */
@@ -650,10 +654,14 @@ static void checkpoint_stale_tmp(void **state)
     vkt_dict_set_number(d, "epoch", 1);
     assert_int_equal(vkt_checkpoint_save(d, target), VKT_OK);
     assert_int_equal(access(killed, F_OK), -1);
-    assert_int_equal(access(empty, F_OK), -1);
+    assert_int_equal(access(other, F_OK), 0); /* another target's: its own next save */
+    assert_int_equal(access(empty, F_OK), 0);
     assert_int_equal(access(user, F_OK), 0);
     assert_int_equal(access(live, F_OK), 0);
     assert_int_equal(access(target, F_OK), 0);
+    assert_int_equal(vkt_checkpoint_save(d, last), VKT_OK);
+    assert_int_equal(access(empty, F_OK), -1);
+    assert_int_equal(access(other, F_OK), 0);
     vkt_dict_destroy(d);
 }
 

@@ -799,22 +799,19 @@ static void dir_of(const char *path, char *dir, size_t n)
     }
 }
 
-/* Whether the directory entry `name` is a temporary file a killed save left: its name is
- * <target>.tmp.<pid>, the pid not ours and of no live process (kill(pid, 0) fails with ESRCH; a
- * live process, another user's included, keeps its file), and it is a regular file that is empty
- * (killed before anything reached the disk) or starts as a save starts (8 length bytes, then
- * HEADER_START, compared as far as the file goes). Anything else, a user's "notes.tmp.12" among
- * them, is not ours and stays. */
-static bool stale_tmp(int dirfd, const char *name)
+/* Whether the directory entry `name` is a temporary file a killed save of `base` (the target's
+ * file name) left: its name is <base>.tmp.<pid>, the pid not ours and of no live process
+ * (kill(pid, 0) fails with ESRCH; a live process, another user's included, keeps its file), and
+ * it is a regular file that is empty (killed before anything reached the disk) or starts as a
+ * save starts (8 length bytes, then HEADER_START, compared as far as the file goes). Anything
+ * else, another target's temporary or a user's "notes.tmp.12" among them, stays. */
+static bool stale_tmp(int dirfd, const char *name, const char *base)
 {
-    const char *dot = NULL;
-    for (const char *p = strstr(name, ".tmp."); p; p = strstr(p + 1, ".tmp.")) {
-        dot = p;
-    }
-    if (!dot || dot == name) {
+    size_t bl = strlen(base);
+    if (strncmp(name, base, bl) != 0 || strncmp(name + bl, ".tmp.", 5) != 0) {
         return false;
     }
-    const char *digits = dot + 5;
+    const char *digits = name + bl + 5;
     size_t nd = strspn(digits, "0123456789");
     if (nd == 0 || nd > 9 || digits[nd] != '\0') {
         return false;
@@ -841,18 +838,20 @@ static bool stale_tmp(int dirfd, const char *name)
     return got == 0 || memcmp(head + 8, HEADER_START, (size_t)got - 8) == 0;
 }
 
-/* Removes the stale temporary files (stale_tmp) of path's directory. Best effort: one that cannot
- * be read or removed stays, and the save goes on. */
+/* Removes the stale temporary files of `path` (stale_tmp) from its directory. Best effort: one
+ * that cannot be read or removed stays, and the save goes on. */
 static void remove_stale_tmp(const char *path)
 {
     char dir[4096];
     dir_of(path, dir, sizeof dir);
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
     DIR *dp = opendir(dir);
     if (!dp) {
         return;
     }
     for (struct dirent *de = readdir(dp); de; de = readdir(dp)) {
-        if (stale_tmp(dirfd(dp), de->d_name)) {
+        if (stale_tmp(dirfd(dp), de->d_name, base)) {
             unlinkat(dirfd(dp), de->d_name, 0);
         }
     }

@@ -38,6 +38,10 @@ vkt_status vkt__trainer_desc_validate(const vkt_trainer_desc *d)
         return vkt__error(VKT_INVALID_ARGUMENT, "gradient_clip_algorithm %d is not norm or value",
                           (int)d->gradient_clip_algorithm);
     }
+    if (d->ckpt && !d->ckpt_path) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "ckpt is given without ckpt_path; name the file "
+                                                "it was read from");
+    }
     const vkt_limit *lims[] = {&d->limit_train_batches, &d->limit_val_batches,
                                &d->limit_test_batches, &d->limit_predict_batches,
                                &d->val_check_interval, &d->overfit_batches};
