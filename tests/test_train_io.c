@@ -625,6 +625,32 @@ static long dead_pid(void)
     return (long)c;
 }
 
+/* vkt__dict_to_json writes numbers, strings and dicts; an f32 array is refused by name (arrays
+ * belong in a checkpoint's tensors), and the text reads back to the same dict. */
+static void dict_json_refuses_arrays(void **state)
+{
+    (void)state;
+    vkt_dict *d = vkt_dict_create();
+    assert_int_equal(vkt_dict_set_number(d, "epoch", 2), VKT_OK);
+    assert_int_equal(vkt_dict_set_string(vkt_dict_child(d, "hp"), "opt", "adam"), VKT_OK);
+    char *text = vkt__dict_to_json(d);
+    assert_non_null(text);
+    vkt_dict *back = NULL;
+    assert_int_equal(vkt__dict_from_json(text, strlen(text), false, &back), VKT_OK);
+    double e = 0;
+    assert_true(vkt_dict_get_number(back, "epoch", &e) && e == 2);
+    assert_string_equal(vkt_dict_get_string(vkt_dict_get_child(back, "hp"), "opt"), "adam");
+    free(text);
+    vkt_dict_destroy(back);
+    const float w[2] = {1, 2};
+    assert_int_equal(vkt_dict_set_floats(vkt_dict_child(d, "hp"), "w", w, 1, (int64_t[]){2}),
+                     VKT_OK);
+    assert_null(vkt__dict_to_json(d));
+    assert_int_equal(vkt_last_status(), VKT_INVALID_ARGUMENT);
+    assert_non_null(strstr(vkt_last_error(), "'w' holds an f32 array"));
+    vkt_dict_destroy(d);
+}
+
 /* A killed save leaves <name>.tmp.<pid>; the next save of that name removes such files, and only
  * those: not another target's, not a live process's, not a file that is not a checkpoint's
  * beginning. */
@@ -1654,6 +1680,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(checkpoint_legacy_file),
         cmocka_unit_test(checkpoint_crc),
         cmocka_unit_test(checkpoint_stale_tmp),
+        cmocka_unit_test(dict_json_refuses_arrays),
         cmocka_unit_test(checkpoint_alloc_failures),
         cmocka_unit_test(format_numbers),
         cmocka_unit_test(csv_logger_sample),

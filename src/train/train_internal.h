@@ -80,18 +80,50 @@ vkt_status vkt__dict_update(vkt_dict *dst, const vkt_dict *src);
 vkt_status vkt__dict_set_floats_owned(vkt_dict *d, const char *key, float *v, int ndim,
                                       const int64_t *shape);
 
-/* ---- checkpoint.c ---- */
+/* ---- checkpoint_io.c ---- */
 
 /* mkdir -p; errors name the directory. */
 vkt_status vkt__mkdir_p(const char *path);
-/* The dictionary as strict JSON, numbers spelled as in checkpoint metadata (see checkpoint.c:
- * non-finite numbers as "NaN" / "Infinity" / "-Infinity"); f32 arrays as nested lists. Returns a
+/* Writes the file's bytes to `f`; false on a write error (errno set). */
+typedef bool (*vkt__file_writer)(FILE *f, void *ctx);
+/* Whether the first `n` bytes (at most 64) of a temporary file are one of ours. */
+typedef bool (*vkt__file_check)(const unsigned char *head, size_t n);
+/*
+ * `path` written atomically (checkpoint_io.c's header): parent directories made, stale
+ * temporaries of this target removed (those `ours` accepts; NULL: any), <path>.tmp.<pid>
+ * written, synced, renamed over path, the directory synced. Messages start with `who`.
+ */
+vkt_status vkt__write_file_atomic(const char *who, const char *path, vkt__file_writer write,
+                                  void *ctx, vkt__file_check ours);
+/* The whole file into a vkt__malloc'd buffer (*out; free() it). */
+vkt_status vkt__read_file(const char *who, const char *path, unsigned char **out, uint64_t *len);
+
+/* ---- checkpoint_format.c ---- */
+
+/* A checkpoint dict encoded as a safetensors file: its header and the arrays it points at. */
+typedef struct vkt__ckpt_image vkt__ckpt_image;
+/* Encodes (every allocation of a save happens here); errors name `path`. */
+vkt_status vkt__checkpoint_encode(const vkt_dict *ckpt, const char *path, vkt__ckpt_image **out);
+/* A vkt__file_writer for an image. */
+bool vkt__checkpoint_write(FILE *f, void *image);
+void vkt__checkpoint_image_free(vkt__ckpt_image *im);
+/* A vkt__file_check: empty, or the start of an encoded checkpoint as far as it goes. */
+bool vkt__checkpoint_starts_like(const unsigned char *head, size_t n);
+/* A file's bytes, validated, into a new dict; errors name `path`. */
+vkt_status vkt__checkpoint_decode(const char *path, const unsigned char *buf, uint64_t size,
+                                  vkt_dict **out);
+/* The dictionary as strict JSON, numbers spelled as in checkpoint metadata (checkpoint_format.c:
+ * non-finite numbers as "NaN" / "Infinity" / "-Infinity"). A dict holding an f32 array is
+ * refused (VKT_INVALID_ARGUMENT): arrays live in a checkpoint's tensors, not its JSON. Returns a
  * string to free() or NULL (error set). */
 char *vkt__dict_to_json(const vkt_dict *d);
-/* The checkpoint metadata tree (checkpoint.c's "vkt" string) into a new dict; legacy: spelled as
- * before vkt_format (bare NaN / Infinity). A dict without f32 arrays reads back from
- * vkt__dict_to_json's text. Errors: VKT_CORRUPT_FILE, VKT_OUT_OF_HOST_MEMORY. */
+/* The checkpoint metadata tree (checkpoint_format.c's "vkt" string) into a new dict; legacy:
+ * spelled as before vkt_format (bare NaN / Infinity). Reads back vkt__dict_to_json's text. Errors: VKT_CORRUPT_FILE, VKT_OUT_OF_HOST_MEMORY. */
 vkt_status vkt__dict_from_json(const char *json, size_t n, bool legacy, vkt_dict **out);
+
+/* Strict UTF-8 (no overlong forms, surrogates or code points past U+10FFFF): what jansson,
+ * libyaml's reader and Python accept (format.c). */
+bool vkt__utf8_valid(const char *s);
 
 /* ---- csv_logger.c ---- */
 
