@@ -334,74 +334,6 @@ static void device_and_stream_paths_agree(void **state)
     vkt_dataset_destroy(ds);
 }
 
-/* Dataset loading under allocation failure: every host allocation point of loading an IDX pair
- * (raw and gzip), splitting it and creating a loader fails in turn with an error and a message. */
-typedef struct load_ctx {
-    bool gz;
-    vkt_dataset *ds;
-    vkt_loader *loader;
-} load_ctx;
-
-static vkt_status load_op(void *p)
-{
-    load_ctx *c = p;
-    c->ds = NULL;
-    c->loader = NULL;
-    vkt_status s = vkt_dataset_load_idx(
-        &(vkt_idx_dataset_desc){.images = path(c->gz ? "af_images.idx.gz" : "af_images.idx"),
-                                .labels = path(c->gz ? "af_labels.idx.gz" : "af_labels.idx")},
-        &c->ds);
-    if (s != VKT_OK) {
-        return s;
-    }
-    uint32_t *tr = NULL, *ho = NULL, ntr, nho;
-    s = vkt_split_indices(vkt_dataset_count(c->ds), 0.25f, 7, &tr, &ntr, &ho, &nho);
-    free(tr);
-    free(ho);
-    if (s != VKT_OK) {
-        return s;
-    }
-    return vkt_loader_create(test_dev,
-                             &(vkt_loader_desc){.dataset = c->ds, .batch_size = 4, .shuffle = true},
-                             &c->loader);
-}
-
-static void load_check(void *p, vkt_status s, long point)
-{
-    load_ctx *c = p;
-    (void)point;
-    if (s == VKT_OK) {
-        assert_int_equal(vkt_dataset_count(c->ds), 6);
-        assert_int_equal(vkt_loader_num_batches(c->loader), 2);
-    } else {
-        assert_null(c->loader);
-    }
-    vkt_loader_destroy(c->loader);
-    vkt_dataset_destroy(c->ds);
-}
-
-static void dataset_loading_survives_every_allocation_failure(void **state)
-{
-    (void)state;
-    static uint8_t im[256], lb[64];
-    size_t ni = make_idx(im, 3, (uint32_t[3]){6, 2, 3});
-    size_t nl = make_idx(lb, 1, (uint32_t[1]){6});
-    for (int i = 0; i < 6; i++) {
-        lb[8 + i] = (uint8_t)(i % 3);
-    }
-    write_file("af_images.idx", im, ni, false);
-    write_file("af_labels.idx", lb, nl, false);
-    write_file("af_images.idx.gz", im, ni, true);
-    write_file("af_labels.idx.gz", lb, nl, true);
-    for (int gz = 0; gz < 2; gz++) {
-        load_ctx c = {.gz = gz};
-        long points = vkt_test_each_alloc_failure(gz ? "dataset load (gzip)" : "dataset load",
-                                                  NULL, load_op, load_check, &c);
-        printf("dataset loading%s: %ld allocation points injected\n", gz ? " (gzip)" : "",
-               points);
-    }
-}
-
 static void split_is_a_disjoint_seeded_partition(void **state)
 {
     (void)state;
@@ -1012,6 +944,103 @@ static void augmentation_is_reproducible(void **state)
     assert_true(flipped > N / 4 && flipped < 3 * N / 4);
     assert_true(padded > 0);
     vkt_dataset_destroy(ds);
+}
+
+/* Dataset loading under allocation failure: every host allocation point of loading an IDX pair
+ * (raw and gzip), a .npy pair and a CSV file, splitting it and creating a loader (with
+ * per-channel normalisation and augmentation for the .npy images) fails in turn with an error and
+ * a message. */
+typedef enum load_kind { LOAD_IDX, LOAD_IDX_GZ, LOAD_NPY, LOAD_CSV, LOAD_KINDS } load_kind;
+static const char *const load_names[LOAD_KINDS] = {"dataset load", "dataset load (gzip)",
+                                                   "dataset load (.npy)", "dataset load (CSV)"};
+
+typedef struct load_ctx {
+    load_kind kind;
+    vkt_dataset *ds;
+    vkt_loader *loader;
+} load_ctx;
+
+static vkt_status load_op(void *p)
+{
+    load_ctx *c = p;
+    c->ds = NULL;
+    c->loader = NULL;
+    bool gz = c->kind == LOAD_IDX_GZ;
+    vkt_status s;
+    if (c->kind == LOAD_NPY) {
+        s = vkt_dataset_load_npy(&(vkt_npy_dataset_desc){path("af_x.npy"), path("af_y.npy")},
+                                 &c->ds);
+    } else if (c->kind == LOAD_CSV) {
+        s = vkt_dataset_load_csv(&(vkt_csv_dataset_desc){.path = path("af.csv"), .target = "y"},
+                                 &c->ds);
+    } else {
+        s = vkt_dataset_load_idx(
+            &(vkt_idx_dataset_desc){.images = path(gz ? "af_images.idx.gz" : "af_images.idx"),
+                                    .labels = path(gz ? "af_labels.idx.gz" : "af_labels.idx")},
+            &c->ds);
+    }
+    if (s != VKT_OK) {
+        return s;
+    }
+    uint32_t *tr = NULL, *ho = NULL, ntr, nho;
+    s = vkt_split_indices(vkt_dataset_count(c->ds), 0.25f, 7, &tr, &ntr, &ho, &nho);
+    free(tr);
+    free(ho);
+    if (s != VKT_OK) {
+        return s;
+    }
+    float mean[2] = {0.5f, 0.25f}, std[2] = {1.0f, 2.0f};
+    bool img = c->kind == LOAD_NPY;
+    return vkt_loader_create(test_dev,
+                             &(vkt_loader_desc){.dataset = c->ds, .batch_size = 4, .shuffle = true,
+                                                .norm = img ? VKT_NORM_MEAN_STD : VKT_NORM_UNIT,
+                                                .channel_mean = img ? mean : NULL,
+                                                .channel_std = img ? std : NULL,
+                                                .channels = img ? 2 : 0,
+                                                .augment = {img ? 2 : 0, img ? 2 : 0, img,
+                                                            img}},
+                             &c->loader);
+}
+
+static void load_check(void *p, vkt_status s, long point)
+{
+    load_ctx *c = p;
+    (void)point;
+    if (s == VKT_OK) {
+        assert_int_equal(vkt_dataset_count(c->ds), 6);
+        assert_int_equal(vkt_loader_num_batches(c->loader), 2);
+    } else {
+        assert_null(c->loader);
+    }
+    vkt_loader_destroy(c->loader);
+    vkt_dataset_destroy(c->ds);
+}
+
+static void dataset_loading_survives_every_allocation_failure(void **state)
+{
+    (void)state;
+    static uint8_t im[256], lb[64];
+    size_t ni = make_idx(im, 3, (uint32_t[3]){6, 2, 3});
+    size_t nl = make_idx(lb, 1, (uint32_t[1]){6});
+    for (int i = 0; i < 6; i++) {
+        lb[8 + i] = (uint8_t)(i % 3);
+    }
+    write_file("af_images.idx", im, ni, false);
+    write_file("af_labels.idx", lb, nl, false);
+    write_file("af_images.idx.gz", im, ni, true);
+    write_file("af_labels.idx.gz", lb, nl, true);
+    float x[6 * 2 * 3 * 3] = {0};
+    double y[6] = {1, 2, 3, 4, 5, 6};
+    write_npy("af_x.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (6, 2, 3, 3), }",
+              x, sizeof x, false);
+    write_npy("af_y.npy", 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (6,), }", y,
+              sizeof y, false);
+    write_text("af.csv", "a,y,b\n1,0,2\n3,1,4\n5,2,6\n7,0,8\n9,1,10\n11,2,12\n");
+    for (int k = 0; k < LOAD_KINDS; k++) {
+        load_ctx c = {.kind = (load_kind)k};
+        long points = vkt_test_each_alloc_failure(load_names[k], NULL, load_op, load_check, &c);
+        printf("%s: %ld allocation points injected\n", load_names[k], points);
+    }
 }
 
 int main(void)

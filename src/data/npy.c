@@ -252,7 +252,10 @@ static vkt_status narrow(vkt_array *a, const char *path, size_t fsize, size_t n)
     }
     if (fsize == 8) {
         uint8_t *p = vkt__realloc(a->data, 4 * n);
-        a->data = p ? p : a->data; /* a failed shrink keeps the larger buffer */
+        if (!p) {
+            return vkt__error(VKT_OUT_OF_HOST_MEMORY, "%s: out of host memory", path);
+        }
+        a->data = p;
     }
     return VKT_OK;
 }
