@@ -108,6 +108,11 @@ vkt_status vkt_dataset_create(const vkt_dataset_desc *desc, vkt_dataset **out)
     if (s != VKT_OK) {
         return s;
     }
+    if (d.count && (xe > SIZE_MAX / 4 / d.count || ye > SIZE_MAX / 4 / d.count)) {
+        return vkt__error(VKT_TOO_LARGE, "vkt_dataset_create: %u samples of %zu elements do not "
+                                         "fit in memory",
+                          d.count, VKT__MAX(xe, ye));
+    }
     size_t xb = (size_t)d.count * xe * vkt_data_type_size(d.x.type);
     size_t yb = (size_t)d.count * ye * vkt_data_type_size(d.y.type);
     uint8_t *x = vkt__malloc(VKT__MAX(xb, (size_t)1)), *y = vkt__malloc(VKT__MAX(yb, (size_t)1));

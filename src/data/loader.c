@@ -258,7 +258,6 @@ vkt_status vkt_loader_create(vkt_device *dev, const vkt_loader_desc *desc_in, vk
     l->desc = *desc_in;
     l->desc.batch_size = VKT__DEF(l->desc.batch_size, 32u);
     l->desc.norm = VKT__DEF(l->desc.norm, VKT_NORM_UNIT);
-    l->desc.channel_mean = l->desc.channel_std = NULL; /* copied into norm */
     l->xl = vkt_dataset_x_layout(l->ds);
     l->yl = vkt_dataset_y_layout(l->ds);
     uint32_t n = vkt_dataset_count(l->ds);
@@ -290,13 +289,11 @@ vkt_status vkt_loader_create(vkt_device *dev, const vkt_loader_desc *desc_in, vk
         l->order[i] = i;
     }
     l->desc.indices = NULL;
-    l->desc.channel_mean = desc_in->channel_mean;
-    l->desc.channel_std = desc_in->channel_std;
     s = make_geometry(l);
     if (s == VKT_OK) {
         s = make_norm(l);
     }
-    l->desc.channel_mean = l->desc.channel_std = NULL;
+    l->desc.channel_mean = l->desc.channel_std = NULL; /* borrowed: copied into norm */
     if (s != VKT_OK) {
         goto fail;
     }
