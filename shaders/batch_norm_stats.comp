@@ -1,14 +1,14 @@
 #version 450
 // batch_norm_stats.comp — per-channel statistics of x (N, C, S) into stats (2C): mean[c] at c,
 // invstd[c] at C + c. Specialization constant 1 = MODE:
-//   MODE_BATCH    one workgroup per channel (batch_norm_reduce.glsl): mean = sum(x) / M first,
-//                 then m2 = sum((x - mean)^2), never E[x^2] - E[x]^2; invstd = 1 / sqrt(m2 / M +
-//                 eps). With update_running, invocation 0 also sets running_mean =
-//                 (1 - momentum) running_mean + momentum mean and running_var likewise with the
-//                 unbiased m2 / (M - 1), as torch does; with has_nbt, channel 0 adds 1 to
-//                 num_batches_tracked (i32).
-//   MODE_RUNNING  one invocation per channel: mean = running_mean, invstd = 1 / sqrt(running_var
-//                 + eps) (eval mode; nothing is written but stats).
+//   BN_STATS_BATCH    one workgroup per channel (batch_norm_reduce.glsl): mean = sum(x) / M
+//                     first, then m2 = sum((x - mean)^2), never E[x^2] - E[x]^2; invstd = 1 /
+//                     sqrt(m2 / M + eps). With update_running, invocation 0 also sets
+//                     running_mean = (1 - momentum) running_mean + momentum mean and running_var
+//                     likewise with the unbiased m2 / (M - 1), as torch does; with has_nbt,
+//                     channel 0 adds 1 to num_batches_tracked (i32).
+//   BN_STATS_RUNNING  one invocation per channel: mean = running_mean, invstd = 1 /
+//                     sqrt(running_var + eps) (eval mode; nothing is written but stats).
 // Bindings 2-4 are statically written, so the dispatch binds real ranges there even when they are
 // absent (the stats output again; the flags keep them unwritten).
 // Dispatch: src/ops/batch_norm.c. Reference: vkt__ref_batch_norm (src/ref/ref_norm.c).
@@ -17,9 +17,8 @@
 #include "common.glsl"
 #include "batch_norm_reduce.glsl"
 
-#define MODE_BATCH 0
-#define MODE_RUNNING 1
-layout(constant_id = 1) const uint MODE = MODE_BATCH;
+#include "batch_norm_ops.h"
+layout(constant_id = 1) const uint MODE = BN_STATS_BATCH;
 
 layout(set = 0, binding = 0) readonly buffer X { float x[]; };
 layout(set = 0, binding = 1) writeonly buffer Stats { float stats[]; };
@@ -39,7 +38,7 @@ layout(push_constant) uniform PC {
 
 void main()
 {
-    if (MODE == MODE_RUNNING) {
+    if (MODE == BN_STATS_RUNNING) {
         uint c = vkt_global_index();
         if (c < pc.channels) {
             stats[c] = running_mean[c];

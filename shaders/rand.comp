@@ -13,9 +13,7 @@
 #include "common.glsl"
 #include "philox.glsl"
 
-#define DIST_UNIFORM 0
-#define DIST_NORMAL 1
-#define DIST_BITS 2
+#include "rand_ops.h"
 layout(constant_id = 1) const uint DIST = DIST_UNIFORM;
 
 layout(set = 0, binding = 0) writeonly buffer Out { uint o[]; };

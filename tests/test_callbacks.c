@@ -211,7 +211,7 @@ static void checkpoint_and_early_stopping(void **state)
     assert_true(vkt_dict_get_number(c, "epoch", &v) && v == 1);
     assert_true(vkt_dict_get_number(c, "global_step", &v) && v == 4);
     int ndim = 0;
-    int64_t shape[4];
+    int64_t shape[VKT_MAX_DIMS];
     assert_non_null(
         vkt_dict_get_floats(vkt_dict_get_child(c, "state_dict"), "0.weight", &ndim, shape));
     assert_int_equal(ndim, 2);

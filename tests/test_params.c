@@ -61,7 +61,7 @@ static void user_model_names_order_and_blocks(void **state)
     for (uint32_t i = 0; i < 10; i++) {
         assert_string_equal(vkt_model_tensor_name(m, i), want[i]);
     }
-    int64_t shape[4];
+    int64_t shape[VKT_MAX_DIMS];
     assert_int_equal(vkt_model_tensor_shape(m, 7, shape), 0); /* scalar buffer */
     assert_int_equal(vkt_model_tensor_shape(m, 1, shape), 2);
     assert_int_equal(shape[0], 7);
@@ -329,6 +329,7 @@ static void registration_errors_are_clear(void **state)
     assert_int_equal(vkt_linear_init(m, "fc", 3, 4, false, &fc), VKT_OK);
     assert_null(fc.bias);
     int64_t s2[2] = {4, 3};
+    _Static_assert(VKT_MAX_DIMS == 6, "the too-many-dimensions case below says 7");
     struct {
         const char *name;
         int ndim;
@@ -343,7 +344,7 @@ static void registration_errors_are_clear(void **state)
         {".a", 2, s2, "not a valid name"},
         {"a b", 2, s2, "not a valid name"},
         {"w", 0, NULL, "has 0 dimensions"},
-        {"w", 5, (int64_t[]){1, 1, 1, 1, 1}, "has 5 dimensions"},
+        {"w", VKT_MAX_DIMS + 1, (int64_t[]){1, 1, 1, 1, 1, 1, 1}, "has 7 dimensions"},
         {"w", 2, (int64_t[]){4, 0}, "dimension 1 is 0"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

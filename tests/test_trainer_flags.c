@@ -1259,7 +1259,7 @@ static void resume_from_last_ckpt_equals_an_uninterrupted_run(void **state)
     assert_true(vkt_dict_get_number(os, "step", &steps));
     assert_true(vkt_dict_get_number(os, "lr", &lr));
     int nd1, nd2;
-    int64_t shape1[4], shape2[4];
+    int64_t shape1[VKT_MAX_DIMS], shape2[VKT_MAX_DIMS];
     const float *m1 = vkt_dict_get_floats(os, "exp_avg", &nd1, shape1);
     const float *m2 = vkt_dict_get_floats(os, "exp_avg_sq", &nd2, shape2);
     assert_non_null(m1);

@@ -33,7 +33,7 @@ int vkt_cli_ckpt_layers(const char *cmd, const vkt_dict *ckpt, const char *path,
         char key[32];
         snprintf(key, sizeof key, "%d.weight", i);
         int nd = 0;
-        int64_t shape[4];
+        int64_t shape[VKT_MAX_DIMS];
         if (!vkt_dict_get_floats(sd, key, &nd, shape)) {
             break;
         }
@@ -70,7 +70,7 @@ int vkt_cli_ckpt_weights(const char *cmd, const vkt_dict *ckpt, const char *path
         const char *name = vkt_model_tensor_name(m, i);
         vkt_tensor *dst = vkt_model_tensor(m, i);
         int nd = 0;
-        int64_t shape[4];
+        int64_t shape[VKT_MAX_DIMS];
         const float *f = sd ? vkt_dict_get_floats(sd, name, &nd, shape) : NULL;
         int64_t numel = 1;
         for (int k = 0; f && k < nd; k++) {

@@ -2,8 +2,9 @@
  * vkt/tensor.h — device tensors, ops and autograd.
  *
  * A tensor is a contiguous, row-major range of device memory with a dtype (f32 or i32) and up to
- * four dimensions. Ops are recorded into the device's current command buffer as they are called;
- * nothing runs until the device submits (see vkt/gpu.h). Ops that take a tensor needing a gradient
+ * VKT_MAX_DIMS (6) dimensions. Ops are recorded into the device's current command buffer as they
+ * are called; nothing runs until the device submits (see vkt/gpu.h). Ops that take a tensor
+ * needing a gradient
  * also append a node to the device's tape, and vkt_backward() walks that tape in reverse.
  *
  *     vkt_scope_begin(dev);                                  // intermediates die at scope end
@@ -27,7 +28,7 @@
 extern "C" {
 #endif
 
-#define VKT_MAX_DIMS 4
+#define VKT_MAX_DIMS 6
 
 typedef enum vkt_dtype {
     VKT_DTYPE_DEFAULT = 0, /* f32 */
@@ -110,6 +111,8 @@ VKT_API vkt_tensor *vkt_matmul(const vkt_tensor *a, const vkt_tensor *b, int fla
 /** y[i,j] = x[i,j] + bias[j]; x (M,N), bias (N). */
 VKT_API vkt_tensor *vkt_add_bias(const vkt_tensor *x, const vkt_tensor *bias);
 VKT_API vkt_tensor *vkt_relu(const vkt_tensor *x);
+/** y = tanh(x), elementwise; x f32. */
+VKT_API vkt_tensor *vkt_tanh(const vkt_tensor *x);
 /**
  * Mean softmax cross-entropy over the batch: logits (B,C) f32, labels (B) i32 in [0,C).
  * Returns a one-element f32 tensor. A label outside [0,C) contributes a NaN loss.
@@ -122,9 +125,63 @@ VKT_API vkt_tensor *vkt_scale(const vkt_tensor *a, float s);
 
 /** A copy converted to `dtype` (i32 -> f32 exactly; f32 -> i32 truncates). Not differentiable. */
 VKT_API vkt_tensor *vkt_cast(const vkt_tensor *x, vkt_dtype dtype);
-/** Rows of `n` tensors (same dtype and trailing dimensions) one after another. Not differentiable.
- */
+/** Rows of `n` tensors (same dtype and trailing dimensions) one after another: vkt_cat along
+ * dimension 0, not recorded on the tape. */
 VKT_API vkt_tensor *vkt_concat(const vkt_tensor *const *parts, uint32_t n);
+
+/* ---- shape ops (src/ops/shape.c; docs/shape.md) ----------------------------------------------
+ * As torch. Dimensions index from 0; a negative dim counts from the end (-1 is the last). Every
+ * op below is differentiable, works on f32 and i32 (a gradient needs f32), and except
+ * vkt_reshape / vkt_flatten (views) returns a new contiguous tensor. */
+
+/** A view of x with `ndim` dimensions (one of them may be -1: inferred); shares x's memory. */
+VKT_API vkt_tensor *vkt_reshape(const vkt_tensor *x, int ndim, const int64_t *shape);
+/** Dimensions start_dim..end_dim (inclusive) merged into one; a view. */
+VKT_API vkt_tensor *vkt_flatten(const vkt_tensor *x, int start_dim, int end_dim);
+/** out.shape[i] = x.shape[dims[i]]; dims is a permutation of 0..ndim-1 (negatives allowed). */
+VKT_API vkt_tensor *vkt_permute(const vkt_tensor *x, const int *dims);
+/** Dimensions d0 and d1 swapped. */
+VKT_API vkt_tensor *vkt_transpose(const vkt_tensor *x, int d0, int d1);
+/** Elements start..start+length-1 of dimension dim (start may be negative: from the end). */
+VKT_API vkt_tensor *vkt_narrow(const vkt_tensor *x, int dim, int64_t start, int64_t length);
+/** x[..., start:end:step, ...] along dim, Python slice rules (negatives from the end, clamped);
+ * step >= 1. An empty result is an error (tensors have no zero-size dimensions). */
+VKT_API vkt_tensor *vkt_slice(const vkt_tensor *x, int dim, int64_t start, int64_t end,
+                              int64_t step);
+/** The n parts one after another along dim (same dtype, ndim and other dimensions). */
+VKT_API vkt_tensor *vkt_cat(const vkt_tensor *const *parts, uint32_t n, int dim);
+/** The n parts (same shape and dtype) stacked along a new dimension dim (0..ndim). */
+VKT_API vkt_tensor *vkt_stack(const vkt_tensor *const *parts, uint32_t n, int dim);
+/** Constant padding as torch.nn.functional.pad: pads = (last_lo, last_hi, prev_lo, prev_hi, ...)
+ * for the last n_pads / 2 dimensions; negative pads crop. */
+VKT_API vkt_tensor *vkt_pad(const vkt_tensor *x, int n_pads, const int64_t *pads, float value);
+/** x broadcast to `shape` (torch's Tensor.expand, copied): dims of size 1 grow, new leading
+ * dims are added; -1 keeps a dimension. */
+VKT_API vkt_tensor *vkt_expand(const vkt_tensor *x, int ndim, const int64_t *shape);
+
+/* ---- reductions along dimensions (src/ops/reduce_dim.c; docs/reductions.md) ------------------
+ * f32 input; the reduced dimension is kept with size 1 when keepdim, else removed (a 1-D input
+ * reduced without keepdim gives one element of shape [1]). */
+VKT_API vkt_tensor *vkt_sum_dim(const vkt_tensor *x, int dim, bool keepdim);
+VKT_API vkt_tensor *vkt_mean_dim(const vkt_tensor *x, int dim, bool keepdim);
+/** Values of torch.max(x, dim) / torch.min(x, dim); NaN propagates. The gradient goes to the
+ * first extreme element, as torch's. */
+VKT_API vkt_tensor *vkt_max_dim(const vkt_tensor *x, int dim, bool keepdim);
+VKT_API vkt_tensor *vkt_min_dim(const vkt_tensor *x, int dim, bool keepdim);
+/** i32 indices along dim, the first on ties, NaN counting as extreme (torch). Not
+ * differentiable. */
+VKT_API vkt_tensor *vkt_argmax_dim(const vkt_tensor *x, int dim, bool keepdim);
+VKT_API vkt_tensor *vkt_argmin_dim(const vkt_tensor *x, int dim, bool keepdim);
+/** Variance / standard deviation with sum((x - mean)^2) / (N - correction); torch's default
+ * correction is 1. N - correction <= 0 gives inf or NaN, as torch. */
+VKT_API vkt_tensor *vkt_var_dim(const vkt_tensor *x, int dim, bool keepdim, float correction);
+VKT_API vkt_tensor *vkt_std_dim(const vkt_tensor *x, int dim, bool keepdim, float correction);
+/** Sum over every dimension d with bit d of `mask` set (bit 0 = dimension 0). */
+VKT_API vkt_tensor *vkt_sum_dims(const vkt_tensor *x, uint32_t mask, bool keepdim);
+
+/** Softmax / log-softmax along dim, numerically stable (the maximum is subtracted). */
+VKT_API vkt_tensor *vkt_softmax(const vkt_tensor *x, int dim);
+VKT_API vkt_tensor *vkt_log_softmax(const vkt_tensor *x, int dim);
 
 /**
  * In place, not recorded on the tape: dst += alpha * src (f32), or dst += src (i32, alpha 1).

@@ -6,11 +6,13 @@
  * GRAD_PROBES elements of each input runs the op at x +- h e_i and x +- (h/2) e_i on the device,
  * forms L in double on the host, and compares with the Richardson extrapolation of the two
  * central differences:  err = max_i |grad_i - fd_i| / max(1, |fd_i|).
- * Inputs of ops with kinks (relu, max, min) are distinct multiples of 0.05 offset by 0.025, so no
- * element lies within h = 0.01 of a kink or a tie. With fp32 forward passes, L of magnitude ~10
- * and h = 0.01 the rounding term is ~6e-8 * 10 / 0.01 = 6e-5 and the truncation term is h^2 f'''
- * (0 for the piecewise-linear ops, ~1e-4 for softmax); measured at most 8e-5: the tolerance is
- * 5e-4.
+ * The cases: every op of the op table (src/ops/op_table.h) that is not CUSTOM, on generic_shapes,
+ * with inputs made from its kind and flags; then custom_cases[] for the CUSTOM ops (each must have
+ * one) and composites. Inputs of ops flagged VKT__OPF_KINK (relu, max, min) are distinct
+ * multiples of 0.05 offset by 0.025, so no element lies within h = 0.01 of a kink or a tie.
+ * With fp32 forward passes, L of magnitude ~10 and h = 0.01 the rounding term is
+ * ~6e-8 * 10 / 0.01 = 6e-5 and the truncation term is h^2 f''' (0 for the piecewise-linear ops,
+ * ~1e-4 for softmax); measured at most 8e-5: the tolerance is 5e-4.
  */
 #include <math.h>
 #include <stdio.h>
@@ -21,57 +23,6 @@
 #define GRAD_PROBES 24
 #define GRAD_H 0.01f
 #define GRAD_TOL 5e-4
-
-typedef enum {
-    G_MATMUL,
-    G_ADD_BIAS,
-    G_RELU,
-    G_ADD,
-    G_MUL,
-    G_MUL_SELF, /* mul(x, x): one tensor feeding both inputs (gradient fan-in) */
-    G_SCALE,
-    G_SOFTMAX_XENT,
-    G_SUM,
-    G_MEAN,
-    G_MAX,
-    G_MIN,
-    G_SUM_ROWS,
-    G_MEAN_ROWS,
-    G_MAX_ROWS,
-    G_MIN_ROWS,
-    G_MLP, /* x -> matmul -> add_bias -> relu -> matmul -> add_bias -> softmax_xent */
-} grad_op;
-
-typedef struct grad_case {
-    const char *name;
-    grad_op op;
-    int64_t r, c, k; /* op-specific sizes (see make_inputs) */
-    int flags;       /* matmul flags */
-} grad_case;
-
-static const grad_case cases[] = {
-    {"matmul_nn", G_MATMUL, 3, 5, 4, 0},
-    {"matmul_tn", G_MATMUL, 7, 3, 65, VKT_TRANS_A},
-    {"matmul_nt", G_MATMUL, 65, 2, 3, VKT_TRANS_B},
-    {"matmul_tt", G_MATMUL, 1, 63, 5, VKT_TRANS_A | VKT_TRANS_B},
-    {"add_bias", G_ADD_BIAS, 65, 3, 0, 0},
-    {"relu", G_RELU, 63, 17, 0, 0},
-    {"add", G_ADD, 3, 1000, 0, 0},
-    {"mul", G_MUL, 65, 3, 0, 0},
-    {"mul_self", G_MUL_SELF, 1, 63, 0, 0},
-    {"scale", G_SCALE, 1, 1000, 0, 0},
-    {"softmax_xent", G_SOFTMAX_XENT, 65, 10, 0, 0},
-    {"softmax_xent", G_SOFTMAX_XENT, 3, 1000, 0, 0},
-    {"sum", G_SUM, 1, 1000, 0, 0},
-    {"mean", G_MEAN, 65, 63, 0, 0},
-    {"max", G_MAX, 1, 1000, 0, 0},
-    {"min", G_MIN, 3, 65, 0, 0},
-    {"sum_rows", G_SUM_ROWS, 65, 3, 0, 0},
-    {"mean_rows", G_MEAN_ROWS, 3, 65, 0, 0},
-    {"max_rows", G_MAX_ROWS, 7, 63, 0, 0},
-    {"min_rows", G_MIN_ROWS, 63, 7, 0, 0},
-    {"mlp", G_MLP, 17, 13, 10, 0}, /* batch 17, 13 inputs, 10 classes, hidden 9 */
-};
 
 #define MAX_INPUTS 5
 
@@ -86,11 +37,22 @@ typedef struct inputs {
     int64_t wn;                 /* elements of the op's output (when it has more than one) */
 } inputs;
 
+typedef struct grad_case grad_case;
+struct grad_case {
+    const char *name;
+    vkt__op op;      /* the op whose backward is checked; VKT__OP_NONE for a composite */
+    int64_t r, c, k; /* sizes, as make reads them */
+    int flags;       /* matmul flags */
+    bool (*make)(vkt__check_ctx *c, const grad_case *k, inputs *in);
+    /* the op applied to device tensors t[0..in->n); labels may be NULL */
+    vkt_tensor *(*apply)(const grad_case *k, vkt_tensor **t, vkt_tensor *labels);
+};
+
 /* Distinct values (for ops with kinks): a permutation of multiples of 0.05, offset by 0.025. */
 static void distinct_values(vkt__check_ctx *c, float *p, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) {
-        p[i] = ((float)i - (float)n / 2.0f) * 0.05f + 0.025f;
+        p[i] = (float)(i - n / 2) * 0.05f + 0.025f;
     }
     for (int64_t i = n - 1; i > 0; i--) {
         int64_t j = (int64_t)(vkt__check_next(c) % (uint64_t)(i + 1));
@@ -100,105 +62,153 @@ static void distinct_values(vkt__check_ctx *c, float *p, int64_t n)
     }
 }
 
+/* Appends an input of rows x cols (or cols when !two_d) with values in [-1, 1) and, for the
+ * VKT__OPF_* flags, distinct (KINK) and/or all > 0.1 (POSITIVE). */
 static bool add_input(vkt__check_ctx *c, inputs *in, int64_t rows, int64_t cols, bool two_d,
-                      bool distinct)
+                      unsigned flags)
 {
     int i = in->n++;
     in->ndim[i] = two_d ? 2 : 1;
     in->shape[i][0] = two_d ? rows : cols;
     in->shape[i][1] = cols;
     in->numel[i] = two_d ? rows * cols : cols;
-    in->host[i] = vkt__check_rand(c, in->numel[i], -1.0f, 1.0f);
-    if (in->host[i] && distinct) {
+    in->host[i] = vkt__check_rand_for(c, flags, in->numel[i], -1.0f, 1.0f);
+    if (in->host[i] && (flags & VKT__OPF_KINK)) {
         distinct_values(c, in->host[i], in->numel[i]);
+        for (int64_t e = 0; (flags & VKT__OPF_POSITIVE) && e < in->numel[i]; e++) {
+            in->host[i][e] += (float)in->numel[i] * 0.025f + 0.1f;
+        }
     }
     return in->host[i] != NULL;
 }
 
-static bool make_inputs(vkt__check_ctx *c, const grad_case *k, inputs *in)
+/* ---- generic cases: every non-CUSTOM op of the table, on the shapes below ---- */
+
+static bool make_generic(vkt__check_ctx *c, const grad_case *k, inputs *in)
 {
-    memset(in, 0, sizeof *in);
-    switch (k->op) {
-    case G_MATMUL: {
-        /* r x k times k x c, stored transposed where the flags say */
-        int64_t m = k->r, n = k->c, kk = k->k;
-        bool ok = (k->flags & VKT_TRANS_A) ? add_input(c, in, kk, m, true, false)
-                                           : add_input(c, in, m, kk, true, false);
-        return ok && ((k->flags & VKT_TRANS_B) ? add_input(c, in, n, kk, true, false)
-                                               : add_input(c, in, kk, n, true, false));
+    const vkt__op_case *op = &vkt__op_cases[k->op];
+    bool ok = true;
+    for (int i = 0; ok && i < vkt__op_case_inputs(op); i++) {
+        ok = add_input(c, in, k->r, k->c, true, op->flags);
     }
-    case G_ADD_BIAS:
-        return add_input(c, in, k->r, k->c, true, false) &&
-               add_input(c, in, 1, k->c, false, false);
-    case G_ADD:
-    case G_MUL:
-        return add_input(c, in, k->r, k->c, true, false) &&
-               add_input(c, in, k->r, k->c, true, false);
-    case G_SOFTMAX_XENT:
-        in->batch = k->r;
-        in->labels = vkt__check_rand_int(c, k->r, (int32_t)k->c);
-        return in->labels && add_input(c, in, k->r, k->c, true, false);
-    case G_MLP:
-        /* x (B, I), w1 (I, H), b1 (H), w2 (H, C), b2 (C); H = 9 */
-        in->batch = k->r;
-        in->labels = vkt__check_rand_int(c, k->r, (int32_t)k->k);
-        return in->labels && add_input(c, in, k->r, k->c, true, false) &&
-               add_input(c, in, k->c, 9, true, false) && add_input(c, in, 1, 9, false, false) &&
-               add_input(c, in, 9, k->k, true, false) && add_input(c, in, 1, k->k, false, false);
-    case G_RELU:
-    case G_MAX:
-    case G_MIN:
-    case G_MAX_ROWS:
-    case G_MIN_ROWS:
-        return add_input(c, in, k->r, k->c, true, true);
-    default:
-        return add_input(c, in, k->r, k->c, true, false);
-    }
+    return ok;
 }
 
-/* The op applied to device tensors t[0..n); labels may be NULL. */
-static vkt_tensor *apply(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+static vkt_tensor *apply_generic(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
 {
-    switch (k->op) {
-    case G_MATMUL:
-        return vkt_matmul(t[0], t[1], k->flags);
-    case G_ADD_BIAS:
-        return vkt_add_bias(t[0], t[1]);
-    case G_RELU:
-        return vkt_relu(t[0]);
-    case G_ADD:
-        return vkt_add(t[0], t[1]);
-    case G_MUL:
-        return vkt_mul(t[0], t[1]);
-    case G_MUL_SELF:
-        return vkt_mul(t[0], t[0]);
-    case G_SCALE:
-        return vkt_scale(t[0], -1.7f);
-    case G_SOFTMAX_XENT:
-        return vkt_softmax_xent(t[0], labels);
-    case G_SUM:
-        return vkt_sum(t[0]);
-    case G_MEAN:
-        return vkt_mean(t[0]);
-    case G_MAX:
-        return vkt_max(t[0]);
-    case G_MIN:
-        return vkt_min(t[0]);
-    case G_SUM_ROWS:
-        return vkt_sum_rows(t[0]);
-    case G_MEAN_ROWS:
-        return vkt_mean_rows(t[0]);
-    case G_MAX_ROWS:
-        return vkt_max_rows(t[0]);
-    case G_MIN_ROWS:
-        return vkt_min_rows(t[0]);
-    case G_MLP: {
-        vkt_tensor *h = vkt_relu(vkt_add_bias(vkt_matmul(t[0], t[1], 0), t[2]));
-        return vkt_softmax_xent(vkt_add_bias(vkt_matmul(h, t[3], 0), t[4]), labels);
-    }
-    }
-    return NULL;
+    (void)labels;
+    return vkt__op_case_apply(&vkt__op_cases[k->op], t);
 }
+
+/* Awkward sizes: one element, a long row of 3 x 1000, and 65 x 63 (neither a tile multiple). */
+static const int64_t generic_shapes[][2] = {{1, 1}, {3, 1000}, {65, 63}};
+
+/* ---- hand-written cases: CUSTOM ops and composites ---- */
+
+static bool make_matmul(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    /* r x k times k x c, stored transposed where the flags say */
+    int64_t m = k->r, n = k->c, kk = k->k;
+    bool ok = (k->flags & VKT_TRANS_A) ? add_input(c, in, kk, m, true, 0)
+                                       : add_input(c, in, m, kk, true, 0);
+    return ok && ((k->flags & VKT_TRANS_B) ? add_input(c, in, n, kk, true, 0)
+                                           : add_input(c, in, kk, n, true, 0));
+}
+
+static vkt_tensor *apply_matmul(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)labels;
+    return vkt_matmul(t[0], t[1], k->flags);
+}
+
+static bool make_add_bias(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    return add_input(c, in, k->r, k->c, true, 0) && add_input(c, in, 1, k->c, false, 0);
+}
+
+static vkt_tensor *apply_add_bias(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)k, (void)labels;
+    return vkt_add_bias(t[0], t[1]);
+}
+
+static bool make_one(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    return add_input(c, in, k->r, k->c, true, 0);
+}
+
+/* mul(x, x): one tensor feeding both inputs (gradient fan-in) */
+static vkt_tensor *apply_mul_self(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)k, (void)labels;
+    return vkt_mul(t[0], t[0]);
+}
+
+static bool make_softmax_xent(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    in->batch = k->r;
+    in->labels = vkt__check_rand_int(c, k->r, (int32_t)k->c);
+    return in->labels && add_input(c, in, k->r, k->c, true, 0);
+}
+
+static vkt_tensor *apply_softmax_xent(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)k;
+    return vkt_softmax_xent(t[0], labels);
+}
+
+/* x (B, I), w1 (I, H), b1 (H), w2 (H, C), b2 (C); B = r, I = c, C = k, H = 9 */
+static bool make_mlp(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    in->batch = k->r;
+    in->labels = vkt__check_rand_int(c, k->r, (int32_t)k->k);
+    return in->labels && add_input(c, in, k->r, k->c, true, 0) &&
+           add_input(c, in, k->c, 9, true, 0) && add_input(c, in, 1, 9, false, 0) &&
+           add_input(c, in, 9, k->k, true, 0) && add_input(c, in, 1, k->k, false, 0);
+}
+
+/* x -> matmul -> add_bias -> relu -> matmul -> add_bias -> softmax_xent */
+static vkt_tensor *apply_mlp(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)k;
+    vkt_tensor *h = vkt_relu(vkt_add_bias(vkt_matmul(t[0], t[1], 0), t[2]));
+    return vkt_softmax_xent(vkt_add_bias(vkt_matmul(h, t[3], 0), t[4]), labels);
+}
+
+/* batch norm in training mode, affine, no running statistics: x (N, C), weight, bias (C) */
+static bool make_batch_norm(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    return add_input(c, in, k->r, k->c, true, 0) && add_input(c, in, 1, k->c, false, 0) &&
+           add_input(c, in, 1, k->c, false, 0);
+}
+
+static vkt_tensor *apply_batch_norm(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)k, (void)labels;
+    vkt_batch_norm_params p = {.training = true};
+    return vkt_batch_norm(t[0], t[1], t[2], NULL, NULL, &p);
+}
+
+/* the same mask on every call (fixed seed and offset), so the op is linear in x */
+static vkt_tensor *apply_dropout(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)k, (void)labels;
+    return vkt_dropout(t[0], 0.3f, 1234, 0, true);
+}
+
+static const grad_case custom_cases[] = {
+    {"matmul_nn", VKT__OP_MATMUL, 3, 5, 4, 0, make_matmul, apply_matmul},
+    {"matmul_tn", VKT__OP_MATMUL, 7, 3, 65, VKT_TRANS_A, make_matmul, apply_matmul},
+    {"matmul_nt", VKT__OP_MATMUL, 65, 2, 3, VKT_TRANS_B, make_matmul, apply_matmul},
+    {"matmul_tt", VKT__OP_MATMUL, 1, 63, 5, VKT_TRANS_A | VKT_TRANS_B, make_matmul, apply_matmul},
+    {"add_bias", VKT__OP_ADD_BIAS, 65, 3, 0, 0, make_add_bias, apply_add_bias},
+    {"mul_self", VKT__OP_MUL, 1, 63, 0, 0, make_one, apply_mul_self},
+    {"softmax_xent", VKT__OP_SOFTMAX_XENT, 65, 10, 0, 0, make_softmax_xent, apply_softmax_xent},
+    {"softmax_xent", VKT__OP_SOFTMAX_XENT, 3, 1000, 0, 0, make_softmax_xent, apply_softmax_xent},
+    {"batch_norm", VKT__OP_BATCH_NORM, 65, 3, 0, 0, make_batch_norm, apply_batch_norm},
+    {"dropout", VKT__OP_DROPOUT, 65, 63, 0, 0, make_one, apply_dropout},
+    {"mlp", VKT__OP_NONE, 17, 13, 10, 0, make_mlp, apply_mlp}, /* hidden 9 */
+};
 
 /* L = sum(y * W), or 0.7 * y for a one-element y. */
 static vkt_tensor *scalarize(vkt_tensor *y, vkt_tensor *w)
@@ -232,7 +242,7 @@ static double loss_at(vkt__check_ctx *c, const grad_case *k, const inputs *in, c
     }
     vkt_tensor *labels =
         in->labels ? vkt__check_tensor(c->dev, VKT_I32, in->labels, 1, &in->batch) : NULL;
-    float *y = vkt__check_fetch(apply(k, t, labels));
+    float *y = vkt__check_fetch(k->apply(k, t, labels));
     if (y && !wdata) {
         l = 0.7 * (double)y[0];
     } else if (y) {
@@ -249,15 +259,16 @@ static double loss_at(vkt__check_ctx *c, const grad_case *k, const inputs *in, c
 static void run_case(vkt__check_ctx *c, const grad_case *k)
 {
     char shape[64];
-    snprintf(shape, sizeof shape, "%lldx%lld%s", (long long)k->r, (long long)k->c,
-             k->op == G_MATMUL ? "x.." : "");
-    if (k->op == G_MATMUL) {
+    if (k->k) {
         snprintf(shape, sizeof shape, "%lldx%lldx%lld", (long long)k->r, (long long)k->c,
                  (long long)k->k);
+    } else {
+        snprintf(shape, sizeof shape, "%lldx%lld", (long long)k->r, (long long)k->c);
     }
     inputs in;
     float *wdata = NULL, *grads[MAX_INPUTS] = {0};
-    if (!make_inputs(c, k, &in)) {
+    memset(&in, 0, sizeof in);
+    if (!k->make(c, k, &in)) {
         vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
         vkt__check_report_failure(c, k->name, shape);
         goto done;
@@ -273,7 +284,7 @@ static void run_case(vkt__check_ctx *c, const grad_case *k)
     }
     vkt_tensor *labels = in.labels ? vkt__check_tensor(c->dev, VKT_I32, in.labels, 1, &in.batch)
                                    : NULL;
-    vkt_tensor *y = apply(k, t, labels);
+    vkt_tensor *y = k->apply(k, t, labels);
     int64_t wn = y ? vkt_tensor_numel(y) : 0;
     vkt_tensor *w = NULL;
     if (y && wn > 1) {
@@ -352,9 +363,34 @@ done:
 
 void vkt__check_grad(vkt__check_ctx *c)
 {
-    for (size_t i = 0; i < VKT__ARRAY_LEN(cases); i++) {
-        if (vkt__check_wants(c, cases[i].name)) {
-            run_case(c, &cases[i]);
+    for (int o = VKT__OP_NONE + 1; o < VKT__OP_COUNT; o++) {
+        const vkt__op_case *op = &vkt__op_cases[o];
+        if (op->kind != VKT__OPK_CUSTOM) {
+            for (size_t s = 0; s < VKT__ARRAY_LEN(generic_shapes); s++) {
+                grad_case k = {op->name, (vkt__op)o, generic_shapes[s][0], generic_shapes[s][1],
+                               0, 0, make_generic, apply_generic};
+                if (vkt__check_wants(c, k.name)) {
+                    run_case(c, &k);
+                }
+            }
+            continue;
+        }
+        /* a CUSTOM op must have a hand-written case: a new op cannot go unchecked */
+        bool covered = false;
+        for (size_t i = 0; i < VKT__ARRAY_LEN(custom_cases); i++) {
+            covered |= custom_cases[i].op == (vkt__op)o;
+        }
+        covered |= vkt__check_shape_grad_covers((vkt__op)o); /* N-d cases: check_shape.c */
+        if (!covered && vkt__check_wants(c, op->name)) {
+            vkt__error(VKT_NOT_FOUND, "no gradient check: %s is CUSTOM in src/ops/op_table.h but "
+                                      "has no case in custom_cases[] (or grad_cases[] of check_shape.c)",
+                       op->name);
+            vkt__check_report_failure(c, op->name, "-");
+        }
+    }
+    for (size_t i = 0; i < VKT__ARRAY_LEN(custom_cases); i++) {
+        if (vkt__check_wants(c, custom_cases[i].name)) {
+            run_case(c, &custom_cases[i]);
         }
     }
 }

@@ -95,7 +95,7 @@ static vkt_status load(vkt_model *m, const vkt_dict *sd, const char *where)
     for (uint32_t i = 0; i < m->n; i++) {
         const vkt_param *p = m->order[i];
         int nd = 0;
-        int64_t shape[4];
+        int64_t shape[VKT_MAX_DIMS];
         char want[96], got[96];
         describe_shape(want, sizeof want, p->ndim, p->shape);
         if (!vkt_dict_get_floats(sd, p->name, &nd, shape)) {

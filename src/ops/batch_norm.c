@@ -14,6 +14,7 @@
  */
 #include <math.h>
 
+#include "shaders/batch_norm_ops.h"
 #include "tensor/tensor_impl.h"
 
 /* Mirrors `PC` in shaders/batch_norm_stats.comp. */
@@ -43,10 +44,6 @@ typedef struct vkt__pc_bn_backward_apply {
     uint32_t has_weight;
 } vkt__pc_bn_backward_apply;
 _Static_assert(sizeof(vkt__pc_bn_backward_apply) <= VKT__PUSH_MAX, "push constants");
-
-/* Values of constant_id 1 (MODE) in batch_norm_stats.comp and batch_norm_backward_apply.comp. */
-enum { BN_STATS_BATCH = 0, BN_STATS_RUNNING = 1 };
-enum { BN_BACKWARD_TRAIN = 0, BN_BACKWARD_EVAL = 1 };
 
 #define BN_DEFAULT_MOMENTUM 0.1f
 #define BN_DEFAULT_EPS 1e-5f

@@ -5,6 +5,7 @@
  * Shader: shaders/rand.comp (generator: shaders/philox.glsl). CPU reference: src/ref/ref_random.c.
  * Checks: src/check/check_norm.c. Tests: tests/test_norm.c.
  */
+#include "shaders/rand_ops.h"
 #include "ops/random.h"
 
 /* Mirrors `PC` in shaders/rand.comp. */
@@ -15,9 +16,6 @@ typedef struct vkt__pc_rand {
     uint32_t c2, c3;
 } vkt__pc_rand;
 _Static_assert(sizeof(vkt__pc_rand) <= VKT__PUSH_MAX, "push constants");
-
-/* Values of constant_id 1 (DIST) in rand.comp. */
-enum { DIST_UNIFORM = 0, DIST_NORMAL = 1, DIST_BITS = 2 };
 
 #define RAND_WG 256u
 

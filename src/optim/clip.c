@@ -3,6 +3,7 @@
  * Shader: shaders/grad_clip.comp. Reference: vkt__ref_clip_grad_norm / _value (src/ref/ref_clip.c).
  * Checks: check_clip.c.
  */
+#include "shaders/grad_clip_ops.h"
 #include "optim/optim_internal.h"
 #include "tensor/tensor_impl.h"
 #include "vkt/nn.h"
@@ -14,7 +15,6 @@ typedef struct vkt__pc_grad_clip {
 } vkt__pc_grad_clip;
 _Static_assert(sizeof(vkt__pc_grad_clip) <= VKT__PUSH_MAX, "push constants");
 
-enum { CLIP_SCALE_BY_NORM = 0, CLIP_CLAMP = 1 };
 #define CLIP_WG 256u
 
 static vkt_status clip_dispatch(uint32_t op, const vkt_tensor *sumsq, vkt_tensor *g,

@@ -9,15 +9,25 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vkt/data.h"    /* vkt_data_type */
+#include "ops/op_table.h" /* VKT__OPS */
+#include "vkt/data.h"     /* vkt_data_type */
 #include "vkt/metrics.h" /* vkt_metric_desc */
 #include "vkt/tensor.h" /* vkt_sgd_params, vkt_adam_params */
 
-/* ---- elementwise (src/ref/ref_elementwise.c) ---- */
-void vkt__ref_add(float *out, const float *a, const float *b, int64_t n);
-void vkt__ref_mul(float *out, const float *a, const float *b, int64_t n);
-void vkt__ref_scale(float *out, const float *a, float s, int64_t n);
-void vkt__ref_relu(float *out, const float *x, int64_t n);
+/* ---- the op table's elementwise ops (src/ops/op_table.h): vkt__ref_<name> of every UNARY,
+ * BINARY and SCALAR row, declared from the table with the signature its generic checks call;
+ * defined in src/ref/ref_<family>.c ---- */
+#define VKT__REF_DECL_UNARY(name) void vkt__ref_##name(float *y, const float *x, int64_t n);
+#define VKT__REF_DECL_BINARY(name)                                                                 \
+    void vkt__ref_##name(float *y, const float *a, const float *b, int64_t n);
+#define VKT__REF_DECL_SCALAR(name) void vkt__ref_##name(float *y, const float *x, float s, int64_t n);
+#define VKT__REF_DECL_REDUCE(name)
+#define VKT__REF_DECL_CUSTOM(name)
+#define VKT__REF_DECL(OP, name, kind, ...) VKT__REF_DECL_##kind(name)
+VKT__OPS(VKT__REF_DECL)
+#undef VKT__REF_DECL
+
+/* ---- other elementwise kernels (src/ref/ref_elementwise.c) ---- */
 void vkt__ref_relu_backward(float *dx, const float *dy, const float *x, int64_t n);
 void vkt__ref_add_bias(float *out, const float *x, const float *bias, int64_t rows, int64_t cols);
 void vkt__ref_sum_cols(float *out, const float *x, int64_t rows, int64_t cols);
@@ -60,6 +70,39 @@ void vkt__ref_reduce_broadcast_backward(float *dx, const float *gout, float div,
 /* max/min backward: dx[r, idx[r]] += gout[r]. */
 void vkt__ref_reduce_scatter_backward(float *dx, const float *gout, const int32_t *idx,
                                       int64_t rows, int64_t cols);
+/* ---- shape ops, reductions along a dimension, softmax (src/ref/ref_shape.c) ----
+ * Tensors are row-major with `ndim` dimensions of `shape`; "along dim" means x viewed as
+ * (outer, len, inner) around it. */
+/* out.shape[d] = shape[perm[d]] */
+void vkt__ref_permute(float *out, const float *x, int ndim, const int64_t *shape, const int *perm);
+/* elements start, start + step, ... (len of them) of dimension dim */
+void vkt__ref_slice(float *out, const float *x, int ndim, const int64_t *shape, int dim,
+                    int64_t start, int64_t len, int64_t step);
+/* cat: parts of `shape` except dim = lens[p]; stack: n parts of `shape`, new dimension dim */
+void vkt__ref_cat(float *out, const float *const *parts, const int64_t *lens, int n, int ndim,
+                  const int64_t *shape, int dim, bool stack);
+/* torch.nn.functional.pad, constant mode (negative pads crop) */
+void vkt__ref_pad(float *out, const float *x, int ndim, const int64_t *shape, int n_pads,
+                  const int64_t *pads, float value);
+/* x (xndim, xshape) broadcast to (ndim, shape) */
+void vkt__ref_expand(float *out, const float *x, int xndim, const int64_t *xshape, int ndim,
+                     const int64_t *shape);
+/* sums over the dimensions in mask, in double, laid out as the keepdim shape */
+void vkt__ref_sum_dims(double *out, const float *x, int ndim, const int64_t *shape, uint32_t mask);
+typedef enum vkt__ref_dim_op {
+    VKT__REF_DIM_SUM,
+    VKT__REF_DIM_MEAN,
+    VKT__REF_DIM_MAX, /* value and first index; NaN is the maximum */
+    VKT__REF_DIM_MIN, /* value and first index; NaN is the minimum */
+    VKT__REF_DIM_VAR, /* sum((x - mean)^2) / max(0, len - correction) */
+    VKT__REF_DIM_STD,
+} vkt__ref_dim_op;
+/* out (outer * inner values; may be NULL for max/min) and idx (max/min only; may be NULL) */
+void vkt__ref_reduce_dim(float *out, int32_t *idx, const float *x, int64_t outer, int64_t len,
+                         int64_t inner, vkt__ref_dim_op op, float correction);
+void vkt__ref_softmax(float *out, const float *x, int64_t outer, int64_t len, int64_t inner,
+                      bool log_softmax);
+
 /* ---- gradient clipping (src/ref/ref_clip.c); in place, returns the L2 norm ---- */
 float vkt__ref_clip_grad_norm(float *g, int64_t n, float max_norm);
 void vkt__ref_clip_grad_value(float *g, int64_t n, float clip);

@@ -200,7 +200,7 @@ typedef struct tensor_ref {
     char *name;
     const float *data;
     int ndim;
-    int64_t shape[4];
+    int64_t shape[VKT_MAX_DIMS];
     uint64_t count;
 } tensor_ref;
 
@@ -228,9 +228,9 @@ static bool name_taken(const tree_out *c, const char *name)
 /* An f32 array as nested JSON lists. */
 static json_t *floats_json(const float *v, int ndim, const int64_t *shape, int dim, uint64_t *at)
 {
-    /* dim < 4 always holds (dict arrays have at most 4 dimensions); saying so lets -O3's
-     * recursive inlining see that shape[dim] stays in bounds */
-    if (dim >= ndim || dim >= 4) {
+    /* dim < VKT_MAX_DIMS always holds (dict arrays have at most that many dimensions); saying so
+     * lets -O3's recursive inlining see that shape[dim] stays in bounds */
+    if (dim >= ndim || dim >= VKT_MAX_DIMS) {
         return number_json((double)v[(*at)++]);
     }
     json_t *a = json_array();
@@ -417,7 +417,7 @@ static json_t *parse_json(const char *where, const char *what, const char *s, si
 typedef struct tinfo {
     const char *name;
     int ndim;
-    int64_t shape[4];
+    int64_t shape[VKT_MAX_DIMS];
     uint64_t begin, end, count;
     bool used;
 } tinfo;
@@ -1081,9 +1081,9 @@ static vkt_status read_tensor_info(const char *where, const char *name, const js
         return corrupt(where, "tensor '%s' has dtype %s; vkt checkpoints hold F32 tensors only",
                        name, json_string_value(dtype));
     }
-    if (json_array_size(shape) > 4) {
-        return corrupt(where, "tensor '%s' has %zu dimensions; vkt dicts hold at most 4", name,
-                       json_array_size(shape));
+    if (json_array_size(shape) > VKT_MAX_DIMS) {
+        return corrupt(where, "tensor '%s' has %zu dimensions; vkt dicts hold at most %d", name,
+                       json_array_size(shape), VKT_MAX_DIMS);
     }
     ti->name = name;
     ti->ndim = (int)json_array_size(shape);

@@ -11,6 +11,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "shaders/store_fold_ops.h"
 #include "tensor/tensor_impl.h"
 #include "train/store_fold.h"
 #include "train/trainer_impl.h"
@@ -23,7 +24,6 @@ typedef struct vkt__pc_store_fold {
 } vkt__pc_store_fold;
 _Static_assert(sizeof(vkt__pc_store_fold) <= VKT__PUSH_MAX, "push constants");
 
-enum { FOLD_SUM = 0, FOLD_MAX = 1, FOLD_MIN = 2, FOLD_MEAN_VAR = 3 };
 #define FOLD_WG 64u
 
 struct vkt__store {

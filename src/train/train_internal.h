@@ -81,7 +81,7 @@ typedef struct vkt__dict_entry {
     const vkt_dict *child;
     const float *floats;
     int ndim;
-    int64_t shape[4];
+    int64_t shape[VKT_MAX_DIMS];
     uint64_t count; /* number of floats */
 } vkt__dict_entry;
 

@@ -882,7 +882,7 @@ static vkt_status copy_dict(vkt_dict *dst, const vkt_dict *src)
         const char *str;
         const vkt_dict *child;
         int nd;
-        int64_t shape[4];
+        int64_t shape[VKT_MAX_DIMS];
         const float *f;
         vkt_status s = VKT_OK;
         if (vkt_dict_get_number(src, k, &num)) {
@@ -911,7 +911,7 @@ static vkt_status put_tensor(vkt_dict *d, const char *key, const vkt_tensor *t)
     }
     vkt_status s = vkt_tensor_download(t, host, bytes);
     if (s == VKT_OK) {
-        int64_t shape[4];
+        int64_t shape[VKT_MAX_DIMS];
         for (int i = 0; i < vkt_tensor_ndim(t); i++) {
             shape[i] = vkt_tensor_dim(t, i);
         }
@@ -1189,7 +1189,7 @@ static vkt_status get_floats_into(const vkt_dict *d, const char *key, vkt_tensor
                                   const char *path)
 {
     int nd;
-    int64_t shape[4];
+    int64_t shape[VKT_MAX_DIMS];
     const float *f = vkt_dict_get_floats(d, key, &nd, shape);
     int64_t n = 1;
     for (int i = 0; f && i < nd; i++) {
