@@ -14,7 +14,7 @@ typedef struct data_case {
     uint32_t n;
     vkt_data_type xt;
     int xdims;
-    int64_t xs[3];
+    int64_t xs[5];
     vkt_data_type yt;
     int ydims; /* 0: class labels */
     int64_t ys[2];
@@ -44,6 +44,9 @@ static const data_case cases[] = {
     {50, U8, 3, {1, 28, 28}, F32, 2, {3, 2}, 20, VKT_NORM_UNIT, false, false, false,
      {0, 0, 0, true}},
     {40, F32, 3, {1, 3, 65}, F32, 0, {0}, 7, VKT_NORM_NONE, false, false, false, {1, 63, 0, false}},
+#if VKT_MAX_DIMS >= 6 /* the most dimensions a sample can have */
+    {29, U8, 5, {2, 1, 3, 2, 5}, F32, 2, {1, 3}, 8, VKT_NORM_MEAN_STD, true, true, false, {0}},
+#endif
 };
 #undef U8
 #undef I32
@@ -136,10 +139,11 @@ static void run_case(vkt__check_ctx *c, const data_case *dc)
     }
     expected_norm(dc, scale, bias, C, mean, std);
     vkt_dataset_desc d = {.count = dc->n,
-                          .x = {dc->xt, dc->xdims, {dc->xs[0], dc->xs[1], dc->xs[2]}},
+                          .x = {dc->xt, dc->xdims, {0}},
                           .x_data = xd,
                           .y = {dc->yt, dc->ydims, {dc->ys[0], dc->ys[1]}},
                           .y_data = yd};
+    memcpy(d.x.shape, dc->xs, (size_t)dc->xdims * sizeof *dc->xs);
     vkt_loader_desc ld = {.dataset = NULL, .batch_size = dc->batch, .shuffle = true, .seed = 7,
                           .norm = dc->norm, .mean = mean[0], .std = std[0],
                           .channel_mean = dc->per_channel ? mean : NULL,
