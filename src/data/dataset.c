@@ -30,7 +30,7 @@ static vkt_status validate_layout(const vkt_sample_layout *l, const char *fn, co
         return vkt__error(VKT_INVALID_ARGUMENT, "%s: %s.ndim is %d; it must be %d to %d", fn, name,
                           l->ndim, min_dims, VKT_MAX_SAMPLE_DIMS);
     }
-    uint64_t n;
+    uint64_t n = 0;
     if (!vkt__shape_elems(l->ndim, l->shape, UINT32_MAX, &n) || n == 0) {
         return vkt__error(VKT_INVALID_ARGUMENT, "%s: %s.shape has a dimension below 1 or over "
                                                 "2^32 elements per sample",
@@ -48,7 +48,7 @@ vkt_status vkt__dataset_adopt(const vkt_dataset_desc *desc_in, void *x_data, voi
     layout_defaults(&desc.x);
     layout_defaults(&desc.y);
     const char *fn = "vkt_dataset_create";
-    size_t xe, ye;
+    size_t xe = 0, ye = 0;
     vkt_status s = VKT_OK;
     vkt_dataset *ds = NULL;
     if (desc.count == 0) {
@@ -100,7 +100,7 @@ vkt_status vkt_dataset_create(const vkt_dataset_desc *desc, vkt_dataset **out)
     vkt_dataset_desc d = *desc;
     layout_defaults(&d.x);
     layout_defaults(&d.y);
-    size_t xe, ye;
+    size_t xe = 0, ye = 0;
     vkt_status s = validate_layout(&d.x, "vkt_dataset_create", "x", 1, &xe);
     if (s == VKT_OK) {
         s = validate_layout(&d.y, "vkt_dataset_create", "y", 0, &ye);
@@ -303,7 +303,7 @@ vkt_status vkt_dataset_reshape(vkt_dataset *ds, int ndim, const int64_t *shape)
     if (ndim >= 1 && ndim <= VKT_MAX_SAMPLE_DIMS) {
         memcpy(l.shape, shape, (size_t)ndim * sizeof *shape);
     }
-    size_t n;
+    size_t n = 0;
     vkt_status s = validate_layout(&l, "vkt_dataset_reshape", "shape", 1, &n);
     if (s != VKT_OK) {
         return s;
