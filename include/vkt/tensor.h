@@ -252,6 +252,52 @@ VKT_API vkt_tensor *vkt_rand_uniform(vkt_device *dev, int ndim, const int64_t *s
 VKT_API vkt_tensor *vkt_rand_normal(vkt_device *dev, int ndim, const int64_t *shape,
                                     uint64_t seed, uint64_t offset);
 
+/* ---- convolution, pooling and upsampling on (N, C, H, W) f32 (match torch.nn.functional) -- */
+
+typedef struct vkt_conv2d_params {
+    int32_t stride[2];   /* (h, w); 0 -> 1 */
+    int32_t padding[2];  /* (h, w) zeros on each side; >= 0 */
+    int32_t dilation[2]; /* (h, w); 0 -> 1 */
+    int32_t groups;      /* 0 -> 1; divides C_in and C_out (C_in: depthwise) */
+} vkt_conv2d_params;
+
+/**
+ * torch.nn.functional.conv2d: x (N, C_in, H, W), weight (C_out, C_in / groups, KH, KW), bias
+ * (C_out) or NULL -> y (N, C_out, OH, OW) with OH = (H + 2 ph - dh (KH - 1) - 1) / sh + 1 (floor;
+ * likewise OW), which must be >= 1. `p` NULL: stride 1, no padding, dilation 1, one group.
+ * Differentiable in x, weight and bias. Deterministic (no atomics).
+ */
+VKT_API vkt_tensor *vkt_conv2d(const vkt_tensor *x, const vkt_tensor *weight,
+                               const vkt_tensor *bias, const vkt_conv2d_params *p);
+
+typedef struct vkt_pool2d_params {
+    int32_t kernel[2];  /* (h, w); >= 1 */
+    int32_t stride[2];  /* (h, w); 0 -> the kernel size (torch's default) */
+    int32_t padding[2]; /* (h, w); at most half the kernel, as torch */
+    /* avg_pool2d only: divide by the number of input elements in the window instead of the
+     * window's size (false, the default, is torch's count_include_pad=True) */
+    bool exclude_pad;
+} vkt_pool2d_params;
+
+/**
+ * torch.nn.functional.max_pool2d (ceil_mode=False, dilation 1): x (N, C, H, W) -> (N, C, OH, OW),
+ * OH = (H + 2 ph - KH) / sh + 1; padding counts as -inf; a NaN in a window is its maximum. The
+ * argmax (first maximum in row-major window order) is kept for the backward, which sends each
+ * output's gradient to it. Differentiable in x.
+ */
+VKT_API vkt_tensor *vkt_max_pool2d(const vkt_tensor *x, const vkt_pool2d_params *p);
+/** torch.nn.functional.avg_pool2d (ceil_mode=False): shapes as vkt_max_pool2d; padding counts as
+ * zeros, and in the divisor unless p->exclude_pad. Differentiable in x. */
+VKT_API vkt_tensor *vkt_avg_pool2d(const vkt_tensor *x, const vkt_pool2d_params *p);
+/** torch.nn.functional.adaptive_avg_pool2d: x (N, C, H, W) -> (N, C, oh, ow); output (i, j)
+ * averages rows [floor(i H / oh), ceil((i + 1) H / oh)) and the same for columns. oh, ow >= 1
+ * (they may exceed H, W). Differentiable in x. */
+VKT_API vkt_tensor *vkt_adaptive_avg_pool2d(const vkt_tensor *x, int64_t oh, int64_t ow);
+/** torch.nn.functional.interpolate(mode='nearest') by integer factors: x (N, C, H, W) ->
+ * (N, C, H * scale_h, W * scale_w), y[.., i, j] = x[.., i / scale_h, j / scale_w]; scales >= 1.
+ * Differentiable in x. */
+VKT_API vkt_tensor *vkt_upsample_nearest2d(const vkt_tensor *x, int32_t scale_h, int32_t scale_w);
+
 /* ---- optimizer steps (in place; match torch.optim's update formulas) ------------------------ */
 
 typedef struct vkt_sgd_params {

@@ -24,6 +24,7 @@ static const family families[] = {
     {"metrics", vkt__check_metrics},
     {"shape", vkt__check_shape},
     {"norm", vkt__check_norm},
+    {"conv", vkt__check_conv},
     {"grad", vkt__check_grad}, /* finite differences; keep last: it uses every family */
 };
 

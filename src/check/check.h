@@ -102,5 +102,6 @@ void vkt__check_shape(vkt__check_ctx *c);
  * family's cases are 2-D): check_grad.c counts these as covering a CUSTOM op. */
 bool vkt__check_shape_grad_covers(vkt__op op);
 void vkt__check_norm(vkt__check_ctx *c);
+void vkt__check_conv(vkt__check_ctx *c);
 
 #endif

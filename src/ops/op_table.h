@@ -66,7 +66,12 @@
     X(VAR_DIM,      var_dim,      CUSTOM, 0,             0.0) \
     X(STD_DIM,      std_dim,      CUSTOM, 0,             0.0) \
     X(SOFTMAX,      softmax,      CUSTOM, 0,             0.0) \
-    X(LOG_SOFTMAX,  log_softmax,  CUSTOM, 0,             0.0)
+    X(LOG_SOFTMAX,  log_softmax,  CUSTOM, 0,             0.0) \
+    X(CONV2D,       conv2d,       CUSTOM, 0,             0.0) \
+    X(MAX_POOL2D,   max_pool2d,   CUSTOM, VKT__OPF_KINK, 0.0) \
+    X(AVG_POOL2D,   avg_pool2d,   CUSTOM, 0,             0.0) \
+    X(ADAPTIVE_AVG_POOL2D, adaptive_avg_pool2d, CUSTOM, 0, 0.0) \
+    X(UPSAMPLE_NEAREST2D,  upsample_nearest2d,  CUSTOM, 0, 0.0)
 /* clang-format on */
 
 struct vkt__node;

@@ -206,4 +206,36 @@ bool vkt__ref_dropout_keep(float p, uint64_t seed, uint64_t offset, int64_t i);
 void vkt__ref_dropout(float *out, const float *x, float p, uint64_t seed, uint64_t offset,
                       int64_t n);
 
+/* ---- convolution (src/ref/ref_conv.c) and pooling (src/ref/ref_pool.c) on (N, C, H, W) ---- */
+typedef struct vkt__ref_conv_dims {
+    int64_t n, c_in, h, w, c_out, kh, kw, oh, ow, groups;
+    int64_t sh, sw, ph, pw, dh, dw;
+} vkt__ref_conv_dims;
+/* The dims of a conv2d of x (n, c_in, h, w) and weight (c_out, c_in / groups, kh, kw) with
+ * params already defaulted (strides, dilations, groups >= 1); oh, ow by torch's formula. */
+vkt__ref_conv_dims vkt__ref_conv_dims_of(const int64_t x_shape[4], const int64_t w_shape[4],
+                                         const vkt_conv2d_params *p);
+/* y (+ bias, may be NULL) in double; mag (may be NULL) = sum of |terms| (|x w|, |bias|) of each
+ * output, the scale of its rounding error. */
+void vkt__ref_conv2d(float *y, double *mag, const float *x, const float *w, const float *bias,
+                     const vkt__ref_conv_dims *d);
+/* dx, dw, db (each may be NULL) overwritten from dy, in double; the *_mag (may be NULL) are
+ * the sums of |terms| of each. */
+void vkt__ref_conv2d_backward(float *dx, double *dx_mag, float *dw, double *dw_mag, float *db,
+                              double *db_mag, const float *dy, const float *x, const float *w,
+                              const vkt__ref_conv_dims *d);
+
+typedef struct vkt__ref_pool_dims {
+    int64_t n, c, h, w, oh, ow;
+    int64_t kh, kw, sh, sw, ph, pw; /* max / avg: window; upsample: sh, sw are the factors */
+    bool exclude_pad;
+} vkt__ref_pool_dims;
+/* mode: POOL_* of shaders/pool_ops.h. y, and idx (max only; may be NULL) as torch. */
+void vkt__ref_pool2d(float *y, int32_t *idx, const float *x, int mode,
+                     const vkt__ref_pool_dims *d);
+/* dx overwritten from dy, by scattering each output's gradient (the device gathers); idx is the
+ * max pooling argmax. */
+void vkt__ref_pool2d_backward(float *dx, const float *dy, const int32_t *idx, int mode,
+                              const vkt__ref_pool_dims *d);
+
 #endif
