@@ -1,15 +1,14 @@
 #version 450
 // grad_clip.comp — in-place gradient clipping (constant_id 1 = OP):
-//   OP_SCALE_BY_NORM  norm = sqrt(sumsq[0]); g *= min(1, max_norm / (norm + 1e-6));
-//                     invocation 0 also writes norm_out[0] = norm      (clip_grad_norm_)
-//   OP_CLAMP          g = clamp(g, -clip, clip)                        (clip_grad_value_)
+//   CLIP_SCALE_BY_NORM  norm = sqrt(sumsq[0]); g *= min(1, max_norm / (norm + 1e-6));
+//                       invocation 0 also writes norm_out[0] = norm    (clip_grad_norm_)
+//   CLIP_CLAMP          g = clamp(g, -clip, clip)                      (clip_grad_value_)
 // The norm never leaves the device. Dispatch: src/optim/clip.c. Reference: vkt__ref_clip_*.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
-#define OP_SCALE_BY_NORM 0
-#define OP_CLAMP 1
-layout(constant_id = 1) const uint OP = OP_SCALE_BY_NORM;
+#include "grad_clip_ops.h"
+layout(constant_id = 1) const uint OP = CLIP_SCALE_BY_NORM;
 
 layout(set = 0, binding = 0) readonly buffer SumSq { float sumsq[]; };
 layout(set = 0, binding = 1) buffer G { float g[]; };
@@ -23,7 +22,7 @@ layout(push_constant) uniform PC {
 void main()
 {
     uint i = vkt_global_index();
-    if (OP == OP_CLAMP) {
+    if (OP == CLIP_CLAMP) {
         if (i < pc.n) {
             g[i] = clamp(g[i], -pc.limit, pc.limit);
         }

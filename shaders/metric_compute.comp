@@ -22,21 +22,8 @@
 // RMSE takes the square root.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
-
-#define M_ACCURACY 0
-#define M_PRECISION 1
-#define M_RECALL 2
-#define M_F1 3
-#define M_MSE 4
-#define M_MAE 5
-#define M_RMSE 6
+#include "metric_ops.h"
 layout(constant_id = 1) const uint METRIC = M_ACCURACY;
-
-#define AVG_MICRO 0
-#define AVG_MACRO 1
-#define AVG_WEIGHTED 2
-#define AVG_NONE 3
-#define AVG_BINARY 4
 layout(constant_id = 2) const uint AVERAGE = AVG_MICRO;
 
 layout(set = 0, binding = 0) readonly buffer State { uint state[]; };

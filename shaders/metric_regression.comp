@@ -1,10 +1,10 @@
 #version 450
 // metric_regression.comp — the update of mean squared / absolute error, in two passes around a
 // vkt_sum of the batch's errors (constant_id 1 = OP):
-//   OP_SQUARED_ERROR   err[i] = (p[i] - t[i])^2
-//   OP_ABSOLUTE_ERROR  err[i] = |p[i] - t[i]|
-//   OP_ACCUMULATE      one invocation: state (hi, lo) += batch sum, Neumaier's two-sum keeping the
-//                      rounding error of every addition in lo; state count (64-bit) += n
+//   REG_SQUARED_ERROR   err[i] = (p[i] - t[i])^2
+//   REG_ABSOLUTE_ERROR  err[i] = |p[i] - t[i]|
+//   REG_ACCUMULATE      one invocation: state (hi, lo) += batch sum, Neumaier's two-sum keeping
+//                       the rounding error of every addition in lo; state count (64-bit) += n
 // The state is four words: hi (f32), lo (f32), count low, count high (u32).
 // Dispatch: vkt_metric_update (src/metrics/metrics.c). CPU reference: vkt__ref_metric_update
 // (src/ref/ref_metrics.c). Checks: src/check/check_metrics.c. Tests: tests/test_metrics.c.
@@ -12,10 +12,8 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
-#define OP_SQUARED_ERROR 0
-#define OP_ABSOLUTE_ERROR 1
-#define OP_ACCUMULATE 2
-layout(constant_id = 1) const uint OP = OP_SQUARED_ERROR;
+#include "metric_ops.h"
+layout(constant_id = 1) const uint OP = REG_SQUARED_ERROR;
 
 layout(set = 0, binding = 0) readonly buffer A { float a[]; };
 layout(set = 0, binding = 1) readonly buffer B { float b[]; };
@@ -28,7 +26,7 @@ layout(push_constant) uniform PC {
 void main()
 {
     uint i = vkt_global_index();
-    if (OP == OP_ACCUMULATE) {
+    if (OP == REG_ACCUMULATE) {
         if (i != 0u) {
             return;
         }
@@ -49,5 +47,5 @@ void main()
         return;
     }
     float d = a[i] - b[i];
-    o[i] = floatBitsToUint(OP == OP_SQUARED_ERROR ? d * d : abs(d));
+    o[i] = floatBitsToUint(OP == REG_SQUARED_ERROR ? d * d : abs(d));
 }

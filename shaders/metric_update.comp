@@ -17,15 +17,8 @@
 // when the batch holds a value outside [0, 1]; written by metric_prob_check.comp), 3 state.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
-
-#define PRED_LABELS 0     // i32 class labels, one per sample
-#define PRED_SCORES 1     // f32 (n, classes) scores: argmax, or the top_k rule
-#define PRED_BINARY_F32 2 // f32 probabilities / logits: positive when (sigmoid?)(p) > threshold
-#define PRED_BINARY_I32 3 // i32 labels in {0, 1}
+#include "metric_ops.h"
 layout(constant_id = 1) const uint PRED = PRED_LABELS;
-
-#define STATE_COUNTS 0    // state[c] = tp, state[C + c] = predicted as c, state[2C + c] = target c
-#define STATE_CONFMAT 1   // state[target * C + prediction]
 layout(constant_id = 2) const uint STATE = STATE_COUNTS;
 
 layout(constant_id = 3) const uint SMEM_BINS = 0;

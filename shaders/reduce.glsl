@@ -24,12 +24,8 @@
 //   3 out1  argmax index (final level) or partial aux
 // An output the level does not write is bound to the other output's range (src/ops/reduce.c).
 
-#define OP_SUM 0       // compensated (hi, lo) sum; the final level writes (hi + lo) / div
-#define OP_MAX 1       // maximum; NaN propagates. min = -max(-x) with negate = 1
-#define OP_ARGMAX 2    // (value, index) pairs; NaN counts as the maximum; lowest index on ties
-#define OP_COUNT_F32 3 // number of a[i] == b[i] as floats (NaN != NaN, -0 == +0)
-#define OP_COUNT_I32 4 // number of a[i] == b[i] as integers; also used for count partials
-layout(constant_id = 1) const uint OP = OP_SUM;
+#include "reduce_ops.h"
+layout(constant_id = 1) const uint OP = RED_SUM;
 layout(constant_id = 2) const uint FROM_PARTIALS = 0;
 layout(constant_id = 3) const uint THREAD_ROWS = 0;
 
@@ -77,9 +73,9 @@ bool is_finite(float x)
 Acc acc_empty()
 {
     Acc a;
-    a.v = (OP == OP_MAX || OP == OP_ARGMAX) ? NEG_INF : 0.0;
+    a.v = (OP == RED_MAX || OP == RED_ARGMAX) ? NEG_INF : 0.0;
     a.w = 0.0;
-    a.i = OP == OP_ARGMAX ? NONE : 0u;
+    a.i = OP == RED_ARGMAX ? NONE : 0u;
     return a;
 }
 
@@ -131,11 +127,11 @@ void arg_take(inout Acc a, float xv, uint xi)
 
 void combine(inout Acc a, Acc b)
 {
-    if (OP == OP_SUM) {
+    if (OP == RED_SUM) {
         sum_add(a, b.v, b.w);
-    } else if (OP == OP_MAX) {
+    } else if (OP == RED_MAX) {
         max_take(a, b.v);
-    } else if (OP == OP_ARGMAX) {
+    } else if (OP == RED_ARGMAX) {
         arg_take(a, b.v, b.i);
     } else {
         a.i += b.i;
@@ -145,27 +141,27 @@ void combine(inout Acc a, Acc b)
 // Accumulators travel through shared memory and partial buffers as two words.
 bool has_aux()
 {
-    return OP == OP_SUM || OP == OP_ARGMAX;
+    return OP == RED_SUM || OP == RED_ARGMAX;
 }
 
 uvec2 pack_acc(Acc a)
 {
-    if (OP == OP_COUNT_F32 || OP == OP_COUNT_I32) {
+    if (OP == RED_COUNT_F32 || OP == RED_COUNT_I32) {
         return uvec2(a.i, 0u);
     }
-    return uvec2(floatBitsToUint(a.v), OP == OP_SUM ? floatBitsToUint(a.w) : a.i);
+    return uvec2(floatBitsToUint(a.v), OP == RED_SUM ? floatBitsToUint(a.w) : a.i);
 }
 
 Acc unpack_acc(uvec2 u)
 {
     Acc a = acc_empty();
-    if (OP == OP_COUNT_F32 || OP == OP_COUNT_I32) {
+    if (OP == RED_COUNT_F32 || OP == RED_COUNT_I32) {
         a.i = u.x;
     } else {
         a.v = uintBitsToFloat(u.x);
-        if (OP == OP_SUM) {
+        if (OP == RED_SUM) {
             a.w = uintBitsToFloat(u.y);
-        } else if (OP == OP_ARGMAX) {
+        } else if (OP == RED_ARGMAX) {
             a.i = u.y;
         }
     }
@@ -179,17 +175,17 @@ void take(inout Acc a, uint k, uint j)
         combine(a, unpack_acc(uvec2(in0[k], has_aux() ? in1[k] : 0u)));
         return;
     }
-    if (OP == OP_COUNT_F32) {
+    if (OP == RED_COUNT_F32) {
         a.i += uintBitsToFloat(in0[k]) == uintBitsToFloat(in1[k]) ? 1u : 0u;
-    } else if (OP == OP_COUNT_I32) {
+    } else if (OP == RED_COUNT_I32) {
         a.i += in0[k] == in1[k] ? 1u : 0u;
     } else {
         float x = uintBitsToFloat(in0[k]);
-        if (OP == OP_SUM) {
+        if (OP == RED_SUM) {
             sum_add(a, x, 0.0);
         } else {
             x = pc.negate != 0 ? -x : x;
-            if (OP == OP_MAX) {
+            if (OP == RED_MAX) {
                 max_take(a, x);
             } else {
                 arg_take(a, x, j);
@@ -204,7 +200,7 @@ void take(inout Acc a, uint k, uint j)
 Acc subgroup_combine(Acc a)
 {
     Acc r = a;
-    if (OP == OP_SUM) {
+    if (OP == RED_SUM) {
         // subgroupAdd's order is the device's, and its roundings would be lost. So the hi parts
         // are first split (Rump, Ogita & Oishi's ExtractScalar) at sigma = 2^e >= 2*size*max|hi|
         // into q = (sigma + hi) - sigma, a multiple of ulp(sigma)/2 with |sum q| <= sigma, whose
@@ -222,11 +218,11 @@ Acc subgroup_combine(Acc a)
             r.v = subgroupAdd(a.v);
             r.w = subgroupAdd(a.w);
         }
-    } else if (OP == OP_MAX) {
+    } else if (OP == RED_MAX) {
         uint nan = subgroupMax(is_nan(a.v) ? 1u : 0u);
         float mx = subgroupMax(is_nan(a.v) ? NEG_INF : a.v);
         r.v = nan != 0u ? QNAN : mx;
-    } else if (OP == OP_ARGMAX) {
+    } else if (OP == RED_ARGMAX) {
         bool valid = a.i != NONE;
         bool isn = valid && is_nan(a.v);
         uint nan = subgroupMax(isn ? 1u : 0u);
@@ -284,13 +280,13 @@ Acc workgroup_combine(Acc a)
 // Writes row r's result (final level) from its accumulator.
 void write_result(Acc a, uint r)
 {
-    if (OP == OP_SUM) {
+    if (OP == RED_SUM) {
         // A non-finite hi is the answer (its compensation may be NaN from Inf - Inf).
         precise float v = is_finite(a.v) ? a.v + a.w : a.v;
         out0[r] = floatBitsToUint(pc.div != 1.0 ? v / pc.div : v);
-    } else if (OP == OP_MAX) {
+    } else if (OP == RED_MAX) {
         out0[r] = floatBitsToUint(pc.negate != 0u ? -a.v : a.v);
-    } else if (OP == OP_ARGMAX) {
+    } else if (OP == RED_ARGMAX) {
         out1[r] = a.i;
         if (pc.write_value != 0u) {
             out0[r] = floatBitsToUint(pc.negate != 0u ? -a.v : a.v);

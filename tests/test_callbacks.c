@@ -33,6 +33,9 @@ static vkt_status training_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, 
 {
     (void)t, (void)i;
     run *r = ud;
+    if (!vkt_model_is_training(r->model)) { /* back in training mode after each validation */
+        return VKT_ERROR;
+    }
     vkt_tensor *loss = vkt_softmax_xent(vkt_model_forward(r->model, b->x), b->y);
     return vkt_outputs_set(out, "loss", loss);
 }
@@ -40,7 +43,10 @@ static vkt_status training_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, 
 static vkt_status validation_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, uint32_t dl,
                                   vkt_outputs *out, void *ud)
 {
-    (void)b, (void)i, (void)dl, (void)out, (void)ud;
+    (void)b, (void)i, (void)dl, (void)out;
+    if (vkt_model_is_training(((run *)ud)->model)) { /* the trainer's model.eval() */
+        return VKT_ERROR;
+    }
     return vkt_log_value(t, "val_loss", val_losses[vkt_trainer_current_epoch(t)],
                          &(vkt_log_opts){.prog_bar = true});
 }
@@ -205,7 +211,7 @@ static void checkpoint_and_early_stopping(void **state)
     assert_true(vkt_dict_get_number(c, "epoch", &v) && v == 1);
     assert_true(vkt_dict_get_number(c, "global_step", &v) && v == 4);
     int ndim = 0;
-    int64_t shape[4];
+    int64_t shape[VKT_MAX_DIMS];
     assert_non_null(
         vkt_dict_get_floats(vkt_dict_get_child(c, "state_dict"), "0.weight", &ndim, shape));
     assert_int_equal(ndim, 2);

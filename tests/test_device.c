@@ -187,8 +187,19 @@ static void bad_tensor_arguments_are_clear_errors(void **state)
     assert_null(vkt_tensor_new(test_dev, VKT_F32, 2, bad));
     assert_int_equal(vkt_last_status(), VKT_INVALID_ARGUMENT);
     assert_non_null(strstr(vkt_last_error(), "dimension 1"));
-    assert_null(vkt_tensor_new(test_dev, VKT_F32, 5, bad));
+    int64_t too_many[VKT_MAX_DIMS + 1] = {1, 1, 1, 1, 1, 1, 1};
+    assert_null(vkt_tensor_new(test_dev, VKT_F32, VKT_MAX_DIMS + 1, too_many));
     assert_int_equal(vkt_last_status(), VKT_INVALID_ARGUMENT);
+    assert_non_null(strstr(vkt_last_error(), "ndim must be 1..6"));
+    /* the most dimensions: a 6-D tensor, its shape and its description */
+    int64_t six[VKT_MAX_DIMS] = {2, 1, 3, 1, 2, 5};
+    vkt_tensor *t6 = vkt_tensor_new(test_dev, VKT_F32, VKT_MAX_DIMS, six);
+    assert_non_null(t6);
+    assert_int_equal(vkt_tensor_numel(t6), 60);
+    assert_int_equal(vkt_tensor_dim(t6, -1), 5);
+    char d6[96];
+    assert_string_equal(vkt_tensor_describe(t6, d6, sizeof d6), "[2, 1, 3, 1, 2, 5] f32");
+    vkt_tensor_free(t6);
     vkt_tensor *x = vkt_tensor_new_2d(test_dev, VKT_F32, 3, 4);
     float buf[12];
     assert_int_equal(vkt_tensor_upload(x, buf, 11 * sizeof(float)), VKT_SHAPE_MISMATCH);

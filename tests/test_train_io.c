@@ -114,7 +114,7 @@ static void dict_basics(void **state)
     assert_false(vkt_dict_get_number(d, "nope", &v));
 
     int ndim = 0;
-    int64_t got[4] = {0};
+    int64_t got[VKT_MAX_DIMS] = {0};
     const float *f = vkt_dict_get_floats(vkt_dict_get_child(d, "state_dict"), "0.weight", &ndim,
                                          got);
     assert_non_null(f);
@@ -127,8 +127,15 @@ static void dict_basics(void **state)
     /* errors */
     assert_null(vkt_dict_child(d, "name"));
     ASSERT_ERROR_HAS(VKT_INVALID_ARGUMENT, "'name' holds a string");
-    int64_t five[5] = {1, 1, 1, 1, 1};
-    assert_int_equal(vkt_dict_set_floats(d, "x", w, 5, five), VKT_INVALID_ARGUMENT);
+    int64_t seven[VKT_MAX_DIMS + 1] = {1, 1, 1, 1, 1, 1, 1};
+    assert_int_equal(vkt_dict_set_floats(d, "x", w, VKT_MAX_DIMS + 1, seven), VKT_INVALID_ARGUMENT);
+    ASSERT_ERROR_HAS(VKT_INVALID_ARGUMENT, "0 to 6 dimensions allowed");
+    int64_t six[VKT_MAX_DIMS] = {1, 2, 1, 3, 1, 1}, got6[VKT_MAX_DIMS] = {0};
+    assert_int_equal(vkt_dict_set_floats(d, "x6", w, VKT_MAX_DIMS, six), VKT_OK);
+    assert_non_null(vkt_dict_get_floats(d, "x6", &ndim, got6));
+    assert_int_equal(ndim, VKT_MAX_DIMS);
+    assert_memory_equal(got6, six, sizeof six);
+    assert_int_equal(vkt_dict_remove(d, "x6"), VKT_OK);
     int64_t neg[1] = {-1};
     assert_int_equal(vkt_dict_set_floats(d, "x", w, 1, neg), VKT_INVALID_ARGUMENT);
     assert_int_equal(vkt_dict_set_string(d, "x", NULL), VKT_INVALID_ARGUMENT);
@@ -462,7 +469,7 @@ static void checkpoint_plain_safetensors(void **state)
     assert_int_equal(vkt_checkpoint_load(tpath("plain.safetensors"), &d), VKT_OK);
     assert_int_equal(vkt_dict_count(d), 1);
     int ndim;
-    int64_t shape[4];
+    int64_t shape[VKT_MAX_DIMS];
     const float *w = vkt_dict_get_floats(d, "w", &ndim, shape);
     assert_non_null(w);
     assert_int_equal(ndim, 1);

@@ -24,11 +24,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "data/data_internal.h"
+#include "optim/optim_internal.h"
 #include "test_util.h"
 
 /* optimizer.c / loader.c internals: Adam's state for the resume comparison, the shuffle flag */
-vkt_tensor *vkt__optimizer_state(vkt_optimizer *o, int i);
-bool vkt__loader_set_shuffle(vkt_loader *l, bool shuffle);
 
 #define MAXS 64    /* recorded steps / batches */
 #define MAXP 1024  /* floats of a parameter / gradient block */
@@ -1259,7 +1259,7 @@ static void resume_from_last_ckpt_equals_an_uninterrupted_run(void **state)
     assert_true(vkt_dict_get_number(os, "step", &steps));
     assert_true(vkt_dict_get_number(os, "lr", &lr));
     int nd1, nd2;
-    int64_t shape1[4], shape2[4];
+    int64_t shape1[VKT_MAX_DIMS], shape2[VKT_MAX_DIMS];
     const float *m1 = vkt_dict_get_floats(os, "exp_avg", &nd1, shape1);
     const float *m2 = vkt_dict_get_floats(os, "exp_avg_sq", &nd2, shape2);
     assert_non_null(m1);

@@ -34,7 +34,7 @@ int vkt_cli_ckpt_layers(const char *cmd, const vkt_dict *ckpt, const char *path,
         char key[32];
         snprintf(key, sizeof key, "%d.weight", i);
         int nd = 0;
-        int64_t shape[4];
+        int64_t shape[VKT_MAX_DIMS];
         if (!vkt_dict_get_floats(sd, key, &nd, shape)) {
             break;
         }

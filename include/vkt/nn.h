@@ -1,7 +1,24 @@
 /*
- * vkt/nn.h — layers, models, optimizers, learning-rate schedules, gradient clipping.
+ * vkt/nn.h — parameters, layers, models, optimizers, learning-rate schedules, gradient clipping.
  *
- *     vkt_model *mlp;
+ * A model is a set of named tensors: trainable parameters and non-trainable buffers (running
+ * statistics and the like), named and shaped as torch.nn's state_dict. Layers are plain functions
+ * over tensors that register their parameters on a model; any code can add more:
+ *
+ *     vkt_model *m;
+ *     vkt_model_create(dev, &(vkt_model_desc){ .seed = 0 }, &m);      // empty
+ *     vkt_linear_layer fc1, fc2;
+ *     vkt_linear_init(m, "fc1", 64, 128, true, &fc1);                 // "fc1.weight", "fc1.bias"
+ *     vkt_linear_init(m, "fc2", 128, 64, true, &fc2);
+ *     vkt_init ones = vkt_init_ones();
+ *     vkt_param *scale = vkt_model_add_param(m, "scale", 1, (int64_t[]){64}, &ones);
+ *     vkt_model_build(m);                                 // the blocks; optional (see below)
+ *     // a forward of your own; autograd gives the backward
+ *     vkt_tensor *h = vkt_linear_forward(&fc2, vkt_relu(vkt_linear_forward(&fc1, x)));
+ *     vkt_tensor *y = vkt_add(x, h);
+ *
+ * Or a sequential model from a layer list (torch.nn.Sequential, names "0.weight", "2.bias"...):
+ *
  *     vkt_model_create(dev, &(vkt_model_desc){ .layers = {
  *         { VKT_LAYER_LINEAR, 784, 256 }, { VKT_LAYER_RELU },
  *         { VKT_LAYER_LINEAR, 256, 10 } }, .seed = 0 }, &mlp);
@@ -17,10 +34,28 @@
  *     vkt_scope_end(dev);
  *     vkt_device_flush(dev);
  *
+ * Building. Parameters and buffers are registered first (vkt_model_add_param/_add_buffer, or a
+ * layer's init); the device memory is allocated and initialised once, by vkt_model_build or, if it
+ * was not called, by the first call that needs a device tensor (vkt_param_tensor, a layer's
+ * forward, vkt_model_tensor, vkt_model_param_block/_grad_block, vkt_model_zero_grad,
+ * vkt_optimizer_create, vkt_model_load_*). From then on the set is fixed: adding is an error.
+ * A model made from a desc with layers is built by vkt_model_create.
+ *
  * Memory (llm.c's layout, on the device): a model's parameters live in one allocation, its
- * gradients in a second and each optimizer state (momentum; Adam's m and v) in one more. Each
- * parameter tensor is a view into the block, padded to 64 elements so every view is aligned for
- * any device. Padding stays zero, has zero gradient, and is never updated.
+ * gradients in a second and each optimizer state (momentum; Adam's m and v) in one more; f32
+ * buffers and i32 buffers have one allocation each, which optimizers and zero-grad never touch.
+ * Each tensor is a view into its block, padded to 64 elements so every view is aligned for any
+ * device. Padding stays zero, has zero gradient, and is never updated.
+ *
+ * Initial values are drawn on the host from one generator seeded with vkt_model_desc.seed, in
+ * registration order, when the model is built (vkt_init: torch.nn.init's rules).
+ *
+ * State dict. vkt_model_num_tensors/_tensor/_tensor_name list parameters and buffers in torch's
+ * state_dict order: per module (the dotted name prefix) its own parameters, then its own buffers,
+ * then its sub-modules in the order they were first registered. So a torch model of the same
+ * structure loads vkt's tensors with load_state_dict and no renaming, and vice versa.
+ *
+ * Adding a layer: see src/nn/layer.h.
  */
 #ifndef VKT_NN_H
 #define VKT_NN_H
@@ -31,58 +66,269 @@
 extern "C" {
 #endif
 
+/* ---- initialisation (torch.nn.init) ---------------------------------------------------------- */
+
+typedef enum vkt_init_type {
+    VKT_INIT_ZEROS = 0,
+    VKT_INIT_ONES,
+    VKT_INIT_CONSTANT,        /* a */
+    VKT_INIT_UNIFORM,         /* U(a, b) */
+    VKT_INIT_NORMAL,          /* N(mean a, std b) */
+    VKT_INIT_XAVIER_UNIFORM,  /* U(±gain·sqrt(6 / (fan_in + fan_out))) */
+    VKT_INIT_XAVIER_NORMAL,   /* N(0, gain·sqrt(2 / (fan_in + fan_out))) */
+    VKT_INIT_KAIMING_UNIFORM, /* U(±gain·sqrt(3 / fan)), gain = vkt_init_gain(nonlinearity, a) */
+    VKT_INIT_KAIMING_NORMAL,  /* N(0, gain / sqrt(fan)) */
+    _VKT_INIT_FORCE_U32 = 0x7FFFFFFF
+} vkt_init_type;
+
+typedef enum vkt_nonlinearity {
+    VKT_NONLIN_LEAKY_RELU = 0, /* torch's kaiming default; gain sqrt(2 / (1 + a²)) */
+    VKT_NONLIN_LINEAR,         /* 1 (also conv and sigmoid) */
+    VKT_NONLIN_RELU,           /* sqrt(2) */
+    VKT_NONLIN_TANH,           /* 5/3 */
+    VKT_NONLIN_SIGMOID,        /* 1 */
+    _VKT_NONLIN_FORCE_U32 = 0x7FFFFFFF
+} vkt_nonlinearity;
+
+typedef enum vkt_fan_mode {
+    VKT_FAN_IN = 0,
+    VKT_FAN_OUT,
+    _VKT_FAN_FORCE_U32 = 0x7FFFFFFF
+} vkt_fan_mode;
+
+/**
+ * How a tensor starts. Fans are torch's: fan_in = shape[1]·receptive, fan_out = shape[0]·receptive,
+ * receptive = the product of shape[2:]; xavier and kaiming need 2 or more dimensions.
+ * The zero value is zeros.
+ */
+typedef struct vkt_init {
+    vkt_init_type type;
+    float a, b;                    /* CONSTANT a; UNIFORM [a, b); NORMAL mean a, std b;
+                                      KAIMING a = the leaky_relu negative slope */
+    float gain;                    /* XAVIER; 0 -> 1 */
+    vkt_fan_mode mode;             /* KAIMING */
+    vkt_nonlinearity nonlinearity; /* KAIMING */
+} vkt_init;
+
+VKT_API vkt_init vkt_init_zeros(void);
+VKT_API vkt_init vkt_init_ones(void);
+VKT_API vkt_init vkt_init_constant(float v);
+VKT_API vkt_init vkt_init_uniform(float a, float b);
+VKT_API vkt_init vkt_init_normal(float mean, float std);
+VKT_API vkt_init vkt_init_xavier_uniform(float gain);
+VKT_API vkt_init vkt_init_xavier_normal(float gain);
+VKT_API vkt_init vkt_init_kaiming_uniform(float a, vkt_fan_mode mode, vkt_nonlinearity nl);
+VKT_API vkt_init vkt_init_kaiming_normal(float a, vkt_fan_mode mode, vkt_nonlinearity nl);
+/** torch.nn.init.calculate_gain; `param` is leaky_relu's negative slope. */
+VKT_API float vkt_init_gain(vkt_nonlinearity nl, float param);
+/**
+ * Fills `out` (the product of `shape` floats) as `init` says, drawing from a splitmix64 generator
+ * whose state is *seed (advanced). The host half of every parameter's initialisation.
+ */
+VKT_API vkt_status vkt_init_fill(const vkt_init *init, int ndim, const int64_t *shape,
+                                 uint64_t *seed, float *out);
+
 /* ---- models ---------------------------------------------------------------------------------- */
 
 typedef enum vkt_layer_type {
     VKT_LAYER_NONE = 0,   /* ends the layer list */
     VKT_LAYER_LINEAR,     /* y = x Wᵀ + b; W (out, in) as torch.nn.Linear */
     VKT_LAYER_RELU,
+    VKT_LAYER_BATCH_NORM1D, /* torch.nn.BatchNorm1d(in): samples (C) or (C, L) */
+    VKT_LAYER_BATCH_NORM2D, /* torch.nn.BatchNorm2d(in): samples (C, H, W) */
+    VKT_LAYER_DROPOUT,      /* torch.nn.Dropout(p) */
+    VKT_LAYER_FLATTEN,      /* torch.nn.Flatten(start_dim, end_dim) */
     _VKT_LAYER_FORCE_U32 = 0x7FFFFFFF
 } vkt_layer_type;
 
+/**
+ * One layer of a sequential model. Zero fields take torch's defaults, so a desc reads as the
+ * torch constructor: { VKT_LAYER_BATCH_NORM2D, 32 }, { VKT_LAYER_DROPOUT, .p = 0.25f }.
+ * Dimensions (start_dim, end_dim) count the batch dimension, as torch's.
+ */
 typedef struct vkt_layer_desc {
     vkt_layer_type type;
-    uint32_t in, out;     /* LINEAR */
+    uint32_t in, out;     /* LINEAR: features; BATCH_NORM*: in = num_features */
     bool no_bias;         /* LINEAR without bias */
+    float p;              /* DROPOUT: probability of dropping; 0 -> 0.5 */
+    float eps;            /* BATCH_NORM*: 0 -> 1e-5 */
+    float momentum;       /* BATCH_NORM*: 0 -> 0.1 */
+    bool no_affine;       /* BATCH_NORM*: affine=False (no weight, bias) */
+    bool no_running_stats; /* BATCH_NORM*: track_running_stats=False (batch statistics always) */
+    int start_dim, end_dim; /* FLATTEN: 0 -> 1, -1 */
 } vkt_layer_desc;
 
 #define VKT_MAX_LAYERS 32
 
 /**
- * A sequential model. Linear layers start as torch.nn.Linear does: weights and biases uniform in
- * ±1/sqrt(in) (Kaiming-uniform with a = sqrt(5)), drawn from a generator seeded with `seed`.
+ * A model: empty (no layers; add parameters and layers, then build) or sequential (layers up to
+ * the first VKT_LAYER_NONE, named "<index>.<param>" as torch.nn.Sequential). Layers start as
+ * torch.nn's do: Linear weights and biases uniform in ±1/sqrt(in) (Kaiming-uniform with
+ * a = sqrt(5)), drawn from a generator seeded with `seed`.
  */
 typedef struct vkt_model_desc {
     vkt_layer_desc layers[VKT_MAX_LAYERS]; /* up to the first VKT_LAYER_NONE */
     uint64_t seed;
     const char *label;    /* may be NULL */
+    /* One sample's shape, up to the first 0: {1, 28, 28} for (C, H, W) images, whose batches
+     * are (B, 1, 28, 28). All zeros: the first Linear's (in). */
+    uint32_t input[VKT_MAX_DIMS - 1];
 } vkt_model_desc;
 
 typedef struct vkt_model vkt_model;
+/** A named parameter or buffer of a model; owned by the model. */
+typedef struct vkt_param vkt_param;
 
 /** Fills `out` with Linear(sizes[0], sizes[1]), ReLU, ..., Linear(sizes[n-2], sizes[n-1]). */
 VKT_API vkt_status vkt_mlp_desc(const uint32_t *sizes, int n, uint64_t seed, vkt_model_desc *out);
 VKT_API vkt_status vkt_model_create(vkt_device *dev, const vkt_model_desc *desc, vkt_model **out);
 VKT_API void vkt_model_destroy(vkt_model *m);
 VKT_API vkt_device *vkt_model_device(const vkt_model *m);
-/** Logits for a batch x (B, in) f32; NULL with the error set on a shape mismatch. */
+
+/**
+ * Registers a trainable f32 parameter `name` (dotted: "conv1.weight", "layer1.0.bn1.bias") of
+ * `ndim` (1..VKT_MAX_DIMS) dimensions; `init` NULL means zeros. NULL with the error set on a
+ * duplicate or malformed name, a bad shape or init, or a model already built.
+ */
+VKT_API vkt_param *vkt_model_add_param(vkt_model *m, const char *name, int ndim,
+                                       const int64_t *shape, const vkt_init *init);
+/**
+ * Registers a non-trainable buffer (f32 or i32; ndim 0 is a scalar such as num_batches_tracked,
+ * held as one element). Buffers are saved and loaded with the state dict but have no gradient and
+ * no optimizer state. `init` NULL means zeros (an i32 buffer takes the values rounded).
+ */
+VKT_API vkt_param *vkt_model_add_buffer(vkt_model *m, const char *name, vkt_dtype dtype, int ndim,
+                                        const int64_t *shape, const vkt_init *init);
+/** Allocates the blocks and initialises every tensor; once (later calls return VKT_OK). */
+VKT_API vkt_status vkt_model_build(vkt_model *m);
+VKT_API bool vkt_model_is_built(const vkt_model *m);
+/** The parameter or buffer called `name`; NULL if none. */
+VKT_API vkt_param *vkt_model_find(const vkt_model *m, const char *name);
+
+/** The tensor (a view into its block), building the model if needed; NULL with the error set if
+ * that fails. A scalar buffer is a one-element 1-D tensor. */
+VKT_API vkt_tensor *vkt_param_tensor(vkt_param *p);
+VKT_API const char *vkt_param_name(const vkt_param *p);
+VKT_API bool vkt_param_is_buffer(const vkt_param *p);
+VKT_API vkt_model *vkt_param_model(const vkt_param *p);
+
+/** Training mode (the default) or evaluation mode, as torch's module.train()/eval(); layers
+ * whose behaviour differs (dropout, batch norm) read it. */
+VKT_API void vkt_model_train(vkt_model *m, bool training);
+VKT_API bool vkt_model_is_training(const vkt_model *m);
+/** vkt_model_desc.seed: what parameters were drawn from and what dropout layers key on. */
+VKT_API uint64_t vkt_model_seed(const vkt_model *m);
+
+/** A sequential model's logits for a batch x (B, in) f32; NULL with the error set on a shape
+ * mismatch or for a model without a layer list (call your layers' forwards). */
 VKT_API vkt_tensor *vkt_model_forward(vkt_model *m, const vkt_tensor *x);
 /** Zeroes every gradient: one fill over the gradient block. */
 VKT_API vkt_status vkt_model_zero_grad(vkt_model *m);
 
-/** Parameter tensors in torch.nn.Sequential state_dict order ("0.weight", "0.bias", "2.weight"...).
- */
+/** Parameters and buffers in torch's state_dict order (see the top of this file). A tensor is
+ * NULL if the model could not be built. */
 VKT_API uint32_t vkt_model_num_tensors(const vkt_model *m);
 VKT_API vkt_tensor *vkt_model_tensor(const vkt_model *m, uint32_t i);
 VKT_API const char *vkt_model_tensor_name(const vkt_model *m, uint32_t i);
-/** Number of parameters (without padding). */
+VKT_API vkt_param *vkt_model_tensor_param(const vkt_model *m, uint32_t i);
+/** The state-dict shape of tensor i (ndim 0 for a scalar buffer); returns ndim, -1 if no such. */
+VKT_API int vkt_model_tensor_shape(const vkt_model *m, uint32_t i, int64_t *shape);
+/** Number of trainable parameters (without padding or buffers). */
 VKT_API uint64_t vkt_model_num_params(const vkt_model *m);
 /** The flat blocks (with padding): what optimizers and checkpoints work on. */
 VKT_API vkt_tensor *vkt_model_param_block(const vkt_model *m);
 VKT_API vkt_tensor *vkt_model_grad_block(const vkt_model *m);
-/** Input features of the first layer and outputs of the last. */
+/** Input features of the first layer and outputs of the last (sequential models; 0 otherwise). */
 VKT_API uint32_t vkt_model_in_features(const vkt_model *m);
 VKT_API uint32_t vkt_model_out_features(const vkt_model *m);
+
+/* ---- state dicts (vkt_dict: include/vkt/train.h) --------------------------------------------- */
+
+typedef struct vkt_dict vkt_dict;
+
+/** Writes every parameter and buffer into `sd` as f32 arrays under its name (i32 buffers
+ * converted), with its state-dict shape; reads the device. */
+VKT_API vkt_status vkt_model_state_dict(const vkt_model *m, vkt_dict *sd);
+/**
+ * Strict load, as torch's load_state_dict(strict=True): every model tensor must be in `sd` with
+ * its shape, and `sd` may hold nothing else. Errors name the tensor (VKT_NOT_FOUND for a missing
+ * or unexpected one, VKT_SHAPE_MISMATCH for a wrong shape); nothing is uploaded unless all match.
+ */
+VKT_API vkt_status vkt_model_load_state_dict(vkt_model *m, const vkt_dict *sd);
+/**
+ * Loads a safetensors file (read by vkt_checkpoint_load): a flat state dict such as
+ * safetensors.torch.save_file(model.state_dict(), path) writes (F32 tensors), or a vkt/Lightning
+ * checkpoint, whose "state_dict" is used. Strict as vkt_model_load_state_dict; errors name the file.
+ */
+VKT_API vkt_status vkt_model_load_safetensors(vkt_model *m, const char *path);
+
+/* ---- layers (one file each under src/nn/; adding one: src/nn/layer.h) ------------------------ */
+
+/** torch.nn.Linear: weight (out, in) kaiming_uniform(a = sqrt(5)), bias (out) U(±1/sqrt(in)). */
+typedef struct vkt_linear_layer {
+    vkt_model *model;
+    vkt_param *weight, *bias;   /* bias NULL without one */
+    uint32_t in, out;
+} vkt_linear_layer;
+
+/** Registers "<name>.weight" (and "<name>.bias") on `m`; `name` "" registers "weight", "bias". */
+VKT_API vkt_status vkt_linear_init(vkt_model *m, const char *name, uint32_t in, uint32_t out,
+                                   bool bias, vkt_linear_layer *layer);
+/** y = x Wᵀ + b for x (B, in) f32: vkt_matmul(x, W, VKT_TRANS_B) then vkt_add_bias. */
+VKT_API vkt_tensor *vkt_linear_forward(const vkt_linear_layer *l, const vkt_tensor *x);
+
+/** torch.nn.BatchNorm1d / BatchNorm2d options; zero fields are torch's defaults. */
+typedef struct vkt_batch_norm_desc {
+    uint32_t num_features;
+    float eps;             /* 0 -> 1e-5 */
+    float momentum;        /* 0 -> 0.1; running = (1 - momentum) running + momentum batch */
+    bool no_affine;        /* affine=False: no weight, bias */
+    bool no_running_stats; /* track_running_stats=False: no buffers, batch statistics always */
+} vkt_batch_norm_desc;
+
+/**
+ * torch.nn.BatchNorm1d (input (B, C) or (B, C, L)) or BatchNorm2d ((B, C, H, W)): weight ones and
+ * bias zeros (C), then the buffers running_mean zeros, running_var ones (C) and
+ * num_batches_tracked (i32 scalar), in torch's order. Training mode (vkt_model_is_training)
+ * normalises with the batch's statistics and updates the buffers; eval mode uses the running
+ * statistics.
+ */
+typedef struct vkt_batch_norm_layer {
+    vkt_model *model;
+    vkt_param *weight, *bias;          /* NULL with no_affine */
+    vkt_param *running_mean, *running_var, *num_batches_tracked; /* NULL with no_running_stats */
+    uint32_t num_features;
+    int input_ndim[2];                 /* the ranks of x it takes: {2, 3} (1d) or {4, 4} (2d) */
+    float eps, momentum;
+} vkt_batch_norm_layer;
+
+VKT_API vkt_status vkt_batch_norm1d_init(vkt_model *m, const char *name,
+                                         const vkt_batch_norm_desc *desc,
+                                         vkt_batch_norm_layer *layer);
+VKT_API vkt_status vkt_batch_norm2d_init(vkt_model *m, const char *name,
+                                         const vkt_batch_norm_desc *desc,
+                                         vkt_batch_norm_layer *layer);
+/** vkt_batch_norm on x (f32, channels in dimension 1) in the model's mode. */
+VKT_API vkt_tensor *vkt_batch_norm_forward(const vkt_batch_norm_layer *l, const vkt_tensor *x);
+
+/**
+ * torch.nn.Dropout(p): in training mode zeroes each element with probability p and scales the
+ * rest by 1 / (1 - p) (vkt_dropout); in eval mode a copy of x. Masks are reproducible: the layer's
+ * Philox key comes from the model's seed and the layer's name, and its counter advances by the
+ * elements of every training forward, so two models made with the same seed and names draw the
+ * same masks in the same order.
+ */
+typedef struct vkt_dropout_layer {
+    vkt_model *model;
+    float p;
+    uint64_t seed;    /* Philox key */
+    uint64_t offset;  /* counter of the next training forward */
+} vkt_dropout_layer;
+
+/** No parameters; `name` only keys the random stream. p in [0, 1]. */
+VKT_API vkt_status vkt_dropout_init(vkt_model *m, const char *name, float p,
+                                    vkt_dropout_layer *layer);
+VKT_API vkt_tensor *vkt_dropout_forward(vkt_dropout_layer *l, const vkt_tensor *x);
 
 /* ---- optimizers ------------------------------------------------------------------------------ */
 

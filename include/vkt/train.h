@@ -86,7 +86,7 @@ VKT_API vkt_status vkt_dict_set_number(vkt_dict *d, const char *key, double v);
 VKT_API vkt_status vkt_dict_set_string(vkt_dict *d, const char *key, const char *v);
 /** A nested dictionary under `key` (created if absent, returned if present); NULL on error. */
 VKT_API vkt_dict *vkt_dict_child(vkt_dict *d, const char *key);
-/** Copies `n` floats of the given shape (ndim <= 4). */
+/** Copies `n` floats of the given shape (ndim <= VKT_MAX_DIMS). */
 VKT_API vkt_status vkt_dict_set_floats(vkt_dict *d, const char *key, const float *v, int ndim,
                                        const int64_t *shape);
 VKT_API bool vkt_dict_has(const vkt_dict *d, const char *key);

@@ -6,9 +6,8 @@
 #include <stdio.h>
 
 #include "check/check.h"
+#include "optim/optim_internal.h"
 
-vkt_status vkt__clip_grad_norm_tensor(vkt_tensor *g, float max_norm, vkt_tensor **norm_out);
-vkt_status vkt__clip_grad_value_tensor(vkt_tensor *g, float clip);
 
 static const int64_t sizes[] = {1, 3, 63, 65, 1000, 235146, 1000003};
 

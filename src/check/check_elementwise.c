@@ -1,5 +1,7 @@
 /*
- * check_elementwise.c — add, mul, scale, relu, add_bias and sum_cols against src/ref.
+ * check_elementwise.c — the elementwise ops against src/ref: every UNARY, BINARY and SCALAR op of
+ * the op table (src/ops/op_table.h) through one generic driver, with the row's tolerance; then
+ * the ops with hand-written cases (add_bias, sum_cols, accumulate, max/min_into, cast, concat).
  */
 #include <stdio.h>
 #include <string.h>
@@ -16,32 +18,62 @@ static const ew_case cases[] = {
     {4097, 4097},
 };
 
-typedef vkt_tensor *(*binary_fn)(const vkt_tensor *, const vkt_tensor *);
-typedef void (*binary_ref)(float *, const float *, const float *, int64_t);
-
-static void run_binary(vkt__check_ctx *c, const char *op, binary_fn fn, binary_ref ref,
-                       const ew_case *k, const float *a, const float *b, float *want,
-                       const char *shape)
+/* One generic op of the table (UNARY, BINARY or SCALAR with a reference) on one shape: inputs a
+ * (and b), both in [-2, 2) ([0.1, 2) for VKT__OPF_POSITIVE ops). */
+static void run_generic(vkt__check_ctx *c, const vkt__op_case *op, const ew_case *k,
+                        const float *a, const float *b, float *want, const char *shape)
 {
-    if (!vkt__check_wants(c, op)) {
-        return;
-    }
     int64_t n = k->rows * k->cols;
     int64_t sh[2] = {k->rows, k->cols};
     vkt_scope_begin(c->dev);
     double t0 = vkt__now();
-    vkt_tensor *ta = vkt__check_tensor(c->dev, VKT_F32, a, 2, sh);
-    vkt_tensor *tb = vkt__check_tensor(c->dev, VKT_F32, b, 2, sh);
-    float *got = vkt__check_fetch(fn(ta, tb));
+    vkt_tensor *t[2] = {vkt__check_tensor(c->dev, VKT_F32, a, 2, sh),
+                        vkt__check_tensor(c->dev, VKT_F32, b, 2, sh)};
+    float *got = t[0] && t[1] ? vkt__check_fetch(vkt__op_case_apply(op, t)) : NULL;
     double ms = (vkt__now() - t0) * 1e3;
     if (!got) {
-        vkt__check_report_failure(c, op, shape);
+        vkt__check_report_failure(c, op->name, shape);
     } else {
-        ref(want, a, b, n);
-        vkt__check_report(c, op, shape, vkt__max_err(got, want, n), 0.0, ms, NULL);
+        switch (op->kind) {
+        case VKT__OPK_UNARY:
+            op->reference.unary(want, a, n);
+            break;
+        case VKT__OPK_BINARY:
+            op->reference.binary(want, a, b, n);
+            break;
+        default:
+            op->reference.scalar(want, a, VKT__CHECK_SCALAR, n);
+            break;
+        }
+        vkt__check_report(c, op->name, shape, vkt__max_err(got, want, n), op->tol, ms, NULL);
     }
     free(got);
     vkt_scope_end(c->dev);
+}
+
+/* Every elementwise op of the table that has a reference, on one shape. */
+static bool run_table(vkt__check_ctx *c, const ew_case *k, float *want, const char *shape)
+{
+    int64_t n = k->rows * k->cols;
+    for (int o = 0; o < VKT__OP_COUNT; o++) {
+        const vkt__op_case *op = &vkt__op_cases[o];
+        bool generic = op->kind == VKT__OPK_UNARY || op->kind == VKT__OPK_BINARY ||
+                       op->kind == VKT__OPK_SCALAR;
+        if (!generic || !op->reference.custom || !vkt__check_wants(c, op->name)) {
+            continue;
+        }
+        float *a = vkt__check_rand_for(c, op->flags, n, -2.0f, 2.0f);
+        float *b = vkt__check_rand_for(c, op->flags, n, -2.0f, 2.0f);
+        if (!a || !b) {
+            free(a);
+            free(b);
+            return false;
+        }
+        run_generic(c, op, k, a, b, want, shape);
+        free(a);
+        free(b);
+    }
+    return true;
 }
 
 void vkt__check_elementwise(vkt__check_ctx *c)
@@ -61,38 +93,10 @@ void vkt__check_elementwise(vkt__check_ctx *c)
             vkt__check_report_failure(c, "elementwise", shape);
             goto next;
         }
-        /* Elementwise results are exact in fp32: the tolerance is zero. */
-        run_binary(c, "add", vkt_add, vkt__ref_add, k, a, b, want, shape);
-        run_binary(c, "mul", vkt_mul, vkt__ref_mul, k, a, b, want, shape);
-
-        if (vkt__check_wants(c, "scale")) {
-            vkt_scope_begin(c->dev);
-            double t0 = vkt__now();
-            float *got = vkt__check_fetch(vkt_scale(vkt__check_tensor(c->dev, VKT_F32, a, 2, sh),
-                                                    -0.37f));
-            double ms = (vkt__now() - t0) * 1e3;
-            if (got) {
-                vkt__ref_scale(want, a, -0.37f, n);
-                vkt__check_report(c, "scale", shape, vkt__max_err(got, want, n), 0.0, ms, NULL);
-            } else {
-                vkt__check_report_failure(c, "scale", shape);
-            }
-            free(got);
-            vkt_scope_end(c->dev);
-        }
-        if (vkt__check_wants(c, "relu")) {
-            vkt_scope_begin(c->dev);
-            double t0 = vkt__now();
-            float *got = vkt__check_fetch(vkt_relu(vkt__check_tensor(c->dev, VKT_F32, a, 2, sh)));
-            double ms = (vkt__now() - t0) * 1e3;
-            if (got) {
-                vkt__ref_relu(want, a, n);
-                vkt__check_report(c, "relu", shape, vkt__max_err(got, want, n), 0.0, ms, NULL);
-            } else {
-                vkt__check_report_failure(c, "relu", shape);
-            }
-            free(got);
-            vkt_scope_end(c->dev);
+        if (!run_table(c, k, want, shape)) {
+            vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
+            vkt__check_report_failure(c, "elementwise", shape);
+            goto next;
         }
         if (vkt__check_wants(c, "add_bias")) {
             vkt_scope_begin(c->dev);

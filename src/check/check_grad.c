@@ -6,91 +6,55 @@
  * GRAD_PROBES elements of each input runs the op at x +- h e_i and x +- (h/2) e_i on the device,
  * forms L in double on the host, and compares with the Richardson extrapolation of the two
  * central differences:  err = max_i |grad_i - fd_i| / max(1, |fd_i|).
- * Inputs of ops with kinks (relu, max, min) are distinct multiples of 0.05 offset by 0.025, so no
- * element lies within h = 0.01 of a kink or a tie. With fp32 forward passes, L of magnitude ~10
- * and h = 0.01 the rounding term is ~6e-8 * 10 / 0.01 = 6e-5 and the truncation term is h^2 f'''
- * (0 for the piecewise-linear ops, ~1e-4 for softmax); measured at most 8e-5: the tolerance is
- * 5e-4.
+ * The cases: every op of the op table (src/ops/op_table.h) that is not CUSTOM, on generic_shapes,
+ * with inputs made from its kind and flags; then custom_cases[] for the CUSTOM ops (each must have
+ * one) and composites. Inputs of ops flagged VKT__OPF_KINK (relu, max, min) are distinct
+ * multiples of 0.05 offset by 0.025, so no element lies within h = 0.01 of a kink or a tie.
+ * With fp32 forward passes, L of magnitude ~10 and h = 0.01 the rounding term is
+ * ~6e-8 * 10 / 0.01 = 6e-5 and the truncation term is h^2 f''' (0 for the piecewise-linear ops,
+ * ~1e-4 for softmax); measured at most 8e-5: the tolerance is 5e-4.
  */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "check/check.h"
+#include "ops/conv.h"
 
 #define GRAD_PROBES 24
 #define GRAD_H 0.01f
 #define GRAD_TOL 5e-4
 
-typedef enum {
-    G_MATMUL,
-    G_ADD_BIAS,
-    G_RELU,
-    G_ADD,
-    G_MUL,
-    G_MUL_SELF, /* mul(x, x): one tensor feeding both inputs (gradient fan-in) */
-    G_SCALE,
-    G_SOFTMAX_XENT,
-    G_SUM,
-    G_MEAN,
-    G_MAX,
-    G_MIN,
-    G_SUM_ROWS,
-    G_MEAN_ROWS,
-    G_MAX_ROWS,
-    G_MIN_ROWS,
-    G_MLP, /* x -> matmul -> add_bias -> relu -> matmul -> add_bias -> softmax_xent */
-} grad_op;
-
-typedef struct grad_case {
-    const char *name;
-    grad_op op;
-    int64_t r, c, k; /* op-specific sizes (see make_inputs) */
-    int flags;       /* matmul flags */
-} grad_case;
-
-static const grad_case cases[] = {
-    {"matmul_nn", G_MATMUL, 3, 5, 4, 0},
-    {"matmul_tn", G_MATMUL, 7, 3, 65, VKT_TRANS_A},
-    {"matmul_nt", G_MATMUL, 65, 2, 3, VKT_TRANS_B},
-    {"matmul_tt", G_MATMUL, 1, 63, 5, VKT_TRANS_A | VKT_TRANS_B},
-    {"add_bias", G_ADD_BIAS, 65, 3, 0, 0},
-    {"relu", G_RELU, 63, 17, 0, 0},
-    {"add", G_ADD, 3, 1000, 0, 0},
-    {"mul", G_MUL, 65, 3, 0, 0},
-    {"mul_self", G_MUL_SELF, 1, 63, 0, 0},
-    {"scale", G_SCALE, 1, 1000, 0, 0},
-    {"softmax_xent", G_SOFTMAX_XENT, 65, 10, 0, 0},
-    {"softmax_xent", G_SOFTMAX_XENT, 3, 1000, 0, 0},
-    {"sum", G_SUM, 1, 1000, 0, 0},
-    {"mean", G_MEAN, 65, 63, 0, 0},
-    {"max", G_MAX, 1, 1000, 0, 0},
-    {"min", G_MIN, 3, 65, 0, 0},
-    {"sum_rows", G_SUM_ROWS, 65, 3, 0, 0},
-    {"mean_rows", G_MEAN_ROWS, 3, 65, 0, 0},
-    {"max_rows", G_MAX_ROWS, 7, 63, 0, 0},
-    {"min_rows", G_MIN_ROWS, 63, 7, 0, 0},
-    {"mlp", G_MLP, 17, 13, 10, 0}, /* batch 17, 13 inputs, 10 classes, hidden 9 */
-};
-
 #define MAX_INPUTS 5
 
 typedef struct inputs {
-    int n;                      /* differentiable inputs */
+    int n; /* differentiable inputs */
     float *host[MAX_INPUTS];
     int ndim[MAX_INPUTS];
-    int64_t shape[MAX_INPUTS][2];
+    int64_t shape[MAX_INPUTS][VKT_MAX_DIMS];
     int64_t numel[MAX_INPUTS];
-    int32_t *labels;            /* softmax_xent / mlp */
+    int32_t *labels; /* softmax_xent / mlp */
     int64_t batch;
-    int64_t wn;                 /* elements of the op's output (when it has more than one) */
+    int64_t wn; /* elements of the op's output (when it has more than one) */
 } inputs;
+
+typedef struct grad_case grad_case;
+struct grad_case {
+    const char *name;
+    vkt__op op;      /* the op whose backward is checked; VKT__OP_NONE for a composite */
+    int64_t r, c, k; /* sizes, as make reads them */
+    int flags;       /* matmul flags */
+    bool (*make)(vkt__check_ctx *c, const grad_case *k, inputs *in);
+    /* the op applied to device tensors t[0..in->n); labels may be NULL */
+    vkt_tensor *(*apply)(const grad_case *k, vkt_tensor **t, vkt_tensor *labels);
+    const void *arg; /* case-specific: the conv2d / pooling geometry (conv_fd, pool_fd) */
+};
 
 /* Distinct values (for ops with kinks): a permutation of multiples of 0.05, offset by 0.025. */
 static void distinct_values(vkt__check_ctx *c, float *p, int64_t n)
 {
     for (int64_t i = 0; i < n; i++) {
-        p[i] = ((float)i - (float)n / 2.0f) * 0.05f + 0.025f;
+        p[i] = (float)(i - n / 2) * 0.05f + 0.025f;
     }
     for (int64_t i = n - 1; i > 0; i--) {
         int64_t j = (int64_t)(vkt__check_next(c) % (uint64_t)(i + 1));
@@ -100,105 +64,253 @@ static void distinct_values(vkt__check_ctx *c, float *p, int64_t n)
     }
 }
 
-static bool add_input(vkt__check_ctx *c, inputs *in, int64_t rows, int64_t cols, bool two_d,
-                      bool distinct)
+/* Appends an input of `ndim` dimensions with values in [-1, 1) and, for the VKT__OPF_* flags,
+ * distinct (KINK) and/or all > 0.1 (POSITIVE). */
+static bool add_input_nd(vkt__check_ctx *c, inputs *in, int ndim, const int64_t *shape,
+                         unsigned flags)
 {
     int i = in->n++;
-    in->ndim[i] = two_d ? 2 : 1;
-    in->shape[i][0] = two_d ? rows : cols;
-    in->shape[i][1] = cols;
-    in->numel[i] = two_d ? rows * cols : cols;
-    in->host[i] = vkt__check_rand(c, in->numel[i], -1.0f, 1.0f);
-    if (in->host[i] && distinct) {
+    in->ndim[i] = ndim;
+    in->numel[i] = 1;
+    for (int d = 0; d < ndim; d++) {
+        in->shape[i][d] = shape[d];
+        in->numel[i] *= shape[d];
+    }
+    in->host[i] = vkt__check_rand_for(c, flags, in->numel[i], -1.0f, 1.0f);
+    if (in->host[i] && (flags & VKT__OPF_KINK)) {
         distinct_values(c, in->host[i], in->numel[i]);
+        for (int64_t e = 0; (flags & VKT__OPF_POSITIVE) && e < in->numel[i]; e++) {
+            in->host[i][e] += (float)in->numel[i] * 0.025f + 0.1f;
+        }
     }
     return in->host[i] != NULL;
 }
 
-static bool make_inputs(vkt__check_ctx *c, const grad_case *k, inputs *in)
+/* Appends an input of rows x cols (or cols when !two_d). */
+static bool add_input(vkt__check_ctx *c, inputs *in, int64_t rows, int64_t cols, bool two_d,
+                      unsigned flags)
 {
-    memset(in, 0, sizeof *in);
-    switch (k->op) {
-    case G_MATMUL: {
-        /* r x k times k x c, stored transposed where the flags say */
-        int64_t m = k->r, n = k->c, kk = k->k;
-        bool ok = (k->flags & VKT_TRANS_A) ? add_input(c, in, kk, m, true, false)
-                                           : add_input(c, in, m, kk, true, false);
-        return ok && ((k->flags & VKT_TRANS_B) ? add_input(c, in, n, kk, true, false)
-                                               : add_input(c, in, kk, n, true, false));
+    int64_t shape[2] = {two_d ? rows : cols, cols};
+    return add_input_nd(c, in, two_d ? 2 : 1, shape, flags);
+}
+
+/* ---- generic cases: every non-CUSTOM op of the table, on the shapes below ---- */
+
+static bool make_generic(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    const vkt__op_case *op = &vkt__op_cases[k->op];
+    bool ok = true;
+    for (int i = 0; ok && i < vkt__op_case_inputs(op); i++) {
+        ok = add_input(c, in, k->r, k->c, true, op->flags);
     }
-    case G_ADD_BIAS:
-        return add_input(c, in, k->r, k->c, true, false) &&
-               add_input(c, in, 1, k->c, false, false);
-    case G_ADD:
-    case G_MUL:
-        return add_input(c, in, k->r, k->c, true, false) &&
-               add_input(c, in, k->r, k->c, true, false);
-    case G_SOFTMAX_XENT:
-        in->batch = k->r;
-        in->labels = vkt__check_rand_int(c, k->r, (int32_t)k->c);
-        return in->labels && add_input(c, in, k->r, k->c, true, false);
-    case G_MLP:
-        /* x (B, I), w1 (I, H), b1 (H), w2 (H, C), b2 (C); H = 9 */
-        in->batch = k->r;
-        in->labels = vkt__check_rand_int(c, k->r, (int32_t)k->k);
-        return in->labels && add_input(c, in, k->r, k->c, true, false) &&
-               add_input(c, in, k->c, 9, true, false) && add_input(c, in, 1, 9, false, false) &&
-               add_input(c, in, 9, k->k, true, false) && add_input(c, in, 1, k->k, false, false);
-    case G_RELU:
-    case G_MAX:
-    case G_MIN:
-    case G_MAX_ROWS:
-    case G_MIN_ROWS:
-        return add_input(c, in, k->r, k->c, true, true);
+    return ok;
+}
+
+static vkt_tensor *apply_generic(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)labels;
+    return vkt__op_case_apply(&vkt__op_cases[k->op], t);
+}
+
+/* Awkward sizes: one element, a long row of 3 x 1000, and 65 x 63 (neither a tile multiple). */
+static const int64_t generic_shapes[][2] = {{1, 1}, {3, 1000}, {65, 63}};
+
+/* ---- hand-written cases: CUSTOM ops and composites ---- */
+
+static bool make_matmul(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    /* r x k times k x c, stored transposed where the flags say */
+    int64_t m = k->r, n = k->c, kk = k->k;
+    bool ok = (k->flags & VKT_TRANS_A) ? add_input(c, in, kk, m, true, 0)
+                                       : add_input(c, in, m, kk, true, 0);
+    return ok && ((k->flags & VKT_TRANS_B) ? add_input(c, in, n, kk, true, 0)
+                                           : add_input(c, in, kk, n, true, 0));
+}
+
+static vkt_tensor *apply_matmul(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)labels;
+    return vkt_matmul(t[0], t[1], k->flags);
+}
+
+static bool make_add_bias(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    return add_input(c, in, k->r, k->c, true, 0) && add_input(c, in, 1, k->c, false, 0);
+}
+
+static vkt_tensor *apply_add_bias(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)k, (void)labels;
+    return vkt_add_bias(t[0], t[1]);
+}
+
+static bool make_one(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    return add_input(c, in, k->r, k->c, true, 0);
+}
+
+/* mul(x, x): one tensor feeding both inputs (gradient fan-in) */
+static vkt_tensor *apply_mul_self(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)k, (void)labels;
+    return vkt_mul(t[0], t[0]);
+}
+
+static bool make_softmax_xent(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    in->batch = k->r;
+    in->labels = vkt__check_rand_int(c, k->r, (int32_t)k->c);
+    return in->labels && add_input(c, in, k->r, k->c, true, 0);
+}
+
+static vkt_tensor *apply_softmax_xent(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)k;
+    return vkt_softmax_xent(t[0], labels);
+}
+
+/* x (B, I), w1 (I, H), b1 (H), w2 (H, C), b2 (C); B = r, I = c, C = k, H = 9 */
+static bool make_mlp(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    in->batch = k->r;
+    in->labels = vkt__check_rand_int(c, k->r, (int32_t)k->k);
+    return in->labels && add_input(c, in, k->r, k->c, true, 0) &&
+           add_input(c, in, k->c, 9, true, 0) && add_input(c, in, 1, 9, false, 0) &&
+           add_input(c, in, 9, k->k, true, 0) && add_input(c, in, 1, k->k, false, 0);
+}
+
+/* x -> matmul -> add_bias -> relu -> matmul -> add_bias -> softmax_xent */
+static vkt_tensor *apply_mlp(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)k;
+    vkt_tensor *h = vkt_relu(vkt_add_bias(vkt_matmul(t[0], t[1], 0), t[2]));
+    return vkt_softmax_xent(vkt_add_bias(vkt_matmul(h, t[3], 0), t[4]), labels);
+}
+
+/* batch norm in training mode, affine, no running statistics: x (N, C), weight, bias (C) */
+static bool make_batch_norm(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    return add_input(c, in, k->r, k->c, true, 0) && add_input(c, in, 1, k->c, false, 0) &&
+           add_input(c, in, 1, k->c, false, 0);
+}
+
+static vkt_tensor *apply_batch_norm(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)k, (void)labels;
+    vkt_batch_norm_params p = {.training = true};
+    return vkt_batch_norm(t[0], t[1], t[2], NULL, NULL, &p);
+}
+
+/* the same mask on every call (fixed seed and offset), so the op is linear in x */
+static vkt_tensor *apply_dropout(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)k, (void)labels;
+    return vkt_dropout(t[0], 0.3f, 1234, 0, true);
+}
+
+/* conv2d: x (N, C_in, H, W), weight (C_out, C_in / groups, KH, KW), bias (C_out) when has_bias;
+ * cols_limit > 0 forces chunks of that many floats (src/ops/conv.h) */
+typedef struct conv_fd {
+    int64_t x[4], w[4];
+    bool has_bias;
+    vkt_conv2d_params p;
+    int32_t cols_limit;
+} conv_fd;
+
+static bool make_conv2d(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    const conv_fd *a = k->arg;
+    return add_input_nd(c, in, 4, a->x, 0) && add_input_nd(c, in, 4, a->w, 0) &&
+           (!a->has_bias || add_input_nd(c, in, 1, a->w, 0));
+}
+
+static vkt_tensor *apply_conv2d(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)labels;
+    const conv_fd *a = k->arg;
+    return vkt__conv2d_ex(t[0], t[1], a->has_bias ? t[2] : NULL, &a->p,
+                          a->cols_limit ? a->cols_limit : VKT__CONV_COLS_LIMIT);
+}
+
+/* groups 2, stride (2, 1), padding (1, 0), dilation (1, 2), 3x2 kernel, bias */
+static const conv_fd conv_grouped = {
+    .x = {2, 4, 5, 6},
+    .w = {6, 2, 3, 2},
+    .has_bias = true,
+    .p = {.stride = {2, 1}, .padding = {1, 0}, .dilation = {1, 2}, .groups = 2}};
+/* depthwise 3x3, padding 1, no bias */
+static const conv_fd conv_depthwise = {
+    .x = {1, 3, 5, 5}, .w = {3, 1, 3, 3}, .p = {.padding = {1, 1}, .groups = 3}};
+/* one image per chunk (a chunk's matrix is 16 x 18 floats; the limit allows fewer) */
+static const conv_fd conv_chunked = {.x = {3, 2, 4, 4},
+                                     .w = {3, 2, 3, 3},
+                                     .has_bias = true,
+                                     .p = {.padding = {1, 1}},
+                                     .cols_limit = 1};
+
+/* pooling: x (N, C, H, W); max / avg use p, adaptive uses (oh, ow), upsample (sh, sw) */
+typedef struct pool_fd {
+    int64_t x[4];
+    vkt_pool2d_params p;
+    int64_t oh, ow;
+} pool_fd;
+
+static bool make_pool(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    const pool_fd *a = k->arg;
+    return add_input_nd(c, in, 4, a->x, vkt__op_cases[k->op].flags);
+}
+
+static vkt_tensor *apply_pool(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)labels;
+    const pool_fd *a = k->arg;
+    switch (k->op) {
+    case VKT__OP_MAX_POOL2D:
+        return vkt_max_pool2d(t[0], &a->p);
+    case VKT__OP_AVG_POOL2D:
+        return vkt_avg_pool2d(t[0], &a->p);
+    case VKT__OP_ADAPTIVE_AVG_POOL2D:
+        return vkt_adaptive_avg_pool2d(t[0], a->oh, a->ow);
     default:
-        return add_input(c, in, k->r, k->c, true, false);
+        return vkt_upsample_nearest2d(t[0], (int32_t)a->oh, (int32_t)a->ow);
     }
 }
 
-/* The op applied to device tensors t[0..n); labels may be NULL. */
-static vkt_tensor *apply(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
-{
-    switch (k->op) {
-    case G_MATMUL:
-        return vkt_matmul(t[0], t[1], k->flags);
-    case G_ADD_BIAS:
-        return vkt_add_bias(t[0], t[1]);
-    case G_RELU:
-        return vkt_relu(t[0]);
-    case G_ADD:
-        return vkt_add(t[0], t[1]);
-    case G_MUL:
-        return vkt_mul(t[0], t[1]);
-    case G_MUL_SELF:
-        return vkt_mul(t[0], t[0]);
-    case G_SCALE:
-        return vkt_scale(t[0], -1.7f);
-    case G_SOFTMAX_XENT:
-        return vkt_softmax_xent(t[0], labels);
-    case G_SUM:
-        return vkt_sum(t[0]);
-    case G_MEAN:
-        return vkt_mean(t[0]);
-    case G_MAX:
-        return vkt_max(t[0]);
-    case G_MIN:
-        return vkt_min(t[0]);
-    case G_SUM_ROWS:
-        return vkt_sum_rows(t[0]);
-    case G_MEAN_ROWS:
-        return vkt_mean_rows(t[0]);
-    case G_MAX_ROWS:
-        return vkt_max_rows(t[0]);
-    case G_MIN_ROWS:
-        return vkt_min_rows(t[0]);
-    case G_MLP: {
-        vkt_tensor *h = vkt_relu(vkt_add_bias(vkt_matmul(t[0], t[1], 0), t[2]));
-        return vkt_softmax_xent(vkt_add_bias(vkt_matmul(h, t[3], 0), t[4]), labels);
-    }
-    }
-    return NULL;
-}
+static const pool_fd pool_3x2 = {.x = {2, 3, 5, 7},
+                                 .p = {.kernel = {3, 2}, .stride = {2, 1}, .padding = {1, 1}}};
+static const pool_fd pool_3x3_excl = {
+    .x = {2, 2, 6, 5},
+    .p = {.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}, .exclude_pad = true}};
+static const pool_fd pool_adaptive = {.x = {2, 3, 7, 5}, .oh = 3, .ow = 4};
+static const pool_fd pool_upsample = {.x = {2, 2, 3, 4}, .oh = 2, .ow = 3};
+
+static const grad_case custom_cases[] = {
+    {"matmul_nn", VKT__OP_MATMUL, 3, 5, 4, 0, make_matmul, apply_matmul, NULL},
+    {"matmul_tn", VKT__OP_MATMUL, 7, 3, 65, VKT_TRANS_A, make_matmul, apply_matmul, NULL},
+    {"matmul_nt", VKT__OP_MATMUL, 65, 2, 3, VKT_TRANS_B, make_matmul, apply_matmul, NULL},
+    {"matmul_tt", VKT__OP_MATMUL, 1, 63, 5, VKT_TRANS_A | VKT_TRANS_B, make_matmul, apply_matmul,
+     NULL},
+    {"add_bias", VKT__OP_ADD_BIAS, 65, 3, 0, 0, make_add_bias, apply_add_bias, NULL},
+    {"mul_self", VKT__OP_MUL, 1, 63, 0, 0, make_one, apply_mul_self, NULL},
+    {"softmax_xent", VKT__OP_SOFTMAX_XENT, 65, 10, 0, 0, make_softmax_xent, apply_softmax_xent,
+     NULL},
+    {"softmax_xent", VKT__OP_SOFTMAX_XENT, 3, 1000, 0, 0, make_softmax_xent, apply_softmax_xent,
+     NULL},
+    {"batch_norm", VKT__OP_BATCH_NORM, 65, 3, 0, 0, make_batch_norm, apply_batch_norm, NULL},
+    {"dropout", VKT__OP_DROPOUT, 65, 63, 0, 0, make_one, apply_dropout, NULL},
+    {"conv2d_grouped", VKT__OP_CONV2D, 0, 0, 0, 0, make_conv2d, apply_conv2d, &conv_grouped},
+    {"conv2d_depthwise", VKT__OP_CONV2D, 0, 0, 0, 0, make_conv2d, apply_conv2d, &conv_depthwise},
+    {"conv2d_chunked", VKT__OP_CONV2D, 0, 0, 0, 0, make_conv2d, apply_conv2d, &conv_chunked},
+    {"max_pool2d", VKT__OP_MAX_POOL2D, 0, 0, 0, 0, make_pool, apply_pool, &pool_3x2},
+    {"avg_pool2d", VKT__OP_AVG_POOL2D, 0, 0, 0, 0, make_pool, apply_pool, &pool_3x2},
+    {"avg_pool2d_excl", VKT__OP_AVG_POOL2D, 0, 0, 0, 0, make_pool, apply_pool, &pool_3x3_excl},
+    {"adaptive_avg_pool2d", VKT__OP_ADAPTIVE_AVG_POOL2D, 0, 0, 0, 0, make_pool, apply_pool,
+     &pool_adaptive},
+    {"upsample_nearest2d", VKT__OP_UPSAMPLE_NEAREST2D, 0, 0, 0, 0, make_pool, apply_pool,
+     &pool_upsample},
+    {"mlp", VKT__OP_NONE, 17, 13, 10, 0, make_mlp, apply_mlp, NULL}, /* hidden 9 */
+};
 
 /* L = sum(y * W), or 0.7 * y for a one-element y. */
 static vkt_tensor *scalarize(vkt_tensor *y, vkt_tensor *w)
@@ -232,7 +344,7 @@ static double loss_at(vkt__check_ctx *c, const grad_case *k, const inputs *in, c
     }
     vkt_tensor *labels =
         in->labels ? vkt__check_tensor(c->dev, VKT_I32, in->labels, 1, &in->batch) : NULL;
-    float *y = vkt__check_fetch(apply(k, t, labels));
+    float *y = vkt__check_fetch(k->apply(k, t, labels));
     if (y && !wdata) {
         l = 0.7 * (double)y[0];
     } else if (y) {
@@ -249,18 +361,26 @@ static double loss_at(vkt__check_ctx *c, const grad_case *k, const inputs *in, c
 static void run_case(vkt__check_ctx *c, const grad_case *k)
 {
     char shape[64];
-    snprintf(shape, sizeof shape, "%lldx%lld%s", (long long)k->r, (long long)k->c,
-             k->op == G_MATMUL ? "x.." : "");
-    if (k->op == G_MATMUL) {
+    if (k->k) {
         snprintf(shape, sizeof shape, "%lldx%lldx%lld", (long long)k->r, (long long)k->c,
                  (long long)k->k);
+    } else {
+        snprintf(shape, sizeof shape, "%lldx%lld", (long long)k->r, (long long)k->c);
     }
     inputs in;
     float *wdata = NULL, *grads[MAX_INPUTS] = {0};
-    if (!make_inputs(c, k, &in)) {
+    memset(&in, 0, sizeof in);
+    if (!k->make(c, k, &in)) {
         vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
         vkt__check_report_failure(c, k->name, shape);
         goto done;
+    }
+    if (k->arg) { /* the case's sizes are in its geometry: name the first input's shape */
+        size_t at = 0;
+        for (int d = 0; d < in.ndim[0]; d++) {
+            at += (size_t)snprintf(shape + at, sizeof shape - at, "%s%lld", d ? "x" : "",
+                                   (long long)in.shape[0][d]);
+        }
     }
     double t0 = vkt__now();
 
@@ -271,9 +391,9 @@ static void run_case(vkt__check_ctx *c, const grad_case *k)
         t[i] = vkt__check_tensor(c->dev, VKT_F32, in.host[i], in.ndim[i], in.shape[i]);
         vkt_tensor_set_requires_grad(t[i], true);
     }
-    vkt_tensor *labels = in.labels ? vkt__check_tensor(c->dev, VKT_I32, in.labels, 1, &in.batch)
-                                   : NULL;
-    vkt_tensor *y = apply(k, t, labels);
+    vkt_tensor *labels =
+        in.labels ? vkt__check_tensor(c->dev, VKT_I32, in.labels, 1, &in.batch) : NULL;
+    vkt_tensor *y = k->apply(k, t, labels);
     int64_t wn = y ? vkt_tensor_numel(y) : 0;
     vkt_tensor *w = NULL;
     if (y && wn > 1) {
@@ -352,9 +472,36 @@ done:
 
 void vkt__check_grad(vkt__check_ctx *c)
 {
-    for (size_t i = 0; i < VKT__ARRAY_LEN(cases); i++) {
-        if (vkt__check_wants(c, cases[i].name)) {
-            run_case(c, &cases[i]);
+    for (int o = VKT__OP_NONE + 1; o < VKT__OP_COUNT; o++) {
+        const vkt__op_case *op = &vkt__op_cases[o];
+        if (op->kind != VKT__OPK_CUSTOM) {
+            for (size_t s = 0; s < VKT__ARRAY_LEN(generic_shapes); s++) {
+                grad_case k = {op->name, (vkt__op)o, generic_shapes[s][0], generic_shapes[s][1],
+                               0,        0,          make_generic,         apply_generic,
+                               NULL};
+                if (vkt__check_wants(c, k.name)) {
+                    run_case(c, &k);
+                }
+            }
+            continue;
+        }
+        /* a CUSTOM op must have a hand-written case: a new op cannot go unchecked */
+        bool covered = false;
+        for (size_t i = 0; i < VKT__ARRAY_LEN(custom_cases); i++) {
+            covered |= custom_cases[i].op == (vkt__op)o;
+        }
+        covered |= vkt__check_shape_grad_covers((vkt__op)o); /* N-d cases: check_shape.c */
+        if (!covered && vkt__check_wants(c, op->name)) {
+            vkt__error(VKT_NOT_FOUND,
+                       "no gradient check: %s is CUSTOM in src/ops/op_table.h but has no case in "
+                       "custom_cases[] (or grad_cases[] of check_shape.c)",
+                       op->name);
+            vkt__check_report_failure(c, op->name, "-");
+        }
+    }
+    for (size_t i = 0; i < VKT__ARRAY_LEN(custom_cases); i++) {
+        if (vkt__check_wants(c, custom_cases[i].name)) {
+            run_case(c, &custom_cases[i]);
         }
     }
 }

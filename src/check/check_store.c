@@ -7,9 +7,8 @@
 #include <stdio.h>
 
 #include "check/check.h"
+#include "train/store_fold.h"
 
-vkt_status vkt__store_fold(vkt_tensor *acc, vkt_tensor *m2, const vkt_tensor *x, int op,
-                           int64_t rows_before); /* src/train/store.c */
 
 static const int64_t col_cases[] = {1, 3, 65, 1000};
 static const int64_t batch_rows[] = {1, 7, 64, 3, 200}; /* 275 rows per epoch */

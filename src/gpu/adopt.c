@@ -4,8 +4,6 @@
 #include "gpu/device_impl.h"
 #include "vkt/vulkan.h"
 
-vkt_status vkt__device_init_common(vkt_device *dev, const vkt_device_desc *desc); /* device.c */
-void vkt__probe(VkPhysicalDevice pd, uint32_t index, vkt_device_info *info);    /* device.c */
 
 vkt_status vkt_device_adopt(const vkt_vulkan_device_desc *desc, vkt_device **out)
 {

@@ -190,7 +190,6 @@ static void copy_str(char *dst, size_t n, const char *src)
     snprintf(dst, n, "%s", src);
 }
 
-void vkt__probe(VkPhysicalDevice pd, uint32_t index, vkt_device_info *info);
 void vkt__probe(VkPhysicalDevice pd, uint32_t index, vkt_device_info *info)
 {
     memset(info, 0, sizeof *info);
@@ -547,7 +546,6 @@ static vkt_status create_logical_device(vkt_device *dev)
 }
 
 /* Everything after the VkDevice exists: memory, frames, pipelines. Shared with adoption. */
-vkt_status vkt__device_init_common(vkt_device *dev, const vkt_device_desc *desc);
 vkt_status vkt__device_init_common(vkt_device *dev, const vkt_device_desc *desc)
 {
     vkt_status s = choose_memory_types(dev);

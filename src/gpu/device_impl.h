@@ -123,4 +123,9 @@ vkt_status vkt__pipeline_get(vkt_device *dev, vkt__shader_id shader, const uint3
                              uint32_t spec_count, VkPipeline *out);
 
 
+/* Fills `info` from a physical device (device.c; adopt.c probes a host's device too). */
+void vkt__probe(VkPhysicalDevice pd, uint32_t index, vkt_device_info *info);
+/* What vkt_device_create and vkt_device_adopt share once the VkDevice exists (device.c). */
+vkt_status vkt__device_init_common(vkt_device *dev, const vkt_device_desc *desc);
+
 #endif

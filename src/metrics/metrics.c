@@ -19,6 +19,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "shaders/metric_ops.h"
 #include "tensor/tensor_impl.h"
 #include "vkt/metrics.h"
 
@@ -44,14 +45,6 @@ typedef struct vkt__pc_metric_compute {
 } vkt__pc_metric_compute;
 _Static_assert(sizeof(vkt__pc_metric_compute) <= VKT__PUSH_MAX, "push constants");
 
-/* constant_id 1 (PRED) and 2 (STATE) of metric_update.comp. */
-enum { PRED_LABELS = 0, PRED_SCORES = 1, PRED_BINARY_F32 = 2, PRED_BINARY_I32 = 3 };
-enum { STATE_COUNTS = 0, STATE_CONFMAT = 1 };
-/* constant_id 1 (OP) of metric_regression.comp. */
-enum { REG_SQUARED_ERROR = 0, REG_ABSOLUTE_ERROR = 1, REG_ACCUMULATE = 2 };
-/* constant_id 1 (METRIC) and 2 (AVERAGE) of metric_compute.comp. */
-enum { M_ACCURACY = 0, M_PRECISION = 1, M_RECALL = 2, M_F1 = 3, M_MSE = 4, M_MAE = 5, M_RMSE = 6 };
-enum { AVG_MICRO = 0, AVG_MACRO = 1, AVG_WEIGHTED = 2, AVG_NONE = 3, AVG_BINARY = 4 };
 
 #define UPDATE_WG 256u
 #define COMPUTE_WG 64u

@@ -1,11 +1,14 @@
 /*
- * elementwise.c — add, mul, scale, relu, add_bias (dispatch and backward) and accumulate.
+ * elementwise.c — add, mul, scale, relu, tanh, add_bias and accumulate: each op's forward and, right
+ * after it, its backward (registered in src/ops/op_table.h).
  *
- * Shader: shaders/elementwise.comp (one OP per specialization constant);
- * shaders/accumulate_i32.comp for integer counters.
- * CPU reference: src/ref/ref_elementwise.c. Checks: src/check/check_elementwise.c.
- * Tests: tests/test_elementwise.c (runs the checks), tests/test_grad.c (finite differences).
+ * Shader: shaders/elementwise.comp (one OP per specialization constant, codes in
+ * shaders/elementwise_ops.h); shaders/accumulate_i32.comp for integer counters.
+ * CPU reference: src/ref/ref_elementwise.c. Checks: src/check/check_elementwise.c (device vs
+ * reference), src/check/check_grad.c (finite differences), both generated from the op table.
+ * Tests: tests/test_elementwise.c, tests/test_grad.c.
  */
+#include "shaders/elementwise_ops.h"
 #include "tensor/tensor_impl.h"
 
 /* Mirrors `PC` in shaders/elementwise.comp. */
@@ -17,17 +20,6 @@ typedef struct vkt__pc_elementwise {
 } vkt__pc_elementwise;
 _Static_assert(sizeof(vkt__pc_elementwise) <= VKT__PUSH_MAX, "push constants");
 
-/* Values of constant_id 1 (OP) in elementwise.comp. */
-enum {
-    EW_ADD = 0,
-    EW_MUL = 1,
-    EW_SCALE = 2,
-    EW_RELU = 3,
-    EW_RELU_BACKWARD = 4,
-    EW_ADD_BIAS = 5,
-    EW_MAX_INTO = 6,
-    EW_MIN_INTO = 7,
-};
 
 #define EW_WG 256u
 
@@ -81,6 +73,20 @@ static vkt_tensor *ew_forward(vkt__op node_op, uint32_t op, const vkt_tensor *a,
     return out;
 }
 
+/* g(in) += alpha * gout */
+static vkt_status acc_scaled(vkt_tensor *in, const vkt_tensor *gout, float alpha)
+{
+    vkt_tensor *g = vkt__grad_of(in);
+    return g ? ew_dispatch(EW_SCALE, gout, NULL, g, alpha, 0, true) : vkt_last_status();
+}
+
+/* g(in) (+)= op(a, b): a backward kernel of this shader accumulating into in's gradient. */
+static vkt_status acc_op(vkt_tensor *in, uint32_t op, const vkt_tensor *a, const vkt_tensor *b)
+{
+    vkt_tensor *g = vkt__grad_of(in);
+    return g ? ew_dispatch(op, a, b, g, 0.0f, 0, true) : vkt_last_status();
+}
+
 static bool check_binary(const char *op, const vkt_tensor *a, const vkt_tensor *b)
 {
     return vkt__check_same_device(op, a, b) && vkt__check_dtype(op, "a", a, VKT_F32) &&
@@ -95,12 +101,32 @@ vkt_tensor *vkt_add(const vkt_tensor *a, const vkt_tensor *b)
     return ew_forward(VKT__OP_ADD, EW_ADD, a, b, 0.0f, 0);
 }
 
+vkt_status vkt__add_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    vkt_status s = vkt__wants_grad(n->in[0]) ? acc_scaled(n->in[0], gout, 1.0f) : VKT_OK;
+    if (s == VKT_OK && vkt__wants_grad(n->in[1])) {
+        s = acc_scaled(n->in[1], gout, 1.0f);
+    }
+    return s;
+}
+
 vkt_tensor *vkt_mul(const vkt_tensor *a, const vkt_tensor *b)
 {
     if (!a || !b || !check_binary("vkt_mul", a, b)) {
         return NULL;
     }
     return ew_forward(VKT__OP_MUL, EW_MUL, a, b, 0.0f, 0);
+}
+
+/* d(a*b)/da = b, d(a*b)/db = a; mul(x, x) gets both terms (gradient fan-in). */
+vkt_status vkt__mul_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    vkt_tensor *a = n->in[0], *b = n->in[1];
+    vkt_status s = vkt__wants_grad(a) ? acc_op(a, EW_MUL, gout, b) : VKT_OK;
+    if (s == VKT_OK && vkt__wants_grad(b)) {
+        s = acc_op(b, EW_MUL, gout, a);
+    }
+    return s;
 }
 
 vkt_tensor *vkt_scale(const vkt_tensor *a, float s)
@@ -111,12 +137,37 @@ vkt_tensor *vkt_scale(const vkt_tensor *a, float s)
     return ew_forward(VKT__OP_SCALE, EW_SCALE, a, NULL, s, 0);
 }
 
+vkt_status vkt__scale_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return vkt__wants_grad(n->in[0]) ? acc_scaled(n->in[0], gout, n->fparam[0]) : VKT_OK;
+}
+
 vkt_tensor *vkt_relu(const vkt_tensor *x)
 {
     if (!x || !vkt__check_dtype("vkt_relu", "x", x, VKT_F32)) {
         return NULL;
     }
     return ew_forward(VKT__OP_RELU, EW_RELU, x, NULL, 0.0f, 0);
+}
+
+vkt_status vkt__relu_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return vkt__wants_grad(n->in[0]) ? acc_op(n->in[0], EW_RELU_BACKWARD, gout, n->in[0])
+                                     : VKT_OK;
+}
+
+vkt_tensor *vkt_tanh(const vkt_tensor *x)
+{
+    if (!x || !vkt__check_dtype("vkt_tanh", "x", x, VKT_F32)) {
+        return NULL;
+    }
+    return ew_forward(VKT__OP_TANH, EW_TANH, x, NULL, 0.0f, 0);
+}
+
+/* dx = dy * (1 - y^2), from the saved output y (the node holds it as n->out). */
+vkt_status vkt__tanh_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return vkt__wants_grad(n->in[0]) ? acc_op(n->in[0], EW_TANH_BACKWARD, gout, n->out) : VKT_OK;
 }
 
 vkt_tensor *vkt_add_bias(const vkt_tensor *x, const vkt_tensor *bias)
@@ -138,6 +189,18 @@ vkt_tensor *vkt_add_bias(const vkt_tensor *x, const vkt_tensor *bias)
         return NULL;
     }
     return ew_forward(VKT__OP_ADD_BIAS, EW_ADD_BIAS, x, bias, 0.0f, (uint32_t)x->shape[1]);
+}
+
+/* d/dx = gout; d/dbias = gout summed over rows. */
+vkt_status vkt__add_bias_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    vkt_tensor *x = n->in[0], *bias = n->in[1];
+    vkt_status s = vkt__wants_grad(x) ? acc_scaled(x, gout, 1.0f) : VKT_OK;
+    if (s == VKT_OK && vkt__wants_grad(bias)) {
+        vkt_tensor *g = vkt__grad_of(bias);
+        s = g ? vkt__sum_cols(gout, g, true) : vkt_last_status();
+    }
+    return s;
 }
 
 vkt_status vkt_accumulate(vkt_tensor *dst, const vkt_tensor *src, float alpha)
@@ -179,57 +242,4 @@ vkt_status vkt__max_into(vkt_tensor *dst, const vkt_tensor *src, bool is_min)
 {
     VKT__ASSERT(dst->dtype == VKT_F32 && src->dtype == VKT_F32 && dst->numel == src->numel);
     return ew_dispatch(is_min ? EW_MIN_INTO : EW_MAX_INTO, src, NULL, dst, 0.0f, 0, true);
-}
-
-/* g(in) += alpha * gout */
-static vkt_status acc_scaled(vkt_tensor *in, const vkt_tensor *gout, float alpha)
-{
-    vkt_tensor *g = vkt__grad_of(in);
-    return g ? ew_dispatch(EW_SCALE, gout, NULL, g, alpha, 0, true) : vkt_last_status();
-}
-
-vkt_status vkt__elementwise_backward(vkt__node *n, const vkt_tensor *gout)
-{
-    vkt_tensor *a = n->in[0], *b = n->in[1];
-    vkt_status s = VKT_OK;
-    vkt_tensor *g;
-    switch (n->op) {
-    case VKT__OP_ADD:
-        if (vkt__wants_grad(a)) {
-            s = acc_scaled(a, gout, 1.0f);
-        }
-        if (s == VKT_OK && vkt__wants_grad(b)) {
-            s = acc_scaled(b, gout, 1.0f);
-        }
-        return s;
-    case VKT__OP_MUL: /* d(a*b)/da = b */
-        if (vkt__wants_grad(a)) {
-            g = vkt__grad_of(a);
-            s = g ? ew_dispatch(EW_MUL, gout, b, g, 0.0f, 0, true) : vkt_last_status();
-        }
-        if (s == VKT_OK && vkt__wants_grad(b)) {
-            g = vkt__grad_of(b);
-            s = g ? ew_dispatch(EW_MUL, gout, a, g, 0.0f, 0, true) : vkt_last_status();
-        }
-        return s;
-    case VKT__OP_SCALE:
-        return vkt__wants_grad(a) ? acc_scaled(a, gout, n->fparam[0]) : VKT_OK;
-    case VKT__OP_RELU:
-        if (vkt__wants_grad(a)) {
-            g = vkt__grad_of(a);
-            s = g ? ew_dispatch(EW_RELU_BACKWARD, gout, a, g, 0.0f, 0, true) : vkt_last_status();
-        }
-        return s;
-    case VKT__OP_ADD_BIAS:
-        if (vkt__wants_grad(a)) {
-            s = acc_scaled(a, gout, 1.0f);
-        }
-        if (s == VKT_OK && vkt__wants_grad(b)) {
-            g = vkt__grad_of(b);
-            s = g ? vkt__sum_cols(gout, g, true) : vkt_last_status();
-        }
-        return s;
-    default:
-        return vkt__error(VKT_ERROR, "elementwise backward called for op %d", (int)n->op);
-    }
 }

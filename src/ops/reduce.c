@@ -1,6 +1,6 @@
 /*
- * reduce.c — sum, mean, max, min, argmax (whole tensor and per row), count_equal, and the
- * backward of sum/mean/max/min (and their _rows versions).
+ * reduce.c — sum, mean, max, min, argmax (whole tensor and per row), count_equal, and, beside
+ * each differentiable forward, its backward (registered in src/ops/op_table.h).
  *
  * Shaders: shaders/reduce.glsl, compiled as reduce_sg.comp (subgroup arithmetic, used when
  * vkt__device_caps(dev)->subgroup_arith) and reduce_smem.comp (shared-memory tree);
@@ -13,7 +13,8 @@
  * result. The levels, the workgroup size and every invocation's strided set of elements depend
  * only on the device's caps and the shape, so a given input always gives the same bits.
  */
-#include "tensor/tensor_impl.h"
+#include "ops/reduce_dim.h"
+#include "shaders/reduce_ops.h"
 
 /* Mirrors `PC` in shaders/reduce.glsl. */
 typedef struct vkt__pc_reduce {
@@ -33,21 +34,6 @@ typedef struct vkt__pc_reduce_backward {
     float div;
 } vkt__pc_reduce_backward;
 _Static_assert(sizeof(vkt__pc_reduce_backward) <= VKT__PUSH_MAX, "push constants");
-
-/* Values of constant_id 1 (OP) in reduce.glsl. */
-enum {
-    RED_SUM = 0,
-    RED_MAX = 1,
-    RED_ARGMAX = 2,
-    RED_COUNT_F32 = 3,
-    RED_COUNT_I32 = 4,
-};
-
-/* Values of constant_id 1 (MODE) in reduce_backward.comp. */
-enum {
-    RB_BROADCAST = 0,
-    RB_SCATTER = 1,
-};
 
 /* Rows of at most this many elements are reduced by one invocation each (THREAD_ROWS): no
  * workgroup combine, no barriers, and 10^5 short rows take a few hundred workgroups. */
@@ -172,6 +158,22 @@ static vkt_status reduce_run(const reduce_job *j)
     return s;
 }
 
+vkt_status vkt__reduce_rows(const vkt_tensor *x, uint32_t rows, uint32_t cols, bool arg,
+                             bool negate, float div, vkt_tensor *out_val, vkt_tensor *out_idx)
+{
+    reduce_job j = {
+        .op = arg ? RED_ARGMAX : RED_SUM,
+        .a = x,
+        .rows = rows,
+        .cols = cols,
+        .negate = negate,
+        .div = div,
+        .out_val = out_val,
+        .out_idx = arg ? out_idx : NULL,
+    };
+    return reduce_run(&j);
+}
+
 typedef enum reduce_kind {
     K_SUM,
     K_MEAN,
@@ -246,9 +248,61 @@ static vkt_tensor *reduce_forward(const char *name, vkt__op node_op, reduce_kind
     return out;
 }
 
+/* dx (rows x cols) += broadcast(gout) / div, or dx[r, idx[r]] += gout[r]. */
+static vkt_status backward_dispatch(uint32_t mode, const vkt_tensor *gout, const vkt_tensor *idx,
+                                    vkt_tensor *dx, uint32_t rows, uint32_t cols, float div)
+{
+    vkt__pc_reduce_backward pc = {rows, cols, div};
+    vkt__dispatch_desc d = {
+        .shader = VKT__SHADER_REDUCE_BACKWARD,
+        .spec = {RB_WG, mode},
+        .spec_count = 2,
+        .push = &pc,
+        .push_size = sizeof pc,
+        .bindings =
+            {
+                vkt__bind(gout, VKT__READ),
+                idx ? vkt__bind(idx, VKT__READ) : (vkt__binding){0},
+                vkt__bind(dx, VKT__RW),
+            },
+    };
+    vkt__elementwise_groups(mode == RB_SCATTER ? rows : (uint64_t)rows * cols, RB_WG, d.groups);
+    return vkt__dispatch(dx->dev, &d);
+}
+
+/* The backward of every reduction: dx += gout broadcast over each row (divided by cols for
+ * mean), or, for max/min, gout scattered to the first extreme element saved by the forward. */
+static vkt_status reduce_backward(const vkt__node *n, const vkt_tensor *gout, reduce_kind k,
+                                  bool per_row)
+{
+    vkt_tensor *x = n->in[0];
+    if (!vkt__wants_grad(x)) {
+        return VKT_OK;
+    }
+    uint32_t rows = per_row ? (uint32_t)x->shape[0] : 1;
+    uint32_t cols = per_row ? (uint32_t)x->shape[1] : (uint32_t)x->numel;
+    vkt_tensor *g = vkt__grad_of(x);
+    if (!g) {
+        return vkt_last_status();
+    }
+    if (k == K_SUM || k == K_MEAN) {
+        return backward_dispatch(RB_BROADCAST, gout, NULL, g, rows, cols,
+                                 k == K_MEAN ? (float)cols : 1.0f);
+    }
+    if (!n->saved) {
+        return vkt__error(VKT_ERROR, "reduce backward: max/min node without saved indices");
+    }
+    return backward_dispatch(RB_SCATTER, gout, n->saved, g, rows, cols, 1.0f);
+}
+
 vkt_tensor *vkt_sum(const vkt_tensor *x)
 {
     return reduce_forward("vkt_sum", VKT__OP_SUM, K_SUM, x, false);
+}
+
+vkt_status vkt__sum_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return reduce_backward(n, gout, K_SUM, false);
 }
 
 vkt_tensor *vkt_mean(const vkt_tensor *x)
@@ -256,14 +310,29 @@ vkt_tensor *vkt_mean(const vkt_tensor *x)
     return reduce_forward("vkt_mean", VKT__OP_MEAN, K_MEAN, x, false);
 }
 
+vkt_status vkt__mean_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return reduce_backward(n, gout, K_MEAN, false);
+}
+
 vkt_tensor *vkt_max(const vkt_tensor *x)
 {
     return reduce_forward("vkt_max", VKT__OP_MAX, K_MAX, x, false);
 }
 
+vkt_status vkt__max_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return reduce_backward(n, gout, K_MAX, false);
+}
+
 vkt_tensor *vkt_min(const vkt_tensor *x)
 {
     return reduce_forward("vkt_min", VKT__OP_MIN, K_MIN, x, false);
+}
+
+vkt_status vkt__min_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return reduce_backward(n, gout, K_MIN, false);
 }
 
 vkt_tensor *vkt_argmax(const vkt_tensor *x)
@@ -276,9 +345,19 @@ vkt_tensor *vkt_sum_rows(const vkt_tensor *x)
     return reduce_forward("vkt_sum_rows", VKT__OP_SUM_ROWS, K_SUM, x, true);
 }
 
+vkt_status vkt__sum_rows_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return reduce_backward(n, gout, K_SUM, true);
+}
+
 vkt_tensor *vkt_mean_rows(const vkt_tensor *x)
 {
     return reduce_forward("vkt_mean_rows", VKT__OP_MEAN_ROWS, K_MEAN, x, true);
+}
+
+vkt_status vkt__mean_rows_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return reduce_backward(n, gout, K_MEAN, true);
 }
 
 vkt_tensor *vkt_max_rows(const vkt_tensor *x)
@@ -286,9 +365,19 @@ vkt_tensor *vkt_max_rows(const vkt_tensor *x)
     return reduce_forward("vkt_max_rows", VKT__OP_MAX_ROWS, K_MAX, x, true);
 }
 
+vkt_status vkt__max_rows_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return reduce_backward(n, gout, K_MAX, true);
+}
+
 vkt_tensor *vkt_min_rows(const vkt_tensor *x)
 {
     return reduce_forward("vkt_min_rows", VKT__OP_MIN_ROWS, K_MIN, x, true);
+}
+
+vkt_status vkt__min_rows_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return reduce_backward(n, gout, K_MIN, true);
 }
 
 vkt_tensor *vkt_argmax_rows(const vkt_tensor *x)
@@ -326,60 +415,4 @@ vkt_tensor *vkt_count_equal(const vkt_tensor *a, const vkt_tensor *b)
         return NULL;
     }
     return out;
-}
-
-/* dx (rows x cols) += broadcast(gout) / div, or dx[r, idx[r]] += gout[r]. */
-static vkt_status backward_dispatch(uint32_t mode, const vkt_tensor *gout, const vkt_tensor *idx,
-                                    vkt_tensor *dx, uint32_t rows, uint32_t cols, float div)
-{
-    vkt__pc_reduce_backward pc = {rows, cols, div};
-    vkt__dispatch_desc d = {
-        .shader = VKT__SHADER_REDUCE_BACKWARD,
-        .spec = {RB_WG, mode},
-        .spec_count = 2,
-        .push = &pc,
-        .push_size = sizeof pc,
-        .bindings =
-            {
-                vkt__bind(gout, VKT__READ),
-                idx ? vkt__bind(idx, VKT__READ) : (vkt__binding){0},
-                vkt__bind(dx, VKT__RW),
-            },
-    };
-    vkt__elementwise_groups(mode == RB_SCATTER ? rows : (uint64_t)rows * cols, RB_WG, d.groups);
-    return vkt__dispatch(dx->dev, &d);
-}
-
-vkt_status vkt__reduce_backward(vkt__node *n, const vkt_tensor *gout)
-{
-    vkt_tensor *x = n->in[0];
-    if (!vkt__wants_grad(x)) {
-        return VKT_OK;
-    }
-    bool per_row = n->op == VKT__OP_SUM_ROWS || n->op == VKT__OP_MEAN_ROWS ||
-                   n->op == VKT__OP_MAX_ROWS || n->op == VKT__OP_MIN_ROWS;
-    uint32_t rows = per_row ? (uint32_t)x->shape[0] : 1;
-    uint32_t cols = per_row ? (uint32_t)x->shape[1] : (uint32_t)x->numel;
-    vkt_tensor *g = vkt__grad_of(x);
-    if (!g) {
-        return vkt_last_status();
-    }
-    switch (n->op) {
-    case VKT__OP_SUM:
-    case VKT__OP_SUM_ROWS:
-        return backward_dispatch(RB_BROADCAST, gout, NULL, g, rows, cols, 1.0f);
-    case VKT__OP_MEAN:
-    case VKT__OP_MEAN_ROWS:
-        return backward_dispatch(RB_BROADCAST, gout, NULL, g, rows, cols, (float)cols);
-    case VKT__OP_MAX:
-    case VKT__OP_MIN:
-    case VKT__OP_MAX_ROWS:
-    case VKT__OP_MIN_ROWS:
-        if (!n->saved) {
-            return vkt__error(VKT_ERROR, "reduce backward: max/min node without saved indices");
-        }
-        return backward_dispatch(RB_SCATTER, gout, n->saved, g, rows, cols, 1.0f);
-    default:
-        return vkt__error(VKT_ERROR, "reduce backward called for op %d", (int)n->op);
-    }
 }

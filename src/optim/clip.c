@@ -3,6 +3,8 @@
  * Shader: shaders/grad_clip.comp. Reference: vkt__ref_clip_grad_norm / _value (src/ref/ref_clip.c).
  * Checks: check_clip.c.
  */
+#include "shaders/grad_clip_ops.h"
+#include "optim/optim_internal.h"
 #include "tensor/tensor_impl.h"
 #include "vkt/nn.h"
 
@@ -13,7 +15,6 @@ typedef struct vkt__pc_grad_clip {
 } vkt__pc_grad_clip;
 _Static_assert(sizeof(vkt__pc_grad_clip) <= VKT__PUSH_MAX, "push constants");
 
-enum { CLIP_SCALE_BY_NORM = 0, CLIP_CLAMP = 1 };
 #define CLIP_WG 256u
 
 static vkt_status clip_dispatch(uint32_t op, const vkt_tensor *sumsq, vkt_tensor *g,
@@ -33,7 +34,6 @@ static vkt_status clip_dispatch(uint32_t op, const vkt_tensor *sumsq, vkt_tensor
     return vkt__dispatch(g->dev, &d);
 }
 
-vkt_status vkt__clip_grad_norm_tensor(vkt_tensor *g, float max_norm, vkt_tensor **norm_out);
 vkt_status vkt__clip_grad_norm_tensor(vkt_tensor *g, float max_norm, vkt_tensor **norm_out)
 {
     if (norm_out) {
@@ -57,10 +57,13 @@ vkt_status vkt__clip_grad_norm_tensor(vkt_tensor *g, float max_norm, vkt_tensor 
 
 vkt_status vkt_clip_grad_norm(vkt_model *m, float max_norm, vkt_tensor **norm_out)
 {
-    return vkt__clip_grad_norm_tensor(vkt_model_grad_block(m), max_norm, norm_out);
+    vkt_tensor *g = vkt_model_grad_block(m); /* NULL if the model could not be built */
+    if (!g && norm_out) {
+        *norm_out = NULL;
+    }
+    return g ? vkt__clip_grad_norm_tensor(g, max_norm, norm_out) : vkt_last_status();
 }
 
-vkt_status vkt__clip_grad_value_tensor(vkt_tensor *g, float clip);
 vkt_status vkt__clip_grad_value_tensor(vkt_tensor *g, float clip)
 {
     if (!(clip > 0.0f)) {
@@ -72,5 +75,6 @@ vkt_status vkt__clip_grad_value_tensor(vkt_tensor *g, float clip)
 
 vkt_status vkt_clip_grad_value(vkt_model *m, float clip)
 {
-    return vkt__clip_grad_value_tensor(vkt_model_grad_block(m), clip);
+    vkt_tensor *g = vkt_model_grad_block(m);
+    return g ? vkt__clip_grad_value_tensor(g, clip) : vkt_last_status();
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "optim/optim_internal.h"
 #include "vkt/nn.h"
 
 struct vkt_optimizer {
@@ -68,6 +69,11 @@ vkt_status vkt_optimizer_create(vkt_model *m, const vkt_optim_desc *desc, vkt_op
                           "vkt_optimizer_create: invalid hyper-parameters (lr %g, momentum %g, "
                           "weight decay %g; nesterov needs momentum > 0 and dampening 0)",
                           (double)desc->lr, (double)desc->momentum, (double)desc->weight_decay);
+    }
+    vkt_status built = vkt_model_build(m); /* the blocks the state is shaped after */
+    if (built != VKT_OK) {
+        free(o);
+        return built;
     }
     vkt_tensor *block = vkt_model_param_block(m);
     bool need2 = o->d.type != VKT_OPTIM_SGD;
@@ -189,14 +195,10 @@ void vkt_scheduler_step(vkt_scheduler *s)
 
 /* ---- for checkpoints (src/train/trainer.c) ------------------------------------------------- */
 
-vkt_tensor *vkt__optimizer_state(vkt_optimizer *o, int i);
 vkt_tensor *vkt__optimizer_state(vkt_optimizer *o, int i) { return i == 0 ? o->s1 : o->s2; }
 
-void vkt__optimizer_set_steps(vkt_optimizer *o, uint32_t steps);
 void vkt__optimizer_set_steps(vkt_optimizer *o, uint32_t steps) { o->steps = steps; }
 
-/* Sets the schedule's position and the optimizer's lr to match it (as after t steps). */
-void vkt__scheduler_set_t(vkt_scheduler *s, uint32_t t);
 void vkt__scheduler_set_t(vkt_scheduler *s, uint32_t t)
 {
     if (t == 0) {

@@ -9,14 +9,25 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ops/op_table.h" /* VKT__OPS */
+#include "vkt/data.h"     /* vkt_data_type */
 #include "vkt/metrics.h" /* vkt_metric_desc */
 #include "vkt/tensor.h" /* vkt_sgd_params, vkt_adam_params */
 
-/* ---- elementwise (src/ref/ref_elementwise.c) ---- */
-void vkt__ref_add(float *out, const float *a, const float *b, int64_t n);
-void vkt__ref_mul(float *out, const float *a, const float *b, int64_t n);
-void vkt__ref_scale(float *out, const float *a, float s, int64_t n);
-void vkt__ref_relu(float *out, const float *x, int64_t n);
+/* ---- the op table's elementwise ops (src/ops/op_table.h): vkt__ref_<name> of every UNARY,
+ * BINARY and SCALAR row, declared from the table with the signature its generic checks call;
+ * defined in src/ref/ref_<family>.c ---- */
+#define VKT__REF_DECL_UNARY(name) void vkt__ref_##name(float *y, const float *x, int64_t n);
+#define VKT__REF_DECL_BINARY(name)                                                                 \
+    void vkt__ref_##name(float *y, const float *a, const float *b, int64_t n);
+#define VKT__REF_DECL_SCALAR(name) void vkt__ref_##name(float *y, const float *x, float s, int64_t n);
+#define VKT__REF_DECL_REDUCE(name)
+#define VKT__REF_DECL_CUSTOM(name)
+#define VKT__REF_DECL(OP, name, kind, ...) VKT__REF_DECL_##kind(name)
+VKT__OPS(VKT__REF_DECL)
+#undef VKT__REF_DECL
+
+/* ---- other elementwise kernels (src/ref/ref_elementwise.c) ---- */
 void vkt__ref_relu_backward(float *dx, const float *dy, const float *x, int64_t n);
 void vkt__ref_add_bias(float *out, const float *x, const float *bias, int64_t rows, int64_t cols);
 void vkt__ref_sum_cols(float *out, const float *x, int64_t rows, int64_t cols);
@@ -59,6 +70,39 @@ void vkt__ref_reduce_broadcast_backward(float *dx, const float *gout, float div,
 /* max/min backward: dx[r, idx[r]] += gout[r]. */
 void vkt__ref_reduce_scatter_backward(float *dx, const float *gout, const int32_t *idx,
                                       int64_t rows, int64_t cols);
+/* ---- shape ops, reductions along a dimension, softmax (src/ref/ref_shape.c) ----
+ * Tensors are row-major with `ndim` dimensions of `shape`; "along dim" means x viewed as
+ * (outer, len, inner) around it. */
+/* out.shape[d] = shape[perm[d]] */
+void vkt__ref_permute(float *out, const float *x, int ndim, const int64_t *shape, const int *perm);
+/* elements start, start + step, ... (len of them) of dimension dim */
+void vkt__ref_slice(float *out, const float *x, int ndim, const int64_t *shape, int dim,
+                    int64_t start, int64_t len, int64_t step);
+/* cat: parts of `shape` except dim = lens[p]; stack: n parts of `shape`, new dimension dim */
+void vkt__ref_cat(float *out, const float *const *parts, const int64_t *lens, int n, int ndim,
+                  const int64_t *shape, int dim, bool stack);
+/* torch.nn.functional.pad, constant mode (negative pads crop) */
+void vkt__ref_pad(float *out, const float *x, int ndim, const int64_t *shape, int n_pads,
+                  const int64_t *pads, float value);
+/* x (xndim, xshape) broadcast to (ndim, shape) */
+void vkt__ref_expand(float *out, const float *x, int xndim, const int64_t *xshape, int ndim,
+                     const int64_t *shape);
+/* sums over the dimensions in mask, in double, laid out as the keepdim shape */
+void vkt__ref_sum_dims(double *out, const float *x, int ndim, const int64_t *shape, uint32_t mask);
+typedef enum vkt__ref_dim_op {
+    VKT__REF_DIM_SUM,
+    VKT__REF_DIM_MEAN,
+    VKT__REF_DIM_MAX, /* value and first index; NaN is the maximum */
+    VKT__REF_DIM_MIN, /* value and first index; NaN is the minimum */
+    VKT__REF_DIM_VAR, /* sum((x - mean)^2) / max(0, len - correction) */
+    VKT__REF_DIM_STD,
+} vkt__ref_dim_op;
+/* out (outer * inner values; may be NULL for max/min) and idx (max/min only; may be NULL) */
+void vkt__ref_reduce_dim(float *out, int32_t *idx, const float *x, int64_t outer, int64_t len,
+                         int64_t inner, vkt__ref_dim_op op, float correction);
+void vkt__ref_softmax(float *out, const float *x, int64_t outer, int64_t len, int64_t inner,
+                      bool log_softmax);
+
 /* ---- gradient clipping (src/ref/ref_clip.c); in place, returns the L2 norm ---- */
 float vkt__ref_clip_grad_norm(float *g, int64_t n, float max_norm);
 void vkt__ref_clip_grad_value(float *g, int64_t n, float clip);
@@ -67,11 +111,32 @@ void vkt__ref_clip_grad_value(float *g, int64_t n, float clip);
 void vkt__ref_store_fold(float *acc, float *m2, const float *x, int64_t rows, int64_t cols, int op);
 
 /* ---- data (src/ref/ref_data.c) ---- */
-/* x[r, f] = images[perm[start + r] * features + f] * scale + bias; y[r] = labels[perm[start + r]]
- */
-void vkt__ref_gather_batch(float *x, int32_t *y, const uint8_t *images, const uint8_t *labels,
-                           const uint32_t *perm, uint32_t start, uint32_t rows, uint32_t features,
-                           float scale, float bias);
+/* One batch of vkt_loader (shaders/gather_batch.comp). Row r is stored sample
+ * q = by_id ? ids[perm[start + r]] : perm[start + r]; ids[perm[start + r]] is its dataset index,
+ * which keys its augmentation. */
+typedef struct vkt__gather_args {
+    const void *x, *y;           /* stored samples and targets */
+    vkt_data_type x_type, y_type;
+    const uint32_t *perm, *ids;
+    bool by_id;
+    uint32_t start, rows;
+    uint32_t in_features;        /* elements of a stored sample */
+    uint32_t features;           /* elements of an output sample */
+    uint32_t targets;            /* target elements per sample */
+    uint32_t channels;           /* scale/bias entries; channel of output element k = k / inner */
+    uint32_t inner;
+    const float *scale, *bias;
+    bool augment;                /* (C, h, w) samples cropped to (C, crop_h, crop_w) */
+    uint32_t h, w, crop_h, crop_w, pad;
+    bool hflip;
+    uint64_t seed;
+    uint32_t epoch;
+} vkt__gather_args;
+/* x (rows, features) f32; y (rows, targets) as 32-bit words (i32 labels or f32 bits). */
+void vkt__ref_gather_batch(float *x, uint32_t *y, const vkt__gather_args *a);
+/* The crop offsets and flip of dataset sample `id` in `epoch` (vkt_augment_desc). */
+void vkt__ref_augment_draw(uint64_t seed, uint32_t epoch, uint32_t id, uint32_t range_y,
+                           uint32_t range_x, uint32_t *oy, uint32_t *ox, bool *flip);
 
 /* ---- matmul (src/ref/ref_matmul.c); flags VKT_TRANS_A / VKT_TRANS_B as in vkt_matmul ---- */
 /* c (M, N) = op(a) (M, K) · op(b) (K, N) */
@@ -105,5 +170,72 @@ void vkt__ref_metric_update(vkt__ref_metric *r, const float *preds_f32, const in
                             const int32_t *target_i32, const float *target_f32, int64_t n);
 /* The value: one number, C (VKT_AVERAGE_NONE) or the C * C confusion matrix counts. */
 void vkt__ref_metric_compute(double *out, const vkt__ref_metric *r);
+
+/* ---- batch norm (src/ref/ref_norm.c); x (N, C, S), S = product of the dimensions after C ---- */
+/* stats (2C: mean at c, invstd at C + c). training: the batch mean rounded to f32 (as the device
+ * and torch store it), then the biased variance about that mean in double; running_mean /
+ * running_var (may be NULL) updated as torch does (unbiased variance, `momentum`). Eval: from the
+ * running statistics. */
+void vkt__ref_batch_norm_stats(float *stats, float *running_mean, float *running_var,
+                               const float *x, int64_t N, int64_t C, int64_t S, bool training,
+                               float momentum, float eps);
+/* y = (x - mean) * invstd * weight + bias from given stats, in double; weight / bias may be NULL
+ * (1 and 0). */
+void vkt__ref_batch_norm_apply(float *y, const float *x, const float *stats, const float *weight,
+                               const float *bias, int64_t N, int64_t C, int64_t S);
+/* Gradients from dy and the forward's stats; dx, dweight, dbias (each may be NULL) are
+ * overwritten. training: the batch statistics' dependence on x is included; else the affine map. */
+void vkt__ref_batch_norm_backward(float *dx, float *dweight, float *dbias, const float *dy,
+                                  const float *x, const float *stats, const float *weight,
+                                  int64_t N, int64_t C, int64_t S, bool training);
+
+/* ---- random numbers and dropout (src/ref/ref_random.c): the Philox4x32-10 stream ---- */
+/* One Philox4x32-10 block. */
+void vkt__ref_philox(uint32_t out[4], const uint32_t ctr[4], const uint32_t key[2]);
+/* out[4i + j] = word j of the block at counter (offset + i as 64 bits, c2, c3), key = seed. */
+void vkt__ref_rand_bits(uint32_t *out, uint64_t seed, uint64_t offset, uint32_t c2, uint32_t c3,
+                        int64_t n);
+/* The uniforms of vkt_rand_uniform (bit-identical) and the normals of vkt_rand_normal (double
+ * arithmetic: the device's log and cos are only as accurate as Vulkan requires). */
+void vkt__ref_rand_uniform(float *out, uint64_t seed, uint64_t offset, int64_t n);
+void vkt__ref_rand_normal(float *out, uint64_t seed, uint64_t offset, int64_t n);
+/* Whether dropout keeps element i (offset + i of the stream) at drop probability p. */
+bool vkt__ref_dropout_keep(float p, uint64_t seed, uint64_t offset, int64_t i);
+/* out = keep ? x * scale : 0 (scale = 1 / (1 - p) in f32), bit-identical to vkt_dropout; also the
+ * backward with x = dy. */
+void vkt__ref_dropout(float *out, const float *x, float p, uint64_t seed, uint64_t offset,
+                      int64_t n);
+
+/* ---- convolution (src/ref/ref_conv.c) and pooling (src/ref/ref_pool.c) on (N, C, H, W) ---- */
+typedef struct vkt__ref_conv_dims {
+    int64_t n, c_in, h, w, c_out, kh, kw, oh, ow, groups;
+    int64_t sh, sw, ph, pw, dh, dw;
+} vkt__ref_conv_dims;
+/* The dims of a conv2d of x (n, c_in, h, w) and weight (c_out, c_in / groups, kh, kw) with
+ * params already defaulted (strides, dilations, groups >= 1); oh, ow by torch's formula. */
+vkt__ref_conv_dims vkt__ref_conv_dims_of(const int64_t x_shape[4], const int64_t w_shape[4],
+                                         const vkt_conv2d_params *p);
+/* y (+ bias, may be NULL) in double; mag (may be NULL) = sum of |terms| (|x w|, |bias|) of each
+ * output, the scale of its rounding error. */
+void vkt__ref_conv2d(float *y, double *mag, const float *x, const float *w, const float *bias,
+                     const vkt__ref_conv_dims *d);
+/* dx, dw, db (each may be NULL) overwritten from dy, in double; the *_mag (may be NULL) are
+ * the sums of |terms| of each. */
+void vkt__ref_conv2d_backward(float *dx, double *dx_mag, float *dw, double *dw_mag, float *db,
+                              double *db_mag, const float *dy, const float *x, const float *w,
+                              const vkt__ref_conv_dims *d);
+
+typedef struct vkt__ref_pool_dims {
+    int64_t n, c, h, w, oh, ow;
+    int64_t kh, kw, sh, sw, ph, pw; /* max / avg: window; upsample: sh, sw are the factors */
+    bool exclude_pad;
+} vkt__ref_pool_dims;
+/* mode: POOL_* of shaders/pool_ops.h. y, and idx (max only; may be NULL) as torch. */
+void vkt__ref_pool2d(float *y, int32_t *idx, const float *x, int mode,
+                     const vkt__ref_pool_dims *d);
+/* dx overwritten from dy, by scattering each output's gradient (the device gathers); idx is the
+ * max pooling argmax. */
+void vkt__ref_pool2d_backward(float *dx, const float *dy, const int32_t *idx, int mode,
+                              const vkt__ref_pool_dims *d);
 
 #endif

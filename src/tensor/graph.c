@@ -2,7 +2,8 @@
  * graph.c — the tape and reverse-mode autograd.
  *
  * Ops append a node when an input requires a gradient; the tape is therefore already in
- * topological order, and vkt_backward walks it backwards once, with one switch over op kinds.
+ * topological order, and vkt_backward walks it backwards once, calling each node's backward
+ * through the op table (vkt__op_backward, src/ops/op_table.h); it names no op.
  * Gradients accumulate (like PyTorch): call vkt_zero_grad, or fill the gradient block, between
  * steps.
  */
@@ -10,8 +11,6 @@
 
 #include "tensor/tensor_impl.h"
 
-vkt__node ***vkt__tape(vkt_device *dev, uint32_t **count, uint32_t **cap); /* tensor.c */
-void vkt__tape_truncate(vkt_device *dev, uint32_t count);
 
 static void node_free(vkt__node *n)
 {
@@ -163,7 +162,8 @@ vkt_status vkt_backward(vkt_tensor *loss)
     /* Gradients of intermediates are scratch: they start from zero on every backward. */
     for (uint32_t i = end + 1; i-- > 0 && s == VKT_OK;) {
         vkt__node *n = (*tape)[i];
-        if (n != loss->node && n->out->grad) {
+        /* out != loss, not n != loss->node: vkt_cat records one node per part, all with one out */
+        if (n->out != loss && n->out->grad) {
             s = vkt_fill(n->out->grad, 0.0f);
         }
     }
@@ -173,34 +173,13 @@ vkt_status vkt_backward(vkt_tensor *loss)
         if (!gout) {
             continue; /* nothing downstream of this node reaches the loss */
         }
-        switch (n->op) {
-        case VKT__OP_MATMUL:
-            s = vkt__matmul_backward(n, gout);
+        if (n->op <= VKT__OP_NONE || n->op >= VKT__OP_COUNT || !vkt__op_backward[n->op]) {
+            s = vkt__error(VKT_ERROR, "vkt_backward: node with op %d has no backward", (int)n->op);
             break;
-        case VKT__OP_ADD_BIAS:
-        case VKT__OP_RELU:
-        case VKT__OP_ADD:
-        case VKT__OP_MUL:
-        case VKT__OP_SCALE:
-            s = vkt__elementwise_backward(n, gout);
-            break;
-        case VKT__OP_SOFTMAX_XENT:
-            s = vkt__softmax_xent_backward(n, gout);
-            break;
-        case VKT__OP_SUM:
-        case VKT__OP_MEAN:
-        case VKT__OP_MAX:
-        case VKT__OP_MIN:
-        case VKT__OP_SUM_ROWS:
-        case VKT__OP_MEAN_ROWS:
-        case VKT__OP_MAX_ROWS:
-        case VKT__OP_MIN_ROWS:
-            s = vkt__reduce_backward(n, gout);
-            break;
-        case VKT__OP_NONE:
-        case VKT__OP_COUNT:
-            s = vkt__error(VKT_ERROR, "vkt_backward: node with no op on the tape");
-            break;
+        }
+        s = vkt__op_backward[n->op](n, gout);
+        if (s != VKT_OK) {
+            vkt__error_context("%s backward", vkt__op_name[n->op]);
         }
     }
     if (s != VKT_OK) {

@@ -21,7 +21,6 @@ typedef struct vkt__tensor_state {
     uint32_t failed_depth;
 } vkt__tensor_state;
 
-void vkt__tape_truncate(vkt_device *dev, uint32_t count); /* graph.c */
 
 static void state_destroy(vkt__tensor_state *st)
 {
@@ -34,8 +33,7 @@ static void state_destroy(vkt__tensor_state *st)
 
 static void state_teardown(struct vkt__tensor_state *st_) { state_destroy(st_); }
 
-vkt__tensor_state *vkt__tensor_state_get(vkt_device *dev);
-vkt__tensor_state *vkt__tensor_state_get(vkt_device *dev)
+static vkt__tensor_state *tensor_state_get(vkt_device *dev)
 {
     vkt__tensor_state *st = vkt__device_tensor_state(dev);
     if (!st) {
@@ -47,11 +45,9 @@ vkt__tensor_state *vkt__tensor_state_get(vkt_device *dev)
     return st;
 }
 
-/* Tape access for graph.c. */
-vkt__node ***vkt__tape(vkt_device *dev, uint32_t **count, uint32_t **cap);
 vkt__node ***vkt__tape(vkt_device *dev, uint32_t **count, uint32_t **cap)
 {
-    vkt__tensor_state *st = vkt__tensor_state_get(dev);
+    vkt__tensor_state *st = tensor_state_get(dev);
     if (!st) {
         return NULL;
     }
@@ -409,7 +405,7 @@ void vkt__elementwise_groups(uint64_t n, uint32_t wg, uint32_t groups[3])
 
 vkt_status vkt_scope_begin(vkt_device *dev)
 {
-    vkt__tensor_state *st = vkt__tensor_state_get(dev);
+    vkt__tensor_state *st = tensor_state_get(dev);
     if (!st) {
         /* no state: no scope is open either, so the matching end finds nothing to close */
         return vkt__error(VKT_OUT_OF_HOST_MEMORY, "vkt_scope_begin: out of host memory");

@@ -6,13 +6,15 @@
  *   2. makes its output            (vkt__new_output)
  *   3. records its dispatch        (vkt__bind + vkt__dispatch)
  *   4. records a tape node         (vkt__record) if any input requires a gradient
- * and implements its backward as vkt__<op>_backward(node, gout), called from the one switch in
- * src/tensor/graph.c. Backward functions accumulate into input gradients got with vkt__grad_of.
+ * and implements its backward beside it, registered in the op table (src/ops/op_table.h), through
+ * which vkt_backward (src/tensor/graph.c) calls it. Backward functions accumulate into input
+ * gradients got with vkt__grad_of.
  */
 #ifndef VKT_TENSOR_IMPL_H
 #define VKT_TENSOR_IMPL_H
 
 #include "gpu/gpu_internal.h"
+#include "ops/op_table.h"
 #include "vkt/tensor.h"
 
 struct vkt__node;
@@ -32,33 +34,14 @@ struct vkt_tensor {
     struct vkt__node *node;     /* the op that produced it; may be NULL */
 };
 
-typedef enum vkt__op {
-    VKT__OP_NONE = 0,
-    VKT__OP_MATMUL,
-    VKT__OP_ADD_BIAS,
-    VKT__OP_RELU,
-    VKT__OP_SOFTMAX_XENT,
-    VKT__OP_ADD,
-    VKT__OP_MUL,
-    VKT__OP_SCALE,
-    VKT__OP_SUM,
-    VKT__OP_MEAN,
-    VKT__OP_MAX,
-    VKT__OP_MIN,
-    VKT__OP_SUM_ROWS,
-    VKT__OP_MEAN_ROWS,
-    VKT__OP_MAX_ROWS,
-    VKT__OP_MIN_ROWS,
-    VKT__OP_COUNT
-} vkt__op;
-
 typedef struct vkt__node {
     vkt__op op;
     vkt_tensor *out;
     vkt_tensor *in[3];          /* may be NULL */
     vkt_tensor *saved; /* op-specific saved tensor (e.g. softmax probabilities); may be NULL */
-    int iparam[4];              /* op-specific, e.g. matmul flags */
+    int iparam[8];              /* op-specific, e.g. matmul flags, conv geometry */
     float fparam[4];            /* op-specific, e.g. scale factor */
+    int64_t lparam[2 * VKT_MAX_DIMS]; /* op-specific shape parameters (permutation, pads) */
 } vkt__node;
 
 /* ---- tensors --------------------------------------------------------------------------------- */
@@ -90,16 +73,12 @@ vkt__node *vkt__record(vkt__op op, vkt_tensor *out, const vkt_tensor *in0, const
                        const vkt_tensor *in2);
 /* The gradient of `t`, created zero-filled on first use. NULL with the error set on failure. */
 vkt_tensor *vkt__grad_of(vkt_tensor *t);
+/* The device's tape (tensor.c): its node array, count and capacity; NULL on out of memory. */
+vkt__node ***vkt__tape(vkt_device *dev, uint32_t **count, uint32_t **cap);
+/* Drops tape nodes from the end until `count` remain (graph.c). */
+void vkt__tape_truncate(vkt_device *dev, uint32_t count);
 /* Whether backward should produce a gradient for this input. */
 static inline bool vkt__wants_grad(const vkt_tensor *t) { return t && t->requires_grad; }
-
-/* Backward functions, one per differentiable op family; `gout` is d(loss)/d(node->out). */
-vkt_status vkt__matmul_backward(vkt__node *n, const vkt_tensor *gout);
-vkt_status vkt__elementwise_backward(vkt__node *n, const vkt_tensor *gout); /* add, mul, scale,
-                                                                              relu, add_bias */
-vkt_status vkt__softmax_xent_backward(vkt__node *n, const vkt_tensor *gout);
-vkt_status vkt__reduce_backward(vkt__node *n,
-                                const vkt_tensor *gout); /* sum/mean/max/min (+rows) */
 
 /* out[j] (+)= sum_i x[i, j] for a 2-D x (R, C) and out (C); fixed order, deterministic.
  * Used by add_bias backward. src/ops/sum_cols.c, shaders/sum_cols.comp. */

@@ -168,7 +168,7 @@ typedef struct tensor_ref {
     char *name;
     const float *data;
     int ndim;
-    int64_t shape[4];
+    int64_t shape[VKT_MAX_DIMS];
     uint64_t count;
 } tensor_ref;
 
@@ -374,7 +374,7 @@ static json_t *parse_json(const char *where, const char *what, const char *s, si
 typedef struct tinfo {
     const char *name;
     int ndim;
-    int64_t shape[4];
+    int64_t shape[VKT_MAX_DIMS];
     uint64_t begin, end, count;
     bool used;
 } tinfo;
@@ -904,9 +904,9 @@ static vkt_status read_tensor_info(const char *where, const char *name, const js
         return corrupt(where, "tensor '%s' has dtype %s; vkt checkpoints hold F32 tensors only",
                        name, json_string_value(dtype));
     }
-    if (json_array_size(shape) > 4) {
-        return corrupt(where, "tensor '%s' has %zu dimensions; vkt dicts hold at most 4", name,
-                       json_array_size(shape));
+    if (json_array_size(shape) > VKT_MAX_DIMS) {
+        return corrupt(where, "tensor '%s' has %zu dimensions; vkt dicts hold at most %d", name,
+                       json_array_size(shape), VKT_MAX_DIMS);
     }
     ti->name = name;
     ti->ndim = (int)json_array_size(shape);

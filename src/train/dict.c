@@ -17,7 +17,7 @@ typedef struct entry {
     vkt_dict *child;
     float *floats;
     int ndim;
-    int64_t shape[4];
+    int64_t shape[VKT_MAX_DIMS];
     uint64_t count;
 } entry;
 
@@ -164,9 +164,9 @@ vkt_dict *vkt_dict_child(vkt_dict *d, const char *key)
 static vkt_status check_shape(const char *fn, const char *key, int ndim, const int64_t *shape,
                               uint64_t *count)
 {
-    if (ndim < 0 || ndim > 4 || (ndim > 0 && !shape)) {
-        return vkt__error(VKT_INVALID_ARGUMENT, "%s: '%s' has ndim %d; 0 to 4 dimensions allowed",
-                          fn, key ? key : "(null)", ndim);
+    if (ndim < 0 || ndim > VKT_MAX_DIMS || (ndim > 0 && !shape)) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "%s: '%s' has ndim %d; 0 to %d dimensions allowed",
+                          fn, key ? key : "(null)", ndim, VKT_MAX_DIMS);
     }
     uint64_t n = 1;
     for (int i = 0; i < ndim; i++) {
@@ -196,7 +196,7 @@ vkt_status vkt__dict_set_floats_owned(vkt_dict *d, const char *key, float *v, in
     x->kind = VKT__DICT_FLOATS;
     x->floats = v;
     x->ndim = ndim;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < VKT_MAX_DIMS; i++) {
         x->shape[i] = i < ndim ? shape[i] : 0;
     }
     x->count = n;

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "data/data_internal.h"
 #include "train/trainer_impl.h"
 
 static vkt_status check_nan(vkt_trainer *t)

@@ -11,7 +11,9 @@
 #include <math.h>
 #include <string.h>
 
+#include "shaders/store_fold_ops.h"
 #include "tensor/tensor_impl.h"
+#include "train/store_fold.h"
 #include "train/trainer_impl.h"
 
 /* Mirrors `PC` in shaders/store_fold.comp. */
@@ -22,7 +24,6 @@ typedef struct vkt__pc_store_fold {
 } vkt__pc_store_fold;
 _Static_assert(sizeof(vkt__pc_store_fold) <= VKT__PUSH_MAX, "push constants");
 
-enum { FOLD_SUM = 0, FOLD_MAX = 1, FOLD_MIN = 2, FOLD_MEAN_VAR = 3 };
 #define FOLD_WG 64u
 
 struct vkt__store {
@@ -48,9 +49,6 @@ static const char *kind_name(vkt_store_kind k)
     return (unsigned)k < VKT__ARRAY_LEN(names) ? names[k] : "?";
 }
 
-/* Folds x (rows, cols) into acc (and m2). Exposed for the checks. */
-vkt_status vkt__store_fold(vkt_tensor *acc, vkt_tensor *m2, const vkt_tensor *x, int op,
-                           int64_t rows_before);
 vkt_status vkt__store_fold(vkt_tensor *acc, vkt_tensor *m2, const vkt_tensor *x, int op,
                            int64_t rows_before)
 {

@@ -9,13 +9,6 @@
 #include "internal.h"
 #include "vkt/train.h"
 
-/* ---- from src/optim/ and src/data/ (checkpoints, overfit_batches) ---- */
-
-vkt_tensor *vkt__optimizer_state(vkt_optimizer *o, int i);
-void vkt__optimizer_set_steps(vkt_optimizer *o, uint32_t steps);
-void vkt__scheduler_set_t(vkt_scheduler *s, uint32_t t);
-bool vkt__loader_set_shuffle(vkt_loader *l, bool shuffle);
-
 /* ---- trainer_state.c ---- */
 
 /* The checkpoint's state_dict into the model's tensors, by name; an error (naming `path`) when
@@ -67,7 +60,7 @@ typedef struct vkt__dict_entry {
     const vkt_dict *child;
     const float *floats;
     int ndim;
-    int64_t shape[4];
+    int64_t shape[VKT_MAX_DIMS];
     uint64_t count; /* number of floats */
 } vkt__dict_entry;
 

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "optim/optim_internal.h"
 #include "train/trainer_impl.h"
 
 static vkt_status copy_dict(vkt_dict *dst, const vkt_dict *src)
@@ -18,7 +19,7 @@ static vkt_status copy_dict(vkt_dict *dst, const vkt_dict *src)
         const char *str;
         const vkt_dict *child;
         int nd;
-        int64_t shape[4];
+        int64_t shape[VKT_MAX_DIMS];
         const float *f;
         vkt_status s = VKT_OK;
         if (vkt_dict_get_number(src, k, &num)) {
@@ -47,7 +48,7 @@ static vkt_status put_tensor(vkt_dict *d, const char *key, const vkt_tensor *t)
     }
     vkt_status s = vkt_tensor_download(t, host, bytes);
     if (s == VKT_OK) {
-        int64_t shape[4];
+        int64_t shape[VKT_MAX_DIMS];
         for (int i = 0; i < vkt_tensor_ndim(t); i++) {
             shape[i] = vkt_tensor_dim(t, i);
         }
@@ -82,11 +83,8 @@ static vkt_status dump_checkpoint(vkt_trainer *t, bool weights_only, vkt_dict **
         s = vkt_dict_set_string(c, "pytorch-lightning_version", v);
     }
     vkt_dict *sd = s == VKT_OK ? vkt_dict_child(c, "state_dict") : NULL;
-    for (uint32_t i = 0; sd && t->oc.model && i < vkt_model_num_tensors(t->oc.model); i++) {
-        s = put_tensor(sd, vkt_model_tensor_name(t->oc.model, i), vkt_model_tensor(t->oc.model, i));
-        if (s != VKT_OK) {
-            break;
-        }
+    if (sd && t->oc.model) {
+        s = vkt_model_state_dict(t->oc.model, sd); /* parameters and buffers, torch's order */
     }
     if (s == VKT_OK) {
         vkt_dict *loops = vkt_dict_child(c, "loops");
@@ -352,7 +350,7 @@ static vkt_status get_floats_into(const vkt_dict *d, const char *key, vkt_tensor
                                   const char *path)
 {
     int nd;
-    int64_t shape[4];
+    int64_t shape[VKT_MAX_DIMS];
     const float *f = vkt_dict_get_floats(d, key, &nd, shape);
     int64_t n = 1;
     for (int i = 0; f && i < nd; i++) {
@@ -372,9 +370,12 @@ vkt_status vkt__load_state_dict(const vkt_dict *ckpt, vkt_model *m, const char *
     if (!sd) {
         return vkt__error(VKT_CORRUPT_FILE, "%s: the checkpoint has no state_dict", path);
     }
-    vkt_status s = VKT_OK;
-    for (uint32_t i = 0; s == VKT_OK && i < vkt_model_num_tensors(m); i++) {
-        s = get_floats_into(sd, vkt_model_tensor_name(m, i), vkt_model_tensor(m, i), path);
+    vkt_status s = vkt_model_load_state_dict(m, sd);
+    if (s == VKT_NOT_FOUND || s == VKT_SHAPE_MISMATCH) { /* a checkpoint of another model */
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", vkt_last_error());
+        s = vkt__error(VKT_CORRUPT_FILE, "%s: the state_dict does not fit the model: %s", path,
+                       msg);
     }
     return s;
 }

@@ -1,0 +1,96 @@
+/*
+ * linear.c — torch.nn.Linear as a layer over a model's parameters: y = x Wᵀ + b, composed of
+ * vkt_matmul (VKT_TRANS_B) and vkt_add_bias, so the backward is autograd's. The pattern every
+ * layer follows (src/nn/layer.h). Test: tests/test_params.c, tests/test_nn.c.
+ */
+#include <math.h>
+
+#include "nn/layer.h"
+
+vkt_status vkt_linear_init(vkt_model *m, const char *name, uint32_t in, uint32_t out, bool bias,
+                           vkt_linear_layer *layer)
+{
+    static const char fn[] = "vkt_linear_init";
+    if (!m || !name || !layer) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "%s: model, name and layer are required", fn);
+    }
+    *layer = (vkt_linear_layer){.model = m, .in = in, .out = out};
+    if (in == 0 || out == 0) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "%s: \"%s\" is Linear(%u, %u); both sizes must be "
+                                                "> 0",
+                          fn, name, in, out);
+    }
+    /* torch: kaiming_uniform_(a = sqrt(5)) on the weight is U(±1/sqrt(fan_in)), and so is the
+     * bias; drawn as uniform(-bound, bound) with bound rounded to f32 first */
+    float bound = 1.0f / sqrtf((float)in);
+    vkt_init u = vkt_init_uniform(-bound, bound);
+    char pname[256];
+    vkt_status s = vkt__layer_param_name(pname, sizeof pname, fn, name, "weight");
+    layer->weight = s == VKT_OK ? vkt_model_add_param(m, pname, 2, (int64_t[]){out, in}, &u) : NULL;
+    if (!layer->weight) {
+        return vkt_last_status();
+    }
+    if (bias) {
+        s = vkt__layer_param_name(pname, sizeof pname, fn, name, "bias");
+        layer->bias = s == VKT_OK ? vkt_model_add_param(m, pname, 1, (int64_t[]){out}, &u) : NULL;
+        if (!layer->bias) {
+            return vkt_last_status();
+        }
+    }
+    return VKT_OK;
+}
+
+vkt_tensor *vkt_linear_forward(const vkt_linear_layer *l, const vkt_tensor *x)
+{
+    if (!l || !x) {
+        return NULL;
+    }
+    vkt_tensor *h = vkt_matmul(x, vkt_param_tensor(l->weight), VKT_TRANS_B);
+    return l->bias ? vkt_add_bias(h, vkt_param_tensor(l->bias)) : h;
+}
+
+/* ---- in a sequential model ------------------------------------------------------------------- */
+
+static void linear_input(const vkt_layer_desc *d, vkt__sample_shape *in)
+{
+    *in = (vkt__sample_shape){.ndim = 1, .d = {d->in}};
+}
+
+static vkt_status linear_seq_init(vkt_model *m, const char *prefix, int index,
+                                  const vkt_layer_desc *d, const vkt__sample_shape *in,
+                                  vkt__sample_shape *out, void *state)
+{
+    if (d->in == 0 || d->out == 0) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_model_create: layer %d is Linear(%u, %u); "
+                                                "both sizes must be > 0",
+                          index, d->in, d->out);
+    }
+    if (in->ndim > 1) {
+        char sh[64];
+        return vkt__error(VKT_SHAPE_MISMATCH, "vkt_model_create: layer %d is Linear(%u, %u), which "
+                                              "takes %u features per sample, but the layer before "
+                                              "it gives samples of shape %s; put a Flatten between",
+                          index, d->in, d->out, d->in,
+                          vkt__sample_shape_describe(in, sh, sizeof sh));
+    }
+    if (in->ndim != 1 || in->d[0] != d->in) {
+        return vkt__error(VKT_SHAPE_MISMATCH, "vkt_model_create: layer %d is Linear(%u, %u) and "
+                                              "takes %u inputs but the layer before it gives %lld",
+                          index, d->in, d->out, d->in, (long long)in->d[0]);
+    }
+    *out = (vkt__sample_shape){.ndim = 1, .d = {d->out}};
+    return vkt_linear_init(m, prefix, d->in, d->out, !d->no_bias, state);
+}
+
+static vkt_tensor *linear_seq_forward(void *state, const vkt_tensor *x)
+{
+    return vkt_linear_forward(state, x);
+}
+
+const vkt__layer_kind vkt__layer_linear = {
+    .name = "Linear",
+    .state_size = sizeof(vkt_linear_layer),
+    .input_shape = linear_input,
+    .init = linear_seq_init,
+    .forward = linear_seq_forward,
+};

@@ -1,0 +1,478 @@
+/*
+ * test_norm.c — batch norm, dropout and the Philox stream (src/ops/batch_norm.c,
+ * src/ops/dropout.c, src/ops/random.c): the reference and finite-difference checks
+ * (src/check/check_norm.c), Philox known answers, dropout and random-number statistics,
+ * reproducibility, the identity cases, bitwise determinism, error messages, and agreement with
+ * PyTorch's BatchNorm1d/2d (forward, gradients, running statistics over three steps) within 1e-4
+ * relative, from tests/fixtures/torch_norm.txt (argv[1]; made by tools/make_torch_norm_fixtures.py,
+ * no PyTorch needed here).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check/check.h"
+#include "test_util.h"
+
+static vkt_tensor *upload(const float *x, int ndim, const int64_t *shape)
+{
+    vkt_tensor *t = vkt_tensor_new(test_dev, VKT_F32, ndim, shape);
+    assert_non_null(t);
+    assert_int_equal(vkt_tensor_upload(t, x, vkt_tensor_bytes(t)), VKT_OK);
+    return t;
+}
+
+static void *fetch(const vkt_tensor *t)
+{
+    assert_non_null(t);
+    void *p = malloc(vkt_tensor_bytes(t));
+    assert_non_null(p);
+    assert_int_equal(vkt_tensor_download(t, p, vkt_tensor_bytes(t)), VKT_OK);
+    return p;
+}
+
+static float *ramp(int64_t n)
+{
+    float *x = malloc((size_t)n * sizeof *x);
+    assert_non_null(x);
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = (float)((i * 37) % 101) * 0.02f - 1.0f + 0.001f;
+    }
+    return x;
+}
+
+static void norm_matches_reference(void **state)
+{
+    (void)state;
+    test_run_checks("norm");
+}
+
+static void philox_known_answers_on_cpu(void **state)
+{
+    (void)state;
+    uint32_t out[4];
+    vkt__ref_philox(out, (uint32_t[4]){0, 0, 0, 0}, (uint32_t[2]){0, 0});
+    assert_int_equal(out[0], 0x6627e8d5);
+    assert_int_equal(out[3], 0x9b00dbd8);
+    vkt__ref_philox(out, (uint32_t[4]){0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344},
+                    (uint32_t[2]){0xa4093822, 0x299f31d0});
+    assert_int_equal(out[0], 0xd16cfe09);
+    assert_int_equal(out[1], 0x94fdcceb);
+    assert_int_equal(out[2], 0x5001e420);
+    assert_int_equal(out[3], 0x24126ea1);
+}
+
+/* Mask mean within 5 binomial standard deviations of 1 - p; kept values exactly x / (1 - p). */
+static void dropout_statistics_and_scale(void **state)
+{
+    (void)state;
+    const int64_t n = 200000;
+    static const float ps[] = {0.1f, 0.3f, 0.5f, 0.8f};
+    float *x = ramp(n);
+    vkt_scope_begin(test_dev);
+    vkt_tensor *tx = upload(x, 1, &n);
+    for (size_t k = 0; k < sizeof ps / sizeof ps[0]; k++) {
+        float p = ps[k];
+        float scale = (float)(1.0 / (1.0 - (double)p));
+        float *y = fetch(vkt_dropout(tx, p, 1234 + k, 0, true));
+        int64_t kept = 0;
+        for (int64_t i = 0; i < n; i++) {
+            if (y[i] != 0.0f) {
+                assert_true(y[i] == x[i] * scale);
+                kept++;
+            }
+        }
+        double mean = (double)kept / (double)n, sd = sqrt(p * (1.0 - p) / (double)n);
+        fprintf(stderr, "p %.1f: kept %.5f (want %.5f +- %.5f)\n", p, mean, 1.0 - p, 5 * sd);
+        assert_true(fabs(mean - (1.0 - p)) < 5 * sd);
+        free(y);
+    }
+    vkt_scope_end(test_dev);
+    free(x);
+}
+
+/* Same (seed, offset): same mask; element i at offset o + 10 is element i + 10 at offset o; a
+ * different seed gives a different mask. */
+static void dropout_is_reproducible_from_seed_and_offset(void **state)
+{
+    (void)state;
+    const int64_t n = 5000;
+    float *x = ramp(n);
+    vkt_scope_begin(test_dev);
+    vkt_tensor *tx = upload(x, 1, &n);
+    float *a = fetch(vkt_dropout(tx, 0.5f, 99, 1u << 20, true));
+    float *b = fetch(vkt_dropout(tx, 0.5f, 99, 1u << 20, true));
+    float *c = fetch(vkt_dropout(tx, 0.5f, 99, (1u << 20) + 10, true));
+    float *d = fetch(vkt_dropout(tx, 0.5f, 100, 1u << 20, true));
+    float *u = fetch(vkt_rand_uniform(test_dev, 1, &n, 99, 1u << 20));
+    assert_memory_equal(a, b, (size_t)n * 4);
+    int64_t differ = 0;
+    for (int64_t i = 0; i < n; i++) {
+        differ += (a[i] != 0) != (d[i] != 0);
+        /* the mask is the uniform stream at the same (seed, offset) */
+        assert_int_equal(a[i] != 0, u[i] >= 0.5f);
+        if (i + 10 < n) {
+            assert_int_equal(c[i] != 0, a[i + 10] != 0);
+        }
+    }
+    assert_true(differ > n / 4);
+    vkt_scope_end(test_dev);
+    free(a);
+    free(b);
+    free(c);
+    free(d);
+    free(u);
+    free(x);
+}
+
+/* p = 0 and eval mode give a copy (a new tensor) through which gradients flow; p = 1 gives
+ * zeros, Inf and NaN included. */
+static void dropout_identity_and_all_dropped(void **state)
+{
+    (void)state;
+    int64_t n = 6;
+    float x[6] = {1, -2, 3, INFINITY, NAN, 0.5f};
+    float dy[6] = {0.5f, 1, -1, 2, 3, 4};
+    vkt_scope_begin(test_dev);
+    vkt_tensor *tx = upload(x, 1, &n), *tdy = upload(dy, 1, &n);
+    vkt_tensor_set_requires_grad(tx, true);
+    for (int mode = 0; mode < 2; mode++) {
+        vkt_tensor *y =
+            mode ? vkt_dropout(tx, 0.7f, 1, 0, false) : vkt_dropout(tx, 0.0f, 1, 0, true);
+        assert_non_null(y);
+        assert_ptr_not_equal(y, tx);
+        float *got = fetch(y);
+        assert_memory_equal(got, x, sizeof x);
+        free(got);
+        assert_int_equal(vkt_zero_grad(tx), VKT_OK);
+        assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, tdy))), VKT_OK);
+        float *g = fetch(vkt_tensor_grad(tx));
+        assert_memory_equal(g, dy, sizeof dy);
+        free(g);
+    }
+    float *z = fetch(vkt_dropout(tx, 1.0f, 5, 0, true));
+    for (int i = 0; i < 6; i++) {
+        assert_true(z[i] == 0.0f && !signbit(z[i]));
+    }
+    free(z);
+    vkt_scope_end(test_dev);
+}
+
+/* Uniform mean 1/2, variance 1/12; normal mean 0, variance 1, both within 6 standard errors. */
+static void rand_statistics(void **state)
+{
+    (void)state;
+    const int64_t n = 300000;
+    vkt_scope_begin(test_dev);
+    float *u = fetch(vkt_rand_uniform(test_dev, 1, &n, 2024, 0));
+    float *z = fetch(vkt_rand_normal(test_dev, 1, &n, 2024, 0));
+    double su = 0, su2 = 0, sz = 0, sz2 = 0, sz4 = 0;
+    for (int64_t i = 0; i < n; i++) {
+        assert_true(u[i] >= 0.0f && u[i] < 1.0f);
+        assert_true(isfinite(z[i]));
+        su += u[i];
+        su2 += (u[i] - 0.5) * (u[i] - 0.5);
+        sz += z[i];
+        sz2 += (double)z[i] * z[i];
+        sz4 += (double)z[i] * z[i] * z[i] * z[i];
+    }
+    double mu = su / n, vu = su2 / n, mz = sz / n, vz = sz2 / n, kz = sz4 / n;
+    fprintf(stderr, "uniform mean %.5f var %.5f; normal mean %.5f var %.5f 4th moment %.4f\n", mu,
+            vu, mz, vz, kz);
+    assert_true(fabs(mu - 0.5) < 6 * sqrt(1.0 / 12 / n));
+    assert_true(fabs(vu - 1.0 / 12) < 6 * sqrt(1.0 / 180 / n));
+    assert_true(fabs(mz) < 6 * sqrt(1.0 / n));
+    assert_true(fabs(vz - 1.0) < 6 * sqrt(2.0 / n));
+    assert_true(fabs(kz - 3.0) < 6 * sqrt(96.0 / n)); /* a normal's 4th moment is 3, var 96 */
+    vkt_scope_end(test_dev);
+    free(u);
+    free(z);
+}
+
+/* A 100k-per-channel forward and backward give the same bits twice. */
+static void batch_norm_is_bitwise_deterministic(void **state)
+{
+    (void)state;
+    int64_t shape[4] = {128, 3, 28, 28}, c = 3;
+    int64_t n = 128 * 3 * 28 * 28;
+    float *x = ramp(n);
+    float w[3] = {0.5f, 1, 2}, b[3] = {0, 1, -1};
+    float *out[2], *gx[2];
+    for (int r = 0; r < 2; r++) {
+        vkt_scope_begin(test_dev);
+        vkt_tensor *tx = upload(x, 4, shape), *tw = upload(w, 1, &c), *tb = upload(b, 1, &c);
+        vkt_tensor_set_requires_grad(tx, true);
+        vkt_tensor *y =
+            vkt_batch_norm(tx, tw, tb, NULL, NULL, &(vkt_batch_norm_params){.training = true});
+        out[r] = fetch(y);
+        assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, y))), VKT_OK);
+        gx[r] = fetch(vkt_tensor_grad(tx));
+        vkt_scope_end(test_dev);
+    }
+    assert_memory_equal(out[0], out[1], (size_t)n * 4);
+    assert_memory_equal(gx[0], gx[1], (size_t)n * 4);
+    for (int r = 0; r < 2; r++) {
+        free(out[r]);
+        free(gx[r]);
+    }
+    free(x);
+}
+
+static void expect_error(vkt_tensor *t, vkt_status s, const char *needle)
+{
+    assert_null(t);
+    assert_int_equal(vkt_last_status(), s);
+    if (!strstr(vkt_last_error(), needle)) {
+        fprintf(stderr, "error \"%s\" lacks \"%s\"\n", vkt_last_error(), needle);
+        fail();
+    }
+}
+
+static void errors_are_clear(void **state)
+{
+    (void)state;
+    vkt_scope_begin(test_dev);
+    int64_t one_val[4] = {1, 3, 1, 1}, s2[2] = {4, 3}, c3 = 3, c4 = 4, one = 1;
+    vkt_tensor *x1 = vkt_tensor_new(test_dev, VKT_F32, 4, one_val);
+    vkt_tensor *x = vkt_tensor_new(test_dev, VKT_F32, 2, s2);
+    vkt_tensor *xi = vkt_tensor_new(test_dev, VKT_I32, 2, s2);
+    vkt_tensor *v1 = vkt_tensor_new_1d(test_dev, VKT_F32, 3);
+    vkt_tensor *c = vkt_tensor_new(test_dev, VKT_F32, 1, &c3);
+    vkt_tensor *bad = vkt_tensor_new(test_dev, VKT_F32, 1, &c4);
+    vkt_tensor *nbt_f = vkt_tensor_new(test_dev, VKT_F32, 1, &one);
+    assert_int_equal(vkt_fill(x, 1.0f), VKT_OK);
+    assert_int_equal(vkt_fill(x1, 1.0f), VKT_OK);
+    vkt_batch_norm_params train = {.training = true};
+    expect_error(vkt_batch_norm(x1, NULL, NULL, c, c, &train), VKT_INVALID_ARGUMENT,
+                 "expected more than 1 value per channel when training, got x [1, 3, 1, 1] f32");
+    /* eval mode with one value per channel is fine, as in torch */
+    vkt_tensor *ok = vkt_batch_norm(x1, NULL, NULL, c, c, NULL);
+    assert_non_null(ok);
+    expect_error(vkt_batch_norm(x, NULL, NULL, NULL, NULL, NULL), VKT_INVALID_ARGUMENT,
+                 "eval mode (training = false) normalises with the running statistics");
+    expect_error(vkt_batch_norm(x, NULL, NULL, c, NULL, &train), VKT_INVALID_ARGUMENT,
+                 "running_mean is given but running_var is NULL");
+    expect_error(vkt_batch_norm(x, bad, NULL, NULL, NULL, &train), VKT_SHAPE_MISMATCH,
+                 "weight is [4] f32 but x [4, 3] f32 has 3 channels; it must be [3] f32");
+    expect_error(vkt_batch_norm(v1, NULL, NULL, NULL, NULL, &train), VKT_SHAPE_MISMATCH,
+                 "x is [3] f32 but must be (N, C, ...)");
+    expect_error(vkt_batch_norm(xi, NULL, NULL, NULL, NULL, &train), VKT_DTYPE_MISMATCH,
+                 "x is [4, 3] i32 but must be f32");
+    expect_error(vkt_batch_norm(x, NULL, NULL, NULL, NULL,
+                                &(vkt_batch_norm_params){.training = true, .momentum = 1.5f}),
+                 VKT_INVALID_ARGUMENT, "momentum is 1.5 but must be in [0, 1]");
+    expect_error(vkt_batch_norm(x, NULL, NULL, NULL, NULL,
+                                &(vkt_batch_norm_params){.training = true, .eps = -1.0f}),
+                 VKT_INVALID_ARGUMENT, "eps is -1");
+    expect_error(
+        vkt_batch_norm(x, NULL, NULL, c, c,
+                       &(vkt_batch_norm_params){.training = true, .num_batches_tracked = nbt_f}),
+        VKT_DTYPE_MISMATCH, "num_batches_tracked is [1] f32 but must be one i32");
+    expect_error(vkt_dropout(x, 1.5f, 0, 0, true), VKT_INVALID_ARGUMENT,
+                 "vkt_dropout: p is 1.5 but must be in [0, 1]");
+    expect_error(vkt_dropout(x, NAN, 0, 0, true), VKT_INVALID_ARGUMENT, "p is nan");
+    expect_error(vkt_dropout(xi, 0.5f, 0, 0, true), VKT_DTYPE_MISMATCH, "x is [4, 3] i32");
+    int64_t zero = 0;
+    expect_error(vkt_rand_uniform(test_dev, 1, &zero, 0, 0), VKT_INVALID_ARGUMENT,
+                 "vkt_rand_uniform");
+    expect_error(vkt_rand_normal(NULL, 1, &one, 0, 0), VKT_INVALID_ARGUMENT,
+                 "vkt_rand_normal: device is NULL");
+    /* NULL inputs give NULL without touching the error */
+    vkt_clear_error();
+    assert_null(vkt_batch_norm(NULL, NULL, NULL, NULL, NULL, NULL));
+    assert_null(vkt_dropout(NULL, 0.5f, 0, 0, true));
+    assert_int_equal(vkt_last_status(), VKT_OK);
+    vkt_scope_end(test_dev);
+}
+
+/* ---- PyTorch agreement ---------------------------------------------------------------------- */
+
+#define TORCH_TOL 1e-4
+#define MAX_FIX 256
+
+typedef struct fix {
+    char name[96];
+    int ndim;
+    int64_t dims[4];
+    int64_t n;
+    float *v;
+} fix;
+
+static fix fixtures[MAX_FIX];
+static int n_fixtures;
+static const char *fixture_path;
+
+static void load_fixtures(void)
+{
+    if (n_fixtures) {
+        return;
+    }
+    assert_non_null(fixture_path);
+    FILE *f = fopen(fixture_path, "r");
+    assert_non_null(f);
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "tensor ", 7) != 0) {
+            continue;
+        }
+        assert_true(n_fixtures < MAX_FIX);
+        fix *x = &fixtures[n_fixtures++];
+        long long d[4] = {1, 1, 1, 1};
+        int got = sscanf(line + 7, "%95s %d %lld %lld %lld %lld", x->name, &x->ndim, &d[0], &d[1],
+                         &d[2], &d[3]);
+        assert_true(got >= 3 && got == 2 + x->ndim && x->ndim <= 4);
+        x->n = 1;
+        for (int i = 0; i < x->ndim; i++) {
+            x->dims[i] = d[i];
+            x->n *= d[i];
+        }
+        x->v = malloc((size_t)x->n * sizeof *x->v);
+        assert_non_null(x->v);
+        for (int64_t i = 0; i < x->n; i++) {
+            assert_int_equal(fscanf(f, "%f", &x->v[i]), 1);
+        }
+    }
+    fclose(f);
+    assert_true(n_fixtures > 20);
+}
+
+static const fix *get(const char *fmt, ...)
+{
+    char name[128];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    for (int i = 0; i < n_fixtures; i++) {
+        if (strcmp(fixtures[i].name, name) == 0) {
+            return &fixtures[i];
+        }
+    }
+    fprintf(stderr, "fixture %s missing\n", name);
+    fail();
+    return NULL;
+}
+
+/* max |a - b| / max(|b|, 1e-2): relative, with a floor for values that pass through zero */
+static double torch_err(const vkt_tensor *t, const fix *want)
+{
+    assert_int_equal(vkt_tensor_numel(t), want->n);
+    float *a = fetch(t);
+    double m = 0;
+    for (int64_t i = 0; i < want->n; i++) {
+        double e = fabs((double)a[i] - want->v[i]) / fmax(fabs((double)want->v[i]), 1e-2);
+        m = !(e <= m) ? (isnan(e) ? INFINITY : e) : m;
+    }
+    free(a);
+    return m;
+}
+
+static double torch_worst;
+
+static void expect_close(const char *cfg, const char *what, const vkt_tensor *t, const fix *want)
+{
+    double e = torch_err(t, want);
+    torch_worst = e > torch_worst ? e : torch_worst;
+    if (!(e <= TORCH_TOL)) {
+        fprintf(stderr, "%s %s: relative error %g > %g\n", cfg, what, e, TORCH_TOL);
+        fail();
+    }
+}
+
+/* One forward (training or eval) on the fixture's x with gradient g, compared with torch's. */
+static void torch_step(const char *cfg, const char *prefix, const fix *x, const fix *g,
+                       vkt_tensor *w, vkt_tensor *b, vkt_tensor *rm, vkt_tensor *rv,
+                       const vkt_batch_norm_params *p)
+{
+    vkt_scope_begin(test_dev);
+    vkt_tensor *tx = upload(x->v, x->ndim, x->dims), *tg = upload(g->v, g->ndim, g->dims);
+    vkt_tensor_set_requires_grad(tx, true);
+    assert_int_equal(vkt_zero_grad(w), VKT_OK);
+    assert_int_equal(vkt_zero_grad(b), VKT_OK);
+    vkt_tensor *y = vkt_batch_norm(tx, w, b, rm, rv, p);
+    assert_non_null(y);
+    assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, tg))), VKT_OK);
+    char what[96];
+    snprintf(what, sizeof what, "%s y", prefix);
+    expect_close(cfg, what, y, get("%s/%s/y", cfg, prefix));
+    snprintf(what, sizeof what, "%s dx", prefix);
+    expect_close(cfg, what, vkt_tensor_grad(tx), get("%s/%s/dx", cfg, prefix));
+    if (w) {
+        snprintf(what, sizeof what, "%s dweight", prefix);
+        expect_close(cfg, what, vkt_tensor_grad(w), get("%s/%s/dweight", cfg, prefix));
+        snprintf(what, sizeof what, "%s dbias", prefix);
+        expect_close(cfg, what, vkt_tensor_grad(b), get("%s/%s/dbias", cfg, prefix));
+    }
+    vkt_scope_end(test_dev);
+}
+
+static void batch_norm_matches_torch(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        bool affine;
+    } cfgs[] = {{"bn1d", true}, {"bn1d_len", false}, {"bn2d", true}, {"bn2d_c1", true}};
+    load_fixtures();
+    for (size_t k = 0; k < sizeof cfgs / sizeof cfgs[0]; k++) {
+        const char *cfg = cfgs[k].name;
+        const fix *x0 = get("%s/step0/x", cfg);
+        int64_t c = x0->dims[1], one = 1;
+        vkt_tensor *w = NULL, *b = NULL;
+        if (cfgs[k].affine) {
+            w = upload(get("%s/weight", cfg)->v, 1, &c);
+            b = upload(get("%s/bias", cfg)->v, 1, &c);
+            vkt_tensor_set_requires_grad(w, true);
+            vkt_tensor_set_requires_grad(b, true);
+        }
+        vkt_tensor *rm = vkt_tensor_new(test_dev, VKT_F32, 1, &c);
+        vkt_tensor *rv = vkt_tensor_new(test_dev, VKT_F32, 1, &c);
+        vkt_tensor *nbt = vkt_tensor_new(test_dev, VKT_I32, 1, &one);
+        assert_int_equal(vkt_fill(rm, 0.0f), VKT_OK); /* torch's initial running statistics */
+        assert_int_equal(vkt_fill(rv, 1.0f), VKT_OK);
+        assert_int_equal(vkt_fill(nbt, 0.0f), VKT_OK);
+        vkt_batch_norm_params p = {
+            .training = true,
+            .momentum = get("%s/momentum", cfg)->v[0],
+            .eps = get("%s/eps", cfg)->v[0],
+            .num_batches_tracked = nbt,
+        };
+        for (int s = 0; s < 3; s++) {
+            char prefix[16];
+            snprintf(prefix, sizeof prefix, "step%d", s);
+            torch_step(cfg, prefix, get("%s/%s/x", cfg, prefix), get("%s/%s/g", cfg, prefix), w, b,
+                       rm, rv, &p);
+            expect_close(cfg, "running_mean", rm, get("%s/%s/running_mean", cfg, prefix));
+            expect_close(cfg, "running_var", rv, get("%s/%s/running_var", cfg, prefix));
+            int32_t count;
+            assert_int_equal(vkt_tensor_download(nbt, &count, sizeof count), VKT_OK);
+            assert_int_equal(count, (int32_t)get("%s/%s/num_batches_tracked", cfg, prefix)->v[0]);
+        }
+        p.training = false;
+        torch_step(cfg, "eval", x0, get("%s/step0/g", cfg), w, b, rm, rv, &p);
+        vkt_tensor_free(w);
+        vkt_tensor_free(b);
+        vkt_tensor_free(rm);
+        vkt_tensor_free(rv);
+        vkt_tensor_free(nbt);
+    }
+    fprintf(stderr, "worst relative error against torch: %.3g (tol %g)\n", torch_worst, TORCH_TOL);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        VKT_TEST(norm_matches_reference),
+        VKT_TEST(philox_known_answers_on_cpu),
+        VKT_TEST(dropout_statistics_and_scale),
+        VKT_TEST(dropout_is_reproducible_from_seed_and_offset),
+        VKT_TEST(dropout_identity_and_all_dropped),
+        VKT_TEST(rand_statistics),
+        VKT_TEST(batch_norm_is_bitwise_deterministic),
+        VKT_TEST(errors_are_clear),
+        VKT_TEST(batch_norm_matches_torch),
+    };
+    fixture_path = argc > 1 ? argv[1] : NULL;
+    return VKT_RUN_GROUP(tests);
+}
