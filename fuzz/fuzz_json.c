@@ -1,5 +1,5 @@
 /*
- * fuzz_json.c — the checkpoint metadata tree (the "vkt" string of checkpoint.c) on arbitrary
+ * fuzz_json.c — the checkpoint metadata tree (the "vkt" string of checkpoint_format.c) on arbitrary
  * text: vkt__dict_from_json must return OK or an error with a message. The first byte chooses the
  * spelling (odd: the one before vkt_format, bare NaN / Infinity); the rest is the JSON. On OK, the
  * dict written back (vkt__dict_to_json) must read back to the same dict, and writing that gives

@@ -8,7 +8,7 @@ tests/test_train_io.c), then loads FILE with the checks of safetensors' Rust loa
 (safetensors/src/tensor.rs: read_metadata and Metadata::validate), which is what
 safetensors.torch.load_file runs, and compares every value with the sample. Only json, struct and
 zlib: Debian 12 has no python3-safetensors. The metadata must be strict JSON (no NaN / Infinity
-tokens), and its numbers are read by the rule in src/train/checkpoint.c's header.
+tokens), and its numbers are read by the rule in src/train/checkpoint_format.c's header.
 """
 import json
 import math
@@ -32,7 +32,7 @@ def no_nan_tokens(token):
     raise ValueError(f"non-JSON number {token} in the header")
 
 
-# src/train/checkpoint.c: non-finite numbers are these strings; a string so spelled is a
+# src/train/checkpoint_format.c: non-finite numbers are these strings; a string so spelled is a
 # one-item list
 WORDS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 

@@ -332,6 +332,129 @@ static void epoch_hook_tensors_are_freed(void **state)
     }
 }
 
+/* on_after_backward runs in the batch's scope: a tensor it makes lives until the batch ends, so
+ * on_train_batch_end can read it (it used to get a scope of its own and free the tensor). */
+enum { HANDOFF_FLOATS = 1 << 18 };
+typedef struct handoff {
+    vkt_tensor *x;
+    uint64_t in_use_after_make;
+    uint32_t batches, alive, right_value;
+} handoff;
+
+static vkt_status handoff_after_backward(vkt_trainer *t, void *ud)
+{
+    handoff *h = ud;
+    h->x = vkt_tensor_new_1d(vkt_trainer_device(t), VKT_F32, HANDOFF_FLOATS);
+    vkt_status s = h->x ? vkt_fill(h->x, 2.5f) : vkt_last_status();
+    vkt_device_finish(vkt_trainer_device(t));
+    vkt_device_stats st;
+    vkt_device_get_stats(vkt_trainer_device(t), &st);
+    h->in_use_after_make = st.memory_in_use;
+    return s;
+}
+
+static vkt_status handoff_batch_end(vkt_trainer *t, const vkt_outputs *o, const vkt_batch *b,
+                                    uint32_t i, void *ud)
+{
+    (void)o, (void)b, (void)i;
+    handoff *h = ud;
+    vkt_device_finish(vkt_trainer_device(t));
+    vkt_device_stats st;
+    vkt_device_get_stats(vkt_trainer_device(t), &st);
+    h->batches++;
+    /* freed would be HANDOFF_FLOATS * 4 bytes fewer; the step's own frees are far smaller */
+    if (st.memory_in_use + HANDOFF_FLOATS * 2 > h->in_use_after_make) {
+        h->alive++;
+        float v = 0;
+        vkt_tensor *mean = vkt_mean(h->x);
+        vkt_status s = mean ? vkt_tensor_download(mean, &v, sizeof v) : vkt_last_status();
+        h->right_value += s == VKT_OK && v == 2.5f;
+    }
+    h->x = NULL;
+    return VKT_OK;
+}
+
+static void after_backward_tensors_live_until_batch_end(void **state)
+{
+    (void)state;
+    handoff h = {0};
+    vkt_callback cb = {.on_after_backward = handoff_after_backward,
+                       .on_train_batch_end = handoff_batch_end,
+                       .name = "Handoff",
+                       .user_data = &h};
+    vkt_trainer *t = fit((vkt_trainer_desc){.max_epochs = 1, .callbacks = {&cb},
+                                            .enable_progress_bar = VKT_FLAG_OFF,
+                                            .enable_checkpointing = VKT_FLAG_OFF,
+                                            .logger = VKT_FLAG_OFF});
+    vkt_trainer_destroy(t);
+    assert_int_equal(h.batches, 2);
+    assert_int_equal(h.alive, 2);
+    assert_int_equal(h.right_value, 2);
+}
+
+/* A metric read during an epoch-end hook merges the live epoch values once per change: a second
+ * read of an unchanged dictionary reads nothing back from the device. */
+typedef struct reads {
+    uint64_t second_read, after_log_read, third_read;
+    float logged;
+    bool ran;
+} reads;
+
+static uint64_t readbacks(vkt_trainer *t)
+{
+    vkt_device_stats st;
+    vkt_device_get_stats(vkt_trainer_device(t), &st);
+    return st.readbacks;
+}
+
+static vkt_status reads_epoch_end(vkt_trainer *t, void *ud)
+{
+    reads *r = ud;
+    if (vkt_trainer_sanity_checking(t) || r->ran) {
+        return VKT_OK;
+    }
+    r->ran = true;
+    float v;
+    if (!vkt_trainer_metric(t, VKT_CALLBACK_METRICS, "val_loss", &v)) {
+        return vkt_trainer_fail(t, VKT_ERROR, "no val_loss");
+    }
+    uint64_t n = readbacks(t);
+    vkt_trainer_metric(t, VKT_CALLBACK_METRICS, "val_loss", &v);
+    r->second_read = readbacks(t) - n;
+    vkt_status s = vkt_log_value(t, "cb_late", 7.0f, NULL);
+    if (s != VKT_OK) {
+        return s;
+    }
+    n = readbacks(t);
+    if (!vkt_trainer_metric(t, VKT_CALLBACK_METRICS, "cb_late", &r->logged)) {
+        return vkt_trainer_fail(t, VKT_ERROR, "cb_late is not in callback_metrics");
+    }
+    r->after_log_read = readbacks(t) - n;
+    n = readbacks(t);
+    vkt_trainer_metric(t, VKT_CALLBACK_METRICS, "cb_late", &v);
+    vkt_trainer_metrics_count(t, VKT_CALLBACK_METRICS);
+    r->third_read = readbacks(t) - n;
+    return VKT_OK;
+}
+
+static void epoch_end_reads_merge_once_per_change(void **state)
+{
+    (void)state;
+    reads r = {0};
+    vkt_callback cb = {.on_validation_epoch_end = reads_epoch_end, .name = "Reads",
+                       .user_data = &r};
+    vkt_trainer *t = fit((vkt_trainer_desc){.max_epochs = 1, .callbacks = {&cb},
+                                            .enable_progress_bar = VKT_FLAG_OFF,
+                                            .enable_checkpointing = VKT_FLAG_OFF,
+                                            .logger = VKT_FLAG_OFF});
+    vkt_trainer_destroy(t);
+    assert_true(r.ran);
+    assert_int_equal(r.second_read, 0);
+    assert_int_equal(r.after_log_read, 1); /* the new value: merged and read once */
+    assert_true(r.logged == 7.0f);
+    assert_int_equal(r.third_read, 0);
+}
+
 /* save_weights_only as Lightning's dump_checkpoint(weights_only=True) writes it: the weights,
  * loops and hyper-parameters, no callback states or optimizer, and the callbacks'
  * on_save_checkpoint hooks are not called (the module's is). */
@@ -775,6 +898,8 @@ int main(void)
         VKT_TEST(trainer_setup_survives_each_allocation_failure),
         VKT_TEST(weights_only_checkpoint),
         VKT_TEST(callback_metrics_in_on_validation_epoch_end),
+        VKT_TEST(after_backward_tensors_live_until_batch_end),
+        VKT_TEST(epoch_end_reads_merge_once_per_change),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -4,6 +4,7 @@
  */
 #include <string.h>
 
+#include "test_alloc.h"
 #include "test_util.h"
 
 static void gradients_match_finite_differences(void **state)
@@ -54,12 +55,76 @@ static void backward_errors_are_clear(void **state)
     vkt_scope_end(test_dev);
 }
 
+/* A scope that cannot be opened fails visibly, and its end closes nothing: the enclosing scope
+ * (and what lives in it) survives however deep the failure happened. Each run nests four times
+ * deeper than the last, past the scope stack's capacity, so that it has to grow. */
+enum { OUTER_FLOATS = 1 << 18 };
+static uint64_t scope_baseline;
+static uint32_t scope_depth = 2048;
+
+static void deep_scopes_setup(void *ctx)
+{
+    (void)ctx;
+    vkt_device_stats st;
+    vkt_device_finish(test_dev);
+    vkt_device_get_stats(test_dev, &st);
+    scope_baseline = st.memory_in_use;
+    assert_int_equal(vkt_scope_begin(test_dev), VKT_OK);
+    vkt_tensor *outer = vkt_tensor_new_1d(test_dev, VKT_F32, OUTER_FLOATS);
+    assert_non_null(outer);
+}
+
+static vkt_status deep_scopes_op(void *ctx)
+{
+    (void)ctx;
+    vkt_status first = VKT_OK;
+    scope_depth *= 4;
+    for (uint32_t i = 0; i < scope_depth; i++) {
+        vkt_status s = vkt_scope_begin(test_dev);
+        first = first == VKT_OK ? s : first;
+    }
+    for (uint32_t i = 0; i < scope_depth; i++) {
+        vkt_scope_end(test_dev);
+    }
+    return first;
+}
+
+static void deep_scopes_check(void *ctx, vkt_status s, long point)
+{
+    (void)ctx;
+    (void)point;
+    if (s != VKT_OK) {
+        assert_int_equal(s, VKT_OUT_OF_HOST_MEMORY);
+        assert_non_null(strstr(vkt_last_error(), "vkt_scope_begin"));
+    }
+    vkt_device_stats st;
+    vkt_device_finish(test_dev);
+    vkt_device_get_stats(test_dev, &st);
+    assert_true(st.memory_in_use >= scope_baseline + OUTER_FLOATS * sizeof(float));
+    vkt_scope_end(test_dev); /* the outer scope: its tensor goes now */
+    vkt_device_finish(test_dev);
+    vkt_device_get_stats(test_dev, &st);
+    if (st.memory_in_use != scope_baseline) {
+        fail_msg("point %ld: %llu bytes in use, %llu before", point,
+                 (unsigned long long)st.memory_in_use, (unsigned long long)scope_baseline);
+    }
+}
+
+static void failed_scope_begin_keeps_scopes_balanced(void **state)
+{
+    (void)state;
+    long points = vkt_test_each_alloc_failure("vkt_scope_begin", deep_scopes_setup,
+                                              deep_scopes_op, deep_scopes_check, NULL);
+    assert_true(points >= 2); /* the two mark stacks */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         VKT_TEST(gradients_match_finite_differences),
         VKT_TEST(gradients_accumulate_until_zeroed),
         VKT_TEST(backward_errors_are_clear),
+        VKT_TEST(failed_scope_begin_keeps_scopes_balanced),
     };
     return VKT_RUN_GROUP(tests);
 }

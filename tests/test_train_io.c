@@ -632,23 +632,53 @@ static long dead_pid(void)
     return (long)c;
 }
 
-/* A killed save leaves <name>.tmp.<pid>; the next save into the directory removes such files,
- * and only those: not a live process's, not a file that is not a checkpoint's beginning. */
+/* vkt__dict_to_json writes numbers, strings and dicts; an f32 array is refused by name (arrays
+ * belong in a checkpoint's tensors), and the text reads back to the same dict. */
+static void dict_json_refuses_arrays(void **state)
+{
+    (void)state;
+    vkt_dict *d = vkt_dict_create();
+    assert_int_equal(vkt_dict_set_number(d, "epoch", 2), VKT_OK);
+    assert_int_equal(vkt_dict_set_string(vkt_dict_child(d, "hp"), "opt", "adam"), VKT_OK);
+    char *text = vkt__dict_to_json(d);
+    assert_non_null(text);
+    vkt_dict *back = NULL;
+    assert_int_equal(vkt__dict_from_json(text, strlen(text), false, &back), VKT_OK);
+    double e = 0;
+    assert_true(vkt_dict_get_number(back, "epoch", &e) && e == 2);
+    assert_string_equal(vkt_dict_get_string(vkt_dict_get_child(back, "hp"), "opt"), "adam");
+    free(text);
+    vkt_dict_destroy(back);
+    const float w[2] = {1, 2};
+    assert_int_equal(vkt_dict_set_floats(vkt_dict_child(d, "hp"), "w", w, 1, (int64_t[]){2}),
+                     VKT_OK);
+    assert_null(vkt__dict_to_json(d));
+    assert_int_equal(vkt_last_status(), VKT_INVALID_ARGUMENT);
+    assert_non_null(strstr(vkt_last_error(), "'w' holds an f32 array"));
+    vkt_dict_destroy(d);
+}
+
+/* A killed save leaves <name>.tmp.<pid>; the next save of that name removes such files, and only
+ * those: not another target's, not a live process's, not a file that is not a checkpoint's
+ * beginning. */
 static void checkpoint_stale_tmp(void **state)
 {
     (void)state;
     const char *dir = tpath("stale");
     assert_int_equal(mkdir(dir, 0700), 0);
     long dead = dead_pid();
-    char killed[600], empty[600], user[600], live[600], target[600];
-    snprintf(killed, sizeof killed, "%s/epoch=0-step=2.ckpt.tmp.%ld", dir, dead);
-    snprintf(empty, sizeof empty, "%s/last.ckpt.tmp.%ld", dir, dead);
-    snprintf(user, sizeof user, "%s/notes.tmp.%ld", dir, dead);
-    snprintf(live, sizeof live, "%s/x.ckpt.tmp.%ld", dir, (long)getppid());
+    char killed[700], other[700], empty[700], user[700], live[700], target[600], last[600];
     snprintf(target, sizeof target, "%s/epoch=1-step=4.ckpt", dir);
+    snprintf(last, sizeof last, "%s/last.ckpt", dir);
+    snprintf(killed, sizeof killed, "%s.tmp.%ld", target, dead);
+    snprintf(other, sizeof other, "%s/epoch=0-step=2.ckpt.tmp.%ld", dir, dead);
+    snprintf(empty, sizeof empty, "%s.tmp.%ld", last, dead);
+    snprintf(user, sizeof user, "%s/notes.tmp.%ld", dir, dead);
+    snprintf(live, sizeof live, "%s.tmp.%ld", target, (long)getppid());
     /* what a save had written when killed: the length, the header's start */
     static const char start[] = "\x40\0\0\0\0\0\0\0{\"__metadata__\":{\"format\":\"pt\",\"vkt_for";
     spit(killed, start, sizeof start - 1);
+    spit(other, start, sizeof start - 1);
     spit(empty, "", 0);
     spit(user, "my notes, not a checkpoint", 26);
     spit(live, start, sizeof start - 1); /* a save in progress in another process */
@@ -657,10 +687,14 @@ static void checkpoint_stale_tmp(void **state)
     vkt_dict_set_number(d, "epoch", 1);
     assert_int_equal(vkt_checkpoint_save(d, target), VKT_OK);
     assert_int_equal(access(killed, F_OK), -1);
-    assert_int_equal(access(empty, F_OK), -1);
+    assert_int_equal(access(other, F_OK), 0); /* another target's: its own next save */
+    assert_int_equal(access(empty, F_OK), 0);
     assert_int_equal(access(user, F_OK), 0);
     assert_int_equal(access(live, F_OK), 0);
     assert_int_equal(access(target, F_OK), 0);
+    assert_int_equal(vkt_checkpoint_save(d, last), VKT_OK);
+    assert_int_equal(access(empty, F_OK), -1);
+    assert_int_equal(access(other, F_OK), 0);
     vkt_dict_destroy(d);
 }
 
@@ -1653,6 +1687,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(checkpoint_legacy_file),
         cmocka_unit_test(checkpoint_crc),
         cmocka_unit_test(checkpoint_stale_tmp),
+        cmocka_unit_test(dict_json_refuses_arrays),
         cmocka_unit_test(checkpoint_alloc_failures),
         cmocka_unit_test(format_numbers),
         cmocka_unit_test(csv_logger_sample),

@@ -1317,6 +1317,18 @@ static void resume_from_last_ckpt_equals_an_uninterrupted_run(void **state)
     assert_int_equal(P.snap_steps, (uint32_t)steps);
     assert_true(P.snap_lr == (float)lr);
     assert_true(P.snap_lr == 0.01f * 0.25f); /* StepLR(gamma 0.5) after 2 epochs */
+
+    /* desc.ckpt: the same resume from the dict already read; no file is read (ckpt_path names a
+     * file that does not exist) */
+    char gone[400];
+    snprintf(gone, sizeof gone, "%s/read-already.ckpt", dir);
+    reset_probe();
+    fixture third = straight;
+    third.model_seed = 99;
+    fit_ok(&third, (vkt_trainer_desc){.max_epochs = 4, .ckpt_path = gone, .ckpt = ck});
+    assert_int_equal(P.train_start_epoch, 2);
+    assert_int_equal(third.global_step, 4 * NB);
+    assert_memory_equal(third.params, straight.params, first.n_params * sizeof(float));
     vkt_dict_destroy(ck);
     /* and the resumed run ends exactly where the uninterrupted one did */
     assert_int_equal(second.n_params, straight.n_params);

@@ -21,6 +21,7 @@
 
 #include "cli.h"
 #include "internal.h"
+#include "train/train_internal.h"
 
 #define EVAL_MAX_LAYERS 16
 
@@ -65,27 +66,9 @@ int vkt_cli_ckpt_layers(const char *cmd, const vkt_dict *ckpt, const char *path,
 
 int vkt_cli_ckpt_weights(const char *cmd, const vkt_dict *ckpt, const char *path, vkt_model *m)
 {
-    const vkt_dict *sd = vkt_dict_get_child(ckpt, "state_dict");
-    for (uint32_t i = 0; i < vkt_model_num_tensors(m); i++) {
-        const char *name = vkt_model_tensor_name(m, i);
-        vkt_tensor *dst = vkt_model_tensor(m, i);
-        int nd = 0;
-        int64_t shape[VKT_MAX_DIMS];
-        const float *f = sd ? vkt_dict_get_floats(sd, name, &nd, shape) : NULL;
-        int64_t numel = 1;
-        for (int k = 0; f && k < nd; k++) {
-            numel *= shape[k];
-        }
-        if (!f || numel != vkt_tensor_numel(dst)) {
-            fprintf(stderr, "%s: %s: state_dict \"%s\" is missing or has %lld values where the "
-                            "model has %lld\n",
-                    cmd, path, name, f ? (long long)numel : 0LL, (long long)vkt_tensor_numel(dst));
-            return 1;
-        }
-        if (vkt_tensor_upload(dst, f, (size_t)numel * sizeof *f) != VKT_OK) {
-            fprintf(stderr, "%s: loading %s: %s\n", cmd, path, vkt_last_error());
-            return 1;
-        }
+    if (vkt__load_state_dict(ckpt, m, path) != VKT_OK) {
+        fprintf(stderr, "%s: %s\n", cmd, vkt_last_error());
+        return 1;
     }
     return 0;
 }

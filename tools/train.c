@@ -537,6 +537,7 @@ int vkt_cli_train(int argc, char **argv)
                                                     .seed = a.seed,
                                                     .hparams = hparams,
                                                     .ckpt_path = a.resume,
+                                                    .ckpt = resume, /* read once, above */
                                                     .callbacks = {&summary}},
                            &trainer)) {
         rc = fail("creating the trainer");

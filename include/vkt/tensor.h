@@ -92,8 +92,13 @@ VKT_API void vkt_graph_clear(vkt_device *dev);
 /** Number of nodes on the device's tape. */
 VKT_API size_t vkt_graph_size(const vkt_device *dev);
 
-/** Tensors made between begin and end (and tape nodes) are released at end. Scopes nest. */
-VKT_API void vkt_scope_begin(vkt_device *dev);
+/**
+ * Tensors made between begin and end (and tape nodes) are released at end. Scopes nest. Begin
+ * fails with VKT_OUT_OF_HOST_MEMORY when the scope cannot be opened (also inside such a scope);
+ * call vkt_scope_end for it all the same: it then closes nothing, and what was made in between
+ * belongs to the enclosing scope.
+ */
+VKT_API vkt_status vkt_scope_begin(vkt_device *dev);
 VKT_API void vkt_scope_end(vkt_device *dev);
 /** Takes `t` out of the current scope: the caller owns it again. */
 VKT_API vkt_tensor *vkt_tensor_keep(vkt_tensor *t);

@@ -445,6 +445,10 @@ typedef struct vkt_trainer_desc {
     const vkt_dict *hparams;            /* borrowed; logged and saved in checkpoints */
     uint64_t store_budget;              /* bytes for epoch stores; 0: a quarter of device memory */
     const char *ckpt_path;              /* resume fit from this checkpoint */
+    /* resume from this checkpoint, already read with vkt_checkpoint_load (borrowed; the
+     * on_load_checkpoint hooks may edit it): fit reads no file. ckpt_path must name the file it
+     * came from (messages; ModelCheckpoint never removes it). */
+    vkt_dict *ckpt;
     FILE *progress_stream;              /* where the progress bar writes; NULL = stdout */
 } vkt_trainer_desc;
 
@@ -471,6 +475,9 @@ VKT_API void vkt_trainer_set_should_stop(vkt_trainer *t, bool stop);
 VKT_API vkt_stage vkt_trainer_stage(const vkt_trainer *t);
 VKT_API uint32_t vkt_trainer_num_training_batches(const vkt_trainer *t);
 VKT_API uint32_t vkt_trainer_num_val_batches(const vkt_trainer *t);
+/** The batches of the evaluation loop running now: the sanity check's, a validation run's, a
+ * test's or a predict's (the last one's when none runs). */
+VKT_API uint32_t vkt_trainer_num_eval_batches(const vkt_trainer *t);
 /** The optimizer from configure_optimizers (NULL before). */
 VKT_API vkt_optimizer *vkt_trainer_optimizer(const vkt_trainer *t);
 /**
@@ -488,6 +495,13 @@ VKT_API const char *vkt_trainer_log_dir(const vkt_trainer *t);
 /** Prints a line without breaking the progress bar on a terminal (LightningModule.print). */
 VKT_API void vkt_trainer_print(vkt_trainer *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/**
+ * trainer.save_checkpoint: the trainer's state as Lightning's dump_checkpoint builds it (weights,
+ * loops, hyper-parameters; unless weights_only also callback states and optimizer), after every
+ * on_save_checkpoint hook, written with vkt_checkpoint_save. What ModelCheckpoint calls.
+ */
+VKT_API vkt_status vkt_trainer_save_checkpoint(vkt_trainer *t, const char *path,
+                                               bool weights_only);
 /** Sets the last error and returns `s`: `return vkt_trainer_fail(t, VKT_ERROR, "bad %d", x);` */
 VKT_API vkt_status vkt_trainer_fail(vkt_trainer *t, vkt_status s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -38,7 +38,7 @@ static int64_t flatten(const int64_t *idx, int ndim, const int64_t *shape)
 
 void vkt__ref_permute(float *out, const float *x, int ndim, const int64_t *shape, const int *perm)
 {
-    int64_t oshape[VKT_MAX_DIMS], oi[VKT_MAX_DIMS], xi[VKT_MAX_DIMS];
+    int64_t oshape[VKT_MAX_DIMS] = {0}, oi[VKT_MAX_DIMS] = {0}, xi[VKT_MAX_DIMS] = {0};
     for (int d = 0; d < ndim; d++) {
         oshape[d] = shape[perm[d]];
     }

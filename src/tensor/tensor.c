@@ -16,6 +16,9 @@ typedef struct vkt__tensor_state {
     uint32_t *scope_marks;      /* per open scope: scoped_count, tape_count at begin */
     uint32_t *tape_marks;
     uint32_t depth, marks_cap, tape_marks_cap;
+    /* scopes that could not be opened, and those begun inside one: their ends close nothing, so
+     * begin / end stay paired and an enclosing scope is never closed early */
+    uint32_t failed_depth;
 } vkt__tensor_state;
 
 
@@ -400,26 +403,38 @@ void vkt__elementwise_groups(uint64_t n, uint32_t wg, uint32_t groups[3])
 
 /* ---- scopes ---------------------------------------------------------------------------------- */
 
-void vkt_scope_begin(vkt_device *dev)
+vkt_status vkt_scope_begin(vkt_device *dev)
 {
     vkt__tensor_state *st = tensor_state_get(dev);
     if (!st) {
-        return;
+        /* no state: no scope is open either, so the matching end finds nothing to close */
+        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "vkt_scope_begin: out of host memory");
+    }
+    if (st->failed_depth > 0) {
+        st->failed_depth++;
+        return vkt__error(VKT_OUT_OF_HOST_MEMORY,
+                          "vkt_scope_begin: inside a scope that could not be opened");
     }
     if (!vkt__grow((void **)&st->scope_marks, &st->marks_cap, st->depth + 1,
                    sizeof *st->scope_marks) ||
         !vkt__grow((void **)&st->tape_marks, &st->tape_marks_cap, st->depth + 1,
                    sizeof *st->tape_marks)) {
-        return;
+        st->failed_depth = 1;
+        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "vkt_scope_begin: out of host memory");
     }
     st->scope_marks[st->depth] = st->scoped_count;
     st->tape_marks[st->depth] = st->tape_count;
     st->depth++;
+    return VKT_OK;
 }
 
 void vkt_scope_end(vkt_device *dev)
 {
     vkt__tensor_state *st = vkt__device_tensor_state(dev);
+    if (st && st->failed_depth > 0) {
+        st->failed_depth--;
+        return;
+    }
     if (!st || st->depth == 0) {
         return;
     }

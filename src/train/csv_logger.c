@@ -93,23 +93,21 @@ static vkt_status read_file(const char *path, char **out)
     return VKT_OK;
 }
 
+typedef struct text_out {
+    const char *text;
+    size_t len;
+} text_out;
+
+static bool write_text(FILE *f, void *ctx)
+{
+    const text_out *t = ctx;
+    return fwrite(t->text, 1, t->len, f) == t->len;
+}
+
+/* checkpoint_io.c's atomic write; a killed write's temporary of the same file goes too */
 static vkt_status write_file_atomic(const char *path, const char *text, size_t len)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        return vkt__error(VKT_IO, "CSVLogger: cannot create '%s': %s", tmp, strerror(errno));
-    }
-    bool ok = fwrite(text, 1, len, f) == len;
-    ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        vkt_status s =
-            vkt__error(VKT_IO, "CSVLogger: cannot write '%s': %s", path, strerror(errno));
-        unlink(tmp);
-        return s;
-    }
-    return VKT_OK;
+    return vkt__write_file_atomic("CSVLogger", path, write_text, &(text_out){text, len}, NULL);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -489,37 +487,6 @@ static bool yaml_implicit_non_str(const char *s)
     return strspn(s, "0123456789") == 4 && s[4] == '-';
 }
 
-/* Strict UTF-8 (no overlong forms, surrogates or code points past U+10FFFF): what libyaml's
- * reader and Python accept. libyaml's emitter checks less, so this runs first. */
-static bool utf8_valid(const char *str)
-{
-    const unsigned char *s = (const unsigned char *)str;
-    while (*s) {
-        uint32_t c = *s;
-        int n = c < 0x80             ? 0
-                : (c & 0xE0) == 0xC0 ? 1
-                : (c & 0xF0) == 0xE0 ? 2
-                : (c & 0xF8) == 0xF0 ? 3
-                                     : -1;
-        if (n < 0) {
-            return false;
-        }
-        c &= n == 0 ? 0x7F : n == 1 ? 0x1F : n == 2 ? 0x0F : 0x07;
-        for (int k = 1; k <= n; k++) {
-            if ((s[k] & 0xC0) != 0x80) {
-                return false;
-            }
-            c = (c << 6) | (s[k] & 0x3F);
-        }
-        static const uint32_t min[4] = {0, 0x80, 0x800, 0x10000};
-        if (c < min[n] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) {
-            return false;
-        }
-        s += n + 1;
-    }
-    return true;
-}
-
 typedef struct yaml_out {
     yaml_emitter_t em;
     vkt__sbuf text;
@@ -557,7 +524,7 @@ static bool yaml_emit(yaml_out *y, yaml_event_t *ev, int init)
 
 static bool yaml_str(yaml_out *y, const char *s)
 {
-    if (y->status == VKT_OK && !utf8_valid(s)) {
+    if (y->status == VKT_OK && !vkt__utf8_valid(s)) {
         y->status = vkt__error(VKT_INVALID_ARGUMENT,
                                "CSVLogger: hparams.yaml: '%.64s' is not valid UTF-8", s);
         return false;

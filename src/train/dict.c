@@ -1,7 +1,7 @@
 /*
  * dict.c — vkt_dict: a small ordered dictionary of numbers, strings, nested dictionaries and f32
  * arrays (checkpoints, callback state, hyper-parameters). Keys are copied; setting an existing
- * key replaces its value in place (Python dict order). Written to disk by checkpoint.c; tests in
+ * key replaces its value in place (Python dict order). Written to disk by checkpoint_format.c; tests in
  * tests/test_train_io.c.
  */
 #include <math.h>

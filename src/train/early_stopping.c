@@ -95,10 +95,20 @@ typedef struct es {
 
 static es *self(void *ud) { return ud; }
 
+/* Lightning's `val_check_interval == 1.0 and check_val_every_n_epoch == 1`: validation runs at
+ * every epoch end. */
+static bool val_at_epoch_end(const vkt_trainer *t)
+{
+    const vkt_trainer_desc *d = vkt_trainer_query_desc(t);
+    return d->val_check_interval.count == 0 &&
+           (d->val_check_interval.fraction == 0 || d->val_check_interval.fraction == 1.0) &&
+           d->check_val_every_n_epoch == 1;
+}
+
 static vkt_status es_setup(vkt_trainer *t, vkt_stage stage, void *ud)
 {
     (void)stage;
-    self(ud)->check_on_train_epoch_end = vkt__trainer_val_at_epoch_end(t);
+    self(ud)->check_on_train_epoch_end = val_at_epoch_end(t);
     return VKT_OK;
 }
 
@@ -109,7 +119,7 @@ static bool skip_check(vkt_trainer *t)
 
 static vkt_status run_check(es *e, vkt_trainer *t)
 {
-    if (vkt__trainer_fast_dev_run(t)) {
+    if (vkt_trainer_query_desc(t)->fast_dev_run != 0) {
         return VKT_OK;
     }
     float current;
@@ -143,7 +153,7 @@ static vkt_status run_check(es *e, vkt_trainer *t)
         snprintf(e->stop_message, sizeof e->stop_message, "%s", e->st.message);
     }
     if (e->st.message[0] && e->verbose) {
-        vkt__trainer_print(t, "%s\n", e->st.message);
+        vkt_trainer_print(t, "%s\n", e->st.message);
     }
     return VKT_OK;
 }

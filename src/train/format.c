@@ -492,3 +492,32 @@ vkt_status vkt__py_format(char *buf, size_t n, double v, bool is_int, const char
     snprintf(buf, n, "%s", out);
     return VKT_OK;
 }
+
+bool vkt__utf8_valid(const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    while (*s) {
+        uint32_t c = *s;
+        int n = c < 0x80             ? 0
+                : (c & 0xE0) == 0xC0 ? 1
+                : (c & 0xF0) == 0xE0 ? 2
+                : (c & 0xF8) == 0xF0 ? 3
+                                     : -1;
+        if (n < 0) {
+            return false;
+        }
+        c &= n == 0 ? 0x7F : n == 1 ? 0x1F : n == 2 ? 0x0F : 0x07;
+        for (int k = 1; k <= n; k++) {
+            if ((s[k] & 0xC0) != 0x80) {
+                return false;
+            }
+            c = (c << 6) | (s[k] & 0x3F);
+        }
+        static const uint32_t min[4] = {0, 0x80, 0x800, 0x10000};
+        if (c < min[n] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) {
+            return false;
+        }
+        s += n + 1;
+    }
+    return true;
+}

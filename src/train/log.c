@@ -208,10 +208,20 @@ static vkt__mdict *dict_of(vkt_trainer *t, vkt_metrics_kind kind)
 
 static vkt_status log_epoch(vkt_trainer *t, vkt__results *rs, int64_t step, bool push);
 
-/* At an epoch end the reads merge the live epoch values (trainer_impl.h, epoch_end_results). */
+/* At an epoch end the reads merge the live epoch values (trainer_impl.h, epoch_end_results);
+ * once per change of what they are made from, not at every read. */
 static vkt_status merge_live(vkt_trainer *t)
 {
-    return t->epoch_end_results ? log_epoch(t, t->epoch_end_results, 0, false) : VKT_OK;
+    if (!t->epoch_end_results ||
+        (t->merged_results == t->epoch_end_results && t->merged_gen == t->log_gen)) {
+        return VKT_OK;
+    }
+    vkt_status s = log_epoch(t, t->epoch_end_results, 0, false);
+    if (s == VKT_OK) {
+        t->merged_results = t->epoch_end_results;
+        t->merged_gen = t->log_gen;
+    }
+    return s;
 }
 
 bool vkt_trainer_metric(vkt_trainer *t, vkt_metrics_kind kind, const char *name, float *value)
@@ -377,6 +387,7 @@ vkt_status vkt_log(vkt_trainer *t, const char *name, const vkt_tensor *value,
         r->reduce = reduce;
         r->order = t->result_order++;
     }
+    vkt__log_changed(t);
     r->step_id = t->log_step_id;
     /* step value: the logged tensor itself */
     vkt__ref((vkt_tensor *)value);
@@ -480,6 +491,7 @@ vkt_status vkt_log_metric(vkt_trainer *t, const char *name, vkt_metric *metric,
         r->metric = metric;
         r->order = t->result_order++;
     }
+    vkt__log_changed(t);
     r->step_id = t->log_step_id;
     r->count++;
     return VKT_OK;
@@ -694,9 +706,18 @@ static vkt_status log_epoch(vkt_trainer *t, vkt__results *rs, int64_t step, bool
     return push ? row_push(t, &rw, step, t->current_epoch) : VKT_OK;
 }
 
+/* The live pass before the epoch-end hooks is their first merge. */
+static vkt_status log_epoch_live(vkt_trainer *t, vkt__results *rs)
+{
+    vkt_status s = log_epoch(t, rs, 0, false);
+    t->merged_results = rs;
+    t->merged_gen = t->log_gen;
+    return s;
+}
+
 vkt_status vkt__log_train_epoch_live(vkt_trainer *t)
 {
-    return log_epoch(t, &t->train_results, 0, false);
+    return log_epoch_live(t, &t->train_results);
 }
 
 vkt_status vkt__log_train_epoch(vkt_trainer *t)
@@ -707,7 +728,7 @@ vkt_status vkt__log_train_epoch(vkt_trainer *t)
 
 vkt_status vkt__log_eval_epoch_live(vkt_trainer *t)
 {
-    return log_epoch(t, t->stage_results, 0, false);
+    return log_epoch_live(t, t->stage_results);
 }
 
 vkt_status vkt__log_eval_epoch(vkt_trainer *t)
@@ -719,6 +740,7 @@ vkt_status vkt__log_eval_epoch(vkt_trainer *t)
 
 void vkt__log_reset_dicts(vkt_trainer *t)
 {
+    vkt__log_changed(t);
     vkt__mdict_clear(&t->callback_metrics);
     vkt__mdict_clear(&t->logged_metrics);
     vkt__mdict_clear(&t->pbar_metrics);

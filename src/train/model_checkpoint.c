@@ -5,8 +5,8 @@
  *   "-v1" when the name exists), last.ckpt with save_last, top-k by `monitor` (NaN is the
  *   worst), every_n_epochs / every_n_train_steps, saving in on_train_epoch_end when validation
  *   runs at every epoch end (else in on_validation_end), never under fast_dev_run, outside fit,
- *   while sanity checking or twice at one global step. A save is vkt__trainer_dump_checkpoint +
- *   vkt_checkpoint_save (temporary file + rename: never a partial file).
+ *   while sanity checking or twice at one global step. A save is vkt_trainer_save_checkpoint
+ *   (vkt_checkpoint_save: temporary file + rename, never a partial file).
  * The decisions are internal functions tested without a trainer (tests/test_train_io.c):
  * vkt__checkpoint_format_name and the vkt__topk_* bookkeeping.
  */
@@ -404,7 +404,7 @@ static bool should_remove(mc *m, const char *previous, const char *current)
     }
     char prev[PATH_BYTES * 2], dir[PATH_BYTES * 2];
     real_path(prev, sizeof prev, previous);
-    const vkt_trainer_desc *d = vkt__trainer_desc(m->t);
+    const vkt_trainer_desc *d = vkt_trainer_query_desc(m->t);
     if (d && d->ckpt_path) {
         char resume[PATH_BYTES * 2];
         real_path(resume, sizeof resume, d->ckpt_path);
@@ -426,12 +426,7 @@ static void remove_checkpoint(const char *path)
 
 static vkt_status save_checkpoint(mc *m, const char *path)
 {
-    vkt_dict *ckpt = NULL;
-    vkt_status s = vkt__trainer_dump_checkpoint(m->t, m->weights_only, &ckpt);
-    if (s == VKT_OK) {
-        s = vkt_checkpoint_save(ckpt, path);
-    }
-    vkt_dict_destroy(ckpt);
+    vkt_status s = vkt_trainer_save_checkpoint(m->t, path, m->weights_only);
     if (s != VKT_OK) {
         return s;
     }
@@ -451,7 +446,7 @@ static void say(mc *m, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    vkt__trainer_print(m->t, "%s\n", line);
+    vkt_trainer_print(m->t, "%s\n", line);
 }
 
 /* The metric `monitor` of _monitor_candidates (epoch/step are always candidates). */
@@ -629,21 +624,31 @@ static vkt_status save_last(mc *m)
 
 static bool skip_saving(mc *m)
 {
-    return vkt__trainer_fast_dev_run(m->t) || vkt_trainer_stage(m->t) != VKT_STAGE_FIT ||
+    return vkt_trainer_query_desc(m->t)->fast_dev_run != 0 || vkt_trainer_stage(m->t) != VKT_STAGE_FIT ||
            vkt_trainer_sanity_checking(m->t) ||
            m->last_global_step_saved == vkt_trainer_global_step(m->t);
 }
 
+/* Lightning's `val_check_interval == 1.0 and check_val_every_n_epoch == 1`: validation runs at
+ * every epoch end. */
+static bool val_at_epoch_end(const vkt_trainer *t)
+{
+    const vkt_trainer_desc *d = vkt_trainer_query_desc(t);
+    return d->val_check_interval.count == 0 &&
+           (d->val_check_interval.fraction == 0 || d->val_check_interval.fraction == 1.0) &&
+           d->check_val_every_n_epoch == 1;
+}
+
 static bool save_on_train_epoch_end(mc *m)
 {
-    const vkt_trainer_desc *d = vkt__trainer_desc(m->t);
+    const vkt_trainer_desc *d = vkt_trainer_query_desc(m->t);
     if (d && d->check_val_every_n_epoch != 1) {
         return false;
     }
-    if (!vkt__trainer_has_val(m->t)) {
+    if (vkt_trainer_num_val_batches(m->t) == 0) {
         return true;
     }
-    return vkt__trainer_val_at_epoch_end(m->t);
+    return val_at_epoch_end(m->t);
 }
 
 static vkt_status save_at_epoch(mc *m)
@@ -663,7 +668,7 @@ static vkt_status mc_setup(vkt_trainer *t, vkt_stage stage, void *ud)
     if (m->dirpath_arg) {
         snprintf(dir, sizeof dir, "%s", m->dirpath_arg);
     } else {
-        const char *root = vkt__trainer_root_dir(t);
+        const char *root = vkt_trainer_log_dir(t);
         snprintf(dir, sizeof dir, "%s/checkpoints", root && root[0] ? root : ".");
     }
     if (!set_str(&m->dirpath, dir)) {

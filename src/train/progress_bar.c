@@ -332,10 +332,10 @@ static void bar_close(pbar *p, bar *b)
 
 static const char *loggers_version(pbar *p, char *buf, size_t n)
 {
-    if (vkt__trainer_fast_dev_run(p->t)) {
+    if (vkt_trainer_query_desc(p->t)->fast_dev_run != 0) {
         return NULL; /* DummyLogger: version "" */
     }
-    const vkt_trainer_desc *d = vkt__trainer_desc(p->t);
+    const vkt_trainer_desc *d = vkt_trainer_query_desc(p->t);
     uint32_t count = 0;
     for (uint32_t i = 0; d && i < VKT_MAX_LOGGERS; i++) {
         count += d->loggers[i] != NULL;
@@ -410,7 +410,7 @@ static vkt_status pb_setup(vkt_trainer *t, vkt_stage stage, void *ud)
     p->t = t;
     p->fp = p->desc_stream;
     if (!p->fp) {
-        const vkt_trainer_desc *d = vkt__trainer_desc(t);
+        const vkt_trainer_desc *d = vkt_trainer_query_desc(t);
         p->fp = d && d->progress_stream ? d->progress_stream : stdout;
     }
     p->tty = p->tty_flag == VKT_FLAG_ON ||
@@ -458,7 +458,7 @@ static vkt_status pb_train_epoch_start(vkt_trainer *t, void *ud)
     if (!p->main.open) {
         pb_train_start(t, ud);
     }
-    const vkt_trainer_desc *d = vkt__trainer_desc(t);
+    const vkt_trainer_desc *d = vkt_trainer_query_desc(t);
     int64_t total = vkt_trainer_num_training_batches(t);
     if (d && d->max_epochs == -1 && d->max_steps > 0) {
         int64_t left = d->max_steps - (int64_t)vkt_trainer_global_step(t);
@@ -538,7 +538,7 @@ static void eval_batch_start(pbar *p, bar *b, const char *what, uint32_t dl_idx)
     p->eval_dl = dl_idx;
     char desc[96];
     snprintf(desc, sizeof desc, "%s DataLoader %u", what, dl_idx);
-    bar_reset(b, vkt__trainer_num_eval_batches(p->t), desc);
+    bar_reset(b, vkt_trainer_num_eval_batches(p->t), desc);
     draw(p, b, true);
 }
 

@@ -1,6 +1,7 @@
 /*
- * train_internal.h — what the trainer (trainer.c, log.c) offers the built-in callbacks, loggers
- * and checkpoint code in src/train/, and what they offer it.
+ * train_internal.h — what the trainer's files and the helpers of src/train/ (formatting, dicts,
+ * checkpoint files, loggers, the callbacks' decisions) offer each other. The built-in callbacks
+ * reach the trainer through the public API only (vkt/train.h), as a user's callback does.
  */
 #ifndef VKT_TRAIN_INTERNAL_H
 #define VKT_TRAIN_INTERNAL_H
@@ -8,33 +9,11 @@
 #include "internal.h"
 #include "vkt/train.h"
 
-/* ---- trainer.c ---- */
+/* ---- trainer_state.c ---- */
 
-/*
- * Builds the checkpoint dict in the key order of Lightning's dump_checkpoint (docs/lightning.md,
- * "Checkpoint contents"): epoch, global_step, "pytorch-lightning_version" (vkt's version),
- * state_dict (every model tensor by name, as f32 arrays, read back from the device), loops;
- * unless weights_only: callbacks (each stateful callback's state_dict under its state_key, only
- * when non-empty), optimizer_states, lr_schedulers; then hparams_name / hyper_parameters (with
- * weights_only too). Then the hooks in Lightning's order: every cb.on_save_checkpoint (not for
- * weights_only), then the module's.
- */
-vkt_status vkt__trainer_dump_checkpoint(vkt_trainer *t, bool weights_only, vkt_dict **out);
-/* True under fast_dev_run (checkpointing, early stopping and loggers are skipped). */
-bool vkt__trainer_fast_dev_run(const vkt_trainer *t);
-/* The trainer's resolved desc values the callbacks need. */
-const vkt_trainer_desc *vkt__trainer_desc(const vkt_trainer *t);
-/* Number of validation batches in the current (sanity or real) validation run. */
-uint32_t vkt__trainer_num_eval_batches(const vkt_trainer *t);
-/* Whether validation in this fit runs at every epoch end (val_check_interval 1.0 and
- * check_val_every_n_epoch 1) — decides where ModelCheckpoint/EarlyStopping act. */
-bool vkt__trainer_val_at_epoch_end(const vkt_trainer *t);
-/* True when there is a validation loop with at least one batch. */
-bool vkt__trainer_has_val(const vkt_trainer *t);
-/* Where run files go: the first logger's log_dir, else default_root_dir. */
-const char *vkt__trainer_root_dir(const vkt_trainer *t);
-/* Prints a line through the progress bar's stream without breaking a bar (Lightning's print). */
-void vkt__trainer_print(vkt_trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The checkpoint's state_dict into the model's tensors, by name; an error (naming `path`) when
+ * one is missing or has the wrong number of values. Shared by fit's resume and `vkt test`. */
+vkt_status vkt__load_state_dict(const vkt_dict *ckpt, vkt_model *m, const char *path);
 
 /* ---- format.c (progress bar and CSV number formatting) ---- */
 
@@ -94,18 +73,50 @@ vkt_status vkt__dict_update(vkt_dict *dst, const vkt_dict *src);
 vkt_status vkt__dict_set_floats_owned(vkt_dict *d, const char *key, float *v, int ndim,
                                       const int64_t *shape);
 
-/* ---- checkpoint.c ---- */
+/* ---- checkpoint_io.c ---- */
 
 /* mkdir -p; errors name the directory. */
 vkt_status vkt__mkdir_p(const char *path);
-/* The dictionary as strict JSON, numbers spelled as in checkpoint metadata (see checkpoint.c:
- * non-finite numbers as "NaN" / "Infinity" / "-Infinity"); f32 arrays as nested lists. Returns a
+/* Writes the file's bytes to `f`; false on a write error (errno set). */
+typedef bool (*vkt__file_writer)(FILE *f, void *ctx);
+/* Whether the first `n` bytes (at most 64) of a temporary file are one of ours. */
+typedef bool (*vkt__file_check)(const unsigned char *head, size_t n);
+/*
+ * `path` written atomically (checkpoint_io.c's header): parent directories made, stale
+ * temporaries of this target removed (those `ours` accepts; NULL: any), <path>.tmp.<pid>
+ * written, synced, renamed over path, the directory synced. Messages start with `who`.
+ */
+vkt_status vkt__write_file_atomic(const char *who, const char *path, vkt__file_writer write,
+                                  void *ctx, vkt__file_check ours);
+/* The whole file into a vkt__malloc'd buffer (*out; free() it). */
+vkt_status vkt__read_file(const char *who, const char *path, unsigned char **out, uint64_t *len);
+
+/* ---- checkpoint_format.c ---- */
+
+/* A checkpoint dict encoded as a safetensors file: its header and the arrays it points at. */
+typedef struct vkt__ckpt_image vkt__ckpt_image;
+/* Encodes (every allocation of a save happens here); errors name `path`. */
+vkt_status vkt__checkpoint_encode(const vkt_dict *ckpt, const char *path, vkt__ckpt_image **out);
+/* A vkt__file_writer for an image. */
+bool vkt__checkpoint_write(FILE *f, void *image);
+void vkt__checkpoint_image_free(vkt__ckpt_image *im);
+/* A vkt__file_check: empty, or the start of an encoded checkpoint as far as it goes. */
+bool vkt__checkpoint_starts_like(const unsigned char *head, size_t n);
+/* A file's bytes, validated, into a new dict; errors name `path`. */
+vkt_status vkt__checkpoint_decode(const char *path, const unsigned char *buf, uint64_t size,
+                                  vkt_dict **out);
+/* The dictionary as strict JSON, numbers spelled as in checkpoint metadata (checkpoint_format.c:
+ * non-finite numbers as "NaN" / "Infinity" / "-Infinity"). A dict holding an f32 array is
+ * refused (VKT_INVALID_ARGUMENT): arrays live in a checkpoint's tensors, not its JSON. Returns a
  * string to free() or NULL (error set). */
 char *vkt__dict_to_json(const vkt_dict *d);
-/* The checkpoint metadata tree (checkpoint.c's "vkt" string) into a new dict; legacy: spelled as
- * before vkt_format (bare NaN / Infinity). A dict without f32 arrays reads back from
- * vkt__dict_to_json's text. Errors: VKT_CORRUPT_FILE, VKT_OUT_OF_HOST_MEMORY. */
+/* The checkpoint metadata tree (checkpoint_format.c's "vkt" string) into a new dict; legacy:
+ * spelled as before vkt_format (bare NaN / Infinity). Reads back vkt__dict_to_json's text. Errors: VKT_CORRUPT_FILE, VKT_OUT_OF_HOST_MEMORY. */
 vkt_status vkt__dict_from_json(const char *json, size_t n, bool legacy, vkt_dict **out);
+
+/* Strict UTF-8 (no overlong forms, surrogates or code points past U+10FFFF): what jansson,
+ * libyaml's reader and Python accept (format.c). */
+bool vkt__utf8_valid(const char *s);
 
 /* ---- csv_logger.c ---- */
 

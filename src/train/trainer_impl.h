@@ -1,8 +1,13 @@
 /*
- * trainer_impl.h — the vkt_trainer struct, shared by trainer.c and log.c only.
+ * trainer_impl.h — the vkt_trainer struct and what the trainer's files (trainer.c,
+ * trainer_desc.c, hooks.c, closure.c, fit_loop.c, eval_loop.c, trainer_state.c, log.c, store.c)
+ * offer each other.
  */
 #ifndef VKT_TRAINER_IMPL_H
 #define VKT_TRAINER_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 #include "train/train_internal.h"
 
@@ -99,14 +104,117 @@ struct vkt_trainer {
      * values first, as Lightning's callback_metrics / progress_bar_metrics properties do, so a
      * hook sees what an earlier epoch-end hook logged */
     vkt__results *epoch_end_results;
+    /* log_gen counts changes to the results and dictionaries; merged_gen / merged_results are
+     * what the last merge saw, so a read merges once per change, not once per read */
+    uint64_t log_gen, merged_gen;
+    const vkt__results *merged_results;
     vkt__mdict callback_metrics, logged_metrics, pbar_metrics;
 };
+
+/* ---- trainer_desc.c ---- */
+
+/* Fills the zeros of `d` with Lightning's defaults (vkt_trainer_desc's comment). */
+void vkt__trainer_desc_defaults(vkt_device *dev, vkt_trainer_desc *d);
+/* Checks a defaulted desc; an error names the flag. */
+vkt_status vkt__trainer_desc_validate(const vkt_trainer_desc *d);
+/* What fast_dev_run and overfit_batches imply for the other flags, after validation. */
+void vkt__trainer_desc_apply_modes(vkt_trainer_desc *d);
+/* A batch limit applied to a loader of `n` batches; `what` ("train", "val", ...) for messages. */
+vkt_status vkt__limit_batches(const vkt_limit *l, uint32_t n, const char *what, uint32_t *out);
+
+/* ---- hooks.c ---- */
+
+#define VKT__NO_HOOK SIZE_MAX /* an offset for "no callback / no module hook" */
+
+typedef enum vkt__cb_filter {
+    VKT__CB_ALL = 0,
+    VKT__CB_NON_MONITORING,
+    VKT__CB_MONITORING,
+} vkt__cb_filter;
+
+/* Whether a dispatch runs in a tensor scope of its own (hooks.c says which hooks do). */
+typedef enum vkt__scope {
+    VKT__SCOPE_CALLER = 0,
+    VKT__SCOPE_OWN,
+} vkt__scope;
+
+/* A hook's status: OK and SKIP_EPOCH pass, a failure gets the hook's name in its message. */
+vkt_status vkt__hook_check(vkt_trainer *t, const char *fx, const char *who, vkt_status s);
+/* `vkt_hook`-typed hooks: the callbacks (`which` of them) at cb_off, then the module's at m_off;
+ * VKT__NO_HOOK skips either. Callbacks and module each get a scope when `scope` is OWN. */
+vkt_status vkt__hooks(vkt_trainer *t, const char *fx, size_t cb_off, size_t m_off,
+                      vkt__cb_filter which, vkt__scope scope);
+vkt_status vkt__stage_hooks(vkt_trainer *t, const char *fx, size_t cb_off, size_t m_off,
+                            vkt_stage stage, vkt__scope scope);
+/* Batch hooks run in the batch's scope. VKT_SKIP_EPOCH from a start hook is returned after every
+ * hook ran. */
+vkt_status vkt__batch_start_hooks(vkt_trainer *t, const char *fx, size_t cb_off, size_t m_off,
+                                  const vkt_batch *b, uint32_t idx);
+vkt_status vkt__train_batch_end_hooks(vkt_trainer *t, const vkt_outputs *o, const vkt_batch *b,
+                                      uint32_t idx);
+vkt_status vkt__eval_batch_end_hooks(vkt_trainer *t, const char *fx, size_t cb_off, size_t m_off,
+                                     const vkt_outputs *o, const vkt_batch *b, uint32_t idx);
+vkt_status vkt__loss_hooks(vkt_trainer *t, const char *fx, size_t cb_off, size_t m_off,
+                           vkt_tensor *loss);
+vkt_status vkt__optimizer_hooks(vkt_trainer *t, const char *fx, size_t cb_off, size_t m_off);
+/* The loader's next batch through on_before_batch_transfer, transfer_batch_to_device and
+ * on_after_batch_transfer, in the caller's (the batch's) scope. */
+vkt_status vkt__next_batch(vkt_trainer *t, vkt_loader *l, vkt_batch *b);
+/* A failed run: every callback's on_exception, the loggers saved, the run state reset, the
+ * device finished; returns s with the failure's message kept. */
+vkt_status vkt__trainer_interrupted(vkt_trainer *t, vkt_status s);
+
+#define VKT__BOTH(t, name, scope)                                                                  \
+    vkt__hooks(t, #name, offsetof(vkt_callback, name), offsetof(vkt_module, name), VKT__CB_ALL,     \
+               scope)
+#define VKT__CBS(t, name, scope)                                                                   \
+    vkt__hooks(t, #name, offsetof(vkt_callback, name), VKT__NO_HOOK, VKT__CB_ALL, scope)
+#define VKT__MOD(t, name, scope)                                                                   \
+    vkt__hooks(t, #name, VKT__NO_HOOK, offsetof(vkt_module, name), VKT__CB_ALL, scope)
+#define VKT__STAGE_HOOKS(t, name, stage, scope)                                                    \
+    vkt__stage_hooks(t, #name, offsetof(vkt_callback, name), offsetof(vkt_module, name), stage,    \
+                     scope)
+#define VKT__LOSS_HOOKS(t, name, loss)                                                             \
+    vkt__loss_hooks(t, #name, offsetof(vkt_callback, name), offsetof(vkt_module, name), loss)
+#define VKT__OPTIMIZER_HOOKS(t, name)                                                              \
+    vkt__optimizer_hooks(t, #name, offsetof(vkt_callback, name), offsetof(vkt_module, name))
+
+/* ---- closure.c ---- */
+
+/* The model's gradients to zero (no model: nothing). */
+vkt_status vkt__trainer_zero_grad(vkt_trainer *t);
+/* LightningModule.optimizer_step (the module's, or optimizer.step(closure)) on a stepping batch;
+ * global_step advances when the closure produced a loss. */
+vkt_status vkt__trainer_optimizer_step(vkt_trainer *t, vkt_closure *c);
+/* _update_learning_rates after a stepping batch. */
+vkt_status vkt__trainer_lr_schedulers(vkt_trainer *t, uint32_t batch_idx, bool last);
+
+/* ---- fit_loop.c / eval_loop.c ---- */
+
+/* State of a run reset for `m` and `stage`; the last error cleared. */
+void vkt__trainer_reset_run(vkt_trainer *t, vkt_module *m, vkt_stage stage);
+/* One evaluation run of `n_batches` (sanity check, in-fit or stand-alone validation, test,
+ * predict). `zero_grad_first`: in-fit validation after a batch that stepped. */
+vkt_status vkt__run_eval(vkt_trainer *t, vkt_stage stage, vkt_loader *l, uint32_t n_batches,
+                         bool zero_grad_first);
+
+/* ---- trainer_state.c (checkpoint dump and restore) ---- */
+
+/* Before configure_optimizers: the checkpoint checked, on_load_checkpoint (module, callbacks),
+ * callback states. */
+vkt_status vkt__restore_hooks(vkt_trainer *t, vkt_dict *ckpt);
+/* After configure_optimizers (Lightning's restore_model): the weights. */
+vkt_status vkt__restore_weights(vkt_trainer *t, const vkt_dict *ckpt);
+/* After on_fit_start (restore_training_state): optimizer, scheduler, loop counters. */
+vkt_status vkt__restore_training_state(vkt_trainer *t, const vkt_dict *ckpt);
 
 /* store.c */
 void vkt__stores_reset_stage(vkt_trainer *t, vkt_stage stage);
 void vkt__stores_free(vkt_trainer *t);
 
 /* log.c */
+/* Something the epoch-end merge reads changed (results or dictionaries). */
+static inline void vkt__log_changed(vkt_trainer *t) { t->log_gen++; }
 vkt_status vkt__log_train_step(vkt_trainer *t, bool push);
 vkt_status vkt__log_eval_step(vkt_trainer *t);
 vkt_status vkt__log_train_epoch_live(vkt_trainer *t);

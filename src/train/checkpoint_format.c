@@ -1,6 +1,7 @@
 /*
- * checkpoint.c — vkt_checkpoint_save / vkt_checkpoint_load: a vkt_dict as a safetensors file,
- * its JSON written and parsed (strictly) with jansson.
+ * checkpoint_format.c — the checkpoint format: a vkt_dict as a safetensors file, its JSON
+ * written and parsed (strictly) with jansson, and every check a file must pass. The file I/O
+ * (atomic write, reading) is checkpoint_io.c.
  *
  * Layout (https://github.com/huggingface/safetensors, the format torch users load with
  * safetensors.torch.load_file):
@@ -36,23 +37,16 @@
  * name breaks one of them), and the two strings that hold values a strict parse cannot doubt (a
  * digit of an epoch, a letter of a string) carry their own CRC-32.
  *
- * Saving is atomic: <path>.tmp.<pid>, fflush + fsync, rename over <path>, fsync the directory.
- * Every allocation happens before the temporary file is created, so running out of memory leaves
- * the old file and no temporary behind; a save also removes what killed saves left in the
- * directory (remove_stale_tmp). Loading validates everything and every error names the file and
- * the problem.
+ * Every allocation of a save happens in vkt__checkpoint_encode, before checkpoint_io.c creates
+ * the temporary file. Loading validates everything and every error names the file and the
+ * problem.
  * Tests: tests/test_train_io.c, tests/check_safetensors.py (reads a file as safetensors does),
  * fuzz/fuzz_checkpoint.c, fuzz/fuzz_json.c.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
-#include <signal.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include "train/train_internal.h"
@@ -108,32 +102,6 @@ static char *dump_json(const json_t *j, size_t align, size_t *len)
         }
     }
     return s;
-}
-
-/* jansson refuses strings that are not UTF-8 with NULL, which would read as out of memory:
- * checked first so the error can say what is wrong. */
-static bool utf8_valid(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        int n = *p < 0x80 ? 0 : (*p >> 5) == 6 ? 1 : (*p >> 4) == 14 ? 2 : (*p >> 3) == 30 ? 3 : -1;
-        if (n < 0 || (n == 1 && *p < 0xC2)) {
-            return false;
-        }
-        uint32_t cp = n == 0 ? *p : n == 1 ? (*p & 0x1Fu) : n == 2 ? (*p & 0x0Fu) : (*p & 0x07u);
-        p++;
-        for (int i = 0; i < n; i++, p++) {
-            if ((*p & 0xC0) != 0x80) {
-                return false;
-            }
-            cp = (cp << 6) | (*p & 0x3Fu);
-        }
-        if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-            (n == 3 && (cp < 0x10000 || cp > 0x10FFFF))) {
-            return false;
-        }
-    }
-    return true;
 }
 
 static uint32_t crc_bytes(const void *p, uint64_t n)
@@ -206,8 +174,9 @@ typedef struct tensor_ref {
 
 /* Walking a dict into JSON. */
 typedef struct tree_out {
-    bool inline_tensors; /* f32 arrays as nested lists (vkt__dict_to_json) */
-    tensor_ref *t;       /* otherwise null, and the arrays collected here, paths in `paths` */
+    bool no_tensors;     /* vkt__dict_to_json: an f32 array is an error (tensor_key) */
+    const char *tensor_key;
+    tensor_ref *t;       /* the arrays, their places null in the tree, paths in `paths` */
     uint32_t n, cap;
     json_t *paths;
     const char *keys[MAX_DEPTH + 1];
@@ -223,24 +192,6 @@ static bool name_taken(const tree_out *c, const char *name)
         }
     }
     return strcmp(name, "__metadata__") == 0;
-}
-
-/* An f32 array as nested JSON lists. */
-static json_t *floats_json(const float *v, int ndim, const int64_t *shape, int dim, uint64_t *at)
-{
-    /* dim < VKT_MAX_DIMS always holds (dict arrays have at most that many dimensions); saying so
-     * lets -O3's recursive inlining see that shape[dim] stays in bounds */
-    if (dim >= ndim || dim >= VKT_MAX_DIMS) {
-        return number_json((double)v[(*at)++]);
-    }
-    json_t *a = json_array();
-    for (int64_t i = 0; a && i < shape[dim]; i++) {
-        if (json_array_append_new(a, floats_json(v, ndim, shape, dim + 1, at)) != 0) {
-            json_decref(a);
-            a = NULL;
-        }
-    }
-    return a;
 }
 
 /* Records the f32 array at keys[0..depth] as a tensor of the file; false when out of memory. */
@@ -293,7 +244,10 @@ static json_t *tree_json(tree_out *c, const vkt_dict *d, int depth)
     }
     for (uint32_t i = 0; i < vkt_dict_count(d); i++) {
         vkt__dict_entry e = vkt__dict_at(d, i);
-        if (!utf8_valid(e.key) || (e.kind == VKT__DICT_STRING && !utf8_valid(e.string)) ||
+        /* jansson refuses strings that are not UTF-8 with NULL, which would read as out of memory:
+         * checked first so the error can say what is wrong */
+        if (!vkt__utf8_valid(e.key) ||
+            (e.kind == VKT__DICT_STRING && !vkt__utf8_valid(e.string)) ||
             (e.kind == VKT__DICT_CHILD && depth + 1 >= MAX_DEPTH)) {
             c->bad_key = e.key;
             break;
@@ -311,9 +265,8 @@ static json_t *tree_json(tree_out *c, const vkt_dict *d, int depth)
             v = tree_json(c, e.child, depth + 1);
             break;
         case VKT__DICT_FLOATS:
-            if (c->inline_tensors) {
-                uint64_t at = 0;
-                v = floats_json(e.floats, e.ndim, e.shape, 0, &at);
+            if (c->no_tensors) {
+                c->tensor_key = e.key;
             } else {
                 v = add_tensor(c, &e, depth) ? json_null() : NULL;
             }
@@ -322,7 +275,7 @@ static json_t *tree_json(tree_out *c, const vkt_dict *d, int depth)
             continue;
         }
         if (!v) {
-            c->oom = c->oom || !c->bad_key;
+            c->oom = c->oom || (!c->bad_key && !c->tensor_key);
             break;
         }
         if (json_object_set_new(o, e.key, v) != 0) {
@@ -330,7 +283,7 @@ static json_t *tree_json(tree_out *c, const vkt_dict *d, int depth)
             break;
         }
     }
-    if (c->oom || c->bad_key) {
+    if (c->oom || c->bad_key || c->tensor_key) {
         json_decref(o);
         return NULL;
     }
@@ -339,12 +292,16 @@ static json_t *tree_json(tree_out *c, const vkt_dict *d, int depth)
 
 char *vkt__dict_to_json(const vkt_dict *d)
 {
-    tree_out c = {.inline_tensors = true};
+    tree_out c = {.no_tensors = true};
     json_t *j = tree_json(&c, d, 0);
     char *s = j ? dump_json(j, 1, NULL) : NULL;
     json_decref(j);
     if (!s) {
-        if (c.bad_key) {
+        if (c.tensor_key) {
+            vkt__error(VKT_INVALID_ARGUMENT, "vkt_dict: '%s' holds an f32 array; JSON text holds "
+                                             "numbers, strings and dicts only",
+                       c.tensor_key);
+        } else if (c.bad_key) {
             vkt__error(VKT_INVALID_ARGUMENT, "vkt_dict: key or string '%s' is not UTF-8 or nests "
                                              "deeper than %d: JSON cannot hold it",
                        c.bad_key, MAX_DEPTH);
@@ -641,38 +598,6 @@ vkt_status vkt__dict_from_json(const char *json, size_t n, bool legacy, vkt_dict
     return VKT_OK;
 }
 
-/* ---- directories ---- */
-
-vkt_status vkt__mkdir_p(const char *path)
-{
-    char tmp[4096];
-    if (!path || !path[0]) {
-        return VKT_OK;
-    }
-    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp) {
-        return vkt__error(VKT_INVALID_ARGUMENT, "directory path too long: '%s'", path);
-    }
-    for (char *p = tmp + 1; ; p++) {
-        if (*p == '/' || *p == '\0') {
-            char c = *p;
-            *p = '\0';
-            if (mkdir(tmp, 0777) != 0 && errno != EEXIST) {
-                return vkt__error(VKT_IO, "cannot create directory '%s': %s", tmp,
-                                  strerror(errno));
-            }
-            *p = c;
-            if (c == '\0') {
-                break;
-            }
-        }
-    }
-    struct stat st;
-    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        return vkt__error(VKT_IO, "cannot create directory '%s': a file is in the way", path);
-    }
-    return VKT_OK;
-}
-
 /* ---- save ---- */
 
 static void put_u64le(unsigned char *b, uint64_t v)
@@ -786,180 +711,78 @@ static void free_ctx(tree_out *c)
     json_decref(c->paths);
 }
 
-/* The directory part of `path` ("." when none). */
-static void dir_of(const char *path, char *dir, size_t n)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash) {
-        snprintf(dir, n, ".");
-    } else if (slash == path) {
-        snprintf(dir, n, "/");
-    } else {
-        snprintf(dir, n, "%.*s", (int)(slash - path), path);
-    }
-}
+/* ---- encoding a checkpoint ---- */
 
-/* Whether the directory entry `name` is a temporary file a killed save left: its name is
- * <target>.tmp.<pid>, the pid not ours and of no live process (kill(pid, 0) fails with ESRCH; a
- * live process, another user's included, keeps its file), and it is a regular file that is empty
- * (killed before anything reached the disk) or starts as a save starts (8 length bytes, then
- * HEADER_START, compared as far as the file goes). Anything else, a user's "notes.tmp.12" among
- * them, is not ours and stays. */
-static bool stale_tmp(int dirfd, const char *name)
-{
-    const char *dot = NULL;
-    for (const char *p = strstr(name, ".tmp."); p; p = strstr(p + 1, ".tmp.")) {
-        dot = p;
-    }
-    if (!dot || dot == name) {
-        return false;
-    }
-    const char *digits = dot + 5;
-    size_t nd = strspn(digits, "0123456789");
-    if (nd == 0 || nd > 9 || digits[nd] != '\0') {
-        return false;
-    }
-    long pid = strtol(digits, NULL, 10);
-    if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) {
-        return false;
-    }
-    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-        return false;
-    }
-    struct stat st;
-    unsigned char head[8 + sizeof HEADER_START - 1];
-    ssize_t got = 0;
-    bool regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-    if (regular) {
-        got = pread(fd, head, sizeof head, 0);
-    }
-    close(fd);
-    if (!regular || got < 0 || (got > 0 && got <= 8)) {
-        return false;
-    }
-    return got == 0 || memcmp(head + 8, HEADER_START, (size_t)got - 8) == 0;
-}
+struct vkt__ckpt_image {
+    tree_out c;
+    char *header;
+    size_t hlen;
+};
 
-/* Removes the stale temporary files (stale_tmp) of path's directory. Best effort: one that cannot
- * be read or removed stays, and the save goes on. */
-static void remove_stale_tmp(const char *path)
+vkt_status vkt__checkpoint_encode(const vkt_dict *ckpt, const char *path, vkt__ckpt_image **out)
 {
-    char dir[4096];
-    dir_of(path, dir, sizeof dir);
-    DIR *dp = opendir(dir);
-    if (!dp) {
-        return;
+    *out = NULL;
+    vkt__ckpt_image *im = vkt__calloc(1, sizeof *im);
+    if (!im) {
+        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "vkt_checkpoint_save: '%s': out of host memory",
+                          path);
     }
-    for (struct dirent *de = readdir(dp); de; de = readdir(dp)) {
-        if (stale_tmp(dirfd(dp), de->d_name)) {
-            unlinkat(dirfd(dp), de->d_name, 0);
-        }
-    }
-    closedir(dp);
-}
-
-static vkt_status fsync_dir_of(const char *path)
-{
-    char dir[4096];
-    dir_of(path, dir, sizeof dir);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return vkt__error(VKT_IO, "vkt_checkpoint_save: cannot open directory '%s' to sync it: %s",
-                          dir, strerror(errno));
-    }
-    int r = fsync(fd);
-    int err = errno;
-    close(fd);
-    if (r != 0 && err != EINVAL && err != EROFS) {
-        return vkt__error(VKT_IO, "vkt_checkpoint_save: cannot sync directory '%s': %s", dir,
-                          strerror(err));
-    }
-    return VKT_OK;
-}
-
-vkt_status vkt_checkpoint_save(const vkt_dict *ckpt, const char *path)
-{
-    if (!ckpt || !path || !path[0]) {
-        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_checkpoint_save: %s is NULL or empty",
-                          ckpt ? "path" : "checkpoint");
-    }
+    im->header = build_header(ckpt, &im->c, &im->hlen);
     vkt_status s = VKT_OK;
-    tree_out c = {0};
-    size_t hlen = 0;
-    FILE *f = NULL;
-    char tmp[4200];
-    char *header = build_header(ckpt, &c, &hlen);
-    if (!header) {
-        if (c.bad_key) {
+    if (!im->header) {
+        if (im->c.bad_key) {
             s = vkt__error(VKT_INVALID_ARGUMENT,
                            "vkt_checkpoint_save: '%s': key or string '%s' is not valid UTF-8 or "
                            "nests deeper than %d (safetensors headers are UTF-8 JSON)",
-                           path, c.bad_key, MAX_DEPTH);
+                           path, im->c.bad_key, MAX_DEPTH);
         } else {
             s = vkt__error(VKT_OUT_OF_HOST_MEMORY, "vkt_checkpoint_save: '%s': out of host memory",
                            path);
         }
-        goto done;
-    }
-    if (hlen > MAX_HEADER) {
+    } else if (im->hlen > MAX_HEADER) {
         s = vkt__error(VKT_TOO_LARGE,
                        "vkt_checkpoint_save: '%s': the header would be %zu bytes; safetensors "
                        "allows %u",
-                       path, hlen, MAX_HEADER);
-        goto done;
+                       path, im->hlen, MAX_HEADER);
     }
+    if (s != VKT_OK) {
+        vkt__checkpoint_image_free(im);
+        return s;
+    }
+    *out = im;
+    return VKT_OK;
+}
 
-    /* the parent directory, as Lightning's checkpoint IO makes it */
-    const char *slash = strrchr(path, '/');
-    if (slash && slash != path) {
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-        s = vkt__mkdir_p(dir);
-        if (s != VKT_OK) {
-            vkt__error_context("vkt_checkpoint_save: '%s'", path);
-            goto done;
-        }
-    }
-    remove_stale_tmp(path);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    f = fd >= 0 ? fdopen(fd, "wb") : NULL;
-    if (!f) {
-        s = vkt__error(VKT_IO, "vkt_checkpoint_save: cannot create '%s': %s", tmp,
-                       strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-            unlink(tmp);
-        }
-        goto done;
-    }
+bool vkt__checkpoint_write(FILE *f, void *image)
+{
+    const vkt__ckpt_image *im = image;
     unsigned char len8[8];
-    put_u64le(len8, hlen);
-    bool ok = fwrite(len8, 1, 8, f) == 8 && fwrite(header, 1, hlen, f) == hlen;
-    for (uint32_t i = 0; ok && i < c.n; i++) {
-        ok = write_floats_le(f, c.t[i].data, c.t[i].count);
+    put_u64le(len8, im->hlen);
+    bool ok = fwrite(len8, 1, 8, f) == 8 && fwrite(im->header, 1, im->hlen, f) == im->hlen;
+    for (uint32_t i = 0; ok && i < im->c.n; i++) {
+        ok = write_floats_le(f, im->c.t[i].data, im->c.t[i].count);
     }
-    ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int err = errno;
-    if (fclose(f) != 0 && ok) {
-        ok = false;
-        err = errno;
+    return ok;
+}
+
+void vkt__checkpoint_image_free(vkt__ckpt_image *im)
+{
+    if (!im) {
+        return;
     }
-    if (!ok) {
-        s = vkt__error(VKT_IO, "vkt_checkpoint_save: cannot write '%s': %s", tmp, strerror(err));
-        unlink(tmp);
-    } else if (rename(tmp, path) != 0) {
-        s = vkt__error(VKT_IO, "vkt_checkpoint_save: cannot rename '%s' to '%s': %s", tmp, path,
-                       strerror(errno));
-        unlink(tmp);
-    } else {
-        s = fsync_dir_of(path);
+    free(im->header);
+    free_ctx(&im->c);
+    free(im);
+}
+
+bool vkt__checkpoint_starts_like(const unsigned char *head, size_t n)
+{
+    /* 8 length bytes, then the header's fixed start, compared as far as the file goes */
+    if (n > 0 && n <= 8) {
+        return false;
     }
-done:
-    free(header);
-    free_ctx(&c);
-    return s;
+    size_t cmp = n == 0 ? 0 : VKT__MIN(n - 8, sizeof HEADER_START - 1);
+    return memcmp(head + 8, HEADER_START, cmp) == 0;
 }
 
 /* ---- load ---- */
@@ -1270,55 +1093,12 @@ done:
     return s;
 }
 
-vkt_status vkt_checkpoint_load(const char *path, vkt_dict **out)
+vkt_status vkt__checkpoint_decode(const char *path, const unsigned char *buf, uint64_t size,
+                                  vkt_dict **out)
 {
-    if (out) {
-        *out = NULL;
-    }
-    if (!path || !out) {
-        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_checkpoint_load: %s is NULL",
-                          path ? "out" : "path");
-    }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int err = errno;
-        return vkt__error(err == ENOENT ? VKT_NOT_FOUND : VKT_IO,
-                          "vkt_checkpoint_load: cannot open '%s': %s", path, strerror(err));
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return vkt__error(VKT_IO, "vkt_checkpoint_load: '%s' is not a regular file", path);
-    }
-    uint64_t size = (uint64_t)st.st_size;
-    unsigned char *buf = vkt__malloc(size ? size : 1);
-    if (!buf) {
-        close(fd);
-        return vkt__error(VKT_OUT_OF_HOST_MEMORY,
-                          "vkt_checkpoint_load: out of host memory reading '%s' (%llu bytes)",
-                          path, (unsigned long long)size);
-    }
-    uint64_t got = 0;
-    while (got < size) {
-        ssize_t r = read(fd, buf + got, size - got > (1u << 30) ? (1u << 30) : size - got);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r <= 0) {
-            break;
-        }
-        got += (uint64_t)r;
-    }
-    int err = errno;
-    close(fd);
-    if (got != size) {
-        free(buf);
-        return vkt__error(VKT_IO, "vkt_checkpoint_load: cannot read '%s': %s", path,
-                          got < size ? strerror(err) : "file changed while reading");
-    }
+    *out = NULL;
     vkt_dict *d = vkt_dict_create();
     vkt_status s = d ? parse_file(path, buf, size, d) : vkt_last_status();
-    free(buf);
     if (s != VKT_OK) {
         vkt_dict_destroy(d);
         return s;
