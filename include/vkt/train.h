@@ -164,6 +164,10 @@ typedef struct vkt_module {
     vkt_eval_step_fn test_step;
     vkt_eval_step_fn predict_step;
     vkt_status (*configure_optimizers)(vkt_trainer *t, vkt_optim_config *out, void *ud);
+    /* The module's model (optional when configure_optimizers names it): evaluation loops switch
+     * it to eval mode and back (Lightning's model.eval() / model.train()), also in a test or
+     * predict run without fit, where no optimizer config exists. */
+    vkt_model *model;
 
     /* setup and data */
     vkt_hook prepare_data;

@@ -132,9 +132,10 @@ vkt_status vkt__run_eval(vkt_trainer *t, vkt_stage stage, vkt_loader *l, uint32_
     }
     /* model.eval() for every evaluation loop (Lightning's default on_*_model_eval); the mode
      * before is restored at the end */
-    bool was_training = t->oc.model && vkt_model_is_training(t->oc.model);
-    if (t->oc.model) {
-        vkt_model_train(t->oc.model, false);
+    vkt_model *model = t->oc.model ? t->oc.model : t->m->model;
+    bool was_training = model && vkt_model_is_training(model);
+    if (model) {
+        vkt_model_train(model, false);
     }
     if (s == VKT_OK && (val || test)) {
         s = VKT__MOD(t, on_validation_model_eval, VKT__SCOPE_OWN);
@@ -152,8 +153,8 @@ vkt_status vkt__run_eval(vkt_trainer *t, vkt_stage stage, vkt_loader *l, uint32_
     if (s == VKT_OK && (val || test)) {
         s = VKT__MOD(t, on_validation_model_train, VKT__SCOPE_OWN); /* only when given */
     }
-    if (t->oc.model) {
-        vkt_model_train(t->oc.model, was_training);
+    if (model) {
+        vkt_model_train(model, was_training);
     }
     t->stage_results = &t->train_results;
     t->eval_stage = VKT_STAGE_NONE;
