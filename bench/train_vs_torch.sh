@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
 # bench/train_vs_torch.sh — training throughput of vkt beside PyTorch on the CPU, in one run.
 #
-# Same model (784-256-128-10 MLP), optimizer (Adam, lr 1e-3), batch size and data (Fashion-MNIST
-# training set); vkt on the default Vulkan device (VKT_DEVICE to choose). The peer is at its best:
+# Same model (`vkt train --model mlp|cnn`: the 784-256-128-10 MLP or the Conv-BN-ReLU-MaxPool CNN),
+# optimizer (Adam, lr 1e-3), batch size and data (Fashion-MNIST training set); vkt on the default
+# Vulkan device (VKT_DEVICE to choose). The peer is at its best:
 # PyTorch on OpenBLAS (libopenblas0-pthread; without it Debian's torch falls back to the reference
 # BLAS, about 6x slower here) with torch's and OpenBLAS's threads set to every core. The rounds
 # alternate (vkt, PyTorch, vkt, PyTorch, ...) so that both see the same machine; the ratio is of
 # the two medians. The BLAS library, its kernel and its threads are printed.
 #
-# usage: bench/train_vs_torch.sh [epochs=2] [batch=128] [rounds=3]
+# usage: bench/train_vs_torch.sh [mlp|cnn] [epochs=2] [batch=128] [rounds=3]
 #        (installs python3-torch and libopenblas0-pthread if missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/deps.sh
 vkt_install_packages $VKT_PACKAGES python3-torch libopenblas0-pthread
 vkt_build build-release --buildtype=release -Dtests=false
+model=mlp
+case "${1:-}" in mlp | cnn) model=$1; shift ;; esac
 epochs=${1:-2}
 batch=${2:-128}
 rounds=${3:-3}
@@ -26,10 +29,10 @@ median() { sort -n | awk '{v[NR] = $1} END {print NR % 2 ? v[(NR + 1) / 2] : (v[
 vkt_all=()
 torch_all=()
 for r in $(seq 1 "$rounds"); do
-    vkt_out=$(build-release/tools/vkt train --epochs "$epochs" --batch-size "$batch" \
+    vkt_out=$(build-release/tools/vkt train --model "$model" --epochs "$epochs" --batch-size "$batch" \
         --val-split 0 --log-every 0)
     vkt_all+=("$(echo "$vkt_out" | awk '/^training:/ {print $(NF-1)}')")
-    torch_out=$(/usr/bin/python3 bench/torch_fmnist_mlp.py "$epochs" "$batch" "$cores")
+    torch_out=$(/usr/bin/python3 bench/torch_fmnist.py "$model" "$epochs" "$batch" "$cores")
     torch_all+=("$(echo "$torch_out" |
         awk '/samples_per_s/ {s += $NF; n++} END {if (n) printf "%.0f", s / n}')")
     echo "round $r: vkt ${vkt_all[-1]} samples/s, pytorch ${torch_all[-1]} samples/s"
@@ -38,7 +41,7 @@ vkt_sps=$(printf '%s\n' "${vkt_all[@]}" | median)
 torch_sps=$(printf '%s\n' "${torch_all[@]}" | median)
 echo
 printf 'device: %s\n' "$(echo "$vkt_out" | awk -F': ' '/^device:/ {print $2}')"
-printf 'batch %s, %s epochs, %s alternating rounds, medians\n' "$batch" "$epochs" "$rounds"
+printf '%s, batch %s, %s epochs, %s alternating rounds, medians\n' "$model" "$batch" "$epochs" "$rounds"
 printf 'vkt      %8s samples/s\n' "$vkt_sps"
 printf 'pytorch  %8s samples/s (CPU, %s torch threads)\n' "$torch_sps" \
     "$(echo "$torch_out" | awk '/^threads/ {print $2}')"

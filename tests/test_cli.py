@@ -175,6 +175,7 @@ def main():
         checkpoint_commands(tmp, os.path.join(logdir, "checkpoints", ckpts[0]), train_out, data,
                             bad_labels, bad_features)
     other_checks(tmp, data, bad_labels, bad_features, tiny, nodata)
+    cnn_checks(tmp)
     return finish(tmp)
 
 
@@ -243,6 +244,43 @@ def checkpoint_commands(tmp, ckpt, train_out, data, bad_labels, bad_features):
     ]:
         res = run(args, tmp, exe=VKT_LSAN)
         check(res.returncode == 0 and no_leak_at_all(res), f"no leak in {what}", res)
+
+
+def cnn_checks(tmp):
+    """--model cnn: 28x28 images, 10 classes; a checkpoint records the kind, test reads it."""
+    data = os.path.join(tmp, "cnn_data")
+    write_idx(data, "train", 48, 28, 10, 5)
+    write_idx(data, "t10k", 20, 28, 10, 6)
+    res = run(["train", "--data", data, "--model", "cnn", "--epochs", "1", "--batch-size", "16",
+               "--val-split", "0.25"], tmp)
+    check(res.returncode == 0 and "model: CNN" in res.stdout and "421834 parameters" in res.stdout
+          and re.search(r"^test_acc \S+", res.stdout, re.M),
+          "train --model cnn: the reference CNN (421834 parameters) trains and tests", res)
+    m = re.search(r"logs and checkpoints in (\S+)", res.stdout)
+    ckpts = sorted(glob.glob(os.path.join(tmp, m.group(1), "checkpoints", "*.ckpt"))) if m else []
+    check(len(ckpts) == 1, f"one checkpoint from the cnn run ({ckpts})", res)
+    if not ckpts:
+        return
+    hp = safetensors_metadata(ckpts[0]).get("hyper_parameters", {})
+    check(hp.get("model") == "cnn" and "layers" not in hp,
+          f"the cnn checkpoint records model: cnn and no layers: {hp}")
+    train_acc = re.search(r"^test_acc (\S+)  test_loss (\S+)", res.stdout, re.M)
+    res = run(["test", "--checkpoint", ckpts[0], "--data", data], tmp)
+    got = re.search(r"^test_acc (\S+)  test_loss (\S+)", res.stdout, re.M)
+    check(res.returncode == 0 and got and train_acc and got.groups() == train_acc.groups(),
+          "vkt test on a cnn checkpoint gives train's test_acc/test_loss (running stats, eval "
+          "mode)", res)
+    res = run(["train", "--data", data, "--model", "cnn", "--layers", "784,10"], tmp)
+    check(res.returncode == 2 and "--layers" in res.stderr and "cnn" in res.stderr,
+          "--layers with --model cnn: usage error", res)
+    res = run(["train", "--data", data, "--model", "resnet"], tmp)
+    check(res.returncode == 2 and "'resnet'" in res.stderr, "an unknown --model: usage error", res)
+    res = run(["train", "--data", data, "--resume", ckpts[0], "--model", "mlp"], tmp)
+    check(res.returncode == 1 and "--model mlp" in res.stderr and "cnn" in res.stderr,
+          "--resume of a cnn checkpoint with --model mlp: exit 1 naming both", res)
+    res = run(["train", "--data", data, "--model", "cnn", "--epochs", "1", "--batch-size", "16"],
+              tmp, exe=VKT_LSAN)
+    check(res.returncode == 0 and no_leak_at_all(res), "no leak in a cnn run", res)
 
 
 def other_checks(tmp, data, bad_labels, bad_features, tiny, nodata):

@@ -49,6 +49,39 @@ int vkt_cli_getopt_error(const char *cmd, int c, char **argv, const struct optio
  */
 int vkt_cli_ckpt_layers(const char *cmd, const vkt_dict *ckpt, const char *path,
                         uint32_t *layers, int max, int *n);
+/* ---- the models `vkt train --model` names (tools/models.c) ---- */
+
+#define VKT_CLI_MAX_LAYERS 16
+/* The CNN's last layer (index 12 of vkt_cnn_desc's list), whose bias gives the class count. */
+#define VKT_CLI_CNN_LAST_BIAS "12.bias"
+
+typedef enum vkt_cli_model_kind { VKT_CLI_MLP = 0, VKT_CLI_CNN } vkt_cli_model_kind;
+
+typedef struct vkt_cli_model {
+    vkt_cli_model_kind kind;
+    uint32_t layers[VKT_CLI_MAX_LAYERS]; /* mlp: sizes, input first */
+    int n_layers;
+    uint32_t classes;                    /* cnn */
+} vkt_cli_model;
+
+/* "mlp" or "cnn". */
+const char *vkt_cli_model_name(vkt_cli_model_kind k);
+/* --model's value: 0, or 2 after naming the bad value. */
+int vkt_cli_model_parse(const char *cmd, const char *v, vkt_cli_model_kind *out);
+/* The model a checkpoint holds: 0, or 1 after printing what is wrong with `path`. */
+int vkt_cli_model_from_ckpt(const char *cmd, const vkt_dict *ckpt, const char *path,
+                            vkt_cli_model *out);
+uint32_t vkt_cli_model_classes(const vkt_cli_model *mdl);
+/* Checks that every sample of `ds` fits the model and gives the CNN (1, 28, 28) samples: 0, or
+ * 1 after naming the mismatch. */
+int vkt_cli_model_fit_data(const char *cmd, const vkt_cli_model *mdl, vkt_dataset *ds,
+                           const char *what);
+/* The model, initialised from `seed`: 0, or 1 after printing the library's message. */
+int vkt_cli_model_create(const char *cmd, vkt_device *dev, const vkt_cli_model *mdl,
+                         uint64_t seed, vkt_model **out);
+/* "MLP 784-256-128-10" or "CNN (...)" into buf; returns buf. */
+const char *vkt_cli_model_describe(const vkt_cli_model *mdl, char *buf, size_t size);
+
 /* Uploads the checkpoint's state_dict into `m`: 0, or 1 after printing the library's message. */
 int vkt_cli_ckpt_weights(const char *cmd, const vkt_dict *ckpt, const char *path, vkt_model *m);
 /* Every sample of `ds` (called `what`, e.g. "the test split (t10k in DIR)") fits a model of

@@ -1,9 +1,9 @@
 /*
  * eval.c — `vkt test` and `vkt predict`: a model saved by `vkt train` evaluated on the test split.
  *
- * The architecture comes from the checkpoint itself (the shapes of its state_dict: "0.weight" is
- * (out, in) as torch.nn.Linear, then "2.weight", ...), so the user never re-types --layers and a
- * checkpoint cannot be paired with the wrong model.
+ * The architecture comes from the checkpoint itself (hyper_parameters.model and the shapes of its
+ * state_dict: tools/models.c), so the user never re-types --model or --layers and a checkpoint
+ * cannot be paired with the wrong model.
  *
  * predict writes CSV, one row per test sample in file order:
  *     index,label,predicted,prob_0,...,prob_<C-1>
@@ -22,8 +22,6 @@
 #include "cli.h"
 #include "internal.h"
 #include "train/train_internal.h"
-
-#define EVAL_MAX_LAYERS 16
 
 int vkt_cli_ckpt_layers(const char *cmd, const vkt_dict *ckpt, const char *path,
                         uint32_t *layers, int max, int *n)
@@ -108,7 +106,7 @@ static int eval_usage(FILE *f, const char *cmd)
             "usage: %s --checkpoint PATH [options]\n"
             "\n"
             "%s"
-            "The model's layer sizes are read from the checkpoint (its state_dict shapes).\n"
+            "The model (mlp or cnn, and its sizes) is read from the checkpoint.\n"
             "\n"
             "  --checkpoint PATH   a checkpoint written by vkt train (required)\n"
             "  --data DIR          IDX files t10k-{images-idx3,labels-idx1}-ubyte[.gz]\n"
@@ -253,8 +251,7 @@ static int run_eval(const char *cmd, bool predict, int argc, char **argv)
     vkt_trainer *trainer = NULL;
     char *tmp_path = NULL;
     eval_ctx e = {.out = stdout};
-    uint32_t layers[EVAL_MAX_LAYERS];
-    int n_layers = 0;
+    vkt_cli_model mdl;
     char what[512];
     rc = 1;
 
@@ -262,7 +259,7 @@ static int run_eval(const char *cmd, bool predict, int argc, char **argv)
         fprintf(stderr, "%s: %s\n", cmd, vkt_last_error());
         goto cleanup;
     }
-    if (vkt_cli_ckpt_layers(cmd, ckpt, a.checkpoint, layers, EVAL_MAX_LAYERS, &n_layers)) {
+    if (vkt_cli_model_from_ckpt(cmd, ckpt, a.checkpoint, &mdl)) {
         goto cleanup;
     }
     if (vkt_dataset_load_mnist(a.data, "t10k", &ds) != VKT_OK) {
@@ -270,18 +267,16 @@ static int run_eval(const char *cmd, bool predict, int argc, char **argv)
         goto cleanup;
     }
     snprintf(what, sizeof what, "the test split (t10k in %s)", a.data);
-    e.classes = layers[n_layers - 1];
+    e.classes = vkt_cli_model_classes(&mdl);
     e.ds = ds;
-    if (vkt_cli_check_data(cmd, ds, what, layers[0], e.classes)) {
+    if (vkt_cli_model_fit_data(cmd, &mdl, ds, what)) {
         goto cleanup;
     }
     dev = vkt_cli_open_device(a.select, a.validation);
     if (!dev) {
         goto cleanup;
     }
-    vkt_model_desc md;
-    if (vkt_mlp_desc(layers, n_layers, 0, &md) != VKT_OK || vkt_model_create(dev, &md, &m)) {
-        fprintf(stderr, "%s: creating the model: %s\n", cmd, vkt_last_error());
+    if (vkt_cli_model_create(cmd, dev, &mdl, 0, &m)) {
         goto cleanup;
     }
     e.model = m;
@@ -330,7 +325,8 @@ static int run_eval(const char *cmd, bool predict, int argc, char **argv)
         fprintf(stderr, "%s: creating the trainer: %s\n", cmd, vkt_last_error());
         goto cleanup;
     }
-    vkt_module module = {.test_step = test_step, .predict_step = predict_step, .user_data = &e};
+    vkt_module module = {
+        .test_step = test_step, .predict_step = predict_step, .model = m, .user_data = &e};
     if (predict) {
         fprintf(e.out, "index,label,predicted");
         for (uint32_t k = 0; k < e.classes; k++) {

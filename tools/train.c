@@ -1,6 +1,6 @@
 /*
- * train.c — `vkt train`: an MLP on an MNIST-layout data set (Fashion-MNIST by default), on the
- * Lightning-style trainer (include/vkt/train.h): progress bar, lightning_logs/version_N/
+ * train.c — `vkt train`: an MLP or a CNN (tools/models.c) on an MNIST-layout data set
+ * (Fashion-MNIST by default), on the Lightning-style trainer (include/vkt/train.h): progress bar, lightning_logs/version_N/
  * metrics.csv, checkpoints, per-epoch summary, then the test set.
  *
  * Each step (gather, forward, loss, zero_grad, backward, update) is one command buffer and one
@@ -18,10 +18,12 @@
 #include "cli.h"
 
 #define CMD "vkt train"
-#define MAX_SIZES 16
+#define MAX_SIZES VKT_CLI_MAX_LAYERS
 
 typedef struct train_args {
     const char *data, *resume, *select;
+    vkt_cli_model_kind model;
+    bool model_set;
     uint32_t layers[MAX_SIZES];
     int n_layers;
     bool layers_set;
@@ -43,14 +45,17 @@ static int train_usage(FILE *f)
         f,
         "usage: vkt train [options]\n"
         "\n"
-        "Trains an MLP on an MNIST-layout data set and prints, per epoch, the training loss,\n"
+        "Trains an MLP or a CNN on an MNIST-layout data set and prints, per epoch, the training loss,\n"
         "the validation loss and accuracy, then the test accuracy. Logs, hparams.yaml (every\n"
         "option below that defines the run) and checkpoints go to lightning_logs/version_N/.\n"
         "Options take their value as --opt VALUE or --opt=VALUE.\n"
         "\n"
         "  --data DIR          IDX files {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]\n"
         "                      (default %s)\n"
-        "  --layers L,L,...    layer sizes, 2 to %d integers (default 784,256,128,10; with\n"
+        "  --model NAME        mlp | cnn (default mlp; with --resume: the checkpoint's). cnn:\n"
+        "                      Conv 32-BN-ReLU-MaxPool, Conv 64-BN-ReLU-MaxPool, Linear 128,\n"
+        "                      Dropout 0.25, Linear 10, on (1, 28, 28) images\n"
+        "  --layers L,L,...    mlp layer sizes, 2 to %d integers (default 784,256,128,10; with\n"
         "                      --resume: read from the checkpoint)\n"
         "  --epochs N          total epochs, counting those of a resumed run (default 15)\n"
         "  --batch-size N      (default 128)\n"
@@ -92,11 +97,12 @@ static int parse(int argc, char **argv, train_args *a)
         .schedule = VKT_SCHED_COSINE,
     };
     enum {
-        O_DATA = 256, O_LAYERS, O_EPOCHS, O_BATCH, O_LR, O_OPTIMIZER, O_MOMENTUM, O_WD,
+        O_DATA = 256, O_MODEL, O_LAYERS, O_EPOCHS, O_BATCH, O_LR, O_OPTIMIZER, O_MOMENTUM, O_WD,
         O_SCHEDULE, O_SEED, O_VAL_SPLIT, O_LOG_EVERY, O_RESUME, O_STREAM, O_DEVICE, O_VALIDATION,
     };
     static const struct option opts[] = {
         {"data", required_argument, NULL, O_DATA},
+        {"model", required_argument, NULL, O_MODEL},
         {"layers", required_argument, NULL, O_LAYERS},
         {"epochs", required_argument, NULL, O_EPOCHS},
         {"batch-size", required_argument, NULL, O_BATCH},
@@ -127,6 +133,10 @@ static int parse(int argc, char **argv, train_args *a)
         case O_DEVICE: a->select = v; break;
         case O_STREAM: a->stream = true; break;
         case O_VALIDATION: a->validation = true; break;
+        case O_MODEL:
+            rc = vkt_cli_model_parse(CMD, v, &a->model);
+            a->model_set = true;
+            break;
         case O_LAYERS:
             rc = vkt_cli_u32_list(CMD, "--layers", v, 1, 1u << 20, a->layers, MAX_SIZES,
                                   &a->n_layers);
@@ -183,6 +193,10 @@ static int parse(int argc, char **argv, train_args *a)
         fprintf(stderr, CMD ": unexpected argument '%s' (see vkt train --help)\n", argv[optind]);
         return 2;
     }
+    if (a->model == VKT_CLI_CNN && a->layers_set) {
+        fprintf(stderr, CMD ": --layers sets the sizes of --model mlp; the cnn's are fixed\n");
+        return 2;
+    }
     if (a->optimizer == VKT_OPTIM_ADAMW && !a->weight_decay_set) {
         a->weight_decay = 0.01f;
     }
@@ -236,9 +250,9 @@ static vkt_status make_hparams(const train_args *a, vkt_dict **out)
         {"log_every", a->log_every},    {"stream", a->stream},
     };
     if (s == VKT_OK) {
-        s = vkt_dict_set_string(d, "model", "mlp");
+        s = vkt_dict_set_string(d, "model", vkt_cli_model_name(a->model));
     }
-    if (s == VKT_OK) {
+    if (s == VKT_OK && a->model == VKT_CLI_MLP) {
         s = vkt_dict_set_string(d, "layers", layers);
     }
     if (s == VKT_OK) {
@@ -264,7 +278,7 @@ static vkt_status make_hparams(const train_args *a, vkt_dict **out)
     return s;
 }
 
-/* ---- the module: an MLP classifier, Lightning style ----------------------------------------- */
+/* ---- the module: a classifier, Lightning style ----------------------------------------- */
 
 typedef struct classifier {
     vkt_model *model;
@@ -408,19 +422,34 @@ int vkt_cli_train(int argc, char **argv)
     vkt_trainer *trainer = NULL;
     char what[512];
 
-    /* a resumed run continues the checkpoint's model: its sizes come from the checkpoint, and
-     * --layers, if given, must agree (the weights would not fit otherwise) */
+    /* a resumed run continues the checkpoint's model: its kind and sizes come from the
+     * checkpoint, and --model and --layers, if given, must agree (the weights would not fit) */
+    vkt_cli_model mdl = {.kind = a.model, .n_layers = a.n_layers, .classes = 10};
+    memcpy(mdl.layers, a.layers, sizeof a.layers);
     if (a.resume) {
-        uint32_t sizes[MAX_SIZES];
-        int n = 0;
         if (vkt_checkpoint_load(a.resume, &resume) != VKT_OK) {
             rc = fail("--resume");
             goto cleanup;
         }
-        if (vkt_cli_ckpt_layers(CMD, resume, a.resume, sizes, MAX_SIZES, &n)) {
+        if (vkt_cli_model_from_ckpt(CMD, resume, a.resume, &mdl)) {
             goto cleanup;
         }
-        if (a.layers_set && (n != a.n_layers || memcmp(sizes, a.layers, n * sizeof *sizes))) {
+        if (a.model_set && mdl.kind != a.model) {
+            fprintf(stderr, CMD ": --model %s disagrees with the checkpoint %s, which holds a %s; "
+                                "leave --model out to use the checkpoint's\n",
+                    vkt_cli_model_name(a.model), a.resume, vkt_cli_model_name(mdl.kind));
+            goto cleanup;
+        }
+        if (mdl.kind == VKT_CLI_CNN && a.layers_set) {
+            fprintf(stderr, CMD ": --layers sets the sizes of --model mlp, but %s holds a cnn\n",
+                    a.resume);
+            goto cleanup;
+        }
+        a.model = mdl.kind;
+        const uint32_t *sizes = mdl.layers;
+        int n = mdl.n_layers;
+        if (mdl.kind == VKT_CLI_MLP && a.layers_set &&
+            (n != a.n_layers || memcmp(sizes, a.layers, n * sizeof *sizes))) {
             char have[MAX_SIZES * 12], want[MAX_SIZES * 12];
             fprintf(stderr, CMD ": --layers %s disagrees with the checkpoint %s, whose model is "
                                 "%s; leave --layers out to use the checkpoint's\n",
@@ -443,14 +472,13 @@ int vkt_cli_train(int argc, char **argv)
         rc = fail("loading data");
         goto cleanup;
     }
-    uint32_t in = a.layers[0], classes = a.layers[a.n_layers - 1];
     snprintf(what, sizeof what, "the training split (train in %s, also the validation split)",
              a.data);
-    if (vkt_cli_check_data(CMD, train_ds, what, in, classes)) {
+    if (vkt_cli_model_fit_data(CMD, &mdl, train_ds, what)) {
         goto cleanup;
     }
     snprintf(what, sizeof what, "the test split (t10k in %s)", a.data);
-    if (vkt_cli_check_data(CMD, test_ds, what, in, classes)) {
+    if (vkt_cli_model_fit_data(CMD, &mdl, test_ds, what)) {
         goto cleanup;
     }
     if (vkt_split_indices(vkt_dataset_count(train_ds), a.val_split, a.seed, &tr_idx, &n_tr,
@@ -491,13 +519,14 @@ int vkt_cli_train(int argc, char **argv)
            vkt_loader_on_device(train_l) ? "uploaded once, batches gathered on the device"
                                          : "streamed from the host");
 
-    vkt_model_desc md;
-    if (vkt_mlp_desc(a.layers, a.n_layers, a.seed, &md) || vkt_model_create(dev, &md, &m) ||
-        vkt_optimizer_create(m, &(vkt_optim_desc){.type = a.optimizer, .lr = a.lr,
+    if (vkt_cli_model_create(CMD, dev, &mdl, a.seed, &m)) {
+        goto cleanup;
+    }
+    if (vkt_optimizer_create(m, &(vkt_optim_desc){.type = a.optimizer, .lr = a.lr,
                                                   .momentum = a.momentum,
                                                   .weight_decay = a.weight_decay},
                              &opt)) {
-        rc = fail("creating the model");
+        rc = fail("creating the optimizer");
         goto cleanup;
     }
     if (a.schedule != VKT_SCHED_NONE &&
@@ -507,10 +536,7 @@ int vkt_cli_train(int argc, char **argv)
         rc = fail("creating the schedule");
         goto cleanup;
     }
-    printf("model: MLP");
-    for (int i = 0; i < a.n_layers; i++) {
-        printf("%c%u", i ? '-' : ' ', a.layers[i]);
-    }
+    printf("model: %s", vkt_cli_model_describe(&mdl, what, sizeof what));
     printf(", %llu parameters; %s lr %g (%s), weight decay %g, batch %u\n",
            (unsigned long long)vkt_model_num_params(m), opt_names[a.optimizer], (double)a.lr,
            sched_names[a.schedule], (double)a.weight_decay, a.batch_size);
@@ -525,6 +551,7 @@ int vkt_cli_train(int argc, char **argv)
         .validation_step = validation_step,
         .test_step = test_step,
         .configure_optimizers = configure_optimizers,
+        .model = m,
         .on_train_epoch_start = on_train_epoch_start,
         .on_validation_start = stop_clock,
         .on_train_epoch_end = stop_clock,
