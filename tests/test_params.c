@@ -329,6 +329,7 @@ static void registration_errors_are_clear(void **state)
     assert_int_equal(vkt_linear_init(m, "fc", 3, 4, false, &fc), VKT_OK);
     assert_null(fc.bias);
     int64_t s2[2] = {4, 3};
+    _Static_assert(VKT_MAX_DIMS == 6, "the too-many-dimensions case below says 7");
     struct {
         const char *name;
         int ndim;

@@ -134,13 +134,28 @@ typedef enum vkt_layer_type {
     VKT_LAYER_NONE = 0,   /* ends the layer list */
     VKT_LAYER_LINEAR,     /* y = x Wᵀ + b; W (out, in) as torch.nn.Linear */
     VKT_LAYER_RELU,
+    VKT_LAYER_BATCH_NORM1D, /* torch.nn.BatchNorm1d(in): samples (C) or (C, L) */
+    VKT_LAYER_BATCH_NORM2D, /* torch.nn.BatchNorm2d(in): samples (C, H, W) */
+    VKT_LAYER_DROPOUT,      /* torch.nn.Dropout(p) */
+    VKT_LAYER_FLATTEN,      /* torch.nn.Flatten(start_dim, end_dim) */
     _VKT_LAYER_FORCE_U32 = 0x7FFFFFFF
 } vkt_layer_type;
 
+/**
+ * One layer of a sequential model. Zero fields take torch's defaults, so a desc reads as the
+ * torch constructor: { VKT_LAYER_BATCH_NORM2D, 32 }, { VKT_LAYER_DROPOUT, .p = 0.25f }.
+ * Dimensions (start_dim, end_dim) count the batch dimension, as torch's.
+ */
 typedef struct vkt_layer_desc {
     vkt_layer_type type;
-    uint32_t in, out;     /* LINEAR */
+    uint32_t in, out;     /* LINEAR: features; BATCH_NORM*: in = num_features */
     bool no_bias;         /* LINEAR without bias */
+    float p;              /* DROPOUT: probability of dropping; 0 -> 0.5 */
+    float eps;            /* BATCH_NORM*: 0 -> 1e-5 */
+    float momentum;       /* BATCH_NORM*: 0 -> 0.1 */
+    bool no_affine;       /* BATCH_NORM*: affine=False (no weight, bias) */
+    bool no_running_stats; /* BATCH_NORM*: track_running_stats=False (batch statistics always) */
+    int start_dim, end_dim; /* FLATTEN: 0 -> 1, -1 */
 } vkt_layer_desc;
 
 #define VKT_MAX_LAYERS 32
@@ -155,6 +170,9 @@ typedef struct vkt_model_desc {
     vkt_layer_desc layers[VKT_MAX_LAYERS]; /* up to the first VKT_LAYER_NONE */
     uint64_t seed;
     const char *label;    /* may be NULL */
+    /* One sample's shape, up to the first 0: {1, 28, 28} for (C, H, W) images, whose batches
+     * are (B, 1, 28, 28). All zeros: the first Linear's (in). */
+    uint32_t input[VKT_MAX_DIMS - 1];
 } vkt_model_desc;
 
 typedef struct vkt_model vkt_model;
@@ -198,6 +216,8 @@ VKT_API vkt_model *vkt_param_model(const vkt_param *p);
  * whose behaviour differs (dropout, batch norm) read it. */
 VKT_API void vkt_model_train(vkt_model *m, bool training);
 VKT_API bool vkt_model_is_training(const vkt_model *m);
+/** vkt_model_desc.seed: what parameters were drawn from and what dropout layers key on. */
+VKT_API uint64_t vkt_model_seed(const vkt_model *m);
 
 /** A sequential model's logits for a batch x (B, in) f32; NULL with the error set on a shape
  * mismatch or for a model without a layer list (call your layers' forwards). */
@@ -256,6 +276,59 @@ VKT_API vkt_status vkt_linear_init(vkt_model *m, const char *name, uint32_t in, 
                                    bool bias, vkt_linear_layer *layer);
 /** y = x Wᵀ + b for x (B, in) f32: vkt_matmul(x, W, VKT_TRANS_B) then vkt_add_bias. */
 VKT_API vkt_tensor *vkt_linear_forward(const vkt_linear_layer *l, const vkt_tensor *x);
+
+/** torch.nn.BatchNorm1d / BatchNorm2d options; zero fields are torch's defaults. */
+typedef struct vkt_batch_norm_desc {
+    uint32_t num_features;
+    float eps;             /* 0 -> 1e-5 */
+    float momentum;        /* 0 -> 0.1; running = (1 - momentum) running + momentum batch */
+    bool no_affine;        /* affine=False: no weight, bias */
+    bool no_running_stats; /* track_running_stats=False: no buffers, batch statistics always */
+} vkt_batch_norm_desc;
+
+/**
+ * torch.nn.BatchNorm1d (input (B, C) or (B, C, L)) or BatchNorm2d ((B, C, H, W)): weight ones and
+ * bias zeros (C), then the buffers running_mean zeros, running_var ones (C) and
+ * num_batches_tracked (i32 scalar), in torch's order. Training mode (vkt_model_is_training)
+ * normalises with the batch's statistics and updates the buffers; eval mode uses the running
+ * statistics.
+ */
+typedef struct vkt_batch_norm_layer {
+    vkt_model *model;
+    vkt_param *weight, *bias;          /* NULL with no_affine */
+    vkt_param *running_mean, *running_var, *num_batches_tracked; /* NULL with no_running_stats */
+    uint32_t num_features;
+    int input_ndim[2];                 /* the ranks of x it takes: {2, 3} (1d) or {4, 4} (2d) */
+    float eps, momentum;
+} vkt_batch_norm_layer;
+
+VKT_API vkt_status vkt_batch_norm1d_init(vkt_model *m, const char *name,
+                                         const vkt_batch_norm_desc *desc,
+                                         vkt_batch_norm_layer *layer);
+VKT_API vkt_status vkt_batch_norm2d_init(vkt_model *m, const char *name,
+                                         const vkt_batch_norm_desc *desc,
+                                         vkt_batch_norm_layer *layer);
+/** vkt_batch_norm on x (f32, channels in dimension 1) in the model's mode. */
+VKT_API vkt_tensor *vkt_batch_norm_forward(const vkt_batch_norm_layer *l, const vkt_tensor *x);
+
+/**
+ * torch.nn.Dropout(p): in training mode zeroes each element with probability p and scales the
+ * rest by 1 / (1 - p) (vkt_dropout); in eval mode a copy of x. Masks are reproducible: the layer's
+ * Philox key comes from the model's seed and the layer's name, and its counter advances by the
+ * elements of every training forward, so two models made with the same seed and names draw the
+ * same masks in the same order.
+ */
+typedef struct vkt_dropout_layer {
+    vkt_model *model;
+    float p;
+    uint64_t seed;    /* Philox key */
+    uint64_t offset;  /* counter of the next training forward */
+} vkt_dropout_layer;
+
+/** No parameters; `name` only keys the random stream. p in [0, 1]. */
+VKT_API vkt_status vkt_dropout_init(vkt_model *m, const char *name, float p,
+                                    vkt_dropout_layer *layer);
+VKT_API vkt_tensor *vkt_dropout_forward(vkt_dropout_layer *l, const vkt_tensor *x);
 
 /* ---- optimizers ------------------------------------------------------------------------------ */
 

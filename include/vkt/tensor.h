@@ -2,8 +2,9 @@
  * vkt/tensor.h — device tensors, ops and autograd.
  *
  * A tensor is a contiguous, row-major range of device memory with a dtype (f32 or i32) and up to
- * VKT_MAX_DIMS (6) dimensions. Ops are recorded into the device's current command buffer as they are called;
- * nothing runs until the device submits (see vkt/gpu.h). Ops that take a tensor needing a gradient
+ * VKT_MAX_DIMS (6) dimensions. Ops are recorded into the device's current command buffer as they
+ * are called; nothing runs until the device submits (see vkt/gpu.h). Ops that take a tensor
+ * needing a gradient
  * also append a node to the device's tape, and vkt_backward() walks that tape in reverse.
  *
  *     vkt_scope_begin(dev);                                  // intermediates die at scope end
@@ -173,9 +174,63 @@ VKT_API vkt_tensor *vkt_log1p(const vkt_tensor *x);
 
 /** A copy converted to `dtype` (i32 -> f32 exactly; f32 -> i32 truncates). Not differentiable. */
 VKT_API vkt_tensor *vkt_cast(const vkt_tensor *x, vkt_dtype dtype);
-/** Rows of `n` tensors (same dtype and trailing dimensions) one after another. Not differentiable.
- */
+/** Rows of `n` tensors (same dtype and trailing dimensions) one after another: vkt_cat along
+ * dimension 0, not recorded on the tape. */
 VKT_API vkt_tensor *vkt_concat(const vkt_tensor *const *parts, uint32_t n);
+
+/* ---- shape ops (src/ops/shape.c; docs/shape.md) ----------------------------------------------
+ * As torch. Dimensions index from 0; a negative dim counts from the end (-1 is the last). Every
+ * op below is differentiable, works on f32 and i32 (a gradient needs f32), and except
+ * vkt_reshape / vkt_flatten (views) returns a new contiguous tensor. */
+
+/** A view of x with `ndim` dimensions (one of them may be -1: inferred); shares x's memory. */
+VKT_API vkt_tensor *vkt_reshape(const vkt_tensor *x, int ndim, const int64_t *shape);
+/** Dimensions start_dim..end_dim (inclusive) merged into one; a view. */
+VKT_API vkt_tensor *vkt_flatten(const vkt_tensor *x, int start_dim, int end_dim);
+/** out.shape[i] = x.shape[dims[i]]; dims is a permutation of 0..ndim-1 (negatives allowed). */
+VKT_API vkt_tensor *vkt_permute(const vkt_tensor *x, const int *dims);
+/** Dimensions d0 and d1 swapped. */
+VKT_API vkt_tensor *vkt_transpose(const vkt_tensor *x, int d0, int d1);
+/** Elements start..start+length-1 of dimension dim (start may be negative: from the end). */
+VKT_API vkt_tensor *vkt_narrow(const vkt_tensor *x, int dim, int64_t start, int64_t length);
+/** x[..., start:end:step, ...] along dim, Python slice rules (negatives from the end, clamped);
+ * step >= 1. An empty result is an error (tensors have no zero-size dimensions). */
+VKT_API vkt_tensor *vkt_slice(const vkt_tensor *x, int dim, int64_t start, int64_t end,
+                              int64_t step);
+/** The n parts one after another along dim (same dtype, ndim and other dimensions). */
+VKT_API vkt_tensor *vkt_cat(const vkt_tensor *const *parts, uint32_t n, int dim);
+/** The n parts (same shape and dtype) stacked along a new dimension dim (0..ndim). */
+VKT_API vkt_tensor *vkt_stack(const vkt_tensor *const *parts, uint32_t n, int dim);
+/** Constant padding as torch.nn.functional.pad: pads = (last_lo, last_hi, prev_lo, prev_hi, ...)
+ * for the last n_pads / 2 dimensions; negative pads crop. */
+VKT_API vkt_tensor *vkt_pad(const vkt_tensor *x, int n_pads, const int64_t *pads, float value);
+/** x broadcast to `shape` (torch's Tensor.expand, copied): dims of size 1 grow, new leading
+ * dims are added; -1 keeps a dimension. */
+VKT_API vkt_tensor *vkt_expand(const vkt_tensor *x, int ndim, const int64_t *shape);
+
+/* ---- reductions along dimensions (src/ops/reduce_dim.c; docs/reductions.md) ------------------
+ * f32 input; the reduced dimension is kept with size 1 when keepdim, else removed (a 1-D input
+ * reduced without keepdim gives one element of shape [1]). */
+VKT_API vkt_tensor *vkt_sum_dim(const vkt_tensor *x, int dim, bool keepdim);
+VKT_API vkt_tensor *vkt_mean_dim(const vkt_tensor *x, int dim, bool keepdim);
+/** Values of torch.max(x, dim) / torch.min(x, dim); NaN propagates. The gradient goes to the
+ * first extreme element, as torch's. */
+VKT_API vkt_tensor *vkt_max_dim(const vkt_tensor *x, int dim, bool keepdim);
+VKT_API vkt_tensor *vkt_min_dim(const vkt_tensor *x, int dim, bool keepdim);
+/** i32 indices along dim, the first on ties, NaN counting as extreme (torch). Not
+ * differentiable. */
+VKT_API vkt_tensor *vkt_argmax_dim(const vkt_tensor *x, int dim, bool keepdim);
+VKT_API vkt_tensor *vkt_argmin_dim(const vkt_tensor *x, int dim, bool keepdim);
+/** Variance / standard deviation with sum((x - mean)^2) / (N - correction); torch's default
+ * correction is 1. N - correction <= 0 gives inf or NaN, as torch. */
+VKT_API vkt_tensor *vkt_var_dim(const vkt_tensor *x, int dim, bool keepdim, float correction);
+VKT_API vkt_tensor *vkt_std_dim(const vkt_tensor *x, int dim, bool keepdim, float correction);
+/** Sum over every dimension d with bit d of `mask` set (bit 0 = dimension 0). */
+VKT_API vkt_tensor *vkt_sum_dims(const vkt_tensor *x, uint32_t mask, bool keepdim);
+
+/** Softmax / log-softmax along dim, numerically stable (the maximum is subtracted). */
+VKT_API vkt_tensor *vkt_softmax(const vkt_tensor *x, int dim);
+VKT_API vkt_tensor *vkt_log_softmax(const vkt_tensor *x, int dim);
 
 /**
  * In place, not recorded on the tape: dst += alpha * src (f32), or dst += src (i32, alpha 1).
@@ -245,6 +300,52 @@ VKT_API vkt_tensor *vkt_rand_uniform(vkt_device *dev, int ndim, const int64_t *s
                                      uint64_t seed, uint64_t offset);
 VKT_API vkt_tensor *vkt_rand_normal(vkt_device *dev, int ndim, const int64_t *shape,
                                     uint64_t seed, uint64_t offset);
+
+/* ---- convolution, pooling and upsampling on (N, C, H, W) f32 (match torch.nn.functional) -- */
+
+typedef struct vkt_conv2d_params {
+    int32_t stride[2];   /* (h, w); 0 -> 1 */
+    int32_t padding[2];  /* (h, w) zeros on each side; >= 0 */
+    int32_t dilation[2]; /* (h, w); 0 -> 1 */
+    int32_t groups;      /* 0 -> 1; divides C_in and C_out (C_in: depthwise) */
+} vkt_conv2d_params;
+
+/**
+ * torch.nn.functional.conv2d: x (N, C_in, H, W), weight (C_out, C_in / groups, KH, KW), bias
+ * (C_out) or NULL -> y (N, C_out, OH, OW) with OH = (H + 2 ph - dh (KH - 1) - 1) / sh + 1 (floor;
+ * likewise OW), which must be >= 1. `p` NULL: stride 1, no padding, dilation 1, one group.
+ * Differentiable in x, weight and bias. Deterministic (no atomics).
+ */
+VKT_API vkt_tensor *vkt_conv2d(const vkt_tensor *x, const vkt_tensor *weight,
+                               const vkt_tensor *bias, const vkt_conv2d_params *p);
+
+typedef struct vkt_pool2d_params {
+    int32_t kernel[2];  /* (h, w); >= 1 */
+    int32_t stride[2];  /* (h, w); 0 -> the kernel size (torch's default) */
+    int32_t padding[2]; /* (h, w); at most half the kernel, as torch */
+    /* avg_pool2d only: divide by the number of input elements in the window instead of the
+     * window's size (false, the default, is torch's count_include_pad=True) */
+    bool exclude_pad;
+} vkt_pool2d_params;
+
+/**
+ * torch.nn.functional.max_pool2d (ceil_mode=False, dilation 1): x (N, C, H, W) -> (N, C, OH, OW),
+ * OH = (H + 2 ph - KH) / sh + 1; padding counts as -inf; a NaN in a window is its maximum. The
+ * argmax (first maximum in row-major window order) is kept for the backward, which sends each
+ * output's gradient to it. Differentiable in x.
+ */
+VKT_API vkt_tensor *vkt_max_pool2d(const vkt_tensor *x, const vkt_pool2d_params *p);
+/** torch.nn.functional.avg_pool2d (ceil_mode=False): shapes as vkt_max_pool2d; padding counts as
+ * zeros, and in the divisor unless p->exclude_pad. Differentiable in x. */
+VKT_API vkt_tensor *vkt_avg_pool2d(const vkt_tensor *x, const vkt_pool2d_params *p);
+/** torch.nn.functional.adaptive_avg_pool2d: x (N, C, H, W) -> (N, C, oh, ow); output (i, j)
+ * averages rows [floor(i H / oh), ceil((i + 1) H / oh)) and the same for columns. oh, ow >= 1
+ * (they may exceed H, W). Differentiable in x. */
+VKT_API vkt_tensor *vkt_adaptive_avg_pool2d(const vkt_tensor *x, int64_t oh, int64_t ow);
+/** torch.nn.functional.interpolate(mode='nearest') by integer factors: x (N, C, H, W) ->
+ * (N, C, H * scale_h, W * scale_w), y[.., i, j] = x[.., i / scale_h, j / scale_w]; scales >= 1.
+ * Differentiable in x. */
+VKT_API vkt_tensor *vkt_upsample_nearest2d(const vkt_tensor *x, int32_t scale_h, int32_t scale_w);
 
 /* ---- optimizer steps (in place; match torch.optim's update formulas) ------------------------ */
 

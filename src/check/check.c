@@ -22,7 +22,9 @@ static const family families[] = {
     {"clip", vkt__check_clip},
     {"store", vkt__check_store},
     {"metrics", vkt__check_metrics},
+    {"shape", vkt__check_shape},
     {"norm", vkt__check_norm},
+    {"conv", vkt__check_conv},
     {"grad", vkt__check_grad}, /* finite differences; keep last: it uses every family */
 };
 

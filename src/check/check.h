@@ -97,6 +97,11 @@ void vkt__check_clip(vkt__check_ctx *c);
 void vkt__check_store(vkt__check_ctx *c);
 void vkt__check_matmul(vkt__check_ctx *c);
 void vkt__check_metrics(vkt__check_ctx *c);
+void vkt__check_shape(vkt__check_ctx *c);
+/* Whether check_shape.c has a finite-difference case for `op` (its ops are N-d; the "grad"
+ * family's cases are 2-D): check_grad.c counts these as covering a CUSTOM op. */
+bool vkt__check_shape_grad_covers(vkt__op op);
 void vkt__check_norm(vkt__check_ctx *c);
+void vkt__check_conv(vkt__check_ctx *c);
 
 #endif

@@ -146,7 +146,7 @@ static void run_pair(vkt__check_ctx *c, const bc_pair *p)
             vkt_tensor *tx = vkt__check_tensor(c->dev, VKT_F32, x, nd, os);
             vkt_tensor *out = vkt_tensor_new(c->dev, VKT_F32, tn, ts);
             float *got = NULL;
-            if (tx && out && vkt__sum_to_shape(tx, out, 1.0f, false) == VKT_OK) {
+            if (tx && out && vkt__sum_to_shape(tx, tn, ts, out, false) == VKT_OK) {
                 got = vkt__check_fetch(out);
             }
             bool ok = vkt__ref_sum_to_shape(want, x, nd, os, tn, ts);

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "check/check.h"
+#include "ops/conv.h"
 
 #define GRAD_PROBES 24
 #define GRAD_H 0.01f
@@ -30,14 +31,14 @@
 #define MAX_INPUTS 5
 
 typedef struct inputs {
-    int n;                      /* differentiable inputs */
+    int n; /* differentiable inputs */
     float *host[MAX_INPUTS];
     int ndim[MAX_INPUTS];
     int64_t shape[MAX_INPUTS][VKT_MAX_DIMS];
     int64_t numel[MAX_INPUTS];
-    int32_t *labels;            /* softmax_xent / mlp */
+    int32_t *labels; /* softmax_xent / mlp */
     int64_t batch;
-    int64_t wn;                 /* elements of the op's output (when it has more than one) */
+    int64_t wn; /* elements of the op's output (when it has more than one) */
 } inputs;
 
 typedef struct grad_case grad_case;
@@ -49,6 +50,7 @@ struct grad_case {
     bool (*make)(vkt__check_ctx *c, const grad_case *k, inputs *in);
     /* the op applied to device tensors t[0..in->n); labels may be NULL */
     vkt_tensor *(*apply)(const grad_case *k, vkt_tensor **t, vkt_tensor *labels);
+    const void *arg; /* case-specific: the conv2d / pooling geometry (conv_fd, pool_fd) */
 };
 
 /* Distinct values (for ops with kinks): a permutation of multiples of 0.05, offset by 0.025. */
@@ -65,17 +67,19 @@ static void distinct_values(vkt__check_ctx *c, float *p, int64_t n)
     }
 }
 
-/* Appends an input of rows x cols (or cols when !two_d) with values in [-1, 1) and, for the
- * VKT__OPF_* flags, distinct (KINK) and/or in [0.5, 1.5) (POSITIVE: ln, rsqrt, div's
- * denominator, pow; nearer 0 their third derivatives swamp the difference quotient). */
-static bool add_input(vkt__check_ctx *c, inputs *in, int64_t rows, int64_t cols, bool two_d,
-                      unsigned flags)
+/* Appends an input of `ndim` dimensions with values in [-1, 1) and, for the VKT__OPF_* flags,
+ * distinct (KINK) and/or in [0.5, 1.5) (POSITIVE: ln, rsqrt, div's denominator, pow; nearer 0
+ * their third derivatives swamp the difference quotient). */
+static bool add_input_nd(vkt__check_ctx *c, inputs *in, int ndim, const int64_t *shape,
+                         unsigned flags)
 {
     int i = in->n++;
-    in->ndim[i] = two_d ? 2 : 1;
-    in->shape[i][0] = two_d ? rows : cols;
-    in->shape[i][1] = cols;
-    in->numel[i] = two_d ? rows * cols : cols;
+    in->ndim[i] = ndim;
+    in->numel[i] = 1;
+    for (int d = 0; d < ndim; d++) {
+        in->shape[i][d] = shape[d];
+        in->numel[i] *= shape[d];
+    }
     in->host[i] = (flags & VKT__OPF_POSITIVE) ? vkt__check_rand(c, in->numel[i], 0.5f, 1.5f)
                                               : vkt__check_rand(c, in->numel[i], -1.0f, 1.0f);
     if (in->host[i] && (flags & VKT__OPF_KINK)) {
@@ -87,29 +91,18 @@ static bool add_input(vkt__check_ctx *c, inputs *in, int64_t rows, int64_t cols,
     return in->host[i] != NULL;
 }
 
-/* Appends an input of any shape, as add_input. */
-static bool add_input_nd(vkt__check_ctx *c, inputs *in, int nd, const int64_t *shape,
-                         unsigned flags)
+/* Appends an input of rows x cols (or cols when !two_d). */
+static bool add_input(vkt__check_ctx *c, inputs *in, int64_t rows, int64_t cols, bool two_d,
+                      unsigned flags)
 {
-    int i = in->n++;
-    in->ndim[i] = nd;
-    in->numel[i] = 1;
-    for (int d = 0; d < nd; d++) {
-        in->shape[i][d] = shape[d];
-        in->numel[i] *= shape[d];
-    }
-    in->host[i] = (flags & VKT__OPF_POSITIVE) ? vkt__check_rand(c, in->numel[i], 0.5f, 1.5f)
-                                              : vkt__check_rand(c, in->numel[i], -1.0f, 1.0f);
-    if (in->host[i] && (flags & VKT__OPF_KINK)) {
-        distinct_values(c, in->host[i], in->numel[i]);
-    }
-    return in->host[i] != NULL;
+    int64_t shape[2] = {two_d ? rows : cols, cols};
+    return add_input_nd(c, in, two_d ? 2 : 1, shape, flags);
 }
 
 /* ---- generic cases: every non-CUSTOM op of the table, on the shapes below ---- */
 
-/* Broadcast pairs for BROADCAST ops (grad_case.k indexes them, from 1): a middle dim, a scalar
- * against a matrix, a column against a row, and 6-D. */
+/* Broadcast pairs for BROADCAST ops (a grad_case's arg): a middle dim, a scalar against a
+ * matrix, a column against a row, and 6-D. */
 typedef struct bc_pair {
     int na, nb;
     int64_t a[VKT_MAX_DIMS], b[VKT_MAX_DIMS];
@@ -124,8 +117,8 @@ static const bc_pair bc_pairs[] = {
 static bool make_generic(vkt__check_ctx *c, const grad_case *k, inputs *in)
 {
     const vkt__op_case *op = &vkt__op_cases[k->op];
-    if (k->k > 0) {
-        const bc_pair *p = &bc_pairs[k->k - 1];
+    if (k->arg) {
+        const bc_pair *p = k->arg;
         return add_input_nd(c, in, p->na, p->a, op->flags) &&
                add_input_nd(c, in, p->nb, p->b, op->flags);
     }
@@ -269,21 +262,111 @@ static vkt_tensor *apply_clamp(const grad_case *k, vkt_tensor **t, vkt_tensor *l
     return k->flags ? vkt_clamp(t[0], NAN, 0.3f) : vkt_clamp(t[0], -0.5f, 0.7f);
 }
 
+/* conv2d: x (N, C_in, H, W), weight (C_out, C_in / groups, KH, KW), bias (C_out) when has_bias;
+ * cols_limit > 0 forces chunks of that many floats (src/ops/conv.h) */
+typedef struct conv_fd {
+    int64_t x[4], w[4];
+    bool has_bias;
+    vkt_conv2d_params p;
+    int32_t cols_limit;
+} conv_fd;
+
+static bool make_conv2d(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    const conv_fd *a = k->arg;
+    return add_input_nd(c, in, 4, a->x, 0) && add_input_nd(c, in, 4, a->w, 0) &&
+           (!a->has_bias || add_input_nd(c, in, 1, a->w, 0));
+}
+
+static vkt_tensor *apply_conv2d(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)labels;
+    const conv_fd *a = k->arg;
+    return vkt__conv2d_ex(t[0], t[1], a->has_bias ? t[2] : NULL, &a->p,
+                          a->cols_limit ? a->cols_limit : VKT__CONV_COLS_LIMIT);
+}
+
+/* groups 2, stride (2, 1), padding (1, 0), dilation (1, 2), 3x2 kernel, bias */
+static const conv_fd conv_grouped = {
+    .x = {2, 4, 5, 6},
+    .w = {6, 2, 3, 2},
+    .has_bias = true,
+    .p = {.stride = {2, 1}, .padding = {1, 0}, .dilation = {1, 2}, .groups = 2}};
+/* depthwise 3x3, padding 1, no bias */
+static const conv_fd conv_depthwise = {
+    .x = {1, 3, 5, 5}, .w = {3, 1, 3, 3}, .p = {.padding = {1, 1}, .groups = 3}};
+/* one image per chunk (a chunk's matrix is 16 x 18 floats; the limit allows fewer) */
+static const conv_fd conv_chunked = {.x = {3, 2, 4, 4},
+                                     .w = {3, 2, 3, 3},
+                                     .has_bias = true,
+                                     .p = {.padding = {1, 1}},
+                                     .cols_limit = 1};
+
+/* pooling: x (N, C, H, W); max / avg use p, adaptive uses (oh, ow), upsample (sh, sw) */
+typedef struct pool_fd {
+    int64_t x[4];
+    vkt_pool2d_params p;
+    int64_t oh, ow;
+} pool_fd;
+
+static bool make_pool(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    const pool_fd *a = k->arg;
+    return add_input_nd(c, in, 4, a->x, vkt__op_cases[k->op].flags);
+}
+
+static vkt_tensor *apply_pool(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)labels;
+    const pool_fd *a = k->arg;
+    switch (k->op) {
+    case VKT__OP_MAX_POOL2D:
+        return vkt_max_pool2d(t[0], &a->p);
+    case VKT__OP_AVG_POOL2D:
+        return vkt_avg_pool2d(t[0], &a->p);
+    case VKT__OP_ADAPTIVE_AVG_POOL2D:
+        return vkt_adaptive_avg_pool2d(t[0], a->oh, a->ow);
+    default:
+        return vkt_upsample_nearest2d(t[0], (int32_t)a->oh, (int32_t)a->ow);
+    }
+}
+
+static const pool_fd pool_3x2 = {.x = {2, 3, 5, 7},
+                                 .p = {.kernel = {3, 2}, .stride = {2, 1}, .padding = {1, 1}}};
+static const pool_fd pool_3x3_excl = {
+    .x = {2, 2, 6, 5},
+    .p = {.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}, .exclude_pad = true}};
+static const pool_fd pool_adaptive = {.x = {2, 3, 7, 5}, .oh = 3, .ow = 4};
+static const pool_fd pool_upsample = {.x = {2, 2, 3, 4}, .oh = 2, .ow = 3};
+
 static const grad_case custom_cases[] = {
-    {"where", VKT__OP_WHERE, 5, 7, 0, 0, make_where, apply_where},
-    {"clamp", VKT__OP_CLAMP, 9, 7, 0, 0, make_kinked, apply_clamp},
-    {"clamp_max", VKT__OP_CLAMP, 3, 5, 0, 1, make_kinked, apply_clamp},
-    {"matmul_nn", VKT__OP_MATMUL, 3, 5, 4, 0, make_matmul, apply_matmul},
-    {"matmul_tn", VKT__OP_MATMUL, 7, 3, 65, VKT_TRANS_A, make_matmul, apply_matmul},
-    {"matmul_nt", VKT__OP_MATMUL, 65, 2, 3, VKT_TRANS_B, make_matmul, apply_matmul},
-    {"matmul_tt", VKT__OP_MATMUL, 1, 63, 5, VKT_TRANS_A | VKT_TRANS_B, make_matmul, apply_matmul},
-    {"add_bias", VKT__OP_ADD_BIAS, 65, 3, 0, 0, make_add_bias, apply_add_bias},
-    {"mul_self", VKT__OP_MUL, 1, 63, 0, 0, make_one, apply_mul_self},
-    {"softmax_xent", VKT__OP_SOFTMAX_XENT, 65, 10, 0, 0, make_softmax_xent, apply_softmax_xent},
-    {"softmax_xent", VKT__OP_SOFTMAX_XENT, 3, 1000, 0, 0, make_softmax_xent, apply_softmax_xent},
-    {"batch_norm", VKT__OP_BATCH_NORM, 65, 3, 0, 0, make_batch_norm, apply_batch_norm},
-    {"dropout", VKT__OP_DROPOUT, 65, 63, 0, 0, make_one, apply_dropout},
-    {"mlp", VKT__OP_NONE, 17, 13, 10, 0, make_mlp, apply_mlp}, /* hidden 9 */
+    {"where", VKT__OP_WHERE, 5, 7, 0, 0, make_where, apply_where, NULL},
+    {"clamp", VKT__OP_CLAMP, 9, 7, 0, 0, make_kinked, apply_clamp, NULL},
+    {"clamp_max", VKT__OP_CLAMP, 3, 5, 0, 1, make_kinked, apply_clamp, NULL},
+    {"matmul_nn", VKT__OP_MATMUL, 3, 5, 4, 0, make_matmul, apply_matmul, NULL},
+    {"matmul_tn", VKT__OP_MATMUL, 7, 3, 65, VKT_TRANS_A, make_matmul, apply_matmul, NULL},
+    {"matmul_nt", VKT__OP_MATMUL, 65, 2, 3, VKT_TRANS_B, make_matmul, apply_matmul, NULL},
+    {"matmul_tt", VKT__OP_MATMUL, 1, 63, 5, VKT_TRANS_A | VKT_TRANS_B, make_matmul, apply_matmul,
+     NULL},
+    {"add_bias", VKT__OP_ADD_BIAS, 65, 3, 0, 0, make_add_bias, apply_add_bias, NULL},
+    {"mul_self", VKT__OP_MUL, 1, 63, 0, 0, make_one, apply_mul_self, NULL},
+    {"softmax_xent", VKT__OP_SOFTMAX_XENT, 65, 10, 0, 0, make_softmax_xent, apply_softmax_xent,
+     NULL},
+    {"softmax_xent", VKT__OP_SOFTMAX_XENT, 3, 1000, 0, 0, make_softmax_xent, apply_softmax_xent,
+     NULL},
+    {"batch_norm", VKT__OP_BATCH_NORM, 65, 3, 0, 0, make_batch_norm, apply_batch_norm, NULL},
+    {"dropout", VKT__OP_DROPOUT, 65, 63, 0, 0, make_one, apply_dropout, NULL},
+    {"conv2d_grouped", VKT__OP_CONV2D, 0, 0, 0, 0, make_conv2d, apply_conv2d, &conv_grouped},
+    {"conv2d_depthwise", VKT__OP_CONV2D, 0, 0, 0, 0, make_conv2d, apply_conv2d, &conv_depthwise},
+    {"conv2d_chunked", VKT__OP_CONV2D, 0, 0, 0, 0, make_conv2d, apply_conv2d, &conv_chunked},
+    {"max_pool2d", VKT__OP_MAX_POOL2D, 0, 0, 0, 0, make_pool, apply_pool, &pool_3x2},
+    {"avg_pool2d", VKT__OP_AVG_POOL2D, 0, 0, 0, 0, make_pool, apply_pool, &pool_3x2},
+    {"avg_pool2d_excl", VKT__OP_AVG_POOL2D, 0, 0, 0, 0, make_pool, apply_pool, &pool_3x3_excl},
+    {"adaptive_avg_pool2d", VKT__OP_ADAPTIVE_AVG_POOL2D, 0, 0, 0, 0, make_pool, apply_pool,
+     &pool_adaptive},
+    {"upsample_nearest2d", VKT__OP_UPSAMPLE_NEAREST2D, 0, 0, 0, 0, make_pool, apply_pool,
+     &pool_upsample},
+    {"mlp", VKT__OP_NONE, 17, 13, 10, 0, make_mlp, apply_mlp, NULL}, /* hidden 9 */
 };
 
 /* L = sum(y * W), or 0.7 * y for a one-element y. */
@@ -335,8 +418,8 @@ static double loss_at(vkt__check_ctx *c, const grad_case *k, const inputs *in, c
 static void run_case(vkt__check_ctx *c, const grad_case *k)
 {
     char shape[64];
-    if (k->op != VKT__OP_NONE && vkt__op_cases[k->op].kind == VKT__OPK_BROADCAST && k->k > 0) {
-        const bc_pair *p = &bc_pairs[k->k - 1];
+    if (k->op != VKT__OP_NONE && vkt__op_cases[k->op].kind == VKT__OPK_BROADCAST && k->arg) {
+        const bc_pair *p = k->arg;
         size_t m = 0;
         for (int side = 0; side < 2; side++) {
             for (int d = 0; d < (side ? p->nb : p->na); d++) {
@@ -359,6 +442,13 @@ static void run_case(vkt__check_ctx *c, const grad_case *k)
         vkt__check_report_failure(c, k->name, shape);
         goto done;
     }
+    if (k->arg) { /* the case's sizes are in its geometry: name the first input's shape */
+        size_t at = 0;
+        for (int d = 0; d < in.ndim[0]; d++) {
+            at += (size_t)snprintf(shape + at, sizeof shape - at, "%s%lld", d ? "x" : "",
+                                   (long long)in.shape[0][d]);
+        }
+    }
     double t0 = vkt__now();
 
     /* analytic gradients */
@@ -368,8 +458,8 @@ static void run_case(vkt__check_ctx *c, const grad_case *k)
         t[i] = vkt__check_tensor(c->dev, VKT_F32, in.host[i], in.ndim[i], in.shape[i]);
         vkt_tensor_set_requires_grad(t[i], true);
     }
-    vkt_tensor *labels = in.labels ? vkt__check_tensor(c->dev, VKT_I32, in.labels, 1, &in.batch)
-                                   : NULL;
+    vkt_tensor *labels =
+        in.labels ? vkt__check_tensor(c->dev, VKT_I32, in.labels, 1, &in.batch) : NULL;
     vkt_tensor *y = k->apply(k, t, labels);
     int64_t wn = y ? vkt_tensor_numel(y) : 0;
     vkt_tensor *w = NULL;
@@ -457,15 +547,16 @@ void vkt__check_grad(vkt__check_ctx *c)
         if (op->kind != VKT__OPK_CUSTOM) {
             for (size_t s = 0; s < VKT__ARRAY_LEN(generic_shapes); s++) {
                 grad_case k = {op->name, (vkt__op)o, generic_shapes[s][0], generic_shapes[s][1],
-                               0, 0, make_generic, apply_generic};
+                               0,        0,          make_generic,         apply_generic,
+                               NULL};
                 if (vkt__check_wants(c, k.name)) {
                     run_case(c, &k);
                 }
             }
             for (size_t p = 0; op->kind == VKT__OPK_BROADCAST && p < VKT__ARRAY_LEN(bc_pairs);
                  p++) {
-                grad_case k = {op->name, (vkt__op)o, 0, 0, (int64_t)p + 1, 0, make_generic,
-                               apply_generic};
+                grad_case k = {op->name, (vkt__op)o,   0, 0, 0, 0, make_generic, apply_generic,
+                               &bc_pairs[p]};
                 if (vkt__check_wants(c, k.name)) {
                     run_case(c, &k);
                 }
@@ -477,9 +568,12 @@ void vkt__check_grad(vkt__check_ctx *c)
         for (size_t i = 0; i < VKT__ARRAY_LEN(custom_cases); i++) {
             covered |= custom_cases[i].op == (vkt__op)o;
         }
+        covered |= vkt__check_shape_grad_covers((vkt__op)o); /* N-d cases: check_shape.c */
         if (!covered && vkt__check_wants(c, op->name)) {
-            vkt__error(VKT_NOT_FOUND, "no gradient check: %s is CUSTOM in src/ops/op_table.h but "
-                                      "has no case in custom_cases[]", op->name);
+            vkt__error(VKT_NOT_FOUND,
+                       "no gradient check: %s is CUSTOM in src/ops/op_table.h but has no case in "
+                       "custom_cases[] (or grad_cases[] of check_shape.c)",
+                       op->name);
             vkt__check_report_failure(c, op->name, "-");
         }
     }

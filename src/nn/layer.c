@@ -13,3 +13,15 @@ vkt_status vkt__layer_param_name(char *buf, size_t n, const char *fn, const char
     }
     return VKT_OK;
 }
+
+const char *vkt__sample_shape_describe(const vkt__sample_shape *s, char *buf, size_t n)
+{
+    size_t at = (size_t)snprintf(buf, n, "(");
+    for (int i = 0; i < s->ndim && at < n; i++) {
+        at += (size_t)snprintf(buf + at, n - at, "%s%lld", i ? ", " : "", (long long)s->d[i]);
+    }
+    if (at < n) {
+        snprintf(buf + at, n - at, ")");
+    }
+    return buf;
+}

@@ -46,13 +46,23 @@ typedef struct vkt__layer_kind {
      * to the output sample shape. */
     vkt_status (*init)(vkt_model *m, const char *prefix, int index, const vkt_layer_desc *d,
                        const vkt__sample_shape *in, vkt__sample_shape *out, void *state);
-    vkt_tensor *(*forward)(const void *state, const vkt_tensor *x);
+    /* Non-const state: dropout advances its counter. */
+    vkt_tensor *(*forward)(void *state, const vkt_tensor *x);
 } vkt__layer_kind;
 
-/* X(type, name): every layer kind; vkt__layer_<name> is defined in src/nn/<name>.c. */
+/* "(64, 7, 7)" into buf (n >= 64); returns buf. */
+const char *vkt__sample_shape_describe(const vkt__sample_shape *s, char *buf, size_t n);
+
+
+/* X(type, name): every layer kind; vkt__layer_<name> is defined in src/nn/<name>.c (both batch
+ * norms in batch_norm.c). In vkt_layer_type order. */
 #define VKT__LAYER_KINDS(X)                                                                        \
     X(VKT_LAYER_LINEAR, linear)                                                                    \
-    X(VKT_LAYER_RELU, relu)
+    X(VKT_LAYER_RELU, relu)                                                                        \
+    X(VKT_LAYER_BATCH_NORM1D, batch_norm1d)                                                        \
+    X(VKT_LAYER_BATCH_NORM2D, batch_norm2d)                                                        \
+    X(VKT_LAYER_DROPOUT, dropout)                                                                  \
+    X(VKT_LAYER_FLATTEN, flatten)
 
 #define VKT__LAYER_DECLARE(type, name) extern const vkt__layer_kind vkt__layer_##name;
 VKT__LAYER_KINDS(VKT__LAYER_DECLARE)

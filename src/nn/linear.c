@@ -65,16 +65,24 @@ static vkt_status linear_seq_init(vkt_model *m, const char *prefix, int index,
                                                 "both sizes must be > 0",
                           index, d->in, d->out);
     }
+    if (in->ndim > 1) {
+        char sh[64];
+        return vkt__error(VKT_SHAPE_MISMATCH, "vkt_model_create: layer %d is Linear(%u, %u), which "
+                                              "takes %u features per sample, but the layer before "
+                                              "it gives samples of shape %s; put a Flatten between",
+                          index, d->in, d->out, d->in,
+                          vkt__sample_shape_describe(in, sh, sizeof sh));
+    }
     if (in->ndim != 1 || in->d[0] != d->in) {
-        return vkt__error(VKT_SHAPE_MISMATCH, "vkt_model_create: layer %d takes %u inputs but the "
-                                              "layer before it gives %lld",
-                          index, d->in, in->ndim == 1 ? (long long)in->d[0] : -1LL);
+        return vkt__error(VKT_SHAPE_MISMATCH, "vkt_model_create: layer %d is Linear(%u, %u) and "
+                                              "takes %u inputs but the layer before it gives %lld",
+                          index, d->in, d->out, d->in, (long long)in->d[0]);
     }
     *out = (vkt__sample_shape){.ndim = 1, .d = {d->out}};
     return vkt_linear_init(m, prefix, d->in, d->out, !d->no_bias, state);
 }
 
-static vkt_tensor *linear_seq_forward(const void *state, const vkt_tensor *x)
+static vkt_tensor *linear_seq_forward(void *state, const vkt_tensor *x)
 {
     return vkt_linear_forward(state, x);
 }

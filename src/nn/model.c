@@ -420,6 +420,7 @@ vkt_model *vkt_param_model(const vkt_param *p) { return p ? p->model : NULL; }
 
 void vkt_model_train(vkt_model *m, bool training) { m->training = training; }
 bool vkt_model_is_training(const vkt_model *m) { return m->training; }
+uint64_t vkt_model_seed(const vkt_model *m) { return m ? m->seed : 0; }
 
 vkt_status vkt_model_zero_grad(vkt_model *m)
 {

@@ -13,7 +13,7 @@ static vkt_status relu_seq_init(vkt_model *m, const char *prefix, int index,
     return VKT_OK;
 }
 
-static vkt_tensor *relu_seq_forward(const void *state, const vkt_tensor *x)
+static vkt_tensor *relu_seq_forward(void *state, const vkt_tensor *x)
 {
     (void)state;
     return vkt_relu(x);

@@ -38,7 +38,8 @@ vkt_status vkt_mlp_desc(const uint32_t *sizes, int n, uint64_t seed, vkt_model_d
         if (sizes[i] == 0 || sizes[i + 1] == 0) {
             return vkt__error(VKT_INVALID_ARGUMENT, "vkt_mlp_desc: layer size %d is 0", i);
         }
-        out->layers[k++] = (vkt_layer_desc){VKT_LAYER_LINEAR, sizes[i], sizes[i + 1], false};
+        out->layers[k++] =
+            (vkt_layer_desc){.type = VKT_LAYER_LINEAR, .in = sizes[i], .out = sizes[i + 1]};
         if (i + 2 < n) {
             out->layers[k++] = (vkt_layer_desc){.type = VKT_LAYER_RELU};
         }
@@ -63,6 +64,10 @@ vkt_status vkt__seq_create(vkt_model *m, const vkt_model_desc *desc)
     }
     m->seq = q;
     vkt__sample_shape cur = {0};
+    for (int i = 0; i < VKT_MAX_DIMS - 1 && desc->input[i] != 0; i++) {
+        cur.d[cur.ndim++] = desc->input[i];
+    }
+    q->in = cur;
     for (int i = 0; i < VKT_MAX_LAYERS && desc->layers[i].type != VKT_LAYER_NONE; i++) {
         const vkt_layer_desc *d = &desc->layers[i];
         const vkt__layer_kind *k =
@@ -94,7 +99,7 @@ vkt_status vkt__seq_create(vkt_model *m, const vkt_model_desc *desc)
     q->out = cur;
     if (m->n_params == 0) {
         return vkt__error(VKT_INVALID_ARGUMENT, "vkt_model_create: the model has no layer with "
-                                                "parameters (a Linear layer)");
+                                                "parameters (Linear, Conv2d, BatchNorm)");
     }
     return VKT_OK;
 }

@@ -193,7 +193,7 @@ static vkt_status acc_term(vkt_tensor *in, const vkt_tensor *gout, uint32_t op,
     }
     vkt_status s = bc_dispatch(op, t, x0, x1, x2, false);
     if (s == VKT_OK) {
-        s = vkt__sum_to_shape(t, g, 1.0f, true);
+        s = vkt__sum_to_shape(t, in->ndim, in->shape, g, true);
     }
     vkt_tensor_free(t);
     return s;
@@ -203,7 +203,8 @@ static vkt_status acc_term(vkt_tensor *in, const vkt_tensor *gout, uint32_t op,
 static vkt_status acc_sum(vkt_tensor *in, const vkt_tensor *gout, float alpha)
 {
     vkt_tensor *g = vkt__grad_of(in);
-    return g ? vkt__sum_to_shape(gout, g, alpha, true) : vkt_last_status();
+    return g ? vkt__sum_to_shape_scaled(gout, in->ndim, in->shape, g, alpha, true)
+             : vkt_last_status();
 }
 
 vkt_tensor *vkt_add(const vkt_tensor *a, const vkt_tensor *b)

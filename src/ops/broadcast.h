@@ -16,9 +16,15 @@ bool vkt__broadcast_shape(const char *op, const vkt_tensor *a, const vkt_tensor 
 /* Whether `t` has exactly this shape. */
 bool vkt__has_shape(const vkt_tensor *t, int ndim, const int64_t *shape);
 
-/* out (+)= alpha * x summed over the dims where out (right-aligned against x, missing leading
- * dims counting as 1) has size 1 and x does not; out's shape must broadcast to x's. Deterministic
- * (fixed order, chunked over the reduced dims: shaders/sum_to_shape.comp). f32 only. */
-vkt_status vkt__sum_to_shape(const vkt_tensor *x, vkt_tensor *out, float alpha, bool accumulate);
+/* out (+)= g summed down to `shape` (torch's sum_to_size): g's shape must broadcast from `shape`
+ * (right-aligned, missing leading dims counting as 1; each dim of `shape` is 1 or equal to g's).
+ * `out` has shape's element count, f32. The broadcast backward of the binary ops and of
+ * vkt_expand. Deterministic: fixed order, chunked over the reduced dims
+ * (shaders/sum_to_shape.comp). VKT_SHAPE_MISMATCH naming g when shapes do not fit. */
+vkt_status vkt__sum_to_shape(const vkt_tensor *g, int ndim, const int64_t *shape, vkt_tensor *out,
+                             bool accumulate);
+/* The same, scaled: out (+)= alpha * sum. */
+vkt_status vkt__sum_to_shape_scaled(const vkt_tensor *g, int ndim, const int64_t *shape,
+                                    vkt_tensor *out, float alpha, bool accumulate);
 
 #endif

@@ -78,7 +78,26 @@
     X(MAX_ROWS,     max_rows,     REDUCE,    VKT__OPF_KINK,     0.0) \
     X(MIN_ROWS,     min_rows,     REDUCE,    VKT__OPF_KINK,     0.0) \
     X(BATCH_NORM,   batch_norm,   CUSTOM,    0,                 0.0) \
-    X(DROPOUT,      dropout,      CUSTOM,    0,                 0.0)
+    X(DROPOUT,      dropout,      CUSTOM,    0,                 0.0) \
+    X(RESHAPE,      reshape,      CUSTOM,    0,                 0.0) \
+    X(PERMUTE,      permute,      CUSTOM,    0,                 0.0) \
+    X(SLICE,        slice,        CUSTOM,    0,                 0.0) \
+    X(CAT,          cat,          CUSTOM,    0,                 0.0) \
+    X(STACK,        stack,        CUSTOM,    0,                 0.0) \
+    X(PAD,          pad,          CUSTOM,    0,                 0.0) \
+    X(EXPAND,       expand,       CUSTOM,    0,                 0.0) \
+    X(SUM_DIMS,     sum_dims,     CUSTOM,    0,                 0.0) \
+    X(MEAN_DIM,     mean_dim,     CUSTOM,    0,                 0.0) \
+    X(MAX_DIM,      max_dim,      CUSTOM,    VKT__OPF_KINK,     0.0) \
+    X(VAR_DIM,      var_dim,      CUSTOM,    0,                 0.0) \
+    X(STD_DIM,      std_dim,      CUSTOM,    0,                 0.0) \
+    X(SOFTMAX,      softmax,      CUSTOM,    0,                 0.0) \
+    X(LOG_SOFTMAX,  log_softmax,  CUSTOM,    0,                 0.0) \
+    X(CONV2D,       conv2d,       CUSTOM,    0,                 0.0) \
+    X(MAX_POOL2D,   max_pool2d,   CUSTOM,    VKT__OPF_KINK,     0.0) \
+    X(AVG_POOL2D,   avg_pool2d,   CUSTOM,    0,                 0.0) \
+    X(ADAPTIVE_AVG_POOL2D, adaptive_avg_pool2d, CUSTOM,    0,                 0.0) \
+    X(UPSAMPLE_NEAREST2D,  upsample_nearest2d,  CUSTOM,    0,                 0.0)
 /* clang-format on */
 
 struct vkt__node;

@@ -13,8 +13,8 @@
  * result. The levels, the workgroup size and every invocation's strided set of elements depend
  * only on the device's caps and the shape, so a given input always gives the same bits.
  */
+#include "ops/reduce_dim.h"
 #include "shaders/reduce_ops.h"
-#include "tensor/tensor_impl.h"
 
 /* Mirrors `PC` in shaders/reduce.glsl. */
 typedef struct vkt__pc_reduce {
@@ -156,6 +156,22 @@ static vkt_status reduce_run(const reduce_job *j)
     vkt_tensor_free(pv);
     vkt_tensor_free(pa);
     return s;
+}
+
+vkt_status vkt__reduce_rows(const vkt_tensor *x, uint32_t rows, uint32_t cols, bool arg,
+                             bool negate, float div, vkt_tensor *out_val, vkt_tensor *out_idx)
+{
+    reduce_job j = {
+        .op = arg ? RED_ARGMAX : RED_SUM,
+        .a = x,
+        .rows = rows,
+        .cols = cols,
+        .negate = negate,
+        .div = div,
+        .out_val = out_val,
+        .out_idx = arg ? out_idx : NULL,
+    };
+    return reduce_run(&j);
 }
 
 typedef enum reduce_kind {

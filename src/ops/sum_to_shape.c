@@ -1,9 +1,10 @@
 /*
  * sum_to_shape.c — vkt__sum_to_shape: a gradient at a broadcast output's shape summed back to an
- * input's shape (the backward of every broadcasting op, src/ops/broadcast.c).
+ * input's shape (the backward of every broadcasting op, src/ops/broadcast.c, and of vkt_expand,
+ * src/ops/shape.c), in one kernel without a permuting copy.
  * Shader: shaders/sum_to_shape.comp. Reference: vkt__ref_sum_to_shape (src/ref/ref_elementwise.c).
  * Checks: src/check/check_elementwise.c ("sum_to_shape"), and through every BROADCAST op's
- * gradient check (src/check/check_grad.c). Tests: tests/test_elementwise.c.
+ * gradient check (src/check/check_grad.c). Tests: tests/test_elementwise.c, tests/test_shape.c.
  */
 #include <math.h>
 
@@ -40,18 +41,39 @@ static vkt_status sts_dispatch(const vkt_tensor *x, vkt_tensor *out, vkt__pc_sum
     return vkt__dispatch(out->dev, &d);
 }
 
-vkt_status vkt__sum_to_shape(const vkt_tensor *x, vkt_tensor *out, float alpha, bool accumulate)
+vkt_status vkt__sum_to_shape(const vkt_tensor *g, int ndim, const int64_t *shape, vkt_tensor *out,
+                             bool accumulate)
 {
-    VKT__ASSERT(x->dtype == VKT_F32 && out->dtype == VKT_F32 && out->ndim <= x->ndim);
-    /* x's dims, each kept (out has it) or reduced (out has 1 there, x more), merged into runs */
+    return vkt__sum_to_shape_scaled(g, ndim, shape, out, 1.0f, accumulate);
+}
+
+vkt_status vkt__sum_to_shape_scaled(const vkt_tensor *x, int ondim, const int64_t *oshape,
+                                    vkt_tensor *out, float alpha, bool accumulate)
+{
+    int lead = x->ndim - ondim;
+    bool ok = lead >= 0 && x->dtype == VKT_F32 && out->dtype == VKT_F32;
+    int64_t on = 1;
+    for (int d = 0; ok && d < x->ndim; d++) {
+        int64_t od = d < lead ? 1 : oshape[d - lead];
+        ok = od == x->shape[d] || od == 1;
+        on *= od;
+    }
+    if (!ok || on != out->numel) {
+        char a[128], b[128];
+        return vkt__error(VKT_SHAPE_MISMATCH,
+                          "vkt__sum_to_shape: g %s does not broadcast from a %d-d shape of %lld "
+                          "elements (out %s)",
+                          vkt_tensor_describe(x, a, sizeof a), ondim, (long long)on,
+                          vkt_tensor_describe(out, b, sizeof b));
+    }
+    /* x's dims, each kept (the target has it) or reduced (the target has 1 there, x more),
+     * merged into runs */
     vkt__pc_sum_to_shape pc = {.n_out = 1, .n_red = 1, .accumulate = accumulate, .alpha = alpha};
     int64_t shape[VKT_MAX_DIMS];
     bool red[VKT_MAX_DIMS];
     int nd = 0;
-    int lead = x->ndim - out->ndim;
     for (int d = 0; d < x->ndim; d++) {
-        int64_t od = d < lead ? 1 : out->shape[d - lead];
-        VKT__ASSERT(od == x->shape[d] || od == 1);
+        int64_t od = d < lead ? 1 : oshape[d - lead];
         if (x->shape[d] == 1) {
             continue;
         }

@@ -83,6 +83,39 @@ void vkt__ref_reduce_broadcast_backward(float *dx, const float *gout, float div,
 /* max/min backward: dx[r, idx[r]] += gout[r]. */
 void vkt__ref_reduce_scatter_backward(float *dx, const float *gout, const int32_t *idx,
                                       int64_t rows, int64_t cols);
+/* ---- shape ops, reductions along a dimension, softmax (src/ref/ref_shape.c) ----
+ * Tensors are row-major with `ndim` dimensions of `shape`; "along dim" means x viewed as
+ * (outer, len, inner) around it. */
+/* out.shape[d] = shape[perm[d]] */
+void vkt__ref_permute(float *out, const float *x, int ndim, const int64_t *shape, const int *perm);
+/* elements start, start + step, ... (len of them) of dimension dim */
+void vkt__ref_slice(float *out, const float *x, int ndim, const int64_t *shape, int dim,
+                    int64_t start, int64_t len, int64_t step);
+/* cat: parts of `shape` except dim = lens[p]; stack: n parts of `shape`, new dimension dim */
+void vkt__ref_cat(float *out, const float *const *parts, const int64_t *lens, int n, int ndim,
+                  const int64_t *shape, int dim, bool stack);
+/* torch.nn.functional.pad, constant mode (negative pads crop) */
+void vkt__ref_pad(float *out, const float *x, int ndim, const int64_t *shape, int n_pads,
+                  const int64_t *pads, float value);
+/* x (xndim, xshape) broadcast to (ndim, shape) */
+void vkt__ref_expand(float *out, const float *x, int xndim, const int64_t *xshape, int ndim,
+                     const int64_t *shape);
+/* sums over the dimensions in mask, in double, laid out as the keepdim shape */
+void vkt__ref_sum_dims(double *out, const float *x, int ndim, const int64_t *shape, uint32_t mask);
+typedef enum vkt__ref_dim_op {
+    VKT__REF_DIM_SUM,
+    VKT__REF_DIM_MEAN,
+    VKT__REF_DIM_MAX, /* value and first index; NaN is the maximum */
+    VKT__REF_DIM_MIN, /* value and first index; NaN is the minimum */
+    VKT__REF_DIM_VAR, /* sum((x - mean)^2) / max(0, len - correction) */
+    VKT__REF_DIM_STD,
+} vkt__ref_dim_op;
+/* out (outer * inner values; may be NULL for max/min) and idx (max/min only; may be NULL) */
+void vkt__ref_reduce_dim(float *out, int32_t *idx, const float *x, int64_t outer, int64_t len,
+                         int64_t inner, vkt__ref_dim_op op, float correction);
+void vkt__ref_softmax(float *out, const float *x, int64_t outer, int64_t len, int64_t inner,
+                      bool log_softmax);
+
 /* ---- gradient clipping (src/ref/ref_clip.c); in place, returns the L2 norm ---- */
 float vkt__ref_clip_grad_norm(float *g, int64_t n, float max_norm);
 void vkt__ref_clip_grad_value(float *g, int64_t n, float clip);
@@ -164,5 +197,37 @@ bool vkt__ref_dropout_keep(float p, uint64_t seed, uint64_t offset, int64_t i);
  * backward with x = dy. */
 void vkt__ref_dropout(float *out, const float *x, float p, uint64_t seed, uint64_t offset,
                       int64_t n);
+
+/* ---- convolution (src/ref/ref_conv.c) and pooling (src/ref/ref_pool.c) on (N, C, H, W) ---- */
+typedef struct vkt__ref_conv_dims {
+    int64_t n, c_in, h, w, c_out, kh, kw, oh, ow, groups;
+    int64_t sh, sw, ph, pw, dh, dw;
+} vkt__ref_conv_dims;
+/* The dims of a conv2d of x (n, c_in, h, w) and weight (c_out, c_in / groups, kh, kw) with
+ * params already defaulted (strides, dilations, groups >= 1); oh, ow by torch's formula. */
+vkt__ref_conv_dims vkt__ref_conv_dims_of(const int64_t x_shape[4], const int64_t w_shape[4],
+                                         const vkt_conv2d_params *p);
+/* y (+ bias, may be NULL) in double; mag (may be NULL) = sum of |terms| (|x w|, |bias|) of each
+ * output, the scale of its rounding error. */
+void vkt__ref_conv2d(float *y, double *mag, const float *x, const float *w, const float *bias,
+                     const vkt__ref_conv_dims *d);
+/* dx, dw, db (each may be NULL) overwritten from dy, in double; the *_mag (may be NULL) are
+ * the sums of |terms| of each. */
+void vkt__ref_conv2d_backward(float *dx, double *dx_mag, float *dw, double *dw_mag, float *db,
+                              double *db_mag, const float *dy, const float *x, const float *w,
+                              const vkt__ref_conv_dims *d);
+
+typedef struct vkt__ref_pool_dims {
+    int64_t n, c, h, w, oh, ow;
+    int64_t kh, kw, sh, sw, ph, pw; /* max / avg: window; upsample: sh, sw are the factors */
+    bool exclude_pad;
+} vkt__ref_pool_dims;
+/* mode: POOL_* of shaders/pool_ops.h. y, and idx (max only; may be NULL) as torch. */
+void vkt__ref_pool2d(float *y, int32_t *idx, const float *x, int mode,
+                     const vkt__ref_pool_dims *d);
+/* dx overwritten from dy, by scattering each output's gradient (the device gathers); idx is the
+ * max pooling argmax. */
+void vkt__ref_pool2d_backward(float *dx, const float *dy, const int32_t *idx, int mode,
+                              const vkt__ref_pool_dims *d);
 
 #endif

@@ -162,7 +162,8 @@ vkt_status vkt_backward(vkt_tensor *loss)
     /* Gradients of intermediates are scratch: they start from zero on every backward. */
     for (uint32_t i = end + 1; i-- > 0 && s == VKT_OK;) {
         vkt__node *n = (*tape)[i];
-        if (n != loss->node && n->out->grad) {
+        /* out != loss, not n != loss->node: vkt_cat records one node per part, all with one out */
+        if (n->out != loss && n->out->grad) {
             s = vkt_fill(n->out->grad, 0.0f);
         }
     }

@@ -1,0 +1,478 @@
+/*
+ * conv.c — vkt_conv2d (torch.nn.functional.conv2d) and its backward.
+ *
+ * Shaders: shaders/im2col.comp, col2im.comp, conv_epilogue.comp, conv_bias_grad.comp,
+ * conv_regroup.comp (push constants in conv_geom.glsl); the products are vkt__matmul_into
+ * (src/ops/matmul.h). CPU reference: src/ref/ref_conv.c. Checks: src/check/check_conv.c (device vs
+ * reference) and src/check/check_grad.c (finite differences). Tests: tests/test_conv.c.
+ *
+ * For each chunk of images and each group (K = C_in / groups * KH * KW, M = images * OH * OW):
+ *   forward   cols (M, K) = im2col(x); rows (M, C_out / g) = cols · W_gᵀ; y = epilogue(rows) + bias
+ *   backward  rows = dy in matmul layout; dW_g += rowsᵀ · cols (im2col again, not saved);
+ *             dcols = rows · W_g; dx += col2im(dcols), a gather (each input element sums what
+ *             read it: deterministic, no atomics); dbias += sums of dy over (N, OH, OW).
+ * A group's weight rows are bound as a view; a view's offset must be a multiple of
+ * minStorageBufferOffsetAlignment, so when the groups' offsets are not (C_out / g * K not a
+ * multiple of 64 floats) the weight, and its gradient, go through a copy with aligned groups
+ * (conv_regroup.comp).
+ */
+#include "ops/conv.h"
+
+#include "ops/matmul.h"
+#include "shaders/conv_ops.h"
+
+/* Mirrors `PC` in shaders/conv_geom.glsl. */
+typedef struct vkt__pc_conv {
+    uint32_t batch, n0, c_in, h, w, c_group, c0, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw;
+    uint32_t c_out, co_group, co0, has_bias, accumulate;
+} vkt__pc_conv;
+_Static_assert(sizeof(vkt__pc_conv) == 22 * 4 && sizeof(vkt__pc_conv) <= VKT__PUSH_MAX,
+               "push constants");
+
+/* Mirrors `PC` in shaders/conv_regroup.comp. */
+typedef struct vkt__pc_conv_regroup {
+    uint32_t groups, len, src_stride, dst_stride, accumulate;
+} vkt__pc_conv_regroup;
+_Static_assert(sizeof(vkt__pc_conv_regroup) <= VKT__PUSH_MAX, "push constants");
+
+#define CONV_WG 256u
+/* Group offsets in floats are aligned to this (256 bytes, above every device's
+ * minStorageBufferOffsetAlignment). */
+#define CONV_ALIGN 64
+
+/* The node's iparam[]. */
+enum { P_SH, P_SW, P_PH, P_PW, P_DH, P_DW, P_GROUPS, P_LIMIT };
+
+typedef struct conv_geom {
+    int64_t n, c_in, h, w, c_out, kh, kw, oh, ow;
+    int64_t groups, cg, cog, k; /* channels per group in and out; k = cg * kh * kw */
+    int32_t sh, sw, ph, pw, dh, dw;
+    int64_t chunk;   /* images per chunk */
+    int64_t wstride; /* floats between groups of the weight as bound: cog * k, or aligned up */
+    bool regroup;    /* the weight is bound through an aligned copy */
+} conv_geom;
+
+static vkt_conv2d_params conv_defaults(const vkt_conv2d_params *p)
+{
+    vkt_conv2d_params d = p ? *p : (vkt_conv2d_params){0};
+    for (int i = 0; i < 2; i++) {
+        d.stride[i] = VKT__DEF(d.stride[i], 1);
+        d.dilation[i] = VKT__DEF(d.dilation[i], 1);
+    }
+    d.groups = VKT__DEF(d.groups, 1);
+    return d;
+}
+
+static bool conv_validate(const vkt_tensor *x, const vkt_tensor *w, const vkt_tensor *b,
+                          const vkt_conv2d_params *p)
+{
+    const char *op = "vkt_conv2d";
+    char dx[96], dw[96], db[96];
+    if (!vkt__check_same_device(op, x, w) || (b && !vkt__check_same_device(op, x, b)) ||
+        !vkt__check_dtype(op, "x", x, VKT_F32) || !vkt__check_dtype(op, "weight", w, VKT_F32) ||
+        (b && !vkt__check_dtype(op, "bias", b, VKT_F32))) {
+        return false;
+    }
+    if (x->ndim != 4) {
+        vkt__error(VKT_SHAPE_MISMATCH, "%s: x is %s but must be (N, C_in, H, W)", op,
+                   vkt_tensor_describe(x, dx, sizeof dx));
+        return false;
+    }
+    if (w->ndim != 4) {
+        vkt__error(VKT_SHAPE_MISMATCH,
+                   "%s: weight is %s but must be (C_out, C_in / groups, KH, KW)", op,
+                   vkt_tensor_describe(w, dw, sizeof dw));
+        return false;
+    }
+    static const char *const axis[2] = {"h", "w"};
+    for (int i = 0; i < 2; i++) {
+        if (p->stride[i] < 1 || p->dilation[i] < 1 || p->padding[i] < 0) {
+            vkt__error(VKT_INVALID_ARGUMENT,
+                       "%s: stride %d, dilation %d, padding %d along %s; stride and dilation must "
+                       "be >= 1 (0 for the default 1) and padding >= 0",
+                       op, p->stride[i], p->dilation[i], p->padding[i], axis[i]);
+            return false;
+        }
+    }
+    int64_t g = p->groups;
+    if (g < 1) {
+        vkt__error(VKT_INVALID_ARGUMENT, "%s: groups is %d but must be >= 1", op, p->groups);
+        return false;
+    }
+    vkt_tensor_describe(x, dx, sizeof dx);
+    vkt_tensor_describe(w, dw, sizeof dw);
+    if (x->shape[1] % g != 0 || w->shape[0] % g != 0 || w->shape[1] * g != x->shape[1]) {
+        vkt__error(VKT_SHAPE_MISMATCH,
+                   "%s: x %s has %lld channels and weight %s is (C_out %lld, %lld, ...) with "
+                   "groups = %lld; C_in and C_out must be multiples of groups and weight's second "
+                   "dimension C_in / groups = %lld",
+                   op, dx, (long long)x->shape[1], dw, (long long)w->shape[0],
+                   (long long)w->shape[1], (long long)g, (long long)(x->shape[1] / g));
+        return false;
+    }
+    if (b && (b->ndim != 1 || b->shape[0] != w->shape[0])) {
+        vkt__error(VKT_SHAPE_MISMATCH, "%s: bias is %s but weight %s has %lld output channels", op,
+                   vkt_tensor_describe(b, db, sizeof db), dw, (long long)w->shape[0]);
+        return false;
+    }
+    for (int i = 0; i < 2; i++) {
+        int64_t in = x->shape[2 + i] + 2 * (int64_t)p->padding[i];
+        int64_t span = (int64_t)p->dilation[i] * (w->shape[2 + i] - 1) + 1;
+        if (span > in) {
+            vkt__error(VKT_SHAPE_MISMATCH,
+                       "%s: the kernel spans %lld along %s (size %lld, dilation %d) but x %s "
+                       "padded by %d is only %lld: the output would be empty",
+                       op, (long long)span, axis[i], (long long)w->shape[2 + i], p->dilation[i], dx,
+                       p->padding[i], (long long)in);
+            return false;
+        }
+    }
+    return true;
+}
+
+static conv_geom conv_geom_of(const vkt_tensor *x, const vkt_tensor *w, const vkt_conv2d_params *p,
+                              int32_t cols_limit)
+{
+    conv_geom g = {
+        .n = x->shape[0],
+        .c_in = x->shape[1],
+        .h = x->shape[2],
+        .w = x->shape[3],
+        .c_out = w->shape[0],
+        .kh = w->shape[2],
+        .kw = w->shape[3],
+        .groups = p->groups,
+        .sh = p->stride[0],
+        .sw = p->stride[1],
+        .ph = p->padding[0],
+        .pw = p->padding[1],
+        .dh = p->dilation[0],
+        .dw = p->dilation[1],
+    };
+    g.oh = (g.h + 2 * g.ph - (int64_t)g.dh * (g.kh - 1) - 1) / g.sh + 1;
+    g.ow = (g.w + 2 * g.pw - (int64_t)g.dw * (g.kw - 1) - 1) / g.sw + 1;
+    g.cg = g.c_in / g.groups;
+    g.cog = g.c_out / g.groups;
+    g.k = g.cg * g.kh * g.kw;
+    int64_t per_image = g.oh * g.ow * VKT__MAX(g.k, g.cog);
+    int64_t images = VKT__MIN((int64_t)cols_limit / per_image, VKT__CONV_MAX_ROWS / (g.oh * g.ow));
+    g.chunk = VKT__MAX(1, VKT__MIN(g.n, images));
+    g.regroup = g.groups > 1 && (g.cog * g.k) % CONV_ALIGN != 0;
+    g.wstride = g.regroup ? VKT__ALIGN_UP(g.cog * g.k, CONV_ALIGN) : g.cog * g.k;
+    return g;
+}
+
+static vkt__pc_conv conv_pc(const conv_geom *g, int64_t n0, int64_t nb, int64_t grp)
+{
+    return (vkt__pc_conv){
+        .batch = (uint32_t)nb,
+        .n0 = (uint32_t)n0,
+        .c_in = (uint32_t)g->c_in,
+        .h = (uint32_t)g->h,
+        .w = (uint32_t)g->w,
+        .c_group = (uint32_t)g->cg,
+        .c0 = (uint32_t)(grp * g->cg),
+        .oh = (uint32_t)g->oh,
+        .ow = (uint32_t)g->ow,
+        .kh = (uint32_t)g->kh,
+        .kw = (uint32_t)g->kw,
+        .sh = (uint32_t)g->sh,
+        .sw = (uint32_t)g->sw,
+        .ph = (uint32_t)g->ph,
+        .pw = (uint32_t)g->pw,
+        .dh = (uint32_t)g->dh,
+        .dw = (uint32_t)g->dw,
+        .c_out = (uint32_t)g->c_out,
+        .co_group = (uint32_t)g->cog,
+        .co0 = (uint32_t)(grp * g->cog),
+        .accumulate = 1,
+    };
+}
+
+/* One conv kernel over `n` invocations; b2 may be an empty binding. */
+static vkt_status conv_run(vkt_device *dev, vkt__shader_id shader, uint32_t mode,
+                           const vkt__pc_conv *pc, uint64_t n, vkt__binding b0, vkt__binding b1,
+                           vkt__binding b2)
+{
+    vkt__dispatch_desc d = {
+        .shader = shader,
+        .spec = {CONV_WG, mode},
+        .spec_count = shader == VKT__SHADER_CONV_EPILOGUE ? 2 : 1,
+        .push = pc,
+        .push_size = sizeof *pc,
+        .bindings = {b0, b1, b2},
+    };
+    vkt__elementwise_groups(n, CONV_WG, d.groups);
+    return vkt__dispatch(dev, &d);
+}
+
+/* dst[gi * dst_stride + i] (+)= src[gi * src_stride + i] over the groups' cog * k floats. */
+static vkt_status conv_regroup(const conv_geom *g, const vkt_tensor *src, int64_t src_stride,
+                               vkt_tensor *dst, int64_t dst_stride, bool accumulate)
+{
+    vkt__pc_conv_regroup pc = {(uint32_t)g->groups, (uint32_t)(g->cog * g->k), (uint32_t)src_stride,
+                               (uint32_t)dst_stride, accumulate};
+    vkt__dispatch_desc d = {
+        .shader = VKT__SHADER_CONV_REGROUP,
+        .spec = {CONV_WG},
+        .spec_count = 1,
+        .push = &pc,
+        .push_size = sizeof pc,
+        .bindings = {vkt__bind(src, VKT__READ), vkt__bind(dst, accumulate ? VKT__RW : VKT__WRITE)},
+    };
+    vkt__elementwise_groups((uint64_t)(g->groups * g->cog * g->k), CONV_WG, d.groups);
+    return vkt__dispatch(src->dev, &d);
+}
+
+/* A 2-D (rows, cols) view at element `offset`. The base is only read through the view when it
+ * is an op's input (the view API takes a non-const base because views share its memory). */
+static vkt_tensor *view2(const vkt_tensor *base, int64_t offset, int64_t rows, int64_t cols)
+{
+    return vkt_tensor_view((vkt_tensor *)base, offset, 2, (int64_t[2]){rows, cols});
+}
+
+/* The weight as the products bind it: itself, or a copy with aligned groups (*owned). */
+static vkt_tensor *conv_bound_weight(const conv_geom *g, const vkt_tensor *w, vkt_tensor **owned)
+{
+    *owned = NULL;
+    if (!g->regroup) {
+        return (vkt_tensor *)w;
+    }
+    *owned = vkt_tensor_new_1d(w->dev, VKT_F32, g->groups * g->wstride);
+    if (*owned && conv_regroup(g, w, g->cog * g->k, *owned, g->wstride, false) != VKT_OK) {
+        vkt_tensor_free(*owned);
+        *owned = NULL;
+    }
+    return *owned;
+}
+
+/* y = conv(x) + bias, chunk by chunk and group by group. */
+static vkt_status conv_forward(const conv_geom *g, const vkt_tensor *x, const vkt_tensor *w,
+                               const vkt_tensor *b, vkt_tensor *y)
+{
+    vkt_status s = VKT_OK;
+    vkt_tensor *wown, *colsv = NULL, *rowsv = NULL, *wv = NULL, *rows = NULL;
+    int64_t ohw = g->oh * g->ow;
+    vkt_tensor *wb = conv_bound_weight(g, w, &wown);
+    vkt_tensor *cols = wb ? vkt_tensor_new_1d(x->dev, VKT_F32, g->chunk * ohw * g->k) : NULL;
+    if (!cols || !(rows = vkt_tensor_new_1d(x->dev, VKT_F32, g->chunk * ohw * g->cog))) {
+        s = vkt_last_status();
+        goto done;
+    }
+    for (int64_t n0 = 0; n0 < g->n; n0 += g->chunk) {
+        int64_t nb = VKT__MIN(g->chunk, g->n - n0), m = nb * ohw;
+        if (!(colsv = view2(cols, 0, m, g->k)) || !(rowsv = view2(rows, 0, m, g->cog))) {
+            s = vkt_last_status();
+            goto done;
+        }
+        for (int64_t grp = 0; grp < g->groups; grp++) {
+            vkt__pc_conv pc = conv_pc(g, n0, nb, grp);
+            pc.has_bias = b != NULL;
+            if (!(wv = view2(wb, grp * g->wstride, g->cog, g->k))) {
+                s = vkt_last_status();
+                goto done;
+            }
+            if ((s = conv_run(x->dev, VKT__SHADER_IM2COL, 0, &pc, (uint64_t)(m * g->k),
+                              vkt__bind(x, VKT__READ), vkt__bind(colsv, VKT__WRITE),
+                              (vkt__binding){0})) != VKT_OK ||
+                (s = vkt__matmul_into(colsv, wv, rowsv, VKT_TRANS_B, false, VKT__MATMUL_AUTO)) !=
+                    VKT_OK ||
+                (s = conv_run(x->dev, VKT__SHADER_CONV_EPILOGUE, CONV_EPI_SCATTER, &pc,
+                              (uint64_t)(m * g->cog), vkt__bind(rowsv, VKT__READ),
+                              b ? vkt__bind(b, VKT__READ) : (vkt__binding){0},
+                              vkt__bind(y, VKT__WRITE))) != VKT_OK) {
+                goto done;
+            }
+            vkt_tensor_free(wv);
+            wv = NULL;
+        }
+        vkt_tensor_free(colsv);
+        vkt_tensor_free(rowsv);
+        colsv = rowsv = NULL;
+    }
+done:
+    vkt_tensor_free(wv);
+    vkt_tensor_free(colsv);
+    vkt_tensor_free(rowsv);
+    vkt_tensor_free(rows);
+    vkt_tensor_free(cols);
+    vkt_tensor_free(wown);
+    return s;
+}
+
+vkt_tensor *vkt__conv2d_ex(const vkt_tensor *x, const vkt_tensor *weight, const vkt_tensor *bias,
+                           const vkt_conv2d_params *params, int32_t cols_limit)
+{
+    if (!x || !weight) {
+        return NULL;
+    }
+    vkt_conv2d_params p = conv_defaults(params);
+    if (!conv_validate(x, weight, bias, &p)) {
+        return NULL;
+    }
+    conv_geom g = conv_geom_of(x, weight, &p, cols_limit);
+    int64_t shape[4] = {g.n, g.c_out, g.oh, g.ow};
+    vkt_tensor *y = vkt__new_output(x->dev, VKT_F32, 4, shape);
+    if (!y || conv_forward(&g, x, weight, bias, y) != VKT_OK) {
+        goto fail;
+    }
+    if (vkt__any_requires_grad(x, weight, bias)) {
+        vkt__node *n = vkt__record(VKT__OP_CONV2D, y, x, weight, bias);
+        if (!n) {
+            goto fail;
+        }
+        int *ip = n->iparam;
+        ip[P_SH] = p.stride[0], ip[P_SW] = p.stride[1];
+        ip[P_PH] = p.padding[0], ip[P_PW] = p.padding[1];
+        ip[P_DH] = p.dilation[0], ip[P_DW] = p.dilation[1];
+        ip[P_GROUPS] = p.groups, ip[P_LIMIT] = cols_limit;
+    }
+    return y;
+
+fail:
+    vkt__error_context("vkt_conv2d");
+    vkt_tensor_free(y);
+    return NULL;
+}
+
+vkt_tensor *vkt_conv2d(const vkt_tensor *x, const vkt_tensor *weight, const vkt_tensor *bias,
+                       const vkt_conv2d_params *p)
+{
+    return vkt__conv2d_ex(x, weight, bias, p, VKT__CONV_COLS_LIMIT);
+}
+
+/* dbias (+)= dy summed over images and pixels, per output channel. */
+static vkt_status conv_bias_grad(const conv_geom *g, const vkt_tensor *dy, vkt_tensor *db)
+{
+    vkt__pc_conv pc = conv_pc(g, 0, g->n, 0);
+    vkt__dispatch_desc d = {
+        .shader = VKT__SHADER_CONV_BIAS_GRAD,
+        .spec = {vkt__device_caps(dy->dev)->reduce_wg},
+        .spec_count = 1,
+        .push = &pc,
+        .push_size = sizeof pc,
+        .bindings = {vkt__bind(dy, VKT__READ), vkt__bind(db, VKT__RW)},
+    };
+    vkt__groups_2d((uint64_t)g->c_out, d.groups);
+    return vkt__dispatch(dy->dev, &d);
+}
+
+/* Temporaries of the backward pass; NULL members are not needed. */
+typedef struct conv_bwd {
+    vkt_tensor *rows, *cols, *dcols; /* chunk-sized */
+    vkt_tensor *wb, *wown;           /* the weight as bound (dx) */
+    vkt_tensor *dwb, *dwown;         /* where dW accumulates: dW itself or an aligned copy */
+    vkt_tensor *rowsv, *colsv, *dcolsv, *wv, *dwv;
+} conv_bwd;
+
+static void conv_bwd_free_views(conv_bwd *t)
+{
+    vkt_tensor_free(t->rowsv);
+    vkt_tensor_free(t->colsv);
+    vkt_tensor_free(t->dcolsv);
+    vkt_tensor_free(t->wv);
+    vkt_tensor_free(t->dwv);
+    t->rowsv = t->colsv = t->dcolsv = t->wv = t->dwv = NULL;
+}
+
+/* One chunk and group: dW_g += rowsᵀ · cols; dx += col2im(rows · W_g). */
+static vkt_status conv_bwd_step(const conv_geom *g, conv_bwd *t, const vkt_tensor *x,
+                                const vkt_tensor *dy, vkt_tensor *dx, int64_t n0, int64_t nb,
+                                int64_t grp)
+{
+    vkt_device *dev = x->dev;
+    int64_t m = nb * g->oh * g->ow;
+    vkt__pc_conv pc = conv_pc(g, n0, nb, grp);
+    if (!(t->rowsv = view2(t->rows, 0, m, g->cog))) {
+        return vkt_last_status();
+    }
+    vkt_status s =
+        conv_run(dev, VKT__SHADER_CONV_EPILOGUE, CONV_EPI_GATHER, &pc, (uint64_t)(m * g->cog),
+                 vkt__bind(dy, VKT__READ), (vkt__binding){0}, vkt__bind(t->rowsv, VKT__WRITE));
+    if (s == VKT_OK && t->dwb) {
+        /* the aligned copy starts from zero at the first chunk; dW itself keeps its gradient */
+        bool acc = !t->dwown || n0 > 0;
+        if (!(t->colsv = view2(t->cols, 0, m, g->k)) ||
+            !(t->dwv = view2(t->dwb, grp * g->wstride, g->cog, g->k))) {
+            return vkt_last_status();
+        }
+        s = conv_run(dev, VKT__SHADER_IM2COL, 0, &pc, (uint64_t)(m * g->k), vkt__bind(x, VKT__READ),
+                     vkt__bind(t->colsv, VKT__WRITE), (vkt__binding){0});
+        if (s == VKT_OK) {
+            s = vkt__matmul_into(t->rowsv, t->colsv, t->dwv, VKT_TRANS_A, acc, VKT__MATMUL_AUTO);
+        }
+    }
+    if (s == VKT_OK && dx) {
+        if (!(t->dcolsv = view2(t->dcols, 0, m, g->k)) ||
+            !(t->wv = view2(t->wb, grp * g->wstride, g->cog, g->k))) {
+            return vkt_last_status();
+        }
+        s = vkt__matmul_into(t->rowsv, t->wv, t->dcolsv, 0, false, VKT__MATMUL_AUTO);
+        if (s == VKT_OK) {
+            s = conv_run(dev, VKT__SHADER_COL2IM, 0, &pc, (uint64_t)(nb * g->cg * g->h * g->w),
+                         vkt__bind(t->dcolsv, VKT__READ), vkt__bind(dx, VKT__RW),
+                         (vkt__binding){0});
+        }
+    }
+    return s;
+}
+
+vkt_status vkt__conv2d_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    vkt_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+    const int *ip = n->iparam;
+    vkt_conv2d_params p = {
+        {ip[P_SH], ip[P_SW]}, {ip[P_PH], ip[P_PW]}, {ip[P_DH], ip[P_DW]}, ip[P_GROUPS]};
+    conv_geom g = conv_geom_of(x, w, &p, ip[P_LIMIT]);
+    int64_t ohw = g.oh * g.ow;
+    vkt_tensor *dx = NULL, *dw = NULL, *db = NULL;
+    if ((vkt__wants_grad(x) && !(dx = vkt__grad_of(x))) ||
+        (vkt__wants_grad(w) && !(dw = vkt__grad_of(w))) ||
+        (vkt__wants_grad(b) && !(db = vkt__grad_of(b)))) {
+        return vkt_last_status();
+    }
+    vkt_status s = db ? conv_bias_grad(&g, gout, db) : VKT_OK;
+    if (s != VKT_OK || (!dx && !dw)) {
+        return s;
+    }
+    conv_bwd t = {0};
+    if (!(t.rows = vkt_tensor_new_1d(x->dev, VKT_F32, g.chunk * ohw * g.cog))) {
+        s = vkt_last_status();
+        goto done;
+    }
+    if (dw) {
+        t.dwb = dw;
+        if (g.regroup &&
+            !(t.dwb = t.dwown = vkt_tensor_new_1d(x->dev, VKT_F32, g.groups * g.wstride))) {
+            s = vkt_last_status();
+            goto done;
+        }
+        if (!(t.cols = vkt_tensor_new_1d(x->dev, VKT_F32, g.chunk * ohw * g.k))) {
+            s = vkt_last_status();
+            goto done;
+        }
+    }
+    if (dx && (!(t.wb = conv_bound_weight(&g, w, &t.wown)) ||
+               !(t.dcols = vkt_tensor_new_1d(x->dev, VKT_F32, g.chunk * ohw * g.k)))) {
+        s = vkt_last_status();
+        goto done;
+    }
+    for (int64_t n0 = 0; n0 < g.n; n0 += g.chunk) {
+        for (int64_t grp = 0; grp < g.groups; grp++) {
+            s = conv_bwd_step(&g, &t, x, gout, dx, n0, VKT__MIN(g.chunk, g.n - n0), grp);
+            conv_bwd_free_views(&t);
+            if (s != VKT_OK) {
+                goto done;
+            }
+        }
+    }
+    s = t.dwown ? conv_regroup(&g, t.dwown, g.wstride, dw, g.cog * g.k, true) : VKT_OK;
+done:
+    conv_bwd_free_views(&t);
+    vkt_tensor_free(t.rows);
+    vkt_tensor_free(t.cols);
+    vkt_tensor_free(t.dcols);
+    vkt_tensor_free(t.wown);
+    vkt_tensor_free(t.dwown);
+    return s;
+}

@@ -1,0 +1,36 @@
+/*
+ * shape_internal.h — the strided copy every shape op runs on (src/ops/copy.c) and the dimension
+ * helpers the shape, reduce_dim and softmax files share.
+ */
+#ifndef VKT_OPS_SHAPE_INTERNAL_H
+#define VKT_OPS_SHAPE_INTERNAL_H
+
+#include "tensor/tensor_impl.h"
+
+/* An iteration shape with an element stride (and offset) into each of two tensors:
+ * out[o_off + sum_d i_d * os[d]] (+)= in[i_off + sum_d i_d * is[d]]. Strides are >= 0. */
+typedef struct vkt__strided {
+    int ndim;
+    int64_t size[VKT_MAX_DIMS];
+    int64_t is[VKT_MAX_DIMS];
+    int64_t os[VKT_MAX_DIMS];
+    int64_t i_off, o_off;
+} vkt__strided;
+
+/* Records the copy (shaders/strided_copy.comp, or a transfer copy when it is one contiguous run
+ * and not accumulating). `accumulate` adds into out (f32 only). The caller guarantees that no two
+ * indices map to one output element and that every index stays inside both tensors. */
+vkt_status vkt__strided_copy(const vkt_tensor *in, vkt_tensor *out, const vkt__strided *s,
+                             bool accumulate);
+/* The same copy with the roles swapped: in's layout becomes the output's and vice versa, i.e.
+ * in'[i_off + ...is] (+)= out'[o_off + ...os]. The backward of an op whose forward was `s`. */
+vkt_status vkt__strided_copy_back(const vkt_tensor *gout, vkt_tensor *gin, const vkt__strided *s,
+                                  bool accumulate);
+
+/* Row-major element strides of a shape. */
+void vkt__contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
+/* Normalises a possibly negative dimension index into [0, ndim); false with the error set
+ * ("vkt_sum_dim: dim 4 is out of range for x [3, 4] f32 (ndim 2)") otherwise. */
+bool vkt__norm_dim(const char *op, const vkt_tensor *x, int dim, int ndim, int *out);
+
+#endif

@@ -1,0 +1,366 @@
+/*
+ * test_conv.c — conv2d and the pooling family (src/ops/conv.c, src/ops/pool.c): the reference
+ * checks (src/check/check_conv.c) and the finite-difference cases of src/check/check_grad.c,
+ * max pooling's NaN and -inf semantics, bitwise determinism of the backward passes, error
+ * messages, and agreement with PyTorch's F.conv2d, max/avg/adaptive-avg pooling and nearest
+ * interpolation (outputs and gradients) within 1e-4 relative, from tests/fixtures/torch_conv.txt
+ * (argv[1]; made by tools/make_torch_conv_fixtures.py, no PyTorch needed here).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check/check.h"
+#include "test_util.h"
+
+static vkt_tensor *upload(const float *x, int ndim, const int64_t *shape)
+{
+    vkt_tensor *t = vkt_tensor_new(test_dev, VKT_F32, ndim, shape);
+    assert_non_null(t);
+    assert_int_equal(vkt_tensor_upload(t, x, vkt_tensor_bytes(t)), VKT_OK);
+    return t;
+}
+
+static void *fetch(const vkt_tensor *t)
+{
+    assert_non_null(t);
+    void *p = malloc(vkt_tensor_bytes(t));
+    assert_non_null(p);
+    assert_int_equal(vkt_tensor_download(t, p, vkt_tensor_bytes(t)), VKT_OK);
+    return p;
+}
+
+static void conv_matches_reference(void **state)
+{
+    (void)state;
+    test_run_checks("conv");
+}
+
+static void gradients_match_finite_differences(void **state)
+{
+    (void)state;
+    test_run_checks("pool2d");
+    test_run_checks("upsample_nearest2d");
+    test_run_checks("conv2d_");
+}
+
+/* torch: a NaN in the window is the maximum (the last NaN's index); an all -inf window gives -inf
+ * at its first element; the gradient goes to the argmax only. */
+static void max_pool_nan_and_inf(void **state)
+{
+    (void)state;
+    vkt_scope_begin(test_dev);
+    float x[8] = {1.0f, NAN, 3.0f, NAN, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    int64_t shape[4] = {1, 2, 2, 2};
+    vkt_tensor *tx = upload(x, 4, shape);
+    vkt_tensor_set_requires_grad(tx, true);
+    vkt_tensor *y = vkt_max_pool2d(tx, &(vkt_pool2d_params){.kernel = {2, 2}});
+    assert_non_null(y);
+    assert_int_equal(vkt_tensor_numel(y), 2);
+    float *hy = fetch(y);
+    assert_true(isnan(hy[0]));
+    assert_true(isinf(hy[1]) && hy[1] < 0);
+    int32_t *idx = fetch(y->node->saved);
+    assert_int_equal(idx[0], 3);
+    assert_int_equal(idx[1], 0);
+    float g[2] = {2.0f, 5.0f};
+    vkt_tensor *tg = upload(g, 4, (int64_t[4]){1, 2, 1, 1});
+    assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, tg))), VKT_OK);
+    float *dx = fetch(vkt_tensor_grad(tx));
+    for (int i = 0; i < 8; i++) {
+        assert_true(dx[i] == (i == 3 ? 2.0f : i == 4 ? 5.0f : 0.0f));
+    }
+    free(hy);
+    free(idx);
+    free(dx);
+    vkt_scope_end(test_dev);
+}
+
+/* Two runs of forward and backward give identical bits (gathers, no atomics). */
+static void backward_is_bitwise_deterministic(void **state)
+{
+    (void)state;
+    int64_t xs[4] = {3, 4, 9, 7}, ws[4] = {6, 2, 3, 3}, n = 3 * 4 * 9 * 7, nw = 6 * 2 * 9;
+    float *x = malloc((size_t)n * sizeof *x), *w = malloc((size_t)nw * sizeof *w);
+    assert_non_null(x);
+    assert_non_null(w);
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = (float)((i * 37) % 101) * 0.02f - 1.0f;
+    }
+    for (int64_t i = 0; i < nw; i++) {
+        w[i] = (float)((i * 13) % 29) * 0.05f - 0.7f;
+    }
+    float *out[2][3];
+    for (int r = 0; r < 2; r++) {
+        vkt_scope_begin(test_dev);
+        vkt_tensor *tx = upload(x, 4, xs), *tw = upload(w, 4, ws);
+        vkt_tensor_set_requires_grad(tx, true);
+        vkt_tensor_set_requires_grad(tw, true);
+        vkt_conv2d_params p = {.stride = {2, 1}, .padding = {1, 1}, .groups = 2};
+        vkt_tensor *y = vkt_conv2d(tx, tw, NULL, &p);
+        vkt_tensor *z = vkt_avg_pool2d(vkt_max_pool2d(y, &(vkt_pool2d_params){.kernel = {2, 2}}),
+                                       &(vkt_pool2d_params){.kernel = {2, 2}, .stride = {1, 1}});
+        assert_int_equal(vkt_backward(vkt_sum(vkt_mul(z, z))), VKT_OK);
+        out[r][0] = fetch(y);
+        out[r][1] = fetch(vkt_tensor_grad(tx));
+        out[r][2] = fetch(vkt_tensor_grad(tw));
+        vkt_scope_end(test_dev);
+    }
+    assert_memory_equal(out[0][1], out[1][1], (size_t)n * sizeof(float));
+    assert_memory_equal(out[0][2], out[1][2], (size_t)nw * sizeof(float));
+    for (int r = 0; r < 2; r++) {
+        for (int i = 0; i < 3; i++) {
+            free(out[r][i]);
+        }
+    }
+    free(x);
+    free(w);
+}
+
+static void expect_error(vkt_tensor *t, vkt_status s, const char *needle)
+{
+    assert_null(t);
+    assert_int_equal(vkt_last_status(), s);
+    if (!strstr(vkt_last_error(), needle)) {
+        fprintf(stderr, "error \"%s\" lacks \"%s\"\n", vkt_last_error(), needle);
+        fail();
+    }
+}
+
+static void errors_are_clear(void **state)
+{
+    (void)state;
+    vkt_scope_begin(test_dev);
+    int64_t xs[4] = {2, 4, 5, 5}, ws[4] = {6, 2, 3, 3}, s2[2] = {4, 5}, c6 = 6, c5 = 5;
+    vkt_tensor *x = vkt_tensor_new(test_dev, VKT_F32, 4, xs);
+    vkt_tensor *xi = vkt_tensor_new(test_dev, VKT_I32, 4, xs);
+    vkt_tensor *x2 = vkt_tensor_new(test_dev, VKT_F32, 2, s2);
+    vkt_tensor *w = vkt_tensor_new(test_dev, VKT_F32, 4, ws);
+    vkt_tensor *b6 = vkt_tensor_new(test_dev, VKT_F32, 1, &c6);
+    vkt_tensor *b5 = vkt_tensor_new(test_dev, VKT_F32, 1, &c5);
+    vkt_conv2d_params g2 = {.groups = 2};
+    assert_non_null(vkt_conv2d(x, w, b6, &g2));
+    expect_error(vkt_conv2d(x2, w, NULL, &g2), VKT_SHAPE_MISMATCH,
+                 "vkt_conv2d: x is [4, 5] f32 but must be (N, C_in, H, W)");
+    expect_error(vkt_conv2d(x, x2, NULL, &g2), VKT_SHAPE_MISMATCH,
+                 "weight is [4, 5] f32 but must be (C_out, C_in / groups, KH, KW)");
+    expect_error(vkt_conv2d(xi, w, NULL, &g2), VKT_DTYPE_MISMATCH, "x is [2, 4, 5, 5] i32");
+    expect_error(vkt_conv2d(x, w, NULL, NULL), VKT_SHAPE_MISMATCH,
+                 "x [2, 4, 5, 5] f32 has 4 channels and weight [6, 2, 3, 3] f32 is (C_out 6, 2, "
+                 "...) with groups = 1");
+    expect_error(vkt_conv2d(x, w, NULL, &(vkt_conv2d_params){.groups = 3}), VKT_SHAPE_MISMATCH,
+                 "must be multiples of groups");
+    expect_error(vkt_conv2d(x, w, b5, &g2), VKT_SHAPE_MISMATCH,
+                 "bias is [5] f32 but weight [6, 2, 3, 3] f32 has 6 output channels");
+    expect_error(vkt_conv2d(x, w, NULL, &(vkt_conv2d_params){.groups = 2, .dilation = {3, 1}}),
+                 VKT_SHAPE_MISMATCH,
+                 "the kernel spans 7 along h (size 3, dilation 3) but x [2, 4, 5, 5] f32 padded "
+                 "by 0 is only 5");
+    expect_error(vkt_conv2d(x, w, NULL, &(vkt_conv2d_params){.groups = 2, .stride = {-1, 1}}),
+                 VKT_INVALID_ARGUMENT, "stride -1, dilation 1, padding 0 along h");
+    expect_error(vkt_conv2d(x, w, NULL, &(vkt_conv2d_params){.groups = -2}), VKT_INVALID_ARGUMENT,
+                 "groups is -2 but must be >= 1");
+    expect_error(vkt_max_pool2d(x, NULL), VKT_INVALID_ARGUMENT, "the kernel size is required");
+    expect_error(vkt_max_pool2d(x, &(vkt_pool2d_params){.kernel = {3, 3}, .padding = {2, 0}}),
+                 VKT_INVALID_ARGUMENT, "padding 2 along h is more than half the kernel size 3");
+    expect_error(vkt_avg_pool2d(x, &(vkt_pool2d_params){.kernel = {1, 7}}), VKT_SHAPE_MISMATCH,
+                 "vkt_avg_pool2d: kernel 7 along w is larger than x [2, 4, 5, 5] f32 padded by 0");
+    expect_error(vkt_max_pool2d(x, &(vkt_pool2d_params){.kernel = {2, 0}}), VKT_INVALID_ARGUMENT,
+                 "kernel 0, stride 0, padding 0 along w");
+    expect_error(vkt_max_pool2d(x, &(vkt_pool2d_params){.kernel = {2, 2}, .exclude_pad = true}),
+                 VKT_INVALID_ARGUMENT, "exclude_pad is for avg_pool2d only");
+    expect_error(vkt_max_pool2d(x2, &(vkt_pool2d_params){.kernel = {2, 2}}), VKT_SHAPE_MISMATCH,
+                 "vkt_max_pool2d: x is [4, 5] f32 but must be (N, C, H, W)");
+    expect_error(vkt_adaptive_avg_pool2d(x, 0, 3), VKT_INVALID_ARGUMENT,
+                 "output size (0, 3) for x [2, 4, 5, 5] f32");
+    expect_error(vkt_upsample_nearest2d(x, 2, 0), VKT_INVALID_ARGUMENT,
+                 "scale factors (2, 0) must be >= 1");
+    expect_error(vkt_upsample_nearest2d(xi, 2, 2), VKT_DTYPE_MISMATCH, "x is [2, 4, 5, 5] i32");
+    /* NULL inputs give NULL without touching the error */
+    vkt_clear_error();
+    assert_null(vkt_conv2d(NULL, w, NULL, NULL));
+    assert_null(vkt_max_pool2d(NULL, NULL));
+    assert_null(vkt_avg_pool2d(NULL, NULL));
+    assert_null(vkt_adaptive_avg_pool2d(NULL, 1, 1));
+    assert_null(vkt_upsample_nearest2d(NULL, 2, 2));
+    assert_int_equal(vkt_last_status(), VKT_OK);
+    vkt_scope_end(test_dev);
+}
+
+/* ---- PyTorch agreement ---------------------------------------------------------------------- */
+
+#define TORCH_TOL 1e-4
+#define MAX_FIX 96
+
+typedef struct fix {
+    char name[96];
+    int ndim;
+    int64_t dims[4];
+    int64_t n;
+    float *v;
+} fix;
+
+static fix fixtures[MAX_FIX];
+static int n_fixtures;
+static const char *fixture_path;
+
+static void load_fixtures(void)
+{
+    if (n_fixtures) {
+        return;
+    }
+    assert_non_null(fixture_path);
+    FILE *f = fopen(fixture_path, "r");
+    assert_non_null(f);
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "tensor ", 7) != 0) {
+            continue;
+        }
+        assert_true(n_fixtures < MAX_FIX);
+        fix *x = &fixtures[n_fixtures++];
+        long long d[4] = {1, 1, 1, 1};
+        int got = sscanf(line + 7, "%95s %d %lld %lld %lld %lld", x->name, &x->ndim, &d[0], &d[1],
+                         &d[2], &d[3]);
+        assert_true(got >= 3 && got == 2 + x->ndim && x->ndim <= 4);
+        x->n = 1;
+        for (int i = 0; i < x->ndim; i++) {
+            x->dims[i] = d[i];
+            x->n *= d[i];
+        }
+        x->v = malloc((size_t)x->n * sizeof *x->v);
+        assert_non_null(x->v);
+        for (int64_t i = 0; i < x->n; i++) {
+            assert_int_equal(fscanf(f, "%f", &x->v[i]), 1);
+        }
+    }
+    fclose(f);
+    assert_true(n_fixtures > 50);
+}
+
+/* The fixture `<cfg>/<what>`, or NULL when absent and !required. */
+static const fix *find(const char *cfg, const char *what, bool required)
+{
+    char name[128];
+    snprintf(name, sizeof name, "%s/%s", cfg, what);
+    for (int i = 0; i < n_fixtures; i++) {
+        if (strcmp(fixtures[i].name, name) == 0) {
+            return &fixtures[i];
+        }
+    }
+    if (required) {
+        fprintf(stderr, "fixture %s missing\n", name);
+        fail();
+    }
+    return NULL;
+}
+
+static vkt_tensor *upload_fix(const fix *f) { return upload(f->v, f->ndim, f->dims); }
+
+static double torch_worst;
+
+/* max |a - b| / max(|b|, 1e-2): relative, with a floor for values that pass through zero */
+static void expect_close(const char *cfg, const char *what, const vkt_tensor *t)
+{
+    const fix *want = find(cfg, what, true);
+    assert_int_equal(vkt_tensor_numel(t), want->n);
+    float *a = fetch(t);
+    double m = 0;
+    for (int64_t i = 0; i < want->n; i++) {
+        double e = fabs((double)a[i] - want->v[i]) / fmax(fabs((double)want->v[i]), 1e-2);
+        m = !(e <= m) ? (isnan(e) ? INFINITY : e) : m;
+    }
+    free(a);
+    torch_worst = m > torch_worst ? m : torch_worst;
+    if (!(m <= TORCH_TOL)) {
+        fprintf(stderr, "%s %s: relative error %g > %g\n", cfg, what, m, TORCH_TOL);
+        fail();
+    }
+}
+
+/* The op of configuration `cfg` on x with the fixture's parameters. */
+static vkt_tensor *torch_op(const char *op, const vkt_tensor *x, const float *p, const char *cfg,
+                            vkt_tensor **w, vkt_tensor **b)
+{
+    if (strcmp(op, "conv2d") == 0) {
+        const fix *fb = find(cfg, "bias", false);
+        *w = upload_fix(find(cfg, "weight", true));
+        *b = fb ? upload_fix(fb) : NULL;
+        vkt_tensor_set_requires_grad(*w, true);
+        vkt_tensor_set_requires_grad(*b, true);
+        vkt_conv2d_params cp = {{(int32_t)p[0], (int32_t)p[1]},
+                                {(int32_t)p[2], (int32_t)p[3]},
+                                {(int32_t)p[4], (int32_t)p[5]},
+                                (int32_t)p[6]};
+        return vkt_conv2d(x, *w, *b, &cp);
+    }
+    if (strcmp(op, "adaptive_avg_pool2d") == 0) {
+        return vkt_adaptive_avg_pool2d(x, (int64_t)p[0], (int64_t)p[1]);
+    }
+    if (strcmp(op, "upsample_nearest2d") == 0) {
+        return vkt_upsample_nearest2d(x, (int32_t)p[0], (int32_t)p[1]);
+    }
+    vkt_pool2d_params pp = {
+        .kernel = {(int32_t)p[0], (int32_t)p[1]},
+        .stride = {(int32_t)p[2], (int32_t)p[3]},
+        .padding = {(int32_t)p[4], (int32_t)p[5]},
+    };
+    if (strcmp(op, "max_pool2d") == 0) {
+        return vkt_max_pool2d(x, &pp);
+    }
+    pp.exclude_pad = p[6] == 0.0f; /* torch's count_include_pad */
+    return vkt_avg_pool2d(x, &pp);
+}
+
+static void matches_torch(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *cfg, *op;
+    } cfgs[] = {
+        {"conv_basic", "conv2d"},
+        {"conv_strided", "conv2d"},
+        {"conv_depthwise", "conv2d"},
+        {"conv_1x1", "conv2d"},
+        {"max_3x3", "max_pool2d"},
+        {"max_2x2", "max_pool2d"},
+        {"avg_3x3", "avg_pool2d"},
+        {"avg_3x2_excl", "avg_pool2d"},
+        {"adaptive_down", "adaptive_avg_pool2d"},
+        {"adaptive_up", "adaptive_avg_pool2d"},
+        {"upsample", "upsample_nearest2d"},
+    };
+    load_fixtures();
+    for (size_t k = 0; k < sizeof cfgs / sizeof cfgs[0]; k++) {
+        const char *cfg = cfgs[k].cfg;
+        vkt_scope_begin(test_dev);
+        vkt_tensor *x = upload_fix(find(cfg, "x", true)), *w = NULL, *b = NULL;
+        vkt_tensor *g = upload_fix(find(cfg, "g", true));
+        vkt_tensor_set_requires_grad(x, true);
+        vkt_tensor *y = torch_op(cfgs[k].op, x, find(cfg, "params", true)->v, cfg, &w, &b);
+        assert_non_null(y);
+        assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, g))), VKT_OK);
+        expect_close(cfg, "y", y);
+        expect_close(cfg, "dx", vkt_tensor_grad(x));
+        if (w) {
+            expect_close(cfg, "dweight", vkt_tensor_grad(w));
+        }
+        if (b) {
+            expect_close(cfg, "dbias", vkt_tensor_grad(b));
+        }
+        vkt_scope_end(test_dev);
+    }
+    fprintf(stderr, "worst relative error against torch: %.3g (tol %g)\n", torch_worst, TORCH_TOL);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest tests[] = {
+        VKT_TEST(conv_matches_reference), VKT_TEST(gradients_match_finite_differences),
+        VKT_TEST(max_pool_nan_and_inf),   VKT_TEST(backward_is_bitwise_deterministic),
+        VKT_TEST(errors_are_clear),       VKT_TEST(matches_torch),
+    };
+    fixture_path = argc > 1 ? argv[1] : NULL;
+    return VKT_RUN_GROUP(tests);
+}
