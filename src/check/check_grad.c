@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "check/check.h"
+#include "vkt/loss.h"
 #include "ops/conv.h"
 
 #define GRAD_PROBES 24
@@ -339,7 +340,79 @@ static const pool_fd pool_3x3_excl = {
 static const pool_fd pool_adaptive = {.x = {2, 3, 7, 5}, .oh = 3, .ow = 4};
 static const pool_fd pool_upsample = {.x = {2, 2, 3, 4}, .oh = 2, .ow = 3};
 
+/* cross_entropy / nll_loss: logits (r, c), targets with row 0 ignored (-100, torch's default) */
+static bool make_class_loss(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    bool ok = make_softmax_xent(c, k, in);
+    if (ok) {
+        in->labels[0] = -100;
+    }
+    return ok;
+}
+
+/* class weights 0.5 + 0.1 c; flags: 1 = weighted, 2 = label smoothing 0.2, 4 = nll_loss of
+ * log_softmax (else cross_entropy), 8 = sum reduction */
+static vkt_tensor *apply_class_loss(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    float w[64];
+    for (int64_t i = 0; i < k->c; i++) {
+        w[i] = 0.5f + 0.1f * (float)i;
+    }
+    vkt_loss_desc d = {
+        .weight = (k->flags & 1) ? vkt__check_tensor(vkt_tensor_device(t[0]), VKT_F32, w, 1, &k->c)
+                                 : NULL,
+        .label_smoothing = (k->flags & 2) ? 0.2f : 0.0f,
+        .reduction = (k->flags & 8) ? VKT_REDUCTION_SUM : VKT_REDUCTION_MEAN,
+    };
+    if (k->flags & 4) {
+        return vkt_nll_loss(vkt_log_softmax(t[0], 1), labels, &d);
+    }
+    return vkt_cross_entropy(t[0], labels, &d);
+}
+
+/* the elementwise losses on (r, c) input and target (flags: 0 bce with pos_weight (c) and
+ * weight, 1 smooth_l1 beta 0.3, 2 huber delta 0.4, 3 mse, 4 l1), reduction none */
+static bool make_pair_loss(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    return add_input(c, in, k->r, k->c, true, k->flags >= 1 ? VKT__OPF_KINK : 0) &&
+           add_input(c, in, k->r, k->c, true, 0);
+}
+
+static vkt_tensor *apply_pair_loss(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)labels;
+    vkt_device *dev = vkt_tensor_device(t[0]);
+    float pw[64];
+    for (int64_t i = 0; i < k->c; i++) {
+        pw[i] = 0.3f + 0.4f * (float)i;
+    }
+    vkt_loss_desc d = {.reduction = VKT_REDUCTION_NONE, .beta = 0.3f, .delta = 0.4f};
+    switch (k->flags) {
+    case 0:
+        d.pos_weight = vkt__check_tensor(dev, VKT_F32, pw, 1, &k->c);
+        d.weight = vkt__check_tensor(dev, VKT_F32, pw + 1, 1, &k->c);
+        return vkt_binary_cross_entropy_with_logits(t[0], t[1], &d);
+    case 1:
+        return vkt_smooth_l1_loss(t[0], t[1], &d);
+    case 2:
+        return vkt_huber_loss(t[0], t[1], &d);
+    case 3:
+        return vkt_mse_loss(t[0], t[1], &d);
+    default:
+        return vkt_l1_loss(t[0], t[1], &d);
+    }
+}
+
 static const grad_case custom_cases[] = {
+    {"cross_entropy", VKT__OP_NLL_ROWS, 17, 10, 0, 0, make_class_loss, apply_class_loss, NULL},
+    {"cross_entropy_w_ls", VKT__OP_NLL_ROWS, 17, 10, 0, 3, make_class_loss, apply_class_loss,
+     NULL},
+    {"nll_loss_w_sum", VKT__OP_NLL_ROWS, 9, 7, 0, 13, make_class_loss, apply_class_loss, NULL},
+    {"bce_with_logits", VKT__OP_NONE, 9, 7, 0, 0, make_pair_loss, apply_pair_loss, NULL},
+    {"smooth_l1_loss", VKT__OP_NONE, 9, 7, 0, 1, make_pair_loss, apply_pair_loss, NULL},
+    {"huber_loss", VKT__OP_NONE, 9, 7, 0, 2, make_pair_loss, apply_pair_loss, NULL},
+    {"mse_loss", VKT__OP_NONE, 9, 7, 0, 3, make_pair_loss, apply_pair_loss, NULL},
+    {"l1_loss", VKT__OP_NONE, 9, 7, 0, 4, make_pair_loss, apply_pair_loss, NULL},
     {"where", VKT__OP_WHERE, 5, 7, 0, 0, make_where, apply_where, NULL},
     {"clamp", VKT__OP_CLAMP, 9, 7, 0, 0, make_kinked, apply_clamp, NULL},
     {"clamp_max", VKT__OP_CLAMP, 3, 5, 0, 1, make_kinked, apply_clamp, NULL},

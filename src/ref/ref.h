@@ -55,6 +55,14 @@ void vkt__ref_softmax_xent(float *loss, const float *logits, const int32_t *labe
 void vkt__ref_softmax_xent_backward(float *dlogits, const float *logits, const int32_t *labels,
                                     float gout, int64_t rows, int64_t cols);
 
+/* ---- losses (src/ref/ref_loss.c) ---- */
+/* The NLL_ROWS kernel: loss[i] = -((1 - smoothing) w[t] lp[i, t] + smoothing / C sum_c w[c]
+ * lp[i, c]), row_weight[i] = w[t]; 0 and 0 for t = ignore_index, NaN for t outside [0, C);
+ * weight may be NULL (1). */
+void vkt__ref_nll_rows(float *loss, float *row_weight, const float *lp, const int32_t *targets,
+                       const float *weight, int32_t ignore_index, float smoothing, int64_t rows,
+                       int64_t cols);
+
 /* ---- optimizer steps (src/ref/ref_optim.c): in place, torch.optim's f32 arithmetic ---- */
 void vkt__ref_sgd_step(float *param, float *momentum_buf, const float *grad,
                        const vkt_sgd_params *p, int64_t n);
