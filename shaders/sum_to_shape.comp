@@ -62,6 +62,15 @@ void main()
         }
     }
     float s = 0.0;
+    if (bitCount(pc.red_mask) == 1) { // one reduced run (e.g. leading dims): a plain strided loop
+        uint st = pc.stride[inner];
+        for (uint e = first; e < last; e++, off += st) {
+            s += x[off];
+        }
+        s *= pc.alpha;
+        o[i] = pc.accumulate != 0 ? o[i] + s : s;
+        return;
+    }
     for (uint e = first; e < last; e++) {
         s += x[off];
         // next element: step the innermost reduced dim, carrying outwards
