@@ -1,40 +1,94 @@
 #version 450
-// gather_batch.comp — builds a training batch on the device from a data set stored as bytes:
-//   x[r, f] = byte(images, perm[start + r] * features + f) * scale + bias     (f32)
-//   y[r]    = byte(labels, perm[start + r])                                   (i32)
-// scale/bias encode the normalisation (x/255, (x/255 - mean)/std, or raw).
-// Dispatch: src/data/loader.c. Reference: vkt__ref_gather_batch (src/ref/ref_data.c).
+// gather_batch.comp — builds a training batch on the device from a data set stored once as
+// words (u8 packed four to a word, i32/f32 one each), in the loader's subset order:
+//   s       = perm[start + r]                       stored sample of row r
+//   x[r, k] = load(images, s * in_features + src(k)) * scale[c] + bias[c],  c = k / inner
+//   y[r, t] = labels element s * targets + t        (u8 widened to i32; i32/f32 words copied)
+// src(k) = k, or with AUGMENT the (C, h, w) sample padded by `pad` zeros, cropped to
+// (crop_h, crop_w) at a per-sample offset and optionally flipped: one Philox4x32-10 block keyed by
+// the seed at counter (ids[s], epoch, tag, 0) gives the offsets (words 0, 1, modulo the ranges)
+// and the flip (bit 0 of word 2). A padded pixel loads 0 and is then normalised, as torchvision's
+// RandomCrop pads before ToTensor and Normalize. One invocation per (r, k < max(features,
+// targets)). Dispatch: src/data/loader.c. Reference: vkt__ref_gather_batch (src/ref/ref_data.c).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#include "philox.glsl"
+
+layout(constant_id = 1) const uint X_TYPE = 0;  // 0 u8, 1 i32, 2 f32
+layout(constant_id = 2) const uint Y_WORDS = 0; // 0: u8 labels; 1: 32-bit words
+layout(constant_id = 3) const uint AUGMENT = 0;
 
 layout(set = 0, binding = 0) readonly buffer Images { uint images[]; };
 layout(set = 0, binding = 1) readonly buffer Labels { uint labels[]; };
 layout(set = 0, binding = 2) readonly buffer Perm { uint perm[]; };
-layout(set = 0, binding = 3) writeonly buffer X { float x[]; };
-layout(set = 0, binding = 4) writeonly buffer Y { int y[]; };
+layout(set = 0, binding = 3) readonly buffer Ids { uint ids[]; };
+layout(set = 0, binding = 4) readonly buffer Norm { float norm[]; }; // scale[channels], bias[channels]
+layout(set = 0, binding = 5) writeonly buffer X { float x[]; };
+layout(set = 0, binding = 6) writeonly buffer Y { uint y[]; };
 
 layout(push_constant) uniform PC {
     uint features;
     uint rows;
     uint start;
-    float scale;
-    float bias;
+    uint in_features;
+    uint inner;
+    uint channels;
+    uint targets;
+    uint h;
+    uint w;
+    uint crop_h;
+    uint crop_w;
+    uint pad;
+    uint hflip;
+    uint seed_lo;
+    uint seed_hi;
+    uint epoch;
+    uint tag;
 } pc;
 
-uint byte_at_images(uint i) { return (images[i >> 2] >> ((i & 3u) * 8u)) & 0xFFu; }
-uint byte_at_labels(uint i) { return (labels[i >> 2] >> ((i & 3u) * 8u)) & 0xFFu; }
+float load(uint i)
+{
+    if (X_TYPE == 0u) {
+        return float((images[i >> 2] >> ((i & 3u) * 8u)) & 0xFFu);
+    }
+    if (X_TYPE == 1u) {
+        return float(int(images[i]));
+    }
+    return uintBitsToFloat(images[i]);
+}
 
 void main()
 {
     uint i = vkt_global_index();
-    if (i >= pc.rows * pc.features) {
+    uint per = max(pc.features, pc.targets);
+    if (i >= pc.rows * per) {
         return;
     }
-    uint r = i / pc.features;
-    uint f = i - r * pc.features;
+    uint r = i / per;
+    uint k = i - r * per;
     uint s = perm[pc.start + r];
-    x[i] = float(byte_at_images(s * pc.features + f)) * pc.scale + pc.bias;
-    if (f == 0) {
-        y[r] = int(byte_at_labels(s));
+    if (k < pc.features) {
+        uint c = k / pc.inner;
+        uint src = k;
+        bool inside = true;
+        if (AUGMENT != 0u) {
+            uvec4 b = philox4x32_10(uvec4(ids[s], pc.epoch, pc.tag, 0u),
+                                    uvec2(pc.seed_lo, pc.seed_hi));
+            uint oy0 = b.x % (pc.h + 2u * pc.pad - pc.crop_h + 1u);
+            uint ox0 = b.y % (pc.w + 2u * pc.pad - pc.crop_w + 1u);
+            bool flip = pc.hflip != 0u && (b.z & 1u) != 0u;
+            uint oy = (k - c * pc.inner) / pc.crop_w;
+            uint ox = k % pc.crop_w;
+            int iy = int(oy + oy0) - int(pc.pad);
+            int ix = int((flip ? pc.crop_w - 1u - ox : ox) + ox0) - int(pc.pad);
+            inside = iy >= 0 && iy < int(pc.h) && ix >= 0 && ix < int(pc.w);
+            src = inside ? (c * pc.h + uint(iy)) * pc.w + uint(ix) : 0u;
+        }
+        float v = inside ? load(s * pc.in_features + src) : 0.0;
+        x[r * pc.features + k] = v * norm[c] + norm[pc.channels + c];
+    }
+    if (k < pc.targets) {
+        uint j = s * pc.targets + k;
+        y[r * pc.targets + k] = Y_WORDS != 0u ? labels[j] : (labels[j >> 2] >> ((j & 3u) * 8u)) & 0xFFu;
     }
 }

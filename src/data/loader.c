@@ -1,27 +1,32 @@
 /*
  * loader.c — batches from a dataset: gathered on the device or streamed from the host.
  *
- * Device path: the loader's samples (its subset, in subset order) are uploaded once as bytes
- * (images and labels packed four to a 32-bit word). Each epoch uploads one permutation of
- * 4 * count bytes; each batch is one dispatch of shaders/gather_batch.comp. A training step thus
- * transfers nothing from the host.
+ * Device path: the loader's samples (its subset, in subset order) are uploaded once as words
+ * (u8 packed four to a word, i32/f32 one each), with their targets, their dataset indices (which
+ * key augmentation) and the per-channel scale/bias of the normalisation. Each epoch uploads one
+ * permutation of 4 * count bytes; each batch is one dispatch of shaders/gather_batch.comp. A
+ * training step thus transfers nothing from the host.
  *
- * Stream path (data larger than the device allows, or desc.stream): each batch is normalised on
- * the host and uploaded through the staging ring, recorded into the current command buffer; the
- * device is still running earlier steps meanwhile, so the upload of step n+1 overlaps step n.
+ * Stream path (data larger than the device allows, or desc.stream): each batch is built on the
+ * host by vkt__ref_gather_batch — the same function the device is checked against — and uploaded
+ * through the staging ring, recorded into the current command buffer; the device is still running
+ * earlier steps meanwhile, so the upload of step n+1 overlaps step n.
+ *
+ * Tests: tests/test_data.c; device check: src/check/check_data.c.
  */
 #include <string.h>
 
 #include "data/data_internal.h"
+#include "ref/ref.h"
 #include "tensor/tensor_impl.h"
-#include "vkt/data.h"
 
 /* Mirrors `PC` in shaders/gather_batch.comp. */
 typedef struct vkt__pc_gather {
-    uint32_t features, rows, start;
-    float scale, bias;
+    uint32_t features, rows, start, in_features, inner, channels, targets;
+    uint32_t h, w, crop_h, crop_w, pad, hflip, seed_lo, seed_hi, epoch, tag;
 } vkt__pc_gather;
 _Static_assert(sizeof(vkt__pc_gather) <= VKT__PUSH_MAX, "push constants");
+_Static_assert(sizeof(vkt__pc_gather) == 17 * 4, "the GLSL block has 17 uints");
 
 #define GATHER_WG 256u
 
@@ -29,18 +34,24 @@ struct vkt_loader {
     vkt_device *dev;
     vkt_dataset *ds;
     vkt_loader_desc desc;
+    vkt_sample_layout xl, yl;
+    vkt__gather_args args;  /* the batch geometry; per batch: perm, start, rows */
+    int out_ndim;           /* x: (rows, out_shape...) */
+    int64_t out_shape[VKT_MAX_SAMPLE_DIMS];
     uint32_t *subset;       /* dataset indices of this loader's samples */
     uint32_t count;
     uint32_t *order;        /* this epoch's order, as positions in subset */
-    uint32_t cursor, batch;
-    float scale, bias;
+    uint32_t cursor, batch, epoch;
+    float *norm;            /* scale[channels], bias[channels] */
     bool on_device;
     bool perm_ready;        /* device path: perm holds the current order */
-    vkt_tensor *images;     /* device path: subset bytes, i32 words */
-    vkt_tensor *labels;
-    vkt_tensor *perm;       /* device path: the epoch's order */
+    vkt_tensor *images;     /* device path: subset samples, words */
+    vkt_tensor *labels;     /* subset targets, words */
+    vkt_tensor *ids;        /* subset's dataset indices */
+    vkt_tensor *norm_t;
+    vkt_tensor *perm;       /* the epoch's order */
     float *host_x;          /* stream path scratch */
-    int32_t *host_y;
+    uint32_t *host_y;
 };
 
 uint32_t vkt_loader_num_samples(const vkt_loader *l)
@@ -57,16 +68,16 @@ uint32_t vkt_loader_num_batches(const vkt_loader *l)
 
 bool vkt_loader_on_device(const vkt_loader *l) { return l->on_device; }
 
-/* Packs bytes into a word tensor (zero-padded to a multiple of 4). */
-static vkt_tensor *upload_bytes(vkt_device *dev, const uint8_t *bytes, size_t n)
+/* A kept i32 tensor of `bytes` (zero-padded to whole words) holding `data`. */
+static vkt_tensor *upload_words(vkt_device *dev, const void *data, size_t bytes)
 {
-    size_t words = (n + 3) / 4;
+    size_t words = VKT__MAX((bytes + 3) / 4, (size_t)1);
     uint8_t *tmp = vkt__calloc(words, 4);
     if (!tmp) {
         vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
         return NULL;
     }
-    memcpy(tmp, bytes, n);
+    memcpy(tmp, data, bytes);
     vkt_tensor *t = vkt_tensor_new_1d(dev, VKT_I32, (int64_t)words);
     if (t) {
         vkt_tensor_keep(t);
@@ -79,39 +90,155 @@ static vkt_tensor *upload_bytes(vkt_device *dev, const uint8_t *bytes, size_t n)
     return t;
 }
 
-static vkt_status to_device(vkt_loader *l)
+/* The subset's elements of one array (x or y), packed in subset order. */
+static uint8_t *pack(const vkt_loader *l, bool x, size_t per, size_t *bytes)
 {
-    uint32_t f = vkt_dataset_features(l->ds);
-    size_t bytes = (size_t)l->count * f;
-    const vkt_device_info *info = vkt_device_get_info(l->dev);
-    /* fits one binding, and leaves most of the memory budget to the model */
-    if (bytes + 4 > info->max_storage_buffer_range) {
-        return VKT_UNSUPPORTED;
-    }
-    uint8_t *im = vkt__malloc(bytes), *lb = vkt__malloc(l->count);
-    if (!im || !lb) {
-        free(im);
-        free(lb);
-        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
+    *bytes = (size_t)l->count * per;
+    uint8_t *p = vkt__malloc(VKT__MAX(*bytes, (size_t)1));
+    if (!p) {
+        vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
+        return NULL;
     }
     for (uint32_t i = 0; i < l->count; i++) {
-        memcpy(im + (size_t)i * f, vkt_dataset_image(l->ds, l->subset[i]), f);
-        lb[i] = vkt_dataset_label(l->ds, l->subset[i]);
+        const void *src = x ? vkt_dataset_sample(l->ds, l->subset[i])
+                            : vkt_dataset_target(l->ds, l->subset[i]);
+        memcpy(p + (size_t)i * per, src, per);
     }
-    l->images = upload_bytes(l->dev, im, bytes);
-    l->labels = l->images ? upload_bytes(l->dev, lb, l->count) : NULL;
+    return p;
+}
+
+static void free_device(vkt_loader *l)
+{
+    vkt_tensor_free(l->images);
+    vkt_tensor_free(l->labels);
+    vkt_tensor_free(l->ids);
+    vkt_tensor_free(l->norm_t);
+    vkt_tensor_free(l->perm);
+    l->images = l->labels = l->ids = l->norm_t = l->perm = NULL;
+}
+
+static vkt_status to_device(vkt_loader *l)
+{
+    size_t xper = l->args.in_features * vkt_data_type_size(l->xl.type);
+    size_t yper = l->args.targets * vkt_data_type_size(l->yl.type);
+    const vkt_device_info *info = vkt_device_get_info(l->dev);
+    /* each array fits one binding */
+    if ((uint64_t)l->count * xper + 4 > info->max_storage_buffer_range ||
+        (uint64_t)l->count * yper + 4 > info->max_storage_buffer_range) {
+        return VKT_UNSUPPORTED;
+    }
+    size_t xb, yb;
+    uint8_t *im = pack(l, true, xper, &xb), *lb = im ? pack(l, false, yper, &yb) : NULL;
+    if (!lb) {
+        free(im);
+        return VKT_OUT_OF_HOST_MEMORY;
+    }
+    l->images = upload_words(l->dev, im, xb);
+    l->labels = l->images ? upload_words(l->dev, lb, yb) : NULL;
     free(im);
     free(lb);
-    l->perm = l->labels ? vkt_tensor_new_1d(l->dev, VKT_I32, l->count) : NULL;
+    l->ids = l->labels ? upload_words(l->dev, l->subset, (size_t)l->count * 4) : NULL;
+    l->norm_t = l->ids ? upload_words(l->dev, l->norm, (size_t)l->args.channels * 8) : NULL;
+    l->perm = l->norm_t ? vkt_tensor_new_1d(l->dev, VKT_I32, l->count) : NULL;
     if (!l->perm) {
         vkt_status s = vkt_last_status();
-        vkt_tensor_free(l->images);
-        vkt_tensor_free(l->labels);
-        l->images = l->labels = NULL;
+        free_device(l);
         return s; /* e.g. out of device memory: fall back to streaming */
     }
     vkt_tensor_keep(l->perm);
     l->on_device = true;
+    return VKT_OK;
+}
+
+/* Per-channel scale and bias: unit(x) = x * u, then (unit(x) - mean) / std. */
+static vkt_status make_norm(vkt_loader *l)
+{
+    const vkt_loader_desc *d = &l->desc;
+    uint32_t C = l->args.channels;
+    l->norm = vkt__malloc((size_t)C * 2 * sizeof *l->norm);
+    if (!l->norm) {
+        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
+    float unit = l->xl.type == VKT_DATA_U8 && d->norm != VKT_NORM_NONE ? 1.0f / 255.0f : 1.0f;
+    for (uint32_t c = 0; c < C; c++) {
+        float scale = unit, bias = 0.0f;
+        if (d->norm == VKT_NORM_MEAN_STD) {
+            float m = d->channel_mean ? d->channel_mean[c] : d->mean;
+            float s = d->channel_std ? d->channel_std[c] : d->std;
+            if (!(s > 0.0f)) {
+                return vkt__error(VKT_INVALID_ARGUMENT, "vkt_loader_create: std of channel %u is "
+                                                        "%g; it must be > 0 for VKT_NORM_MEAN_STD",
+                                  c, (double)s);
+            }
+            if (unit == 1.0f) {
+                scale = 1.0f / s;
+            } else {
+                scale = 1.0f / (255.0f * s);
+            }
+            bias = -m / s;
+        }
+        l->norm[c] = scale;
+        l->norm[C + c] = bias;
+    }
+    return VKT_OK;
+}
+
+/* The output shape, channels and augmentation geometry; errors name what does not fit. */
+static vkt_status make_geometry(vkt_loader *l)
+{
+    const vkt_loader_desc *d = &l->desc;
+    const vkt_augment_desc *a = &d->augment;
+    vkt__gather_args *g = &l->args;
+    size_t xe = vkt_dataset_features(l->ds), ye = 1;
+    for (int i = 0; i < l->yl.ndim; i++) {
+        ye *= (size_t)l->yl.shape[i];
+    }
+    *g = (vkt__gather_args){.x_type = l->xl.type, .y_type = l->yl.type, .ids = l->subset,
+                            .in_features = (uint32_t)xe, .features = (uint32_t)xe,
+                            .targets = (uint32_t)ye, .channels = (uint32_t)l->xl.shape[0],
+                            .seed = d->seed};
+    g->inner = g->in_features / g->channels;
+    l->out_ndim = l->xl.ndim;
+    memcpy(l->out_shape, l->xl.shape, sizeof l->out_shape);
+    bool augment = a->crop_h || a->crop_w || a->padding || a->hflip;
+    if (augment) {
+        if (l->xl.ndim != 3) {
+            return vkt__error(VKT_INVALID_ARGUMENT, "vkt_loader_create: augmentation needs (C, H, "
+                                                    "W) samples but they have %d dimensions "
+                                                    "(vkt_dataset_reshape gives them a shape)",
+                              l->xl.ndim);
+        }
+        uint32_t h = (uint32_t)l->xl.shape[1], w = (uint32_t)l->xl.shape[2];
+        uint32_t ch = a->crop_h ? a->crop_h : h, cw = a->crop_w ? a->crop_w : w;
+        if ((!a->crop_h) != (!a->crop_w) || (!a->crop_h && a->padding) ||
+            a->padding > (1u << 16) || (uint64_t)ch > h + 2ull * a->padding ||
+            (uint64_t)cw > w + 2ull * a->padding) {
+            return vkt__error(VKT_INVALID_ARGUMENT, "vkt_loader_create: a crop of %u x %u with "
+                                                    "padding %u does not fit %u x %u samples "
+                                                    "(crop_h and crop_w are both set, at most "
+                                                    "the padded size)",
+                              a->crop_h, a->crop_w, a->padding, h, w);
+        }
+        if ((uint64_t)g->channels * ch * cw > UINT32_MAX) {
+            return vkt__error(VKT_TOO_LARGE, "vkt_loader_create: crop too large");
+        }
+        *g = (vkt__gather_args){.x_type = g->x_type, .y_type = g->y_type, .ids = g->ids,
+                                .in_features = g->in_features, .features = g->channels * ch * cw,
+                                .targets = g->targets, .channels = g->channels, .inner = ch * cw,
+                                .augment = true, .h = h, .w = w, .crop_h = ch, .crop_w = cw,
+                                .pad = a->padding, .hflip = a->hflip, .seed = d->seed};
+        l->out_shape[1] = ch;
+        l->out_shape[2] = cw;
+    }
+    if (d->channel_mean || d->channel_std) {
+        if (!d->channel_mean || !d->channel_std || d->channels != g->channels) {
+            return vkt__error(VKT_INVALID_ARGUMENT, "vkt_loader_create: channel_mean and "
+                                                    "channel_std need %u entries each (the first "
+                                                    "dimension of the sample shape) but channels "
+                                                    "is %u",
+                              g->channels, d->channels);
+        }
+    }
     return VKT_OK;
 }
 
@@ -131,6 +258,8 @@ vkt_status vkt_loader_create(vkt_device *dev, const vkt_loader_desc *desc_in, vk
     l->desc = *desc_in;
     l->desc.batch_size = VKT__DEF(l->desc.batch_size, 32u);
     l->desc.norm = VKT__DEF(l->desc.norm, VKT_NORM_UNIT);
+    l->xl = vkt_dataset_x_layout(l->ds);
+    l->yl = vkt_dataset_y_layout(l->ds);
     uint32_t n = vkt_dataset_count(l->ds);
     l->count = desc_in->indices ? desc_in->count : n;
     vkt_status s = VKT_OK;
@@ -138,23 +267,10 @@ vkt_status vkt_loader_create(vkt_device *dev, const vkt_loader_desc *desc_in, vk
         s = vkt__error(VKT_INVALID_ARGUMENT, "vkt_loader_create: no samples");
         goto fail;
     }
-    switch (l->desc.norm) {
-    case VKT_NORM_MEAN_STD:
-        if (!(l->desc.std > 0.0f)) {
-            s = vkt__error(VKT_INVALID_ARGUMENT, "vkt_loader_create: std must be > 0 for "
-                                                 "VKT_NORM_MEAN_STD");
-            goto fail;
-        }
-        l->scale = 1.0f / (255.0f * l->desc.std);
-        l->bias = -l->desc.mean / l->desc.std;
-        break;
-    case VKT_NORM_NONE:
-        l->scale = 1.0f;
-        l->bias = 0.0f;
-        break;
-    default:
-        l->scale = 1.0f / 255.0f;
-        l->bias = 0.0f;
+    if (l->desc.norm < VKT_NORM_UNIT || l->desc.norm > VKT_NORM_NONE) {
+        s = vkt__error(VKT_INVALID_ARGUMENT, "vkt_loader_create: norm %d is not a vkt_norm",
+                       (int)l->desc.norm);
+        goto fail;
     }
     l->subset = vkt__malloc((size_t)l->count * sizeof *l->subset);
     l->order = vkt__malloc((size_t)l->count * sizeof *l->order);
@@ -173,6 +289,14 @@ vkt_status vkt_loader_create(vkt_device *dev, const vkt_loader_desc *desc_in, vk
         l->order[i] = i;
     }
     l->desc.indices = NULL;
+    s = make_geometry(l);
+    if (s == VKT_OK) {
+        s = make_norm(l);
+    }
+    l->desc.channel_mean = l->desc.channel_std = NULL; /* borrowed: copied into norm */
+    if (s != VKT_OK) {
+        goto fail;
+    }
     if (!l->desc.stream) {
         s = to_device(l);
         if (s == VKT_OUT_OF_HOST_MEMORY) {
@@ -182,9 +306,9 @@ vkt_status vkt_loader_create(vkt_device *dev, const vkt_loader_desc *desc_in, vk
         vkt_clear_error();
     }
     if (!l->on_device) {
-        uint32_t f = vkt_dataset_features(l->ds);
-        l->host_x = vkt__malloc((size_t)l->desc.batch_size * f * sizeof *l->host_x);
-        l->host_y = vkt__malloc((size_t)l->desc.batch_size * sizeof *l->host_y);
+        size_t bs = l->desc.batch_size;
+        l->host_x = vkt__malloc(bs * l->args.features * sizeof *l->host_x);
+        l->host_y = vkt__malloc(bs * l->args.targets * sizeof *l->host_y);
         if (!l->host_x || !l->host_y) {
             s = vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
             goto fail;
@@ -204,11 +328,10 @@ void vkt_loader_destroy(vkt_loader *l)
     if (!l) {
         return;
     }
-    vkt_tensor_free(l->images);
-    vkt_tensor_free(l->labels);
-    vkt_tensor_free(l->perm);
+    free_device(l);
     free(l->subset);
     free(l->order);
+    free(l->norm);
     free(l->host_x);
     free(l->host_y);
     free(l);
@@ -230,12 +353,58 @@ vkt_status vkt_loader_start_epoch(vkt_loader *l, uint32_t epoch)
     }
     l->cursor = 0;
     l->batch = 0;
+    l->epoch = epoch;
     if (l->on_device && (l->desc.shuffle || !l->perm_ready)) {
         /* one small upload per epoch; unshuffled orders are uploaded once */
         l->perm_ready = true;
         return vkt_tensor_upload(l->perm, l->order, (size_t)l->count * sizeof *l->order);
     }
     return VKT_OK;
+}
+
+static vkt_status gather_on_device(vkt_loader *l, vkt_tensor *x, vkt_tensor *y, uint32_t rows)
+{
+    const vkt__gather_args *g = &l->args;
+    vkt__pc_gather pc = {g->features, rows,      l->cursor,     g->in_features,
+                         g->inner,    g->channels, g->targets, g->h,
+                         g->w,        g->crop_h, g->crop_w,     g->pad,
+                         g->hflip,    (uint32_t)g->seed, (uint32_t)(g->seed >> 32), l->epoch,
+                         VKT__AUGMENT_TAG};
+    uint32_t xt = g->x_type == VKT_DATA_U8 ? 0u : g->x_type == VKT_DATA_I32 ? 1u : 2u;
+    vkt__dispatch_desc d = {
+        .shader = VKT__SHADER_GATHER_BATCH,
+        .spec = {GATHER_WG, xt, g->y_type != VKT_DATA_U8, g->augment},
+        .spec_count = 4,
+        .push = &pc,
+        .push_size = sizeof pc,
+        .bindings = {vkt__bind(l->images, VKT__READ), vkt__bind(l->labels, VKT__READ),
+                     vkt__bind(l->perm, VKT__READ), vkt__bind(l->ids, VKT__READ),
+                     vkt__bind(l->norm_t, VKT__READ), vkt__bind(x, VKT__WRITE),
+                     vkt__bind(y, VKT__WRITE)},
+    };
+    vkt__elementwise_groups((uint64_t)rows * VKT__MAX(g->features, g->targets), GATHER_WG,
+                            d.groups);
+    return vkt__dispatch(l->dev, &d);
+}
+
+static vkt_status gather_on_host(vkt_loader *l, vkt_tensor *x, vkt_tensor *y, uint32_t rows)
+{
+    vkt__gather_args g = l->args;
+    g.x = vkt_dataset_sample(l->ds, 0);
+    g.y = vkt_dataset_target(l->ds, 0);
+    g.perm = l->order;
+    g.by_id = true;
+    g.start = l->cursor;
+    g.rows = rows;
+    g.scale = l->norm;
+    g.bias = l->norm + g.channels;
+    g.epoch = l->epoch;
+    vkt__ref_gather_batch(l->host_x, l->host_y, &g);
+    vkt_status s = vkt_tensor_upload(x, l->host_x, (size_t)rows * g.features * sizeof(float));
+    if (s == VKT_OK) {
+        s = vkt_tensor_upload(y, l->host_y, (size_t)rows * g.targets * sizeof(uint32_t));
+    }
+    return s;
 }
 
 bool vkt_loader_next(vkt_loader *l, vkt_batch *b)
@@ -247,42 +416,18 @@ bool vkt_loader_next(vkt_loader *l, vkt_batch *b)
     if (rows == 0 || (l->desc.drop_last && rows < l->desc.batch_size)) {
         return false;
     }
-    uint32_t f = vkt_dataset_features(l->ds);
-    vkt_tensor *x = vkt_tensor_new_2d(l->dev, VKT_F32, rows, f);
-    vkt_tensor *y = x ? vkt_tensor_new_1d(l->dev, VKT_I32, rows) : NULL;
+    int64_t xs[VKT_MAX_DIMS] = {rows}, ys[VKT_MAX_DIMS] = {rows};
+    memcpy(xs + 1, l->out_shape, (size_t)l->out_ndim * sizeof *xs);
+    memcpy(ys + 1, l->yl.shape, (size_t)l->yl.ndim * sizeof *ys);
+    vkt_tensor *x = vkt_tensor_new(l->dev, VKT_F32, 1 + l->out_ndim, xs);
+    vkt_tensor *y = x ? vkt_tensor_new(l->dev, l->yl.type == VKT_DATA_F32 ? VKT_F32 : VKT_I32,
+                                       1 + l->yl.ndim, ys)
+                      : NULL;
     if (!y) {
         vkt_tensor_free(x);
         return false;
     }
-    vkt_status s;
-    if (l->on_device) {
-        vkt__pc_gather pc = {f, rows, l->cursor, l->scale, l->bias};
-        vkt__dispatch_desc d = {
-            .shader = VKT__SHADER_GATHER_BATCH,
-            .spec = {GATHER_WG},
-            .spec_count = 1,
-            .push = &pc,
-            .push_size = sizeof pc,
-            .bindings = {vkt__bind(l->images, VKT__READ), vkt__bind(l->labels, VKT__READ),
-                         vkt__bind(l->perm, VKT__READ), vkt__bind(x, VKT__WRITE),
-                         vkt__bind(y, VKT__WRITE)},
-        };
-        vkt__elementwise_groups((uint64_t)rows * f, GATHER_WG, d.groups);
-        s = vkt__dispatch(l->dev, &d);
-    } else {
-        for (uint32_t r = 0; r < rows; r++) {
-            uint32_t sample = l->subset[l->order[l->cursor + r]];
-            const uint8_t *img = vkt_dataset_image(l->ds, sample);
-            for (uint32_t j = 0; j < f; j++) {
-                l->host_x[(size_t)r * f + j] = (float)img[j] * l->scale + l->bias;
-            }
-            l->host_y[r] = vkt_dataset_label(l->ds, sample);
-        }
-        s = vkt_tensor_upload(x, l->host_x, (size_t)rows * f * sizeof(float));
-        if (s == VKT_OK) {
-            s = vkt_tensor_upload(y, l->host_y, (size_t)rows * sizeof(int32_t));
-        }
-    }
+    vkt_status s = l->on_device ? gather_on_device(l, x, y, rows) : gather_on_host(l, x, y, rows);
     if (s != VKT_OK) {
         vkt_tensor_free(x);
         vkt_tensor_free(y);
@@ -332,6 +477,7 @@ vkt_status vkt_split_indices(uint32_t n, float fraction, uint64_t seed, uint32_t
 }
 
 const uint32_t *vkt__loader_order(const vkt_loader *l) { return l->order; }
+const uint32_t *vkt__loader_subset(const vkt_loader *l) { return l->subset; }
 
 bool vkt__loader_set_shuffle(vkt_loader *l, bool shuffle)
 {

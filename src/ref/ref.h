@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "ops/op_table.h" /* VKT__OPS */
+#include "vkt/data.h"     /* vkt_data_type */
 #include "vkt/metrics.h" /* vkt_metric_desc */
 #include "vkt/tensor.h" /* vkt_sgd_params, vkt_adam_params */
 
@@ -132,11 +133,32 @@ void vkt__ref_clip_grad_value(float *g, int64_t n, float clip);
 void vkt__ref_store_fold(float *acc, float *m2, const float *x, int64_t rows, int64_t cols, int op);
 
 /* ---- data (src/ref/ref_data.c) ---- */
-/* x[r, f] = images[perm[start + r] * features + f] * scale + bias; y[r] = labels[perm[start + r]]
- */
-void vkt__ref_gather_batch(float *x, int32_t *y, const uint8_t *images, const uint8_t *labels,
-                           const uint32_t *perm, uint32_t start, uint32_t rows, uint32_t features,
-                           float scale, float bias);
+/* One batch of vkt_loader (shaders/gather_batch.comp). Row r is stored sample
+ * q = by_id ? ids[perm[start + r]] : perm[start + r]; ids[perm[start + r]] is its dataset index,
+ * which keys its augmentation. */
+typedef struct vkt__gather_args {
+    const void *x, *y;           /* stored samples and targets */
+    vkt_data_type x_type, y_type;
+    const uint32_t *perm, *ids;
+    bool by_id;
+    uint32_t start, rows;
+    uint32_t in_features;        /* elements of a stored sample */
+    uint32_t features;           /* elements of an output sample */
+    uint32_t targets;            /* target elements per sample */
+    uint32_t channels;           /* scale/bias entries; channel of output element k = k / inner */
+    uint32_t inner;
+    const float *scale, *bias;
+    bool augment;                /* (C, h, w) samples cropped to (C, crop_h, crop_w) */
+    uint32_t h, w, crop_h, crop_w, pad;
+    bool hflip;
+    uint64_t seed;
+    uint32_t epoch;
+} vkt__gather_args;
+/* x (rows, features) f32; y (rows, targets) as 32-bit words (i32 labels or f32 bits). */
+void vkt__ref_gather_batch(float *x, uint32_t *y, const vkt__gather_args *a);
+/* The crop offsets and flip of dataset sample `id` in `epoch` (vkt_augment_desc). */
+void vkt__ref_augment_draw(uint64_t seed, uint32_t epoch, uint32_t id, uint32_t range_y,
+                           uint32_t range_x, uint32_t *oy, uint32_t *ox, bool *flip);
 
 /* ---- matmul (src/ref/ref_matmul.c); flags VKT_TRANS_A / VKT_TRANS_B as in vkt_matmul ---- */
 /* c (M, N) = op(a) (M, K) · op(b) (K, N) */
