@@ -8,7 +8,9 @@
 #include "common.glsl"
 
 #include "elementwise_ops.h"
-layout(constant_id = 1) const uint OP = EW_ADD;
+#include "math.glsl"
+#include "pow.glsl"
+layout(constant_id = 1) const uint OP = EW_MUL;
 
 layout(set = 0, binding = 0) readonly buffer A { float a[]; };
 layout(set = 0, binding = 1) readonly buffer B { float b[]; };
@@ -17,9 +19,13 @@ layout(set = 0, binding = 2) buffer Out { float o[]; };
 layout(push_constant) uniform PC {
     uint n;
     uint cols;       // EW_ADD_BIAS only
-    float alpha;     // EW_SCALE only
+    float alpha;     // the op's scalar: scale, slope, alpha, min, exponent
     uint accumulate;
+    float beta;      // EW_CLAMP(_BACKWARD): max
 } pc;
+
+const float SQRT_2_OVER_PI = 0.79788456080286536;
+const float GELU_KAPPA = 0.044715;
 
 void main()
 {
@@ -28,9 +34,7 @@ void main()
         return;
     }
     float v;
-    if (OP == EW_ADD) {
-        v = a[i] + b[i];
-    } else if (OP == EW_MUL) {
+    if (OP == EW_MUL) {
         v = a[i] * b[i];
     } else if (OP == EW_SCALE) {
         v = pc.alpha * a[i];
@@ -47,6 +51,83 @@ void main()
         v = a[i] < 0.0 ? -t : t;
     } else if (OP == EW_TANH_BACKWARD) {
         v = a[i] * (1.0 - b[i] * b[i]);
+    } else if (OP == EW_EXP) {
+        v = exp(a[i]);
+    } else if (OP == EW_DIV) {
+        v = a[i] / b[i];
+    } else if (OP == EW_LOG) { // GLSL's log is undefined for x <= 0
+        float x = a[i];
+        v = x > 0.0 ? log(x) : x == 0.0 ? -vkt_inf() : vkt_nan();
+    } else if (OP == EW_SQRT) {
+        float x = a[i];
+        v = x >= 0.0 ? sqrt(x) : vkt_nan();
+    } else if (OP == EW_SQRT_BACKWARD) {
+        v = a[i] * 0.5 / b[i];
+    } else if (OP == EW_RSQRT) {
+        float x = a[i];
+        v = x > 0.0 ? inversesqrt(x) : x == 0.0 ? vkt_inf() : vkt_nan();
+    } else if (OP == EW_RSQRT_BACKWARD) {
+        float y = b[i];
+        v = -0.5 * a[i] * y * y * y;
+    } else if (OP == EW_ABS) {
+        v = abs(a[i]);
+    } else if (OP == EW_ABS_BACKWARD) {
+        v = a[i] * sign(b[i]);
+    } else if (OP == EW_SIGMOID) {
+        v = vkt_sigmoid(a[i]);
+    } else if (OP == EW_SIGMOID_BACKWARD) {
+        v = a[i] * b[i] * (1.0 - b[i]);
+    } else if (OP == EW_GELU) {
+        v = a[i] * vkt_normal_cdf(a[i]);
+    } else if (OP == EW_GELU_BACKWARD) { // Phi(x) + x phi(x)
+        float x = b[i];
+        v = a[i] * (vkt_normal_cdf(x) + x * 0.39894228040143268 * exp(-0.5 * x * x));
+    } else if (OP == EW_GELU_TANH) { // 0.5 x (1 + tanh u) = x sigmoid(2u): no cancellation
+        float x = a[i];
+        float u = SQRT_2_OVER_PI * (x + GELU_KAPPA * x * x * x);
+        v = x * vkt_sigmoid(2.0 * u);
+    } else if (OP == EW_GELU_TANH_BACKWARD) { // s + 2 x s (1 - s) u', s = sigmoid(2u)
+        float x = b[i];
+        float u = SQRT_2_OVER_PI * (x + GELU_KAPPA * x * x * x);
+        float du = SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_KAPPA * x * x);
+        float s = vkt_sigmoid(2.0 * u);
+        v = a[i] * (s + 2.0 * x * s * (1.0 - s) * du);
+    } else if (OP == EW_SILU) {
+        v = a[i] * vkt_sigmoid(a[i]);
+    } else if (OP == EW_SILU_BACKWARD) {
+        float s = vkt_sigmoid(b[i]);
+        v = a[i] * s * (1.0 + b[i] * (1.0 - s));
+    } else if (OP == EW_LEAKY_RELU) {
+        v = a[i] > 0.0 ? a[i] : pc.alpha * a[i];
+    } else if (OP == EW_LEAKY_RELU_BACKWARD) {
+        v = b[i] > 0.0 ? a[i] : pc.alpha * a[i];
+    } else if (OP == EW_ELU) {
+        v = a[i] > 0.0 ? a[i] : pc.alpha * vkt_expm1(a[i]);
+    } else if (OP == EW_ELU_BACKWARD) {
+        v = b[i] > 0.0 ? a[i] : a[i] * pc.alpha * exp(b[i]);
+    } else if (OP == EW_CLAMP) { // NaN x stays NaN: both comparisons are false
+        v = a[i];
+        v = !isnan(pc.alpha) && v < pc.alpha ? pc.alpha : v;
+        v = !isnan(pc.beta) && v > pc.beta ? pc.beta : v;
+    } else if (OP == EW_CLAMP_BACKWARD) {
+        float x = b[i];
+        bool inside = (isnan(pc.alpha) || x >= pc.alpha) && (isnan(pc.beta) || x <= pc.beta);
+        v = inside ? a[i] : 0.0;
+    } else if (OP == EW_POW_SCALAR) {
+        v = vkt_pow(a[i], pc.alpha);
+    } else if (OP == EW_POW_SCALAR_BACKWARD) {
+        v = pc.alpha == 0.0 ? 0.0 : a[i] * pc.alpha * vkt_pow(b[i], pc.alpha - 1.0);
+    } else if (OP == EW_SOFTPLUS) { // log(1 + e^x) = max(x, 0) + log1p(e^-|x|)
+        float x = a[i];
+        v = x > 20.0 ? x : max(x, 0.0) + vkt_log1p(exp(-abs(x)));
+    } else if (OP == EW_SOFTPLUS_BACKWARD) {
+        v = b[i] > 20.0 ? a[i] : a[i] * vkt_sigmoid(b[i]);
+    } else if (OP == EW_LOG1P) {
+        v = vkt_log1p(a[i]);
+    } else if (OP == EW_LOG1P_BACKWARD) {
+        v = a[i] / (1.0 + b[i]);
+    } else if (OP == EW_ADD_SCALAR) {
+        v = a[i] + pc.alpha;
     } else {
         float x = a[i], y = o[i];
         if (isnan(x) || isnan(y)) {

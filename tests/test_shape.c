@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "check/check.h"
+#include "ops/broadcast.h"
 #include "ops/reduce_dim.h"
 #include "test_util.h"
 

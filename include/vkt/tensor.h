@@ -123,10 +123,59 @@ VKT_API vkt_tensor *vkt_tanh(const vkt_tensor *x);
  * Returns a one-element f32 tensor. A label outside [0,C) contributes a NaN loss.
  */
 VKT_API vkt_tensor *vkt_softmax_xent(const vkt_tensor *logits, const vkt_tensor *labels);
-/** Elementwise; same shape and dtype f32. */
+/**
+ * Elementwise binary ops on f32 tensors with NumPy broadcasting: shapes are aligned at their last
+ * dims, and each pair of sizes must match or one be 1 (that input repeats along the dim); missing
+ * leading dims count as 1. The result has the broadcast shape, e.g. (3,1,5) and (4,5) give
+ * (3,4,5). Differentiable in both inputs (a broadcast input's gradient is summed over the dims it
+ * was repeated along).
+ */
 VKT_API vkt_tensor *vkt_add(const vkt_tensor *a, const vkt_tensor *b);
+VKT_API vkt_tensor *vkt_sub(const vkt_tensor *a, const vkt_tensor *b);
 VKT_API vkt_tensor *vkt_mul(const vkt_tensor *a, const vkt_tensor *b);
+VKT_API vkt_tensor *vkt_div(const vkt_tensor *a, const vkt_tensor *b);
+/** torch.maximum / torch.minimum: NaN propagates; on ties the gradient is split evenly. */
+VKT_API vkt_tensor *vkt_maximum(const vkt_tensor *a, const vkt_tensor *b);
+VKT_API vkt_tensor *vkt_minimum(const vkt_tensor *a, const vkt_tensor *b);
+/** torch.pow(a, b): NaN for a < 0 with non-integral b; d/db is 0 where a = 0 and b >= 0. */
+VKT_API vkt_tensor *vkt_pow(const vkt_tensor *a, const vkt_tensor *b);
+/** Comparisons with broadcasting: f32 masks of 1 (true) and 0. Not differentiable. */
+VKT_API vkt_tensor *vkt_eq(const vkt_tensor *a, const vkt_tensor *b);
+VKT_API vkt_tensor *vkt_ne(const vkt_tensor *a, const vkt_tensor *b);
+VKT_API vkt_tensor *vkt_lt(const vkt_tensor *a, const vkt_tensor *b);
+VKT_API vkt_tensor *vkt_le(const vkt_tensor *a, const vkt_tensor *b);
+VKT_API vkt_tensor *vkt_gt(const vkt_tensor *a, const vkt_tensor *b);
+VKT_API vkt_tensor *vkt_ge(const vkt_tensor *a, const vkt_tensor *b);
+/** cond != 0 ? a : b, all three broadcast together; f32 cond. Differentiable in a and b. */
+VKT_API vkt_tensor *vkt_where(const vkt_tensor *cond, const vkt_tensor *a, const vkt_tensor *b);
+
+/* Unary ops on f32 tensors of any shape, as torch; each differentiable. */
 VKT_API vkt_tensor *vkt_scale(const vkt_tensor *a, float s);
+/** y = x + s */
+VKT_API vkt_tensor *vkt_add_scalar(const vkt_tensor *x, float s);
+VKT_API vkt_tensor *vkt_exp(const vkt_tensor *x);
+/** ln (torch.log; vkt_log is the trainer's logger), sqrt, rsqrt: NaN below 0; ln(0) = -inf,
+ * rsqrt(0) = inf. */
+VKT_API vkt_tensor *vkt_ln(const vkt_tensor *x);
+VKT_API vkt_tensor *vkt_sqrt(const vkt_tensor *x);
+VKT_API vkt_tensor *vkt_rsqrt(const vkt_tensor *x);
+VKT_API vkt_tensor *vkt_abs(const vkt_tensor *x);
+VKT_API vkt_tensor *vkt_neg(const vkt_tensor *x);
+VKT_API vkt_tensor *vkt_sigmoid(const vkt_tensor *x);
+/** GELU, x Phi(x) with the exact normal CDF (torch's approximate='none'). */
+VKT_API vkt_tensor *vkt_gelu(const vkt_tensor *x);
+/** GELU's tanh approximation (torch's approximate='tanh'). */
+VKT_API vkt_tensor *vkt_gelu_tanh(const vkt_tensor *x);
+VKT_API vkt_tensor *vkt_silu(const vkt_tensor *x);
+VKT_API vkt_tensor *vkt_leaky_relu(const vkt_tensor *x, float negative_slope);
+VKT_API vkt_tensor *vkt_elu(const vkt_tensor *x, float alpha);
+/** torch.clamp; a NaN or infinite bound is none. The gradient passes where min <= x <= max. */
+VKT_API vkt_tensor *vkt_clamp(const vkt_tensor *x, float min, float max);
+/** torch.pow(x, exponent) with a scalar exponent. */
+VKT_API vkt_tensor *vkt_pow_scalar(const vkt_tensor *x, float exponent);
+/** torch.nn.functional.softplus with beta 1, threshold 20: log(1 + e^x), x itself above 20. */
+VKT_API vkt_tensor *vkt_softplus(const vkt_tensor *x);
+VKT_API vkt_tensor *vkt_log1p(const vkt_tensor *x);
 
 /** A copy converted to `dtype` (i32 -> f32 exactly; f32 -> i32 truncates). Not differentiable. */
 VKT_API vkt_tensor *vkt_cast(const vkt_tensor *x, vkt_dtype dtype);

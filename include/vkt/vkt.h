@@ -22,6 +22,7 @@
 #include "core.h"
 #include "data.h"
 #include "gpu.h"
+#include "loss.h"
 #include "metrics.h"
 #include "nn.h"
 #include "selftest.h"

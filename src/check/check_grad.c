@@ -9,7 +9,10 @@
  * The cases: every op of the op table (src/ops/op_table.h) that is not CUSTOM, on generic_shapes,
  * with inputs made from its kind and flags; then custom_cases[] for the CUSTOM ops (each must have
  * one) and composites. Inputs of ops flagged VKT__OPF_KINK (relu, max, min) are distinct
- * multiples of 0.05 offset by 0.025, so no element lies within h = 0.01 of a kink or a tie.
+ * multiples of 0.05 offset by 0.025, so no element lies within h = 0.01 of a kink or a tie
+ * within one input (BROADCAST ops also run on broadcast shape pairs; a tie between a and b of
+ * maximum / minimum gets half the gradient on each side, which is also what the central
+ * difference measures there).
  * With fp32 forward passes, L of magnitude ~10 and h = 0.01 the rounding term is
  * ~6e-8 * 10 / 0.01 = 6e-5 and the truncation term is h^2 f''' (0 for the piecewise-linear ops,
  * ~1e-4 for softmax); measured at most 8e-5: the tolerance is 5e-4.
@@ -19,6 +22,7 @@
 #include <string.h>
 
 #include "check/check.h"
+#include "vkt/loss.h"
 #include "ops/conv.h"
 
 #define GRAD_PROBES 24
@@ -65,7 +69,8 @@ static void distinct_values(vkt__check_ctx *c, float *p, int64_t n)
 }
 
 /* Appends an input of `ndim` dimensions with values in [-1, 1) and, for the VKT__OPF_* flags,
- * distinct (KINK) and/or all > 0.1 (POSITIVE). */
+ * distinct (KINK) and/or in [0.5, 1.5) (POSITIVE: ln, rsqrt, div's denominator, pow; nearer 0
+ * their third derivatives swamp the difference quotient). */
 static bool add_input_nd(vkt__check_ctx *c, inputs *in, int ndim, const int64_t *shape,
                          unsigned flags)
 {
@@ -76,7 +81,8 @@ static bool add_input_nd(vkt__check_ctx *c, inputs *in, int ndim, const int64_t 
         in->shape[i][d] = shape[d];
         in->numel[i] *= shape[d];
     }
-    in->host[i] = vkt__check_rand_for(c, flags, in->numel[i], -1.0f, 1.0f);
+    in->host[i] = (flags & VKT__OPF_POSITIVE) ? vkt__check_rand(c, in->numel[i], 0.5f, 1.5f)
+                                              : vkt__check_rand(c, in->numel[i], -1.0f, 1.0f);
     if (in->host[i] && (flags & VKT__OPF_KINK)) {
         distinct_values(c, in->host[i], in->numel[i]);
         for (int64_t e = 0; (flags & VKT__OPF_POSITIVE) && e < in->numel[i]; e++) {
@@ -96,9 +102,27 @@ static bool add_input(vkt__check_ctx *c, inputs *in, int64_t rows, int64_t cols,
 
 /* ---- generic cases: every non-CUSTOM op of the table, on the shapes below ---- */
 
+/* Broadcast pairs for BROADCAST ops (a grad_case's arg): a middle dim, a scalar against a
+ * matrix, a column against a row, and 6-D. */
+typedef struct bc_pair {
+    int na, nb;
+    int64_t a[VKT_MAX_DIMS], b[VKT_MAX_DIMS];
+} bc_pair;
+static const bc_pair bc_pairs[] = {
+    {3, 2, {3, 1, 5}, {4, 5}},
+    {1, 2, {1}, {65, 63}},
+    {2, 2, {1, 63}, {65, 1}},
+    {6, 6, {2, 1, 3, 1, 2, 1}, {1, 2, 1, 3, 1, 4}},
+};
+
 static bool make_generic(vkt__check_ctx *c, const grad_case *k, inputs *in)
 {
     const vkt__op_case *op = &vkt__op_cases[k->op];
+    if (k->arg) {
+        const bc_pair *p = k->arg;
+        return add_input_nd(c, in, p->na, p->a, op->flags) &&
+               add_input_nd(c, in, p->nb, p->b, op->flags);
+    }
     bool ok = true;
     for (int i = 0; ok && i < vkt__op_case_inputs(op); i++) {
         ok = add_input(c, in, k->r, k->c, true, op->flags);
@@ -208,6 +232,37 @@ static vkt_tensor *apply_dropout(const grad_case *k, vkt_tensor **t, vkt_tensor 
     return vkt_dropout(t[0], 0.3f, 1234, 0, true);
 }
 
+/* where(cond, a, b): cond (r, 1) a fixed mask (not an input), a (r, c), b (c) */
+static bool make_where(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    return add_input(c, in, k->r, k->c, true, 0) && add_input(c, in, 1, k->c, false, 0);
+}
+
+static vkt_tensor *apply_where(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)labels;
+    float mask[64];
+    for (int64_t i = 0; i < k->r; i++) {
+        mask[i] = (float)(i % 3 == 1);
+    }
+    int64_t shape[2] = {k->r, 1};
+    return vkt_where(vkt__check_tensor(vkt_tensor_device(t[0]), VKT_F32, mask, 2, shape), t[0],
+                     t[1]);
+}
+
+/* clamp with both bounds inside the inputs' range [-1, 1) (inputs distinct, away from the
+ * bounds by 0.025), and with one bound */
+static bool make_kinked(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    return add_input(c, in, k->r, k->c, true, VKT__OPF_KINK);
+}
+
+static vkt_tensor *apply_clamp(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)labels;
+    return k->flags ? vkt_clamp(t[0], NAN, 0.3f) : vkt_clamp(t[0], -0.5f, 0.7f);
+}
+
 /* conv2d: x (N, C_in, H, W), weight (C_out, C_in / groups, KH, KW), bias (C_out) when has_bias;
  * cols_limit > 0 forces chunks of that many floats (src/ops/conv.h) */
 typedef struct conv_fd {
@@ -285,7 +340,82 @@ static const pool_fd pool_3x3_excl = {
 static const pool_fd pool_adaptive = {.x = {2, 3, 7, 5}, .oh = 3, .ow = 4};
 static const pool_fd pool_upsample = {.x = {2, 2, 3, 4}, .oh = 2, .ow = 3};
 
+/* cross_entropy / nll_loss: logits (r, c), targets with row 0 ignored (-100, torch's default) */
+static bool make_class_loss(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    bool ok = make_softmax_xent(c, k, in);
+    if (ok) {
+        in->labels[0] = -100;
+    }
+    return ok;
+}
+
+/* class weights 0.5 + 0.1 c; flags: 1 = weighted, 2 = label smoothing 0.2, 4 = nll_loss of
+ * log_softmax (else cross_entropy), 8 = sum reduction */
+static vkt_tensor *apply_class_loss(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    float w[64];
+    for (int64_t i = 0; i < k->c; i++) {
+        w[i] = 0.5f + 0.1f * (float)i;
+    }
+    vkt_loss_desc d = {
+        .weight = (k->flags & 1) ? vkt__check_tensor(vkt_tensor_device(t[0]), VKT_F32, w, 1, &k->c)
+                                 : NULL,
+        .label_smoothing = (k->flags & 2) ? 0.2f : 0.0f,
+        .reduction = (k->flags & 8) ? VKT_REDUCTION_SUM : VKT_REDUCTION_MEAN,
+    };
+    if (k->flags & 4) {
+        return vkt_nll_loss(vkt_log_softmax(t[0], 1), labels, &d);
+    }
+    return vkt_cross_entropy(t[0], labels, &d);
+}
+
+/* the elementwise losses on (r, c) input and target (flags: 0 bce with pos_weight (c) and
+ * weight, 1 smooth_l1 beta 0.3, 2 huber delta 0.4, 3 mse, 4 l1), reduction none */
+static bool make_pair_loss(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    return add_input(c, in, k->r, k->c, true, k->flags >= 1 ? VKT__OPF_KINK : 0) &&
+           add_input(c, in, k->r, k->c, true, 0);
+}
+
+static vkt_tensor *apply_pair_loss(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)labels;
+    vkt_device *dev = vkt_tensor_device(t[0]);
+    float pw[64];
+    for (int64_t i = 0; i < k->c; i++) {
+        pw[i] = 0.3f + 0.4f * (float)i;
+    }
+    vkt_loss_desc d = {.reduction = VKT_REDUCTION_NONE, .beta = 0.3f, .delta = 0.4f};
+    switch (k->flags) {
+    case 0:
+        d.pos_weight = vkt__check_tensor(dev, VKT_F32, pw, 1, &k->c);
+        d.weight = vkt__check_tensor(dev, VKT_F32, pw + 1, 1, &k->c);
+        return vkt_binary_cross_entropy_with_logits(t[0], t[1], &d);
+    case 1:
+        return vkt_smooth_l1_loss(t[0], t[1], &d);
+    case 2:
+        return vkt_huber_loss(t[0], t[1], &d);
+    case 3:
+        return vkt_mse_loss(t[0], t[1], &d);
+    default:
+        return vkt_l1_loss(t[0], t[1], &d);
+    }
+}
+
 static const grad_case custom_cases[] = {
+    {"cross_entropy", VKT__OP_NLL_ROWS, 17, 10, 0, 0, make_class_loss, apply_class_loss, NULL},
+    {"cross_entropy_w_ls", VKT__OP_NLL_ROWS, 17, 10, 0, 3, make_class_loss, apply_class_loss,
+     NULL},
+    {"nll_loss_w_sum", VKT__OP_NLL_ROWS, 9, 7, 0, 13, make_class_loss, apply_class_loss, NULL},
+    {"bce_with_logits", VKT__OP_NONE, 9, 7, 0, 0, make_pair_loss, apply_pair_loss, NULL},
+    {"smooth_l1_loss", VKT__OP_NONE, 9, 7, 0, 1, make_pair_loss, apply_pair_loss, NULL},
+    {"huber_loss", VKT__OP_NONE, 9, 7, 0, 2, make_pair_loss, apply_pair_loss, NULL},
+    {"mse_loss", VKT__OP_NONE, 9, 7, 0, 3, make_pair_loss, apply_pair_loss, NULL},
+    {"l1_loss", VKT__OP_NONE, 9, 7, 0, 4, make_pair_loss, apply_pair_loss, NULL},
+    {"where", VKT__OP_WHERE, 5, 7, 0, 0, make_where, apply_where, NULL},
+    {"clamp", VKT__OP_CLAMP, 9, 7, 0, 0, make_kinked, apply_clamp, NULL},
+    {"clamp_max", VKT__OP_CLAMP, 3, 5, 0, 1, make_kinked, apply_clamp, NULL},
     {"matmul_nn", VKT__OP_MATMUL, 3, 5, 4, 0, make_matmul, apply_matmul, NULL},
     {"matmul_tn", VKT__OP_MATMUL, 7, 3, 65, VKT_TRANS_A, make_matmul, apply_matmul, NULL},
     {"matmul_nt", VKT__OP_MATMUL, 65, 2, 3, VKT_TRANS_B, make_matmul, apply_matmul, NULL},
@@ -361,7 +491,17 @@ static double loss_at(vkt__check_ctx *c, const grad_case *k, const inputs *in, c
 static void run_case(vkt__check_ctx *c, const grad_case *k)
 {
     char shape[64];
-    if (k->k) {
+    if (k->op != VKT__OP_NONE && vkt__op_cases[k->op].kind == VKT__OPK_BROADCAST && k->arg) {
+        const bc_pair *p = k->arg;
+        size_t m = 0;
+        for (int side = 0; side < 2; side++) {
+            for (int d = 0; d < (side ? p->nb : p->na); d++) {
+                m += (size_t)snprintf(shape + m, sizeof shape - m, "%s%lld", d ? "x" : "",
+                                      (long long)(side ? p->b[d] : p->a[d]));
+            }
+            m += side ? 0 : (size_t)snprintf(shape + m, sizeof shape - m, "+");
+        }
+    } else if (k->k) {
         snprintf(shape, sizeof shape, "%lldx%lldx%lld", (long long)k->r, (long long)k->c,
                  (long long)k->k);
     } else {
@@ -433,11 +573,14 @@ static void run_case(vkt__check_ctx *c, const grad_case *k)
             double fd[2];
             for (int half = 0; half < 2; half++) {
                 float h = half ? GRAD_H / 2 : GRAD_H;
-                in.host[i][e] = x0 + h;
+                /* divided by the step the f32 inputs actually took: x0 +- h rounds, by up to
+                 * 4e-6 relative to h at |x0| ~ 100 (distinct inputs of 4095 elements) */
+                float xp = x0 + h, xm = x0 - h;
+                in.host[i][e] = xp;
                 double lp = loss_at(c, k, &in, wdata);
-                in.host[i][e] = x0 - h;
+                in.host[i][e] = xm;
                 double lm = loss_at(c, k, &in, wdata);
-                fd[half] = (lp - lm) / (2.0 * h);
+                fd[half] = (lp - lm) / ((double)xp - (double)xm);
             }
             in.host[i][e] = x0;
             probed++;
@@ -479,6 +622,14 @@ void vkt__check_grad(vkt__check_ctx *c)
                 grad_case k = {op->name, (vkt__op)o, generic_shapes[s][0], generic_shapes[s][1],
                                0,        0,          make_generic,         apply_generic,
                                NULL};
+                if (vkt__check_wants(c, k.name)) {
+                    run_case(c, &k);
+                }
+            }
+            for (size_t p = 0; op->kind == VKT__OPK_BROADCAST && p < VKT__ARRAY_LEN(bc_pairs);
+                 p++) {
+                grad_case k = {op->name, (vkt__op)o,   0, 0, 0, 0, make_generic, apply_generic,
+                               &bc_pairs[p]};
                 if (vkt__check_wants(c, k.name)) {
                     run_case(c, &k);
                 }

@@ -11,21 +11,25 @@
  * table's naming convention) or NULL. */
 #define VKT__FWD_FIELD_UNARY unary
 #define VKT__FWD_FIELD_BINARY binary
+#define VKT__FWD_FIELD_BROADCAST binary
 #define VKT__FWD_FIELD_SCALAR scalar
 #define VKT__FWD_FIELD_REDUCE unary
 #define VKT__FWD_FIELD_CUSTOM custom
 #define VKT__FWD_UNARY(name) vkt_##name
 #define VKT__FWD_BINARY(name) vkt_##name
+#define VKT__FWD_BROADCAST(name) vkt_##name
 #define VKT__FWD_SCALAR(name) vkt_##name
 #define VKT__FWD_REDUCE(name) vkt_##name
 #define VKT__FWD_CUSTOM(name) NULL
 #define VKT__REF_FIELD_UNARY unary
 #define VKT__REF_FIELD_BINARY binary
+#define VKT__REF_FIELD_BROADCAST binary
 #define VKT__REF_FIELD_SCALAR scalar
 #define VKT__REF_FIELD_REDUCE custom
 #define VKT__REF_FIELD_CUSTOM custom
 #define VKT__REF_UNARY(name) vkt__ref_##name
 #define VKT__REF_BINARY(name) vkt__ref_##name
+#define VKT__REF_BROADCAST(name) vkt__ref_##name
 #define VKT__REF_SCALAR(name) vkt__ref_##name
 #define VKT__REF_REDUCE(name) NULL
 #define VKT__REF_CUSTOM(name) NULL
@@ -59,6 +63,7 @@ int vkt__op_case_inputs(const vkt__op_case *k)
     case VKT__OPK_REDUCE:
         return 1;
     case VKT__OPK_BINARY:
+    case VKT__OPK_BROADCAST:
         return 2;
     case VKT__OPK_CUSTOM:
         break;
@@ -73,6 +78,7 @@ vkt_tensor *vkt__op_case_apply(const vkt__op_case *k, vkt_tensor *const *t)
     case VKT__OPK_REDUCE:
         return k->forward.unary(t[0]);
     case VKT__OPK_BINARY:
+    case VKT__OPK_BROADCAST:
         return k->forward.binary(t[0], t[1]);
     case VKT__OPK_SCALAR:
         return k->forward.scalar(t[0], VKT__CHECK_SCALAR);

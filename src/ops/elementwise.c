@@ -1,6 +1,8 @@
 /*
- * elementwise.c — add, mul, scale, relu, tanh, add_bias and accumulate: each op's forward and, right
- * after it, its backward (registered in src/ops/op_table.h).
+ * elementwise.c — the same-shape elementwise ops: scale, relu, tanh, the unary ops (exp, ln, sqrt,
+ * rsqrt, abs, neg, sigmoid, gelu, gelu_tanh, silu, leaky_relu, elu, clamp, pow_scalar, softplus,
+ * log1p, add_scalar), add_bias and accumulate: each op's forward and, right after it, its backward
+ * (registered in src/ops/op_table.h). Broadcasting binary ops: src/ops/broadcast.c.
  *
  * Shader: shaders/elementwise.comp (one OP per specialization constant, codes in
  * shaders/elementwise_ops.h); shaders/accumulate_i32.comp for integer counters.
@@ -8,6 +10,8 @@
  * reference), src/check/check_grad.c (finite differences), both generated from the op table.
  * Tests: tests/test_elementwise.c, tests/test_grad.c.
  */
+#include <math.h>
+
 #include "shaders/elementwise_ops.h"
 #include "tensor/tensor_impl.h"
 
@@ -17,6 +21,7 @@ typedef struct vkt__pc_elementwise {
     uint32_t cols;
     float alpha;
     uint32_t accumulate;
+    float beta;
 } vkt__pc_elementwise;
 _Static_assert(sizeof(vkt__pc_elementwise) <= VKT__PUSH_MAX, "push constants");
 
@@ -24,14 +29,16 @@ _Static_assert(sizeof(vkt__pc_elementwise) <= VKT__PUSH_MAX, "push constants");
 #define EW_WG 256u
 
 /* out (+)= op(a, b); b may be NULL for unary ops. */
-static vkt_status ew_dispatch(uint32_t op, const vkt_tensor *a, const vkt_tensor *b,
-                              vkt_tensor *out, float alpha, uint32_t cols, bool accumulate)
+static vkt_status ew_dispatch2(uint32_t op, const vkt_tensor *a, const vkt_tensor *b,
+                               vkt_tensor *out, float alpha, float beta, uint32_t cols,
+                               bool accumulate)
 {
     vkt__pc_elementwise pc = {
         .n = (uint32_t)out->numel,
         .cols = cols,
         .alpha = alpha,
         .accumulate = accumulate,
+        .beta = beta,
     };
     vkt__dispatch_desc d = {
         .shader = VKT__SHADER_ELEMENTWISE,
@@ -50,15 +57,21 @@ static vkt_status ew_dispatch(uint32_t op, const vkt_tensor *a, const vkt_tensor
     return vkt__dispatch(out->dev, &d);
 }
 
+static vkt_status ew_dispatch(uint32_t op, const vkt_tensor *a, const vkt_tensor *b,
+                              vkt_tensor *out, float alpha, uint32_t cols, bool accumulate)
+{
+    return ew_dispatch2(op, a, b, out, alpha, 0.0f, cols, accumulate);
+}
+
 /* Runs one forward op: makes the output, dispatches, records the node. */
-static vkt_tensor *ew_forward(vkt__op node_op, uint32_t op, const vkt_tensor *a,
-                              const vkt_tensor *b, float alpha, uint32_t cols)
+static vkt_tensor *ew_forward2(vkt__op node_op, uint32_t op, const vkt_tensor *a,
+                               const vkt_tensor *b, float alpha, float beta, uint32_t cols)
 {
     vkt_tensor *out = vkt__new_output(a->dev, VKT_F32, a->ndim, a->shape);
     if (!out) {
         return NULL;
     }
-    if (ew_dispatch(op, a, b, out, alpha, cols, false) != VKT_OK) {
+    if (ew_dispatch2(op, a, b, out, alpha, beta, cols, false) != VKT_OK) {
         vkt_tensor_free(out);
         return NULL;
     }
@@ -69,8 +82,15 @@ static vkt_tensor *ew_forward(vkt__op node_op, uint32_t op, const vkt_tensor *a,
             return NULL;
         }
         n->fparam[0] = alpha;
+        n->fparam[1] = beta;
     }
     return out;
+}
+
+static vkt_tensor *ew_forward(vkt__op node_op, uint32_t op, const vkt_tensor *a,
+                              const vkt_tensor *b, float alpha, uint32_t cols)
+{
+    return ew_forward2(node_op, op, a, b, alpha, 0.0f, cols);
 }
 
 /* g(in) += alpha * gout */
@@ -85,48 +105,6 @@ static vkt_status acc_op(vkt_tensor *in, uint32_t op, const vkt_tensor *a, const
 {
     vkt_tensor *g = vkt__grad_of(in);
     return g ? ew_dispatch(op, a, b, g, 0.0f, 0, true) : vkt_last_status();
-}
-
-static bool check_binary(const char *op, const vkt_tensor *a, const vkt_tensor *b)
-{
-    return vkt__check_same_device(op, a, b) && vkt__check_dtype(op, "a", a, VKT_F32) &&
-           vkt__check_same_shape(op, a, b);
-}
-
-vkt_tensor *vkt_add(const vkt_tensor *a, const vkt_tensor *b)
-{
-    if (!a || !b || !check_binary("vkt_add", a, b)) {
-        return NULL;
-    }
-    return ew_forward(VKT__OP_ADD, EW_ADD, a, b, 0.0f, 0);
-}
-
-vkt_status vkt__add_backward(vkt__node *n, const vkt_tensor *gout)
-{
-    vkt_status s = vkt__wants_grad(n->in[0]) ? acc_scaled(n->in[0], gout, 1.0f) : VKT_OK;
-    if (s == VKT_OK && vkt__wants_grad(n->in[1])) {
-        s = acc_scaled(n->in[1], gout, 1.0f);
-    }
-    return s;
-}
-
-vkt_tensor *vkt_mul(const vkt_tensor *a, const vkt_tensor *b)
-{
-    if (!a || !b || !check_binary("vkt_mul", a, b)) {
-        return NULL;
-    }
-    return ew_forward(VKT__OP_MUL, EW_MUL, a, b, 0.0f, 0);
-}
-
-/* d(a*b)/da = b, d(a*b)/db = a; mul(x, x) gets both terms (gradient fan-in). */
-vkt_status vkt__mul_backward(vkt__node *n, const vkt_tensor *gout)
-{
-    vkt_tensor *a = n->in[0], *b = n->in[1];
-    vkt_status s = vkt__wants_grad(a) ? acc_op(a, EW_MUL, gout, b) : VKT_OK;
-    if (s == VKT_OK && vkt__wants_grad(b)) {
-        s = acc_op(b, EW_MUL, gout, a);
-    }
-    return s;
 }
 
 vkt_tensor *vkt_scale(const vkt_tensor *a, float s)
@@ -168,6 +146,213 @@ vkt_tensor *vkt_tanh(const vkt_tensor *x)
 vkt_status vkt__tanh_backward(vkt__node *n, const vkt_tensor *gout)
 {
     return vkt__wants_grad(n->in[0]) ? acc_op(n->in[0], EW_TANH_BACKWARD, gout, n->out) : VKT_OK;
+}
+
+/* ---- unary ops: y = f(x) with the op's scalars; backward codes read x or y (n->out) ---- */
+
+static vkt_tensor *unary(const char *name, vkt__op node_op, uint32_t op, const vkt_tensor *x,
+                         float alpha, float beta)
+{
+    if (!x || !vkt__check_dtype(name, "x", x, VKT_F32)) {
+        return NULL;
+    }
+    return ew_forward2(node_op, op, x, NULL, alpha, beta, 0);
+}
+
+/* g(x) += op(gout, x or y) with the node's scalars. */
+static vkt_status unary_backward(vkt__node *n, const vkt_tensor *gout, uint32_t op, bool from_y)
+{
+    if (!vkt__wants_grad(n->in[0])) {
+        return VKT_OK;
+    }
+    vkt_tensor *g = vkt__grad_of(n->in[0]);
+    return g ? ew_dispatch2(op, gout, from_y ? n->out : n->in[0], g, n->fparam[0], n->fparam[1],
+                            0, true)
+             : vkt_last_status();
+}
+
+vkt_tensor *vkt_exp(const vkt_tensor *x)
+{
+    return unary("vkt_exp", VKT__OP_EXP, EW_EXP, x, 0.0f, 0.0f);
+}
+
+/* dx = dy * y */
+vkt_status vkt__exp_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return unary_backward(n, gout, EW_MUL, true);
+}
+
+vkt_tensor *vkt_ln(const vkt_tensor *x)
+{
+    return unary("vkt_ln", VKT__OP_LN, EW_LOG, x, 0.0f, 0.0f);
+}
+
+/* dx = dy / x */
+vkt_status vkt__ln_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return unary_backward(n, gout, EW_DIV, false);
+}
+
+vkt_tensor *vkt_sqrt(const vkt_tensor *x)
+{
+    return unary("vkt_sqrt", VKT__OP_SQRT, EW_SQRT, x, 0.0f, 0.0f);
+}
+
+/* dx = dy / (2 y) */
+vkt_status vkt__sqrt_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return unary_backward(n, gout, EW_SQRT_BACKWARD, true);
+}
+
+vkt_tensor *vkt_rsqrt(const vkt_tensor *x)
+{
+    return unary("vkt_rsqrt", VKT__OP_RSQRT, EW_RSQRT, x, 0.0f, 0.0f);
+}
+
+/* dx = -dy y^3 / 2 */
+vkt_status vkt__rsqrt_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return unary_backward(n, gout, EW_RSQRT_BACKWARD, true);
+}
+
+vkt_tensor *vkt_abs(const vkt_tensor *x)
+{
+    return unary("vkt_abs", VKT__OP_ABS, EW_ABS, x, 0.0f, 0.0f);
+}
+
+/* dx = dy sign(x), 0 at x = 0 (torch) */
+vkt_status vkt__abs_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return unary_backward(n, gout, EW_ABS_BACKWARD, false);
+}
+
+vkt_tensor *vkt_neg(const vkt_tensor *x)
+{
+    return unary("vkt_neg", VKT__OP_NEG, EW_SCALE, x, -1.0f, 0.0f);
+}
+
+vkt_status vkt__neg_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return unary_backward(n, gout, EW_SCALE, false); /* fparam[0] = -1: dx = -dy */
+}
+
+vkt_tensor *vkt_sigmoid(const vkt_tensor *x)
+{
+    return unary("vkt_sigmoid", VKT__OP_SIGMOID, EW_SIGMOID, x, 0.0f, 0.0f);
+}
+
+/* dx = dy y (1 - y) */
+vkt_status vkt__sigmoid_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return unary_backward(n, gout, EW_SIGMOID_BACKWARD, true);
+}
+
+vkt_tensor *vkt_gelu(const vkt_tensor *x)
+{
+    return unary("vkt_gelu", VKT__OP_GELU, EW_GELU, x, 0.0f, 0.0f);
+}
+
+/* dx = dy (Phi(x) + x phi(x)) */
+vkt_status vkt__gelu_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return unary_backward(n, gout, EW_GELU_BACKWARD, false);
+}
+
+vkt_tensor *vkt_gelu_tanh(const vkt_tensor *x)
+{
+    return unary("vkt_gelu_tanh", VKT__OP_GELU_TANH, EW_GELU_TANH, x, 0.0f, 0.0f);
+}
+
+vkt_status vkt__gelu_tanh_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return unary_backward(n, gout, EW_GELU_TANH_BACKWARD, false);
+}
+
+vkt_tensor *vkt_silu(const vkt_tensor *x)
+{
+    return unary("vkt_silu", VKT__OP_SILU, EW_SILU, x, 0.0f, 0.0f);
+}
+
+/* dx = dy s (1 + x (1 - s)), s = sigmoid(x) */
+vkt_status vkt__silu_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return unary_backward(n, gout, EW_SILU_BACKWARD, false);
+}
+
+vkt_tensor *vkt_leaky_relu(const vkt_tensor *x, float negative_slope)
+{
+    return unary("vkt_leaky_relu", VKT__OP_LEAKY_RELU, EW_LEAKY_RELU, x, negative_slope, 0.0f);
+}
+
+vkt_status vkt__leaky_relu_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return unary_backward(n, gout, EW_LEAKY_RELU_BACKWARD, false);
+}
+
+vkt_tensor *vkt_elu(const vkt_tensor *x, float alpha)
+{
+    return unary("vkt_elu", VKT__OP_ELU, EW_ELU, x, alpha, 0.0f);
+}
+
+/* dx = dy for x > 0, else dy alpha e^x */
+vkt_status vkt__elu_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return unary_backward(n, gout, EW_ELU_BACKWARD, false);
+}
+
+vkt_tensor *vkt_clamp(const vkt_tensor *x, float min, float max)
+{
+    /* an infinite bound clamps nothing: the same as none */
+    return unary("vkt_clamp", VKT__OP_CLAMP, EW_CLAMP, x, isinf(min) ? NAN : min,
+                 isinf(max) ? NAN : max);
+}
+
+/* dx = dy where min <= x <= max (torch: the bounds themselves pass the gradient) */
+vkt_status vkt__clamp_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return unary_backward(n, gout, EW_CLAMP_BACKWARD, false);
+}
+
+vkt_tensor *vkt_pow_scalar(const vkt_tensor *x, float exponent)
+{
+    return unary("vkt_pow_scalar", VKT__OP_POW_SCALAR, EW_POW_SCALAR, x, exponent, 0.0f);
+}
+
+/* dx = dy p x^(p - 1); 0 for p = 0 */
+vkt_status vkt__pow_scalar_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return unary_backward(n, gout, EW_POW_SCALAR_BACKWARD, false);
+}
+
+vkt_tensor *vkt_softplus(const vkt_tensor *x)
+{
+    return unary("vkt_softplus", VKT__OP_SOFTPLUS, EW_SOFTPLUS, x, 0.0f, 0.0f);
+}
+
+/* dx = dy sigmoid(x); dy above the threshold */
+vkt_status vkt__softplus_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return unary_backward(n, gout, EW_SOFTPLUS_BACKWARD, false);
+}
+
+vkt_tensor *vkt_log1p(const vkt_tensor *x)
+{
+    return unary("vkt_log1p", VKT__OP_LOG1P, EW_LOG1P, x, 0.0f, 0.0f);
+}
+
+vkt_status vkt__log1p_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return unary_backward(n, gout, EW_LOG1P_BACKWARD, false);
+}
+
+vkt_tensor *vkt_add_scalar(const vkt_tensor *x, float s)
+{
+    return unary("vkt_add_scalar", VKT__OP_ADD_SCALAR, EW_ADD_SCALAR, x, s, 0.0f);
+}
+
+vkt_status vkt__add_scalar_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return vkt__wants_grad(n->in[0]) ? acc_scaled(n->in[0], gout, 1.0f) : VKT_OK;
 }
 
 vkt_tensor *vkt_add_bias(const vkt_tensor *x, const vkt_tensor *bias)

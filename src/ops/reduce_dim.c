@@ -1,6 +1,6 @@
 /*
  * reduce_dim.c — reductions along dimensions: sum_dim, sum_dims, mean_dim, max_dim, min_dim,
- * argmax_dim, argmin_dim, var_dim, std_dim (dispatch and backward), vkt__sum_to_shape, and the
+ * argmax_dim, argmin_dim, var_dim, std_dim (dispatch and backward), and the
  * kernels they share with softmax.c (vkt__reduce_axis, vkt__axis_pointwise).
  *
  * Shaders: shaders/reduce_axis.comp, shaders/axis_pointwise.comp; the row reductions of
@@ -232,51 +232,6 @@ static vkt_status sum_mask(const vkt_tensor *x, uint32_t mask, float div, vkt_te
     vkt_status s = vkt__strided_copy(x, t, &m, false);
     if (s == VKT_OK) {
         s = vkt__reduce_rows(t, (uint32_t)kept, (uint32_t)reduced, false, false, div, out, NULL);
-    }
-    vkt_tensor_free(t);
-    return s;
-}
-
-vkt_status vkt__sum_to_shape(const vkt_tensor *g, int ndim, const int64_t *shape, vkt_tensor *out,
-                             bool accumulate)
-{
-    int lead = g->ndim - ndim;
-    uint32_t mask = 0;
-    bool ok = lead >= 0;
-    for (int d = 0; ok && d < g->ndim; d++) {
-        int64_t want = d < lead ? 1 : shape[d - lead];
-        ok = want == g->shape[d] || want == 1;
-        if (g->shape[d] != want) {
-            mask |= 1u << d;
-        }
-    }
-    int64_t n = 1;
-    for (int d = 0; ok && d < ndim; d++) {
-        n *= shape[d];
-    }
-    if (!ok || n != out->numel || out->dtype != VKT_F32) {
-        char a[128], b[128];
-        return vkt__error(VKT_SHAPE_MISMATCH,
-                          "vkt__sum_to_shape: g %s does not broadcast from a %d-d shape of %lld "
-                          "elements (out %s)",
-                          vkt_tensor_describe(g, a, sizeof a), ndim, (long long)n,
-                          vkt_tensor_describe(out, b, sizeof b));
-    }
-    if (mask == 0) {
-        vkt__strided m = {.ndim = 1, .size = {n}, .is = {1}, .os = {1}};
-        return vkt__strided_copy(g, out, &m, accumulate);
-    }
-    if (!accumulate) {
-        return sum_mask(g, mask, 1.0f, out);
-    }
-    vkt_tensor *t = vkt_tensor_new(g->dev, VKT_F32, 1, &n);
-    if (!t) {
-        return vkt_last_status();
-    }
-    vkt__strided m = {.ndim = 1, .size = {n}, .is = {1}, .os = {1}};
-    vkt_status s = sum_mask(g, mask, 1.0f, t);
-    if (s == VKT_OK) {
-        s = vkt__strided_copy(t, out, &m, true);
     }
     vkt_tensor_free(t);
     return s;

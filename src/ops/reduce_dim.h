@@ -35,10 +35,5 @@ vkt_status vkt__axis_pointwise(uint32_t op, const vkt_tensor *x, const vkt_tenso
 /* x's shape as (outer, len, inner) around dimension dim. */
 void vkt__axis_split(const vkt_tensor *x, int dim, int64_t *outer, int64_t *len, int64_t *inner);
 
-/* out (+)= g summed down to `shape` (torch's sum_to_size): g's shape must broadcast from `shape`
- * (right-aligned; each dimension of `shape` is 1 or equal to g's). The broadcast backward of
- * expand and of binary ops. `out` has shape's element count, f32. */
-vkt_status vkt__sum_to_shape(const vkt_tensor *g, int ndim, const int64_t *shape, vkt_tensor *out,
-                             bool accumulate);
 
 #endif

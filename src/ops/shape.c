@@ -15,6 +15,7 @@
  */
 #include <string.h>
 
+#include "ops/broadcast.h"
 #include "ops/reduce_dim.h"
 #include "ops/shape_internal.h"
 #include "shaders/cast_ops.h"

@@ -20,6 +20,7 @@
 #define VKT__REF_DECL_UNARY(name) void vkt__ref_##name(float *y, const float *x, int64_t n);
 #define VKT__REF_DECL_BINARY(name)                                                                 \
     void vkt__ref_##name(float *y, const float *a, const float *b, int64_t n);
+#define VKT__REF_DECL_BROADCAST(name) VKT__REF_DECL_BINARY(name)
 #define VKT__REF_DECL_SCALAR(name) void vkt__ref_##name(float *y, const float *x, float s, int64_t n);
 #define VKT__REF_DECL_REDUCE(name)
 #define VKT__REF_DECL_CUSTOM(name)
@@ -28,6 +29,19 @@ VKT__OPS(VKT__REF_DECL)
 #undef VKT__REF_DECL
 
 /* ---- other elementwise kernels (src/ref/ref_elementwise.c) ---- */
+/* out = x broadcast (NumPy rules) from xshape to oshape (xnd <= ond). */
+void vkt__ref_broadcast_to(float *out, const float *x, int xnd, const int64_t *xshape, int ond,
+                           const int64_t *oshape);
+/* out = x summed (in double) over the dims where oshape (right-aligned) has 1 and xshape not;
+ * false on out of memory. */
+bool vkt__ref_sum_to_shape(float *out, const float *x, int xnd, const int64_t *xshape, int ond,
+                           const int64_t *oshape);
+/* Comparison masks: op 0..5 = eq, ne, lt, le, gt, ge; y = 1 or 0. */
+void vkt__ref_compare(float *y, const float *a, const float *b, int op, int64_t n);
+/* y = cond != 0 ? a : b (same shapes). */
+void vkt__ref_where(float *y, const float *cond, const float *a, const float *b, int64_t n);
+/* torch.clamp; NaN bounds are none. */
+void vkt__ref_clamp(float *y, const float *x, float min, float max, int64_t n);
 void vkt__ref_relu_backward(float *dx, const float *dy, const float *x, int64_t n);
 void vkt__ref_add_bias(float *out, const float *x, const float *bias, int64_t rows, int64_t cols);
 void vkt__ref_sum_cols(float *out, const float *x, int64_t rows, int64_t cols);
@@ -41,6 +55,14 @@ void vkt__ref_softmax_xent(float *loss, const float *logits, const int32_t *labe
 /* dlogits = gout / rows * (softmax(row) - onehot(label)); a row with a bad label is NaN. */
 void vkt__ref_softmax_xent_backward(float *dlogits, const float *logits, const int32_t *labels,
                                     float gout, int64_t rows, int64_t cols);
+
+/* ---- losses (src/ref/ref_loss.c) ---- */
+/* The NLL_ROWS kernel: loss[i] = -((1 - smoothing) w[t] lp[i, t] + smoothing / C sum_c w[c]
+ * lp[i, c]), row_weight[i] = w[t]; 0 and 0 for t = ignore_index, NaN for t outside [0, C);
+ * weight may be NULL (1). */
+void vkt__ref_nll_rows(float *loss, float *row_weight, const float *lp, const int32_t *targets,
+                       const float *weight, int32_t ignore_index, float smoothing, int64_t rows,
+                       int64_t cols);
 
 /* ---- optimizer steps (src/ref/ref_optim.c): in place, torch.optim's f32 arithmetic ---- */
 void vkt__ref_sgd_step(float *param, float *momentum_buf, const float *grad,
