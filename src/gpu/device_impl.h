@@ -1,10 +1,30 @@
 /*
- * device_impl.h — the vkt_device struct, shared by the files of src/gpu only.
+ * device_impl.h — the vkt_device struct and the Vulkan side of device memory, shared by the files
+ * of src/gpu only: no header above src/gpu has a Vulkan type.
  */
 #ifndef VKT_DEVICE_IMPL_H
 #define VKT_DEVICE_IMPL_H
 
+#include <volk.h>
+
 #include "gpu/gpu_internal.h"
+
+typedef struct vkt__block vkt__block;
+
+struct vkt__alloc {
+    vkt__block *block;
+    VkBuffer buffer;       /* the block's buffer */
+    VkDeviceSize offset;   /* within the buffer; a multiple of VKT__ALLOC_ALIGN */
+    VkDeviceSize size;     /* bytes requested */
+    VkDeviceSize reserved; /* bytes taken from the block (aligned) */
+    uint32_t refs;         /* the tensor and its views */
+};
+
+/* Internal VkResult helpers (vk_result.c). */
+const char *vkt__vk_result_str(VkResult r);
+vkt_status vkt__status_from_vk(VkResult r);
+/* Sets the last error to "<what> failed: VK_ERROR_..." and returns the matching status. */
+vkt_status vkt__vk_error(VkResult r, const char *what);
 
 /* One range of a block that is free. */
 typedef struct vkt__range {

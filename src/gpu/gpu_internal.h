@@ -1,7 +1,8 @@
 /*
  * gpu_internal.h — the Vulkan layer as the rest of the library sees it.
  *
- * Ops never touch Vulkan directly. They describe a dispatch (shader, specialization constants,
+ * Ops never touch Vulkan directly, and this header has no Vulkan type: device memory is an opaque
+ * vkt__alloc, a bound range is (allocation, byte offset, size). They describe a dispatch (shader, specialization constants,
  * push constants, bound buffer ranges with their access) and hand it to vkt__dispatch, which
  * records it into the current command buffer after whatever barrier the read/write tracking
  * requires. Submission happens on readback, flush, finish, or when a command buffer's staging
@@ -9,8 +10,6 @@
  */
 #ifndef VKT_GPU_INTERNAL_H
 #define VKT_GPU_INTERNAL_H
-
-#include <volk.h>
 
 #include "internal.h"
 #include "vkt/gpu.h"
@@ -25,34 +24,33 @@
 
 /* ---- memory ---------------------------------------------------------------------------------- */
 
-typedef struct vkt__block vkt__block;
+/* A device-local range shared by a tensor and its views (src/gpu/device_impl.h defines it). Each
+ * starts at a multiple of VKT__ALLOC_ALIGN within its block. */
+typedef struct vkt__alloc vkt__alloc;
 
-/* A device-local range owned by one or more tensors (refcounted by the tensor layer). */
-typedef struct vkt__alloc {
-    vkt__block *block;
-    VkBuffer buffer;      /* the block's buffer */
-    VkDeviceSize offset;  /* within the buffer */
-    VkDeviceSize size;    /* bytes requested */
-    VkDeviceSize reserved; /* bytes taken from the block (aligned) */
-    uint32_t refs;
-} vkt__alloc;
-
-/* Allocates `size` bytes of device-local storage. Errors: TOO_LARGE (over
+/* Allocates `size` bytes of device-local storage, holding one reference. Errors: TOO_LARGE (over
  * maxStorageBufferRange or the heap), OUT_OF_DEVICE_MEMORY. */
-vkt_status vkt__alloc_create(vkt_device *dev, VkDeviceSize size, vkt__alloc **out);
-/* Returns the range once the work recorded so far has finished. */
+vkt_status vkt__alloc_create(vkt_device *dev, uint64_t size, vkt__alloc **out);
+/* Adds a reference (a view sharing the range). */
+void vkt__alloc_retain(vkt__alloc *a);
+/* Drops a reference; the last one returns the range once the work recorded so far has
+ * finished. NULL is ignored. */
 void vkt__alloc_release(vkt_device *dev, vkt__alloc *a);
 
 /* ---- recording ------------------------------------------------------------------------------- */
 
 enum { VKT__READ = 1, VKT__WRITE = 2, VKT__RW = 3 };
 
+/* A range of device memory as a command uses it. */
 typedef struct vkt__binding {
-    VkBuffer buffer;       /* VK_NULL_HANDLE: binding unused (a dummy buffer is bound) */
-    VkDeviceSize offset;
-    VkDeviceSize size;
-    uint32_t access;       /* VKT__READ / VKT__WRITE / VKT__RW */
+    const vkt__alloc *alloc; /* NULL: binding unused (a dummy buffer is bound) */
+    uint64_t offset;         /* bytes from the allocation's start */
+    uint64_t size;           /* bytes */
+    uint32_t access;         /* VKT__READ / VKT__WRITE / VKT__RW */
 } vkt__binding;
+
+/* The `size` bytes at `offset` within range `b` (asserted to lie inside it). */
+vkt__binding vkt__subrange(vkt__binding b, uint64_t offset, uint64_t size);
 
 typedef struct vkt__dispatch_desc {
     vkt__shader_id shader;
@@ -67,18 +65,15 @@ typedef struct vkt__dispatch_desc {
 
 /* Records a dispatch into the current command buffer (after a barrier if a hazard needs one). */
 vkt_status vkt__dispatch(vkt_device *dev, const vkt__dispatch_desc *d);
-/* Records vkCmdFillBuffer over a range (offset and size multiples of 4). */
-vkt_status vkt__fill(vkt_device *dev, VkBuffer buf, VkDeviceSize offset, VkDeviceSize size,
-                     uint32_t word);
-/* Records a device-to-device copy. */
-vkt_status vkt__copy(vkt_device *dev, VkBuffer src, VkDeviceSize src_off, VkBuffer dst,
-                     VkDeviceSize dst_off, VkDeviceSize size);
-/* Stages host data and records its copy into dst (split across submits if larger than staging). */
-vkt_status vkt__upload(vkt_device *dev, VkBuffer dst, VkDeviceSize dst_off, const void *src,
-                       VkDeviceSize size);
-/* Records a copy into staging, submits, waits, and copies into host memory. */
-vkt_status vkt__download(vkt_device *dev, VkBuffer src, VkDeviceSize src_off, void *dst,
-                         VkDeviceSize size);
+/* Records a fill of `dst` with a 32-bit word (offset and size multiples of 4). */
+vkt_status vkt__fill(vkt_device *dev, vkt__binding dst, uint32_t word);
+/* Records a device-to-device copy of src.size bytes. */
+vkt_status vkt__copy(vkt_device *dev, vkt__binding src, vkt__binding dst);
+/* Stages dst.size bytes of host data and records their copy into dst (split across submits if
+ * larger than staging). */
+vkt_status vkt__upload(vkt_device *dev, vkt__binding dst, const void *src);
+/* Records a copy of src into staging, submits, waits, and copies src.size bytes to host memory. */
+vkt_status vkt__download(vkt_device *dev, vkt__binding src, void *dst);
 
 /* Largest workgroup count per dimension that is safe to use on every device (the spec minimum). */
 #define VKT__MAX_GROUPS 65535u
@@ -107,11 +102,5 @@ void vkt__device_set_tensor_state(vkt_device *dev, struct vkt__tensor_state *st,
 
 /* The trainer's epoch stores report their device bytes here (memory_stores and its peak). */
 void vkt__device_count_stores(vkt_device *dev, int64_t delta);
-
-/* Internal VkResult helpers (vk_result.c). */
-const char *vkt__vk_result_str(VkResult r);
-vkt_status vkt__status_from_vk(VkResult r);
-/* Sets the last error to "<what> failed: VK_ERROR_..." and returns the matching status. */
-vkt_status vkt__vk_error(VkResult r, const char *what);
 
 #endif

@@ -148,7 +148,7 @@ static void give_back(vkt__block *b, VkDeviceSize offset, VkDeviceSize size)
     }
 }
 
-vkt_status vkt__alloc_create(vkt_device *dev, VkDeviceSize size, vkt__alloc **out)
+vkt_status vkt__alloc_create(vkt_device *dev, uint64_t size, vkt__alloc **out)
 {
     *out = NULL;
     const vkt_device_info *info = &dev->info;
@@ -246,9 +246,15 @@ static void return_range(vkt_device *dev, vkt__alloc *a)
     free(a);
 }
 
+void vkt__alloc_retain(vkt__alloc *a) { a->refs++; }
+
 void vkt__alloc_release(vkt_device *dev, vkt__alloc *a)
 {
     if (!a) {
+        return;
+    }
+    VKT__ASSERT(a->refs > 0);
+    if (--a->refs > 0) {
         return;
     }
     if (!vkt__grow((void **)&dev->retired, &dev->retired_cap, dev->retired_count + 1,

@@ -352,6 +352,9 @@ static vkt_status alloc_set(vkt_device *dev, vkt__frame *f, VkDescriptorSet *set
     }
 }
 
+/* A binding's offset within its VkBuffer. */
+static VkDeviceSize abs_offset(const vkt__binding *b) { return b->alloc->offset + b->offset; }
+
 vkt_status vkt__dispatch(vkt_device *dev, const vkt__dispatch_desc *d)
 {
     VKT__ASSERT(d->push_size <= VKT__PUSH_MAX);
@@ -368,7 +371,7 @@ vkt_status vkt__dispatch(vkt_device *dev, const vkt__dispatch_desc *d)
     bool need_barrier = false;
     for (int i = 0; i < VKT__MAX_BINDINGS && !need_barrier; i++) {
         const vkt__binding *b = &d->bindings[i];
-        need_barrier = b->buffer && hazard(dev, b->buffer, b->offset, b->size, b->access);
+        need_barrier = b->alloc && hazard(dev, b->alloc->buffer, abs_offset(b), b->size, b->access);
     }
     if (need_barrier) {
         barrier(dev, f);
@@ -382,8 +385,8 @@ vkt_status vkt__dispatch(vkt_device *dev, const vkt__dispatch_desc *d)
     VkWriteDescriptorSet writes[VKT__MAX_BINDINGS];
     for (int i = 0; i < VKT__MAX_BINDINGS; i++) {
         const vkt__binding *b = &d->bindings[i];
-        infos[i] = b->buffer ? (VkDescriptorBufferInfo){b->buffer, b->offset, b->size}
-                             : (VkDescriptorBufferInfo){dev->dummy, dev->dummy_alloc->offset, 256};
+        infos[i] = b->alloc ? (VkDescriptorBufferInfo){b->alloc->buffer, abs_offset(b), b->size}
+                            : (VkDescriptorBufferInfo){dev->dummy, dev->dummy_alloc->offset, 256};
         writes[i] = (VkWriteDescriptorSet){
             .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
             .dstSet = set,
@@ -407,8 +410,8 @@ vkt_status vkt__dispatch(vkt_device *dev, const vkt__dispatch_desc *d)
     dev->stats.dispatches++;
     for (int i = 0; i < VKT__MAX_BINDINGS; i++) {
         const vkt__binding *b = &d->bindings[i];
-        if (b->buffer) {
-            s = track(dev, b->buffer, b->offset, b->size, b->access);
+        if (b->alloc) {
+            s = track(dev, b->alloc->buffer, abs_offset(b), b->size, b->access);
             if (s != VKT_OK) {
                 return s;
             }
@@ -417,8 +420,8 @@ vkt_status vkt__dispatch(vkt_device *dev, const vkt__dispatch_desc *d)
     return VKT_OK;
 }
 
-vkt_status vkt__fill(vkt_device *dev, VkBuffer buf, VkDeviceSize offset, VkDeviceSize size,
-                     uint32_t word)
+static vkt_status fill_buffer(vkt_device *dev, VkBuffer buf, VkDeviceSize offset,
+                              VkDeviceSize size, uint32_t word)
 {
     VKT__ASSERT(offset % 4 == 0 && size % 4 == 0);
     vkt__frame *f = NULL;
@@ -434,8 +437,8 @@ vkt_status vkt__fill(vkt_device *dev, VkBuffer buf, VkDeviceSize offset, VkDevic
     return track(dev, buf, offset, size, VKT__WRITE);
 }
 
-vkt_status vkt__copy(vkt_device *dev, VkBuffer src, VkDeviceSize src_off, VkBuffer dst,
-                     VkDeviceSize dst_off, VkDeviceSize size)
+static vkt_status copy_buffer(vkt_device *dev, VkBuffer src, VkDeviceSize src_off, VkBuffer dst,
+                              VkDeviceSize dst_off, VkDeviceSize size)
 {
     vkt__frame *f = NULL;
     vkt_status s = begin(dev, &f);
@@ -452,8 +455,8 @@ vkt_status vkt__copy(vkt_device *dev, VkBuffer src, VkDeviceSize src_off, VkBuff
     return s == VKT_OK ? track(dev, dst, dst_off, size, VKT__WRITE) : s;
 }
 
-vkt_status vkt__upload(vkt_device *dev, VkBuffer dst, VkDeviceSize dst_off, const void *src,
-                       VkDeviceSize size)
+static vkt_status upload_buffer(vkt_device *dev, VkBuffer dst, VkDeviceSize dst_off,
+                                const void *src, VkDeviceSize size)
 {
     const uint8_t *p = src;
     while (size > 0) {
@@ -492,8 +495,8 @@ vkt_status vkt__upload(vkt_device *dev, VkBuffer dst, VkDeviceSize dst_off, cons
     return VKT_OK;
 }
 
-vkt_status vkt__download(vkt_device *dev, VkBuffer src, VkDeviceSize src_off, void *dst,
-                         VkDeviceSize size)
+static vkt_status download_buffer(vkt_device *dev, VkBuffer src, VkDeviceSize src_off,
+                                  void *dst, VkDeviceSize size)
 {
     uint8_t *p = dst;
     dev->stats.readbacks++;
@@ -546,4 +549,36 @@ vkt_status vkt__download(vkt_device *dev, VkBuffer src, VkDeviceSize src_off, vo
     }
     vkt__memory_collect(dev);
     return VKT_OK;
+}
+
+/* ---- the Vulkan-free entry points of gpu_internal.h ------------------------------------------ */
+
+vkt__binding vkt__subrange(vkt__binding b, uint64_t offset, uint64_t size)
+{
+    VKT__ASSERT(offset <= b.size && size <= b.size - offset);
+    b.offset += offset;
+    b.size = size;
+    return b;
+}
+
+vkt_status vkt__fill(vkt_device *dev, vkt__binding dst, uint32_t word)
+{
+    return fill_buffer(dev, dst.alloc->buffer, abs_offset(&dst), dst.size, word);
+}
+
+vkt_status vkt__copy(vkt_device *dev, vkt__binding src, vkt__binding dst)
+{
+    VKT__ASSERT(src.size <= dst.size);
+    return copy_buffer(dev, src.alloc->buffer, abs_offset(&src), dst.alloc->buffer,
+                       abs_offset(&dst), src.size);
+}
+
+vkt_status vkt__upload(vkt_device *dev, vkt__binding dst, const void *src)
+{
+    return upload_buffer(dev, dst.alloc->buffer, abs_offset(&dst), src, dst.size);
+}
+
+vkt_status vkt__download(vkt_device *dev, vkt__binding src, void *dst)
+{
+    return download_buffer(dev, src.alloc->buffer, abs_offset(&src), dst, src.size);
 }

@@ -1,7 +1,7 @@
 /*
  * vk_result.c — VkResult to text and to vkt_status, in one place.
  */
-#include "gpu/gpu_internal.h"
+#include "gpu/device_impl.h"
 
 const char *vkt__vk_result_str(VkResult r)
 {

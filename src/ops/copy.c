@@ -94,8 +94,8 @@ vkt_status vkt__strided_copy(const vkt_tensor *in, vkt_tensor *out, const vkt__s
     vkt__binding bi = vkt__bind(in, VKT__READ);
     vkt__binding bo = vkt__bind(out, accumulate ? VKT__RW : VKT__WRITE);
     if (!accumulate && m.ndim == 1 && m.is[0] == 1 && m.os[0] == 1) {
-        return vkt__copy(out->dev, bi.buffer, bi.offset + (VkDeviceSize)m.i_off * 4, bo.buffer,
-                         bo.offset + (VkDeviceSize)m.o_off * 4, (VkDeviceSize)n * 4);
+        return vkt__copy(out->dev, vkt__subrange(bi, (uint64_t)m.i_off * 4, (uint64_t)n * 4),
+                         vkt__subrange(bo, (uint64_t)m.o_off * 4, (uint64_t)n * 4));
     }
     vkt__pc_strided_copy pc = {
         .n = (uint32_t)n,

@@ -71,8 +71,8 @@ static bool check_disjoint(const char *op, int n, const vkt_tensor *const *t,
             if (!t[i] || !t[j] || t[i]->alloc != t[j]->alloc) {
                 continue;
             }
-            VkDeviceSize ei = t[i]->offset + (VkDeviceSize)t[i]->numel * 4;
-            VkDeviceSize ej = t[j]->offset + (VkDeviceSize)t[j]->numel * 4;
+            uint64_t ei = t[i]->offset + (uint64_t)t[i]->numel * 4;
+            uint64_t ej = t[j]->offset + (uint64_t)t[j]->numel * 4;
             if (t[i]->offset < ej && t[j]->offset < ei) {
                 vkt__error(VKT_INVALID_ARGUMENT,
                            "%s: %s and %s share memory; they must not overlap", op, names[i],

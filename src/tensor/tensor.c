@@ -105,9 +105,7 @@ void vkt__unref(vkt_tensor *t)
     if (t->grad) {
         vkt__unref(t->grad);
     }
-    if (t->alloc && --t->alloc->refs == 0) {
-        vkt__alloc_release(t->dev, t->alloc);
-    }
+    vkt__alloc_release(t->dev, t->alloc);
     free(t);
 }
 
@@ -121,7 +119,7 @@ void vkt_tensor_free(vkt_tensor *t)
 }
 
 static vkt_tensor *make(vkt_device *dev, vkt_dtype dtype, int ndim, const int64_t *shape,
-                        vkt__alloc *share, VkDeviceSize offset)
+                        vkt__alloc *share, uint64_t offset)
 {
     if (!dev) {
         vkt__error(VKT_INVALID_ARGUMENT, "vkt_tensor_new: device is NULL");
@@ -170,12 +168,12 @@ static vkt_tensor *make(vkt_device *dev, vkt_dtype dtype, int ndim, const int64_
     t->refs = 1;
     t->user_owned = true;
     if (share) {
-        share->refs++;
+        vkt__alloc_retain(share);
         t->alloc = share;
         t->offset = offset;
     } else {
         vkt_status s =
-            vkt__alloc_create(dev, (VkDeviceSize)numel * vkt__dtype_size(dtype), &t->alloc);
+            vkt__alloc_create(dev, (uint64_t)numel * vkt__dtype_size(dtype), &t->alloc);
         if (s != VKT_OK) {
             char desc[96];
             vkt_tensor tmp = {.ndim = ndim, .dtype = dtype};
@@ -236,9 +234,11 @@ vkt_tensor *vkt_tensor_view(vkt_tensor *base, int64_t offset, int ndim, const in
                    offset, offset + numel, base->numel);
         return NULL;
     }
-    VkDeviceSize bytes = base->offset + (VkDeviceSize)offset * vkt__dtype_size(base->dtype);
+    uint64_t bytes = base->offset + (uint64_t)offset * vkt__dtype_size(base->dtype);
+    /* allocations start at multiples of VKT__ALLOC_ALIGN, a multiple of every device's
+     * minStorageBufferOffsetAlignment (at most 256 by the spec) */
     uint32_t align = vkt_device_get_info(base->dev)->min_storage_buffer_offset_alignment;
-    if (align > 1 && (base->alloc->offset + bytes) % align != 0) {
+    if (align > 1 && bytes % align != 0) {
         vkt__error(VKT_INVALID_ARGUMENT,
                    "vkt_tensor_view: element offset %" PRId64 " is not a multiple of %u bytes "
                    "(minStorageBufferOffsetAlignment of %s); pad views to 64 elements",
@@ -251,9 +251,9 @@ vkt_tensor *vkt_tensor_view(vkt_tensor *base, int64_t offset, int ndim, const in
 vkt__binding vkt__bind(const vkt_tensor *t, uint32_t access)
 {
     return (vkt__binding){
-        .buffer = t->alloc->buffer,
-        .offset = t->alloc->offset + t->offset,
-        .size = (VkDeviceSize)t->numel * vkt__dtype_size(t->dtype),
+        .alloc = t->alloc,
+        .offset = t->offset,
+        .size = (uint64_t)t->numel * vkt__dtype_size(t->dtype),
         .access = access,
     };
 }
@@ -271,8 +271,7 @@ vkt_status vkt_tensor_upload(vkt_tensor *t, const void *src, size_t bytes)
                           "vkt_tensor_upload: %zu bytes given for a %s tensor of %zu bytes", bytes,
                           vkt_tensor_describe(t, d, sizeof d), vkt_tensor_bytes(t));
     }
-    vkt__binding b = vkt__bind(t, VKT__WRITE);
-    return vkt__upload(t->dev, b.buffer, b.offset, src, b.size);
+    return vkt__upload(t->dev, vkt__bind(t, VKT__WRITE), src);
 }
 
 vkt_status vkt_tensor_download(const vkt_tensor *t, void *dst, size_t bytes)
@@ -287,8 +286,7 @@ vkt_status vkt_tensor_download(const vkt_tensor *t, void *dst, size_t bytes)
                           "vkt_tensor_download: %zu bytes given for a %s tensor of %zu bytes",
                           bytes, vkt_tensor_describe(t, d, sizeof d), vkt_tensor_bytes(t));
     }
-    vkt__binding b = vkt__bind(t, VKT__READ);
-    return vkt__download(t->dev, b.buffer, b.offset, dst, b.size);
+    return vkt__download(t->dev, vkt__bind(t, VKT__READ), dst);
 }
 
 vkt_status vkt_fill(vkt_tensor *t, float value)
@@ -303,8 +301,7 @@ vkt_status vkt_fill(vkt_tensor *t, float value)
     } else {
         memcpy(&word, &value, 4);
     }
-    vkt__binding b = vkt__bind(t, VKT__WRITE);
-    return vkt__fill(t->dev, b.buffer, b.offset, b.size, word);
+    return vkt__fill(t->dev, vkt__bind(t, VKT__WRITE), word);
 }
 
 vkt_status vkt_copy(vkt_tensor *dst, const vkt_tensor *src)
@@ -321,8 +318,7 @@ vkt_status vkt_copy(vkt_tensor *dst, const vkt_tensor *src)
                           vkt_tensor_describe(dst, a, sizeof a),
                           vkt_tensor_describe(src, b, sizeof b));
     }
-    vkt__binding s = vkt__bind(src, VKT__READ), d = vkt__bind(dst, VKT__WRITE);
-    return vkt__copy(dst->dev, s.buffer, s.offset, d.buffer, d.offset, s.size);
+    return vkt__copy(dst->dev, vkt__bind(src, VKT__READ), vkt__bind(dst, VKT__WRITE));
 }
 
 /* ---- accessors ------------------------------------------------------------------------------- */

@@ -26,7 +26,7 @@ struct vkt_tensor {
     int64_t shape[VKT_MAX_DIMS];
     int64_t numel;
     vkt__alloc *alloc;          /* shared with views */
-    VkDeviceSize offset;        /* bytes from alloc->offset */
+    uint64_t offset;            /* bytes from the allocation's start */
     uint32_t refs;              /* caller + scope + tape nodes */
     bool user_owned;            /* the caller has not freed it yet */
     bool requires_grad;

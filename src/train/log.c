@@ -169,13 +169,13 @@ static vkt_status resolve(vkt_trainer *t, vkt__mval **extra, uint32_t n_extra)
             continue;
         }
         where[i] = distinct++;
-        vkt__binding src = vkt__bind(slots[i]->pending, VKT__READ);
-        vkt__binding dst = vkt__bind(gather, VKT__WRITE);
-        s = vkt__copy(t->dev, src.buffer, src.offset, dst.buffer, dst.offset + 4 * where[i], 4);
+        s = vkt__copy(t->dev, vkt__bind(slots[i]->pending, VKT__READ),
+                      vkt__subrange(vkt__bind(gather, VKT__WRITE), 4 * (uint64_t)where[i], 4));
     }
     if (s == VKT_OK) {
-        vkt__binding g = vkt__bind(gather, VKT__READ);
-        s = vkt__download(t->dev, g.buffer, g.offset, host, distinct * sizeof *host);
+        s = vkt__download(t->dev, vkt__subrange(vkt__bind(gather, VKT__READ), 0,
+                                                distinct * sizeof *host),
+                          host);
         t->metric_reads++;
     }
     for (uint32_t i = 0; s == VKT_OK && i < n; i++) {
