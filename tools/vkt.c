@@ -2,7 +2,7 @@
  * vkt.c — the command-line tool.
  *
  *   vkt devices                      list Vulkan devices, mark the default
- *   vkt train [...]                  train an MLP (tools/train.c)
+ *   vkt train [...]                  train an MLP or a CNN (tools/train.c, models.c)
  *   vkt test / predict [...]         evaluate a checkpoint on the test split (tools/eval.c)
  *   vkt selftest [--device D] [OP]   check every op against its CPU reference on a device
  *   vkt bench matmul [...]           GFLOP/s of the matmul kernels

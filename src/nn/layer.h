@@ -15,7 +15,8 @@
  *   2. src/nn/conv2d.c with both functions; listed in src/meson.build.
  *   3. To use it in vkt_model_desc.layers: VKT_LAYER_CONV2D and its fields in vkt_layer_desc, a
  *      `const vkt__layer_kind vkt__layer_conv2d` in conv2d.c, and one line in VKT__LAYER_KINDS.
- *   4. Tests: tests/test_nn.c (names, shapes, init statistics, gradients against a reference).
+ *   4. Tests: tests/test_layers.c (names, shapes, init statistics, values and gradients against a
+ *      host reference; tests/test_nn.c for Linear).
  */
 #ifndef VKT_NN_LAYER_H
 #define VKT_NN_LAYER_H

@@ -1,7 +1,7 @@
 /*
  * state_dict.c — a model's parameters and buffers to and from a vkt_dict (torch's state_dict:
  * names, shapes, f32 values), and vkt_model_load_safetensors on top of vkt_checkpoint_load
- * (src/train/checkpoint.c), so vkt can start from PyTorch weights.
+ * (src/train/checkpoint_io.c), so vkt can start from PyTorch weights.
  * Test: tests/test_params.c (round trip, a file written by PyTorch, strict-load errors).
  */
 #include <math.h>

@@ -193,7 +193,7 @@ void vkt_scheduler_step(vkt_scheduler *s)
     s->opt->d.lr = (float)lr;
 }
 
-/* ---- for checkpoints (src/train/trainer.c) ------------------------------------------------- */
+/* ---- for checkpoints (src/train/trainer_state.c) ------------------------------------------- */
 
 vkt_tensor *vkt__optimizer_state(vkt_optimizer *o, int i) { return i == 0 ? o->s1 : o->s2; }
 
