@@ -736,6 +736,24 @@ static void csv_reads_features_and_a_target_column(void **state)
     assert_int_equal(vkt_dataset_count(ds), 1);
     assert_int_equal(vkt_dataset_label(ds, 0), 5);
     vkt_dataset_destroy(ds);
+    /* a UTF-8 byte-order mark (Excel's "CSV UTF-8") before a header and before a row of numbers */
+    write_text("bom_head.csv", "\xEF\xBB\xBF" "y,a\n1.5,2\n");
+    assert_int_equal(vkt_dataset_load_csv(&(vkt_csv_dataset_desc){.path = path("bom_head.csv"),
+                                                                  .target = "y",
+                                                                  .target_type = VKT_DATA_F32},
+                                          &ds),
+                     VKT_OK);
+    assert_int_equal(vkt_dataset_count(ds), 1);
+    assert_true(*(const float *)vkt_dataset_target(ds, 0) == 1.5f);
+    vkt_dataset_destroy(ds);
+    write_text("bom_plain.csv", "\xEF\xBB\xBF" "1,2,3\n4,5,6\n");
+    assert_int_equal(vkt_dataset_load_csv(&(vkt_csv_dataset_desc){.path = path("bom_plain.csv")},
+                                          &ds),
+                     VKT_OK);
+    assert_int_equal(vkt_dataset_count(ds), 2);
+    assert_int_equal(vkt_dataset_label(ds, 0), 1);
+    assert_true(((const float *)vkt_dataset_sample(ds, 0))[0] == 2.0f);
+    vkt_dataset_destroy(ds);
 }
 
 static void csv_errors_name_the_row_and_column(void **state)

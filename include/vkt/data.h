@@ -152,7 +152,8 @@ typedef enum vkt_csv_header {
 } vkt_csv_header;
 
 typedef struct vkt_csv_dataset_desc {
-    const char *path;          /* comma-separated numbers, one sample per row (RFC 4180 quoting) */
+    const char *path;          /* comma-separated numbers, one sample per row (RFC 4180 quoting;
+                                * a leading UTF-8 byte-order mark is skipped) */
     vkt_csv_header header;
     const char *target;        /* the target column's name (needs a header); NULL: target_index */
     int target_index;          /* 0-based column; negative counts from the end (-1: the last) */

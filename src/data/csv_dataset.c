@@ -1,6 +1,7 @@
 /*
  * csv_dataset.c — datasets from CSV files of numbers (vkt_dataset_load_csv in include/vkt/data.h),
- * parsed with libcsv (RFC 4180 quoting; spaces around unquoted cells are trimmed).
+ * parsed with libcsv (RFC 4180 quoting; spaces around unquoted cells are trimmed; a leading UTF-8
+ * byte-order mark is skipped).
  *
  * The first row is held as text until its end decides whether it is a header (and resolves the
  * target column); every later cell is converted as it arrives, so memory grows with the data and
@@ -266,10 +267,15 @@ vkt_status vkt_dataset_load_csv(const vkt_csv_dataset_desc *desc, vkt_dataset **
     csv_set_free_func(&p, free);
     csv_alloc_failed = false;
     char chunk[1 << 14];
-    size_t n;
+    size_t n = fread(chunk, 1, sizeof chunk, f);
+    /* A UTF-8 byte-order mark (Excel's "CSV UTF-8", pandas' encoding="utf-8-sig") is no part of
+     * the first cell: kept, it would hide the target's name or make a row of numbers a header. */
+    size_t skip = n >= 3 && memcmp(chunk, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
     bool parse_failed = false;
-    while (c.s == VKT_OK && !parse_failed && (n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        parse_failed = csv_parse(&p, chunk, n, on_field, on_record, &c) != n;
+    while (c.s == VKT_OK && !parse_failed && n > 0) {
+        parse_failed = csv_parse(&p, chunk + skip, n - skip, on_field, on_record, &c) != n - skip;
+        skip = 0;
+        n = fread(chunk, 1, sizeof chunk, f);
     }
     if (c.s == VKT_OK && ferror(f)) {
         c.s = vkt__error(VKT_IO, "%s: read error", desc->path);
