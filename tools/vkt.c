@@ -26,7 +26,7 @@ static int usage(FILE *f)
             "\n"
             "commands:\n"
             "  devices                     list every Vulkan device and mark the default\n"
-            "  train [options]             train an MLP on Fashion-MNIST (vkt train --help)\n"
+            "  train [options]             train an MLP or a CNN on Fashion-MNIST (vkt train --help)\n"
             "  test --checkpoint PATH      evaluate a saved model on the test split\n"
             "  predict --checkpoint PATH [--output FILE]\n"
             "                              write the test split's predictions as CSV\n"

@@ -455,26 +455,40 @@ static vkt_status copy_buffer(vkt_device *dev, VkBuffer src, VkDeviceSize src_of
     return s == VKT_OK ? track(dev, dst, dst_off, size, VKT__WRITE) : s;
 }
 
+/* The current command buffer and the bytes of the next staging chunk for a transfer of `size`
+ * more bytes: when its staging area has less than min(size, 64 KiB) left, it is submitted and the
+ * transfer continues in the next one. */
+static vkt_status staging_chunk(vkt_device *dev, VkDeviceSize size, vkt__frame **f,
+                                VkDeviceSize *n)
+{
+    for (;;) {
+        vkt_status s = begin(dev, f);
+        if (s != VKT_OK) {
+            return s;
+        }
+        VkDeviceSize avail = dev->staging_size - (*f)->staging_used;
+        if (avail >= VKT__MIN(size, (VkDeviceSize)65536)) {
+            *n = VKT__MIN(size, avail);
+            return VKT_OK;
+        }
+        s = vkt_device_flush(dev);
+        if (s != VKT_OK) {
+            return s;
+        }
+    }
+}
+
 static vkt_status upload_buffer(vkt_device *dev, VkBuffer dst, VkDeviceSize dst_off,
                                 const void *src, VkDeviceSize size)
 {
     const uint8_t *p = src;
     while (size > 0) {
         vkt__frame *f = NULL;
-        vkt_status s = begin(dev, &f);
+        VkDeviceSize n = 0;
+        vkt_status s = staging_chunk(dev, size, &f, &n);
         if (s != VKT_OK) {
             return s;
         }
-        VkDeviceSize avail = dev->staging_size - f->staging_used;
-        if (avail < VKT__MIN(size, (VkDeviceSize)65536)) {
-            /* staging of this command buffer is full: submit it and continue in the next */
-            s = vkt_device_flush(dev);
-            if (s != VKT_OK) {
-                return s;
-            }
-            continue;
-        }
-        VkDeviceSize n = VKT__MIN(size, avail);
         memcpy(f->staging_ptr + f->staging_used, p, n);
         if (hazard(dev, dst, dst_off, n, VKT__WRITE)) {
             barrier(dev, f);
@@ -502,19 +516,11 @@ static vkt_status download_buffer(vkt_device *dev, VkBuffer src, VkDeviceSize sr
     dev->stats.readbacks++;
     while (size > 0) {
         vkt__frame *f = NULL;
-        vkt_status s = begin(dev, &f);
+        VkDeviceSize n = 0;
+        vkt_status s = staging_chunk(dev, size, &f, &n);
         if (s != VKT_OK) {
             return s;
         }
-        VkDeviceSize avail = dev->staging_size - f->staging_used;
-        if (avail < VKT__MIN(size, (VkDeviceSize)65536)) {
-            s = vkt_device_flush(dev);
-            if (s != VKT_OK) {
-                return s;
-            }
-            continue;
-        }
-        VkDeviceSize n = VKT__MIN(size, avail);
         VkDeviceSize at = f->staging_used;
         if (hazard(dev, src, src_off, n, VKT__READ)) {
             barrier(dev, f);
