@@ -20,7 +20,19 @@ import tempfile
 import zlib
 
 MAX_HEADER_SIZE = 100_000_000
-DTYPE_SIZE = {"F32": 4}
+# safetensors' Dtype (safetensors/src/tensor.rs) for the dtypes vkt reads: bytes per element and
+# the struct format of one element. vkt writes F32 and I64 (integer arrays: num_batches_tracked).
+DTYPES = {"F32": (4, "f"), "F64": (8, "d"), "F16": (2, "e"), "BF16": (2, None),
+          "I64": (8, "q"), "I32": (4, "i"), "I16": (2, "h"), "I8": (1, "b"), "U8": (1, "B"),
+          "BOOL": (1, "?")}
+DTYPE_SIZE = {k: v[0] for k, v in DTYPES.items()}
+
+
+def decode(dtype, nel, raw):
+    """The values of a tensor's bytes (BF16: the top half of an f32)."""
+    if dtype == "BF16":
+        return [struct.unpack("<f", b"\0\0" + raw[2 * i:2 * i + 2])[0] for i in range(nel)]
+    return list(struct.unpack(f"<{nel}{DTYPES[dtype][1]}", raw))
 
 
 def f32(x):
@@ -76,6 +88,8 @@ def load_safetensors(path):
             raise ValueError(f"InvalidOffset({name})")
         start = e
         nel = math.prod(info["shape"])
+        if info["dtype"] not in DTYPE_SIZE:
+            raise ValueError(f"unknown dtype {info['dtype']} ({name})")
         if e - s != nel * DTYPE_SIZE[info["dtype"]]:
             raise ValueError(f"TensorInvalidInfo({name})")
     if start + 8 + n != len(data):
@@ -97,8 +111,8 @@ def load_safetensors(path):
     for name, info in tensors:
         s, e = info["data_offsets"]
         nel = math.prod(info["shape"])
-        out[name] = (info["shape"], list(struct.unpack(f"<{nel}f", buf[s:e])))
-    return metadata, out
+        out[name] = (info["shape"], decode(info["dtype"], nel, buf[s:e]))
+    return metadata, out, {name: info["dtype"] for name, info in tensors}
 
 
 def check(cond, what):
@@ -112,12 +126,17 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "sample.ckpt")
         subprocess.run([exe, "--write-checkpoint", path], check=True)
-        metadata, tensors = load_safetensors(path)
+        metadata, tensors, dtypes = load_safetensors(path)
 
     check(metadata["format"] == "pt", "format metadata")
     w = [f32(f32(f32(i) * f32(0.1)) - f32(0.3)) for i in range(12)]
     check(tensors["state_dict/0.weight"] == ([3, 4], w), "state_dict/0.weight")
     check(tensors["state_dict/0.bias"] == ([3], [-0.5, 0.25, f32(1e-30)]), "state_dict/0.bias")
+    # an integer array (vkt_dict_set_ints) is I64, torch's dtype for num_batches_tracked
+    check(tensors["state_dict/1.num_batches_tracked"] == ([], [-16777216]), "I64 tensor")
+    check(dtypes["state_dict/1.num_batches_tracked"] == "I64", "I64 dtype")
+    check(all(dt == "F32" for name, dt in dtypes.items()
+              if name != "state_dict/1.num_batches_tracked"), "F32 dtypes")
     check(tensors["a/b"] == ([], [7.0]), "scalar tensor a/b")
     check(tensors["a/b~1"] == ([2], [8.0, 9.0]), "tensor a -> b")
     check(tensors["no_elements"] == ([0, 3], []), "empty tensor")

@@ -82,12 +82,12 @@ static const char *const nonfinite_words[3] = {"NaN", "Infinity", "-Infinity"};
     X(U8, 1, true)         \
     X(BOOL, 1, true)
 
-typedef enum dtype {
+typedef enum st_dtype {
 #define X(name, size, integer) DT_##name,
     DTYPES(X)
 #undef X
     DT_COUNT
-} dtype;
+} st_dtype;
 
 static const struct {
     const char *name;
@@ -407,7 +407,7 @@ static json_t *parse_json(const char *where, const char *what, const char *s, si
 /* A file's tensor, from its header. */
 typedef struct tinfo {
     const char *name;
-    dtype dt;
+    st_dtype dt;
     int ndim;
     int64_t shape[VKT_MAX_DIMS];
     uint64_t begin, end, count;
@@ -1070,7 +1070,7 @@ static vkt_status read_tensor_info(const char *where, const char *name, const js
                        json_array_size(shape), VKT_MAX_DIMS);
     }
     ti->name = name;
-    ti->dt = (dtype)dt;
+    ti->dt = (st_dtype)dt;
     ti->ndim = (int)json_array_size(shape);
     ti->count = 1;
     for (int k = 0; k < ti->ndim; k++) {
