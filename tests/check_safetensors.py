@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """check_safetensors.py — reads a vkt checkpoint the way the safetensors library does.
 
-Usage: check_safetensors.py TEST_TRAIN_IO_EXE
+Usage: check_safetensors.py TEST_TRAIN_IO_EXE [TORCH_BN_FILE TORCH_BN_IO_FILE]
 
 Runs `TEST_TRAIN_IO_EXE --write-checkpoint FILE` (the sample checkpoint of
 tests/test_train_io.c), then loads FILE with the checks of safetensors' Rust loader
@@ -9,6 +9,9 @@ tests/test_train_io.c), then loads FILE with the checks of safetensors' Rust loa
 safetensors.torch.load_file runs, and compares every value with the sample. Only json, struct and
 zlib: Debian 12 has no python3-safetensors. The metadata must be strict JSON (no NaN / Infinity
 tokens), and its numbers are read by the rule in src/train/checkpoint_format.c's header.
+The torch fixtures of tools/make_torch_bn_safetensors.py, when given, must pass the same loader
+checks, with torch's dtypes (I64 num_batches_tracked; F16, BF16, F64 whose *_as_f32 twins are
+Python's own decoding of them rounded to f32).
 """
 import json
 import math
@@ -97,6 +100,13 @@ def load_safetensors(path):
     if stop % 8:
         raise ValueError("data section not 8-byte aligned")
     buf = data[stop:]
+    out = {}
+    for name, info in tensors:
+        s, e = info["data_offsets"]
+        out[name] = (info["shape"], decode(info["dtype"], math.prod(info["shape"]), buf[s:e]))
+    dtypes = {name: info["dtype"] for name, info in tensors}
+    if metadata is None or "vkt" not in metadata:
+        return metadata, out, dtypes
     crc = json.loads(metadata["vkt_crc32"], parse_constant=no_nan_tokens)
     for key in ("vkt", "vkt_tensors"):
         if zlib.crc32(metadata[key].encode("utf-8")) != crc[key]:
@@ -107,18 +117,29 @@ def load_safetensors(path):
             raise ValueError(f"CRC-32 of tensor {name}")
     if sorted(crc["tensors"]) != sorted(name for name, _ in tensors):
         raise ValueError("vkt_crc32 does not name every tensor")
-    out = {}
-    for name, info in tensors:
-        s, e = info["data_offsets"]
-        nel = math.prod(info["shape"])
-        out[name] = (info["shape"], decode(info["dtype"], nel, buf[s:e]))
-    return metadata, out, {name: info["dtype"] for name, info in tensors}
+    return metadata, out, dtypes
 
 
 def check(cond, what):
     if not cond:
         print("FAIL:", what)
         sys.exit(1)
+
+
+def check_torch_fixtures(model_path, io_path):
+    _, sd, dtypes = load_safetensors(model_path)
+    check(dtypes["1.num_batches_tracked"] == "I64" and sd["1.num_batches_tracked"] == ([], [3]),
+          "torch's num_batches_tracked: I64 3")
+    check(all(dt == "F32" for k, dt in dtypes.items() if k != "1.num_batches_tracked"),
+          "torch's weights: F32")
+    _, io, dtypes = load_safetensors(io_path)
+    for name in ("f16", "bf16", "f64"):
+        check(dtypes[name] == name.upper(), f"{name} dtype")
+        shape, v = io[name]
+        ref_shape, ref = io[name + "_as_f32"]
+        check(shape == ref_shape, f"{name} shape")
+        check([struct.pack("<f", f32(x)) for x in v] == [struct.pack("<f", x) for x in ref],
+              f"{name} as f32")
 
 
 def main():
@@ -174,6 +195,8 @@ def main():
             node = node[k]
         check(keys[-1] in node and node[keys[-1]] is None, f"placeholder of {name}")
     check(paths["a/b"] == ["a/b"] and paths["a/b~1"] == ["a", "b"], "colliding names")
+    if len(sys.argv) == 4:
+        check_torch_fixtures(sys.argv[2], sys.argv[3])
     print("1 passed, 0 failed")
 
 
