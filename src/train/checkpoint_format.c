@@ -40,9 +40,9 @@
  * Integrity: each tensor's bytes are checked against their CRC-32, so a flipped data byte is
  * refused, naming the tensor. The header is covered too: it is parsed strictly and checked
  * against the safetensors rules (a flipped byte in its structure, a dtype, a shape, an offset or a
- * name breaks one of them; a dtype's flipped byte makes an unknown dtype or one of another size),
- * and the two strings that hold values a strict parse cannot doubt (a
- * digit of an epoch, a letter of a string) carry their own CRC-32.
+ * name breaks one of them: a damaged dtype is unknown, of another size, or one vkt never writes),
+ * and the two strings that hold values a strict parse cannot doubt (a digit of an epoch, a letter
+ * of a string) carry their own CRC-32.
  *
  * Every allocation of a save happens in vkt__checkpoint_encode, before checkpoint_io.c creates
  * the temporary file. Loading validates everything and every error names the file and the
