@@ -1,7 +1,8 @@
 /*
  * fuzz_checkpoint.c — vkt_checkpoint_load on arbitrary bytes (safetensors files of this format,
- * the one before it, plain ones, garbage). The loader must return OK or an error with a message;
- * on OK, saving the dict and loading it again must give the same dict, tensors included, and
+ * the one before it, plain ones of every dtype the reader converts, torch's batch-norm state
+ * dicts, garbage). The loader must return OK or an error with a message; on OK, saving the dict
+ * and loading it again must give the same dict, tensors and their integer tags included, and
  * that save must succeed (a loaded dict is always savable).
  */
 #include <stdio.h>

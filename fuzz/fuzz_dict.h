@@ -1,7 +1,7 @@
 /*
  * fuzz_dict.h — deep equality of two vkt_dicts for the round-trip checks of fuzz_checkpoint and
  * fuzz_json: same keys in the same order, same kinds, numbers bit for bit (any NaN equals any
- * NaN: the metadata spells them all "NaN"), strings, shapes and f32 bits.
+ * NaN: the metadata spells them all "NaN"), strings, shapes, f32 bits and the integer tag.
  */
 #ifndef VKT_FUZZ_DICT_H
 #define VKT_FUZZ_DICT_H
@@ -41,7 +41,8 @@ static inline bool vkt_fuzz_dicts_equal(const vkt_dict *a, const vkt_dict *b)
         case VKT__DICT_FLOATS:
             if (x.ndim != y.ndim || x.count != y.count ||
                 memcmp(x.shape, y.shape, sizeof x.shape) != 0 ||
-                (x.count && memcmp(x.floats, y.floats, x.count * sizeof(float)) != 0)) {
+                (x.count && memcmp(x.floats, y.floats, x.count * sizeof(float)) != 0) ||
+                x.ints != y.ints) {
                 return false;
             }
             break;

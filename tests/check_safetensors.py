@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """check_safetensors.py — reads a vkt checkpoint the way the safetensors library does.
 
-Usage: check_safetensors.py TEST_TRAIN_IO_EXE
+Usage: check_safetensors.py TEST_TRAIN_IO_EXE [TORCH_BN_FILE TORCH_BN_IO_FILE]
 
 Runs `TEST_TRAIN_IO_EXE --write-checkpoint FILE` (the sample checkpoint of
 tests/test_train_io.c), then loads FILE with the checks of safetensors' Rust loader
@@ -9,6 +9,9 @@ tests/test_train_io.c), then loads FILE with the checks of safetensors' Rust loa
 safetensors.torch.load_file runs, and compares every value with the sample. Only json, struct and
 zlib: Debian 12 has no python3-safetensors. The metadata must be strict JSON (no NaN / Infinity
 tokens), and its numbers are read by the rule in src/train/checkpoint_format.c's header.
+The torch fixtures of tools/make_torch_bn_safetensors.py, when given, must pass the same loader
+checks, with torch's dtypes (I64 num_batches_tracked; F16, BF16, F64 whose *_as_f32 twins are
+Python's own decoding of them rounded to f32).
 """
 import json
 import math
@@ -20,7 +23,19 @@ import tempfile
 import zlib
 
 MAX_HEADER_SIZE = 100_000_000
-DTYPE_SIZE = {"F32": 4}
+# safetensors' Dtype (safetensors/src/tensor.rs) for the dtypes vkt reads: bytes per element and
+# the struct format of one element. vkt writes F32 and I64 (integer arrays: num_batches_tracked).
+DTYPES = {"F32": (4, "f"), "F64": (8, "d"), "F16": (2, "e"), "BF16": (2, None),
+          "I64": (8, "q"), "I32": (4, "i"), "I16": (2, "h"), "I8": (1, "b"), "U8": (1, "B"),
+          "BOOL": (1, "?")}
+DTYPE_SIZE = {k: v[0] for k, v in DTYPES.items()}
+
+
+def decode(dtype, nel, raw):
+    """The values of a tensor's bytes (BF16: the top half of an f32)."""
+    if dtype == "BF16":
+        return [struct.unpack("<f", b"\0\0" + raw[2 * i:2 * i + 2])[0] for i in range(nel)]
+    return list(struct.unpack(f"<{nel}{DTYPES[dtype][1]}", raw))
 
 
 def f32(x):
@@ -76,6 +91,8 @@ def load_safetensors(path):
             raise ValueError(f"InvalidOffset({name})")
         start = e
         nel = math.prod(info["shape"])
+        if info["dtype"] not in DTYPE_SIZE:
+            raise ValueError(f"unknown dtype {info['dtype']} ({name})")
         if e - s != nel * DTYPE_SIZE[info["dtype"]]:
             raise ValueError(f"TensorInvalidInfo({name})")
     if start + 8 + n != len(data):
@@ -83,6 +100,13 @@ def load_safetensors(path):
     if stop % 8:
         raise ValueError("data section not 8-byte aligned")
     buf = data[stop:]
+    out = {}
+    for name, info in tensors:
+        s, e = info["data_offsets"]
+        out[name] = (info["shape"], decode(info["dtype"], math.prod(info["shape"]), buf[s:e]))
+    dtypes = {name: info["dtype"] for name, info in tensors}
+    if metadata is None or "vkt" not in metadata:
+        return metadata, out, dtypes
     crc = json.loads(metadata["vkt_crc32"], parse_constant=no_nan_tokens)
     for key in ("vkt", "vkt_tensors"):
         if zlib.crc32(metadata[key].encode("utf-8")) != crc[key]:
@@ -93,12 +117,7 @@ def load_safetensors(path):
             raise ValueError(f"CRC-32 of tensor {name}")
     if sorted(crc["tensors"]) != sorted(name for name, _ in tensors):
         raise ValueError("vkt_crc32 does not name every tensor")
-    out = {}
-    for name, info in tensors:
-        s, e = info["data_offsets"]
-        nel = math.prod(info["shape"])
-        out[name] = (info["shape"], list(struct.unpack(f"<{nel}f", buf[s:e])))
-    return metadata, out
+    return metadata, out, dtypes
 
 
 def check(cond, what):
@@ -107,17 +126,38 @@ def check(cond, what):
         sys.exit(1)
 
 
+def check_torch_fixtures(model_path, io_path):
+    _, sd, dtypes = load_safetensors(model_path)
+    check(dtypes["1.num_batches_tracked"] == "I64" and sd["1.num_batches_tracked"] == ([], [3]),
+          "torch's num_batches_tracked: I64 3")
+    check(all(dt == "F32" for k, dt in dtypes.items() if k != "1.num_batches_tracked"),
+          "torch's weights: F32")
+    _, io, dtypes = load_safetensors(io_path)
+    for name in ("f16", "bf16", "f64"):
+        check(dtypes[name] == name.upper(), f"{name} dtype")
+        shape, v = io[name]
+        ref_shape, ref = io[name + "_as_f32"]
+        check(shape == ref_shape, f"{name} shape")
+        check([struct.pack("<f", f32(x)) for x in v] == [struct.pack("<f", x) for x in ref],
+              f"{name} as f32")
+
+
 def main():
     exe = sys.argv[1]
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "sample.ckpt")
         subprocess.run([exe, "--write-checkpoint", path], check=True)
-        metadata, tensors = load_safetensors(path)
+        metadata, tensors, dtypes = load_safetensors(path)
 
     check(metadata["format"] == "pt", "format metadata")
     w = [f32(f32(f32(i) * f32(0.1)) - f32(0.3)) for i in range(12)]
     check(tensors["state_dict/0.weight"] == ([3, 4], w), "state_dict/0.weight")
     check(tensors["state_dict/0.bias"] == ([3], [-0.5, 0.25, f32(1e-30)]), "state_dict/0.bias")
+    # an integer array (vkt_dict_set_ints) is I64, torch's dtype for num_batches_tracked
+    check(tensors["state_dict/1.num_batches_tracked"] == ([], [-16777216]), "I64 tensor")
+    check(dtypes["state_dict/1.num_batches_tracked"] == "I64", "I64 dtype")
+    check(all(dt == "F32" for name, dt in dtypes.items()
+              if name != "state_dict/1.num_batches_tracked"), "F32 dtypes")
     check(tensors["a/b"] == ([], [7.0]), "scalar tensor a/b")
     check(tensors["a/b~1"] == ([2], [8.0, 9.0]), "tensor a -> b")
     check(tensors["no_elements"] == ([0, 3], []), "empty tensor")
@@ -155,6 +195,8 @@ def main():
             node = node[k]
         check(keys[-1] in node and node[keys[-1]] is None, f"placeholder of {name}")
     check(paths["a/b"] == ["a/b"] and paths["a/b~1"] == ["a", "b"], "colliding names")
+    if len(sys.argv) == 4:
+        check_torch_fixtures(sys.argv[2], sys.argv[3])
     print("1 passed, 0 failed")
 
 

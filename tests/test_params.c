@@ -3,8 +3,9 @@
  * parameters and buffers, torch's state_dict order, a custom residual forward whose gradients
  * match a CPU computation, the one-block property (zero-grad one fill, an optimizer step one
  * dispatch), torch.nn.init statistics, registration errors, and state dicts: a safetensors round
- * trip, strict-load errors, and a file written by PyTorch (tests/fixtures/torch_residual*,
- * tools/make_torch_residual_fixture.py).
+ * trip, strict-load errors, and files written by PyTorch (tests/fixtures/torch_residual*,
+ * tools/make_torch_residual_fixture.py; tests/fixtures/torch_bn*, tools/make_torch_bn_safetensors.py:
+ * a CNN with batch norm in torch's dtypes, and torch's F16 / BF16 / F64 conversions).
  */
 #include <math.h>
 #include <stdio.h>
@@ -493,6 +494,147 @@ static void torch_file_loads(void **state)
     vkt_model_destroy(m);
 }
 
+/* nn.Sequential(Conv2d(2, 3, 3, padding=1), BatchNorm2d(3), ReLU(), Flatten(), Linear(48, 5)) of
+ * tools/make_torch_bn_safetensors.py, under torch's names. */
+typedef struct bn_net {
+    vkt_model *m;
+    vkt_conv2d_layer conv;
+    vkt_batch_norm_layer bn;
+    vkt_linear_layer fc;
+} bn_net;
+
+static void bn_net_init(bn_net *n, uint64_t seed)
+{
+    assert_int_equal(vkt_model_create(test_dev, &(vkt_model_desc){.seed = seed}, &n->m), VKT_OK);
+    vkt_conv2d_desc cd = {.in_channels = 2, .out_channels = 3, .kernel = {3, 3}, .padding = {1, 1}};
+    assert_int_equal(vkt_conv2d_init(n->m, "0", &cd, &n->conv), VKT_OK);
+    assert_int_equal(vkt_batch_norm2d_init(n->m, "1", &(vkt_batch_norm_desc){.num_features = 3},
+                                           &n->bn),
+                     VKT_OK);
+    assert_int_equal(vkt_linear_init(n->m, "4", 48, 5, true, &n->fc), VKT_OK);
+}
+
+static vkt_tensor *bn_net_forward(const bn_net *n, const vkt_tensor *x)
+{
+    vkt_tensor *h = vkt_relu(vkt_batch_norm_forward(&n->bn, vkt_conv2d_forward(&n->conv, x)));
+    return vkt_linear_forward(&n->fc, vkt_flatten(h, 1, -1));
+}
+
+static int32_t bn_net_batches_tracked(const bn_net *n)
+{
+    int32_t v = -1;
+    assert_int_equal(vkt_tensor_download(vkt_param_tensor(n->bn.num_batches_tracked), &v, 4),
+                     VKT_OK);
+    return v;
+}
+
+/* Fine-tuning from PyTorch: safetensors.torch.save_file(model.state_dict()) of a CNN with batch
+ * norm (F32 weights, I64 num_batches_tracked) loads strictly into the same vkt model, whose
+ * eval-mode output is torch's. vkt's own save of it says I64 for num_batches_tracked, as torch's
+ * load_state_dict expects, and loads back to the same values. */
+static void torch_bn_file_loads(void **state)
+{
+    (void)state;
+    char model_path[512], io_path[512], path[256];
+    snprintf(model_path, sizeof model_path, "%s/torch_bn.safetensors", fixture_dir);
+    snprintf(io_path, sizeof io_path, "%s/torch_bn_io.safetensors", fixture_dir);
+    snprintf(path, sizeof path, "/tmp/vkt_test_params_bn_%d.safetensors", (int)getpid());
+    bn_net a, b;
+    bn_net_init(&a, 5);
+    if (vkt_model_load_safetensors(a.m, model_path) != VKT_OK) {
+        fail_msg("%s", vkt_last_error());
+    }
+    assert_int_equal(bn_net_batches_tracked(&a), 3);
+    vkt_dict *io = NULL;
+    assert_int_equal(vkt_checkpoint_load(io_path, &io), VKT_OK);
+    const float *xs = vkt_dict_get_floats(io, "x", NULL, NULL);
+    const float *want = vkt_dict_get_floats(io, "logits", NULL, NULL);
+    assert_non_null(xs);
+    assert_non_null(want);
+    vkt_model_train(a.m, false);
+    vkt_scope_begin(test_dev);
+    vkt_tensor *x = vkt_tensor_new(test_dev, VKT_F32, 4, (int64_t[]){2, 2, 4, 4});
+    assert_int_equal(vkt_tensor_upload(x, xs, 64 * 4), VKT_OK);
+    vkt_tensor *y = bn_net_forward(&a, x);
+    assert_non_null(y);
+    assert_int_equal(vkt_tensor_numel(y), 10);
+    float *got = download(y);
+    for (int j = 0; j < 10; j++) {
+        if (fabsf(got[j] - want[j]) > 1e-5f) {
+            fail_msg("logits[%d]: %.8g, torch %.8g", j, got[j], want[j]);
+        }
+    }
+    free(got);
+    vkt_scope_end(test_dev);
+    vkt_dict_destroy(io);
+
+    /* vkt's save: num_batches_tracked as I64 (torch's dtype), everything else F32 */
+    vkt_dict *sd = vkt_dict_create();
+    assert_int_equal(vkt_model_state_dict(a.m, sd), VKT_OK);
+    assert_true(vkt_dict_is_ints(sd, "1.num_batches_tracked"));
+    assert_false(vkt_dict_is_ints(sd, "1.running_var"));
+    assert_int_equal(vkt_checkpoint_save(sd, path), VKT_OK);
+    vkt_dict_destroy(sd);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char head[4096] = {0};
+    assert_true(fread(head, 1, sizeof head - 1, f) > 8);
+    fclose(f);
+    assert_non_null(strstr(head + 8, "\"1.num_batches_tracked\":{\"dtype\":\"I64\",\"shape\":[]"));
+    assert_non_null(strstr(head + 8, "\"1.running_mean\":{\"dtype\":\"F32\",\"shape\":[3]"));
+    bn_net_init(&b, 6);
+    if (vkt_model_load_safetensors(b.m, path) != VKT_OK) {
+        fail_msg("%s", vkt_last_error());
+    }
+    assert_int_equal(bn_net_batches_tracked(&b), 3);
+    for (uint32_t i = 0; i < vkt_model_num_tensors(a.m); i++) {
+        float *va = download(vkt_model_tensor(a.m, i)), *vb = download(vkt_model_tensor(b.m, i));
+        assert_memory_equal(va, vb, vkt_tensor_bytes(vkt_model_tensor(a.m, i)));
+        free(va);
+        free(vb);
+    }
+    unlink(path);
+    vkt_model_destroy(b.m);
+    vkt_model_destroy(a.m);
+}
+
+/* F16, BF16 and F64 tensors torch saved read as torch's .float() makes them, bit for bit. */
+static void torch_dtypes_convert_as_torch(void **state)
+{
+    (void)state;
+    char io_path[512];
+    snprintf(io_path, sizeof io_path, "%s/torch_bn_io.safetensors", fixture_dir);
+    vkt_dict *io = NULL;
+    if (vkt_checkpoint_load(io_path, &io) != VKT_OK) {
+        fail_msg("%s", vkt_last_error());
+    }
+    static const char *const names[] = {"f16", "bf16", "f64"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char ref_key[32];
+        snprintf(ref_key, sizeof ref_key, "%s_as_f32", names[i]);
+        int nd = 0, rnd = 0;
+        int64_t shape[VKT_MAX_DIMS], rshape[VKT_MAX_DIMS];
+        const float *v = vkt_dict_get_floats(io, names[i], &nd, shape);
+        const float *ref = vkt_dict_get_floats(io, ref_key, &rnd, rshape);
+        assert_non_null(v);
+        assert_non_null(ref);
+        assert_int_equal(nd, rnd);
+        int64_t n = 1;
+        for (int k = 0; k < nd; k++) {
+            assert_int_equal(shape[k], rshape[k]);
+            n *= shape[k];
+        }
+        for (int64_t j = 0; j < n; j++) {
+            if (memcmp(&v[j], &ref[j], 4) != 0) {
+                fail_msg("%s[%lld]: %.9g, torch's .float() %.9g", names[i], (long long)j, v[j],
+                         ref[j]);
+            }
+        }
+        assert_false(vkt_dict_is_ints(io, names[i]));
+    }
+    vkt_dict_destroy(io);
+}
+
 int main(int argc, char **argv)
 {
     fixture_dir = argc > 1 ? argv[1] : "tests/fixtures";
@@ -503,6 +645,8 @@ int main(int argc, char **argv)
         VKT_TEST(registration_errors_are_clear),
         VKT_TEST(state_dict_round_trip_and_strict_errors),
         VKT_TEST(torch_file_loads),
+        VKT_TEST(torch_bn_file_loads),
+        VKT_TEST(torch_dtypes_convert_as_torch),
     };
     return VKT_RUN_GROUP(tests);
 }

@@ -174,6 +174,7 @@ static vkt_dict *sample_checkpoint(void)
     }
     vkt_dict_set_floats(sd, "0.weight", w, 2, (int64_t[]){3, 4});
     vkt_dict_set_floats(sd, "0.bias", b, 1, (int64_t[]){3});
+    vkt_dict_set_ints(sd, "1.num_batches_tracked", (int64_t[]){-16777216}, 0, NULL); /* I64 */
     vkt_dict *loops = vkt_dict_child(vkt_dict_child(d, "loops"), "fit_loop");
     vkt_dict_set_number(vkt_dict_child(loops, "epoch_loop.state_dict"), "_batches_that_stepped", 2);
     vkt_dict *cb = vkt_dict_child(vkt_dict_child(d, "callbacks"),
@@ -220,6 +221,7 @@ static void assert_dicts_equal(const vkt_dict *a, const vkt_dict *b)
         case VKT__DICT_FLOATS:
             assert_int_equal(x.ndim, y.ndim);
             assert_int_equal(x.count, y.count);
+            assert_int_equal(x.ints, y.ints);
             for (int k = 0; k < x.ndim; k++) {
                 assert_int_equal(x.shape[k], y.shape[k]);
             }
@@ -258,14 +260,21 @@ static void checkpoint_roundtrip(void **state)
                                    "\"data_offsets\":[0,48]}"));
     assert_non_null(strstr(header, "\"state_dict/0.bias\":{\"dtype\":\"F32\",\"shape\":[3],"
                                    "\"data_offsets\":[48,60]}"));
+    assert_non_null(strstr(header, "\"state_dict/1.num_batches_tracked\":{\"dtype\":\"I64\","
+                                   "\"shape\":[],\"data_offsets\":[60,68]}"));
     assert_non_null(strstr(header, "\"a/b\":{\"dtype\":\"F32\",\"shape\":[]"));
     assert_non_null(strstr(header, "\"a/b~1\":{\"dtype\":\"F32\",\"shape\":[2]"));
     assert_non_null(strstr(header, "\"format\":\"pt\""));
-    /* the data: 12 + 3 + 1 + 2 + 0 floats */
-    assert_int_equal(len - 8 - n, (12 + 3 + 1 + 2) * 4);
+    /* the data: 12 + 3 floats, one int64, 1 + 2 + 0 floats */
+    assert_int_equal(len - 8 - n, (12 + 3 + 1 + 2) * 4 + 8);
     float first;
     memcpy(&first, raw + 8 + n, 4);
     assert_true(first == -0.3f);
+    int64_t nbt;
+    memcpy(&nbt, raw + 8 + n + 60, 8);
+    assert_int_equal(nbt, -16777216);
+    assert_true(vkt_dict_is_ints(vkt_dict_get_child(back, "state_dict"), "1.num_batches_tracked"));
+    assert_false(vkt_dict_is_ints(vkt_dict_get_child(back, "state_dict"), "0.bias"));
     free(header);
     free(raw);
 
@@ -405,8 +414,16 @@ static void checkpoint_corrupt(void **state)
     expect_corrupt("range.ckpt", "tensor 'w' has data_offsets [0, 800] out of range");
 
     write_st(tpath("dtype.ckpt"),
-             "{\"w\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4);
-    expect_corrupt("dtype.ckpt", "tensor 'w' has dtype F16");
+             "{\"w\":{\"dtype\":\"F8_E4M3\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2);
+    expect_corrupt("dtype.ckpt", "tensor 'w' has dtype F8_E4M3; vkt reads F32, F64");
+
+    write_st(tpath("size16.ckpt"),
+             "{\"w\":{\"dtype\":\"F16\",\"shape\":[3],\"data_offsets\":[0,12]}}", 12);
+    expect_corrupt("size16.ckpt", "tensor 'w' has 12 bytes of data but its shape needs 6 (F16)");
+
+    write_st(tpath("size64.ckpt"),
+             "{\"n\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[0,4]}}", 4);
+    expect_corrupt("size64.ckpt", "tensor 'n' has 4 bytes of data but its shape needs 8 (I64)");
 
     write_st(tpath("size.ckpt"),
              "{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8);
@@ -475,6 +492,156 @@ static void checkpoint_plain_safetensors(void **state)
     assert_int_equal(ndim, 1);
     assert_true(w[0] == 1 && w[1] == 2);
     vkt_dict_destroy(d);
+}
+
+/* Replaces the first `from` in the file's header with `to` (same length). */
+static void patch_header(const char *p, const char *from, const char *to)
+{
+    size_t len;
+    char *raw = slurp(p, &len);
+    char *at = strstr(raw + 8, from);
+    assert_non_null(at);
+    memcpy(at, to, strlen(to));
+    spit(p, raw, len);
+    free(raw);
+}
+
+/* A plain safetensors file of the given header and data bytes. */
+static void write_st_data(const char *p, const char *header, const void *data, size_t ndata)
+{
+    size_t hn = strlen(header);
+    unsigned char *b = calloc(1, 8 + hn + ndata);
+    for (int i = 0; i < 8; i++) {
+        b[i] = (unsigned char)((uint64_t)hn >> (8 * i));
+    }
+    memcpy(b + 8, header, hn);
+    memcpy(b + 8 + hn, data, ndata);
+    spit(p, b, 8 + hn + ndata);
+    free(b);
+}
+
+static bool same_bits(float a, float b) { return memcmp(&a, &b, 4) == 0; }
+
+/* What torch users save: every safetensors dtype vkt reads, converted to f32 arrays (floats
+ * exactly or rounded to nearest, integers exactly), integer ones tagged and written back as I64. */
+static void checkpoint_dtypes(void **state)
+{
+    (void)state;
+    struct {
+        double f64[4];
+        uint16_t f16[7], bf16[3];
+        int64_t i64[4];
+        int32_t i32[2];
+        int16_t i16[2];
+        int8_t i8[2];
+        uint8_t u8[2], b[2];
+    } __attribute__((packed)) v = {
+        {0.1, -1e-50, 3.4028234663852886e38, NAN},
+        {0x3C00, 0xC000, 0x0001, 0x7BFF, 0x7C00, 0x8000, 0x7E00},
+        {0x3F80, 0xC0A0, 0xFF80},
+        {0, -16777216, 16777216, 3},
+        {-7, 16777216},
+        {-32768, 32767},
+        {-128, 127},
+        {0, 255},
+        {0, 1},
+    };
+    const char *h = "{\"__metadata__\":{\"format\":\"pt\"},"
+                    "\"f64\":{\"dtype\":\"F64\",\"shape\":[4],\"data_offsets\":[0,32]},"
+                    "\"f16\":{\"dtype\":\"F16\",\"shape\":[7],\"data_offsets\":[32,46]},"
+                    "\"bf16\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[46,52]},"
+                    "\"i64\":{\"dtype\":\"I64\",\"shape\":[2,2],\"data_offsets\":[52,84]},"
+                    "\"i32\":{\"dtype\":\"I32\",\"shape\":[2],\"data_offsets\":[84,92]},"
+                    "\"i16\":{\"dtype\":\"I16\",\"shape\":[2],\"data_offsets\":[92,96]},"
+                    "\"i8\":{\"dtype\":\"I8\",\"shape\":[2],\"data_offsets\":[96,98]},"
+                    "\"u8\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[98,100]},"
+                    "\"b\":{\"dtype\":\"BOOL\",\"shape\":[2],\"data_offsets\":[100,102]}}";
+    _Static_assert(sizeof v == 102, "packed like the file");
+    const char *p = tpath("dtypes.safetensors");
+    write_st_data(p, h, &v, sizeof v);
+    vkt_dict *d = NULL;
+    if (vkt_checkpoint_load(p, &d) != VKT_OK) {
+        fail_msg("%s", vkt_last_error());
+    }
+    const float *f = vkt_dict_get_floats(d, "f64", NULL, NULL);
+    assert_true(f[0] == 0.1f && same_bits(f[1], -0.0f) && f[2] == 3.4028234663852886e38f &&
+                isnan(f[3]));
+    f = vkt_dict_get_floats(d, "f16", NULL, NULL);
+    assert_true(f[0] == 1 && f[1] == -2 && f[2] == 0x1p-24f && f[3] == 65504 && f[4] == INFINITY &&
+                same_bits(f[5], -0.0f) && isnan(f[6]));
+    f = vkt_dict_get_floats(d, "bf16", NULL, NULL);
+    assert_true(f[0] == 1 && f[1] == -5 && f[2] == -INFINITY);
+    int nd = 0;
+    int64_t shape[VKT_MAX_DIMS];
+    f = vkt_dict_get_floats(d, "i64", &nd, shape);
+    assert_true(nd == 2 && shape[0] == 2 && shape[1] == 2);
+    assert_true(f[0] == 0 && f[1] == -16777216 && f[2] == 16777216 && f[3] == 3);
+    f = vkt_dict_get_floats(d, "i32", NULL, NULL);
+    assert_true(f[0] == -7 && f[1] == 16777216);
+    f = vkt_dict_get_floats(d, "i16", NULL, NULL);
+    assert_true(f[0] == -32768 && f[1] == 32767);
+    f = vkt_dict_get_floats(d, "i8", NULL, NULL);
+    assert_true(f[0] == -128 && f[1] == 127);
+    f = vkt_dict_get_floats(d, "u8", NULL, NULL);
+    assert_true(f[0] == 0 && f[1] == 255);
+    f = vkt_dict_get_floats(d, "b", NULL, NULL);
+    assert_true(f[0] == 0 && f[1] == 1);
+    static const char *const ints[] = {"i64", "i32", "i16", "i8", "u8", "b"};
+    static const char *const floats[] = {"f64", "f16", "bf16"};
+    for (size_t i = 0; i < VKT__ARRAY_LEN(ints); i++) {
+        assert_true(vkt_dict_is_ints(d, ints[i]));
+    }
+    for (size_t i = 0; i < VKT__ARRAY_LEN(floats); i++) {
+        assert_false(vkt_dict_is_ints(d, floats[i]));
+    }
+
+    /* saved by vkt: F32 and I64, the same values */
+    const char *q = tpath("dtypes.ckpt");
+    assert_int_equal(vkt_checkpoint_save(d, q), VKT_OK);
+    size_t len;
+    char *raw = slurp(q, &len);
+    assert_non_null(strstr(raw + 8, "\"f16\":{\"dtype\":\"F32\",\"shape\":[7]"));
+    assert_non_null(strstr(raw + 8, "\"u8\":{\"dtype\":\"I64\",\"shape\":[2]"));
+    assert_non_null(strstr(raw + 8, "\"i64\":{\"dtype\":\"I64\",\"shape\":[2,2]"));
+    free(raw);
+    vkt_dict *back = NULL;
+    assert_int_equal(vkt_checkpoint_load(q, &back), VKT_OK);
+    assert_dicts_equal(d, back);
+    vkt_dict_destroy(back);
+    vkt_dict_destroy(d);
+
+    /* what f32 cannot hold, named */
+    int64_t big[2] = {1, 16777217};
+    write_st_data(p, "{\"n\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,16]}}", big, 16);
+    expect_corrupt("dtypes.safetensors", "tensor 'n' (I64) element 1 is 16777217, past 2^24");
+    int32_t neg = -16777217;
+    write_st_data(p, "{\"k\":{\"dtype\":\"I32\",\"shape\":[],\"data_offsets\":[0,4]}}", &neg, 4);
+    expect_corrupt("dtypes.safetensors", "tensor 'k' (I32) element 0 is -16777217");
+    double huge = 1e39;
+    write_st_data(p, "{\"x\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}", &huge, 8);
+    expect_corrupt("dtypes.safetensors", "tensor 'x' (F64) element 0 is 1e+39, past f32's range");
+    uint8_t two = 2;
+    write_st_data(p, "{\"m\":{\"dtype\":\"BOOL\",\"shape\":[1],\"data_offsets\":[0,1]}}", &two, 1);
+    expect_corrupt("dtypes.safetensors", "tensor 'm' (BOOL) element 0 is byte 2");
+
+    /* vkt_dict_set_ints refuses what f32 cannot hold too */
+    d = vkt_dict_create();
+    assert_int_equal(vkt_dict_set_ints(d, "n", big, 1, (int64_t[]){2}), VKT_INVALID_ARGUMENT);
+    ASSERT_ERROR_HAS(VKT_INVALID_ARGUMENT, "'n' element 1 is 16777217");
+    assert_false(vkt_dict_has(d, "n"));
+    assert_int_equal(vkt_dict_set_ints(d, "n", big, 1, (int64_t[]){1}), VKT_OK);
+    assert_true(vkt_dict_is_ints(d, "n"));
+    assert_int_equal(vkt_dict_set_floats(d, "n", (float[]){1}, 1, (int64_t[]){1}), VKT_OK);
+    assert_false(vkt_dict_is_ints(d, "n")); /* replaced */
+    vkt_dict_destroy(d);
+
+    /* a vkt checkpoint holds F32 and I64 only: a dtype damaged into another of the same size is
+     * refused although its bytes pass their CRC */
+    d = sample_checkpoint();
+    assert_int_equal(vkt_checkpoint_save(d, q), VKT_OK);
+    vkt_dict_destroy(d);
+    patch_header(q, "{\"dtype\":\"F32\",\"shape\":[3]", "{\"dtype\":\"I32\",\"shape\":[3]");
+    expect_corrupt("dtypes.ckpt", "tensor 'state_dict/0.bias' has dtype I32, which vkt never writes");
 }
 
 /* The metadata is strict JSON: the header and the tree it holds parse with jansson, which has no
@@ -556,18 +723,6 @@ static void checkpoint_legacy_file(void **state)
     const float *f = vkt_dict_get_floats(d, "w", NULL, NULL);
     assert_true(f && f[0] == 2.5f);
     vkt_dict_destroy(d);
-}
-
-/* Replaces the first `from` in the file's header with `to` (same length). */
-static void patch_header(const char *p, const char *from, const char *to)
-{
-    size_t len;
-    char *raw = slurp(p, &len);
-    char *at = strstr(raw + 8, from);
-    assert_non_null(at);
-    memcpy(at, to, strlen(to));
-    spit(p, raw, len);
-    free(raw);
 }
 
 /* Every tensor and the metadata values carry a CRC-32: damage is refused, naming what. */
@@ -1683,6 +1838,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(checkpoint_atomic),
         cmocka_unit_test(checkpoint_corrupt),
         cmocka_unit_test(checkpoint_plain_safetensors),
+        cmocka_unit_test(checkpoint_dtypes),
         cmocka_unit_test(checkpoint_strict_json),
         cmocka_unit_test(checkpoint_legacy_file),
         cmocka_unit_test(checkpoint_crc),

@@ -278,8 +278,9 @@ VKT_API uint32_t vkt_model_out_features(const vkt_model *m);
 
 typedef struct vkt_dict vkt_dict;
 
-/** Writes every parameter and buffer into `sd` as f32 arrays under its name (i32 buffers
- * converted), with its state-dict shape; reads the device. */
+/** Writes every parameter and buffer into `sd` under its name with its state-dict shape: f32
+ * arrays, and i32 buffers as integer arrays (vkt_dict_set_ints: a checkpoint writes them as I64,
+ * torch's dtype for num_batches_tracked); reads the device. */
 VKT_API vkt_status vkt_model_state_dict(const vkt_model *m, vkt_dict *sd);
 /**
  * Strict load, as torch's load_state_dict(strict=True): every model tensor must be in `sd` with
@@ -289,7 +290,8 @@ VKT_API vkt_status vkt_model_state_dict(const vkt_model *m, vkt_dict *sd);
 VKT_API vkt_status vkt_model_load_state_dict(vkt_model *m, const vkt_dict *sd);
 /**
  * Loads a safetensors file (read by vkt_checkpoint_load): a flat state dict such as
- * safetensors.torch.save_file(model.state_dict(), path) writes (F32 tensors), or a vkt/Lightning
+ * safetensors.torch.save_file(model.state_dict(), path) writes (any dtype vkt_checkpoint_load
+ * reads: F32, F64, F16, BF16, I64 and the other integers, BOOL), or a vkt/Lightning
  * checkpoint, whose "state_dict" is used. Strict as vkt_model_load_state_dict; errors name the file.
  */
 VKT_API vkt_status vkt_model_load_safetensors(vkt_model *m, const char *path);

@@ -75,7 +75,8 @@ VKT_API vkt_tensor *vkt_outputs_get(const vkt_outputs *o, const char *name);
 
 /* ---- dictionaries (checkpoints, callback state, hyper-parameters) ---------------------------- */
 
-/** A small ordered dictionary of numbers, strings, nested dictionaries and f32 tensors. */
+/** A small ordered dictionary of numbers, strings, nested dictionaries and f32 arrays (some
+ * tagged as integer arrays: vkt_dict_set_ints). */
 typedef struct vkt_dict vkt_dict;
 
 VKT_API vkt_dict *vkt_dict_create(void);
@@ -89,6 +90,14 @@ VKT_API vkt_dict *vkt_dict_child(vkt_dict *d, const char *key);
 /** Copies `n` floats of the given shape (ndim <= VKT_MAX_DIMS). */
 VKT_API vkt_status vkt_dict_set_floats(vkt_dict *d, const char *key, const float *v, int ndim,
                                        const int64_t *shape);
+/**
+ * An integer array (torch's int64 buffers, such as batch norm's num_batches_tracked): stored as
+ * f32 like any array (vkt_dict_get_floats reads it), and written by vkt_checkpoint_save as an I64
+ * tensor. Every |v| must be at most 2^24, where f32 stops holding all integers
+ * (VKT_INVALID_ARGUMENT naming the key otherwise).
+ */
+VKT_API vkt_status vkt_dict_set_ints(vkt_dict *d, const char *key, const int64_t *v, int ndim,
+                                     const int64_t *shape);
 VKT_API bool vkt_dict_has(const vkt_dict *d, const char *key);
 /** Getters return false when the key is absent or holds another kind of value. */
 VKT_API bool vkt_dict_get_number(const vkt_dict *d, const char *key, double *out);
@@ -96,6 +105,8 @@ VKT_API const char *vkt_dict_get_string(const vkt_dict *d, const char *key);
 VKT_API const vkt_dict *vkt_dict_get_child(const vkt_dict *d, const char *key);
 VKT_API const float *vkt_dict_get_floats(const vkt_dict *d, const char *key, int *ndim,
                                          int64_t *shape);
+/** Whether `key` holds an integer array (vkt_dict_set_ints, or an integer tensor of a file). */
+VKT_API bool vkt_dict_is_ints(const vkt_dict *d, const char *key);
 VKT_API vkt_status vkt_dict_remove(vkt_dict *d, const char *key);
 
 /* ---- optimizers from the module -------------------------------------------------------------- */
@@ -588,13 +599,17 @@ VKT_API float vkt_early_stopping_best_score(const vkt_callback *cb);
 /* ---- checkpoint files ------------------------------------------------------------------------ */
 
 /**
- * Writes a checkpoint dict: its f32 arrays as tensors of a safetensors file (the format
- * torch's safetensors reads) and everything else as JSON in the file's metadata (key "vkt").
+ * Writes a checkpoint dict: its arrays as tensors of a safetensors file (the format torch's
+ * safetensors reads; F32, integer arrays as I64) and everything else as JSON in the file's
+ * metadata (key "vkt").
  * Written to a temporary file in the same directory, fsync'd, then renamed over `path`: a crash
  * never leaves a partial checkpoint.
  */
 VKT_API vkt_status vkt_checkpoint_save(const vkt_dict *ckpt, const char *path);
-/** Reads one; errors name the file and what is wrong (truncated, bad header, ...). */
+/** Reads one, or any safetensors file (a flat dict of its tensors). F32, F64, F16, BF16, I64,
+ * I32, I16, I8, U8 and BOOL tensors become f32 arrays (the integer ones integer arrays); a value
+ * f32 cannot hold (an integer past 2^24, a finite F64 past f32's range) is an error. Errors name
+ * the file and what is wrong (truncated, bad header, the tensor, ...). */
 VKT_API vkt_status vkt_checkpoint_load(const char *path, vkt_dict **out);
 
 #ifdef __cplusplus

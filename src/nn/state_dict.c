@@ -1,7 +1,8 @@
 /*
  * state_dict.c — a model's parameters and buffers to and from a vkt_dict (torch's state_dict:
- * names, shapes, f32 values), and vkt_model_load_safetensors on top of vkt_checkpoint_load
- * (src/train/checkpoint_io.c), so vkt can start from PyTorch weights.
+ * names, shapes, f32 values; i32 buffers as integer arrays, which checkpoints write as I64), and
+ * vkt_model_load_safetensors on top of vkt_checkpoint_load (src/train/checkpoint_io.c), so vkt
+ * can start from PyTorch weights.
  * Test: tests/test_params.c (round trip, a file written by PyTorch, strict-load errors).
  */
 #include <math.h>
@@ -30,19 +31,22 @@ vkt_status vkt_model_state_dict(const vkt_model *m, vkt_dict *sd)
     vkt_status s = vkt_model_build((vkt_model *)m);
     for (uint32_t i = 0; s == VKT_OK && i < m->n; i++) {
         const vkt_param *p = m->order[i];
-        float *host = vkt__malloc((size_t)p->numel * sizeof *host);
+        /* f32 values, or i32 ones widened in place to int64 (torch's dtype for them) */
+        size_t each = p->dtype == VKT_I32 ? sizeof(int64_t) : sizeof(float);
+        void *host = vkt__malloc((size_t)p->numel * each);
         if (!host) {
             return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
         }
-        s = vkt_tensor_download(p->t, host, (size_t)p->numel * sizeof *host);
+        s = vkt_tensor_download(p->t, host, (size_t)p->numel * 4);
         if (s == VKT_OK && p->dtype == VKT_I32) {
-            int32_t v;
-            for (int64_t j = 0; j < p->numel; j++) {
-                memcpy(&v, &host[j], sizeof v);
-                host[j] = (float)v;
+            int64_t *wide = host;
+            for (int64_t j = p->numel; j-- > 0;) { /* from the end: wide[j] overlays v[2j], v[2j + 1], read */
+                int32_t v;
+                memcpy(&v, (const char *)host + 4 * j, sizeof v);
+                wide[j] = v;
             }
-        }
-        if (s == VKT_OK) {
+            s = vkt_dict_set_ints(sd, p->name, wide, p->ndim, p->shape);
+        } else if (s == VKT_OK) {
             s = vkt_dict_set_floats(sd, p->name, host, p->ndim, p->shape);
         }
         free(host);

@@ -6,10 +6,16 @@
  * Layout (https://github.com/huggingface/safetensors, the format torch users load with
  * safetensors.torch.load_file):
  *   u64 little-endian N | N bytes of JSON header, space-padded so the data starts 8-aligned |
- *   the f32 arrays, little-endian, back to back in header order.
+ *   the arrays, little-endian, back to back in header order.
  * Header: {"__metadata__": {"format": "pt", "vkt_format": "2", "vkt": <tree>,
  *                           "vkt_tensors": <paths>, "vkt_crc32": <crcs>},
  *          "<name>": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}, ...}
+ * A save writes an f32 array as F32 and an integer one (vkt_dict_set_ints: batch norm's
+ * num_batches_tracked) as I64, the dtype torch's load_state_dict expects for it; a vkt file holds
+ * no other dtype. A load reads every dtype of DTYPES into f32 arrays: floats exactly (F16, BF16)
+ * or rounded to nearest (F64; a finite value past f32's range is an error), integers exactly up
+ * to 2^24 in magnitude (beyond that an error), BOOL bytes 0 or 1; integer and BOOL tensors become
+ * integer arrays, written back as I64.
  * safetensors metadata values are strings, so <tree>, <paths> and <crcs> are strings holding JSON:
  *   <tree>   the whole dict: numbers, strings and nested objects, with null where an f32 array
  *            sits;
@@ -28,14 +34,15 @@
  *     just it (["NaN"]); no other lists appear.
  * Files without vkt_format (written before it) spelled non-finite numbers as Python's json module
  * does (bare NaN, Infinity, -Infinity) and have no CRCs; they load as they always did
- * (legacy_to_current). A file without "vkt" metadata (any safetensors file of F32 tensors) loads
- * as a flat dict of its tensors.
+ * (legacy_to_current). A file without "vkt" metadata (any safetensors file, such as
+ * safetensors.torch.save_file(model.state_dict()) writes) loads as a flat dict of its tensors.
  *
  * Integrity: each tensor's bytes are checked against their CRC-32, so a flipped data byte is
  * refused, naming the tensor. The header is covered too: it is parsed strictly and checked
  * against the safetensors rules (a flipped byte in its structure, a dtype, a shape, an offset or a
- * name breaks one of them), and the two strings that hold values a strict parse cannot doubt (a
- * digit of an epoch, a letter of a string) carry their own CRC-32.
+ * name breaks one of them: a damaged dtype is unknown, of another size, or one vkt never writes),
+ * and the two strings that hold values a strict parse cannot doubt (a digit of an epoch, a letter
+ * of a string) carry their own CRC-32.
  *
  * Every allocation of a save happens in vkt__checkpoint_encode, before checkpoint_io.c creates
  * the temporary file. Loading validates everything and every error names the file and the
@@ -60,6 +67,48 @@
 #define HEADER_START "{\"__metadata__\":{\"format\":\"pt\",\"vkt"
 
 static const char *const nonfinite_words[3] = {"NaN", "Infinity", "-Infinity"};
+
+/* The safetensors dtypes a load reads: name, bytes per element, whether integer (read into an
+ * integer array, written back as I64). */
+#define DTYPES(X)          \
+    X(F32, 4, false)       \
+    X(F64, 8, false)       \
+    X(F16, 2, false)       \
+    X(BF16, 2, false)      \
+    X(I64, 8, true)        \
+    X(I32, 4, true)        \
+    X(I16, 2, true)        \
+    X(I8, 1, true)         \
+    X(U8, 1, true)         \
+    X(BOOL, 1, true)
+
+typedef enum st_dtype {
+#define X(name, size, integer) DT_##name,
+    DTYPES(X)
+#undef X
+    DT_COUNT
+} st_dtype;
+
+static const struct {
+    const char *name;
+    unsigned size;
+    bool integer;
+} dtypes[] = {
+#define X(name, size, integer) {#name, size, integer},
+    DTYPES(X)
+#undef X
+};
+_Static_assert(sizeof dtypes / sizeof *dtypes == DT_COUNT, "one dtypes row per DTYPES entry");
+
+static int dtype_of(const char *name)
+{
+    for (int i = 0; i < DT_COUNT; i++) {
+        if (strcmp(name, dtypes[i].name) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
 
 /* Which of nonfinite_words `s` is; -1 if none. */
 static int nonfinite_word(const char *s)
@@ -117,23 +166,6 @@ static uint32_t crc_bytes(const void *p, uint64_t n)
     return (uint32_t)c;
 }
 
-/* The CRC-32 of an f32 array as the file holds it (little-endian). */
-static uint32_t crc_floats_le(const float *v, uint64_t n)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    uLong c = crc32(0L, Z_NULL, 0);
-    for (uint64_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &v[i], 4);
-        Bytef b[4] = {(Bytef)u, (Bytef)(u >> 8), (Bytef)(u >> 16), (Bytef)(u >> 24)};
-        c = crc32(c, b, 4);
-    }
-    return (uint32_t)c;
-#else
-    return crc_bytes(v, n * sizeof(float));
-#endif
-}
-
 /* ---- the dict as JSON ---- */
 
 static json_t *number_json(double v)
@@ -167,6 +199,7 @@ static json_t *string_json(const char *s)
 typedef struct tensor_ref {
     char *name;
     const float *data;
+    bool ints; /* written as I64, else F32 */
     int ndim;
     int64_t shape[VKT_MAX_DIMS];
     uint64_t count;
@@ -228,6 +261,7 @@ static bool add_tensor(tree_out *c, const vkt__dict_entry *e, int depth)
     tensor_ref *t = &c->t[c->n++];
     t->name = name.p;
     t->data = e->floats;
+    t->ints = e->ints;
     t->ndim = e->ndim;
     memcpy(t->shape, e->shape, sizeof t->shape);
     t->count = e->count;
@@ -373,6 +407,7 @@ static json_t *parse_json(const char *where, const char *what, const char *s, si
 /* A file's tensor, from its header. */
 typedef struct tinfo {
     const char *name;
+    st_dtype dt;
     int ndim;
     int64_t shape[VKT_MAX_DIMS];
     uint64_t begin, end, count;
@@ -389,19 +424,108 @@ typedef struct tree_in {
     const char *keys[MAX_DEPTH + 1];
 } tree_in;
 
-static float *read_floats(const unsigned char *data, const tinfo *t)
+static uint64_t get_le(const unsigned char *p, unsigned n)
 {
-    float *v = vkt__malloc(t->count ? t->count * sizeof(float) : 1);
-    if (!v) {
-        return NULL;
-    }
-    const unsigned char *p = data + t->begin;
-    for (uint64_t i = 0; i < t->count; i++) {
-        uint32_t u = (uint32_t)p[4 * i] | (uint32_t)p[4 * i + 1] << 8 |
-                     (uint32_t)p[4 * i + 2] << 16 | (uint32_t)p[4 * i + 3] << 24;
-        memcpy(&v[i], &u, 4);
+    uint64_t v = 0;
+    for (unsigned i = n; i-- > 0;) {
+        v = v << 8 | p[i];
     }
     return v;
+}
+
+/* IEEE half precision, exactly (every F16 value is an f32 value). */
+static float f16_value(uint32_t h)
+{
+    uint32_t e = (h >> 10) & 31, m = h & 1023;
+    float v;
+    if (e == 31) { /* inf / NaN, payload kept */
+        uint32_t u = (h & 0x8000u) << 16 | 0x7f800000u | m << 13;
+        memcpy(&v, &u, 4);
+        return v;
+    }
+    v = e == 0 ? ldexpf((float)m, -24) : ldexpf((float)(m | 1024), (int)e - 25);
+    return h & 0x8000u ? -v : v;
+}
+
+/* Tensor `t` of the file as a new f32 array (*out, NULL for an error, which names the tensor
+ * and the element f32 cannot hold). */
+static vkt_status read_values(const char *where, const unsigned char *data, const tinfo *t,
+                              float **out)
+{
+    float *v = vkt__malloc(t->count ? t->count * sizeof(float) : 1);
+    *out = NULL;
+    if (!v) {
+        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "%s: out of host memory for tensor '%s'", where,
+                          t->name);
+    }
+    const unsigned size = dtypes[t->dt].size;
+    const unsigned char *p = data + t->begin;
+    for (uint64_t i = 0; i < t->count; i++, p += size) {
+        uint64_t u = get_le(p, size);
+        int64_t k = 0;
+        switch (t->dt) {
+        case DT_F32: {
+            uint32_t w = (uint32_t)u;
+            memcpy(&v[i], &w, 4);
+            continue;
+        }
+        case DT_F64: {
+            double d;
+            memcpy(&d, &u, 8);
+            v[i] = (float)d;
+            if (isinf(v[i]) && isfinite(d)) {
+                free(v);
+                return corrupt(where, "tensor '%s' (F64) element %llu is %g, past f32's range "
+                                      "(vkt arrays are f32)",
+                               t->name, (unsigned long long)i, d);
+            }
+            continue;
+        }
+        case DT_F16:
+            v[i] = f16_value((uint32_t)u);
+            continue;
+        case DT_BF16: {
+            uint32_t w = (uint32_t)u << 16;
+            memcpy(&v[i], &w, 4);
+            continue;
+        }
+        case DT_I64:
+            memcpy(&k, &u, 8);
+            break;
+        case DT_I32:
+            k = (int32_t)(uint32_t)u;
+            break;
+        case DT_I16:
+            k = (int16_t)(uint16_t)u;
+            break;
+        case DT_I8:
+            k = (int8_t)(uint8_t)u;
+            break;
+        case DT_U8:
+            k = (int64_t)u;
+            break;
+        case DT_BOOL:
+            if (u > 1) {
+                free(v);
+                return corrupt(where, "tensor '%s' (BOOL) element %llu is byte %u; BOOL bytes "
+                                      "are 0 or 1",
+                               t->name, (unsigned long long)i, (unsigned)u);
+            }
+            k = (int64_t)u;
+            break;
+        default:
+            break;
+        }
+        if (k > VKT__F32_EXACT_INT || k < -VKT__F32_EXACT_INT) {
+            free(v);
+            return corrupt(where, "tensor '%s' (%s) element %llu is %lld, past 2^24 in "
+                                  "magnitude: vkt arrays are f32, which cannot hold it exactly",
+                           t->name, dtypes[t->dt].name, (unsigned long long)i, (long long)k);
+        }
+        v[i] = (float)k;
+    }
+    *out = v;
+    return VKT_OK;
 }
 
 /* The tensor whose recorded path is keys[0..depth]; NULL if none. */
@@ -475,12 +599,12 @@ static vkt_status tree_from_json(tree_in *c, json_t *obj, vkt_dict *d, int depth
                 return corrupt(c->where, "tensor '%s' is placed twice", t->name);
             }
             t->used = true;
-            float *data = read_floats(c->data, t);
-            if (!data) {
-                return vkt__error(VKT_OUT_OF_HOST_MEMORY, "%s: out of host memory for tensor '%s'",
-                                  c->where, t->name);
+            float *data;
+            s = read_values(c->where, c->data, t, &data);
+            if (s == VKT_OK) {
+                s = vkt__dict_set_floats_owned(d, key, data, t->ndim, t->shape,
+                                               dtypes[t->dt].integer);
             }
-            s = vkt__dict_set_floats_owned(d, key, data, t->ndim, t->shape);
             break;
         }
         default:
@@ -616,22 +740,56 @@ static uint64_t get_u64le(const unsigned char *b)
     return v;
 }
 
-static bool write_floats_le(FILE *f, const float *v, uint64_t n)
+/* Bytes of one element of `t` in the file. */
+static unsigned tensor_elem_size(const tensor_ref *t) { return t->ints ? 8 : 4; }
+
+#define CHUNK 512 /* elements encoded at a time: the writer allocates nothing */
+
+/* Elements [i, i + n) of `t` (n <= CHUNK) as the file holds them (little-endian F32 or I64) into
+ * `b`; their byte count. */
+static size_t encode_chunk(const tensor_ref *t, uint64_t i, size_t n, unsigned char *b)
 {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    for (uint64_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &v[i], 4);
-        unsigned char b[4] = {(unsigned char)u, (unsigned char)(u >> 8),
-                              (unsigned char)(u >> 16), (unsigned char)(u >> 24)};
-        if (fwrite(b, 1, 4, f) != 4) {
+    unsigned size = tensor_elem_size(t);
+    for (size_t k = 0; k < n; k++) {
+        uint64_t u;
+        if (t->ints) {
+            int64_t x = (int64_t)t->data[i + k]; /* an integer of magnitude <= 2^24 */
+            memcpy(&u, &x, 8);
+        } else {
+            uint32_t w;
+            memcpy(&w, &t->data[i + k], 4);
+            u = w;
+        }
+        for (unsigned j = 0; j < size; j++) {
+            b[k * size + j] = (unsigned char)(u >> (8 * j));
+        }
+    }
+    return n * size;
+}
+
+/* The CRC-32 of `t`'s bytes in the file. */
+static uint32_t crc_tensor(const tensor_ref *t)
+{
+    unsigned char b[CHUNK * 8];
+    uLong c = crc32(0L, Z_NULL, 0);
+    for (uint64_t i = 0; i < t->count; i += CHUNK) {
+        size_t n = (size_t)VKT__MIN(t->count - i, (uint64_t)CHUNK);
+        c = crc32(c, b, (uInt)encode_chunk(t, i, n, b));
+    }
+    return (uint32_t)c;
+}
+
+static bool write_tensor(FILE *f, const tensor_ref *t)
+{
+    unsigned char b[CHUNK * 8];
+    for (uint64_t i = 0; i < t->count; i += CHUNK) {
+        size_t n = (size_t)VKT__MIN(t->count - i, (uint64_t)CHUNK);
+        size_t bytes = encode_chunk(t, i, n, b);
+        if (fwrite(b, 1, bytes, f) != bytes) {
             return false;
         }
     }
     return true;
-#else
-    return n == 0 || fwrite(v, sizeof(float), n, f) == n;
-#endif
 }
 
 /* One tensor's header entry. */
@@ -645,8 +803,9 @@ static json_t *tensor_entry(const tensor_ref *t, uint64_t begin)
         }
     }
     /* "o" takes `shape`, also when json_pack fails */
-    return shape ? json_pack("{s:s,s:o,s:[I,I]}", "dtype", "F32", "shape", shape, "data_offsets",
-                             (json_int_t)begin, (json_int_t)(begin + t->count * 4))
+    return shape ? json_pack("{s:s,s:o,s:[I,I]}", "dtype", t->ints ? "I64" : "F32", "shape",
+                             shape, "data_offsets", (json_int_t)begin,
+                             (json_int_t)(begin + t->count * tensor_elem_size(t)))
                  : NULL;
 }
 
@@ -665,7 +824,7 @@ static char *build_header(const vkt_dict *ckpt, tree_out *c, size_t *len)
     tcrc = json_object();
     bool ok = tree_s && paths_s && tcrc;
     for (uint32_t i = 0; ok && i < c->n; i++) {
-        json_t *v = json_integer(crc_floats_le(c->t[i].data, c->t[i].count));
+        json_t *v = json_integer(crc_tensor(&c->t[i]));
         ok = json_object_set_new(tcrc, c->t[i].name, v) == 0;
     }
     crcs = ok ? json_pack("{s:I,s:I,s:O}", "vkt", (json_int_t)crc_bytes(tree_s, strlen(tree_s)),
@@ -686,7 +845,7 @@ static char *build_header(const vkt_dict *ckpt, tree_out *c, size_t *len)
     uint64_t off = 0;
     for (uint32_t i = 0; ok && i < c->n; i++) {
         ok = json_object_set_new(header, c->t[i].name, tensor_entry(&c->t[i], off)) == 0;
-        off += c->t[i].count * 4;
+        off += c->t[i].count * tensor_elem_size(&c->t[i]);
     }
     /* padded with spaces so the data starts 8-byte aligned (8 + N a multiple of 8) */
     out = ok ? dump_json(header, 8, len) : NULL;
@@ -760,7 +919,7 @@ bool vkt__checkpoint_write(FILE *f, void *image)
     put_u64le(len8, im->hlen);
     bool ok = fwrite(len8, 1, 8, f) == 8 && fwrite(im->header, 1, im->hlen, f) == im->hlen;
     for (uint32_t i = 0; ok && i < im->c.n; i++) {
-        ok = write_floats_le(f, im->c.t[i].data, im->c.t[i].count);
+        ok = write_tensor(f, &im->c.t[i]);
     }
     return ok;
 }
@@ -900,8 +1059,10 @@ static vkt_status read_tensor_info(const char *where, const char *name, const js
     if (!json_is_string(dtype) || !json_is_array(shape) || !json_is_array(offs)) {
         return corrupt(where, "tensor '%s' lacks dtype, shape or data_offsets", name);
     }
-    if (strcmp(json_string_value(dtype), "F32") != 0) {
-        return corrupt(where, "tensor '%s' has dtype %s; vkt checkpoints hold F32 tensors only",
+    int dt = dtype_of(json_string_value(dtype));
+    if (dt < 0) {
+        return corrupt(where, "tensor '%s' has dtype %s; vkt reads F32, F64, F16, BF16, I64, I32, "
+                              "I16, I8, U8 and BOOL",
                        name, json_string_value(dtype));
     }
     if (json_array_size(shape) > VKT_MAX_DIMS) {
@@ -909,6 +1070,7 @@ static vkt_status read_tensor_info(const char *where, const char *name, const js
                        json_array_size(shape), VKT_MAX_DIMS);
     }
     ti->name = name;
+    ti->dt = (st_dtype)dt;
     ti->ndim = (int)json_array_size(shape);
     ti->count = 1;
     for (int k = 0; k < ti->ndim; k++) {
@@ -936,10 +1098,11 @@ static vkt_status read_tensor_info(const char *where, const char *name, const js
     }
     ti->begin = (uint64_t)b;
     ti->end = (uint64_t)e;
-    if (ti->end - ti->begin != ti->count * 4) {
-        return corrupt(where, "tensor '%s' has %llu bytes of data but its shape needs %llu", name,
-                       (unsigned long long)(ti->end - ti->begin),
-                       (unsigned long long)(ti->count * 4));
+    uint64_t need = ti->count * dtypes[dt].size; /* the shape check keeps it below 2^64 */
+    if (ti->end - ti->begin != need) {
+        return corrupt(where, "tensor '%s' has %llu bytes of data but its shape needs %llu (%s)",
+                       name, (unsigned long long)(ti->end - ti->begin),
+                       (unsigned long long)need, dtypes[dt].name);
     }
     return VKT_OK;
 }
@@ -1043,9 +1206,12 @@ static vkt_status parse_file(const char *path, const unsigned char *buf, uint64_
         }
         /* a plain safetensors file: its tensors, flat, in header order */
         for (uint32_t i = 0; i < nt && s == VKT_OK; i++) {
-            float *f = read_floats(data, &t[i]);
-            s = f ? vkt__dict_set_floats_owned(out, t[i].name, f, t[i].ndim, t[i].shape)
-                  : vkt__error(VKT_OUT_OF_HOST_MEMORY, "%s: out of host memory", where);
+            float *f;
+            s = read_values(where, data, &t[i], &f);
+            if (s == VKT_OK) {
+                s = vkt__dict_set_floats_owned(out, t[i].name, f, t[i].ndim, t[i].shape,
+                                               dtypes[t[i].dt].integer);
+            }
         }
         goto done;
     }
@@ -1059,6 +1225,16 @@ static vkt_status parse_file(const char *path, const unsigned char *buf, uint64_
         s = corrupt(where, "__metadata__ has %s", format ? "vkt_format but no vkt_crc32"
                                                           : "vkt_crc32 but no vkt_format");
         goto done;
+    }
+    /* vkt wrote it: F32 and I64 only (F32 only before vkt_format), so a damaged dtype that
+     * names another dtype of the same size is refused too */
+    for (uint32_t i = 0; i < nt; i++) {
+        if (t[i].dt != DT_F32 && (t[i].dt != DT_I64 || !format)) {
+            s = corrupt(where, "tensor '%s' has dtype %s, which vkt never writes (a vkt checkpoint "
+                               "holds %s tensors)",
+                        t[i].name, dtypes[t[i].dt].name, format ? "F32 and I64" : "F32");
+            goto done;
+        }
     }
     if (has_crcs) {
         s = check_crcs(where, meta, data, t, nt);

@@ -1,7 +1,9 @@
 /*
  * dict.c — vkt_dict: a small ordered dictionary of numbers, strings, nested dictionaries and f32
  * arrays (checkpoints, callback state, hyper-parameters). Keys are copied; setting an existing
- * key replaces its value in place (Python dict order). Written to disk by checkpoint_format.c; tests in
+ * key replaces its value in place (Python dict order). An array set by vkt_dict_set_ints (or read
+ * from an integer tensor) holds integers exactly representable in f32 and is tagged so that a
+ * checkpoint writes it as I64, torch's dtype for integer buffers. Written to disk by checkpoint_format.c; tests in
  * tests/test_train_io.c.
  */
 #include <math.h>
@@ -16,6 +18,7 @@ typedef struct entry {
     char *string;
     vkt_dict *child;
     float *floats;
+    bool ints;
     int ndim;
     int64_t shape[VKT_MAX_DIMS];
     uint64_t count;
@@ -181,7 +184,7 @@ static vkt_status check_shape(const char *fn, const char *key, int ndim, const i
 }
 
 vkt_status vkt__dict_set_floats_owned(vkt_dict *d, const char *key, float *v, int ndim,
-                                      const int64_t *shape)
+                                      const int64_t *shape, bool ints)
 {
     uint64_t n;
     vkt_status s = check_shape("vkt_dict_set_floats", key, ndim, shape, &n);
@@ -195,6 +198,7 @@ vkt_status vkt__dict_set_floats_owned(vkt_dict *d, const char *key, float *v, in
     }
     x->kind = VKT__DICT_FLOATS;
     x->floats = v;
+    x->ints = ints;
     x->ndim = ndim;
     for (int i = 0; i < VKT_MAX_DIMS; i++) {
         x->shape[i] = i < ndim ? shape[i] : 0;
@@ -203,8 +207,9 @@ vkt_status vkt__dict_set_floats_owned(vkt_dict *d, const char *key, float *v, in
     return VKT_OK;
 }
 
-vkt_status vkt_dict_set_floats(vkt_dict *d, const char *key, const float *v, int ndim,
-                               const int64_t *shape)
+/* A copy of `v` (n floats) as an array of `d`, tagged `ints`. */
+static vkt_status set_copy(vkt_dict *d, const char *key, const float *v, int ndim,
+                           const int64_t *shape, bool ints)
 {
     uint64_t n;
     vkt_status s = check_shape("vkt_dict_set_floats", key, ndim, shape, &n);
@@ -224,7 +229,45 @@ vkt_status vkt_dict_set_floats(vkt_dict *d, const char *key, const float *v, int
     if (n) {
         memcpy(copy, v, n * sizeof(float));
     }
-    return vkt__dict_set_floats_owned(d, key, copy, ndim, shape);
+    return vkt__dict_set_floats_owned(d, key, copy, ndim, shape, ints);
+}
+
+vkt_status vkt_dict_set_floats(vkt_dict *d, const char *key, const float *v, int ndim,
+                               const int64_t *shape)
+{
+    return set_copy(d, key, v, ndim, shape, false);
+}
+
+vkt_status vkt_dict_set_ints(vkt_dict *d, const char *key, const int64_t *v, int ndim,
+                             const int64_t *shape)
+{
+    uint64_t n;
+    vkt_status s = check_shape("vkt_dict_set_ints", key, ndim, shape, &n);
+    if (s != VKT_OK) {
+        return s;
+    }
+    if (n > 0 && !v) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_dict_set_ints: '%s' has no data",
+                          key ? key : "(null)");
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        if (v[i] > VKT__F32_EXACT_INT || v[i] < -VKT__F32_EXACT_INT) {
+            return vkt__error(VKT_INVALID_ARGUMENT,
+                              "vkt_dict_set_ints: '%s' element %llu is %lld; dict arrays are f32 "
+                              "and hold integers exactly up to 2^24 in magnitude",
+                              key ? key : "(null)", (unsigned long long)i, (long long)v[i]);
+        }
+    }
+    float *f = vkt__malloc(n ? n * sizeof(float) : 1);
+    if (!f) {
+        return vkt__error(VKT_OUT_OF_HOST_MEMORY,
+                          "vkt_dict_set_ints: out of host memory for %llu values",
+                          (unsigned long long)n);
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        f[i] = (float)v[i];
+    }
+    return vkt__dict_set_floats_owned(d, key, f, ndim, shape, true);
 }
 
 bool vkt_dict_has(const vkt_dict *d, const char *key) { return find(d, key) != NULL; }
@@ -271,6 +314,12 @@ const float *vkt_dict_get_floats(const vkt_dict *d, const char *key, int *ndim, 
     return x->floats;
 }
 
+bool vkt_dict_is_ints(const vkt_dict *d, const char *key)
+{
+    const entry *x = find(d, key);
+    return x && x->kind == VKT__DICT_FLOATS && x->ints;
+}
+
 vkt_status vkt_dict_remove(vkt_dict *d, const char *key)
 {
     entry *x = find(d, key);
@@ -300,6 +349,7 @@ vkt__dict_entry vkt__dict_at(const vkt_dict *d, uint32_t i)
     r.string = x->string;
     r.child = x->child;
     r.floats = x->floats;
+    r.ints = x->ints;
     r.ndim = x->ndim;
     memcpy(r.shape, x->shape, sizeof r.shape);
     r.count = x->count;
@@ -319,7 +369,7 @@ vkt_status vkt__dict_update(vkt_dict *dst, const vkt_dict *src)
             s = vkt_dict_set_string(dst, x->key, x->string);
             break;
         case VKT__DICT_FLOATS:
-            s = vkt_dict_set_floats(dst, x->key, x->floats, x->ndim, x->shape);
+            s = set_copy(dst, x->key, x->floats, x->ndim, x->shape, x->ints);
             break;
         case VKT__DICT_CHILD: {
             vkt_dict *c = vkt__dict_clone(x->child);

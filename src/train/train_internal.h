@@ -59,6 +59,7 @@ typedef struct vkt__dict_entry {
     const char *string;
     const vkt_dict *child;
     const float *floats;
+    bool ints; /* integer values (vkt_dict_set_ints, or an integer tensor of a file) */
     int ndim;
     int64_t shape[VKT_MAX_DIMS];
     uint64_t count; /* number of floats */
@@ -69,9 +70,12 @@ vkt__dict_entry vkt__dict_at(const vkt_dict *d, uint32_t i);
 vkt_dict *vkt__dict_clone(const vkt_dict *d);
 /* Copies every entry of src into dst (replacing entries of the same key, recursively cloned). */
 vkt_status vkt__dict_update(vkt_dict *dst, const vkt_dict *src);
-/* Like vkt_dict_set_floats but takes ownership of `v` (malloc'd; freed on error too). */
+/* Like vkt_dict_set_floats but takes ownership of `v` (malloc'd; freed on error too); `ints`
+ * tags it as vkt_dict_set_ints does (the values must be integers of magnitude <= 2^24). */
 vkt_status vkt__dict_set_floats_owned(vkt_dict *d, const char *key, float *v, int ndim,
-                                      const int64_t *shape);
+                                      const int64_t *shape, bool ints);
+/* The largest magnitude up to which f32 holds every integer: 2^24. */
+#define VKT__F32_EXACT_INT 16777216
 
 /* ---- checkpoint_io.c ---- */
 
