@@ -56,21 +56,21 @@ static void backward_errors_are_clear(void **state)
 }
 
 /* A scope that cannot be opened fails visibly, and its end closes nothing: the enclosing scope
- * (and what lives in it) survives however deep the failure happened. Each run nests four times
- * deeper than the last, past the scope stack's capacity, so that it has to grow. */
-enum { OUTER_FLOATS = 1 << 18 };
+ * (and what lives in it) survives however deep the failure happened. Each run is on a fresh
+ * device, whose scope stacks start empty, so that every growth of theirs is a failure point. */
+enum { OUTER_FLOATS = 1 << 18, SCOPE_DEPTH = 4096 };
+static vkt_device *scope_dev; /* a fresh one per run: its scope stacks start empty and grow */
 static uint64_t scope_baseline;
-static uint32_t scope_depth = 2048;
 
 static void deep_scopes_setup(void *ctx)
 {
     (void)ctx;
+    assert_int_equal(vkt_device_create(&(vkt_device_desc){0}, &scope_dev), VKT_OK);
     vkt_device_stats st;
-    vkt_device_finish(test_dev);
-    vkt_device_get_stats(test_dev, &st);
+    vkt_device_get_stats(scope_dev, &st);
     scope_baseline = st.memory_in_use;
-    assert_int_equal(vkt_scope_begin(test_dev), VKT_OK);
-    vkt_tensor *outer = vkt_tensor_new_1d(test_dev, VKT_F32, OUTER_FLOATS);
+    assert_int_equal(vkt_scope_begin(scope_dev), VKT_OK);
+    vkt_tensor *outer = vkt_tensor_new_1d(scope_dev, VKT_F32, OUTER_FLOATS);
     assert_non_null(outer);
 }
 
@@ -78,13 +78,12 @@ static vkt_status deep_scopes_op(void *ctx)
 {
     (void)ctx;
     vkt_status first = VKT_OK;
-    scope_depth *= 4;
-    for (uint32_t i = 0; i < scope_depth; i++) {
-        vkt_status s = vkt_scope_begin(test_dev);
+    for (uint32_t i = 0; i < SCOPE_DEPTH; i++) {
+        vkt_status s = vkt_scope_begin(scope_dev);
         first = first == VKT_OK ? s : first;
     }
-    for (uint32_t i = 0; i < scope_depth; i++) {
-        vkt_scope_end(test_dev);
+    for (uint32_t i = 0; i < SCOPE_DEPTH; i++) {
+        vkt_scope_end(scope_dev);
     }
     return first;
 }
@@ -92,21 +91,23 @@ static vkt_status deep_scopes_op(void *ctx)
 static void deep_scopes_check(void *ctx, vkt_status s, long point)
 {
     (void)ctx;
-    (void)point;
     if (s != VKT_OK) {
         assert_int_equal(s, VKT_OUT_OF_HOST_MEMORY);
         assert_non_null(strstr(vkt_last_error(), "vkt_scope_begin"));
     }
     vkt_device_stats st;
-    vkt_device_finish(test_dev);
-    vkt_device_get_stats(test_dev, &st);
+    vkt_device_finish(scope_dev);
+    vkt_device_get_stats(scope_dev, &st);
     assert_true(st.memory_in_use >= scope_baseline + OUTER_FLOATS * sizeof(float));
-    vkt_scope_end(test_dev); /* the outer scope: its tensor goes now */
-    vkt_device_finish(test_dev);
-    vkt_device_get_stats(test_dev, &st);
-    if (st.memory_in_use != scope_baseline) {
-        fail_msg("point %ld: %llu bytes in use, %llu before", point,
-                 (unsigned long long)st.memory_in_use, (unsigned long long)scope_baseline);
+    vkt_scope_end(scope_dev); /* the outer scope: its tensor goes now */
+    vkt_device_finish(scope_dev);
+    vkt_device_get_stats(scope_dev, &st);
+    uint64_t in_use = st.memory_in_use;
+    vkt_device_destroy(scope_dev);
+    scope_dev = NULL;
+    if (in_use != scope_baseline) {
+        fail_msg("point %ld: %llu bytes in use, %llu before", point, (unsigned long long)in_use,
+                 (unsigned long long)scope_baseline);
     }
 }
 

@@ -217,7 +217,9 @@ static vkt_param *add(vkt_model *m, const char *fn, const char *name, bool buffe
     }
     *p = (vkt_param){.model = m, .name = copy, .buffer = buffer, .dtype = dtype, .ndim = ndim,
                      .numel = numel, .init = init ? *init : zeros, .reg = m->n};
-    memcpy(p->shape, shape, (size_t)ndim * sizeof *shape);
+    if (ndim > 0) { /* a scalar buffer (ndim 0) may come with shape NULL */
+        memcpy(p->shape, shape, (size_t)ndim * sizeof *shape);
+    }
     if (make_key(m, fn, p) != VKT_OK) {
         param_free(p);
         return NULL;
