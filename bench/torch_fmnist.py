@@ -3,6 +3,7 @@
 Fashion-MNIST and prints per-epoch train loss, test accuracy and samples/s.
 
     /usr/bin/python3 bench/torch_fmnist.py mlp|cnn [epochs=5] [batch=128] [threads=all cores]
+                                                   [batches per epoch=all]
 
 The models are vkt's `vkt train --model mlp` (784-256-128-10) and `--model cnn`
 (Conv(1,32,3,p1)-BN-ReLU-MaxPool2, Conv(32,64,3,p1)-BN-ReLU-MaxPool2, Flatten, Linear(3136,128)-ReLU-
@@ -64,6 +65,7 @@ def main():
     epochs = int(sys.argv[2]) if len(sys.argv) > 2 else 5
     bs = int(sys.argv[3]) if len(sys.argv) > 3 else 128
     torch.set_num_threads(int(sys.argv[4]) if len(sys.argv) > 4 else os.cpu_count())
+    limit = int(sys.argv[5]) if len(sys.argv) > 5 else None
     shape = (-1, 1, 28, 28)
     xtr = torch.from_numpy(idx("train-images-idx3-ubyte.gz", 16).reshape(shape).astype(np.float32) / 255)
     ytr = torch.from_numpy(idx("train-labels-idx1-ubyte.gz", 8).astype(np.int64))
@@ -79,7 +81,7 @@ def main():
         perm = torch.randperm(len(xtr))
         t0, s, n = time.time(), 0.0, 0
         m.train()
-        for i in range(0, len(xtr), bs):
+        for i in range(0, len(xtr) if limit is None else min(len(xtr), limit * bs), bs):
             j = perm[i:i + bs]
             loss = F.cross_entropy(m(xtr[j]), ytr[j])
             opt.zero_grad()

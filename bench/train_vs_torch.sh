@@ -9,7 +9,9 @@
 # alternate (vkt, PyTorch, vkt, PyTorch, ...) so that both see the same machine; the ratio is of
 # the two medians. The BLAS library, its kernel and its threads are printed.
 #
-# usage: bench/train_vs_torch.sh [mlp|cnn] [epochs=2] [batch=128] [rounds=3]
+# usage: bench/train_vs_torch.sh [mlp|cnn] [epochs=2] [batch=128] [rounds=3] [batches=all]
+#        batches: training batches per epoch on both sides (the CNN's full epoch takes minutes
+#        on a small CPU; e.g. `cnn 1 128 3 100`)
 #        (installs python3-torch and libopenblas0-pthread if missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +23,7 @@ case "${1:-}" in mlp | cnn) model=$1; shift ;; esac
 epochs=${1:-2}
 batch=${2:-128}
 rounds=${3:-3}
+batches=${4:-}
 cores=$(nproc)
 export OPENBLAS_NUM_THREADS=$cores
 
@@ -30,9 +33,10 @@ vkt_all=()
 torch_all=()
 for r in $(seq 1 "$rounds"); do
     vkt_out=$(build-release/tools/vkt train --model "$model" --epochs "$epochs" --batch-size "$batch" \
+        ${batches:+--limit-batches "$batches"} \
         --val-split 0 --log-every 0)
     vkt_all+=("$(echo "$vkt_out" | awk '/^training:/ {print $(NF-1)}')")
-    torch_out=$(/usr/bin/python3 bench/torch_fmnist.py "$model" "$epochs" "$batch" "$cores")
+    torch_out=$(/usr/bin/python3 bench/torch_fmnist.py "$model" "$epochs" "$batch" "$cores" $batches)
     torch_all+=("$(echo "$torch_out" |
         awk '/samples_per_s/ {s += $NF; n++} END {if (n) printf "%.0f", s / n}')")
     echo "round $r: vkt ${vkt_all[-1]} samples/s, pytorch ${torch_all[-1]} samples/s"

@@ -252,10 +252,12 @@ def cnn_checks(tmp):
     write_idx(data, "train", 48, 28, 10, 5)
     write_idx(data, "t10k", 20, 28, 10, 6)
     res = run(["train", "--data", data, "--model", "cnn", "--epochs", "1", "--batch-size", "16",
-               "--val-split", "0.25"], tmp)
+               "--val-split", "0.25", "--limit-batches", "2"], tmp)
     check(res.returncode == 0 and "model: CNN" in res.stdout and "421834 parameters" in res.stdout
           and re.search(r"^test_acc \S+", res.stdout, re.M),
           "train --model cnn: the reference CNN (421834 parameters) trains and tests", res)
+    check("training: 32 samples" in res.stdout,
+          "--limit-batches 2 trains 2 of the 3 batches of 16 (32 samples)", res)
     m = re.search(r"logs and checkpoints in (\S+)", res.stdout)
     ckpts = sorted(glob.glob(os.path.join(tmp, m.group(1), "checkpoints", "*.ckpt"))) if m else []
     check(len(ckpts) == 1, f"one checkpoint from the cnn run ({ckpts})", res)

@@ -27,7 +27,7 @@ typedef struct train_args {
     uint32_t layers[MAX_SIZES];
     int n_layers;
     bool layers_set;
-    uint32_t epochs, batch_size, log_every;
+    uint32_t epochs, batch_size, log_every, limit_batches;
     float lr, momentum, weight_decay, val_split;
     bool weight_decay_set;
     vkt_optim_type optimizer;
@@ -67,6 +67,8 @@ static int train_usage(FILE *f)
         "                      (x0.1 every 5 epochs) or none (default cosine)\n"
         "  --seed N            initialisation, shuffling and split (default 0)\n"
         "  --val-split X       fraction of the training set held out, in [0, 0.9] (default 0.1)\n"
+        "  --limit-batches N   at most N training batches per epoch (Lightning's\n"
+        "                      limit_train_batches; default: all)\n"
         "  --log-every N       log step metrics (metrics.csv) every N steps; 0 = never\n"
         "                      (default 50, as Lightning's log_every_n_steps)\n"
         "  --resume PATH       continue from a checkpoint (weights, optimizer, schedule, epoch)\n"
@@ -98,7 +100,7 @@ static int parse(int argc, char **argv, train_args *a)
     };
     enum {
         O_DATA = 256, O_MODEL, O_LAYERS, O_EPOCHS, O_BATCH, O_LR, O_OPTIMIZER, O_MOMENTUM, O_WD,
-        O_SCHEDULE, O_SEED, O_VAL_SPLIT, O_LOG_EVERY, O_RESUME, O_STREAM, O_DEVICE, O_VALIDATION,
+        O_SCHEDULE, O_SEED, O_VAL_SPLIT, O_LOG_EVERY, O_LIMIT, O_RESUME, O_STREAM, O_DEVICE, O_VALIDATION,
     };
     static const struct option opts[] = {
         {"data", required_argument, NULL, O_DATA},
@@ -114,6 +116,7 @@ static int parse(int argc, char **argv, train_args *a)
         {"seed", required_argument, NULL, O_SEED},
         {"val-split", required_argument, NULL, O_VAL_SPLIT},
         {"log-every", required_argument, NULL, O_LOG_EVERY},
+        {"limit-batches", required_argument, NULL, O_LIMIT},
         {"resume", required_argument, NULL, O_RESUME},
         {"stream", no_argument, NULL, O_STREAM},
         {"device", required_argument, NULL, O_DEVICE},
@@ -161,6 +164,9 @@ static int parse(int argc, char **argv, train_args *a)
         case O_SEED: rc = vkt_cli_u64(CMD, "--seed", v, 0, 1ull << 53, &a->seed); break;
         case O_VAL_SPLIT: rc = vkt_cli_float(CMD, "--val-split", v, 0, 0.9, &a->val_split); break;
         case O_LOG_EVERY: rc = vkt_cli_u32(CMD, "--log-every", v, 0, 1000000000, &a->log_every);
+            break;
+        case O_LIMIT:
+            rc = vkt_cli_u32(CMD, "--limit-batches", v, 1, 1000000000, &a->limit_batches);
             break;
         case O_SCHEDULE:
             a->schedule = strcmp(v, "cosine") == 0 ? VKT_SCHED_COSINE
@@ -266,6 +272,9 @@ static vkt_status make_hparams(const train_args *a, vkt_dict **out)
     }
     for (size_t i = 0; s == VKT_OK && i < sizeof nums / sizeof nums[0]; i++) {
         s = vkt_dict_set_number(d, nums[i].key, nums[i].v);
+    }
+    if (s == VKT_OK && a->limit_batches) {
+        s = vkt_dict_set_number(d, "limit_batches", a->limit_batches);
     }
     if (s == VKT_OK && a->resume) {
         s = vkt_dict_set_string(d, "resume", a->resume);
@@ -560,6 +569,7 @@ int vkt_cli_train(int argc, char **argv)
     vkt_callback summary = {.on_train_epoch_end = print_epoch, .name = "EpochSummary"};
     if (vkt_trainer_create(dev, &(vkt_trainer_desc){.max_epochs = a.epochs,
                                                     .log_every_n_steps = a.log_every,
+                                                    .limit_train_batches = {.count = a.limit_batches},
                                                     .disable_step_logging = a.log_every == 0,
                                                     .seed = a.seed,
                                                     .hparams = hparams,
