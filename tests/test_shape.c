@@ -290,6 +290,7 @@ static void agrees_with_pytorch(void **state)
     assert_non_null(f);
     char line[256];
     int cases = 0;
+    double worst_y = 0.0, worst_dx = 0.0;
     while (fgets(line, sizeof line, f)) {
         fix k = {0};
         long long sh[VKT_MAX_DIMS] = {0};
@@ -334,6 +335,8 @@ static void agrees_with_pytorch(void **state)
         assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, w))), VKT_OK);
         float *gy = fetch(y), *gdx = fetch(vkt_tensor_grad(x));
         double ey = rel_err(gy, k.y, yn), edx = rel_err(gdx, k.dx, k.n);
+        worst_y = ey > worst_y ? ey : worst_y;
+        worst_dx = edx > worst_dx ? edx : worst_dx;
         if (!(ey <= 1e-4 && edx <= 1e-4)) {
             fprintf(stderr, "%s dim %d: y off by %.3g, dx by %.3g (relative)\n", k.op, k.dim, ey,
                     edx);
@@ -349,6 +352,9 @@ static void agrees_with_pytorch(void **state)
         cases++;
     }
     fclose(f);
+    printf("worst relative error against torch over %d cases (tol 1e-4): values %.3g, gradients "
+           "%.3g\n",
+           cases, worst_y, worst_dx);
     assert_true(cases >= 12);
 }
 
