@@ -67,11 +67,14 @@ def no_leak_at_all(res):
     return "LeakSanitizer" not in res.stderr
 
 
-def safetensors_metadata(path):
+def safetensors_header(path):
     with open(path, "rb") as f:
         n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-    return json.loads(header["__metadata__"]["vkt"])
+        return json.loads(f.read(n))
+
+
+def safetensors_metadata(path):
+    return json.loads(safetensors_header(path)["__metadata__"]["vkt"])
 
 
 def main():
@@ -263,6 +266,16 @@ def cnn_checks(tmp):
     check(len(ckpts) == 1, f"one checkpoint from the cnn run ({ckpts})", res)
     if not ckpts:
         return
+    flat = safetensors_header(os.path.join(tmp, m.group(1), "model.safetensors"))
+    names = [k for k in flat if k != "__metadata__"]
+    torch_names = [f"{i}.{p}" for i, ps in [(0, "wb"), (1, "wbmvn"), (4, "wb"), (5, "wbmvn"),
+                                             (9, "wb"), (12, "wb")] for p in ps]
+    torch_names = [n.replace(".w", ".weight").replace(".b", ".bias").replace(
+        ".m", ".running_mean").replace(".v", ".running_var").replace(".n", ".num_batches_tracked")
+        for n in torch_names]
+    check(names == torch_names and flat["1.num_batches_tracked"]["dtype"] == "I64" and
+          flat["0.weight"]["shape"] == [32, 1, 3, 3] and flat["9.weight"]["shape"] == [128, 3136],
+          f"model.safetensors holds torch's nn.Sequential state dict, flat: {names}")
     hp = safetensors_metadata(ckpts[0]).get("hyper_parameters", {})
     check(hp.get("model") == "cnn" and "layers" not in hp,
           f"the cnn checkpoint records model: cnn and no layers: {hp}")

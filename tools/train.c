@@ -610,6 +610,14 @@ int vkt_cli_train(int argc, char **argv)
            (unsigned long long)steps, a.epochs);
     printf("device memory: peak %.1f MiB; logs and checkpoints in %s\n",
            st.memory_peak / 1048576.0, vkt_trainer_log_dir(trainer));
+    /* the final weights as a flat state dict: torch's load_state_dict takes it unchanged */
+    snprintf(what, sizeof what, "%s/model.safetensors", vkt_trainer_log_dir(trainer));
+    if (vkt_model_save_safetensors(m, what) != VKT_OK) {
+        rc = fail("saving the weights");
+        goto cleanup;
+    }
+    printf("weights: %s (PyTorch: model.load_state_dict(safetensors.torch.load_file(path)))\n",
+           what);
     rc = 0;
 
 cleanup:

@@ -295,6 +295,13 @@ VKT_API vkt_status vkt_model_load_state_dict(vkt_model *m, const vkt_dict *sd);
  * checkpoint, whose "state_dict" is used. Strict as vkt_model_load_state_dict; errors name the file.
  */
 VKT_API vkt_status vkt_model_load_safetensors(vkt_model *m, const char *path);
+/**
+ * Writes the state dict alone as a flat safetensors file (atomically, as checkpoints): tensor
+ * names are exactly torch's state-dict keys, so a PyTorch model of the same structure takes
+ *     model.load_state_dict(safetensors.torch.load_file(path))
+ * with nothing to strip or rename. (A checkpoint nests the weights under "state_dict/".)
+ */
+VKT_API vkt_status vkt_model_save_safetensors(const vkt_model *m, const char *path);
 
 /* ---- layers (one file each under src/nn/; adding one: src/nn/layer.h) ------------------------ */
 

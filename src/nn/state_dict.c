@@ -136,6 +136,21 @@ vkt_status vkt_model_load_state_dict(vkt_model *m, const vkt_dict *sd)
     return load(m, sd, "vkt_model_load_state_dict");
 }
 
+vkt_status vkt_model_save_safetensors(const vkt_model *m, const char *path)
+{
+    if (!m || !path) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_model_save_safetensors: model and path are "
+                                                "required");
+    }
+    vkt_dict *d = vkt_dict_create();
+    vkt_status s = d ? vkt_model_state_dict(m, d) : vkt_last_status();
+    if (s == VKT_OK) {
+        s = vkt_checkpoint_save(d, path);
+    }
+    vkt_dict_destroy(d);
+    return s;
+}
+
 vkt_status vkt_model_load_safetensors(vkt_model *m, const char *path)
 {
     if (!m || !path) {
