@@ -289,53 +289,14 @@ static void errors_are_clear(void **state)
 /* ---- PyTorch agreement ---------------------------------------------------------------------- */
 
 #define TORCH_TOL 1e-4
-#define MAX_FIX 256
 
-typedef struct fix {
-    char name[96];
-    int ndim;
-    int64_t dims[4];
-    int64_t n;
-    float *v;
-} fix;
+typedef test_fixture fix;
 
-static fix fixtures[MAX_FIX];
+static const fix *fixtures;
 static int n_fixtures;
 static const char *fixture_path;
 
-static void load_fixtures(void)
-{
-    if (n_fixtures) {
-        return;
-    }
-    assert_non_null(fixture_path);
-    FILE *f = fopen(fixture_path, "r");
-    assert_non_null(f);
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "tensor ", 7) != 0) {
-            continue;
-        }
-        assert_true(n_fixtures < MAX_FIX);
-        fix *x = &fixtures[n_fixtures++];
-        long long d[4] = {1, 1, 1, 1};
-        int got = sscanf(line + 7, "%95s %d %lld %lld %lld %lld", x->name, &x->ndim, &d[0], &d[1],
-                         &d[2], &d[3]);
-        assert_true(got >= 3 && got == 2 + x->ndim && x->ndim <= 4);
-        x->n = 1;
-        for (int i = 0; i < x->ndim; i++) {
-            x->dims[i] = d[i];
-            x->n *= d[i];
-        }
-        x->v = malloc((size_t)x->n * sizeof *x->v);
-        assert_non_null(x->v);
-        for (int64_t i = 0; i < x->n; i++) {
-            assert_int_equal(fscanf(f, "%f", &x->v[i]), 1);
-        }
-    }
-    fclose(f);
-    assert_true(n_fixtures > 20);
-}
+static void load_fixtures(void) { fixtures = test_fixtures_load(fixture_path, 20, &n_fixtures); }
 
 static const fix *get(const char *fmt, ...)
 {

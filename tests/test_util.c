@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 vkt_device *test_dev;
 static uint64_t seen_messages;
@@ -65,4 +66,45 @@ void test_run_checks(const char *filter)
     fprintf(stderr, "%s: %u checks, %u failures\n", filter, checks, failures);
     assert_true(checks > 0);
     assert_int_equal(failures, 0);
+}
+
+const test_fixture *test_fixtures_load(const char *path, int min, int *count)
+{
+    static test_fixture *fx;
+    static int n, cap;
+    if (!fx) {
+        assert_non_null(path);
+        FILE *f = fopen(path, "r");
+        assert_non_null(f);
+        char line[512];
+        while (fgets(line, sizeof line, f)) {
+            if (strncmp(line, "tensor ", 7) != 0) {
+                continue;
+            }
+            if (n == cap) {
+                cap = cap ? 2 * cap : 64;
+                fx = realloc(fx, (size_t)cap * sizeof *fx);
+                assert_non_null(fx);
+            }
+            test_fixture *x = &fx[n++];
+            long long d[4] = {1, 1, 1, 1};
+            int got = sscanf(line + 7, "%95s %d %lld %lld %lld %lld", x->name, &x->ndim, &d[0],
+                             &d[1], &d[2], &d[3]);
+            assert_true(got >= 3 && got == 2 + x->ndim && x->ndim <= 4);
+            x->n = 1;
+            for (int i = 0; i < x->ndim; i++) {
+                x->dims[i] = d[i];
+                x->n *= d[i];
+            }
+            x->v = malloc((size_t)x->n * sizeof *x->v);
+            assert_non_null(x->v);
+            for (int64_t i = 0; i < x->n; i++) {
+                assert_int_equal(fscanf(f, "%f", &x->v[i]), 1);
+            }
+        }
+        fclose(f);
+    }
+    assert_true(n > min);
+    *count = n;
+    return fx;
 }

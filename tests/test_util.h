@@ -30,4 +30,20 @@ void test_run_checks(const char *filter);
 /* Runs the group with the shared device fixture. */
 #define VKT_RUN_GROUP(tests) cmocka_run_group_tests(tests, test_group_setup, test_group_teardown)
 
+/* A tensor of a text fixture made by tools/make_torch_*_fixtures.py:
+ *     tensor <name> <ndim> <dim0> ... <dim ndim-1>
+ *     <values, whitespace separated>
+ * (the format predates the safetensors fixtures; the older generators keep writing it). */
+typedef struct test_fixture {
+    char name[96];
+    int ndim;
+    int64_t dims[4];
+    int64_t n;
+    float *v;
+} test_fixture;
+
+/* Reads every record of `path` (once per process; later calls return the same array) and
+ * asserts there are more than `min`; *count gets their number. */
+const test_fixture *test_fixtures_load(const char *path, int min, int *count);
+
 #endif
