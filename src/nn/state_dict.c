@@ -22,6 +22,20 @@ static void describe_shape(char *buf, size_t n, int ndim, const int64_t *shape)
     }
 }
 
+/* Downloads a whole block into a malloc'd array (NULL block: *out stays NULL). */
+static vkt_status fetch_block(const vkt_tensor *block, void **out)
+{
+    *out = NULL;
+    if (!block) {
+        return VKT_OK;
+    }
+    *out = vkt__malloc(vkt_tensor_bytes(block));
+    if (!*out) {
+        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
+    return vkt_tensor_download(block, *out, vkt_tensor_bytes(block));
+}
+
 vkt_status vkt_model_state_dict(const vkt_model *m, vkt_dict *sd)
 {
     if (!m || !sd) {
@@ -29,27 +43,37 @@ vkt_status vkt_model_state_dict(const vkt_model *m, vkt_dict *sd)
                                                 "required");
     }
     vkt_status s = vkt_model_build((vkt_model *)m);
+    /* one readback (one host wait) per block, not one per tensor: checkpoints run every epoch */
+    void *host[3] = {NULL, NULL, NULL};
+    const vkt_tensor *blocks[3] = {m->params, m->buf_f32, m->buf_i32};
+    for (int b = 0; b < 3 && s == VKT_OK; b++) {
+        s = fetch_block(blocks[b], &host[b]);
+    }
+    int64_t *wide = NULL;
     for (uint32_t i = 0; s == VKT_OK && i < m->n; i++) {
         const vkt_param *p = m->order[i];
-        /* f32 values, or i32 ones widened in place to int64 (torch's dtype for them) */
-        size_t each = p->dtype == VKT_I32 ? sizeof(int64_t) : sizeof(float);
-        void *host = vkt__malloc((size_t)p->numel * each);
-        if (!host) {
-            return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
-        }
-        s = vkt_tensor_download(p->t, host, (size_t)p->numel * 4);
-        if (s == VKT_OK && p->dtype == VKT_I32) {
-            int64_t *wide = host;
-            for (int64_t j = p->numel; j-- > 0;) { /* from the end: wide[j] overlays v[2j], v[2j + 1], read */
-                int32_t v;
-                memcpy(&v, (const char *)host + 4 * j, sizeof v);
-                wide[j] = v;
+        int b = !p->buffer ? 0 : p->dtype == VKT_F32 ? 1 : 2; /* as blocks[] */
+        if (p->dtype == VKT_I32) {
+            /* widened to int64, torch's dtype for them */
+            int64_t *grown = vkt__realloc(wide, (size_t)(p->numel ? p->numel : 1) * sizeof *wide);
+            if (!grown) {
+                s = vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
+                break;
+            }
+            wide = grown;
+            const int32_t *v = (const int32_t *)host[b] + p->offset;
+            for (int64_t j = 0; j < p->numel; j++) {
+                wide[j] = v[j];
             }
             s = vkt_dict_set_ints(sd, p->name, wide, p->ndim, p->shape);
-        } else if (s == VKT_OK) {
-            s = vkt_dict_set_floats(sd, p->name, host, p->ndim, p->shape);
+        } else {
+            s = vkt_dict_set_floats(sd, p->name, (const float *)host[b] + p->offset, p->ndim,
+                                    p->shape);
         }
-        free(host);
+    }
+    free(wide);
+    for (int b = 0; b < 3; b++) {
+        free(host[b]);
     }
     return s;
 }
