@@ -14,47 +14,15 @@
 
 #include "test_util.h"
 
-#define MAX_FIX 512
 #define TOL 1e-5
 
-typedef struct fix {
-    char name[96];
-    int64_t dims[2];
-    int ndim;
-    int64_t n;
-    float *v;
-} fix;
+typedef test_fixture fix;
 
-static fix fixtures[MAX_FIX];
+static const fix *fixtures;
 static int n_fixtures;
 static const char *fixture_path;
 
-static void load_fixtures(void)
-{
-    FILE *f = fopen(fixture_path, "r");
-    assert_non_null(f);
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "tensor ", 7) != 0) {
-            continue;
-        }
-        assert_true(n_fixtures < MAX_FIX);
-        fix *x = &fixtures[n_fixtures++];
-        long long d0 = 0, d1 = 0;
-        int got = sscanf(line + 7, "%95s %d %lld %lld", x->name, &x->ndim, &d0, &d1);
-        assert_true(got >= 3);
-        x->dims[0] = d0;
-        x->dims[1] = d1;
-        x->n = x->ndim == 2 ? d0 * d1 : d0;
-        x->v = malloc((size_t)x->n * sizeof *x->v);
-        assert_non_null(x->v);
-        for (int64_t i = 0; i < x->n; i++) {
-            assert_int_equal(fscanf(f, "%f", &x->v[i]), 1);
-        }
-    }
-    fclose(f);
-    assert_true(n_fixtures > 10);
-}
+static void load_fixtures(void) { fixtures = test_fixtures_load(fixture_path, 10, &n_fixtures); }
 
 static const fix *get(const char *fmt, ...)
 {
