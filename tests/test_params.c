@@ -644,6 +644,38 @@ static void torch_dtypes_convert_as_torch(void **state)
     vkt_dict_destroy(io);
 }
 
+/* Layers tag what an optimizer group needs (biases, norms); a buffer has no role. */
+static void layers_tag_param_roles(void **state)
+{
+    (void)state;
+    vkt_model *m = NULL;
+    assert_int_equal(vkt_model_create(test_dev, &(vkt_model_desc){0}, &m), VKT_OK);
+    vkt_linear_layer fc;
+    vkt_conv2d_layer conv;
+    vkt_batch_norm_layer bn;
+    assert_int_equal(vkt_linear_init(m, "fc", 3, 4, true, &fc), VKT_OK);
+    assert_int_equal(vkt_conv2d_init(m, "conv", &(vkt_conv2d_desc){.in_channels = 1,
+                                                                   .out_channels = 2,
+                                                                   .kernel = {3, 3}},
+                                     &conv),
+                     VKT_OK);
+    assert_int_equal(vkt_batch_norm2d_init(m, "bn", &(vkt_batch_norm_desc){.num_features = 2}, &bn),
+                     VKT_OK);
+    assert_int_equal(vkt_param_role_of(fc.weight), VKT_PARAM_WEIGHT);
+    assert_int_equal(vkt_param_role_of(fc.bias), VKT_PARAM_BIAS);
+    assert_int_equal(vkt_param_role_of(conv.weight), VKT_PARAM_WEIGHT);
+    assert_int_equal(vkt_param_role_of(conv.bias), VKT_PARAM_BIAS);
+    assert_int_equal(vkt_param_role_of(bn.weight), VKT_PARAM_NORM);
+    assert_int_equal(vkt_param_role_of(bn.bias), VKT_PARAM_NORM);
+    assert_int_equal(vkt_param_set_role(fc.weight, VKT_PARAM_EMBEDDING), VKT_OK);
+    assert_int_equal(vkt_param_role_of(fc.weight), VKT_PARAM_EMBEDDING);
+    assert_int_equal(vkt_param_set_role(bn.running_mean, VKT_PARAM_NORM), VKT_INVALID_ARGUMENT);
+    assert_non_null(strstr(vkt_last_error(), "bn.running_mean is a buffer"));
+    assert_int_equal(vkt_param_set_role(fc.bias, VKT_PARAM_ROLE_COUNT), VKT_INVALID_ARGUMENT);
+    assert_non_null(strstr(vkt_last_error(), "unknown role"));
+    vkt_model_destroy(m);
+}
+
 int main(int argc, char **argv)
 {
     fixture_dir = argc > 1 ? argv[1] : "tests/fixtures";
@@ -652,6 +684,7 @@ int main(int argc, char **argv)
         VKT_TEST(residual_gradients_match_cpu),
         VKT_TEST(init_statistics),
         VKT_TEST(registration_errors_are_clear),
+        VKT_TEST(layers_tag_param_roles),
         VKT_TEST(state_dict_round_trip_and_strict_errors),
         VKT_TEST(torch_file_loads),
         VKT_TEST(torch_bn_file_loads),

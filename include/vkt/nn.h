@@ -244,6 +244,22 @@ VKT_API const char *vkt_param_name(const vkt_param *p);
 VKT_API bool vkt_param_is_buffer(const vkt_param *p);
 VKT_API vkt_model *vkt_param_model(const vkt_param *p);
 
+/** What a parameter is to the optimizer: layers tag their biases, normalisation weights and
+ * embedding tables so that an optimizer can put them in a group without weight decay
+ * (vkt_optim_desc.no_decay; nanoGPT's and llm.c's AdamW groups). A new parameter is a WEIGHT. */
+typedef enum vkt_param_role {
+    VKT_PARAM_WEIGHT = 0, /* matmul and convolution weights */
+    VKT_PARAM_BIAS,
+    VKT_PARAM_NORM,       /* batch/layer/RMS norm weights and biases */
+    VKT_PARAM_EMBEDDING,  /* embedding tables */
+    VKT_PARAM_ROLE_COUNT,
+    _VKT_PARAM_ROLE_FORCE_U32 = 0x7FFFFFFF
+} vkt_param_role;
+/** Sets the role (before or after the build); VKT_INVALID_ARGUMENT for a buffer or an unknown
+ * role. */
+VKT_API vkt_status vkt_param_set_role(vkt_param *p, vkt_param_role role);
+VKT_API vkt_param_role vkt_param_role_of(const vkt_param *p);
+
 /** Training mode (the default) or evaluation mode, as torch's module.train()/eval(); layers
  * whose behaviour differs (dropout, batch norm) read it. */
 VKT_API void vkt_model_train(vkt_model *m, bool training);

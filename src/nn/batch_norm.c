@@ -41,8 +41,14 @@ static vkt_param *add(vkt_model *m, const char *fn, const char *prefix, const ch
         return NULL;
     }
     const int64_t shape[1] = {c};
-    return buffer ? vkt_model_add_buffer(m, pname, dtype, ndim, shape, &init)
-                  : vkt_model_add_param(m, pname, ndim, shape, &init);
+    if (buffer) {
+        return vkt_model_add_buffer(m, pname, dtype, ndim, shape, &init);
+    }
+    vkt_param *p = vkt_model_add_param(m, pname, ndim, shape, &init);
+    if (p) {
+        (void)vkt_param_set_role(p, VKT_PARAM_NORM); /* a parameter and a known role: cannot fail */
+    }
+    return p;
 }
 
 static vkt_status bn_init(const char *fn, vkt_model *m, const char *name,

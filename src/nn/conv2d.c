@@ -70,6 +70,7 @@ vkt_status vkt_conv2d_init(vkt_model *m, const char *name, const vkt_conv2d_desc
         if (!layer->bias) {
             return vkt_last_status();
         }
+        (void)vkt_param_set_role(layer->bias, VKT_PARAM_BIAS); /* cannot fail: a parameter */
     }
     return VKT_OK;
 }

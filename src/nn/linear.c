@@ -36,6 +36,7 @@ vkt_status vkt_linear_init(vkt_model *m, const char *name, uint32_t in, uint32_t
         if (!layer->bias) {
             return vkt_last_status();
         }
+        (void)vkt_param_set_role(layer->bias, VKT_PARAM_BIAS); /* cannot fail: a parameter */
     }
     return VKT_OK;
 }

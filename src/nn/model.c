@@ -420,6 +420,25 @@ const char *vkt_param_name(const vkt_param *p) { return p ? p->name : NULL; }
 bool vkt_param_is_buffer(const vkt_param *p) { return p && p->buffer; }
 vkt_model *vkt_param_model(const vkt_param *p) { return p ? p->model : NULL; }
 
+vkt_status vkt_param_set_role(vkt_param *p, vkt_param_role role)
+{
+    if (!p) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_param_set_role: p is NULL");
+    }
+    if (p->buffer) {
+        return vkt__error(VKT_INVALID_ARGUMENT,
+                          "vkt_param_set_role: %s is a buffer; only parameters have roles", p->name);
+    }
+    if ((unsigned)role >= VKT_PARAM_ROLE_COUNT) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_param_set_role: %s: unknown role %d", p->name,
+                          (int)role);
+    }
+    p->role = role;
+    return VKT_OK;
+}
+
+vkt_param_role vkt_param_role_of(const vkt_param *p) { return p ? p->role : VKT_PARAM_WEIGHT; }
+
 void vkt_model_train(vkt_model *m, bool training) { m->training = training; }
 bool vkt_model_is_training(const vkt_model *m) { return m->training; }
 uint64_t vkt_model_seed(const vkt_model *m) { return m ? m->seed : 0; }

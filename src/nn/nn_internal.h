@@ -15,6 +15,7 @@ struct vkt_param {
     vkt_model *model;
     char *name;
     bool buffer;                   /* not trainable */
+    vkt_param_role role;           /* for optimizer groups (weight decay) */
     vkt_dtype dtype;               /* f32, or i32 for a buffer */
     int ndim;                      /* state-dict shape; 0 for a scalar buffer */
     int64_t shape[VKT_MAX_DIMS];
