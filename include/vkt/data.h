@@ -197,6 +197,75 @@ VKT_API const uint8_t *vkt_dataset_image(const vkt_dataset *ds, uint32_t i);
 /** Sample i's class label, for class labels below 256 (see vkt_dataset_target otherwise). */
 VKT_API uint8_t vkt_dataset_label(const vkt_dataset *ds, uint32_t i);
 
+/* ---- text corpora (character-level language models) ------------------------------------------ */
+
+/**
+ * A byte-level vocabulary: token i is byte bytes[i]; bytes are distinct and sorted, so the same
+ * corpus always gives the same numbering. index[b] is byte b's token, -1 if it is not in it.
+ */
+typedef struct vkt_vocab {
+    uint32_t size;        /* 1 to 256 */
+    uint8_t bytes[256];
+    int16_t index[256];
+} vkt_vocab;
+
+/** The sorted distinct bytes of `data` (n >= 1). */
+VKT_API vkt_status vkt_vocab_build(const uint8_t *data, size_t n, vkt_vocab *out);
+/**
+ * The vocabulary as lowercase hex, two digits per byte in order ("0a2021..."): how checkpoints
+ * keep it (any byte, NUL included, survives JSON and YAML). `buf` takes 2 * size + 1 chars.
+ */
+VKT_API vkt_status vkt_vocab_format(const vkt_vocab *v, char *buf, size_t buf_size);
+/** Reads vkt_vocab_format's string back; VKT_INVALID_ARGUMENT naming the position for an odd
+ * length, a non-hex digit, or bytes that are not strictly increasing. */
+VKT_API vkt_status vkt_vocab_parse(const char *hex, vkt_vocab *out);
+/** Tokens of n bytes; VKT_INVALID_ARGUMENT naming the first byte (value and position) that is
+ * not in the vocabulary. */
+VKT_API vkt_status vkt_vocab_encode(const vkt_vocab *v, const uint8_t *s, size_t n, int32_t *out);
+/** Bytes of n tokens; VKT_INVALID_ARGUMENT naming a token outside [0, size). */
+VKT_API vkt_status vkt_vocab_decode(const vkt_vocab *v, const int32_t *tokens, size_t n,
+                                    uint8_t *out);
+
+/** A corpus read whole, its vocabulary and its tokens. */
+typedef struct vkt_text {
+    uint8_t *data;        /* the bytes, files concatenated */
+    size_t size;
+    uint32_t files;       /* files read (1 for a file or memory) */
+    vkt_vocab vocab;      /* of the whole corpus */
+    int32_t *tokens;      /* size tokens */
+} vkt_text;
+
+/**
+ * Reads a text file, or every regular file of a directory (not recursive) in strcmp order of
+ * their names, skipping hidden files and the names ending ".dat" or ".u8" (the fortune package's
+ * index files and duplicate links). VKT_IO naming the path for a missing or unreadable one,
+ * VKT_CORRUPT_FILE for an empty corpus (a directory without text names itself).
+ */
+VKT_API vkt_status vkt_text_load(const char *path, vkt_text *out);
+/** A corpus from memory (copied); size >= 1. */
+VKT_API vkt_status vkt_text_from_memory(const void *data, size_t size, vkt_text *out);
+VKT_API void vkt_text_free(vkt_text *t);
+/**
+ * The entropy in nats of the unigram (byte-frequency) distribution of n tokens below
+ * vocab_size: the loss of a model that ignores context, which a character model must beat. Bits
+ * per character are nats / ln 2. NaN for bad arguments (n 0, a token out of range).
+ */
+VKT_API double vkt_text_unigram_entropy(const int32_t *tokens, size_t n, uint32_t vocab_size);
+/**
+ * Splits by position: the last round(size * val_fraction) tokens are held out. *n_train gets the
+ * length of the first part (the second starts there). val_fraction in [0, 1).
+ */
+VKT_API vkt_status vkt_text_split(const vkt_text *t, float val_fraction, size_t *n_train);
+/**
+ * A dataset of next-token windows over n tokens: sample j starts at i = j * stride, with
+ * features x = tokens[i, i + context) and targets y = tokens[i + 1, i + context + 1), both i32 of
+ * shape (context). stride 0 means context (windows that do not overlap). Batches from a loader
+ * are x (B, context) f32 holding the ids (cast with vkt_cast to i32) and y (B, context) i32.
+ * VKT_INVALID_ARGUMENT when n < context + 1 (naming both).
+ */
+VKT_API vkt_status vkt_dataset_text_windows(const int32_t *tokens, size_t n, uint32_t context,
+                                            uint32_t stride, vkt_dataset **out);
+
 /* ---- loaders --------------------------------------------------------------------------------- */
 
 typedef enum vkt_norm {

@@ -411,6 +411,25 @@ VKT_API vkt_status vkt_dropout_init(vkt_model *m, const char *name, float p,
                                     vkt_dropout_layer *layer);
 VKT_API vkt_tensor *vkt_dropout_forward(vkt_dropout_layer *l, const vkt_tensor *x);
 
+/* ---- sampling (a language model's next token, on the host) ---------------------------------- */
+
+/** How vkt_sample_logits draws; the zero value samples from softmax(logits) over all tokens. */
+typedef struct vkt_sample_desc {
+    float temperature;   /* logits / temperature; 0 -> 1; must be finite and > 0 */
+    uint32_t top_k;      /* only the k largest logits (ties: the lower index first); 0: all */
+    bool greedy;         /* the largest logit (the lowest index among ties); draws nothing */
+} vkt_sample_desc;
+
+/**
+ * Draws a token from `n` logits as `desc` says, with one uniform draw of the splitmix64 generator
+ * whose state is *rng (advanced; untouched when one token is kept: greedy, top_k 1): the same
+ * state, logits and desc give the same token on every machine. Probabilities are computed in double from the largest logit down, and the draw walks
+ * the kept tokens in order of decreasing logit. VKT_INVALID_ARGUMENT for NULL, n 0, a bad
+ * temperature or a NaN logit (naming its index).
+ */
+VKT_API vkt_status vkt_sample_logits(const float *logits, uint32_t n, const vkt_sample_desc *desc,
+                                     uint64_t *rng, int32_t *out);
+
 /* ---- optimizers ------------------------------------------------------------------------------ */
 
 typedef enum vkt_optim_type {
