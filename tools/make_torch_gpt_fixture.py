@@ -19,7 +19,8 @@ Two copies of the model:
   untied   lm_head.weight is its own parameter: logits, loss and every gradient, then STEPS steps
            of AdamW on the same batch (nanoGPT's configure_optimizers: weight decay 0.1 on the
            2-D weights, none on biases, norms and embeddings; betas (0.9, 0.95), eps 1e-8;
-           clip_grad_norm_(1.0) before each step; nanoGPT's get_lr warmup + cosine per step).
+           clip_grad_norm_(1.0) before each step; warmup + cosine lr per step, as
+           VKT_SCHED_WARMUP_COSINE with warmup 3, t_max 10, eta_min 3e-4).
   tied     lm_head.weight is transformer.wte.weight (nanoGPT's default): logits, loss and the
            gradients, where wte's gradient is the sum of the embedding's and the head's.
 
@@ -124,9 +125,10 @@ def loss_of(logits, y):
 
 
 def get_lr(it):
-    """nanoGPT's train.py get_lr."""
+    """nanoGPT's train.py get_lr, warming up to the full lr at it = WARMUP - 1 as
+    VKT_SCHED_WARMUP_COSINE does (nanoGPT divides by WARMUP + 1)."""
     if it < WARMUP:
-        return LR * (it + 1) / (WARMUP + 1)
+        return LR * (it + 1) / WARMUP
     if it > DECAY_ITERS:
         return MIN_LR
     ratio = (it - WARMUP) / (DECAY_ITERS - WARMUP)
