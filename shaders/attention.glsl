@@ -30,6 +30,10 @@ layout(push_constant) uniform PC {
 // compile each of these kernels).
 #define D4 ((pc.d + 3u) / 4u)
 #define BK pc.bk
+// Words per row in shared memory: D4 padded to a multiple of 4 (zeros), so the inner loops take
+// four words at a time into named registers (a private array indexed at run time would cost
+// lavapipe a select ladder, and one indexed by a constant trip count would be unrolled).
+#define DP ((D4 + 3u) & ~3u)
 
 // Element e of a row as vec4 word c: zero past d, so padded words add nothing to dot products.
 #define ATTN_LOAD4(buf, base, c)                                                                   \

@@ -2,7 +2,8 @@
 // attention_bwd_dkdv.comp — dK and dV of the fused attention (FlashAttention-2's first backward
 // kernel): one workgroup per (b * h, block of ATTN_ROWS_DKDV keys), one invocation per key row,
 // queries, their dO rows and their (L, D) streamed in shared tiles of BK rows over this pass's
-// queries [begin, end); the dK, dV accumulators and the tile's P z and dS stay in shared memory.
+// queries [begin, end); the dK, dV accumulators, the k and v rows and the tile's P z and dS stay
+// in shared memory.
 // P is recomputed: P_ij = exp(s_ij - L_i), z_ij the regenerated dropout multiplier;
 // dV_j (+)= sum_i P_ij z_ij dO_i and dK_j (+)= scale * sum_i dS_ij q_i with
 // dS_ij = P_ij (z_ij dO_i . v_j - D_i). Each invocation owns its rows of dK and dV: no atomics,
@@ -30,8 +31,10 @@ shared float ls[ATTN_MAX_BK];
 shared float dsum[ATTN_MAX_BK];
 shared vec4 dka[ATTN_ROWS_DKDV * ATTN_MAX_D4]; // word c of key row tid at c * WG + tid
 shared vec4 dva[ATTN_ROWS_DKDV * ATTN_MAX_D4];
-shared float ssh[ATTN_ROWS_DKDV * ATTN_MAX_BK]; // score, then dS, of query ii at ii * WG + tid
-shared float psh[ATTN_ROWS_DKDV * ATTN_MAX_BK]; // dP = dO . v, then P z
+shared vec4 ksh[ATTN_ROWS_DKDV * ATTN_MAX_D4]; // k * scale, likewise
+shared vec4 vsh[ATTN_ROWS_DKDV * ATTN_MAX_D4];
+shared float ssh[ATTN_ROWS_DKDV * ATTN_MAX_BK]; // dS of query ii at ii * WG + tid
+shared float psh[ATTN_ROWS_DKDV * ATTN_MAX_BK]; // P z of query ii
 
 void main()
 {
@@ -49,6 +52,12 @@ void main()
     for (uint c = 0u; c < D4; c++) {
         dka[c * WG + tid] = vec4(0.0);
         dva[c * WG + tid] = vec4(0.0);
+        ksh[c * WG + tid] = vec4(0.0);
+        vsh[c * WG + tid] = vec4(0.0);
+    }
+    for (uint c = 0u; valid && c < D4; c++) {
+        ksh[c * WG + tid] = ATTN_LOAD4(k, kb, c) * pc.scale;
+        vsh[c * WG + tid] = ATTN_LOAD4(v, kb, c);
     }
     uint rows = pc.bh * pc.tq;
     uint qbegin = pc.begin;
@@ -74,25 +83,18 @@ void main()
         }
         uint nq = min(BK, pc.end - i0);
         for (uint ii = 0u; ii < nq; ii++) {
-            ssh[ii * WG + tid] = 0.0;
-            psh[ii * WG + tid] = 0.0;
-        }
-        for (uint c = 0u; c < D4; c++) {
-            vec4 kc = ATTN_LOAD4(k, kb, c), vc = ATTN_LOAD4(v, kb, c);
-            for (uint ii = 0u; ii < nq; ii++) {
-                ssh[ii * WG + tid] += dot(qs[ii * D4 + c], kc);
-                psh[ii * WG + tid] += dot(dos[ii * D4 + c], vc);
-            }
-        }
-        for (uint ii = 0u; ii < nq; ii++) {
             uint i = i0 + ii;
-            float sc = ssh[ii * WG + tid] * pc.scale;
+            float sc = 0.0, dp = 0.0;
+            for (uint c = 0u; c < D4; c++) {
+                sc += dot(qs[ii * D4 + c], ksh[c * WG + tid]);
+                dp += dot(dos[ii * D4 + c], vsh[c * WG + tid]);
+            }
             if (pc.has_mask != 0u) {
                 sc += mask[i * pc.tk + j];
             }
             float p = (pc.causal != 0u && j > i) ? 0.0 : exp(sc - ls[ii]);
             float pz = pc.threshold != 0u ? p * attn_dropout(bh * pc.tq + i, j) : p;
-            ssh[ii * WG + tid] = pz * psh[ii * WG + tid] - p * dsum[ii];
+            ssh[ii * WG + tid] = pz * dp - p * dsum[ii];
             psh[ii * WG + tid] = pz;
         }
         for (uint c = 0u; c < D4; c++) {

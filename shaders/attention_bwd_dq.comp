@@ -2,7 +2,8 @@
 // attention_bwd_dq.comp — dQ of the fused attention (FlashAttention-2's second backward kernel):
 // one workgroup per (b * h, block of ATTN_ROWS queries), one invocation per query row, keys and
 // values streamed in shared tiles of BK rows over this pass's keys [begin, end); the dQ
-// accumulator and the tile's scores and dP stay in shared memory (each invocation's own words).
+// accumulator, its q and dO rows and the tile's dS stay in shared memory (each invocation's own
+// words).
 // P is recomputed from q, k and the forward's L: P_ij = exp(s_ij - L_i); with the dropout
 // multiplier z_ij regenerated from Philox, dS_ij = P_ij (z_ij dO_i . v_j - D_i) and
 // dQ_i (+)= scale * sum_j dS_ij k_j. Each invocation owns its row of dQ: no atomics, and the sum
@@ -26,8 +27,9 @@ layout(set = 0, binding = 6) buffer DQ { float dq[]; };
 shared vec4 ks[ATTN_TILE_WORDS];
 shared vec4 vs[ATTN_TILE_WORDS];
 shared vec4 acc[ATTN_ROWS * ATTN_MAX_D4];  // word c of row tid at c * WG + tid
-shared float ssh[ATTN_ROWS * ATTN_MAX_BK]; // score, then dS, of key jj at jj * WG + tid
-shared float dsh[ATTN_ROWS * ATTN_MAX_BK]; // dP = dO . v of key jj
+shared vec4 qsh[ATTN_ROWS * ATTN_MAX_D4];  // q * scale, likewise
+shared vec4 gsh[ATTN_ROWS * ATTN_MAX_D4];  // dO, likewise
+shared float ssh[ATTN_ROWS * ATTN_MAX_BK]; // dS of key jj at jj * WG + tid
 
 void main()
 {
@@ -44,6 +46,12 @@ void main()
 
     for (uint c = 0u; c < D4; c++) {
         acc[c * WG + tid] = vec4(0.0);
+        qsh[c * WG + tid] = vec4(0.0);
+        gsh[c * WG + tid] = vec4(0.0);
+    }
+    for (uint c = 0u; valid && c < D4; c++) {
+        qsh[c * WG + tid] = ATTN_LOAD4(q, qb, c) * pc.scale;
+        gsh[c * WG + tid] = ATTN_LOAD4(dout, qb, c);
     }
     float li = valid ? stats[row] : 0.0, di = valid ? stats[pc.bh * pc.tq + row] : 0.0;
 
@@ -65,25 +73,18 @@ void main()
         }
         uint nk = min(BK, kend - k0);
         for (uint jj = 0u; jj < nk; jj++) {
-            ssh[jj * WG + tid] = 0.0;
-            dsh[jj * WG + tid] = 0.0;
-        }
-        for (uint c = 0u; c < D4; c++) {
-            vec4 qc = ATTN_LOAD4(q, qb, c), gc = ATTN_LOAD4(dout, qb, c);
-            for (uint jj = 0u; jj < nk; jj++) {
-                ssh[jj * WG + tid] += dot(qc, ks[jj * D4 + c]);
-                dsh[jj * WG + tid] += dot(gc, vs[jj * D4 + c]);
-            }
-        }
-        for (uint jj = 0u; jj < nk; jj++) {
             uint j = k0 + jj;
-            float sc = ssh[jj * WG + tid] * pc.scale;
+            float sc = 0.0, dp = 0.0;
+            for (uint c = 0u; c < D4; c++) {
+                sc += dot(qsh[c * WG + tid], ks[jj * D4 + c]);
+                dp += dot(gsh[c * WG + tid], vs[jj * D4 + c]);
+            }
             if (pc.has_mask != 0u) {
                 sc += mask[i * pc.tk + j];
             }
             float p = (pc.causal != 0u && j > i) ? 0.0 : exp(sc - li);
             float z = pc.threshold != 0u ? attn_dropout(row, j) : 1.0;
-            ssh[jj * WG + tid] = p * (z * dsh[jj * WG + tid] - di);
+            ssh[jj * WG + tid] = p * (z * dp - di);
         }
         for (uint c = 0u; c < D4; c++) {
             vec4 a = acc[c * WG + tid];

@@ -27,6 +27,7 @@ layout(set = 0, binding = 5) buffer L { float lse[]; };
 shared vec4 ks[ATTN_TILE_WORDS];
 shared vec4 vs[ATTN_TILE_WORDS];
 shared vec4 acc[ATTN_ROWS * ATTN_MAX_D4]; // word c of row tid at c * WG + tid
+shared vec4 qsh[ATTN_ROWS * ATTN_MAX_D4]; // q * scale, likewise
 shared float ssh[ATTN_ROWS * ATTN_MAX_BK]; // score jj of row tid at jj * WG + tid
 
 void main()
@@ -43,8 +44,12 @@ void main()
     uint row = bh * pc.tq + i, qb = row * pc.d;
 
     float m = ATTN_NEG_INF, l = 0.0;
-    for (uint c = 0u; c < D4; c++) {
+    for (uint c = 0u; c < DP; c++) {
         acc[c * WG + tid] = vec4(0.0);
+        qsh[c * WG + tid] = vec4(0.0);
+    }
+    for (uint c = 0u; valid && c < D4; c++) {
+        qsh[c * WG + tid] = ATTN_LOAD4(q, qb, c) * pc.scale;
     }
     if (valid && pc.first == 0u) {
         m = lse[row];
@@ -60,8 +65,8 @@ void main()
     }
     for (uint k0 = pc.begin; k0 < kend; k0 += BK) {
         barrier(); // the previous tile has been read
-        for (uint x = tid; x < BK * D4; x += WG) {
-            uint jj = x / D4, c = x % D4, j = k0 + jj;
+        for (uint x = tid; x < BK * DP; x += WG) { // words past D4 load as zeros
+            uint jj = x / DP, c = x % DP, j = k0 + jj;
             uint base = (bh * pc.tk + j) * pc.d;
             ks[x] = j < kend ? ATTN_LOAD4(k, base, c) : vec4(0.0);
             vs[x] = j < kend ? ATTN_LOAD4(v, base, c) : vec4(0.0);
@@ -71,19 +76,22 @@ void main()
             continue;
         }
         uint nk = min(BK, kend - k0);
-        float mt = ATTN_NEG_INF;
         for (uint jj = 0u; jj < nk; jj++) {
             ssh[jj * WG + tid] = 0.0;
         }
-        for (uint c = 0u; c < D4; c++) { // q word c against every key of the tile
-            vec4 qc = ATTN_LOAD4(q, qb, c);
+        for (uint c = 0u; c < DP; c += 4u) {
+            vec4 q0 = qsh[c * WG + tid], q1 = qsh[(c + 1u) * WG + tid];
+            vec4 q2 = qsh[(c + 2u) * WG + tid], q3 = qsh[(c + 3u) * WG + tid];
             for (uint jj = 0u; jj < nk; jj++) {
-                ssh[jj * WG + tid] += dot(qc, ks[jj * D4 + c]);
+                uint w = jj * DP + c;
+                ssh[jj * WG + tid] += dot(q0, ks[w]) + dot(q1, ks[w + 1u]) +
+                                      dot(q2, ks[w + 2u]) + dot(q3, ks[w + 3u]);
             }
         }
+        float mt = ATTN_NEG_INF;
         for (uint jj = 0u; jj < nk; jj++) {
             uint j = k0 + jj;
-            float sc = ssh[jj * WG + tid] * pc.scale;
+            float sc = ssh[jj * WG + tid];
             if (pc.has_mask != 0u) {
                 sc += mask[i * pc.tk + j];
             }
@@ -105,12 +113,21 @@ void main()
             l += p;
             ssh[jj * WG + tid] = pc.threshold != 0u ? p * attn_dropout(row, k0 + jj) : p;
         }
-        for (uint c = 0u; c < D4; c++) {
-            vec4 a = acc[c * WG + tid] * alpha;
+        for (uint c = 0u; c < DP; c += 4u) {
+            vec4 a0 = acc[c * WG + tid] * alpha, a1 = acc[(c + 1u) * WG + tid] * alpha;
+            vec4 a2 = acc[(c + 2u) * WG + tid] * alpha, a3 = acc[(c + 3u) * WG + tid] * alpha;
             for (uint jj = 0u; jj < nk; jj++) {
-                a += ssh[jj * WG + tid] * vs[jj * D4 + c];
+                float p = ssh[jj * WG + tid];
+                uint w = jj * DP + c;
+                a0 += p * vs[w];
+                a1 += p * vs[w + 1u];
+                a2 += p * vs[w + 2u];
+                a3 += p * vs[w + 3u];
             }
-            acc[c * WG + tid] = a;
+            acc[c * WG + tid] = a0;
+            acc[(c + 1u) * WG + tid] = a1;
+            acc[(c + 2u) * WG + tid] = a2;
+            acc[(c + 3u) * WG + tid] = a3;
         }
     }
     if (!valid) {
