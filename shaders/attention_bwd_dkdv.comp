@@ -2,8 +2,8 @@
 // attention_bwd_dkdv.comp — dK and dV of the fused attention (FlashAttention-2's first backward
 // kernel): one workgroup per (b * h, block of ATTN_ROWS_DKDV keys), one invocation per key row,
 // queries, their dO rows and their (L, D) streamed in shared tiles of BK rows over this pass's
-// queries [begin, end); the dK, dV accumulators, the k and v rows and the tile's P z and dS stay
-// in shared memory.
+// queries [begin, end); the dK, dV accumulators, the k and v rows and the tile's scores, dP, P z
+// and dS stay in shared memory, taken four words at a time into registers.
 // P is recomputed: P_ij = exp(s_ij - L_i), z_ij the regenerated dropout multiplier;
 // dV_j (+)= sum_i P_ij z_ij dO_i and dK_j (+)= scale * sum_i dS_ij q_i with
 // dS_ij = P_ij (z_ij dO_i . v_j - D_i). Each invocation owns its rows of dK and dV: no atomics,
@@ -33,8 +33,9 @@ shared vec4 dka[ATTN_ROWS_DKDV * ATTN_MAX_D4]; // word c of key row tid at c * W
 shared vec4 dva[ATTN_ROWS_DKDV * ATTN_MAX_D4];
 shared vec4 ksh[ATTN_ROWS_DKDV * ATTN_MAX_D4]; // k * scale, likewise
 shared vec4 vsh[ATTN_ROWS_DKDV * ATTN_MAX_D4];
-shared float ssh[ATTN_ROWS_DKDV * ATTN_MAX_BK]; // dS of query ii at ii * WG + tid
-shared float psh[ATTN_ROWS_DKDV * ATTN_MAX_BK]; // P z of query ii
+// score, then dS, of query ii at ii * WG + tid
+shared float ssh[ATTN_ROWS_DKDV * ATTN_MAX_BK];
+shared float psh[ATTN_ROWS_DKDV * ATTN_MAX_BK]; // dP, then P z, of query ii
 
 void main()
 {
@@ -49,7 +50,7 @@ void main()
     bool valid = j < pc.tk;
     uint kb = (bh * pc.tk + j) * pc.d;
 
-    for (uint c = 0u; c < D4; c++) {
+    for (uint c = 0u; c < DP; c++) {
         dka[c * WG + tid] = vec4(0.0);
         dva[c * WG + tid] = vec4(0.0);
         ksh[c * WG + tid] = vec4(0.0);
@@ -66,8 +67,8 @@ void main()
     }
     for (uint i0 = qbegin; i0 < pc.end; i0 += BK) {
         barrier();
-        for (uint x = tid; x < BK * D4; x += WG) {
-            uint ii = x / D4, c = x % D4, i = i0 + ii;
+        for (uint x = tid; x < BK * DP; x += WG) { // words past D4 load as zeros
+            uint ii = x / DP, c = x % DP, i = i0 + ii;
             uint base = (bh * pc.tq + i) * pc.d;
             qs[x] = i < pc.end ? ATTN_LOAD4(q, base, c) : vec4(0.0);
             dos[x] = i < pc.end ? ATTN_LOAD4(dout, base, c) : vec4(0.0);
@@ -83,28 +84,58 @@ void main()
         }
         uint nq = min(BK, pc.end - i0);
         for (uint ii = 0u; ii < nq; ii++) {
-            uint i = i0 + ii;
-            float sc = 0.0, dp = 0.0;
-            for (uint c = 0u; c < D4; c++) {
-                sc += dot(qs[ii * D4 + c], ksh[c * WG + tid]);
-                dp += dot(dos[ii * D4 + c], vsh[c * WG + tid]);
+            ssh[ii * WG + tid] = 0.0;
+            psh[ii * WG + tid] = 0.0;
+        }
+        for (uint c = 0u; c < DP; c += 4u) {
+            vec4 k0 = ksh[c * WG + tid], k1 = ksh[(c + 1u) * WG + tid];
+            vec4 k2 = ksh[(c + 2u) * WG + tid], k3 = ksh[(c + 3u) * WG + tid];
+            vec4 v0 = vsh[c * WG + tid], v1 = vsh[(c + 1u) * WG + tid];
+            vec4 v2 = vsh[(c + 2u) * WG + tid], v3 = vsh[(c + 3u) * WG + tid];
+            for (uint ii = 0u; ii < nq; ii++) {
+                uint w = ii * DP + c;
+                ssh[ii * WG + tid] += dot(qs[w], k0) + dot(qs[w + 1u], k1) +
+                                      dot(qs[w + 2u], k2) + dot(qs[w + 3u], k3);
+                psh[ii * WG + tid] += dot(dos[w], v0) + dot(dos[w + 1u], v1) +
+                                      dot(dos[w + 2u], v2) + dot(dos[w + 3u], v3);
             }
+        }
+        for (uint ii = 0u; ii < nq; ii++) {
+            uint i = i0 + ii;
+            float sc = ssh[ii * WG + tid];
             if (pc.has_mask != 0u) {
                 sc += mask[i * pc.tk + j];
             }
             float p = (pc.causal != 0u && j > i) ? 0.0 : exp(sc - ls[ii]);
             float pz = pc.threshold != 0u ? p * attn_dropout(bh * pc.tq + i, j) : p;
-            ssh[ii * WG + tid] = pz * dp - p * dsum[ii];
+            ssh[ii * WG + tid] = pz * psh[ii * WG + tid] - p * dsum[ii];
             psh[ii * WG + tid] = pz;
         }
-        for (uint c = 0u; c < D4; c++) {
-            vec4 a = dka[c * WG + tid], b = dva[c * WG + tid];
+        for (uint c = 0u; c < DP; c += 4u) {
+            vec4 a0 = dka[c * WG + tid], a1 = dka[(c + 1u) * WG + tid];
+            vec4 a2 = dka[(c + 2u) * WG + tid], a3 = dka[(c + 3u) * WG + tid];
+            vec4 b0 = dva[c * WG + tid], b1 = dva[(c + 1u) * WG + tid];
+            vec4 b2 = dva[(c + 2u) * WG + tid], b3 = dva[(c + 3u) * WG + tid];
             for (uint ii = 0u; ii < nq; ii++) {
-                a += ssh[ii * WG + tid] * qs[ii * D4 + c];
-                b += psh[ii * WG + tid] * dos[ii * D4 + c];
+                float ds = ssh[ii * WG + tid], pz = psh[ii * WG + tid];
+                uint w = ii * DP + c;
+                a0 += ds * qs[w];
+                a1 += ds * qs[w + 1u];
+                a2 += ds * qs[w + 2u];
+                a3 += ds * qs[w + 3u];
+                b0 += pz * dos[w];
+                b1 += pz * dos[w + 1u];
+                b2 += pz * dos[w + 2u];
+                b3 += pz * dos[w + 3u];
             }
-            dka[c * WG + tid] = a;
-            dva[c * WG + tid] = b;
+            dka[c * WG + tid] = a0;
+            dka[(c + 1u) * WG + tid] = a1;
+            dka[(c + 2u) * WG + tid] = a2;
+            dka[(c + 3u) * WG + tid] = a3;
+            dva[c * WG + tid] = b0;
+            dva[(c + 1u) * WG + tid] = b1;
+            dva[(c + 2u) * WG + tid] = b2;
+            dva[(c + 3u) * WG + tid] = b3;
         }
     }
     if (!valid) {

@@ -13,7 +13,7 @@
 #define ATTN_ROWS_DKDV 8
 /* vec4 words one shared tile (K, V, Q or dO) holds: BK = min(ATTN_MAX_BK, this / ceil(D / 4)).
  * Shared memory: forward 8 KiB tiles + 4 KiB o + 4 KiB q + 2 KiB scores = 18 KiB; dQ 8 + 4
- * (dq) + 8 (q, dO) + 2 = 22 KiB; dK/dV 8.5 + 8 (dk, dv) + 8 (k, v) + 4 = 28.5 KiB
+ * (dq) + 8 (q, dO) + 4 (scores, dP) = 24 KiB; dK/dV 8.5 + 8 (dk, dv) + 8 (k, v) + 4 = 28.5 KiB
  * (src/ops/attention.c takes the unfused path on a device with less). */
 #define ATTN_TILE_WORDS 256
 #define ATTN_SHARED_BYTES (29 * 1024)

@@ -184,10 +184,10 @@ static void dropout_matches_rebuilt_mask(void **state)
     assert_non_null(want);
     host_attention(bh, t, d, 1.0f / sqrtf((float)d), z, h[0], h[1], h[2], h[3], want, want + n,
                    want + 2 * n, want + 3 * n);
-    double e[4] = {err_vs(a.out, want, n), err_vs(a.dq, want + n, n),
-                   err_vs(a.dk, want + 2 * n, n), err_vs(a.dv, want + 3 * n, n)};
-    fprintf(stderr, "dropout vs rebuilt mask: out %.3g dq %.3g dk %.3g dv %.3g\n", e[0], e[1],
-            e[2], e[3]);
+    double e[4] = {err_vs(a.out, want, n), err_vs(a.dq, want + n, n), err_vs(a.dk, want + 2 * n, n),
+                   err_vs(a.dv, want + 3 * n, n)};
+    fprintf(stderr, "dropout vs rebuilt mask: out %.3g dq %.3g dk %.3g dv %.3g\n", e[0], e[1], e[2],
+            e[3]);
     for (int i = 0; i < 4; i++) {
         assert_true(e[i] < 1e-5);
         free(h[i]);
@@ -281,8 +281,8 @@ static void errors_are_clear(void **state)
                  VKT_INVALID_ARGUMENT, "scale is inf but must be finite");
     expect_error(vkt_attention(q, k, k, &(vkt_attention_params){.mask = mask_bad}),
                  VKT_SHAPE_MISMATCH, "mask is [5, 5] f32 but must be (Tq, Tk) = [5, 7]");
-    expect_error(vkt_attention(q, k, k, &(vkt_attention_params){.mask = qi}),
-                 VKT_DTYPE_MISMATCH, "mask is [2, 3, 5, 8] i32 but must be f32");
+    expect_error(vkt_attention(q, k, k, &(vkt_attention_params){.mask = qi}), VKT_DTYPE_MISMATCH,
+                 "mask is [2, 3, 5, 8] i32 but must be f32");
     assert_non_null(vkt_attention(q, k, k, &(vkt_attention_params){.mask = mask}));
     vkt_clear_error();
     assert_null(vkt_attention(NULL, k, k, NULL));
@@ -365,7 +365,8 @@ static void attention_matches_torch(void **state)
         }
         vkt_scope_end(test_dev);
     }
-    fprintf(stderr, "worst relative error against torch: out %.3g dq %.3g dk %.3g dv %.3g (tol %g)\n",
+    fprintf(stderr,
+            "worst relative error against torch: out %.3g dq %.3g dk %.3g dv %.3g (tol %g)\n",
             worst[0], worst[1], worst[2], worst[3], TORCH_TOL);
 }
 
