@@ -96,10 +96,11 @@ static int run(vkt_device *dev, const float *x, const int32_t *y, int64_t b, int
     }
     uint64_t extra = st.memory_peak - before;
     printf("(%lld, %lld) %s: forward %.3f s, backward %.3f s; logits %.1f MB, peak beyond them "
-           "%.1f MB (%.2f x the logits); loss %.9g, double %.9g (relative error %.2g), gradient "
+           "%.1f MB (%.2f x the logits; %.1f KB besides their gradient); loss %.9g, double %.9g (relative error %.2g), gradient "
            "error %.2g of 1 / count on %zu rows\n",
            (long long)b, (long long)v, composed ? "composed" : "fused", t1 - t0, t2 - t1,
-           (double)n * 4 / 1e6, extra / 1e6, (double)extra / ((double)n * 4), got, want,
+           (double)n * 4 / 1e6, extra / 1e6, (double)extra / ((double)n * 4),
+           ((double)extra - (double)n * 4) / 1e3, got, want,
            fabs(got - want) / want, e_grad, sizeof sub / sizeof sub[0]);
     rc = 0;
 fail:
