@@ -6,7 +6,7 @@
 //   o[0]     = sum / count (mean), or sum (XENT_SUM); count 0 gives NaN, as torch
 //   den[0]   = count (mean) or 1 (sum): what the backward divides gout by
 // count is the number of rows whose label is not ignore_index (all rows without
-// XENT_HAS_IGNORE), exact in f32 since the op allows at most 2^24 rows; the loop runs n / WG
+// XENT_HAS_IGNORE), exact in f32 since the op allows fewer than 2^24 rows; the loop runs n / WG
 // times, at most 65535 (src/ops/softmax_xent.c bounds n).
 // Dispatch: src/ops/softmax_xent.c. Reference: vkt__ref_softmax_xent (src/ref/ref_xent.c).
 #extension GL_GOOGLE_include_directive : require

@@ -131,6 +131,40 @@ static void adamw_groups_match_torch(void **state)
     vkt_model_destroy(m);
 }
 
+/* A step is one dispatch per run of neighbouring parameters sharing a decay setting: 0.weight |
+ * 0.bias 1.weight | 2.weight | 2.bias is 4 runs; one dispatch without groups or without weight
+ * decay (the groups then differ in nothing). */
+static void a_step_dispatches_once_per_run(void **state)
+{
+    (void)state;
+    static const struct {
+        uint32_t no_decay;
+        float wd;
+        uint64_t dispatches;
+    } cases[] = {{VKT_NO_DECAY_BIAS_NORM_EMBEDDING, 0.1f, 4},
+                 {0, 0.1f, 1},
+                 {VKT_NO_DECAY_BIAS_NORM_EMBEDDING, 0.0f, 1},
+                 {1u << VKT_PARAM_EMBEDDING, 0.1f, 1}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        vkt_param *p[NP];
+        vkt_model *m = fixture_model("adamw", p);
+        vkt_optimizer *o;
+        assert_int_equal(vkt_optimizer_create(m, &(vkt_optim_desc){.type = VKT_OPTIM_ADAMW,
+                                                                   .weight_decay = cases[k].wd,
+                                                                   .no_decay = cases[k].no_decay},
+                                              &o),
+                         VKT_OK);
+        assert_int_equal(vkt_device_finish(test_dev), VKT_OK);
+        vkt_device_reset_stats(test_dev);
+        assert_int_equal(vkt_optimizer_step(o), VKT_OK);
+        vkt_device_stats st;
+        vkt_device_get_stats(test_dev, &st);
+        assert_int_equal(st.dispatches, cases[k].dispatches);
+        vkt_optimizer_destroy(o);
+        vkt_model_destroy(m);
+    }
+}
+
 static void sgd_groups_match_torch(void **state)
 {
     (void)state;
@@ -220,6 +254,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         VKT_TEST(adamw_groups_match_torch),
         VKT_TEST(sgd_groups_match_torch),
+        VKT_TEST(a_step_dispatches_once_per_run),
         VKT_TEST(no_decay_rejects_unknown_roles),
         VKT_TEST(warmup_cosine_follows_nanogpt_and_lambdalr),
     };

@@ -18,7 +18,7 @@
  *
  * A label outside [0, C) that is not the ignore_index makes its row's loss NaN (so the mean is
  * NaN) and its gradient row NaN. Limits (each invocation's loops stay below 65535 iterations and
- * indices in a uint): at most 2^24 rows, 65535 * WG rows, 2^31 logits, and C < 2^24.
+ * indices in a uint): at most min(2^24 - 1, 65535 * WG) rows and as many classes, 2^31 logits.
  */
 #include "ops/loss.h"
 #include "shaders/softmax_xent_ops.h"
@@ -64,14 +64,17 @@ static bool check_inputs(const char *op, const vkt_tensor *logits, const vkt_ten
                    vkt_tensor_describe(labels, db, sizeof db));
         return false;
     }
-    int64_t max_rows = VKT__MIN((int64_t)1 << 24,
-                                (int64_t)65535 * vkt__device_caps(logits->dev)->reduce_wg);
-    if (logits->shape[0] > max_rows || logits->shape[1] >= ((int64_t)1 << 24) ||
+    /* each invocation loops over rows / WG (the mean) or classes / WG (a row): at most 65535
+     * iterations; counts are exact in f32 up to 2^24; flat indices fit a uint up to 2^31 */
+    int64_t max_n = VKT__MIN(((int64_t)1 << 24) - 1,
+                             (int64_t)65535 * vkt__device_caps(logits->dev)->reduce_wg);
+    if (logits->shape[0] > max_n || logits->shape[1] > max_n ||
         logits->numel > ((int64_t)1 << 31)) {
         vkt__error(VKT_INVALID_ARGUMENT,
-                   "%s: logits is %s; at most %lld rows, 2^24 - 1 classes and 2^31 logits are "
+                   "%s: logits is %s; at most %lld rows, %lld classes and 2^31 logits are "
                    "supported (split the batch)",
-                   op, vkt_tensor_describe(logits, dl, sizeof dl), (long long)max_rows);
+                   op, vkt_tensor_describe(logits, dl, sizeof dl), (long long)max_n,
+                   (long long)max_n);
         return false;
     }
     return true;
