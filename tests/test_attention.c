@@ -3,9 +3,10 @@
  * reference and the unfused composition, and finite differences (src/check/check_attention.c,
  * the attention_* cases of check_grad.c); the dropout mask rebuilt from vkt_rand_uniform
  * (forward and backward agree with it; the same stream gives the same result, another offset
- * another); an all -inf row gives NaN; bitwise determinism; error messages; and agreement with
- * PyTorch within 1e-4 relative, from tests/fixtures/torch_attention.txt (argv[1]; made by
- * tools/make_torch_attention_fixtures.py, no PyTorch needed here).
+ * another); an all -inf row gives NaN; bitwise determinism; gradients for some inputs only;
+ * error messages; and agreement with PyTorch within 1e-4 relative, from
+ * tests/fixtures/torch_attention.txt (argv[1]; made by tools/make_torch_attention_fixtures.py, no
+ * PyTorch needed here).
  */
 #include <math.h>
 #include <stdio.h>
@@ -243,6 +244,36 @@ static void defaults_and_bitwise_determinism(void **state)
     result_free(&c);
 }
 
+/* Only some inputs wanting a gradient: the dK/dV kernel writes the other into scratch. */
+static void partial_gradients_match_full(void **state)
+{
+    (void)state;
+    const int64_t shape[4] = {2, 2, 19, 12}, n = 2 * 2 * 19 * 12;
+    vkt_attention_params p = {.causal = true};
+    result full = run(shape, &p);
+    for (int want = 0; want < 3; want++) {
+        vkt_scope_begin(test_dev);
+        float *h[4] = {ramp(n, 37), ramp(n, 53), ramp(n, 71), ramp(n, 29)};
+        vkt_tensor *t[4];
+        for (int i = 0; i < 4; i++) {
+            t[i] = upload(h[i], 4, shape);
+            free(h[i]);
+        }
+        vkt_tensor_set_requires_grad(t[want], true);
+        vkt_tensor *y = vkt_attention(t[0], t[1], t[2], &p);
+        assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, t[3]))), VKT_OK);
+        for (int i = 0; i < 3; i++) {
+            assert_true((vkt_tensor_grad(t[i]) != NULL) == (i == want));
+        }
+        float *g = fetch(vkt_tensor_grad(t[want]));
+        const float *w = want == 0 ? full.dq : want == 1 ? full.dk : full.dv;
+        assert_memory_equal(g, w, (size_t)n * sizeof(float));
+        free(g);
+        vkt_scope_end(test_dev);
+    }
+    result_free(&full);
+}
+
 static void expect_error(vkt_tensor *t, vkt_status s, const char *needle)
 {
     assert_null(t);
@@ -373,11 +404,9 @@ static void attention_matches_torch(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        VKT_TEST(attention_matches_reference),
-        VKT_TEST(dropout_matches_rebuilt_mask),
-        VKT_TEST(fully_masked_row_is_nan),
-        VKT_TEST(defaults_and_bitwise_determinism),
-        VKT_TEST(errors_are_clear),
+        VKT_TEST(attention_matches_reference),  VKT_TEST(dropout_matches_rebuilt_mask),
+        VKT_TEST(fully_masked_row_is_nan),      VKT_TEST(defaults_and_bitwise_determinism),
+        VKT_TEST(partial_gradients_match_full), VKT_TEST(errors_are_clear),
         VKT_TEST(attention_matches_torch),
     };
     fixture_path = argc > 1 ? argv[1] : NULL;

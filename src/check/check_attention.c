@@ -3,7 +3,7 @@
  * reference (src/ref/ref_attention.c, double) and against the unfused composition of
  * differentiable ops on the device (src/ops/attention_unfused.c): the output and the gradients
  * of L = sum(out * R) in q, k and v, on awkward shapes (B, H in 1..3; T in 1, 3, 63, 65, 200 and
- * a few past one pass; D in 3, 16, 32, 65, 128 and 160, the unfused fallback), causal or not,
+ * a few past one pass; D in 3, 16, 32, 64, 65, 128 and 160, the unfused fallback), causal or not,
  * with an additive mask (some entries -inf), Tq != Tk, dropout, and short passes (pass_rows) so
  * that small shapes run several of them. Tests: tests/test_attention.c.
  *
@@ -42,6 +42,7 @@ static const attn_case cases[] = {
     {1, 2, 200, 63, 3, false, true, 0.0f, 16, true},
     {2, 2, 63, 63, 32, true, false, 0.3f, 0, true},
     {1, 1, 65, 200, 65, false, true, 0.2f, 32, true},
+    {2, 3, 33, 33, 64, true, true, 0.1f, 0, true},
     {1, 1, 1, 2000, 128, false, false, 0.0f, 0, false}, /* 5 passes over the keys */
     {1, 1, 700, 5, 128, false, false, 0.0f, 0, false},  /* 2 passes over the queries */
     {1, 2, 33, 33, 160, true, true, 0.0f, 0, false},    /* D > 128: the unfused path */
