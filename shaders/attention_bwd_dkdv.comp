@@ -141,13 +141,20 @@ void main()
     if (!valid) {
         return;
     }
+    // dK's row is stored before dV's is read: with k and v the same tensor both bindings are one
+    // gradient, and each invocation only touches its own row of it.
     for (uint c = 0u; c < D4; c++) {
-        vec4 vk = dka[c * WG + tid] * pc.scale, vv = dva[c * WG + tid];
+        vec4 vk = dka[c * WG + tid] * pc.scale;
         if (pc.accumulate != 0u) {
             vk += ATTN_LOAD4(dk, kb, c);
-            vv += ATTN_LOAD4(dv, kb, c);
         }
         ATTN_STORE4(dk, kb, c, vk);
+    }
+    for (uint c = 0u; c < D4; c++) {
+        vec4 vv = dva[c * WG + tid];
+        if (pc.accumulate != 0u) {
+            vv += ATTN_LOAD4(dv, kb, c);
+        }
         ATTN_STORE4(dv, kb, c, vv);
     }
 }

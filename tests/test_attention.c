@@ -3,8 +3,8 @@
  * reference and the unfused composition, and finite differences (src/check/check_attention.c,
  * the attention_* cases of check_grad.c); the dropout mask rebuilt from vkt_rand_uniform
  * (forward and backward agree with it; the same stream gives the same result, another offset
- * another); an all -inf row gives NaN; bitwise determinism; gradients for some inputs only;
- * error messages; and agreement with PyTorch within 1e-4 relative, from
+ * another); an all -inf row gives NaN; bitwise determinism; gradients for some inputs only
+ * and for q = k = v; error messages; and agreement with PyTorch within 1e-4 relative, from
  * tests/fixtures/torch_attention.txt (argv[1]; made by tools/make_torch_attention_fixtures.py, no
  * PyTorch needed here).
  */
@@ -274,6 +274,41 @@ static void partial_gradients_match_full(void **state)
     result_free(&full);
 }
 
+/* vkt_attention(x, x, x): one gradient for all three roles, equal to the sum of the three taken
+ * apart (dK and dV then share a buffer in one dispatch). */
+static void self_attention_gradient_sums_the_roles(void **state)
+{
+    (void)state;
+    vkt_scope_begin(test_dev);
+    const int64_t shape[4] = {1, 3, 21, 10}, n = 3 * 21 * 10;
+    float *h = ramp(n, 37), *hr = ramp(n, 29);
+    vkt_tensor *x = upload(h, 4, shape), *r = upload(hr, 4, shape), *c[3];
+    vkt_tensor_set_requires_grad(x, true);
+    for (int i = 0; i < 3; i++) {
+        c[i] = upload(h, 4, shape);
+        vkt_tensor_set_requires_grad(c[i], true);
+    }
+    vkt_attention_params p = {.causal = true};
+    assert_int_equal(vkt_backward(vkt_sum(vkt_mul(vkt_attention(x, x, x, &p), r))), VKT_OK);
+    assert_int_equal(vkt_backward(vkt_sum(vkt_mul(vkt_attention(c[0], c[1], c[2], &p), r))),
+                     VKT_OK);
+    float *g = fetch(vkt_tensor_grad(x)), *g3[3];
+    for (int i = 0; i < 3; i++) {
+        g3[i] = fetch(vkt_tensor_grad(c[i]));
+    }
+    for (int64_t e = 0; e < n; e++) {
+        float want = g3[0][e] + g3[1][e] + g3[2][e];
+        assert_true(fabsf(g[e] - want) <= 1e-6f * fmaxf(1.0f, fabsf(want)));
+    }
+    for (int i = 0; i < 3; i++) {
+        free(g3[i]);
+    }
+    free(g);
+    free(h);
+    free(hr);
+    vkt_scope_end(test_dev);
+}
+
 static void expect_error(vkt_tensor *t, vkt_status s, const char *needle)
 {
     assert_null(t);
@@ -404,10 +439,16 @@ static void attention_matches_torch(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        VKT_TEST(attention_matches_reference),  VKT_TEST(dropout_matches_rebuilt_mask),
-        VKT_TEST(fully_masked_row_is_nan),      VKT_TEST(defaults_and_bitwise_determinism),
-        VKT_TEST(partial_gradients_match_full), VKT_TEST(errors_are_clear),
+        /* clang-format off */
+        VKT_TEST(attention_matches_reference),
+        VKT_TEST(dropout_matches_rebuilt_mask),
+        VKT_TEST(fully_masked_row_is_nan),
+        VKT_TEST(defaults_and_bitwise_determinism),
+        VKT_TEST(partial_gradients_match_full),
+        VKT_TEST(self_attention_gradient_sums_the_roles),
+        VKT_TEST(errors_are_clear),
         VKT_TEST(attention_matches_torch),
+        /* clang-format on */
     };
     fixture_path = argc > 1 ? argv[1] : NULL;
     return VKT_RUN_GROUP(tests);
