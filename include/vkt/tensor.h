@@ -378,7 +378,7 @@ typedef struct vkt_attention_params {
  * scores: kept iff vkt_rand_uniform(seed, offset) at its flat index is >= p, then scaled by
  * 1 / (1 - p). Fused (FlashAttention-2: no (Tq, Tk) matrix is stored; the backward keeps only the
  * per-row logsumexp, B * H * Tq floats, and a reference to the mask) for D <= 128; larger head
- * dimensions, or a device with under 24 KiB of shared memory, run the unfused composition
+ * dimensions, or a device with under 29 KiB of shared memory, run the unfused composition
  * (matmul, softmax and dropout per (b, h)), which keeps the probabilities for the backward.
  */
 VKT_API vkt_tensor *vkt_attention(const vkt_tensor *q, const vkt_tensor *k, const vkt_tensor *v,
