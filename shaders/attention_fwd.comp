@@ -28,7 +28,24 @@ shared vec4 ks[ATTN_TILE_WORDS];
 shared vec4 vs[ATTN_TILE_WORDS];
 shared vec4 acc[ATTN_ROWS * ATTN_MAX_D4]; // word c of row tid at c * WG + tid
 shared vec4 qsh[ATTN_ROWS * ATTN_MAX_D4]; // q * scale, likewise
-shared float ssh[ATTN_ROWS * ATTN_MAX_BK]; // score jj of row tid at jj * WG + tid
+// scores 4 jq .. 4 jq + 3 of row tid at jq * WG + tid
+shared vec4 ssh[ATTN_ROWS * ATTN_MAX_BK / 4];
+
+// Key jj's (a row of ks from word w) score against the q words c .. c + 3 in registers.
+float kdot(vec4 q0, vec4 q1, vec4 q2, vec4 q3, uint w)
+{
+    return dot(q0, ks[w]) + dot(q1, ks[w + 1u]) + dot(q2, ks[w + 2u]) + dot(q3, ks[w + 3u]);
+}
+
+// The mask, the causal triangle and the tile's end (keys jj >= nk) on score sc of key k0 + jj.
+float masked(float sc, uint i, uint k0, uint jj, uint nk)
+{
+    uint j = k0 + jj;
+    if (pc.has_mask != 0u && jj < nk) {
+        sc += mask[i * pc.tk + j];
+    }
+    return (jj >= nk || (pc.causal != 0u && j > i)) ? ATTN_NEG_INF : sc;
+}
 
 void main()
 {
@@ -76,30 +93,28 @@ void main()
             continue;
         }
         uint nk = min(BK, kend - k0);
-        for (uint jj = 0u; jj < nk; jj++) {
-            ssh[jj * WG + tid] = 0.0;
+        uint nq4 = (nk + 3u) / 4u; // keys in fours; BK is a multiple of 4, rows past nk are zeros
+        for (uint jq = 0u; jq < nq4; jq++) {
+            ssh[jq * WG + tid] = vec4(0.0);
         }
         for (uint c = 0u; c < DP; c += 4u) {
             vec4 q0 = qsh[c * WG + tid], q1 = qsh[(c + 1u) * WG + tid];
             vec4 q2 = qsh[(c + 2u) * WG + tid], q3 = qsh[(c + 3u) * WG + tid];
-            for (uint jj = 0u; jj < nk; jj++) {
-                uint w = jj * DP + c;
-                ssh[jj * WG + tid] += dot(q0, ks[w]) + dot(q1, ks[w + 1u]) +
-                                      dot(q2, ks[w + 2u]) + dot(q3, ks[w + 3u]);
+            for (uint jq = 0u; jq < nq4; jq++) {
+                uint w = jq * 4u * DP + c;
+                ssh[jq * WG + tid] += vec4(kdot(q0, q1, q2, q3, w), kdot(q0, q1, q2, q3, w + DP),
+                                           kdot(q0, q1, q2, q3, w + 2u * DP),
+                                           kdot(q0, q1, q2, q3, w + 3u * DP));
             }
         }
         float mt = ATTN_NEG_INF;
-        for (uint jj = 0u; jj < nk; jj++) {
-            uint j = k0 + jj;
-            float sc = ssh[jj * WG + tid];
-            if (pc.has_mask != 0u) {
-                sc += mask[i * pc.tk + j];
-            }
-            if (pc.causal != 0u && j > i) {
-                sc = ATTN_NEG_INF;
-            }
-            ssh[jj * WG + tid] = sc;
-            mt = max(mt, sc);
+        for (uint jq = 0u; jq < nq4; jq++) {
+            vec4 sc = ssh[jq * WG + tid];
+            uint jj = jq * 4u;
+            sc = vec4(masked(sc.x, i, k0, jj, nk), masked(sc.y, i, k0, jj + 1u, nk),
+                      masked(sc.z, i, k0, jj + 2u, nk), masked(sc.w, i, k0, jj + 3u, nk));
+            ssh[jq * WG + tid] = sc;
+            mt = max(mt, max(max(sc.x, sc.y), max(sc.z, sc.w)));
         }
         float mn = max(m, mt);
         if (mn == ATTN_NEG_INF) {
@@ -108,21 +123,26 @@ void main()
         float alpha = exp(m - mn); // m = -inf: 0
         m = mn;
         l *= alpha;
-        for (uint jj = 0u; jj < nk; jj++) {
-            float p = exp(ssh[jj * WG + tid] - m);
-            l += p;
-            ssh[jj * WG + tid] = pc.threshold != 0u ? p * attn_dropout(row, k0 + jj) : p;
+        for (uint jq = 0u; jq < nq4; jq++) {
+            vec4 p = exp(ssh[jq * WG + tid] - m);
+            l += (p.x + p.y) + (p.z + p.w);
+            if (pc.threshold != 0u) {
+                uint j = k0 + jq * 4u;
+                p *= vec4(attn_dropout(row, j), attn_dropout(row, j + 1u),
+                          attn_dropout(row, j + 2u), attn_dropout(row, j + 3u));
+            }
+            ssh[jq * WG + tid] = p;
         }
         for (uint c = 0u; c < DP; c += 4u) {
             vec4 a0 = acc[c * WG + tid] * alpha, a1 = acc[(c + 1u) * WG + tid] * alpha;
             vec4 a2 = acc[(c + 2u) * WG + tid] * alpha, a3 = acc[(c + 3u) * WG + tid] * alpha;
-            for (uint jj = 0u; jj < nk; jj++) {
-                float p = ssh[jj * WG + tid];
-                uint w = jj * DP + c;
-                a0 += p * vs[w];
-                a1 += p * vs[w + 1u];
-                a2 += p * vs[w + 2u];
-                a3 += p * vs[w + 3u];
+            for (uint jq = 0u; jq < nq4; jq++) {
+                vec4 p = ssh[jq * WG + tid];
+                uint w = jq * 4u * DP + c, w1 = w + DP, w2 = w + 2u * DP, w3 = w + 3u * DP;
+                a0 += p.x * vs[w] + p.y * vs[w1] + p.z * vs[w2] + p.w * vs[w3];
+                a1 += p.x * vs[w + 1u] + p.y * vs[w1 + 1u] + p.z * vs[w2 + 1u] + p.w * vs[w3 + 1u];
+                a2 += p.x * vs[w + 2u] + p.y * vs[w1 + 2u] + p.z * vs[w2 + 2u] + p.w * vs[w3 + 2u];
+                a3 += p.x * vs[w + 3u] + p.y * vs[w1 + 3u] + p.z * vs[w2 + 3u] + p.w * vs[w3 + 3u];
             }
             acc[c * WG + tid] = a0;
             acc[(c + 1u) * WG + tid] = a1;

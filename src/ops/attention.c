@@ -58,7 +58,8 @@ static attn_geom geom_of(const vkt_tensor *q, const vkt_tensor *k, const vkt_att
         .offset = p->offset,
     };
     g.d4 = (g.d + 3) / 4;
-    g.bk = ATTN_TILE_WORDS / ((g.d4 + 3) & ~3u); /* rows padded to 4 words (attention.glsl) */
+    /* rows padded to 4 words (attention.glsl); the forward takes keys four at a time */
+    g.bk = ATTN_TILE_WORDS / ((g.d4 + 3) & ~3u) & ~3u;
     g.bk = g.bk > ATTN_MAX_BK ? ATTN_MAX_BK : g.bk;
     /* per streamed row an invocation runs 2 D4 iterations of its dot-product and update loops,
      * three of its per-row loops and its share of the tile loop and the tile loads */
