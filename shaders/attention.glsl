@@ -62,5 +62,14 @@ float attn_dropout(uint row, uint j)
     return (w >> 8) >= pc.threshold ? pc.drop_scale : 0.0;
 }
 
+// The dot product of the row of words w .. w + 3 of shared array `arr` with a0 .. a3.
+#define ATTN_DOT4(arr, w, a0, a1, a2, a3)                                                          \
+    (dot(a0, arr[w]) + dot(a1, arr[(w) + 1u]) + dot(a2, arr[(w) + 2u]) + dot(a3, arr[(w) + 3u]))
+
+// acc += the four rows at words w, w1, w2, w3 (+ o) of shared array `arr` weighted by p's parts.
+#define ATTN_MAD4(acc, p, arr, w, w1, w2, w3, o)                                                   \
+    acc += (p).x * arr[(w) + (o)] + (p).y * arr[(w1) + (o)] + (p).z * arr[(w2) + (o)] +           \
+           (p).w * arr[(w3) + (o)]
+
 #define ATTN_NEG_INF uintBitsToFloat(0xff800000u)
 #define ATTN_NAN uintBitsToFloat(0x7fc00000u)

@@ -33,9 +33,29 @@ shared vec4 dka[ATTN_ROWS_DKDV * ATTN_MAX_D4]; // word c of key row tid at c * W
 shared vec4 dva[ATTN_ROWS_DKDV * ATTN_MAX_D4];
 shared vec4 ksh[ATTN_ROWS_DKDV * ATTN_MAX_D4]; // k * scale, likewise
 shared vec4 vsh[ATTN_ROWS_DKDV * ATTN_MAX_D4];
-// score, then dS, of query ii at ii * WG + tid
-shared float ssh[ATTN_ROWS_DKDV * ATTN_MAX_BK];
-shared float psh[ATTN_ROWS_DKDV * ATTN_MAX_BK]; // dP, then P z, of query ii
+// scores, then dS, of queries 4 iq .. 4 iq + 3 of the tile at iq * WG + tid; psh: their dP,
+// then P z
+shared vec4 ssh[ATTN_ROWS_DKDV * ATTN_MAX_BK / 4];
+shared vec4 psh[ATTN_ROWS_DKDV * ATTN_MAX_BK / 4];
+
+// Query ii of the tile at i0 (nq queries) against key j: its score sc becomes dS, its dP dp
+// becomes P z.
+void dscore(inout float sc, inout float dp, uint bh, uint i0, uint ii, uint nq, uint j)
+{
+    uint i = i0 + ii;
+    if (ii >= nq || (pc.causal != 0u && j > i)) {
+        sc = 0.0;
+        dp = 0.0;
+        return;
+    }
+    if (pc.has_mask != 0u) {
+        sc += mask[i * pc.tk + j];
+    }
+    float p = exp(sc - ls[ii]);
+    float pz = pc.threshold != 0u ? p * attn_dropout(bh * pc.tq + i, j) : p;
+    sc = pz * dp - p * dsum[ii];
+    dp = pz;
+}
 
 void main()
 {
@@ -83,50 +103,52 @@ void main()
             continue;
         }
         uint nq = min(BK, pc.end - i0);
-        for (uint ii = 0u; ii < nq; ii++) {
-            ssh[ii * WG + tid] = 0.0;
-            psh[ii * WG + tid] = 0.0;
+        uint nq4 = (nq + 3u) / 4u; // in fours; BK is a multiple of 4, rows past nq are zeros
+        for (uint iq = 0u; iq < nq4; iq++) {
+            ssh[iq * WG + tid] = vec4(0.0);
+            psh[iq * WG + tid] = vec4(0.0);
         }
         for (uint c = 0u; c < DP; c += 4u) {
             vec4 k0 = ksh[c * WG + tid], k1 = ksh[(c + 1u) * WG + tid];
             vec4 k2 = ksh[(c + 2u) * WG + tid], k3 = ksh[(c + 3u) * WG + tid];
             vec4 v0 = vsh[c * WG + tid], v1 = vsh[(c + 1u) * WG + tid];
             vec4 v2 = vsh[(c + 2u) * WG + tid], v3 = vsh[(c + 3u) * WG + tid];
-            for (uint ii = 0u; ii < nq; ii++) {
-                uint w = ii * DP + c;
-                ssh[ii * WG + tid] += dot(qs[w], k0) + dot(qs[w + 1u], k1) +
-                                      dot(qs[w + 2u], k2) + dot(qs[w + 3u], k3);
-                psh[ii * WG + tid] += dot(dos[w], v0) + dot(dos[w + 1u], v1) +
-                                      dot(dos[w + 2u], v2) + dot(dos[w + 3u], v3);
+            for (uint iq = 0u; iq < nq4; iq++) {
+                uint w = iq * 4u * DP + c, w1 = w + DP, w2 = w + 2u * DP, w3 = w + 3u * DP;
+                ssh[iq * WG + tid] += vec4(
+                    ATTN_DOT4(qs, w, k0, k1, k2, k3), ATTN_DOT4(qs, w1, k0, k1, k2, k3),
+                    ATTN_DOT4(qs, w2, k0, k1, k2, k3), ATTN_DOT4(qs, w3, k0, k1, k2, k3));
+                psh[iq * WG + tid] += vec4(
+                    ATTN_DOT4(dos, w, v0, v1, v2, v3), ATTN_DOT4(dos, w1, v0, v1, v2, v3),
+                    ATTN_DOT4(dos, w2, v0, v1, v2, v3), ATTN_DOT4(dos, w3, v0, v1, v2, v3));
             }
         }
-        for (uint ii = 0u; ii < nq; ii++) {
-            uint i = i0 + ii;
-            float sc = ssh[ii * WG + tid];
-            if (pc.has_mask != 0u) {
-                sc += mask[i * pc.tk + j];
-            }
-            float p = (pc.causal != 0u && j > i) ? 0.0 : exp(sc - ls[ii]);
-            float pz = pc.threshold != 0u ? p * attn_dropout(bh * pc.tq + i, j) : p;
-            ssh[ii * WG + tid] = pz * psh[ii * WG + tid] - p * dsum[ii];
-            psh[ii * WG + tid] = pz;
+        for (uint iq = 0u; iq < nq4; iq++) {
+            vec4 sc = ssh[iq * WG + tid], dp = psh[iq * WG + tid];
+            uint ii = iq * 4u;
+            dscore(sc.x, dp.x, bh, i0, ii, nq, j);
+            dscore(sc.y, dp.y, bh, i0, ii + 1u, nq, j);
+            dscore(sc.z, dp.z, bh, i0, ii + 2u, nq, j);
+            dscore(sc.w, dp.w, bh, i0, ii + 3u, nq, j);
+            ssh[iq * WG + tid] = sc;
+            psh[iq * WG + tid] = dp;
         }
         for (uint c = 0u; c < DP; c += 4u) {
             vec4 a0 = dka[c * WG + tid], a1 = dka[(c + 1u) * WG + tid];
             vec4 a2 = dka[(c + 2u) * WG + tid], a3 = dka[(c + 3u) * WG + tid];
             vec4 b0 = dva[c * WG + tid], b1 = dva[(c + 1u) * WG + tid];
             vec4 b2 = dva[(c + 2u) * WG + tid], b3 = dva[(c + 3u) * WG + tid];
-            for (uint ii = 0u; ii < nq; ii++) {
-                float ds = ssh[ii * WG + tid], pz = psh[ii * WG + tid];
-                uint w = ii * DP + c;
-                a0 += ds * qs[w];
-                a1 += ds * qs[w + 1u];
-                a2 += ds * qs[w + 2u];
-                a3 += ds * qs[w + 3u];
-                b0 += pz * dos[w];
-                b1 += pz * dos[w + 1u];
-                b2 += pz * dos[w + 2u];
-                b3 += pz * dos[w + 3u];
+            for (uint iq = 0u; iq < nq4; iq++) {
+                vec4 ds = ssh[iq * WG + tid], pz = psh[iq * WG + tid];
+                uint w = iq * 4u * DP + c, w1 = w + DP, w2 = w + 2u * DP, w3 = w + 3u * DP;
+                ATTN_MAD4(a0, ds, qs, w, w1, w2, w3, 0u);
+                ATTN_MAD4(a1, ds, qs, w, w1, w2, w3, 1u);
+                ATTN_MAD4(a2, ds, qs, w, w1, w2, w3, 2u);
+                ATTN_MAD4(a3, ds, qs, w, w1, w2, w3, 3u);
+                ATTN_MAD4(b0, pz, dos, w, w1, w2, w3, 0u);
+                ATTN_MAD4(b1, pz, dos, w, w1, w2, w3, 1u);
+                ATTN_MAD4(b2, pz, dos, w, w1, w2, w3, 2u);
+                ATTN_MAD4(b3, pz, dos, w, w1, w2, w3, 3u);
             }
             dka[c * WG + tid] = a0;
             dka[(c + 1u) * WG + tid] = a1;

@@ -29,9 +29,23 @@ shared vec4 vs[ATTN_TILE_WORDS];
 shared vec4 acc[ATTN_ROWS * ATTN_MAX_D4];  // word c of row tid at c * WG + tid
 shared vec4 qsh[ATTN_ROWS * ATTN_MAX_D4];  // q * scale, likewise
 shared vec4 gsh[ATTN_ROWS * ATTN_MAX_D4];  // dO, likewise
-// score, then dS, of key jj at jj * WG + tid
-shared float ssh[ATTN_ROWS * ATTN_MAX_BK];
-shared float dsh[ATTN_ROWS * ATTN_MAX_BK]; // dP = dO . v of key jj
+// scores, then dS, of keys 4 jq .. 4 jq + 3 at jq * WG + tid; dsh: their dP = dO . v
+shared vec4 ssh[ATTN_ROWS * ATTN_MAX_BK / 4];
+shared vec4 dsh[ATTN_ROWS * ATTN_MAX_BK / 4];
+
+// dS of key jj (tile at k0, nk keys) for query i from its score sc and dP dp.
+float dscore(float sc, float dp, uint i, uint row, uint k0, uint jj, uint nk, float li, float di)
+{
+    uint j = k0 + jj;
+    if (jj >= nk || (pc.causal != 0u && j > i)) {
+        return 0.0;
+    }
+    if (pc.has_mask != 0u) {
+        sc += mask[i * pc.tk + j];
+    }
+    float z = pc.threshold != 0u ? attn_dropout(row, j) : 1.0;
+    return exp(sc - li) * (z * dp - di);
+}
 
 void main()
 {
@@ -74,43 +88,44 @@ void main()
             continue;
         }
         uint nk = min(BK, kend - k0);
-        for (uint jj = 0u; jj < nk; jj++) {
-            ssh[jj * WG + tid] = 0.0;
-            dsh[jj * WG + tid] = 0.0;
+        uint nq4 = (nk + 3u) / 4u; // keys in fours; BK is a multiple of 4, rows past nk are zeros
+        for (uint jq = 0u; jq < nq4; jq++) {
+            ssh[jq * WG + tid] = vec4(0.0);
+            dsh[jq * WG + tid] = vec4(0.0);
         }
         for (uint c = 0u; c < DP; c += 4u) {
             vec4 q0 = qsh[c * WG + tid], q1 = qsh[(c + 1u) * WG + tid];
             vec4 q2 = qsh[(c + 2u) * WG + tid], q3 = qsh[(c + 3u) * WG + tid];
             vec4 g0 = gsh[c * WG + tid], g1 = gsh[(c + 1u) * WG + tid];
             vec4 g2 = gsh[(c + 2u) * WG + tid], g3 = gsh[(c + 3u) * WG + tid];
-            for (uint jj = 0u; jj < nk; jj++) {
-                uint w = jj * DP + c;
-                ssh[jj * WG + tid] += dot(q0, ks[w]) + dot(q1, ks[w + 1u]) +
-                                      dot(q2, ks[w + 2u]) + dot(q3, ks[w + 3u]);
-                dsh[jj * WG + tid] += dot(g0, vs[w]) + dot(g1, vs[w + 1u]) +
-                                      dot(g2, vs[w + 2u]) + dot(g3, vs[w + 3u]);
+            for (uint jq = 0u; jq < nq4; jq++) {
+                uint w = jq * 4u * DP + c, w1 = w + DP, w2 = w + 2u * DP, w3 = w + 3u * DP;
+                ssh[jq * WG + tid] += vec4(
+                    ATTN_DOT4(ks, w, q0, q1, q2, q3), ATTN_DOT4(ks, w1, q0, q1, q2, q3),
+                    ATTN_DOT4(ks, w2, q0, q1, q2, q3), ATTN_DOT4(ks, w3, q0, q1, q2, q3));
+                dsh[jq * WG + tid] += vec4(
+                    ATTN_DOT4(vs, w, g0, g1, g2, g3), ATTN_DOT4(vs, w1, g0, g1, g2, g3),
+                    ATTN_DOT4(vs, w2, g0, g1, g2, g3), ATTN_DOT4(vs, w3, g0, g1, g2, g3));
             }
         }
-        for (uint jj = 0u; jj < nk; jj++) {
-            uint j = k0 + jj;
-            float sc = ssh[jj * WG + tid];
-            if (pc.has_mask != 0u) {
-                sc += mask[i * pc.tk + j];
-            }
-            float p = (pc.causal != 0u && j > i) ? 0.0 : exp(sc - li);
-            float z = pc.threshold != 0u ? attn_dropout(row, j) : 1.0;
-            ssh[jj * WG + tid] = p * (z * dsh[jj * WG + tid] - di);
+        for (uint jq = 0u; jq < nq4; jq++) {
+            vec4 sc = ssh[jq * WG + tid], dp = dsh[jq * WG + tid];
+            uint jj = jq * 4u;
+            ssh[jq * WG + tid] = vec4(dscore(sc.x, dp.x, i, row, k0, jj, nk, li, di),
+                                      dscore(sc.y, dp.y, i, row, k0, jj + 1u, nk, li, di),
+                                      dscore(sc.z, dp.z, i, row, k0, jj + 2u, nk, li, di),
+                                      dscore(sc.w, dp.w, i, row, k0, jj + 3u, nk, li, di));
         }
         for (uint c = 0u; c < DP; c += 4u) {
             vec4 a0 = acc[c * WG + tid], a1 = acc[(c + 1u) * WG + tid];
             vec4 a2 = acc[(c + 2u) * WG + tid], a3 = acc[(c + 3u) * WG + tid];
-            for (uint jj = 0u; jj < nk; jj++) {
-                float ds = ssh[jj * WG + tid];
-                uint w = jj * DP + c;
-                a0 += ds * ks[w];
-                a1 += ds * ks[w + 1u];
-                a2 += ds * ks[w + 2u];
-                a3 += ds * ks[w + 3u];
+            for (uint jq = 0u; jq < nq4; jq++) {
+                vec4 ds = ssh[jq * WG + tid];
+                uint w = jq * 4u * DP + c, w1 = w + DP, w2 = w + 2u * DP, w3 = w + 3u * DP;
+                ATTN_MAD4(a0, ds, ks, w, w1, w2, w3, 0u);
+                ATTN_MAD4(a1, ds, ks, w, w1, w2, w3, 1u);
+                ATTN_MAD4(a2, ds, ks, w, w1, w2, w3, 2u);
+                ATTN_MAD4(a3, ds, ks, w, w1, w2, w3, 3u);
             }
             acc[c * WG + tid] = a0;
             acc[(c + 1u) * WG + tid] = a1;

@@ -1,10 +1,11 @@
 #version 450
 // attention_fwd.comp — fused scaled-dot-product attention forward, FlashAttention-2 style: one
 // workgroup per (b * h, block of ATTN_ROWS queries), one invocation per query row. Keys and
-// values stream through shared memory in tiles of BK rows; each invocation keeps its output
-// accumulator and tile scores in shared memory (its own words only; a private array indexed
-// at run time costs lavapipe a select ladder) and a running maximum m and sum l per tile
-// (online softmax), so no (Tq, Tk) score matrix exists anywhere. Causal tiles wholly above the
+// values stream through shared memory in tiles of BK rows; each invocation keeps its q row,
+// output accumulator and tile scores in shared memory (its own words only; a private array
+// indexed at run time costs lavapipe a select ladder), takes four words of q or o and four keys
+// at a time into registers, and keeps a running maximum m and sum l per tile (online softmax),
+// so no (Tq, Tk) score matrix exists anywhere. Causal tiles wholly above the
 // block's last query are not loaded.
 //   A pass covers keys [begin, end). Between passes the state lives in (o, L) normalised:
 // o = sum_j exp(s_j - L) z_j v_j, L = log sum_j exp(s_j) (z_j the dropout multiplier), from which
@@ -30,12 +31,6 @@ shared vec4 acc[ATTN_ROWS * ATTN_MAX_D4]; // word c of row tid at c * WG + tid
 shared vec4 qsh[ATTN_ROWS * ATTN_MAX_D4]; // q * scale, likewise
 // scores 4 jq .. 4 jq + 3 of row tid at jq * WG + tid
 shared vec4 ssh[ATTN_ROWS * ATTN_MAX_BK / 4];
-
-// Key jj's (a row of ks from word w) score against the q words c .. c + 3 in registers.
-float kdot(vec4 q0, vec4 q1, vec4 q2, vec4 q3, uint w)
-{
-    return dot(q0, ks[w]) + dot(q1, ks[w + 1u]) + dot(q2, ks[w + 2u]) + dot(q3, ks[w + 3u]);
-}
 
 // The mask, the causal triangle and the tile's end (keys jj >= nk) on score sc of key k0 + jj.
 float masked(float sc, uint i, uint k0, uint jj, uint nk)
@@ -101,10 +96,10 @@ void main()
             vec4 q0 = qsh[c * WG + tid], q1 = qsh[(c + 1u) * WG + tid];
             vec4 q2 = qsh[(c + 2u) * WG + tid], q3 = qsh[(c + 3u) * WG + tid];
             for (uint jq = 0u; jq < nq4; jq++) {
-                uint w = jq * 4u * DP + c;
-                ssh[jq * WG + tid] += vec4(kdot(q0, q1, q2, q3, w), kdot(q0, q1, q2, q3, w + DP),
-                                           kdot(q0, q1, q2, q3, w + 2u * DP),
-                                           kdot(q0, q1, q2, q3, w + 3u * DP));
+                uint w = jq * 4u * DP + c, w1 = w + DP, w2 = w + 2u * DP, w3 = w + 3u * DP;
+                ssh[jq * WG + tid] += vec4(
+                    ATTN_DOT4(ks, w, q0, q1, q2, q3), ATTN_DOT4(ks, w1, q0, q1, q2, q3),
+                    ATTN_DOT4(ks, w2, q0, q1, q2, q3), ATTN_DOT4(ks, w3, q0, q1, q2, q3));
             }
         }
         float mt = ATTN_NEG_INF;
@@ -139,10 +134,10 @@ void main()
             for (uint jq = 0u; jq < nq4; jq++) {
                 vec4 p = ssh[jq * WG + tid];
                 uint w = jq * 4u * DP + c, w1 = w + DP, w2 = w + 2u * DP, w3 = w + 3u * DP;
-                a0 += p.x * vs[w] + p.y * vs[w1] + p.z * vs[w2] + p.w * vs[w3];
-                a1 += p.x * vs[w + 1u] + p.y * vs[w1 + 1u] + p.z * vs[w2 + 1u] + p.w * vs[w3 + 1u];
-                a2 += p.x * vs[w + 2u] + p.y * vs[w1 + 2u] + p.z * vs[w2 + 2u] + p.w * vs[w3 + 2u];
-                a3 += p.x * vs[w + 3u] + p.y * vs[w1 + 3u] + p.z * vs[w2 + 3u] + p.w * vs[w3 + 3u];
+                ATTN_MAD4(a0, p, vs, w, w1, w2, w3, 0u);
+                ATTN_MAD4(a1, p, vs, w, w1, w2, w3, 1u);
+                ATTN_MAD4(a2, p, vs, w, w1, w2, w3, 2u);
+                ATTN_MAD4(a3, p, vs, w, w1, w2, w3, 3u);
             }
             acc[c * WG + tid] = a0;
             acc[(c + 1u) * WG + tid] = a1;
