@@ -51,11 +51,11 @@ static const emb_case emb_cases[] = {
     {3, 65, 1, {1000}, EMB_RANDOM, 3, 0},          /* runs of ~333 across 256-chunks */
     {1000, 128, 2, {8, 512}, EMB_RANDOM, 1000, 0},
     {50257, 3, 2, {4, 1000}, EMB_RANDOM, 50257, 0},
-    {50257, 63, 2, {2, 300}, EMB_RANDOM, 600, 0},  /* most rows untouched */
+    {50257, 63, 2, {2, 300}, EMB_RANDOM, 600, 0}, /* most rows untouched */
     {5, 65, 2, {4, 7}, EMB_RANDOM, 5, 1},
     {5, 65, 2, {4, 7}, EMB_RANDOM, 5, 2},
     {5, 1, 3, {3, 1, 11}, EMB_RANDOM, 2, 3},
-    {7, 3, 1, {70001}, EMB_SAME, 5, 0},            /* one run over 274 chunks */
+    {7, 3, 1, {70001}, EMB_SAME, 5, 0}, /* one run over 274 chunks */
     {65, 3, 2, {3, 11}, EMB_OUT_OF_RANGE, 65, 0},
     {3, 3, 1, {7}, EMB_OUT_OF_RANGE, 3, 2},
 };
@@ -76,8 +76,8 @@ static int32_t *emb_indices(vkt__check_ctx *c, const emb_case *k, int64_t n)
 
 static void emb_shape_str(const emb_case *k, char *buf, size_t size)
 {
-    size_t at = (size_t)snprintf(buf, size, "V %lld D %lld idx ", (long long)k->num,
-                                 (long long)k->dim);
+    size_t at =
+        (size_t)snprintf(buf, size, "V %lld D %lld idx ", (long long)k->num, (long long)k->dim);
     for (int i = 0; i < k->ndim && at < size; i++) {
         at += (size_t)snprintf(buf + at, size - at, "%s%lld", i ? "x" : "", (long long)k->shape[i]);
     }
@@ -171,8 +171,8 @@ static void check_case(vkt__check_ctx *c, const emb_case *k)
         vkt__check_report_failure(c, "embedding_backward", shape);
         goto done;
     }
-    vkt__check_report(c, "embedding_backward", shape, emb_bits_differ(grad, want, nw), 0.0,
-                      ms_back, "elements not bit-identical to the device-order reference");
+    vkt__check_report(c, "embedding_backward", shape, emb_bits_differ(grad, want, nw), 0.0, ms_back,
+                      "elements not bit-identical to the device-order reference");
     double t = (double)chunk + (double)VKT__DIV_UP(n, (int64_t)chunk) + 1.0;
     vkt__check_report(c, "embedding_backward/double", shape,
                       emb_double_err(grad, want_d, mag, g0, nw), (t + 3.0) * U_F32, 0.0,

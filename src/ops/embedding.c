@@ -55,8 +55,8 @@ static bool emb_validate(const vkt_tensor *weight, const vkt_tensor *indices)
     }
     if (weight->ndim != 2) {
         vkt__error(VKT_SHAPE_MISMATCH,
-                   "%s: weight is %s but must be (num_embeddings, embedding_dim): 2 dimensions",
-                   fn, vkt_tensor_describe(weight, a, sizeof a));
+                   "%s: weight is %s but must be (num_embeddings, embedding_dim): 2 dimensions", fn,
+                   vkt_tensor_describe(weight, a, sizeof a));
         return false;
     }
     if (indices->ndim > VKT_MAX_DIMS - 1) {
@@ -175,8 +175,8 @@ static vkt_status emb_walk(uint32_t mode, const vkt_tensor *keys, const vkt_tens
         .spec_count = 2,
         .push = pc,
         .push_size = sizeof *pc,
-        .bindings = {vkt__bind(keys, VKT__READ), vkt__bind(gout, VKT__READ),
-                     vkt__bind(head, parts), vkt__bind(tail, parts), vkt__bind(grad, VKT__RW)},
+        .bindings = {vkt__bind(keys, VKT__READ), vkt__bind(gout, VKT__READ), vkt__bind(head, parts),
+                     vkt__bind(tail, parts), vkt__bind(grad, VKT__RW)},
     };
     vkt__groups_2d((uint64_t)pc->chunks * pc->dblocks, d.groups);
     return vkt__dispatch(grad->dev, &d);
