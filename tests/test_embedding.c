@@ -5,10 +5,9 @@
  * out-of-range indices (NaN rows, no gradient), accumulation, a run of one index far past
  * lavapipe's loop limit, bit-identical gradients across runs, the layer's name, shape, role,
  * initial statistics, values and gradients, error messages, and agreement with PyTorch's
- * F.embedding (values and weight gradients of sum(out * R), torch's in float64) within 1e-4 of
- * max(1, |torch|), from
- * tests/fixtures/torch_embedding.txt (argv[1]; made by tools/make_torch_embedding_fixtures.py, no
- * PyTorch needed here).
+ * F.embedding (values and weight gradients of sum(out * R), torch's in float64) within 1e-4
+ * relative, from tests/fixtures/torch_embedding.txt (argv[1]; made by
+ * tools/make_torch_embedding_fixtures.py, no PyTorch needed here).
  */
 #include <math.h>
 #include <stdio.h>
@@ -357,16 +356,15 @@ static const fix *get(const char *fmt, ...)
     return NULL;
 }
 
-/* max |a - b| / max(|b|, 1): relative, absolute below 1 (as test_torch_ops): a gradient row is a
- * sum of up to ~150 terms of either sign whose f32 rounding (~1e-6 absolute) is relatively large
- * where the sum nearly cancels. */
+/* max |a - b| / max(|b|, 1e-2): relative, with a floor for values that pass through zero (a
+ * gradient row of the "runs" case sums ~150 terms of either sign, to as little as ~0.02) */
 static double torch_err(const vkt_tensor *t, const fix *want)
 {
     assert_int_equal(vkt_tensor_numel(t), want->n);
     float *a = fetch(t);
     double m = 0;
     for (int64_t i = 0; i < want->n; i++) {
-        double e = fabs((double)a[i] - want->v[i]) / fmax(fabs((double)want->v[i]), 1.0);
+        double e = fabs((double)a[i] - want->v[i]) / fmax(fabs((double)want->v[i]), 1e-2);
         m = !(e <= m) ? (isnan(e) ? INFINITY : e) : m;
     }
     free(a);
