@@ -15,7 +15,8 @@
  * parallel over query blocks, and dK, dV by passes over the queries, parallel over key blocks.
  * Each output row is owned by one invocation: deterministic, no atomics. Dropout regenerates the
  * forward's Philox multipliers from (seed, offset + flat index of the (b, h, i, j) score).
- * Head dimensions above VKT__ATTN_MAX_FUSED_D (128) take the unfused composition.
+ * Head dimensions above VKT__ATTN_MAX_FUSED_D (128), and devices with less shared memory than
+ * ATTN_SHARED_BYTES, take the unfused composition.
  */
 #include <math.h>
 
@@ -61,8 +62,9 @@ static attn_geom geom_of(const vkt_tensor *q, const vkt_tensor *k, const vkt_att
     /* rows padded to 4 words (attention.glsl); the forward takes keys four at a time */
     g.bk = ATTN_TILE_WORDS / ((g.d4 + 3) & ~3u) & ~3u;
     g.bk = g.bk > ATTN_MAX_BK ? ATTN_MAX_BK : g.bk;
-    /* per streamed row an invocation runs 2 D4 iterations of its dot-product and update loops,
-     * three of its per-row loops and its share of the tile loop and the tile loads */
+    /* per streamed row an invocation runs fewer than 2 D4 + 8 loop iterations: its dot-product
+     * and update loops (four words and, in the forward, four rows per iteration), its per-row
+     * loops and its share of the tile loop and the tile loads */
     uint32_t rows = VKT__ATTN_PASS_BUDGET / (2 * g.d4 + 8);
     if (pass_rows && pass_rows < rows) {
         rows = pass_rows;
