@@ -1,12 +1,13 @@
 /*
  * test_norm.c — batch norm, layer norm, RMSNorm, dropout and the Philox stream
- * (src/ops/batch_norm.c, src/ops/layer_norm.c, src/ops/dropout.c, src/ops/random.c): the
- * reference and finite-difference checks (src/check/check_norm.c, src/check/check_grad.c), Philox
- * known answers, dropout and random-number statistics, reproducibility, the identity cases,
- * constant rows, bitwise determinism, error messages, and agreement with PyTorch within 1e-4
- * relative — BatchNorm1d/2d (forward, gradients, running statistics over three steps), F.layer_norm
- * and a hand-composed RMSNorm (forward, dx, dweight, dbias) — from tests/fixtures/torch_norm.txt
- * (argv[1]; made by tools/make_torch_norm_fixtures.py, no PyTorch needed here).
+ * (src/ops/batch_norm.c, src/ops/layer_norm.c, src/ops/dropout.c, src/ops/random.c) and the
+ * LayerNorm / RMSNorm layers (src/nn/layer_norm.c): the reference and finite-difference checks
+ * (src/check/check_norm.c, src/check/check_grad.c), Philox known answers, dropout and
+ * random-number statistics, reproducibility, the identity cases, constant rows, bitwise
+ * determinism, error messages, and agreement with PyTorch within 1e-4 relative — BatchNorm1d/2d
+ * (forward, gradients, running statistics over three steps), F.layer_norm and a hand-composed
+ * RMSNorm (forward, dx, dweight, dbias) — from tests/fixtures/torch_norm.txt (argv[1]; made by
+ * tools/make_torch_norm_fixtures.py, no PyTorch needed here).
  */
 #include <math.h>
 #include <stdio.h>
@@ -439,6 +440,80 @@ static void layer_norm_errors_are_clear(void **state)
     vkt_scope_end(test_dev);
 }
 
+/* LayerNorm / RMSNorm layers: names, shapes, initial values and roles as torch.nn's; the forward
+ * is the op on the layer's parameters, and the gradients reach them. */
+static void norm_layers(void **state)
+{
+    (void)state;
+    vkt_model *m = NULL;
+    assert_int_equal(vkt_model_create(test_dev, &(vkt_model_desc){0}, &m), VKT_OK);
+    vkt_layer_norm_layer ln, ln_nb, ln_na;
+    vkt_rms_norm_layer rn;
+    assert_int_equal(vkt_layer_norm_init(m, "ln", &(vkt_layer_norm_desc){.dim = 5}, &ln), VKT_OK);
+    assert_int_equal(
+        vkt_layer_norm_init(m, "h.0.ln", &(vkt_layer_norm_desc){.dim = 5, .no_bias = true}, &ln_nb),
+        VKT_OK);
+    assert_int_equal(
+        vkt_layer_norm_init(
+            m, "na", &(vkt_layer_norm_desc){.dim = 5, .eps = 1e-3f, .no_affine = true}, &ln_na),
+        VKT_OK);
+    assert_int_equal(vkt_rms_norm_init(m, "rms", 5, 0.0f, &rn), VKT_OK);
+    assert_true(ln.eps == 1e-5f && ln_na.eps == 1e-3f && rn.eps == 1e-6f);
+    assert_null(ln_nb.bias);
+    assert_null(ln_na.weight);
+    assert_null(ln_na.bias);
+    assert_int_equal(vkt_model_num_tensors(m), 4);
+    static const char *names[] = {"ln.weight", "ln.bias", "h.0.ln.weight", "rms.weight"};
+    for (uint32_t i = 0; i < 4; i++) {
+        assert_string_equal(vkt_model_tensor_name(m, i), names[i]);
+        vkt_param *p = vkt_model_tensor_param(m, i);
+        assert_int_equal(vkt_param_role_of(p), VKT_PARAM_NORM);
+        float *v = fetch(vkt_param_tensor(p));
+        assert_int_equal(vkt_tensor_numel(vkt_param_tensor(p)), 5);
+        for (int j = 0; j < 5; j++) {
+            assert_true(v[j] == (i == 1 ? 0.0f : 1.0f));
+        }
+        free(v);
+    }
+    int64_t shape[3] = {2, 3, 5}, n = 30;
+    float *x = ramp(n);
+    vkt_scope_begin(test_dev);
+    vkt_tensor *tx = upload(x, 3, shape);
+    float *a = fetch(vkt_layer_norm_forward(&ln, tx));
+    float *e = fetch(vkt_layer_norm(tx, vkt_param_tensor(ln.weight), vkt_param_tensor(ln.bias), 0));
+    assert_memory_equal(a, e, (size_t)n * 4);
+    free(a);
+    free(e);
+    a = fetch(vkt_layer_norm_forward(&ln_na, tx));
+    e = fetch(vkt_layer_norm(tx, NULL, NULL, 1e-3f));
+    assert_memory_equal(a, e, (size_t)n * 4);
+    free(a);
+    free(e);
+    vkt_tensor *y = vkt_rms_norm_forward(&rn, tx);
+    assert_non_null(y);
+    assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, y))), VKT_OK);
+    float *g = fetch(vkt_tensor_grad(vkt_param_tensor(rn.weight)));
+    for (int j = 0; j < 5; j++) { /* d sum(y^2) / dw = 2 sum(xhat^2 w) != 0 */
+        assert_true(g[j] > 0.0f);
+    }
+    free(g);
+    int64_t bad_shape[2] = {6, 4};
+    vkt_tensor *xb = vkt_tensor_new(test_dev, VKT_F32, 2, bad_shape);
+    expect_error(vkt_layer_norm_forward(&ln, xb), VKT_SHAPE_MISMATCH,
+                 "vkt_layer_norm_forward: x is [6, 4] f32 but LayerNorm(5) takes (..., 5) f32");
+    expect_error(vkt_rms_norm_forward(&rn, xb), VKT_SHAPE_MISMATCH,
+                 "vkt_rms_norm_forward: x is [6, 4] f32 but RMSNorm(5) takes (..., 5) f32");
+    vkt_scope_end(test_dev);
+    vkt_layer_norm_layer l2;
+    assert_int_equal(vkt_layer_norm_init(m, "z", &(vkt_layer_norm_desc){0}, &l2),
+                     VKT_INVALID_ARGUMENT);
+    assert_non_null(strstr(vkt_last_error(), "vkt_layer_norm_init: \"z\" has dim 0"));
+    assert_int_equal(vkt_rms_norm_init(m, "z", 4, -1.0f, &rn), VKT_INVALID_ARGUMENT);
+    assert_non_null(strstr(vkt_last_error(), "vkt_rms_norm_init: \"z\" has eps -1"));
+    free(x);
+    vkt_model_destroy(m);
+}
+
 /* ---- PyTorch agreement ---------------------------------------------------------------------- */
 
 #define TORCH_TOL 1e-4
@@ -643,6 +718,7 @@ int main(int argc, char **argv)
         VKT_TEST(layer_norm_constant_rows),
         VKT_TEST(layer_norm_is_bitwise_deterministic),
         VKT_TEST(layer_norm_errors_are_clear),
+        VKT_TEST(norm_layers),
         VKT_TEST(layer_norm_matches_torch),
     };
     fixture_path = argc > 1 ? argv[1] : NULL;
