@@ -451,6 +451,20 @@ VKT_API vkt_status vkt_dropout_init(vkt_model *m, const char *name, float p,
                                     vkt_dropout_layer *layer);
 VKT_API vkt_tensor *vkt_dropout_forward(vkt_dropout_layer *l, const vkt_tensor *x);
 
+/** torch.nn.Embedding(num, dim): "<name>.weight" (num, dim) N(0, 1) as torch's default, role
+ * VKT_PARAM_EMBEDDING (vkt_param_set_role). */
+typedef struct vkt_embedding_layer {
+    vkt_model *model;
+    vkt_param *weight;
+    uint32_t num, dim;
+} vkt_embedding_layer;
+
+/** Registers "<name>.weight" on `m` ("weight" for `name` ""); num <= 2^31 - 1 (i32 indices). */
+VKT_API vkt_status vkt_embedding_init(vkt_model *m, const char *name, uint32_t num, uint32_t dim,
+                                      vkt_embedding_layer *layer);
+/** vkt_embedding(weight, indices): indices i32 of any shape up to 5 dimensions. */
+VKT_API vkt_tensor *vkt_embedding_forward(const vkt_embedding_layer *l, const vkt_tensor *indices);
+
 /* ---- optimizers ------------------------------------------------------------------------------ */
 
 typedef enum vkt_optim_type {

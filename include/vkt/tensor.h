@@ -373,6 +373,18 @@ VKT_API vkt_tensor *vkt_adaptive_avg_pool2d(const vkt_tensor *x, int64_t oh, int
  * Differentiable in x. */
 VKT_API vkt_tensor *vkt_upsample_nearest2d(const vkt_tensor *x, int32_t scale_h, int32_t scale_w);
 
+/* ---- embedding (src/ops/embedding.c) -------------------------------------------------------- */
+
+/**
+ * torch.nn.functional.embedding: weight (V, D) f32, indices i32 of any shape (up to
+ * VKT_MAX_DIMS-1 dims) -> (*indices.shape, D), out[i, :] = weight[indices[i], :]. An index outside
+ * [0, V) gives a NaN row and no gradient. Differentiable in weight; the backward is deterministic
+ * (no float atomics: the same inputs give bit-identical gradients whatever the subgroup size or
+ * workgroup count). The backward accumulates into weight's gradient: rows no index names are
+ * left as they are.
+ */
+VKT_API vkt_tensor *vkt_embedding(const vkt_tensor *weight, const vkt_tensor *indices);
+
 /* ---- optimizer steps (in place; match torch.optim's update formulas) ------------------------ */
 
 typedef struct vkt_sgd_params {

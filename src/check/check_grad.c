@@ -24,6 +24,7 @@
 #include "check/check.h"
 #include "vkt/loss.h"
 #include "ops/conv.h"
+#include "ops/embedding.h"
 
 #define GRAD_PROBES 24
 #define GRAD_H 0.01f
@@ -429,6 +430,20 @@ static vkt_tensor *apply_pair_loss(const grad_case *k, vkt_tensor **t, vkt_tenso
     }
 }
 
+/* embedding: weight (k, c), r indices in [0, k) with repeats as the labels; flags: the backward's
+ * chunk (0: the default; small ones make runs cross chunks) */
+static bool make_embedding(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    in->batch = k->r;
+    in->labels = vkt__check_rand_int(c, k->r, (int32_t)k->k);
+    return in->labels && add_input(c, in, k->k, k->c, true, 0);
+}
+
+static vkt_tensor *apply_embedding(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    return vkt__embedding_ex(t[0], labels, (uint32_t)k->flags);
+}
+
 static const grad_case custom_cases[] = {
     {"cross_entropy", VKT__OP_SOFTMAX_XENT, 17, 10, 0, 0, make_class_loss, apply_class_loss,
      NULL},
@@ -481,6 +496,8 @@ static const grad_case custom_cases[] = {
      &pool_adaptive},
     {"upsample_nearest2d", VKT__OP_UPSAMPLE_NEAREST2D, 0, 0, 0, 0, make_pool, apply_pool,
      &pool_upsample},
+    {"embedding", VKT__OP_EMBEDDING, 13, 5, 7, 0, make_embedding, apply_embedding, NULL},
+    {"embedding_chunked", VKT__OP_EMBEDDING, 13, 5, 4, 2, make_embedding, apply_embedding, NULL},
     {"mlp", VKT__OP_NONE, 17, 13, 10, 0, make_mlp, apply_mlp, NULL}, /* hidden 9 */
 };
 

@@ -289,4 +289,17 @@ void vkt__ref_pool2d(float *y, int32_t *idx, const float *x, int mode,
 void vkt__ref_pool2d_backward(float *dx, const float *dy, const int32_t *idx, int mode,
                               const vkt__ref_pool_dims *d);
 
+/* ---- embedding (src/ref/ref_embedding.c); weight (num, dim), n indices ---- */
+/* out (n, dim) = weight rows; NaN rows for indices outside [0, num). */
+void vkt__ref_embedding(float *out, const float *weight, const int32_t *indices, int64_t n,
+                        int64_t num, int64_t dim);
+/* grad (num, dim) += the weight gradient for gout (n, dim); out-of-range indices add nothing.
+ * chunk > 0: in f32 in the device's order for that chunk (vkt__embedding_chunk), so the result
+ * is bit-identical to the device's; chunk 0: each row's terms summed in double, and mag (num x
+ * dim, may be NULL) gets their sums of |terms| (0 for rows no index names). False on out of
+ * memory. */
+bool vkt__ref_embedding_backward(float *grad, double *mag, const float *gout,
+                                 const int32_t *indices, int64_t n, int64_t num, int64_t dim,
+                                 int64_t chunk);
+
 #endif
