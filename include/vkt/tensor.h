@@ -286,6 +286,23 @@ VKT_API vkt_tensor *vkt_batch_norm(const vkt_tensor *x, const vkt_tensor *weight
                                    vkt_tensor *running_var, const vkt_batch_norm_params *p);
 
 /**
+ * torch.nn.functional.layer_norm(x, (C,), weight, bias, eps) over the last dimension C of f32 x
+ * (any ndim >= 1): y = (x - mean) * rstd * weight + bias with the biased variance, rstd =
+ * 1 / sqrt(var + eps); weight, bias (C) may each be NULL. eps 0 -> 1e-5. Rows of up to
+ * 65536 * 256 elements (fewer on a device with smaller workgroups). Differentiable in x, weight
+ * and bias.
+ */
+VKT_API vkt_tensor *vkt_layer_norm(const vkt_tensor *x, const vkt_tensor *weight,
+                                   const vkt_tensor *bias, float eps);
+
+/**
+ * RMSNorm over the last dimension C of f32 x (any ndim >= 1): y = x * rsqrt(mean(x^2) + eps) *
+ * weight (weight (C) or NULL). eps 0 -> 1e-6. Row limit as vkt_layer_norm. Differentiable in x
+ * and weight.
+ */
+VKT_API vkt_tensor *vkt_rms_norm(const vkt_tensor *x, const vkt_tensor *weight, float eps);
+
+/**
  * torch.nn.functional.dropout on f32 x of any shape: training, y = x * mask / (1 - p) with
  * mask[i] = (uniform i of the Philox stream (seed, offset) >= p), p rounded to a multiple of
  * 2^-24; dropped elements are exactly 0, p = 1 gives zeros. p = 0 or !training returns a copy of x
