@@ -392,6 +392,46 @@ VKT_API vkt_status vkt_batch_norm2d_init(vkt_model *m, const char *name,
 /** vkt_batch_norm on x (f32, channels in dimension 1) in the model's mode. */
 VKT_API vkt_tensor *vkt_batch_norm_forward(const vkt_batch_norm_layer *l, const vkt_tensor *x);
 
+/** torch.nn.LayerNorm(dim, eps, elementwise_affine, bias) over the last dimension; zero fields are
+ * torch's defaults. */
+typedef struct vkt_layer_norm_desc {
+    uint32_t dim;   /* normalized_shape (a single, last dimension); required */
+    float eps;      /* 0 -> 1e-5 */
+    bool no_affine; /* elementwise_affine=False: no weight, no bias */
+    bool no_bias;   /* bias=False: weight only */
+} vkt_layer_norm_desc;
+
+/** torch.nn.LayerNorm: weight ones and bias zeros (dim), role VKT_PARAM_NORM. */
+typedef struct vkt_layer_norm_layer {
+    vkt_model *model;
+    vkt_param *weight, *bias; /* NULL with no_affine; bias NULL with no_bias */
+    uint32_t dim;
+    float eps;                /* with the default filled */
+} vkt_layer_norm_layer;
+
+/** Registers "<name>.weight" (ones) and "<name>.bias" (zeros), as the desc asks. */
+VKT_API vkt_status vkt_layer_norm_init(vkt_model *m, const char *name,
+                                       const vkt_layer_norm_desc *desc,
+                                       vkt_layer_norm_layer *layer);
+/** vkt_layer_norm on x (..., dim) f32. */
+VKT_API vkt_tensor *vkt_layer_norm_forward(const vkt_layer_norm_layer *l, const vkt_tensor *x);
+
+/** RMSNorm over the last dimension (torch.nn.RMSNorm(dim, eps)): weight ones (dim), role
+ * VKT_PARAM_NORM. */
+typedef struct vkt_rms_norm_layer {
+    vkt_model *model;
+    vkt_param *weight;
+    uint32_t dim;
+    float eps; /* with the default filled */
+} vkt_rms_norm_layer;
+
+/** Registers "<name>.weight" (ones). eps 0 -> 1e-6 (vkt_rms_norm's default; torch.nn.RMSNorm's
+ * eps=None would be FLT_EPSILON). */
+VKT_API vkt_status vkt_rms_norm_init(vkt_model *m, const char *name, uint32_t dim, float eps,
+                                     vkt_rms_norm_layer *layer);
+/** vkt_rms_norm on x (..., dim) f32. */
+VKT_API vkt_tensor *vkt_rms_norm_forward(const vkt_rms_norm_layer *l, const vkt_tensor *x);
+
 /**
  * torch.nn.Dropout(p): in training mode zeroes each element with probability p and scales the
  * rest by 1 / (1 - p) (vkt_dropout); in eval mode a copy of x. Masks are reproducible: the layer's
@@ -411,6 +451,20 @@ VKT_API vkt_status vkt_dropout_init(vkt_model *m, const char *name, float p,
                                     vkt_dropout_layer *layer);
 VKT_API vkt_tensor *vkt_dropout_forward(vkt_dropout_layer *l, const vkt_tensor *x);
 
+/** torch.nn.Embedding(num, dim): "<name>.weight" (num, dim) N(0, 1) as torch's default, role
+ * VKT_PARAM_EMBEDDING (vkt_param_set_role). */
+typedef struct vkt_embedding_layer {
+    vkt_model *model;
+    vkt_param *weight;
+    uint32_t num, dim;
+} vkt_embedding_layer;
+
+/** Registers "<name>.weight" on `m` ("weight" for `name` ""); num <= 2^31 - 1 (i32 indices). */
+VKT_API vkt_status vkt_embedding_init(vkt_model *m, const char *name, uint32_t num, uint32_t dim,
+                                      vkt_embedding_layer *layer);
+/** vkt_embedding(weight, indices): indices i32 of any shape up to 5 dimensions. */
+VKT_API vkt_tensor *vkt_embedding_forward(const vkt_embedding_layer *l, const vkt_tensor *indices);
+
 /* ---- sampling (a language model's next token, on the host) ---------------------------------- */
 
 /** How vkt_sample_logits draws; the zero value samples from softmax(logits) over all tokens. */
@@ -423,9 +477,10 @@ typedef struct vkt_sample_desc {
 /**
  * Draws a token from `n` logits as `desc` says, with one uniform draw of the splitmix64 generator
  * whose state is *rng (advanced; untouched when one token is kept: greedy, top_k 1): the same
- * state, logits and desc give the same token on every machine. Probabilities are computed in double from the largest logit down, and the draw walks
- * the kept tokens in order of decreasing logit. VKT_INVALID_ARGUMENT for NULL, n 0, a bad
- * temperature or a NaN logit (naming its index).
+ * state, logits and desc give the same token on every machine. Probabilities are computed in
+ * double from the largest logit down, and the draw walks the kept tokens in order of decreasing
+ * logit. VKT_INVALID_ARGUMENT for NULL, n 0, a bad temperature or a NaN logit (naming its
+ * index).
  */
 VKT_API vkt_status vkt_sample_logits(const float *logits, uint32_t n, const vkt_sample_desc *desc,
                                      uint64_t *rng, int32_t *out);
@@ -451,14 +506,23 @@ typedef struct vkt_optim_desc {
     bool nesterov;              /* SGD */
     float weight_decay;
     float beta1, beta2, eps;    /* Adam, AdamW */
+    /* bitmask of 1u << vkt_param_role: parameters with those roles get weight decay 0 (a second
+     * param group, as nanoGPT/llm.c); 0: one group */
+    uint32_t no_decay;
 } vkt_optim_desc;
+
+/** vkt_optim_desc.no_decay of nanoGPT's and llm.c's AdamW: decay only matmul/conv weights. */
+#define VKT_NO_DECAY_BIAS_NORM_EMBEDDING                                                        \
+    ((1u << VKT_PARAM_BIAS) | (1u << VKT_PARAM_NORM) | (1u << VKT_PARAM_EMBEDDING))
 
 typedef struct vkt_optimizer vkt_optimizer;
 
 VKT_API vkt_status vkt_optimizer_create(vkt_model *m, const vkt_optim_desc *desc,
                                         vkt_optimizer **out);
 VKT_API void vkt_optimizer_destroy(vkt_optimizer *o);
-/** One update of every parameter: one dispatch over the parameter block. */
+/** One update of every parameter: one dispatch over the parameter block, or with weight decay
+ * and no_decay groups one per run of neighbouring parameters that share a decay setting (the
+ * runs are found once, at create). */
 VKT_API vkt_status vkt_optimizer_step(vkt_optimizer *o);
 VKT_API float vkt_optimizer_lr(const vkt_optimizer *o);
 VKT_API void vkt_optimizer_set_lr(vkt_optimizer *o, float lr);
@@ -472,6 +536,11 @@ typedef enum vkt_sched_type {
     VKT_SCHED_NONE = 0,
     VKT_SCHED_STEP,       /* lr = base * gamma^floor(t / step_size)            (StepLR) */
     VKT_SCHED_COSINE,     /* lr = eta_min + (base - eta_min)(1 + cos(pi t / t_max)) / 2 */
+    /* nanoGPT's get_lr(t): base (t + 1) / warmup for t < warmup, then
+     * eta_min + (base - eta_min)(1 + cos(pi (t - warmup) / (t_max - warmup))) / 2 up to t_max,
+     * eta_min after it. The lr is set at create (t = 0), as torch's LambdaLR does; meant for
+     * vkt_optim_config.interval VKT_INTERVAL_STEP (t counts optimizer steps). */
+    VKT_SCHED_WARMUP_COSINE,
     _VKT_SCHED_FORCE_U32 = 0x7FFFFFFF
 } vkt_sched_type;
 
@@ -479,8 +548,9 @@ typedef struct vkt_sched_desc {
     vkt_sched_type type;
     uint32_t step_size;   /* STEP; 0 -> 1 */
     float gamma;          /* STEP; 0 -> 0.1 */
-    uint32_t t_max;       /* COSINE; required */
-    float eta_min;        /* COSINE */
+    uint32_t t_max;       /* COSINE, WARMUP_COSINE; required (WARMUP_COSINE: > warmup) */
+    float eta_min;        /* COSINE, WARMUP_COSINE */
+    uint32_t warmup;      /* WARMUP_COSINE: steps of linear warmup (0: none) */
 } vkt_sched_desc;
 
 typedef struct vkt_scheduler vkt_scheduler;

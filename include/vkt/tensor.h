@@ -120,7 +120,9 @@ VKT_API vkt_tensor *vkt_relu(const vkt_tensor *x);
 VKT_API vkt_tensor *vkt_tanh(const vkt_tensor *x);
 /**
  * Mean softmax cross-entropy over the batch: logits (B,C) f32, labels (B) i32 in [0,C).
- * Returns a one-element f32 tensor. A label outside [0,C) contributes a NaN loss.
+ * Returns a one-element f32 tensor. A label outside [0,C) contributes a NaN loss. Keeps only
+ * each row's max and log-sum: no (B,C) tensor but the logits' gradient (vkt_cross_entropy in
+ * vkt/loss.h adds ignore_index and reductions); limits as vkt_cross_entropy's.
  */
 VKT_API vkt_tensor *vkt_softmax_xent(const vkt_tensor *logits, const vkt_tensor *labels);
 /**
@@ -284,6 +286,23 @@ VKT_API vkt_tensor *vkt_batch_norm(const vkt_tensor *x, const vkt_tensor *weight
                                    vkt_tensor *running_var, const vkt_batch_norm_params *p);
 
 /**
+ * torch.nn.functional.layer_norm(x, (C,), weight, bias, eps) over the last dimension C of f32 x
+ * (any ndim >= 1): y = (x - mean) * rstd * weight + bias with the biased variance, rstd =
+ * 1 / sqrt(var + eps); weight, bias (C) may each be NULL. eps 0 -> 1e-5. Rows of up to
+ * 65536 * 256 elements (fewer on a device with smaller workgroups). Differentiable in x, weight
+ * and bias.
+ */
+VKT_API vkt_tensor *vkt_layer_norm(const vkt_tensor *x, const vkt_tensor *weight,
+                                   const vkt_tensor *bias, float eps);
+
+/**
+ * RMSNorm over the last dimension C of f32 x (any ndim >= 1): y = x * rsqrt(mean(x^2) + eps) *
+ * weight (weight (C) or NULL). eps 0 -> 1e-6. Row limit as vkt_layer_norm. Differentiable in x
+ * and weight.
+ */
+VKT_API vkt_tensor *vkt_rms_norm(const vkt_tensor *x, const vkt_tensor *weight, float eps);
+
+/**
  * torch.nn.functional.dropout on f32 x of any shape: training, y = x * mask / (1 - p) with
  * mask[i] = (uniform i of the Philox stream (seed, offset) >= p), p rounded to a multiple of
  * 2^-24; dropped elements are exactly 0, p = 1 gives zeros. p = 0 or !training returns a copy of x
@@ -353,6 +372,46 @@ VKT_API vkt_tensor *vkt_adaptive_avg_pool2d(const vkt_tensor *x, int64_t oh, int
  * (N, C, H * scale_h, W * scale_w), y[.., i, j] = x[.., i / scale_h, j / scale_w]; scales >= 1.
  * Differentiable in x. */
 VKT_API vkt_tensor *vkt_upsample_nearest2d(const vkt_tensor *x, int32_t scale_h, int32_t scale_w);
+
+/* ---- embedding (src/ops/embedding.c) -------------------------------------------------------- */
+
+/**
+ * torch.nn.functional.embedding: weight (V, D) f32, indices i32 of any shape (up to
+ * VKT_MAX_DIMS-1 dims) -> (*indices.shape, D), out[i, :] = weight[indices[i], :]. An index outside
+ * [0, V) gives a NaN row and no gradient. Differentiable in weight; the backward is deterministic
+ * (no float atomics: the same inputs give bit-identical gradients whatever the subgroup size or
+ * workgroup count). The backward accumulates into weight's gradient: rows no index names are
+ * left as they are.
+ */
+VKT_API vkt_tensor *vkt_embedding(const vkt_tensor *weight, const vkt_tensor *indices);
+
+/* ---- attention (src/ops/attention.c) ------------------------------------------------------ */
+
+typedef struct vkt_attention_params {
+    /* query i sees keys j <= i (torch is_causal=True: the top-left aligned lower triangle; needs
+     * Tq == Tk) */
+    bool causal;
+    float scale;            /* 0 -> 1/sqrt(D) */
+    /* f32 (Tq, Tk) added to the scores (0 / -inf for a boolean mask), or NULL */
+    const vkt_tensor *mask;
+    /* on the attention probabilities, 0 = none; torch's dropout semantics (scale 1/(1-p)) */
+    float dropout_p;
+    uint64_t seed, offset;  /* Philox stream of the dropout mask (as vkt_dropout) */
+} vkt_attention_params;
+
+/**
+ * torch.nn.functional.scaled_dot_product_attention: q (B, H, Tq, D), k and v (B, H, Tk, D) f32 ->
+ * (B, H, Tq, D). p NULL: not causal, no mask, no dropout. A row whose every score is -inf gives
+ * NaN, as torch. Differentiable in q, k, v.
+ * The dropout multiplier of score (b, h, i, j) is that of vkt_dropout on the (B, H, Tq, Tk)
+ * scores: kept iff vkt_rand_uniform(seed, offset) at its flat index is >= p, then scaled by
+ * 1 / (1 - p). Fused (FlashAttention-2: no (Tq, Tk) matrix is stored; the backward keeps only the
+ * per-row logsumexp, B * H * Tq floats, and a reference to the mask) for D <= 128; larger head
+ * dimensions, or a device with under 29 KiB of shared memory, run the unfused composition
+ * (matmul, softmax and dropout per (b, h)), which keeps the probabilities for the backward.
+ */
+VKT_API vkt_tensor *vkt_attention(const vkt_tensor *q, const vkt_tensor *k, const vkt_tensor *v,
+                                  const vkt_attention_params *p);
 
 /* ---- optimizer steps (in place; match torch.optim's update formulas) ------------------------ */
 

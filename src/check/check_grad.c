@@ -24,6 +24,7 @@
 #include "check/check.h"
 #include "vkt/loss.h"
 #include "ops/conv.h"
+#include "ops/embedding.h"
 
 #define GRAD_PROBES 24
 #define GRAD_H 0.01f
@@ -225,6 +226,29 @@ static vkt_tensor *apply_batch_norm(const grad_case *k, vkt_tensor **t, vkt_tens
     return vkt_batch_norm(t[0], t[1], t[2], NULL, NULL, &p);
 }
 
+/* layer norm / RMSNorm over the last dimension C: x (r, c), C = c, or, with k->k, (r, c, k)
+ * (B, T, C), C = k; then weight (C) unless flags & 1, bias (C) unless flags & 2 (RMS: never).
+ * flags & 4: RMSNorm. */
+static bool make_layer_norm(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    int64_t shape[3] = {k->r, k->c, k->k}, ch = k->k ? k->k : k->c;
+    bool rms = k->flags & 4;
+    return add_input_nd(c, in, k->k ? 3 : 2, shape, 0) &&
+           ((k->flags & 1) || add_input(c, in, 1, ch, false, 0)) &&
+           (rms || (k->flags & 2) || add_input(c, in, 1, ch, false, 0));
+}
+
+static vkt_tensor *apply_layer_norm(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)labels;
+    const vkt_tensor *w = (k->flags & 1) ? NULL : t[1];
+    const vkt_tensor *b = (k->flags & 2) ? NULL : t[(k->flags & 1) ? 1 : 2];
+    if (k->flags & 4) {
+        return vkt_rms_norm(t[0], w, 0.0f);
+    }
+    return vkt_layer_norm(t[0], w, b, 0.0f);
+}
+
 /* the same mask on every call (fixed seed and offset), so the op is linear in x */
 static vkt_tensor *apply_dropout(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
 {
@@ -340,6 +364,48 @@ static const pool_fd pool_3x3_excl = {
 static const pool_fd pool_adaptive = {.x = {2, 3, 7, 5}, .oh = 3, .ow = 4};
 static const pool_fd pool_upsample = {.x = {2, 2, 3, 4}, .oh = 2, .ow = 3};
 
+/* attention: q (b, h, tq, d), k and v (b, h, tk, d); mask: an additive (tq, tk) pattern with
+ * -inf at (i, j) for (i + 2 j) % 5 == 4 past column 0; dropout p with a fixed stream */
+typedef struct attn_fd {
+    int64_t b, h, tq, tk, d;
+    bool causal, mask;
+    float p;
+} attn_fd;
+
+static bool make_attention(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    const attn_fd *a = k->arg;
+    int64_t qs[4] = {a->b, a->h, a->tq, a->d}, ks[4] = {a->b, a->h, a->tk, a->d};
+    return add_input_nd(c, in, 4, qs, 0) && add_input_nd(c, in, 4, ks, 0) &&
+           add_input_nd(c, in, 4, ks, 0);
+}
+
+static vkt_tensor *apply_attention(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)labels;
+    const attn_fd *a = k->arg;
+    float m[64];
+    for (int64_t i = 0; i < a->tq; i++) {
+        for (int64_t j = 0; j < a->tk; j++) {
+            m[i * a->tk + j] = j > 0 && (i + 2 * j) % 5 == 4 ? -INFINITY : 0.1f * (float)(i - j);
+        }
+    }
+    int64_t ms[2] = {a->tq, a->tk};
+    vkt_attention_params p = {
+        .causal = a->causal,
+        .mask = a->mask ? vkt__check_tensor(vkt_tensor_device(t[0]), VKT_F32, m, 2, ms) : NULL,
+        .dropout_p = a->p,
+        .seed = 5,
+        .offset = 9,
+    };
+    return vkt_attention(t[0], t[1], t[2], &p);
+}
+
+static const attn_fd attn_causal = {1, 2, 7, 7, 5, true, false, 0.0f};
+static const attn_fd attn_mask = {2, 1, 4, 6, 3, false, true, 0.0f};
+static const attn_fd attn_d65 = {1, 1, 3, 5, 65, false, false, 0.0f};
+static const attn_fd attn_dropout = {1, 2, 5, 5, 4, true, true, 0.25f};
+
 /* cross_entropy / nll_loss: logits (r, c), targets with row 0 ignored (-100, torch's default) */
 static bool make_class_loss(vkt__check_ctx *c, const grad_case *k, inputs *in)
 {
@@ -351,7 +417,8 @@ static bool make_class_loss(vkt__check_ctx *c, const grad_case *k, inputs *in)
 }
 
 /* class weights 0.5 + 0.1 c; flags: 1 = weighted, 2 = label smoothing 0.2, 4 = nll_loss of
- * log_softmax (else cross_entropy), 8 = sum reduction */
+ * log_softmax (else cross_entropy), 8 = sum reduction, 16 = no reduction (cross_entropy without
+ * weights or smoothing is the fused SOFTMAX_XENT kernel, with them NLL_ROWS) */
 static vkt_tensor *apply_class_loss(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
 {
     float w[64];
@@ -362,7 +429,9 @@ static vkt_tensor *apply_class_loss(const grad_case *k, vkt_tensor **t, vkt_tens
         .weight = (k->flags & 1) ? vkt__check_tensor(vkt_tensor_device(t[0]), VKT_F32, w, 1, &k->c)
                                  : NULL,
         .label_smoothing = (k->flags & 2) ? 0.2f : 0.0f,
-        .reduction = (k->flags & 8) ? VKT_REDUCTION_SUM : VKT_REDUCTION_MEAN,
+        .reduction = (k->flags & 8)    ? VKT_REDUCTION_SUM
+                     : (k->flags & 16) ? VKT_REDUCTION_NONE
+                                       : VKT_REDUCTION_MEAN,
     };
     if (k->flags & 4) {
         return vkt_nll_loss(vkt_log_softmax(t[0], 1), labels, &d);
@@ -403,8 +472,27 @@ static vkt_tensor *apply_pair_loss(const grad_case *k, vkt_tensor **t, vkt_tenso
     }
 }
 
+/* embedding: weight (k, c), r indices in [0, k) with repeats as the labels; flags: the backward's
+ * chunk (0: the default; small ones make runs cross chunks) */
+static bool make_embedding(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    in->batch = k->r;
+    in->labels = vkt__check_rand_int(c, k->r, (int32_t)k->k);
+    return in->labels && add_input(c, in, k->k, k->c, true, 0);
+}
+
+static vkt_tensor *apply_embedding(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    return vkt__embedding_ex(t[0], labels, (uint32_t)k->flags);
+}
+
 static const grad_case custom_cases[] = {
-    {"cross_entropy", VKT__OP_NLL_ROWS, 17, 10, 0, 0, make_class_loss, apply_class_loss, NULL},
+    {"cross_entropy", VKT__OP_SOFTMAX_XENT, 17, 10, 0, 0, make_class_loss, apply_class_loss,
+     NULL},
+    {"cross_entropy_sum", VKT__OP_SOFTMAX_XENT, 9, 7, 0, 8, make_class_loss, apply_class_loss,
+     NULL},
+    {"cross_entropy_none", VKT__OP_SOFTMAX_XENT, 9, 7, 0, 16, make_class_loss, apply_class_loss,
+     NULL},
     {"cross_entropy_w_ls", VKT__OP_NLL_ROWS, 17, 10, 0, 3, make_class_loss, apply_class_loss,
      NULL},
     {"nll_loss_w_sum", VKT__OP_NLL_ROWS, 9, 7, 0, 13, make_class_loss, apply_class_loss, NULL},
@@ -429,6 +517,17 @@ static const grad_case custom_cases[] = {
      NULL},
     {"batch_norm", VKT__OP_BATCH_NORM, 65, 3, 0, 0, make_batch_norm, apply_batch_norm, NULL},
     {"dropout", VKT__OP_DROPOUT, 65, 63, 0, 0, make_one, apply_dropout, NULL},
+    {"layer_norm", VKT__OP_LAYER_NORM, 9, 7, 0, 0, make_layer_norm, apply_layer_norm, NULL},
+    {"layer_norm_btc", VKT__OP_LAYER_NORM, 2, 3, 65, 0, make_layer_norm, apply_layer_norm, NULL},
+    {"layer_norm_c1", VKT__OP_LAYER_NORM, 5, 1, 0, 0, make_layer_norm, apply_layer_norm, NULL},
+    {"layer_norm_no_bias", VKT__OP_LAYER_NORM, 3, 63, 0, 2, make_layer_norm, apply_layer_norm,
+     NULL},
+    {"layer_norm_no_affine", VKT__OP_LAYER_NORM, 3, 5, 0, 3, make_layer_norm, apply_layer_norm,
+     NULL},
+    {"rms_norm", VKT__OP_RMS_NORM, 9, 7, 0, 4, make_layer_norm, apply_layer_norm, NULL},
+    {"rms_norm_btc", VKT__OP_RMS_NORM, 2, 3, 65, 4, make_layer_norm, apply_layer_norm, NULL},
+    {"rms_norm_no_weight", VKT__OP_RMS_NORM, 3, 5, 0, 5, make_layer_norm, apply_layer_norm,
+     NULL},
     {"conv2d_grouped", VKT__OP_CONV2D, 0, 0, 0, 0, make_conv2d, apply_conv2d, &conv_grouped},
     {"conv2d_depthwise", VKT__OP_CONV2D, 0, 0, 0, 0, make_conv2d, apply_conv2d, &conv_depthwise},
     {"conv2d_chunked", VKT__OP_CONV2D, 0, 0, 0, 0, make_conv2d, apply_conv2d, &conv_chunked},
@@ -439,7 +538,18 @@ static const grad_case custom_cases[] = {
      &pool_adaptive},
     {"upsample_nearest2d", VKT__OP_UPSAMPLE_NEAREST2D, 0, 0, 0, 0, make_pool, apply_pool,
      &pool_upsample},
+    {"embedding", VKT__OP_EMBEDDING, 13, 5, 7, 0, make_embedding, apply_embedding, NULL},
+    {"embedding_chunked", VKT__OP_EMBEDDING, 13, 5, 4, 2, make_embedding, apply_embedding, NULL},
     {"mlp", VKT__OP_NONE, 17, 13, 10, 0, make_mlp, apply_mlp, NULL}, /* hidden 9 */
+    /* after mlp: the cases share one generator, and inputs drawn before mlp would move its
+     * ReLU kinks (with them its finite differences) */
+    {"attention_causal", VKT__OP_ATTENTION, 0, 0, 0, 0, make_attention, apply_attention,
+     &attn_causal},
+    {"attention_mask", VKT__OP_ATTENTION, 0, 0, 0, 0, make_attention, apply_attention,
+     &attn_mask},
+    {"attention_d65", VKT__OP_ATTENTION, 0, 0, 0, 0, make_attention, apply_attention, &attn_d65},
+    {"attention_dropout", VKT__OP_ATTENTION, 0, 0, 0, 0, make_attention, apply_attention,
+     &attn_dropout},
 };
 
 /* L = sum(y * W), or 0.7 * y for a one-element y. */
