@@ -465,6 +465,59 @@ VKT_API vkt_status vkt_embedding_init(vkt_model *m, const char *name, uint32_t n
 /** vkt_embedding(weight, indices): indices i32 of any shape up to 5 dimensions. */
 VKT_API vkt_tensor *vkt_embedding_forward(const vkt_embedding_layer *l, const vkt_tensor *indices);
 
+/* ---- GPT (a nanoGPT-style decoder-only transformer) ------------------------------------------ */
+
+#define VKT_GPT_MAX_LAYERS 32
+
+/** Sizes of a GPT; zero fields take the defaults in brackets. */
+typedef struct vkt_gpt_config {
+    uint32_t vocab;       /* tokens; required */
+    uint32_t context;     /* longest sequence (block_size) [128] */
+    uint32_t layers;      /* blocks, at most VKT_GPT_MAX_LAYERS [4] */
+    uint32_t heads;       /* attention heads; divides width [4] */
+    uint32_t width;       /* n_embd [128] */
+    float dropout;        /* every nanoGPT dropout (embeddings, attention, residuals) in [0, 1) */
+    bool tie_weights;     /* lm_head uses transformer.wte.weight (nanoGPT's default) */
+    uint64_t seed;        /* keys the dropout streams (the weights come from the model's seed) */
+} vkt_gpt_config;
+
+/** One transformer block: x + attn(ln_1(x)), then x + mlp(ln_2(x)). */
+typedef struct vkt_gpt_block {
+    vkt_layer_norm_layer ln_1, ln_2;
+    vkt_linear_layer c_attn, attn_proj;    /* attn.c_attn (3 width), attn.c_proj */
+    vkt_linear_layer c_fc, mlp_proj;       /* mlp.c_fc (4 width), mlp.c_proj */
+    vkt_dropout_layer resid_drop, mlp_drop;
+    uint64_t attn_seed, attn_offset;       /* the attention-probability dropout stream */
+} vkt_gpt_block;
+
+typedef struct vkt_gpt {
+    vkt_model *model;
+    vkt_gpt_config config;                 /* with the defaults filled */
+    vkt_param *wte, *wpe;                  /* transformer.wte.weight (vocab, width), .wpe */
+    vkt_param *lm_head;                    /* lm_head.weight (vocab, width); NULL when tied */
+    vkt_layer_norm_layer ln_f;
+    vkt_dropout_layer drop;
+    vkt_gpt_block h[VKT_GPT_MAX_LAYERS];
+} vkt_gpt;
+
+/**
+ * Registers nanoGPT's parameters on `m` under its state_dict names: transformer.wte.weight,
+ * transformer.wpe.weight, per block transformer.h.<i>.{ln_1, attn.c_attn, attn.c_proj, ln_2,
+ * mlp.c_fc, mlp.c_proj}.{weight, bias}, transformer.ln_f.{weight, bias}, and lm_head.weight
+ * unless tie_weights (then the head is wte, whose gradient sums both uses, and torch's copy
+ * loads with strict=False or after state_dict["lm_head.weight"] = state_dict[wte]). nanoGPT's
+ * initialisation: N(0, 0.02) for linear and embedding weights, N(0, 0.02 / sqrt(2 layers)) for
+ * the c_proj weights, zero biases, layer norms ones and zeros. Roles: biases BIAS, norms NORM,
+ * tables EMBEDDING, so VKT_NO_DECAY_BIAS_NORM_EMBEDDING gives nanoGPT's optimizer groups.
+ */
+VKT_API vkt_status vkt_gpt_init(vkt_model *m, const vkt_gpt_config *cfg, vkt_gpt *out);
+/**
+ * Logits (B, T, vocab) f32 for tokens idx (B, T) i32 in [0, vocab), T <= context: embeddings +
+ * positions, the blocks (causal attention), ln_f, the head. Dropout acts in training mode
+ * (vkt_model_is_training) only. NULL with the error set on a bad idx.
+ */
+VKT_API vkt_tensor *vkt_gpt_forward(vkt_gpt *g, const vkt_tensor *idx);
+
 /* ---- sampling (a language model's next token, on the host) ---------------------------------- */
 
 /** How vkt_sample_logits draws; the zero value samples from softmax(logits) over all tokens. */
