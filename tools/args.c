@@ -127,3 +127,16 @@ int vkt_cli_getopt_error(const char *cmd, int c, char **argv, const struct optio
     }
     return 2;
 }
+
+double vkt_cli_float_as_given(float f)
+{
+    char buf[32];
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, (double)f);
+        double d = strtod(buf, NULL);
+        if ((float)d == f) {
+            return d;
+        }
+    }
+    return (double)f;
+}

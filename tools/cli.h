@@ -5,6 +5,7 @@
 #define VKT_CLI_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "vkt/vkt.h"
@@ -18,6 +19,18 @@ int vkt_cli_device_args(int argc, char **argv, const char **select, bool *valida
 
 /* `vkt train` (tools/train.c); argv[0] is "train". */
 int vkt_cli_train(int argc, char **argv);
+/* `vkt train --model gpt` (tools/train_gpt.c); argv[0] is "train". */
+int vkt_cli_train_gpt(int argc, char **argv);
+/* `vkt generate` (tools/generate.c); argv[0] is "generate". */
+int vkt_cli_generate(int argc, char **argv);
+/* Writes `prompt` and n sampled characters of g (in eval mode) to `out`: 0, 2 for a prompt byte
+ * outside the vocabulary, 1 for another error (reported). */
+int vkt_cli_gpt_generate(const char *cmd, vkt_gpt *g, const vkt_vocab *vocab, const char *prompt,
+                         uint32_t n, const vkt_sample_desc *sd, uint64_t seed, FILE *out);
+/* The GPT's sizes and vocabulary from a checkpoint's hyper_parameters: 0, or 1 after printing
+ * what is wrong with `path`. */
+int vkt_cli_gpt_from_ckpt(const char *cmd, const vkt_dict *ckpt, const char *path,
+                          vkt_gpt_config *cfg, vkt_vocab *vocab);
 /* `vkt test` and `vkt predict` (tools/eval.c); argv[0] is the command. */
 int vkt_cli_test(int argc, char **argv);
 int vkt_cli_predict(int argc, char **argv);
@@ -36,6 +49,9 @@ int vkt_cli_u32(const char *cmd, const char *opt, const char *v, uint32_t lo, ui
                 uint32_t *out);
 int vkt_cli_float(const char *cmd, const char *opt, const char *v, double lo, double hi,
                   float *out);
+/* The double a float option reads as: its shortest decimal that converts back to it, so that
+ * --lr 0.001 is recorded as 0.001 in hparams, not as the float's 0.0010000000474974513. */
+double vkt_cli_float_as_given(float f);
 int vkt_cli_u32_list(const char *cmd, const char *opt, const char *v, uint32_t lo, uint32_t hi,
                      uint32_t *out, int max, int *n);
 struct option;

@@ -52,9 +52,11 @@ static int train_usage(FILE *f)
         "\n"
         "  --data DIR          IDX files {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]\n"
         "                      (default %s)\n"
-        "  --model NAME        mlp | cnn (default mlp; with --resume: the checkpoint's). cnn:\n"
+        "  --model NAME        mlp | cnn | gpt (default mlp; with --resume: the checkpoint's). cnn:\n"
         "                      Conv 32-BN-ReLU-MaxPool, Conv 64-BN-ReLU-MaxPool, Linear 128,\n"
-        "                      Dropout 0.25, Linear 10, on (1, 28, 28) images\n"
+        "                      Dropout 0.25, Linear 10, on (1, 28, 28) images. gpt: a character\n"
+        "                      GPT on a text corpus, with options of its own (vkt train --model\n"
+        "                      gpt --help)\n"
         "  --layers L,L,...    mlp layer sizes, 2 to %d integers (default 784,256,128,10; with\n"
         "                      --resume: read from the checkpoint)\n"
         "  --epochs N          total epochs, counting those of a resumed run (default 15)\n"
@@ -221,21 +223,6 @@ static const char *format_sizes(const uint32_t *sizes, int n, char *buf, size_t 
     return buf;
 }
 
-/* The double a float option reads as: its shortest decimal that converts back to it, so that
- * --lr 0.001 is recorded as 0.001, not as the float's exact 0.0010000000474974513. */
-static double float_as_given(float f)
-{
-    char buf[32];
-    for (int prec = 1; prec <= 9; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, (double)f);
-        double d = strtod(buf, NULL);
-        if ((float)d == f) {
-            return d;
-        }
-    }
-    return (double)f;
-}
-
 static vkt_status make_hparams(const train_args *a, vkt_dict **out)
 {
     char layers[MAX_SIZES * 12];
@@ -248,11 +235,11 @@ static vkt_status make_hparams(const train_args *a, vkt_dict **out)
     } nums[] = {
         {"epochs", a->epochs},
         {"batch_size", a->batch_size},
-        {"lr", float_as_given(a->lr)},
-        {"momentum", float_as_given(a->momentum)},
-        {"weight_decay", float_as_given(a->weight_decay)},
+        {"lr", vkt_cli_float_as_given(a->lr)},
+        {"momentum", vkt_cli_float_as_given(a->momentum)},
+        {"weight_decay", vkt_cli_float_as_given(a->weight_decay)},
         {"seed", (double)a->seed},
-        {"val_split", float_as_given(a->val_split)},
+        {"val_split", vkt_cli_float_as_given(a->val_split)},
         {"log_every", a->log_every},    {"stream", a->stream},
     };
     if (s == VKT_OK) {
@@ -414,6 +401,12 @@ static int fail(const char *what)
 
 int vkt_cli_train(int argc, char **argv)
 {
+    for (int i = 1; i < argc; i++) { /* the GPT has options of its own: tools/train_gpt.c */
+        if ((strcmp(argv[i], "--model") == 0 && i + 1 < argc && strcmp(argv[i + 1], "gpt") == 0) ||
+            strcmp(argv[i], "--model=gpt") == 0) {
+            return vkt_cli_train_gpt(argc, argv);
+        }
+    }
     train_args a;
     int rc = parse(argc, argv, &a);
     if (rc) {

@@ -2,7 +2,9 @@
  * vkt.c — the command-line tool.
  *
  *   vkt devices                      list Vulkan devices, mark the default
- *   vkt train [...]                  train an MLP or a CNN (tools/train.c, models.c)
+ *   vkt train [...]                  train an MLP or a CNN (tools/train.c, models.c), or a GPT
+ *                                    on text (--model gpt: tools/train_gpt.c)
+ *   vkt generate [...]               text from a GPT checkpoint (tools/generate.c)
  *   vkt test / predict [...]         evaluate a checkpoint on the test split (tools/eval.c)
  *   vkt selftest [--device D] [OP]   check every op against its CPU reference on a device
  *   vkt bench matmul [...]           GFLOP/s of the matmul kernels
@@ -26,7 +28,10 @@ static int usage(FILE *f)
             "\n"
             "commands:\n"
             "  devices                     list every Vulkan device and mark the default\n"
-            "  train [options]             train an MLP or a CNN on Fashion-MNIST (vkt train --help)\n"
+            "  train [options]             train an MLP or a CNN on Fashion-MNIST (vkt train --help),\n"
+            "                              or a character GPT on text (vkt train --model gpt --help)\n"
+            "  generate --checkpoint PATH [--prompt S] [--tokens N] [--temperature X] [--top-k K]\n"
+            "                              text from a checkpoint of vkt train --model gpt\n"
             "  test --checkpoint PATH      evaluate a saved model on the test split\n"
             "  predict --checkpoint PATH [--output FILE]\n"
             "                              write the test split's predictions as CSV\n"
@@ -254,6 +259,9 @@ int main(int argc, char **argv)
     /* each command parses its own options, --help included */
     if (strcmp(cmd, "train") == 0) {
         return vkt_cli_train(argc - 1, argv + 1);
+    }
+    if (strcmp(cmd, "generate") == 0) {
+        return vkt_cli_generate(argc - 1, argv + 1);
     }
     if (strcmp(cmd, "test") == 0) {
         return vkt_cli_test(argc - 1, argv + 1);

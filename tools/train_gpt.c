@@ -1,0 +1,530 @@
+/*
+ * train_gpt.c — `vkt train --model gpt`: a character-level GPT (vkt_gpt, include/vkt/nn.h) on a
+ * text corpus (the fortune package's by default), on the Lightning-style trainer: progress bar,
+ * train_loss per step and val_loss per epoch in lightning_logs/version_N/metrics.csv, checkpoints
+ * whose hyper_parameters hold the model's sizes and the vocabulary (for `vkt generate`), and at
+ * the end the unigram entropy beside the validation loss reached, tokens/s, memory and a sample.
+ *
+ * An "epoch" is --limit-batches training batches (the corpus's windows reshuffled each epoch), so
+ * a run is --epochs x --limit-batches steps; validation reads the first --val-batches batches of
+ * the held-out windows. AdamW as nanoGPT's (betas 0.9, 0.95; decay on matmul weights only),
+ * warmup + cosine lr per step, gradient clipping at 1.0.
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define CMD "vkt train"
+#define DEFAULT_TEXT "/usr/share/games/fortunes"
+
+typedef struct gpt_args {
+    const char *text, *select;
+    vkt_gpt_config cfg;
+    bool no_tie, validation, stream;
+    uint32_t epochs, batch_size, limit_batches, val_batches, log_every, warmup, tokens;
+    float lr, weight_decay, val_split, clip;
+    uint64_t seed;
+} gpt_args;
+
+static int usage(FILE *f)
+{
+    fprintf(f,
+            "usage: vkt train --model gpt [options]\n"
+            "\n"
+            "Trains a character-level GPT (nanoGPT's architecture) on a text corpus and prints,\n"
+            "per epoch, the training and validation loss; at the end the corpus's unigram entropy\n"
+            "beside the validation loss reached, and a sample. Logs, hparams.yaml and checkpoints\n"
+            "(with the vocabulary, for vkt generate) go to lightning_logs/version_N/.\n"
+            "\n"
+            "  --text PATH         a text file, or a directory of them (default %s;\n"
+            "                      hidden, .dat and .u8 files are skipped)\n"
+            "  --layers N          transformer blocks (default 4)\n"
+            "  --heads N           attention heads (default 4)\n"
+            "  --width N           embedding width, a multiple of --heads (default 128)\n"
+            "  --context N         tokens per sequence (default 64)\n"
+            "  --dropout X         nanoGPT's dropouts, in [0, 1) (default 0)\n"
+            "  --no-tie            an lm_head of its own instead of the token embedding\n"
+            "  --epochs N          (default 6)\n"
+            "  --limit-batches N   training batches per epoch (default 100)\n"
+            "  --val-batches N     validation batches per epoch (default 25)\n"
+            "  --batch-size N      sequences per batch (default 16)\n"
+            "  --lr X              peak learning rate (default 2e-3)\n"
+            "  --warmup N          steps of linear warmup before the cosine (default: a tenth)\n"
+            "  --weight-decay X    AdamW's, on matmul weights only (default 0.1)\n"
+            "  --clip X            gradient norm clipping, 0 = none (default 1)\n"
+            "  --val-split X       the last fraction of the corpus held out (default 0.1)\n"
+            "  --sample N          characters generated at the end (default 200; 0 = none)\n"
+            "  --seed N            initialisation, shuffling, dropout, sampling (default 0)\n"
+            "  --log-every N       log step metrics every N steps; 0 = never (default 50)\n"
+            "  --stream            stream batches from the host\n"
+            "  --device D, --validation, -h, --help\n",
+            DEFAULT_TEXT);
+    return f == stderr ? 2 : 0;
+}
+
+static int parse(int argc, char **argv, gpt_args *a)
+{
+    *a = (gpt_args){
+        .text = DEFAULT_TEXT,
+        .cfg = {.layers = 4, .heads = 4, .width = 128, .context = 64},
+        .epochs = 6,
+        .batch_size = 16,
+        .limit_batches = 100,
+        .val_batches = 25,
+        .log_every = 50,
+        .tokens = 200,
+        .lr = 2e-3f,
+        .weight_decay = 0.1f,
+        .val_split = 0.1f,
+        .clip = 1.0f,
+    };
+    bool warmup_set = false;
+    enum {
+        O_MODEL = 256, O_TEXT, O_LAYERS, O_HEADS, O_WIDTH, O_CONTEXT, O_DROPOUT, O_NO_TIE,
+        O_EPOCHS, O_LIMIT, O_VAL_BATCHES, O_BATCH, O_LR, O_WARMUP, O_WD, O_CLIP, O_VAL_SPLIT,
+        O_SAMPLE, O_SEED, O_LOG_EVERY, O_STREAM, O_DEVICE, O_VALIDATION,
+    };
+    static const struct option opts[] = {
+        {"model", required_argument, NULL, O_MODEL},
+        {"text", required_argument, NULL, O_TEXT},
+        {"layers", required_argument, NULL, O_LAYERS},
+        {"heads", required_argument, NULL, O_HEADS},
+        {"width", required_argument, NULL, O_WIDTH},
+        {"context", required_argument, NULL, O_CONTEXT},
+        {"dropout", required_argument, NULL, O_DROPOUT},
+        {"no-tie", no_argument, NULL, O_NO_TIE},
+        {"epochs", required_argument, NULL, O_EPOCHS},
+        {"limit-batches", required_argument, NULL, O_LIMIT},
+        {"val-batches", required_argument, NULL, O_VAL_BATCHES},
+        {"batch-size", required_argument, NULL, O_BATCH},
+        {"lr", required_argument, NULL, O_LR},
+        {"warmup", required_argument, NULL, O_WARMUP},
+        {"weight-decay", required_argument, NULL, O_WD},
+        {"clip", required_argument, NULL, O_CLIP},
+        {"val-split", required_argument, NULL, O_VAL_SPLIT},
+        {"sample", required_argument, NULL, O_SAMPLE},
+        {"seed", required_argument, NULL, O_SEED},
+        {"log-every", required_argument, NULL, O_LOG_EVERY},
+        {"stream", no_argument, NULL, O_STREAM},
+        {"device", required_argument, NULL, O_DEVICE},
+        {"validation", no_argument, NULL, O_VALIDATION},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        const char *v = optarg;
+        int rc = 0;
+        switch (c) {
+        case O_MODEL: break; /* "gpt": how vkt_cli_train got here */
+        case O_TEXT: a->text = v; break;
+        case O_NO_TIE: a->no_tie = true; break;
+        case O_STREAM: a->stream = true; break;
+        case O_DEVICE: a->select = v; break;
+        case O_VALIDATION: a->validation = true; break;
+        case O_LAYERS:
+            rc = vkt_cli_u32(CMD, "--layers", v, 1, VKT_GPT_MAX_LAYERS, &a->cfg.layers);
+            break;
+        case O_HEADS: rc = vkt_cli_u32(CMD, "--heads", v, 1, 1024, &a->cfg.heads); break;
+        case O_WIDTH: rc = vkt_cli_u32(CMD, "--width", v, 1, 65536, &a->cfg.width); break;
+        case O_CONTEXT: rc = vkt_cli_u32(CMD, "--context", v, 1, 65536, &a->cfg.context); break;
+        case O_DROPOUT: rc = vkt_cli_float(CMD, "--dropout", v, 0, 0.99, &a->cfg.dropout); break;
+        case O_EPOCHS: rc = vkt_cli_u32(CMD, "--epochs", v, 1, 1000000, &a->epochs); break;
+        case O_LIMIT:
+            rc = vkt_cli_u32(CMD, "--limit-batches", v, 1, 1000000000, &a->limit_batches);
+            break;
+        case O_VAL_BATCHES:
+            rc = vkt_cli_u32(CMD, "--val-batches", v, 0, 1000000000, &a->val_batches);
+            break;
+        case O_BATCH: rc = vkt_cli_u32(CMD, "--batch-size", v, 1, 1u << 20, &a->batch_size); break;
+        case O_LR: rc = vkt_cli_float(CMD, "--lr", v, 1e-12, 1e3, &a->lr); break;
+        case O_WARMUP:
+            rc = vkt_cli_u32(CMD, "--warmup", v, 0, 1000000000, &a->warmup);
+            warmup_set = true;
+            break;
+        case O_WD: rc = vkt_cli_float(CMD, "--weight-decay", v, 0, 1e3, &a->weight_decay); break;
+        case O_CLIP: rc = vkt_cli_float(CMD, "--clip", v, 0, 1e9, &a->clip); break;
+        case O_VAL_SPLIT: rc = vkt_cli_float(CMD, "--val-split", v, 0, 0.9, &a->val_split); break;
+        case O_SAMPLE: rc = vkt_cli_u32(CMD, "--sample", v, 0, 1000000, &a->tokens); break;
+        case O_SEED: rc = vkt_cli_u64(CMD, "--seed", v, 0, 1ull << 53, &a->seed); break;
+        case O_LOG_EVERY: rc = vkt_cli_u32(CMD, "--log-every", v, 0, 1000000000, &a->log_every);
+            break;
+        case 'h': usage(stdout); return -1;
+        default: rc = vkt_cli_getopt_error(CMD, c, argv, opts); break;
+        }
+        if (rc) {
+            return rc;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, CMD ": unexpected argument '%s' (see vkt train --model gpt --help)\n",
+                argv[optind]);
+        return 2;
+    }
+    if (a->cfg.width % a->cfg.heads) {
+        fprintf(stderr, CMD ": --heads %u does not divide --width %u\n", a->cfg.heads,
+                a->cfg.width);
+        return 2;
+    }
+    uint64_t steps = (uint64_t)a->epochs * a->limit_batches;
+    if (!warmup_set) {
+        a->warmup = (uint32_t)(steps / 10);
+    }
+    if (a->warmup >= steps) {
+        fprintf(stderr, CMD ": --warmup %u must be below the %llu steps of the run\n", a->warmup,
+                (unsigned long long)steps);
+        return 2;
+    }
+    a->cfg.tie_weights = !a->no_tie;
+    a->cfg.seed = a->seed;
+    return 0;
+}
+
+/* hyper_parameters: the run's settings, the model's sizes and the vocabulary (hex) */
+static vkt_status make_hparams(const gpt_args *a, const vkt_vocab *vocab, vkt_dict **out)
+{
+    char hex[513];
+    vkt_dict *d = vkt_dict_create();
+    vkt_status s = d ? vkt_vocab_format(vocab, hex, sizeof hex) : vkt_last_status();
+    const struct {
+        const char *key;
+        double v;
+    } nums[] = {
+        {"vocab_size", vocab->size},
+        {"context", a->cfg.context},
+        {"layers", a->cfg.layers},
+        {"heads", a->cfg.heads},
+        {"width", a->cfg.width},
+        {"dropout", vkt_cli_float_as_given(a->cfg.dropout)},
+        {"tie_weights", a->cfg.tie_weights},
+        {"epochs", a->epochs},
+        {"limit_batches", a->limit_batches},
+        {"val_batches", a->val_batches},
+        {"batch_size", a->batch_size},
+        {"lr", vkt_cli_float_as_given(a->lr)},
+        {"warmup", a->warmup},
+        {"weight_decay", vkt_cli_float_as_given(a->weight_decay)},
+        {"clip", vkt_cli_float_as_given(a->clip)},
+        {"val_split", vkt_cli_float_as_given(a->val_split)},
+        {"seed", (double)a->seed},
+    };
+    if (s == VKT_OK) {
+        s = vkt_dict_set_string(d, "model", "gpt");
+    }
+    if (s == VKT_OK) {
+        s = vkt_dict_set_string(d, "text", a->text);
+    }
+    if (s == VKT_OK) {
+        s = vkt_dict_set_string(d, "vocab", hex);
+    }
+    for (size_t i = 0; s == VKT_OK && i < sizeof nums / sizeof nums[0]; i++) {
+        s = vkt_dict_set_number(d, nums[i].key, nums[i].v);
+    }
+    if (s != VKT_OK) {
+        vkt_dict_destroy(d);
+        d = NULL;
+    }
+    *out = d;
+    return s;
+}
+
+/* ---- the module ---------------------------------------------------------------------------- */
+
+typedef struct lm {
+    vkt_gpt gpt;
+    vkt_optimizer *opt;
+    vkt_scheduler *sched;
+    double epoch_t0, train_time;
+    uint64_t train_tokens;
+    bool timing;
+} lm;
+
+static vkt_tensor *lm_loss(lm *l, const vkt_batch *b)
+{
+    vkt_tensor *logits = vkt_gpt_forward(&l->gpt, vkt_cast(b->x, VKT_I32));
+    int64_t n = vkt_tensor_numel(b->y);
+    return vkt_softmax_xent(vkt_reshape(logits, 2, (int64_t[]){n, l->gpt.config.vocab}),
+                            vkt_reshape(b->y, 1, &n));
+}
+
+static vkt_status training_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, vkt_outputs *out,
+                                void *ud)
+{
+    (void)i;
+    lm *l = ud;
+    vkt_tensor *loss = lm_loss(l, b);
+    if (!loss) {
+        return vkt_last_status();
+    }
+    l->train_tokens += (uint64_t)vkt_tensor_numel(b->y);
+    vkt_status s = vkt_log(t, "train_loss", loss,
+                           &(vkt_log_opts){.on_step = VKT_FLAG_ON, .on_epoch = VKT_FLAG_ON,
+                                           .prog_bar = true});
+    return s == VKT_OK ? vkt_outputs_set(out, "loss", loss) : s;
+}
+
+static vkt_status validation_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, uint32_t dl,
+                                  vkt_outputs *out, void *ud)
+{
+    (void)i, (void)dl, (void)out;
+    vkt_tensor *loss = lm_loss(ud, b);
+    return loss ? vkt_log(t, "val_loss", loss,
+                          &(vkt_log_opts){.on_epoch = VKT_FLAG_ON, .prog_bar = true})
+                : vkt_last_status();
+}
+
+static vkt_status configure_optimizers(vkt_trainer *t, vkt_optim_config *oc, void *ud)
+{
+    (void)t;
+    lm *l = ud;
+    oc->optimizer = l->opt;
+    oc->model = l->gpt.model;
+    oc->scheduler = l->sched;
+    oc->interval = VKT_INTERVAL_STEP;
+    return VKT_OK;
+}
+
+static vkt_status on_train_epoch_start(vkt_trainer *t, void *ud)
+{
+    (void)t;
+    lm *l = ud;
+    l->epoch_t0 = vkt__cli_now();
+    l->timing = true;
+    return VKT_OK;
+}
+
+static vkt_status stop_clock(vkt_trainer *t, void *ud)
+{
+    lm *l = ud;
+    if (l->timing && !vkt_trainer_sanity_checking(t)) {
+        vkt_device_finish(vkt_trainer_device(t));
+        l->train_time += vkt__cli_now() - l->epoch_t0;
+        l->timing = false;
+    }
+    return VKT_OK;
+}
+
+static vkt_status print_epoch(vkt_trainer *t, void *ud)
+{
+    (void)ud;
+    float tl = NAN, vl = NAN;
+    vkt_trainer_metric(t, VKT_CALLBACK_METRICS, "train_loss_epoch", &tl);
+    bool has_val = vkt_trainer_metric(t, VKT_CALLBACK_METRICS, "val_loss", &vl);
+    char line[256];
+    int n = snprintf(line, sizeof line, "epoch %u/%lld  step %llu  train_loss %.4f",
+                     vkt_trainer_current_epoch(t),
+                     (long long)vkt_trainer_query_desc(t)->max_epochs - 1,
+                     (unsigned long long)vkt_trainer_global_step(t), (double)tl);
+    if (has_val) {
+        snprintf(line + n, sizeof line - (size_t)n, "  val_loss %.4f (%.3f bits/char)",
+                 (double)vl, (double)vl / log(2.0));
+    }
+    vkt_trainer_print(t, "%s\n", line);
+    return VKT_OK;
+}
+
+static int fail(const char *what)
+{
+    fprintf(stderr, CMD ": %s: %s\n", what, vkt_last_error());
+    return 1;
+}
+
+int vkt_cli_train_gpt(int argc, char **argv)
+{
+    gpt_args a;
+    int rc = parse(argc, argv, &a);
+    if (rc) {
+        return rc < 0 ? 0 : rc;
+    }
+    rc = 1;
+    vkt_text text = {0};
+    vkt_dict *hparams = NULL;
+    vkt_dataset *train_ds = NULL, *val_ds = NULL;
+    vkt_device *dev = NULL;
+    vkt_loader *train_l = NULL, *val_l = NULL;
+    vkt_model *m = NULL;
+    vkt_trainer *trainer = NULL;
+    lm l = {0};
+    size_t n_train = 0;
+
+    /* the corpus first: a missing or short one is reported before a device opens */
+    if (vkt_text_load(a.text, &text) != VKT_OK) {
+        rc = fail("--text");
+        goto cleanup;
+    }
+    if (vkt_text_split(&text, a.val_split, &n_train) != VKT_OK) {
+        rc = fail("--val-split");
+        goto cleanup;
+    }
+    size_t n_val = text.size - n_train;
+    if (vkt_dataset_text_windows(text.tokens, n_train, a.cfg.context, 0, &train_ds) != VKT_OK) {
+        fprintf(stderr, CMD ": %s: the training part (%zu characters) is too short for --context "
+                        "%u: %s\n",
+                a.text, n_train, a.cfg.context, vkt_last_error());
+        goto cleanup;
+    }
+    if (n_val && a.val_batches &&
+        vkt_dataset_text_windows(text.tokens + n_train, n_val, a.cfg.context, 0, &val_ds) !=
+            VKT_OK) {
+        fprintf(stderr, CMD ": %s: the validation part (%zu characters, --val-split %g) is too "
+                        "short for --context %u: %s\n",
+                a.text, n_val, (double)a.val_split, a.cfg.context, vkt_last_error());
+        goto cleanup;
+    }
+    a.cfg.vocab = text.vocab.size;
+    if (make_hparams(&a, &text.vocab, &hparams) != VKT_OK) {
+        rc = fail("recording the hyper-parameters");
+        goto cleanup;
+    }
+    double h_nats = vkt_text_unigram_entropy(text.tokens, text.size, text.vocab.size);
+
+    dev = vkt_cli_open_device(a.select, a.validation);
+    if (!dev) {
+        goto cleanup;
+    }
+    const vkt_device_info *info = vkt_device_get_info(dev);
+    printf("device: %s (%s)\n", info->name, vkt_device_type_name(info->type));
+    printf("text: %s: %zu characters from %u file%s, vocabulary %u; unigram entropy %.4f nats "
+           "(%.3f bits/char)\n",
+           a.text, text.size, text.files, text.files == 1 ? "" : "s", text.vocab.size, h_nats,
+           h_nats / log(2.0));
+    if (vkt_loader_create(dev, &(vkt_loader_desc){.dataset = train_ds, .batch_size = a.batch_size,
+                                                  .shuffle = true, .seed = a.seed,
+                                                  .drop_last = true, .stream = a.stream},
+                          &train_l) ||
+        (val_ds && vkt_loader_create(dev, &(vkt_loader_desc){.dataset = val_ds,
+                                                            .batch_size = a.batch_size,
+                                                            .drop_last = true,
+                                                            .stream = a.stream},
+                                     &val_l))) {
+        rc = fail("creating data loaders");
+        goto cleanup;
+    }
+    if (vkt_loader_num_batches(train_l) == 0 || (val_l && vkt_loader_num_batches(val_l) == 0)) {
+        fprintf(stderr, CMD ": %s: fewer %s windows of %u characters than --batch-size %u\n",
+                a.text, vkt_loader_num_batches(train_l) == 0 ? "training" : "validation",
+                a.cfg.context, a.batch_size);
+        goto cleanup;
+    }
+    printf("data: %zu training characters (%u windows), %zu validation characters (%u windows)\n",
+           n_train, vkt_dataset_count(train_ds), n_val, val_ds ? vkt_dataset_count(val_ds) : 0);
+
+    if (vkt_model_create(dev, &(vkt_model_desc){.seed = a.seed, .label = "gpt"}, &m) ||
+        vkt_gpt_init(m, &a.cfg, &l.gpt) || vkt_model_build(m)) {
+        rc = fail("creating the model");
+        goto cleanup;
+    }
+    uint32_t steps = a.epochs * a.limit_batches;
+    if (vkt_optimizer_create(m, &(vkt_optim_desc){.type = VKT_OPTIM_ADAMW, .lr = a.lr,
+                                                  .beta1 = 0.9f, .beta2 = 0.95f,
+                                                  .weight_decay = a.weight_decay,
+                                                  .no_decay = VKT_NO_DECAY_BIAS_NORM_EMBEDDING},
+                             &l.opt) ||
+        vkt_scheduler_create(l.opt, &(vkt_sched_desc){.type = VKT_SCHED_WARMUP_COSINE,
+                                                      .warmup = a.warmup, .t_max = steps,
+                                                      .eta_min = a.lr / 10},
+                             &l.sched)) {
+        rc = fail("creating the optimizer");
+        goto cleanup;
+    }
+    uint64_t params = vkt_model_num_params(m);
+    printf("model: GPT %u layers, %u heads, width %u, context %u, %s head; %llu parameters; "
+           "AdamW lr %g (warmup %u, cosine to %g over %u steps), weight decay %g, batch %u\n",
+           a.cfg.layers, a.cfg.heads, a.cfg.width, a.cfg.context,
+           a.cfg.tie_weights ? "tied" : "untied", (unsigned long long)params, (double)a.lr,
+           a.warmup, (double)a.lr / 10, steps, (double)a.weight_decay, a.batch_size);
+    fflush(stdout);
+
+    vkt_module module = {
+        .training_step = training_step,
+        .validation_step = val_l ? validation_step : NULL,
+        .configure_optimizers = configure_optimizers,
+        .model = m,
+        .on_train_epoch_start = on_train_epoch_start,
+        .on_validation_start = stop_clock,
+        .on_train_epoch_end = stop_clock,
+        .user_data = &l,
+    };
+    vkt_callback summary = {.on_train_epoch_end = print_epoch, .name = "EpochSummary"};
+    if (vkt_trainer_create(dev, &(vkt_trainer_desc){.max_epochs = a.epochs,
+                                                    .limit_train_batches = {.count = a.limit_batches},
+                                                    .limit_val_batches = {.count = a.val_batches},
+                                                    .log_every_n_steps = a.log_every,
+                                                    .disable_step_logging = a.log_every == 0,
+                                                    .gradient_clip_val = a.clip,
+                                                    .seed = a.seed,
+                                                    .hparams = hparams,
+                                                    .callbacks = {&summary}},
+                           &trainer)) {
+        rc = fail("creating the trainer");
+        goto cleanup;
+    }
+    vkt_device_finish(dev);
+    vkt_device_reset_stats(dev);
+    double t0 = vkt__cli_now();
+    if (vkt_trainer_fit(trainer, &module, train_l, val_l)) {
+        rc = fail("training");
+        goto cleanup;
+    }
+    double fit_s = vkt__cli_now() - t0;
+    vkt_device_stats st;
+    vkt_device_get_stats(dev, &st);
+    float vl = NAN;
+    bool has_val = vkt_trainer_metric(trainer, VKT_CALLBACK_METRICS, "val_loss", &vl);
+    printf("unigram entropy %.4f nats (%.3f bits/char); ", h_nats, h_nats / log(2.0));
+    if (has_val) {
+        printf("validation loss %.4f nats (%.3f bits/char) after %llu steps in %.1f s\n",
+               (double)vl, (double)vl / log(2.0),
+               (unsigned long long)vkt_trainer_global_step(trainer), fit_s);
+    } else {
+        printf("no validation (--val-batches 0 or --val-split 0)\n");
+    }
+    printf("training: %llu tokens in %.1f s = %.0f tokens/s\n",
+           (unsigned long long)l.train_tokens, l.train_time,
+           (double)l.train_tokens / l.train_time);
+    /* parameters, gradients and AdamW's two moments: four f32 per parameter */
+    double state_b = 16.0 * (double)params;
+    double data_b = vkt_loader_on_device(train_l)
+                        ? 8.0 * a.cfg.context *
+                              ((double)vkt_dataset_count(train_ds) +
+                               (val_ds ? (double)vkt_dataset_count(val_ds) : 0.0))
+                        : 0.0;
+    double act_b = (double)st.memory_peak - state_b - data_b;
+    printf("device memory: peak %.1f MiB = parameters+gradients+AdamW state %.1f MiB + data set "
+           "%.1f MiB + activations and the rest %.1f MiB (%.0f bytes per token per layer)\n",
+           st.memory_peak / 1048576.0, state_b / 1048576.0, data_b / 1048576.0,
+           act_b / 1048576.0, act_b / ((double)a.batch_size * a.cfg.context * a.cfg.layers));
+    const char *ckpt = vkt_model_checkpoint_best_path(vkt_trainer_checkpoint_callback(trainer));
+    printf("checkpoint: %s (vkt generate --checkpoint %s)\n", ckpt, ckpt);
+    if (a.tokens) {
+        printf("sample (seed %llu, temperature 0.8, top-k 0):\n",
+               (unsigned long long)a.seed);
+        fflush(stdout);
+        vkt_model_train(m, false);
+        if (vkt_cli_gpt_generate(CMD, &l.gpt, &text.vocab, "\n", a.tokens,
+                                 &(vkt_sample_desc){.temperature = 0.8f}, a.seed, stdout)) {
+            goto cleanup;
+        }
+    }
+    rc = 0;
+
+cleanup:
+    vkt_trainer_destroy(trainer);
+    vkt_scheduler_destroy(l.sched);
+    vkt_optimizer_destroy(l.opt);
+    vkt_model_destroy(m);
+    vkt_loader_destroy(train_l);
+    vkt_loader_destroy(val_l);
+    vkt_device_destroy(dev);
+    vkt_dataset_destroy(train_ds);
+    vkt_dataset_destroy(val_ds);
+    vkt_dict_destroy(hparams);
+    vkt_text_free(&text);
+    return rc;
+}
