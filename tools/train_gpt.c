@@ -240,9 +240,11 @@ typedef struct lm {
     vkt_gpt gpt;
     vkt_optimizer *opt;
     vkt_scheduler *sched;
+    /* training time: epoch starts to validation (or epoch end), the first step left out (it
+     * compiles every shader) */
     double epoch_t0, train_time;
-    uint64_t train_tokens;
-    bool timing;
+    uint64_t train_tokens, timed_tokens;
+    bool timing, first_step_done;
 } lm;
 
 static vkt_tensor *lm_loss(lm *l, const vkt_batch *b)
@@ -263,6 +265,9 @@ static vkt_status training_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, 
         return vkt_last_status();
     }
     l->train_tokens += (uint64_t)vkt_tensor_numel(b->y);
+    if (l->first_step_done) {
+        l->timed_tokens += (uint64_t)vkt_tensor_numel(b->y);
+    }
     vkt_status s = vkt_log(t, "train_loss", loss,
                            &(vkt_log_opts){.on_step = VKT_FLAG_ON, .on_epoch = VKT_FLAG_ON,
                                            .prog_bar = true});
@@ -299,6 +304,19 @@ static vkt_status on_train_epoch_start(vkt_trainer *t, void *ud)
     return VKT_OK;
 }
 
+static vkt_status on_train_batch_end(vkt_trainer *t, const vkt_outputs *o, const vkt_batch *b,
+                                     uint32_t i, void *ud)
+{
+    (void)o, (void)b, (void)i;
+    lm *l = ud;
+    if (!l->first_step_done) {
+        l->first_step_done = true;
+        vkt_device_finish(vkt_trainer_device(t));
+        l->epoch_t0 = vkt__cli_now();
+    }
+    return VKT_OK;
+}
+
 static vkt_status stop_clock(vkt_trainer *t, void *ud)
 {
     lm *l = ud;
@@ -327,6 +345,34 @@ static vkt_status print_epoch(vkt_trainer *t, void *ud)
     }
     vkt_trainer_print(t, "%s\n", line);
     return VKT_OK;
+}
+
+/*
+ * Device bytes one training step (forward, loss, backward) holds beyond the model, measured alone:
+ * in a fit up to three steps are in flight, so the fit's peak counts several steps' temporaries.
+ */
+static vkt_status step_bytes(lm *l, vkt_loader *train, uint64_t *out)
+{
+    vkt_device *dev = vkt_model_device(l->gpt.model);
+    vkt_batch b;
+    vkt_status s = vkt_loader_start_epoch(train, 0);
+    if (s != VKT_OK || (s = vkt_device_finish(dev)) != VKT_OK) {
+        return s;
+    }
+    vkt_device_stats st;
+    vkt_device_get_stats(dev, &st);
+    uint64_t base = st.memory_in_use;
+    vkt_device_reset_stats(dev);
+    vkt_scope_begin(dev);
+    vkt_tensor *loss = vkt_loader_next(train, &b) ? lm_loss(l, &b) : NULL;
+    s = loss ? vkt_backward(loss) : vkt_last_status();
+    vkt_scope_end(dev);
+    if (s == VKT_OK) {
+        s = vkt_device_finish(dev);
+    }
+    vkt_device_get_stats(dev, &st);
+    *out = st.memory_peak - base;
+    return s;
 }
 
 static int fail(const char *what)
@@ -447,6 +493,7 @@ int vkt_cli_train_gpt(int argc, char **argv)
         .configure_optimizers = configure_optimizers,
         .model = m,
         .on_train_epoch_start = on_train_epoch_start,
+        .on_train_batch_end = on_train_batch_end,
         .on_validation_start = stop_clock,
         .on_train_epoch_end = stop_clock,
         .user_data = &l,
@@ -485,9 +532,10 @@ int vkt_cli_train_gpt(int argc, char **argv)
     } else {
         printf("no validation (--val-batches 0 or --val-split 0)\n");
     }
-    printf("training: %llu tokens in %.1f s = %.0f tokens/s\n",
-           (unsigned long long)l.train_tokens, l.train_time,
-           (double)l.train_tokens / l.train_time);
+    printf("training: %llu tokens in %.1f s = %.0f tokens/s (after the first step, which "
+           "compiles the shaders)\n",
+           (unsigned long long)l.timed_tokens, l.train_time,
+           (double)l.timed_tokens / l.train_time);
     /* parameters, gradients and AdamW's two moments: four f32 per parameter */
     double state_b = 16.0 * (double)params;
     double data_b = vkt_loader_on_device(train_l)
@@ -495,11 +543,18 @@ int vkt_cli_train_gpt(int argc, char **argv)
                               ((double)vkt_dataset_count(train_ds) +
                                (val_ds ? (double)vkt_dataset_count(val_ds) : 0.0))
                         : 0.0;
-    double act_b = (double)st.memory_peak - state_b - data_b;
-    printf("device memory: peak %.1f MiB = parameters+gradients+AdamW state %.1f MiB + data set "
-           "%.1f MiB + activations and the rest %.1f MiB (%.0f bytes per token per layer)\n",
+    uint64_t one_step = 0;
+    if (step_bytes(&l, train_l, &one_step) != VKT_OK) {
+        rc = fail("measuring one step's memory");
+        goto cleanup;
+    }
+    double tokens = (double)a.batch_size * a.cfg.context;
+    printf("device memory: peak %.1f MiB in the fit (up to 3 steps in flight) = parameters + "
+           "gradients + AdamW state %.1f MiB + data set %.1f MiB + the rest %.1f MiB; one step "
+           "alone %.1f MiB = %.0f bytes per token per layer (%.0f tokens, %u layers)\n",
            st.memory_peak / 1048576.0, state_b / 1048576.0, data_b / 1048576.0,
-           act_b / 1048576.0, act_b / ((double)a.batch_size * a.cfg.context * a.cfg.layers));
+           ((double)st.memory_peak - state_b - data_b) / 1048576.0, one_step / 1048576.0,
+           (double)one_step / (tokens * a.cfg.layers), tokens, a.cfg.layers);
     const char *ckpt = vkt_model_checkpoint_best_path(vkt_trainer_checkpoint_callback(trainer));
     printf("checkpoint: %s (vkt generate --checkpoint %s)\n", ckpt, ckpt);
     if (a.tokens) {
