@@ -3,16 +3,16 @@
 gpt` on the same corpus and prints the training loss, the validation loss and tokens/s.
 
     /usr/bin/python3 bench/torch_gpt.py [text=/usr/share/games/fortunes] [layers=4] [heads=4]
-        [width=128] [context=64] [batch=16] [steps=100] [threads=all cores]
+        [width=128] [context=64] [batch=16] [steps=100] [threads=all cores] [lr=2e-3]
 
 The corpus is read as vkt_text_load reads it (a file, or a directory's regular files in sorted
 order without hidden, .dat and .u8 names), the vocabulary is its sorted distinct bytes, the last
 10% is held out, and training windows are the non-overlapping context-long windows of the rest in
 a seeded shuffle, as vkt_dataset_text_windows and the loader make them. The model is nanoGPT's GPT
 (tools/make_torch_gpt_fixture.py: pre-norm blocks, exact GELU, causal attention written out as
-torch 1.13 has no scaled_dot_product_attention, tied lm_head), trained with AdamW (lr 1e-3 with
-linear warmup over the first tenth of the steps, then cosine; betas (0.9, 0.95), weight decay 0.1
-on the matmul weights only) and clip_grad_norm_(1.0). It uses every core and prints the BLAS it
+torch 1.13 has no scaled_dot_product_attention, tied lm_head), trained with AdamW (the peak lr
+reached by a linear warmup over the first tenth of the steps, then cosine to a tenth of it, as
+`vkt train --model gpt`; betas (0.9, 0.95), weight decay 0.1 on the matmul weights only) and clip_grad_norm_(1.0). It uses every core and prints the BLAS it
 runs on, as bench/torch_fmnist.py does. Tokens/s counts the training steps after the first
 (warm-up) one.
 """
@@ -102,6 +102,7 @@ def main():
     layers, heads, width, context, batch, steps = (int(v) for v in (a[1:7] + [4, 4, 128, 64, 16,
                                                                                100][len(a[1:7]):]))
     torch.set_num_threads(int(a[7]) if len(a) > 7 else os.cpu_count())
+    peak = float(a[8]) if len(a) > 8 else 2e-3
     data = read_corpus(text)
     vocab = sorted(set(data))
     index = {b: i for i, b in enumerate(vocab)}
@@ -124,13 +125,14 @@ def main():
     other = [p for n, p in m.named_parameters() if not (p.dim() >= 2 and "wte" not in n and
                                                         "wpe" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
-                             {"params": other, "weight_decay": 0.0}], lr=1e-3, betas=(0.9, 0.95))
-    warmup = max(1, steps // 10)
+                             {"params": other, "weight_decay": 0.0}], lr=peak, betas=(0.9, 0.95))
+    warmup = max(1, steps // 10)  # vkt: steps / 10, at least 1 here (0 would divide by 0)
 
-    def lr_at(s):
+    def lr_at(s):  # VKT_SCHED_WARMUP_COSINE
         if s < warmup:
-            return 1e-3 * (s + 1) / warmup
-        return 1e-4 + 0.5 * (1 + math.cos(math.pi * (s - warmup) / max(1, steps - warmup))) * 9e-4
+            return peak * (s + 1) / warmup
+        return peak / 10 + 0.5 * (1 + math.cos(math.pi * (s - warmup) / max(1, steps - warmup))) * \
+            (peak - peak / 10)
 
     print("threads", torch.get_num_threads(), "params", sum(p.numel() for p in m.parameters()),
           "vocab", len(vocab), "train_tokens", n_train)
