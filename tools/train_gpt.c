@@ -42,17 +42,17 @@ static int usage(FILE *f)
             "\n"
             "  --text PATH         a text file, or a directory of them (default %s;\n"
             "                      hidden, .dat and .u8 files are skipped)\n"
-            "  --layers N          transformer blocks (default 4)\n"
+            "  --layers N          transformer blocks (default 2)\n"
             "  --heads N           attention heads (default 4)\n"
-            "  --width N           embedding width, a multiple of --heads (default 128)\n"
-            "  --context N         tokens per sequence (default 64)\n"
+            "  --width N           embedding width, a multiple of --heads (default 64)\n"
+            "  --context N         tokens per sequence (default 32)\n"
             "  --dropout X         nanoGPT's dropouts, in [0, 1) (default 0)\n"
             "  --no-tie            an lm_head of its own instead of the token embedding\n"
             "  --epochs N          (default 6)\n"
             "  --limit-batches N   training batches per epoch (default 100)\n"
             "  --val-batches N     validation batches per epoch (default 25)\n"
-            "  --batch-size N      sequences per batch (default 16)\n"
-            "  --lr X              peak learning rate (default 2e-3)\n"
+            "  --batch-size N      sequences per batch (default 32)\n"
+            "  --lr X              peak learning rate (default 6e-3)\n"
             "  --warmup N          steps of linear warmup before the cosine (default: a tenth)\n"
             "  --weight-decay X    AdamW's, on matmul weights only (default 0.1)\n"
             "  --clip X            gradient norm clipping, 0 = none (default 1)\n"
@@ -70,14 +70,14 @@ static int parse(int argc, char **argv, gpt_args *a)
 {
     *a = (gpt_args){
         .text = DEFAULT_TEXT,
-        .cfg = {.layers = 4, .heads = 4, .width = 128, .context = 64},
+        .cfg = {.layers = 2, .heads = 4, .width = 64, .context = 32},
         .epochs = 6,
-        .batch_size = 16,
+        .batch_size = 32,
         .limit_batches = 100,
         .val_batches = 25,
         .log_every = 50,
         .tokens = 200,
-        .lr = 2e-3f,
+        .lr = 6e-3f,
         .weight_decay = 0.1f,
         .val_split = 0.1f,
         .clip = 1.0f,
