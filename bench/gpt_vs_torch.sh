@@ -16,11 +16,13 @@
 # usage: bench/gpt_vs_torch.sh [layers=4] [heads=4] [width=128] [context=64] [batch=16]
 #                              [steps=60] [rounds=3]
 #        (installs python3-torch and libopenblas0-pthread if missing)
+#        VKT_BUILD=DIR: use the vkt of an existing build instead of building build-release
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tools/deps.sh
 vkt_install_packages $VKT_PACKAGES python3-torch libopenblas0-pthread
-vkt_build build-release --buildtype=release -Dtests=false
+build=${VKT_BUILD:-build-release}
+[ -n "${VKT_BUILD:-}" ] || vkt_build build-release --buildtype=release -Dtests=false
 layers=${1:-4}
 heads=${2:-4}
 width=${3:-128}
@@ -39,7 +41,7 @@ trap 'rm -rf "$tmp"' EXIT
 vkt_all=()
 torch_all=()
 for r in $(seq 1 "$rounds"); do
-    vkt_out=$(cd "$tmp" && "$OLDPWD"/build-release/tools/vkt train --model gpt --text "$text" \
+    vkt_out=$(cd "$tmp" && "$OLDPWD/$build"/tools/vkt train --model gpt --text "$text" \
         --layers "$layers" --heads "$heads" --width "$width" --context "$context" \
         --batch-size "$batch" --epochs 1 --limit-batches "$steps" --val-batches 0 \
         --log-every 0 --sample 0)
