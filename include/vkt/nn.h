@@ -478,7 +478,8 @@ typedef struct vkt_gpt_config {
     uint32_t width;       /* n_embd [128] */
     float dropout;        /* every nanoGPT dropout (embeddings, attention, residuals) in [0, 1) */
     bool tie_weights;     /* lm_head uses transformer.wte.weight (nanoGPT's default) */
-    uint64_t seed;        /* keys the dropout streams (the weights come from the model's seed) */
+    uint64_t seed;        /* also keys the dropout streams (the weights come from the model's
+                           * seed, as every layer's) */
 } vkt_gpt_config;
 
 /** One transformer block: x + attn(ln_1(x)), then x + mlp(ln_2(x)). */
@@ -487,7 +488,7 @@ typedef struct vkt_gpt_block {
     vkt_linear_layer c_attn, attn_proj;    /* attn.c_attn (3 width), attn.c_proj */
     vkt_linear_layer c_fc, mlp_proj;       /* mlp.c_fc (4 width), mlp.c_proj */
     vkt_dropout_layer resid_drop, mlp_drop;
-    uint64_t attn_seed, attn_offset;       /* the attention-probability dropout stream */
+    vkt_dropout_layer attn_drop;           /* the stream of the attention probabilities' dropout */
 } vkt_gpt_block;
 
 typedef struct vkt_gpt {

@@ -10,7 +10,7 @@
 
 #include "nn/layer.h"
 
-/* Registers `name` (vocab or context rows of width) as a normal(0, std) matrix with `role`. */
+/* Registers `name`, a (rows, cols) matrix drawn from N(0, std), with `role`. */
 static vkt_param *add_matrix(vkt_model *m, const char *name, int64_t rows, int64_t cols,
                              float std, vkt_param_role role)
 {
@@ -44,22 +44,14 @@ static vkt_status add_linear(vkt_model *m, const char *name, uint32_t in, uint32
     return VKT_OK;
 }
 
-/* FNV-1a of the name mixed with the seed: the key of a dropout stream. */
-static uint64_t stream_key(uint64_t seed, const char *name)
-{
-    uint64_t h = 0xCBF29CE484222325ull;
-    for (const unsigned char *c = (const unsigned char *)name; *c; c++) {
-        h = (h ^ *c) * 0x100000001B3ull;
-    }
-    vkt__rng r = {seed ^ h};
-    return vkt__rng_next(&r);
-}
-
+/* A dropout stream keyed, as vkt_dropout_init does, by the model's seed and the name, and by
+ * config.seed. */
 static vkt_status add_dropout(vkt_model *m, const vkt_gpt_config *c, const char *name,
                               vkt_dropout_layer *d)
 {
     vkt_status s = vkt_dropout_init(m, name, c->dropout, d);
-    d->seed ^= stream_key(c->seed, name);
+    vkt__rng r = {c->seed};
+    d->seed ^= vkt__rng_next(&r);
     return s;
 }
 
@@ -135,10 +127,10 @@ vkt_status vkt_gpt_init(vkt_model *m, const vkt_gpt_config *cfg, vkt_gpt *g)
             (s = add_linear(m, SUB("mlp.c_proj"), 4 * c.width, c.width, proj_std, true,
                             &b->mlp_proj)) != VKT_OK ||
             (s = add_dropout(m, &c, SUB("attn.resid_dropout"), &b->resid_drop)) != VKT_OK ||
-            (s = add_dropout(m, &c, SUB("mlp.dropout"), &b->mlp_drop)) != VKT_OK) {
+            (s = add_dropout(m, &c, SUB("mlp.dropout"), &b->mlp_drop)) != VKT_OK ||
+            (s = add_dropout(m, &c, SUB("attn.attn_dropout"), &b->attn_drop)) != VKT_OK) {
             return s;
         }
-        b->attn_seed = stream_key(c.seed ^ vkt_model_seed(m), SUB("attn.attn_dropout"));
 #undef SUB
     }
     if ((s = vkt_layer_norm_init(m, "transformer.ln_f", &ln, &g->ln_f)) != VKT_OK) {
@@ -172,14 +164,15 @@ static vkt_tensor *attention(vkt_gpt *g, vkt_gpt_block *b, vkt_tensor *x, int64_
     for (int i = 0; i < 3; i++) {
         qkv3[i] = vkt_reshape(vkt_narrow(p, 0, i, 1), 4, (int64_t[]){B, H, T, D});
     }
-    bool training = vkt_model_is_training(g->model) && g->config.dropout > 0.0f;
+    /* the probabilities' dropout: attn_drop's stream, advanced by the (B, H, T, T) scores */
+    bool training = vkt_model_is_training(g->model) && b->attn_drop.p > 0.0f;
     vkt_attention_params ap = {.causal = true,
-                               .dropout_p = training ? g->config.dropout : 0.0f,
-                               .seed = b->attn_seed,
-                               .offset = b->attn_offset};
+                               .dropout_p = training ? b->attn_drop.p : 0.0f,
+                               .seed = b->attn_drop.seed,
+                               .offset = b->attn_drop.offset};
     vkt_tensor *y = vkt_attention(qkv3[0], qkv3[1], qkv3[2], &ap);
     if (y && training) {
-        b->attn_offset += (uint64_t)(B * H * T * T);
+        b->attn_drop.offset += (uint64_t)(B * H * T * T);
     }
     y = vkt_reshape(vkt_permute(y, (const int[]){0, 2, 1, 3}), 2, (int64_t[]){B * T, C});
     return dropout(&b->resid_drop, vkt_linear_forward(&b->attn_proj, y));
