@@ -122,6 +122,9 @@ def main():
               in res.stderr, "a prompt outside the vocabulary names the byte", res)
         res = text(run(gen + ["--temperature", "-1"], tmp))
         check(res.returncode == 2 and "--temperature" in res.stderr, "a bad temperature", res)
+        res = text(run(["test", "--checkpoint", ckpts[0]], tmp))
+        check(res.returncode == 1 and "holds a GPT of vkt train --model gpt; vkt generate" in
+              res.stderr, "vkt test points a GPT checkpoint to vkt generate", res)
         res = text(run(gen, tmp, exe=VKT_LSAN))
         check(res.returncode == 0 and "LeakSanitizer" not in res.stderr, "no leak in generate",
               res)

@@ -169,6 +169,7 @@ static void gpt_matches_torch(void **state)
     float *got = download(norm);
     record("grad_norm", rel_err(got, get("grad_norm", 1), 1));
     free(got);
+    vkt_tensor_free(norm); /* the caller's, not the scope's */
     vkt_scope_end(test_dev);
 
     /* 10 AdamW steps on the same batch, from the initial weights again */

@@ -32,6 +32,12 @@ int vkt_cli_model_from_ckpt(const char *cmd, const vkt_dict *ckpt, const char *p
     memset(out, 0, sizeof *out);
     const vkt_dict *hp = vkt_dict_get_child(ckpt, "hyper_parameters");
     const char *name = hp ? vkt_dict_get_string(hp, "model") : NULL;
+    if (name && strcmp(name, "gpt") == 0) {
+        fprintf(stderr, "%s: %s holds a GPT of vkt train --model gpt; vkt generate --checkpoint "
+                        "takes it\n",
+                cmd, path);
+        return 1;
+    }
     if (name && strcmp(name, "mlp") != 0 && strcmp(name, "cnn") != 0) {
         fprintf(stderr, "%s: %s: hyper_parameters.model is '%s'; vkt knows mlp and cnn\n", cmd,
                 path, name);
