@@ -173,6 +173,11 @@ static int parse(int argc, char **argv, gpt_args *a)
         return 2;
     }
     uint64_t steps = (uint64_t)a->epochs * a->limit_batches;
+    if (steps > UINT32_MAX) {
+        fprintf(stderr, CMD ": --epochs %u x --limit-batches %u is over 2^32 steps\n", a->epochs,
+                a->limit_batches);
+        return 2;
+    }
     if (!warmup_set) {
         a->warmup = (uint32_t)(steps / 10);
     }
