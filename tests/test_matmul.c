@@ -152,7 +152,7 @@ static void accumulate_adds_to_the_output(void **state)
     for (int64_t x = 0; x < M * N; x++) {
         c0[x] = (float)(x % 13);
     }
-    vkt__ref_matmul(want, a, b, M, N, K, 0);
+    vkt__ref_matmul(want, a, b, &(vkt__ref_mm){1, M, N, K, 0, false, false});
     for (int64_t x = 0; x < M * N; x++) {
         want[x] += c0[x];
     }
