@@ -47,13 +47,15 @@ void main()
             uint kk = a_k_fast ? x % BK : x / BM;
             uint ii = a_k_fast ? x / BK : x % BM;
             uint gi = i0 + ii, gk = k0 + kk;
-            As[kk * LDA + ii] = (gi < pc.M && gk < pc.K) ? a[a0 + gi * pc.sa_i + gk * pc.sa_k] : 0.0;
+            As[kk * LDA + ii] =
+                (gi < pc.M && gk < pc.K) ? a[a0 + gi * pc.sa_i + gk * pc.sa_k] : 0.0;
         }
         for (uint x = tid; x < BK * BN; x += WG) {
             uint kk = b_k_fast ? x % BK : x / BN;
             uint jj = b_k_fast ? x / BK : x % BN;
             uint gj = j0 + jj, gk = k0 + kk;
-            Bs[kk * LDB + jj] = (gj < pc.N && gk < pc.K) ? b[b0 + gk * pc.sb_k + gj * pc.sb_j] : 0.0;
+            Bs[kk * LDB + jj] =
+                (gj < pc.N && gk < pc.K) ? b[b0 + gk * pc.sb_k + gj * pc.sb_j] : 0.0;
         }
         barrier();
         for (uint kk = 0; kk < BK; kk++) {

@@ -41,9 +41,6 @@ enum { VEC_NONE = 0, VEC_ALONG_K = 1, VEC_ALONG_IJ = 2 };
  * (docs/shaders.md); a longer one is split into accumulating dispatches (mm_run). The same bound
  * as VKT__CONV_MAX_ROWS (src/ops/conv.h). */
 #define MM_MAX_K (1u << 17)
-/* Floats of the temporary that holds per-batch products before they are summed (mm_sum): 64 MiB;
- * more batches than fit are summed in groups. */
-#define MM_SUM_TEMP (16u << 20)
 
 /* For each batch bt < batch: op(A[bt]) is (M, K), op(B[bt]) is (K, N); strides, batch strides
  * (0: the operand is one 2-D matrix shared by every batch) and offsets as in
@@ -90,7 +87,8 @@ static bool mm_check(const char *op, const vkt_tensor *a, const vkt_tensor *b, i
         vkt__error(VKT_SHAPE_MISMATCH,
                    "%s: a is %s and b is %s; both must have at least 2 dimensions (a matrix, or "
                    "a batch of them in the leading dimensions)",
-                   op, vkt_tensor_describe(a, da, sizeof da), vkt_tensor_describe(b, db, sizeof db));
+                   op, vkt_tensor_describe(a, da, sizeof da),
+                   vkt_tensor_describe(b, db, sizeof db));
         return false;
     }
     if (flags & ~(VKT_TRANS_A | VKT_TRANS_B)) {
@@ -106,7 +104,8 @@ static bool mm_check(const char *op, const vkt_tensor *a, const vkt_tensor *b, i
         vkt__error(VKT_SHAPE_MISMATCH,
                    "%s: a is %s but b is %s; their batch dimensions (all but the last two) must "
                    "be equal, or one of them must be 2-D (one matrix for every batch)",
-                   op, vkt_tensor_describe(a, da, sizeof da), vkt_tensor_describe(b, db, sizeof db));
+                   op, vkt_tensor_describe(a, da, sizeof da),
+                   vkt_tensor_describe(b, db, sizeof db));
         return false;
     }
     bool ta = flags & VKT_TRANS_A, tb = flags & VKT_TRANS_B;
@@ -303,9 +302,9 @@ static vkt_status mm_run(const vkt_tensor *a, const vkt_tensor *b, vkt_tensor *c
  * times their k stride, e.g. Aᵀ·G over contiguous A and G), batches and k fuse into one inner
  * dimension of batch * K: one 2-D product. Otherwise the per-batch products go to a temporary
  * (batch, M·N) and vkt__sum_cols adds them up (fixed order; groups of batches when the temporary
- * would pass MM_SUM_TEMP floats). */
+ * would pass temp_limit floats). */
 static vkt_status mm_sum(const vkt_tensor *a, const vkt_tensor *b, vkt_tensor *c, mm_geom g,
-                         bool accumulate, vkt__matmul_variant v)
+                         bool accumulate, vkt__matmul_variant v, uint32_t temp_limit)
 {
     if (g.batch == 1 || (g.sa_b == g.K * g.sa_k && g.sb_b == g.K * g.sb_k)) {
         g.K *= g.batch;
@@ -313,7 +312,7 @@ static vkt_status mm_sum(const vkt_tensor *a, const vkt_tensor *b, vkt_tensor *c
         return mm_run(a, b, c, g, accumulate, v);
     }
     uint64_t mn = (uint64_t)g.M * g.N;
-    uint32_t group = (uint32_t)VKT__MAX(1u, VKT__MIN((uint64_t)g.batch, MM_SUM_TEMP / mn));
+    uint32_t group = (uint32_t)VKT__MAX(1u, VKT__MIN((uint64_t)g.batch, temp_limit / mn));
     vkt_tensor *temp = vkt_tensor_new_1d(c->dev, VKT_F32, (int64_t)(group * mn));
     if (!temp) {
         return vkt_last_status();
@@ -379,6 +378,13 @@ vkt_tensor *vkt_matmul(const vkt_tensor *a, const vkt_tensor *b, int flags)
 vkt_status vkt__matmul_into(const vkt_tensor *a, const vkt_tensor *b, vkt_tensor *c, int flags,
                             bool accumulate, vkt__matmul_variant v)
 {
+    return vkt__matmul_into_ex(a, b, c, flags, accumulate, v, VKT__MATMUL_SUM_TEMP);
+}
+
+vkt_status vkt__matmul_into_ex(const vkt_tensor *a, const vkt_tensor *b, vkt_tensor *c,
+                               int flags, bool accumulate, vkt__matmul_variant v,
+                               uint32_t sum_temp)
+{
     const char *op = "vkt__matmul_into";
     if (!a || !b || !c) {
         return vkt__error(VKT_INVALID_ARGUMENT, "%s: a tensor is NULL", op);
@@ -405,7 +411,8 @@ vkt_status vkt__matmul_into(const vkt_tensor *a, const vkt_tensor *b, vkt_tensor
     if (!check_variant(op, v)) {
         return vkt_last_status();
     }
-    return sum ? mm_sum(a, b, c, g, accumulate, v) : mm_run(a, b, c, g, accumulate, v);
+    return sum ? mm_sum(a, b, c, g, accumulate, v, sum_temp)
+               : mm_run(a, b, c, g, accumulate, v);
 }
 
 /* ---- backward --------------------------------------------------------------------------------
