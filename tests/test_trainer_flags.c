@@ -58,6 +58,8 @@ typedef struct probe {
     /* records */
     at zero_grad_at[MAXS], opt_step_at[MAXS], val_at[MAXS], sched_at[MAXS];
     int n_zero_grad, n_opt_step, n_val, n_sched;
+    float lr_at_step[MAXS];      /* the optimizer's lr at each on_before_optimizer_step */
+    int n_lr;
     at last;                     /* the training batch running now */
     uint64_t gs_at_epoch_end[MAXS];
     uint32_t epoch_at_epoch_start[MAXS];
@@ -328,8 +330,11 @@ static vkt_status m_optimizer_zero_grad(vkt_trainer *t, uint32_t epoch, uint32_t
 
 static vkt_status m_on_before_optimizer_step(vkt_trainer *t, vkt_optimizer *o, void *ud)
 {
-    (void)t, (void)o;
+    (void)t;
     P.before_opt_steps++;
+    if (P.n_lr < MAXS) {
+        P.lr_at_step[P.n_lr++] = vkt_optimizer_lr(o);
+    }
     if (P.read_grads && P.n_pre < MAXG) {
         P.grad_n = read_block(vkt_model_grad_block(((ctx *)ud)->model), P.pre[P.n_pre++]);
     }
@@ -487,6 +492,8 @@ typedef struct fixture {
     bool shuffle;                /* training loader */
     bool adam;                   /* else SGD lr 0.1 */
     vkt_sched_type sched;
+    uint32_t warmup, t_max;      /* VKT_SCHED_WARMUP_COSINE */
+    uint32_t no_decay;           /* non-zero: AdamW lr 0.01, weight decay 0.5 with these groups */
     vkt_sched_interval interval;
     uint32_t frequency;
     uint64_t model_seed;
@@ -539,11 +546,17 @@ static vkt_status run_fit(fixture *f, vkt_trainer_desc d)
     assert_int_equal(vkt_model_create(test_dev, &md, &c.model), VKT_OK);
     vkt_optim_desc od = f->adam ? (vkt_optim_desc){.type = VKT_OPTIM_ADAM, .lr = 0.01f}
                                 : (vkt_optim_desc){.type = VKT_OPTIM_SGD, .lr = 0.1f};
+    if (f->no_decay) {
+        od = (vkt_optim_desc){.type = VKT_OPTIM_ADAMW, .lr = 0.01f, .weight_decay = 0.5f,
+                              .no_decay = f->no_decay};
+    }
     assert_int_equal(vkt_optimizer_create(c.model, &od, &c.opt), VKT_OK);
     if (f->sched != VKT_SCHED_NONE) {
         assert_int_equal(vkt_scheduler_create(c.opt, &(vkt_sched_desc){.type = f->sched,
                                                                          .step_size = 1,
-                                                                         .gamma = 0.5f},
+                                                                         .gamma = 0.5f,
+                                                                         .warmup = f->warmup,
+                                                                         .t_max = f->t_max},
                                               &c.sched),
                          VKT_OK);
     }
@@ -1336,6 +1349,106 @@ static void resume_from_last_ckpt_equals_an_uninterrupted_run(void **state)
     assert_true(memcmp(second.params, saved_params, n * sizeof(float)) != 0);
 }
 
+/* AdamW with nanoGPT's two groups and a per-step warmup + cosine schedule, saved after epoch 0
+ * (in the middle of the warmup) and resumed: the checkpoint holds torch's param_groups, the lr
+ * sequence goes on where it stopped, and the run ends bit for bit where an uninterrupted one
+ * does. A checkpoint with groups is refused by an optimizer without them. */
+static void resume_with_groups_mid_warmup_equals_an_uninterrupted_run(void **state)
+{
+    (void)state;
+    enum { NB = 3, WARMUP = 5, T_MAX = 8 };
+    char dir[256], last[320];
+    snprintf(dir, sizeof dir, "%s/resume_groups", tmpdir);
+    snprintf(last, sizeof last, "%s/last.ckpt", dir);
+    fixture straight = {.train_batches = NB, .sched = VKT_SCHED_WARMUP_COSINE, .warmup = WARMUP,
+                        .t_max = T_MAX, .interval = VKT_INTERVAL_STEP,
+                        .no_decay = VKT_NO_DECAY_BIAS_NORM_EMBEDDING, .model_seed = 7};
+    reset_probe();
+    fit_ok(&straight, (vkt_trainer_desc){.max_epochs = 4});
+    /* the lr of each of the 12 steps: nanoGPT's get_lr(t), eta_min 0 */
+    assert_int_equal(P.n_lr, 4 * NB);
+    for (int t = 0; t < 4 * NB; t++) {
+        double base = 0.01f, want;
+        if (t < WARMUP) {
+            want = base * (t + 1) / WARMUP;
+        } else if (t > T_MAX) {
+            want = 0.0;
+        } else {
+            want = 0.5 * (1.0 + cos(M_PI * (t - WARMUP) / (double)(T_MAX - WARMUP))) * base;
+        }
+        if (!(fabs(P.lr_at_step[t] - want) <= 1e-7 * base)) {
+            fail_msg("step %d: lr %.9g, want %.9g", t, (double)P.lr_at_step[t], want);
+        }
+    }
+    float straight_lr[4 * NB];
+    memcpy(straight_lr, P.lr_at_step, sizeof straight_lr);
+
+    reset_probe();
+    vkt_callback *mc = vkt_model_checkpoint_create(&(vkt_checkpoint_desc){.dirpath = dir,
+                                                                          .save_last = true});
+    fixture first = straight;
+    first.extra_cb = mc;
+    fit_ok(&first, (vkt_trainer_desc){.max_epochs = 1});
+    vkt_model_checkpoint_destroy(mc);
+    /* torch's layout: each group lists its parameters (0.weight 0.bias 2.weight 2.bias) */
+    vkt_dict *ck;
+    assert_int_equal(vkt_checkpoint_load(last, &ck), VKT_OK);
+    const vkt_dict *pg = vkt_dict_get_child(
+        vkt_dict_get_child(vkt_dict_get_child(ck, "optimizer_states"), "0"), "param_groups");
+    assert_non_null(pg);
+    assert_int_equal(vkt_dict_count(pg), 2);
+    static const float want_params[2][2] = {{0, 2}, {1, 3}};
+    for (int g = 0; g < 2; g++) {
+        const vkt_dict *gd = vkt_dict_get_child(pg, g ? "1" : "0");
+        int nd;
+        int64_t shape[VKT_MAX_DIMS];
+        const float *idx = vkt_dict_get_floats(gd, "params", &nd, shape);
+        assert_non_null(idx);
+        assert_true(vkt_dict_is_ints(gd, "params"));
+        assert_int_equal(nd, 1);
+        assert_int_equal(shape[0], 2);
+        assert_memory_equal(idx, want_params[g], sizeof want_params[g]);
+        double wd = -1, lr = -1;
+        assert_true(vkt_dict_get_number(gd, "weight_decay", &wd));
+        assert_true(vkt_dict_get_number(gd, "lr", &lr));
+        assert_true(wd == (g ? 0.0 : 0.5f));
+        /* the lr of the next step, get_lr(NB) */
+        assert_true(lr == (float)((double)0.01f * (NB + 1) / WARMUP));
+    }
+    vkt_dict_destroy(ck);
+
+    reset_probe();
+    fixture second = straight;
+    second.model_seed = 99;
+    fit_ok(&second, (vkt_trainer_desc){.max_epochs = 4, .ckpt_path = last});
+    assert_int_equal(P.n_lr, 3 * NB);
+    for (int t = 0; t < 3 * NB; t++) {
+        assert_true(P.lr_at_step[t] == straight_lr[NB + t]);
+    }
+    assert_memory_equal(second.params, straight.params, straight.n_params * sizeof(float));
+
+    /* the same checkpoint, an optimizer with one group: refused, naming param_groups */
+    reset_probe();
+    fixture one_group = straight;
+    one_group.no_decay = 0;
+    one_group.adam = true;
+    assert_int_equal(run_fit(&one_group, (vkt_trainer_desc){.max_epochs = 4, .ckpt_path = last}),
+                     VKT_CORRUPT_FILE);
+    if (!strstr(one_group.error, "has 2 param_groups but this optimizer has 1")) {
+        fail_msg("error: %s", one_group.error);
+    }
+    /* two groups of other parameters (only the norms exempt: none here): refused */
+    reset_probe();
+    fixture other = straight;
+    other.no_decay = 1u << VKT_PARAM_NORM;
+    assert_int_equal(run_fit(&other, (vkt_trainer_desc){.max_epochs = 4, .ckpt_path = last}),
+                     VKT_CORRUPT_FILE);
+    if (!strstr(other.error, "param_groups[0] of the checkpoint's optimizer (2 parameters, "
+                             "weight_decay 0.5) is not this optimizer's (4 parameters")) {
+        fail_msg("error: %s", other.error);
+    }
+}
+
 static void bad_checkpoints_give_errors_naming_the_file(void **state)
 {
     (void)state;
@@ -1492,6 +1605,7 @@ int main(void)
         VKT_TEST(overfit_batches_repeats_the_first_batches_unshuffled),
         VKT_TEST(step_scheduler_frequency_counts_batches_of_the_epoch),
         VKT_TEST(resume_from_last_ckpt_equals_an_uninterrupted_run),
+        VKT_TEST(resume_with_groups_mid_warmup_equals_an_uninterrupted_run),
         VKT_TEST(bad_checkpoints_give_errors_naming_the_file),
         VKT_TEST(resume_refuses_bad_values),
     };

@@ -1,7 +1,9 @@
 /*
  * test_xent.c — vkt_softmax_xent: forward and backward vs the CPU reference (the "softmax_xent"
  * checks, src/check/check_xent.c), error messages, invalid labels, extreme logits against values
- * worked out by hand, gradient accumulation, and determinism.
+ * worked out by hand, gradient accumulation, and determinism; vkt_cross_entropy's fused path
+ * (ignore_index, reductions) at GPT-2's vocabulary and beyond 65535 rows against the double
+ * reference, with its device memory.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -9,6 +11,7 @@
 
 #include "ref/ref.h"
 #include "test_util.h"
+#include "vkt/loss.h"
 
 static void softmax_xent_matches_reference(void **state)
 {
@@ -211,6 +214,227 @@ static void softmax_xent_is_deterministic(void **state)
     free(g[1]);
 }
 
+/* ---- vkt_cross_entropy's fused path (no class weights, no label smoothing) ---- */
+
+/* Uniform in [lo, hi) from a 64-bit LCG: fast enough for tens of millions of logits. */
+static void fill_uniform(float *x, int64_t n, uint64_t seed, float lo, float hi)
+{
+    uint64_t st = seed * 6364136223846793005ull + 1442695040888963407ull;
+    for (int64_t i = 0; i < n; i++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = lo + (hi - lo) * (float)((double)(st >> 40) / 16777216.0);
+    }
+}
+
+/* GPT-2's vocabulary: (B, 50257) with B * V above 65535 workgroups of 256 (the backward's grid
+ * is 2-D), some rows ignored (-100) and some shifted by +-1e3, against the double reference:
+ * mean, sum and per-row losses on every row, the gradient on a subsample of rows. Also the device
+ * memory of forward + backward: nothing of the logits' size but their gradient. */
+static void cross_entropy_gpt2_vocab_matches_double_reference(void **state)
+{
+    (void)state;
+    enum { B = 400, V = 50257, SUB = 9 };
+    assert_true((int64_t)B * V > 65535ll * 256);
+    int64_t n = (int64_t)B * V;
+    float *x = malloc((size_t)n * sizeof *x), *g = malloc((size_t)n * sizeof *g);
+    int32_t y[B];
+    double ref[B];
+    assert_non_null(x);
+    assert_non_null(g);
+    fill_uniform(x, n, 17, -6.0f, 6.0f);
+    int count = 0;
+    for (int i = 0; i < B; i++) {
+        y[i] = i % 37 == 5 ? -100 : (int32_t)(((int64_t)i * 7919 + (i == 1 ? V - 1 : 0)) % V);
+        count += y[i] != -100;
+        if (i % 50 == 7) {
+            for (int j = 0; j < V; j++) {
+                x[(int64_t)i * V + j] += i % 100 == 7 ? 1e3f : -1e3f;
+            }
+        }
+    }
+    vkt__ref_xent_rows(ref, x, y, B, V, true, -100);
+    double sum = 0;
+    for (int i = 0; i < B; i++) {
+        sum += ref[i];
+    }
+
+    vkt_scope_begin(test_dev);
+    vkt_tensor *logits = upload_2d(VKT_F32, B, V, x);
+    vkt_tensor *labels = upload_1d(VKT_I32, B, y);
+    vkt_tensor_set_requires_grad(logits, true);
+    assert_int_equal(vkt_device_finish(test_dev), VKT_OK);
+    vkt_device_stats st;
+    vkt_device_reset_stats(test_dev);
+    vkt_device_get_stats(test_dev, &st);
+    uint64_t before = st.memory_in_use;
+    vkt_tensor *loss = vkt_cross_entropy(logits, labels, NULL);
+    assert_non_null(loss);
+    assert_int_equal(vkt_backward(loss), VKT_OK);
+    assert_int_equal(vkt_device_finish(test_dev), VKT_OK);
+    vkt_device_get_stats(test_dev, &st);
+    uint64_t extra = st.memory_peak - before, logit_bytes = (uint64_t)n * 4;
+    print_message("(%d, %d): forward + backward peak %.1f MB above the logits (%.1f MB)\n", B, V,
+                  extra / 1e6, logit_bytes / 1e6);
+    assert_true(extra <= logit_bytes + (1u << 20)); /* the gradient, and small per-row state */
+
+    double want = sum / count, got = download_scalar(loss);
+    double e_mean = fabs(got - want) / want;
+    assert_int_equal(vkt_tensor_download(vkt_tensor_grad(logits), g, (size_t)n * 4), VKT_OK);
+    /* the gradient in units of its scale 1 / count */
+    double e_grad = 0, *d = malloc(V * sizeof *d);
+    assert_non_null(d);
+    static const int sub[SUB] = {0, 1, 5, 7, 57, 198, 207, 250, B - 1};
+    for (int k = 0; k < SUB; k++) {
+        int i = sub[k];
+        vkt__ref_xent_row_grad(d, x + (int64_t)i * V, y[i], V, 1.0 / count, true, -100);
+        for (int j = 0; j < V; j++) {
+            double e = fabs(g[(int64_t)i * V + j] - d[j]) * count;
+            e_grad = e > e_grad ? e : e_grad;
+        }
+    }
+    assert_true(g[5ll * V] == 0.0f && g[5ll * V + V - 1] == 0.0f); /* row 5 is ignored */
+
+    vkt_tensor *rows = vkt_cross_entropy(logits, labels,
+                                         &(vkt_loss_desc){.reduction = VKT_REDUCTION_NONE});
+    float lr[B];
+    assert_int_equal(vkt_tensor_download(rows, lr, sizeof lr), VKT_OK);
+    double e_rows = 0;
+    for (int i = 0; i < B; i++) {
+        double e = fabs(lr[i] - ref[i]) / fmax(ref[i], 1.0);
+        e_rows = e > e_rows ? e : e_rows;
+    }
+    float s = download_scalar(
+        vkt_cross_entropy(logits, labels, &(vkt_loss_desc){.reduction = VKT_REDUCTION_SUM}));
+    double e_sum = fabs(s - sum) / sum;
+    print_message("(%d, %d) vs double: mean %.2g, sum %.2g, rows %.2g (relative), gradient %.2g "
+                  "(of 1 / count)\n",
+                  B, V, e_mean, e_sum, e_rows, e_grad);
+    /* the bounds of src/check/check_xent.c at C = 50257, WG 256: depth 205 */
+    assert_true(e_mean <= 2e-5 && e_sum <= 2e-5 && e_rows <= 2e-5 && e_grad <= 2e-5);
+    vkt_scope_end(test_dev);
+    free(d);
+    free(x);
+    free(g);
+}
+
+/* More rows than one grid dimension holds (65600 workgroups of the forward), some ignored:
+ * mean and backward against the reference. (ignore_index inside [0, C) is in
+ * cross_entropy_ignore_index_semantics.) */
+static void cross_entropy_rows_beyond_65535(void **state)
+{
+    (void)state;
+    enum { B = 65600, V = 5 };
+    float *x = malloc(sizeof(float) * B * V), *g = malloc(sizeof(float) * B * V);
+    int32_t *y = malloc(sizeof(int32_t) * B);
+    double *ref = malloc(sizeof(double) * B), d[V];
+    assert_true(x && g && y && ref);
+    fill_uniform(x, (int64_t)B * V, 3, -3.0f, 3.0f);
+    for (int i = 0; i < B; i++) {
+        y[i] = i % 10 == 9 ? -100 : i % V;
+    }
+    vkt__ref_xent_rows(ref, x, y, B, V, true, -100);
+    double sum = 0;
+    int count = 0;
+    for (int i = 0; i < B; i++) {
+        count += y[i] != -100;
+        sum += ref[i];
+    }
+    vkt_scope_begin(test_dev);
+    vkt_tensor *logits = upload_2d(VKT_F32, B, V, x);
+    vkt_tensor_set_requires_grad(logits, true);
+    vkt_tensor *loss = vkt_cross_entropy(logits, upload_1d(VKT_I32, B, y), NULL);
+    float got = download_scalar(loss);
+    assert_true(fabs(got - sum / count) <= 1e-5 * (sum / count));
+    assert_int_equal(vkt_backward(loss), VKT_OK);
+    assert_int_equal(vkt_tensor_download(vkt_tensor_grad(logits), g, sizeof(float) * B * V),
+                     VKT_OK);
+    double e = 0;
+    for (int i = 0; i < B; i++) {
+        vkt__ref_xent_row_grad(d, x + (int64_t)i * V, y[i], V, 1.0 / count, true, -100);
+        for (int j = 0; j < V; j++) {
+            e = fmax(e, fabs(g[(int64_t)i * V + j] - d[j]) * count);
+        }
+    }
+    assert_true(e <= 1e-5);
+    vkt_scope_end(test_dev);
+    free(x);
+    free(g);
+    free(y);
+    free(ref);
+}
+
+/* Every row ignored: a NaN mean (0 / 0, as torch), a sum of 0, zero gradients. The fused path
+ * agrees with the composed one (log_softmax + nll with unit class weights) on mean, sum and
+ * none. A label outside [0, C) that is not ignore_index is NaN. Too many logits: a clear error. */
+static void cross_entropy_ignore_index_semantics(void **state)
+{
+    (void)state;
+    vkt_scope_begin(test_dev);
+    enum { B = 5, V = 7 };
+    float x[B * V], ones[V], g[B * V];
+    fill_uniform(x, B * V, 9, -2.0f, 2.0f);
+    for (int j = 0; j < V; j++) {
+        ones[j] = 1.0f;
+    }
+    const int32_t all_ignored[B] = {-100, -100, -100, -100, -100};
+    vkt_tensor *logits = upload_2d(VKT_F32, B, V, x);
+    vkt_tensor_set_requires_grad(logits, true);
+    vkt_tensor *loss = vkt_cross_entropy(logits, upload_1d(VKT_I32, B, all_ignored), NULL);
+    assert_true(isnan(download_scalar(loss)));
+    vkt_tensor *sum = vkt_cross_entropy(logits, upload_1d(VKT_I32, B, all_ignored),
+                                        &(vkt_loss_desc){.reduction = VKT_REDUCTION_SUM});
+    assert_true(download_scalar(sum) == 0.0f);
+    assert_int_equal(vkt_backward(sum), VKT_OK);
+    assert_int_equal(vkt_tensor_download(vkt_tensor_grad(logits), g, sizeof g), VKT_OK);
+    for (int i = 0; i < B * V; i++) {
+        assert_true(g[i] == 0.0f);
+    }
+
+    const int32_t y[B] = {0, -100, 6, 3, 0};
+    vkt_tensor *labels = upload_1d(VKT_I32, B, y);
+    vkt_tensor *w = upload_1d(VKT_F32, V, ones);
+    static const vkt_reduction reds[3] = {VKT_REDUCTION_MEAN, VKT_REDUCTION_SUM,
+                                          VKT_REDUCTION_NONE};
+    for (int r = 0; r < 3; r++) {
+        for (int ign = 0; ign < 2; ign++) {
+            vkt_loss_desc fused = {.reduction = reds[r], .has_ignore_index = ign != 0};
+            vkt_loss_desc composed = fused;
+            composed.weight = w;
+            float a[B], b[B];
+            int nout = reds[r] == VKT_REDUCTION_NONE ? B : 1;
+            assert_int_equal(vkt_tensor_download(vkt_cross_entropy(logits, labels, &fused), a,
+                                                 sizeof(float) * nout),
+                             VKT_OK);
+            assert_int_equal(vkt_tensor_download(vkt_cross_entropy(logits, labels, &composed),
+                                                 b, sizeof(float) * nout),
+                             VKT_OK);
+            for (int i = 0; i < nout; i++) {
+                /* ignore_index 0 ignores class 0 and makes -100 an invalid label: NaN */
+                bool nan_ok = ign && isnan(a[i]) && isnan(b[i]);
+                if (!nan_ok && !(fabsf(a[i] - b[i]) <= 1e-6f * fmaxf(fabsf(b[i]), 1.0f))) {
+                    fail_msg("reduction %d, ignore_index %d, %d: fused %.9g, composed %.9g",
+                             (int)reds[r], ign ? 0 : -100, i, a[i], b[i]);
+                }
+            }
+        }
+    }
+    const int32_t bad[B] = {0, 7, 1, 1, 1};
+    assert_true(isnan(download_scalar(vkt_cross_entropy(logits, upload_1d(VKT_I32, B, bad),
+                                                        NULL))));
+
+    /* one class more than a 256-wide workgroup covers in 65535 iterations */
+    vkt_tensor *huge = vkt_tensor_new_2d(test_dev, VKT_F32, 1, 65535ll * 256 + 1);
+    assert_non_null(huge);
+    assert_null(vkt_cross_entropy(huge, upload_1d(VKT_I32, 1, y), NULL));
+    assert_int_equal(vkt_last_status(), VKT_INVALID_ARGUMENT);
+    if (!strstr(vkt_last_error(), "vkt_cross_entropy: logits is [1, 16776961] f32; at most")) {
+        fail_msg("error: %s", vkt_last_error());
+    }
+    assert_null(vkt_softmax_xent(huge, upload_1d(VKT_I32, 1, y)));
+    assert_non_null(strstr(vkt_last_error(), "vkt_softmax_xent: logits is [1, 16776961] f32"));
+    vkt_scope_end(test_dev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -220,6 +444,9 @@ int main(void)
         VKT_TEST(softmax_xent_invalid_label_gives_nan),
         VKT_TEST(softmax_xent_backward_accumulates),
         VKT_TEST(softmax_xent_is_deterministic),
+        VKT_TEST(cross_entropy_gpt2_vocab_matches_double_reference),
+        VKT_TEST(cross_entropy_rows_beyond_65535),
+        VKT_TEST(cross_entropy_ignore_index_semantics),
     };
     return VKT_RUN_GROUP(tests);
 }

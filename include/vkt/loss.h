@@ -76,6 +76,10 @@ VKT_API vkt_tensor *vkt_nll_loss(const vkt_tensor *log_probs, const vkt_tensor *
  * nll_loss of log_softmax(logits, 1) with label smoothing eps: each row's loss is
  * (1 - eps) nll + (eps / C) sum_c -w[c] log_probs[i, c], and a mean divides both parts by the
  * same sum of target weights (torch's semantics with class weights). logits (B, C) f32.
+ * Without weight and label_smoothing it is one fused kernel pair that keeps only each row's max
+ * and log-sum: no (B, C) tensor besides the logits and their gradient (language-model
+ * vocabularies); otherwise log_softmax and nll_loss. At most min(2^24 - 1, 65535 x the device's
+ * reduction workgroup) rows and classes, 2^31 logits (VKT_INVALID_ARGUMENT beyond).
  */
 VKT_API vkt_tensor *vkt_cross_entropy(const vkt_tensor *logits, const vkt_tensor *targets,
                                       const vkt_loss_desc *desc);

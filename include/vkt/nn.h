@@ -433,14 +433,23 @@ typedef struct vkt_optim_desc {
     bool nesterov;              /* SGD */
     float weight_decay;
     float beta1, beta2, eps;    /* Adam, AdamW */
+    /* bitmask of 1u << vkt_param_role: parameters with those roles get weight decay 0 (a second
+     * param group, as nanoGPT/llm.c); 0: one group */
+    uint32_t no_decay;
 } vkt_optim_desc;
+
+/** vkt_optim_desc.no_decay of nanoGPT's and llm.c's AdamW: decay only matmul/conv weights. */
+#define VKT_NO_DECAY_BIAS_NORM_EMBEDDING                                                        \
+    ((1u << VKT_PARAM_BIAS) | (1u << VKT_PARAM_NORM) | (1u << VKT_PARAM_EMBEDDING))
 
 typedef struct vkt_optimizer vkt_optimizer;
 
 VKT_API vkt_status vkt_optimizer_create(vkt_model *m, const vkt_optim_desc *desc,
                                         vkt_optimizer **out);
 VKT_API void vkt_optimizer_destroy(vkt_optimizer *o);
-/** One update of every parameter: one dispatch over the parameter block. */
+/** One update of every parameter: one dispatch over the parameter block, or with weight decay
+ * and no_decay groups one per run of neighbouring parameters that share a decay setting (the
+ * runs are found once, at create). */
 VKT_API vkt_status vkt_optimizer_step(vkt_optimizer *o);
 VKT_API float vkt_optimizer_lr(const vkt_optimizer *o);
 VKT_API void vkt_optimizer_set_lr(vkt_optimizer *o, float lr);
@@ -454,6 +463,11 @@ typedef enum vkt_sched_type {
     VKT_SCHED_NONE = 0,
     VKT_SCHED_STEP,       /* lr = base * gamma^floor(t / step_size)            (StepLR) */
     VKT_SCHED_COSINE,     /* lr = eta_min + (base - eta_min)(1 + cos(pi t / t_max)) / 2 */
+    /* nanoGPT's get_lr(t): base (t + 1) / warmup for t < warmup, then
+     * eta_min + (base - eta_min)(1 + cos(pi (t - warmup) / (t_max - warmup))) / 2 up to t_max,
+     * eta_min after it. The lr is set at create (t = 0), as torch's LambdaLR does; meant for
+     * vkt_optim_config.interval VKT_INTERVAL_STEP (t counts optimizer steps). */
+    VKT_SCHED_WARMUP_COSINE,
     _VKT_SCHED_FORCE_U32 = 0x7FFFFFFF
 } vkt_sched_type;
 
@@ -461,8 +475,9 @@ typedef struct vkt_sched_desc {
     vkt_sched_type type;
     uint32_t step_size;   /* STEP; 0 -> 1 */
     float gamma;          /* STEP; 0 -> 0.1 */
-    uint32_t t_max;       /* COSINE; required */
-    float eta_min;        /* COSINE */
+    uint32_t t_max;       /* COSINE, WARMUP_COSINE; required (WARMUP_COSINE: > warmup) */
+    float eta_min;        /* COSINE, WARMUP_COSINE */
+    uint32_t warmup;      /* WARMUP_COSINE: steps of linear warmup (0: none) */
 } vkt_sched_desc;
 
 typedef struct vkt_scheduler vkt_scheduler;

@@ -127,7 +127,9 @@ VKT_API vkt_tensor *vkt_relu(const vkt_tensor *x);
 VKT_API vkt_tensor *vkt_tanh(const vkt_tensor *x);
 /**
  * Mean softmax cross-entropy over the batch: logits (B,C) f32, labels (B) i32 in [0,C).
- * Returns a one-element f32 tensor. A label outside [0,C) contributes a NaN loss.
+ * Returns a one-element f32 tensor. A label outside [0,C) contributes a NaN loss. Keeps only
+ * each row's max and log-sum: no (B,C) tensor but the logits' gradient (vkt_cross_entropy in
+ * vkt/loss.h adds ignore_index and reductions); limits as vkt_cross_entropy's.
  */
 VKT_API vkt_tensor *vkt_softmax_xent(const vkt_tensor *logits, const vkt_tensor *labels);
 /**

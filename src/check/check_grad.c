@@ -383,7 +383,8 @@ static bool make_class_loss(vkt__check_ctx *c, const grad_case *k, inputs *in)
 }
 
 /* class weights 0.5 + 0.1 c; flags: 1 = weighted, 2 = label smoothing 0.2, 4 = nll_loss of
- * log_softmax (else cross_entropy), 8 = sum reduction */
+ * log_softmax (else cross_entropy), 8 = sum reduction, 16 = no reduction (cross_entropy without
+ * weights or smoothing is the fused SOFTMAX_XENT kernel, with them NLL_ROWS) */
 static vkt_tensor *apply_class_loss(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
 {
     float w[64];
@@ -394,7 +395,9 @@ static vkt_tensor *apply_class_loss(const grad_case *k, vkt_tensor **t, vkt_tens
         .weight = (k->flags & 1) ? vkt__check_tensor(vkt_tensor_device(t[0]), VKT_F32, w, 1, &k->c)
                                  : NULL,
         .label_smoothing = (k->flags & 2) ? 0.2f : 0.0f,
-        .reduction = (k->flags & 8) ? VKT_REDUCTION_SUM : VKT_REDUCTION_MEAN,
+        .reduction = (k->flags & 8)    ? VKT_REDUCTION_SUM
+                     : (k->flags & 16) ? VKT_REDUCTION_NONE
+                                       : VKT_REDUCTION_MEAN,
     };
     if (k->flags & 4) {
         return vkt_nll_loss(vkt_log_softmax(t[0], 1), labels, &d);
@@ -436,7 +439,12 @@ static vkt_tensor *apply_pair_loss(const grad_case *k, vkt_tensor **t, vkt_tenso
 }
 
 static const grad_case custom_cases[] = {
-    {"cross_entropy", VKT__OP_NLL_ROWS, 17, 10, 0, 0, make_class_loss, apply_class_loss, NULL},
+    {"cross_entropy", VKT__OP_SOFTMAX_XENT, 17, 10, 0, 0, make_class_loss, apply_class_loss,
+     NULL},
+    {"cross_entropy_sum", VKT__OP_SOFTMAX_XENT, 9, 7, 0, 8, make_class_loss, apply_class_loss,
+     NULL},
+    {"cross_entropy_none", VKT__OP_SOFTMAX_XENT, 9, 7, 0, 16, make_class_loss, apply_class_loss,
+     NULL},
     {"cross_entropy_w_ls", VKT__OP_NLL_ROWS, 17, 10, 0, 3, make_class_loss, apply_class_loss,
      NULL},
     {"nll_loss_w_sum", VKT__OP_NLL_ROWS, 9, 7, 0, 13, make_class_loss, apply_class_loss, NULL},

@@ -7,7 +7,9 @@
  *   smooth_l1 0.5 m^2 / beta + (|d| - m),  m = min(|d|, beta)   (= torch's piecewise form)
  *   huber     0.5 m^2 + delta (|d| - m)                          (= delta * smooth_l1(beta=delta))
  *   bce       x - x y + (1 + (p - 1) y) softplus(-x)             (max(x,0) - xy + log1p(e^-|x|))
- *   nll, cross_entropy  NLL_ROWS on log_probs / log_softmax(logits, 1); mean = sum / sum(w[t])
+ *   nll, cross_entropy  NLL_ROWS on log_probs / log_softmax(logits, 1); mean = sum / sum(w[t]);
+ *             cross_entropy without class weights or label smoothing is the fused
+ *             SOFTMAX_XENT kernel instead (src/ops/softmax_xent.c): no (B, C) intermediate
  * Reference: src/ref/ref_loss.c. Checks: src/check/check_grad.c (finite differences).
  * Tests: tests/test_loss.c (PyTorch fixture tests/fixtures/torch_loss.txt).
  */
@@ -235,6 +237,13 @@ vkt_tensor *vkt_cross_entropy(const vkt_tensor *logits, const vkt_tensor *target
     vkt_loss_desc d = desc_defaults(desc);
     if (!logits || !targets || !check_class_inputs(op, logits, targets, &d)) {
         return NULL;
+    }
+    if (!d.weight && d.label_smoothing == 0.0f) {
+        /* fused: no (B, C) log-probabilities, nor their gradient (large vocabularies) */
+        vkt__xent_params xp = {.op = op, .has_ignore = true, .ignore_index = d.ignore_index,
+                               .sum = d.reduction == VKT_REDUCTION_SUM,
+                               .per_row = d.reduction == VKT_REDUCTION_NONE};
+        return vkt__softmax_xent(logits, targets, &xp);
     }
     vkt_tensor *lp = vkt_log_softmax(logits, 1);
     return done(nll(lp, targets, &d), lp, NULL);

@@ -56,6 +56,15 @@ void vkt__ref_softmax_xent(float *loss, const float *logits, const int32_t *labe
 void vkt__ref_softmax_xent_backward(float *dlogits, const float *logits, const int32_t *labels,
                                     float gout, int64_t rows, int64_t cols);
 
+/* loss[i] = logsumexp(row i) - row[label] in double; 0 for a label equal to ignore_index (when
+ * has_ignore), NaN for another label outside [0, cols). */
+void vkt__ref_xent_rows(double *loss, const float *logits, const int32_t *labels, int64_t rows,
+                        int64_t cols, bool has_ignore, int32_t ignore_index);
+/* d[j] = g * (softmax(x)[j] - (j == label)) for one row x (cols); 0 for an ignored label, NaN for
+ * another bad one. */
+void vkt__ref_xent_row_grad(double *d, const float *x, int32_t label, int64_t cols, double g,
+                            bool has_ignore, int32_t ignore_index);
+
 /* ---- losses (src/ref/ref_loss.c) ---- */
 /* The NLL_ROWS kernel: loss[i] = -((1 - smoothing) w[t] lp[i, t] + smoothing / C sum_c w[c]
  * lp[i, c]), row_weight[i] = w[t]; 0 and 0 for t = ignore_index, NaN for t outside [0, C);

@@ -1,6 +1,7 @@
 /*
  * ref_xent.c — CPU reference for vkt_softmax_xent and its backward (shaders/softmax_xent*.comp),
- * in double throughout: the max-shifted log-sum-exp of each row, then the mean over rows.
+ * in double throughout: the max-shifted log-sum-exp of each row, then the mean over rows; and
+ * the per-row forms with ignore_index that vkt_cross_entropy's fused path is tested against.
  */
 #include <math.h>
 
@@ -52,6 +53,40 @@ void vkt__ref_softmax_xent_backward(float *dlogits, const float *logits, const i
             double p = exp(((double)x[j] - m) - ls);
             double y = j == labels[i] ? 1.0 : 0.0;
             d[j] = (float)((double)gout * (p - y) / (double)rows);
+        }
+    }
+}
+
+void vkt__ref_xent_rows(double *loss, const float *logits, const int32_t *labels, int64_t rows,
+                        int64_t cols, bool has_ignore, int32_t ignore_index)
+{
+    for (int64_t i = 0; i < rows; i++) {
+        const float *x = logits + i * cols;
+        if (has_ignore && labels[i] == ignore_index) {
+            loss[i] = 0.0;
+            continue;
+        }
+        double m, ls;
+        row_stats(x, cols, &m, &ls);
+        loss[i] = label_ok(labels[i], cols) ? (m - (double)x[labels[i]]) + ls : NAN;
+    }
+}
+
+void vkt__ref_xent_row_grad(double *d, const float *x, int32_t label, int64_t cols, double g,
+                            bool has_ignore, int32_t ignore_index)
+{
+    bool ignored = has_ignore && label == ignore_index;
+    double m = 0, ls = 0;
+    if (!ignored && label_ok(label, cols)) {
+        row_stats(x, cols, &m, &ls);
+    }
+    for (int64_t j = 0; j < cols; j++) {
+        if (ignored) {
+            d[j] = 0.0;
+        } else if (!label_ok(label, cols)) {
+            d[j] = NAN;
+        } else {
+            d[j] = g * (exp(((double)x[j] - m) - ls) - (j == label ? 1.0 : 0.0));
         }
     }
 }

@@ -58,6 +58,32 @@ static vkt_status put_tensor(vkt_dict *d, const char *key, const vkt_tensor *t)
     return s;
 }
 
+/* torch's param_groups, as a dict "0", "1", ... of {params: the parameters' numbers (state-dict
+ * order, buffers skipped), lr, weight_decay}. */
+static vkt_status put_param_groups(vkt_dict *os, const vkt_optimizer *o)
+{
+    uint32_t n = vkt__optimizer_n_trainable(o);
+    int64_t *idx = vkt__malloc((n ? n : 1) * sizeof *idx);
+    vkt_dict *pg = idx ? vkt_dict_child(os, "param_groups") : NULL;
+    vkt_status s = pg ? VKT_OK : idx ? vkt_last_status()
+                                     : vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
+    for (uint32_t g = 0; s == VKT_OK && g < vkt__optimizer_num_groups(o); g++) {
+        char key[16];
+        snprintf(key, sizeof key, "%u", (unsigned)g);
+        vkt_dict *gd = vkt_dict_child(pg, key);
+        int64_t count = vkt__optimizer_group_params(o, g, idx);
+        s = gd ? vkt_dict_set_ints(gd, "params", idx, 1, &count) : vkt_last_status();
+        if (s == VKT_OK) {
+            s = vkt_dict_set_number(gd, "lr", vkt_optimizer_lr(o));
+        }
+        if (s == VKT_OK) {
+            s = vkt_dict_set_number(gd, "weight_decay", vkt__optimizer_group_weight_decay(o, g));
+        }
+    }
+    free(idx);
+    return s;
+}
+
 /*
  * The checkpoint dict in the key order of Lightning's dump_checkpoint: epoch, global_step,
  * "pytorch-lightning_version" (vkt's version), state_dict (every model tensor by name, as f32
@@ -124,6 +150,9 @@ static vkt_status dump_checkpoint(vkt_trainer *t, bool weights_only, vkt_dict **
                 if (st) {
                     s = put_tensor(os, k ? "exp_avg_sq" : "exp_avg", st);
                 }
+            }
+            if (s == VKT_OK) {
+                s = put_param_groups(os, t->oc.optimizer);
             }
         }
         if (s == VKT_OK && t->oc.scheduler) {
@@ -390,11 +419,86 @@ vkt_status vkt__restore_weights(vkt_trainer *t, const vkt_dict *ckpt)
     return vkt__load_state_dict(ckpt, t->oc.model, t->d.ckpt_path);
 }
 
+/* Describes group g of the optimizer or of the checkpoint: "N parameters, weight_decay W". */
+static void describe_group(char *buf, size_t size, uint32_t count, double wd)
+{
+    snprintf(buf, size, "%u parameters, weight_decay %g", (unsigned)count, wd);
+}
+
+/* The checkpoint's param_groups (absent in files written before them: nothing to check) must be
+ * the optimizer's: as many groups, each with the same parameters and weight decay. */
+static vkt_status match_param_groups(const vkt_trainer *t, const vkt_dict *os,
+                                     const vkt_optimizer *o)
+{
+    const vkt_dict *pg;
+    vkt_status s = ckpt_child(t, os, "optimizer_states.0", "param_groups", &pg);
+    if (s != VKT_OK || !pg) {
+        return s;
+    }
+    uint32_t ng = vkt__optimizer_num_groups(o), n = vkt__optimizer_n_trainable(o);
+    int64_t *idx = vkt__malloc((n ? n : 1) * sizeof *idx);
+    if (!idx) {
+        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
+    const char *hint = "(vkt_optim_desc.no_decay and the parameter roles must be those of the "
+                       "run that saved it)";
+    if (vkt_dict_count(pg) != ng) {
+        s = vkt__error(VKT_CORRUPT_FILE,
+                       "%s: the checkpoint's optimizer has %u param_groups but this optimizer "
+                       "has %u %s",
+                       t->d.ckpt_path, (unsigned)vkt_dict_count(pg), (unsigned)ng, hint);
+    }
+    for (uint32_t g = 0; s == VKT_OK && g < ng; g++) {
+        char key[16], where[64];
+        snprintf(key, sizeof key, "%u", (unsigned)g);
+        snprintf(where, sizeof where, "optimizer_states.0.param_groups");
+        const vkt_dict *gd;
+        s = ckpt_child(t, pg, where, key, &gd);
+        if (s == VKT_OK && !gd) {
+            s = bad_value(t, where, key, "is missing");
+        }
+        int nd = 0;
+        int64_t shape[VKT_MAX_DIMS] = {0};
+        const float *f = s == VKT_OK ? vkt_dict_get_floats(gd, "params", &nd, shape) : NULL;
+        double wd = 0;
+        snprintf(where, sizeof where, "optimizer_states.0.param_groups.%u", (unsigned)g);
+        if (s == VKT_OK && (!f || nd != 1)) {
+            s = bad_value(t, where, "params", "is not a list of parameter numbers");
+        }
+        if (s == VKT_OK && !vkt_dict_get_number(gd, "weight_decay", &wd)) {
+            s = bad_value(t, where, "weight_decay", "is missing or not a number");
+        }
+        if (s != VKT_OK) {
+            break;
+        }
+        uint32_t count = vkt__optimizer_group_params(o, g, idx);
+        bool same = shape[0] == (int64_t)count &&
+                    (float)wd == vkt__optimizer_group_weight_decay(o, g);
+        for (uint32_t i = 0; same && i < count; i++) {
+            same = f[i] == (float)idx[i];
+        }
+        if (!same) {
+            char want[96], got[96];
+            describe_group(got, sizeof got, (uint32_t)shape[0], wd);
+            describe_group(want, sizeof want, count, vkt__optimizer_group_weight_decay(o, g));
+            s = vkt__error(VKT_CORRUPT_FILE,
+                           "%s: param_groups[%u] of the checkpoint's optimizer (%s) is not this "
+                           "optimizer's (%s) %s",
+                           t->d.ckpt_path, (unsigned)g, got, want, hint);
+        }
+    }
+    free(idx);
+    return s;
+}
+
 vkt_status vkt__restore_training_state(vkt_trainer *t, const vkt_dict *ckpt)
 {
     const char *path = t->d.ckpt_path;
     restored r;
     vkt_status s = check_checkpoint(t, ckpt, &r);
+    if (s == VKT_OK && r.os && t->oc.optimizer) {
+        s = match_param_groups(t, r.os, t->oc.optimizer);
+    }
     if (s == VKT_OK && r.os && t->oc.optimizer) {
         if (r.has_lr) {
             vkt_optimizer_set_lr(t->oc.optimizer, (float)r.lr);
