@@ -36,10 +36,10 @@ _Static_assert(sizeof(vkt__pc_matmul) <= VKT__PUSH_MAX, "push constants");
 /* Values of A_VEC / B_VEC in matmul_regblock.comp. */
 enum { VEC_NONE = 0, VEC_ALONG_K = 1, VEC_ALONG_IJ = 2 };
 
-/* Longest inner dimension of one dispatch: the regblock kernel walks it 4 per iteration and the
- * tiled one 16, both far below the 65535 iterations after which lavapipe ends a loop
- * (docs/shaders.md); a longer one is split into accumulating dispatches (mm_run). The same bound
- * as VKT__CONV_MAX_ROWS (src/ops/conv.h). */
+/* Longest inner dimension of one dispatch: the regblock kernel walks it 4 per iteration (32768)
+ * and the tiled one 16 (8192), below the 65535 iterations after which lavapipe ends a loop
+ * (docs/shaders.md); a longer one, such as a weight gradient over batch * T rows, is split into
+ * accumulating dispatches (mm_run). The same bound as VKT__CONV_MAX_ROWS (src/ops/conv.h). */
 #define MM_MAX_K (1u << 17)
 
 /* For each batch bt < batch: op(A[bt]) is (M, K), op(B[bt]) is (K, N); strides, batch strides
