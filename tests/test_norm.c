@@ -1,11 +1,13 @@
 /*
- * test_norm.c — batch norm, dropout and the Philox stream (src/ops/batch_norm.c,
- * src/ops/dropout.c, src/ops/random.c): the reference and finite-difference checks
- * (src/check/check_norm.c), Philox known answers, dropout and random-number statistics,
- * reproducibility, the identity cases, bitwise determinism, error messages, and agreement with
- * PyTorch's BatchNorm1d/2d (forward, gradients, running statistics over three steps) within 1e-4
- * relative, from tests/fixtures/torch_norm.txt (argv[1]; made by tools/make_torch_norm_fixtures.py,
- * no PyTorch needed here).
+ * test_norm.c — batch norm, layer norm, RMSNorm, dropout and the Philox stream
+ * (src/ops/batch_norm.c, src/ops/layer_norm.c, src/ops/dropout.c, src/ops/random.c) and the
+ * LayerNorm / RMSNorm layers (src/nn/layer_norm.c): the reference and finite-difference checks
+ * (src/check/check_norm.c, src/check/check_grad.c), Philox known answers, dropout and
+ * random-number statistics, reproducibility, the identity cases, constant rows, bitwise
+ * determinism, error messages, and agreement with PyTorch within 1e-4 relative — BatchNorm1d/2d
+ * (forward, gradients, running statistics over three steps), F.layer_norm and a hand-composed
+ * RMSNorm (forward, dx, dweight, dbias) — from tests/fixtures/torch_norm.txt (argv[1]; made by
+ * tools/make_torch_norm_fixtures.py, no PyTorch needed here).
  */
 #include <math.h>
 #include <stdio.h>
@@ -286,6 +288,232 @@ static void errors_are_clear(void **state)
     vkt_scope_end(test_dev);
 }
 
+/* ---- layer norm and RMSNorm ----------------------------------------------------------------- */
+
+/* Rows of one value (variance 0): LN gives y = bias (xhat ~ 0, rstd = 1 / sqrt(eps)) and
+ * dx = rstd (g - mean(g)); RMSNorm of a zero row gives y = 0 and dx = g / sqrt(eps). All finite,
+ * as the reference at the device's stats, and the stats themselves as expected. */
+static void layer_norm_constant_rows(void **state)
+{
+    (void)state;
+    enum { R = 4, C = 1000 };
+    int64_t shape[2] = {R, C}, c = C;
+    static float x[R * C], dy[R * C], w[C], b[C], want[R * C], dx_want[R * C];
+    static double mag[R * C];
+    static const float vals[R] = {0.1f, -3.7f, 0.0f, 1e4f};
+    for (int r = 0; r < R; r++) {
+        for (int j = 0; j < C; j++) {
+            x[r * C + j] = vals[r];
+            dy[r * C + j] = (float)((r * 31 + j * 17) % 23) * 0.1f - 1.1f;
+        }
+    }
+    for (int j = 0; j < C; j++) {
+        w[j] = 0.5f + (float)(j % 7) * 0.25f;
+        b[j] = (float)(j % 5) * 0.2f - 0.4f;
+    }
+    for (int rms = 0; rms < 2; rms++) {
+        vkt_scope_begin(test_dev);
+        vkt_tensor *tx = upload(x, 2, shape), *tw = upload(w, 1, &c), *tb = upload(b, 1, &c);
+        vkt_tensor *tg = upload(dy, 2, shape);
+        vkt_tensor_set_requires_grad(tx, true);
+        vkt_tensor *y = rms ? vkt_rms_norm(tx, tw, 0.0f) : vkt_layer_norm(tx, tw, tb, 0.0f);
+        assert_non_null(y);
+        float *got = fetch(y), *stats = fetch(y->node->saved);
+        assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, tg))), VKT_OK);
+        float *gx = fetch(vkt_tensor_grad(tx));
+        float eps = rms ? 1e-6f : 1e-5f;
+        double rstd_want = 1.0 / sqrt((double)eps);
+        for (int r = 0; r < R; r++) {
+            float rstd = stats[rms ? r : R + r];
+            if (!(fabs(rstd - rstd_want) <= 1e-6 * rstd_want) && !(rms && vals[r] != 0.0f)) {
+                fprintf(stderr, "row %d rstd %g, want %g\n", r, (double)rstd, rstd_want);
+                fail();
+            }
+        }
+        vkt__ref_layer_norm_apply(want, x, stats, w, rms ? NULL : b, R, C, rms);
+        vkt__ref_layer_norm_backward(dx_want, mag, NULL, NULL, dy, x, stats, w, R, C, rms);
+        double ey = 0, edx = 0;
+        for (int i = 0; i < R * C; i++) {
+            assert_true(isfinite(got[i]) && isfinite(gx[i]));
+            ey = fmax(ey, fabs((double)got[i] - want[i]));
+            edx = fmax(edx, fabs((double)gx[i] - dx_want[i]) / mag[i]);
+        }
+        assert_true(ey <= 1e-6);
+        assert_true(edx <= 1e-6);
+        if (!rms) { /* the mean of a constant row is the value exactly here, so y is the bias */
+            for (int r = 0; r < R; r++) {
+                assert_true(stats[r] == vals[r]);
+            }
+            assert_memory_equal(got + C, b, sizeof b);
+        } else { /* the zero row: y = 0, dx = g w / sqrt(eps) */
+            for (int j = 0; j < C; j++) {
+                assert_true(got[2 * C + j] == 0.0f);
+                double d = (double)dy[2 * C + j] * w[j] * rstd_want;
+                assert_true(fabs(gx[2 * C + j] - d) <= 1e-5 * fmax(fabs(d), 1.0));
+            }
+        }
+        free(got);
+        free(stats);
+        free(gx);
+        vkt_scope_end(test_dev);
+    }
+}
+
+/* Forward and backward (x, weight and bias gradients, 2 column-sum levels) give the same bits
+ * twice. */
+static void layer_norm_is_bitwise_deterministic(void **state)
+{
+    (void)state;
+    int64_t shape[2] = {300, 768}, c = 768, n = 300 * 768;
+    float *x = ramp(n), *w = ramp(c), *b = ramp(c);
+    float *out[2][4];
+    for (int rms = 0; rms < 2; rms++) {
+        for (int run = 0; run < 2; run++) {
+            vkt_scope_begin(test_dev);
+            vkt_tensor *tx = upload(x, 2, shape), *tw = upload(w, 1, &c), *tb = upload(b, 1, &c);
+            vkt_tensor_set_requires_grad(tx, true);
+            vkt_tensor_set_requires_grad(tw, true);
+            vkt_tensor_set_requires_grad(tb, true);
+            vkt_tensor *y = rms ? vkt_rms_norm(tx, tw, 0.0f) : vkt_layer_norm(tx, tw, tb, 0.0f);
+            out[run][0] = fetch(y);
+            assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, y))), VKT_OK);
+            out[run][1] = fetch(vkt_tensor_grad(tx));
+            out[run][2] = fetch(vkt_tensor_grad(tw));
+            out[run][3] = rms ? NULL : fetch(vkt_tensor_grad(tb));
+            vkt_scope_end(test_dev);
+        }
+        assert_memory_equal(out[0][0], out[1][0], (size_t)n * 4);
+        assert_memory_equal(out[0][1], out[1][1], (size_t)n * 4);
+        assert_memory_equal(out[0][2], out[1][2], (size_t)c * 4);
+        if (!rms) {
+            assert_memory_equal(out[0][3], out[1][3], (size_t)c * 4);
+        }
+        for (int run = 0; run < 2; run++) {
+            for (int k = 0; k < 4; k++) {
+                free(out[run][k]);
+            }
+        }
+    }
+    free(x);
+    free(w);
+    free(b);
+}
+
+static void layer_norm_errors_are_clear(void **state)
+{
+    (void)state;
+    vkt_scope_begin(test_dev);
+    int64_t s2[2] = {4, 3}, c3 = 3, c4 = 4, long_row[2] = {1, 256 * 65536 + 1};
+    vkt_tensor *x = vkt_tensor_new(test_dev, VKT_F32, 2, s2);
+    vkt_tensor *xi = vkt_tensor_new(test_dev, VKT_I32, 2, s2);
+    vkt_tensor *c = vkt_tensor_new(test_dev, VKT_F32, 1, &c3);
+    vkt_tensor *ci = vkt_tensor_new(test_dev, VKT_I32, 1, &c3);
+    vkt_tensor *bad = vkt_tensor_new(test_dev, VKT_F32, 1, &c4);
+    vkt_tensor *m2 = vkt_tensor_new(test_dev, VKT_F32, 2, s2);
+    assert_int_equal(vkt_fill(x, 1.0f), VKT_OK);
+    expect_error(vkt_layer_norm(xi, NULL, NULL, 0.0f), VKT_DTYPE_MISMATCH,
+                 "vkt_layer_norm: x is [4, 3] i32 but must be f32");
+    expect_error(vkt_layer_norm(x, bad, NULL, 0.0f), VKT_SHAPE_MISMATCH,
+                 "vkt_layer_norm: weight is [4] f32 but x [4, 3] f32 has 3 elements in its last "
+                 "dimension; it must be [3] f32");
+    expect_error(vkt_layer_norm(x, c, ci, 0.0f), VKT_DTYPE_MISMATCH,
+                 "vkt_layer_norm: bias is [3] i32 but x [4, 3] f32");
+    expect_error(vkt_layer_norm(x, m2, NULL, 0.0f), VKT_SHAPE_MISMATCH, "weight is [4, 3] f32");
+    expect_error(vkt_layer_norm(x, NULL, NULL, -1.0f), VKT_INVALID_ARGUMENT,
+                 "vkt_layer_norm: eps is -1 but must be finite and >= 0");
+    expect_error(vkt_rms_norm(x, NULL, NAN), VKT_INVALID_ARGUMENT, "vkt_rms_norm: eps is nan");
+    expect_error(vkt_rms_norm(x, bad, 0.0f), VKT_SHAPE_MISMATCH,
+                 "vkt_rms_norm: weight is [4] f32 but x [4, 3] f32 has 3 elements");
+    expect_error(vkt_rms_norm(xi, NULL, 0.0f), VKT_DTYPE_MISMATCH, "vkt_rms_norm: x is [4, 3] i32");
+    /* past 65536 * 256 elements a row would overrun lavapipe's loop limit: refused, not wrong */
+    vkt_tensor *xl = vkt_tensor_new(test_dev, VKT_F32, 2, long_row);
+    assert_non_null(xl);
+    expect_error(vkt_layer_norm(xl, NULL, NULL, 0.0f), VKT_INVALID_ARGUMENT,
+                 "vkt_layer_norm: x is [1, 16777217] f32; rows of more than 16777216 elements are "
+                 "not supported");
+    vkt_tensor_free(xl);
+    /* NULL inputs give NULL without touching the error */
+    vkt_clear_error();
+    assert_null(vkt_layer_norm(NULL, c, c, 0.0f));
+    assert_null(vkt_rms_norm(NULL, c, 0.0f));
+    assert_int_equal(vkt_last_status(), VKT_OK);
+    vkt_scope_end(test_dev);
+}
+
+/* LayerNorm / RMSNorm layers: names, shapes, initial values and roles as torch.nn's; the forward
+ * is the op on the layer's parameters, and the gradients reach them. */
+static void norm_layers(void **state)
+{
+    (void)state;
+    vkt_model *m = NULL;
+    assert_int_equal(vkt_model_create(test_dev, &(vkt_model_desc){0}, &m), VKT_OK);
+    vkt_layer_norm_layer ln, ln_nb, ln_na;
+    vkt_rms_norm_layer rn;
+    assert_int_equal(vkt_layer_norm_init(m, "ln", &(vkt_layer_norm_desc){.dim = 5}, &ln), VKT_OK);
+    assert_int_equal(
+        vkt_layer_norm_init(m, "h.0.ln", &(vkt_layer_norm_desc){.dim = 5, .no_bias = true}, &ln_nb),
+        VKT_OK);
+    assert_int_equal(
+        vkt_layer_norm_init(
+            m, "na", &(vkt_layer_norm_desc){.dim = 5, .eps = 1e-3f, .no_affine = true}, &ln_na),
+        VKT_OK);
+    assert_int_equal(vkt_rms_norm_init(m, "rms", 5, 0.0f, &rn), VKT_OK);
+    assert_true(ln.eps == 1e-5f && ln_na.eps == 1e-3f && rn.eps == 1e-6f);
+    assert_null(ln_nb.bias);
+    assert_null(ln_na.weight);
+    assert_null(ln_na.bias);
+    assert_int_equal(vkt_model_num_tensors(m), 4);
+    static const char *names[] = {"ln.weight", "ln.bias", "h.0.ln.weight", "rms.weight"};
+    for (uint32_t i = 0; i < 4; i++) {
+        assert_string_equal(vkt_model_tensor_name(m, i), names[i]);
+        vkt_param *p = vkt_model_tensor_param(m, i);
+        assert_int_equal(vkt_param_role_of(p), VKT_PARAM_NORM);
+        float *v = fetch(vkt_param_tensor(p));
+        assert_int_equal(vkt_tensor_numel(vkt_param_tensor(p)), 5);
+        for (int j = 0; j < 5; j++) {
+            assert_true(v[j] == (i == 1 ? 0.0f : 1.0f));
+        }
+        free(v);
+    }
+    int64_t shape[3] = {2, 3, 5}, n = 30;
+    float *x = ramp(n);
+    vkt_scope_begin(test_dev);
+    vkt_tensor *tx = upload(x, 3, shape);
+    float *a = fetch(vkt_layer_norm_forward(&ln, tx));
+    float *e = fetch(vkt_layer_norm(tx, vkt_param_tensor(ln.weight), vkt_param_tensor(ln.bias), 0));
+    assert_memory_equal(a, e, (size_t)n * 4);
+    free(a);
+    free(e);
+    a = fetch(vkt_layer_norm_forward(&ln_na, tx));
+    e = fetch(vkt_layer_norm(tx, NULL, NULL, 1e-3f));
+    assert_memory_equal(a, e, (size_t)n * 4);
+    free(a);
+    free(e);
+    vkt_tensor *y = vkt_rms_norm_forward(&rn, tx);
+    assert_non_null(y);
+    assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, y))), VKT_OK);
+    float *g = fetch(vkt_tensor_grad(vkt_param_tensor(rn.weight)));
+    for (int j = 0; j < 5; j++) { /* d sum(y^2) / dw = 2 sum(xhat^2 w) != 0 */
+        assert_true(g[j] > 0.0f);
+    }
+    free(g);
+    int64_t bad_shape[2] = {6, 4};
+    vkt_tensor *xb = vkt_tensor_new(test_dev, VKT_F32, 2, bad_shape);
+    expect_error(vkt_layer_norm_forward(&ln, xb), VKT_SHAPE_MISMATCH,
+                 "vkt_layer_norm_forward: x is [6, 4] f32 but LayerNorm(5) takes (..., 5) f32");
+    expect_error(vkt_rms_norm_forward(&rn, xb), VKT_SHAPE_MISMATCH,
+                 "vkt_rms_norm_forward: x is [6, 4] f32 but RMSNorm(5) takes (..., 5) f32");
+    vkt_scope_end(test_dev);
+    vkt_layer_norm_layer l2;
+    assert_int_equal(vkt_layer_norm_init(m, "z", &(vkt_layer_norm_desc){0}, &l2),
+                     VKT_INVALID_ARGUMENT);
+    assert_non_null(strstr(vkt_last_error(), "vkt_layer_norm_init: \"z\" has dim 0"));
+    assert_int_equal(vkt_rms_norm_init(m, "z", 4, -1.0f, &rn), VKT_INVALID_ARGUMENT);
+    assert_non_null(strstr(vkt_last_error(), "vkt_rms_norm_init: \"z\" has eps -1"));
+    free(x);
+    vkt_model_destroy(m);
+}
+
 /* ---- PyTorch agreement ---------------------------------------------------------------------- */
 
 #define TORCH_TOL 1e-4
@@ -421,6 +649,60 @@ static void batch_norm_matches_torch(void **state)
     fprintf(stderr, "worst relative error against torch: %.3g (tol %g)\n", torch_worst, TORCH_TOL);
 }
 
+/* Worst relative error per quantity over every layer-norm / RMSNorm configuration. */
+static double ln_worst[4];
+static const char *const ln_what[4] = {"y", "dx", "dweight", "dbias"};
+
+static void layer_norm_matches_torch(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        bool rms, weight, bias;
+    } cfgs[] = {
+        {"ln_2d", false, true, true},          {"ln_btc", false, true, true},
+        {"ln_no_affine", false, false, false}, {"ln_weight_only", false, true, false},
+        {"ln_c1", false, true, true},          {"ln_const", false, true, true},
+        {"rms_2d", true, true, false},         {"rms_btc", true, true, false},
+        {"rms_no_weight", true, false, false}, {"rms_const", true, true, false},
+    };
+    load_fixtures();
+    for (size_t k = 0; k < sizeof cfgs / sizeof cfgs[0]; k++) {
+        const char *cfg = cfgs[k].name;
+        vkt_scope_begin(test_dev);
+        const fix *x = get("%s/x", cfg), *g = get("%s/g", cfg);
+        int64_t c = x->dims[x->ndim - 1];
+        vkt_tensor *tx = upload(x->v, x->ndim, x->dims), *tg = upload(g->v, g->ndim, g->dims);
+        vkt_tensor *tw = cfgs[k].weight ? upload(get("%s/weight", cfg)->v, 1, &c) : NULL;
+        vkt_tensor *tb = cfgs[k].bias ? upload(get("%s/bias", cfg)->v, 1, &c) : NULL;
+        vkt_tensor_set_requires_grad(tx, true);
+        vkt_tensor_set_requires_grad(tw, true);
+        vkt_tensor_set_requires_grad(tb, true);
+        float eps = get("%s/eps", cfg)->v[0];
+        vkt_tensor *y = cfgs[k].rms ? vkt_rms_norm(tx, tw, eps) : vkt_layer_norm(tx, tw, tb, eps);
+        assert_non_null(y);
+        assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, tg))), VKT_OK);
+        const vkt_tensor *got[4] = {y, vkt_tensor_grad(tx), tw ? vkt_tensor_grad(tw) : NULL,
+                                    tb ? vkt_tensor_grad(tb) : NULL};
+        for (int q = 0; q < 4; q++) {
+            if (!got[q]) {
+                continue;
+            }
+            double e = torch_err(got[q], get("%s/%s", cfg, ln_what[q]));
+            ln_worst[q] = fmax(ln_worst[q], e);
+            if (!(e <= TORCH_TOL)) {
+                fprintf(stderr, "%s %s: relative error %g > %g\n", cfg, ln_what[q], e, TORCH_TOL);
+                fail();
+            }
+        }
+        vkt_scope_end(test_dev);
+    }
+    fprintf(stderr,
+            "layer norm / RMSNorm, worst relative error against torch: y %.3g, dx %.3g, "
+            "dweight %.3g, dbias %.3g (tol %g)\n",
+            ln_worst[0], ln_worst[1], ln_worst[2], ln_worst[3], TORCH_TOL);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -433,6 +715,11 @@ int main(int argc, char **argv)
         VKT_TEST(batch_norm_is_bitwise_deterministic),
         VKT_TEST(errors_are_clear),
         VKT_TEST(batch_norm_matches_torch),
+        VKT_TEST(layer_norm_constant_rows),
+        VKT_TEST(layer_norm_is_bitwise_deterministic),
+        VKT_TEST(layer_norm_errors_are_clear),
+        VKT_TEST(norm_layers),
+        VKT_TEST(layer_norm_matches_torch),
     };
     fixture_path = argc > 1 ? argv[1] : NULL;
     return VKT_RUN_GROUP(tests);

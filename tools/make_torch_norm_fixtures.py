@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Write tests/fixtures/torch_norm.txt: PyTorch's batch norm, for vkt_batch_norm to match.
+"""Write tests/fixtures/torch_norm.txt: PyTorch's batch norm, layer norm and RMSNorm, for
+vkt_batch_norm, vkt_layer_norm and vkt_rms_norm to match.
 
 Run by hand (needs Debian's python3-torch); the fixture is committed and the test suite does not
 need PyTorch:
@@ -11,7 +12,17 @@ For each configuration (BatchNorm1d on (N, C), BatchNorm1d on (N, C, L), BatchNo
 three training batches and an upstream gradient per step, and for each training step the output y,
 the gradients of sum(y * g) (dx, and dweight / dbias when affine), the running statistics and
 num_batches_tracked after the step; then eval mode on the first batch with the final running
-statistics: y and its gradients. Dropout is not here: vkt's Philox stream is not torch's generator,
+statistics: y and its gradients.
+
+Then for each layer-norm / RMSNorm configuration (2-D and 3-D (B, T, C) inputs; with and without
+weight and bias; other eps; C = 1; constant rows, whose variance is 0): x, the upstream gradient
+g, weight and bias when given, eps, and y with the gradients of sum(y * g): dx, dweight, dbias.
+Layer norm is torch.nn.functional.layer_norm and, as Debian's torch 1.13 has no rms_norm, RMSNorm
+is composed by hand, x * rsqrt(mean(x^2) + eps) * weight; both run in float64 on the float32
+inputs and the results are cast to float32, because torch's own float32 kernel is off by more
+than the test's 1e-4 where rstd is large (C = 1 or constant rows: rstd = 1 / sqrt(eps) ~ 316, and
+it forms x * rstd - mean * rstd, whose rounding then shows in y). These draw from the generator after the batch-norm ones, so adding a configuration
+here leaves the records above unchanged. Dropout is not here: vkt's Philox stream is not torch's generator,
 so tests/test_norm.c checks its statistics instead. Format, one record per tensor:
 
     tensor <name> <ndim> <dim0> [<dim1> ...]
@@ -21,6 +32,7 @@ import sys
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 STEPS = 3
 
@@ -40,6 +52,62 @@ def write(f, name, t):
     vals = t.flatten().tolist()
     for i in range(0, len(vals), 8):
         f.write(" ".join("%.9g" % v for v in vals[i:i + 8]) + "\n")
+
+
+# name, input shape, rms, weight, bias, eps (None: the op's default), input offset, constant rows
+LN_CONFIGS = [
+    ("ln_2d", (5, 7), False, True, True, None, 0.0, False),
+    ("ln_btc", (2, 3, 65), False, True, True, 1e-3, 0.0, False),
+    ("ln_no_affine", (4, 63), False, False, False, None, 0.0, False),
+    ("ln_weight_only", (3, 1000), False, True, False, None, 3.0, False),
+    ("ln_c1", (6, 1), False, True, True, None, 0.0, False),
+    ("ln_const", (4, 8), False, True, True, None, 0.0, True),
+    ("rms_2d", (5, 7), True, True, False, None, 0.0, False),
+    ("rms_btc", (2, 3, 65), True, True, False, 1e-5, 0.5, False),
+    ("rms_no_weight", (4, 63), True, False, False, None, 0.0, False),
+    ("rms_const", (3, 8), True, True, False, None, 0.0, True),
+]
+
+
+def rms_norm(x, w, eps):
+    y = x * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps)
+    return y * w if w is not None else y
+
+
+def layer_norm_case(f, g, name, shape, rms, has_w, has_b, eps, offset, const):
+    c = shape[-1]
+    if const:
+        # rows of one value each, exact in binary (mean and x - mean are then exact)
+        x = (torch.arange(shape[0], dtype=torch.float32) * 0.25 - 0.5).reshape(-1, 1).expand(
+            shape).contiguous()
+    else:
+        x = torch.rand(shape, generator=g) * 2 - 1 + offset
+    dy = torch.rand(shape, generator=g) * 2 - 1
+    w = torch.rand(c, generator=g) + 0.5 if has_w else None
+    b = torch.rand(c, generator=g) - 0.5 if has_b else None
+    e = eps if eps is not None else (1e-6 if rms else 1e-5)
+    write(f, name + "/x", x)
+    write(f, name + "/g", dy)
+    write(f, name + "/eps", torch.tensor([eps if eps is not None else 0.0]))
+    if w is not None:
+        write(f, name + "/weight", w)
+    if b is not None:
+        write(f, name + "/bias", b)
+    dt = torch.float64
+    xv = x.to(dt).requires_grad_(True)
+    wv = w.to(dt).requires_grad_(True) if w is not None else None
+    bv = b.to(dt).requires_grad_(True) if b is not None else None
+    if rms:
+        y = rms_norm(xv, wv, e)
+    else:
+        y = F.layer_norm(xv, (c,), wv, bv, e)
+    (y * dy.to(dt)).sum().backward()
+    write(f, name + "/y", y)
+    write(f, name + "/dx", xv.grad)
+    if wv is not None:
+        write(f, name + "/dweight", wv.grad)
+    if bv is not None:
+        write(f, name + "/dbias", bv.grad)
 
 
 def step(f, prefix, m, x, g):
@@ -83,6 +151,8 @@ def main():
                       m.num_batches_tracked.reshape(1))
             m.eval()
             step(f, name + "/eval", m, xs[0], gs[0])
+        for cfg in LN_CONFIGS:
+            layer_norm_case(f, g, *cfg)
 
 
 if __name__ == "__main__":

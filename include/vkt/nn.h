@@ -393,6 +393,46 @@ VKT_API vkt_status vkt_batch_norm2d_init(vkt_model *m, const char *name,
 /** vkt_batch_norm on x (f32, channels in dimension 1) in the model's mode. */
 VKT_API vkt_tensor *vkt_batch_norm_forward(const vkt_batch_norm_layer *l, const vkt_tensor *x);
 
+/** torch.nn.LayerNorm(dim, eps, elementwise_affine, bias) over the last dimension; zero fields are
+ * torch's defaults. */
+typedef struct vkt_layer_norm_desc {
+    uint32_t dim;   /* normalized_shape (a single, last dimension); required */
+    float eps;      /* 0 -> 1e-5 */
+    bool no_affine; /* elementwise_affine=False: no weight, no bias */
+    bool no_bias;   /* bias=False: weight only */
+} vkt_layer_norm_desc;
+
+/** torch.nn.LayerNorm: weight ones and bias zeros (dim), role VKT_PARAM_NORM. */
+typedef struct vkt_layer_norm_layer {
+    vkt_model *model;
+    vkt_param *weight, *bias; /* NULL with no_affine; bias NULL with no_bias */
+    uint32_t dim;
+    float eps;                /* with the default filled */
+} vkt_layer_norm_layer;
+
+/** Registers "<name>.weight" (ones) and "<name>.bias" (zeros), as the desc asks. */
+VKT_API vkt_status vkt_layer_norm_init(vkt_model *m, const char *name,
+                                       const vkt_layer_norm_desc *desc,
+                                       vkt_layer_norm_layer *layer);
+/** vkt_layer_norm on x (..., dim) f32. */
+VKT_API vkt_tensor *vkt_layer_norm_forward(const vkt_layer_norm_layer *l, const vkt_tensor *x);
+
+/** RMSNorm over the last dimension (torch.nn.RMSNorm(dim, eps)): weight ones (dim), role
+ * VKT_PARAM_NORM. */
+typedef struct vkt_rms_norm_layer {
+    vkt_model *model;
+    vkt_param *weight;
+    uint32_t dim;
+    float eps; /* with the default filled */
+} vkt_rms_norm_layer;
+
+/** Registers "<name>.weight" (ones). eps 0 -> 1e-6 (vkt_rms_norm's default; torch.nn.RMSNorm's
+ * eps=None would be FLT_EPSILON). */
+VKT_API vkt_status vkt_rms_norm_init(vkt_model *m, const char *name, uint32_t dim, float eps,
+                                     vkt_rms_norm_layer *layer);
+/** vkt_rms_norm on x (..., dim) f32. */
+VKT_API vkt_tensor *vkt_rms_norm_forward(const vkt_rms_norm_layer *l, const vkt_tensor *x);
+
 /**
  * torch.nn.Dropout(p): in training mode zeroes each element with probability p and scales the
  * rest by 1 / (1 - p) (vkt_dropout); in eval mode a copy of x. Masks are reproducible: the layer's
@@ -411,6 +451,20 @@ typedef struct vkt_dropout_layer {
 VKT_API vkt_status vkt_dropout_init(vkt_model *m, const char *name, float p,
                                     vkt_dropout_layer *layer);
 VKT_API vkt_tensor *vkt_dropout_forward(vkt_dropout_layer *l, const vkt_tensor *x);
+
+/** torch.nn.Embedding(num, dim): "<name>.weight" (num, dim) N(0, 1) as torch's default, role
+ * VKT_PARAM_EMBEDDING (vkt_param_set_role). */
+typedef struct vkt_embedding_layer {
+    vkt_model *model;
+    vkt_param *weight;
+    uint32_t num, dim;
+} vkt_embedding_layer;
+
+/** Registers "<name>.weight" on `m` ("weight" for `name` ""); num <= 2^31 - 1 (i32 indices). */
+VKT_API vkt_status vkt_embedding_init(vkt_model *m, const char *name, uint32_t num, uint32_t dim,
+                                      vkt_embedding_layer *layer);
+/** vkt_embedding(weight, indices): indices i32 of any shape up to 5 dimensions. */
+VKT_API vkt_tensor *vkt_embedding_forward(const vkt_embedding_layer *l, const vkt_tensor *indices);
 
 /* ---- optimizers ------------------------------------------------------------------------------ */
 

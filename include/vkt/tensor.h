@@ -293,6 +293,23 @@ VKT_API vkt_tensor *vkt_batch_norm(const vkt_tensor *x, const vkt_tensor *weight
                                    vkt_tensor *running_var, const vkt_batch_norm_params *p);
 
 /**
+ * torch.nn.functional.layer_norm(x, (C,), weight, bias, eps) over the last dimension C of f32 x
+ * (any ndim >= 1): y = (x - mean) * rstd * weight + bias with the biased variance, rstd =
+ * 1 / sqrt(var + eps); weight, bias (C) may each be NULL. eps 0 -> 1e-5. Rows of up to
+ * 65536 * 256 elements (fewer on a device with smaller workgroups). Differentiable in x, weight
+ * and bias.
+ */
+VKT_API vkt_tensor *vkt_layer_norm(const vkt_tensor *x, const vkt_tensor *weight,
+                                   const vkt_tensor *bias, float eps);
+
+/**
+ * RMSNorm over the last dimension C of f32 x (any ndim >= 1): y = x * rsqrt(mean(x^2) + eps) *
+ * weight (weight (C) or NULL). eps 0 -> 1e-6. Row limit as vkt_layer_norm. Differentiable in x
+ * and weight.
+ */
+VKT_API vkt_tensor *vkt_rms_norm(const vkt_tensor *x, const vkt_tensor *weight, float eps);
+
+/**
  * torch.nn.functional.dropout on f32 x of any shape: training, y = x * mask / (1 - p) with
  * mask[i] = (uniform i of the Philox stream (seed, offset) >= p), p rounded to a multiple of
  * 2^-24; dropped elements are exactly 0, p = 1 gives zeros. p = 0 or !training returns a copy of x
@@ -362,6 +379,18 @@ VKT_API vkt_tensor *vkt_adaptive_avg_pool2d(const vkt_tensor *x, int64_t oh, int
  * (N, C, H * scale_h, W * scale_w), y[.., i, j] = x[.., i / scale_h, j / scale_w]; scales >= 1.
  * Differentiable in x. */
 VKT_API vkt_tensor *vkt_upsample_nearest2d(const vkt_tensor *x, int32_t scale_h, int32_t scale_w);
+
+/* ---- embedding (src/ops/embedding.c) -------------------------------------------------------- */
+
+/**
+ * torch.nn.functional.embedding: weight (V, D) f32, indices i32 of any shape (up to
+ * VKT_MAX_DIMS-1 dims) -> (*indices.shape, D), out[i, :] = weight[indices[i], :]. An index outside
+ * [0, V) gives a NaN row and no gradient. Differentiable in weight; the backward is deterministic
+ * (no float atomics: the same inputs give bit-identical gradients whatever the subgroup size or
+ * workgroup count). The backward accumulates into weight's gradient: rows no index names are
+ * left as they are.
+ */
+VKT_API vkt_tensor *vkt_embedding(const vkt_tensor *weight, const vkt_tensor *indices);
 
 /* ---- optimizer steps (in place; match torch.optim's update formulas) ------------------------ */
 

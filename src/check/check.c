@@ -25,6 +25,7 @@ static const family families[] = {
     {"shape", vkt__check_shape},
     {"norm", vkt__check_norm},
     {"conv", vkt__check_conv},
+    {"embedding", vkt__check_embedding},
     {"grad", vkt__check_grad}, /* finite differences; keep last: it uses every family */
 };
 

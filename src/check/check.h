@@ -103,5 +103,6 @@ void vkt__check_shape(vkt__check_ctx *c);
 bool vkt__check_shape_grad_covers(vkt__op op);
 void vkt__check_norm(vkt__check_ctx *c);
 void vkt__check_conv(vkt__check_ctx *c);
+void vkt__check_embedding(vkt__check_ctx *c);
 
 #endif

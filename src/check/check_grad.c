@@ -24,6 +24,7 @@
 #include "check/check.h"
 #include "vkt/loss.h"
 #include "ops/conv.h"
+#include "ops/embedding.h"
 
 #define GRAD_PROBES 24
 #define GRAD_H 0.01f
@@ -257,6 +258,29 @@ static vkt_tensor *apply_batch_norm(const grad_case *k, vkt_tensor **t, vkt_tens
     return vkt_batch_norm(t[0], t[1], t[2], NULL, NULL, &p);
 }
 
+/* layer norm / RMSNorm over the last dimension C: x (r, c), C = c, or, with k->k, (r, c, k)
+ * (B, T, C), C = k; then weight (C) unless flags & 1, bias (C) unless flags & 2 (RMS: never).
+ * flags & 4: RMSNorm. */
+static bool make_layer_norm(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    int64_t shape[3] = {k->r, k->c, k->k}, ch = k->k ? k->k : k->c;
+    bool rms = k->flags & 4;
+    return add_input_nd(c, in, k->k ? 3 : 2, shape, 0) &&
+           ((k->flags & 1) || add_input(c, in, 1, ch, false, 0)) &&
+           (rms || (k->flags & 2) || add_input(c, in, 1, ch, false, 0));
+}
+
+static vkt_tensor *apply_layer_norm(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)labels;
+    const vkt_tensor *w = (k->flags & 1) ? NULL : t[1];
+    const vkt_tensor *b = (k->flags & 2) ? NULL : t[(k->flags & 1) ? 1 : 2];
+    if (k->flags & 4) {
+        return vkt_rms_norm(t[0], w, 0.0f);
+    }
+    return vkt_layer_norm(t[0], w, b, 0.0f);
+}
+
 /* the same mask on every call (fixed seed and offset), so the op is linear in x */
 static vkt_tensor *apply_dropout(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
 {
@@ -438,6 +462,20 @@ static vkt_tensor *apply_pair_loss(const grad_case *k, vkt_tensor **t, vkt_tenso
     }
 }
 
+/* embedding: weight (k, c), r indices in [0, k) with repeats as the labels; flags: the backward's
+ * chunk (0: the default; small ones make runs cross chunks) */
+static bool make_embedding(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    in->batch = k->r;
+    in->labels = vkt__check_rand_int(c, k->r, (int32_t)k->k);
+    return in->labels && add_input(c, in, k->k, k->c, true, 0);
+}
+
+static vkt_tensor *apply_embedding(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    return vkt__embedding_ex(t[0], labels, (uint32_t)k->flags);
+}
+
 static const grad_case custom_cases[] = {
     {"cross_entropy", VKT__OP_SOFTMAX_XENT, 17, 10, 0, 0, make_class_loss, apply_class_loss,
      NULL},
@@ -482,6 +520,17 @@ static const grad_case custom_cases[] = {
      NULL},
     {"batch_norm", VKT__OP_BATCH_NORM, 65, 3, 0, 0, make_batch_norm, apply_batch_norm, NULL},
     {"dropout", VKT__OP_DROPOUT, 65, 63, 0, 0, make_one, apply_dropout, NULL},
+    {"layer_norm", VKT__OP_LAYER_NORM, 9, 7, 0, 0, make_layer_norm, apply_layer_norm, NULL},
+    {"layer_norm_btc", VKT__OP_LAYER_NORM, 2, 3, 65, 0, make_layer_norm, apply_layer_norm, NULL},
+    {"layer_norm_c1", VKT__OP_LAYER_NORM, 5, 1, 0, 0, make_layer_norm, apply_layer_norm, NULL},
+    {"layer_norm_no_bias", VKT__OP_LAYER_NORM, 3, 63, 0, 2, make_layer_norm, apply_layer_norm,
+     NULL},
+    {"layer_norm_no_affine", VKT__OP_LAYER_NORM, 3, 5, 0, 3, make_layer_norm, apply_layer_norm,
+     NULL},
+    {"rms_norm", VKT__OP_RMS_NORM, 9, 7, 0, 4, make_layer_norm, apply_layer_norm, NULL},
+    {"rms_norm_btc", VKT__OP_RMS_NORM, 2, 3, 65, 4, make_layer_norm, apply_layer_norm, NULL},
+    {"rms_norm_no_weight", VKT__OP_RMS_NORM, 3, 5, 0, 5, make_layer_norm, apply_layer_norm,
+     NULL},
     {"conv2d_grouped", VKT__OP_CONV2D, 0, 0, 0, 0, make_conv2d, apply_conv2d, &conv_grouped},
     {"conv2d_depthwise", VKT__OP_CONV2D, 0, 0, 0, 0, make_conv2d, apply_conv2d, &conv_depthwise},
     {"conv2d_chunked", VKT__OP_CONV2D, 0, 0, 0, 0, make_conv2d, apply_conv2d, &conv_chunked},
@@ -492,6 +541,8 @@ static const grad_case custom_cases[] = {
      &pool_adaptive},
     {"upsample_nearest2d", VKT__OP_UPSAMPLE_NEAREST2D, 0, 0, 0, 0, make_pool, apply_pool,
      &pool_upsample},
+    {"embedding", VKT__OP_EMBEDDING, 13, 5, 7, 0, make_embedding, apply_embedding, NULL},
+    {"embedding_chunked", VKT__OP_EMBEDDING, 13, 5, 4, 2, make_embedding, apply_embedding, NULL},
     {"mlp", VKT__OP_NONE, 17, 13, 10, 0, make_mlp, apply_mlp, NULL}, /* hidden 9 */
 };
 

@@ -1,7 +1,8 @@
 /*
- * check_norm.c — batch norm, dropout and the Philox stream against src/ref/ref_norm.c and
- * src/ref/ref_random.c, plus central finite differences of batch norm (train and eval) and
- * dropout (fixed mask). Ops: src/ops/batch_norm.c, src/ops/dropout.c, src/ops/random.c.
+ * check_norm.c — batch norm, layer norm, RMSNorm, dropout and the Philox stream against
+ * src/ref/ref_norm.c and src/ref/ref_random.c, plus central finite differences of batch norm (train
+ * and eval) and dropout (fixed mask); those of layer norm and RMSNorm are in check_grad.c. Ops:
+ * src/ops/batch_norm.c, src/ops/layer_norm.c, src/ops/dropout.c, src/ops/random.c.
  * Tests: tests/test_norm.c.
  *
  * Tolerances (u = 2^-24, the unit roundoff of f32):
@@ -20,6 +21,12 @@
  *  - dweight, dbias: compensated sums of dy * xhat (xhat 2 roundings, the product 1): error /
  *    sum|term| of the channel, tol 8u. dx: terms up to |w| invstd (|dy| + |mean dy| + |xhat
  *    mean(dy xhat)|) ~ 6 with ~6 roundings and cancellation: vkt__max_err tol 1e-5 (~170u).
+ *  - layer norm / RMSNorm: stats, y and dweight / dbias as batch norm's (TOL_STATS, TOL_Y,
+ *    TOL_SUMS: the row sums are compensated and meet in a fixed tree; the column sums are
+ *    compensated chunk partials, then the partials' compensated sum). dx = rstd (g - mean(g) -
+ *    xhat mean(g xhat)) cancels in rows of tiny variance (C = 3) and so may the means, so its error
+ *    is taken relative to the size of its terms and sums, rstd (|g| + mean|g| + |xhat|
+ *    mean|g xhat|) (the reference's dx_mag): ~6 roundings, tol 16u (measured <= 4u).
  *  - finite differences: as check_grad.c (Richardson on h = 0.01 and h/2; rounding ~6e-8 * |L|
  *    / h with |L| ~ 10): tol 5e-4.
  */
@@ -35,6 +42,7 @@
 #define TOL_Y (16.0 * U_F32)
 #define TOL_SUMS (8.0 * U_F32)
 #define TOL_DX 1e-5
+#define TOL_LN_DX (16.0 * U_F32)
 #define TOL_NORMAL 4e-3
 #define GRAD_H 0.01f
 #define GRAD_TOL 5e-4
@@ -408,6 +416,190 @@ done:
     free(db);
 }
 
+/* ---- layer norm and RMSNorm ------------------------------------------------------------------
+ * Each case runs the forward and L = sum(y * dy), whose y-gradient is dy exactly, and checks the
+ * stats (the node's saved tensor) against the reference, then y and every gradient against the
+ * reference evaluated at the device's own stats, with the tolerances of batch norm above: the
+ * sums are compensated in both (rows: one workgroup tree; columns: chunk partials, then their
+ * compensated sum, each rounded once), so the same error budget holds. */
+
+typedef struct ln_case {
+    int ndim;
+    int64_t shape[3];
+    bool rms, weight, bias;
+    float offset; /* added to x: a large mean (two-pass variance) */
+} ln_case;
+
+static const ln_case ln_cases[] = {
+    {2, {1, 1}, false, true, true, 0},         /* one element: xhat = 0 */
+    {2, {1000, 1}, false, true, true, 0},      /* C = 1, many rows */
+    {2, {3, 3}, false, false, false, 0},       /* no affine part */
+    {2, {65, 63}, false, true, true, 0},       /* C = 63: one workgroup of 32 */
+    {2, {1000, 65}, false, true, false, 100},  /* weight only, offset mean */
+    {2, {3, 1000}, false, true, true, 0},      /* C = 1000 */
+    {2, {1, 4097}, false, false, true, 0},     /* bias only, past 16 columns per invocation */
+    {3, {4, 33, 63}, false, true, true, 0},    /* (B, T, C) */
+    {3, {2, 5, 1000}, false, true, true, 0},   /* (B, T, C), C = 1000 */
+    {2, {70000, 3}, false, true, true, 0},     /* 2-D grid; 274 column partials, then one */
+    {2, {1, 6000000}, false, false, false, 0}, /* 3 passes of 23438 columns per invocation: past
+                                                 lavapipe's 65535 loop trips without the unroll */
+    {2, {3, 3}, true, true, false, 0},         /* RMSNorm */
+    {2, {65, 1}, true, false, false, 0},       /* C = 1, no weight */
+    {2, {65, 63}, true, true, false, 0.5f},    /* offset */
+    {2, {3, 65}, true, false, false, 0},       /* no weight */
+    {2, {65, 4097}, true, true, false, 0},     /* C = 4097 */
+    {3, {4, 33, 63}, true, true, false, 0},    /* (B, T, C) */
+    {2, {1000, 65}, true, true, false, 0},     /* 4 column partials (RMS stats layout), then one */
+};
+
+/* rstd (RMS stats), relative. */
+static double rstd_err(const float *got, const float *want, int64_t R)
+{
+    double m = 0;
+    for (int64_t r = 0; r < R; r++) {
+        double e = fabs((double)got[r] - want[r]) / fabs((double)want[r]);
+        m = !(e <= m) ? (isnan(e) ? INFINITY : e) : m;
+    }
+    return m;
+}
+
+/* |got - want| / the size of the terms of dx (vkt__ref_layer_norm_backward's dx_mag). */
+static double dx_err(const float *got, const float *want, const double *mag, int64_t n)
+{
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double e = fabs((double)got[i] - want[i]) / fmax(mag[i], 1e-30);
+        m = !(e <= m) ? (isnan(e) ? INFINITY : e) : m;
+    }
+    return m;
+}
+
+/* |got - want| / max(1, sum|term|) per column: dweight (terms dy * xhat) or dbias (dy). */
+static double ln_sums_err(const float *got, const float *want, const float *dy, const float *x,
+                          const float *stats, int64_t R, int64_t C, bool rms, bool with_xhat)
+{
+    double m = 0;
+    for (int64_t j = 0; j < C; j++) {
+        double a = 0;
+        for (int64_t r = 0; r < R; r++) {
+            double t = dy[r * C + j];
+            if (with_xhat) {
+                double mean = rms ? 0.0 : stats[r], rstd = rms ? stats[r] : stats[R + r];
+                t *= ((double)x[r * C + j] - mean) * rstd;
+            }
+            a += fabs(t);
+        }
+        double e = fabs((double)got[j] - want[j]) / fmax(1.0, a);
+        m = !(e <= m) ? (isnan(e) ? INFINITY : e) : m;
+    }
+    return m;
+}
+
+static void ln_shape_str(const ln_case *k, char *buf, size_t size)
+{
+    size_t at = 0;
+    for (int i = 0; i < k->ndim; i++) {
+        at += (size_t)snprintf(buf + at, size - at, "%s%lld", i ? "x" : "", (long long)k->shape[i]);
+    }
+    snprintf(buf + at, size - at, "%s%s%s", k->weight ? " w" : "", k->bias ? " b" : "",
+             k->offset != 0 ? " offset" : "");
+}
+
+static void check_ln_case(vkt__check_ctx *c, const ln_case *k)
+{
+    const char *op = k->rms ? "rms_norm" : "layer_norm";
+    if (!vkt__check_wants(c, op)) {
+        return;
+    }
+    char shape[96], name[64];
+    ln_shape_str(k, shape, sizeof shape);
+    int64_t C = k->shape[k->ndim - 1], total = 1;
+    for (int i = 0; i < k->ndim; i++) {
+        total *= k->shape[i];
+    }
+    int64_t R = total / C, ns = (k->rms ? 1 : 2) * R;
+    float *x = vkt__check_rand(c, total, k->offset - 1.0f, k->offset + 1.0f);
+    float *dy = vkt__check_rand(c, total, -1.0f, 1.0f);
+    float *w = k->weight ? vkt__check_rand(c, C, 0.5f, 1.5f) : NULL;
+    float *b = k->bias ? vkt__check_rand(c, C, -0.5f, 0.5f) : NULL;
+    float *want = vkt__malloc((size_t)total * sizeof *want);
+    double *mag = vkt__malloc((size_t)total * sizeof *mag);
+    float *wstats = vkt__malloc((size_t)ns * sizeof *wstats);
+    float *wdw = vkt__malloc((size_t)C * sizeof *wdw), *wdb = vkt__malloc((size_t)C * sizeof *wdb);
+    float *y = NULL, *stats = NULL, *dx = NULL, *dw = NULL, *db = NULL;
+    vkt_scope_begin(c->dev);
+    if (!x || !dy || (k->weight && !w) || (k->bias && !b) || !want || !mag || !wstats || !wdw ||
+        !wdb) {
+        vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
+        vkt__check_report_failure(c, op, shape);
+        goto done;
+    }
+    vkt_tensor *tx = vkt__check_tensor(c->dev, VKT_F32, x, k->ndim, k->shape);
+    vkt_tensor *tdy = vkt__check_tensor(c->dev, VKT_F32, dy, k->ndim, k->shape);
+    vkt_tensor *tw = w ? vkt__check_tensor(c->dev, VKT_F32, w, 1, &C) : NULL;
+    vkt_tensor *tb = b ? vkt__check_tensor(c->dev, VKT_F32, b, 1, &C) : NULL;
+    vkt_tensor_set_requires_grad(tx, true);
+    vkt_tensor_set_requires_grad(tw, true);
+    vkt_tensor_set_requires_grad(tb, true);
+    vkt_tensor *ty = NULL;
+    double t0 = vkt__now();
+    if (tx && tdy && (!w || tw) && (!b || tb)) {
+        ty = k->rms ? vkt_rms_norm(tx, tw, 0.0f) : vkt_layer_norm(tx, tw, tb, 0.0f);
+    }
+    y = vkt__check_fetch(ty);
+    double ms = (vkt__now() - t0) * 1e3;
+    stats = y ? vkt__check_fetch(ty->node->saved) : NULL; /* the statistics the op used */
+    vkt_tensor *L = ty ? vkt_sum(vkt_mul(ty, tdy)) : NULL;
+    if (L && vkt_backward(L) == VKT_OK) {
+        dx = vkt__check_fetch(vkt_tensor_grad(tx));
+        dw = w ? vkt__check_fetch(vkt_tensor_grad(tw)) : NULL;
+        db = b ? vkt__check_fetch(vkt_tensor_grad(tb)) : NULL;
+    }
+    if (!y || !stats || !dx || (w && !dw) || (b && !db)) {
+        vkt__check_report_failure(c, op, shape);
+        goto done;
+    }
+    vkt__ref_layer_norm_stats(wstats, x, R, C, k->rms ? 1e-6f : 1e-5f, k->rms);
+    snprintf(name, sizeof name, "%s/stats", op);
+    vkt__check_report(c, name, shape,
+                      k->rms ? rstd_err(stats, wstats, R) : stats_err(stats, wstats, R), TOL_STATS,
+                      ms, k->rms ? "rstd relative" : "mean / (|mean| + std), rstd relative");
+    vkt__ref_layer_norm_apply(want, x, stats, w, b, R, C, k->rms);
+    snprintf(name, sizeof name, "%s/y", op);
+    vkt__check_report(c, name, shape, vkt__max_err(y, want, total), TOL_Y, 0.0, NULL);
+    vkt__ref_layer_norm_backward(want, mag, wdw, wdb, dy, x, stats, w, R, C, k->rms);
+    snprintf(name, sizeof name, "%s/dx", op);
+    vkt__check_report(c, name, shape, dx_err(dx, want, mag, total), TOL_LN_DX, 0.0,
+                      "error / size of the terms");
+    if (w || b) {
+        double e = 0;
+        if (w) {
+            e = ln_sums_err(dw, wdw, dy, x, stats, R, C, k->rms, true);
+        }
+        if (b) {
+            e = fmax(e, ln_sums_err(db, wdb, dy, x, stats, R, C, k->rms, false));
+        }
+        snprintf(name, sizeof name, "%s/dweight_dbias", op);
+        vkt__check_report(c, name, shape, e, TOL_SUMS, 0.0, "error / sum|term| of the column");
+    }
+done:
+    vkt_scope_end(c->dev);
+    free(x);
+    free(dy);
+    free(w);
+    free(b);
+    free(want);
+    free(mag);
+    free(wstats);
+    free(wdw);
+    free(wdb);
+    free(y);
+    free(stats);
+    free(dx);
+    free(dw);
+    free(db);
+}
+
 /* ---- finite differences ----------------------------------------------------------------------
  * L = sum(y * W) formed in double on the host from the device's forward output; analytic
  * gradients from vkt_backward; central differences at h and h/2 combined by Richardson, as in
@@ -560,6 +752,9 @@ void vkt__check_norm(vkt__check_ctx *c)
     for (size_t i = 0; i < VKT__ARRAY_LEN(bn_cases); i++) {
         check_bn_case(c, &bn_cases[i], true);
         check_bn_case(c, &bn_cases[i], false);
+    }
+    for (size_t i = 0; i < VKT__ARRAY_LEN(ln_cases); i++) {
+        check_ln_case(c, &ln_cases[i]);
     }
     for (size_t i = 0; i < VKT__ARRAY_LEN(fd_cases); i++) {
         if (vkt__check_wants(c, fd_cases[i].name)) {

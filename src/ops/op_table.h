@@ -98,7 +98,10 @@
     X(AVG_POOL2D,   avg_pool2d,   CUSTOM,    0,                 0.0) \
     X(ADAPTIVE_AVG_POOL2D, adaptive_avg_pool2d, CUSTOM,    0,                 0.0) \
     X(UPSAMPLE_NEAREST2D,  upsample_nearest2d,  CUSTOM,    0,                 0.0) \
-    X(NLL_ROWS,     nll_rows,     CUSTOM,    0,                 0.0)
+    X(NLL_ROWS,     nll_rows,     CUSTOM,    0,                 0.0) \
+    X(EMBEDDING,    embedding,    CUSTOM,    0,                 0.0) \
+    X(LAYER_NORM,   layer_norm,   CUSTOM,    0,                 0.0) \
+    X(RMS_NORM,     rms_norm,     CUSTOM,    0,                 0.0)
 /* clang-format on */
 
 struct vkt__node;

@@ -227,6 +227,26 @@ void vkt__ref_batch_norm_backward(float *dx, float *dweight, float *dbias, const
                                   const float *x, const float *stats, const float *weight,
                                   int64_t N, int64_t C, int64_t S, bool training);
 
+/* ---- layer norm and RMSNorm (src/ref/ref_norm.c); x (R, C), normalised over C ---- */
+/* Per-row stats as vkt_layer_norm / vkt_rms_norm save them: rms false: stats (2R), the mean
+ * rounded to f32 at r (as the device stores it), then rstd = 1 / sqrt(var + eps) at R + r with the
+ * biased variance about that mean in double; rms true: stats (R), rstd = 1 / sqrt(mean(x^2) +
+ * eps) at r. */
+void vkt__ref_layer_norm_stats(float *stats, const float *x, int64_t R, int64_t C, float eps,
+                               bool rms);
+/* y = (x - mean) * rstd * weight + bias (rms: x * rstd * weight) from given stats, in double;
+ * weight / bias may be NULL (1 and 0). */
+void vkt__ref_layer_norm_apply(float *y, const float *x, const float *stats, const float *weight,
+                               const float *bias, int64_t R, int64_t C, bool rms);
+/* Gradients from dy and given stats, in double; dx, dweight, dbias (each may be NULL) are
+ * overwritten. dx_mag (may be NULL): the size of dx's terms and of the sums in them,
+ * rstd (|g| + mean|g| + |xhat| mean|g xhat|) with g = dy * weight: the scale of its rounding
+ * errors, as dx cancels (rows of tiny variance) and so may the row means. */
+void vkt__ref_layer_norm_backward(float *dx, double *dx_mag, float *dweight, float *dbias,
+                                  const float *dy,
+                                  const float *x, const float *stats, const float *weight,
+                                  int64_t R, int64_t C, bool rms);
+
 /* ---- random numbers and dropout (src/ref/ref_random.c): the Philox4x32-10 stream ---- */
 /* One Philox4x32-10 block. */
 void vkt__ref_philox(uint32_t out[4], const uint32_t ctr[4], const uint32_t key[2]);
@@ -275,5 +295,18 @@ void vkt__ref_pool2d(float *y, int32_t *idx, const float *x, int mode,
  * max pooling argmax. */
 void vkt__ref_pool2d_backward(float *dx, const float *dy, const int32_t *idx, int mode,
                               const vkt__ref_pool_dims *d);
+
+/* ---- embedding (src/ref/ref_embedding.c); weight (num, dim), n indices ---- */
+/* out (n, dim) = weight rows; NaN rows for indices outside [0, num). */
+void vkt__ref_embedding(float *out, const float *weight, const int32_t *indices, int64_t n,
+                        int64_t num, int64_t dim);
+/* grad (num, dim) += the weight gradient for gout (n, dim); out-of-range indices add nothing.
+ * chunk > 0: in f32 in the device's order for that chunk (vkt__embedding_chunk), so the result
+ * is bit-identical to the device's; chunk 0: each row's terms summed in double, and mag (num x
+ * dim, may be NULL) gets their sums of |terms| (0 for rows no index names). False on out of
+ * memory. */
+bool vkt__ref_embedding_backward(float *grad, double *mag, const float *gout,
+                                 const int32_t *indices, int64_t n, int64_t num, int64_t dim,
+                                 int64_t chunk);
 
 #endif

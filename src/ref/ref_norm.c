@@ -1,11 +1,14 @@
 /*
- * ref_norm.c — CPU reference for batch norm (shaders/batch_norm_*.comp via src/ops/batch_norm.c):
- * statistics and sums in double, two passes (mean, then squared deviations). Used by
- * src/check/check_norm.c and tests/test_norm.c.
+ * ref_norm.c — CPU reference for batch norm (shaders/batch_norm_*.comp via src/ops/batch_norm.c)
+ * and for layer norm and RMSNorm (shaders/layer_norm*.comp via src/ops/layer_norm.c): statistics
+ * and sums in double, two passes (mean, then squared deviations). Used by src/check/check_norm.c
+ * and tests/test_norm.c.
  */
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
 
+#include "internal.h"
 #include "ref/ref.h"
 
 void vkt__ref_batch_norm_stats(float *stats, float *running_mean, float *running_var,
@@ -91,4 +94,96 @@ void vkt__ref_batch_norm_backward(float *dx, float *dweight, float *dbias, const
             }
         }
     }
+}
+
+/* ---- layer norm and RMSNorm ----------------------------------------------------------------- */
+
+void vkt__ref_layer_norm_stats(float *stats, const float *x, int64_t R, int64_t C, float eps,
+                               bool rms)
+{
+    for (int64_t r = 0; r < R; r++) {
+        const float *row = x + r * C;
+        float mean = 0.0f;
+        if (!rms) {
+            double s = 0.0;
+            for (int64_t j = 0; j < C; j++) {
+                s += row[j];
+            }
+            mean = (float)(s / (double)C);
+        }
+        double m2 = 0.0;
+        for (int64_t j = 0; j < C; j++) {
+            double d = (double)row[j] - mean;
+            m2 += d * d;
+        }
+        float rstd = (float)(1.0 / sqrt(m2 / (double)C + (double)eps));
+        if (rms) {
+            stats[r] = rstd;
+        } else {
+            stats[r] = mean;
+            stats[R + r] = rstd;
+        }
+    }
+}
+
+void vkt__ref_layer_norm_apply(float *y, const float *x, const float *stats, const float *weight,
+                               const float *bias, int64_t R, int64_t C, bool rms)
+{
+    for (int64_t r = 0; r < R; r++) {
+        double mean = rms ? 0.0 : stats[r], rstd = rms ? stats[r] : stats[R + r];
+        for (int64_t j = 0; j < C; j++) {
+            double v = ((double)x[r * C + j] - mean) * rstd;
+            v = v * (weight ? weight[j] : 1.0) + (bias ? bias[j] : 0.0);
+            y[r * C + j] = (float)v;
+        }
+    }
+}
+
+void vkt__ref_layer_norm_backward(float *dx, double *dx_mag, float *dweight, float *dbias,
+                                  const float *dy, const float *x, const float *stats,
+                                  const float *weight, int64_t R, int64_t C, bool rms)
+{
+    double *dw = dweight ? vkt__calloc((size_t)C, sizeof *dw) : NULL;
+    double *db = dbias ? vkt__calloc((size_t)C, sizeof *db) : NULL;
+    for (int64_t r = 0; r < R; r++) {
+        double mean = rms ? 0.0 : stats[r], rstd = rms ? stats[r] : stats[R + r];
+        const float *xr = x + r * C, *gr = dy + r * C;
+        double mg = 0.0, mgx = 0.0, ag = 0.0, agx = 0.0;
+        for (int64_t j = 0; j < C; j++) {
+            double xhat = ((double)xr[j] - mean) * rstd;
+            double g = (double)gr[j] * (weight ? weight[j] : 1.0);
+            mg += g;
+            mgx += g * xhat;
+            ag += fabs(g);
+            agx += fabs(g * xhat);
+            if (dw) {
+                dw[j] += (double)gr[j] * xhat;
+            }
+            if (db) {
+                db[j] += gr[j];
+            }
+        }
+        mg = rms ? 0.0 : mg / (double)C;
+        mgx /= (double)C;
+        ag = rms ? 0.0 : ag / (double)C;
+        agx /= (double)C;
+        for (int64_t j = 0; dx && j < C; j++) {
+            double xhat = ((double)xr[j] - mean) * rstd;
+            double g = (double)gr[j] * (weight ? weight[j] : 1.0);
+            dx[r * C + j] = (float)(rstd * (g - mg - xhat * mgx));
+            if (dx_mag) {
+                dx_mag[r * C + j] = rstd * (fabs(g) + ag + fabs(xhat) * agx);
+            }
+        }
+    }
+    for (int64_t j = 0; j < C; j++) { /* NaN when out of memory: the check then fails */
+        if (dweight) {
+            dweight[j] = dw ? (float)dw[j] : NAN;
+        }
+        if (dbias) {
+            dbias[j] = db ? (float)db[j] : NAN;
+        }
+    }
+    free(dw);
+    free(db);
 }
