@@ -392,6 +392,34 @@ VKT_API vkt_tensor *vkt_upsample_nearest2d(const vkt_tensor *x, int32_t scale_h,
  */
 VKT_API vkt_tensor *vkt_embedding(const vkt_tensor *weight, const vkt_tensor *indices);
 
+/* ---- attention (src/ops/attention.c) ------------------------------------------------------ */
+
+typedef struct vkt_attention_params {
+    /* query i sees keys j <= i (torch is_causal=True: the top-left aligned lower triangle; needs
+     * Tq == Tk) */
+    bool causal;
+    float scale;            /* 0 -> 1/sqrt(D) */
+    /* f32 (Tq, Tk) added to the scores (0 / -inf for a boolean mask), or NULL */
+    const vkt_tensor *mask;
+    /* on the attention probabilities, 0 = none; torch's dropout semantics (scale 1/(1-p)) */
+    float dropout_p;
+    uint64_t seed, offset;  /* Philox stream of the dropout mask (as vkt_dropout) */
+} vkt_attention_params;
+
+/**
+ * torch.nn.functional.scaled_dot_product_attention: q (B, H, Tq, D), k and v (B, H, Tk, D) f32 ->
+ * (B, H, Tq, D). p NULL: not causal, no mask, no dropout. A row whose every score is -inf gives
+ * NaN, as torch. Differentiable in q, k, v.
+ * The dropout multiplier of score (b, h, i, j) is that of vkt_dropout on the (B, H, Tq, Tk)
+ * scores: kept iff vkt_rand_uniform(seed, offset) at its flat index is >= p, then scaled by
+ * 1 / (1 - p). Fused (FlashAttention-2: no (Tq, Tk) matrix is stored; the backward keeps only the
+ * per-row logsumexp, B * H * Tq floats, and a reference to the mask) for D <= 128; larger head
+ * dimensions, or a device with under 29 KiB of shared memory, run the unfused composition
+ * (matmul, softmax and dropout per (b, h)), which keeps the probabilities for the backward.
+ */
+VKT_API vkt_tensor *vkt_attention(const vkt_tensor *q, const vkt_tensor *k, const vkt_tensor *v,
+                                  const vkt_attention_params *p);
+
 /* ---- optimizer steps (in place; match torch.optim's update formulas) ------------------------ */
 
 typedef struct vkt_sgd_params {

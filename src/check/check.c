@@ -26,6 +26,7 @@ static const family families[] = {
     {"norm", vkt__check_norm},
     {"conv", vkt__check_conv},
     {"embedding", vkt__check_embedding},
+    {"attention", vkt__check_attention},
     {"grad", vkt__check_grad}, /* finite differences; keep last: it uses every family */
 };
 

@@ -104,5 +104,6 @@ bool vkt__check_shape_grad_covers(vkt__op op);
 void vkt__check_norm(vkt__check_ctx *c);
 void vkt__check_conv(vkt__check_ctx *c);
 void vkt__check_embedding(vkt__check_ctx *c);
+void vkt__check_attention(vkt__check_ctx *c);
 
 #endif

@@ -396,6 +396,48 @@ static const pool_fd pool_3x3_excl = {
 static const pool_fd pool_adaptive = {.x = {2, 3, 7, 5}, .oh = 3, .ow = 4};
 static const pool_fd pool_upsample = {.x = {2, 2, 3, 4}, .oh = 2, .ow = 3};
 
+/* attention: q (b, h, tq, d), k and v (b, h, tk, d); mask: an additive (tq, tk) pattern with
+ * -inf at (i, j) for (i + 2 j) % 5 == 4 past column 0; dropout p with a fixed stream */
+typedef struct attn_fd {
+    int64_t b, h, tq, tk, d;
+    bool causal, mask;
+    float p;
+} attn_fd;
+
+static bool make_attention(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    const attn_fd *a = k->arg;
+    int64_t qs[4] = {a->b, a->h, a->tq, a->d}, ks[4] = {a->b, a->h, a->tk, a->d};
+    return add_input_nd(c, in, 4, qs, 0) && add_input_nd(c, in, 4, ks, 0) &&
+           add_input_nd(c, in, 4, ks, 0);
+}
+
+static vkt_tensor *apply_attention(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)labels;
+    const attn_fd *a = k->arg;
+    float m[64];
+    for (int64_t i = 0; i < a->tq; i++) {
+        for (int64_t j = 0; j < a->tk; j++) {
+            m[i * a->tk + j] = j > 0 && (i + 2 * j) % 5 == 4 ? -INFINITY : 0.1f * (float)(i - j);
+        }
+    }
+    int64_t ms[2] = {a->tq, a->tk};
+    vkt_attention_params p = {
+        .causal = a->causal,
+        .mask = a->mask ? vkt__check_tensor(vkt_tensor_device(t[0]), VKT_F32, m, 2, ms) : NULL,
+        .dropout_p = a->p,
+        .seed = 5,
+        .offset = 9,
+    };
+    return vkt_attention(t[0], t[1], t[2], &p);
+}
+
+static const attn_fd attn_causal = {1, 2, 7, 7, 5, true, false, 0.0f};
+static const attn_fd attn_mask = {2, 1, 4, 6, 3, false, true, 0.0f};
+static const attn_fd attn_d65 = {1, 1, 3, 5, 65, false, false, 0.0f};
+static const attn_fd attn_dropout = {1, 2, 5, 5, 4, true, true, 0.25f};
+
 /* cross_entropy / nll_loss: logits (r, c), targets with row 0 ignored (-100, torch's default) */
 static bool make_class_loss(vkt__check_ctx *c, const grad_case *k, inputs *in)
 {
@@ -544,6 +586,15 @@ static const grad_case custom_cases[] = {
     {"embedding", VKT__OP_EMBEDDING, 13, 5, 7, 0, make_embedding, apply_embedding, NULL},
     {"embedding_chunked", VKT__OP_EMBEDDING, 13, 5, 4, 2, make_embedding, apply_embedding, NULL},
     {"mlp", VKT__OP_NONE, 17, 13, 10, 0, make_mlp, apply_mlp, NULL}, /* hidden 9 */
+    /* after mlp: the cases share one generator, and inputs drawn before mlp would move its
+     * ReLU kinks (with them its finite differences) */
+    {"attention_causal", VKT__OP_ATTENTION, 0, 0, 0, 0, make_attention, apply_attention,
+     &attn_causal},
+    {"attention_mask", VKT__OP_ATTENTION, 0, 0, 0, 0, make_attention, apply_attention,
+     &attn_mask},
+    {"attention_d65", VKT__OP_ATTENTION, 0, 0, 0, 0, make_attention, apply_attention, &attn_d65},
+    {"attention_dropout", VKT__OP_ATTENTION, 0, 0, 0, 0, make_attention, apply_attention,
+     &attn_dropout},
 };
 
 /* L = sum(y * W), or 0.7 * y for a one-element y. */

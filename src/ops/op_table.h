@@ -101,7 +101,8 @@
     X(NLL_ROWS,     nll_rows,     CUSTOM,    0,                 0.0) \
     X(EMBEDDING,    embedding,    CUSTOM,    0,                 0.0) \
     X(LAYER_NORM,   layer_norm,   CUSTOM,    0,                 0.0) \
-    X(RMS_NORM,     rms_norm,     CUSTOM,    0,                 0.0)
+    X(RMS_NORM,     rms_norm,     CUSTOM,    0,                 0.0) \
+    X(ATTENTION,    attention,    CUSTOM,    0,                 0.0)
 /* clang-format on */
 
 struct vkt__node;

@@ -309,4 +309,23 @@ bool vkt__ref_embedding_backward(float *grad, double *mag, const float *gout,
                                  const int32_t *indices, int64_t n, int64_t num, int64_t dim,
                                  int64_t chunk);
 
+/* ---- scaled-dot-product attention (src/ref/ref_attention.c), in double ---- */
+typedef struct vkt__ref_attention_args {
+    int64_t bh, tq, tk, d; /* q (bh, tq, d), k and v (bh, tk, d), row-major */
+    bool causal;
+    float scale;       /* already defaulted */
+    const float *mask; /* (tq, tk) or NULL */
+    float p; /* dropout: the multipliers of vkt_dropout on the (bh, tq, tk) scores */
+    uint64_t seed, offset;
+} vkt__ref_attention_args;
+/* out (bh, tq, d) = softmax(q kᵀ scale + mask) (dropped) v; lse (bh, tq) = the rows'
+ * logsumexp (may be NULL). A row with no finite score gives NaN and lse -inf. False when out
+ * of host memory (both functions allocate row buffers). */
+bool vkt__ref_attention(const vkt__ref_attention_args *a, const float *q, const float *k,
+                        const float *v, float *out, float *lse);
+/* dq, dk, dv (overwritten) of sum(out * dout). */
+bool vkt__ref_attention_backward(const vkt__ref_attention_args *a, const float *q,
+                                 const float *k, const float *v, const float *dout, float *dq,
+                                 float *dk, float *dv);
+
 #endif

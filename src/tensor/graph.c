@@ -19,6 +19,7 @@ static void node_free(vkt__node *n)
         vkt__unref(n->in[i]);
     }
     vkt__unref(n->saved);
+    vkt__unref(n->saved2);
     free(n);
 }
 

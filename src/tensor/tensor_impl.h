@@ -39,6 +39,7 @@ typedef struct vkt__node {
     vkt_tensor *out;
     vkt_tensor *in[3];          /* may be NULL */
     vkt_tensor *saved; /* op-specific saved tensor (e.g. softmax probabilities); may be NULL */
+    vkt_tensor *saved2; /* a second one (attention's mask); may be NULL */
     int iparam[8];              /* op-specific, e.g. matmul flags, conv geometry */
     float fparam[4];            /* op-specific, e.g. scale factor */
     int64_t lparam[2 * VKT_MAX_DIMS]; /* op-specific shape parameters (permutation, pads) */
