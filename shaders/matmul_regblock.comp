@@ -12,10 +12,12 @@
 // Specialization constants:
 //   0 workgroup size (WX * WY invocations)   1 TM  rows per invocation
 //   2 TN  columns per invocation             3 WX  invocations along N (WY = size / WX along M)
-//   4 A_VEC  0: scalar loads of op(A); 1: vec4 along k (sa_k == 1, K % 4 == 0);
-//            2: vec4 along i (sa_i == 1, M % 4 == 0, TM % 4 == 0)
-//   5 B_VEC  0: scalar loads of op(B); 1: vec4 along k (sb_k == 1, K % 4 == 0);
-//            2: vec4 along j (sb_j == 1, N % 4 == 0, TN % 4 == 0)
+//   4 A_VEC  0: scalar loads of op(A); 1: vec4 along k (sa_k == 1, sa_i % 4 == 0);
+//            2: vec4 along i (sa_i == 1, M % 4 == 0, sa_k % 4 == 0, TM % 4 == 0)
+//   5 B_VEC  0: scalar loads of op(B); 1: vec4 along k (sb_k == 1, sb_j % 4 == 0);
+//            2: vec4 along j (sb_j == 1, N % 4 == 0, sb_k % 4 == 0, TN % 4 == 0)
+//   and for either vec4 form the batch stride and the offset (sa_b, a_off / sb_b, b_off) are
+//   multiples of 4 too, so every vec4 starts on a multiple of 4 floats.
 // Bindings, push constants and strides: matmul.glsl.
 // Dispatch: src/ops/matmul.c. Reference: src/ref/ref_matmul.c. Checks: src/check/check_matmul.c.
 #extension GL_GOOGLE_include_directive : require
@@ -38,9 +40,8 @@ const uint BN = WX * TN;
 
 void main()
 {
-    uint t = vkt_flat_group();
-    uint i0 = (t / pc.tiles_n) * BM, j0 = (t % pc.tiles_n) * BN;
-    if (i0 >= pc.M) {
+    uint i0, j0, a0, b0, c0;
+    if (!matmul_tile(BM, BN, i0, j0, a0, b0, c0)) {
         return;
     }
     uint tid = gl_LocalInvocationID.x;
@@ -49,19 +50,19 @@ void main()
     // Element offsets of this invocation's rows of op(A) and columns of op(B), clamped.
     uint ra[TM], cb[TN];
     for (uint m = 0; m < TM; m++) {
-        ra[m] = min(ib + m, pc.M - 1) * pc.sa_i;
+        ra[m] = a0 + min(ib + m, pc.M - 1) * pc.sa_i;
     }
     for (uint n = 0; n < TN; n++) {
-        cb[n] = min(jb + n, pc.N - 1) * pc.sb_j;
+        cb[n] = b0 + min(jb + n, pc.N - 1) * pc.sb_j;
     }
     // vec4 groups along i / j start at multiples of 4 and M (N) is a multiple of 4 there, so a
     // clamped group is one lying wholly past the edge.
     uint ra4[(TM + 3) / 4], cb4[(TN + 3) / 4];
     for (uint g = 0; g < (TM + 3) / 4; g++) {
-        ra4[g] = min(ib + 4 * g, pc.M - 4);
+        ra4[g] = a0 + min(ib + 4 * g, pc.M - 4);
     }
     for (uint g = 0; g < (TN + 3) / 4; g++) {
-        cb4[g] = min(jb + 4 * g, pc.N - 4);
+        cb4[g] = b0 + min(jb + 4 * g, pc.N - 4);
     }
 
     float acc[TM * TN];
@@ -142,7 +143,7 @@ void main()
     }
     for (uint m = 0; m < TM; m++) {
         for (uint n = 0; n < TN; n++) {
-            matmul_store(ib + m, jb + n, acc[m * TN + n]);
+            matmul_store(c0, ib + m, jb + n, acc[m * TN + n]);
         }
     }
 }

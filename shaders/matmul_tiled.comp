@@ -26,10 +26,9 @@ shared float Bs[BK * LDB];
 
 void main()
 {
-    uint t = vkt_flat_group();
-    uint i0 = (t / pc.tiles_n) * BM, j0 = (t % pc.tiles_n) * BN;
+    uint i0, j0, a0, b0, c0;
     // Uniform per workgroup, and before any barrier: the whole workgroup leaves together.
-    if (i0 >= pc.M) {
+    if (!matmul_tile(BM, BN, i0, j0, a0, b0, c0)) {
         return;
     }
     const uint WG = gl_WorkGroupSize.x;
@@ -48,13 +47,15 @@ void main()
             uint kk = a_k_fast ? x % BK : x / BM;
             uint ii = a_k_fast ? x / BK : x % BM;
             uint gi = i0 + ii, gk = k0 + kk;
-            As[kk * LDA + ii] = (gi < pc.M && gk < pc.K) ? a[gi * pc.sa_i + gk * pc.sa_k] : 0.0;
+            As[kk * LDA + ii] =
+                (gi < pc.M && gk < pc.K) ? a[a0 + gi * pc.sa_i + gk * pc.sa_k] : 0.0;
         }
         for (uint x = tid; x < BK * BN; x += WG) {
             uint kk = b_k_fast ? x % BK : x / BN;
             uint jj = b_k_fast ? x / BK : x % BN;
             uint gj = j0 + jj, gk = k0 + kk;
-            Bs[kk * LDB + jj] = (gj < pc.N && gk < pc.K) ? b[gk * pc.sb_k + gj * pc.sb_j] : 0.0;
+            Bs[kk * LDB + jj] =
+                (gj < pc.N && gk < pc.K) ? b[b0 + gk * pc.sb_k + gj * pc.sb_j] : 0.0;
         }
         barrier();
         for (uint kk = 0; kk < BK; kk++) {
@@ -75,7 +76,7 @@ void main()
     }
     for (uint m = 0; m < TM; m++) {
         for (uint n = 0; n < TN; n++) {
-            matmul_store(i0 + ty + m * (BM / TM), j0 + tx + n * (BN / TN), acc[m * TN + n]);
+            matmul_store(c0, i0 + ty + m * (BM / TM), j0 + tx + n * (BN / TN), acc[m * TN + n]);
         }
     }
 }

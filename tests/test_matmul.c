@@ -1,9 +1,12 @@
 /*
  * test_matmul.c — vkt_matmul: both kernels vs the CPU reference (src/check/check_matmul.c), the
- * variant choice and forcing, shape errors, accumulation, backward through the tape,
- * determinism.
+ * variant choice and forcing, shape errors (2-D and batched), batched output shapes, the grouped
+ * sum behind a shared operand's gradient, accumulation, backward through the tape, determinism,
+ * and agreement with torch.matmul on batched, transposed and shared operands
+ * (tests/fixtures/torch_bmm.txt, argv[1]; made by tools/make_torch_bmm_fixtures.py).
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -124,7 +127,7 @@ static void shape_mismatch_is_a_clear_error(void **state)
     vkt_tensor *v = vkt_tensor_new_1d(test_dev, VKT_F32, 4);
     assert_null(vkt_matmul(v, b, 0));
     assert_int_equal(vkt_last_status(), VKT_SHAPE_MISMATCH);
-    assert_non_null(strstr(vkt_last_error(), "2 dimensions"));
+    assert_non_null(strstr(vkt_last_error(), "at least 2 dimensions"));
     vkt_tensor *i = vkt_tensor_new_2d(test_dev, VKT_I32, 4, 5);
     assert_null(vkt_matmul(a, i, 0));
     assert_int_equal(vkt_last_status(), VKT_DTYPE_MISMATCH);
@@ -152,7 +155,7 @@ static void accumulate_adds_to_the_output(void **state)
     for (int64_t x = 0; x < M * N; x++) {
         c0[x] = (float)(x % 13);
     }
-    vkt__ref_matmul(want, a, b, M, N, K, 0);
+    vkt__ref_matmul(want, a, b, &(vkt__ref_mm){1, M, N, K, 0, false, false});
     for (int64_t x = 0; x < M * N; x++) {
         want[x] += c0[x];
     }
@@ -255,7 +258,224 @@ static void results_are_deterministic(void **state)
     free(a), free(b), free(r1), free(r2);
 }
 
-int main(void)
+/* Batched shape rules: equal batch dimensions or one 2-D operand; the output's shape; each
+ * error names both shapes. */
+static void batched_shapes_and_errors(void **state)
+{
+    (void)state;
+    vkt_scope_begin(test_dev);
+    vkt_tensor *a4 = vkt_tensor_new(test_dev, VKT_F32, 4, (int64_t[]){2, 3, 4, 5});
+    vkt_tensor *w = vkt_tensor_new_2d(test_dev, VKT_F32, 5, 6);
+    vkt_tensor *b3 = vkt_tensor_new(test_dev, VKT_F32, 3, (int64_t[]){2, 5, 6});
+    vkt_tensor *m = vkt_tensor_new_2d(test_dev, VKT_F32, 4, 5);
+    assert_true(a4 && w && b3 && m);
+    const int64_t want4[] = {2, 3, 4, 6}, want3[] = {2, 4, 6};
+    vkt_tensor *c = vkt_matmul(a4, w, 0); /* a shared b */
+    assert_non_null(c);
+    assert_int_equal(vkt_tensor_ndim(c), 4);
+    for (int d = 0; d < 4; d++) {
+        assert_int_equal(vkt_tensor_dim(c, d), want4[d]);
+    }
+    c = vkt_matmul(m, b3, 0); /* a shared a */
+    assert_non_null(c);
+    assert_int_equal(vkt_tensor_ndim(c), 3);
+    for (int d = 0; d < 3; d++) {
+        assert_int_equal(vkt_tensor_dim(c, d), want3[d]);
+    }
+    /* transposes swap the last two dimensions of the batched operand too */
+    c = vkt_matmul(b3, m, VKT_TRANS_A | VKT_TRANS_B);
+    assert_non_null(c);
+    assert_int_equal(vkt_tensor_dim(c, 1), 6);
+    assert_int_equal(vkt_tensor_dim(c, 2), 4);
+
+    /* batch dimensions that differ (in size or in number) */
+    assert_null(vkt_matmul(a4, b3, 0));
+    assert_int_equal(vkt_last_status(), VKT_SHAPE_MISMATCH);
+    const char *e = vkt_last_error();
+    assert_non_null(strstr(e, "vkt_matmul"));
+    assert_non_null(strstr(e, "[2, 3, 4, 5] f32"));
+    assert_non_null(strstr(e, "[2, 5, 6] f32"));
+    assert_non_null(strstr(e, "batch dimensions"));
+    vkt_tensor *b3x = vkt_tensor_new(test_dev, VKT_F32, 3, (int64_t[]){3, 5, 6});
+    vkt_tensor *a3 = vkt_tensor_new(test_dev, VKT_F32, 3, (int64_t[]){2, 4, 5});
+    assert_null(vkt_matmul(a3, b3x, 0));
+    e = vkt_last_error();
+    assert_non_null(strstr(e, "[2, 4, 5] f32"));
+    assert_non_null(strstr(e, "[3, 5, 6] f32"));
+    assert_non_null(strstr(e, "batch dimensions"));
+    /* inner dimensions of batched operands */
+    assert_null(vkt_matmul(a3, b3, VKT_TRANS_B));
+    e = vkt_last_error();
+    assert_non_null(strstr(e, "[2, 4, 5] f32"));
+    assert_non_null(strstr(e, "[2, 5, 6] f32 (used transposed)"));
+    assert_non_null(strstr(e, "inner dimensions 5 and 6 differ"));
+    /* fewer than 2 dimensions, on either side */
+    vkt_tensor *v = vkt_tensor_new_1d(test_dev, VKT_F32, 5);
+    assert_null(vkt_matmul(a3, v, 0));
+    assert_int_equal(vkt_last_status(), VKT_SHAPE_MISMATCH);
+    e = vkt_last_error();
+    assert_non_null(strstr(e, "[2, 4, 5] f32"));
+    assert_non_null(strstr(e, "[5] f32"));
+    assert_non_null(strstr(e, "at least 2 dimensions"));
+    assert_null(vkt_matmul(v, w, 0));
+    assert_non_null(strstr(vkt_last_error(), "[5] f32"));
+    /* vkt__matmul_into: the output holds every batch, or one matrix with the batch sum */
+    vkt_tensor *small = vkt_tensor_new_2d(test_dev, VKT_F32, 4, 6);
+    assert_int_equal(vkt__matmul_into(a3, b3, small, 0, false, VKT__MATMUL_AUTO),
+                     VKT_SHAPE_MISMATCH);
+    assert_non_null(strstr(vkt_last_error(), "the product is [2, 4, 6]"));
+    assert_int_equal(vkt__matmul_into(a3, b3, small, VKT__MATMUL_SUM_BATCHES, false,
+                                      VKT__MATMUL_AUTO),
+                     VKT_OK);
+    assert_int_equal(vkt__matmul_into(a3, b3, c, VKT__MATMUL_SUM_BATCHES, false,
+                                      VKT__MATMUL_AUTO),
+                     VKT_SHAPE_MISMATCH);
+    assert_non_null(strstr(vkt_last_error(), "the product is [4, 6]"));
+    vkt_scope_end(test_dev);
+}
+
+/* The sum over batches behind a shared operand's gradient where batches cannot fuse into the
+ * inner dimension (Aᵀ over batches of A (K, M)): per-batch products in a temporary summed by
+ * vkt__sum_cols, in groups of batches when the temporary is limited. Small integers make every
+ * sum exact, so each grouping must give the reference's bits, and accumulate adds to c. */
+static void batch_sum_in_groups(void **state)
+{
+    (void)state;
+    enum { BT = 5, M = 7, N = 9, K = 6 };
+    float a[BT * K * M], b[BT * K * N], c0[M * N], want[M * N], got[M * N];
+    float *per = malloc(BT * M * N * sizeof *per);
+    assert_non_null(per);
+    for (int i = 0; i < BT * K * M; i++) {
+        a[i] = (float)((i * 7) % 11) - 5.0f;
+    }
+    for (int i = 0; i < BT * K * N; i++) {
+        b[i] = (float)((i * 5) % 9) - 4.0f;
+    }
+    for (int i = 0; i < M * N; i++) {
+        c0[i] = (float)(i % 13);
+    }
+    vkt__ref_matmul(per, a, b, &(vkt__ref_mm){BT, M, N, K, VKT_TRANS_A, false, false});
+    for (int i = 0; i < M * N; i++) {
+        want[i] = c0[i];
+        for (int bt = 0; bt < BT; bt++) {
+            want[i] += per[bt * M * N + i];
+        }
+    }
+    free(per);
+    /* one batch per group, two (the last group holds one), all five */
+    const uint32_t limits[] = {M * N, 2 * M * N + 1, VKT__MATMUL_SUM_TEMP};
+    const vkt__matmul_variant vs[] = {VKT__MATMUL_TILED, VKT__MATMUL_REGBLOCK};
+    for (size_t v = 0; v < 2; v++) {
+        for (size_t l = 0; l < 3; l++) {
+            vkt_scope_begin(test_dev);
+            vkt_tensor *ta = vkt_tensor_new(test_dev, VKT_F32, 3, (int64_t[]){BT, K, M});
+            vkt_tensor *tb = vkt_tensor_new(test_dev, VKT_F32, 3, (int64_t[]){BT, K, N});
+            vkt_tensor *tc = tensor_2d(M, N, c0);
+            assert_int_equal(vkt_tensor_upload(ta, a, sizeof a), VKT_OK);
+            assert_int_equal(vkt_tensor_upload(tb, b, sizeof b), VKT_OK);
+            assert_int_equal(vkt__matmul_into_ex(ta, tb, tc,
+                                                 VKT_TRANS_A | VKT__MATMUL_SUM_BATCHES, true,
+                                                 vs[v], limits[l]),
+                             VKT_OK);
+            fetch(tc, got);
+            assert_memory_equal(got, want, sizeof want);
+            vkt_scope_end(test_dev);
+        }
+    }
+}
+
+/* ---- PyTorch agreement ---------------------------------------------------------------------- */
+
+#define TORCH_TOL 1e-4
+
+static const char *fixture_path;
+
+static const test_fixture *fixture(const test_fixture *all, int n, const char *cfg,
+                                   const char *what)
+{
+    char name[128];
+    snprintf(name, sizeof name, "%s/%s", cfg, what);
+    for (int i = 0; i < n; i++) {
+        if (strcmp(all[i].name, name) == 0) {
+            return &all[i];
+        }
+    }
+    fprintf(stderr, "fixture %s missing\n", name);
+    fail();
+    return NULL;
+}
+
+static vkt_tensor *fixture_tensor(const test_fixture *f)
+{
+    vkt_tensor *t = vkt_tensor_new(test_dev, VKT_F32, f->ndim, f->dims);
+    assert_non_null(t);
+    assert_int_equal(vkt_tensor_upload(t, f->v, (size_t)f->n * sizeof(float)), VKT_OK);
+    return t;
+}
+
+/* max |got - want| / max(|want|, 1e-2): relative, with a floor for values that pass through
+ * zero; the shapes must match too */
+static double torch_err(const vkt_tensor *t, const test_fixture *want)
+{
+    assert_non_null(t);
+    assert_int_equal(vkt_tensor_ndim(t), want->ndim);
+    for (int d = 0; d < want->ndim; d++) {
+        assert_int_equal(vkt_tensor_dim(t, d), want->dims[d]);
+    }
+    float *got = malloc((size_t)want->n * sizeof *got);
+    assert_non_null(got);
+    fetch(t, got);
+    double m = 0.0;
+    for (int64_t i = 0; i < want->n; i++) {
+        double e = fabs((double)got[i] - want->v[i]) / fmax(fabs((double)want->v[i]), 1e-2);
+        m = !(e <= m) ? (isnan(e) ? INFINITY : e) : m;
+    }
+    free(got);
+    return m;
+}
+
+static void matmul_matches_torch(void **state)
+{
+    (void)state;
+    int n = 0;
+    const test_fixture *all = test_fixtures_load(fixture_path, 60, &n);
+    static const char *const cfgs[] = {"batched",  "batched_tt",  "batch1_tb", "linear",
+                                       "shared_b_ta", "shared_a", "shared_a_tt", "attn_qk",
+                                       "attn_pv",  "wide"};
+    static const char *const what[3] = {"c", "da", "db"};
+    const vkt__matmul_variant vs[] = {VKT__MATMUL_TILED, VKT__MATMUL_REGBLOCK};
+    double worst[3] = {0};
+    for (size_t v = 0; v < 2; v++) {
+        for (size_t i = 0; i < VKT__ARRAY_LEN(cfgs); i++) {
+            vkt_scope_begin(test_dev);
+            const char *cfg = cfgs[i];
+            vkt_tensor *a = fixture_tensor(fixture(all, n, cfg, "a"));
+            vkt_tensor *b = fixture_tensor(fixture(all, n, cfg, "b"));
+            vkt_tensor *g = fixture_tensor(fixture(all, n, cfg, "g"));
+            int flags = (int)fixture(all, n, cfg, "flags")->v[0];
+            vkt_tensor_set_requires_grad(a, true);
+            vkt_tensor_set_requires_grad(b, true);
+            vkt_tensor *c = vkt__matmul_ex(a, b, flags, vs[v]);
+            assert_int_equal(vkt_backward(vkt_sum(vkt_mul(c, g))), VKT_OK);
+            const vkt_tensor *got[3] = {c, vkt_tensor_grad(a), vkt_tensor_grad(b)};
+            for (int w = 0; w < 3; w++) {
+                double e = torch_err(got[w], fixture(all, n, cfg, what[w]));
+                worst[w] = fmax(worst[w], e);
+                if (!(e <= TORCH_TOL)) {
+                    fprintf(stderr, "%s %s %s: relative error %g > %g\n",
+                            vkt__matmul_variant_name(vs[v]), cfg, what[w], e, TORCH_TOL);
+                    fail();
+                }
+            }
+            vkt_scope_end(test_dev);
+        }
+    }
+    printf("torch.matmul agreement (%zu cases, both kernels): worst relative error c %.3g, "
+           "da %.3g, db %.3g\n",
+           VKT__ARRAY_LEN(cfgs), worst[0], worst[1], worst[2]);
+}
+
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         VKT_TEST(matmul_matches_reference),
@@ -264,6 +484,10 @@ int main(void)
         VKT_TEST(accumulate_adds_to_the_output),
         VKT_TEST(backward_through_the_tape),
         VKT_TEST(results_are_deterministic),
+        VKT_TEST(batched_shapes_and_errors),
+        VKT_TEST(batch_sum_in_groups),
+        VKT_TEST(matmul_matches_torch),
     };
+    fixture_path = argc > 1 ? argv[1] : NULL;
     return VKT_RUN_GROUP(tests);
 }

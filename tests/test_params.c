@@ -120,6 +120,100 @@ static void user_model_names_order_and_blocks(void **state)
     vkt_model_destroy(m);
 }
 
+/* torch.nn.Linear on x (..., in): the same values and gradients (x, weight, bias) as the 2-D path
+ * on x reshaped to (rows, in), for 3-D and 4-D inputs of the same rows; y also against a CPU
+ * computation; a 1-D x is one row. */
+static void linear_on_nd_input(void **state)
+{
+    (void)state;
+    enum { ROWS = 6, IN = 5, OUT = 7 };
+    vkt_model *m = NULL;
+    vkt_linear_layer fc;
+    assert_int_equal(vkt_model_create(test_dev, &(vkt_model_desc){.seed = 5}, &m), VKT_OK);
+    assert_int_equal(vkt_linear_init(m, "fc", IN, OUT, true, &fc), VKT_OK);
+    assert_int_equal(vkt_model_build(m), VKT_OK);
+    float xs[ROWS * IN], cs[ROWS * OUT];
+    for (int i = 0; i < ROWS * IN; i++) {
+        xs[i] = (float)sin(0.9 * i + 0.3);
+    }
+    for (int i = 0; i < ROWS * OUT; i++) {
+        cs[i] = (float)cos(0.4 * i);
+    }
+    float *W = download(vkt_param_tensor(fc.weight)), *bias = download(vkt_param_tensor(fc.bias));
+    const int64_t shapes[3][4] = {{ROWS, IN}, {2, 3, IN}, {2, 1, 3, IN}};
+    const int ndims[3] = {2, 3, 4};
+    float *ref[4] = {0}; /* y, dx, dW, db of the 2-D path */
+    for (int s = 0; s < 3; s++) {
+        vkt_scope_begin(test_dev);
+        vkt_tensor *x = vkt_tensor_new(test_dev, VKT_F32, ndims[s], shapes[s]);
+        assert_int_equal(vkt_tensor_upload(x, xs, sizeof xs), VKT_OK);
+        vkt_tensor_set_requires_grad(x, true);
+        vkt_tensor *y = vkt_linear_forward(&fc, x);
+        assert_non_null(y);
+        assert_int_equal(vkt_tensor_ndim(y), ndims[s]);
+        for (int d = 0; d < ndims[s] - 1; d++) {
+            assert_int_equal(vkt_tensor_dim(y, d), shapes[s][d]);
+        }
+        assert_int_equal(vkt_tensor_dim(y, ndims[s] - 1), OUT);
+        vkt_tensor *c = vkt_tensor_new(test_dev, VKT_F32, 1, (int64_t[]){ROWS * OUT});
+        assert_int_equal(vkt_tensor_upload(c, cs, sizeof cs), VKT_OK);
+        vkt_tensor *loss = vkt_sum(vkt_mul(vkt_reshape(y, 1, (int64_t[]){ROWS * OUT}), c));
+        assert_int_equal(vkt_model_zero_grad(m), VKT_OK);
+        assert_int_equal(vkt_backward(loss), VKT_OK);
+        float *got[4] = {download(y), download(vkt_tensor_grad(x)),
+                         download(vkt_tensor_grad(vkt_param_tensor(fc.weight))),
+                         download(vkt_tensor_grad(vkt_param_tensor(fc.bias)))};
+        const int n[4] = {ROWS * OUT, ROWS * IN, OUT * IN, OUT};
+        for (int t = 0; t < 4; t++) {
+            for (int i = 0; s > 0 && i < n[t]; i++) {
+                assert_true(fabsf(got[t][i] - ref[t][i]) <= 1e-6f * (1.0f + fabsf(ref[t][i])));
+            }
+        }
+        for (int r = 0; s == 0 && r < ROWS; r++) {
+            for (int o = 0; o < OUT; o++) {
+                double want = bias[o];
+                for (int k = 0; k < IN; k++) {
+                    want += (double)xs[r * IN + k] * W[o * IN + k];
+                }
+                assert_true(fabs(got[0][r * OUT + o] - want) <= 1e-5 * (1.0 + fabs(want)));
+            }
+        }
+        for (int t = 0; t < 4; t++) {
+            if (s == 0) {
+                ref[t] = got[t];
+            } else {
+                free(got[t]);
+            }
+        }
+        vkt_scope_end(test_dev);
+    }
+    /* a 1-D x: (in) -> (out), row 0 of the 2-D result */
+    vkt_scope_begin(test_dev);
+    vkt_tensor *x1 = vkt_tensor_new_1d(test_dev, VKT_F32, IN);
+    assert_int_equal(vkt_tensor_upload(x1, xs, IN * sizeof(float)), VKT_OK);
+    vkt_tensor *y1 = vkt_linear_forward(&fc, x1);
+    assert_non_null(y1);
+    assert_int_equal(vkt_tensor_ndim(y1), 1);
+    assert_int_equal(vkt_tensor_dim(y1, 0), OUT);
+    float *g1 = download(y1);
+    for (int o = 0; o < OUT; o++) {
+        assert_true(fabsf(g1[o] - ref[0][o]) <= 1e-6f * (1.0f + fabsf(ref[0][o])));
+    }
+    free(g1);
+    /* a wrong feature count names both shapes */
+    vkt_tensor *bad = vkt_tensor_new(test_dev, VKT_F32, 3, (int64_t[]){2, 3, 4});
+    assert_null(vkt_linear_forward(&fc, bad));
+    assert_non_null(strstr(vkt_last_error(), "[2, 3, 4] f32"));
+    assert_non_null(strstr(vkt_last_error(), "[7, 5] f32"));
+    vkt_scope_end(test_dev);
+    for (int t = 0; t < 4; t++) {
+        free(ref[t]);
+    }
+    free(W);
+    free(bias);
+    vkt_model_destroy(m);
+}
+
 /* y = x + fc2(relu(fc1(x))), loss = sum(y * c): gradients against a double-precision CPU run. */
 static void residual_gradients_match_cpu(void **state)
 {
@@ -682,6 +776,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         VKT_TEST(user_model_names_order_and_blocks),
         VKT_TEST(residual_gradients_match_cpu),
+        VKT_TEST(linear_on_nd_input),
         VKT_TEST(init_statistics),
         VKT_TEST(registration_errors_are_clear),
         VKT_TEST(layers_tag_param_roles),

@@ -1,14 +1,16 @@
 /*
  * bench_matmul.c — `vkt bench matmul`: GFLOP/s of both matmul kernels (shaders/matmul_tiled.comp,
- * shaders/matmul_regblock.comp; src/ops/matmul.c) on square and MLP-shaped products.
+ * shaders/matmul_regblock.comp; src/ops/matmul.c) on square, MLP-shaped and batched products.
  *
  *   vkt bench matmul [--sizes LIST] [--repeat N]
  *
- * LIST is comma-separated; each item is S (an S×S×S product) or MxNxK[:FORM], the product
- * C (M, N) = op(A) (M, K) · op(B) (K, N) with FORM one of AB (default), AtB, ABt, AtBt. The
+ * LIST is comma-separated; each item is S (an S×S×S product), MxNxK[:FORM], the product
+ * C (M, N) = op(A) (M, K) · op(B) (K, N) with FORM one of AB (default), AtB, ABt, AtBt, or
+ * BxMxNxK[:FORM], B such products in one batched call ((B, M, K) · (B, K, N)). The
  * default list is the squares 256..2048 and the products of a 784-256-128-10 MLP with batch 128:
  * the three forward layers, and the first layer's weight gradient (Xᵀ·dY, 784x256x128:AtB) and
- * input gradient (dY·Wᵀ, 128x784x256:ABt).
+ * input gradient (dY·Wᵀ, 128x784x256:ABt), and 16 products of 128x128x32 in one batched call
+ * (attention-like: (16, 128, 32) · (16, 32, 128)).
  *
  * Each measurement: one warm-up call (pipeline creation), then N timed runs (default 5), each
  * recording enough calls to do >= 100 MFLOP of work and waiting for them with vkt_device_finish;
@@ -24,6 +26,7 @@
 
 typedef struct bench_size {
     int64_t M, N, K;
+    int64_t batch;
     int flags;
     const char *what;
 } bench_size;
@@ -31,20 +34,21 @@ typedef struct bench_size {
 static const char *const form_names[4] = {"AB", "AtB", "ABt", "AtBt"};
 
 static const bench_size default_sizes[] = {
-    {256, 256, 256, 0, "square"},
-    {512, 512, 512, 0, "square"},
-    {1024, 1024, 1024, 0, "square"},
-    {2048, 2048, 2048, 0, "square"},
-    {128, 256, 784, 0, "MLP fc1 fwd"},
-    {128, 128, 256, 0, "MLP fc2 fwd"},
-    {128, 10, 128, 0, "MLP fc3 fwd"},
-    {784, 256, 128, VKT_TRANS_A, "MLP fc1 dW"},
-    {128, 784, 256, VKT_TRANS_B, "MLP fc1 dX"},
+    {256, 256, 256, 1, 0, "square"},
+    {512, 512, 512, 1, 0, "square"},
+    {1024, 1024, 1024, 1, 0, "square"},
+    {2048, 2048, 2048, 1, 0, "square"},
+    {128, 256, 784, 1, 0, "MLP fc1 fwd"},
+    {128, 128, 256, 1, 0, "MLP fc2 fwd"},
+    {128, 10, 128, 1, 0, "MLP fc3 fwd"},
+    {784, 256, 128, 1, VKT_TRANS_A, "MLP fc1 dW"},
+    {128, 784, 256, 1, VKT_TRANS_B, "MLP fc1 dX"},
+    {128, 128, 32, 16, 0, "batched"},
 };
 
 static int bench_usage(void)
 {
-    fprintf(stderr, "usage: vkt bench matmul [--sizes S|MxNxK[:AB|AtB|ABt|AtBt],...] "
+    fprintf(stderr, "usage: vkt bench matmul [--sizes S|[Bx]MxNxK[:AB|AtB|ABt|AtBt],...] "
                     "[--repeat N]\n");
     return 2;
 }
@@ -52,10 +56,11 @@ static int bench_usage(void)
 /* Parses one LIST item; false on a malformed one. */
 static bool parse_size(const char *s, bench_size *out)
 {
-    long long m = 0, n = 0, k = 0;
+    long long bt = 1, m = 0, n = 0, k = 0;
     char form[8] = "AB";
     int used = 0;
-    if (sscanf(s, "%lldx%lldx%lld%n", &m, &n, &k, &used) == 3) {
+    if (sscanf(s, "%lldx%lldx%lldx%lld%n", &bt, &m, &n, &k, &used) == 4 ||
+        (bt = 1, sscanf(s, "%lldx%lldx%lld%n", &m, &n, &k, &used) == 3)) {
         if (s[used] == ':') {
             if (sscanf(s + used + 1, "%7s", form) != 1) {
                 return false;
@@ -68,7 +73,7 @@ static bool parse_size(const char *s, bench_size *out)
     } else {
         return false;
     }
-    if (m < 1 || n < 1 || k < 1) {
+    if (bt < 1 || m < 1 || n < 1 || k < 1) {
         return false;
     }
     int flags = -1;
@@ -80,7 +85,7 @@ static bool parse_size(const char *s, bench_size *out)
     if (flags < 0) {
         return false;
     }
-    *out = (bench_size){m, n, k, flags, "custom"};
+    *out = (bench_size){m, n, k, bt, flags, bt > 1 ? "batched" : "custom"};
     return true;
 }
 
@@ -95,7 +100,7 @@ static double measure(vkt_tensor *a, vkt_tensor *b, vkt_tensor *c, const bench_s
                       vkt__matmul_variant v, int repeat)
 {
     vkt_device *dev = vkt_tensor_device(c);
-    double flops = 2.0 * (double)s->M * (double)s->N * (double)s->K;
+    double flops = 2.0 * (double)s->batch * (double)s->M * (double)s->N * (double)s->K;
     int calls = (int)(1e8 / flops) + 1;
     if (vkt__matmul_into(a, b, c, s->flags, false, v) != VKT_OK ||
         vkt_device_finish(dev) != VKT_OK) {
@@ -125,19 +130,23 @@ static double measure(vkt_tensor *a, vkt_tensor *b, vkt_tensor *c, const bench_s
     return flops / med * 1e-9;
 }
 
-static vkt_tensor *random_tensor(vkt_device *dev, int64_t rows, int64_t cols, uint32_t *seed)
+/* A (batch, rows, cols) tensor (2-D for batch 1) of uniform values in [-1, 1). */
+static vkt_tensor *random_tensor(vkt_device *dev, int64_t batch, int64_t rows, int64_t cols,
+                                 uint32_t *seed)
 {
-    vkt_tensor *t = vkt_tensor_new_2d(dev, VKT_F32, rows, cols);
-    float *h = vkt__malloc((size_t)(rows * cols) * sizeof *h);
+    int64_t n = batch * rows * cols;
+    vkt_tensor *t = batch > 1 ? vkt_tensor_new(dev, VKT_F32, 3, (int64_t[3]){batch, rows, cols})
+                              : vkt_tensor_new_2d(dev, VKT_F32, rows, cols);
+    float *h = vkt__malloc((size_t)n * sizeof *h);
     if (!t || !h) {
         free(h);
         return t;
     }
-    for (int64_t i = 0; i < rows * cols; i++) {
+    for (int64_t i = 0; i < n; i++) {
         *seed = *seed * 1664525u + 1013904223u;
         h[i] = (float)(*seed >> 8) * (2.0f / 16777216.0f) - 1.0f;
     }
-    if (vkt_tensor_upload(t, h, (size_t)(rows * cols) * sizeof *h) != VKT_OK) {
+    if (vkt_tensor_upload(t, h, (size_t)n * sizeof *h) != VKT_OK) {
         vkt_tensor_free(t);
         t = NULL;
     }
@@ -188,9 +197,9 @@ int vkt_cli_bench_matmul(vkt_device *dev, int argc, char **argv)
     vkt__matmul_variant other =
         chosen == VKT__MATMUL_TILED ? VKT__MATMUL_REGBLOCK : VKT__MATMUL_TILED;
 
-    printf("matmul on %s: GFLOP/s (2MNK / median time of %d runs), C (M, N) = op(A)·op(B)\n",
+    printf("matmul on %s: GFLOP/s (2BMNK / median time of %d runs), C (B, M, N) = op(A)·op(B)\n",
            vkt_device_get_info(dev)->name, repeat);
-    printf("%-12s %-5s %5s %5s %5s  %9s %9s  %s\n", "product", "form", "M", "N", "K",
+    printf("%-12s %-5s %4s %5s %5s %5s  %9s %9s  %s\n", "product", "form", "B", "M", "N", "K",
            vkt__matmul_variant_name(chosen), vkt__matmul_variant_name(other),
            "chosen/other");
     uint32_t seed = 12345;
@@ -198,9 +207,9 @@ int vkt_cli_bench_matmul(vkt_device *dev, int argc, char **argv)
         const bench_size *s = &list[i];
         bool ta = s->flags & VKT_TRANS_A, tb = s->flags & VKT_TRANS_B;
         vkt_scope_begin(dev);
-        vkt_tensor *a = random_tensor(dev, ta ? s->K : s->M, ta ? s->M : s->K, &seed);
-        vkt_tensor *b = random_tensor(dev, tb ? s->N : s->K, tb ? s->K : s->N, &seed);
-        vkt_tensor *c = vkt_tensor_new_2d(dev, VKT_F32, s->M, s->N);
+        vkt_tensor *a = random_tensor(dev, s->batch, ta ? s->K : s->M, ta ? s->M : s->K, &seed);
+        vkt_tensor *b = random_tensor(dev, s->batch, tb ? s->N : s->K, tb ? s->K : s->N, &seed);
+        vkt_tensor *c = vkt_tensor_new_1d(dev, VKT_F32, s->batch * s->M * s->N);
         double g_chosen = -1.0, g_other = -1.0;
         if (a && b && c) {
             g_chosen = measure(a, b, c, s, chosen, repeat);
@@ -211,9 +220,9 @@ int vkt_cli_bench_matmul(vkt_device *dev, int argc, char **argv)
                     (long long)s->N, (long long)s->K, vkt_last_error());
             status = 1;
         } else {
-            printf("%-12s %-5s %5lld %5lld %5lld  %9.2f %9.2f  %.2fx\n", s->what,
-                   form_names[s->flags], (long long)s->M, (long long)s->N, (long long)s->K,
-                   g_chosen, g_other, g_chosen / g_other);
+            printf("%-12s %-5s %4lld %5lld %5lld %5lld  %9.2f %9.2f  %.2fx\n", s->what,
+                   form_names[s->flags], (long long)s->batch, (long long)s->M, (long long)s->N,
+                   (long long)s->K, g_chosen, g_other, g_chosen / g_other);
         }
         fflush(stdout);
         vkt_scope_end(dev);

@@ -331,7 +331,8 @@ typedef struct vkt_linear_layer {
 /** Registers "<name>.weight" (and "<name>.bias") on `m`; `name` "" registers "weight", "bias". */
 VKT_API vkt_status vkt_linear_init(vkt_model *m, const char *name, uint32_t in, uint32_t out,
                                    bool bias, vkt_linear_layer *layer);
-/** y = x Wᵀ + b for x (B, in) f32: vkt_matmul(x, W, VKT_TRANS_B) then vkt_add_bias. */
+/** y = x Wᵀ + b for x (..., in) f32 -> (..., out), as torch.nn.Linear (any leading dimensions; a
+ * 1-D x gives (out)): vkt_matmul(x, W, VKT_TRANS_B) then vkt_add_bias. */
 VKT_API vkt_tensor *vkt_linear_forward(const vkt_linear_layer *l, const vkt_tensor *x);
 
 /** torch.nn.Conv2d options; zero fields are torch's defaults. */

@@ -107,13 +107,20 @@ VKT_API vkt_tensor *vkt_tensor_keep(vkt_tensor *t);
  * Each returns a new tensor, or NULL with the last error set. A NULL input gives NULL. */
 
 enum {
-    VKT_TRANS_A = 1, /* use Aᵀ */
+    VKT_TRANS_A = 1, /* use Aᵀ (the last two dimensions swapped) */
     VKT_TRANS_B = 2, /* use Bᵀ */
 };
 
-/** C = op(A)·op(B); A, B 2-D f32. flags: VKT_TRANS_A | VKT_TRANS_B. (M,K)·(K,N) -> (M,N). */
+/**
+ * C = op(A)·op(B), f32, as torch.matmul for operands of 2 or more dimensions: (M,K)·(K,N) -> (M,N)
+ * and, batched, (..., M,K)·(..., K,N) -> (..., M,N), where both operands have the same leading
+ * (batch) dimensions or one of them is 2-D and used by every batch (x (B,T,C)·W); that operand's
+ * gradient is the sum over the batches. flags: VKT_TRANS_A | VKT_TRANS_B transpose the last two
+ * dimensions (no copies). Errors name both shapes: fewer than 2 dimensions, batch dimensions that
+ * differ, inner dimensions that differ.
+ */
 VKT_API vkt_tensor *vkt_matmul(const vkt_tensor *a, const vkt_tensor *b, int flags);
-/** y[i,j] = x[i,j] + bias[j]; x (M,N), bias (N). */
+/** y[..., j] = x[..., j] + bias[j]; x (..., N), bias (N). */
 VKT_API vkt_tensor *vkt_add_bias(const vkt_tensor *x, const vkt_tensor *bias);
 VKT_API vkt_tensor *vkt_relu(const vkt_tensor *x);
 /** y = tanh(x), elementwise; x f32. */

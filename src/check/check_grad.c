@@ -142,14 +142,39 @@ static const int64_t generic_shapes[][2] = {{1, 1}, {3, 1000}, {65, 63}};
 
 /* ---- hand-written cases: CUSTOM ops and composites ---- */
 
+/* batched matmul (a grad_case's arg): batch dimensions, and which operand (if any) is one 2-D
+ * matrix shared by every batch */
+typedef struct bmm_fd {
+    int nbd;
+    int64_t bdims[2];
+    char shared; /* 'a', 'b' or 0 */
+} bmm_fd;
+
+/* One operand: the batch dimensions of `arg` (none when it is shared or absent), then rows x
+ * cols. */
+static bool add_operand(vkt__check_ctx *c, inputs *in, const bmm_fd *arg, bool shared,
+                        int64_t rows, int64_t cols)
+{
+    int64_t shape[VKT_MAX_DIMS];
+    int nd = 0;
+    for (int d = 0; arg && !shared && d < arg->nbd; d++) {
+        shape[nd++] = arg->bdims[d];
+    }
+    shape[nd++] = rows;
+    shape[nd++] = cols;
+    return add_input_nd(c, in, nd, shape, 0);
+}
+
 static bool make_matmul(vkt__check_ctx *c, const grad_case *k, inputs *in)
 {
     /* r x k times k x c, stored transposed where the flags say */
+    const bmm_fd *arg = k->arg;
+    bool sa = arg && arg->shared == 'a', sb = arg && arg->shared == 'b';
     int64_t m = k->r, n = k->c, kk = k->k;
-    bool ok = (k->flags & VKT_TRANS_A) ? add_input(c, in, kk, m, true, 0)
-                                       : add_input(c, in, m, kk, true, 0);
-    return ok && ((k->flags & VKT_TRANS_B) ? add_input(c, in, n, kk, true, 0)
-                                           : add_input(c, in, kk, n, true, 0));
+    bool ok = (k->flags & VKT_TRANS_A) ? add_operand(c, in, arg, sa, kk, m)
+                                       : add_operand(c, in, arg, sa, m, kk);
+    return ok && ((k->flags & VKT_TRANS_B) ? add_operand(c, in, arg, sb, n, kk)
+                                           : add_operand(c, in, arg, sb, kk, n));
 }
 
 static vkt_tensor *apply_matmul(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
@@ -158,9 +183,16 @@ static vkt_tensor *apply_matmul(const grad_case *k, vkt_tensor **t, vkt_tensor *
     return vkt_matmul(t[0], t[1], k->flags);
 }
 
+static const bmm_fd bmm_3 = {1, {3}, 0};
+static const bmm_fd bmm_2x3 = {2, {2, 3}, 0};
+static const bmm_fd bmm_3_shared_a = {1, {3}, 'a'};
+static const bmm_fd bmm_3_shared_b = {1, {3}, 'b'};
+static const bmm_fd bmm_2x2_shared_b = {2, {2, 2}, 'b'};
+
+/* x (batch dims of arg..., r, c), bias (c) */
 static bool make_add_bias(vkt__check_ctx *c, const grad_case *k, inputs *in)
 {
-    return add_input(c, in, k->r, k->c, true, 0) && add_input(c, in, 1, k->c, false, 0);
+    return add_operand(c, in, k->arg, false, k->r, k->c) && add_input(c, in, 1, k->c, false, 0);
 }
 
 static vkt_tensor *apply_add_bias(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
@@ -509,7 +541,20 @@ static const grad_case custom_cases[] = {
     {"matmul_nt", VKT__OP_MATMUL, 65, 2, 3, VKT_TRANS_B, make_matmul, apply_matmul, NULL},
     {"matmul_tt", VKT__OP_MATMUL, 1, 63, 5, VKT_TRANS_A | VKT_TRANS_B, make_matmul, apply_matmul,
      NULL},
+    /* batched; a shared b is Linear on (B, T, C) (nt: folded into one 2-D product, its gradient
+     * over the fused batch * rows; tn: per-batch gradients summed), a shared a W·x[bt] */
+    {"bmm_nn", VKT__OP_MATMUL, 5, 4, 6, 0, make_matmul, apply_matmul, &bmm_3},
+    {"bmm_tt", VKT__OP_MATMUL, 3, 5, 4, VKT_TRANS_A | VKT_TRANS_B, make_matmul, apply_matmul,
+     &bmm_2x3},
+    {"bmm_shared_b_nt", VKT__OP_MATMUL, 7, 4, 5, VKT_TRANS_B, make_matmul, apply_matmul,
+     &bmm_3_shared_b},
+    {"bmm_shared_b_tn", VKT__OP_MATMUL, 4, 3, 5, VKT_TRANS_A, make_matmul, apply_matmul,
+     &bmm_2x2_shared_b},
+    {"bmm_shared_a_nn", VKT__OP_MATMUL, 4, 5, 3, 0, make_matmul, apply_matmul, &bmm_3_shared_a},
+    {"bmm_shared_a_tt", VKT__OP_MATMUL, 3, 4, 5, VKT_TRANS_A | VKT_TRANS_B, make_matmul,
+     apply_matmul, &bmm_3_shared_a},
     {"add_bias", VKT__OP_ADD_BIAS, 65, 3, 0, 0, make_add_bias, apply_add_bias, NULL},
+    {"add_bias_4d", VKT__OP_ADD_BIAS, 3, 5, 0, 0, make_add_bias, apply_add_bias, &bmm_2x3},
     {"mul_self", VKT__OP_MUL, 1, 63, 0, 0, make_one, apply_mul_self, NULL},
     {"softmax_xent", VKT__OP_SOFTMAX_XENT, 65, 10, 0, 0, make_softmax_xent, apply_softmax_xent,
      NULL},

@@ -1,7 +1,8 @@
 /*
  * check_matmul.c — vkt_matmul and its backward pass against src/ref/ref_matmul.c, for the four
  * transpose combinations and both kernels (shaders/matmul_tiled.comp, matmul_regblock.comp),
- * forced through src/ops/matmul.h whatever the device would pick.
+ * forced through src/ops/matmul.h whatever the device would pick; 2-D products, batched ones
+ * (3-D and 4-D, batches of 1, 3, 6 and 7) and batches sharing a 2-D operand (a or b).
  *
  * Error measure and tolerance. For C[i, j] = sum_k x_k y_k summed in fp32 (any order, with or
  * without fused multiply-adds) the rounding error is at most gamma_K * sum_k |x_k y_k| with
@@ -9,7 +10,10 @@
  * |got - want| by S[i, j] = sum_k |x_k y_k| (plus |initial value| when accumulating) and allows
  * (K + 2) u for the product (K for the sum, ~1 for gamma_K's slack and rounding the double
  * reference to float) and (N + 3) u for dA, (M + 3) u for dB (their sums run over N and M; one
- * more for adding into the existing gradient, one for the reference's second rounding). It is
+ * more for adding into the existing gradient, one for the reference's second rounding); a
+ * shared operand's gradient sums over batch * N (batch * M) terms, in one product over the fused
+ * inner dimension or as per-batch products summed after (at most N + batch terms deep), so its
+ * bound is (batch * N + 3) u (dB: (batch * M + 3) u). It is
  * a worst-case bound, so correct kernels cannot fail it, while a dropped or misplaced term
  * costs about 1/K of S (>= 1e-3 here, > 15x the largest tolerance), and rounding operands to
  * fp16 costs ~2^-11 / sqrt(K) (caught for the small K cases).
@@ -22,23 +26,59 @@
 
 typedef struct mm_case {
     int64_t M, N, K;
-    bool grid_only; /* forward pass of the regblock kernel only (see below) */
+    bool grid_only;     /* forward pass of the regblock kernel only (see below) */
+    int nbd;            /* batch dimensions (0: a 2-D product) */
+    int64_t bdims[2];
+    char shared;        /* 'a' or 'b': that operand is 2-D, one matrix for every batch */
+    bool regblock_only; /* forward and backward, regblock kernel only (see below) */
 } mm_case;
 
 /* Tiles are 64x64 or 32x32 (tiled, 16 deep) and 32x8 ... 4x64 (regblock, 4 deep with vec4
  * loads): 1 and 3 are below everything, 63/65 straddle a tile, 1000 and 257x129x1000 leave
  * remainders on every axis (and K % 4 != 0 on 65 and 7); 36x20x23 runs the regblock kernel's vec4
  * loads along i and j (M, N % 4 == 0) and then its scalar k % 4 loop; 128x256x784 is an MLP layer
- * (batch 128, 784 -> 256) and 128x784x256 its input gradient's shape. The last case has 65537
- * output tiles of 4x64, so its grid is 2-D (vkt__groups_2d); it runs the forward pass of the
+ * (batch 128, 784 -> 256) and 128x784x256 its input gradient's shape. The 2-D case with 65537
+ * output tiles of 4x64 makes the grid 2-D (vkt__groups_2d); it runs the forward pass of the
  * regblock kernel only: the tiled kernel decodes its tile from vkt_flat_group() the same way, but
  * 65537 workgroups of 256 invocations with barriers take ~8 s on lavapipe, and the backward pass
- * is a 4M-long dot product that checks nothing new. */
+ * is a 4M-long dot product that checks nothing new.
+ * Batched: sizes from {1, 3, 63, 65, 100} with batches 1, 3 and 7; a shared b over a contiguous a
+ * is folded into one 2-D product (batch * M rows) and its gradient is one product over
+ * batch * M (flags 0, TB) or per-batch products summed after (TA, TA|TB); a shared a is never
+ * folded, its gradient always summed after. The (2, 3) cases are attention's q·kᵀ (T = 65,
+ * D = 63; ABt) and p·v shapes (every flag combination runs on each). The regblock-only cases
+ * run inner dimensions past MM_MAX_K (2^17, src/ops/matmul.c), split into accumulating
+ * dispatches: K = 300000 in 2-D, and the weight gradient of a shared b over 3 x 50000 rows; the
+ * tiled kernel takes the same host-side split, and 300000-long loops of 256 invocations with
+ * barriers are slow on lavapipe. */
+#define MM2(m, n, k) {m, n, k, false, 0, {0, 0}, 0, false}
+#define MM_BATCH(m, n, k, nbd, b0, b1, shared) {m, n, k, false, nbd, {b0, b1}, shared, false}
 static const mm_case cases[] = {
-    {1, 1, 1, false},         {3, 5, 7, false},        {63, 65, 64, false},
-    {64, 64, 64, false},      {65, 63, 1, false},      {1000, 3, 65, false},
-    {1, 1000, 3, false},      {128, 256, 784, false},  {128, 784, 256, false},
-    {257, 129, 1000, false},  {36, 20, 23, false},     {1, 65537 * 64, 1, true},
+    MM2(1, 1, 1),
+    MM2(3, 5, 7),
+    MM2(63, 65, 64),
+    MM2(64, 64, 64),
+    MM2(65, 63, 1),
+    MM2(1000, 3, 65),
+    MM2(1, 1000, 3),
+    MM2(128, 256, 784),
+    MM2(128, 784, 256),
+    MM2(257, 129, 1000),
+    MM2(36, 20, 23),
+    {1, 65537 * 64, 1, true, 0, {0, 0}, 0, false},
+    MM_BATCH(3, 65, 63, 1, 1, 0, 0),
+    MM_BATCH(63, 65, 100, 1, 3, 0, 0),
+    MM_BATCH(65, 1, 3, 1, 7, 0, 0),
+    MM_BATCH(1, 100, 65, 1, 7, 0, 0),
+    MM_BATCH(100, 63, 65, 1, 3, 0, 'b'),
+    MM_BATCH(3, 63, 1, 1, 7, 0, 'b'),
+    MM_BATCH(65, 100, 3, 1, 3, 0, 'a'),
+    MM_BATCH(63, 3, 65, 1, 7, 0, 'a'),
+    MM_BATCH(1, 65, 100, 1, 1, 0, 'a'),
+    MM_BATCH(65, 65, 63, 2, 2, 3, 0),
+    MM_BATCH(65, 63, 65, 2, 2, 3, 0),
+    {1, 1, 300000, false, 0, {0, 0}, 0, true},
+    {50000, 1, 1, false, 1, {3, 0}, 'b', true},
 };
 
 static const char *const forms[4] = {"AB", "AtB", "ABt", "AtBt"};
@@ -76,6 +116,28 @@ static void data_free(mm_data *d)
     free(d->c_abs), free(d->da_abs), free(d->db_abs);
 }
 
+/* The case's product for the reference. */
+static vkt__ref_mm ref_geom(const mm_case *k, int flags)
+{
+    int64_t batch = 1;
+    for (int d = 0; d < k->nbd; d++) {
+        batch *= k->bdims[d];
+    }
+    return (vkt__ref_mm){batch, k->M, k->N, k->K, flags, k->shared == 'a', k->shared == 'b'};
+}
+
+/* Shape of an operand: the batch dimensions (unless shared), then its stored matrix. */
+static int operand_shape(const mm_case *k, bool shared, int64_t rows, int64_t cols, int64_t *sh)
+{
+    int nd = 0;
+    for (int d = 0; !shared && d < k->nbd; d++) {
+        sh[nd++] = k->bdims[d];
+    }
+    sh[nd++] = rows;
+    sh[nd++] = cols;
+    return nd;
+}
+
 /* Runs forward and backward with one variant and reports both. */
 static void run_variant(vkt__check_ctx *c, const mm_case *k, int flags, vkt__matmul_variant v,
                         const mm_data *d, const char *shape)
@@ -84,21 +146,25 @@ static void run_variant(vkt__check_ctx *c, const mm_case *k, int flags, vkt__mat
     snprintf(op_f, sizeof op_f, "matmul.%s.%s", vkt__matmul_variant_name(v), forms[flags]);
     snprintf(op_b, sizeof op_b, "matmul_backward.%s.%s", vkt__matmul_variant_name(v),
              forms[flags]);
-    bool want_f = vkt__check_wants(c, op_f) && (!k->grid_only || v == VKT__MATMUL_REGBLOCK);
-    bool want_b = vkt__check_wants(c, op_b) && !k->grid_only;
+    bool kernel_ok = (!k->grid_only && !k->regblock_only) || v == VKT__MATMUL_REGBLOCK;
+    bool want_f = vkt__check_wants(c, op_f) && kernel_ok;
+    bool want_b = vkt__check_wants(c, op_b) && kernel_ok && !k->grid_only;
     if (!want_f && !want_b) {
         return;
     }
     bool ta = flags & VKT_TRANS_A, tb = flags & VKT_TRANS_B;
-    int64_t sa[2] = {ta ? k->K : k->M, ta ? k->M : k->K};
-    int64_t sb[2] = {tb ? k->N : k->K, tb ? k->K : k->N};
-    int64_t sc[2] = {k->M, k->N};
-    int64_t na = k->M * k->K, nb = k->K * k->N, nc = k->M * k->N;
+    vkt__ref_mm g = ref_geom(k, flags);
+    int64_t sa[VKT_MAX_DIMS], sb[VKT_MAX_DIMS], sc[VKT_MAX_DIMS];
+    int nda = operand_shape(k, g.a_shared, ta ? k->K : k->M, ta ? k->M : k->K, sa);
+    int ndb = operand_shape(k, g.b_shared, tb ? k->N : k->K, tb ? k->K : k->N, sb);
+    int ndc = operand_shape(k, false, k->M, k->N, sc);
+    int64_t na = (g.a_shared ? 1 : g.batch) * k->M * k->K;
+    int64_t nb = (g.b_shared ? 1 : g.batch) * k->K * k->N, nc = g.batch * k->M * k->N;
 
     vkt_scope_begin(c->dev);
     double t0 = vkt__now();
-    vkt_tensor *ta_t = vkt__check_tensor(c->dev, VKT_F32, d->a, 2, sa);
-    vkt_tensor *tb_t = vkt__check_tensor(c->dev, VKT_F32, d->b, 2, sb);
+    vkt_tensor *ta_t = vkt__check_tensor(c->dev, VKT_F32, d->a, nda, sa);
+    vkt_tensor *tb_t = vkt__check_tensor(c->dev, VKT_F32, d->b, ndb, sb);
     vkt_tensor_set_requires_grad(ta_t, want_b);
     vkt_tensor_set_requires_grad(tb_t, want_b);
     vkt_tensor *out = vkt__matmul_ex(ta_t, tb_t, flags, v);
@@ -118,9 +184,9 @@ static void run_variant(vkt__check_ctx *c, const mm_case *k, int flags, vkt__mat
         /* gradients start from ra / rb: backward must add to them */
         t0 = vkt__now();
         float *gda = NULL, *gdb = NULL;
-        vkt_tensor *ga = vkt__check_tensor(c->dev, VKT_F32, d->ra, 2, sa);
-        vkt_tensor *gb = vkt__check_tensor(c->dev, VKT_F32, d->rb, 2, sb);
-        vkt_tensor *gout = vkt__check_tensor(c->dev, VKT_F32, d->g, 2, sc);
+        vkt_tensor *ga = vkt__check_tensor(c->dev, VKT_F32, d->ra, nda, sa);
+        vkt_tensor *gb = vkt__check_tensor(c->dev, VKT_F32, d->rb, ndb, sb);
+        vkt_tensor *gout = vkt__check_tensor(c->dev, VKT_F32, d->g, ndc, sc);
         if (out && out->node && ga && gb && gout && vkt_tensor_set_grad(ta_t, ga) == VKT_OK &&
             vkt_tensor_set_grad(tb_t, gb) == VKT_OK &&
             vkt__matmul_backward(out->node, gout) == VKT_OK) {
@@ -131,11 +197,13 @@ static void run_variant(vkt__check_ctx *c, const mm_case *k, int flags, vkt__mat
         if (!gda || !gdb) {
             vkt__check_report_failure(c, op_b, shape);
         } else {
-            /* dA sums over N terms, dB over M; each against its own bound, (N + 3) u and
-             * (M + 3) u (the reference rounds twice: the gradient, then the sum with the
-             * initial value), reported as the worse ratio */
-            double ea = scaled_err(gda, d->da, d->da_abs, d->ra, na) / (double)(k->N + 3);
-            double eb = scaled_err(gdb, d->db, d->db_abs, d->rb, nb) / (double)(k->M + 3);
+            /* dA sums over N terms, dB over M (times the batch for a shared operand); each
+             * against its own bound, (terms + 3) u (the reference rounds twice: the gradient,
+             * then the sum with the initial value), reported as the worse ratio */
+            double terms_a = (double)(k->N * (g.a_shared ? g.batch : 1));
+            double terms_b = (double)(k->M * (g.b_shared ? g.batch : 1));
+            double ea = scaled_err(gda, d->da, d->da_abs, d->ra, na) / (terms_a + 3);
+            double eb = scaled_err(gdb, d->db, d->db_abs, d->rb, nb) / (terms_b + 3);
             char note[64];
             snprintf(note, sizeof note, "dA %.3g, dB %.3g of their bounds", ea * 0x1p24,
                      eb * 0x1p24);
@@ -151,12 +219,21 @@ void vkt__check_matmul(vkt__check_ctx *c)
 {
     for (size_t i = 0; i < VKT__ARRAY_LEN(cases); i++) {
         const mm_case *k = &cases[i];
-        int64_t na = k->M * k->K, nb = k->K * k->N, nc = k->M * k->N;
+        vkt__ref_mm g0 = ref_geom(k, 0);
+        int64_t na = (g0.a_shared ? 1 : g0.batch) * k->M * k->K;
+        int64_t nb = (g0.b_shared ? 1 : g0.batch) * k->K * k->N, nc = g0.batch * k->M * k->N;
         char shape[64];
-        snprintf(shape, sizeof shape, "%lldx%lldx%lld", (long long)k->M, (long long)k->N,
-                 (long long)k->K);
+        size_t at = 0;
+        for (int d = 0; d < k->nbd; d++) {
+            at += (size_t)snprintf(shape + at, sizeof shape - at, "%s%lld", d ? "x" : "[",
+                                   (long long)k->bdims[d]);
+        }
+        snprintf(shape + at, sizeof shape - at, "%s%lldx%lldx%lld%s", k->nbd ? "]" : "",
+                 (long long)k->M, (long long)k->N, (long long)k->K,
+                 k->shared == 'a' ? " a shared" : k->shared == 'b' ? " b shared" : "");
         for (int flags = 0; flags < 4; flags++) {
             bool bwd = !k->grid_only;
+            vkt__ref_mm g = ref_geom(k, flags);
             mm_data d = {
                 .a = vkt__check_rand(c, na, -1.0f, 1.0f),
                 .b = vkt__check_rand(c, nb, -1.0f, 1.0f),
@@ -179,11 +256,10 @@ void vkt__check_matmul(vkt__check_ctx *c)
                 data_free(&d);
                 continue;
             }
-            vkt__ref_matmul(d.c, d.a, d.b, k->M, k->N, k->K, flags);
-            vkt__ref_matmul_abs(d.c_abs, d.a, d.b, k->M, k->N, k->K, flags);
+            vkt__ref_matmul(d.c, d.a, d.b, &g);
+            vkt__ref_matmul_abs(d.c_abs, d.a, d.b, &g);
             if (bwd) {
-                vkt__ref_matmul_backward(d.da, d.db, d.da_abs, d.db_abs, d.a, d.b, d.g, k->M,
-                                         k->N, k->K, flags);
+                vkt__ref_matmul_backward(d.da, d.db, d.da_abs, d.db_abs, d.a, d.b, d.g, &g);
                 for (int64_t x = 0; x < na; x++) {
                     d.da[x] = (float)((double)d.da[x] + d.ra[x]);
                 }

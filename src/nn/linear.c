@@ -1,7 +1,8 @@
 /*
- * linear.c — torch.nn.Linear as a layer over a model's parameters: y = x Wᵀ + b, composed of
- * vkt_matmul (VKT_TRANS_B) and vkt_add_bias, so the backward is autograd's. The pattern every
- * layer follows (src/nn/layer.h). Test: tests/test_params.c, tests/test_nn.c.
+ * linear.c — torch.nn.Linear as a layer over a model's parameters: y = x Wᵀ + b for x (..., in),
+ * composed of vkt_matmul (VKT_TRANS_B, W shared by every leading index) and vkt_add_bias, so the
+ * backward is autograd's. The pattern every layer follows (src/nn/layer.h). Tests:
+ * tests/test_params.c, tests/test_nn.c (N-D input: linear_on_nd_input).
  */
 #include <math.h>
 
@@ -46,8 +47,13 @@ vkt_tensor *vkt_linear_forward(const vkt_linear_layer *l, const vkt_tensor *x)
     if (!l || !x) {
         return NULL;
     }
-    vkt_tensor *h = vkt_matmul(x, vkt_param_tensor(l->weight), VKT_TRANS_B);
-    return l->bias ? vkt_add_bias(h, vkt_param_tensor(l->bias)) : h;
+    /* x (..., in) · Wᵀ: W is shared by every leading index, and vkt_matmul folds the leading
+     * dimensions into one 2-D product's rows; a 1-D x is one row */
+    bool vec = vkt_tensor_ndim(x) == 1;
+    const vkt_tensor *x2 = vec ? vkt_reshape(x, 2, (int64_t[2]){1, vkt_tensor_dim(x, 0)}) : x;
+    vkt_tensor *h = vkt_matmul(x2, vkt_param_tensor(l->weight), VKT_TRANS_B);
+    vkt_tensor *y = l->bias ? vkt_add_bias(h, vkt_param_tensor(l->bias)) : h;
+    return vec && y ? vkt_reshape(y, 1, (int64_t[1]){l->out}) : y;
 }
 
 /* ---- in a sequential model ------------------------------------------------------------------- */

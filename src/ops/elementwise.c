@@ -362,28 +362,34 @@ vkt_tensor *vkt_add_bias(const vkt_tensor *x, const vkt_tensor *bias)
     }
     const char *op = "vkt_add_bias";
     if (!vkt__check_same_device(op, x, bias) || !vkt__check_dtype(op, "x", x, VKT_F32) ||
-        !vkt__check_dtype(op, "bias", bias, VKT_F32) || !vkt__check_ndim(op, "x", x, 2) ||
-        !vkt__check_ndim(op, "bias", bias, 1)) {
+        !vkt__check_dtype(op, "bias", bias, VKT_F32) || !vkt__check_ndim(op, "bias", bias, 1)) {
         return NULL;
     }
-    if (bias->shape[0] != x->shape[1]) {
+    int64_t cols = x->shape[x->ndim - 1];
+    if (bias->shape[0] != cols) {
         char dx[96], db[96];
-        vkt__error(VKT_SHAPE_MISMATCH, "%s: x is %s so bias must be [%lld] f32, but it is %s", op,
-                   vkt_tensor_describe(x, dx, sizeof dx), (long long)x->shape[1],
+        vkt__error(VKT_SHAPE_MISMATCH,
+                   "%s: x is %s so bias must be [%lld] f32 (its last dimension), but it is %s", op,
+                   vkt_tensor_describe(x, dx, sizeof dx), (long long)cols,
                    vkt_tensor_describe(bias, db, sizeof db));
         return NULL;
     }
-    return ew_forward(VKT__OP_ADD_BIAS, EW_ADD_BIAS, x, bias, 0.0f, (uint32_t)x->shape[1]);
+    return ew_forward(VKT__OP_ADD_BIAS, EW_ADD_BIAS, x, bias, 0.0f, (uint32_t)cols);
 }
 
-/* d/dx = gout; d/dbias = gout summed over rows. */
+/* d/dx = gout; d/dbias = gout summed over every dimension but the last (as rows of a 2-D view). */
 vkt_status vkt__add_bias_backward(vkt__node *n, const vkt_tensor *gout)
 {
     vkt_tensor *x = n->in[0], *bias = n->in[1];
     vkt_status s = vkt__wants_grad(x) ? acc_scaled(x, gout, 1.0f) : VKT_OK;
     if (s == VKT_OK && vkt__wants_grad(bias)) {
         vkt_tensor *g = vkt__grad_of(bias);
-        s = g ? vkt__sum_cols(gout, g, true) : vkt_last_status();
+        int64_t cols = bias->shape[0];
+        vkt_tensor *rows = g ? vkt_tensor_view((vkt_tensor *)gout, 0, 2,
+                                               (int64_t[2]){gout->numel / cols, cols})
+                             : NULL;
+        s = rows ? vkt__sum_cols(rows, g, true) : vkt_last_status();
+        vkt_tensor_free(rows);
     }
     return s;
 }

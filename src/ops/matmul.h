@@ -1,8 +1,9 @@
 /*
  * matmul.h — internal entry points of the matmul family, for the checks, the tests and the bench.
  *
- * Two kernels compute C (+)= op(A)·op(B); vkt_matmul picks one from the device's capabilities
- * (vkt__device_caps(dev)->cpu_like) and these functions let callers force either:
+ * Two kernels compute C (+)= op(A)·op(B), batched (a batch index in the grid, per-operand batch
+ * strides, 0 for a 2-D operand shared by every batch); vkt_matmul picks one from the device's
+ * capabilities (vkt__device_caps(dev)->cpu_like) and these functions let callers force either:
  *   VKT__MATMUL_TILED     shaders/matmul_tiled.comp: shared-memory tiles, for GPUs
  *   VKT__MATMUL_REGBLOCK  shaders/matmul_regblock.comp: register blocking, no shared memory, for
  *                         CPU drivers (lavapipe), where per-invocation loads are the bottleneck
@@ -31,10 +32,25 @@ vkt__matmul_variant vkt__matmul_default_variant(const vkt_device *dev);
 vkt_tensor *vkt__matmul_ex(const vkt_tensor *a, const vkt_tensor *b, int flags,
                            vkt__matmul_variant v);
 
-/* c = op(a)·op(b), or c += op(a)·op(b) with `accumulate`, into an existing f32 tensor of M·N
- * elements (written row-major, whatever c's shape) that must not overlap a or b. Validates a and
- * b like vkt_matmul, and c's dtype and size. The backward pass uses it with accumulate. */
+/* Internal flag of vkt__matmul_into (beside VKT_TRANS_A / VKT_TRANS_B): c is (M, N) and gets
+ * the sum over the batches of the per-batch products (the gradient of a 2-D operand that a
+ * batched product shared among its batches). */
+#define VKT__MATMUL_SUM_BATCHES 4
+/* Floats of the temporary that holds per-batch products before they are summed, where the
+ * batches cannot fuse into the inner dimension: 64 MiB; more batches than fit are summed in
+ * groups. */
+#define VKT__MATMUL_SUM_TEMP (16u << 20)
+
+/* c = op(a)·op(b), or c += op(a)·op(b) with `accumulate`, into an existing f32 tensor that must
+ * not overlap a or b: batch·M·N elements (batch·(M, N) written row-major, whatever c's shape),
+ * or M·N with VKT__MATMUL_SUM_BATCHES. Validates a and b like vkt_matmul (batches included), and
+ * c's dtype and size. The backward passes (matmul's, conv2d's) use it with accumulate. */
 vkt_status vkt__matmul_into(const vkt_tensor *a, const vkt_tensor *b, vkt_tensor *c, int flags,
                             bool accumulate, vkt__matmul_variant v);
+/* vkt__matmul_into with the temporary of VKT__MATMUL_SUM_BATCHES limited to sum_temp floats (at
+ * least one batch's product is always made), so a test can exercise the grouped sum. */
+vkt_status vkt__matmul_into_ex(const vkt_tensor *a, const vkt_tensor *b, vkt_tensor *c,
+                               int flags, bool accumulate, vkt__matmul_variant v,
+                               uint32_t sum_temp);
 
 #endif

@@ -170,17 +170,24 @@ void vkt__ref_augment_draw(uint64_t seed, uint32_t epoch, uint32_t id, uint32_t 
                            uint32_t range_x, uint32_t *oy, uint32_t *ox, bool *flip);
 
 /* ---- matmul (src/ref/ref_matmul.c); flags VKT_TRANS_A / VKT_TRANS_B as in vkt_matmul ---- */
-/* c (M, N) = op(a) (M, K) · op(b) (K, N) */
-void vkt__ref_matmul(float *c, const float *a, const float *b, int64_t M, int64_t N, int64_t K,
-                     int flags);
-/* s[i, j] = sum_k |op(a)[i, k] op(b)[k, j]|: the scale of C[i, j]'s rounding error */
-void vkt__ref_matmul_abs(double *s, const float *a, const float *b, int64_t M, int64_t N,
-                         int64_t K, int flags);
-/* da = dL/da and db = dL/db (stored like a and b) for L with dL/dC = g (M, N); da_abs / db_abs
- * (may be NULL) get the matching sums of absolute products */
+/* A batched product: for bt < batch, C[bt] (M, N) = op(A[bt]) (M, K) · op(B[bt]) (K, N), every
+ * operand a run of batch matrices, except a shared one (a 2-D operand that every batch uses);
+ * batch 1 is the plain 2-D product. */
+typedef struct vkt__ref_mm {
+    int64_t batch, M, N, K;
+    int flags;
+    bool a_shared, b_shared;
+} vkt__ref_mm;
+/* c (batch, M, N) */
+void vkt__ref_matmul(float *c, const float *a, const float *b, const vkt__ref_mm *g);
+/* s[bt, i, j] = sum_k |op(a)[bt, i, k] op(b)[bt, k, j]|: the scale of C's rounding error */
+void vkt__ref_matmul_abs(double *s, const float *a, const float *b, const vkt__ref_mm *g);
+/* da = dL/da and db = dL/db (stored like a and b; a shared operand's sums over the batches) for
+ * L with dL/dC = gout (batch, M, N); da_abs / db_abs (may be NULL) get the matching sums of
+ * absolute products */
 void vkt__ref_matmul_backward(float *da, float *db, double *da_abs, double *db_abs,
-                              const float *a, const float *b, const float *g, int64_t M,
-                              int64_t N, int64_t K, int flags);
+                              const float *a, const float *b, const float *gout,
+                              const vkt__ref_mm *g);
 
 /* ---- metrics (src/ref/ref_metrics.c): torchmetrics' update and compute on the host ---- */
 /* The host twin of a vkt_metric: its desc with defaults filled in and its state, counted in 64
