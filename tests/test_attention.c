@@ -18,30 +18,12 @@
 
 static vkt_tensor *upload(const float *x, int ndim, const int64_t *shape)
 {
-    vkt_tensor *t = vkt_tensor_new(test_dev, VKT_F32, ndim, shape);
-    assert_non_null(t);
-    assert_int_equal(vkt_tensor_upload(t, x, vkt_tensor_bytes(t)), VKT_OK);
-    return t;
+    return test_upload(VKT_F32, x, ndim, shape);
 }
 
-static float *fetch(const vkt_tensor *t)
-{
-    assert_non_null(t);
-    float *p = malloc(vkt_tensor_bytes(t));
-    assert_non_null(p);
-    assert_int_equal(vkt_tensor_download(t, p, vkt_tensor_bytes(t)), VKT_OK);
-    return p;
-}
+static float *fetch(const vkt_tensor *t) { return test_fetch(t); }
 
-static float *ramp(int64_t n, int64_t mul)
-{
-    float *x = malloc((size_t)n * sizeof *x);
-    assert_non_null(x);
-    for (int64_t i = 0; i < n; i++) {
-        x[i] = (float)((i * mul) % 101) * 0.02f - 1.0f + 0.001f;
-    }
-    return x;
-}
+static float *ramp(int64_t n, int64_t mul) { return test_ramp(n, mul, 0); }
 
 static void attention_matches_reference(void **state)
 {
@@ -362,44 +344,23 @@ static void errors_are_clear(void **state)
 
 #define TORCH_TOL 1e-4
 
-static const test_fixture *fixtures;
-static int n_fixtures;
 static const char *fixture_path;
 
 static const test_fixture *get(const char *cfg, const char *what, bool required)
 {
-    char name[96];
-    snprintf(name, sizeof name, "%s/%s", cfg, what);
-    for (int i = 0; i < n_fixtures; i++) {
-        if (strcmp(fixtures[i].name, name) == 0) {
-            return &fixtures[i];
-        }
-    }
-    if (required) {
-        fail_msg("fixture %s missing", name);
-    }
-    return NULL;
+    return required ? test_fixture_get("%s/%s", cfg, what) : test_fixture_find("%s/%s", cfg, what);
 }
 
-/* max |a - b| / max(|b|, 1e-2): relative, with a floor for values that pass through zero */
 static double torch_err(const vkt_tensor *t, const test_fixture *want)
 {
-    assert_int_equal(vkt_tensor_numel(t), want->n);
-    float *a = fetch(t);
-    double m = 0;
-    for (int64_t i = 0; i < want->n; i++) {
-        double e = fabs((double)a[i] - want->v[i]) / fmax(fabs((double)want->v[i]), 1e-2);
-        m = !(e <= m) ? (isnan(e) ? INFINITY : e) : m;
-    }
-    free(a);
-    return m;
+    return test_torch_err(t, want, 1e-2);
 }
 
 static void attention_matches_torch(void **state)
 {
     (void)state;
     static const char *cfgs[] = {"basic", "causal", "mask", "causal_mask_d65", "long_d32", "d160"};
-    fixtures = test_fixtures_load(fixture_path, 40, &n_fixtures);
+    test_fixtures_load(fixture_path, 40, NULL);
     double worst[4] = {0};
     static const char *what[4] = {"out", "dq", "dk", "dv"};
     for (size_t c = 0; c < sizeof cfgs / sizeof cfgs[0]; c++) {

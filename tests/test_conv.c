@@ -16,23 +16,6 @@
 #include "shaders/pool_ops.h"
 #include "test_util.h"
 
-static vkt_tensor *upload(const float *x, int ndim, const int64_t *shape)
-{
-    vkt_tensor *t = vkt_tensor_new(test_dev, VKT_F32, ndim, shape);
-    assert_non_null(t);
-    assert_int_equal(vkt_tensor_upload(t, x, vkt_tensor_bytes(t)), VKT_OK);
-    return t;
-}
-
-static void *fetch(const vkt_tensor *t)
-{
-    assert_non_null(t);
-    void *p = malloc(vkt_tensor_bytes(t));
-    assert_non_null(p);
-    assert_int_equal(vkt_tensor_download(t, p, vkt_tensor_bytes(t)), VKT_OK);
-    return p;
-}
-
 static void conv_matches_reference(void **state)
 {
     (void)state;
@@ -55,21 +38,21 @@ static void max_pool_nan_and_inf(void **state)
     vkt_scope_begin(test_dev);
     float x[8] = {1.0f, NAN, 3.0f, NAN, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
     int64_t shape[4] = {1, 2, 2, 2};
-    vkt_tensor *tx = upload(x, 4, shape);
+    vkt_tensor *tx = test_upload(VKT_F32, x, 4, shape);
     vkt_tensor_set_requires_grad(tx, true);
     vkt_tensor *y = vkt_max_pool2d(tx, &(vkt_pool2d_params){.kernel = {2, 2}});
     assert_non_null(y);
     assert_int_equal(vkt_tensor_numel(y), 2);
-    float *hy = fetch(y);
+    float *hy = test_fetch(y);
     assert_true(isnan(hy[0]));
     assert_true(isinf(hy[1]) && hy[1] < 0);
-    int32_t *idx = fetch(y->node->saved);
+    int32_t *idx = test_fetch(y->node->saved);
     assert_int_equal(idx[0], 3);
     assert_int_equal(idx[1], 0);
     float g[2] = {2.0f, 5.0f};
-    vkt_tensor *tg = upload(g, 4, (int64_t[4]){1, 2, 1, 1});
+    vkt_tensor *tg = test_upload(VKT_F32, g, 4, (int64_t[4]){1, 2, 1, 1});
     assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, tg))), VKT_OK);
-    float *dx = fetch(vkt_tensor_grad(tx));
+    float *dx = test_fetch(vkt_tensor_grad(tx));
     for (int i = 0; i < 8; i++) {
         assert_true(dx[i] == (i == 3 ? 2.0f : i == 4 ? 5.0f : 0.0f));
     }
@@ -96,7 +79,7 @@ static void backward_is_bitwise_deterministic(void **state)
     float *out[2][3];
     for (int r = 0; r < 2; r++) {
         vkt_scope_begin(test_dev);
-        vkt_tensor *tx = upload(x, 4, xs), *tw = upload(w, 4, ws);
+        vkt_tensor *tx = test_upload(VKT_F32, x, 4, xs), *tw = test_upload(VKT_F32, w, 4, ws);
         vkt_tensor_set_requires_grad(tx, true);
         vkt_tensor_set_requires_grad(tw, true);
         vkt_conv2d_params p = {.stride = {2, 1}, .padding = {1, 1}, .groups = 2};
@@ -104,9 +87,9 @@ static void backward_is_bitwise_deterministic(void **state)
         vkt_tensor *z = vkt_avg_pool2d(vkt_max_pool2d(y, &(vkt_pool2d_params){.kernel = {2, 2}}),
                                        &(vkt_pool2d_params){.kernel = {2, 2}, .stride = {1, 1}});
         assert_int_equal(vkt_backward(vkt_sum(vkt_mul(z, z))), VKT_OK);
-        out[r][0] = fetch(y);
-        out[r][1] = fetch(vkt_tensor_grad(tx));
-        out[r][2] = fetch(vkt_tensor_grad(tw));
+        out[r][0] = test_fetch(y);
+        out[r][1] = test_fetch(vkt_tensor_grad(tx));
+        out[r][2] = test_fetch(vkt_tensor_grad(tw));
         vkt_scope_end(test_dev);
     }
     assert_memory_equal(out[0][1], out[1][1], (size_t)n * sizeof(float));
@@ -156,16 +139,16 @@ static void adaptive_pool_long_windows(void **state)
         vkt__ref_pool2d(want, NULL, x, POOL_ADAPTIVE_AVG, &d);
         vkt__ref_pool2d_backward(want_dx, dy, NULL, POOL_ADAPTIVE_AVG, &d);
         vkt_scope_begin(test_dev);
-        vkt_tensor *xt = upload(x, 4, (int64_t[]){d.n, d.c, d.h, d.w});
+        vkt_tensor *xt = test_upload(VKT_F32, x, 4, (int64_t[]){d.n, d.c, d.h, d.w});
         vkt_tensor_set_requires_grad(xt, true);
         vkt_tensor *y = vkt_adaptive_avg_pool2d(xt, d.oh, d.ow);
         assert_non_null(y);
         assert_int_equal(vkt_tensor_dim(y, 2), d.oh);
         assert_int_equal(vkt_tensor_dim(y, 3), d.ow);
         /* sum(y * dy) makes dy the output gradient */
-        vkt_tensor *dyt = upload(dy, 4, (int64_t[]){d.n, d.c, d.oh, d.ow});
+        vkt_tensor *dyt = test_upload(VKT_F32, dy, 4, (int64_t[]){d.n, d.c, d.oh, d.ow});
         assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, dyt))), VKT_OK);
-        float *got = fetch(y), *got_dx = fetch(vkt_tensor_grad(xt));
+        float *got = test_fetch(y), *got_dx = test_fetch(vkt_tensor_grad(xt));
         /* fp32 sums of up to 90000 terms against the double reference */
         assert_true(vkt__max_err(got, want, ny) < 1e-4);
         assert_true(vkt__max_err(got_dx, want_dx, nx) < 1e-4);
@@ -249,45 +232,18 @@ static void errors_are_clear(void **state)
 
 typedef test_fixture fix;
 
-static const fix *fixtures;
-static int n_fixtures;
 static const char *fixture_path;
 
-static void load_fixtures(void) { fixtures = test_fixtures_load(fixture_path, 50, &n_fixtures); }
+static void load_fixtures(void) { test_fixtures_load(fixture_path, 50, NULL); }
 
-/* The fixture `<cfg>/<what>`, or NULL when absent and !required. */
-static const fix *find(const char *cfg, const char *what, bool required)
-{
-    char name[128];
-    snprintf(name, sizeof name, "%s/%s", cfg, what);
-    for (int i = 0; i < n_fixtures; i++) {
-        if (strcmp(fixtures[i].name, name) == 0) {
-            return &fixtures[i];
-        }
-    }
-    if (required) {
-        fprintf(stderr, "fixture %s missing\n", name);
-        fail();
-    }
-    return NULL;
-}
-
-static vkt_tensor *upload_fix(const fix *f) { return upload(f->v, f->ndim, f->dims); }
+static vkt_tensor *upload_fix(const fix *f) { return test_upload(VKT_F32, f->v, f->ndim, f->dims); }
 
 static double torch_worst;
 
 /* max |a - b| / max(|b|, 1e-2): relative, with a floor for values that pass through zero */
 static void expect_close(const char *cfg, const char *what, const vkt_tensor *t)
 {
-    const fix *want = find(cfg, what, true);
-    assert_int_equal(vkt_tensor_numel(t), want->n);
-    float *a = fetch(t);
-    double m = 0;
-    for (int64_t i = 0; i < want->n; i++) {
-        double e = fabs((double)a[i] - want->v[i]) / fmax(fabs((double)want->v[i]), 1e-2);
-        m = !(e <= m) ? (isnan(e) ? INFINITY : e) : m;
-    }
-    free(a);
+    double m = test_torch_err(t, test_fixture_get("%s/%s", cfg, what), 1e-2);
     torch_worst = m > torch_worst ? m : torch_worst;
     if (!(m <= TORCH_TOL)) {
         fprintf(stderr, "%s %s: relative error %g > %g\n", cfg, what, m, TORCH_TOL);
@@ -300,8 +256,8 @@ static vkt_tensor *torch_op(const char *op, const vkt_tensor *x, const float *p,
                             vkt_tensor **w, vkt_tensor **b)
 {
     if (strcmp(op, "conv2d") == 0) {
-        const fix *fb = find(cfg, "bias", false);
-        *w = upload_fix(find(cfg, "weight", true));
+        const fix *fb = test_fixture_find("%s/%s", cfg, "bias");
+        *w = upload_fix(test_fixture_get("%s/%s", cfg, "weight"));
         *b = fb ? upload_fix(fb) : NULL;
         vkt_tensor_set_requires_grad(*w, true);
         vkt_tensor_set_requires_grad(*b, true);
@@ -351,10 +307,11 @@ static void matches_torch(void **state)
     for (size_t k = 0; k < sizeof cfgs / sizeof cfgs[0]; k++) {
         const char *cfg = cfgs[k].cfg;
         vkt_scope_begin(test_dev);
-        vkt_tensor *x = upload_fix(find(cfg, "x", true)), *w = NULL, *b = NULL;
-        vkt_tensor *g = upload_fix(find(cfg, "g", true));
+        vkt_tensor *x = upload_fix(test_fixture_get("%s/%s", cfg, "x")), *w = NULL, *b = NULL;
+        vkt_tensor *g = upload_fix(test_fixture_get("%s/%s", cfg, "g"));
         vkt_tensor_set_requires_grad(x, true);
-        vkt_tensor *y = torch_op(cfgs[k].op, x, find(cfg, "params", true)->v, cfg, &w, &b);
+        vkt_tensor *y =
+            torch_op(cfgs[k].op, x, test_fixture_get("%s/%s", cfg, "params")->v, cfg, &w, &b);
         assert_non_null(y);
         assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, g))), VKT_OK);
         expect_close(cfg, "y", y);

@@ -17,33 +17,6 @@
 #include "check/check.h"
 #include "test_util.h"
 
-static vkt_tensor *upload(vkt_dtype dtype, const void *v, int ndim, const int64_t *shape)
-{
-    vkt_tensor *t = vkt_tensor_new(test_dev, dtype, ndim, shape);
-    assert_non_null(t);
-    assert_int_equal(vkt_tensor_upload(t, v, vkt_tensor_bytes(t)), VKT_OK);
-    return t;
-}
-
-static void *fetch(const vkt_tensor *t)
-{
-    assert_non_null(t);
-    void *p = malloc(vkt_tensor_bytes(t));
-    assert_non_null(p);
-    assert_int_equal(vkt_tensor_download(t, p, vkt_tensor_bytes(t)), VKT_OK);
-    return p;
-}
-
-static float *ramp(int64_t n, int salt)
-{
-    float *x = malloc((size_t)n * sizeof *x);
-    assert_non_null(x);
-    for (int64_t i = 0; i < n; i++) {
-        x[i] = (float)((i * 37 + salt) % 101) * 0.02f - 1.0f + 0.001f;
-    }
-    return x;
-}
-
 static void embedding_matches_reference(void **state)
 {
     (void)state;
@@ -59,9 +32,9 @@ static void output_shapes_and_rows(void **state)
         int64_t shape[5];
     } cases[] = {{1, {1}}, {1, {3}}, {2, {4, 7}}, {3, {2, 3, 5}}, {5, {2, 1, 3, 1, 2}}};
     const int64_t v = 65, d = 63;
-    float *w = ramp(v * d, 0);
+    float *w = test_ramp(v * d, 37, 0);
     vkt_scope_begin(test_dev);
-    vkt_tensor *tw = upload(VKT_F32, w, 2, (int64_t[]){v, d});
+    vkt_tensor *tw = test_upload(VKT_F32, w, 2, (int64_t[]){v, d});
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         int64_t n = 1;
         for (int i = 0; i < cases[k].ndim; i++) {
@@ -71,14 +44,14 @@ static void output_shapes_and_rows(void **state)
         for (int64_t i = 0; i < n; i++) {
             idx[i] = (int32_t)((i * 29 + 7) % v);
         }
-        vkt_tensor *y = vkt_embedding(tw, upload(VKT_I32, idx, cases[k].ndim, cases[k].shape));
+        vkt_tensor *y = vkt_embedding(tw, test_upload(VKT_I32, idx, cases[k].ndim, cases[k].shape));
         assert_non_null(y);
         assert_int_equal(vkt_tensor_ndim(y), cases[k].ndim + 1);
         for (int i = 0; i < cases[k].ndim; i++) {
             assert_int_equal(vkt_tensor_dim(y, i), cases[k].shape[i]);
         }
         assert_int_equal(vkt_tensor_dim(y, -1), d);
-        float *got = fetch(y);
+        float *got = test_fetch(y);
         for (int64_t i = 0; i < n; i++) {
             assert_memory_equal(got + i * d, w + idx[i] * d, (size_t)d * sizeof *got);
         }
@@ -95,16 +68,16 @@ static void out_of_range_and_accumulation(void **state)
     (void)state;
     const int64_t v = 5, d = 3, n = 8;
     int32_t idx[8] = {0, -1, 5, 2, INT32_MAX, 0, INT32_MIN, 2};
-    float *w = ramp(v * d, 1), *r = ramp(n * d, 2);
+    float *w = test_ramp(v * d, 37, 1), *r = test_ramp(n * d, 37, 2);
     vkt_scope_begin(test_dev);
-    vkt_tensor *tw = upload(VKT_F32, w, 2, (int64_t[]){v, d});
-    vkt_tensor *ti = upload(VKT_I32, idx, 1, &n);
-    vkt_tensor *tr = upload(VKT_F32, r, 2, (int64_t[]){n, d});
+    vkt_tensor *tw = test_upload(VKT_F32, w, 2, (int64_t[]){v, d});
+    vkt_tensor *ti = test_upload(VKT_I32, idx, 1, &n);
+    vkt_tensor *tr = test_upload(VKT_F32, r, 2, (int64_t[]){n, d});
     vkt_tensor_set_requires_grad(tw, true);
     float *g[2];
     for (int pass = 0; pass < 2; pass++) {
         vkt_tensor *y = vkt_embedding(tw, ti);
-        float *got = fetch(y);
+        float *got = test_fetch(y);
         for (int64_t i = 0; i < n; i++) {
             bool valid = idx[i] >= 0 && idx[i] < v;
             for (int64_t j = 0; j < d; j++) {
@@ -117,7 +90,7 @@ static void out_of_range_and_accumulation(void **state)
         }
         free(got);
         assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, tr))), VKT_OK);
-        g[pass] = fetch(vkt_tensor_grad(tw));
+        g[pass] = test_fetch(vkt_tensor_grad(tw));
     }
     for (int64_t j = 0; j < d; j++) {
         float g0 = r[0 * d + j] + r[5 * d + j], g2 = r[3 * d + j] + r[7 * d + j];
@@ -144,17 +117,17 @@ static void one_run_past_the_loop_limit(void **state)
     (void)state;
     const int64_t v = 3, d = 2, n = 131073;
     int32_t *idx = malloc((size_t)n * sizeof *idx);
-    float *w = ramp(v * d, 3);
+    float *w = test_ramp(v * d, 37, 3);
     assert_non_null(idx);
     for (int64_t i = 0; i < n; i++) {
         idx[i] = 1;
     }
     vkt_scope_begin(test_dev);
-    vkt_tensor *tw = upload(VKT_F32, w, 2, (int64_t[]){v, d});
+    vkt_tensor *tw = test_upload(VKT_F32, w, 2, (int64_t[]){v, d});
     vkt_tensor_set_requires_grad(tw, true);
-    vkt_tensor *y = vkt_embedding(tw, upload(VKT_I32, idx, 1, &n));
+    vkt_tensor *y = vkt_embedding(tw, test_upload(VKT_I32, idx, 1, &n));
     assert_int_equal(vkt_backward(vkt_scale(vkt_sum(y), 0.5f)), VKT_OK);
-    float *g = fetch(vkt_tensor_grad(tw));
+    float *g = test_fetch(vkt_tensor_grad(tw));
     for (int64_t j = 0; j < d; j++) {
         assert_true(g[0 * d + j] == 0.0f);
         if (g[1 * d + j] != 0.5f * (float)n) {
@@ -180,15 +153,15 @@ static void gradient_is_bitwise_deterministic(void **state)
     for (int64_t i = 0; i < n; i++) {
         idx[i] = (int32_t)((i * i * 7919 + i) % (i % 3 ? 300 : v)); /* hot rows and spread ones */
     }
-    float *w = ramp(v * d, 4), *r = ramp(n * d, 5), *g[2];
+    float *w = test_ramp(v * d, 37, 4), *r = test_ramp(n * d, 37, 5), *g[2];
     for (int run = 0; run < 2; run++) {
         vkt_scope_begin(test_dev);
-        vkt_tensor *tw = upload(VKT_F32, w, 2, (int64_t[]){v, d});
+        vkt_tensor *tw = test_upload(VKT_F32, w, 2, (int64_t[]){v, d});
         vkt_tensor_set_requires_grad(tw, true);
-        vkt_tensor *y = vkt_embedding(tw, upload(VKT_I32, idx, 2, (int64_t[]){8, 1024}));
-        vkt_tensor *tr = upload(VKT_F32, r, 3, (int64_t[]){8, 1024, d});
+        vkt_tensor *y = vkt_embedding(tw, test_upload(VKT_I32, idx, 2, (int64_t[]){8, 1024}));
+        vkt_tensor *tr = test_upload(VKT_F32, r, 3, (int64_t[]){8, 1024, d});
         assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, tr))), VKT_OK);
-        g[run] = fetch(vkt_tensor_grad(tw));
+        g[run] = test_fetch(vkt_tensor_grad(tw));
         vkt_scope_end(test_dev);
     }
     assert_memory_equal(g[0], g[1], (size_t)(v * d) * sizeof *g[0]);
@@ -227,7 +200,7 @@ static void layer_names_shape_role_and_init(void **state)
         }
     }
     /* N(0, 1) as torch's nn.Embedding: mean and variance within 6 standard errors */
-    float *w = fetch(vkt_param_tensor(wte.weight));
+    float *w = test_fetch(vkt_param_tensor(wte.weight));
     const double n = 64000;
     double s = 0, s2 = 0;
     for (int64_t i = 0; i < 64000; i++) {
@@ -241,16 +214,16 @@ static void layer_names_shape_role_and_init(void **state)
     /* forward: the weight's rows; backward into the model's gradient block */
     vkt_scope_begin(test_dev);
     int32_t idx[6] = {999, 0, 5, 5, 17, 999};
-    vkt_tensor *y = vkt_embedding_forward(&wte, upload(VKT_I32, idx, 2, (int64_t[]){2, 3}));
+    vkt_tensor *y = vkt_embedding_forward(&wte, test_upload(VKT_I32, idx, 2, (int64_t[]){2, 3}));
     assert_non_null(y);
     assert_int_equal(vkt_tensor_dim(y, 2), 64);
-    float *got = fetch(y);
+    float *got = test_fetch(y);
     for (int i = 0; i < 6; i++) {
         assert_memory_equal(got + i * 64, w + idx[i] * 64, 64 * sizeof *got);
     }
     assert_int_equal(vkt_model_zero_grad(m), VKT_OK);
     assert_int_equal(vkt_backward(vkt_sum(y)), VKT_OK);
-    float *g = fetch(vkt_tensor_grad(vkt_param_tensor(wte.weight)));
+    float *g = test_fetch(vkt_tensor_grad(vkt_param_tensor(wte.weight)));
     for (int64_t row = 0; row < 1000; row++) {
         float want = row == 999 || row == 5 ? 2.0f : row == 0 || row == 17 ? 1.0f : 0.0f;
         for (int j = 0; j < 64; j++) {
@@ -332,69 +305,40 @@ static void errors_are_clear(void **state)
 /* ---- PyTorch agreement ---------------------------------------------------------------------- */
 
 #define TORCH_TOL 1e-4
+/* Errors are relative with a floor of 1e-2 for values that pass through zero: a gradient row of
+ * the "runs" case sums ~150 terms of either sign, to as little as ~0.02. */
 
 typedef test_fixture fix;
 
-static const fix *fixtures;
-static int n_fixtures;
 static const char *fixture_path;
-
-static const fix *get(const char *fmt, ...)
-{
-    char name[128];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    for (int i = 0; i < n_fixtures; i++) {
-        if (strcmp(fixtures[i].name, name) == 0) {
-            return &fixtures[i];
-        }
-    }
-    fprintf(stderr, "fixture %s missing\n", name);
-    fail();
-    return NULL;
-}
-
-/* max |a - b| / max(|b|, 1e-2): relative, with a floor for values that pass through zero (a
- * gradient row of the "runs" case sums ~150 terms of either sign, to as little as ~0.02) */
-static double torch_err(const vkt_tensor *t, const fix *want)
-{
-    assert_int_equal(vkt_tensor_numel(t), want->n);
-    float *a = fetch(t);
-    double m = 0;
-    for (int64_t i = 0; i < want->n; i++) {
-        double e = fabs((double)a[i] - want->v[i]) / fmax(fabs((double)want->v[i]), 1e-2);
-        m = !(e <= m) ? (isnan(e) ? INFINITY : e) : m;
-    }
-    free(a);
-    return m;
-}
 
 static void embedding_matches_torch(void **state)
 {
     (void)state;
     static const char *const cases[] = {"small", "rep2d", "rep3d", "runs", "wide"};
-    fixtures = test_fixtures_load(fixture_path, 20, &n_fixtures);
+    test_fixtures_load(fixture_path, 20, NULL);
     double worst[2] = {0, 0};
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
-        const fix *fw = get("%s/weight", cases[k]), *fi = get("%s/indices", cases[k]);
-        const fix *fr = get("%s/r", cases[k]);
+        const fix *fw = test_fixture_get("%s/weight", cases[k]),
+                  *fi = test_fixture_get("%s/indices", cases[k]);
+        const fix *fr = test_fixture_get("%s/r", cases[k]);
         int32_t *idx = malloc((size_t)fi->n * sizeof *idx);
         assert_non_null(idx);
         for (int64_t i = 0; i < fi->n; i++) {
             idx[i] = (int32_t)fi->v[i];
         }
         vkt_scope_begin(test_dev);
-        vkt_tensor *tw = upload(VKT_F32, fw->v, fw->ndim, fw->dims);
+        vkt_tensor *tw = test_upload(VKT_F32, fw->v, fw->ndim, fw->dims);
         vkt_tensor_set_requires_grad(tw, true);
-        vkt_tensor *y = vkt_embedding(tw, upload(VKT_I32, idx, fi->ndim, fi->dims));
+        vkt_tensor *y = vkt_embedding(tw, test_upload(VKT_I32, idx, fi->ndim, fi->dims));
         assert_non_null(y);
         assert_int_equal(vkt_tensor_ndim(y), fr->ndim);
         assert_int_equal(
-            vkt_backward(vkt_sum(vkt_mul(y, upload(VKT_F32, fr->v, fr->ndim, fr->dims)))), VKT_OK);
-        double ey = torch_err(y, get("%s/y", cases[k]));
-        double eg = torch_err(vkt_tensor_grad(tw), get("%s/dweight", cases[k]));
+            vkt_backward(vkt_sum(vkt_mul(y, test_upload(VKT_F32, fr->v, fr->ndim, fr->dims)))),
+            VKT_OK);
+        double ey = test_torch_err(y, test_fixture_get("%s/y", cases[k]), 1e-2);
+        double eg =
+            test_torch_err(vkt_tensor_grad(tw), test_fixture_get("%s/dweight", cases[k]), 1e-2);
         fprintf(stderr, "torch %-6s V %lld D %lld N %lld: y %.3g, dweight %.3g\n", cases[k],
                 (long long)fw->dims[0], (long long)fw->dims[1], (long long)fi->n, ey, eg);
         worst[0] = ey > worst[0] ? ey : worst[0];

@@ -46,26 +46,10 @@ static void record(const char *what, double e)
     }
 }
 
-static const float *get(const char *key, int64_t want_numel)
-{
-    int ndim;
-    int64_t shape[VKT_MAX_DIMS];
-    const float *v = vkt_dict_get_floats(fx, key, &ndim, shape);
-    if (!v) {
-        fail_msg("the fixture has no %s", key);
-    }
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++) {
-        n *= shape[i];
-    }
-    assert_int_equal(n, want_numel);
-    return v;
-}
-
 /* The fixture's (B, T) tokens `key` as an i32 tensor. */
 static vkt_tensor *tokens(const char *key)
 {
-    const float *f = get(key, B * T);
+    const float *f = test_dict_floats(fx, key, B * T);
     int32_t v[B * T];
     for (int i = 0; i < B * T; i++) {
         v[i] = (int32_t)f[i];
@@ -110,16 +94,6 @@ static void make_gpt(const vkt_gpt_config *cfg, const char *init_prefix, vkt_gpt
     vkt_dict_destroy(sd);
 }
 
-static float *download(const vkt_tensor *t)
-{
-    assert_non_null(t);
-    size_t n = (size_t)vkt_tensor_numel(t);
-    float *v = malloc(n * sizeof *v);
-    assert_non_null(v);
-    assert_int_equal(vkt_tensor_download(t, v, n * sizeof *v), VKT_OK);
-    return v;
-}
-
 static vkt_tensor *loss_of(vkt_tensor *logits, vkt_tensor *y)
 {
     return vkt_softmax_xent(vkt_reshape(logits, 2, (int64_t[]){B * T, V}),
@@ -136,19 +110,20 @@ static void check_forward_backward(vkt_gpt *g, const char *prefix)
     assert_non_null(loss);
     assert_int_equal(vkt_model_zero_grad(g->model), VKT_OK);
     assert_int_equal(vkt_backward(loss), VKT_OK);
-    float *got = download(logits);
+    float *got = test_fetch(logits);
     snprintf(key, sizeof key, "%slogits", prefix);
-    record(key, rel_err(got, get(key, B * T * V), B * T * V));
+    record(key, rel_err(got, test_dict_floats(fx, key, B * T * V), B * T * V));
     free(got);
-    got = download(loss);
+    got = test_fetch(loss);
     snprintf(key, sizeof key, "%sloss", prefix);
-    record(key, rel_err(got, get(key, 1), 1));
+    record(key, rel_err(got, test_dict_floats(fx, key, 1), 1));
     free(got);
     for (uint32_t i = 0; i < vkt_model_num_tensors(g->model); i++) {
         vkt_tensor *t = vkt_model_tensor(g->model, i);
         snprintf(key, sizeof key, "%sgrad/%s", prefix, vkt_model_tensor_name(g->model, i));
-        got = download(vkt_tensor_grad(t));
-        record(key, rel_err(got, get(key, vkt_tensor_numel(t)), vkt_tensor_numel(t)));
+        got = test_fetch(vkt_tensor_grad(t));
+        record(key,
+               rel_err(got, test_dict_floats(fx, key, vkt_tensor_numel(t)), vkt_tensor_numel(t)));
         free(got);
     }
     vkt_scope_end(test_dev);
@@ -166,8 +141,8 @@ static void gpt_matches_torch(void **state)
     vkt_scope_begin(test_dev);
     vkt_tensor *norm = NULL;
     assert_int_equal(vkt_clip_grad_norm(g.model, 1.0f, &norm), VKT_OK);
-    float *got = download(norm);
-    record("grad_norm", rel_err(got, get("grad_norm", 1), 1));
+    float *got = test_fetch(norm);
+    record("grad_norm", rel_err(got, test_dict_floats(fx, "grad_norm", 1), 1));
     free(got);
     vkt_tensor_free(norm); /* the caller's, not the scope's */
     vkt_scope_end(test_dev);
@@ -195,7 +170,8 @@ static void gpt_matches_torch(void **state)
                                                             .eta_min = 3e-4f},
                                           &sched),
                      VKT_OK);
-    const float *want_lr = get("lr", STEPS), *want_loss = get("train_loss", STEPS + 1);
+    const float *want_lr = test_dict_floats(fx, "lr", STEPS),
+                *want_loss = test_dict_floats(fx, "train_loss", STEPS + 1);
     float losses[STEPS + 1];
     vkt_tensor *x = vkt_tensor_keep(tokens("x")), *y = vkt_tensor_keep(tokens("y"));
     for (int s = 0; s <= STEPS; s++) {
@@ -260,12 +236,12 @@ static void gpt_dropout_modes(void **state)
     make_gpt(&cfg, "init/", &g);
     vkt_scope_begin(test_dev);
     vkt_tensor *x = tokens("x");
-    float *a = download(vkt_gpt_forward(&g, x)), *b = download(vkt_gpt_forward(&g, x));
+    float *a = test_fetch(vkt_gpt_forward(&g, x)), *b = test_fetch(vkt_gpt_forward(&g, x));
     assert_true(rel_err(a, b, B * T * V) > 1e-3);
-    assert_true(rel_err(a, get("logits", B * T * V), B * T * V) > 1e-3);
+    assert_true(rel_err(a, test_dict_floats(fx, "logits", B * T * V), B * T * V) > 1e-3);
     vkt_model_train(g.model, false);
-    float *e = download(vkt_gpt_forward(&g, x));
-    assert_true(rel_err(e, get("logits", B * T * V), B * T * V) <= TOL);
+    float *e = test_fetch(vkt_gpt_forward(&g, x));
+    assert_true(rel_err(e, test_dict_floats(fx, "logits", B * T * V), B * T * V) <= TOL);
     vkt_scope_end(test_dev);
     free(a);
     free(b);
@@ -331,9 +307,10 @@ static void gpt_bad_input(void **state)
     assert_int_equal(g.config.width, 128);
     /* nanoGPT's init: N(0, 0.02) weights, N(0, 0.02 / sqrt(8)) c_proj, zero biases */
     vkt_scope_begin(test_dev);
-    float *w = download(vkt_param_tensor(vkt_model_find(m, "transformer.h.0.mlp.c_fc.weight")));
-    float *p = download(vkt_param_tensor(vkt_model_find(m, "transformer.h.3.mlp.c_proj.weight")));
-    float *bias = download(vkt_param_tensor(vkt_model_find(m, "transformer.h.0.attn.c_attn.bias")));
+    float *w = test_fetch(vkt_param_tensor(vkt_model_find(m, "transformer.h.0.mlp.c_fc.weight")));
+    float *p = test_fetch(vkt_param_tensor(vkt_model_find(m, "transformer.h.3.mlp.c_proj.weight")));
+    float *bias =
+        test_fetch(vkt_param_tensor(vkt_model_find(m, "transformer.h.0.attn.c_attn.bias")));
     double sw = 0, sp = 0;
     for (int i = 0; i < 512 * 128; i++) {
         sw += (double)w[i] * w[i];

@@ -17,33 +17,6 @@
 #include "check/check.h"
 #include "test_util.h"
 
-static vkt_tensor *upload(const float *x, int ndim, const int64_t *shape)
-{
-    vkt_tensor *t = vkt_tensor_new(test_dev, VKT_F32, ndim, shape);
-    assert_non_null(t);
-    assert_int_equal(vkt_tensor_upload(t, x, vkt_tensor_bytes(t)), VKT_OK);
-    return t;
-}
-
-static void *fetch(const vkt_tensor *t)
-{
-    assert_non_null(t);
-    void *p = malloc(vkt_tensor_bytes(t));
-    assert_non_null(p);
-    assert_int_equal(vkt_tensor_download(t, p, vkt_tensor_bytes(t)), VKT_OK);
-    return p;
-}
-
-static float *ramp(int64_t n)
-{
-    float *x = malloc((size_t)n * sizeof *x);
-    assert_non_null(x);
-    for (int64_t i = 0; i < n; i++) {
-        x[i] = (float)((i * 37) % 101) * 0.02f - 1.0f + 0.001f;
-    }
-    return x;
-}
-
 static void norm_matches_reference(void **state)
 {
     (void)state;
@@ -71,13 +44,13 @@ static void dropout_statistics_and_scale(void **state)
     (void)state;
     const int64_t n = 200000;
     static const float ps[] = {0.1f, 0.3f, 0.5f, 0.8f};
-    float *x = ramp(n);
+    float *x = test_ramp(n, 37, 0);
     vkt_scope_begin(test_dev);
-    vkt_tensor *tx = upload(x, 1, &n);
+    vkt_tensor *tx = test_upload(VKT_F32, x, 1, &n);
     for (size_t k = 0; k < sizeof ps / sizeof ps[0]; k++) {
         float p = ps[k];
         float scale = (float)(1.0 / (1.0 - (double)p));
-        float *y = fetch(vkt_dropout(tx, p, 1234 + k, 0, true));
+        float *y = test_fetch(vkt_dropout(tx, p, 1234 + k, 0, true));
         int64_t kept = 0;
         for (int64_t i = 0; i < n; i++) {
             if (y[i] != 0.0f) {
@@ -100,14 +73,14 @@ static void dropout_is_reproducible_from_seed_and_offset(void **state)
 {
     (void)state;
     const int64_t n = 5000;
-    float *x = ramp(n);
+    float *x = test_ramp(n, 37, 0);
     vkt_scope_begin(test_dev);
-    vkt_tensor *tx = upload(x, 1, &n);
-    float *a = fetch(vkt_dropout(tx, 0.5f, 99, 1u << 20, true));
-    float *b = fetch(vkt_dropout(tx, 0.5f, 99, 1u << 20, true));
-    float *c = fetch(vkt_dropout(tx, 0.5f, 99, (1u << 20) + 10, true));
-    float *d = fetch(vkt_dropout(tx, 0.5f, 100, 1u << 20, true));
-    float *u = fetch(vkt_rand_uniform(test_dev, 1, &n, 99, 1u << 20));
+    vkt_tensor *tx = test_upload(VKT_F32, x, 1, &n);
+    float *a = test_fetch(vkt_dropout(tx, 0.5f, 99, 1u << 20, true));
+    float *b = test_fetch(vkt_dropout(tx, 0.5f, 99, 1u << 20, true));
+    float *c = test_fetch(vkt_dropout(tx, 0.5f, 99, (1u << 20) + 10, true));
+    float *d = test_fetch(vkt_dropout(tx, 0.5f, 100, 1u << 20, true));
+    float *u = test_fetch(vkt_rand_uniform(test_dev, 1, &n, 99, 1u << 20));
     assert_memory_equal(a, b, (size_t)n * 4);
     int64_t differ = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -137,23 +110,23 @@ static void dropout_identity_and_all_dropped(void **state)
     float x[6] = {1, -2, 3, INFINITY, NAN, 0.5f};
     float dy[6] = {0.5f, 1, -1, 2, 3, 4};
     vkt_scope_begin(test_dev);
-    vkt_tensor *tx = upload(x, 1, &n), *tdy = upload(dy, 1, &n);
+    vkt_tensor *tx = test_upload(VKT_F32, x, 1, &n), *tdy = test_upload(VKT_F32, dy, 1, &n);
     vkt_tensor_set_requires_grad(tx, true);
     for (int mode = 0; mode < 2; mode++) {
         vkt_tensor *y =
             mode ? vkt_dropout(tx, 0.7f, 1, 0, false) : vkt_dropout(tx, 0.0f, 1, 0, true);
         assert_non_null(y);
         assert_ptr_not_equal(y, tx);
-        float *got = fetch(y);
+        float *got = test_fetch(y);
         assert_memory_equal(got, x, sizeof x);
         free(got);
         assert_int_equal(vkt_zero_grad(tx), VKT_OK);
         assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, tdy))), VKT_OK);
-        float *g = fetch(vkt_tensor_grad(tx));
+        float *g = test_fetch(vkt_tensor_grad(tx));
         assert_memory_equal(g, dy, sizeof dy);
         free(g);
     }
-    float *z = fetch(vkt_dropout(tx, 1.0f, 5, 0, true));
+    float *z = test_fetch(vkt_dropout(tx, 1.0f, 5, 0, true));
     for (int i = 0; i < 6; i++) {
         assert_true(z[i] == 0.0f && !signbit(z[i]));
     }
@@ -167,8 +140,8 @@ static void rand_statistics(void **state)
     (void)state;
     const int64_t n = 300000;
     vkt_scope_begin(test_dev);
-    float *u = fetch(vkt_rand_uniform(test_dev, 1, &n, 2024, 0));
-    float *z = fetch(vkt_rand_normal(test_dev, 1, &n, 2024, 0));
+    float *u = test_fetch(vkt_rand_uniform(test_dev, 1, &n, 2024, 0));
+    float *z = test_fetch(vkt_rand_normal(test_dev, 1, &n, 2024, 0));
     double su = 0, su2 = 0, sz = 0, sz2 = 0, sz4 = 0;
     for (int64_t i = 0; i < n; i++) {
         assert_true(u[i] >= 0.0f && u[i] < 1.0f);
@@ -198,18 +171,19 @@ static void batch_norm_is_bitwise_deterministic(void **state)
     (void)state;
     int64_t shape[4] = {128, 3, 28, 28}, c = 3;
     int64_t n = 128 * 3 * 28 * 28;
-    float *x = ramp(n);
+    float *x = test_ramp(n, 37, 0);
     float w[3] = {0.5f, 1, 2}, b[3] = {0, 1, -1};
     float *out[2], *gx[2];
     for (int r = 0; r < 2; r++) {
         vkt_scope_begin(test_dev);
-        vkt_tensor *tx = upload(x, 4, shape), *tw = upload(w, 1, &c), *tb = upload(b, 1, &c);
+        vkt_tensor *tx = test_upload(VKT_F32, x, 4, shape), *tw = test_upload(VKT_F32, w, 1, &c),
+                   *tb = test_upload(VKT_F32, b, 1, &c);
         vkt_tensor_set_requires_grad(tx, true);
         vkt_tensor *y =
             vkt_batch_norm(tx, tw, tb, NULL, NULL, &(vkt_batch_norm_params){.training = true});
-        out[r] = fetch(y);
+        out[r] = test_fetch(y);
         assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, y))), VKT_OK);
-        gx[r] = fetch(vkt_tensor_grad(tx));
+        gx[r] = test_fetch(vkt_tensor_grad(tx));
         vkt_scope_end(test_dev);
     }
     assert_memory_equal(out[0], out[1], (size_t)n * 4);
@@ -313,14 +287,15 @@ static void layer_norm_constant_rows(void **state)
     }
     for (int rms = 0; rms < 2; rms++) {
         vkt_scope_begin(test_dev);
-        vkt_tensor *tx = upload(x, 2, shape), *tw = upload(w, 1, &c), *tb = upload(b, 1, &c);
-        vkt_tensor *tg = upload(dy, 2, shape);
+        vkt_tensor *tx = test_upload(VKT_F32, x, 2, shape), *tw = test_upload(VKT_F32, w, 1, &c),
+                   *tb = test_upload(VKT_F32, b, 1, &c);
+        vkt_tensor *tg = test_upload(VKT_F32, dy, 2, shape);
         vkt_tensor_set_requires_grad(tx, true);
         vkt_tensor *y = rms ? vkt_rms_norm(tx, tw, 0.0f) : vkt_layer_norm(tx, tw, tb, 0.0f);
         assert_non_null(y);
-        float *got = fetch(y), *stats = fetch(y->node->saved);
+        float *got = test_fetch(y), *stats = test_fetch(y->node->saved);
         assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, tg))), VKT_OK);
-        float *gx = fetch(vkt_tensor_grad(tx));
+        float *gx = test_fetch(vkt_tensor_grad(tx));
         float eps = rms ? 1e-6f : 1e-5f;
         double rstd_want = 1.0 / sqrt((double)eps);
         for (int r = 0; r < R; r++) {
@@ -365,21 +340,22 @@ static void layer_norm_is_bitwise_deterministic(void **state)
 {
     (void)state;
     int64_t shape[2] = {300, 768}, c = 768, n = 300 * 768;
-    float *x = ramp(n), *w = ramp(c), *b = ramp(c);
+    float *x = test_ramp(n, 37, 0), *w = test_ramp(c, 37, 0), *b = test_ramp(c, 37, 0);
     float *out[2][4];
     for (int rms = 0; rms < 2; rms++) {
         for (int run = 0; run < 2; run++) {
             vkt_scope_begin(test_dev);
-            vkt_tensor *tx = upload(x, 2, shape), *tw = upload(w, 1, &c), *tb = upload(b, 1, &c);
+            vkt_tensor *tx = test_upload(VKT_F32, x, 2, shape),
+                       *tw = test_upload(VKT_F32, w, 1, &c), *tb = test_upload(VKT_F32, b, 1, &c);
             vkt_tensor_set_requires_grad(tx, true);
             vkt_tensor_set_requires_grad(tw, true);
             vkt_tensor_set_requires_grad(tb, true);
             vkt_tensor *y = rms ? vkt_rms_norm(tx, tw, 0.0f) : vkt_layer_norm(tx, tw, tb, 0.0f);
-            out[run][0] = fetch(y);
+            out[run][0] = test_fetch(y);
             assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, y))), VKT_OK);
-            out[run][1] = fetch(vkt_tensor_grad(tx));
-            out[run][2] = fetch(vkt_tensor_grad(tw));
-            out[run][3] = rms ? NULL : fetch(vkt_tensor_grad(tb));
+            out[run][1] = test_fetch(vkt_tensor_grad(tx));
+            out[run][2] = test_fetch(vkt_tensor_grad(tw));
+            out[run][3] = rms ? NULL : test_fetch(vkt_tensor_grad(tb));
             vkt_scope_end(test_dev);
         }
         assert_memory_equal(out[0][0], out[1][0], (size_t)n * 4);
@@ -468,7 +444,7 @@ static void norm_layers(void **state)
         assert_string_equal(vkt_model_tensor_name(m, i), names[i]);
         vkt_param *p = vkt_model_tensor_param(m, i);
         assert_int_equal(vkt_param_role_of(p), VKT_PARAM_NORM);
-        float *v = fetch(vkt_param_tensor(p));
+        float *v = test_fetch(vkt_param_tensor(p));
         assert_int_equal(vkt_tensor_numel(vkt_param_tensor(p)), 5);
         for (int j = 0; j < 5; j++) {
             assert_true(v[j] == (i == 1 ? 0.0f : 1.0f));
@@ -476,23 +452,24 @@ static void norm_layers(void **state)
         free(v);
     }
     int64_t shape[3] = {2, 3, 5}, n = 30;
-    float *x = ramp(n);
+    float *x = test_ramp(n, 37, 0);
     vkt_scope_begin(test_dev);
-    vkt_tensor *tx = upload(x, 3, shape);
-    float *a = fetch(vkt_layer_norm_forward(&ln, tx));
-    float *e = fetch(vkt_layer_norm(tx, vkt_param_tensor(ln.weight), vkt_param_tensor(ln.bias), 0));
+    vkt_tensor *tx = test_upload(VKT_F32, x, 3, shape);
+    float *a = test_fetch(vkt_layer_norm_forward(&ln, tx));
+    float *e =
+        test_fetch(vkt_layer_norm(tx, vkt_param_tensor(ln.weight), vkt_param_tensor(ln.bias), 0));
     assert_memory_equal(a, e, (size_t)n * 4);
     free(a);
     free(e);
-    a = fetch(vkt_layer_norm_forward(&ln_na, tx));
-    e = fetch(vkt_layer_norm(tx, NULL, NULL, 1e-3f));
+    a = test_fetch(vkt_layer_norm_forward(&ln_na, tx));
+    e = test_fetch(vkt_layer_norm(tx, NULL, NULL, 1e-3f));
     assert_memory_equal(a, e, (size_t)n * 4);
     free(a);
     free(e);
     vkt_tensor *y = vkt_rms_norm_forward(&rn, tx);
     assert_non_null(y);
     assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, y))), VKT_OK);
-    float *g = fetch(vkt_tensor_grad(vkt_param_tensor(rn.weight)));
+    float *g = test_fetch(vkt_tensor_grad(vkt_param_tensor(rn.weight)));
     for (int j = 0; j < 5; j++) { /* d sum(y^2) / dw = 2 sum(xhat^2 w) != 0 */
         assert_true(g[j] > 0.0f);
     }
@@ -520,48 +497,15 @@ static void norm_layers(void **state)
 
 typedef test_fixture fix;
 
-static const fix *fixtures;
-static int n_fixtures;
 static const char *fixture_path;
 
-static void load_fixtures(void) { fixtures = test_fixtures_load(fixture_path, 20, &n_fixtures); }
-
-static const fix *get(const char *fmt, ...)
-{
-    char name[128];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    for (int i = 0; i < n_fixtures; i++) {
-        if (strcmp(fixtures[i].name, name) == 0) {
-            return &fixtures[i];
-        }
-    }
-    fprintf(stderr, "fixture %s missing\n", name);
-    fail();
-    return NULL;
-}
-
-/* max |a - b| / max(|b|, 1e-2): relative, with a floor for values that pass through zero */
-static double torch_err(const vkt_tensor *t, const fix *want)
-{
-    assert_int_equal(vkt_tensor_numel(t), want->n);
-    float *a = fetch(t);
-    double m = 0;
-    for (int64_t i = 0; i < want->n; i++) {
-        double e = fabs((double)a[i] - want->v[i]) / fmax(fabs((double)want->v[i]), 1e-2);
-        m = !(e <= m) ? (isnan(e) ? INFINITY : e) : m;
-    }
-    free(a);
-    return m;
-}
+static void load_fixtures(void) { test_fixtures_load(fixture_path, 20, NULL); }
 
 static double torch_worst;
 
 static void expect_close(const char *cfg, const char *what, const vkt_tensor *t, const fix *want)
 {
-    double e = torch_err(t, want);
+    double e = test_torch_err(t, want, 1e-2);
     torch_worst = e > torch_worst ? e : torch_worst;
     if (!(e <= TORCH_TOL)) {
         fprintf(stderr, "%s %s: relative error %g > %g\n", cfg, what, e, TORCH_TOL);
@@ -575,7 +519,8 @@ static void torch_step(const char *cfg, const char *prefix, const fix *x, const 
                        const vkt_batch_norm_params *p)
 {
     vkt_scope_begin(test_dev);
-    vkt_tensor *tx = upload(x->v, x->ndim, x->dims), *tg = upload(g->v, g->ndim, g->dims);
+    vkt_tensor *tx = test_upload(VKT_F32, x->v, x->ndim, x->dims),
+               *tg = test_upload(VKT_F32, g->v, g->ndim, g->dims);
     vkt_tensor_set_requires_grad(tx, true);
     assert_int_equal(vkt_zero_grad(w), VKT_OK);
     assert_int_equal(vkt_zero_grad(b), VKT_OK);
@@ -584,14 +529,14 @@ static void torch_step(const char *cfg, const char *prefix, const fix *x, const 
     assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, tg))), VKT_OK);
     char what[96];
     snprintf(what, sizeof what, "%s y", prefix);
-    expect_close(cfg, what, y, get("%s/%s/y", cfg, prefix));
+    expect_close(cfg, what, y, test_fixture_get("%s/%s/y", cfg, prefix));
     snprintf(what, sizeof what, "%s dx", prefix);
-    expect_close(cfg, what, vkt_tensor_grad(tx), get("%s/%s/dx", cfg, prefix));
+    expect_close(cfg, what, vkt_tensor_grad(tx), test_fixture_get("%s/%s/dx", cfg, prefix));
     if (w) {
         snprintf(what, sizeof what, "%s dweight", prefix);
-        expect_close(cfg, what, vkt_tensor_grad(w), get("%s/%s/dweight", cfg, prefix));
+        expect_close(cfg, what, vkt_tensor_grad(w), test_fixture_get("%s/%s/dweight", cfg, prefix));
         snprintf(what, sizeof what, "%s dbias", prefix);
-        expect_close(cfg, what, vkt_tensor_grad(b), get("%s/%s/dbias", cfg, prefix));
+        expect_close(cfg, what, vkt_tensor_grad(b), test_fixture_get("%s/%s/dbias", cfg, prefix));
     }
     vkt_scope_end(test_dev);
 }
@@ -606,12 +551,12 @@ static void batch_norm_matches_torch(void **state)
     load_fixtures();
     for (size_t k = 0; k < sizeof cfgs / sizeof cfgs[0]; k++) {
         const char *cfg = cfgs[k].name;
-        const fix *x0 = get("%s/step0/x", cfg);
+        const fix *x0 = test_fixture_get("%s/step0/x", cfg);
         int64_t c = x0->dims[1], one = 1;
         vkt_tensor *w = NULL, *b = NULL;
         if (cfgs[k].affine) {
-            w = upload(get("%s/weight", cfg)->v, 1, &c);
-            b = upload(get("%s/bias", cfg)->v, 1, &c);
+            w = test_upload(VKT_F32, test_fixture_get("%s/weight", cfg)->v, 1, &c);
+            b = test_upload(VKT_F32, test_fixture_get("%s/bias", cfg)->v, 1, &c);
             vkt_tensor_set_requires_grad(w, true);
             vkt_tensor_set_requires_grad(b, true);
         }
@@ -623,23 +568,26 @@ static void batch_norm_matches_torch(void **state)
         assert_int_equal(vkt_fill(nbt, 0.0f), VKT_OK);
         vkt_batch_norm_params p = {
             .training = true,
-            .momentum = get("%s/momentum", cfg)->v[0],
-            .eps = get("%s/eps", cfg)->v[0],
+            .momentum = test_fixture_get("%s/momentum", cfg)->v[0],
+            .eps = test_fixture_get("%s/eps", cfg)->v[0],
             .num_batches_tracked = nbt,
         };
         for (int s = 0; s < 3; s++) {
             char prefix[16];
             snprintf(prefix, sizeof prefix, "step%d", s);
-            torch_step(cfg, prefix, get("%s/%s/x", cfg, prefix), get("%s/%s/g", cfg, prefix), w, b,
-                       rm, rv, &p);
-            expect_close(cfg, "running_mean", rm, get("%s/%s/running_mean", cfg, prefix));
-            expect_close(cfg, "running_var", rv, get("%s/%s/running_var", cfg, prefix));
+            torch_step(cfg, prefix, test_fixture_get("%s/%s/x", cfg, prefix),
+                       test_fixture_get("%s/%s/g", cfg, prefix), w, b, rm, rv, &p);
+            expect_close(cfg, "running_mean", rm,
+                         test_fixture_get("%s/%s/running_mean", cfg, prefix));
+            expect_close(cfg, "running_var", rv,
+                         test_fixture_get("%s/%s/running_var", cfg, prefix));
             int32_t count;
             assert_int_equal(vkt_tensor_download(nbt, &count, sizeof count), VKT_OK);
-            assert_int_equal(count, (int32_t)get("%s/%s/num_batches_tracked", cfg, prefix)->v[0]);
+            assert_int_equal(
+                count, (int32_t)test_fixture_get("%s/%s/num_batches_tracked", cfg, prefix)->v[0]);
         }
         p.training = false;
-        torch_step(cfg, "eval", x0, get("%s/step0/g", cfg), w, b, rm, rv, &p);
+        torch_step(cfg, "eval", x0, test_fixture_get("%s/step0/g", cfg), w, b, rm, rv, &p);
         vkt_tensor_free(w);
         vkt_tensor_free(b);
         vkt_tensor_free(rm);
@@ -670,15 +618,19 @@ static void layer_norm_matches_torch(void **state)
     for (size_t k = 0; k < sizeof cfgs / sizeof cfgs[0]; k++) {
         const char *cfg = cfgs[k].name;
         vkt_scope_begin(test_dev);
-        const fix *x = get("%s/x", cfg), *g = get("%s/g", cfg);
+        const fix *x = test_fixture_get("%s/x", cfg), *g = test_fixture_get("%s/g", cfg);
         int64_t c = x->dims[x->ndim - 1];
-        vkt_tensor *tx = upload(x->v, x->ndim, x->dims), *tg = upload(g->v, g->ndim, g->dims);
-        vkt_tensor *tw = cfgs[k].weight ? upload(get("%s/weight", cfg)->v, 1, &c) : NULL;
-        vkt_tensor *tb = cfgs[k].bias ? upload(get("%s/bias", cfg)->v, 1, &c) : NULL;
+        vkt_tensor *tx = test_upload(VKT_F32, x->v, x->ndim, x->dims),
+                   *tg = test_upload(VKT_F32, g->v, g->ndim, g->dims);
+        vkt_tensor *tw = cfgs[k].weight
+                             ? test_upload(VKT_F32, test_fixture_get("%s/weight", cfg)->v, 1, &c)
+                             : NULL;
+        vkt_tensor *tb =
+            cfgs[k].bias ? test_upload(VKT_F32, test_fixture_get("%s/bias", cfg)->v, 1, &c) : NULL;
         vkt_tensor_set_requires_grad(tx, true);
         vkt_tensor_set_requires_grad(tw, true);
         vkt_tensor_set_requires_grad(tb, true);
-        float eps = get("%s/eps", cfg)->v[0];
+        float eps = test_fixture_get("%s/eps", cfg)->v[0];
         vkt_tensor *y = cfgs[k].rms ? vkt_rms_norm(tx, tw, eps) : vkt_layer_norm(tx, tw, tb, eps);
         assert_non_null(y);
         assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, tg))), VKT_OK);
@@ -688,7 +640,7 @@ static void layer_norm_matches_torch(void **state)
             if (!got[q]) {
                 continue;
             }
-            double e = torch_err(got[q], get("%s/%s", cfg, ln_what[q]));
+            double e = test_torch_err(got[q], test_fixture_get("%s/%s", cfg, ln_what[q]), 1e-2);
             ln_worst[q] = fmax(ln_worst[q], e);
             if (!(e <= TORCH_TOL)) {
                 fprintf(stderr, "%s %s: relative error %g > %g\n", cfg, ln_what[q], e, TORCH_TOL);

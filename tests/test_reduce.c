@@ -26,23 +26,6 @@ static float *rand_floats(uint64_t seed, int64_t n, float lo, float hi)
     return p;
 }
 
-static vkt_tensor *upload(const float *x, int ndim, const int64_t *shape)
-{
-    vkt_tensor *t = vkt_tensor_new(test_dev, VKT_F32, ndim, shape);
-    assert_non_null(t);
-    assert_int_equal(vkt_tensor_upload(t, x, vkt_tensor_bytes(t)), VKT_OK);
-    return t;
-}
-
-static void *fetch(const vkt_tensor *t)
-{
-    assert_non_null(t);
-    void *p = malloc(vkt_tensor_bytes(t));
-    assert_non_null(p);
-    assert_int_equal(vkt_tensor_download(t, p, vkt_tensor_bytes(t)), VKT_OK);
-    return p;
-}
-
 static bool subgroup_available(void)
 {
     return vkt_device_get_info(test_dev)->subgroup_arithmetic;
@@ -81,11 +64,12 @@ static void results_are_bitwise_deterministic(void **state)
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             vkt_scope_begin(test_dev);
             int64_t shape[2] = {cases[i].rows, cases[i].cols};
-            vkt_tensor *t = cases[i].rows ? upload(x, 2, shape) : upload(x, 1, &cases[i].cols);
-            void *first = fetch(cases[i].fn(t));
+            vkt_tensor *t = cases[i].rows ? test_upload(VKT_F32, x, 2, shape)
+                                          : test_upload(VKT_F32, x, 1, &cases[i].cols);
+            void *first = test_fetch(cases[i].fn(t));
             size_t bytes = (size_t)(cases[i].rows ? cases[i].rows : 1) * 4;
             for (int run = 0; run < 2; run++) {
-                void *again = fetch(cases[i].fn(t));
+                void *again = test_fetch(cases[i].fn(t));
                 assert_memory_equal(first, again, bytes);
                 free(again);
             }
@@ -119,7 +103,7 @@ static void sum_of_1e7_values_is_accurate(void **state)
             }
             assert_true(vkt__device_set_subgroup_arith(test_dev, sg != 0));
             vkt_scope_begin(test_dev);
-            float *got = fetch(vkt_sum(upload(x, 1, &n)));
+            float *got = test_fetch(vkt_sum(test_upload(VKT_F32, x, 1, &n)));
             double err = fabs(*got - want) / abs_sum;
             fprintf(stderr, "sum of 10^7 %s, %s path: relative error %.3g (plain fp32 loop %.3g)\n",
                     mixed ? "in [-1,1)" : "in [0,1)", sg ? "subgroup" : "shared-memory", err,
@@ -151,10 +135,10 @@ static void both_paths_agree_on_exact_ops(void **state)
     for (int sg = 0; sg < 2; sg++) {
         assert_true(vkt__device_set_subgroup_arith(test_dev, sg != 0));
         vkt_scope_begin(test_dev);
-        vkt_tensor *t = upload(x, 2, shape);
-        res[sg][0] = fetch(vkt_max_rows(t));
-        res[sg][1] = fetch(vkt_argmax_rows(t));
-        res[sg][2] = fetch(vkt_count_equal(t, t));
+        vkt_tensor *t = test_upload(VKT_F32, x, 2, shape);
+        res[sg][0] = test_fetch(vkt_max_rows(t));
+        res[sg][1] = test_fetch(vkt_argmax_rows(t));
+        res[sg][2] = test_fetch(vkt_count_equal(t, t));
         vkt_scope_end(test_dev);
     }
     assert_memory_equal(res[0][0], res[1][0], (size_t)shape[0] * 4);
@@ -176,7 +160,7 @@ static void gradients_accumulate_and_only_differentiable_ops_record(void **state
     vkt_scope_begin(test_dev);
     float x[6] = {1.0f, 5.0f, -2.0f, 5.0f, 0.5f, -2.0f};
     int64_t n = 6;
-    vkt_tensor *t = upload(x, 1, &n);
+    vkt_tensor *t = test_upload(VKT_F32, x, 1, &n);
     size_t nodes = vkt_graph_size(test_dev);
     /* no input needs a gradient: nothing is recorded */
     vkt_tensor_free(vkt_max(t));
@@ -190,7 +174,7 @@ static void gradients_accumulate_and_only_differentiable_ops_record(void **state
     assert_non_null(loss);
     assert_int_equal(vkt_backward(loss), VKT_OK);
     assert_int_equal(vkt_backward(loss), VKT_OK);
-    float *g = fetch(vkt_tensor_grad(t));
+    float *g = test_fetch(vkt_tensor_grad(t));
     float m = 2.0f * (1.0f / 6.0f);
     /* first 5 (index 1) and first -2 (index 2) only */
     float want[6] = {m, m + 2.0f, m + 2.0f, m, m, m};

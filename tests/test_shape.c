@@ -18,23 +18,6 @@
 #include "ops/reduce_dim.h"
 #include "test_util.h"
 
-static vkt_tensor *upload(vkt_dtype dt, const void *x, int ndim, const int64_t *shape)
-{
-    vkt_tensor *t = vkt_tensor_new(test_dev, dt, ndim, shape);
-    assert_non_null(t);
-    assert_int_equal(vkt_tensor_upload(t, x, vkt_tensor_bytes(t)), VKT_OK);
-    return t;
-}
-
-static void *fetch(const vkt_tensor *t)
-{
-    assert_non_null(t);
-    void *p = malloc(vkt_tensor_bytes(t));
-    assert_non_null(p);
-    assert_int_equal(vkt_tensor_download(t, p, vkt_tensor_bytes(t)), VKT_OK);
-    return p;
-}
-
 static void shape_matches_reference(void **state)
 {
     (void)state;
@@ -50,7 +33,7 @@ static void reshape_is_a_view(void **state)
         x[i] = (float)i;
     }
     int64_t s[3] = {2, 3, 4};
-    vkt_tensor *t = upload(VKT_F32, x, 3, s);
+    vkt_tensor *t = test_upload(VKT_F32, x, 3, s);
     int64_t rs[2] = {-1, 6};
     vkt_tensor *r = vkt_reshape(t, 2, rs);
     assert_non_null(r);
@@ -61,7 +44,7 @@ static void reshape_is_a_view(void **state)
     assert_int_equal(vkt_tensor_dim(f, 0), 24);
     /* writing the base shows through both views */
     assert_int_equal(vkt_fill(t, 3.0f), VKT_OK);
-    float *a = fetch(r), *b = fetch(f);
+    float *a = test_fetch(r), *b = test_fetch(f);
     for (int i = 0; i < 24; i++) {
         assert_true(a[i] == 3.0f && b[i] == 3.0f);
     }
@@ -76,12 +59,12 @@ static void i32_copies_are_exact(void **state)
     vkt_scope_begin(test_dev);
     int32_t x[6] = {INT32_MIN, -1, 0, 7, 0x7f800001, INT32_MAX}; /* one is a NaN's bits */
     int64_t s[2] = {2, 3};
-    vkt_tensor *t = upload(VKT_I32, x, 2, s);
+    vkt_tensor *t = test_upload(VKT_I32, x, 2, s);
     vkt_tensor *tr = vkt_transpose(t, 0, 1);
     const vkt_tensor *parts[2] = {t, t};
     vkt_tensor *c = vkt_cat(parts, 2, 1);
     assert_int_equal(vkt_tensor_dtype(tr), VKT_I32);
-    int32_t *a = fetch(tr), *b = fetch(c);
+    int32_t *a = test_fetch(tr), *b = test_fetch(c);
     int32_t want_t[6] = {x[0], x[3], x[1], x[4], x[2], x[5]};
     int32_t want_c[12] = {x[0], x[1], x[2], x[0], x[1], x[2], x[3], x[4], x[5], x[3], x[4], x[5]};
     assert_memory_equal(a, want_t, sizeof want_t);
@@ -101,10 +84,10 @@ static void sum_to_shape_accumulates(void **state)
         g[i] = (float)(i % 7) - 2.0f;
     }
     int64_t gs[3] = {2, 3, 4}, os[2] = {3, 1};
-    vkt_tensor *gt = upload(VKT_F32, g, 3, gs);
-    vkt_tensor *out = upload(VKT_F32, init, 2, os);
+    vkt_tensor *gt = test_upload(VKT_F32, g, 3, gs);
+    vkt_tensor *out = test_upload(VKT_F32, init, 2, os);
     assert_int_equal(vkt__sum_to_shape(gt, 2, os, out, true), VKT_OK);
-    float *got = fetch(out);
+    float *got = test_fetch(out);
     for (int j = 0; j < 3; j++) {
         float want = init[j];
         for (int a = 0; a < 2; a++) {
@@ -140,14 +123,14 @@ static void dim_reductions_are_deterministic(void **state)
             x[i] = (float)((double)(z >> 11) / 9007199254740992.0) * 2.0f - 1.0f;
         }
         vkt_scope_begin(test_dev);
-        vkt_tensor *t = upload(VKT_F32, x, 2, cases[c].shape);
+        vkt_tensor *t = test_upload(VKT_F32, x, 2, cases[c].shape);
         void *first[3] = {0};
         for (int run = 0; run < 3; run++) {
             vkt_tensor *ys[3] = {vkt_sum_dim(t, cases[c].dim, false),
                                  vkt_var_dim(t, cases[c].dim, false, 1.0f),
                                  vkt_softmax(t, cases[c].dim)};
             for (int k = 0; k < 3; k++) {
-                void *v = fetch(ys[k]);
+                void *v = test_fetch(ys[k]);
                 if (run == 0) {
                     first[k] = v;
                 } else {
@@ -239,7 +222,7 @@ static void only_differentiable_work_is_recorded(void **state)
     vkt_tensor *c = vkt_cat(parts, 3, 0);
     assert_int_equal(vkt_graph_size(test_dev), before + 2); /* one node per part with a grad */
     assert_int_equal(vkt_backward(vkt_sum(c)), VKT_OK);
-    float *g = fetch(vkt_tensor_grad(w));
+    float *g = test_fetch(vkt_tensor_grad(w));
     for (int i = 0; i < 12; i++) {
         assert_true(g[i] == 2.0f); /* w appears twice */
     }
@@ -272,16 +255,6 @@ static float *read_floats(FILE *f, int64_t n)
     return v;
 }
 
-static double rel_err(const float *a, const float *b, int64_t n)
-{
-    double m = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - (double)b[i]) / fmax(fabs((double)b[i]), 1e-3);
-        m = e > m ? e : m;
-    }
-    return m;
-}
-
 static void agrees_with_pytorch(void **state)
 {
     (void)state;
@@ -310,7 +283,7 @@ static void agrees_with_pytorch(void **state)
         k.w = read_floats(f, yn);
         k.dx = read_floats(f, k.n);
         vkt_scope_begin(test_dev);
-        vkt_tensor *x = upload(VKT_F32, k.x, k.ndim, k.shape);
+        vkt_tensor *x = test_upload(VKT_F32, k.x, k.ndim, k.shape);
         vkt_tensor_set_requires_grad(x, true);
         vkt_tensor *y = NULL;
         if (strcmp(k.op, "softmax") == 0) {
@@ -331,10 +304,10 @@ static void agrees_with_pytorch(void **state)
         for (int d = 0; d < vkt_tensor_ndim(y); d++) {
             ys[d] = vkt_tensor_dim(y, d);
         }
-        vkt_tensor *w = upload(VKT_F32, k.w, vkt_tensor_ndim(y), ys);
+        vkt_tensor *w = test_upload(VKT_F32, k.w, vkt_tensor_ndim(y), ys);
         assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, w))), VKT_OK);
-        float *gy = fetch(y), *gdx = fetch(vkt_tensor_grad(x));
-        double ey = rel_err(gy, k.y, yn), edx = rel_err(gdx, k.dx, k.n);
+        float *gy = test_fetch(y), *gdx = test_fetch(vkt_tensor_grad(x));
+        double ey = test_rel_err(gy, k.y, yn, 1e-3), edx = test_rel_err(gdx, k.dx, k.n, 1e-3);
         worst_y = ey > worst_y ? ey : worst_y;
         worst_dx = edx > worst_dx ? edx : worst_dx;
         if (!(ey <= 1e-4 && edx <= 1e-4)) {

@@ -18,39 +18,9 @@
 
 typedef test_fixture fix;
 
-static const fix *fixtures;
-static int n_fixtures;
 static const char *fixture_path;
 
-static void load_fixtures(void) { fixtures = test_fixtures_load(fixture_path, 10, &n_fixtures); }
-
-static const fix *get(const char *fmt, ...)
-{
-    char name[128];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(name, sizeof name, fmt, ap);
-    va_end(ap);
-    for (int i = 0; i < n_fixtures; i++) {
-        if (strcmp(fixtures[i].name, name) == 0) {
-            return &fixtures[i];
-        }
-    }
-    fprintf(stderr, "fixture %s missing\n", name);
-    fail();
-    return NULL;
-}
-
-/* max |a - b| / max(|b|, 1e-2): relative, with a floor for weights that pass through zero */
-static double rel_err(const float *a, const float *b, int64_t n)
-{
-    double m = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - b[i]) / fmax(fabs((double)b[i]), 1e-2);
-        m = e > m ? e : m;
-    }
-    return m;
-}
+static void load_fixtures(void) { test_fixtures_load(fixture_path, 10, NULL); }
 
 typedef struct config {
     const char *name;
@@ -89,16 +59,16 @@ static void run_config(const config *cfg)
     assert_int_equal(vkt_model_create(test_dev, &md, &m), VKT_OK);
     assert_int_equal(vkt_model_num_tensors(m), 6);
     for (uint32_t t = 0; t < vkt_model_num_tensors(m); t++) {
-        const fix *w = get("init/%s", vkt_model_tensor_name(m, t));
+        const fix *w = test_fixture_get("init/%s", vkt_model_tensor_name(m, t));
         assert_int_equal(vkt_tensor_numel(vkt_model_tensor(m, t)), w->n);
         assert_int_equal(vkt_tensor_upload(vkt_model_tensor(m, t), w->v, (size_t)w->n * 4), VKT_OK);
     }
     vkt_optimizer *opt;
     assert_int_equal(vkt_optimizer_create(m, &cfg->opt, &opt), VKT_OK);
-    const fix *losses = get("%s/losses", cfg->name);
+    const fix *losses = test_fixture_get("%s/losses", cfg->name);
     double worst_loss = 0, worst_w = 0;
     for (int s = 0; s < 4; s++) {
-        const fix *x = get("batch%d/x", s), *yf = get("batch%d/y", s);
+        const fix *x = test_fixture_get("batch%d/x", s), *yf = test_fixture_get("batch%d/y", s);
         int32_t y[16];
         for (int i = 0; i < yf->n; i++) {
             y[i] = (int32_t)yf->v[i];
@@ -119,15 +89,16 @@ static void run_config(const config *cfg)
         float l;
         assert_int_equal(vkt_tensor_download(loss, &l, sizeof l), VKT_OK);
         vkt_scope_end(test_dev);
-        double el = rel_err(&l, &losses->v[s], 1);
+        double el = test_rel_err(&l, &losses->v[s], 1, 1e-2);
         worst_loss = el > worst_loss ? el : worst_loss;
         for (uint32_t t = 0; t < vkt_model_num_tensors(m); t++) {
-            const fix *w = get("%s/step%d/%s", cfg->name, s, vkt_model_tensor_name(m, t));
+            const fix *w =
+                test_fixture_get("%s/step%d/%s", cfg->name, s, vkt_model_tensor_name(m, t));
             float got[256];
             assert_true(w->n <= 256);
             assert_int_equal(vkt_tensor_download(vkt_model_tensor(m, t), got, (size_t)w->n * 4),
                              VKT_OK);
-            double e = rel_err(got, w->v, w->n);
+            double e = test_rel_err(got, w->v, w->n, 1e-2);
             if (e > TOL) {
                 fprintf(stderr, "%s step %d %s: relative error %.3g\n", cfg->name, s,
                         vkt_model_tensor_name(m, t), e);

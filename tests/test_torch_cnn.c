@@ -66,17 +66,6 @@ static vkt_tensor *cnn_forward(cnn *c, vkt_tensor *x, vkt_tensor *mask)
     return vkt_linear_forward(&c->fc12, h);
 }
 
-/* max |a - b| / max(|b|, 1e-2): relative, with a floor for values that pass through zero */
-static double rel_err(const float *a, const float *b, int64_t n)
-{
-    double m = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - b[i]) / fmax(fabs((double)b[i]), 1e-2);
-        m = e > m ? e : m;
-    }
-    return m;
-}
-
 /* the worst error per tensor family: by the index of the layer in the Sequential */
 enum { FAM_CONV, FAM_BN, FAM_LINEAR, FAM_LOSS, FAM_LOGITS, FAM_COUNT };
 static const char *const fam_names[FAM_COUNT] = {"conv", "bn", "linear", "loss", "eval logits"};
@@ -112,18 +101,7 @@ static const float *get(const vkt_dict *fx, const char *prefix, const char *key,
 {
     char full[128];
     snprintf(full, sizeof full, "%s%s%s", prefix ? prefix : "", prefix ? "/" : "", key);
-    int ndim;
-    int64_t shape[VKT_MAX_DIMS];
-    const float *v = vkt_dict_get_floats(fx, full, &ndim, shape);
-    if (!v) {
-        fail_msg("the fixture has no %s", full);
-    }
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++) {
-        n *= shape[i];
-    }
-    assert_int_equal(n, want_numel);
-    return v;
+    return test_dict_floats(fx, full, want_numel);
 }
 
 static vkt_tensor *upload(const vkt_dict *fx, const char *prefix, const char *key, int ndim,
@@ -179,7 +157,7 @@ static void compare_tensors(const cnn *c, const vkt_dict *fx, const char *prefix
         }
         char what[96];
         snprintf(what, sizeof what, "%s/%s", prefix, name);
-        record(family(name), what, rel_err(got, want, n));
+        record(family(name), what, test_rel_err(got, want, n, 1e-2));
         free(got);
     }
 }
@@ -259,7 +237,7 @@ static void cnn_trains_as_torch(void **state)
         assert_int_equal(vkt_tensor_download(loss, &l, sizeof l), VKT_OK);
         vkt_scope_end(test_dev);
         snprintf(key, sizeof key, "loss of step %d", s);
-        record(FAM_LOSS, key, rel_err(&l, &want_loss[s], 1));
+        record(FAM_LOSS, key, test_rel_err(&l, &want_loss[s], 1, 1e-2));
         snprintf(key, sizeof key, "step%d", s);
         compare_tensors(&c, fx, key, false);
     }
@@ -272,7 +250,7 @@ static void cnn_trains_as_torch(void **state)
     assert_int_equal(vkt_tensor_download(logits, got, sizeof got), VKT_OK);
     vkt_scope_end(test_dev);
     record(FAM_LOGITS, "eval/logits",
-           rel_err(got, get(fx, "eval", "logits", B * CLASSES), B * CLASSES));
+           test_rel_err(got, get(fx, "eval", "logits", B * CLASSES), B * CLASSES, 1e-2));
 
     fprintf(stderr, "worst relative error against torch (tol %g):", TOL);
     for (int f = 0; f < FAM_COUNT; f++) {

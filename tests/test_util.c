@@ -1,5 +1,6 @@
 #include "test_util.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,10 +69,13 @@ void test_run_checks(const char *filter)
     assert_int_equal(failures, 0);
 }
 
+static test_fixture *fx;
+static int n_fx;
+
 const test_fixture *test_fixtures_load(const char *path, int min, int *count)
 {
-    static test_fixture *fx;
-    static int n, cap;
+    static int cap;
+    int n = n_fx;
     if (!fx) {
         assert_non_null(path);
         FILE *f = fopen(path, "r");
@@ -103,8 +107,106 @@ const test_fixture *test_fixtures_load(const char *path, int min, int *count)
             }
         }
         fclose(f);
+        n_fx = n;
     }
     assert_true(n > min);
-    *count = n;
+    if (count) {
+        *count = n;
+    }
     return fx;
+}
+
+static const test_fixture *fixture_named(bool required, const char *fmt, va_list ap)
+{
+    char name[128];
+    vsnprintf(name, sizeof name, fmt, ap);
+    for (int i = 0; i < n_fx; i++) {
+        if (strcmp(fx[i].name, name) == 0) {
+            return &fx[i];
+        }
+    }
+    if (required) {
+        fail_msg("fixture %s missing", name);
+    }
+    return NULL;
+}
+
+const test_fixture *test_fixture_get(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    const test_fixture *f = fixture_named(true, fmt, ap);
+    va_end(ap);
+    return f;
+}
+
+const test_fixture *test_fixture_find(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    const test_fixture *f = fixture_named(false, fmt, ap);
+    va_end(ap);
+    return f;
+}
+
+vkt_tensor *test_upload(vkt_dtype dtype, const void *v, int ndim, const int64_t *shape)
+{
+    vkt_tensor *t = vkt_tensor_new(test_dev, dtype, ndim, shape);
+    assert_non_null(t);
+    assert_int_equal(vkt_tensor_upload(t, v, vkt_tensor_bytes(t)), VKT_OK);
+    return t;
+}
+
+void *test_fetch(const vkt_tensor *t)
+{
+    assert_non_null(t);
+    void *p = malloc(vkt_tensor_bytes(t));
+    assert_non_null(p);
+    assert_int_equal(vkt_tensor_download(t, p, vkt_tensor_bytes(t)), VKT_OK);
+    return p;
+}
+
+float *test_ramp(int64_t n, int64_t mul, int64_t salt)
+{
+    float *x = malloc((size_t)n * sizeof *x);
+    assert_non_null(x);
+    for (int64_t i = 0; i < n; i++) {
+        x[i] = (float)((i * mul + salt) % 101) * 0.02f - 1.0f + 0.001f;
+    }
+    return x;
+}
+
+const float *test_dict_floats(const vkt_dict *d, const char *key, int64_t want_numel)
+{
+    int ndim;
+    int64_t shape[VKT_MAX_DIMS];
+    const float *v = vkt_dict_get_floats(d, key, &ndim, shape);
+    if (!v) {
+        fail_msg("the fixture has no %s", key);
+    }
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        n *= shape[i];
+    }
+    assert_int_equal(n, want_numel);
+    return v;
+}
+
+double test_rel_err(const float *a, const float *b, int64_t n, double floor)
+{
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]) / fmax(fabs((double)b[i]), floor);
+        m = !(e <= m) ? (isnan(e) ? INFINITY : e) : m;
+    }
+    return m;
+}
+
+double test_torch_err(const vkt_tensor *t, const test_fixture *want, double floor)
+{
+    assert_int_equal(vkt_tensor_numel(t), want->n);
+    float *a = test_fetch(t);
+    double m = test_rel_err(a, want->v, want->n, floor);
+    free(a);
+    return m;
 }

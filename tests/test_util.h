@@ -43,7 +43,28 @@ typedef struct test_fixture {
 } test_fixture;
 
 /* Reads every record of `path` (once per process; later calls return the same array) and
- * asserts there are more than `min`; *count gets their number. */
+ * asserts there are more than `min`; *count (when count is not NULL) gets their number. */
 const test_fixture *test_fixtures_load(const char *path, int min, int *count);
+/* The loaded record named by the printf-style `fmt`; fails the test when there is none. */
+const test_fixture *test_fixture_get(const char *fmt, ...);
+/* The same, or NULL when there is none. */
+const test_fixture *test_fixture_find(const char *fmt, ...);
+
+/* A new tensor on test_dev of `dtype` and `shape`, holding `v`. */
+vkt_tensor *test_upload(vkt_dtype dtype, const void *v, int ndim, const int64_t *shape);
+/* A malloc'd copy of t's contents. */
+void *test_fetch(const vkt_tensor *t);
+/* n values ((i * mul + salt) % 101) * 0.02 - 0.999 in [-0.999, 1.001): varied, none zero. */
+float *test_ramp(int64_t n, int64_t mul, int64_t salt);
+
+/* The floats of `key` in `d` (a fixture read by vkt_checkpoint_load), which must be there with
+ * want_numel elements. */
+const float *test_dict_floats(const vkt_dict *d, const char *key, int64_t want_numel);
+
+/* max |a - b| / max(|b|, floor): relative, with a floor for values that pass through zero; a
+ * NaN anywhere gives INFINITY. */
+double test_rel_err(const float *a, const float *b, int64_t n, double floor);
+/* test_rel_err of t's contents against `want`, whose element count t must have. */
+double test_torch_err(const vkt_tensor *t, const test_fixture *want, double floor);
 
 #endif
