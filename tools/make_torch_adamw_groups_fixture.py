@@ -24,6 +24,8 @@ import sys
 import torch
 import torch.nn as nn
 
+from torch_fixture_io import write_tensor
+
 STEPS = 4
 NAMES = ["0.weight", "0.bias", "1.weight", "2.weight", "2.bias"]  # state-dict order
 DECAY = {"0.weight", "2.weight"}
@@ -44,15 +46,6 @@ class Net(nn.Module):
         return self.l2(torch.tanh(self.l0(x) * self.scale))
 
 
-def write(f, name, t):
-    t = torch.as_tensor(t).detach().to(torch.float32).contiguous()
-    dims = list(t.shape)
-    f.write("tensor %s %d %s\n" % (name, len(dims), " ".join(str(d) for d in dims)))
-    vals = t.flatten().tolist()
-    for i in range(0, len(vals), 8):
-        f.write(" ".join("%.9g" % v for v in vals[i:i + 8]) + "\n")
-
-
 def run(f, prefix, make_opt, g):
     torch.manual_seed(11)
     net = Net()
@@ -62,7 +55,7 @@ def run(f, prefix, make_opt, g):
     x = torch.randn(7, 3, generator=g)
     y = torch.randn(7, 2, generator=g)
     for n in NAMES:
-        write(f, "%s/init/%s" % (prefix, n), params[n])
+        write_tensor(f, "%s/init/%s" % (prefix, n), params[n])
     groups = [{"params": [params[n] for n in NAMES if n in DECAY], "weight_decay": 0.1},
               {"params": [params[n] for n in NAMES if n not in DECAY], "weight_decay": 0.0}]
     opt = make_opt(groups)
@@ -70,10 +63,10 @@ def run(f, prefix, make_opt, g):
         opt.zero_grad()
         nn.functional.mse_loss(net(x), y).backward()
         for n in NAMES:
-            write(f, "%s/step%d/grad/%s" % (prefix, s, n), params[n].grad)
+            write_tensor(f, "%s/step%d/grad/%s" % (prefix, s, n), params[n].grad)
         opt.step()
         for n in NAMES:
-            write(f, "%s/step%d/param/%s" % (prefix, s, n), params[n])
+            write_tensor(f, "%s/step%d/param/%s" % (prefix, s, n), params[n])
 
 
 def main():
@@ -101,7 +94,7 @@ def main():
             lrs.append(opt.param_groups[0]["lr"])
             opt.step()
             sched.step()
-        write(f, "warmup_cosine/lr", torch.tensor(lrs, dtype=torch.float64))
+        write_tensor(f, "warmup_cosine/lr", torch.tensor(lrs, dtype=torch.float64))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ import sys
 
 import torch
 
+from torch_fixture_io import write_tensor
+
 CONFIGS = [
     # name, (B, H, Tq, Tk, D), causal, mask, scale (0: default)
     ("basic", (2, 3, 5, 7, 8), False, False, 0.0),
@@ -31,15 +33,6 @@ CONFIGS = [
     ("long_d32", (1, 1, 40, 40, 32), True, False, 0.0),  # past one 16-query block
     ("d160", (1, 1, 3, 3, 160), True, False, 0.0),       # the unfused path
 ]
-
-
-def write(f, name, t):
-    t = t.detach().to(torch.float32).contiguous()
-    dims = list(t.shape)
-    f.write("tensor %s %d %s\n" % (name, len(dims), " ".join(str(d) for d in dims)))
-    vals = t.flatten().tolist()
-    for i in range(0, len(vals), 8):
-        f.write(" ".join("%.9g" % v for v in vals[i:i + 8]) + "\n")
 
 
 def attention(q, k, v, causal, mask, scale):
@@ -70,22 +63,22 @@ def main():
                 drop = torch.rand(tq, tk, generator=g) < 0.2
                 drop[:, 0] = False  # never a whole row
                 mask = mask.masked_fill(drop, float("-inf"))
-            write(f, name + "/q", q)
-            write(f, name + "/k", k)
-            write(f, name + "/v", v)
-            write(f, name + "/r", r)
+            write_tensor(f, name + "/q", q)
+            write_tensor(f, name + "/k", k)
+            write_tensor(f, name + "/v", v)
+            write_tensor(f, name + "/r", r)
             if mask is not None:
-                write(f, name + "/mask", mask)
-            write(f, name + "/scale", torch.tensor([scale]))
-            write(f, name + "/causal", torch.tensor([1.0 if causal else 0.0]))
+                write_tensor(f, name + "/mask", mask)
+            write_tensor(f, name + "/scale", torch.tensor([scale]))
+            write_tensor(f, name + "/causal", torch.tensor([1.0 if causal else 0.0]))
             q64, k64, v64 = (t.to(torch.float64).requires_grad_(True) for t in (q, k, v))
             y = attention(q64, k64, v64, causal, None if mask is None else mask.to(torch.float64),
                           scale if scale != 0.0 else 1.0 / math.sqrt(d))
             (y * r.to(torch.float64)).sum().backward()
-            write(f, name + "/out", y)
-            write(f, name + "/dq", q64.grad)
-            write(f, name + "/dk", k64.grad)
-            write(f, name + "/dv", v64.grad)
+            write_tensor(f, name + "/out", y)
+            write_tensor(f, name + "/dq", q64.grad)
+            write_tensor(f, name + "/dk", k64.grad)
+            write_tensor(f, name + "/dv", v64.grad)
 
 
 if __name__ == "__main__":

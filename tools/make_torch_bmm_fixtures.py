@@ -21,6 +21,8 @@ import sys
 
 import torch
 
+from torch_fixture_io import write_tensor
+
 TRANS_A, TRANS_B = 1, 2
 
 CASES = [
@@ -36,15 +38,6 @@ CASES = [
     ("attn_pv", (2, 3, 9, 9), (2, 3, 9, 4), 0),
     ("wide", (2, 5, 100), (2, 100, 7), 0),
 ]
-
-
-def write(f, name, t):
-    t = t.detach().to(torch.float32).contiguous()
-    dims = list(t.shape)
-    f.write("tensor %s %d %s\n" % (name, len(dims), " ".join(str(d) for d in dims)))
-    vals = t.flatten().tolist()
-    for i in range(0, len(vals), 8):
-        f.write(" ".join("%.9g" % v for v in vals[i:i + 8]) + "\n")
 
 
 def main():
@@ -64,13 +57,13 @@ def main():
             c = torch.matmul(op_a, op_b)
             g = torch.rand(c.shape, generator=gen) * 2 - 1
             (c * g).sum().backward()
-            write(f, name + "/a", a)
-            write(f, name + "/b", b)
-            write(f, name + "/flags", torch.tensor([float(flags)]))
-            write(f, name + "/g", g)
-            write(f, name + "/c", c)
-            write(f, name + "/da", a.grad)
-            write(f, name + "/db", b.grad)
+            write_tensor(f, name + "/a", a)
+            write_tensor(f, name + "/b", b)
+            write_tensor(f, name + "/flags", torch.tensor([float(flags)]))
+            write_tensor(f, name + "/g", g)
+            write_tensor(f, name + "/c", c)
+            write_tensor(f, name + "/da", a.grad)
+            write_tensor(f, name + "/db", b.grad)
 
 
 if __name__ == "__main__":

@@ -19,45 +19,22 @@ torch_bn_io.safetensors  x (F32), logits: the model's eval-mode output on x (F32
                          (<name>_as_f32, F32): awkward values included (subnormals, -0, the
                          largest finite values, inf, values f32 must round)
 
-Written with json and struct only (Debian 12 has no python3-safetensors): an 8-byte little-endian
-header length, the JSON header (space-padded to 8 bytes), then each tensor's bytes as torch holds
-them (little-endian), back to back.
+Written by tools/torch_fixture_io.py (json and struct only: Debian 12 has no python3-safetensors),
+each tensor's bytes as torch holds them (little-endian).
 Test: tests/test_params.c (torch_bn_file_loads).
 """
-import json
 import os
-import struct
 import sys
 
 import torch
 import torch.nn as nn
 
-DTYPE_NAMES = {torch.float32: "F32", torch.float64: "F64", torch.float16: "F16",
-               torch.bfloat16: "BF16", torch.int64: "I64"}
+from torch_fixture_io import save_safetensors
 
 
 def model():
     return nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(),
                          nn.Flatten(), nn.Linear(48, 5))
-
-
-def save(path, tensors):
-    header, blobs, off = {}, [], 0
-    for name, t in tensors.items():
-        t = t.detach().contiguous()
-        data = bytes(t.reshape(-1).view(torch.uint8).tolist())
-        header[name] = {"dtype": DTYPE_NAMES[t.dtype], "shape": list(t.shape),
-                        "data_offsets": [off, off + len(data)]}
-        blobs.append(data)
-        off += len(data)
-    header["__metadata__"] = {"format": "pt"}
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 def main():
@@ -73,7 +50,8 @@ def main():
             m(torch.randn(4, 2, 4, 4) * 2 + 0.5)
     sd = m.state_dict()
     assert sd["1.num_batches_tracked"].dtype == torch.int64 and sd["1.num_batches_tracked"] == 3
-    save(os.path.join(out, "torch_bn.safetensors"), sd)
+    save_safetensors(os.path.join(out, "torch_bn.safetensors"), sd, {"format": "pt"},
+                     keep_dtype=True)
 
     m.eval()
     x = torch.randn(2, 2, 4, 4)
@@ -89,7 +67,8 @@ def main():
     for name, t in (("f16", f16), ("f64", f64), ("bf16", bf16)):
         io[name] = t
         io[name + "_as_f32"] = t.float()
-    save(os.path.join(out, "torch_bn_io.safetensors"), io)
+    save_safetensors(os.path.join(out, "torch_bn_io.safetensors"), io, {"format": "pt"},
+                     keep_dtype=True)
 
 
 if __name__ == "__main__":

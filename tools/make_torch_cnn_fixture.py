@@ -29,16 +29,16 @@ Tensors (all F32; names are torch.nn.Sequential state_dict keys under a prefix):
     grad0/<key>          the gradients of step 0
     eval/x, eval/logits  a batch through the trained model in eval mode (running statistics)
 
-The file is written with json and struct only (Debian 12 has no python3-safetensors): an 8-byte
-little-endian header length, the JSON header, then the data, as safetensors' format defines.
+The file is written by tools/torch_fixture_io.py (json and struct only: Debian 12 has no
+python3-safetensors).
 """
-import json
-import struct
 import sys
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from torch_fixture_io import save_safetensors
 
 BATCH = 8
 STEPS = 4
@@ -58,25 +58,6 @@ def forward(m, x, mask):
         if i == 11 and mask is not None:  # where nn.Dropout stands in the real model
             x = x * mask
     return x
-
-
-def save(path, tensors):
-    header, blobs, off = {}, [], 0
-    for name, t in tensors.items():
-        t = t.detach().to(torch.float32).contiguous()
-        data = struct.pack("<%df" % t.numel(), *t.flatten().tolist())
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(data)]}
-        blobs.append(data)
-        off += len(data)
-    header["__metadata__"] = {"made_by": "tools/make_torch_cnn_fixture.py",
-                              "torch": torch.__version__}
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 def main():
@@ -112,7 +93,8 @@ def main():
     xe = torch.rand(BATCH, 1, 12, 12, generator=g)
     with torch.no_grad():
         t["eval/x"], t["eval/logits"] = xe, forward(m, xe, None)
-    save(out, t)
+    save_safetensors(out, t, {"made_by": "tools/make_torch_cnn_fixture.py",
+                              "torch": torch.__version__})
 
 
 if __name__ == "__main__":

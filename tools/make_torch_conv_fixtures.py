@@ -24,6 +24,8 @@ import sys
 import torch
 import torch.nn.functional as F
 
+from torch_fixture_io import write_tensor
+
 CONV = [
     # name, x shape, weight shape, bias, stride, padding, dilation, groups
     ("conv_basic", (2, 3, 7, 6), (4, 3, 3, 3), True, (1, 1), (1, 1), (1, 1), 1),
@@ -42,15 +44,6 @@ POOL = [
     ("adaptive_up", "adaptive_avg_pool2d", (1, 2, 3, 3), (5, 4)),
     ("upsample", "upsample_nearest2d", (2, 2, 3, 4), (2, 3)),
 ]
-
-
-def write(f, name, t):
-    t = t.detach().to(torch.float32).contiguous()
-    dims = list(t.shape)
-    f.write("tensor %s %d %s\n" % (name, len(dims), " ".join(str(d) for d in dims)))
-    vals = t.flatten().tolist()
-    for i in range(0, len(vals), 8):
-        f.write(" ".join("%.9g" % v for v in vals[i:i + 8]) + "\n")
 
 
 def pool(op, x, p):
@@ -80,28 +73,28 @@ def main():
             y = F.conv2d(x, w, b, stride, padding, dilation, groups)
             gy = rand(tuple(y.shape))
             (y * gy).sum().backward()
-            write(f, name + "/params",
+            write_tensor(f, name + "/params",
                   torch.tensor(list(stride) + list(padding) + list(dilation) + [groups]))
-            write(f, name + "/x", x)
-            write(f, name + "/weight", w)
+            write_tensor(f, name + "/x", x)
+            write_tensor(f, name + "/weight", w)
             if has_bias:
-                write(f, name + "/bias", b)
-            write(f, name + "/g", gy)
-            write(f, name + "/y", y)
-            write(f, name + "/dx", x.grad)
-            write(f, name + "/dweight", w.grad)
+                write_tensor(f, name + "/bias", b)
+            write_tensor(f, name + "/g", gy)
+            write_tensor(f, name + "/y", y)
+            write_tensor(f, name + "/dx", x.grad)
+            write_tensor(f, name + "/dweight", w.grad)
             if has_bias:
-                write(f, name + "/dbias", b.grad)
+                write_tensor(f, name + "/dbias", b.grad)
         for name, op, xs, p in POOL:
             x = rand(xs).requires_grad_(True)
             y = pool(op, x, p)
             gy = rand(tuple(y.shape))
             (y * gy).sum().backward()
-            write(f, name + "/params", torch.tensor(p))
-            write(f, name + "/x", x)
-            write(f, name + "/g", gy)
-            write(f, name + "/y", y)
-            write(f, name + "/dx", x.grad)
+            write_tensor(f, name + "/params", torch.tensor(p))
+            write_tensor(f, name + "/x", x)
+            write_tensor(f, name + "/g", gy)
+            write_tensor(f, name + "/y", y)
+            write_tensor(f, name + "/dx", x.grad)
 
 
 if __name__ == "__main__":

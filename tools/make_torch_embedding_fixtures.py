@@ -18,6 +18,8 @@ import sys
 import torch
 import torch.nn.functional as F
 
+from torch_fixture_io import write_tensor
+
 CASES = [
     # name, V, D, indices shape, indices drawn from [0, hi)
     ("small", 10, 4, (3,), 10),
@@ -26,15 +28,6 @@ CASES = [
     ("runs", 50, 8, (600,), 4),  # runs of ~150 across the backward's 256-position chunks
     ("wide", 7, 128, (2, 9), 5),
 ]
-
-
-def write(f, name, t):
-    t = t.detach().to(torch.float32).contiguous()
-    dims = list(t.shape)
-    f.write("tensor %s %d %s\n" % (name, len(dims), " ".join(str(d) for d in dims)))
-    vals = t.flatten().tolist()
-    for i in range(0, len(vals), 8):
-        f.write(" ".join("%.9g" % v for v in vals[i:i + 8]) + "\n")
 
 
 def main():
@@ -53,11 +46,11 @@ def main():
             weight = weight.double().requires_grad_(True)
             y = F.embedding(indices, weight)
             (y * r.double()).sum().backward()
-            write(f, name + "/weight", weight)
-            write(f, name + "/indices", indices)
-            write(f, name + "/r", r)
-            write(f, name + "/y", y)
-            write(f, name + "/dweight", weight.grad)
+            write_tensor(f, name + "/weight", weight)
+            write_tensor(f, name + "/indices", indices)
+            write_tensor(f, name + "/r", r)
+            write_tensor(f, name + "/y", y)
+            write_tensor(f, name + "/dweight", weight.grad)
 
 
 if __name__ == "__main__":

@@ -31,17 +31,17 @@ Tensors (all F32; token ids as F32 holding integers):
     lr (STEPS)               the learning rate of each step
     train_loss (STEPS + 1)   the loss before step 0, ..., after the last step
     tied/init/<key>, tied/logits, tied/loss, tied/grad/<key>
-The file is written with json and struct only (Debian 12 has no python3-safetensors), as
-tools/make_torch_cnn_fixture.py does.
+The file is written by tools/torch_fixture_io.py (json and struct only: Debian 12 has no
+python3-safetensors).
 """
-import json
 import math
-import struct
 import sys
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from torch_fixture_io import save_safetensors
 
 VOCAB, CONTEXT, LAYERS, HEADS, WIDTH, BATCH = 37, 16, 2, 2, 32, 3
 STEPS = 10
@@ -146,26 +146,6 @@ def grads(m, prefix, t):
         t[prefix + k] = p.grad.clone()
 
 
-def save(path, tensors):
-    header, blobs, off = {}, [], 0
-    for name, t in tensors.items():
-        t = t.detach().to(torch.float32).contiguous()
-        data = struct.pack("<%df" % t.numel(), *t.flatten().tolist())
-        header[name] = {"dtype": "F32", "shape": list(t.shape),
-                        "data_offsets": [off, off + len(data)]}
-        blobs.append(data)
-        off += len(data)
-    header["__metadata__"] = {"made_by": "tools/make_torch_gpt_fixture.py",
-                              "torch": torch.__version__}
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-
-
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/torch_gpt.safetensors"
     torch.manual_seed(0)
@@ -219,7 +199,8 @@ def main():
     loss.backward()
     t["tied/logits"], t["tied/loss"] = logits, loss.reshape(1)
     grads(mt, "tied/grad/", t)
-    save(out, t)
+    save_safetensors(out, t, {"made_by": "tools/make_torch_gpt_fixture.py",
+                              "torch": torch.__version__})
     print("wrote %s: loss %.6f, tied loss %.6f, losses %s" % (
         out, t["loss"].item(), t["tied/loss"].item(), " ".join("%.4f" % v for v in losses)))
 

@@ -19,6 +19,8 @@ import sys
 import torch
 import torch.nn.functional as F
 
+from torch_fixture_io import write_tensor
+
 # name, loss, reduction, options (weight, pos_weight: tensors made below; others as F's kwargs)
 CASES = [
     ("mse_mean", "mse", "mean", {}),
@@ -48,15 +50,6 @@ CASES = [
 B, C = 8, 5
 
 
-def write(f, name, t):
-    t = t.detach().to(torch.float32).contiguous()
-    dims = list(t.shape) or [1]
-    f.write("tensor %s %d %s\n" % (name, len(dims), " ".join(str(d) for d in dims)))
-    vals = t.flatten().tolist()
-    for i in range(0, len(vals), 8):
-        f.write(" ".join("%.9g" % v for v in vals[i:i + 8]) + "\n")
-
-
 def main(path):
     torch.manual_seed(0)
     with open(path, "w") as f:
@@ -66,16 +59,16 @@ def main(path):
                 x = torch.randn(B, C, dtype=torch.float64) * (8.0 if kind == "bce" else 1.5)
                 x[0, 0], x[0, 1] = 40.0, -40.0  # bce: saturated logits
                 y = torch.rand(B, C, dtype=torch.float64) if kind == "bce" else torch.randn(B, C, dtype=torch.float64)
-                write(f, name + "/input", x)
-                write(f, name + "/target", y)
+                write_tensor(f, name + "/input", x, scalar_dims=[1])
+                write_tensor(f, name + "/target", y, scalar_dims=[1])
                 if opts.get("weight"):
                     w = torch.rand(C, dtype=torch.float64) + 0.5
                     kw["weight"] = w
-                    write(f, name + "/weight", w)
+                    write_tensor(f, name + "/weight", w, scalar_dims=[1])
                 if opts.get("pos_weight"):
                     pw = torch.rand(C, dtype=torch.float64) * 3.0 + 0.2
                     kw["pos_weight"] = pw
-                    write(f, name + "/pos_weight", pw)
+                    write_tensor(f, name + "/pos_weight", pw, scalar_dims=[1])
                 x = x.clone().requires_grad_(True)
                 fn = {"mse": F.mse_loss, "l1": F.l1_loss, "smooth_l1": F.smooth_l1_loss,
                       "huber": F.huber_loss, "bce": F.binary_cross_entropy_with_logits}[kind]
@@ -86,12 +79,12 @@ def main(path):
                 t = torch.randint(0, C, (B,))
                 t[3] = opts.get("ignore_index", -100)
                 t[5] = 2
-                write(f, name + "/input", z if kind == "ce" else F.log_softmax(z, 1))
-                write(f, name + "/target", t.to(torch.float64))
+                write_tensor(f, name + "/input", z if kind == "ce" else F.log_softmax(z, 1), scalar_dims=[1])
+                write_tensor(f, name + "/target", t.to(torch.float64), scalar_dims=[1])
                 if opts.get("weight"):
                     w = torch.rand(C, dtype=torch.float64) + 0.5
                     kw["weight"] = w
-                    write(f, name + "/weight", w)
+                    write_tensor(f, name + "/weight", w, scalar_dims=[1])
                 x = (z if kind == "ce" else F.log_softmax(z, 1)).clone().requires_grad_(True)
                 if kind == "ce":
                     loss = F.cross_entropy(x, t, reduction=red, **kw)
@@ -99,12 +92,12 @@ def main(path):
                     loss = F.nll_loss(x, t, reduction=red, **kw)
             if red == "none":
                 g = torch.randn(loss.shape, dtype=torch.float64)
-                write(f, name + "/g", g)
+                write_tensor(f, name + "/g", g, scalar_dims=[1])
                 (loss * g).sum().backward()
             else:
                 loss.backward()
-            write(f, name + "/loss", loss)
-            write(f, name + "/dinput", x.grad)
+            write_tensor(f, name + "/loss", loss, scalar_dims=[1])
+            write_tensor(f, name + "/dinput", x.grad, scalar_dims=[1])
 
 
 if __name__ == "__main__":

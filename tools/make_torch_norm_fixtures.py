@@ -34,6 +34,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from torch_fixture_io import write_tensor
+
 STEPS = 3
 
 CONFIGS = [
@@ -43,15 +45,6 @@ CONFIGS = [
     ("bn2d", lambda: nn.BatchNorm2d(3), (4, 3, 5, 5), 2.0),
     ("bn2d_c1", lambda: nn.BatchNorm2d(1, momentum=0.5), (2, 1, 7, 7), 0.0),
 ]
-
-
-def write(f, name, t):
-    t = t.detach().to(torch.float32).contiguous()
-    dims = list(t.shape)
-    f.write("tensor %s %d %s\n" % (name, len(dims), " ".join(str(d) for d in dims)))
-    vals = t.flatten().tolist()
-    for i in range(0, len(vals), 8):
-        f.write(" ".join("%.9g" % v for v in vals[i:i + 8]) + "\n")
 
 
 # name, input shape, rms, weight, bias, eps (None: the op's default), input offset, constant rows
@@ -86,13 +79,13 @@ def layer_norm_case(f, g, name, shape, rms, has_w, has_b, eps, offset, const):
     w = torch.rand(c, generator=g) + 0.5 if has_w else None
     b = torch.rand(c, generator=g) - 0.5 if has_b else None
     e = eps if eps is not None else (1e-6 if rms else 1e-5)
-    write(f, name + "/x", x)
-    write(f, name + "/g", dy)
-    write(f, name + "/eps", torch.tensor([eps if eps is not None else 0.0]))
+    write_tensor(f, name + "/x", x)
+    write_tensor(f, name + "/g", dy)
+    write_tensor(f, name + "/eps", torch.tensor([eps if eps is not None else 0.0]))
     if w is not None:
-        write(f, name + "/weight", w)
+        write_tensor(f, name + "/weight", w)
     if b is not None:
-        write(f, name + "/bias", b)
+        write_tensor(f, name + "/bias", b)
     dt = torch.float64
     xv = x.to(dt).requires_grad_(True)
     wv = w.to(dt).requires_grad_(True) if w is not None else None
@@ -102,12 +95,12 @@ def layer_norm_case(f, g, name, shape, rms, has_w, has_b, eps, offset, const):
     else:
         y = F.layer_norm(xv, (c,), wv, bv, e)
     (y * dy.to(dt)).sum().backward()
-    write(f, name + "/y", y)
-    write(f, name + "/dx", xv.grad)
+    write_tensor(f, name + "/y", y)
+    write_tensor(f, name + "/dx", xv.grad)
     if wv is not None:
-        write(f, name + "/dweight", wv.grad)
+        write_tensor(f, name + "/dweight", wv.grad)
     if bv is not None:
-        write(f, name + "/dbias", bv.grad)
+        write_tensor(f, name + "/dbias", bv.grad)
 
 
 def step(f, prefix, m, x, g):
@@ -115,11 +108,11 @@ def step(f, prefix, m, x, g):
     m.zero_grad()
     y = m(x)
     (y * g).sum().backward()
-    write(f, prefix + "/y", y)
-    write(f, prefix + "/dx", x.grad)
+    write_tensor(f, prefix + "/y", y)
+    write_tensor(f, prefix + "/dx", x.grad)
     if m.affine:
-        write(f, prefix + "/dweight", m.weight.grad)
-        write(f, prefix + "/dbias", m.bias.grad)
+        write_tensor(f, prefix + "/dweight", m.weight.grad)
+        write_tensor(f, prefix + "/dbias", m.bias.grad)
 
 
 def main():
@@ -134,20 +127,20 @@ def main():
                 with torch.no_grad():
                     m.weight.copy_(torch.rand(m.num_features, generator=g) + 0.5)
                     m.bias.copy_(torch.rand(m.num_features, generator=g) - 0.5)
-                write(f, name + "/weight", m.weight)
-                write(f, name + "/bias", m.bias)
-            write(f, name + "/momentum", torch.tensor([m.momentum]))
-            write(f, name + "/eps", torch.tensor([m.eps]))
+                write_tensor(f, name + "/weight", m.weight)
+                write_tensor(f, name + "/bias", m.bias)
+            write_tensor(f, name + "/momentum", torch.tensor([m.momentum]))
+            write_tensor(f, name + "/eps", torch.tensor([m.eps]))
             xs = [torch.rand(shape, generator=g) * 2 - 1 + offset for _ in range(STEPS)]
             gs = [torch.rand(shape, generator=g) * 2 - 1 for _ in range(STEPS)]
             m.train()
             for s in range(STEPS):
-                write(f, "%s/step%d/x" % (name, s), xs[s])
-                write(f, "%s/step%d/g" % (name, s), gs[s])
+                write_tensor(f, "%s/step%d/x" % (name, s), xs[s])
+                write_tensor(f, "%s/step%d/g" % (name, s), gs[s])
                 step(f, "%s/step%d" % (name, s), m, xs[s], gs[s])
-                write(f, "%s/step%d/running_mean" % (name, s), m.running_mean)
-                write(f, "%s/step%d/running_var" % (name, s), m.running_var)
-                write(f, "%s/step%d/num_batches_tracked" % (name, s),
+                write_tensor(f, "%s/step%d/running_mean" % (name, s), m.running_mean)
+                write_tensor(f, "%s/step%d/running_var" % (name, s), m.running_var)
+                write_tensor(f, "%s/step%d/num_batches_tracked" % (name, s),
                       m.num_batches_tracked.reshape(1))
             m.eval()
             step(f, name + "/eval", m, xs[0], gs[0])

@@ -16,15 +16,15 @@ written here. Per case, all F32:
     <case>/grad<i>  d sum(y * W) / d in<i>, for each differentiable input only
 
 The op runs in float64 on the float32 inputs, so the fixture is the exact answer rounded once.
-The file is written with json and struct only (Debian 12 has no python3-safetensors), as
-tools/make_torch_cnn_fixture.py does.
+The file is written by tools/torch_fixture_io.py (json and struct only: Debian 12 has no
+python3-safetensors).
 """
-import json
-import struct
 import sys
 
 import torch
 import torch.nn.functional as F
+
+from torch_fixture_io import save_safetensors
 
 g = torch.Generator().manual_seed(0)
 
@@ -127,25 +127,6 @@ for op, f in REDUCE.items():
     case(op + "_dim0", [rand(*S657)], lambda x, f=f: f(x, 0, False), grads=grads)
 
 
-def save(path, tensors):
-    header, blobs, off = {}, [], 0
-    for name, t in tensors.items():
-        t = t.detach().to(torch.float32).contiguous()
-        data = struct.pack("<%df" % t.numel(), *t.flatten().tolist())
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(data)]}
-        blobs.append(data)
-        off += len(data)
-    header["__metadata__"] = {"made_by": "tools/make_torch_ops_fixture.py",
-                              "torch": torch.__version__}
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-
-
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures/torch_ops.safetensors"
     t = {}
@@ -161,7 +142,8 @@ def main():
             (y * w).sum().backward()
             for i in grads:
                 t["%s/grad%d" % (name, i)] = xs[i].grad
-    save(out, t)
+    save_safetensors(out, t, {"made_by": "tools/make_torch_ops_fixture.py",
+                              "torch": torch.__version__})
 
 
 if __name__ == "__main__":

@@ -25,18 +25,18 @@ Tensors (all F32; names are torch.nn.Sequential state_dict keys under a prefix):
     val_loss       (1) mean MSE over the validation rows with the final weights
     test_loss      (1) the same over the test rows
 
-The file is written with json and struct only (Debian 12 has no python3-safetensors): an 8-byte
-little-endian header length, the JSON header, then the data, as safetensors' format defines.
+The file is written by tools/torch_fixture_io.py (json and struct only: Debian 12 has no
+python3-safetensors).
 """
 import csv
-import json
 import math
-import struct
 import sys
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from torch_fixture_io import save_safetensors
 
 ROWS = 256
 FEATURES = 6
@@ -44,25 +44,6 @@ TRAIN, VAL = 192, 32
 BATCH = 64
 EPOCHS = 20
 STEPS = EPOCHS * TRAIN // BATCH
-
-
-def save(path, tensors):
-    header, blobs, off = {}, [], 0
-    for name, t in tensors.items():
-        t = t.detach().to(torch.float32).contiguous()
-        data = struct.pack("<%df" % t.numel(), *t.flatten().tolist())
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(data)]}
-        blobs.append(data)
-        off += len(data)
-    header["__metadata__"] = {"made_by": "tools/make_torch_regression_fixture.py",
-                              "torch": torch.__version__}
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 def write_csv(path):
@@ -118,7 +99,8 @@ def main():
     with torch.no_grad():
         t["val_loss"] = F.mse_loss(m(x[TRAIN:TRAIN + VAL]).squeeze(1), y[TRAIN:TRAIN + VAL])[None]
         t["test_loss"] = F.mse_loss(m(x[TRAIN + VAL:]).squeeze(1), y[TRAIN + VAL:])[None]
-    save(out, t)
+    save_safetensors(out, t, {"made_by": "tools/make_torch_regression_fixture.py",
+                              "torch": torch.__version__})
 
 
 if __name__ == "__main__":

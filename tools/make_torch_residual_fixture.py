@@ -15,17 +15,16 @@ torch_residual.safetensors     model.state_dict() exactly (fc1.weight, fc1.bias,
 torch_residual_io.safetensors  x (3, 5), y = model(x), and grad/<name>: the gradients of
                                loss = (y * y).sum() for every parameter and grad/x
 
-Written with json and struct only (Debian 12 has no python3-safetensors): an 8-byte little-endian
-header length, the JSON header, then the data, as safetensors' format defines.
+Written by tools/torch_fixture_io.py (json and struct only: Debian 12 has no python3-safetensors).
 Test: tests/test_params.c (torch_file_loads).
 """
-import json
 import os
-import struct
 import sys
 
 import torch
 import torch.nn as nn
+
+from torch_fixture_io import save_safetensors
 
 
 class Residual(nn.Module):
@@ -38,25 +37,6 @@ class Residual(nn.Module):
         return x + self.fc2(torch.relu(self.fc1(x)))
 
 
-def save(path, tensors):
-    header, blobs, off = {}, [], 0
-    for name, t in tensors.items():
-        t = t.detach().to(torch.float32).contiguous()
-        data = struct.pack("<%df" % t.numel(), *t.flatten().tolist())
-        header[name] = {"dtype": "F32", "shape": list(t.shape),
-                        "data_offsets": [off, off + len(data)]}
-        blobs.append(data)
-        off += len(data)
-    header["__metadata__"] = {"format": "pt"}
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
-
-
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures"
     torch.manual_seed(0)
@@ -64,11 +44,12 @@ def main():
     x = torch.randn(3, 5, requires_grad=True)
     y = model(x)
     (y * y).sum().backward()
-    save(os.path.join(out, "torch_residual.safetensors"), model.state_dict())
+    save_safetensors(os.path.join(out, "torch_residual.safetensors"), model.state_dict(),
+                     {"format": "pt"})
     io = {"x": x, "y": y, "grad/x": x.grad}
     for name, p in model.named_parameters():
         io["grad/" + name] = p.grad
-    save(os.path.join(out, "torch_residual_io.safetensors"), io)
+    save_safetensors(os.path.join(out, "torch_residual_io.safetensors"), io, {"format": "pt"})
 
 
 if __name__ == "__main__":
