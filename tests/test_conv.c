@@ -103,16 +103,6 @@ static void backward_is_bitwise_deterministic(void **state)
     free(w);
 }
 
-static void expect_error(vkt_tensor *t, vkt_status s, const char *needle)
-{
-    assert_null(t);
-    assert_int_equal(vkt_last_status(), s);
-    if (!strstr(vkt_last_error(), needle)) {
-        fprintf(stderr, "error \"%s\" lacks \"%s\"\n", vkt_last_error(), needle);
-        fail();
-    }
-}
-
 /* Adaptive windows too long for one shader loop are pooled in two separable passes (columns,
  * then rows), windows in which too many outputs meet in the backward likewise, and what even
  * one axis cannot hold is refused; values and gradients against the host reference. */
@@ -160,9 +150,10 @@ static void adaptive_pool_long_windows(void **state)
     vkt_scope_begin(test_dev);
     vkt_tensor *x = vkt_tensor_new(test_dev, VKT_F32, 4, (int64_t[]){1, 1, 1, 70000});
     assert_non_null(x);
-    expect_error(vkt_adaptive_avg_pool2d(x, 1, 1), VKT_INVALID_ARGUMENT, "1 x 70000 inputs");
+    test_expect_error(vkt_adaptive_avg_pool2d(x, 1, 1), VKT_INVALID_ARGUMENT, "1 x 70000 inputs");
     vkt_tensor *one = vkt_tensor_new(test_dev, VKT_F32, 4, (int64_t[]){1, 1, 1, 1});
-    expect_error(vkt_adaptive_avg_pool2d(one, 1, 70000), VKT_INVALID_ARGUMENT, "1 x 70000 windows");
+    test_expect_error(vkt_adaptive_avg_pool2d(one, 1, 70000), VKT_INVALID_ARGUMENT,
+                      "1 x 70000 windows");
     vkt_scope_end(test_dev);
 }
 
@@ -179,42 +170,49 @@ static void errors_are_clear(void **state)
     vkt_tensor *b5 = vkt_tensor_new(test_dev, VKT_F32, 1, &c5);
     vkt_conv2d_params g2 = {.groups = 2};
     assert_non_null(vkt_conv2d(x, w, b6, &g2));
-    expect_error(vkt_conv2d(x2, w, NULL, &g2), VKT_SHAPE_MISMATCH,
-                 "vkt_conv2d: x is [4, 5] f32 but must be (N, C_in, H, W)");
-    expect_error(vkt_conv2d(x, x2, NULL, &g2), VKT_SHAPE_MISMATCH,
-                 "weight is [4, 5] f32 but must be (C_out, C_in / groups, KH, KW)");
-    expect_error(vkt_conv2d(xi, w, NULL, &g2), VKT_DTYPE_MISMATCH, "x is [2, 4, 5, 5] i32");
-    expect_error(vkt_conv2d(x, w, NULL, NULL), VKT_SHAPE_MISMATCH,
-                 "x [2, 4, 5, 5] f32 has 4 channels and weight [6, 2, 3, 3] f32 is (C_out 6, 2, "
-                 "...) with groups = 1");
-    expect_error(vkt_conv2d(x, w, NULL, &(vkt_conv2d_params){.groups = 3}), VKT_SHAPE_MISMATCH,
-                 "must be multiples of groups");
-    expect_error(vkt_conv2d(x, w, b5, &g2), VKT_SHAPE_MISMATCH,
-                 "bias is [5] f32 but weight [6, 2, 3, 3] f32 has 6 output channels");
-    expect_error(vkt_conv2d(x, w, NULL, &(vkt_conv2d_params){.groups = 2, .dilation = {3, 1}}),
-                 VKT_SHAPE_MISMATCH,
-                 "the kernel spans 7 along h (size 3, dilation 3) but x [2, 4, 5, 5] f32 padded "
-                 "by 0 is only 5");
-    expect_error(vkt_conv2d(x, w, NULL, &(vkt_conv2d_params){.groups = 2, .stride = {-1, 1}}),
-                 VKT_INVALID_ARGUMENT, "stride -1, dilation 1, padding 0 along h");
-    expect_error(vkt_conv2d(x, w, NULL, &(vkt_conv2d_params){.groups = -2}), VKT_INVALID_ARGUMENT,
-                 "groups is -2 but must be >= 1");
-    expect_error(vkt_max_pool2d(x, NULL), VKT_INVALID_ARGUMENT, "the kernel size is required");
-    expect_error(vkt_max_pool2d(x, &(vkt_pool2d_params){.kernel = {3, 3}, .padding = {2, 0}}),
-                 VKT_INVALID_ARGUMENT, "padding 2 along h is more than half the kernel size 3");
-    expect_error(vkt_avg_pool2d(x, &(vkt_pool2d_params){.kernel = {1, 7}}), VKT_SHAPE_MISMATCH,
-                 "vkt_avg_pool2d: kernel 7 along w is larger than x [2, 4, 5, 5] f32 padded by 0");
-    expect_error(vkt_max_pool2d(x, &(vkt_pool2d_params){.kernel = {2, 0}}), VKT_INVALID_ARGUMENT,
-                 "kernel 0, stride 0, padding 0 along w");
-    expect_error(vkt_max_pool2d(x, &(vkt_pool2d_params){.kernel = {2, 2}, .exclude_pad = true}),
-                 VKT_INVALID_ARGUMENT, "exclude_pad is for avg_pool2d only");
-    expect_error(vkt_max_pool2d(x2, &(vkt_pool2d_params){.kernel = {2, 2}}), VKT_SHAPE_MISMATCH,
-                 "vkt_max_pool2d: x is [4, 5] f32 but must be (N, C, H, W)");
-    expect_error(vkt_adaptive_avg_pool2d(x, 0, 3), VKT_INVALID_ARGUMENT,
-                 "output size (0, 3) for x [2, 4, 5, 5] f32");
-    expect_error(vkt_upsample_nearest2d(x, 2, 0), VKT_INVALID_ARGUMENT,
-                 "scale factors (2, 0) must be >= 1");
-    expect_error(vkt_upsample_nearest2d(xi, 2, 2), VKT_DTYPE_MISMATCH, "x is [2, 4, 5, 5] i32");
+    test_expect_error(vkt_conv2d(x2, w, NULL, &g2), VKT_SHAPE_MISMATCH,
+                      "vkt_conv2d: x is [4, 5] f32 but must be (N, C_in, H, W)");
+    test_expect_error(vkt_conv2d(x, x2, NULL, &g2), VKT_SHAPE_MISMATCH,
+                      "weight is [4, 5] f32 but must be (C_out, C_in / groups, KH, KW)");
+    test_expect_error(vkt_conv2d(xi, w, NULL, &g2), VKT_DTYPE_MISMATCH, "x is [2, 4, 5, 5] i32");
+    test_expect_error(
+        vkt_conv2d(x, w, NULL, NULL), VKT_SHAPE_MISMATCH,
+        "x [2, 4, 5, 5] f32 has 4 channels and weight [6, 2, 3, 3] f32 is (C_out 6, 2, "
+        "...) with groups = 1");
+    test_expect_error(vkt_conv2d(x, w, NULL, &(vkt_conv2d_params){.groups = 3}), VKT_SHAPE_MISMATCH,
+                      "must be multiples of groups");
+    test_expect_error(vkt_conv2d(x, w, b5, &g2), VKT_SHAPE_MISMATCH,
+                      "bias is [5] f32 but weight [6, 2, 3, 3] f32 has 6 output channels");
+    test_expect_error(
+        vkt_conv2d(x, w, NULL, &(vkt_conv2d_params){.groups = 2, .dilation = {3, 1}}),
+        VKT_SHAPE_MISMATCH,
+        "the kernel spans 7 along h (size 3, dilation 3) but x [2, 4, 5, 5] f32 padded "
+        "by 0 is only 5");
+    test_expect_error(vkt_conv2d(x, w, NULL, &(vkt_conv2d_params){.groups = 2, .stride = {-1, 1}}),
+                      VKT_INVALID_ARGUMENT, "stride -1, dilation 1, padding 0 along h");
+    test_expect_error(vkt_conv2d(x, w, NULL, &(vkt_conv2d_params){.groups = -2}),
+                      VKT_INVALID_ARGUMENT, "groups is -2 but must be >= 1");
+    test_expect_error(vkt_max_pool2d(x, NULL), VKT_INVALID_ARGUMENT, "the kernel size is required");
+    test_expect_error(vkt_max_pool2d(x, &(vkt_pool2d_params){.kernel = {3, 3}, .padding = {2, 0}}),
+                      VKT_INVALID_ARGUMENT,
+                      "padding 2 along h is more than half the kernel size 3");
+    test_expect_error(
+        vkt_avg_pool2d(x, &(vkt_pool2d_params){.kernel = {1, 7}}), VKT_SHAPE_MISMATCH,
+        "vkt_avg_pool2d: kernel 7 along w is larger than x [2, 4, 5, 5] f32 padded by 0");
+    test_expect_error(vkt_max_pool2d(x, &(vkt_pool2d_params){.kernel = {2, 0}}),
+                      VKT_INVALID_ARGUMENT, "kernel 0, stride 0, padding 0 along w");
+    test_expect_error(
+        vkt_max_pool2d(x, &(vkt_pool2d_params){.kernel = {2, 2}, .exclude_pad = true}),
+        VKT_INVALID_ARGUMENT, "exclude_pad is for avg_pool2d only");
+    test_expect_error(vkt_max_pool2d(x2, &(vkt_pool2d_params){.kernel = {2, 2}}),
+                      VKT_SHAPE_MISMATCH,
+                      "vkt_max_pool2d: x is [4, 5] f32 but must be (N, C, H, W)");
+    test_expect_error(vkt_adaptive_avg_pool2d(x, 0, 3), VKT_INVALID_ARGUMENT,
+                      "output size (0, 3) for x [2, 4, 5, 5] f32");
+    test_expect_error(vkt_upsample_nearest2d(x, 2, 0), VKT_INVALID_ARGUMENT,
+                      "scale factors (2, 0) must be >= 1");
+    test_expect_error(vkt_upsample_nearest2d(xi, 2, 2), VKT_DTYPE_MISMATCH,
+                      "x is [2, 4, 5, 5] i32");
     /* NULL inputs give NULL without touching the error */
     vkt_clear_error();
     assert_null(vkt_conv2d(NULL, w, NULL, NULL));

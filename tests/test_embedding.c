@@ -239,16 +239,6 @@ static void layer_names_shape_role_and_init(void **state)
 
 /* ---- errors ---------------------------------------------------------------------------------- */
 
-static void expect_error(vkt_tensor *t, vkt_status s, const char *needle)
-{
-    assert_null(t);
-    assert_int_equal(vkt_last_status(), s);
-    if (!strstr(vkt_last_error(), needle)) {
-        fprintf(stderr, "error \"%s\" lacks \"%s\"\n", vkt_last_error(), needle);
-        fail();
-    }
-}
-
 static void expect_status(vkt_status got, vkt_status s, const char *needle)
 {
     assert_int_equal(got, s);
@@ -269,16 +259,18 @@ static void errors_are_clear(void **state)
     vkt_tensor *idx = vkt_tensor_new_1d(test_dev, VKT_I32, 5);
     vkt_tensor *idxf = vkt_tensor_new_1d(test_dev, VKT_F32, 5);
     vkt_tensor *idx6 = vkt_tensor_new(test_dev, VKT_I32, 6, (int64_t[]){1, 1, 1, 1, 1, 2});
-    expect_error(vkt_embedding(wi, idx), VKT_DTYPE_MISMATCH,
-                 "vkt_embedding: weight is [3, 4] i32 but must be f32");
-    expect_error(vkt_embedding(w, idxf), VKT_DTYPE_MISMATCH,
-                 "vkt_embedding: indices is [5] f32 but must be i32");
-    expect_error(vkt_embedding(w1, idx), VKT_SHAPE_MISMATCH,
-                 "vkt_embedding: weight is [12] f32 but must be (num_embeddings, embedding_dim)");
-    expect_error(vkt_embedding(w3, idx), VKT_SHAPE_MISMATCH, "weight is [2, 3, 4] f32");
-    expect_error(vkt_embedding(w, idx6), VKT_SHAPE_MISMATCH,
-                 "indices is [1, 1, 1, 1, 1, 2] i32; the output adds a dimension (embedding_dim), "
-                 "so indices may have at most 5");
+    test_expect_error(vkt_embedding(wi, idx), VKT_DTYPE_MISMATCH,
+                      "vkt_embedding: weight is [3, 4] i32 but must be f32");
+    test_expect_error(vkt_embedding(w, idxf), VKT_DTYPE_MISMATCH,
+                      "vkt_embedding: indices is [5] f32 but must be i32");
+    test_expect_error(
+        vkt_embedding(w1, idx), VKT_SHAPE_MISMATCH,
+        "vkt_embedding: weight is [12] f32 but must be (num_embeddings, embedding_dim)");
+    test_expect_error(vkt_embedding(w3, idx), VKT_SHAPE_MISMATCH, "weight is [2, 3, 4] f32");
+    test_expect_error(
+        vkt_embedding(w, idx6), VKT_SHAPE_MISMATCH,
+        "indices is [1, 1, 1, 1, 1, 2] i32; the output adds a dimension (embedding_dim), "
+        "so indices may have at most 5");
     /* NULL inputs give NULL without touching the error */
     vkt_clear_error();
     assert_null(vkt_embedding(NULL, idx));

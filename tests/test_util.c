@@ -176,6 +176,15 @@ float *test_ramp(int64_t n, int64_t mul, int64_t salt)
     return x;
 }
 
+void test_expect_error(const vkt_tensor *t, vkt_status s, const char *needle)
+{
+    assert_null(t);
+    assert_int_equal(vkt_last_status(), s);
+    if (!strstr(vkt_last_error(), needle)) {
+        fail_msg("error \"%s\" lacks \"%s\"", vkt_last_error(), needle);
+    }
+}
+
 const float *test_dict_floats(const vkt_dict *d, const char *key, int64_t want_numel)
 {
     int ndim;

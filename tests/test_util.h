@@ -57,6 +57,9 @@ void *test_fetch(const vkt_tensor *t);
 /* n values ((i * mul + salt) % 101) * 0.02 - 0.999 in [-0.999, 1.001): varied, none zero. */
 float *test_ramp(int64_t n, int64_t mul, int64_t salt);
 
+/* Asserts that t is NULL, vkt_last_status() is s and vkt_last_error() contains `needle`. */
+void test_expect_error(const vkt_tensor *t, vkt_status s, const char *needle);
+
 /* The floats of `key` in `d` (a fixture read by vkt_checkpoint_load), which must be there with
  * want_numel elements. */
 const float *test_dict_floats(const vkt_dict *d, const char *key, int64_t want_numel);
