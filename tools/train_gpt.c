@@ -641,7 +641,8 @@ int vkt_cli_train_gpt(int argc, char **argv)
     rc = 1;
     /* the corpus first: a missing or short one is reported before a device opens */
     if (vkt_text_load(a.text, &text) != VKT_OK) {
-        rc = fail("--text");
+        rc = fail(a.resume && !(a.set & SET_TEXT) ? "--text (the checkpoint's; give --text PATH)"
+                                                   : "--text");
         goto cleanup;
     }
     /* a resumed model reads the checkpoint's tokens: the corpus's own numbering may differ */
