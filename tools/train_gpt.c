@@ -787,6 +787,8 @@ int vkt_cli_train_gpt(int argc, char **argv)
         printf("validation loss %.4f nats (%.3f bits/char) after %llu steps in %.1f s\n",
                (double)vl, (double)vl / log(2.0),
                (unsigned long long)vkt_trainer_global_step(trainer), fit_s);
+    } else if (val_l) { /* a resumed run whose --epochs were all done already */
+        printf("no epoch left to run after the checkpoint's (--epochs %u)\n", a.epochs);
     } else {
         printf("no validation (--val-batches 0 or --val-split 0)\n");
     }
