@@ -410,7 +410,7 @@ typedef struct lm {
 
 static vkt_tensor *lm_loss(lm *l, const vkt_batch *b)
 {
-    vkt_tensor *logits = vkt_gpt_forward(&l->gpt, vkt_cast(b->x, VKT_I32));
+    vkt_tensor *logits = vkt_gpt_forward(&l->gpt, b->x);
     int64_t n = vkt_tensor_numel(b->y);
     return vkt_softmax_xent(vkt_reshape(logits, 2, (int64_t[]){n, l->gpt.config.vocab}),
                             vkt_reshape(b->y, 1, &n));
