@@ -1,5 +1,6 @@
 /*
- * args.c — strict parsing of the CLI's option values and getopt_long error messages.
+ * args.c — strict parsing of the CLI's option values, the getopt_long loop every command runs and
+ * its error messages.
  *
  * strtod and strtoull alone accept too much for a command line: "nan" and "inf" parse as numbers
  * (and casting them to an integer is undefined behaviour), strtoull negates "-1" into a huge
@@ -139,4 +140,38 @@ double vkt_cli_float_as_given(float f)
         }
     }
     return (double)f;
+}
+
+int vkt_cli_getopt(const char *cmd, const char *see, int argc, char **argv,
+                   const struct option *opts, vkt_cli_device_opts *dev, vkt_cli_opt_fn on_opt,
+                   void *ud)
+{
+    opterr = 0; /* vkt_cli_getopt_error words the messages */
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        int rc = 0;
+        switch (c) {
+        case VKT_CLI_O_DEVICE: dev->select = optarg; break;
+        case VKT_CLI_O_VALIDATION: dev->validation = true; break;
+        case 'h': return VKT_CLI_HELP;
+        case '?':
+        case ':': rc = vkt_cli_getopt_error(cmd, c, argv, opts); break;
+        default: rc = on_opt(c, optarg, ud); break;
+        }
+        if (rc) {
+            return rc;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s' (see %s --help)\n", cmd, argv[optind], see);
+        return 2;
+    }
+    return 0;
+}
+
+int vkt_cli_fail(const char *cmd, const char *what)
+{
+    fprintf(stderr, "%s: %s: %s\n", cmd, what, vkt_last_error());
+    return 1;
 }

@@ -12,8 +12,18 @@
 
 #define VKT_CLI_DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
 
+/* ---- the device a command runs on (tools/cli_device.c) ---- */
+
+/* --device D and --validation. */
+typedef struct vkt_cli_device_opts {
+    const char *select;
+    bool validation;
+} vkt_cli_device_opts;
+
 /* Opens the device, or prints the library's message and returns NULL. */
 vkt_device *vkt_cli_open_device(const char *select, bool validation);
+/* vkt_cli_open_device, then its "device: NAME (TYPE)" line on stdout. */
+vkt_device *vkt_cli_open_device_print(const vkt_cli_device_opts *d);
 /* Removes --device D / --validation from argv; returns the new argc. */
 int vkt_cli_device_args(int argc, char **argv, const char **select, bool *validation);
 
@@ -58,6 +68,27 @@ struct option;
 /* For getopt_long's '?' and ':' (opterr = 0, optstring starting with ':'): prints "unknown
  * option", "needs a value" or "takes no value" naming the argument; returns 2. */
 int vkt_cli_getopt_error(const char *cmd, int c, char **argv, const struct option *longopts);
+
+/* The getopt_long values of the options every command with a device takes; its own start at 256.
+ * VKT_CLI_HELP: vkt_cli_getopt saw -h or --help. */
+enum { VKT_CLI_O_DEVICE = 0x1000, VKT_CLI_O_VALIDATION, VKT_CLI_HELP = -1 };
+/* The last rows of such a command's option table: --device, --validation, --help, the end. */
+#define VKT_CLI_DEVICE_OPTS                                                                       \
+    {"device", required_argument, NULL, VKT_CLI_O_DEVICE},                                        \
+        {"validation", no_argument, NULL, VKT_CLI_O_VALIDATION},                                  \
+        {"help", no_argument, NULL, 'h'}, {0}
+/* One of the command's own options, its getopt_long value c and its value v (NULL without one):
+ * 0, or the exit code after printing why. */
+typedef int (*vkt_cli_opt_fn)(int c, const char *v, void *ud);
+/* Parses argv (argv[0] the command) with getopt_long and `opts` (ending in VKT_CLI_DEVICE_OPTS):
+ * --device and --validation go to *dev, the command's own options to on_opt. Returns 0, or
+ * VKT_CLI_HELP at -h / --help (the caller prints its usage), or on_opt's code, or 2 after
+ * vkt_cli_getopt_error or "<cmd>: unexpected argument 'X' (see <see> --help)". */
+int vkt_cli_getopt(const char *cmd, const char *see, int argc, char **argv,
+                   const struct option *opts, vkt_cli_device_opts *dev, vkt_cli_opt_fn on_opt,
+                   void *ud);
+/* Prints "<cmd>: <what>: <the library's message>"; returns 1, for `rc = vkt_cli_fail(...)`. */
+int vkt_cli_fail(const char *cmd, const char *what);
 
 /*
  * Checkpoints (tools/eval.c). The MLP's sizes from a checkpoint's state_dict shapes

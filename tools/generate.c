@@ -118,14 +118,33 @@ static int usage(FILE *f)
     return f == stderr ? 2 : 0;
 }
 
+typedef struct gen_args {
+    const char *path, *prompt;
+    uint32_t tokens, top_k;
+    float temperature;
+    uint64_t seed;
+} gen_args;
+
+enum { O_CKPT = 256, O_PROMPT, O_TOKENS, O_TEMP, O_TOPK, O_SEED };
+
+static int parse_opt(int c, const char *v, void *ud)
+{
+    gen_args *a = ud;
+    switch (c) {
+    case O_CKPT: a->path = v; return 0;
+    case O_PROMPT: a->prompt = v; return 0;
+    case O_TOKENS: return vkt_cli_u32(CMD, "--tokens", v, 1, 1000000, &a->tokens);
+    case O_TEMP: return vkt_cli_float(CMD, "--temperature", v, 0, 100, &a->temperature);
+    case O_TOPK: return vkt_cli_u32(CMD, "--top-k", v, 0, 1u << 24, &a->top_k);
+    case O_SEED: return vkt_cli_u64(CMD, "--seed", v, 0, UINT64_MAX, &a->seed);
+    default: return 0; /* getopt_long returns only the table's values */
+    }
+}
+
 int vkt_cli_generate(int argc, char **argv)
 {
-    const char *path = NULL, *prompt = "\n", *select = NULL;
-    bool validation = false;
-    uint32_t tokens = 200, top_k = 0;
-    float temperature = 0.8f;
-    uint64_t seed = 0;
-    enum { O_CKPT = 256, O_PROMPT, O_TOKENS, O_TEMP, O_TOPK, O_SEED, O_DEVICE, O_VALIDATION };
+    gen_args a = {.prompt = "\n", .tokens = 200, .temperature = 0.8f};
+    vkt_cli_device_opts dopt = {0};
     static const struct option opts[] = {
         {"checkpoint", required_argument, NULL, O_CKPT},
         {"prompt", required_argument, NULL, O_PROMPT},
@@ -133,37 +152,13 @@ int vkt_cli_generate(int argc, char **argv)
         {"temperature", required_argument, NULL, O_TEMP},
         {"top-k", required_argument, NULL, O_TOPK},
         {"seed", required_argument, NULL, O_SEED},
-        {"device", required_argument, NULL, O_DEVICE},
-        {"validation", no_argument, NULL, O_VALIDATION},
-        {"help", no_argument, NULL, 'h'},
-        {0},
+        VKT_CLI_DEVICE_OPTS,
     };
-    opterr = 0;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        const char *v = optarg;
-        int rc = 0;
-        switch (c) {
-        case O_CKPT: path = v; break;
-        case O_PROMPT: prompt = v; break;
-        case O_DEVICE: select = v; break;
-        case O_VALIDATION: validation = true; break;
-        case O_TOKENS: rc = vkt_cli_u32(CMD, "--tokens", v, 1, 1000000, &tokens); break;
-        case O_TEMP: rc = vkt_cli_float(CMD, "--temperature", v, 0, 100, &temperature); break;
-        case O_TOPK: rc = vkt_cli_u32(CMD, "--top-k", v, 0, 1u << 24, &top_k); break;
-        case O_SEED: rc = vkt_cli_u64(CMD, "--seed", v, 0, UINT64_MAX, &seed); break;
-        case 'h': return usage(stdout);
-        default: rc = vkt_cli_getopt_error(CMD, c, argv, opts); break;
-        }
-        if (rc) {
-            return rc;
-        }
+    int prc = vkt_cli_getopt(CMD, CMD, argc, argv, opts, &dopt, parse_opt, &a);
+    if (prc) {
+        return prc == VKT_CLI_HELP ? usage(stdout) : prc;
     }
-    if (optind < argc) {
-        fprintf(stderr, CMD ": unexpected argument '%s' (see vkt generate --help)\n", argv[optind]);
-        return 2;
-    }
+    const char *path = a.path;
     if (!path) {
         fprintf(stderr, CMD ": --checkpoint PATH is required (a checkpoint of vkt train --model "
                             "gpt)\n");
@@ -183,7 +178,7 @@ int vkt_cli_generate(int argc, char **argv)
     if (vkt_cli_gpt_from_ckpt(CMD, ckpt, path, &cfg, &vocab)) {
         goto cleanup;
     }
-    dev = vkt_cli_open_device(select, validation);
+    dev = vkt_cli_open_device(dopt.select, dopt.validation);
     if (!dev) {
         goto cleanup;
     }
@@ -196,11 +191,12 @@ int vkt_cli_generate(int argc, char **argv)
         goto cleanup;
     }
     vkt_model_train(m, false);
-    vkt_sample_desc sd = {.temperature = temperature, .top_k = top_k, .greedy = temperature == 0};
+    vkt_sample_desc sd = {.temperature = a.temperature, .top_k = a.top_k,
+                          .greedy = a.temperature == 0};
     double t0 = vkt__cli_now();
-    rc = vkt_cli_gpt_generate(CMD, &g, &vocab, prompt, tokens, &sd, seed, stdout);
+    rc = vkt_cli_gpt_generate(CMD, &g, &vocab, a.prompt, a.tokens, &sd, a.seed, stdout);
     if (rc == 0) {
-        fprintf(stderr, "%u characters in %.2f s\n", tokens, vkt__cli_now() - t0);
+        fprintf(stderr, "%u characters in %.2f s\n", a.tokens, vkt__cli_now() - t0);
     }
 
 cleanup:

@@ -21,7 +21,8 @@
 #define MAX_SIZES VKT_CLI_MAX_LAYERS
 
 typedef struct train_args {
-    const char *data, *resume, *select;
+    const char *data, *resume;
+    vkt_cli_device_opts dev;
     vkt_cli_model_kind model;
     bool model_set;
     uint32_t layers[MAX_SIZES];
@@ -32,7 +33,7 @@ typedef struct train_args {
     bool weight_decay_set;
     vkt_optim_type optimizer;
     uint64_t seed;
-    bool stream, validation;
+    bool stream;
     vkt_sched_type schedule;
 } train_args;
 
@@ -85,6 +86,76 @@ static int train_usage(FILE *f)
     return f == stderr ? 2 : 0;
 }
 
+enum {
+    O_DATA = 256, O_MODEL, O_LAYERS, O_EPOCHS, O_BATCH, O_LR, O_OPTIMIZER, O_MOMENTUM, O_WD,
+    O_SCHEDULE, O_SEED, O_VAL_SPLIT, O_LOG_EVERY, O_LIMIT, O_RESUME, O_STREAM,
+};
+
+static int parse_opt(int c, const char *v, void *ud)
+{
+    train_args *a = ud;
+    int rc = 0;
+    switch (c) {
+    case O_DATA: a->data = v; break;
+    case O_RESUME: a->resume = v; break;
+    case O_STREAM: a->stream = true; break;
+    case O_MODEL:
+        rc = vkt_cli_model_parse(CMD, v, &a->model);
+        a->model_set = true;
+        break;
+    case O_LAYERS:
+        rc = vkt_cli_u32_list(CMD, "--layers", v, 1, 1u << 20, a->layers, MAX_SIZES,
+                              &a->n_layers);
+        if (rc == 0 && a->n_layers < 2) {
+            fprintf(stderr, CMD ": --layers needs at least two sizes, e.g. 784,10, not "
+                                "'%s'\n",
+                    v);
+            rc = 2;
+        }
+        a->layers_set = true;
+        break;
+    case O_EPOCHS: rc = vkt_cli_u32(CMD, "--epochs", v, 1, 1000000, &a->epochs); break;
+    case O_BATCH: rc = vkt_cli_u32(CMD, "--batch-size", v, 1, 1u << 20, &a->batch_size);
+        break;
+    case O_LR: rc = vkt_cli_float(CMD, "--lr", v, 1e-12, 1e3, &a->lr); break;
+    case O_MOMENTUM: rc = vkt_cli_float(CMD, "--momentum", v, 0, 1, &a->momentum); break;
+    case O_WD:
+        rc = vkt_cli_float(CMD, "--weight-decay", v, 0, 1e3, &a->weight_decay);
+        a->weight_decay_set = true;
+        break;
+    /* up to 2^53 so that hparams.yaml, whose numbers are doubles, records the seed exactly */
+    case O_SEED: rc = vkt_cli_u64(CMD, "--seed", v, 0, 1ull << 53, &a->seed); break;
+    case O_VAL_SPLIT: rc = vkt_cli_float(CMD, "--val-split", v, 0, 0.9, &a->val_split); break;
+    case O_LOG_EVERY: rc = vkt_cli_u32(CMD, "--log-every", v, 0, 1000000000, &a->log_every);
+        break;
+    case O_LIMIT:
+        rc = vkt_cli_u32(CMD, "--limit-batches", v, 1, 1000000000, &a->limit_batches);
+        break;
+    case O_SCHEDULE:
+        a->schedule = strcmp(v, "cosine") == 0 ? VKT_SCHED_COSINE
+                      : strcmp(v, "step") == 0 ? VKT_SCHED_STEP
+                      : strcmp(v, "none") == 0 ? VKT_SCHED_NONE
+                                               : (vkt_sched_type)-1;
+        if ((int)a->schedule < 0) {
+            fprintf(stderr, CMD ": --schedule is cosine, step or none, not '%s'\n", v);
+            rc = 2;
+        }
+        break;
+    case O_OPTIMIZER:
+        a->optimizer = strcmp(v, "sgd") == 0     ? VKT_OPTIM_SGD
+                       : strcmp(v, "adam") == 0  ? VKT_OPTIM_ADAM
+                       : strcmp(v, "adamw") == 0 ? VKT_OPTIM_ADAMW
+                                                 : VKT_OPTIM_DEFAULT;
+        if (a->optimizer == VKT_OPTIM_DEFAULT) {
+            fprintf(stderr, CMD ": --optimizer is sgd, adam or adamw, not '%s'\n", v);
+            rc = 2;
+        }
+        break;
+    default: break; /* getopt_long returns only the table's values */
+    }
+    return rc;
+}
+
 /* Returns 0 to go on, -1 after --help, 2 on a usage error (already reported). */
 static int parse(int argc, char **argv, train_args *a)
 {
@@ -99,10 +170,6 @@ static int parse(int argc, char **argv, train_args *a)
         .val_split = 0.1f,
         .optimizer = VKT_OPTIM_ADAM,
         .schedule = VKT_SCHED_COSINE,
-    };
-    enum {
-        O_DATA = 256, O_MODEL, O_LAYERS, O_EPOCHS, O_BATCH, O_LR, O_OPTIMIZER, O_MOMENTUM, O_WD,
-        O_SCHEDULE, O_SEED, O_VAL_SPLIT, O_LOG_EVERY, O_LIMIT, O_RESUME, O_STREAM, O_DEVICE, O_VALIDATION,
     };
     static const struct option opts[] = {
         {"data", required_argument, NULL, O_DATA},
@@ -121,85 +188,15 @@ static int parse(int argc, char **argv, train_args *a)
         {"limit-batches", required_argument, NULL, O_LIMIT},
         {"resume", required_argument, NULL, O_RESUME},
         {"stream", no_argument, NULL, O_STREAM},
-        {"device", required_argument, NULL, O_DEVICE},
-        {"validation", no_argument, NULL, O_VALIDATION},
-        {"help", no_argument, NULL, 'h'},
-        {0},
+        VKT_CLI_DEVICE_OPTS,
     };
-    opterr = 0; /* vkt_cli_getopt_error words the messages */
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        const char *v = optarg;
-        int rc = 0;
-        switch (c) {
-        case O_DATA: a->data = v; break;
-        case O_RESUME: a->resume = v; break;
-        case O_DEVICE: a->select = v; break;
-        case O_STREAM: a->stream = true; break;
-        case O_VALIDATION: a->validation = true; break;
-        case O_MODEL:
-            rc = vkt_cli_model_parse(CMD, v, &a->model);
-            a->model_set = true;
-            break;
-        case O_LAYERS:
-            rc = vkt_cli_u32_list(CMD, "--layers", v, 1, 1u << 20, a->layers, MAX_SIZES,
-                                  &a->n_layers);
-            if (rc == 0 && a->n_layers < 2) {
-                fprintf(stderr, CMD ": --layers needs at least two sizes, e.g. 784,10, not "
-                                    "'%s'\n",
-                        v);
-                rc = 2;
-            }
-            a->layers_set = true;
-            break;
-        case O_EPOCHS: rc = vkt_cli_u32(CMD, "--epochs", v, 1, 1000000, &a->epochs); break;
-        case O_BATCH: rc = vkt_cli_u32(CMD, "--batch-size", v, 1, 1u << 20, &a->batch_size);
-            break;
-        case O_LR: rc = vkt_cli_float(CMD, "--lr", v, 1e-12, 1e3, &a->lr); break;
-        case O_MOMENTUM: rc = vkt_cli_float(CMD, "--momentum", v, 0, 1, &a->momentum); break;
-        case O_WD:
-            rc = vkt_cli_float(CMD, "--weight-decay", v, 0, 1e3, &a->weight_decay);
-            a->weight_decay_set = true;
-            break;
-        /* up to 2^53 so that hparams.yaml, whose numbers are doubles, records the seed exactly */
-        case O_SEED: rc = vkt_cli_u64(CMD, "--seed", v, 0, 1ull << 53, &a->seed); break;
-        case O_VAL_SPLIT: rc = vkt_cli_float(CMD, "--val-split", v, 0, 0.9, &a->val_split); break;
-        case O_LOG_EVERY: rc = vkt_cli_u32(CMD, "--log-every", v, 0, 1000000000, &a->log_every);
-            break;
-        case O_LIMIT:
-            rc = vkt_cli_u32(CMD, "--limit-batches", v, 1, 1000000000, &a->limit_batches);
-            break;
-        case O_SCHEDULE:
-            a->schedule = strcmp(v, "cosine") == 0 ? VKT_SCHED_COSINE
-                          : strcmp(v, "step") == 0 ? VKT_SCHED_STEP
-                          : strcmp(v, "none") == 0 ? VKT_SCHED_NONE
-                                                   : (vkt_sched_type)-1;
-            if ((int)a->schedule < 0) {
-                fprintf(stderr, CMD ": --schedule is cosine, step or none, not '%s'\n", v);
-                rc = 2;
-            }
-            break;
-        case O_OPTIMIZER:
-            a->optimizer = strcmp(v, "sgd") == 0     ? VKT_OPTIM_SGD
-                           : strcmp(v, "adam") == 0  ? VKT_OPTIM_ADAM
-                           : strcmp(v, "adamw") == 0 ? VKT_OPTIM_ADAMW
-                                                     : VKT_OPTIM_DEFAULT;
-            if (a->optimizer == VKT_OPTIM_DEFAULT) {
-                fprintf(stderr, CMD ": --optimizer is sgd, adam or adamw, not '%s'\n", v);
-                rc = 2;
-            }
-            break;
-        case 'h': train_usage(stdout); return -1;
-        default: rc = vkt_cli_getopt_error(CMD, c, argv, opts); break;
-        }
-        if (rc) {
-            return rc;
-        }
+    int rc = vkt_cli_getopt(CMD, CMD, argc, argv, opts, &a->dev, parse_opt, a);
+    if (rc == VKT_CLI_HELP) {
+        train_usage(stdout);
+        return -1;
     }
-    if (optind < argc) {
-        fprintf(stderr, CMD ": unexpected argument '%s' (see vkt train --help)\n", argv[optind]);
-        return 2;
+    if (rc) {
+        return rc;
     }
     if (a->model == VKT_CLI_CNN && a->layers_set) {
         fprintf(stderr, CMD ": --layers sets the sizes of --model mlp; the cnn's are fixed\n");
@@ -392,13 +389,6 @@ static vkt_status print_epoch(vkt_trainer *t, void *ud)
     return VKT_OK;
 }
 
-/* Prints "vkt train: WHAT: <the library's message>"; returns 1 for `rc = fail(...)`. */
-static int fail(const char *what)
-{
-    fprintf(stderr, CMD ": %s: %s\n", what, vkt_last_error());
-    return 1;
-}
-
 int vkt_cli_train(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) { /* the GPT has options of its own: tools/train_gpt.c */
@@ -430,7 +420,7 @@ int vkt_cli_train(int argc, char **argv)
     memcpy(mdl.layers, a.layers, sizeof a.layers);
     if (a.resume) {
         if (vkt_checkpoint_load(a.resume, &resume) != VKT_OK) {
-            rc = fail("--resume");
+            rc = vkt_cli_fail(CMD, "--resume");
             goto cleanup;
         }
         const vkt_dict *hp = vkt_dict_get_child(resume, "hyper_parameters");
@@ -471,7 +461,7 @@ int vkt_cli_train(int argc, char **argv)
         a.n_layers = n;
     }
     if (make_hparams(&a, &hparams) != VKT_OK) {
-        rc = fail("recording the hyper-parameters");
+        rc = vkt_cli_fail(CMD, "recording the hyper-parameters");
         goto cleanup;
     }
 
@@ -479,7 +469,7 @@ int vkt_cli_train(int argc, char **argv)
      * every split must fit the model before the first epoch, not show up as a NaN test loss */
     if (vkt_dataset_load_mnist(a.data, "train", &train_ds) != VKT_OK ||
         vkt_dataset_load_mnist(a.data, "t10k", &test_ds) != VKT_OK) {
-        rc = fail("loading data");
+        rc = vkt_cli_fail(CMD, "loading data");
         goto cleanup;
     }
     snprintf(what, sizeof what, "the training split (train in %s, also the validation split)",
@@ -493,7 +483,7 @@ int vkt_cli_train(int argc, char **argv)
     }
     if (vkt_split_indices(vkt_dataset_count(train_ds), a.val_split, a.seed, &tr_idx, &n_tr,
                           &val_idx, &n_val) != VKT_OK) {
-        rc = fail("splitting");
+        rc = vkt_cli_fail(CMD, "splitting");
         goto cleanup;
     }
     if (n_tr == 0) {
@@ -502,12 +492,10 @@ int vkt_cli_train(int argc, char **argv)
         goto cleanup;
     }
 
-    dev = vkt_cli_open_device(a.select, a.validation);
+    dev = vkt_cli_open_device_print(&a.dev);
     if (!dev) {
         goto cleanup;
     }
-    const vkt_device_info *info = vkt_device_get_info(dev);
-    printf("device: %s (%s)\n", info->name, vkt_device_type_name(info->type));
 
     if (vkt_loader_create(dev, &(vkt_loader_desc){.dataset = train_ds, .batch_size = a.batch_size,
                                                   .shuffle = true, .seed = a.seed,
@@ -521,7 +509,7 @@ int vkt_cli_train(int argc, char **argv)
         vkt_loader_create(dev, &(vkt_loader_desc){.dataset = test_ds, .batch_size = 1000,
                                                   .stream = a.stream},
                           &test_l)) {
-        rc = fail("creating data loaders");
+        rc = vkt_cli_fail(CMD, "creating data loaders");
         goto cleanup;
     }
     printf("data: %s: %u train, %u validation, %u test samples (%s)\n", a.data, n_tr, n_val,
@@ -536,14 +524,14 @@ int vkt_cli_train(int argc, char **argv)
                                                   .momentum = a.momentum,
                                                   .weight_decay = a.weight_decay},
                              &opt)) {
-        rc = fail("creating the optimizer");
+        rc = vkt_cli_fail(CMD, "creating the optimizer");
         goto cleanup;
     }
     if (a.schedule != VKT_SCHED_NONE &&
         vkt_scheduler_create(opt, &(vkt_sched_desc){.type = a.schedule, .t_max = a.epochs,
                                                     .step_size = 5},
                              &sched)) {
-        rc = fail("creating the schedule");
+        rc = vkt_cli_fail(CMD, "creating the schedule");
         goto cleanup;
     }
     printf("model: %s", vkt_cli_model_describe(&mdl, what, sizeof what));
@@ -578,20 +566,20 @@ int vkt_cli_train(int argc, char **argv)
                                                     .ckpt = resume, /* read once, above */
                                                     .callbacks = {&summary}},
                            &trainer)) {
-        rc = fail("creating the trainer");
+        rc = vkt_cli_fail(CMD, "creating the trainer");
         goto cleanup;
     }
     vkt_device_finish(dev);
     vkt_device_reset_stats(dev);
     if (vkt_trainer_fit(trainer, &module, train_l, val_l)) {
-        rc = fail("training");
+        rc = vkt_cli_fail(CMD, "training");
         goto cleanup;
     }
     vkt_device_stats st;
     vkt_device_get_stats(dev, &st);
     uint64_t steps = vkt_trainer_global_step(trainer);
     if (vkt_trainer_test(trainer, &module, test_l)) {
-        rc = fail("testing");
+        rc = vkt_cli_fail(CMD, "testing");
         goto cleanup;
     }
     float test_acc = NAN, test_loss = NAN;
@@ -614,7 +602,7 @@ int vkt_cli_train(int argc, char **argv)
     /* the final weights as a flat state dict: torch's load_state_dict takes it unchanged */
     snprintf(what, sizeof what, "%s/model.safetensors", vkt_trainer_log_dir(trainer));
     if (vkt_model_save_safetensors(m, what) != VKT_OK) {
-        rc = fail("saving the weights");
+        rc = vkt_cli_fail(CMD, "saving the weights");
         goto cleanup;
     }
     printf("weights: %s (PyTorch: model.load_state_dict(safetensors.torch.load_file(path)))\n",

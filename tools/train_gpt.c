@@ -38,9 +38,10 @@ enum {
 };
 
 typedef struct gpt_args {
-    const char *text, *select, *resume;
+    const char *text, *resume;
+    vkt_cli_device_opts dev;
     vkt_gpt_config cfg;
-    bool no_tie, validation, stream;
+    bool no_tie, stream;
     uint32_t epochs, batch_size, limit_batches, val_batches, log_every, warmup, tokens, max_steps;
     float lr, weight_decay, val_split, clip;
     uint64_t seed;
@@ -97,6 +98,67 @@ static int usage(FILE *f)
     return f == stderr ? 2 : 0;
 }
 
+enum {
+    O_MODEL = 256, O_TEXT, O_LAYERS, O_HEADS, O_WIDTH, O_CONTEXT, O_DROPOUT, O_NO_TIE,
+    O_EPOCHS, O_LIMIT, O_VAL_BATCHES, O_BATCH, O_LR, O_WARMUP, O_WD, O_CLIP, O_VAL_SPLIT,
+    O_SAMPLE, O_SEED, O_LOG_EVERY, O_MAX_STEPS, O_RESUME, O_STREAM,
+};
+
+static int parse_opt(int c, const char *v, void *ud)
+{
+    gpt_args *a = ud;
+    int rc = 0;
+    static const struct {
+        int opt;
+        uint32_t bit;
+    } set_bits[] = {
+        {O_TEXT, SET_TEXT}, {O_LAYERS, SET_LAYERS}, {O_HEADS, SET_HEADS}, {O_WIDTH, SET_WIDTH},
+        {O_CONTEXT, SET_CONTEXT}, {O_DROPOUT, SET_DROPOUT}, {O_NO_TIE, SET_NO_TIE},
+        {O_EPOCHS, SET_EPOCHS}, {O_LIMIT, SET_LIMIT}, {O_VAL_BATCHES, SET_VAL_BATCHES},
+        {O_BATCH, SET_BATCH}, {O_LR, SET_LR}, {O_WARMUP, SET_WARMUP}, {O_WD, SET_WD},
+        {O_CLIP, SET_CLIP}, {O_VAL_SPLIT, SET_VAL_SPLIT}, {O_SEED, SET_SEED},
+    };
+    for (size_t i = 0; i < sizeof set_bits / sizeof set_bits[0]; i++) {
+        a->set |= set_bits[i].opt == c ? set_bits[i].bit : 0;
+    }
+    switch (c) {
+    case O_MODEL: break; /* "gpt": how vkt_cli_train got here */
+    case O_TEXT: a->text = v; break;
+    case O_RESUME: a->resume = v; break;
+    case O_NO_TIE: a->no_tie = true; break;
+    case O_STREAM: a->stream = true; break;
+    case O_LAYERS:
+        rc = vkt_cli_u32(CMD, "--layers", v, 1, VKT_GPT_MAX_LAYERS, &a->cfg.layers);
+        break;
+    case O_HEADS: rc = vkt_cli_u32(CMD, "--heads", v, 1, 1024, &a->cfg.heads); break;
+    case O_WIDTH: rc = vkt_cli_u32(CMD, "--width", v, 1, 65536, &a->cfg.width); break;
+    case O_CONTEXT: rc = vkt_cli_u32(CMD, "--context", v, 1, 65536, &a->cfg.context); break;
+    case O_DROPOUT: rc = vkt_cli_float(CMD, "--dropout", v, 0, 0.99, &a->cfg.dropout); break;
+    case O_EPOCHS: rc = vkt_cli_u32(CMD, "--epochs", v, 1, 1000000, &a->epochs); break;
+    case O_LIMIT:
+        rc = vkt_cli_u32(CMD, "--limit-batches", v, 1, 1000000000, &a->limit_batches);
+        break;
+    case O_VAL_BATCHES:
+        rc = vkt_cli_u32(CMD, "--val-batches", v, 0, 1000000000, &a->val_batches);
+        break;
+    case O_BATCH: rc = vkt_cli_u32(CMD, "--batch-size", v, 1, 1u << 20, &a->batch_size); break;
+    case O_LR: rc = vkt_cli_float(CMD, "--lr", v, 1e-12, 1e3, &a->lr); break;
+    case O_WARMUP: rc = vkt_cli_u32(CMD, "--warmup", v, 0, 1000000000, &a->warmup); break;
+    case O_WD: rc = vkt_cli_float(CMD, "--weight-decay", v, 0, 1e3, &a->weight_decay); break;
+    case O_CLIP: rc = vkt_cli_float(CMD, "--clip", v, 0, 1e9, &a->clip); break;
+    case O_VAL_SPLIT: rc = vkt_cli_float(CMD, "--val-split", v, 0, 0.9, &a->val_split); break;
+    case O_SAMPLE: rc = vkt_cli_u32(CMD, "--sample", v, 0, 1000000, &a->tokens); break;
+    case O_SEED: rc = vkt_cli_u64(CMD, "--seed", v, 0, 1ull << 53, &a->seed); break;
+    case O_LOG_EVERY: rc = vkt_cli_u32(CMD, "--log-every", v, 0, 1000000000, &a->log_every);
+        break;
+    case O_MAX_STEPS:
+        rc = vkt_cli_u32(CMD, "--max-steps", v, 1, UINT32_MAX, &a->max_steps);
+        break;
+    default: break; /* getopt_long returns only the table's values */
+    }
+    return rc;
+}
+
 static int parse(int argc, char **argv, gpt_args *a)
 {
     *a = (gpt_args){
@@ -112,11 +174,6 @@ static int parse(int argc, char **argv, gpt_args *a)
         .weight_decay = 0.1f,
         .val_split = 0.1f,
         .clip = 1.0f,
-    };
-    enum {
-        O_MODEL = 256, O_TEXT, O_LAYERS, O_HEADS, O_WIDTH, O_CONTEXT, O_DROPOUT, O_NO_TIE,
-        O_EPOCHS, O_LIMIT, O_VAL_BATCHES, O_BATCH, O_LR, O_WARMUP, O_WD, O_CLIP, O_VAL_SPLIT,
-        O_SAMPLE, O_SEED, O_LOG_EVERY, O_MAX_STEPS, O_RESUME, O_STREAM, O_DEVICE, O_VALIDATION,
     };
     static const struct option opts[] = {
         {"model", required_argument, NULL, O_MODEL},
@@ -142,78 +199,15 @@ static int parse(int argc, char **argv, gpt_args *a)
         {"max-steps", required_argument, NULL, O_MAX_STEPS},
         {"resume", required_argument, NULL, O_RESUME},
         {"stream", no_argument, NULL, O_STREAM},
-        {"device", required_argument, NULL, O_DEVICE},
-        {"validation", no_argument, NULL, O_VALIDATION},
-        {"help", no_argument, NULL, 'h'},
-        {0},
+        VKT_CLI_DEVICE_OPTS,
     };
-    static const struct {
-        int opt;
-        uint32_t bit;
-    } set_bits[] = {
-        {O_TEXT, SET_TEXT}, {O_LAYERS, SET_LAYERS}, {O_HEADS, SET_HEADS}, {O_WIDTH, SET_WIDTH},
-        {O_CONTEXT, SET_CONTEXT}, {O_DROPOUT, SET_DROPOUT}, {O_NO_TIE, SET_NO_TIE},
-        {O_EPOCHS, SET_EPOCHS}, {O_LIMIT, SET_LIMIT}, {O_VAL_BATCHES, SET_VAL_BATCHES},
-        {O_BATCH, SET_BATCH}, {O_LR, SET_LR}, {O_WARMUP, SET_WARMUP}, {O_WD, SET_WD},
-        {O_CLIP, SET_CLIP}, {O_VAL_SPLIT, SET_VAL_SPLIT}, {O_SEED, SET_SEED},
-    };
-    opterr = 0;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        const char *v = optarg;
-        int rc = 0;
-        for (size_t i = 0; i < sizeof set_bits / sizeof set_bits[0]; i++) {
-            a->set |= set_bits[i].opt == c ? set_bits[i].bit : 0;
-        }
-        switch (c) {
-        case O_MODEL: break; /* "gpt": how vkt_cli_train got here */
-        case O_TEXT: a->text = v; break;
-        case O_RESUME: a->resume = v; break;
-        case O_NO_TIE: a->no_tie = true; break;
-        case O_STREAM: a->stream = true; break;
-        case O_DEVICE: a->select = v; break;
-        case O_VALIDATION: a->validation = true; break;
-        case O_LAYERS:
-            rc = vkt_cli_u32(CMD, "--layers", v, 1, VKT_GPT_MAX_LAYERS, &a->cfg.layers);
-            break;
-        case O_HEADS: rc = vkt_cli_u32(CMD, "--heads", v, 1, 1024, &a->cfg.heads); break;
-        case O_WIDTH: rc = vkt_cli_u32(CMD, "--width", v, 1, 65536, &a->cfg.width); break;
-        case O_CONTEXT: rc = vkt_cli_u32(CMD, "--context", v, 1, 65536, &a->cfg.context); break;
-        case O_DROPOUT: rc = vkt_cli_float(CMD, "--dropout", v, 0, 0.99, &a->cfg.dropout); break;
-        case O_EPOCHS: rc = vkt_cli_u32(CMD, "--epochs", v, 1, 1000000, &a->epochs); break;
-        case O_LIMIT:
-            rc = vkt_cli_u32(CMD, "--limit-batches", v, 1, 1000000000, &a->limit_batches);
-            break;
-        case O_VAL_BATCHES:
-            rc = vkt_cli_u32(CMD, "--val-batches", v, 0, 1000000000, &a->val_batches);
-            break;
-        case O_BATCH: rc = vkt_cli_u32(CMD, "--batch-size", v, 1, 1u << 20, &a->batch_size); break;
-        case O_LR: rc = vkt_cli_float(CMD, "--lr", v, 1e-12, 1e3, &a->lr); break;
-        case O_WARMUP: rc = vkt_cli_u32(CMD, "--warmup", v, 0, 1000000000, &a->warmup); break;
-        case O_WD: rc = vkt_cli_float(CMD, "--weight-decay", v, 0, 1e3, &a->weight_decay); break;
-        case O_CLIP: rc = vkt_cli_float(CMD, "--clip", v, 0, 1e9, &a->clip); break;
-        case O_VAL_SPLIT: rc = vkt_cli_float(CMD, "--val-split", v, 0, 0.9, &a->val_split); break;
-        case O_SAMPLE: rc = vkt_cli_u32(CMD, "--sample", v, 0, 1000000, &a->tokens); break;
-        case O_SEED: rc = vkt_cli_u64(CMD, "--seed", v, 0, 1ull << 53, &a->seed); break;
-        case O_LOG_EVERY: rc = vkt_cli_u32(CMD, "--log-every", v, 0, 1000000000, &a->log_every);
-            break;
-        case O_MAX_STEPS:
-            rc = vkt_cli_u32(CMD, "--max-steps", v, 1, UINT32_MAX, &a->max_steps);
-            break;
-        case 'h': usage(stdout); return -1;
-        default: rc = vkt_cli_getopt_error(CMD, c, argv, opts); break;
-        }
-        if (rc) {
-            return rc;
-        }
+    int rc = vkt_cli_getopt(CMD, "vkt train --model gpt", argc, argv, opts, &a->dev, parse_opt,
+                            a);
+    if (rc == VKT_CLI_HELP) {
+        usage(stdout);
+        return -1;
     }
-    if (optind < argc) {
-        fprintf(stderr, CMD ": unexpected argument '%s' (see vkt train --model gpt --help)\n",
-                argv[optind]);
-        return 2;
-    }
-    return 0;
+    return rc;
 }
 
 /* The checks and defaults that depend on several options, after --resume filled those the
@@ -601,12 +595,6 @@ static vkt_status step_bytes(lm *l, vkt_loader *train, uint64_t *out)
     return s;
 }
 
-static int fail(const char *what)
-{
-    fprintf(stderr, CMD ": %s: %s\n", what, vkt_last_error());
-    return 1;
-}
-
 int vkt_cli_train_gpt(int argc, char **argv)
 {
     gpt_args a;
@@ -628,7 +616,7 @@ int vkt_cli_train_gpt(int argc, char **argv)
 
     if (a.resume) {
         if (vkt_checkpoint_load(a.resume, &resume) != VKT_OK) {
-            rc = fail("--resume");
+            rc = vkt_cli_fail(CMD, "--resume");
             goto cleanup;
         }
         if (args_from_ckpt(&a, resume, &ckpt_vocab)) {
@@ -641,7 +629,7 @@ int vkt_cli_train_gpt(int argc, char **argv)
     rc = 1;
     /* the corpus first: a missing or short one is reported before a device opens */
     if (vkt_text_load(a.text, &text) != VKT_OK) {
-        rc = fail(a.resume && !(a.set & SET_TEXT) ? "--text (the checkpoint's; give --text PATH)"
+        rc = vkt_cli_fail(CMD, a.resume && !(a.set & SET_TEXT) ? "--text (the checkpoint's; give --text PATH)"
                                                    : "--text");
         goto cleanup;
     }
@@ -655,7 +643,7 @@ int vkt_cli_train_gpt(int argc, char **argv)
         text.vocab = ckpt_vocab;
     }
     if (vkt_text_split(&text, a.val_split, &n_train) != VKT_OK) {
-        rc = fail("--val-split");
+        rc = vkt_cli_fail(CMD, "--val-split");
         goto cleanup;
     }
     size_t n_val = text.size - n_train;
@@ -675,17 +663,15 @@ int vkt_cli_train_gpt(int argc, char **argv)
     }
     a.cfg.vocab = text.vocab.size;
     if (make_hparams(&a, &text.vocab, &hparams) != VKT_OK) {
-        rc = fail("recording the hyper-parameters");
+        rc = vkt_cli_fail(CMD, "recording the hyper-parameters");
         goto cleanup;
     }
     double h_nats = vkt_text_unigram_entropy(text.tokens, text.size, text.vocab.size);
 
-    dev = vkt_cli_open_device(a.select, a.validation);
+    dev = vkt_cli_open_device_print(&a.dev);
     if (!dev) {
         goto cleanup;
     }
-    const vkt_device_info *info = vkt_device_get_info(dev);
-    printf("device: %s (%s)\n", info->name, vkt_device_type_name(info->type));
     printf("text: %s: %zu characters from %u file%s, vocabulary %u; unigram entropy %.4f nats "
            "(%.3f bits/char)\n",
            a.text, text.size, text.files, text.files == 1 ? "" : "s", text.vocab.size, h_nats,
@@ -699,7 +685,7 @@ int vkt_cli_train_gpt(int argc, char **argv)
                                                             .drop_last = true,
                                                             .stream = a.stream},
                                      &val_l))) {
-        rc = fail("creating data loaders");
+        rc = vkt_cli_fail(CMD, "creating data loaders");
         goto cleanup;
     }
     if (vkt_loader_num_batches(train_l) == 0 || (val_l && vkt_loader_num_batches(val_l) == 0)) {
@@ -713,7 +699,7 @@ int vkt_cli_train_gpt(int argc, char **argv)
 
     if (vkt_model_create(dev, &(vkt_model_desc){.seed = a.seed, .label = "gpt"}, &m) ||
         vkt_gpt_init(m, &a.cfg, &l.gpt) || vkt_model_build(m)) {
-        rc = fail("creating the model");
+        rc = vkt_cli_fail(CMD, "creating the model");
         goto cleanup;
     }
     uint32_t steps = a.epochs * a.limit_batches;
@@ -726,7 +712,7 @@ int vkt_cli_train_gpt(int argc, char **argv)
                                                       .warmup = a.warmup, .t_max = steps,
                                                       .eta_min = a.lr / 10},
                              &l.sched)) {
-        rc = fail("creating the optimizer");
+        rc = vkt_cli_fail(CMD, "creating the optimizer");
         goto cleanup;
     }
     uint64_t params = vkt_model_num_params(m);
@@ -767,14 +753,14 @@ int vkt_cli_train_gpt(int argc, char **argv)
                                                     .ckpt = resume, /* read once, above */
                                                     .callbacks = {&summary}},
                            &trainer)) {
-        rc = fail("creating the trainer");
+        rc = vkt_cli_fail(CMD, "creating the trainer");
         goto cleanup;
     }
     vkt_device_finish(dev);
     vkt_device_reset_stats(dev);
     double t0 = vkt__cli_now();
     if (vkt_trainer_fit(trainer, &module, train_l, val_l)) {
-        rc = fail("training");
+        rc = vkt_cli_fail(CMD, "training");
         goto cleanup;
     }
     double fit_s = vkt__cli_now() - t0;
@@ -805,7 +791,7 @@ int vkt_cli_train_gpt(int argc, char **argv)
                         : 0.0;
     uint64_t one_step = 0;
     if (step_bytes(&l, train_l, &one_step) != VKT_OK) {
-        rc = fail("measuring one step's memory");
+        rc = vkt_cli_fail(CMD, "measuring one step's memory");
         goto cleanup;
     }
     double tokens = (double)a.batch_size * a.cfg.context;

@@ -49,39 +49,6 @@ static int usage(FILE *f)
     return f == stderr ? 2 : 0;
 }
 
-vkt_device *vkt_cli_open_device(const char *select, bool validation)
-{
-    vkt_device *dev = NULL;
-    if (vkt_device_create(&(vkt_device_desc){.select = select, .validation = validation}, &dev) !=
-        VKT_OK) {
-        fprintf(stderr, "vkt: %s\n", vkt_last_error());
-        return NULL;
-    }
-    return dev;
-}
-
-/* Removes "--device D" and "--validation" from argv; returns the new argc. */
-int vkt_cli_device_args(int argc, char **argv, const char **select, bool *validation)
-{
-    int out = 0;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--device") == 0) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "vkt: --device needs an index or a name\n");
-                exit(2);
-            }
-            *select = argv[++i];
-        } else if (strncmp(argv[i], "--device=", 9) == 0) {
-            *select = argv[i] + 9;
-        } else if (strcmp(argv[i], "--validation") == 0) {
-            *validation = true;
-        } else {
-            argv[out++] = argv[i];
-        }
-    }
-    return out;
-}
-
 static void fmt_bytes(char *buf, size_t n, uint64_t bytes)
 {
     if (bytes >= (1ull << 30)) {
