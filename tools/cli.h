@@ -41,6 +41,11 @@ int vkt_cli_gpt_generate(const char *cmd, vkt_gpt *g, const vkt_vocab *vocab, co
  * what is wrong with `path`. */
 int vkt_cli_gpt_from_ckpt(const char *cmd, const vkt_dict *ckpt, const char *path,
                           vkt_gpt_config *cfg, vkt_vocab *vocab);
+/* The fit of the training commands (tools/cli_fit.c): vkt_trainer_fit on an idle device with
+ * its statistics zeroed, so that they count the fit alone. 0, or 1 after printing
+ * "<cmd>: training: <the library's message>"; *seconds (when not NULL): the fit's wall time. */
+int vkt_cli_fit(const char *cmd, vkt_trainer *t, vkt_module *m, vkt_loader *train,
+                vkt_loader *val, double *seconds);
 /* `vkt test` and `vkt predict` (tools/eval.c); argv[0] is the command. */
 int vkt_cli_test(int argc, char **argv);
 int vkt_cli_predict(int argc, char **argv);

@@ -94,9 +94,11 @@ int vkt_cli_check_data(const char *cmd, const vkt_dataset *ds, const char *what,
 /* ---- the two commands ------------------------------------------------------------------------ */
 
 typedef struct eval_args {
-    const char *data, *checkpoint, *output, *select;
+    const char *cmd; /* for the messages */
+    const char *data, *checkpoint, *output;
+    vkt_cli_device_opts dev;
     uint32_t batch_size;
-    bool validation, stream;
+    bool stream;
 } eval_args;
 
 static int eval_usage(FILE *f, const char *cmd)
@@ -132,50 +134,40 @@ static int eval_usage(FILE *f, const char *cmd)
     return f == stderr ? 2 : 0;
 }
 
+enum { O_DATA = 256, O_CKPT, O_OUTPUT, O_BATCH, O_STREAM };
+
+static int parse_opt(int c, const char *v, void *ud)
+{
+    eval_args *a = ud;
+    switch (c) {
+    case O_DATA: a->data = v; return 0;
+    case O_CKPT: a->checkpoint = v; return 0;
+    case O_OUTPUT: a->output = v; return 0;
+    case O_BATCH: return vkt_cli_u32(a->cmd, "--batch-size", v, 1, 1 << 20, &a->batch_size);
+    case O_STREAM: a->stream = true; return 0;
+    default: return 0; /* getopt_long returns only the table's values */
+    }
+}
+
 static int parse_eval(const char *cmd, bool predict, int argc, char **argv, eval_args *a)
 {
-    enum { O_DATA = 256, O_CKPT, O_OUTPUT, O_BATCH, O_STREAM, O_DEVICE, O_VALIDATION };
-    const struct option all[] = {
+    static const struct option opts[] = {
+        {"output", required_argument, NULL, O_OUTPUT}, /* predict only: skipped for test */
         {"data", required_argument, NULL, O_DATA},
         {"checkpoint", required_argument, NULL, O_CKPT},
         {"batch-size", required_argument, NULL, O_BATCH},
         {"stream", no_argument, NULL, O_STREAM},
-        {"device", required_argument, NULL, O_DEVICE},
-        {"validation", no_argument, NULL, O_VALIDATION},
-        {"help", no_argument, NULL, 'h'},
-        {"output", required_argument, NULL, O_OUTPUT}, /* predict only: kept last */
-        {0},
+        VKT_CLI_DEVICE_OPTS,
     };
-    struct option opts[VKT__ARRAY_LEN(all)];
-    memcpy(opts, all, sizeof all);
-    if (!predict) {
-        memset(&opts[VKT__ARRAY_LEN(all) - 2], 0, sizeof opts[0]);
+    *a = (eval_args){.cmd = cmd, .data = VKT_CLI_DEFAULT_DATA, .batch_size = 1000};
+    int rc = vkt_cli_getopt(cmd, cmd, argc, argv, predict ? opts : opts + 1, &a->dev, parse_opt,
+                            a);
+    if (rc == VKT_CLI_HELP) {
+        eval_usage(stdout, cmd);
+        return -1;
     }
-    *a = (eval_args){.data = VKT_CLI_DEFAULT_DATA, .batch_size = 1000};
-    opterr = 0;
-    optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        int rc = 0;
-        switch (c) {
-        case O_DATA: a->data = optarg; break;
-        case O_CKPT: a->checkpoint = optarg; break;
-        case O_OUTPUT: a->output = optarg; break;
-        case O_BATCH: rc = vkt_cli_u32(cmd, "--batch-size", optarg, 1, 1 << 20, &a->batch_size);
-            break;
-        case O_STREAM: a->stream = true; break;
-        case O_DEVICE: a->select = optarg; break;
-        case O_VALIDATION: a->validation = true; break;
-        case 'h': return eval_usage(stdout, cmd) == 0 ? -1 : 2;
-        default: rc = vkt_cli_getopt_error(cmd, c, argv, opts); break;
-        }
-        if (rc) {
-            return rc;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s' (see %s --help)\n", cmd, argv[optind], cmd);
-        return 2;
+    if (rc) {
+        return rc;
     }
     if (!a->checkpoint) {
         fprintf(stderr, "%s: --checkpoint PATH is required (see %s --help)\n", cmd, cmd);
@@ -272,7 +264,7 @@ static int run_eval(const char *cmd, bool predict, int argc, char **argv)
     if (vkt_cli_model_fit_data(cmd, &mdl, ds, what)) {
         goto cleanup;
     }
-    dev = vkt_cli_open_device(a.select, a.validation);
+    dev = vkt_cli_open_device(a.dev.select, a.dev.validation);
     if (!dev) {
         goto cleanup;
     }

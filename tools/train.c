@@ -569,10 +569,7 @@ int vkt_cli_train(int argc, char **argv)
         rc = vkt_cli_fail(CMD, "creating the trainer");
         goto cleanup;
     }
-    vkt_device_finish(dev);
-    vkt_device_reset_stats(dev);
-    if (vkt_trainer_fit(trainer, &module, train_l, val_l)) {
-        rc = vkt_cli_fail(CMD, "training");
+    if (vkt_cli_fit(CMD, trainer, &module, train_l, val_l, NULL)) {
         goto cleanup;
     }
     vkt_device_stats st;

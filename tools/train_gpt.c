@@ -756,14 +756,10 @@ int vkt_cli_train_gpt(int argc, char **argv)
         rc = vkt_cli_fail(CMD, "creating the trainer");
         goto cleanup;
     }
-    vkt_device_finish(dev);
-    vkt_device_reset_stats(dev);
-    double t0 = vkt__cli_now();
-    if (vkt_trainer_fit(trainer, &module, train_l, val_l)) {
-        rc = vkt_cli_fail(CMD, "training");
+    double fit_s = 0;
+    if (vkt_cli_fit(CMD, trainer, &module, train_l, val_l, &fit_s)) {
         goto cleanup;
     }
-    double fit_s = vkt__cli_now() - t0;
     vkt_device_stats st;
     vkt_device_get_stats(dev, &st);
     float vl = NAN;

@@ -1,0 +1,22 @@
+/*
+ * cli_fit.c — the fit `vkt train` and `vkt train --model gpt` run once their trainer is made.
+ */
+#include <stdio.h>
+
+#include "cli.h"
+
+int vkt_cli_fit(const char *cmd, vkt_trainer *t, vkt_module *m, vkt_loader *train,
+                vkt_loader *val, double *seconds)
+{
+    vkt_device *dev = vkt_trainer_device(t);
+    vkt_device_finish(dev);
+    vkt_device_reset_stats(dev);
+    double t0 = vkt__cli_now();
+    if (vkt_trainer_fit(t, m, train, val) != VKT_OK) {
+        return vkt_cli_fail(cmd, "training");
+    }
+    if (seconds) {
+        *seconds = vkt__cli_now() - t0;
+    }
+    return 0;
+}
