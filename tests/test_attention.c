@@ -291,15 +291,6 @@ static void self_attention_gradient_sums_the_roles(void **state)
     vkt_scope_end(test_dev);
 }
 
-static void expect_error(vkt_tensor *t, vkt_status s, const char *needle)
-{
-    assert_null(t);
-    assert_int_equal(vkt_last_status(), s);
-    if (!strstr(vkt_last_error(), needle)) {
-        fail_msg("error \"%s\" lacks \"%s\"", vkt_last_error(), needle);
-    }
-}
-
 static void errors_are_clear(void **state)
 {
     (void)state;
@@ -313,23 +304,23 @@ static void errors_are_clear(void **state)
     vkt_tensor *q3 = vkt_tensor_new(test_dev, VKT_F32, 3, s3);
     vkt_tensor *mask = vkt_tensor_new(test_dev, VKT_F32, 2, m57);
     vkt_tensor *mask_bad = vkt_tensor_new(test_dev, VKT_F32, 2, m55);
-    expect_error(vkt_attention(qi, k, k, NULL), VKT_DTYPE_MISMATCH,
+    test_expect_error(vkt_attention(qi, k, k, NULL), VKT_DTYPE_MISMATCH,
                  "vkt_attention: q is [2, 3, 5, 8] i32 but must be f32");
-    expect_error(vkt_attention(q3, k, k, NULL), VKT_SHAPE_MISMATCH,
+    test_expect_error(vkt_attention(q3, k, k, NULL), VKT_SHAPE_MISMATCH,
                  "vkt_attention: q is [2, 3, 5] f32 but must have 4 dimensions");
-    expect_error(vkt_attention(q, kbad, kbad, NULL), VKT_SHAPE_MISMATCH,
+    test_expect_error(vkt_attention(q, kbad, kbad, NULL), VKT_SHAPE_MISMATCH,
                  "k is [2, 3, 7, 4] f32 but q is [2, 3, 5, 8] f32; k must be (B, H, Tk, D)");
-    expect_error(vkt_attention(q, k, q, NULL), VKT_SHAPE_MISMATCH,
+    test_expect_error(vkt_attention(q, k, q, NULL), VKT_SHAPE_MISMATCH,
                  "v is [2, 3, 5, 8] f32 but k is [2, 3, 7, 8] f32; they must match");
-    expect_error(vkt_attention(q, k, k, &(vkt_attention_params){.causal = true}),
+    test_expect_error(vkt_attention(q, k, k, &(vkt_attention_params){.causal = true}),
                  VKT_SHAPE_MISMATCH, "causal needs as many queries as keys");
-    expect_error(vkt_attention(q, k, k, &(vkt_attention_params){.dropout_p = 1.5f}),
+    test_expect_error(vkt_attention(q, k, k, &(vkt_attention_params){.dropout_p = 1.5f}),
                  VKT_INVALID_ARGUMENT, "dropout_p is 1.5 but must be in [0, 1]");
-    expect_error(vkt_attention(q, k, k, &(vkt_attention_params){.scale = INFINITY}),
+    test_expect_error(vkt_attention(q, k, k, &(vkt_attention_params){.scale = INFINITY}),
                  VKT_INVALID_ARGUMENT, "scale is inf but must be finite");
-    expect_error(vkt_attention(q, k, k, &(vkt_attention_params){.mask = mask_bad}),
+    test_expect_error(vkt_attention(q, k, k, &(vkt_attention_params){.mask = mask_bad}),
                  VKT_SHAPE_MISMATCH, "mask is [5, 5] f32 but must be (Tq, Tk) = [5, 7]");
-    expect_error(vkt_attention(q, k, k, &(vkt_attention_params){.mask = qi}), VKT_DTYPE_MISMATCH,
+    test_expect_error(vkt_attention(q, k, k, &(vkt_attention_params){.mask = qi}), VKT_DTYPE_MISMATCH,
                  "mask is [2, 3, 5, 8] i32 but must be f32");
     assert_non_null(vkt_attention(q, k, k, &(vkt_attention_params){.mask = mask}));
     vkt_clear_error();

@@ -36,10 +36,7 @@ static int32_t download_i32(const vkt_tensor *t)
 
 static vkt_tensor *upload(int ndim, const int64_t *shape, const float *v)
 {
-    vkt_tensor *t = vkt_tensor_new(test_dev, VKT_F32, ndim, shape);
-    assert_non_null(t);
-    assert_int_equal(vkt_tensor_upload(t, v, vkt_tensor_bytes(t)), VKT_OK);
-    return t;
+    return test_upload(VKT_F32, v, ndim, shape);
 }
 
 static void fill_uniform(float *v, int64_t n, uint64_t seed, float lo, float hi)

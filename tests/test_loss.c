@@ -21,57 +21,26 @@
 
 typedef test_fixture fix;
 
-static const fix *fixtures;
-static int n_fixtures;
 static const char *fixture_path;
-
-static void load_fixtures(void) { fixtures = test_fixtures_load(fixture_path, 50, &n_fixtures); }
 
 static const fix *find(const char *c, const char *what)
 {
-    char name[128];
-    snprintf(name, sizeof name, "%s/%s", c, what);
-    for (int i = 0; i < n_fixtures; i++) {
-        if (strcmp(fixtures[i].name, name) == 0) {
-            return &fixtures[i];
-        }
-    }
-    return NULL;
+    return test_fixture_find("%s/%s", c, what);
 }
 
 static vkt_tensor *tensor_of(const fix *x, vkt_dtype dtype)
 {
-    vkt_tensor *t = vkt_tensor_new(test_dev, dtype, x->ndim, x->dims);
-    assert_non_null(t);
-    if (dtype == VKT_I32) {
-        int32_t *iv = malloc((size_t)x->n * sizeof *iv);
-        assert_non_null(iv);
-        for (int64_t i = 0; i < x->n; i++) {
-            iv[i] = (int32_t)x->v[i];
-        }
-        assert_int_equal(vkt_tensor_upload(t, iv, (size_t)x->n * sizeof *iv), VKT_OK);
-        free(iv);
-    } else {
-        assert_int_equal(vkt_tensor_upload(t, x->v, (size_t)x->n * sizeof *x->v), VKT_OK);
+    if (dtype != VKT_I32) {
+        return test_upload(dtype, x->v, x->ndim, x->dims);
     }
+    int32_t *iv = malloc((size_t)x->n * sizeof *iv);
+    assert_non_null(iv);
+    for (int64_t i = 0; i < x->n; i++) {
+        iv[i] = (int32_t)x->v[i];
+    }
+    vkt_tensor *t = test_upload(VKT_I32, iv, x->ndim, x->dims);
+    free(iv);
     return t;
-}
-
-/* max |got - want| / max(|want|, 1e-3) */
-static double torch_err(const vkt_tensor *t, const fix *want)
-{
-    assert_non_null(t);
-    assert_int_equal(vkt_tensor_numel(t), want->n);
-    float *got = malloc((size_t)want->n * sizeof *got);
-    assert_non_null(got);
-    assert_int_equal(vkt_tensor_download(t, got, (size_t)want->n * sizeof *got), VKT_OK);
-    double e = 0.0;
-    for (int64_t i = 0; i < want->n; i++) {
-        double d = fabs((double)got[i] - want->v[i]) / fmax(fabs((double)want->v[i]), 1e-3);
-        e = isnan(d) || d > e ? (isnan(d) ? INFINITY : d) : e;
-    }
-    free(got);
-    return e;
 }
 
 typedef enum kind { MSE, L1, SMOOTH_L1, HUBER, BCE, NLL, CE } kind;
@@ -133,7 +102,7 @@ static vkt_tensor *apply(const loss_case *k, const vkt_tensor *x, const vkt_tens
 static void losses_match_pytorch(void **state)
 {
     (void)state;
-    load_fixtures();
+    test_fixtures_load(fixture_path, 50, NULL);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const loss_case *k = &cases[i];
         vkt_scope_begin(test_dev);
@@ -152,8 +121,8 @@ static void losses_match_pytorch(void **state)
         const fix *fg = find(k->name, "g");
         vkt_tensor *l = fg ? vkt_sum(vkt_mul(loss, tensor_of(fg, VKT_F32))) : loss;
         assert_int_equal(vkt_backward(l), VKT_OK);
-        double el = torch_err(loss, find(k->name, "loss"));
-        double eg = torch_err(vkt_tensor_grad(x), find(k->name, "dinput"));
+        double el = test_torch_err(loss, find(k->name, "loss"), 1e-3);
+        double eg = test_torch_err(vkt_tensor_grad(x), find(k->name, "dinput"), 1e-3);
         print_message("%-22s loss %.2g grad %.2g\n", k->name, el, eg);
         assert_true(el <= 1e-4);
         assert_true(eg <= 1e-4);

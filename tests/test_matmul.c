@@ -22,10 +22,7 @@ static void matmul_matches_reference(void **state)
 
 static vkt_tensor *tensor_2d(int64_t r, int64_t c, const float *data)
 {
-    vkt_tensor *t = vkt_tensor_new_2d(test_dev, VKT_F32, r, c);
-    assert_non_null(t);
-    assert_int_equal(vkt_tensor_upload(t, data, (size_t)(r * c) * sizeof(float)), VKT_OK);
-    return t;
+    return test_upload(VKT_F32, data, 2, (int64_t[]){r, c});
 }
 
 static void fetch(const vkt_tensor *t, float *out)
@@ -390,31 +387,8 @@ static void batch_sum_in_groups(void **state)
 
 static const char *fixture_path;
 
-static const test_fixture *fixture(const test_fixture *all, int n, const char *cfg,
-                                   const char *what)
-{
-    char name[128];
-    snprintf(name, sizeof name, "%s/%s", cfg, what);
-    for (int i = 0; i < n; i++) {
-        if (strcmp(all[i].name, name) == 0) {
-            return &all[i];
-        }
-    }
-    fprintf(stderr, "fixture %s missing\n", name);
-    fail();
-    return NULL;
-}
-
-static vkt_tensor *fixture_tensor(const test_fixture *f)
-{
-    vkt_tensor *t = vkt_tensor_new(test_dev, VKT_F32, f->ndim, f->dims);
-    assert_non_null(t);
-    assert_int_equal(vkt_tensor_upload(t, f->v, (size_t)f->n * sizeof(float)), VKT_OK);
-    return t;
-}
-
-/* max |got - want| / max(|want|, 1e-2): relative, with a floor for values that pass through
- * zero; the shapes must match too */
+/* test_torch_err with a floor of 1e-2 for values that pass through zero; the shapes must match
+ * too */
 static double torch_err(const vkt_tensor *t, const test_fixture *want)
 {
     assert_non_null(t);
@@ -422,23 +396,19 @@ static double torch_err(const vkt_tensor *t, const test_fixture *want)
     for (int d = 0; d < want->ndim; d++) {
         assert_int_equal(vkt_tensor_dim(t, d), want->dims[d]);
     }
-    float *got = malloc((size_t)want->n * sizeof *got);
-    assert_non_null(got);
-    fetch(t, got);
-    double m = 0.0;
-    for (int64_t i = 0; i < want->n; i++) {
-        double e = fabs((double)got[i] - want->v[i]) / fmax(fabs((double)want->v[i]), 1e-2);
-        m = !(e <= m) ? (isnan(e) ? INFINITY : e) : m;
-    }
-    free(got);
-    return m;
+    return test_torch_err(t, want, 1e-2);
+}
+
+static vkt_tensor *fixture_tensor(const char *cfg, const char *what)
+{
+    const test_fixture *f = test_fixture_get("%s/%s", cfg, what);
+    return test_upload(VKT_F32, f->v, f->ndim, f->dims);
 }
 
 static void matmul_matches_torch(void **state)
 {
     (void)state;
-    int n = 0;
-    const test_fixture *all = test_fixtures_load(fixture_path, 60, &n);
+    test_fixtures_load(fixture_path, 60, NULL);
     static const char *const cfgs[] = {"batched",  "batched_tt",  "batch1_tb", "linear",
                                        "shared_b_ta", "shared_a", "shared_a_tt", "attn_qk",
                                        "attn_pv",  "wide"};
@@ -449,17 +419,17 @@ static void matmul_matches_torch(void **state)
         for (size_t i = 0; i < VKT__ARRAY_LEN(cfgs); i++) {
             vkt_scope_begin(test_dev);
             const char *cfg = cfgs[i];
-            vkt_tensor *a = fixture_tensor(fixture(all, n, cfg, "a"));
-            vkt_tensor *b = fixture_tensor(fixture(all, n, cfg, "b"));
-            vkt_tensor *g = fixture_tensor(fixture(all, n, cfg, "g"));
-            int flags = (int)fixture(all, n, cfg, "flags")->v[0];
+            vkt_tensor *a = fixture_tensor(cfg, "a");
+            vkt_tensor *b = fixture_tensor(cfg, "b");
+            vkt_tensor *g = fixture_tensor(cfg, "g");
+            int flags = (int)test_fixture_get("%s/flags", cfg)->v[0];
             vkt_tensor_set_requires_grad(a, true);
             vkt_tensor_set_requires_grad(b, true);
             vkt_tensor *c = vkt__matmul_ex(a, b, flags, vs[v]);
             assert_int_equal(vkt_backward(vkt_sum(vkt_mul(c, g))), VKT_OK);
             const vkt_tensor *got[3] = {c, vkt_tensor_grad(a), vkt_tensor_grad(b)};
             for (int w = 0; w < 3; w++) {
-                double e = torch_err(got[w], fixture(all, n, cfg, what[w]));
+                double e = torch_err(got[w], test_fixture_get("%s/%s", cfg, what[w]));
                 worst[w] = fmax(worst[w], e);
                 if (!(e <= TORCH_TOL)) {
                     fprintf(stderr, "%s %s %s: relative error %g > %g\n",

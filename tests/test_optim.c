@@ -18,10 +18,7 @@ static void optim_matches_reference(void **state)
 
 static vkt_tensor *upload(const float *data, int64_t n)
 {
-    vkt_tensor *t = vkt_tensor_new_1d(test_dev, VKT_F32, n);
-    assert_non_null(t);
-    assert_int_equal(vkt_tensor_upload(t, data, vkt_tensor_bytes(t)), VKT_OK);
-    return t;
+    return test_upload(VKT_F32, data, 1, &n);
 }
 
 static void download(const vkt_tensor *t, float *dst, int64_t n)

@@ -213,6 +213,7 @@ double test_rel_err(const float *a, const float *b, int64_t n, double floor)
 
 double test_torch_err(const vkt_tensor *t, const test_fixture *want, double floor)
 {
+    assert_non_null(t);
     assert_int_equal(vkt_tensor_numel(t), want->n);
     float *a = test_fetch(t);
     double m = test_rel_err(a, want->v, want->n, floor);

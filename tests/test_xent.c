@@ -21,18 +21,12 @@ static void softmax_xent_matches_reference(void **state)
 
 static vkt_tensor *upload_2d(vkt_dtype dt, int64_t rows, int64_t cols, const void *data)
 {
-    vkt_tensor *t = vkt_tensor_new_2d(test_dev, dt, rows, cols);
-    assert_non_null(t);
-    assert_int_equal(vkt_tensor_upload(t, data, vkt_tensor_bytes(t)), VKT_OK);
-    return t;
+    return test_upload(dt, data, 2, (int64_t[]){rows, cols});
 }
 
 static vkt_tensor *upload_1d(vkt_dtype dt, int64_t n, const void *data)
 {
-    vkt_tensor *t = vkt_tensor_new_1d(test_dev, dt, n);
-    assert_non_null(t);
-    assert_int_equal(vkt_tensor_upload(t, data, vkt_tensor_bytes(t)), VKT_OK);
-    return t;
+    return test_upload(dt, data, 1, &n);
 }
 
 static float download_scalar(const vkt_tensor *t)
