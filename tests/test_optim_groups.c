@@ -13,23 +13,11 @@
 enum { STEPS = 4, NP = 5 };
 
 static const char *fixture_path;
-static const test_fixture *fixtures;
-static int n_fixtures;
 
 static const test_fixture *get(const char *prefix, const char *what, const char *name)
 {
-    if (!fixtures) {
-        fixtures = test_fixtures_load(fixture_path, 20, &n_fixtures);
-    }
-    char full[128];
-    snprintf(full, sizeof full, "%s/%s%s%s", prefix, what, name ? "/" : "", name ? name : "");
-    for (int i = 0; i < n_fixtures; i++) {
-        if (strcmp(fixtures[i].name, full) == 0) {
-            return &fixtures[i];
-        }
-    }
-    fail_msg("fixture %s missing", full);
-    return NULL;
+    test_fixtures_load(fixture_path, 20, NULL); /* read once, then cached */
+    return test_fixture_get("%s/%s%s%s", prefix, what, name ? "/" : "", name ? name : "");
 }
 
 /* The fixture's model: names in state-dict order, shapes, roles (the biases BIAS, the scale

@@ -147,17 +147,6 @@ static int64_t numel(int ndim, const int64_t *shape)
     return n;
 }
 
-/* max |a - b| / max(1, |b|) */
-static double rel_err(const float *a, const float *b, int64_t n)
-{
-    double m = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - b[i]) / fmax(fabs((double)b[i]), 1.0);
-        m = e > m || isnan(e) ? e : m;
-    }
-    return m;
-}
-
 static void record(const ops_case *c, const char *what, double e)
 {
     worst[c->family] = fmax(worst[c->family], e);
@@ -194,10 +183,7 @@ static float *fetch(const ops_case *c, const char *what, const vkt_tensor *t, in
 
 static vkt_tensor *upload(const float *v, int ndim, const int64_t *shape)
 {
-    vkt_tensor *t = vkt_tensor_new(test_dev, VKT_F32, ndim, shape);
-    assert_non_null(t);
-    assert_int_equal(vkt_tensor_upload(t, v, vkt_tensor_bytes(t)), VKT_OK);
-    return t;
+    return test_upload(VKT_F32, v, ndim, shape);
 }
 
 static void run_case(const vkt_dict *fx, const ops_case *c)
@@ -232,7 +218,7 @@ static void run_case(const vkt_dict *fx, const ops_case *c)
         fail_msg("the fixture has no %s/y", c->name);
     }
     float *got = fetch(c, "y", y, ndim, shape);
-    record(c, "y", rel_err(got, want, numel(ndim, shape)));
+    record(c, "y", test_rel_err(got, want, numel(ndim, shape), 1.0));
     free(got);
     if (c->grads) {
         const float *w = get(fx, c->name, "W", &ndim, shape);
@@ -245,7 +231,7 @@ static void run_case(const vkt_dict *fx, const ops_case *c)
             snprintf(what, sizeof what, "grad%d", i);
             want = get(fx, c->name, what, &ndim, shape);
             got = fetch(c, what, vkt_tensor_grad(in[i]), ndim, shape);
-            record(c, what, rel_err(got, want, numel(ndim, shape)));
+            record(c, what, test_rel_err(got, want, numel(ndim, shape), 1.0));
             free(got);
         }
     }
