@@ -3,6 +3,8 @@
 // words (u8 packed four to a word, i32/f32 one each), in the loader's subset order:
 //   s       = perm[start + r]                       stored sample of row r
 //   x[r, k] = load(images, s * in_features + src(k)) * scale[c] + bias[c],  c = k / inner
+//             (u8/f32 samples, f32 x; i32 samples are copied word for word to i32 x, so token
+//             ids stay exact beyond 2^24 and no normalisation applies)
 //   y[r, t] = labels element s * targets + t        (u8 widened to i32; i32/f32 words copied)
 // src(k) = k, or with AUGMENT the (C, h, w) sample padded by `pad` zeros, cropped to
 // (crop_h, crop_w) at a per-sample offset and optionally flipped: one Philox4x32-10 block keyed by
@@ -23,7 +25,7 @@ layout(set = 0, binding = 1) readonly buffer Labels { uint labels[]; };
 layout(set = 0, binding = 2) readonly buffer Perm { uint perm[]; };
 layout(set = 0, binding = 3) readonly buffer Ids { uint ids[]; };
 layout(set = 0, binding = 4) readonly buffer Norm { float norm[]; }; // scale[channels], bias[channels]
-layout(set = 0, binding = 5) writeonly buffer X { float x[]; };
+layout(set = 0, binding = 5) writeonly buffer X { uint x[]; }; // f32 bits, or i32
 layout(set = 0, binding = 6) writeonly buffer Y { uint y[]; };
 
 layout(push_constant) uniform PC {
@@ -50,9 +52,6 @@ float load(uint i)
 {
     if (X_TYPE == 0u) {
         return float((images[i >> 2] >> ((i & 3u) * 8u)) & 0xFFu);
-    }
-    if (X_TYPE == 1u) {
-        return float(int(images[i]));
     }
     return uintBitsToFloat(images[i]);
 }
@@ -84,8 +83,13 @@ void main()
             inside = iy >= 0 && iy < int(pc.h) && ix >= 0 && ix < int(pc.w);
             src = inside ? (c * pc.h + uint(iy)) * pc.w + uint(ix) : 0u;
         }
-        float v = inside ? load(s * pc.in_features + src) : 0.0;
-        x[r * pc.features + k] = v * norm[c] + norm[pc.channels + c];
+        uint from = s * pc.in_features + src;
+        if (X_TYPE == 1u) {
+            x[r * pc.features + k] = inside ? images[from] : 0u;
+        } else {
+            float v = inside ? load(from) : 0.0;
+            x[r * pc.features + k] = floatBitsToUint(v * norm[c] + norm[pc.channels + c]);
+        }
     }
     if (k < pc.targets) {
         uint j = s * pc.targets + k;

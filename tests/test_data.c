@@ -2,7 +2,8 @@
  * test_data.c — IDX (u8, i32, f32), .npy and CSV reading with every kind of bad file,
  * Fashion-MNIST from the Debian package, datasets of any sample and target shape, loaders (device
  * gather and host streaming): batch shapes, per-channel normalisation, augmentation reproducibility,
- * shuffling, drop_last, validation split, allocation failures.
+ * shuffling, drop_last, i32 features kept exactly as i32 batches (and the options refused for
+ * them), validation split, allocation failures.
  */
 #include <math.h>
 #include <stdio.h>
@@ -331,6 +332,145 @@ static void device_and_stream_paths_agree(void **state)
     vkt_scope_end(test_dev);
     vkt_loader_destroy(l[0]);
     vkt_loader_destroy(l[1]);
+    vkt_dataset_destroy(ds);
+}
+
+/* i32 features of shape `shape` (n elements per sample): odd values beyond 2^24, which f32
+ * cannot hold, half of them negative; a sample's values identify it. */
+static int32_t big_id(int i, int k, int n)
+{
+    int32_t v = (1 << 24) + 1 + 2 * (i * n + k);
+    return k % 2 ? -v : v;
+}
+
+/* i32 features give i32 batches, bit for bit, on both paths: shuffled, a partial last batch. */
+static void i32_features_arrive_as_i32(void **state)
+{
+    (void)state;
+    enum { N = 23, B = 4, MAXF = 6 };
+    static const struct {
+        int ndim;
+        int64_t shape[2];
+    } shapes[] = {{1, {5}}, {2, {2, 3}}};
+    for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
+        int ndim = shapes[sh].ndim;
+        int n = (int)(shapes[sh].shape[0] * (ndim > 1 ? shapes[sh].shape[1] : 1));
+        int32_t x[N * MAXF], y[N];
+        for (int i = 0; i < N; i++) {
+            y[i] = i % 5;
+            for (int k = 0; k < n; k++) {
+                x[i * n + k] = big_id(i, k, n);
+            }
+        }
+        vkt_dataset_desc d = {.count = N, .x = {VKT_DATA_I32, ndim, {0}}, .x_data = x,
+                              .y = {VKT_DATA_I32, 0, {0}}, .y_data = y};
+        memcpy(d.x.shape, shapes[sh].shape, sizeof shapes[sh].shape);
+        vkt_dataset *ds;
+        assert_int_equal(vkt_dataset_create(&d, &ds), VKT_OK);
+        int order[2][N];
+        for (int s = 0; s < 2; s++) {
+            vkt_loader *l;
+            assert_int_equal(vkt_loader_create(test_dev,
+                                               &(vkt_loader_desc){.dataset = ds, .batch_size = B,
+                                                                  .shuffle = true, .seed = 5,
+                                                                  .norm = s ? VKT_NORM_NONE : 0,
+                                                                  .stream = s},
+                                               &l),
+                             VKT_OK);
+            assert_int_equal(vkt_loader_on_device(l), !s);
+            assert_int_equal(vkt_loader_start_epoch(l, 2), VKT_OK);
+            vkt_batch b;
+            uint32_t rows = 0, batches = 0;
+            vkt_scope_begin(test_dev);
+            while (vkt_loader_next(l, &b)) {
+                assert_int_equal(vkt_tensor_dtype(b.x), VKT_I32);
+                assert_int_equal(vkt_tensor_ndim(b.x), 1 + ndim);
+                assert_int_equal(vkt_tensor_dim(b.x, 0), b.rows);
+                for (int j = 0; j < ndim; j++) {
+                    assert_int_equal(vkt_tensor_dim(b.x, 1 + j), shapes[sh].shape[j]);
+                }
+                assert_int_equal(b.rows, batches < N / B ? B : N % B);
+                int32_t got[B * MAXF], gy[B];
+                assert_int_equal(vkt_tensor_download(b.x, got, (size_t)b.rows * n * 4), VKT_OK);
+                assert_int_equal(vkt_tensor_download(b.y, gy, (size_t)b.rows * 4), VKT_OK);
+                for (uint32_t r = 0; r < b.rows; r++) {
+                    int i = (got[r * n] - (1 << 24) - 1) / (2 * n);
+                    assert_true(i >= 0 && i < N);
+                    assert_int_equal(i, (int)vkt__loader_order(l)[rows + r]);
+                    assert_memory_equal(got + r * n, vkt_dataset_sample(ds, (uint32_t)i),
+                                        (size_t)n * 4);
+                    assert_int_equal(gy[r], y[i]);
+                    order[s][rows + r] = i;
+                }
+                batches++;
+                rows += b.rows;
+            }
+            vkt_scope_end(test_dev);
+            assert_int_equal(vkt_last_status(), VKT_OK);
+            assert_int_equal(rows, N);
+            assert_int_equal(batches, (N + B - 1) / B);
+            vkt_loader_destroy(l);
+        }
+        /* the same shuffled order both ways, every sample once, not the identity */
+        assert_memory_equal(order[0], order[1], sizeof order[0]);
+        int seen[N] = {0}, moved = 0;
+        for (int i = 0; i < N; i++) {
+            seen[order[0][i]]++;
+            moved += order[0][i] != i;
+        }
+        for (int i = 0; i < N; i++) {
+            assert_int_equal(seen[i], 1);
+        }
+        assert_true(moved > 0);
+        vkt_dataset_destroy(ds);
+    }
+}
+
+/* Normalisation and augmentation would alter ids: refused for i32 features, naming the option. */
+static void i32_features_refuse_normalisation_and_augmentation(void **state)
+{
+    (void)state;
+    int32_t x[2 * 12] = {0}, y[2] = {0, 1};
+    vkt_dataset *ds;
+    assert_int_equal(vkt_dataset_create(&(vkt_dataset_desc){.count = 2,
+                                                            .x = {VKT_DATA_I32, 3, {1, 3, 4}},
+                                                            .x_data = x,
+                                                            .y = {VKT_DATA_I32, 0, {0}},
+                                                            .y_data = y},
+                                        &ds),
+                     VKT_OK);
+    float mean[1] = {0.5f}, std[1] = {2.0f};
+    static const struct {
+        vkt_loader_desc d;
+        const char *option;
+    } bad[] = {
+        {{.norm = VKT_NORM_MEAN_STD, .mean = 0.5f, .std = 2.0f}, "norm VKT_NORM_MEAN_STD"},
+        {{.augment = {.crop_h = 2, .crop_w = 2}}, "augment.crop_h/crop_w"},
+        {{.augment = {.padding = 1}}, "augment.padding"},
+        {{.augment = {.hflip = true}}, "augment.hflip"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0] + 2; k++) {
+        vkt_loader_desc d = {0};
+        const char *option;
+        if (k < sizeof bad / sizeof bad[0]) {
+            d = bad[k].d;
+            option = bad[k].option;
+        } else {
+            /* per-channel arrays, each on its own */
+            bool m = k == sizeof bad / sizeof bad[0];
+            d.channel_mean = m ? mean : NULL;
+            d.channel_std = m ? NULL : std;
+            d.channels = 1;
+            option = m ? "channel_mean" : "channel_std";
+        }
+        d.dataset = ds;
+        vkt_loader *l;
+        assert_int_equal(vkt_loader_create(test_dev, &d, &l), VKT_INVALID_ARGUMENT);
+        assert_null(l);
+        assert_non_null(strstr(vkt_last_error(), option));
+        assert_non_null(strstr(vkt_last_error(), "applies to u8 or f32 features only; these are "
+                                                 "i32"));
+    }
     vkt_dataset_destroy(ds);
 }
 
@@ -1075,6 +1215,8 @@ int main(void)
         VKT_TEST(gather_matches_reference),
         VKT_TEST(loader_epochs_shuffle_and_drop_last),
         VKT_TEST(device_and_stream_paths_agree),
+        VKT_TEST(i32_features_arrive_as_i32),
+        VKT_TEST(i32_features_refuse_normalisation_and_augmentation),
         VKT_TEST(split_is_a_disjoint_seeded_partition),
         VKT_TEST(idx_reads_i32_and_f32),
         VKT_TEST(npy_reads_every_version_and_dtype),

@@ -60,6 +60,7 @@ int vkt_cli_gpt_generate(const char *cmd, vkt_gpt *g, const vkt_vocab *vocab, co
         fflush(out);
     }
     fputc('\n', out);
+    fflush(out); /* before the timing line on stderr */
     rc = 0;
 done:
     free(tok);

@@ -433,6 +433,14 @@ int vkt_cli_train(int argc, char **argv)
             rc = fail("--resume");
             goto cleanup;
         }
+        const vkt_dict *hp = vkt_dict_get_child(resume, "hyper_parameters");
+        const char *kind = hp ? vkt_dict_get_string(hp, "model") : NULL;
+        if (kind && strcmp(kind, "gpt") == 0) { /* its options are not these: name the command */
+            fprintf(stderr, CMD ": %s holds a GPT; resume it with vkt train --model gpt --resume "
+                                "%s\n",
+                    a.resume, a.resume);
+            goto cleanup;
+        }
         if (vkt_cli_model_from_ckpt(CMD, resume, a.resume, &mdl)) {
             goto cleanup;
         }

@@ -9,6 +9,13 @@
  * a run is --epochs x --limit-batches steps; validation reads the first --val-batches batches of
  * the held-out windows. AdamW as nanoGPT's (betas 0.9, 0.95; decay on matmul weights only),
  * warmup + cosine lr per step, gradient clipping at 1.0.
+ *
+ * --resume continues a checkpoint of this command as Lightning's fit(ckpt_path) does: the model's
+ * sizes, the vocabulary and the settings that define the run (schedule, batches, seed, split) come
+ * from its hyper_parameters, an option that contradicts them is refused, and the trainer restores
+ * the weights, AdamW's state, the schedule's position and the epoch / global step; the dropout
+ * streams' counters travel in the checkpoint too (on_save_checkpoint), so the resumed run goes on
+ * bit for bit. Test: tests/test_cli_gpt.py.
  */
 #include <getopt.h>
 #include <math.h>
@@ -21,13 +28,23 @@
 #define CMD "vkt train"
 #define DEFAULT_TEXT "/usr/share/games/fortunes"
 
+/* the options that a checkpoint also records: given with --resume, they must agree with it */
+enum {
+    SET_TEXT = 1u << 0, SET_LAYERS = 1u << 1, SET_HEADS = 1u << 2, SET_WIDTH = 1u << 3,
+    SET_CONTEXT = 1u << 4, SET_DROPOUT = 1u << 5, SET_NO_TIE = 1u << 6, SET_EPOCHS = 1u << 7,
+    SET_LIMIT = 1u << 8, SET_VAL_BATCHES = 1u << 9, SET_BATCH = 1u << 10, SET_LR = 1u << 11,
+    SET_WARMUP = 1u << 12, SET_WD = 1u << 13, SET_CLIP = 1u << 14, SET_VAL_SPLIT = 1u << 15,
+    SET_SEED = 1u << 16,
+};
+
 typedef struct gpt_args {
-    const char *text, *select;
+    const char *text, *select, *resume;
     vkt_gpt_config cfg;
     bool no_tie, validation, stream;
-    uint32_t epochs, batch_size, limit_batches, val_batches, log_every, warmup, tokens;
+    uint32_t epochs, batch_size, limit_batches, val_batches, log_every, warmup, tokens, max_steps;
     float lr, weight_decay, val_split, clip;
     uint64_t seed;
+    uint32_t set; /* SET_* of the options given */
 } gpt_args;
 
 static int usage(FILE *f)
@@ -60,8 +77,22 @@ static int usage(FILE *f)
             "  --sample N          characters generated at the end (default 200; 0 = none)\n"
             "  --seed N            initialisation, shuffling, dropout, sampling (default 0)\n"
             "  --log-every N       log step metrics every N steps; 0 = never (default 50)\n"
+            "  --max-steps N       stop after N steps (Lightning's max_steps), a multiple of\n"
+            "                      --limit-batches; the schedule still spans the whole run, so\n"
+            "                      --resume from its checkpoint goes on as if never stopped\n"
+            "  --resume PATH       continue a checkpoint of vkt train --model gpt: weights,\n"
+            "                      AdamW state, schedule position, epoch, step, data order and\n"
+            "                      dropout streams. The model's sizes, the vocabulary and every\n"
+            "                      option above but --text, --epochs, --val-batches, --sample and\n"
+            "                      --log-every come from the checkpoint; given, they must agree\n"
+            "                      with it. --text defaults to the checkpoint's and must encode\n"
+            "                      with its vocabulary; --epochs counts the epochs done (more\n"
+            "                      stretch the cosine over the longer run)\n"
             "  --stream            stream batches from the host\n"
-            "  --device D, --validation, -h, --help\n",
+            "  --device D, --validation, -h, --help\n"
+            "\n"
+            "Exit status: 0 done, 2 a bad option or value, 1 a corpus, checkpoint, device or\n"
+            "training error (an option contradicting the checkpoint included).\n",
             DEFAULT_TEXT);
     return f == stderr ? 2 : 0;
 }
@@ -82,11 +113,10 @@ static int parse(int argc, char **argv, gpt_args *a)
         .val_split = 0.1f,
         .clip = 1.0f,
     };
-    bool warmup_set = false;
     enum {
         O_MODEL = 256, O_TEXT, O_LAYERS, O_HEADS, O_WIDTH, O_CONTEXT, O_DROPOUT, O_NO_TIE,
         O_EPOCHS, O_LIMIT, O_VAL_BATCHES, O_BATCH, O_LR, O_WARMUP, O_WD, O_CLIP, O_VAL_SPLIT,
-        O_SAMPLE, O_SEED, O_LOG_EVERY, O_STREAM, O_DEVICE, O_VALIDATION,
+        O_SAMPLE, O_SEED, O_LOG_EVERY, O_MAX_STEPS, O_RESUME, O_STREAM, O_DEVICE, O_VALIDATION,
     };
     static const struct option opts[] = {
         {"model", required_argument, NULL, O_MODEL},
@@ -109,11 +139,23 @@ static int parse(int argc, char **argv, gpt_args *a)
         {"sample", required_argument, NULL, O_SAMPLE},
         {"seed", required_argument, NULL, O_SEED},
         {"log-every", required_argument, NULL, O_LOG_EVERY},
+        {"max-steps", required_argument, NULL, O_MAX_STEPS},
+        {"resume", required_argument, NULL, O_RESUME},
         {"stream", no_argument, NULL, O_STREAM},
         {"device", required_argument, NULL, O_DEVICE},
         {"validation", no_argument, NULL, O_VALIDATION},
         {"help", no_argument, NULL, 'h'},
         {0},
+    };
+    static const struct {
+        int opt;
+        uint32_t bit;
+    } set_bits[] = {
+        {O_TEXT, SET_TEXT}, {O_LAYERS, SET_LAYERS}, {O_HEADS, SET_HEADS}, {O_WIDTH, SET_WIDTH},
+        {O_CONTEXT, SET_CONTEXT}, {O_DROPOUT, SET_DROPOUT}, {O_NO_TIE, SET_NO_TIE},
+        {O_EPOCHS, SET_EPOCHS}, {O_LIMIT, SET_LIMIT}, {O_VAL_BATCHES, SET_VAL_BATCHES},
+        {O_BATCH, SET_BATCH}, {O_LR, SET_LR}, {O_WARMUP, SET_WARMUP}, {O_WD, SET_WD},
+        {O_CLIP, SET_CLIP}, {O_VAL_SPLIT, SET_VAL_SPLIT}, {O_SEED, SET_SEED},
     };
     opterr = 0;
     optind = 1;
@@ -121,9 +163,13 @@ static int parse(int argc, char **argv, gpt_args *a)
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         const char *v = optarg;
         int rc = 0;
+        for (size_t i = 0; i < sizeof set_bits / sizeof set_bits[0]; i++) {
+            a->set |= set_bits[i].opt == c ? set_bits[i].bit : 0;
+        }
         switch (c) {
         case O_MODEL: break; /* "gpt": how vkt_cli_train got here */
         case O_TEXT: a->text = v; break;
+        case O_RESUME: a->resume = v; break;
         case O_NO_TIE: a->no_tie = true; break;
         case O_STREAM: a->stream = true; break;
         case O_DEVICE: a->select = v; break;
@@ -144,16 +190,16 @@ static int parse(int argc, char **argv, gpt_args *a)
             break;
         case O_BATCH: rc = vkt_cli_u32(CMD, "--batch-size", v, 1, 1u << 20, &a->batch_size); break;
         case O_LR: rc = vkt_cli_float(CMD, "--lr", v, 1e-12, 1e3, &a->lr); break;
-        case O_WARMUP:
-            rc = vkt_cli_u32(CMD, "--warmup", v, 0, 1000000000, &a->warmup);
-            warmup_set = true;
-            break;
+        case O_WARMUP: rc = vkt_cli_u32(CMD, "--warmup", v, 0, 1000000000, &a->warmup); break;
         case O_WD: rc = vkt_cli_float(CMD, "--weight-decay", v, 0, 1e3, &a->weight_decay); break;
         case O_CLIP: rc = vkt_cli_float(CMD, "--clip", v, 0, 1e9, &a->clip); break;
         case O_VAL_SPLIT: rc = vkt_cli_float(CMD, "--val-split", v, 0, 0.9, &a->val_split); break;
         case O_SAMPLE: rc = vkt_cli_u32(CMD, "--sample", v, 0, 1000000, &a->tokens); break;
         case O_SEED: rc = vkt_cli_u64(CMD, "--seed", v, 0, 1ull << 53, &a->seed); break;
         case O_LOG_EVERY: rc = vkt_cli_u32(CMD, "--log-every", v, 0, 1000000000, &a->log_every);
+            break;
+        case O_MAX_STEPS:
+            rc = vkt_cli_u32(CMD, "--max-steps", v, 1, UINT32_MAX, &a->max_steps);
             break;
         case 'h': usage(stdout); return -1;
         default: rc = vkt_cli_getopt_error(CMD, c, argv, opts); break;
@@ -167,6 +213,13 @@ static int parse(int argc, char **argv, gpt_args *a)
                 argv[optind]);
         return 2;
     }
+    return 0;
+}
+
+/* The checks and defaults that depend on several options, after --resume filled those the
+ * checkpoint holds: 0, or 2 after printing. */
+static int finish_args(gpt_args *a)
+{
     if (a->cfg.width % a->cfg.heads) {
         fprintf(stderr, CMD ": --heads %u does not divide --width %u\n", a->cfg.heads,
                 a->cfg.width);
@@ -178,8 +231,14 @@ static int parse(int argc, char **argv, gpt_args *a)
                 a->limit_batches);
         return 2;
     }
-    if (!warmup_set) {
+    if (!(a->set & SET_WARMUP)) {
         a->warmup = (uint32_t)(steps / 10);
+    }
+    if (a->max_steps && a->max_steps % a->limit_batches) {
+        fprintf(stderr, CMD ": --max-steps %u is not a multiple of --limit-batches %u (a run "
+                            "stops at an epoch's end, where its checkpoint is written)\n",
+                a->max_steps, a->limit_batches);
+        return 2;
     }
     if (a->warmup >= steps) {
         fprintf(stderr, CMD ": --warmup %u must be below the %llu steps of the run\n", a->warmup,
@@ -188,6 +247,100 @@ static int parse(int argc, char **argv, gpt_args *a)
     }
     a->cfg.tie_weights = !a->no_tie;
     a->cfg.seed = a->seed;
+    return 0;
+}
+
+/*
+ * --resume: the model's sizes, the vocabulary and the run's settings from the checkpoint's
+ * hyper_parameters (those make_hparams wrote). An option given that disagrees is refused: the
+ * weights would not fit, or the run would not be the one resumed. --epochs and --val-batches may
+ * differ (a longer run; another validation), --text too (encoded with *vocab later). 0, or 1
+ * after printing.
+ */
+static int args_from_ckpt(gpt_args *a, const vkt_dict *ckpt, vkt_vocab *vocab)
+{
+    const char *path = a->resume;
+    vkt_gpt_config cfg;
+    if (vkt_cli_gpt_from_ckpt(CMD, ckpt, path, &cfg, vocab)) {
+        return 1;
+    }
+    const vkt_dict *hp = vkt_dict_get_child(ckpt, "hyper_parameters");
+    enum { U32, F32, U64 };
+    const struct {
+        uint32_t bit;
+        const char *opt, *key;
+        int type;
+        void *p;
+        bool may_differ;
+    } keys[] = {
+        {SET_LAYERS, "--layers", "layers", U32, &a->cfg.layers, false},
+        {SET_HEADS, "--heads", "heads", U32, &a->cfg.heads, false},
+        {SET_WIDTH, "--width", "width", U32, &a->cfg.width, false},
+        {SET_CONTEXT, "--context", "context", U32, &a->cfg.context, false},
+        {SET_DROPOUT, "--dropout", "dropout", F32, &a->cfg.dropout, false},
+        {SET_LIMIT, "--limit-batches", "limit_batches", U32, &a->limit_batches, false},
+        {SET_BATCH, "--batch-size", "batch_size", U32, &a->batch_size, false},
+        {SET_LR, "--lr", "lr", F32, &a->lr, false},
+        {SET_WARMUP, "--warmup", "warmup", U32, &a->warmup, false},
+        {SET_WD, "--weight-decay", "weight_decay", F32, &a->weight_decay, false},
+        {SET_CLIP, "--clip", "clip", F32, &a->clip, false},
+        {SET_VAL_SPLIT, "--val-split", "val_split", F32, &a->val_split, false},
+        {SET_SEED, "--seed", "seed", U64, &a->seed, false},
+        {SET_EPOCHS, "--epochs", "epochs", U32, &a->epochs, true},
+        {SET_VAL_BATCHES, "--val-batches", "val_batches", U32, &a->val_batches, true},
+    };
+    double vs;
+    if (!vkt_dict_get_number(hp, "vocab_size", &vs) || vs != vocab->size) {
+        fprintf(stderr, CMD ": %s: hyper_parameters.vocab_size is not the %u bytes of "
+                            "hyper_parameters.vocab\n",
+                path, vocab->size);
+        return 1;
+    }
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        double v;
+        bool ok = vkt_dict_get_number(hp, keys[i].key, &v) && v >= 0 &&
+                  (keys[i].type == F32 ? v <= 1e9 : v == floor(v) && v <= 9007199254740992.0);
+        if (ok && keys[i].type == U32) {
+            ok = v <= UINT32_MAX;
+        }
+        if (!ok) {
+            fprintf(stderr, CMD ": %s: hyper_parameters.%s is missing or out of range\n", path,
+                    keys[i].key);
+            return 1;
+        }
+        double given = keys[i].type == U32   ? *(uint32_t *)keys[i].p
+                       : keys[i].type == U64 ? (double)*(uint64_t *)keys[i].p
+                                             : vkt_cli_float_as_given(*(float *)keys[i].p);
+        if (a->set & keys[i].bit) {
+            bool same = keys[i].type == F32 ? (float)v == *(float *)keys[i].p : v == given;
+            if (!same && !keys[i].may_differ) {
+                fprintf(stderr, CMD ": %s %.9g disagrees with the checkpoint %s, whose %s is "
+                                    "%.9g; leave %s out to use the checkpoint's\n",
+                        keys[i].opt, given, path, keys[i].key, v, keys[i].opt);
+                return 1;
+            }
+            continue;
+        }
+        if (keys[i].type == U32) {
+            *(uint32_t *)keys[i].p = (uint32_t)v;
+        } else if (keys[i].type == U64) {
+            *(uint64_t *)keys[i].p = (uint64_t)v;
+        } else {
+            *(float *)keys[i].p = (float)v;
+        }
+    }
+    if (a->no_tie && cfg.tie_weights) {
+        fprintf(stderr, CMD ": --no-tie disagrees with the checkpoint %s, whose lm_head is the "
+                            "token embedding (tie_weights 1); leave --no-tie out\n",
+                path);
+        return 1;
+    }
+    a->no_tie = !cfg.tie_weights;
+    a->set |= SET_WARMUP; /* the checkpoint's, not a tenth of a longer run */
+    const char *text = vkt_dict_get_string(hp, "text");
+    if (!(a->set & SET_TEXT) && text) {
+        a->text = text;
+    }
     return 0;
 }
 
@@ -228,6 +381,9 @@ static vkt_status make_hparams(const gpt_args *a, const vkt_vocab *vocab, vkt_di
     if (s == VKT_OK) {
         s = vkt_dict_set_string(d, "vocab", hex);
     }
+    if (s == VKT_OK && a->resume) {
+        s = vkt_dict_set_string(d, "resume", a->resume);
+    }
     for (size_t i = 0; s == VKT_OK && i < sizeof nums / sizeof nums[0]; i++) {
         s = vkt_dict_set_number(d, nums[i].key, nums[i].v);
     }
@@ -254,7 +410,7 @@ typedef struct lm {
 
 static vkt_tensor *lm_loss(lm *l, const vkt_batch *b)
 {
-    vkt_tensor *logits = vkt_gpt_forward(&l->gpt, vkt_cast(b->x, VKT_I32));
+    vkt_tensor *logits = vkt_gpt_forward(&l->gpt, b->x);
     int64_t n = vkt_tensor_numel(b->y);
     return vkt_softmax_xent(vkt_reshape(logits, 2, (int64_t[]){n, l->gpt.config.vocab}),
                             vkt_reshape(b->y, 1, &n));
@@ -297,6 +453,71 @@ static vkt_status configure_optimizers(vkt_trainer *t, vkt_optim_config *oc, voi
     oc->model = l->gpt.model;
     oc->scheduler = l->sched;
     oc->interval = VKT_INTERVAL_STEP;
+    return VKT_OK;
+}
+
+/* The dropout layers by name ("drop", "h.<i>.resid_drop", ...): n written, at most max. */
+static uint32_t dropout_layers(vkt_gpt *g, vkt_dropout_layer **out, char (*names)[32],
+                               uint32_t max)
+{
+    uint32_t n = 0;
+    if (n < max) {
+        out[n] = &g->drop;
+        snprintf(names[n++], 32, "drop");
+    }
+    for (uint32_t i = 0; i < g->config.layers; i++) {
+        vkt_dropout_layer *ls[] = {&g->h[i].attn_drop, &g->h[i].resid_drop, &g->h[i].mlp_drop};
+        const char *ns[] = {"attn_drop", "resid_drop", "mlp_drop"};
+        for (int k = 0; k < 3 && n < max; k++) {
+            out[n] = ls[k];
+            snprintf(names[n++], 32, "h.%u.%s", i, ns[k]);
+        }
+    }
+    return n;
+}
+
+#define MAX_DROPOUTS (1 + 3 * VKT_GPT_MAX_LAYERS)
+
+/* Every dropout stream's counter, so that a resumed run draws the masks the uninterrupted one
+ * would: "gpt_dropout_offsets" beside the trainer's state (Lightning's
+ * LightningModule.on_save_checkpoint). */
+static vkt_status on_save_checkpoint(vkt_trainer *t, vkt_dict *ckpt, void *ud)
+{
+    (void)t;
+    lm *l = ud;
+    vkt_dropout_layer *ls[MAX_DROPOUTS];
+    char names[MAX_DROPOUTS][32];
+    uint32_t n = dropout_layers(&l->gpt, ls, names, MAX_DROPOUTS);
+    vkt_dict *d = vkt_dict_child(ckpt, "gpt_dropout_offsets");
+    vkt_status s = d ? VKT_OK : vkt_last_status();
+    for (uint32_t i = 0; s == VKT_OK && i < n; i++) {
+        s = vkt_dict_set_number(d, names[i], (double)ls[i]->offset);
+    }
+    return s;
+}
+
+static vkt_status on_load_checkpoint(vkt_trainer *t, vkt_dict *ckpt, void *ud)
+{
+    lm *l = ud;
+    const vkt_dict *d = vkt_dict_get_child(ckpt, "gpt_dropout_offsets");
+    vkt_dropout_layer *ls[MAX_DROPOUTS];
+    char names[MAX_DROPOUTS][32];
+    uint32_t n = dropout_layers(&l->gpt, ls, names, MAX_DROPOUTS);
+    const char *path = vkt_trainer_query_desc(t)->ckpt_path;
+    if (!d && l->gpt.config.dropout == 0) {
+        return VKT_OK; /* no masks drawn: nothing to continue */
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        double v;
+        if (!d || !vkt_dict_get_number(d, names[i], &v) || !(v >= 0 && v == floor(v) &&
+                                                             v <= 9007199254740992.0)) {
+            return vkt_trainer_fail(t, VKT_CORRUPT_FILE,
+                                    "%s: gpt_dropout_offsets.%s is missing or not a count "
+                                    "(the dropout masks could not go on)",
+                                    path, names[i]);
+        }
+        ls[i]->offset = (uint64_t)v;
+    }
     return VKT_OK;
 }
 
@@ -395,7 +616,8 @@ int vkt_cli_train_gpt(int argc, char **argv)
     }
     rc = 1;
     vkt_text text = {0};
-    vkt_dict *hparams = NULL;
+    vkt_dict *hparams = NULL, *resume = NULL;
+    vkt_vocab ckpt_vocab;
     vkt_dataset *train_ds = NULL, *val_ds = NULL;
     vkt_device *dev = NULL;
     vkt_loader *train_l = NULL, *val_l = NULL;
@@ -404,10 +626,33 @@ int vkt_cli_train_gpt(int argc, char **argv)
     lm l = {0};
     size_t n_train = 0;
 
+    if (a.resume) {
+        if (vkt_checkpoint_load(a.resume, &resume) != VKT_OK) {
+            rc = fail("--resume");
+            goto cleanup;
+        }
+        if (args_from_ckpt(&a, resume, &ckpt_vocab)) {
+            goto cleanup;
+        }
+    }
+    if ((rc = finish_args(&a)) != 0) {
+        goto cleanup;
+    }
+    rc = 1;
     /* the corpus first: a missing or short one is reported before a device opens */
     if (vkt_text_load(a.text, &text) != VKT_OK) {
-        rc = fail("--text");
+        rc = fail(a.resume && !(a.set & SET_TEXT) ? "--text (the checkpoint's; give --text PATH)"
+                                                   : "--text");
         goto cleanup;
+    }
+    /* a resumed model reads the checkpoint's tokens: the corpus's own numbering may differ */
+    if (a.resume) {
+        if (vkt_vocab_encode(&ckpt_vocab, text.data, text.size, text.tokens) != VKT_OK) {
+            fprintf(stderr, CMD ": --text %s: %s of the checkpoint %s (%u bytes)\n", a.text,
+                    vkt_last_error(), a.resume, ckpt_vocab.size);
+            goto cleanup;
+        }
+        text.vocab = ckpt_vocab;
     }
     if (vkt_text_split(&text, a.val_split, &n_train) != VKT_OK) {
         rc = fail("--val-split");
@@ -490,6 +735,9 @@ int vkt_cli_train_gpt(int argc, char **argv)
            a.cfg.layers, a.cfg.heads, a.cfg.width, a.cfg.context,
            a.cfg.tie_weights ? "tied" : "untied", (unsigned long long)params, (double)a.lr,
            a.warmup, (double)a.lr / 10, steps, (double)a.weight_decay, a.batch_size);
+    if (a.resume) {
+        printf("resuming from %s\n", a.resume);
+    }
     fflush(stdout);
 
     vkt_module module = {
@@ -501,6 +749,8 @@ int vkt_cli_train_gpt(int argc, char **argv)
         .on_train_batch_end = on_train_batch_end,
         .on_validation_start = stop_clock,
         .on_train_epoch_end = stop_clock,
+        .on_save_checkpoint = on_save_checkpoint,
+        .on_load_checkpoint = on_load_checkpoint,
         .user_data = &l,
     };
     vkt_callback summary = {.on_train_epoch_end = print_epoch, .name = "EpochSummary"};
@@ -509,9 +759,12 @@ int vkt_cli_train_gpt(int argc, char **argv)
                                                     .limit_val_batches = {.count = a.val_batches},
                                                     .log_every_n_steps = a.log_every,
                                                     .disable_step_logging = a.log_every == 0,
+                                                    .max_steps = a.max_steps,
                                                     .gradient_clip_val = a.clip,
                                                     .seed = a.seed,
                                                     .hparams = hparams,
+                                                    .ckpt_path = a.resume,
+                                                    .ckpt = resume, /* read once, above */
                                                     .callbacks = {&summary}},
                            &trainer)) {
         rc = fail("creating the trainer");
@@ -534,13 +787,15 @@ int vkt_cli_train_gpt(int argc, char **argv)
         printf("validation loss %.4f nats (%.3f bits/char) after %llu steps in %.1f s\n",
                (double)vl, (double)vl / log(2.0),
                (unsigned long long)vkt_trainer_global_step(trainer), fit_s);
+    } else if (val_l) { /* a resumed run whose --epochs were all done already */
+        printf("no epoch left to run after the checkpoint's (--epochs %u)\n", a.epochs);
     } else {
         printf("no validation (--val-batches 0 or --val-split 0)\n");
     }
     printf("training: %llu tokens in %.1f s = %.0f tokens/s (after the first step, which "
            "compiles the shaders)\n",
            (unsigned long long)l.timed_tokens, l.train_time,
-           (double)l.timed_tokens / l.train_time);
+           l.timed_tokens ? (double)l.timed_tokens / l.train_time : 0.0);
     /* parameters, gradients and AdamW's two moments: four f32 per parameter */
     double state_b = 16.0 * (double)params;
     double data_b = vkt_loader_on_device(train_l)
@@ -585,6 +840,7 @@ cleanup:
     vkt_dataset_destroy(train_ds);
     vkt_dataset_destroy(val_ds);
     vkt_dict_destroy(hparams);
+    vkt_dict_destroy(resume);
     vkt_text_free(&text);
     return rc;
 }

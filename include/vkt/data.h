@@ -19,7 +19,9 @@
  *
  * A dataset that fits in device memory is uploaded once (u8 packed four to a word, i32/f32 as
  * words), and each batch is gathered, normalised and augmented on the device from the epoch's
- * index permutation: a step reads nothing from the host.
+ * index permutation: a step reads nothing from the host. u8 and f32 features give f32 batches;
+ * i32 features (token ids) give i32 batches, copied exactly, as torch's DataLoader keeps an
+ * integer dtype.
  * Otherwise batches are normalised on the host and uploaded through the staging ring, recorded
  * into the step's command buffer while earlier steps still run.
  */
@@ -260,7 +262,7 @@ VKT_API vkt_status vkt_text_split(const vkt_text *t, float val_fraction, size_t 
  * A dataset of next-token windows over n tokens: sample j starts at i = j * stride, with
  * features x = tokens[i, i + context) and targets y = tokens[i + 1, i + context + 1), both i32 of
  * shape (context). stride 0 means context (windows that do not overlap). Batches from a loader
- * are x (B, context) f32 holding the ids (cast with vkt_cast to i32) and y (B, context) i32.
+ * are x (B, context) i32 (the ids, for vkt_embedding as they are) and y (B, context) i32.
  * VKT_INVALID_ARGUMENT when n < context + 1 (naming both).
  */
 VKT_API vkt_status vkt_dataset_text_windows(const int32_t *tokens, size_t n, uint32_t context,
@@ -270,9 +272,9 @@ VKT_API vkt_status vkt_dataset_text_windows(const int32_t *tokens, size_t n, uin
 
 typedef enum vkt_norm {
     VKT_NORM_DEFAULT = 0,  /* = VKT_NORM_UNIT */
-    VKT_NORM_UNIT,         /* ToTensor: u8 x / 255, in [0, 1]; i32/f32 x as is */
-    VKT_NORM_MEAN_STD,     /* ToTensor then Normalize: (unit(x) - mean[c]) / std[c] */
-    VKT_NORM_NONE,         /* raw values as floats */
+    VKT_NORM_UNIT,         /* ToTensor: u8 x / 255, in [0, 1]; f32 x as is; i32 x as is (i32) */
+    VKT_NORM_MEAN_STD,     /* ToTensor then Normalize: (unit(x) - mean[c]) / std[c]; u8/f32 only */
+    VKT_NORM_NONE,         /* raw values: u8/f32 as floats, i32 as is (i32) */
     _VKT_NORM_FORCE_U32 = 0x7FFFFFFF
 } vkt_norm;
 
@@ -284,7 +286,7 @@ typedef enum vkt_norm {
  * are one Philox4x32-10 block (shaders/philox.glsl) keyed by the loader's seed at counter
  * (dataset index, epoch, 0x41554721, 0): the same (seed, epoch, sample) gives the same crop and
  * flip on the device, on the host-streaming path and in vkt__ref_gather_batch, whatever the batch
- * size, order or subset.
+ * size, order or subset. u8 and f32 features only.
  */
 typedef struct vkt_augment_desc {
     uint32_t crop_h, crop_w;   /* output size; 0 = no crop (then padding must be 0) */
@@ -304,7 +306,7 @@ typedef struct vkt_loader_desc {
      * to the sample shape's first dimension — C of (C, H, W); for (F) samples, per feature. */
     const float *channel_mean, *channel_std;
     uint32_t channels;
-    vkt_augment_desc augment;   /* (C, H, W) samples only */
+    vkt_augment_desc augment;   /* (C, H, W) u8/f32 samples only */
     const uint32_t *indices;    /* subset of the dataset (copied); NULL = all samples */
     uint32_t count;             /* entries in indices */
     bool stream;                /* force host streaming even when the data fits on the device */
@@ -313,14 +315,20 @@ typedef struct vkt_loader_desc {
 typedef struct vkt_loader vkt_loader;
 
 typedef struct vkt_batch {
-    vkt_tensor *x;     /* (rows, sample shape...) f32 — (rows, features) for flat samples, (rows,
-                        * C, crop_h, crop_w) with a crop — owned by the caller / current scope */
+    vkt_tensor *x;     /* (rows, sample shape...) — (rows, features) for flat samples, (rows,
+                        * C, crop_h, crop_w) with a crop — owned by the caller / current scope:
+                        * f32 for u8/f32 features, i32 (the values exactly) for i32 features */
     vkt_tensor *y;     /* (rows, target shape...): i32 for u8/i32 targets, f32 for f32 targets;
                         * (rows) i32 for class labels */
     uint32_t rows;
     uint32_t index;    /* batch index within the epoch */
 } vkt_batch;
 
+/**
+ * A loader over desc->dataset. VKT_INVALID_ARGUMENT naming the field for no samples, a bad index,
+ * a crop that does not fit, channel arrays of the wrong length, and, for i32 features, any of
+ * VKT_NORM_MEAN_STD, channel_mean, channel_std or augment (they would alter the ids).
+ */
 VKT_API vkt_status vkt_loader_create(vkt_device *dev, const vkt_loader_desc *desc,
                                      vkt_loader **out);
 VKT_API void vkt_loader_destroy(vkt_loader *l);

@@ -3,6 +3,7 @@
  * vkt__ref_gather_batch: u8, i32 and f32 samples of flat and (C, H, W) shapes, class labels and
  * shaped f32/i32 targets, every normalisation (scalar and per-channel), subsets, and random
  * crop + flip augmentation, over two epochs; and the streamed path against the same reference.
+ * i32 samples (full 32-bit range) must come back as i32 batches, bit for bit.
  */
 #include <stdio.h>
 #include <string.h>
@@ -36,7 +37,8 @@ static const data_case cases[] = {
     {257, U8, 1, {65}, U8, 0, {0}, 1000, VKT_NORM_MEAN_STD, false, false, true, {0}},
     {63, F32, 1, {4}, I32, 2, {2, 3}, 10, VKT_NORM_MEAN_STD, true, true, false, {0}},
     {100, F32, 3, {3, 5, 7}, F32, 1, {2}, 33, VKT_NORM_MEAN_STD, true, false, false, {0}},
-    {77, I32, 3, {2, 9, 9}, I32, 0, {0}, 16, VKT_NORM_MEAN_STD, true, true, false, {8, 7, 3, true}},
+    {77, I32, 3, {2, 9, 9}, I32, 0, {0}, 16, VKT_NORM_UNIT, false, true, false, {0}},
+    {45, I32, 1, {65}, F32, 1, {2}, 8, VKT_NORM_NONE, false, true, true, {0}},
     {300, U8, 3, {3, 32, 32}, U8, 0, {0}, 128, VKT_NORM_MEAN_STD, true, false, false,
      {32, 32, 4, true}},
     {300, U8, 3, {3, 32, 32}, U8, 0, {0}, 128, VKT_NORM_MEAN_STD, true, true, true,
@@ -61,7 +63,7 @@ static size_t prod(int n, const int64_t *s)
     return p;
 }
 
-/* Random elements of type t: bytes, ints in [-1000, 1000) (labels: [0, 10)), floats in [-2, 2). */
+/* Random elements of type t: bytes, any int32 (labels: [0, 10)), floats in [-2, 2). */
 static void *random_array(vkt__check_ctx *c, vkt_data_type t, size_t n, bool labels)
 {
     uint8_t *p = vkt__malloc(VKT__MAX(n, (size_t)1) * vkt_data_type_size(t));
@@ -70,7 +72,7 @@ static void *random_array(vkt__check_ctx *c, vkt_data_type t, size_t n, bool lab
         if (t == VKT_DATA_U8) {
             p[i] = (uint8_t)(labels ? r % 10 : r & 0xFF);
         } else if (t == VKT_DATA_I32) {
-            int32_t v = labels ? (int32_t)(r % 10) : (int32_t)(r % 2000) - 1000;
+            int32_t v = labels ? (int32_t)(r % 10) : (int32_t)(uint32_t)r;
             memcpy(p + 4 * i, &v, 4);
         } else {
             float v = (float)((double)(r >> 11) * (4.0 / 9007199254740992.0) - 2.0);
@@ -119,7 +121,7 @@ static void run_case(vkt__check_ctx *c, const data_case *dc)
     if (dc->aug.crop_h) {
         fe = (size_t)C * dc->aug.crop_h * dc->aug.crop_w;
     }
-    float *want = vkt__malloc((size_t)dc->batch * fe * sizeof *want);
+    uint32_t *want = vkt__malloc((size_t)dc->batch * fe * sizeof *want); /* f32 or i32 words */
     uint32_t *want_y = vkt__malloc((size_t)dc->batch * ye * sizeof *want_y);
     vkt_dataset *ds = NULL;
     vkt_loader *l = NULL;
@@ -183,13 +185,15 @@ static void run_case(vkt__check_ctx *c, const data_case *dc)
         vkt_batch b;
         vkt_scope_begin(c->dev);
         while (!failed && vkt_loader_next(l, &b)) {
-            float *got = vkt__check_fetch(b.x);
+            uint32_t *got = vkt__check_fetch(b.x);
             uint32_t *got_y = vkt__check_fetch(b.y);
-            if (!got || !got_y || vkt_tensor_ndim(b.x) != 1 + dc->xdims ||
+            bool ints = dc->xt == VKT_DATA_I32;
+            if (!got || !got_y || vkt_tensor_dtype(b.x) != (ints ? VKT_I32 : VKT_F32) ||
+                vkt_tensor_ndim(b.x) != 1 + dc->xdims ||
                 vkt_tensor_ndim(b.y) != 1 + dc->ydims ||
                 vkt_tensor_numel(b.x) != (int64_t)b.rows * (int64_t)fe) {
                 if (got && got_y) {
-                    vkt__error(VKT_ERROR, "batch has the wrong shape");
+                    vkt__error(VKT_ERROR, "batch has the wrong dtype or shape");
                 }
                 failed = true;
             } else {
@@ -198,7 +202,10 @@ static void run_case(vkt__check_ctx *c, const data_case *dc)
                 g.rows = b.rows;
                 g.epoch = epoch;
                 vkt__ref_gather_batch(want, want_y, &g);
-                double e = vkt__max_err(got, want, (int64_t)b.rows * (int64_t)fe);
+                size_t xn = (size_t)b.rows * fe;
+                double e = ints ? (memcmp(got, want, xn * sizeof *want) ? 1.0 / 0.0 : 0.0)
+                                : vkt__max_err((const float *)got, (const float *)want,
+                                               (int64_t)xn);
                 err = e > err ? e : err;
                 if (memcmp(got_y, want_y, b.rows * ye * sizeof *want_y) != 0) {
                     err = 1.0 / 0.0;

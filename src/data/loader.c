@@ -7,6 +7,10 @@
  * permutation of 4 * count bytes; each batch is one dispatch of shaders/gather_batch.comp. A
  * training step thus transfers nothing from the host.
  *
+ * u8 and f32 samples give f32 batches; i32 samples (token ids) give i32 batches, copied word for
+ * word on both paths, so values beyond 2^24 survive; normalisation and augmentation, which would
+ * alter them, are refused for i32 samples.
+ *
  * Stream path (data larger than the device allows, or desc.stream): each batch is built on the
  * host by vkt__ref_gather_batch — the same function the device is checked against — and uploaded
  * through the staging ring, recorded into the current command buffer; the device is still running
@@ -50,7 +54,7 @@ struct vkt_loader {
     vkt_tensor *ids;        /* subset's dataset indices */
     vkt_tensor *norm_t;
     vkt_tensor *perm;       /* the epoch's order */
-    float *host_x;          /* stream path scratch */
+    void *host_x;           /* stream path scratch: 32-bit words (f32, or i32 for i32 samples) */
     uint32_t *host_y;
 };
 
@@ -183,11 +187,38 @@ static vkt_status make_norm(vkt_loader *l)
     return VKT_OK;
 }
 
+/* i32 samples (token ids, indices) are delivered as they are: an option that would scale or
+ * crop them is a mistake, named rather than ignored. */
+static vkt_status refuse_i32_options(const vkt_loader_desc *d)
+{
+    const vkt_augment_desc *a = &d->augment;
+    const char *opt = d->norm == VKT_NORM_MEAN_STD ? "norm VKT_NORM_MEAN_STD"
+                      : d->channel_mean           ? "channel_mean"
+                      : d->channel_std            ? "channel_std"
+                      : a->crop_h || a->crop_w    ? "augment.crop_h/crop_w"
+                      : a->padding                ? "augment.padding"
+                      : a->hflip                  ? "augment.hflip"
+                                                  : NULL;
+    if (opt) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_loader_create: %s applies to u8 or f32 "
+                                                "features only; these are i32, delivered "
+                                                "unchanged as i32 batches",
+                          opt);
+    }
+    return VKT_OK;
+}
+
 /* The output shape, channels and augmentation geometry; errors name what does not fit. */
 static vkt_status make_geometry(vkt_loader *l)
 {
     const vkt_loader_desc *d = &l->desc;
     const vkt_augment_desc *a = &d->augment;
+    if (l->xl.type == VKT_DATA_I32) {
+        vkt_status s = refuse_i32_options(d);
+        if (s != VKT_OK) {
+            return s;
+        }
+    }
     vkt__gather_args *g = &l->args;
     size_t xe = vkt_dataset_features(l->ds), ye = 1;
     for (int i = 0; i < l->yl.ndim; i++) {
@@ -307,7 +338,7 @@ vkt_status vkt_loader_create(vkt_device *dev, const vkt_loader_desc *desc_in, vk
     }
     if (!l->on_device) {
         size_t bs = l->desc.batch_size;
-        l->host_x = vkt__malloc(bs * l->args.features * sizeof *l->host_x);
+        l->host_x = vkt__malloc(bs * l->args.features * 4);
         l->host_y = vkt__malloc(bs * l->args.targets * sizeof *l->host_y);
         if (!l->host_x || !l->host_y) {
             s = vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
@@ -400,7 +431,7 @@ static vkt_status gather_on_host(vkt_loader *l, vkt_tensor *x, vkt_tensor *y, ui
     g.bias = l->norm + g.channels;
     g.epoch = l->epoch;
     vkt__ref_gather_batch(l->host_x, l->host_y, &g);
-    vkt_status s = vkt_tensor_upload(x, l->host_x, (size_t)rows * g.features * sizeof(float));
+    vkt_status s = vkt_tensor_upload(x, l->host_x, (size_t)rows * g.features * 4);
     if (s == VKT_OK) {
         s = vkt_tensor_upload(y, l->host_y, (size_t)rows * g.targets * sizeof(uint32_t));
     }
@@ -419,7 +450,8 @@ bool vkt_loader_next(vkt_loader *l, vkt_batch *b)
     int64_t xs[VKT_MAX_DIMS] = {rows}, ys[VKT_MAX_DIMS] = {rows};
     memcpy(xs + 1, l->out_shape, (size_t)l->out_ndim * sizeof *xs);
     memcpy(ys + 1, l->yl.shape, (size_t)l->yl.ndim * sizeof *ys);
-    vkt_tensor *x = vkt_tensor_new(l->dev, VKT_F32, 1 + l->out_ndim, xs);
+    vkt_tensor *x = vkt_tensor_new(l->dev, l->xl.type == VKT_DATA_I32 ? VKT_I32 : VKT_F32,
+                                   1 + l->out_ndim, xs);
     vkt_tensor *y = x ? vkt_tensor_new(l->dev, l->yl.type == VKT_DATA_F32 ? VKT_F32 : VKT_I32,
                                        1 + l->yl.ndim, ys)
                       : NULL;

@@ -163,8 +163,9 @@ typedef struct vkt__gather_args {
     uint64_t seed;
     uint32_t epoch;
 } vkt__gather_args;
-/* x (rows, features) f32; y (rows, targets) as 32-bit words (i32 labels or f32 bits). */
-void vkt__ref_gather_batch(float *x, uint32_t *y, const vkt__gather_args *a);
+/* x (rows, features): f32 for u8/f32 samples (scale/bias applied); i32 for i32 samples, copied
+ * (scale/bias unused). y (rows, targets) as 32-bit words (i32 labels or f32 bits). */
+void vkt__ref_gather_batch(void *x, uint32_t *y, const vkt__gather_args *a);
 /* The crop offsets and flip of dataset sample `id` in `epoch` (vkt_augment_desc). */
 void vkt__ref_augment_draw(uint64_t seed, uint32_t epoch, uint32_t id, uint32_t range_y,
                            uint32_t range_x, uint32_t *oy, uint32_t *ox, bool *flip);

@@ -1,6 +1,7 @@
 /*
  * ref_data.c — CPU reference for shaders/gather_batch.comp: gather, normalisation and
- * augmentation of one loader batch. The loader's host-streaming path (src/data/loader.c) uses it
+ * augmentation of one loader batch (u8/f32 samples give f32 elements; i32 samples are copied, so
+ * token ids stay exact). The loader's host-streaming path (src/data/loader.c) uses it
  * too, so the two paths give identical batches; src/check/check_data.c compares the device.
  */
 #include <string.h>
@@ -24,14 +25,13 @@ static float load(const void *x, vkt_data_type t, uint64_t i)
     if (t == VKT_DATA_F32) {
         return ((const float *)x)[i];
     }
-    if (t == VKT_DATA_I32) {
-        return (float)((const int32_t *)x)[i];
-    }
     return (float)((const uint8_t *)x)[i];
 }
 
-void vkt__ref_gather_batch(float *x, uint32_t *y, const vkt__gather_args *a)
+void vkt__ref_gather_batch(void *x, uint32_t *y, const vkt__gather_args *a)
 {
+    float *xf = x;
+    int32_t *xi = x;
     for (uint32_t r = 0; r < a->rows; r++) {
         uint32_t p = a->perm[a->start + r];
         uint64_t q = a->by_id ? a->ids[p] : p;
@@ -54,8 +54,13 @@ void vkt__ref_gather_batch(float *x, uint32_t *y, const vkt__gather_args *a)
                 src = (uint64_t)c * a->h * a->w + (uint64_t)(inside ? iy : 0) * a->w +
                       (uint64_t)(inside ? ix : 0);
             }
-            float v = inside ? load(a->x, a->x_type, q * a->in_features + src) : 0.0f;
-            x[(uint64_t)r * a->features + k] = v * a->scale[c] + a->bias[c];
+            uint64_t at = (uint64_t)r * a->features + k, from = q * a->in_features + src;
+            if (a->x_type == VKT_DATA_I32) {
+                xi[at] = inside ? ((const int32_t *)a->x)[from] : 0;
+            } else {
+                float v = inside ? load(a->x, a->x_type, from) : 0.0f;
+                xf[at] = v * a->scale[c] + a->bias[c];
+            }
         }
         for (uint32_t k = 0; k < a->targets; k++) {
             uint64_t i = q * a->targets + k;
