@@ -68,12 +68,12 @@ static void range_view_shares_when_aligned(void **state)
             x[i] = (float)i;
         }
         int64_t s[2] = {4, 64}, vs[3] = {2, 4, 8};
-        vkt_tensor *t = upload(VKT_F32, x, 2, s);
+        vkt_tensor *t = test_upload(VKT_F32, x, 2, s);
         vkt_tensor *v = vkt__range_view(t, offsets[c], 3, vs);
         assert_non_null(v);
         assert_int_equal(vkt_tensor_ndim(v), 3);
         assert_int_equal(vkt_tensor_dim(v, 2), 8);
-        float *a = fetch(v);
+        float *a = test_fetch(v);
         for (int i = 0; i < 64; i++) {
             assert_true(a[i] == (float)(offsets[c] + i));
         }
@@ -81,7 +81,7 @@ static void range_view_shares_when_aligned(void **state)
         bool shared = align <= 1 || (uint64_t)offsets[c] * sizeof(float) % align == 0;
         assert_true(c == 1 || shared);
         assert_int_equal(vkt_fill(t, -1.0f), VKT_OK);
-        a = fetch(v);
+        a = test_fetch(v);
         for (int i = 0; i < 64; i++) {
             assert_true(a[i] == (shared ? -1.0f : (float)(offsets[c] + i)));
         }
