@@ -16,6 +16,7 @@
 #include "check/check.h"
 #include "ops/broadcast.h"
 #include "ops/reduce_dim.h"
+#include "ops/shape_internal.h"
 #include "test_util.h"
 
 static void shape_matches_reference(void **state)
@@ -51,6 +52,42 @@ static void reshape_is_a_view(void **state)
     free(a);
     free(b);
     vkt_scope_end(test_dev);
+}
+
+/* vkt__range_view shares the base's memory at an aligned offset and copies the range otherwise;
+ * the values are the range's either way. */
+static void range_view_shares_when_aligned(void **state)
+{
+    (void)state;
+    uint32_t align = vkt_device_get_info(test_dev)->min_storage_buffer_offset_alignment;
+    const int64_t offsets[2] = {64, 3}; /* 256 bytes: aligned everywhere; 12 bytes */
+    for (int c = 0; c < 2; c++) {
+        vkt_scope_begin(test_dev);
+        float x[256];
+        for (int i = 0; i < 256; i++) {
+            x[i] = (float)i;
+        }
+        int64_t s[2] = {4, 64}, vs[3] = {2, 4, 8};
+        vkt_tensor *t = test_upload(VKT_F32, x, 2, s);
+        vkt_tensor *v = vkt__range_view(t, offsets[c], 3, vs);
+        assert_non_null(v);
+        assert_int_equal(vkt_tensor_ndim(v), 3);
+        assert_int_equal(vkt_tensor_dim(v, 2), 8);
+        float *a = test_fetch(v);
+        for (int i = 0; i < 64; i++) {
+            assert_true(a[i] == (float)(offsets[c] + i));
+        }
+        free(a);
+        bool shared = align <= 1 || (uint64_t)offsets[c] * sizeof(float) % align == 0;
+        assert_true(c == 1 || shared);
+        assert_int_equal(vkt_fill(t, -1.0f), VKT_OK);
+        a = test_fetch(v);
+        for (int i = 0; i < 64; i++) {
+            assert_true(a[i] == (shared ? -1.0f : (float)(offsets[c] + i)));
+        }
+        free(a);
+        vkt_scope_end(test_dev);
+    }
 }
 
 static void i32_copies_are_exact(void **state)
@@ -337,6 +374,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         VKT_TEST(shape_matches_reference),
         VKT_TEST(reshape_is_a_view),
+        VKT_TEST(range_view_shares_when_aligned),
         VKT_TEST(i32_copies_are_exact),
         VKT_TEST(sum_to_shape_accumulates),
         VKT_TEST(dim_reductions_are_deterministic),

@@ -30,6 +30,7 @@
 
 #include "check/check.h"
 #include "ops/reduce_dim.h"
+#include "ops/shape_internal.h"
 
 #define TOL_SUM 1e-6
 #define TOL_VAR 1e-6
@@ -509,7 +510,7 @@ static void run_sum_dims(vkt__check_ctx *c)
 typedef enum grad_fn { G_RESHAPE, G_FLATTEN, G_PERMUTE, G_TRANSPOSE, G_NARROW, G_SLICE, G_CAT,
                        G_STACK, G_PAD, G_EXPAND, G_SUM_DIM, G_SUM_DIMS, G_MEAN_DIM, G_MAX_DIM,
                        G_MIN_DIM, G_VAR_DIM, G_STD_DIM, G_SOFTMAX, G_LOG_SOFTMAX,
-                       G_CHAIN } grad_fn;
+                       G_RANGE_VIEW, G_CHAIN } grad_fn;
 
 typedef struct grad_case {
     const char *name;
@@ -543,6 +544,11 @@ static const grad_case grad_cases[] = {
     {"softmax_grad", VKT__OP_SOFTMAX, G_SOFTMAX, 2, {3, 65}, 1, 1},
     {"log_softmax_grad", VKT__OP_LOG_SOFTMAX, G_LOG_SOFTMAX, 3, {3, 5, 7}, 0, 1},
     {"log_softmax_grad", VKT__OP_LOG_SOFTMAX, G_LOG_SOFTMAX, 2, {3, 65}, -1, 1},
+    /* rows dim.. of dimension 0 but the last, as (rows * shape[1], shape[2]): a view at 64-float
+     * rows (256 bytes, aligned on every device), a copy at rows of 35 where the alignment is
+     * above 4 bytes */
+    {"range_view_grad", VKT__OP_RANGE_VIEW, G_RANGE_VIEW, 3, {4, 8, 8}, 1, 1},
+    {"range_view_grad", VKT__OP_RANGE_VIEW, G_RANGE_VIEW, 3, {3, 5, 7}, 1, 1},
     /* x -> permute -> softmax(dim 0) -> narrow -> sum_dim: gradients through a chain */
     {"chain_grad", VKT__OP_NONE, G_CHAIN, 3, {3, 4, 5}, 0, 1},
 };
@@ -598,6 +604,10 @@ static vkt_tensor *grad_apply(const grad_case *k, vkt_tensor **t)
         return vkt_softmax(t[0], k->dim);
     case G_LOG_SOFTMAX:
         return vkt_log_softmax(t[0], k->dim);
+    case G_RANGE_VIEW: {
+        int64_t rows = k->shape[0] - k->dim - 1, s[2] = {rows * k->shape[1], k->shape[2]};
+        return vkt__range_view(t[0], k->dim * k->shape[1] * k->shape[2], 2, s);
+    }
     case G_CHAIN: {
         int p[3] = {2, 0, 1};
         return vkt_sum_dim(vkt_narrow(vkt_softmax(vkt_permute(t[0], p), 0), 1, 1, 2), 2, false);

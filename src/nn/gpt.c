@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "nn/layer.h"
+#include "ops/shape_internal.h"
 
 /* Registers `name`, a (rows, cols) matrix drawn from N(0, std), with `role`. */
 static vkt_param *add_matrix(vkt_model *m, const char *name, int64_t rows, int64_t cols,
@@ -155,14 +156,14 @@ static vkt_tensor *dropout(vkt_dropout_layer *d, vkt_tensor *x)
 static vkt_tensor *attention(vkt_gpt *g, vkt_gpt_block *b, vkt_tensor *x, int64_t B, int64_t T)
 {
     const int64_t C = g->config.width, H = g->config.heads, D = C / H;
-    /* c_attn's (B, T, 3, H, D) as (3, B, H, T, D): one copy, then q, k, v are its thirds */
+    /* c_attn's (B, T, 3, H, D) as (3, B, H, T, D): one copy, then q, k, v are views of its
+     * thirds (copies only where a third's offset misses the device's alignment) */
     vkt_tensor *qkv = vkt_reshape(vkt_linear_forward(&b->c_attn, x), 5,
                                   (int64_t[]){B, T, 3, H, D});
-    vkt_tensor *p = vkt_reshape(vkt_permute(qkv, (const int[]){2, 0, 3, 1, 4}), 2,
-                                (int64_t[]){3, B * H * T * D});
+    vkt_tensor *p = vkt_permute(qkv, (const int[]){2, 0, 3, 1, 4});
     vkt_tensor *qkv3[3];
     for (int i = 0; i < 3; i++) {
-        qkv3[i] = vkt_reshape(vkt_narrow(p, 0, i, 1), 4, (int64_t[]){B, H, T, D});
+        qkv3[i] = vkt__range_view(p, i * B * H * T * D, 4, (int64_t[]){B, H, T, D});
     }
     /* the probabilities' dropout: attn_drop's stream, advanced by the (B, H, T, T) scores */
     bool training = vkt_model_is_training(g->model) && b->attn_drop.p > 0.0f;

@@ -23,9 +23,9 @@
 vkt_tensor *vkt__attention_ex(const vkt_tensor *q, const vkt_tensor *k, const vkt_tensor *v,
                               const vkt_attention_params *p, uint32_t pass_rows);
 
-/* The same attention composed from differentiable ops (matmul, softmax, dropout, ... per (b, h)
- * slice): vkt_attention's path for D > VKT__ATTN_MAX_FUSED_D, and the reference the fused kernels
- * are checked against on the device. Arguments already validated. */
+/* The same attention composed from differentiable whole-tensor ops (batched matmul, softmax,
+ * dropout, ...): vkt_attention's path for D > VKT__ATTN_MAX_FUSED_D, and the reference the fused
+ * kernels are checked against on the device. Arguments already validated. */
 vkt_tensor *vkt__attention_unfused(const vkt_tensor *q, const vkt_tensor *k, const vkt_tensor *v,
                                    const vkt_attention_params *p);
 

@@ -102,7 +102,8 @@
     X(EMBEDDING,    embedding,    CUSTOM,    0,                 0.0) \
     X(LAYER_NORM,   layer_norm,   CUSTOM,    0,                 0.0) \
     X(RMS_NORM,     rms_norm,     CUSTOM,    0,                 0.0) \
-    X(ATTENTION,    attention,    CUSTOM,    0,                 0.0)
+    X(ATTENTION,    attention,    CUSTOM,    0,                 0.0) \
+    X(RANGE_VIEW,   range_view,   CUSTOM,    0,                 0.0)
 /* clang-format on */
 
 struct vkt__node;

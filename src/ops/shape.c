@@ -1,7 +1,7 @@
 /*
- * shape.c — the shape ops: reshape, flatten (views), permute, transpose, narrow, slice, cat,
- * stack, pad, expand (copies) and their backward; vkt_concat (vkt_cat along dimension 0, not
- * recorded) and vkt_cast (shaders/cast.comp).
+ * shape.c — the shape ops: reshape, flatten, vkt__range_view (views), permute, transpose, narrow,
+ * slice, cat, stack, pad, expand (copies) and their backward; vkt_concat (vkt_cat along dimension
+ * 0, not recorded) and vkt_cast (shaders/cast.comp).
  *
  * Every copy is a vkt__strided_copy (src/ops/copy.c, shaders/strided_copy.comp) described by an
  * iteration shape and a stride map into the input and the output; the backward of each op is the
@@ -199,6 +199,61 @@ vkt_status vkt__reshape_backward(vkt__node *n, const vkt_tensor *gout)
         return vkt_last_status();
     }
     vkt__strided m = {.ndim = 1, .size = {x->numel}, .is = {1}, .os = {1}};
+    return vkt__strided_copy(gout, g, &m, true);
+}
+
+/* ---- range views ----------------------------------------------------------------------------- */
+
+vkt_tensor *vkt__range_view(const vkt_tensor *x, int64_t offset, int ndim, const int64_t *shape)
+{
+    if (!x) {
+        return NULL;
+    }
+    int64_t numel = 1;
+    for (int d = 0; d < ndim; d++) {
+        numel *= shape[d];
+    }
+    uint32_t align = vkt_device_get_info(x->dev)->min_storage_buffer_offset_alignment;
+    uint64_t bytes = x->offset + (uint64_t)offset * vkt__dtype_size(x->dtype);
+    vkt_tensor *out = NULL;
+    if (align <= 1 || bytes % align == 0) {
+        out = vkt_tensor_view((vkt_tensor *)x, offset, ndim, shape);
+    } else {
+        /* a binding must start at a multiple of the alignment: copy the range instead */
+        vkt__strided m = {.ndim = 1, .size = {numel}, .is = {1}, .os = {1}, .i_off = offset};
+        out = vkt__new_output(x->dev, x->dtype, ndim, shape);
+        if (out && vkt__strided_copy(x, out, &m, false) != VKT_OK) {
+            vkt_tensor_free(out);
+            out = NULL;
+        }
+    }
+    if (out && wants_record(x)) {
+        vkt__node *n = vkt__record(VKT__OP_RANGE_VIEW, out, x, NULL, NULL);
+        if (n) {
+            n->lparam[0] = offset;
+        } else {
+            vkt_tensor_free(out);
+            out = NULL;
+        }
+    }
+    if (!out) {
+        vkt__error_context("vkt__range_view");
+    }
+    return out;
+}
+
+vkt_status vkt__range_view_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    vkt_tensor *x = n->in[0];
+    if (!vkt__wants_grad(x)) {
+        return VKT_OK;
+    }
+    vkt_tensor *g = vkt__grad_of(x);
+    if (!g) {
+        return vkt_last_status();
+    }
+    vkt__strided m = {
+        .ndim = 1, .size = {gout->numel}, .is = {1}, .os = {1}, .o_off = n->lparam[0]};
     return vkt__strided_copy(gout, g, &m, true);
 }
 

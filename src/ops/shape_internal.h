@@ -1,6 +1,6 @@
 /*
- * shape_internal.h — the strided copy every shape op runs on (src/ops/copy.c) and the dimension
- * helpers the shape, reduce_dim and softmax files share.
+ * shape_internal.h — the strided copy every shape op runs on (src/ops/copy.c), the dimension
+ * helpers the shape, reduce_dim and softmax files share, and the internal range view.
  */
 #ifndef VKT_OPS_SHAPE_INTERNAL_H
 #define VKT_OPS_SHAPE_INTERNAL_H
@@ -26,6 +26,13 @@ vkt_status vkt__strided_copy(const vkt_tensor *in, vkt_tensor *out, const vkt__s
  * in'[i_off + ...is] (+)= out'[o_off + ...os]. The backward of an op whose forward was `s`. */
 vkt_status vkt__strided_copy_back(const vkt_tensor *gout, vkt_tensor *gin, const vkt__strided *s,
                                   bool accumulate);
+
+/* Elements [offset, offset + numel(shape)) of contiguous x as a tensor of `shape`: a view sharing
+ * x's memory when the offset meets the device's storage-buffer alignment, else a copy of the range.
+ * Differentiable either way: the gradient is accumulated into that range of x's gradient. Splits a
+ * tensor along its leading dimension without a copy (vkt_gpt's q, k, v). Arguments trusted: the
+ * range lies inside x. Test: the range_view_grad cases of src/check/check_shape.c. */
+vkt_tensor *vkt__range_view(const vkt_tensor *x, int64_t offset, int ndim, const int64_t *shape);
 
 /* Row-major element strides of a shape. */
 void vkt__contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
