@@ -46,6 +46,17 @@ int vkt_cli_gpt_from_ckpt(const char *cmd, const vkt_dict *ckpt, const char *pat
  * "<cmd>: training: <the library's message>"; *seconds (when not NULL): the fit's wall time. */
 int vkt_cli_fit(const char *cmd, vkt_trainer *t, vkt_module *m, vkt_loader *train,
                 vkt_loader *val, double *seconds);
+/* The training time of a fit (tools/cli_fit.c): each epoch from its start (on_train_epoch_start)
+ * to its validation or, without one, its end (on_validation_start, on_train_epoch_end), the
+ * sanity check left out. */
+typedef struct vkt_cli_clock {
+    double epoch_t0, train_time;
+    bool timing;
+} vkt_cli_clock;
+void vkt_cli_clock_start(vkt_cli_clock *c);
+/* Adds the epoch's time once; `finish`: after the device's queued work, for steps that run
+ * ahead of the host. */
+void vkt_cli_clock_stop(vkt_cli_clock *c, vkt_trainer *t, bool finish);
 /* `vkt test` and `vkt predict` (tools/eval.c); argv[0] is the command. */
 int vkt_cli_test(int argc, char **argv);
 int vkt_cli_predict(int argc, char **argv);

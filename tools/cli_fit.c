@@ -1,5 +1,6 @@
 /*
- * cli_fit.c — the fit `vkt train` and `vkt train --model gpt` run once their trainer is made.
+ * cli_fit.c — the fit `vkt train` and `vkt train --model gpt` run once their trainer is made, and
+ * the clock of its training time.
  */
 #include <stdio.h>
 
@@ -19,4 +20,21 @@ int vkt_cli_fit(const char *cmd, vkt_trainer *t, vkt_module *m, vkt_loader *trai
         *seconds = vkt__cli_now() - t0;
     }
     return 0;
+}
+
+void vkt_cli_clock_start(vkt_cli_clock *c)
+{
+    c->epoch_t0 = vkt__cli_now();
+    c->timing = true;
+}
+
+void vkt_cli_clock_stop(vkt_cli_clock *c, vkt_trainer *t, bool finish)
+{
+    if (c->timing && !vkt_trainer_sanity_checking(t)) {
+        if (finish) {
+            vkt_device_finish(vkt_trainer_device(t));
+        }
+        c->train_time += vkt__cli_now() - c->epoch_t0;
+        c->timing = false;
+    }
 }

@@ -277,10 +277,8 @@ typedef struct classifier {
     vkt_model *model;
     vkt_optimizer *opt;
     vkt_scheduler *sched;
-    /* timing of the training batches (for samples/s), per epoch */
-    double epoch_t0, train_time;
+    vkt_cli_clock clock; /* of the training batches, for samples/s */
     uint64_t train_samples;
-    bool timing;
 } classifier;
 
 static vkt_tensor *accuracy(vkt_tensor *logits, const vkt_batch *b)
@@ -351,19 +349,14 @@ static vkt_status on_train_epoch_start(vkt_trainer *t, void *ud)
 {
     (void)t;
     classifier *c = ud;
-    c->epoch_t0 = vkt__cli_now();
-    c->timing = true;
+    vkt_cli_clock_start(&c->clock);
     return VKT_OK;
 }
 
-/* training time = from the epoch's start to its validation (or its end without validation) */
 static vkt_status stop_clock(vkt_trainer *t, void *ud)
 {
     classifier *c = ud;
-    if (c->timing && !vkt_trainer_sanity_checking(t)) {
-        c->train_time += vkt__cli_now() - c->epoch_t0;
-        c->timing = false;
-    }
+    vkt_cli_clock_stop(&c->clock, t, false);
     return VKT_OK;
 }
 
@@ -585,8 +578,8 @@ int vkt_cli_train(int argc, char **argv)
     printf("test_acc %.4f  test_loss %.4f  (%u samples)\n", (double)test_acc, (double)test_loss,
            vkt_dataset_count(test_ds));
     printf("training: %llu samples in %.1f s = %.0f samples/s\n",
-           (unsigned long long)cls.train_samples, cls.train_time,
-           (double)cls.train_samples / cls.train_time);
+           (unsigned long long)cls.train_samples, cls.clock.train_time,
+           (double)cls.train_samples / cls.clock.train_time);
     double s = steps ? (double)steps : 1.0; /* a resumed run may have no step left to run */
     printf("per step (whole fit, validation included): %.3f submits, %.3f host waits, %.3f frame "
            "waits, %.1f dispatches, %.1f barriers, %.0f B uploaded, %.1f B read back (%llu steps, "

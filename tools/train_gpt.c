@@ -397,9 +397,9 @@ typedef struct lm {
     vkt_scheduler *sched;
     /* training time: epoch starts to validation (or epoch end), the first step left out (it
      * compiles every shader) */
-    double epoch_t0, train_time;
+    vkt_cli_clock clock;
     uint64_t train_tokens, timed_tokens;
-    bool timing, first_step_done;
+    bool first_step_done;
 } lm;
 
 static vkt_tensor *lm_loss(lm *l, const vkt_batch *b)
@@ -519,8 +519,7 @@ static vkt_status on_train_epoch_start(vkt_trainer *t, void *ud)
 {
     (void)t;
     lm *l = ud;
-    l->epoch_t0 = vkt__cli_now();
-    l->timing = true;
+    vkt_cli_clock_start(&l->clock);
     return VKT_OK;
 }
 
@@ -532,7 +531,7 @@ static vkt_status on_train_batch_end(vkt_trainer *t, const vkt_outputs *o, const
     if (!l->first_step_done) {
         l->first_step_done = true;
         vkt_device_finish(vkt_trainer_device(t));
-        l->epoch_t0 = vkt__cli_now();
+        l->clock.epoch_t0 = vkt__cli_now();
     }
     return VKT_OK;
 }
@@ -540,11 +539,7 @@ static vkt_status on_train_batch_end(vkt_trainer *t, const vkt_outputs *o, const
 static vkt_status stop_clock(vkt_trainer *t, void *ud)
 {
     lm *l = ud;
-    if (l->timing && !vkt_trainer_sanity_checking(t)) {
-        vkt_device_finish(vkt_trainer_device(t));
-        l->train_time += vkt__cli_now() - l->epoch_t0;
-        l->timing = false;
-    }
+    vkt_cli_clock_stop(&l->clock, t, true); /* steps run ahead of the host */
     return VKT_OK;
 }
 
@@ -776,8 +771,8 @@ int vkt_cli_train_gpt(int argc, char **argv)
     }
     printf("training: %llu tokens in %.1f s = %.0f tokens/s (after the first step, which "
            "compiles the shaders)\n",
-           (unsigned long long)l.timed_tokens, l.train_time,
-           l.timed_tokens ? (double)l.timed_tokens / l.train_time : 0.0);
+           (unsigned long long)l.timed_tokens, l.clock.train_time,
+           l.timed_tokens ? (double)l.timed_tokens / l.clock.train_time : 0.0);
     /* parameters, gradients and AdamW's two moments: four f32 per parameter */
     double state_b = 16.0 * (double)params;
     double data_b = vkt_loader_on_device(train_l)
