@@ -626,6 +626,10 @@ int vkt_cli_train_gpt(int argc, char **argv)
     if (vkt_text_load(a.text, &text) != VKT_OK) {
         rc = vkt_cli_fail(CMD, a.resume && !(a.set & SET_TEXT) ? "--text (the checkpoint's; give --text PATH)"
                                                    : "--text");
+        if (strcmp(a.text, DEFAULT_TEXT) == 0 && vkt_last_status() == VKT_IO) {
+            fprintf(stderr, CMD ": the default corpus comes with Debian's fortunes package: "
+                                "apt-get install fortunes (tools/train.sh installs it)\n");
+        }
         goto cleanup;
     }
     /* a resumed model reads the checkpoint's tokens: the corpus's own numbering may differ */
