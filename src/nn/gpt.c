@@ -203,7 +203,8 @@ vkt_tensor *vkt_gpt_forward(vkt_gpt *g, const vkt_tensor *idx)
         return NULL;
     }
     vkt_tensor *wte = vkt_param_tensor(g->wte);
-    vkt_tensor *pos = vkt_narrow(vkt_param_tensor(g->wpe), 0, 0, T);
+    /* the first T position rows: a view (offset 0), not a copy per step */
+    vkt_tensor *pos = vkt__range_view(vkt_param_tensor(g->wpe), 0, 2, (int64_t[]){T, C});
     vkt_tensor *x = vkt_add(vkt_embedding(wte, idx), pos); /* (B, T, C) + (T, C) */
     x = vkt_reshape(dropout(&g->drop, x), 2, (int64_t[]){B * T, C});
     for (uint32_t i = 0; i < c->layers; i++) {
