@@ -194,8 +194,9 @@ int vkt_cli_bench_matmul(vkt_device *dev, int argc, char **argv)
     const bench_size *list = sizes ? sizes : default_sizes;
     size_t n = sizes ? nsizes : VKT__ARRAY_LEN(default_sizes);
     vkt__matmul_variant chosen = vkt__matmul_default_variant(dev);
-    vkt__matmul_variant other =
-        chosen == VKT__MATMUL_TILED ? VKT__MATMUL_REGBLOCK : VKT__MATMUL_TILED;
+    /* the CPU drivers' kernels against each other, the GPU one against the CPU one */
+    vkt__matmul_variant other = chosen == VKT__MATMUL_REGBLOCK ? VKT__MATMUL_TILED
+                                                                : VKT__MATMUL_REGBLOCK;
 
     printf("matmul on %s: GFLOP/s (2BMNK / median time of %d runs), C (B, M, N) = op(A)·op(B)\n",
            vkt_device_get_info(dev)->name, repeat);
