@@ -161,5 +161,7 @@ static inline double vkt__cli_now(void)
 
 /* `vkt bench matmul` (tools/bench_matmul.c): the arguments after "matmul". */
 int vkt_cli_bench_matmul(vkt_device *dev, int argc, char **argv);
+/* `vkt bench loads` (tools/bench_loads.c): the arguments after "loads". */
+int vkt_cli_bench_loads(vkt_device *dev, int argc, char **argv);
 
 #endif

@@ -8,6 +8,7 @@
  *   vkt test / predict [...]         evaluate a checkpoint on the test split (tools/eval.c)
  *   vkt selftest [--device D] [OP]   check every op against its CPU reference on a device
  *   vkt bench matmul [...]           GFLOP/s of the matmul kernels
+ *   vkt bench loads [--repeat N]     how fast kernels can read, by path
  *
  * Exit codes: 0 success, 2 a usage error (bad option or value), 1 anything else (data, device,
  * runtime). Options are parsed with getopt_long, so "--opt value" and "--opt=value" both work.
@@ -38,6 +39,7 @@ static int usage(FILE *f)
             "  selftest [--device D] [OP]  run every op and reduction check against its CPU\n"
             "                              reference (OP: a family or op name substring)\n"
             "  bench matmul [--device D] [--sizes N,N,...] [--repeat R]\n"
+            "  bench loads [--device D] [--repeat R]\n"
             "                              matmul GFLOP/s for square and MLP-shaped sizes\n"
             "\n"
             "options:\n"
@@ -190,19 +192,25 @@ static int cmd_bench(int argc, char **argv)
     bool validation = false;
     argc = vkt_cli_device_args(argc, argv, &select, &validation);
     if (argc < 2) {
-        fprintf(stderr, "vkt bench: which benchmark? (matmul)\n");
+        fprintf(stderr, "vkt bench: which benchmark? (matmul, loads)\n");
         return 2;
     }
-    if (strcmp(argv[1], "matmul") == 0) {
-        vkt_device *dev = vkt_cli_open_device(select, validation);
-        if (!dev) {
-            return 1;
+    static const struct {
+        const char *name;
+        int (*run)(vkt_device *, int, char **);
+    } benches[] = {{"matmul", vkt_cli_bench_matmul}, {"loads", vkt_cli_bench_loads}};
+    for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++) {
+        if (strcmp(argv[1], benches[i].name) == 0) {
+            vkt_device *dev = vkt_cli_open_device(select, validation);
+            if (!dev) {
+                return 1;
+            }
+            int rc = benches[i].run(dev, argc - 2, argv + 2);
+            vkt_device_destroy(dev);
+            return rc;
         }
-        int rc = vkt_cli_bench_matmul(dev, argc - 2, argv + 2);
-        vkt_device_destroy(dev);
-        return rc;
     }
-    fprintf(stderr, "vkt bench: unknown benchmark '%s' (matmul)\n", argv[1]);
+    fprintf(stderr, "vkt bench: unknown benchmark '%s' (matmul, loads)\n", argv[1]);
     return 2;
 }
 
