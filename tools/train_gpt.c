@@ -517,9 +517,8 @@ static vkt_status on_load_checkpoint(vkt_trainer *t, vkt_dict *ckpt, void *ud)
 
 static vkt_status on_train_epoch_start(vkt_trainer *t, void *ud)
 {
-    (void)t;
     lm *l = ud;
-    vkt_cli_clock_start(&l->clock);
+    vkt_cli_clock_start(&l->clock, t);
     return VKT_OK;
 }
 
