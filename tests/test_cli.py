@@ -144,8 +144,15 @@ def main():
     check(res.returncode == 2 and "--checkpoint" in res.stderr, "test without --checkpoint", res)
 
     # --opt=value as well as --opt value (a run of one epoch in lightning_logs/version_0)
-    res = run(["train", f"--data={data}", "--layers=4,8,3", "--epochs=1", "--batch-size=32"], tmp)
+    res = run(["train", f"--data={data}", "--layers=4,8,3", "--epochs=1", "--batch-size=32",
+               "--profile"], tmp)
     check(res.returncode == 0 and "test_acc" in res.stdout, "train with --opt=value runs", res)
+    # --profile: its table covers the fit's training steps, the MLP's matmuls among its kernels
+    prof = re.search(r"^profile: (\d+) training steps", res.stdout, re.M)
+    fit = re.search(r"\((\d+) steps, \d+ epochs\)", res.stdout)
+    check(prof and fit and prof.group(1) == fit.group(1) and int(fit.group(1)) > 0 and
+          re.search(r"^  matmul\w* +\d", res.stdout, re.M) and " dispatches, " in res.stdout,
+          "train --profile prints the profile of its training steps", res)
 
     # the main run: 2 epochs, in version_1 (or version_0 when the run above failed)
     res = run(["train", "--data", data, "--layers", "4,8,3", "--epochs", "2", "--batch-size",
