@@ -54,17 +54,22 @@ def info(threads):
     torch.mm(torch.ones(64, 64), torch.ones(64, 64))  # both BLAS libraries loaded
     print(f"numpy {np.__version__}, torch {torch.__version__}, {torch.get_num_threads()} torch "
           f"threads, OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
-    buf = io.StringIO()
-    stdout, sys.stdout = sys.stdout, buf
+    # numpy links libblas.so.3, which Debian's alternatives point at OpenBLAS when installed
     try:
-        np.show_config()
-    finally:
-        sys.stdout = stdout
-    keep = [l.strip() for l in buf.getvalue().splitlines()
-            if any(k in l for k in ("libraries", "library_dirs", "name", "openblas"))]
-    print("numpy config:", "; ".join(dict.fromkeys(keep)) or "(empty)")
+        blas_opt = np.__config__.get_info("blas_opt_info")
+        ncfg = (f"blas_opt_info libraries {blas_opt.get('libraries')} in "
+                f"{blas_opt.get('library_dirs')}")
+    except AttributeError:  # numpy >= 1.25 (meson): show_config gives the build's BLAS by name
+        buf = io.StringIO()
+        stdout, sys.stdout = sys.stdout, buf
+        try:
+            np.show_config()
+        finally:
+            sys.stdout = stdout
+        ncfg = " ".join(buf.getvalue().split())[:300]
+    print("numpy config:", ncfg)
     cfg = torch.__config__.show()
-    keep = [l.strip() for l in cfg.splitlines() if "CPU capability" in l or "MKL" in l]
+    keep = [l.strip(" -") for l in cfg.splitlines() if "CPU capability" in l or "MKL-DNN" in l]
     keep += [f for f in cfg.replace(",", " ").split() if f.startswith(("BLAS_INFO", "LAPACK_INFO"))]
     print("torch config (torch.__config__.show()):", "; ".join(keep))
     for lib in blas_libs():

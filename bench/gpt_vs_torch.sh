@@ -65,7 +65,8 @@ printf 'GPT %s layers, %s heads, width %s, context %s, batch %s, %s steps, %s al
     "$layers" "$heads" "$width" "$context" "$batch" "$steps" "$rounds"
 echo "$vkt_out" | sed -n 's/^model: /vkt model: /p'
 printf 'vkt      min %8s  median %8s tokens/s\n' "$vkt_min" "$vkt_tps"
-printf 'pytorch  min %8s  median %8s tokens/s (CPU, %s torch threads)\n' "$torch_min" "$torch_tps" \
+printf 'pytorch  min %8s  median %8s tokens/s (CPU, %s torch threads)\n' \
+    "$torch_min" "$torch_tps" \
     "$(echo "$torch_out" | awk '/^threads/ {print $2}')"
 printf 'pytorch BLAS: %s\n' "$(echo "$torch_out" | sed -n 's/^blas //p')"
 [ -n "${OPENBLAS_CORETYPE:-}" ] && printf 'OPENBLAS_CORETYPE=%s (set on this machine)\n' \

@@ -52,7 +52,8 @@ echo
 printf 'device: %s\n' "$(echo "$vkt_out" | awk -F': ' '/^device:/ {print $2}')"
 printf '%s, batch %s, %s epochs, %s alternating rounds\n' "$model" "$batch" "$epochs" "$rounds"
 printf 'vkt      min %8s  median %8s samples/s\n' "$vkt_min" "$vkt_sps"
-printf 'pytorch  min %8s  median %8s samples/s (CPU, %s torch threads)\n' "$torch_min" "$torch_sps" \
+printf 'pytorch  min %8s  median %8s samples/s (CPU, %s torch threads)\n' \
+    "$torch_min" "$torch_sps" \
     "$(echo "$torch_out" | awk '/^threads/ {print $2}')"
 printf 'pytorch BLAS: %s\n' "$(echo "$torch_out" | sed -n 's/^blas //p')"
 [ -n "${OPENBLAS_CORETYPE:-}" ] && printf 'OPENBLAS_CORETYPE=%s (set on this machine)\n' \
