@@ -166,7 +166,11 @@ static inline double vkt__cli_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* `vkt bench matmul` (tools/bench_matmul.c): the arguments after "matmul". */
+/* `vkt bench matmul` (tools/bench_matmul.c) and `vkt bench peak` (tools/bench_peak.c) on an open
+ * device; argv[0] is "matmul" / "peak", the device options are gone. */
 int vkt_cli_bench_matmul(vkt_device *dev, int argc, char **argv);
+int vkt_cli_bench_peak(vkt_device *dev, int argc, char **argv);
+/* s as one quoted CSV field ('"' doubled): device names hold commas. */
+void vkt_cli_csv_quoted(FILE *f, const char *s);
 
 #endif
