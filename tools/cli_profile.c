@@ -52,6 +52,9 @@ int vkt_cli_profile_print(const char *cmd, vkt_device *dev, const vkt_cli_clock 
             (double)p.dispatches / n, (double)p.barriers / n, (double)p.fills / n,
             (double)p.copies / n, (double)p.uploads / n, (double)p.downloads / n,
             (double)p.submits / n, p.host_record_us / n);
+    fprintf(f, "  host waits on the device: %.2f/step, %.3f ms/step; memory blocks allocated: "
+               "%.2f/step\n",
+            (double)p.waits / n, p.wait_ms / n, (double)p.blocks / n);
 
 cleanup:
     free(k);

@@ -158,6 +158,10 @@ typedef struct vkt_profile {
     uint64_t fills, copies;     /* device-side fills and copies */
     uint64_t uploads, downloads; /* staging copies (one per staging chunk) */
     uint64_t submits;
+    uint64_t waits;             /* times the host blocked on the device (reads, finish, reusing
+                                   a command buffer still in flight, memory reuse) */
+    double wait_ms;             /* wall time of those waits */
+    uint64_t blocks;            /* device memory blocks allocated (vkAllocateMemory) */
     double host_record_us;      /* CPU time of the recording thread in vkt's recording calls
                                    (dispatch, fill, copy, upload, download), pipeline lookup
                                    and creation excluded */

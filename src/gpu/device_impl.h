@@ -83,7 +83,9 @@ typedef struct vkt__profile {
     uint64_t device_ticks[VKT__PROF_KINDS];
     uint64_t busy_ticks;
     uint64_t dispatches, barriers, fills, copies, uploads, downloads, submits;
+    uint64_t waits, blocks;
     double record_s;       /* thread CPU time in recording calls */
+    double wait_s;         /* wall time blocked in vkt__wait_value */
     double compile_s;      /* wall time creating pipelines */
     double wall_s;         /* closed windows */
     double window_t0;      /* the open window's start */

@@ -55,7 +55,12 @@ vkt_status vkt__wait_value(vkt_device *dev, uint64_t value, bool throttle)
     } else {
         dev->stats.host_waits++;
     }
+    double t0 = dev->prof.on ? vkt__now() : 0.0;
     VkResult r = dev->vk.vkWaitSemaphores(dev->device, &wi, UINT64_MAX);
+    if (dev->prof.on) {
+        dev->prof.waits++;
+        dev->prof.wait_s += vkt__now() - t0;
+    }
     if (r != VK_SUCCESS) {
         return vkt__vk_error(r, "waiting for the device (vkWaitSemaphores)");
     }
