@@ -72,7 +72,7 @@ static double time_mode(vkt_device *dev, int mode, uint32_t wg, vkt_tensor *src,
 int vkt_cli_bench_loads(vkt_device *dev, int argc, char **argv)
 {
     int repeat = 5;
-    for (int i = 0; i < argc; i++) {
+    for (int i = 1; i < argc; i++) { /* argv[0] is "loads" */
         if (strcmp(argv[i], "--repeat") == 0 && i + 1 < argc) {
             repeat = atoi(argv[++i]);
         } else {
