@@ -105,7 +105,7 @@ void main()
             }
         }
     }
-    bool quad = pc.N % 4 == 0 && j + 3 < pc.N; // uniform per lane; c0 is a multiple of 4 then
+    bool quad = pc.N % 4 == 0 && j + 3 < pc.N; // c0 is a multiple of 4 then
     for (uint m = 0; m < TM; m++) {
         uint i = i0 + m;
         if (i >= pc.M) {

@@ -264,9 +264,10 @@ static uint32_t texel_mode(uint32_t s_k, uint32_t s_ij, uint32_t ij, uint32_t s_
     return 0;
 }
 
-/* The texel kernel's configuration, or false where the product does not fit it. TM rows per
- * tile: 16 where M leaves few rows idle at the edge, 8 otherwise (measured with `vkt bench
- * matmul`, docs/performance.md). */
+/* The texel kernel's configuration, or false where the product does not fit it. TM = 16 rows
+ * per tile (8 for M <= 8): on lavapipe 16 beat 8 by 10-40% on the MLP's products and 1024^3,
+ * and 32 (more register spills) was no faster; unrolling k by 8 gained nothing measurable
+ * (docs/performance.md). */
 static bool texel_config(const vkt_device *dev, const mm_geom *g, const vkt__binding *ab,
                          const vkt__binding *bb, mm_config *cfg)
 {
@@ -280,7 +281,7 @@ static bool texel_config(const vkt_device *dev, const mm_geom *g, const vkt__bin
         return false;
     }
     uint32_t s = vkt_device_get_info(dev)->subgroup_size;
-    uint32_t tm = g->M >= 64 ? 16 : 8;
+    uint32_t tm = g->M > 8 ? 16 : 8;
     *cfg = (mm_config){VKT__SHADER_MATMUL_TEXEL, {s, tm, am, bm}, tm, 4 * s};
     return true;
 }
