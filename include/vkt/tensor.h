@@ -394,6 +394,15 @@ VKT_API vkt_tensor *vkt_embedding(const vkt_tensor *weight, const vkt_tensor *in
 
 /* ---- attention (src/ops/attention.c) ------------------------------------------------------ */
 
+/* Which implementation runs vkt_attention (docs/attention.md). */
+typedef enum vkt_attention_impl {
+    /* the environment's VKT_ATTENTION (fused, unfused or auto) if set, else by device class:
+     * unfused on CPU-type devices (lavapipe), fused elsewhere */
+    VKT_ATTENTION_AUTO = 0,
+    VKT_ATTENTION_FUSED,   /* the fused kernels where they run (D <= 128, 29 KiB shared memory) */
+    VKT_ATTENTION_UNFUSED, /* matmul, softmax, dropout: keeps the (B, H, Tq, Tk) probabilities */
+} vkt_attention_impl;
+
 typedef struct vkt_attention_params {
     /* query i sees keys j <= i (torch is_causal=True: the top-left aligned lower triangle; needs
      * Tq == Tk) */
@@ -404,6 +413,7 @@ typedef struct vkt_attention_params {
     /* on the attention probabilities, 0 = none; torch's dropout semantics (scale 1/(1-p)) */
     float dropout_p;
     uint64_t seed, offset;  /* Philox stream of the dropout mask (as vkt_dropout) */
+    vkt_attention_impl impl;
 } vkt_attention_params;
 
 /**
@@ -414,8 +424,9 @@ typedef struct vkt_attention_params {
  * scores: kept iff vkt_rand_uniform(seed, offset) at its flat index is >= p, then scaled by
  * 1 / (1 - p). Fused (FlashAttention-2: no (Tq, Tk) matrix is stored; the backward keeps only the
  * per-row logsumexp, B * H * Tq floats, and a reference to the mask) for D <= 128; larger head
- * dimensions, or a device with under 29 KiB of shared memory, run the unfused composition
- * (matmul, softmax and dropout per (b, h)), which keeps the probabilities for the backward.
+ * dimensions, a device with under 29 KiB of shared memory, or p->impl choosing it (by default on
+ * CPU-type devices, where it measures faster) run the unfused composition (batched matmul,
+ * softmax and dropout), which keeps the probabilities for the backward.
  */
 VKT_API vkt_tensor *vkt_attention(const vkt_tensor *q, const vkt_tensor *k, const vkt_tensor *v,
                                   const vkt_attention_params *p);

@@ -16,9 +16,12 @@
  * Each output row is owned by one invocation: deterministic, no atomics. Dropout regenerates the
  * forward's Philox multipliers from (seed, offset + flat index of the (b, h, i, j) score).
  * Head dimensions above VKT__ATTN_MAX_FUSED_D (128), and devices with less shared memory than
- * ATTN_SHARED_BYTES, take the unfused composition.
+ * ATTN_SHARED_BYTES, take the unfused composition; so does VKT_ATTENTION_AUTO on CPU-type devices
+ * (resolve_impl; vkt_attention_params.impl or the environment's VKT_ATTENTION force either).
  */
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "ops/attention.h"
 #include "shaders/attention_ops.h"
@@ -172,6 +175,11 @@ static bool validate(const vkt_tensor *q, const vkt_tensor *k, const vkt_tensor 
                    (double)p->dropout_p);
         return false;
     }
+    if ((unsigned)p->impl > VKT_ATTENTION_UNFUSED) {
+        vkt__error(VKT_INVALID_ARGUMENT, "%s: impl is %d; it must be a vkt_attention_impl", op,
+                   (int)p->impl);
+        return false;
+    }
     if (!isfinite(p->scale)) {
         vkt__error(VKT_INVALID_ARGUMENT, "%s: scale is %g but must be finite (0: 1/sqrt(D))", op,
                    (double)p->scale);
@@ -251,9 +259,45 @@ fail:
     return NULL;
 }
 
+/* VKT_ATTENTION_AUTO resolved: the environment's choice, else by device class. On lavapipe the
+ * unfused composition's batched matmuls (matmul_texel.comp) beat the fused kernels, whose
+ * per-invocation loops over D compile to scalar code (docs/attention.md has the numbers). */
+static bool resolve_impl(const vkt_tensor *q, vkt_attention_impl *impl)
+{
+    if (*impl != VKT_ATTENTION_AUTO) {
+        return true;
+    }
+    const char *e = getenv("VKT_ATTENTION");
+    if (e && e[0] && strcmp(e, "auto") != 0) {
+        if (strcmp(e, "fused") == 0) {
+            *impl = VKT_ATTENTION_FUSED;
+        } else if (strcmp(e, "unfused") == 0) {
+            *impl = VKT_ATTENTION_UNFUSED;
+        } else {
+            vkt__error(VKT_INVALID_ARGUMENT,
+                       "vkt_attention: VKT_ATTENTION is \"%s\"; it must be fused, unfused or auto",
+                       e);
+            return false;
+        }
+        return true;
+    }
+    *impl = vkt__device_caps(q->dev)->cpu_like ? VKT_ATTENTION_UNFUSED : VKT_ATTENTION_FUSED;
+    return true;
+}
+
 vkt_tensor *vkt_attention(const vkt_tensor *q, const vkt_tensor *k, const vkt_tensor *v,
                           const vkt_attention_params *p)
 {
+    if (!q || !k || !v || !validate(q, k, v, p)) {
+        return NULL;
+    }
+    vkt_attention_impl impl = p ? p->impl : VKT_ATTENTION_AUTO;
+    if (!resolve_impl(q, &impl)) {
+        return NULL;
+    }
+    if (impl == VKT_ATTENTION_UNFUSED) {
+        return vkt__attention_unfused(q, k, v, p);
+    }
     return vkt__attention_ex(q, k, v, p, 0);
 }
 

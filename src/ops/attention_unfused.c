@@ -1,8 +1,10 @@
 /*
  * attention_unfused.c — vkt__attention_unfused: scaled-dot-product attention composed from
  * differentiable whole-tensor ops: softmax(q kᵀ * scale + mask) (dropout) v with the batched
- * vkt_matmul over (B, H), vkt_scale, vkt_add (the (Tq, Tk) mask broadcast over B and H),
- * vkt_softmax along the last dimension and vkt_dropout; its backward is theirs. vkt_attention's
+ * vkt_matmul over (B, H), vkt__softmax_scaled (scale, causal triangle and softmax in one pass
+ * over the scores, src/ops/softmax.c), vkt_add for a user's (Tq, Tk) mask (broadcast over B and
+ * H; then vkt_scale first) and vkt_dropout; its backward is theirs. Keys beyond
+ * VKT__SOFTMAX_ROWS_MAX_LEN take vkt_scale, vkt_add of the causal triangle and vkt_softmax. vkt_attention's
  * path for head dimensions above VKT__ATTN_MAX_FUSED_D, and the device-side reference of the
  * fused kernels (src/check/check_attention.c). Unlike the fused path it keeps the (B, H, Tq, Tk)
  * probabilities for the backward.
@@ -12,6 +14,7 @@
 #include <math.h>
 
 #include "ops/attention.h"
+#include "ops/shape_internal.h"
 
 /* The causal triangle (0 on and below the diagonal, -inf above) plus the user's mask: a new
  * tensor (*owned) or the user's mask itself, or NULL when there is neither. */
@@ -53,15 +56,26 @@ vkt_tensor *vkt__attention_unfused(const vkt_tensor *q, const vkt_tensor *k, con
     float scale = p.scale != 0.0f ? p.scale : (float)(1.0 / sqrt((double)q->shape[3]));
     vkt_tensor *out = NULL, *qk = NULL, *sc = NULL, *sm = NULL, *pr = NULL, *pd = NULL;
     bool ok = true, owned = false;
-    vkt_tensor *mask = additive_mask(q->dev, q->shape[2], k->shape[2], &p, &owned, &ok);
+    /* the row kernel takes the scale and the causal triangle: one pass over the scores */
+    bool rows = k->shape[2] <= VKT__SOFTMAX_ROWS_MAX_LEN;
+    vkt_tensor *mask = NULL;
+    if (!rows) {
+        mask = additive_mask(q->dev, q->shape[2], k->shape[2], &p, &owned, &ok);
+    } else {
+        mask = (vkt_tensor *)p.mask;
+    }
     if (!ok) {
         goto done;
     }
     /* (B, H, Tq, D) · (B, H, Tk, D)ᵀ: one dispatch over every (b, h) */
     qk = vkt_matmul(q, k, VKT_TRANS_B);
-    sc = qk ? vkt_scale(qk, scale) : NULL;
-    sm = mask && sc ? vkt_add(sc, mask) : sc;
-    pr = sm ? vkt_softmax(sm, -1) : NULL;
+    if (rows && !mask) {
+        pr = qk ? vkt__softmax_scaled(qk, scale, p.causal) : NULL;
+    } else {
+        sc = qk ? vkt_scale(qk, scale) : NULL;
+        sm = mask && sc ? vkt_add(sc, mask) : sc;
+        pr = sm ? (rows ? vkt__softmax_scaled(sm, 1.0f, p.causal) : vkt_softmax(sm, -1)) : NULL;
+    }
     pd = p.dropout_p > 0.0f && pr ? vkt_dropout(pr, p.dropout_p, p.seed, p.offset, true) : pr;
     out = pd ? vkt_matmul(pd, v, 0) : NULL;
 

@@ -2,7 +2,8 @@
  * copy.c — vkt__strided_copy: the N-d strided copy (and strided accumulate) that implements every
  * shape op and their backward (src/ops/shape.c) and the permutes of src/ops/reduce_dim.c.
  *
- * Shader: shaders/strided_copy.comp. Reference: vkt__ref_strided_copy (src/ref/ref_shape.c).
+ * Shaders: shaders/strided_copy.comp, strided_copy4.comp (f32 maps of whole vec4s through a
+ * texel binding). Reference: vkt__ref_strided_copy (src/ref/ref_shape.c).
  * Checks: src/check/check_shape.c. Tests: tests/test_shape.c.
  *
  * Before dispatching, dimensions of size 1 are dropped and neighbours d, d+1 that are contiguous
@@ -81,6 +82,37 @@ static vkt__strided simplify(const vkt__strided *s)
     return m;
 }
 
+/* Whether the simplified map m runs four f32 words per invocation (shaders/strided_copy4.comp):
+ * its innermost dimension is contiguous in both tensors and every size, stride and offset along it
+ * is whole vec4s, and the input can be read through a texel binding. */
+static bool vec4_fits(const vkt__strided *m, const vkt_tensor *in, const vkt__binding *bi)
+{
+    int last = m->ndim - 1;
+    if (in->dtype != VKT_F32 || m->is[last] != 1 || m->os[last] != 1 || m->size[last] % 4 != 0 ||
+        m->i_off % 4 != 0 || m->o_off % 4 != 0) {
+        return false;
+    }
+    for (int d = 0; d < last; d++) {
+        if (m->is[d] % 4 != 0 || m->os[d] % 4 != 0) {
+            return false;
+        }
+    }
+    return vkt__texel_usable(in->dev, bi);
+}
+
+/* m in vec4 units (vec4_fits holds). */
+static void quarter(vkt__strided *m)
+{
+    int last = m->ndim - 1;
+    m->size[last] /= 4;
+    for (int d = 0; d < last; d++) {
+        m->is[d] /= 4;
+        m->os[d] /= 4;
+    }
+    m->i_off /= 4;
+    m->o_off /= 4;
+}
+
 vkt_status vkt__strided_copy(const vkt_tensor *in, vkt_tensor *out, const vkt__strided *s,
                              bool accumulate)
 {
@@ -96,6 +128,11 @@ vkt_status vkt__strided_copy(const vkt_tensor *in, vkt_tensor *out, const vkt__s
     if (!accumulate && m.ndim == 1 && m.is[0] == 1 && m.os[0] == 1) {
         return vkt__copy(out->dev, vkt__subrange(bi, (uint64_t)m.i_off * 4, (uint64_t)n * 4),
                          vkt__subrange(bo, (uint64_t)m.o_off * 4, (uint64_t)n * 4));
+    }
+    bool vec4 = vec4_fits(&m, in, &bi);
+    if (vec4) {
+        quarter(&m);
+        n /= 4;
     }
     vkt__pc_strided_copy pc = {
         .n = (uint32_t)n,
@@ -114,13 +151,16 @@ vkt_status vkt__strided_copy(const vkt_tensor *in, vkt_tensor *out, const vkt__s
         pc.os[lead + d] = (uint32_t)m.os[d];
     }
     vkt__dispatch_desc d = {
-        .shader = VKT__SHADER_STRIDED_COPY,
+        .shader = vec4 ? VKT__SHADER_STRIDED_COPY4 : VKT__SHADER_STRIDED_COPY,
         .spec = {SC_WG},
         .spec_count = 1,
         .push = &pc,
         .push_size = sizeof pc,
         .bindings = {bi, bo},
     };
+    if (vec4) {
+        d.texels[0] = bi;
+    }
     vkt__elementwise_groups((uint64_t)n, SC_WG, d.groups);
     return vkt__dispatch(out->dev, &d);
 }

@@ -34,6 +34,16 @@ vkt_status vkt__strided_copy_back(const vkt_tensor *gout, vkt_tensor *gin, const
  * range lies inside x. Test: the range_view_grad cases of src/check/check_shape.c. */
 vkt_tensor *vkt__range_view(const vkt_tensor *x, int64_t offset, int ndim, const int64_t *shape);
 
+/* Rows up to this long take the one-pass row kernels (shaders/softmax_rows.comp): an invocation
+ * walks its row at most 3 times, below lavapipe's 65535 loop iterations (docs/shaders.md). */
+#define VKT__SOFTMAX_ROWS_MAX_LEN 8192
+/* softmax along the last dimension of scale * x, as vkt_softmax; with `causal` x's last two
+ * dimensions are (Tq, Tk) scores with Tq == Tk and query i sees keys j <= i (the probabilities
+ * beyond are 0): softmax(scale * q kᵀ + causal mask) in one dispatch, the backward in one.
+ * Needs ndim >= 2 with causal and a last dimension of at most VKT__SOFTMAX_ROWS_MAX_LEN; the
+ * caller checks (src/ops/attention_unfused.c). Differentiable in x (a VKT__OP_SOFTMAX node). */
+vkt_tensor *vkt__softmax_scaled(const vkt_tensor *x, float scale, bool causal);
+
 /* Row-major element strides of a shape. */
 void vkt__contiguous_strides(int ndim, const int64_t *shape, int64_t *strides);
 /* Normalises a possibly negative dimension index into [0, ndim); false with the error set

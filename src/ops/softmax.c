@@ -10,11 +10,108 @@
  * The reductions are vkt__reduce_axis (the row reductions when dim is the last one, see
  * src/ops/reduce_dim.c), the elementwise steps shaders/axis_pointwise.comp; every step has a
  * fixed order, so results are deterministic.
+ * On CPU-type devices a softmax along a contiguous last dimension of at most
+ * VKT__SOFTMAX_ROWS_MAX_LEN is one dispatch instead of four (shaders/softmax_rows.comp, one
+ * invocation per row; its backward softmax_rows_backward.comp instead of three): short rows leave
+ * the row reductions' workgroups mostly idle, and each pass over memory costs as much as the
+ * arithmetic. The same kernels, with a scale and a causal triangle, are the unfused attention's
+ * softmax on every device (vkt__softmax_scaled).
  * Reference: vkt__ref_softmax / vkt__ref_log_softmax (src/ref/ref_shape.c). Checks:
  * src/check/check_shape.c. Tests: tests/test_shape.c, tests/fixtures/torch_shape.txt.
  */
 #include "ops/reduce_dim.h"
 #include "ops/shape_internal.h"
+
+/* Mirror `PC` in shaders/softmax_rows.comp and softmax_rows_backward.comp. */
+typedef struct vkt__pc_softmax_rows {
+    uint32_t rows, len;
+    float scale;
+    uint32_t causal;
+} vkt__pc_softmax_rows;
+_Static_assert(sizeof(vkt__pc_softmax_rows) <= VKT__PUSH_MAX, "push constants");
+
+typedef struct vkt__pc_softmax_rows_backward {
+    uint32_t rows, len;
+    float scale;
+    uint32_t causal, accumulate;
+} vkt__pc_softmax_rows_backward;
+_Static_assert(sizeof(vkt__pc_softmax_rows_backward) <= VKT__PUSH_MAX, "push constants");
+
+#define ROWS_WG 64u
+
+/* The node's iparam: [0] the dimension, [1] 1 for the row kernels, [2] causal; fparam[0] the
+ * row kernels' scale. */
+static vkt_tensor *softmax_rows(const char *name, const vkt_tensor *x, float scale, bool causal)
+{
+    int64_t len = x->shape[x->ndim - 1];
+    vkt_tensor *out = vkt__new_output(x->dev, VKT_F32, x->ndim, x->shape);
+    if (!out) {
+        return NULL;
+    }
+    vkt__pc_softmax_rows pc = {
+        .rows = (uint32_t)(x->numel / len),
+        .len = (uint32_t)len,
+        .scale = scale,
+        .causal = causal,
+    };
+    vkt__dispatch_desc d = {
+        .shader = VKT__SHADER_SOFTMAX_ROWS,
+        .spec = {ROWS_WG},
+        .spec_count = 1,
+        .push = &pc,
+        .push_size = sizeof pc,
+        .bindings = {vkt__bind(x, VKT__READ), vkt__bind(out, VKT__WRITE)},
+    };
+    vkt__groups_2d(VKT__DIV_UP((uint64_t)pc.rows, ROWS_WG), d.groups);
+    if (vkt__dispatch(x->dev, &d) != VKT_OK) {
+        goto fail;
+    }
+    if (x->requires_grad) {
+        vkt__node *n = vkt__record(VKT__OP_SOFTMAX, out, x, NULL, NULL);
+        if (!n) {
+            goto fail;
+        }
+        n->iparam[0] = x->ndim - 1;
+        n->iparam[1] = 1;
+        n->iparam[2] = causal;
+        n->fparam[0] = scale;
+    }
+    return out;
+
+fail:
+    vkt__error_context("%s", name);
+    vkt_tensor_free(out);
+    return NULL;
+}
+
+vkt_tensor *vkt__softmax_scaled(const vkt_tensor *x, float scale, bool causal)
+{
+    return softmax_rows("vkt_attention (unfused)", x, scale, causal);
+}
+
+static vkt_status softmax_rows_backward(vkt__node *n, const vkt_tensor *gout, vkt_tensor *g)
+{
+    const vkt_tensor *y = n->out;
+    int64_t len = y->shape[y->ndim - 1];
+    vkt__pc_softmax_rows_backward pc = {
+        .rows = (uint32_t)(y->numel / len),
+        .len = (uint32_t)len,
+        .scale = n->fparam[0],
+        .causal = n->iparam[2] != 0,
+        .accumulate = 1,
+    };
+    vkt__dispatch_desc d = {
+        .shader = VKT__SHADER_SOFTMAX_ROWS_BACKWARD,
+        .spec = {ROWS_WG},
+        .spec_count = 1,
+        .push = &pc,
+        .push_size = sizeof pc,
+        .bindings = {vkt__bind(y, VKT__READ), vkt__bind(gout, VKT__READ),
+                     vkt__bind(g, VKT__RW)},
+    };
+    vkt__groups_2d(VKT__DIV_UP((uint64_t)pc.rows, ROWS_WG), d.groups);
+    return vkt__dispatch(y->dev, &d);
+}
 
 static vkt_tensor *softmax_impl(const char *name, const vkt_tensor *x, int dim, bool log)
 {
@@ -24,6 +121,10 @@ static vkt_tensor *softmax_impl(const char *name, const vkt_tensor *x, int dim, 
     }
     int64_t outer, len, inner;
     vkt__axis_split(x, d, &outer, &len, &inner);
+    if (!log && inner == 1 && len <= VKT__SOFTMAX_ROWS_MAX_LEN &&
+        vkt__device_caps(x->dev)->cpu_like) {
+        return softmax_rows(name, x, 1.0f, false);
+    }
     int64_t nr = outer * inner;
     vkt_tensor *out = vkt__new_output(x->dev, VKT_F32, x->ndim, x->shape);
     vkt_tensor *m = vkt_tensor_new(x->dev, VKT_F32, 1, &nr);
@@ -82,6 +183,9 @@ static vkt_status softmax_backward(vkt__node *n, const vkt_tensor *gout, bool lo
     vkt_tensor *g = vkt__grad_of(x);
     if (!g) {
         return vkt_last_status();
+    }
+    if (n->iparam[1]) {
+        return softmax_rows_backward(n, gout, g);
     }
     int64_t outer, len, inner;
     vkt__axis_split(x, n->iparam[0], &outer, &len, &inner);
