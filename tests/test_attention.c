@@ -1,5 +1,6 @@
 /*
- * test_attention.c — vkt_attention (src/ops/attention.c): the fused kernels against the CPU
+ * test_attention.c — vkt_attention (src/ops/attention.c), every test on both implementations
+ * (VKT_ATTENTION=fused and unfused): the fused kernels against the CPU
  * reference and the unfused composition, and finite differences (src/check/check_attention.c,
  * the attention_* cases of check_grad.c); the dropout mask rebuilt from vkt_rand_uniform
  * (forward and backward agree with it; the same stream gives the same result, another offset
@@ -388,18 +389,54 @@ static void attention_matches_torch(void **state)
             worst[0], worst[1], worst[2], worst[3], TORCH_TOL);
 }
 
+/* VKT_ATTENTION_AUTO follows the environment's VKT_ATTENTION: every test runs once on each
+ * implementation, whatever the device class would choose. */
+static int impl_fused(void **state)
+{
+    (void)state;
+    return setenv("VKT_ATTENTION", "fused", 1);
+}
+
+static int impl_unfused(void **state)
+{
+    (void)state;
+    return setenv("VKT_ATTENTION", "unfused", 1);
+}
+
+static void env_choice_is_checked(void **state)
+{
+    (void)state;
+    vkt_scope_begin(test_dev);
+    int64_t qs[4] = {1, 1, 4, 4};
+    vkt_tensor *q = vkt_tensor_new(test_dev, VKT_F32, 4, qs);
+    assert_int_equal(setenv("VKT_ATTENTION", "flash", 1), 0);
+    test_expect_error(vkt_attention(q, q, q, NULL), VKT_INVALID_ARGUMENT,
+                      "VKT_ATTENTION is \"flash\"; it must be fused, unfused or auto");
+    /* an explicit choice does not read the environment */
+    assert_non_null(vkt_attention(q, q, q, &(vkt_attention_params){.impl = VKT_ATTENTION_FUSED}));
+    test_expect_error(vkt_attention(q, q, q, &(vkt_attention_params){.impl = 7}),
+                      VKT_INVALID_ARGUMENT, "impl is 7; it must be a vkt_attention_impl");
+    assert_int_equal(unsetenv("VKT_ATTENTION"), 0);
+    vkt_scope_end(test_dev);
+}
+
+#define BOTH(f)                                                                                    \
+    cmocka_unit_test_setup_teardown(f, impl_fused, test_check_validation),                         \
+        cmocka_unit_test_setup_teardown(f, impl_unfused, test_check_validation)
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         /* clang-format off */
-        VKT_TEST(attention_matches_reference),
-        VKT_TEST(dropout_matches_rebuilt_mask),
-        VKT_TEST(fully_masked_row_is_nan),
-        VKT_TEST(defaults_and_bitwise_determinism),
-        VKT_TEST(partial_gradients_match_full),
-        VKT_TEST(self_attention_gradient_sums_the_roles),
-        VKT_TEST(errors_are_clear),
-        VKT_TEST(attention_matches_torch),
+        BOTH(attention_matches_reference),
+        BOTH(dropout_matches_rebuilt_mask),
+        BOTH(fully_masked_row_is_nan),
+        BOTH(defaults_and_bitwise_determinism),
+        BOTH(partial_gradients_match_full),
+        BOTH(self_attention_gradient_sums_the_roles),
+        BOTH(errors_are_clear),
+        BOTH(attention_matches_torch),
+        VKT_TEST(env_choice_is_checked),
         /* clang-format on */
     };
     fixture_path = argc > 1 ? argv[1] : NULL;

@@ -261,7 +261,7 @@ fail:
 
 /* VKT_ATTENTION_AUTO resolved: the environment's choice, else by device class. On lavapipe the
  * unfused composition's batched matmuls (matmul_texel.comp) beat the fused kernels, whose
- * per-invocation loops over D compile to scalar code (docs/attention.md has the numbers). */
+ * per-invocation loops over D compile to scalar code (docs/ops.md "Attention" has the numbers). */
 static bool resolve_impl(const vkt_tensor *q, vkt_attention_impl *impl)
 {
     if (*impl != VKT_ATTENTION_AUTO) {

@@ -1,7 +1,8 @@
 /*
  * sum_to_shape.c — vkt__sum_to_shape: a gradient at a broadcast output's shape summed back to an
  * input's shape (the backward of every broadcasting op, src/ops/broadcast.c, and of vkt_expand,
- * src/ops/shape.c), in one kernel without a permuting copy.
+ * src/ops/shape.c), in one kernel without a permuting copy; where nothing is reduced and the scale
+ * is 1, a (accumulating) copy, vkt__strided_copy (src/ops/copy.c).
  * Shader: shaders/sum_to_shape.comp. Reference: vkt__ref_sum_to_shape (src/ref/ref_elementwise.c).
  * Checks: src/check/check_elementwise.c ("sum_to_shape"), and through every BROADCAST op's
  * gradient check (src/check/check_grad.c). Tests: tests/test_elementwise.c, tests/test_shape.c.
@@ -9,6 +10,7 @@
 #include <math.h>
 
 #include "ops/broadcast.h"
+#include "ops/shape_internal.h"
 #include "shaders/broadcast_ops.h"
 
 /* Mirrors `PC` in shaders/sum_to_shape.comp. */
@@ -104,6 +106,12 @@ vkt_status vkt__sum_to_shape_scaled(const vkt_tensor *x, int ondim, const int64_
         stride *= shape[d];
     }
     VKT__ASSERT((int64_t)pc.n_out == out->numel);
+    if (pc.n_red == 1 && alpha == 1.0f) {
+        /* nothing reduced (a same-shape add's gradient): the strided copy's vec4 and transfer
+         * paths move it faster than this kernel's per-element index arithmetic */
+        vkt__strided m = {.ndim = 1, .size = {out->numel}, .is = {1}, .os = {1}};
+        return vkt__strided_copy(x, out, &m, accumulate);
+    }
     if (pc.n_red <= SUM_TO_SHAPE_ONE_PASS) {
         pc.chunk = pc.n_red;
         pc.chunks = 1;
