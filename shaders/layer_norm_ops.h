@@ -16,5 +16,8 @@
 // Columns an invocation takes per loop trip in the row kernels (straight-line, no inner loop):
 // a row of C elements costs ceil(C / (LN_UNROLL * WG)) trips per pass.
 #define LN_UNROLL 4
+// Longest row of layer_norm_rows*.comp (one invocation per row, CPU-type devices): 3 passes of
+// C trips stay well inside lavapipe's 65535.
+#define LN_ROWS_MAX_COLS 4096
 
 #endif

@@ -397,11 +397,13 @@ static const pool_fd pool_adaptive = {.x = {2, 3, 7, 5}, .oh = 3, .ow = 4};
 static const pool_fd pool_upsample = {.x = {2, 2, 3, 4}, .oh = 2, .ow = 3};
 
 /* attention: q (b, h, tq, d), k and v (b, h, tk, d); mask: an additive (tq, tk) pattern with
- * -inf at (i, j) for (i + 2 j) % 5 == 4 past column 0; dropout p with a fixed stream */
+ * -inf at (i, j) for (i + 2 j) % 5 == 4 past column 0; dropout p with a fixed stream; the
+ * implementation (AUTO: the device's, or VKT_ATTENTION's) */
 typedef struct attn_fd {
     int64_t b, h, tq, tk, d;
     bool causal, mask;
     float p;
+    vkt_attention_impl impl;
 } attn_fd;
 
 static bool make_attention(vkt__check_ctx *c, const grad_case *k, inputs *in)
@@ -429,14 +431,22 @@ static vkt_tensor *apply_attention(const grad_case *k, vkt_tensor **t, vkt_tenso
         .dropout_p = a->p,
         .seed = 5,
         .offset = 9,
+        .impl = a->impl,
     };
     return vkt_attention(t[0], t[1], t[2], &p);
 }
 
-static const attn_fd attn_causal = {1, 2, 7, 7, 5, true, false, 0.0f};
-static const attn_fd attn_mask = {2, 1, 4, 6, 3, false, true, 0.0f};
-static const attn_fd attn_d65 = {1, 1, 3, 5, 65, false, false, 0.0f};
-static const attn_fd attn_dropout = {1, 2, 5, 5, 4, true, true, 0.25f};
+static const attn_fd attn_causal = {1, 2, 7, 7, 5, true, false, 0.0f, VKT_ATTENTION_AUTO};
+static const attn_fd attn_mask = {2, 1, 4, 6, 3, false, true, 0.0f, VKT_ATTENTION_AUTO};
+static const attn_fd attn_d65 = {1, 1, 3, 5, 65, false, false, 0.0f, VKT_ATTENTION_AUTO};
+static const attn_fd attn_dropout = {1, 2, 5, 5, 4, true, true, 0.25f, VKT_ATTENTION_AUTO};
+/* both implementations whatever the device would choose */
+static const attn_fd attn_causal_f = {1, 2, 7, 7, 5, true, false, 0.0f, VKT_ATTENTION_FUSED};
+static const attn_fd attn_mask_f = {2, 1, 4, 6, 3, false, true, 0.0f, VKT_ATTENTION_FUSED};
+static const attn_fd attn_dropout_f = {1, 2, 5, 5, 4, true, true, 0.25f, VKT_ATTENTION_FUSED};
+static const attn_fd attn_causal_u = {1, 2, 7, 7, 5, true, false, 0.0f, VKT_ATTENTION_UNFUSED};
+static const attn_fd attn_mask_u = {2, 1, 4, 6, 3, false, true, 0.0f, VKT_ATTENTION_UNFUSED};
+static const attn_fd attn_dropout_u = {1, 2, 5, 5, 4, true, true, 0.25f, VKT_ATTENTION_UNFUSED};
 
 /* cross_entropy / nll_loss: logits (r, c), targets with row 0 ignored (-100, torch's default) */
 static bool make_class_loss(vkt__check_ctx *c, const grad_case *k, inputs *in)
@@ -595,6 +605,18 @@ static const grad_case custom_cases[] = {
     {"attention_d65", VKT__OP_ATTENTION, 0, 0, 0, 0, make_attention, apply_attention, &attn_d65},
     {"attention_dropout", VKT__OP_ATTENTION, 0, 0, 0, 0, make_attention, apply_attention,
      &attn_dropout},
+    {"attention_causal_fused", VKT__OP_ATTENTION, 0, 0, 0, 0, make_attention, apply_attention,
+     &attn_causal_f},
+    {"attention_mask_fused", VKT__OP_ATTENTION, 0, 0, 0, 0, make_attention, apply_attention,
+     &attn_mask_f},
+    {"attention_dropout_fused", VKT__OP_ATTENTION, 0, 0, 0, 0, make_attention, apply_attention,
+     &attn_dropout_f},
+    {"attention_causal_unfused", VKT__OP_ATTENTION, 0, 0, 0, 0, make_attention, apply_attention,
+     &attn_causal_u},
+    {"attention_mask_unfused", VKT__OP_ATTENTION, 0, 0, 0, 0, make_attention, apply_attention,
+     &attn_mask_u},
+    {"attention_dropout_unfused", VKT__OP_ATTENTION, 0, 0, 0, 0, make_attention, apply_attention,
+     &attn_dropout_u},
 };
 
 /* L = sum(y * W), or 0.7 * y for a one-element y. */

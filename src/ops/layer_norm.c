@@ -2,8 +2,9 @@
  * layer_norm.c — vkt_layer_norm (torch.nn.functional.layer_norm over the last dimension) and
  * vkt_rms_norm (RMSNorm), with their backwards.
  *
- * Shaders: shaders/layer_norm.comp (forward), layer_norm_backward.comp (dx),
- * layer_norm_param_grad.comp (dweight, dbias); codes in shaders/layer_norm_ops.h; the compensated
+ * Shaders: shaders/layer_norm.comp (forward), layer_norm_backward.comp (dx), and their
+ * invocation-per-row twins layer_norm_rows.comp, layer_norm_rows_backward.comp (CPU-type devices,
+ * short rows: ln_invocation_rows), layer_norm_param_grad.comp (dweight, dbias); codes in shaders/layer_norm_ops.h; the compensated
  * sums and the fixed workgroup tree are batch_norm_reduce.glsl's. CPU reference:
  * src/ref/ref_norm.c. Checks: src/check/check_norm.c (device vs reference), the layer_norm* /
  * rms_norm* cases of src/check/check_grad.c (finite differences). Tests: tests/test_norm.c.
@@ -75,6 +76,17 @@ static uint32_t ln_row_wg(const vkt_device *dev, uint32_t cols)
     return wg;
 }
 
+/* Workgroup of the invocation-per-row kernels. */
+#define LN_ROWS_WG 64u
+
+/* One invocation per row (layer_norm_rows*.comp) on CPU-type devices for rows of at most
+ * LN_ROWS_MAX_COLS: lavapipe, (1024, 128) (vkt train --model gpt's rows), runs the workgroup
+ * kernels' forward at about 6 ms and the invocation kernels' well under 1 ms. */
+static bool ln_invocation_rows(const vkt_device *dev, uint32_t cols)
+{
+    return vkt__device_caps(dev)->cpu_like && cols <= LN_ROWS_MAX_COLS;
+}
+
 static uint64_t ln_max_cols(const vkt_device *dev)
 {
     return (uint64_t)LN_MAX_TRIPS * LN_UNROLL * vkt__device_caps(dev)->reduce_wg;
@@ -133,9 +145,10 @@ static vkt_status ln_forward_dispatch(const vkt_tensor *x, const vkt_tensor *wei
 {
     ln_dims dm = ln_dims_of(x);
     vkt__pc_ln_rows pc = {dm.rows, dm.cols, eps, weight != NULL, bias != NULL};
+    bool inv = ln_invocation_rows(x->dev, dm.cols);
     vkt__dispatch_desc d = {
-        .shader = VKT__SHADER_LAYER_NORM,
-        .spec = {ln_row_wg(x->dev, dm.cols), mode},
+        .shader = inv ? VKT__SHADER_LAYER_NORM_ROWS : VKT__SHADER_LAYER_NORM,
+        .spec = {inv ? LN_ROWS_WG : ln_row_wg(x->dev, dm.cols), mode},
         .spec_count = 2,
         .push = &pc,
         .push_size = sizeof pc,
@@ -148,7 +161,7 @@ static vkt_status ln_forward_dispatch(const vkt_tensor *x, const vkt_tensor *wei
                 vkt__bind(stats, VKT__WRITE),
             },
     };
-    vkt__groups_2d(dm.rows, d.groups);
+    vkt__groups_2d(inv ? VKT__DIV_UP(dm.rows, LN_ROWS_WG) : dm.rows, d.groups);
     return vkt__dispatch(x->dev, &d);
 }
 
@@ -206,9 +219,10 @@ static vkt_status ln_backward_dx(const vkt_tensor *x, const vkt_tensor *dy,
 {
     ln_dims dm = ln_dims_of(x);
     vkt__pc_ln_rows pc = {dm.rows, dm.cols, 0.0f, weight != NULL, 0};
+    bool inv = ln_invocation_rows(x->dev, dm.cols);
     vkt__dispatch_desc d = {
-        .shader = VKT__SHADER_LAYER_NORM_BACKWARD,
-        .spec = {ln_row_wg(x->dev, dm.cols), mode},
+        .shader = inv ? VKT__SHADER_LAYER_NORM_ROWS_BACKWARD : VKT__SHADER_LAYER_NORM_BACKWARD,
+        .spec = {inv ? LN_ROWS_WG : ln_row_wg(x->dev, dm.cols), mode},
         .spec_count = 2,
         .push = &pc,
         .push_size = sizeof pc,
@@ -221,7 +235,7 @@ static vkt_status ln_backward_dx(const vkt_tensor *x, const vkt_tensor *dy,
                 vkt__bind(dx, VKT__RW),
             },
     };
-    vkt__groups_2d(dm.rows, d.groups);
+    vkt__groups_2d(inv ? VKT__DIV_UP(dm.rows, LN_ROWS_WG) : dm.rows, d.groups);
     return vkt__dispatch(x->dev, &d);
 }
 
