@@ -394,7 +394,7 @@ VKT_API vkt_tensor *vkt_embedding(const vkt_tensor *weight, const vkt_tensor *in
 
 /* ---- attention (src/ops/attention.c) ------------------------------------------------------ */
 
-/* Which implementation runs vkt_attention (docs/attention.md). */
+/* Which implementation runs vkt_attention (docs/ops.md, "Attention"). */
 typedef enum vkt_attention_impl {
     /* the environment's VKT_ATTENTION (fused, unfused or auto) if set, else by device class:
      * unfused on CPU-type devices (lavapipe), fused elsewhere */
