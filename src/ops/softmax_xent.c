@@ -187,7 +187,7 @@ vkt_tensor *vkt_softmax_xent(const vkt_tensor *logits, const vkt_tensor *labels)
     return vkt__softmax_xent(logits, labels, &(vkt__xent_params){.op = "vkt_softmax_xent"});
 }
 
-/* dx += g * (softmax(logits) - onehot(labels)), from the forward pass's saved stats; g is
+/* dx (+)= g * (softmax(logits) - onehot(labels)) (written by its first writer), from the forward pass's saved stats; g is
  * gout[0] / den (mean), gout[0] (sum) or gout[row] (none). */
 vkt_status vkt__softmax_xent_backward(vkt__node *n, const vkt_tensor *gout)
 {
@@ -195,7 +195,8 @@ vkt_status vkt__softmax_xent_backward(vkt__node *n, const vkt_tensor *gout)
     if (!vkt__wants_grad(logits)) {
         return VKT_OK; /* labels are integers: never differentiated */
     }
-    vkt_tensor *dx = vkt__grad_of(logits);
+    bool accumulate;
+    vkt_tensor *dx = vkt__grad_first(logits, &accumulate);
     if (!dx) {
         return vkt_last_status();
     }
@@ -205,7 +206,7 @@ vkt_status vkt__softmax_xent_backward(vkt__node *n, const vkt_tensor *gout)
     stats.offset += SAVED_STATS * sizeof(float);
     stats.size = (uint64_t)(2 * b) * sizeof(float);
     den.size = sizeof(float);
-    vkt__pc_softmax_xent_backward pc = {(uint32_t)b, (uint32_t)logits->shape[1], .accumulate = 1,
+    vkt__pc_softmax_xent_backward pc = {(uint32_t)b, (uint32_t)logits->shape[1], .accumulate = accumulate,
                                         .flags = (uint32_t)n->iparam[0],
                                         .ignore_index = n->iparam[1]};
     vkt__dispatch_desc d = {
@@ -215,7 +216,7 @@ vkt_status vkt__softmax_xent_backward(vkt__node *n, const vkt_tensor *gout)
         .push = &pc,
         .push_size = sizeof pc,
         .bindings = {vkt__bind(logits, VKT__READ), vkt__bind(n->in[1], VKT__READ), stats,
-                     vkt__bind(gout, VKT__READ), vkt__bind(dx, VKT__RW), den},
+                     vkt__bind(gout, VKT__READ), vkt__bind(dx, accumulate ? VKT__RW : VKT__WRITE), den},
     };
     vkt__elementwise_groups((uint64_t)logits->numel, XENT_BACKWARD_WG, d.groups);
     return vkt__dispatch(dx->dev, &d);
