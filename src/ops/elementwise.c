@@ -53,7 +53,8 @@ static vkt_status ew_dispatch2(uint32_t op, const vkt_tensor *a, const vkt_tenso
                 vkt__bind(out, accumulate ? VKT__RW : VKT__WRITE),
             },
     };
-    vkt__elementwise_groups((uint64_t)out->numel, EW_WG, d.groups);
+    /* 4 elements per invocation (shaders/elementwise.comp) */
+    vkt__elementwise_groups(((uint64_t)out->numel + 3) / 4, EW_WG, d.groups);
     return vkt__dispatch(out->dev, &d);
 }
 
