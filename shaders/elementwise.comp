@@ -32,8 +32,9 @@ layout(push_constant) uniform PC {
 const float SQRT_2_OVER_PI = 0.79788456080286536;
 const float GELU_KAPPA = 0.044715;
 
-// The op's value at element i (every op but EW_MAX_INTO / EW_MIN_INTO).
-float value(uint i)
+// The op's value at element i (every op but EW_MAX_INTO / EW_MIN_INTO); col = i % cols for
+// EW_ADD_BIAS, kept by the caller without a division per element.
+float value(uint i, uint col)
 {
     float v = 0.0;
     if (OP == EW_MUL) {
@@ -45,7 +46,7 @@ float value(uint i)
     } else if (OP == EW_RELU_BACKWARD) {
         v = b[i] > 0.0 ? a[i] : 0.0;
     } else if (OP == EW_ADD_BIAS) {
-        v = a[i] + b[i % pc.cols];
+        v = a[i] + b[col];
     } else if (OP == EW_TANH) {
         // from exp(-2|x|) <= 1, so large |x| saturates to +-1 instead of inf / inf; NaN stays NaN
         float e = exp(-2.0 * abs(a[i]));
@@ -153,8 +154,13 @@ void main()
         }
         return;
     }
+    uint col = OP == EW_ADD_BIAS ? base % pc.cols : 0;
     if (count == 4) {
-        vec4 v = vec4(value(base), value(base + 1), value(base + 2), value(base + 3));
+        vec4 v;
+        for (uint k = 0; k < 4; k++) {
+            v[k] = value(base + k, col);
+            col = col + 1 == pc.cols ? 0 : col + 1;
+        }
         if (pc.accumulate != 0) {
             v += o4[base / 4];
         }
@@ -162,7 +168,8 @@ void main()
         return;
     }
     for (uint k = 0; k < count; k++) {
-        float v = value(base + k);
+        float v = value(base + k, col);
+        col = col + 1 == pc.cols ? 0 : col + 1;
         if (pc.accumulate != 0) {
             v += o[base + k];
         }
