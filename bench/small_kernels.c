@@ -5,7 +5,8 @@
  * against vkt_copy (a transfer copy: the device's own bandwidth peer) in the same run, in
  * alternating rounds. Speed is printed, never asserted.
  *
- *     build/bench/small_kernels [--batch 128] [--steps 20] [--rounds 5] [--n 1048576]
+ *     build/bench/small_kernels [--batch 128] [--classes 10] [--steps 20] [--rounds 5]
+ *                               [--n 1048576]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,12 +39,12 @@ static int fail(const char *what)
 
 typedef enum { K_COPY, K_ADAM, K_RELU, K_BIAS, K_XENT_FWD, K_XENT_BWD, N_KERNELS } kernel_id;
 static const char *const kernel_names[N_KERNELS] = {
-    "vkt_copy (peer)", "adam_step", "relu", "add_bias (B, 256)", "xent fwd (B, 10)",
-    "xent fwd+bwd (B, 10)"};
+    "vkt_copy (peer)",   "adam_step",       "relu",
+    "add_bias (B, 256)", "xent fwd (B, C)", "xent fwd+bwd (B, C)"};
 
 typedef struct bench_state {
     vkt_device *dev;
-    int64_t n, batch;
+    int64_t n, batch, classes;
     vkt_tensor *a, *b, *p, *g, *m, *v, *bias, *logits, *labels;
     uint32_t step;
 } bench_state;
@@ -51,7 +52,7 @@ typedef struct bench_state {
 /* Bytes each kernel moves (reads + writes), the rate's numerator. */
 static double kernel_bytes(const bench_state *s, kernel_id k)
 {
-    double n = (double)s->n, l = (double)s->batch * 10;
+    double n = (double)s->n, l = (double)(s->batch * s->classes);
     switch (k) {
     case K_COPY:
     case K_RELU:
@@ -158,11 +159,13 @@ static int bench_step(vkt_device *dev, int64_t batch, int steps)
 
 int main(int argc, char **argv)
 {
-    int64_t batch = 128, n = 1 << 20;
+    int64_t batch = 128, classes = 10, n = 1 << 20;
     int steps = 20, rounds = 5;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--batch") == 0) {
             batch = atoll(argv[i + 1]);
+        } else if (strcmp(argv[i], "--classes") == 0) {
+            classes = atoll(argv[i + 1]);
         } else if (strcmp(argv[i], "--steps") == 0) {
             steps = atoi(argv[i + 1]);
         } else if (strcmp(argv[i], "--rounds") == 0) {
@@ -171,10 +174,13 @@ int main(int argc, char **argv)
             n = atoll(argv[i + 1]);
         }
     }
-    if (batch < 1 || steps < 1 || rounds < 3 || rounds > MAX_ROUNDS || n < 256 || n % 256) {
-        fprintf(stderr, "small_kernels: --batch >= 1, --steps >= 1, --rounds in [3, %d], --n a "
-                        "multiple of 256\n",
-                MAX_ROUNDS);
+    if (batch < 1 || classes < 1 || steps < 1 || rounds < 3 || rounds > MAX_ROUNDS || n < 256 ||
+        n % 256) {
+        fprintf(
+            stderr,
+            "small_kernels: --batch >= 1, --classes >= 1, --steps >= 1, --rounds in [3, %d], --n a "
+            "multiple of 256\n",
+            MAX_ROUNDS);
         return 2;
     }
     vkt_device *dev = NULL;
@@ -182,7 +188,7 @@ int main(int argc, char **argv)
         return fail("device");
     }
     int rc = bench_step(dev, batch, steps);
-    bench_state s = {.dev = dev, .n = n, .batch = batch};
+    bench_state s = {.dev = dev, .n = n, .batch = batch, .classes = classes};
     s.a = vkt_rand_uniform(dev, 1, &n, 2, 0);
     s.b = vkt_tensor_new_1d(dev, VKT_F32, n);
     s.p = vkt_rand_uniform(dev, 1, &n, 3, 0);
@@ -190,11 +196,11 @@ int main(int argc, char **argv)
     s.m = vkt_tensor_new_1d(dev, VKT_F32, n);
     s.v = vkt_tensor_new_1d(dev, VKT_F32, n);
     s.bias = vkt_rand_uniform(dev, 1, (int64_t[]){256}, 5, 0);
-    s.logits = vkt_rand_uniform(dev, 2, (int64_t[]){batch, 10}, 6, 0);
+    s.logits = vkt_rand_uniform(dev, 2, (int64_t[]){batch, classes}, 6, 0);
     s.labels = vkt_tensor_new_1d(dev, VKT_I32, batch);
     int32_t *labels = malloc((size_t)batch * sizeof *labels);
     for (int64_t i = 0; labels && i < batch; i++) {
-        labels[i] = (int32_t)(i * 3 % 10);
+        labels[i] = (int32_t)(i * 3 % classes);
     }
     if (rc || !s.a || !s.b || !s.p || !s.g || !s.m || !s.v || !s.bias || !s.logits || !labels ||
         vkt_fill(s.m, 0) || vkt_fill(s.v, 0) ||
@@ -219,9 +225,10 @@ int main(int argc, char **argv)
             t[k][r] = (now() - t0) / REPS;
         }
     }
-    printf("n = %lld floats, batch %lld, %d rounds of %d calls; GB/s = bytes read + written / "
+    printf("n = %lld floats, batch %lld, %lld classes, %d rounds of %d calls; GB/s = bytes read + "
+           "written / "
            "time (min time = best rate)\n",
-           (long long)n, (long long)batch, rounds, REPS);
+           (long long)n, (long long)batch, (long long)classes, rounds, REPS);
     printf("%-22s %10s %10s %10s %10s %12s\n", "kernel", "min us", "median us", "best GB/s",
            "med GB/s", "med vs copy");
     double copy_med = 0;
@@ -232,8 +239,8 @@ int main(int argc, char **argv)
         if (k == K_COPY) {
             copy_med = rate_med;
         }
-        printf("%-22s %10.1f %10.1f %10.2f %10.2f %12.2f\n", kernel_names[k], mn * 1e6,
-               med * 1e6, bytes / mn * 1e-9, rate_med, rate_med / copy_med);
+        printf("%-22s %10.1f %10.1f %10.2f %10.2f %12.2f\n", kernel_names[k], mn * 1e6, med * 1e6,
+               bytes / mn * 1e-9, rate_med, rate_med / copy_med);
     }
     vkt_tensor *all[] = {s.a, s.b, s.p, s.g, s.m, s.v, s.bias, s.logits, s.labels};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
