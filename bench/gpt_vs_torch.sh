@@ -7,8 +7,10 @@
 # batch, context and corpus (the fortune package's text, the last 10% held out); vkt on the
 # default Vulkan device (VKT_DEVICE to choose). The peer is at its best: PyTorch on OpenBLAS
 # (libopenblas0-pthread) with torch's and OpenBLAS's threads set to every core
-# (bench/torch_gpt.py prints them and the BLAS kernel). The rounds alternate (vkt, PyTorch, vkt,
-# PyTorch, ...) so that both see the same machine; the ratio is of the two medians of tokens/s.
+# (bench/torch_gpt.py prints them and the BLAS kernel; bench/blas_matmul.py info, torch's build
+# configuration). The rounds alternate (vkt, PyTorch, vkt, PyTorch, ...) so that both see the
+# same machine; each side's min and median tokens/s over the rounds are printed, and the ratio
+# of the two medians.
 # vkt's line "device memory" splits its peak into parameters + gradients + AdamW's two moments
 # (16 bytes per parameter), the data set held on the device, and the rest (activations kept for
 # the backward, temporaries), given per token per layer.
@@ -33,8 +35,10 @@ rounds=${7:-3}
 text=/usr/share/games/fortunes
 cores=$(nproc)
 export OPENBLAS_NUM_THREADS=$cores
+/usr/bin/python3 bench/blas_matmul.py info "$cores"
 
 median() { sort -n | awk '{v[NR] = $1} END {print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+minimum() { sort -n | head -1; }
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -53,16 +57,19 @@ for r in $(seq 1 "$rounds"); do
 done
 vkt_tps=$(printf '%s\n' "${vkt_all[@]}" | median)
 torch_tps=$(printf '%s\n' "${torch_all[@]}" | median)
+vkt_min=$(printf '%s\n' "${vkt_all[@]}" | minimum)
+torch_min=$(printf '%s\n' "${torch_all[@]}" | minimum)
 echo
 printf 'device: %s\n' "$(echo "$vkt_out" | awk -F': ' '/^device:/ {print $2}')"
-printf 'GPT %s layers, %s heads, width %s, context %s, batch %s, %s steps, %s alternating rounds, medians\n' \
+printf 'GPT %s layers, %s heads, width %s, context %s, batch %s, %s steps, %s alternating rounds\n' \
     "$layers" "$heads" "$width" "$context" "$batch" "$steps" "$rounds"
 echo "$vkt_out" | sed -n 's/^model: /vkt model: /p'
-printf 'vkt      %8s tokens/s\n' "$vkt_tps"
-printf 'pytorch  %8s tokens/s (CPU, %s torch threads)\n' "$torch_tps" \
+printf 'vkt      min %8s  median %8s tokens/s\n' "$vkt_min" "$vkt_tps"
+printf 'pytorch  min %8s  median %8s tokens/s (CPU, %s torch threads)\n' \
+    "$torch_min" "$torch_tps" \
     "$(echo "$torch_out" | awk '/^threads/ {print $2}')"
 printf 'pytorch BLAS: %s\n' "$(echo "$torch_out" | sed -n 's/^blas //p')"
 [ -n "${OPENBLAS_CORETYPE:-}" ] && printf 'OPENBLAS_CORETYPE=%s (set on this machine)\n' \
     "$OPENBLAS_CORETYPE"
-awk -v a="$vkt_tps" -v b="$torch_tps" 'BEGIN {printf "ratio vkt/pytorch: %.2f\n", a / b}'
+awk -v a="$vkt_tps" -v b="$torch_tps" 'BEGIN {printf "ratio vkt/pytorch (medians): %.2f\n", a / b}'
 echo "$vkt_out" | grep '^device memory:'

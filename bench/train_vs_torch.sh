@@ -6,8 +6,9 @@
 # Vulkan device (VKT_DEVICE to choose). The peer is at its best:
 # PyTorch on OpenBLAS (libopenblas0-pthread; without it Debian's torch falls back to the reference
 # BLAS, about 6x slower here) with torch's and OpenBLAS's threads set to every core. The rounds
-# alternate (vkt, PyTorch, vkt, PyTorch, ...) so that both see the same machine; the ratio is of
-# the two medians. The BLAS library, its kernel and its threads are printed.
+# alternate (vkt, PyTorch, vkt, PyTorch, ...) so that both see the same machine; each side's min
+# and median over the rounds are printed, and the ratio of the two medians. The BLAS library, its
+# kernel and its threads are printed, and torch's build configuration (bench/blas_matmul.py info).
 #
 # usage: bench/train_vs_torch.sh [mlp|cnn] [epochs=2] [batch=128] [rounds=3] [batches=all]
 #        batches: training batches per epoch on both sides (the CNN's full epoch takes minutes
@@ -26,8 +27,10 @@ rounds=${3:-3}
 batches=${4:-}
 cores=$(nproc)
 export OPENBLAS_NUM_THREADS=$cores
+/usr/bin/python3 bench/blas_matmul.py info "$cores"
 
 median() { sort -n | awk '{v[NR] = $1} END {print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+minimum() { sort -n | head -1; }
 
 vkt_all=()
 torch_all=()
@@ -43,13 +46,16 @@ for r in $(seq 1 "$rounds"); do
 done
 vkt_sps=$(printf '%s\n' "${vkt_all[@]}" | median)
 torch_sps=$(printf '%s\n' "${torch_all[@]}" | median)
+vkt_min=$(printf '%s\n' "${vkt_all[@]}" | minimum)
+torch_min=$(printf '%s\n' "${torch_all[@]}" | minimum)
 echo
 printf 'device: %s\n' "$(echo "$vkt_out" | awk -F': ' '/^device:/ {print $2}')"
-printf '%s, batch %s, %s epochs, %s alternating rounds, medians\n' "$model" "$batch" "$epochs" "$rounds"
-printf 'vkt      %8s samples/s\n' "$vkt_sps"
-printf 'pytorch  %8s samples/s (CPU, %s torch threads)\n' "$torch_sps" \
+printf '%s, batch %s, %s epochs, %s alternating rounds\n' "$model" "$batch" "$epochs" "$rounds"
+printf 'vkt      min %8s  median %8s samples/s\n' "$vkt_min" "$vkt_sps"
+printf 'pytorch  min %8s  median %8s samples/s (CPU, %s torch threads)\n' \
+    "$torch_min" "$torch_sps" \
     "$(echo "$torch_out" | awk '/^threads/ {print $2}')"
 printf 'pytorch BLAS: %s\n' "$(echo "$torch_out" | sed -n 's/^blas //p')"
 [ -n "${OPENBLAS_CORETYPE:-}" ] && printf 'OPENBLAS_CORETYPE=%s (set on this machine)\n' \
     "$OPENBLAS_CORETYPE"
-awk -v a="$vkt_sps" -v b="$torch_sps" 'BEGIN {printf "ratio vkt/pytorch: %.2f\n", a / b}'
+awk -v a="$vkt_sps" -v b="$torch_sps" 'BEGIN {printf "ratio vkt/pytorch (medians): %.2f\n", a / b}'

@@ -7,8 +7,11 @@ file), outputs (summary lines, hparams.yaml, checkpoints, predictions CSV) and, 
 LeakSanitizer build, that exit paths free what they allocated: PIN_SO keeps the Vulkan driver
 and layer mapped and LSAN_SUPP suppresses their own leaks by name (tests/sanitizer_pin.c).
 """
+import csv
 import glob
+import io
 import json
+import math
 import os
 import random
 import re
@@ -144,8 +147,15 @@ def main():
     check(res.returncode == 2 and "--checkpoint" in res.stderr, "test without --checkpoint", res)
 
     # --opt=value as well as --opt value (a run of one epoch in lightning_logs/version_0)
-    res = run(["train", f"--data={data}", "--layers=4,8,3", "--epochs=1", "--batch-size=32"], tmp)
+    res = run(["train", f"--data={data}", "--layers=4,8,3", "--epochs=1", "--batch-size=32",
+               "--profile"], tmp)
     check(res.returncode == 0 and "test_acc" in res.stdout, "train with --opt=value runs", res)
+    # --profile: its table covers the fit's training steps, the MLP's matmuls among its kernels
+    prof = re.search(r"^profile: (\d+) training steps", res.stdout, re.M)
+    fit = re.search(r"\((\d+) steps, \d+ epochs\)", res.stdout)
+    check(prof and fit and prof.group(1) == fit.group(1) and int(fit.group(1)) > 0 and
+          re.search(r"^  matmul\w* +\d", res.stdout, re.M) and " dispatches, " in res.stdout,
+          "train --profile prints the profile of its training steps", res)
 
     # the main run: 2 epochs, in version_1 (or version_0 when the run above failed)
     res = run(["train", "--data", data, "--layers", "4,8,3", "--epochs", "2", "--batch-size",
@@ -179,6 +189,7 @@ def main():
                             bad_labels, bad_features)
     other_checks(tmp, data, bad_labels, bad_features, tiny, nodata)
     cnn_checks(tmp)
+    bench_checks(tmp)
     return finish(tmp)
 
 
@@ -340,6 +351,38 @@ def other_checks(tmp, data, bad_labels, bad_features, tiny, nodata):
     ]:
         res = run(args, tmp, exe=VKT_LSAN)
         check(res.returncode == 0 and no_leak_at_all(res), f"no leak in {what}", res)
+
+
+def bench_checks(tmp):
+    """vkt bench peak / matmul: their CSV parses, rates are positive and finite (what they are is
+    the benchmark's business), bad values are usage errors naming them."""
+    res = run(["bench", "peak", "--repeat", "1", "--csv"], tmp)
+    rows = list(csv.DictReader(io.StringIO(res.stdout))) if res.returncode == 0 else []
+    peak = float(rows[0]["peak_gflops"]) if len(rows) == 1 else float("nan")
+    check(res.returncode == 0 and math.isfinite(peak) and peak > 0,
+          f"bench peak --csv: one row, a positive finite rate ({peak})", res)
+    res = run(["bench", "matmul", "--sizes", "64,2x8x16x4:AtB", "--repeat", "1", "--csv",
+               "--variant", "auto"], tmp)
+    rows = list(csv.DictReader(io.StringIO(res.stdout))) if res.returncode == 0 else []
+    shapes = [(r["batch"], r["M"], r["N"], r["K"], r["form"], r["chosen"]) for r in rows]
+    rates = [float(r["median_gflops"]) for r in rows] + [float(r["best_gflops"]) for r in rows]
+    check(shapes == [("1", "64", "64", "64", "AB", "1"), ("2", "8", "16", "4", "AtB", "1")] and
+          all(math.isfinite(g) and g > 0 for g in rates),
+          f"bench matmul --csv --variant auto: a row per size ({shapes}), rates {rates}", res)
+    res = run(["bench", "matmul", "--sizes", "64", "--repeat", "1", "--variant", "all"], tmp)
+    check(res.returncode == 0 and "%peak" in res.stdout and "tiled" in res.stdout and
+          "regblock" in res.stdout, "bench matmul: every kernel and its % of the peak", res)
+    for args, needle in [(["matmul", "--sizes", "8x0x8"], "'8x0x8'"),
+                         (["matmul", "--sizes", "8x8x8:AtX"], "'8x8x8:AtX'"),
+                         (["matmul", "--variant", "fast"], "'fast'"),
+                         (["matmul", "--repeat", "0"], "--repeat"),
+                         (["peak", "--bogus"], "--bogus"),
+                         (["nope"], "'nope'")]:
+        res = run(["bench"] + args, tmp)
+        check(res.returncode == 2 and needle in res.stderr,
+              f"bench {' '.join(args)}: exit 2 naming {needle}", res)
+    res = run(["bench", "matmul", "--sizes", "8,8x0x8"], tmp, exe=VKT_LSAN)
+    check(res.returncode == 2 and no_leak_at_all(res), "no leak at a bad bench size", res)
 
 
 def finish(tmp):

@@ -175,3 +175,15 @@ int vkt_cli_fail(const char *cmd, const char *what)
     fprintf(stderr, "%s: %s: %s\n", cmd, what, vkt_last_error());
     return 1;
 }
+
+void vkt_cli_csv_quoted(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"') {
+            fputc('"', f);
+        }
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}

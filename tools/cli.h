@@ -48,15 +48,22 @@ int vkt_cli_fit(const char *cmd, vkt_trainer *t, vkt_module *m, vkt_loader *trai
                 vkt_loader *val, double *seconds);
 /* The training time of a fit (tools/cli_fit.c): each epoch from its start (on_train_epoch_start)
  * to its validation or, without one, its end (on_validation_start, on_train_epoch_end), the
- * sanity check left out. */
+ * sanity check left out. With `profile` set (--profile), the device profile is collected over the
+ * same windows and `steps` counts the training steps they hold. */
 typedef struct vkt_cli_clock {
     double epoch_t0, train_time;
     bool timing;
+    bool profile;
+    uint64_t steps, epoch_step0;
 } vkt_cli_clock;
-void vkt_cli_clock_start(vkt_cli_clock *c);
+void vkt_cli_clock_start(vkt_cli_clock *c, vkt_trainer *t);
 /* Adds the epoch's time once; `finish`: after the device's queued work, for steps that run
  * ahead of the host. */
 void vkt_cli_clock_stop(vkt_cli_clock *c, vkt_trainer *t, bool finish);
+/* The profile of c's windows as a table for one average training step (tools/cli_profile.c):
+ * kernel, calls/step, ms/step, % of step, then commands, barriers, submits and host time per
+ * step. 0, or 1 after printing the library's message. */
+int vkt_cli_profile_print(const char *cmd, vkt_device *dev, const vkt_cli_clock *c, FILE *f);
 /* `vkt test` and `vkt predict` (tools/eval.c); argv[0] is the command. */
 int vkt_cli_test(int argc, char **argv);
 int vkt_cli_predict(int argc, char **argv);
@@ -159,7 +166,11 @@ static inline double vkt__cli_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* `vkt bench matmul` (tools/bench_matmul.c): the arguments after "matmul". */
+/* `vkt bench matmul` (tools/bench_matmul.c) and `vkt bench peak` (tools/bench_peak.c) on an open
+ * device; argv[0] is "matmul" / "peak", the device options are gone. */
 int vkt_cli_bench_matmul(vkt_device *dev, int argc, char **argv);
+int vkt_cli_bench_peak(vkt_device *dev, int argc, char **argv);
+/* s as one quoted CSV field ('"' doubled): device names hold commas. */
+void vkt_cli_csv_quoted(FILE *f, const char *s);
 
 #endif

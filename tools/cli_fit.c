@@ -22,8 +22,12 @@ int vkt_cli_fit(const char *cmd, vkt_trainer *t, vkt_module *m, vkt_loader *trai
     return 0;
 }
 
-void vkt_cli_clock_start(vkt_cli_clock *c)
+void vkt_cli_clock_start(vkt_cli_clock *c, vkt_trainer *t)
 {
+    if (c->profile) {
+        c->epoch_step0 = vkt_trainer_global_step(t);
+        vkt_device_profile_begin(vkt_trainer_device(t));
+    }
     c->epoch_t0 = vkt__cli_now();
     c->timing = true;
 }
@@ -36,5 +40,10 @@ void vkt_cli_clock_stop(vkt_cli_clock *c, vkt_trainer *t, bool finish)
         }
         c->train_time += vkt__cli_now() - c->epoch_t0;
         c->timing = false;
+        if (c->profile) {
+            /* after the clock: its finish is the profile's, not the training time's */
+            vkt_device_profile_end(vkt_trainer_device(t));
+            c->steps += vkt_trainer_global_step(t) - c->epoch_step0;
+        }
     }
 }

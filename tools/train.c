@@ -33,7 +33,7 @@ typedef struct train_args {
     bool weight_decay_set;
     vkt_optim_type optimizer;
     uint64_t seed;
-    bool stream;
+    bool stream, profile;
     vkt_sched_type schedule;
 } train_args;
 
@@ -76,6 +76,9 @@ static int train_usage(FILE *f)
         "                      (default 50, as Lightning's log_every_n_steps)\n"
         "  --resume PATH       continue from a checkpoint (weights, optimizer, schedule, epoch)\n"
         "  --stream            stream batches from the host instead of gathering on the device\n"
+        "  --profile           after training, print where one average training step's time\n"
+        "                      goes: device time per kernel (timestamp queries), dispatches,\n"
+        "                      barriers, submits and host recording time per step\n"
         "  --device D          device index or name substring\n"
         "  --validation        Khronos validation (slow)\n"
         "  -h, --help          this text\n"
@@ -89,6 +92,7 @@ static int train_usage(FILE *f)
 enum {
     O_DATA = 256, O_MODEL, O_LAYERS, O_EPOCHS, O_BATCH, O_LR, O_OPTIMIZER, O_MOMENTUM, O_WD,
     O_SCHEDULE, O_SEED, O_VAL_SPLIT, O_LOG_EVERY, O_LIMIT, O_RESUME, O_STREAM,
+    O_PROFILE,
 };
 
 static int parse_opt(int c, const char *v, void *ud)
@@ -99,6 +103,7 @@ static int parse_opt(int c, const char *v, void *ud)
     case O_DATA: a->data = v; break;
     case O_RESUME: a->resume = v; break;
     case O_STREAM: a->stream = true; break;
+    case O_PROFILE: a->profile = true; break;
     case O_MODEL:
         rc = vkt_cli_model_parse(CMD, v, &a->model);
         a->model_set = true;
@@ -188,6 +193,7 @@ static int parse(int argc, char **argv, train_args *a)
         {"limit-batches", required_argument, NULL, O_LIMIT},
         {"resume", required_argument, NULL, O_RESUME},
         {"stream", no_argument, NULL, O_STREAM},
+        {"profile", no_argument, NULL, O_PROFILE},
         VKT_CLI_DEVICE_OPTS,
     };
     int rc = vkt_cli_getopt(CMD, CMD, argc, argv, opts, &a->dev, parse_opt, a);
@@ -347,9 +353,8 @@ static vkt_status configure_optimizers(vkt_trainer *t, vkt_optim_config *oc, voi
 
 static vkt_status on_train_epoch_start(vkt_trainer *t, void *ud)
 {
-    (void)t;
     classifier *c = ud;
-    vkt_cli_clock_start(&c->clock);
+    vkt_cli_clock_start(&c->clock, t);
     return VKT_OK;
 }
 
@@ -536,7 +541,7 @@ int vkt_cli_train(int argc, char **argv)
     }
     fflush(stdout);
 
-    classifier cls = {.model = m, .opt = opt, .sched = sched};
+    classifier cls = {.model = m, .opt = opt, .sched = sched, .clock = {.profile = a.profile}};
     vkt_module module = {
         .training_step = training_step,
         .validation_step = validation_step,
@@ -587,6 +592,9 @@ int vkt_cli_train(int argc, char **argv)
            st.submits / s, st.host_waits / s, st.frame_waits / s, st.dispatches / s,
            st.barriers / s, st.bytes_uploaded / s, st.bytes_downloaded / s,
            (unsigned long long)steps, a.epochs);
+    if (a.profile && vkt_cli_profile_print(CMD, dev, &cls.clock, stdout)) {
+        goto cleanup;
+    }
     printf("device memory: peak %.1f MiB; logs and checkpoints in %s\n",
            st.memory_peak / 1048576.0, vkt_trainer_log_dir(trainer));
     /* the final weights as a flat state dict: torch's load_state_dict takes it unchanged */

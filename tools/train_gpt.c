@@ -41,7 +41,7 @@ typedef struct gpt_args {
     const char *text, *resume;
     vkt_cli_device_opts dev;
     vkt_gpt_config cfg;
-    bool no_tie, stream;
+    bool no_tie, stream, profile;
     uint32_t epochs, batch_size, limit_batches, val_batches, log_every, warmup, tokens, max_steps;
     float lr, weight_decay, val_split, clip;
     uint64_t seed;
@@ -90,6 +90,8 @@ static int usage(FILE *f)
             "                      with its vocabulary; --epochs counts the epochs done (more\n"
             "                      stretch the cosine over the longer run)\n"
             "  --stream            stream batches from the host\n"
+            "  --profile           after training, print one average step's device time per\n"
+            "                      kernel, dispatches, barriers and submits (docs/profiling.md)\n"
             "  --device D, --validation, -h, --help\n"
             "\n"
             "Exit status: 0 done, 2 a bad option or value, 1 a corpus, checkpoint, device or\n"
@@ -102,6 +104,7 @@ enum {
     O_MODEL = 256, O_TEXT, O_LAYERS, O_HEADS, O_WIDTH, O_CONTEXT, O_DROPOUT, O_NO_TIE,
     O_EPOCHS, O_LIMIT, O_VAL_BATCHES, O_BATCH, O_LR, O_WARMUP, O_WD, O_CLIP, O_VAL_SPLIT,
     O_SAMPLE, O_SEED, O_LOG_EVERY, O_MAX_STEPS, O_RESUME, O_STREAM,
+    O_PROFILE,
 };
 
 static int parse_opt(int c, const char *v, void *ud)
@@ -127,6 +130,7 @@ static int parse_opt(int c, const char *v, void *ud)
     case O_RESUME: a->resume = v; break;
     case O_NO_TIE: a->no_tie = true; break;
     case O_STREAM: a->stream = true; break;
+    case O_PROFILE: a->profile = true; break;
     case O_LAYERS:
         rc = vkt_cli_u32(CMD, "--layers", v, 1, VKT_GPT_MAX_LAYERS, &a->cfg.layers);
         break;
@@ -199,6 +203,7 @@ static int parse(int argc, char **argv, gpt_args *a)
         {"max-steps", required_argument, NULL, O_MAX_STEPS},
         {"resume", required_argument, NULL, O_RESUME},
         {"stream", no_argument, NULL, O_STREAM},
+        {"profile", no_argument, NULL, O_PROFILE},
         VKT_CLI_DEVICE_OPTS,
     };
     int rc = vkt_cli_getopt(CMD, "vkt train --model gpt", argc, argv, opts, &a->dev, parse_opt,
@@ -517,9 +522,8 @@ static vkt_status on_load_checkpoint(vkt_trainer *t, vkt_dict *ckpt, void *ud)
 
 static vkt_status on_train_epoch_start(vkt_trainer *t, void *ud)
 {
-    (void)t;
     lm *l = ud;
-    vkt_cli_clock_start(&l->clock);
+    vkt_cli_clock_start(&l->clock, t);
     return VKT_OK;
 }
 
@@ -606,7 +610,7 @@ int vkt_cli_train_gpt(int argc, char **argv)
     vkt_loader *train_l = NULL, *val_l = NULL;
     vkt_model *m = NULL;
     vkt_trainer *trainer = NULL;
-    lm l = {0};
+    lm l = {.clock = {.profile = a.profile}};
     size_t n_train = 0;
 
     if (a.resume) {
@@ -777,6 +781,9 @@ int vkt_cli_train_gpt(int argc, char **argv)
            "compiles the shaders)\n",
            (unsigned long long)l.timed_tokens, l.clock.train_time,
            l.timed_tokens ? (double)l.timed_tokens / l.clock.train_time : 0.0);
+    if (a.profile && vkt_cli_profile_print(CMD, dev, &l.clock, stdout)) {
+        goto cleanup;
+    }
     /* parameters, gradients and AdamW's two moments: four f32 per parameter */
     double state_b = 16.0 * (double)params;
     double data_b = vkt_loader_on_device(train_l)

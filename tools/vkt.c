@@ -7,7 +7,8 @@
  *   vkt generate [...]               text from a GPT checkpoint (tools/generate.c)
  *   vkt test / predict [...]         evaluate a checkpoint on the test split (tools/eval.c)
  *   vkt selftest [--device D] [OP]   check every op against its CPU reference on a device
- *   vkt bench matmul [...]           GFLOP/s of the matmul kernels
+ *   vkt bench matmul [...]           GFLOP/s of the matmul kernels, and % of the peak
+ *   vkt bench peak [...]             the device's measured fp32 FMA peak
  *
  * Exit codes: 0 success, 2 a usage error (bad option or value), 1 anything else (data, device,
  * runtime). Options are parsed with getopt_long, so "--opt value" and "--opt=value" both work.
@@ -37,8 +38,12 @@ static int usage(FILE *f)
             "                              write the test split's predictions as CSV\n"
             "  selftest [--device D] [OP]  run every op and reduction check against its CPU\n"
             "                              reference (OP: a family or op name substring)\n"
-            "  bench matmul [--device D] [--sizes N,N,...] [--repeat R]\n"
-            "                              matmul GFLOP/s for square and MLP-shaped sizes\n"
+            "  bench matmul [--device D] [--sizes N,N,...] [--repeat R] [--variant V] [--csv]\n"
+            "                              matmul GFLOP/s for square, MLP- and CNN-shaped sizes,\n"
+            "                              and as %% of the measured peak (V: all, auto, tiled,\n"
+            "                              regblock; sizes S, MxNxK[:AB|AtB|ABt|AtBt], BxMxNxK)\n"
+            "  bench peak [--device D] [--repeat R] [--csv]\n"
+            "                              the device's fp32 peak, measured with an FMA loop\n"
             "\n"
             "options:\n"
             "  --device D   device index or name substring (default: VKT_DEVICE, else the\n"
@@ -190,20 +195,23 @@ static int cmd_bench(int argc, char **argv)
     bool validation = false;
     argc = vkt_cli_device_args(argc, argv, &select, &validation);
     if (argc < 2) {
-        fprintf(stderr, "vkt bench: which benchmark? (matmul)\n");
+        fprintf(stderr, "vkt bench: which benchmark? (matmul, peak)\n");
         return 2;
     }
-    if (strcmp(argv[1], "matmul") == 0) {
-        vkt_device *dev = vkt_cli_open_device(select, validation);
-        if (!dev) {
-            return 1;
-        }
-        int rc = vkt_cli_bench_matmul(dev, argc - 2, argv + 2);
-        vkt_device_destroy(dev);
-        return rc;
+    int (*run)(vkt_device *, int, char **) = strcmp(argv[1], "matmul") == 0 ? vkt_cli_bench_matmul
+                                             : strcmp(argv[1], "peak") == 0 ? vkt_cli_bench_peak
+                                                                            : NULL;
+    if (!run) {
+        fprintf(stderr, "vkt bench: unknown benchmark '%s' (matmul, peak)\n", argv[1]);
+        return 2;
     }
-    fprintf(stderr, "vkt bench: unknown benchmark '%s' (matmul)\n", argv[1]);
-    return 2;
+    vkt_device *dev = vkt_cli_open_device(select, validation);
+    if (!dev) {
+        return 1;
+    }
+    int rc = run(dev, argc - 1, argv + 1);
+    vkt_device_destroy(dev);
+    return rc;
 }
 
 int main(int argc, char **argv)

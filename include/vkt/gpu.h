@@ -73,6 +73,8 @@ typedef struct vkt_device_info {
     uint64_t heap_size[VKT_MAX_HEAPS];
     bool heap_device_local[VKT_MAX_HEAPS];
     bool is_default;               /* the device vkt_device_create picks with an empty desc */
+    uint32_t timestamp_valid_bits; /* of the compute queue family; 0: no timestamp queries */
+    float timestamp_period;        /* nanoseconds per timestamp tick */
     bool usable;                   /* Vulkan 1.2+, a compute queue and timeline semaphores */
 } vkt_device_info;
 
@@ -136,6 +138,55 @@ VKT_API void vkt_device_get_stats(const vkt_device *dev, vkt_device_stats *out);
 VKT_API void vkt_device_reset_stats(vkt_device *dev);
 
 VKT_API const char *vkt_device_type_name(vkt_device_type t);
+
+/*
+ * Profiling (docs/profiling.md). Between vkt_device_profile_begin and _end every recorded
+ * dispatch, fill and copy is counted and, where the queue has timestamp queries, timed on the
+ * device (a timestamp before and after each command); the times are read back once the command
+ * buffer has finished. Off by default; when off, recording does nothing extra.
+ */
+typedef struct vkt_profile_kernel {
+    const char *name;   /* the shader's name, or "fill", "copy", "upload", "download" */
+    uint64_t calls;
+    double device_ms;   /* summed over the calls; 0 without timestamps */
+} vkt_profile_kernel;
+
+typedef struct vkt_profile {
+    bool timestamps;            /* device times were measured (timestamp_valid_bits > 0) */
+    uint64_t dispatches;
+    uint64_t barriers;          /* every vkCmdPipelineBarrier, readback barriers included */
+    uint64_t fills, copies;     /* device-side fills and copies */
+    uint64_t uploads, downloads; /* staging copies (one per staging chunk) */
+    uint64_t submits;
+    uint64_t waits;             /* times the host blocked on the device (reads, finish, reusing
+                                   a command buffer still in flight, memory reuse) */
+    double wait_ms;             /* wall time of those waits */
+    uint64_t blocks;            /* device memory blocks allocated (vkAllocateMemory) */
+    double host_record_us;      /* CPU time of the recording thread in vkt's recording calls
+                                   (dispatch, fill, copy, upload, download), pipeline lookup
+                                   and creation excluded */
+    double compile_ms;          /* host time creating pipelines (a kernel variant's first use) */
+    double wall_ms;             /* host time between begin and end, summed over the windows
+                                   (compile_ms included) */
+    double device_busy_ms;      /* per command buffer, first to last timestamp, summed */
+    double device_timed_ms;     /* the kernels' device_ms summed */
+    uint32_t kernel_count;      /* kernels with at least one call */
+} vkt_profile;
+
+/** Starts (or resumes) collecting; the totals accumulate until vkt_device_profile_reset. */
+VKT_API vkt_status vkt_device_profile_begin(vkt_device *dev);
+/** Stops collecting: waits for the device (vkt_device_finish), so that the window's work is
+ * timed and its wall time includes it. */
+VKT_API vkt_status vkt_device_profile_end(vkt_device *dev);
+/** Waits for the device and zeroes the totals; collection stays on or off as it was. */
+VKT_API vkt_status vkt_device_profile_reset(vkt_device *dev);
+/**
+ * The totals into *out, and up to `max` kernels into `kernels` (may be NULL with max 0), the
+ * most device time first (then the most calls). Waits for the device first if timed commands
+ * are still in flight.
+ */
+VKT_API vkt_status vkt_device_profile_read(vkt_device *dev, vkt_profile *out,
+                                           vkt_profile_kernel *kernels, uint32_t max);
 
 #ifdef __cplusplus
 }

@@ -27,6 +27,7 @@ static const family families[] = {
     {"conv", vkt__check_conv},
     {"embedding", vkt__check_embedding},
     {"attention", vkt__check_attention},
+    {"peak", vkt__check_peak},
     {"grad", vkt__check_grad}, /* finite differences; keep last: it uses every family */
 };
 

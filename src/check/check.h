@@ -105,5 +105,6 @@ void vkt__check_norm(vkt__check_ctx *c);
 void vkt__check_conv(vkt__check_ctx *c);
 void vkt__check_embedding(vkt__check_ctx *c);
 void vkt__check_attention(vkt__check_ctx *c);
+void vkt__check_peak(vkt__check_ctx *c);
 
 #endif

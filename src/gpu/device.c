@@ -163,7 +163,9 @@ static vkt_status create_instance(bool validation, vkt_device *dev, VkInstance *
 
 /* ---- probe ----------------------------------------------------------------------------------- */
 
-static int find_compute_family(VkPhysicalDevice pd)
+/* The queue family vkt_device_create opens, and (when bits is not NULL) its
+ * timestampValidBits. */
+static int find_compute_family_bits(VkPhysicalDevice pd, uint32_t *bits)
 {
     uint32_t n = 0;
     vkGetPhysicalDeviceQueueFamilyProperties(pd, &n, NULL);
@@ -176,14 +178,20 @@ static int find_compute_family(VkPhysicalDevice pd)
             continue;
         }
         if (!(props[i].queueFlags & VK_QUEUE_GRAPHICS_BIT)) {
-            return (int)i; /* a compute-only family: what ggml and RADV prefer */
+            any = (int)i; /* a compute-only family: what ggml and RADV prefer */
+            break;
         }
         if (any < 0) {
             any = (int)i;
         }
     }
+    if (bits) {
+        *bits = any >= 0 ? props[any].timestampValidBits : 0;
+    }
     return any;
 }
+
+static int find_compute_family(VkPhysicalDevice pd) { return find_compute_family_bits(pd, NULL); }
 
 static void copy_str(char *dst, size_t n, const char *src)
 {
@@ -292,6 +300,8 @@ void vkt__probe(VkPhysicalDevice pd, uint32_t index, vkt_device_info *info)
     info->max_push_constants_size = lim->maxPushConstantsSize;
     info->fp16 = v12 && f12.shaderFloat16;
     info->timeline_semaphore = v12 && f12.timelineSemaphore;
+    find_compute_family_bits(pd, &info->timestamp_valid_bits);
+    info->timestamp_period = lim->timestampPeriod;
 
     VkPhysicalDeviceMemoryProperties mp;
     vkGetPhysicalDeviceMemoryProperties(pd, &mp);
@@ -564,6 +574,7 @@ vkt_status vkt__device_init_common(vkt_device *dev, const vkt_device_desc *desc)
     if (s != VKT_OK) {
         return s;
     }
+    vkt__prof_init(dev);
     s = vkt__pipelines_init(dev);
     if (s != VKT_OK) {
         return s;
@@ -659,6 +670,7 @@ void vkt_device_destroy(vkt_device *dev)
             dev->vk.vkDeviceWaitIdle(dev->device); /* teardown only; finish() already waited */
         }
         vkt__pipelines_finish(dev);
+        vkt__prof_finish(dev);
         vkt__frames_finish(dev);
         vkt__memory_finish(dev);
         if (!dev->adopted) {

@@ -54,6 +54,43 @@ typedef struct vkt__retired {
     uint64_t value;
 } vkt__retired;
 
+/* The timestamp queries of a command buffer's timed commands (profile.c): command n writes
+ * queries 2n and 2n+1, VKT__PROF_POOL_QUERIES to a pool. */
+#define VKT__PROF_POOL_QUERIES 256u
+typedef struct vkt__frame_prof {
+    VkQueryPool *pools;
+    uint32_t pool_count, pool_cap;
+    uint32_t pools_reset;  /* pools reset so far in the current recording */
+    uint32_t *kinds;       /* what the n-th timed command was (vkt__prof_kind) */
+    uint32_t count, kinds_cap;
+} vkt__frame_prof;
+
+/* What a profiled command is: a shader id, or one of the transfers. */
+enum {
+    VKT__PROF_FILL = VKT__SHADER_COUNT,
+    VKT__PROF_COPY,
+    VKT__PROF_UPLOAD,
+    VKT__PROF_DOWNLOAD,
+    VKT__PROF_KINDS
+};
+
+typedef struct vkt__profile {
+    bool on;
+    bool timestamps;       /* the queue family has timestamp queries */
+    uint64_t valid_mask;   /* of timestampValidBits */
+    double period_ns;
+    uint64_t calls[VKT__PROF_KINDS];
+    uint64_t device_ticks[VKT__PROF_KINDS];
+    uint64_t busy_ticks;
+    uint64_t dispatches, barriers, fills, copies, uploads, downloads, submits;
+    uint64_t waits, blocks;
+    double record_s;       /* thread CPU time in recording calls */
+    double wait_s;         /* wall time blocked in vkt__wait_value */
+    double compile_s;      /* wall time creating pipelines */
+    double wall_s;         /* closed windows */
+    double window_t0;      /* the open window's start */
+} vkt__profile;
+
 typedef struct vkt__frame {
     VkCommandPool pool;
     VkCommandBuffer cmd;
@@ -65,6 +102,7 @@ typedef struct vkt__frame {
     VkDeviceSize staging_used;
     uint64_t value;        /* timeline value signalled by this frame's last submit */
     bool recording;
+    vkt__frame_prof prof;
 } vkt__frame;
 
 typedef struct vkt__pipeline {
@@ -117,6 +155,7 @@ struct vkt_device {
     vkt__alloc *dummy_alloc;
 
     vkt_device_stats stats;
+    vkt__profile prof;
 
     struct vkt__tensor_state *tensor_state;
     void (*tensor_state_destroy)(struct vkt__tensor_state *);
@@ -131,6 +170,19 @@ vkt_status vkt__wait_value(vkt_device *dev, uint64_t value, bool throttle);
 uint64_t vkt__completed_value(vkt_device *dev);
 /* The timeline value that the currently recording work will signal. */
 uint64_t vkt__pending_value(vkt_device *dev);
+
+/* profile.c: recorder.c's hooks; the recorder calls them only while dev->prof.on, except
+ * vkt__prof_frame_start, which collects what a frame timed while profiling was on. */
+void vkt__prof_init(vkt_device *dev);
+/* The calling thread's CPU time, seconds. */
+double vkt__prof_cpu_now(void);
+void vkt__prof_finish(vkt_device *dev);
+/* After the frame's previous submit has finished, before it records again: adds its times. */
+vkt_status vkt__prof_frame_start(vkt_device *dev, vkt__frame *f);
+/* A timestamp before a command (resetting a query pool first if this recording has not). */
+vkt_status vkt__prof_before(vkt_device *dev, vkt__frame *f);
+/* A timestamp after it, and its call counted under `kind` (a shader id or VKT__PROF_*). */
+void vkt__prof_after(vkt_device *dev, vkt__frame *f, uint32_t kind);
 
 /* memory.c */
 void vkt__memory_collect(vkt_device *dev);   /* return retired ranges whose work finished */

@@ -65,6 +65,9 @@ static vkt_status new_block(vkt_device *dev, VkDeviceSize size, bool dedicated, 
         .memoryTypeIndex = type,
     };
     r = dev->vk.vkAllocateMemory(dev->device, &mai, NULL, &b->memory);
+    if (dev->prof.on) {
+        dev->prof.blocks++;
+    }
     if (r == VK_SUCCESS) {
         r = dev->vk.vkBindBufferMemory(dev->device, b->buffer, b->memory, 0);
         if (r != VK_SUCCESS) {

@@ -78,6 +78,7 @@ vkt_status vkt__pipeline_get(vkt_device *dev, vkt__shader_id shader, const uint3
         }
     }
     const vkt__shader *sh = &vkt__shaders[shader];
+    double t0 = dev->prof.on ? vkt__now() : 0.0;
     if (!dev->modules[shader]) {
         VkShaderModuleCreateInfo mci = {
             .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
@@ -133,6 +134,9 @@ vkt_status vkt__pipeline_get(vkt_device *dev, vkt__shader_id shader, const uint3
     memcpy(p->spec, spec, spec_count * sizeof *spec);
     dev->pipeline_count++;
     dev->stats.pipelines_created++;
+    if (dev->prof.on) {
+        dev->prof.compile_s += vkt__now() - t0;
+    }
     *out = p->pipeline;
     return VKT_OK;
 }

@@ -12,6 +12,10 @@
  * ggml-vulkan uses; on buffers a global barrier costs the same as a buffer barrier on current
  * drivers). The pending list survives submits: a barrier's first scope covers all earlier
  * submissions on the queue, so work split over command buffers stays ordered.
+ *
+ * While the device profile is on (profile.c), each command is bracketed by the profile's
+ * timestamps and the entry points of gpu_internal.h time their own host work; when it is off
+ * the only cost is one test of dev->prof.on per command.
  */
 #include <string.h>
 
@@ -51,7 +55,12 @@ vkt_status vkt__wait_value(vkt_device *dev, uint64_t value, bool throttle)
     } else {
         dev->stats.host_waits++;
     }
+    double t0 = dev->prof.on ? vkt__now() : 0.0;
     VkResult r = dev->vk.vkWaitSemaphores(dev->device, &wi, UINT64_MAX);
+    if (dev->prof.on) {
+        dev->prof.waits++;
+        dev->prof.wait_s += vkt__now() - t0;
+    }
     if (r != VK_SUCCESS) {
         return vkt__vk_error(r, "waiting for the device (vkWaitSemaphores)");
     }
@@ -192,6 +201,10 @@ static vkt_status begin(vkt_device *dev, vkt__frame **out)
             return s;
         }
         vkt__memory_collect(dev);
+        s = vkt__prof_frame_start(dev, f);
+        if (s != VKT_OK) {
+            return s;
+        }
         VkResult r = dev->vk.vkResetCommandPool(dev->device, f->pool, 0);
         if (r != VK_SUCCESS) {
             return vkt__vk_error(r, "vkResetCommandPool");
@@ -247,6 +260,9 @@ vkt_status vkt_device_flush(vkt_device *dev)
     dev->submitted = value;
     f->value = value;
     dev->stats.submits++;
+    if (dev->prof.on) {
+        dev->prof.submits++;
+    }
     dev->frame = (dev->frame + 1) % VKT__FRAMES;
     return VKT_OK;
 }
@@ -295,6 +311,9 @@ static void barrier(vkt_device *dev, vkt__frame *f)
         VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
     dev->vk.vkCmdPipelineBarrier(f->cmd, stages, stages, 0, 1, &mb, 0, NULL, 0, NULL);
     dev->stats.barriers++;
+    if (dev->prof.on) {
+        dev->prof.barriers++;
+    }
     dev->pending_count = 0;
 }
 
@@ -355,16 +374,23 @@ static vkt_status alloc_set(vkt_device *dev, vkt__frame *f, VkDescriptorSet *set
 /* A binding's offset within its VkBuffer. */
 static VkDeviceSize abs_offset(const vkt__binding *b) { return b->alloc->offset + b->offset; }
 
-vkt_status vkt__dispatch(vkt_device *dev, const vkt__dispatch_desc *d)
+/* The profile's timestamps around a command, while it is on (profile.c). */
+static vkt_status timed_begin(vkt_device *dev, vkt__frame *f)
 {
-    VKT__ASSERT(d->push_size <= VKT__PUSH_MAX);
-    VkPipeline pipe;
-    vkt_status s = vkt__pipeline_get(dev, d->shader, d->spec, d->spec_count, &pipe);
-    if (s != VKT_OK) {
-        return s;
+    return dev->prof.on ? vkt__prof_before(dev, f) : VKT_OK;
+}
+
+static void timed_end(vkt_device *dev, vkt__frame *f, uint32_t kind)
+{
+    if (dev->prof.on) {
+        vkt__prof_after(dev, f, kind);
     }
+}
+
+static vkt_status record_dispatch(vkt_device *dev, const vkt__dispatch_desc *d, VkPipeline pipe)
+{
     vkt__frame *f = NULL;
-    s = begin(dev, &f);
+    vkt_status s = begin(dev, &f);
     if (s != VKT_OK) {
         return s;
     }
@@ -406,7 +432,12 @@ vkt_status vkt__dispatch(vkt_device *dev, const vkt__dispatch_desc *d)
     }
     uint32_t gx = VKT__DEF(d->groups[0], 1u), gy = VKT__DEF(d->groups[1], 1u),
              gz = VKT__DEF(d->groups[2], 1u);
+    s = timed_begin(dev, f);
+    if (s != VKT_OK) {
+        return s;
+    }
     dev->vk.vkCmdDispatch(f->cmd, gx, gy, gz);
+    timed_end(dev, f, (uint32_t)d->shader);
     dev->stats.dispatches++;
     for (int i = 0; i < VKT__MAX_BINDINGS; i++) {
         const vkt__binding *b = &d->bindings[i];
@@ -432,7 +463,12 @@ static vkt_status fill_buffer(vkt_device *dev, VkBuffer buf, VkDeviceSize offset
     if (hazard(dev, buf, offset, size, VKT__WRITE)) {
         barrier(dev, f);
     }
+    s = timed_begin(dev, f);
+    if (s != VKT_OK) {
+        return s;
+    }
     dev->vk.vkCmdFillBuffer(f->cmd, buf, offset, size, word);
+    timed_end(dev, f, VKT__PROF_FILL);
     dev->stats.transfers++;
     return track(dev, buf, offset, size, VKT__WRITE);
 }
@@ -449,7 +485,12 @@ static vkt_status copy_buffer(vkt_device *dev, VkBuffer src, VkDeviceSize src_of
         barrier(dev, f);
     }
     VkBufferCopy region = {src_off, dst_off, size};
+    s = timed_begin(dev, f);
+    if (s != VKT_OK) {
+        return s;
+    }
     dev->vk.vkCmdCopyBuffer(f->cmd, src, dst, 1, &region);
+    timed_end(dev, f, VKT__PROF_COPY);
     dev->stats.transfers++;
     s = track(dev, src, src_off, size, VKT__READ);
     return s == VKT_OK ? track(dev, dst, dst_off, size, VKT__WRITE) : s;
@@ -494,7 +535,12 @@ static vkt_status upload_buffer(vkt_device *dev, VkBuffer dst, VkDeviceSize dst_
             barrier(dev, f);
         }
         VkBufferCopy region = {f->staging_used, dst_off, n};
+        s = timed_begin(dev, f);
+        if (s != VKT_OK) {
+            return s;
+        }
         dev->vk.vkCmdCopyBuffer(f->cmd, f->staging, dst, 1, &region);
+        timed_end(dev, f, VKT__PROF_UPLOAD);
         dev->stats.transfers++;
         s = track(dev, dst, dst_off, n, VKT__WRITE);
         if (s != VKT_OK) {
@@ -526,7 +572,12 @@ static vkt_status download_buffer(vkt_device *dev, VkBuffer src, VkDeviceSize sr
             barrier(dev, f);
         }
         VkBufferCopy region = {src_off, at, n};
+        s = timed_begin(dev, f);
+        if (s != VKT_OK) {
+            return s;
+        }
         dev->vk.vkCmdCopyBuffer(f->cmd, src, f->staging, 1, &region);
+        timed_end(dev, f, VKT__PROF_DOWNLOAD);
         dev->stats.transfers++;
         s = track(dev, src, src_off, n, VKT__READ);
         if (s != VKT_OK) {
@@ -539,6 +590,9 @@ static vkt_status download_buffer(vkt_device *dev, VkBuffer src, VkDeviceSize sr
         };
         dev->vk.vkCmdPipelineBarrier(f->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT,
                                      VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
+        if (dev->prof.on) {
+            dev->prof.barriers++;
+        }
         f->staging_used = VKT__ALIGN_UP(at + n, 16);
         s = vkt_device_flush(dev);
         if (s == VKT_OK) {
@@ -567,24 +621,53 @@ vkt__binding vkt__subrange(vkt__binding b, uint64_t offset, uint64_t size)
     return b;
 }
 
+/* The host cost of one recording call while profiling: the calling thread's CPU time, not wall
+ * time, so that neither blocking waits nor, on a CPU device, the device's own threads sharing the
+ * cores count as recording. */
+static double mark(const vkt_device *dev) { return dev->prof.on ? vkt__prof_cpu_now() : -1.0; }
+
+static vkt_status done(vkt_device *dev, double t0, vkt_status s)
+{
+    if (dev->prof.on && t0 >= 0) {
+        dev->prof.record_s += vkt__prof_cpu_now() - t0;
+    }
+    return s;
+}
+
+vkt_status vkt__dispatch(vkt_device *dev, const vkt__dispatch_desc *d)
+{
+    VKT__ASSERT(d->push_size <= VKT__PUSH_MAX);
+    VkPipeline pipe;
+    vkt_status s = vkt__pipeline_get(dev, d->shader, d->spec, d->spec_count, &pipe);
+    if (s != VKT_OK) {
+        return s;
+    }
+    double m = mark(dev);
+    return done(dev, m, record_dispatch(dev, d, pipe));
+}
+
 vkt_status vkt__fill(vkt_device *dev, vkt__binding dst, uint32_t word)
 {
-    return fill_buffer(dev, dst.alloc->buffer, abs_offset(&dst), dst.size, word);
+    double m = mark(dev);
+    return done(dev, m, fill_buffer(dev, dst.alloc->buffer, abs_offset(&dst), dst.size, word));
 }
 
 vkt_status vkt__copy(vkt_device *dev, vkt__binding src, vkt__binding dst)
 {
     VKT__ASSERT(src.size <= dst.size);
-    return copy_buffer(dev, src.alloc->buffer, abs_offset(&src), dst.alloc->buffer,
-                       abs_offset(&dst), src.size);
+    double m = mark(dev);
+    return done(dev, m, copy_buffer(dev, src.alloc->buffer, abs_offset(&src), dst.alloc->buffer,
+                                    abs_offset(&dst), src.size));
 }
 
 vkt_status vkt__upload(vkt_device *dev, vkt__binding dst, const void *src)
 {
-    return upload_buffer(dev, dst.alloc->buffer, abs_offset(&dst), src, dst.size);
+    double m = mark(dev);
+    return done(dev, m, upload_buffer(dev, dst.alloc->buffer, abs_offset(&dst), src, dst.size));
 }
 
 vkt_status vkt__download(vkt_device *dev, vkt__binding src, void *dst)
 {
-    return download_buffer(dev, src.alloc->buffer, abs_offset(&src), dst, src.size);
+    double m = mark(dev);
+    return done(dev, m, download_buffer(dev, src.alloc->buffer, abs_offset(&src), dst, src.size));
 }

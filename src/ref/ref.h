@@ -190,6 +190,11 @@ void vkt__ref_matmul_backward(float *da, float *db, double *da_abs, double *db_a
                               const float *a, const float *b, const float *gout,
                               const vkt__ref_mm *g);
 
+/* ---- the peak FMA kernel (src/ref/ref_peak.c; src/ops/peak_fma.h) ---- */
+/* out[g], g < n: the sum of invocation g's chains after iters · VKT__PEAK_FMA_UNROLL steps of
+ * x = fmaf(x, a, b), in the shader's order */
+void vkt__ref_peak_fma(float *out, int64_t n, uint32_t iters, float a, float b);
+
 /* ---- metrics (src/ref/ref_metrics.c): torchmetrics' update and compute on the host ---- */
 /* The host twin of a vkt_metric: its desc with defaults filled in and its state, counted in 64
  * bits (per class, and as the [target][prediction] confusion matrix) and summed in double. */
