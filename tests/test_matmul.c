@@ -47,9 +47,11 @@ static void variant_follows_the_device_and_can_be_forced(void **state)
     vkt_device *dev = NULL;
     assert_int_equal(vkt_device_create(&(vkt_device_desc){.validation = true}, &dev), VKT_OK);
     vkt__matmul_variant def = vkt__matmul_default_variant(dev);
-    assert_int_equal(def, vkt_device_get_info(dev)->type == VKT_DEVICE_TYPE_CPU
-                              ? VKT__MATMUL_REGBLOCK
-                              : VKT__MATMUL_TILED);
+    const vkt_device_info *info = vkt_device_get_info(dev);
+    vkt__matmul_variant cpu = vkt__device_caps(dev)->texel4 && info->subgroup_shuffle
+                                  ? VKT__MATMUL_TEXEL
+                                  : VKT__MATMUL_REGBLOCK;
+    assert_int_equal(def, info->type == VKT_DEVICE_TYPE_CPU ? cpu : VKT__MATMUL_TILED);
     vkt__matmul_variant other =
         def == VKT__MATMUL_TILED ? VKT__MATMUL_REGBLOCK : VKT__MATMUL_TILED;
 
@@ -84,6 +86,63 @@ static void variant_follows_the_device_and_can_be_forced(void **state)
     vkt_tensor_free(ta);
     vkt_tensor_free(tb);
     vkt_tensor_free(tc);
+    vkt_device_finish(dev);
+    vkt_device_stats st;
+    vkt_device_get_stats(dev, &st);
+    assert_int_equal(st.validation_messages, 0);
+    vkt_device_destroy(dev);
+}
+
+/* The texel kernel really runs where a product's layout fits it (K % 4 == 0, vec4-aligned rows)
+ * and hands the others to the regblock kernel: a fitting product needs a pipeline of its own,
+ * a second one of the same class reuses it, and a product with K % 4 != 0 needs the regblock
+ * kernel's. Results are exact (small integers). Only on devices that read through texels. */
+static void texel_kernel_runs_where_the_layout_fits(void **state)
+{
+    (void)state;
+    vkt_device *dev = NULL;
+    assert_int_equal(vkt_device_create(&(vkt_device_desc){.validation = true}, &dev), VKT_OK);
+    if (vkt__matmul_default_variant(dev) != VKT__MATMUL_TEXEL) {
+        vkt_device_destroy(dev);
+        skip(); /* a GPU, or texels switched off: the texel kernel is not vkt_matmul's choice */
+    }
+    const int64_t shapes[3][3] = {{9, 12, 8}, {13, 40, 16}, {9, 12, 6}}; /* M, N, K */
+    const uint64_t new_pipelines[3] = {1, 0, 1};
+    for (int t = 0; t < 3; t++) {
+        int64_t M = shapes[t][0], N = shapes[t][1], K = shapes[t][2];
+        float *a = malloc(sizeof(float) * (size_t)(M * K));
+        float *b = malloc(sizeof(float) * (size_t)(K * N));
+        float *want = calloc((size_t)(M * N), sizeof(float));
+        float *got = malloc(sizeof(float) * (size_t)(M * N));
+        assert_true(a && b && want && got);
+        for (int64_t i = 0; i < M * K; i++) {
+            a[i] = (float)(i % 5 - 2);
+        }
+        for (int64_t i = 0; i < K * N; i++) {
+            b[i] = (float)(i % 7 - 3);
+        }
+        for (int64_t i = 0; i < M; i++) {
+            for (int64_t j = 0; j < N; j++) {
+                for (int64_t k = 0; k < K; k++) {
+                    want[i * N + j] += a[i * K + k] * b[k * N + j];
+                }
+            }
+        }
+        vkt_scope_begin(dev);
+        vkt_tensor *ta = vkt_tensor_new_2d(dev, VKT_F32, M, K);
+        vkt_tensor *tb = vkt_tensor_new_2d(dev, VKT_F32, K, N);
+        assert_true(ta && tb);
+        assert_int_equal(vkt_tensor_upload(ta, a, sizeof(float) * (size_t)(M * K)), VKT_OK);
+        assert_int_equal(vkt_tensor_upload(tb, b, sizeof(float) * (size_t)(K * N)), VKT_OK);
+        uint64_t before = pipelines_created(dev);
+        vkt_tensor *tc = vkt__matmul_ex(ta, tb, 0, VKT__MATMUL_TEXEL);
+        assert_non_null(tc);
+        assert_int_equal(pipelines_created(dev) - before, new_pipelines[t]);
+        assert_int_equal(vkt_tensor_download(tc, got, sizeof(float) * (size_t)(M * N)), VKT_OK);
+        assert_memory_equal(got, want, sizeof(float) * (size_t)(M * N));
+        vkt_scope_end(dev);
+        free(a), free(b), free(want), free(got);
+    }
     vkt_device_finish(dev);
     vkt_device_stats st;
     vkt_device_get_stats(dev, &st);
@@ -156,8 +215,8 @@ static void accumulate_adds_to_the_output(void **state)
     for (int64_t x = 0; x < M * N; x++) {
         want[x] += c0[x];
     }
-    const vkt__matmul_variant vs[] = {VKT__MATMUL_TILED, VKT__MATMUL_REGBLOCK};
-    for (size_t v = 0; v < 2; v++) {
+    const vkt__matmul_variant vs[] = {VKT__MATMUL_TILED, VKT__MATMUL_REGBLOCK, VKT__MATMUL_TEXEL};
+    for (size_t v = 0; v < VKT__ARRAY_LEN(vs); v++) {
         vkt_scope_begin(test_dev);
         vkt_tensor *ta = tensor_2d(M, K, a), *tb = tensor_2d(K, N, b), *tc = tensor_2d(M, N, c0);
         assert_int_equal(vkt__matmul_into(ta, tb, tc, 0, true, vs[v]), VKT_OK);
@@ -191,8 +250,8 @@ static void backward_through_the_tape(void **state)
         ones_m[i % 5] = 1.0f;
         ones_n[i] = 1.0f;
     }
-    const vkt__matmul_variant vs[] = {VKT__MATMUL_TILED, VKT__MATMUL_REGBLOCK};
-    for (size_t v = 0; v < 2; v++) {
+    const vkt__matmul_variant vs[] = {VKT__MATMUL_TILED, VKT__MATMUL_REGBLOCK, VKT__MATMUL_TEXEL};
+    for (size_t v = 0; v < VKT__ARRAY_LEN(vs); v++) {
         vkt_scope_begin(test_dev);
         vkt_tensor *tx = tensor_2d(M, K, x), *tw = tensor_2d(K, N, w);
         vkt_tensor *l = tensor_2d(1, M, ones_m), *r = tensor_2d(N, 1, ones_n);
@@ -243,8 +302,8 @@ static void results_are_deterministic(void **state)
     for (int64_t x = 0; x < K * N; x++) {
         b[x] = cosf((float)x * 0.37f);
     }
-    const vkt__matmul_variant vs[] = {VKT__MATMUL_TILED, VKT__MATMUL_REGBLOCK};
-    for (size_t v = 0; v < 2; v++) {
+    const vkt__matmul_variant vs[] = {VKT__MATMUL_TILED, VKT__MATMUL_REGBLOCK, VKT__MATMUL_TEXEL};
+    for (size_t v = 0; v < VKT__ARRAY_LEN(vs); v++) {
         vkt_scope_begin(test_dev);
         vkt_tensor *ta = tensor_2d(M, K, a), *tb = tensor_2d(K, N, b);
         fetch(vkt__matmul_ex(ta, tb, 0, vs[v]), r1);
@@ -361,8 +420,8 @@ static void batch_sum_in_groups(void **state)
     free(per);
     /* one batch per group, two (the last group holds one), all five */
     const uint32_t limits[] = {M * N, 2 * M * N + 1, VKT__MATMUL_SUM_TEMP};
-    const vkt__matmul_variant vs[] = {VKT__MATMUL_TILED, VKT__MATMUL_REGBLOCK};
-    for (size_t v = 0; v < 2; v++) {
+    const vkt__matmul_variant vs[] = {VKT__MATMUL_TILED, VKT__MATMUL_REGBLOCK, VKT__MATMUL_TEXEL};
+    for (size_t v = 0; v < VKT__ARRAY_LEN(vs); v++) {
         for (size_t l = 0; l < 3; l++) {
             vkt_scope_begin(test_dev);
             vkt_tensor *ta = vkt_tensor_new(test_dev, VKT_F32, 3, (int64_t[]){BT, K, M});
@@ -413,9 +472,9 @@ static void matmul_matches_torch(void **state)
                                        "shared_b_ta", "shared_a", "shared_a_tt", "attn_qk",
                                        "attn_pv",  "wide"};
     static const char *const what[3] = {"c", "da", "db"};
-    const vkt__matmul_variant vs[] = {VKT__MATMUL_TILED, VKT__MATMUL_REGBLOCK};
+    const vkt__matmul_variant vs[] = {VKT__MATMUL_TILED, VKT__MATMUL_REGBLOCK, VKT__MATMUL_TEXEL};
     double worst[3] = {0};
-    for (size_t v = 0; v < 2; v++) {
+    for (size_t v = 0; v < VKT__ARRAY_LEN(vs); v++) {
         for (size_t i = 0; i < VKT__ARRAY_LEN(cfgs); i++) {
             vkt_scope_begin(test_dev);
             const char *cfg = cfgs[i];
@@ -440,7 +499,7 @@ static void matmul_matches_torch(void **state)
             vkt_scope_end(test_dev);
         }
     }
-    printf("torch.matmul agreement (%zu cases, both kernels): worst relative error c %.3g, "
+    printf("torch.matmul agreement (%zu cases, every kernel): worst relative error c %.3g, "
            "da %.3g, db %.3g\n",
            VKT__ARRAY_LEN(cfgs), worst[0], worst[1], worst[2]);
 }
@@ -450,6 +509,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         VKT_TEST(matmul_matches_reference),
         VKT_TEST(variant_follows_the_device_and_can_be_forced),
+        VKT_TEST(texel_kernel_runs_where_the_layout_fits),
         VKT_TEST(shape_mismatch_is_a_clear_error),
         VKT_TEST(accumulate_adds_to_the_output),
         VKT_TEST(backward_through_the_tape),

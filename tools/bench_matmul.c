@@ -76,7 +76,7 @@ static int bench_usage(void)
 {
     fprintf(stderr, "usage: vkt bench matmul [--sizes S|[Bx]MxNxK[:AB|AtB|ABt|AtBt],...] "
                     "[--repeat N]\n"
-                    "                        [--variant all|auto|tiled|regblock] [--csv]\n");
+                    "                        [--variant all|auto|tiled|regblock|texel] [--csv]\n");
     return 2;
 }
 
@@ -241,7 +241,7 @@ static int on_opt(int c, const char *v, bench_opts *o)
             }
         }
         if (!o->all) {
-            fprintf(stderr, "vkt bench matmul: --variant takes all, auto, tiled or regblock, "
+            fprintf(stderr, "vkt bench matmul: --variant takes all, auto, tiled, regblock or texel, "
                             "not '%s'\n", v);
             return 2;
         }

@@ -172,5 +172,7 @@ int vkt_cli_bench_matmul(vkt_device *dev, int argc, char **argv);
 int vkt_cli_bench_peak(vkt_device *dev, int argc, char **argv);
 /* s as one quoted CSV field ('"' doubled): device names hold commas. */
 void vkt_cli_csv_quoted(FILE *f, const char *s);
+/* `vkt bench loads` (tools/bench_loads.c); argv[0] is "loads". */
+int vkt_cli_bench_loads(vkt_device *dev, int argc, char **argv);
 
 #endif

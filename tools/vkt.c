@@ -9,6 +9,7 @@
  *   vkt selftest [--device D] [OP]   check every op against its CPU reference on a device
  *   vkt bench matmul [...]           GFLOP/s of the matmul kernels, and % of the peak
  *   vkt bench peak [...]             the device's measured fp32 FMA peak
+ *   vkt bench loads [--repeat N]     how fast kernels can read, by path
  *
  * Exit codes: 0 success, 2 a usage error (bad option or value), 1 anything else (data, device,
  * runtime). Options are parsed with getopt_long, so "--opt value" and "--opt=value" both work.
@@ -44,6 +45,9 @@ static int usage(FILE *f)
             "                              regblock; sizes S, MxNxK[:AB|AtB|ABt|AtBt], BxMxNxK)\n"
             "  bench peak [--device D] [--repeat R] [--csv]\n"
             "                              the device's fp32 peak, measured with an FMA loop\n"
+            "  bench loads [--device D] [--repeat R]\n"
+            "                              values per second by load path (storage buffer,\n"
+            "                              texel fetch, subgroup shuffle)\n"
             "\n"
             "options:\n"
             "  --device D   device index or name substring (default: VKT_DEVICE, else the\n"
@@ -195,23 +199,30 @@ static int cmd_bench(int argc, char **argv)
     bool validation = false;
     argc = vkt_cli_device_args(argc, argv, &select, &validation);
     if (argc < 2) {
-        fprintf(stderr, "vkt bench: which benchmark? (matmul, peak)\n");
+        fprintf(stderr, "vkt bench: which benchmark? (matmul, peak, loads)\n");
         return 2;
     }
-    int (*run)(vkt_device *, int, char **) = strcmp(argv[1], "matmul") == 0 ? vkt_cli_bench_matmul
-                                             : strcmp(argv[1], "peak") == 0 ? vkt_cli_bench_peak
-                                                                            : NULL;
-    if (!run) {
-        fprintf(stderr, "vkt bench: unknown benchmark '%s' (matmul, peak)\n", argv[1]);
-        return 2;
+    static const struct {
+        const char *name;
+        int (*run)(vkt_device *, int, char **);
+    } benches[] = {
+        {"matmul", vkt_cli_bench_matmul},
+        {"peak", vkt_cli_bench_peak},
+        {"loads", vkt_cli_bench_loads},
+    };
+    for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++) {
+        if (strcmp(argv[1], benches[i].name) == 0) {
+            vkt_device *dev = vkt_cli_open_device(select, validation);
+            if (!dev) {
+                return 1;
+            }
+            int rc = benches[i].run(dev, argc - 1, argv + 1);
+            vkt_device_destroy(dev);
+            return rc;
+        }
     }
-    vkt_device *dev = vkt_cli_open_device(select, validation);
-    if (!dev) {
-        return 1;
-    }
-    int rc = run(dev, argc - 1, argv + 1);
-    vkt_device_destroy(dev);
-    return rc;
+    fprintf(stderr, "vkt bench: unknown benchmark '%s' (matmul, peak, loads)\n", argv[1]);
+    return 2;
 }
 
 int main(int argc, char **argv)

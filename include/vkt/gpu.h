@@ -17,6 +17,8 @@
  *   VKT_DEVICE=<index|name substring>   choose the device (desc.select wins over it)
  *   VKT_VALIDATION=1                    enable Khronos validation + synchronization validation
  *   VKT_DISABLE_SUBGROUP_ARITH=1        use shared-memory reductions even where subgroups exist
+ *   VKT_DISABLE_TEXEL=1                 read no operand through texel buffers (CPU drivers'
+ *                                       fast path for matmul; docs/performance.md)
  */
 #ifndef VKT_GPU_H
 #define VKT_GPU_H
@@ -61,6 +63,8 @@ typedef struct vkt_device_info {
     uint32_t max_workgroup_size[3];
     uint32_t max_workgroup_count[3];
     uint64_t max_storage_buffer_range; /* the largest tensor one dispatch can bind, bytes */
+    uint32_t max_texel_buffer_elements; /* texels of one buffer view */
+    uint32_t min_texel_buffer_offset_alignment;
     uint64_t max_buffer_size;
     uint64_t max_allocation_size;
     uint32_t max_allocation_count;

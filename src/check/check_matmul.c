@@ -50,7 +50,11 @@ typedef struct mm_case {
  * run inner dimensions past MM_MAX_K (2^17, src/ops/matmul.c), split into accumulating
  * dispatches: K = 300000 in 2-D, and the weight gradient of a shared b over 3 x 50000 rows; the
  * tiled kernel takes the same host-side split, and 300000-long loops of 256 invocations with
- * barriers are slow on lavapipe. */
+ * barriers are slow on lavapipe.
+ * The texel kernel (TM x 4S tiles, vec4 fetches) takes only K % 4 == 0 with vec4-aligned rows;
+ * every other case runs it through its regblock fallback. 63x132x36 (odd M: clamped rows),
+ * 100x68x64 (every form fits), 4x1x1000 (N = 1: clamped columns, scalar stores; ABt only fits),
+ * 1x4x4, 1000x36x8 and the batched 68x65x100 / 12x64x64 cases run the kernel itself. */
 #define MM2(m, n, k) {m, n, k, false, 0, {0, 0}, 0, false}
 #define MM_BATCH(m, n, k, nbd, b0, b1, shared) {m, n, k, false, nbd, {b0, b1}, shared, false}
 static const mm_case cases[] = {
@@ -65,6 +69,11 @@ static const mm_case cases[] = {
     MM2(128, 784, 256),
     MM2(257, 129, 1000),
     MM2(36, 20, 23),
+    MM2(63, 132, 36),
+    MM2(100, 68, 64),
+    MM2(4, 1, 1000),
+    MM2(1, 4, 4),
+    MM2(1000, 36, 8),
     {1, 65537 * 64, 1, true, 0, {0, 0}, 0, false},
     MM_BATCH(3, 65, 63, 1, 1, 0, 0),
     MM_BATCH(63, 65, 100, 1, 3, 0, 0),
@@ -77,12 +86,16 @@ static const mm_case cases[] = {
     MM_BATCH(1, 65, 100, 1, 1, 0, 'a'),
     MM_BATCH(65, 65, 63, 2, 2, 3, 0),
     MM_BATCH(65, 63, 65, 2, 2, 3, 0),
+    MM_BATCH(68, 64, 100, 1, 3, 0, 0),
+    MM_BATCH(12, 64, 64, 2, 2, 3, 'b'),
+    MM_BATCH(64, 12, 64, 1, 3, 0, 'a'),
     {1, 1, 300000, false, 0, {0, 0}, 0, true},
     {50000, 1, 1, false, 1, {3, 0}, 'b', true},
 };
 
 static const char *const forms[4] = {"AB", "AtB", "ABt", "AtBt"};
-static const vkt__matmul_variant variants[] = {VKT__MATMUL_TILED, VKT__MATMUL_REGBLOCK};
+static const vkt__matmul_variant variants[] = {VKT__MATMUL_TILED, VKT__MATMUL_REGBLOCK,
+                                               VKT__MATMUL_TEXEL};
 
 /* max_i |got - want| / scale (scale = sum of |products|, plus |init| when accumulating) */
 static double scaled_err(const float *got, const float *want, const double *abs_sum,

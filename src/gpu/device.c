@@ -293,6 +293,8 @@ void vkt__probe(VkPhysicalDevice pd, uint32_t index, vkt_device_info *info)
         info->max_workgroup_count[i] = lim->maxComputeWorkGroupCount[i];
     }
     info->max_storage_buffer_range = lim->maxStorageBufferRange;
+    info->max_texel_buffer_elements = lim->maxTexelBufferElements;
+    info->min_texel_buffer_offset_alignment = (uint32_t)lim->minTexelBufferOffsetAlignment;
     info->max_allocation_size = p11.maxMemoryAllocationSize;
     info->max_allocation_count = lim->maxMemoryAllocationCount;
     info->max_buffer_size = v13 ? m4.maxBufferSize : p11.maxMemoryAllocationSize;
@@ -518,6 +520,11 @@ static void derive_caps(vkt_device *dev)
     dev->caps.subgroup_arith = dev->info.subgroup_arithmetic;
     dev->caps.cpu_like = dev->info.type == VKT_DEVICE_TYPE_CPU;
     dev->caps.reduce_wg = VKT__MIN(256u, dev->info.max_workgroup_invocations);
+    /* R32G32B32A32_SFLOAT uniform texel buffers are mandatory in Vulkan; a range too large for
+     * one view, or not aligned for one, is read through storage buffers instead. */
+    dev->caps.texel4_max_bytes = (uint64_t)dev->info.max_texel_buffer_elements * 16u;
+    dev->caps.texel_align = VKT__MAX(16u, dev->info.min_texel_buffer_offset_alignment);
+    dev->caps.texel4 = !vkt__env_flag("VKT_DISABLE_TEXEL");
 }
 
 static vkt_status create_logical_device(vkt_device *dev)
@@ -562,7 +569,6 @@ vkt_status vkt__device_init_common(vkt_device *dev, const vkt_device_desc *desc)
     if (s != VKT_OK) {
         return s;
     }
-    derive_caps(dev);
     VkDeviceSize block = VKT__DEF(desc->block_size, (VkDeviceSize)256 << 20);
     dev->block_size = VKT__MIN(block, (VkDeviceSize)dev->info.max_allocation_size);
     dev->staging_size = VKT__ALIGN_UP(VKT__DEF(desc->staging_size, (VkDeviceSize)16 << 20), 256);
@@ -570,6 +576,7 @@ vkt_status vkt__device_init_common(vkt_device *dev, const vkt_device_desc *desc)
     dev->memory_limit = VKT__DEF(desc->memory_limit, dev->mem_props.memoryHeaps[heap].size);
     dev->stats.memory_limit = dev->memory_limit;
     dev->block_size = VKT__MIN(dev->block_size, dev->memory_limit);
+    derive_caps(dev);
     s = vkt__frames_init(dev);
     if (s != VKT_OK) {
         return s;

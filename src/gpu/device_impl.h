@@ -100,6 +100,8 @@ typedef struct vkt__frame {
     VkDeviceMemory staging_mem;
     uint8_t *staging_ptr;
     VkDeviceSize staging_used;
+    VkBufferView *views;   /* texel views of this frame's dispatches, destroyed on reuse */
+    uint32_t view_count, view_cap;
     uint64_t value;        /* timeline value signalled by this frame's last submit */
     bool recording;
     vkt__frame_prof prof;
@@ -146,8 +148,9 @@ struct vkt_device {
     vkt__access *pending;       /* accesses since the last barrier */
     uint32_t pending_count, pending_cap;
 
-    VkDescriptorSetLayout set_layout;
-    VkPipelineLayout pipeline_layout;
+    VkDescriptorSetLayout set_layout;     /* set 0: storage buffers */
+    VkDescriptorSetLayout texel_layout;   /* set 1: VKT__MAX_TEXELS uniform texel buffers */
+    VkPipelineLayout pipeline_layout;     /* both sets: set 1 is bound only when used */
     VkShaderModule modules[VKT__SHADER_COUNT];
     vkt__pipeline *pipelines;
     uint32_t pipeline_count, pipeline_cap;

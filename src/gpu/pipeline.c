@@ -1,6 +1,7 @@
 /*
- * pipeline.c — one descriptor-set layout (VKT__MAX_BINDINGS storage buffers) and one pipeline
- * layout (128 bytes of push constants) shared by every kernel; shader modules and pipelines are
+ * pipeline.c — two descriptor-set layouts (set 0: VKT__MAX_BINDINGS storage buffers; set 1:
+ * VKT__MAX_TEXELS uniform texel buffers, bound only by the dispatches that read through them) and
+ * one pipeline layout (both sets, 128 bytes of push constants) shared by every kernel; shader modules and pipelines are
  * created on first use and cached by (shader, specialization constants). Nothing is compiled at
  * device creation, so start-up stays fast however many kernels the library has.
  */
@@ -28,11 +29,27 @@ vkt_status vkt__pipelines_init(vkt_device *dev)
     if (r != VK_SUCCESS) {
         return vkt__vk_error(r, "vkCreateDescriptorSetLayout");
     }
+    VkDescriptorSetLayoutBinding tb[VKT__MAX_TEXELS];
+    for (uint32_t i = 0; i < VKT__MAX_TEXELS; i++) {
+        tb[i] = (VkDescriptorSetLayoutBinding){
+            .binding = i,
+            .descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER,
+            .descriptorCount = 1,
+            .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
+        };
+    }
+    lci.bindingCount = VKT__MAX_TEXELS;
+    lci.pBindings = tb;
+    r = dev->vk.vkCreateDescriptorSetLayout(dev->device, &lci, NULL, &dev->texel_layout);
+    if (r != VK_SUCCESS) {
+        return vkt__vk_error(r, "vkCreateDescriptorSetLayout (texels)");
+    }
+    VkDescriptorSetLayout sets[2] = {dev->set_layout, dev->texel_layout};
     VkPushConstantRange pcr = {VK_SHADER_STAGE_COMPUTE_BIT, 0, VKT__PUSH_MAX};
     VkPipelineLayoutCreateInfo pci = {
         .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
-        .setLayoutCount = 1,
-        .pSetLayouts = &dev->set_layout,
+        .setLayoutCount = 2,
+        .pSetLayouts = sets,
         .pushConstantRangeCount = 1,
         .pPushConstantRanges = &pcr,
     };
@@ -62,6 +79,9 @@ void vkt__pipelines_finish(vkt_device *dev)
     }
     if (dev->set_layout) {
         dev->vk.vkDestroyDescriptorSetLayout(dev->device, dev->set_layout, NULL);
+    }
+    if (dev->texel_layout) {
+        dev->vk.vkDestroyDescriptorSetLayout(dev->device, dev->texel_layout, NULL);
     }
 }
 

@@ -75,15 +75,16 @@ static vkt_status new_desc_pool(vkt_device *dev, vkt__frame *f)
                    sizeof *f->desc_pools)) {
         return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory for descriptor pools");
     }
-    VkDescriptorPoolSize size = {
-        .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-        .descriptorCount = DESC_POOL_SETS * VKT__MAX_BINDINGS,
+    /* room for DESC_POOL_SETS dispatches, each with a storage-buffer set and a texel set */
+    VkDescriptorPoolSize sizes[2] = {
+        {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, DESC_POOL_SETS * VKT__MAX_BINDINGS},
+        {VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER, DESC_POOL_SETS * VKT__MAX_TEXELS},
     };
     VkDescriptorPoolCreateInfo ci = {
         .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
-        .maxSets = DESC_POOL_SETS,
-        .poolSizeCount = 1,
-        .pPoolSizes = &size,
+        .maxSets = 2 * DESC_POOL_SETS,
+        .poolSizeCount = 2,
+        .pPoolSizes = sizes,
     };
     VkResult r = dev->vk.vkCreateDescriptorPool(dev->device, &ci, NULL,
                                                 &f->desc_pools[f->desc_pool_count]);
@@ -167,10 +168,21 @@ vkt_status vkt__frames_init(vkt_device *dev)
     return VKT_OK;
 }
 
+/* The frame's texel views (its work has completed). */
+static void destroy_views(vkt_device *dev, vkt__frame *f)
+{
+    for (uint32_t i = 0; i < f->view_count; i++) {
+        dev->vk.vkDestroyBufferView(dev->device, f->views[i], NULL);
+    }
+    f->view_count = 0;
+}
+
 void vkt__frames_finish(vkt_device *dev)
 {
     for (int i = 0; i < VKT__FRAMES; i++) {
         vkt__frame *f = &dev->frames[i];
+        destroy_views(dev, f);
+        free(f->views);
         for (uint32_t j = 0; j < f->desc_pool_count; j++) {
             dev->vk.vkDestroyDescriptorPool(dev->device, f->desc_pools[j], NULL);
         }
@@ -213,6 +225,7 @@ static vkt_status begin(vkt_device *dev, vkt__frame **out)
             dev->vk.vkResetDescriptorPool(dev->device, f->desc_pools[j], 0);
         }
         f->desc_pool_current = 0;
+        destroy_views(dev, f);
         f->staging_used = 0;
         VkCommandBufferBeginInfo bi = {
             .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
@@ -345,7 +358,8 @@ void vkt__groups_2d(uint64_t groups, uint32_t out[3])
     out[2] = 1;
 }
 
-static vkt_status alloc_set(vkt_device *dev, vkt__frame *f, VkDescriptorSet *set)
+static vkt_status alloc_set(vkt_device *dev, vkt__frame *f, VkDescriptorSetLayout layout,
+                            VkDescriptorSet *set)
 {
     for (;;) {
         if (f->desc_pool_current >= f->desc_pool_count) {
@@ -358,7 +372,7 @@ static vkt_status alloc_set(vkt_device *dev, vkt__frame *f, VkDescriptorSet *set
             .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
             .descriptorPool = f->desc_pools[f->desc_pool_current],
             .descriptorSetCount = 1,
-            .pSetLayouts = &dev->set_layout,
+            .pSetLayouts = &layout,
         };
         VkResult r = dev->vk.vkAllocateDescriptorSets(dev->device, &ai, set);
         if (r == VK_SUCCESS) {
@@ -373,6 +387,75 @@ static vkt_status alloc_set(vkt_device *dev, vkt__frame *f, VkDescriptorSet *set
 
 /* A binding's offset within its VkBuffer. */
 static VkDeviceSize abs_offset(const vkt__binding *b) { return b->alloc->offset + b->offset; }
+
+bool vkt__texel_usable(const vkt_device *dev, const vkt__binding *b)
+{
+    const vkt__caps *c = &dev->caps;
+    return c->texel4 && b->alloc && b->size > 0 && b->size % 16 == 0 &&
+           b->size <= c->texel4_max_bytes && abs_offset(b) % c->texel_align == 0;
+}
+
+/* A texel view of exactly `b`, destroyed when the frame is next reused (views are cheap to
+ * make; caching them would need invalidation whenever a range is freed). */
+static vkt_status texel_view(vkt_device *dev, vkt__frame *f, const vkt__binding *b,
+                             VkBufferView *out)
+{
+    VKT__ASSERT(vkt__texel_usable(dev, b));
+    if (!vkt__grow((void **)&f->views, &f->view_cap, f->view_count + 1, sizeof *f->views)) {
+        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory for texel views");
+    }
+    VkBufferViewCreateInfo ci = {
+        .sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO,
+        .buffer = b->alloc->buffer,
+        .format = VK_FORMAT_R32G32B32A32_SFLOAT,
+        .offset = abs_offset(b),
+        .range = b->size,
+    };
+    VkResult r = dev->vk.vkCreateBufferView(dev->device, &ci, NULL, out);
+    if (r != VK_SUCCESS) {
+        return vkt__vk_error(r, "vkCreateBufferView");
+    }
+    f->views[f->view_count++] = *out;
+    return VKT_OK;
+}
+
+/* Allocates, writes and binds set 1 for the dispatch's texel bindings (an unused slot repeats
+ * the first one: every descriptor of a bound set must be valid). */
+static vkt_status bind_texels(vkt_device *dev, vkt__frame *f, const vkt__dispatch_desc *d)
+{
+    VkBufferView views[VKT__MAX_TEXELS];
+    vkt_status s = VKT_OK;
+    for (int i = 0; i < VKT__MAX_TEXELS && s == VKT_OK; i++) {
+        if (d->texels[i].alloc) {
+            s = texel_view(dev, f, &d->texels[i], &views[i]);
+        } else {
+            views[i] = views[0];
+        }
+    }
+    if (s != VKT_OK) {
+        return s;
+    }
+    VkDescriptorSet set;
+    s = alloc_set(dev, f, dev->texel_layout, &set);
+    if (s != VKT_OK) {
+        return s;
+    }
+    VkWriteDescriptorSet writes[VKT__MAX_TEXELS];
+    for (int i = 0; i < VKT__MAX_TEXELS; i++) {
+        writes[i] = (VkWriteDescriptorSet){
+            .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+            .dstSet = set,
+            .dstBinding = (uint32_t)i,
+            .descriptorCount = 1,
+            .descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER,
+            .pTexelBufferView = &views[i],
+        };
+    }
+    dev->vk.vkUpdateDescriptorSets(dev->device, VKT__MAX_TEXELS, writes, 0, NULL);
+    dev->vk.vkCmdBindDescriptorSets(f->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, dev->pipeline_layout, 1,
+                                    1, &set, 0, NULL);
+    return VKT_OK;
+}
 
 /* The profile's timestamps around a command, while it is on (profile.c). */
 static vkt_status timed_begin(vkt_device *dev, vkt__frame *f)
@@ -399,11 +482,15 @@ static vkt_status record_dispatch(vkt_device *dev, const vkt__dispatch_desc *d, 
         const vkt__binding *b = &d->bindings[i];
         need_barrier = b->alloc && hazard(dev, b->alloc->buffer, abs_offset(b), b->size, b->access);
     }
+    for (int i = 0; i < VKT__MAX_TEXELS && !need_barrier; i++) {
+        const vkt__binding *b = &d->texels[i];
+        need_barrier = b->alloc && hazard(dev, b->alloc->buffer, abs_offset(b), b->size, VKT__READ);
+    }
     if (need_barrier) {
         barrier(dev, f);
     }
     VkDescriptorSet set;
-    s = alloc_set(dev, f, &set);
+    s = alloc_set(dev, f, dev->set_layout, &set);
     if (s != VKT_OK) {
         return s;
     }
@@ -426,6 +513,12 @@ static vkt_status record_dispatch(vkt_device *dev, const vkt__dispatch_desc *d, 
     dev->vk.vkCmdBindPipeline(f->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
     dev->vk.vkCmdBindDescriptorSets(f->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, dev->pipeline_layout, 0,
                                     1, &set, 0, NULL);
+    if (d->texels[0].alloc) {
+        s = bind_texels(dev, f, d);
+        if (s != VKT_OK) {
+            return s;
+        }
+    }
     if (d->push_size > 0) {
         dev->vk.vkCmdPushConstants(f->cmd, dev->pipeline_layout, VK_SHADER_STAGE_COMPUTE_BIT, 0,
                                    d->push_size, d->push);
@@ -443,6 +536,15 @@ static vkt_status record_dispatch(vkt_device *dev, const vkt__dispatch_desc *d, 
         const vkt__binding *b = &d->bindings[i];
         if (b->alloc) {
             s = track(dev, b->alloc->buffer, abs_offset(b), b->size, b->access);
+            if (s != VKT_OK) {
+                return s;
+            }
+        }
+    }
+    for (int i = 0; i < VKT__MAX_TEXELS; i++) {
+        const vkt__binding *b = &d->texels[i];
+        if (b->alloc) {
+            s = track(dev, b->alloc->buffer, abs_offset(b), b->size, VKT__READ);
             if (s != VKT_OK) {
                 return s;
             }

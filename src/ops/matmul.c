@@ -4,10 +4,11 @@
  * ((..., M, K) · (..., K, N) with equal batch dimensions, or one operand 2-D and shared by every
  * batch), and its backward pass.
  *
- * Shaders: shaders/matmul_tiled.comp (GPU-style shared-memory tiles) and
- * shaders/matmul_regblock.comp (CPU-friendly register blocking), sharing shaders/matmul.glsl.
- * The variant comes from the device's capabilities (cpu_like -> regblock) unless forced through
- * src/ops/matmul.h. Transposes and batches are strides in the push constants: no copies. One
+ * Shaders: shaders/matmul_tiled.comp (GPU-style shared-memory tiles),
+ * shaders/matmul_regblock.comp (CPU-friendly register blocking) and shaders/matmul_texel.comp
+ * (CPU drivers: texel fetches and subgroup shuffles), sharing shaders/matmul.glsl. The variant
+ * comes from the device's capabilities (cpu_like -> texel where the product's layout allows,
+ * regblock otherwise) unless forced through src/ops/matmul.h. Transposes and batches are strides in the push constants: no copies. One
  * dispatch covers every batch (workgroup = batch * tiles + tile, on a 2-D grid past 65535).
  * CPU reference: src/ref/ref_matmul.c. Checks: src/check/check_matmul.c, finite differences in
  * src/check/check_grad.c. Tests: tests/test_matmul.c (PyTorch agreement on
@@ -62,14 +63,29 @@ const char *vkt__matmul_variant_name(vkt__matmul_variant v)
         return "tiled";
     case VKT__MATMUL_REGBLOCK:
         return "regblock";
+    case VKT__MATMUL_TEXEL:
+        return "texel";
     default:
         return "?";
     }
 }
 
+/* The texel kernel's workgroup is one subgroup, exchanging values with shuffles: it needs
+ * shuffles, one fixed subgroup size of at least 4, and blocks viewable as texels. */
+static bool texel_device(const vkt_device *dev)
+{
+    const vkt_device_info *info = vkt_device_get_info(dev);
+    return vkt__device_caps(dev)->texel4 && info->subgroup_shuffle &&
+           info->subgroup_min_size == info->subgroup_max_size && info->subgroup_size >= 4 &&
+           info->subgroup_size <= info->max_workgroup_invocations;
+}
+
 vkt__matmul_variant vkt__matmul_default_variant(const vkt_device *dev)
 {
-    return vkt__device_caps(dev)->cpu_like ? VKT__MATMUL_REGBLOCK : VKT__MATMUL_TILED;
+    if (!vkt__device_caps(dev)->cpu_like) {
+        return VKT__MATMUL_TILED;
+    }
+    return texel_device(dev) ? VKT__MATMUL_TEXEL : VKT__MATMUL_REGBLOCK;
 }
 
 /* Validates the operands (torch.matmul's rules for operands of 2 or more dimensions: equal batch
@@ -231,12 +247,56 @@ static mm_config regblock_config(const vkt_device *dev, const mm_geom *g)
                        best_wx * tn};
 }
 
+/* matmul_texel.comp's A_MODE / B_MODE for one operand (0: the layout does not fit): vec4s along
+ * k (s_k == 1) or along i / j (s_ij == 1, ij % 4 == 0), starting on multiples of 4 floats in
+ * every batch. */
+static uint32_t texel_mode(uint32_t s_k, uint32_t s_ij, uint32_t ij, uint32_t s_b, uint32_t off)
+{
+    if ((s_b | off) % 4 != 0) {
+        return 0;
+    }
+    if (s_k == 1 && s_ij % 4 == 0) {
+        return 1;
+    }
+    if (s_ij == 1 && ij % 4 == 0 && s_k % 4 == 0) {
+        return 2;
+    }
+    return 0;
+}
+
+/* The texel kernel's configuration, or false where the product does not fit it. TM = 16 rows
+ * per tile (8 for M <= 8): on lavapipe 16 beat 8 by 10-40% on the MLP's products and 1024^3,
+ * and 32 (more register spills) was no faster; unrolling k by 8 gained nothing measurable
+ * (docs/performance.md). */
+static bool texel_config(const vkt_device *dev, const mm_geom *g, const vkt__binding *ab,
+                         const vkt__binding *bb, mm_config *cfg)
+{
+    if (!texel_device(dev) || g->K % 4 != 0 || !vkt__texel_usable(dev, ab) ||
+        !vkt__texel_usable(dev, bb)) {
+        return false;
+    }
+    uint32_t am = texel_mode(g->sa_k, g->sa_i, g->M, g->sa_b, g->a_off);
+    uint32_t bm = texel_mode(g->sb_k, g->sb_j, g->N, g->sb_b, g->b_off);
+    if (am == 0 || bm == 0) {
+        return false;
+    }
+    uint32_t s = vkt_device_get_info(dev)->subgroup_size;
+    uint32_t tm = g->M > 8 ? 16 : 8;
+    *cfg = (mm_config){VKT__SHADER_MATMUL_TEXEL, {s, tm, am, bm}, tm, 4 * s};
+    return true;
+}
+
 /* One dispatch: every tile of every batch. */
 static vkt_status mm_dispatch(const vkt_tensor *a, const vkt_tensor *b, vkt_tensor *c,
                               const mm_geom *g, bool accumulate, vkt__matmul_variant v)
 {
     vkt_device *dev = c->dev;
-    mm_config cfg = v == VKT__MATMUL_TILED ? tiled_config(dev, g) : regblock_config(dev, g);
+    vkt__binding ab = vkt__bind(a, VKT__READ), bb = vkt__bind(b, VKT__READ);
+    mm_config cfg;
+    bool texel = v == VKT__MATMUL_TEXEL && texel_config(dev, g, &ab, &bb, &cfg);
+    if (!texel) {
+        cfg = v == VKT__MATMUL_TILED ? tiled_config(dev, g) : regblock_config(dev, g);
+    }
     uint32_t tiles_m = VKT__DIV_UP(g->M, cfg.bm), tiles_n = VKT__DIV_UP(g->N, cfg.bn);
     vkt__pc_matmul pc = {
         .M = g->M,
@@ -257,16 +317,15 @@ static vkt_status mm_dispatch(const vkt_tensor *a, const vkt_tensor *b, vkt_tens
     };
     vkt__dispatch_desc d = {
         .shader = cfg.shader,
-        .spec_count = 6,
+        .spec_count = texel ? 4 : 6,
         .push = &pc,
         .push_size = sizeof pc,
-        .bindings =
-            {
-                vkt__bind(a, VKT__READ),
-                vkt__bind(b, VKT__READ),
-                vkt__bind(c, accumulate ? VKT__RW : VKT__WRITE),
-            },
+        .bindings = {ab, bb, vkt__bind(c, accumulate ? VKT__RW : VKT__WRITE)},
     };
+    if (texel) {
+        d.texels[0] = ab;
+        d.texels[1] = bb;
+    }
     memcpy(d.spec, cfg.spec, sizeof cfg.spec);
     vkt__groups_2d((uint64_t)tiles_m * tiles_n * g->batch, d.groups);
     return vkt__dispatch(dev, &d);

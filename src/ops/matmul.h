@@ -1,12 +1,16 @@
 /*
  * matmul.h — internal entry points of the matmul family, for the checks, the tests and the bench.
  *
- * Two kernels compute C (+)= op(A)·op(B), batched (a batch index in the grid, per-operand batch
+ * Three kernels compute C (+)= op(A)·op(B), batched (a batch index in the grid, per-operand batch
  * strides, 0 for a 2-D operand shared by every batch); vkt_matmul picks one from the device's
- * capabilities (vkt__device_caps(dev)->cpu_like) and these functions let callers force either:
+ * capabilities (vkt__device_caps(dev)) and these functions let callers force one:
  *   VKT__MATMUL_TILED     shaders/matmul_tiled.comp: shared-memory tiles, for GPUs
  *   VKT__MATMUL_REGBLOCK  shaders/matmul_regblock.comp: register blocking, no shared memory, for
  *                         CPU drivers (lavapipe), where per-invocation loads are the bottleneck
+ *   VKT__MATMUL_TEXEL     shaders/matmul_texel.comp: vec4 texel fetches and subgroup shuffles,
+ *                         for CPU drivers; products whose layout it cannot take (K % 4 != 0,
+ *                         unaligned operands, no texel views or shuffles on the device) run on
+ *                         the regblock kernel instead
  * Op and backward: src/ops/matmul.c. Reference: src/ref/ref_matmul.c. Checks:
  * src/check/check_matmul.c. Tests: tests/test_matmul.c. Bench: tools/bench_matmul.c.
  */
@@ -19,10 +23,11 @@ typedef enum vkt__matmul_variant {
     VKT__MATMUL_AUTO = 0, /* chosen from the device's capabilities */
     VKT__MATMUL_TILED,
     VKT__MATMUL_REGBLOCK,
+    VKT__MATMUL_TEXEL,
     VKT__MATMUL_VARIANT_COUNT
 } vkt__matmul_variant;
 
-/* "auto", "tiled" or "regblock". */
+/* "auto", "tiled", "regblock" or "texel". */
 const char *vkt__matmul_variant_name(vkt__matmul_variant v);
 /* The variant vkt_matmul uses on `dev` (never AUTO). */
 vkt__matmul_variant vkt__matmul_default_variant(const vkt_device *dev);

@@ -1,0 +1,123 @@
+#version 450
+// matmul_texel.comp — C (+)= op(A)·op(B) for CPU drivers (lavapipe): operands read through vec4
+// texel fetches, one operand shared across the subgroup with shuffles.
+//
+// Why: on a CPU driver each invocation is one SIMD lane, and a storage-buffer load is a scalar
+// loop over the lanes, while a texel fetch is one vectorised gather of 16 bytes per lane (about
+// 7x the load rate measured on lavapipe; docs/performance.md). What costs is fetches, so each
+// fetched value must feed many FMAs: the workgroup is one subgroup of S lanes; lane l owns the
+// four columns j0 + 4l .. j0 + 4l + 3 of a TM-row tile (TM vec4 accumulators) and fetches them
+// from op(B) itself, while the TM x 4 values of op(A) that every lane needs for four steps of k
+// are fetched once across the lanes (ceil(TM / S) fetches) and handed round with
+// subgroupShuffle at constant lane indices, which the driver compiles to a register permute.
+//
+// Layouts (specialization constants; each vec4 starts on a multiple of 4 floats, checked by the
+// host, and K % 4 == 0):
+//   A_MODE 1: op(A) k-contiguous (sa_k == 1): the fetch of row i gives k0..k0+3;
+//          2: op(A) i-contiguous (sa_i == 1): a fetch gives rows i..i+3 of one k (M % 4 == 0).
+//   B_MODE 1: op(B) k-contiguous (sb_k == 1): one fetch per column gives k0..k0+3;
+//          2: op(B) j-contiguous (sb_j == 1): one fetch per k gives the lane's 4 columns
+//          (N % 4 == 0).
+// Edges: rows and columns past M / N re-read the last valid ones (clamped) and are not stored.
+// Specialization constants: 0 workgroup size (= the subgroup size S), 1 TM (multiple of 4),
+// 2 A_MODE, 3 B_MODE. Bindings: set 1 binding 0 / 1 are texel views of A and B (the same ranges
+// as set 0 bindings 0 / 1, which this kernel does not read); set 0 binding 2 is C. Push constants
+// and strides: matmul.glsl.
+// Dispatch: src/ops/matmul.c. Reference: src/ref/ref_matmul.c. Checks: src/check/check_matmul.c.
+#extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_shuffle : require
+#include "common.glsl"
+#include "matmul.glsl"
+
+layout(constant_id = 1) const uint TM = 8;
+layout(constant_id = 2) const uint A_MODE = 1;
+layout(constant_id = 3) const uint B_MODE = 2;
+
+layout(set = 1, binding = 0) uniform samplerBuffer At;
+layout(set = 1, binding = 1) uniform samplerBuffer Bt;
+layout(set = 0, binding = 2) buffer C4 { vec4 c4[]; };
+
+const uint S = gl_WorkGroupSize.x;
+const uint AF = (TM + S - 1) / S; // fetches of op(A) per four steps of k
+
+// Lane `lane` holds vec4 f = r * S + lane of the A block (f < TM; lanes past it repeat f % TM):
+// A_MODE 1: row f, k0..k0+3; A_MODE 2: rows 4 (f % (TM / 4)) .. +3 at k = k0 + f / (TM / 4).
+vec4 fetch_a(uint a0, uint i0, uint k0, uint r)
+{
+    uint f = (r * S + gl_LocalInvocationID.x) % TM;
+    if (A_MODE == 1) {
+        uint i = min(i0 + f, pc.M - 1);
+        return texelFetch(At, int((a0 + i * pc.sa_i + k0) / 4));
+    }
+    uint g = f % (TM / 4), q = f / (TM / 4);
+    uint i = min(i0 + 4 * g, pc.M - 4);
+    return texelFetch(At, int((a0 + (k0 + q) * pc.sa_k + i) / 4));
+}
+
+// op(A)[i0 + m, k0 + q] from the fetched block (m, q constant after unrolling).
+float a_value(vec4 af[AF], uint m, uint q)
+{
+    uint f = A_MODE == 1 ? m : m / 4 + (TM / 4) * q;
+    uint comp = A_MODE == 1 ? q : m % 4;
+    return subgroupShuffle(af[f / S][comp], f % S);
+}
+
+// bq[q][c] = op(B)[k0 + q, j + c] for the lane's columns j..j+3.
+void fetch_b(uint b0, uint j, uint k0, out vec4 bq[4])
+{
+    if (B_MODE == 1) {
+        vec4 col[4];
+        for (uint c = 0; c < 4; c++) {
+            col[c] = texelFetch(Bt, int((b0 + min(j + c, pc.N - 1) * pc.sb_j + k0) / 4));
+        }
+        for (uint q = 0; q < 4; q++) {
+            bq[q] = vec4(col[0][q], col[1][q], col[2][q], col[3][q]);
+        }
+    } else {
+        uint jj = min(j, pc.N - 4);
+        for (uint q = 0; q < 4; q++) {
+            bq[q] = texelFetch(Bt, int((b0 + (k0 + q) * pc.sb_k + jj) / 4));
+        }
+    }
+}
+
+void main()
+{
+    uint i0, j0, a0, b0, c0;
+    if (!matmul_tile(TM, 4 * S, i0, j0, a0, b0, c0)) {
+        return;
+    }
+    uint j = j0 + 4 * gl_LocalInvocationID.x;
+    vec4 acc[TM];
+    for (uint m = 0; m < TM; m++) {
+        acc[m] = vec4(0.0);
+    }
+    for (uint k0 = 0; k0 < pc.K; k0 += 4) {
+        vec4 af[AF];
+        for (uint r = 0; r < AF; r++) {
+            af[r] = fetch_a(a0, i0, k0, r);
+        }
+        vec4 bq[4];
+        fetch_b(b0, j, k0, bq);
+        for (uint q = 0; q < 4; q++) {
+            for (uint m = 0; m < TM; m++) {
+                acc[m] = fma(vec4(a_value(af, m, q)), bq[q], acc[m]);
+            }
+        }
+    }
+    bool quad = pc.N % 4 == 0 && j + 3 < pc.N; // c0 is a multiple of 4 then
+    for (uint m = 0; m < TM; m++) {
+        uint i = i0 + m;
+        if (i >= pc.M) {
+            break;
+        }
+        if (quad) {
+            uint o = (c0 + i * pc.N + j) / 4;
+            c4[o] = pc.accumulate != 0 ? c4[o] + acc[m] : acc[m];
+        } else {
+            for (uint c = 0; c < 4; c++) {
+                matmul_store(c0, i, j + c, acc[m][c]);
+            }
+        }
+    }
+}
