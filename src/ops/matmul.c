@@ -271,8 +271,9 @@ static uint32_t texel_mode(uint32_t s_k, uint32_t s_ij, uint32_t ij, uint32_t s_
 static bool texel_config(const vkt_device *dev, const mm_geom *g, const vkt__binding *ab,
                          const vkt__binding *bb, mm_config *cfg)
 {
+    /* with K % 4 == 0 and vec4 rows the operands are whole texels: the views cover them */
     if (!texel_device(dev) || g->K % 4 != 0 || !vkt__texel_usable(dev, ab) ||
-        !vkt__texel_usable(dev, bb)) {
+        !vkt__texel_usable(dev, bb) || ab->size % 16 != 0 || bb->size % 16 != 0) {
         return false;
     }
     uint32_t am = texel_mode(g->sa_k, g->sa_i, g->M, g->sa_b, g->a_off);
