@@ -2,6 +2,7 @@
 // softmax_rows_backward.comp — the backward of softmax_rows.comp, one invocation per row:
 // dx[r, j] (+)= scale * y[r, j] * (dy[r, j] - sum_k dy[r, k] y[r, k]); entries beyond a causal
 // row's keys have y = 0 and get 0. At most 2 * len loop iterations per invocation.
+// Without `accumulate` (the gradient's first writer) dx is written, not read.
 // Specialization: 0 = workgroup size. Dispatch: src/ops/softmax.c. Checks: src/check/check_grad.c.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -32,6 +33,9 @@ void main()
     }
     for (uint j = 0u; j < pc.len; j++) {
         float v = j < n ? pc.scale * y[base + j] * (dy[base + j] - dot) : 0.0;
-        dx[base + j] = pc.accumulate != 0u ? dx[base + j] + v : v;
+        if (pc.accumulate != 0u) {
+            v += dx[base + j];
+        }
+        dx[base + j] = v;
     }
 }

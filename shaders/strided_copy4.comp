@@ -42,5 +42,8 @@ void main()
     si += rest * pc.is[first];
     so += rest * pc.os[first];
     vec4 v = texelFetch(Src, int(si));
-    dst[so] = pc.accumulate != 0u ? dst[so] + v : v;
+    if (pc.accumulate != 0u) {
+        v += dst[so];
+    }
+    dst[so] = v;
 }

@@ -89,8 +89,14 @@ vkt_tensor *vkt__softmax_scaled(const vkt_tensor *x, float scale, bool causal)
     return softmax_rows("vkt_attention (unfused)", x, scale, causal);
 }
 
-static vkt_status softmax_rows_backward(vkt__node *n, const vkt_tensor *gout, vkt_tensor *g)
+/* Writes every element of x's gradient: its first writer overwrites it (vkt__grad_first). */
+static vkt_status softmax_rows_backward(vkt__node *n, const vkt_tensor *gout)
 {
+    bool accumulate;
+    vkt_tensor *g = vkt__grad_first(n->in[0], &accumulate);
+    if (!g) {
+        return vkt_last_status();
+    }
     const vkt_tensor *y = n->out;
     int64_t len = y->shape[y->ndim - 1];
     vkt__pc_softmax_rows_backward pc = {
@@ -98,7 +104,7 @@ static vkt_status softmax_rows_backward(vkt__node *n, const vkt_tensor *gout, vk
         .len = (uint32_t)len,
         .scale = n->fparam[0],
         .causal = n->iparam[2] != 0,
-        .accumulate = 1,
+        .accumulate = accumulate,
     };
     vkt__dispatch_desc d = {
         .shader = VKT__SHADER_SOFTMAX_ROWS_BACKWARD,
@@ -107,7 +113,7 @@ static vkt_status softmax_rows_backward(vkt__node *n, const vkt_tensor *gout, vk
         .push = &pc,
         .push_size = sizeof pc,
         .bindings = {vkt__bind(y, VKT__READ), vkt__bind(gout, VKT__READ),
-                     vkt__bind(g, VKT__RW)},
+                     vkt__bind(g, accumulate ? VKT__RW : VKT__WRITE)},
     };
     vkt__groups_2d(VKT__DIV_UP((uint64_t)pc.rows, ROWS_WG), d.groups);
     return vkt__dispatch(y->dev, &d);
@@ -180,12 +186,12 @@ static vkt_status softmax_backward(vkt__node *n, const vkt_tensor *gout, bool lo
     if (!vkt__wants_grad(x)) {
         return VKT_OK;
     }
+    if (n->iparam[1]) {
+        return softmax_rows_backward(n, gout);
+    }
     vkt_tensor *g = vkt__grad_of(x);
     if (!g) {
         return vkt_last_status();
-    }
-    if (n->iparam[1]) {
-        return softmax_rows_backward(n, gout, g);
     }
     int64_t outer, len, inner;
     vkt__axis_split(x, n->iparam[0], &outer, &len, &inner);
