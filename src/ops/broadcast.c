@@ -199,11 +199,13 @@ static vkt_status acc_term(vkt_tensor *in, const vkt_tensor *gout, uint32_t op,
     return s;
 }
 
-/* grad(in) += alpha * gout summed to in's shape. */
+/* grad(in) += alpha * gout summed to in's shape; written by its first writer (vkt__grad_first:
+ * the sum writes every element). */
 static vkt_status acc_sum(vkt_tensor *in, const vkt_tensor *gout, float alpha)
 {
-    vkt_tensor *g = vkt__grad_of(in);
-    return g ? vkt__sum_to_shape_scaled(gout, in->ndim, in->shape, g, alpha, true)
+    bool accumulate;
+    vkt_tensor *g = vkt__grad_first(in, &accumulate);
+    return g ? vkt__sum_to_shape_scaled(gout, in->ndim, in->shape, g, alpha, accumulate)
              : vkt_last_status();
 }
 

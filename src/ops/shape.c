@@ -188,18 +188,20 @@ vkt_tensor *vkt_flatten(const vkt_tensor *x, int start_dim, int end_dim)
     return view_of("vkt_flatten", x, n, s);
 }
 
+/* The copy writes all of x's gradient: its first writer copies (vkt__grad_first). */
 vkt_status vkt__reshape_backward(vkt__node *n, const vkt_tensor *gout)
 {
     vkt_tensor *x = n->in[0];
     if (!vkt__wants_grad(x)) {
         return VKT_OK;
     }
-    vkt_tensor *g = vkt__grad_of(x);
+    bool accumulate;
+    vkt_tensor *g = vkt__grad_first(x, &accumulate);
     if (!g) {
         return vkt_last_status();
     }
     vkt__strided m = {.ndim = 1, .size = {x->numel}, .is = {1}, .os = {1}};
-    return vkt__strided_copy(gout, g, &m, true);
+    return vkt__strided_copy(gout, g, &m, accumulate);
 }
 
 /* ---- range views ----------------------------------------------------------------------------- */
@@ -333,18 +335,20 @@ vkt_tensor *vkt_transpose(const vkt_tensor *x, int d0, int d1)
     return permute_impl("vkt_transpose", x, perm);
 }
 
+/* A permutation writes all of x's gradient: its first writer copies (vkt__grad_first). */
 vkt_status vkt__permute_backward(vkt__node *n, const vkt_tensor *gout)
 {
     vkt_tensor *x = n->in[0];
     if (!vkt__wants_grad(x)) {
         return VKT_OK;
     }
-    vkt_tensor *g = vkt__grad_of(x);
+    bool accumulate;
+    vkt_tensor *g = vkt__grad_first(x, &accumulate);
     if (!g) {
         return vkt_last_status();
     }
     vkt__strided m = permute_map(x, n->lparam);
-    return vkt__strided_copy_back(gout, g, &m, true);
+    return vkt__strided_copy_back(gout, g, &m, accumulate);
 }
 
 /* ---- narrow, slice --------------------------------------------------------------------------- */
