@@ -4,7 +4,8 @@
  *
  * Shaders: shaders/pool2d.comp (forward, one invocation per output element) and
  * pool2d_backward.comp (a gather: one invocation per input element sums the outputs whose window
- * holds it; deterministic, no atomics), both with MODE from shaders/pool_ops.h and the window
+ * holds it; deterministic, no atomics; for max pooling whose windows tile the input, one
+ * invocation per window), both with MODE from shaders/pool_ops.h and the window
  * arithmetic of pool2d.glsl. CPU reference: src/ref/ref_pool.c. Checks: src/check/check_conv.c
  * (device vs reference) and src/check/check_grad.c (finite differences). Tests:
  * tests/test_conv.c. Max pooling saves its argmax (i32, index into the H x W plane, as torch's
@@ -133,6 +134,12 @@ static vkt_status pool_forward(uint32_t mode, const vkt_tensor *x, vkt_tensor *i
 static vkt_status pool_backward(uint32_t mode, const vkt_tensor *dy, const vkt_tensor *idx,
                                 vkt_tensor *dx, const vkt__pc_pool *pc)
 {
+    /* windows that tile the input: one invocation per window (small windows only, so that an
+     * invocation's loop stays short) */
+    bool tiled = mode == POOL_MAX && pc->kh == pc->sh && pc->kw == pc->sw && pc->ph == 0 &&
+                 pc->pw == 0 && pc->h == pc->oh * pc->kh && pc->w == pc->ow * pc->kw &&
+                 pc->kh * pc->kw <= 64;
+    mode = tiled ? POOL_MAX_TILED : mode;
     vkt__dispatch_desc d = {
         .shader = VKT__SHADER_POOL2D_BACKWARD,
         .spec = {POOL_WG, mode},
@@ -142,7 +149,7 @@ static vkt_status pool_backward(uint32_t mode, const vkt_tensor *dy, const vkt_t
         .bindings = {vkt__bind(dy, VKT__READ), idx ? vkt__bind(idx, VKT__READ) : (vkt__binding){0},
                      vkt__bind(dx, VKT__RW)},
     };
-    vkt__elementwise_groups((uint64_t)dx->numel, POOL_WG, d.groups);
+    vkt__elementwise_groups((uint64_t)(tiled ? dy->numel : dx->numel), POOL_WG, d.groups);
     return vkt__dispatch(dx->dev, &d);
 }
 
