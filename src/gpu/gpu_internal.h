@@ -74,6 +74,9 @@ vkt_status vkt__dispatch(vkt_device *dev, const vkt__dispatch_desc *d);
  * (vkt__caps.texel4), and the range is whole texels, starts on the device's texel-view
  * alignment and has no more texels than one view may. */
 bool vkt__texel_usable(const vkt_device *dev, const vkt__binding *b);
+/* `b` as a read-only texel binding where vkt__texel_usable() holds, else an empty binding (for
+ * ops that pick a texel kernel when they can and keep a storage-buffer one for the rest). */
+vkt__binding vkt__texel_or_none(const vkt_device *dev, vkt__binding b);
 
 /* Records a fill of `dst` with a 32-bit word (offset and size multiples of 4). */
 vkt_status vkt__fill(vkt_device *dev, vkt__binding dst, uint32_t word);

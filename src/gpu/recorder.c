@@ -395,6 +395,12 @@ bool vkt__texel_usable(const vkt_device *dev, const vkt__binding *b)
            b->size <= c->texel4_max_bytes && abs_offset(b) % c->texel_align == 0;
 }
 
+vkt__binding vkt__texel_or_none(const vkt_device *dev, vkt__binding b)
+{
+    b.access = VKT__READ;
+    return vkt__texel_usable(dev, &b) ? b : (vkt__binding){0};
+}
+
 /* A texel view of exactly `b`, destroyed when the frame is next reused (views are cheap to
  * make; caching them would need invalidation whenever a range is freed). */
 static vkt_status texel_view(vkt_device *dev, vkt__frame *f, const vkt__binding *b,

@@ -2,7 +2,9 @@
  * batch_norm.c — vkt_batch_norm (torch.nn.functional.batch_norm) and its backward.
  *
  * Shaders: shaders/batch_norm_stats.comp (per-channel statistics, running-stat update),
- * batch_norm_apply.comp, batch_norm_backward_reduce.comp, batch_norm_backward_apply.comp; the
+ * batch_norm_apply.comp, batch_norm_backward_reduce.comp, batch_norm_backward_apply.comp (and
+ * the _texel twins of the two apply kernels, 4 elements per invocation, where S % 4 == 0 and
+ * vkt__texel_usable() takes the ranges); the
  * per-channel sums are in batch_norm_reduce.glsl. CPU reference: src/ref/ref_norm.c. Checks:
  * src/check/check_norm.c (device vs reference and finite differences). Tests: tests/test_norm.c.
  *
@@ -215,6 +217,8 @@ static vkt_status bn_stats(const vkt_tensor *x, vkt_tensor *stats, vkt_tensor *r
     return vkt__dispatch(x->dev, &d);
 }
 
+/* 4 elements per invocation (x read as texels, vec4 stores) where S % 4 == 0 and the ranges allow:
+ * shaders/batch_norm_apply_texel.comp. */
 static vkt_status bn_apply(const vkt_tensor *x, const vkt_tensor *stats, const vkt_tensor *weight,
                            const vkt_tensor *bias, vkt_tensor *y)
 {
@@ -235,7 +239,11 @@ static vkt_status bn_apply(const vkt_tensor *x, const vkt_tensor *stats, const v
                 vkt__bind(y, VKT__WRITE),
             },
     };
-    vkt__elementwise_groups((uint64_t)x->numel, BN_WG, d.groups);
+    d.texels[0] = vkt__texel_or_none(x->dev, d.bindings[0]);
+    bool vec4 = dm.s % 4 == 0 && d.texels[0].alloc && d.bindings[4].offset % 16 == 0;
+    d.shader = vec4 ? VKT__SHADER_BATCH_NORM_APPLY_TEXEL : d.shader;
+    d.texels[0] = vec4 ? d.texels[0] : (vkt__binding){0};
+    vkt__elementwise_groups((uint64_t)x->numel / (vec4 ? 4 : 1), BN_WG, d.groups);
     return vkt__dispatch(x->dev, &d);
 }
 
@@ -306,7 +314,8 @@ static vkt_status bn_backward_reduce(const vkt_tensor *x, const vkt_tensor *dy,
     return vkt__dispatch(x->dev, &d);
 }
 
-/* dx += the input gradient; sums is NULL in eval mode. */
+/* dx += the input gradient; sums is NULL in eval mode. 4 elements per invocation where S % 4 == 0
+ * and the ranges allow (shaders/batch_norm_backward_apply_texel.comp). */
 static vkt_status bn_backward_apply(const vkt_tensor *x, const vkt_tensor *dy,
                                     const vkt_tensor *stats, const vkt_tensor *sums,
                                     const vkt_tensor *weight, vkt_tensor *dx)
@@ -330,7 +339,15 @@ static vkt_status bn_backward_apply(const vkt_tensor *x, const vkt_tensor *dy,
                 vkt__bind(dx, VKT__RW),
             },
     };
-    vkt__elementwise_groups((uint64_t)x->numel, BN_WG, d.groups);
+    d.texels[0] = vkt__texel_or_none(x->dev, d.bindings[0]);
+    d.texels[1] = vkt__texel_or_none(x->dev, d.bindings[1]);
+    bool vec4 = dm.s % 4 == 0 && d.texels[0].alloc && d.texels[1].alloc &&
+                d.bindings[5].offset % 16 == 0;
+    d.shader = vec4 ? VKT__SHADER_BATCH_NORM_BACKWARD_APPLY_TEXEL : d.shader;
+    if (!vec4) {
+        d.texels[0] = d.texels[1] = (vkt__binding){0};
+    }
+    vkt__elementwise_groups((uint64_t)x->numel / (vec4 ? 4 : 1), BN_WG, d.groups);
     return vkt__dispatch(x->dev, &d);
 }
 

@@ -225,13 +225,6 @@ static vkt_status conv_run(vkt_device *dev, vkt__shader_id shader, const uint32_
     return vkt__dispatch(dev, &d);
 }
 
-/* The texel binding of `b` where the device can read it so, else an empty one. */
-static vkt__binding texel_or_none(const vkt_device *dev, vkt__binding b)
-{
-    b.access = VKT__READ;
-    return vkt__texel_usable(dev, &b) ? b : (vkt__binding){0};
-}
-
 /* cols (m, kp) = im2col(x) for the chunk and group of `pc`; 4 columns per invocation where the
  * rows are whole vec4s. */
 static vkt_status conv_im2col(const conv_geom *g, const vkt__pc_conv *pc, const vkt_tensor *x,
@@ -239,7 +232,7 @@ static vkt_status conv_im2col(const conv_geom *g, const vkt__pc_conv *pc, const 
 {
     vkt_device *dev = x->dev;
     vkt__binding b[3] = {vkt__bind(x, VKT__READ), vkt__bind(cols, VKT__WRITE)};
-    vkt__binding xt = texel_or_none(dev, b[0]);
+    vkt__binding xt = vkt__texel_or_none(dev, b[0]);
     uint32_t v = g->kp % 4 == 0 && b[1].offset % 16 == 0 ? 4 : 1;
     return conv_run(dev, xt.alloc ? VKT__SHADER_IM2COL_TEXEL : VKT__SHADER_IM2COL, &v, 1, pc,
                     (uint64_t)pc->batch * g->oh * g->ow * g->kp / v, b, xt);
@@ -255,7 +248,7 @@ static vkt_status conv_epilogue(const conv_geom *g, const vkt__pc_conv *pc, uint
                          bias ? vkt__bind(bias, VKT__READ) : (vkt__binding){0},
                          vkt__bind(dst, VKT__WRITE)};
     int64_t ohw = g->oh * g->ow;
-    vkt__binding st = texel_or_none(dev, b[0]);
+    vkt__binding st = vkt__texel_or_none(dev, b[0]);
     bool block = st.alloc && ohw % 4 == 0 && g->cog % 4 == 0 && b[2].offset % 16 == 0;
     uint64_t n = (uint64_t)(pc->batch * ohw * g->cog) / (block ? 16 : 1);
     return conv_run(dev, block ? VKT__SHADER_CONV_EPILOGUE_BLOCK : VKT__SHADER_CONV_EPILOGUE,
@@ -268,7 +261,7 @@ static vkt_status conv_col2im(const conv_geom *g, const vkt__pc_conv *pc, const 
 {
     vkt_device *dev = dx->dev;
     vkt__binding b[3] = {vkt__bind(dcols, VKT__READ), vkt__bind(dx, VKT__RW)};
-    vkt__binding dt = texel_or_none(dev, b[0]);
+    vkt__binding dt = vkt__texel_or_none(dev, b[0]);
     return conv_run(dev, dt.alloc ? VKT__SHADER_COL2IM_TEXEL : VKT__SHADER_COL2IM, NULL, 0, pc,
                     (uint64_t)pc->batch * g->cg * g->h * g->w, b, dt);
 }
