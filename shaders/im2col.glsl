@@ -11,11 +11,11 @@
 // Each invocation writes V consecutive columns of one row, stepping (c, ky, kx) instead of
 // dividing again per column: integer division by a push constant is a scalar loop per SIMD lane
 // on CPU drivers, and one vec4 store is the fastest store there (docs/performance.md).
-// Specialization constants: 0 workgroup size, 1 V (1, or 4 where k_stride % 4 == 0).
+// Specialization constants: 0 workgroup size, 1 V (1, or a multiple of 4 that divides k_stride).
 // Dispatch: src/ops/conv.c. Reference: vkt__ref_conv2d (src/ref/ref_conv.c).
 // Checks: src/check/check_conv.c. Tests: tests/test_conv.c.
 
-layout(constant_id = 1) const uint V = 1;
+layout(constant_id = 1) const uint V = 4; // 1, or a multiple of 4 that divides k_stride
 
 layout(set = 0, binding = 0) readonly buffer X { float x[]; };
 layout(set = 0, binding = 1) writeonly buffer Cols { float cols[]; };
@@ -52,7 +52,7 @@ void main()
     int y0 = int(oy * pc.sh) - int(pc.ph), x0 = int(ox * pc.sw) - int(pc.pw);
     uint plane = pc.h * pc.w;
     uint base = ((pc.n0 + n) * pc.c_in + pc.c0) * plane;
-    vec4 v = vec4(0.0);
+    float v[V];
     for (uint i = 0; i < V; i++) {
         int iy = y0 + int(ky * pc.dh), ix = x0 + int(kx * pc.dw);
         bool inside = k + i < K && iy >= 0 && iy < int(pc.h) && ix >= 0 && ix < int(pc.w);
@@ -67,9 +67,12 @@ void main()
             }
         }
     }
-    if (V == 4) {
-        cols4[e] = v;
+    uint o = m * pc.k_stride + k;
+    if (V % 4u == 0u) {
+        for (uint j = 0; j < V / 4u; j++) {
+            cols4[o / 4u + j] = vec4(v[4u * j], v[4u * j + 1u], v[4u * j + 2u], v[4u * j + 3u]);
+        }
     } else {
-        cols[m * pc.k_stride + k] = v[0];
+        cols[o] = v[0];
     }
 }

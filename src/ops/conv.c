@@ -225,15 +225,19 @@ static vkt_status conv_run(vkt_device *dev, vkt__shader_id shader, const uint32_
     return vkt__dispatch(dev, &d);
 }
 
-/* cols (m, kp) = im2col(x) for the chunk and group of `pc`; 4 columns per invocation where the
- * rows are whole vec4s. */
+/* cols (m, kp) = im2col(x) for the chunk and group of `pc`. Columns per invocation: the largest
+ * multiple of 4 up to 32 that divides kp (vec4 stores, the divisions of one invocation shared by
+ * its columns), or 1. */
 static vkt_status conv_im2col(const conv_geom *g, const vkt__pc_conv *pc, const vkt_tensor *x,
                               vkt_tensor *cols)
 {
     vkt_device *dev = x->dev;
     vkt__binding b[3] = {vkt__bind(x, VKT__READ), vkt__bind(cols, VKT__WRITE)};
     vkt__binding xt = vkt__texel_or_none(dev, b[0]);
-    uint32_t v = g->kp % 4 == 0 && b[1].offset % 16 == 0 ? 4 : 1;
+    uint32_t v = 1;
+    for (uint32_t c = 32; c >= 4 && v == 1 && b[1].offset % 16 == 0; c -= 4) {
+        v = g->kp % c == 0 ? c : 1;
+    }
     return conv_run(dev, xt.alloc ? VKT__SHADER_IM2COL_TEXEL : VKT__SHADER_IM2COL, &v, 1, pc,
                     (uint64_t)pc->batch * g->oh * g->ow * g->kp / v, b, xt);
 }
@@ -255,15 +259,18 @@ static vkt_status conv_epilogue(const conv_geom *g, const vkt__pc_conv *pc, uint
                     &mode, 1, pc, n, b, block ? st : (vkt__binding){0});
 }
 
-/* dx (+)= col2im(dcols) for the chunk and group of `pc`. */
+/* dx (+)= col2im(dcols) for the chunk and group of `pc`: 4 elements of dx per invocation where
+ * the planes are whole vec4s; stride 1 without divisions. */
 static vkt_status conv_col2im(const conv_geom *g, const vkt__pc_conv *pc, const vkt_tensor *dcols,
                               vkt_tensor *dx)
 {
     vkt_device *dev = dx->dev;
     vkt__binding b[3] = {vkt__bind(dcols, VKT__READ), vkt__bind(dx, VKT__RW)};
     vkt__binding dt = vkt__texel_or_none(dev, b[0]);
-    return conv_run(dev, dt.alloc ? VKT__SHADER_COL2IM_TEXEL : VKT__SHADER_COL2IM, NULL, 0, pc,
-                    (uint64_t)pc->batch * g->cg * g->h * g->w, b, dt);
+    uint32_t spec[2] = {(g->h * g->w) % 4 == 0 && b[1].offset % 16 == 0 ? 4 : 1,
+                        g->sh == 1 && g->sw == 1};
+    return conv_run(dev, dt.alloc ? VKT__SHADER_COL2IM_TEXEL : VKT__SHADER_COL2IM, spec, 2, pc,
+                    (uint64_t)pc->batch * g->cg * g->h * g->w / spec[0], b, dt);
 }
 
 /* Copies a weight between the dense layout (groups of cog rows of k floats) and the bound one
