@@ -3,8 +3,8 @@
  *
  * Shaders: shaders/batch_norm_stats.comp (per-channel statistics, running-stat update),
  * batch_norm_apply.comp, batch_norm_backward_reduce.comp, batch_norm_backward_apply.comp (and
- * the _texel twins of the two apply kernels, 4 elements per invocation, where S % 4 == 0 and
- * vkt__texel_usable() takes the ranges); the
+ * the _texel twins of the two apply kernels, 4 elements per invocation, and of the two
+ * reductions, reading vec4s, where S % 4 == 0 and vkt__texel_usable() takes the ranges); the
  * per-channel sums are in batch_norm_reduce.glsl. CPU reference: src/ref/ref_norm.c. Checks:
  * src/check/check_norm.c (device vs reference and finite differences). Tests: tests/test_norm.c.
  *
@@ -210,6 +210,9 @@ static vkt_status bn_stats(const vkt_tensor *x, vkt_tensor *stats, vkt_tensor *r
             },
     };
     if (p->training) {
+        d.texels[0] = dm.s % 4 == 0 ? vkt__texel_or_none(x->dev, d.bindings[0]) : (vkt__binding){0};
+        d.shader = d.texels[0].alloc ? VKT__SHADER_BATCH_NORM_STATS_TEXEL : d.shader;
+        d.spec_count = d.texels[0].alloc ? 1 : 2;
         vkt__groups_2d(dm.c, d.groups);
     } else {
         vkt__elementwise_groups(dm.c, wg, d.groups);
@@ -310,6 +313,13 @@ static vkt_status bn_backward_reduce(const vkt_tensor *x, const vkt_tensor *dy,
                 vkt__bind(dbias ? dbias : sums, VKT__RW),
             },
     };
+    d.texels[0] = dm.s % 4 == 0 ? vkt__texel_or_none(x->dev, d.bindings[0]) : (vkt__binding){0};
+    d.texels[1] = vkt__texel_or_none(x->dev, d.bindings[1]);
+    if (d.texels[0].alloc && d.texels[1].alloc) {
+        d.shader = VKT__SHADER_BATCH_NORM_BACKWARD_REDUCE_TEXEL;
+    } else {
+        d.texels[0] = d.texels[1] = (vkt__binding){0};
+    }
     vkt__groups_2d(dm.c, d.groups);
     return vkt__dispatch(x->dev, &d);
 }
