@@ -4,7 +4,7 @@
 // binding 0, the range of set 0 binding 0), the channel's parameters loaded once per four
 // elements, one vec4 store. On CPU drivers a fetch is a vectorised gather and a vec4 store the
 // fastest store, where storage-buffer float accesses are scalar loops per lane
-// (docs/performance.md).
+// (docs/shaders.md, texel bindings).
 // Dispatch: src/ops/batch_norm.c. Reference: vkt__ref_batch_norm (src/ref/ref_norm.c).
 // Checks: src/check/check_norm.c. Tests: tests/test_norm.c.
 #extension GL_GOOGLE_include_directive : require

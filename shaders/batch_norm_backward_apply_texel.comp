@@ -4,7 +4,7 @@
 // read through their texel views (set 1 bindings 0 and 1, the ranges of set 0 bindings 0 and
 // 1), the channel's values loaded once per four elements, dx read and written as one vec4. On
 // CPU drivers a fetch is a vectorised gather, where storage-buffer float accesses are scalar
-// loops per lane (docs/performance.md).
+// loops per lane (docs/shaders.md, texel bindings).
 // Dispatch: src/ops/batch_norm.c. Reference: vkt__ref_batch_norm_backward (src/ref/ref_norm.c).
 // Checks: src/check/check_norm.c. Tests: tests/test_norm.c.
 #extension GL_GOOGLE_include_directive : require

@@ -5,7 +5,7 @@
 // q = t, t + WG, ... in order, adding their four values in order to its pair, so the order
 // depends only on M and the workgroup size (batch_norm_reduce.glsl). On CPU drivers a fetch is a
 // vectorised gather, where a storage-buffer float load is a scalar loop per lane
-// (docs/performance.md).
+// (docs/shaders.md, texel bindings).
 // Dispatch: src/ops/batch_norm.c. Reference: vkt__ref_batch_norm_stats (src/ref/ref_norm.c).
 // Checks: src/check/check_norm.c. Tests: tests/test_norm.c.
 #extension GL_GOOGLE_include_directive : require

@@ -1,7 +1,7 @@
 // col2im.glsl — the body of col2im.comp (dcols read from its storage buffer) and
 // col2im_texel.comp (COL2IM_TEXEL: dcols read through set 1 binding 0, a texel view of the same
 // range as set 0 binding 0; a fetch is a vectorised gather on CPU drivers, a storage-buffer load
-// a scalar loop per lane: docs/performance.md).
+// a scalar loop per lane: docs/shaders.md, texel bindings).
 //
 // The input gradient of one chunk and group from dcols (M, k_stride) (layout in conv_geom.glsl),
 // as a gather: each element of dx sums, in a fixed order (ky, then kx), the entries of dcols
@@ -9,11 +9,11 @@
 // needed. dx (+)= that sum (accumulate).
 // Specialization constants: 0 workgroup size, 1 V, 2 UNIT (below). V = 4 divides by push constants
 // once per four elements and stores one vec4: on CPU drivers a division is a scalar loop per
-// lane and a vec4 store the fastest store (docs/performance.md).
+// lane and a vec4 store the fastest store (docs/shaders.md, texel bindings).
 // Dispatch: src/ops/conv.c. Reference: vkt__ref_conv2d_backward (src/ref/ref_conv.c).
 // Checks: src/check/check_conv.c. Tests: tests/test_conv.c.
 
-layout(constant_id = 1) const uint V = 1;    // elements of dx per invocation: 1, or 4 (H * W % 4 == 0)
+layout(constant_id = 1) const uint V = 1;    // dx elements per invocation: 1, or 4 (H*W % 4 == 0)
 layout(constant_id = 2) const uint UNIT = 0; // 1: stride 1 on both axes (no divisions)
 
 layout(set = 0, binding = 0) readonly buffer DCols { float dcols[]; };

@@ -4,7 +4,7 @@
 // a source that can be viewed as texels: four vec4 texel fetches transposed into four vec4
 // stores. On CPU drivers a fetch is a vectorised gather and a vec4 store the fastest store, where
 // the one-element kernel's storage-buffer float accesses are scalar loops per lane, and it
-// divides by push constants once per 16 elements (docs/performance.md).
+// divides by push constants once per 16 elements (docs/shaders.md, texel bindings).
 //   CONV_EPI_SCATTER  y[n0 + n, co0 + co, oy, ox] = rows[m, co] + bias[co0 + co] (has_bias)
 //   CONV_EPI_GATHER   rows[m, co] = dy[n0 + n, co0 + co, oy, ox]
 // Specialization constants: 0 workgroup size, 1 MODE (conv_ops.h). Bindings: set 0 binding 0

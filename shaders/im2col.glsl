@@ -1,8 +1,9 @@
 // im2col.glsl — the body of im2col.comp (x read from its storage buffer) and im2col_texel.comp
 // (IM2COL_TEXEL: x read through set 1 binding 0, a texel view of the same range as set 0 binding
 // 0; a fetch is a vectorised gather on CPU drivers, a storage-buffer load a scalar loop per
-// lane: docs/performance.md). Two files rather than a specialization constant because set 1 may
-// only be declared by kernels that are always given it.
+// lane: docs/shaders.md, texel bindings). Two files rather than a specialization constant
+// because a kernel that declares set 1 must always be given it (the validation layer aborts in
+// vkCmdDispatch when a statically used set 1 is not bound).
 //
 // cols (M, k_stride) of one chunk and group of x (N, C_in, H, W) (layout in conv_geom.glsl):
 // cols[m, k] = x[n0 + n, c0 + c, oy * sh + ky * dh - ph, ox * sw + kx * dw - pw] for k < K, or 0
@@ -10,7 +11,7 @@
 // a multiple of 4 for the texel matmul).
 // Each invocation writes V consecutive columns of one row, stepping (c, ky, kx) instead of
 // dividing again per column: integer division by a push constant is a scalar loop per SIMD lane
-// on CPU drivers, and one vec4 store is the fastest store there (docs/performance.md).
+// on CPU drivers, and one vec4 store is the fastest store there (docs/shaders.md, texel bindings).
 // Specialization constants: 0 workgroup size, 1 V (1, or a multiple of 4 that divides k_stride).
 // Dispatch: src/ops/conv.c. Reference: vkt__ref_conv2d (src/ref/ref_conv.c).
 // Checks: src/check/check_conv.c. Tests: tests/test_conv.c.

@@ -351,8 +351,8 @@ static vkt_status bn_backward_apply(const vkt_tensor *x, const vkt_tensor *dy,
     };
     d.texels[0] = vkt__texel_or_none(x->dev, d.bindings[0]);
     d.texels[1] = vkt__texel_or_none(x->dev, d.bindings[1]);
-    bool vec4 = dm.s % 4 == 0 && d.texels[0].alloc && d.texels[1].alloc &&
-                d.bindings[5].offset % 16 == 0;
+    bool vec4 =
+        dm.s % 4 == 0 && d.texels[0].alloc && d.texels[1].alloc && d.bindings[5].offset % 16 == 0;
     d.shader = vec4 ? VKT__SHADER_BATCH_NORM_BACKWARD_APPLY_TEXEL : d.shader;
     if (!vec4) {
         d.texels[0] = d.texels[1] = (vkt__binding){0};

@@ -4,9 +4,10 @@
  * Shaders: shaders/im2col.comp, col2im.comp, conv_epilogue.comp, conv_bias_grad.comp,
  * conv_regroup.comp (push constants in conv_geom.glsl), and the CPU-driver forms that read through
  * texel views (docs/shaders.md): im2col_texel.comp, col2im_texel.comp, conv_epilogue_block.comp,
- * used where vkt__texel_usable() takes the range; the products are vkt__matmul_into
- * (src/ops/matmul.h). CPU reference: src/ref/ref_conv.c. Checks: src/check/check_conv.c (device vs
- * reference) and src/check/check_grad.c (finite differences). Tests: tests/test_conv.c.
+ * conv_bias_grad_texel.comp, used where vkt__texel_usable() takes the range; the products are
+ * vkt__matmul_into (src/ops/matmul.h). CPU reference: src/ref/ref_conv.c. Checks:
+ * src/check/check_conv.c (device vs reference) and src/check/check_grad.c (finite differences).
+ * Tests: tests/test_conv.c.
  *
  * For each chunk of images and each group (K = C_in / groups * KH * KW, M = images * OH * OW):
  *   forward   cols (M, K) = im2col(x); rows (M, C_out / g) = cols · W_gᵀ; y = epilogue(rows) + bias
@@ -38,7 +39,8 @@ _Static_assert(sizeof(vkt__pc_conv) == 23 * 4 && sizeof(vkt__pc_conv) <= VKT__PU
 typedef struct vkt__pc_conv_regroup {
     uint32_t groups, rows, len, src_gstride, src_rstride, dst_gstride, dst_rstride, accumulate;
 } vkt__pc_conv_regroup;
-_Static_assert(sizeof(vkt__pc_conv_regroup) == 8 * 4 && sizeof(vkt__pc_conv_regroup) <= VKT__PUSH_MAX,
+_Static_assert(sizeof(vkt__pc_conv_regroup) == 8 * 4 &&
+                   sizeof(vkt__pc_conv_regroup) <= VKT__PUSH_MAX,
                "push constants");
 
 #define CONV_WG 256u
@@ -52,8 +54,8 @@ enum { P_SH, P_SW, P_PH, P_PW, P_DH, P_DW, P_GROUPS, P_LIMIT };
 typedef struct conv_geom {
     int64_t n, c_in, h, w, c_out, kh, kw, oh, ow;
     int64_t groups, cg, cog, k; /* channels per group in and out; k = cg * kh * kw */
-    int64_t kp;      /* floats per row of cols / dcols and of the weight as bound: k, or k padded
-                      * to a multiple of 4 where the products run on the texel matmul */
+    int64_t kp; /* floats per row of cols / dcols and of the weight as bound: k, or k padded
+                 * to a multiple of 4 where the products run on the texel matmul */
     int32_t sh, sw, ph, pw, dh, dw;
     int64_t chunk;   /* images per chunk */
     int64_t wstride; /* floats between groups of the weight as bound: cog * kp, or aligned up */
@@ -255,8 +257,8 @@ static vkt_status conv_epilogue(const conv_geom *g, const vkt__pc_conv *pc, uint
     vkt__binding st = vkt__texel_or_none(dev, b[0]);
     bool block = st.alloc && ohw % 4 == 0 && g->cog % 4 == 0 && b[2].offset % 16 == 0;
     uint64_t n = (uint64_t)(pc->batch * ohw * g->cog) / (block ? 16 : 1);
-    return conv_run(dev, block ? VKT__SHADER_CONV_EPILOGUE_BLOCK : VKT__SHADER_CONV_EPILOGUE,
-                    &mode, 1, pc, n, b, block ? st : (vkt__binding){0});
+    return conv_run(dev, block ? VKT__SHADER_CONV_EPILOGUE_BLOCK : VKT__SHADER_CONV_EPILOGUE, &mode,
+                    1, pc, n, b, block ? st : (vkt__binding){0});
 }
 
 /* dx (+)= col2im(dcols) for the chunk and group of `pc`: 4 elements of dx per invocation where
@@ -414,7 +416,8 @@ vkt_tensor *vkt_conv2d(const vkt_tensor *x, const vkt_tensor *weight, const vkt_
     return vkt__conv2d_ex(x, weight, bias, p, VKT__CONV_COLS_LIMIT);
 }
 
-/* dbias (+)= dy summed over images and pixels, per output channel. */
+/* dbias (+)= dy summed over images and pixels, per output channel (reading vec4 texels where
+ * OH * OW % 4 == 0 and the range allows). */
 static vkt_status conv_bias_grad(const conv_geom *g, const vkt_tensor *dy, vkt_tensor *db)
 {
     vkt__pc_conv pc = conv_pc(g, 0, g->n, 0);
@@ -426,6 +429,10 @@ static vkt_status conv_bias_grad(const conv_geom *g, const vkt_tensor *dy, vkt_t
         .push_size = sizeof pc,
         .bindings = {vkt__bind(dy, VKT__READ), vkt__bind(db, VKT__RW)},
     };
+    if ((g->oh * g->ow) % 4 == 0) {
+        d.texels[0] = vkt__texel_or_none(dy->dev, d.bindings[0]);
+        d.shader = d.texels[0].alloc ? VKT__SHADER_CONV_BIAS_GRAD_TEXEL : d.shader;
+    }
     vkt__groups_2d((uint64_t)g->c_out, d.groups);
     return vkt__dispatch(dy->dev, &d);
 }
