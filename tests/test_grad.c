@@ -40,6 +40,44 @@ static void gradients_accumulate_until_zeroed(void **state)
     vkt_tensor_free(x);
 }
 
+static void expect4(const vkt_tensor *t, const float want[4])
+{
+    float g[4];
+    assert_int_equal(vkt_tensor_download(vkt_tensor_grad(t), g, sizeof g), VKT_OK);
+    for (int i = 0; i < 4; i++) {
+        assert_true(g[i] == want[i]);
+    }
+}
+
+/* First-touch gradients (src/tensor/graph.c): r = relu(x) feeds two branches, so its gradient's
+ * first writer overwrites and the second adds; a second backward over the same graph starts the
+ * intermediates from zero again while the leaf x accumulates; a later loss that does not reach
+ * r leaves r's gradient zero (its nodes are skipped, not run on an unwritten gradient). */
+static void first_touch_gradients_write_then_accumulate(void **state)
+{
+    (void)state;
+    float xv[4] = {1, -2, 3, -4};
+    vkt_scope_begin(test_dev);
+    vkt_tensor *x = vkt_tensor_new_1d(test_dev, VKT_F32, 4);
+    assert_int_equal(vkt_tensor_upload(x, xv, sizeof xv), VKT_OK);
+    vkt_tensor_set_requires_grad(x, true);
+    vkt_tensor *r = vkt_relu(x);
+    vkt_tensor *loss = vkt_add(vkt_sum(vkt_scale(r, 2.0f)), vkt_sum(vkt_scale(r, 5.0f)));
+    assert_int_equal(vkt_backward(loss), VKT_OK);
+    expect4(r, (const float[]){7, 7, 7, 7});
+    expect4(x, (const float[]){7, 0, 7, 0});
+
+    assert_int_equal(vkt_backward(loss), VKT_OK);
+    expect4(r, (const float[]){7, 7, 7, 7});
+    expect4(x, (const float[]){14, 0, 14, 0});
+
+    vkt_tensor *loss2 = vkt_sum(vkt_scale(x, 1.0f));
+    assert_int_equal(vkt_backward(loss2), VKT_OK);
+    expect4(r, (const float[]){0, 0, 0, 0});
+    expect4(x, (const float[]){15, 1, 15, 1});
+    vkt_scope_end(test_dev);
+}
+
 static void backward_errors_are_clear(void **state)
 {
     (void)state;
@@ -124,6 +162,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         VKT_TEST(gradients_match_finite_differences),
         VKT_TEST(gradients_accumulate_until_zeroed),
+        VKT_TEST(first_touch_gradients_write_then_accumulate),
         VKT_TEST(backward_errors_are_clear),
         VKT_TEST(failed_scope_begin_keeps_scopes_balanced),
     };

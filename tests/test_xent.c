@@ -311,17 +311,16 @@ static void cross_entropy_gpt2_vocab_matches_double_reference(void **state)
     free(g);
 }
 
-/* More rows than one grid dimension holds (65600 workgroups of the forward), some ignored:
- * mean and backward against the reference. (ignore_index inside [0, C) is in
+/* More rows than one grid dimension holds, some ignored: mean and backward against the
+ * reference, at V classes. (ignore_index inside [0, C) is in
  * cross_entropy_ignore_index_semantics.) */
-static void cross_entropy_rows_beyond_65535(void **state)
+static void rows_beyond_65535(int V)
 {
-    (void)state;
-    enum { B = 65600, V = 5 };
+    enum { B = 65600 };
     float *x = malloc(sizeof(float) * B * V), *g = malloc(sizeof(float) * B * V);
     int32_t *y = malloc(sizeof(int32_t) * B);
-    double *ref = malloc(sizeof(double) * B), d[V];
-    assert_true(x && g && y && ref);
+    double *ref = malloc(sizeof(double) * B), *d = malloc(sizeof(double) * V);
+    assert_true(x && g && y && ref && d);
     fill_uniform(x, (int64_t)B * V, 3, -3.0f, 3.0f);
     for (int i = 0; i < B; i++) {
         y[i] = i % 10 == 9 ? -100 : i % V;
@@ -355,6 +354,17 @@ static void cross_entropy_rows_beyond_65535(void **state)
     free(g);
     free(y);
     free(ref);
+    free(d);
+}
+
+/* 5 classes: the short-row forward (softmax_xent_rows.comp) over 257 workgroups, one row per
+ * invocation, then the separate mean pass; 65 classes: the workgroup-per-row forward on a 2-D
+ * grid of 65600 workgroups. */
+static void cross_entropy_rows_beyond_65535(void **state)
+{
+    (void)state;
+    rows_beyond_65535(5);
+    rows_beyond_65535(65);
 }
 
 /* Every row ignored: a NaN mean (0 / 0, as torch), a sum of 0, zero gradients. The fused path

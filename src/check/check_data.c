@@ -3,6 +3,8 @@
  * vkt__ref_gather_batch: u8, i32 and f32 samples of flat and (C, H, W) shapes, class labels and
  * shaped f32/i32 targets, every normalisation (scalar and per-channel), subsets, and random
  * crop + flip augmentation, over two epochs; and the streamed path against the same reference.
+ * Feature counts that are multiples of 4 (784, 4, 12, 3072) run the kernel four features per
+ * invocation; the others (1, 3, 63, 105, ...) one per invocation.
  * i32 samples (full 32-bit range) must come back as i32 batches, bit for bit.
  */
 #include <stdio.h>
@@ -38,6 +40,7 @@ static const data_case cases[] = {
     {63, F32, 1, {4}, I32, 2, {2, 3}, 10, VKT_NORM_MEAN_STD, true, true, false, {0}},
     {100, F32, 3, {3, 5, 7}, F32, 1, {2}, 33, VKT_NORM_MEAN_STD, true, false, false, {0}},
     {77, I32, 3, {2, 9, 9}, I32, 0, {0}, 16, VKT_NORM_UNIT, false, true, false, {0}},
+    {21, I32, 2, {2, 6}, U8, 0, {0}, 5, VKT_NORM_UNIT, false, false, false, {0}},
     {45, I32, 1, {65}, F32, 1, {2}, 8, VKT_NORM_NONE, false, true, true, {0}},
     {300, U8, 3, {3, 32, 32}, U8, 0, {0}, 128, VKT_NORM_MEAN_STD, true, false, false,
      {32, 32, 4, true}},

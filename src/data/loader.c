@@ -402,19 +402,22 @@ static vkt_status gather_on_device(vkt_loader *l, vkt_tensor *x, vkt_tensor *y, 
                          g->hflip,    (uint32_t)g->seed, (uint32_t)(g->seed >> 32), l->epoch,
                          VKT__AUGMENT_TAG};
     uint32_t xt = g->x_type == VKT_DATA_U8 ? 0u : g->x_type == VKT_DATA_I32 ? 1u : 2u;
+    /* four features per invocation and one vec4 store where rows are whole vec4s (x is a whole
+     * tensor: its range starts on VKT__ALLOC_ALIGN) */
+    vkt__binding xb = vkt__bind(x, VKT__WRITE);
+    bool quad = g->features % 4 == 0 && xb.offset % 16 == 0;
+    uint32_t width = quad ? g->features / 4 : g->features;
     vkt__dispatch_desc d = {
         .shader = VKT__SHADER_GATHER_BATCH,
-        .spec = {GATHER_WG, xt, g->y_type != VKT_DATA_U8, g->augment},
-        .spec_count = 4,
+        .spec = {GATHER_WG, xt, g->y_type != VKT_DATA_U8, g->augment, quad},
+        .spec_count = 5,
         .push = &pc,
         .push_size = sizeof pc,
         .bindings = {vkt__bind(l->images, VKT__READ), vkt__bind(l->labels, VKT__READ),
                      vkt__bind(l->perm, VKT__READ), vkt__bind(l->ids, VKT__READ),
-                     vkt__bind(l->norm_t, VKT__READ), vkt__bind(x, VKT__WRITE),
-                     vkt__bind(y, VKT__WRITE)},
+                     vkt__bind(l->norm_t, VKT__READ), xb, vkt__bind(y, VKT__WRITE)},
     };
-    vkt__elementwise_groups((uint64_t)rows * VKT__MAX(g->features, g->targets), GATHER_WG,
-                            d.groups);
+    vkt__elementwise_groups((uint64_t)rows * VKT__MAX(width, g->targets), GATHER_WG, d.groups);
     return vkt__dispatch(l->dev, &d);
 }
 

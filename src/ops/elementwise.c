@@ -53,7 +53,8 @@ static vkt_status ew_dispatch2(uint32_t op, const vkt_tensor *a, const vkt_tenso
                 vkt__bind(out, accumulate ? VKT__RW : VKT__WRITE),
             },
     };
-    vkt__elementwise_groups((uint64_t)out->numel, EW_WG, d.groups);
+    /* 4 elements per invocation (shaders/elementwise.comp) */
+    vkt__elementwise_groups(((uint64_t)out->numel + 3) / 4, EW_WG, d.groups);
     return vkt__dispatch(out->dev, &d);
 }
 
@@ -93,18 +94,21 @@ static vkt_tensor *ew_forward(vkt__op node_op, uint32_t op, const vkt_tensor *a,
     return ew_forward2(node_op, op, a, b, alpha, 0.0f, cols);
 }
 
-/* g(in) += alpha * gout */
+/* g(in) (+)= alpha * gout: written by its first writer (vkt__grad_first), else accumulated */
 static vkt_status acc_scaled(vkt_tensor *in, const vkt_tensor *gout, float alpha)
 {
-    vkt_tensor *g = vkt__grad_of(in);
-    return g ? ew_dispatch(EW_SCALE, gout, NULL, g, alpha, 0, true) : vkt_last_status();
+    bool accumulate;
+    vkt_tensor *g = vkt__grad_first(in, &accumulate);
+    return g ? ew_dispatch(EW_SCALE, gout, NULL, g, alpha, 0, accumulate) : vkt_last_status();
 }
 
-/* g(in) (+)= op(a, b): a backward kernel of this shader accumulating into in's gradient. */
+/* g(in) (+)= op(a, b): a backward kernel of this shader writing or accumulating into in's
+ * gradient, all of whose elements it covers. */
 static vkt_status acc_op(vkt_tensor *in, uint32_t op, const vkt_tensor *a, const vkt_tensor *b)
 {
-    vkt_tensor *g = vkt__grad_of(in);
-    return g ? ew_dispatch(op, a, b, g, 0.0f, 0, true) : vkt_last_status();
+    bool accumulate;
+    vkt_tensor *g = vkt__grad_first(in, &accumulate);
+    return g ? ew_dispatch(op, a, b, g, 0.0f, 0, accumulate) : vkt_last_status();
 }
 
 vkt_tensor *vkt_scale(const vkt_tensor *a, float s)
@@ -165,9 +169,10 @@ static vkt_status unary_backward(vkt__node *n, const vkt_tensor *gout, uint32_t 
     if (!vkt__wants_grad(n->in[0])) {
         return VKT_OK;
     }
-    vkt_tensor *g = vkt__grad_of(n->in[0]);
+    bool accumulate;
+    vkt_tensor *g = vkt__grad_first(n->in[0], &accumulate);
     return g ? ew_dispatch2(op, gout, from_y ? n->out : n->in[0], g, n->fparam[0], n->fparam[1],
-                            0, true)
+                            0, accumulate)
              : vkt_last_status();
 }
 
@@ -383,12 +388,13 @@ vkt_status vkt__add_bias_backward(vkt__node *n, const vkt_tensor *gout)
     vkt_tensor *x = n->in[0], *bias = n->in[1];
     vkt_status s = vkt__wants_grad(x) ? acc_scaled(x, gout, 1.0f) : VKT_OK;
     if (s == VKT_OK && vkt__wants_grad(bias)) {
-        vkt_tensor *g = vkt__grad_of(bias);
+        bool accumulate;
+        vkt_tensor *g = vkt__grad_first(bias, &accumulate);
         int64_t cols = bias->shape[0];
         vkt_tensor *rows = g ? vkt_tensor_view((vkt_tensor *)gout, 0, 2,
                                                (int64_t[2]){gout->numel / cols, cols})
                              : NULL;
-        s = rows ? vkt__sum_cols(rows, g, true) : vkt_last_status();
+        s = rows ? vkt__sum_cols(rows, g, accumulate) : vkt_last_status();
         vkt_tensor_free(rows);
     }
     return s;

@@ -84,9 +84,10 @@ static bool check_disjoint(const char *op, int n, const vkt_tensor *const *t,
     return true;
 }
 
+/* `per_invocation`: elements each invocation steps (adam_step.comp: 4, vec4 loads and stores). */
 static vkt_status dispatch_step(vkt__shader_id shader, const void *pc, uint32_t pc_size,
                                 const vkt_tensor *grad, vkt_tensor *param, vkt_tensor *s1,
-                                vkt_tensor *s2)
+                                vkt_tensor *s2, uint32_t per_invocation)
 {
     vkt__dispatch_desc d = {
         .shader = shader,
@@ -98,7 +99,8 @@ static vkt_status dispatch_step(vkt__shader_id shader, const void *pc, uint32_t 
                      s1 ? vkt__bind(s1, VKT__RW) : (vkt__binding){0},
                      s2 ? vkt__bind(s2, VKT__RW) : (vkt__binding){0}},
     };
-    vkt__elementwise_groups((uint64_t)param->numel, OPTIM_WG, d.groups);
+    uint64_t n = ((uint64_t)param->numel + per_invocation - 1) / per_invocation;
+    vkt__elementwise_groups(n, OPTIM_WG, d.groups);
     return vkt__dispatch(param->dev, &d);
 }
 
@@ -144,7 +146,7 @@ vkt_status vkt_sgd_step(vkt_tensor *param, const vkt_tensor *grad, vkt_tensor *m
         .one_minus_dampening = (float)(1.0 - (double)p->dampening),
     };
     return dispatch_step(VKT__SHADER_SGD_STEP, &pc, sizeof pc, grad, param,
-                         momentum ? momentum_buf : NULL, NULL);
+                         momentum ? momentum_buf : NULL, NULL, 1);
 }
 
 vkt_status vkt_adam_step(vkt_tensor *param, const vkt_tensor *grad, vkt_tensor *m, vkt_tensor *v,
@@ -194,5 +196,5 @@ vkt_status vkt_adam_step(vkt_tensor *param, const vkt_tensor *grad, vkt_tensor *
         .bias_correction2_sqrt = (float)sqrt(bc2),
         .eps = eps,
     };
-    return dispatch_step(VKT__SHADER_ADAM_STEP, &pc, sizeof pc, grad, param, m, v);
+    return dispatch_step(VKT__SHADER_ADAM_STEP, &pc, sizeof pc, grad, param, m, v, 4);
 }

@@ -8,6 +8,9 @@
  *                                   the (max, log-sum) pair saved for backward (node->saved)
  *   shaders/softmax_xent_mean.comp  one workgroup: fixed-order sum of the row losses and count of
  *                                   the rows not ignored; the mean or sum (not for reduction none)
+ * or, for rows of at most XENT_ROWS_MAX_COLS classes, shaders/softmax_xent_rows.comp: one
+ * invocation per row, and for a batch that one workgroup covers in few rows per invocation, one
+ * dispatch that also writes the mean (bit-identical to the two passes over the same losses).
  * Backward: shaders/softmax_xent_backward.comp, one invocation per logit, reads gout on the device.
  * Saved: one tensor, the denominator the mean divided by, then at element SAVED_STATS (a valid
  * storage-buffer offset) the B (max, log-sum) pairs. No
@@ -23,7 +26,7 @@
 #include "ops/loss.h"
 #include "shaders/softmax_xent_ops.h"
 
-/* Mirrors `PC` in shaders/softmax_xent.comp. */
+/* Mirrors `PC` in shaders/softmax_xent.comp and shaders/softmax_xent_rows.comp. */
 typedef struct vkt__pc_softmax_xent {
     uint32_t rows, cols, flags;
     int32_t ignore_index;
@@ -45,6 +48,7 @@ typedef struct vkt__pc_softmax_xent_backward {
 _Static_assert(sizeof(vkt__pc_softmax_xent_backward) <= VKT__PUSH_MAX, "push constants");
 
 #define XENT_BACKWARD_WG 256u
+#define XENT_FUSE_ROWS 16 /* most rows per invocation of the one-dispatch short-row forward */
 #define SAVED_STATS 64 /* elements: 256 bytes, a multiple of every minStorageBufferOffsetAlignment */
 
 static bool check_inputs(const char *op, const vkt_tensor *logits, const vkt_tensor *labels)
@@ -99,9 +103,35 @@ vkt_tensor *vkt__softmax_xent(const vkt_tensor *logits, const vkt_tensor *labels
     vkt_tensor *den = saved ? vkt_tensor_view(saved, 0, 1, &one) : NULL;
     vkt_status s = stats && den && rows && (out || p->per_row) ? VKT_OK : vkt_last_status();
 
-    if (s == VKT_OK) {
-        vkt__pc_softmax_xent pc = {(uint32_t)b, (uint32_t)logits->shape[1], flags,
+    int64_t c = logits->shape[1];
+    bool short_rows = c <= XENT_ROWS_MAX_COLS;
+    /* one workgroup when each invocation has at most XENT_FUSE_ROWS rows: a loop total of
+     * XENT_FUSE_ROWS * (2 C + 2) stays far below lavapipe's 65535 */
+    bool fused = short_rows && !p->per_row && (b + wg - 1) / wg <= XENT_FUSE_ROWS;
+    if (s == VKT_OK && short_rows) {
+        vkt__pc_softmax_xent pc = {(uint32_t)b, (uint32_t)c, flags | (fused ? XENT_FUSED_MEAN : 0u),
                                    p->ignore_index};
+        /* the shader writes Out and Den statically: without the fused mean they are bound to a
+         * real range (rows) rather than left to the shared dummy buffer (docs/shaders.md) */
+        vkt__dispatch_desc d = {
+            .shader = VKT__SHADER_SOFTMAX_XENT_ROWS,
+            .spec = {wg},
+            .spec_count = 1,
+            .push = &pc,
+            .push_size = sizeof pc,
+            .bindings = {vkt__bind(logits, VKT__READ), vkt__bind(labels, VKT__READ),
+                         vkt__bind(stats, VKT__WRITE), vkt__bind(rows, VKT__WRITE),
+                         vkt__bind(fused ? out : rows, VKT__WRITE),
+                         vkt__bind(fused ? den : rows, VKT__WRITE)},
+        };
+        if (fused) {
+            d.groups[0] = d.groups[1] = d.groups[2] = 1;
+        } else {
+            vkt__elementwise_groups((uint64_t)b, wg, d.groups); /* one invocation per row */
+        }
+        s = vkt__dispatch(dev, &d);
+    } else if (s == VKT_OK) {
+        vkt__pc_softmax_xent pc = {(uint32_t)b, (uint32_t)c, flags, p->ignore_index};
         vkt__dispatch_desc d = {
             .shader = VKT__SHADER_SOFTMAX_XENT,
             .spec = {wg},
@@ -114,7 +144,7 @@ vkt_tensor *vkt__softmax_xent(const vkt_tensor *logits, const vkt_tensor *labels
         vkt__groups_2d((uint64_t)b, d.groups); /* one workgroup per row */
         s = vkt__dispatch(dev, &d);
     }
-    if (s == VKT_OK && !p->per_row) {
+    if (s == VKT_OK && !p->per_row && !fused) {
         vkt__pc_softmax_xent_mean pc = {(uint32_t)b, flags, p->ignore_index};
         vkt__dispatch_desc d = {
             .shader = VKT__SHADER_SOFTMAX_XENT_MEAN,
@@ -157,7 +187,7 @@ vkt_tensor *vkt_softmax_xent(const vkt_tensor *logits, const vkt_tensor *labels)
     return vkt__softmax_xent(logits, labels, &(vkt__xent_params){.op = "vkt_softmax_xent"});
 }
 
-/* dx += g * (softmax(logits) - onehot(labels)), from the forward pass's saved stats; g is
+/* dx (+)= g * (softmax(logits) - onehot(labels)) (written by its first writer), from the forward pass's saved stats; g is
  * gout[0] / den (mean), gout[0] (sum) or gout[row] (none). */
 vkt_status vkt__softmax_xent_backward(vkt__node *n, const vkt_tensor *gout)
 {
@@ -165,7 +195,8 @@ vkt_status vkt__softmax_xent_backward(vkt__node *n, const vkt_tensor *gout)
     if (!vkt__wants_grad(logits)) {
         return VKT_OK; /* labels are integers: never differentiated */
     }
-    vkt_tensor *dx = vkt__grad_of(logits);
+    bool accumulate;
+    vkt_tensor *dx = vkt__grad_first(logits, &accumulate);
     if (!dx) {
         return vkt_last_status();
     }
@@ -175,7 +206,7 @@ vkt_status vkt__softmax_xent_backward(vkt__node *n, const vkt_tensor *gout)
     stats.offset += SAVED_STATS * sizeof(float);
     stats.size = (uint64_t)(2 * b) * sizeof(float);
     den.size = sizeof(float);
-    vkt__pc_softmax_xent_backward pc = {(uint32_t)b, (uint32_t)logits->shape[1], .accumulate = 1,
+    vkt__pc_softmax_xent_backward pc = {(uint32_t)b, (uint32_t)logits->shape[1], .accumulate = accumulate,
                                         .flags = (uint32_t)n->iparam[0],
                                         .ignore_index = n->iparam[1]};
     vkt__dispatch_desc d = {
@@ -185,7 +216,7 @@ vkt_status vkt__softmax_xent_backward(vkt__node *n, const vkt_tensor *gout)
         .push = &pc,
         .push_size = sizeof pc,
         .bindings = {vkt__bind(logits, VKT__READ), vkt__bind(n->in[1], VKT__READ), stats,
-                     vkt__bind(gout, VKT__READ), vkt__bind(dx, VKT__RW), den},
+                     vkt__bind(gout, VKT__READ), vkt__bind(dx, accumulate ? VKT__RW : VKT__WRITE), den},
     };
     vkt__elementwise_groups((uint64_t)logits->numel, XENT_BACKWARD_WG, d.groups);
     return vkt__dispatch(dx->dev, &d);

@@ -6,6 +6,14 @@
  * through the op table (vkt__op_backward, src/ops/op_table.h); it names no op.
  * Gradients accumulate (like PyTorch): call vkt_zero_grad, or fill the gradient block, between
  * steps.
+ * First touch: an intermediate's gradient is not zero-filled. It is allocated (or, on a later
+ * backward, marked) unwritten (grad_unwritten), and the first backward that writes all of it
+ * (vkt__grad_first) overwrites it; later contributions accumulate. A backward that adds into a
+ * part of it (vkt__grad_of) fills it with zeros first, and so does every reader outside the
+ * backward pass (vkt_tensor_grad). A node whose output gradient is still unwritten when the walk
+ * reaches it received nothing: it is skipped (it would add zeros). Leaves' gradients (parameters,
+ * the model's gradient block) are never marked unwritten: accumulation across backward passes
+ * and steps is unchanged.
  */
 #include <string.h>
 
@@ -75,7 +83,8 @@ vkt__node *vkt__record(vkt__op op, vkt_tensor *out, const vkt_tensor *in0, const
     return n;
 }
 
-vkt_tensor *vkt__grad_of(vkt_tensor *t)
+/* t's gradient, allocated unwritten if it has none. */
+static vkt_tensor *grad_alloc(vkt_tensor *t)
 {
     if (t->grad) {
         return t->grad;
@@ -87,11 +96,30 @@ vkt_tensor *vkt__grad_of(vkt_tensor *t)
     }
     vkt_tensor_keep(g);
     g->user_owned = false; /* owned through t->grad's reference only */
-    if (vkt_fill(g, 0.0f) != VKT_OK) {
-        vkt__unref(g);
-        return NULL;
-    }
     t->grad = g;
+    t->grad_unwritten = true;
+    return g;
+}
+
+vkt_tensor *vkt__grad_of(vkt_tensor *t)
+{
+    vkt_tensor *g = grad_alloc(t);
+    if (g && t->grad_unwritten) {
+        if (vkt_fill(g, 0.0f) != VKT_OK) {
+            return NULL;
+        }
+        t->grad_unwritten = false;
+    }
+    return g;
+}
+
+vkt_tensor *vkt__grad_first(vkt_tensor *t, bool *accumulate)
+{
+    vkt_tensor *g = grad_alloc(t);
+    if (g) {
+        *accumulate = !t->grad_unwritten;
+        t->grad_unwritten = false;
+    }
     return g;
 }
 
@@ -103,7 +131,14 @@ void vkt_tensor_set_requires_grad(vkt_tensor *t, bool on)
 }
 
 bool vkt_tensor_requires_grad(const vkt_tensor *t) { return t && t->requires_grad; }
-vkt_tensor *vkt_tensor_grad(const vkt_tensor *t) { return t ? t->grad : NULL; }
+vkt_tensor *vkt_tensor_grad(const vkt_tensor *t)
+{
+    if (!t || !t->grad) {
+        return NULL;
+    }
+    /* an unwritten gradient is zero: give it its zeros before anyone reads it */
+    return vkt__grad_of((vkt_tensor *)t);
+}
 
 vkt_status vkt_tensor_set_grad(vkt_tensor *t, vkt_tensor *grad)
 {
@@ -119,6 +154,7 @@ vkt_status vkt_tensor_set_grad(vkt_tensor *t, vkt_tensor *grad)
     vkt__ref(grad);
     vkt__unref(t->grad);
     t->grad = grad;
+    t->grad_unwritten = false;
     return VKT_OK;
 }
 
@@ -127,7 +163,11 @@ vkt_status vkt_zero_grad(vkt_tensor *t)
     if (!t || !t->grad) {
         return VKT_OK;
     }
-    return vkt_fill(t->grad, 0.0f);
+    vkt_status s = vkt_fill(t->grad, 0.0f);
+    if (s == VKT_OK) {
+        t->grad_unwritten = false;
+    }
+    return s;
 }
 
 vkt_status vkt_backward(vkt_tensor *loss)
@@ -154,25 +194,27 @@ vkt_status vkt_backward(vkt_tensor *loss)
     if (end == *count) {
         return vkt__error(VKT_INVALID_ARGUMENT, "vkt_backward: loss's graph was cleared");
     }
-    /* d(loss)/d(loss) = 1, added to whatever the loss's gradient already holds */
-    vkt_tensor *g = vkt__grad_of(loss);
+    /* d(loss)/d(loss) = 1: the loss's gradient is set to it, whatever it held */
+    bool accumulate;
+    vkt_tensor *g = vkt__grad_first(loss, &accumulate);
     if (!g) {
         return vkt_last_status();
     }
     vkt_status s = vkt_fill(g, 1.0f);
-    /* Gradients of intermediates are scratch: they start from zero on every backward. */
-    for (uint32_t i = end + 1; i-- > 0 && s == VKT_OK;) {
+    /* Gradients of intermediates are scratch: they start from zero (unwritten) on every
+     * backward. out != loss, not n != loss->node: vkt_cat records one node per part, all with
+     * one out. */
+    for (uint32_t i = end + 1; i-- > 0;) {
         vkt__node *n = (*tape)[i];
-        /* out != loss, not n != loss->node: vkt_cat records one node per part, all with one out */
         if (n->out != loss && n->out->grad) {
-            s = vkt_fill(n->out->grad, 0.0f);
+            n->out->grad_unwritten = true;
         }
     }
     for (uint32_t i = end + 1; i-- > 0 && s == VKT_OK;) {
         vkt__node *n = (*tape)[i];
         const vkt_tensor *gout = n->out->grad;
-        if (!gout) {
-            continue; /* nothing downstream of this node reaches the loss */
+        if (!gout || n->out->grad_unwritten) {
+            continue; /* nothing downstream of this node reaches the loss: its gradient is 0 */
         }
         if (n->op <= VKT__OP_NONE || n->op >= VKT__OP_COUNT || !vkt__op_backward[n->op]) {
             s = vkt__error(VKT_ERROR, "vkt_backward: node with op %d has no backward", (int)n->op);

@@ -8,7 +8,9 @@
  *   4. records a tape node         (vkt__record) if any input requires a gradient
  * and implements its backward beside it, registered in the op table (src/ops/op_table.h), through
  * which vkt_backward (src/tensor/graph.c) calls it. Backward functions accumulate into input
- * gradients got with vkt__grad_of.
+ * gradients got with vkt__grad_of, or, where one dispatch writes every element of the gradient,
+ * take it with vkt__grad_first and write instead of accumulating when they are its first writer
+ * (no zero-fill).
  */
 #ifndef VKT_TENSOR_IMPL_H
 #define VKT_TENSOR_IMPL_H
@@ -31,6 +33,7 @@ struct vkt_tensor {
     bool user_owned;            /* the caller has not freed it yet */
     bool requires_grad;
     vkt_tensor *grad;           /* may be NULL; holds a reference */
+    bool grad_unwritten;        /* grad's memory holds no value: it is zero until first written */
     struct vkt__node *node;     /* the op that produced it; may be NULL */
 };
 
@@ -72,8 +75,14 @@ bool vkt__any_requires_grad(const vkt_tensor *a, const vkt_tensor *b, const vkt_
  * out of memory. Takes references on out and the inputs. */
 vkt__node *vkt__record(vkt__op op, vkt_tensor *out, const vkt_tensor *in0, const vkt_tensor *in1,
                        const vkt_tensor *in2);
-/* The gradient of `t`, created zero-filled on first use. NULL with the error set on failure. */
+/* The gradient of `t`, created zero-filled on first use (or zero-filled if it is unwritten), for
+ * a backward that accumulates into it. NULL with the error set on failure. */
 vkt_tensor *vkt__grad_of(vkt_tensor *t);
+/* The gradient of `t` for a backward that writes every one of its elements: *accumulate is false
+ * when that backward is its first writer (the gradient is new or unwritten, and is not filled),
+ * true when it must add to what is there. The caller writes, or fails with the error set.
+ * NULL with the error set on failure. */
+vkt_tensor *vkt__grad_first(vkt_tensor *t, bool *accumulate);
 /* The device's tape (tensor.c): its node array, count and capacity; NULL on out of memory. */
 vkt__node ***vkt__tape(vkt_device *dev, uint32_t **count, uint32_t **cap);
 /* Drops tape nodes from the end until `count` remain (graph.c). */
