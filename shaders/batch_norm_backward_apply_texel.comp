@@ -26,6 +26,7 @@ layout(push_constant) uniform PC {
     uint spatial;  // S, a multiple of 4
     float inv_m;   // 1 / (N * S)
     uint has_weight;
+    uint accumulate; // dx += the gradient (else dx = it: its first writer)
 } pc;
 
 void main()
@@ -45,5 +46,5 @@ void main()
     } else {
         g = scale * dy;
     }
-    dx4[q] += g;
+    dx4[q] = pc.accumulate != 0u ? dx4[q] + g : g;
 }

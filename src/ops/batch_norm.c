@@ -43,7 +43,7 @@ _Static_assert(sizeof(vkt__pc_bn_backward_reduce) <= VKT__PUSH_MAX, "push consta
 typedef struct vkt__pc_bn_backward_apply {
     uint32_t n, channels, spatial;
     float inv_m;
-    uint32_t has_weight;
+    uint32_t has_weight, accumulate;
 } vkt__pc_bn_backward_apply;
 _Static_assert(sizeof(vkt__pc_bn_backward_apply) <= VKT__PUSH_MAX, "push constants");
 
@@ -324,15 +324,15 @@ static vkt_status bn_backward_reduce(const vkt_tensor *x, const vkt_tensor *dy,
     return vkt__dispatch(x->dev, &d);
 }
 
-/* dx += the input gradient; sums is NULL in eval mode. 4 elements per invocation where S % 4 == 0
+/* dx (+)= the input gradient; sums is NULL in eval mode. 4 elements per invocation where S % 4 == 0
  * and the ranges allow (shaders/batch_norm_backward_apply_texel.comp). */
 static vkt_status bn_backward_apply(const vkt_tensor *x, const vkt_tensor *dy,
                                     const vkt_tensor *stats, const vkt_tensor *sums,
-                                    const vkt_tensor *weight, vkt_tensor *dx)
+                                    const vkt_tensor *weight, vkt_tensor *dx, bool accumulate)
 {
     bn_dims dm = bn_dims_of(x);
-    vkt__pc_bn_backward_apply pc = {(uint32_t)x->numel, dm.c, dm.s, (float)(1.0 / (double)dm.m),
-                                    weight != NULL};
+    vkt__pc_bn_backward_apply pc = {(uint32_t)x->numel,          dm.c,           dm.s,
+                                    (float)(1.0 / (double)dm.m), weight != NULL, accumulate};
     vkt__dispatch_desc d = {
         .shader = VKT__SHADER_BATCH_NORM_BACKWARD_APPLY,
         .spec = {BN_WG, sums ? BN_BACKWARD_TRAIN : BN_BACKWARD_EVAL},
@@ -367,10 +367,11 @@ vkt_status vkt__batch_norm_backward(vkt__node *n, const vkt_tensor *gout)
     bool training = n->iparam[0] != 0;
     bool want_x = vkt__wants_grad(x);
     vkt_tensor *dweight = NULL, *dbias = NULL, *dx = NULL, *sums = NULL;
+    bool dx_acc = true;
     vkt_status s = VKT_OK;
     if ((vkt__wants_grad(weight) && !(dweight = vkt__grad_of(weight))) ||
         (vkt__wants_grad(bias) && !(dbias = vkt__grad_of(bias))) ||
-        (want_x && !(dx = vkt__grad_of(x)))) {
+        (want_x && !(dx = vkt__grad_first(x, &dx_acc)))) {
         return vkt_last_status();
     }
     /* The sums are needed for dweight, dbias, and for dx in training mode. */
@@ -383,7 +384,7 @@ vkt_status vkt__batch_norm_backward(vkt__node *n, const vkt_tensor *gout)
         s = bn_backward_reduce(x, gout, stats, sums, dweight, dbias);
     }
     if (s == VKT_OK && dx) {
-        s = bn_backward_apply(x, gout, stats, training ? sums : NULL, weight, dx);
+        s = bn_backward_apply(x, gout, stats, training ? sums : NULL, weight, dx, dx_acc);
     }
     vkt_tensor_free(sums); /* released once the work reading it has finished */
     return s;

@@ -418,9 +418,11 @@ vkt_tensor *vkt_conv2d(const vkt_tensor *x, const vkt_tensor *weight, const vkt_
 
 /* dbias (+)= dy summed over images and pixels, per output channel (reading vec4 texels where
  * OH * OW % 4 == 0 and the range allows). */
-static vkt_status conv_bias_grad(const conv_geom *g, const vkt_tensor *dy, vkt_tensor *db)
+static vkt_status conv_bias_grad(const conv_geom *g, const vkt_tensor *dy, vkt_tensor *db,
+                                 bool accumulate)
 {
     vkt__pc_conv pc = conv_pc(g, 0, g->n, 0);
+    pc.accumulate = accumulate;
     vkt__dispatch_desc d = {
         .shader = VKT__SHADER_CONV_BIAS_GRAD,
         .spec = {vkt__device_caps(dy->dev)->reduce_wg},
@@ -443,6 +445,9 @@ typedef struct conv_bwd {
     vkt_tensor *wb, *wown;           /* the weight as bound (dx) */
     vkt_tensor *dwb, *dwown;         /* where dW accumulates: dW itself or an aligned copy */
     vkt_tensor *rowsv, *colsv, *dcolsv, *wv, *dwv;
+    /* dx and dW add to what they hold; false where this backward is their first writer
+     * (vkt__grad_first: every element is written once over the chunks and groups) */
+    bool dx_acc, dw_acc;
 } conv_bwd;
 
 static void conv_bwd_free_views(conv_bwd *t)
@@ -455,7 +460,7 @@ static void conv_bwd_free_views(conv_bwd *t)
     t->rowsv = t->colsv = t->dcolsv = t->wv = t->dwv = NULL;
 }
 
-/* One chunk and group: dW_g += rowsᵀ · cols; dx += col2im(rows · W_g). */
+/* One chunk and group: dW_g (+)= rowsᵀ · cols; dx (+)= col2im(rows · W_g). */
 static vkt_status conv_bwd_step(const conv_geom *g, conv_bwd *t, const vkt_tensor *x,
                                 const vkt_tensor *dy, vkt_tensor *dx, int64_t n0, int64_t nb,
                                 int64_t grp)
@@ -467,8 +472,8 @@ static vkt_status conv_bwd_step(const conv_geom *g, conv_bwd *t, const vkt_tenso
     }
     vkt_status s = conv_epilogue(g, &pc, CONV_EPI_GATHER, dy, NULL, t->rowsv);
     if (s == VKT_OK && t->dwb) {
-        /* the aligned copy starts from zero at the first chunk; dW itself keeps its gradient */
-        bool acc = !t->dwown || n0 > 0;
+        /* the bound copy starts from zero at the first chunk; dW itself keeps its gradient */
+        bool acc = n0 > 0 || (!t->dwown && t->dw_acc);
         if (!(t->colsv = view2(t->cols, 0, m, g->kp)) ||
             !(t->dwv = view2(t->dwb, grp * g->wstride, g->cog, g->kp))) {
             return vkt_last_status();
@@ -485,6 +490,7 @@ static vkt_status conv_bwd_step(const conv_geom *g, conv_bwd *t, const vkt_tenso
         }
         s = vkt__matmul_into(t->rowsv, t->wv, t->dcolsv, 0, false, VKT__MATMUL_AUTO);
         if (s == VKT_OK) {
+            pc.accumulate = t->dx_acc;
             s = conv_col2im(g, &pc, t->dcolsv, dx);
         }
     }
@@ -500,16 +506,17 @@ vkt_status vkt__conv2d_backward(vkt__node *n, const vkt_tensor *gout)
     conv_geom g = conv_geom_of(x, w, &p, ip[P_LIMIT]);
     int64_t ohw = g.oh * g.ow;
     vkt_tensor *dx = NULL, *dw = NULL, *db = NULL;
-    if ((vkt__wants_grad(x) && !(dx = vkt__grad_of(x))) ||
-        (vkt__wants_grad(w) && !(dw = vkt__grad_of(w))) ||
-        (vkt__wants_grad(b) && !(db = vkt__grad_of(b)))) {
+    conv_bwd t = {.dx_acc = true, .dw_acc = true};
+    bool db_acc = true;
+    if ((vkt__wants_grad(x) && !(dx = vkt__grad_first(x, &t.dx_acc))) ||
+        (vkt__wants_grad(w) && !(dw = vkt__grad_first(w, &t.dw_acc))) ||
+        (vkt__wants_grad(b) && !(db = vkt__grad_first(b, &db_acc)))) {
         return vkt_last_status();
     }
-    vkt_status s = db ? conv_bias_grad(&g, gout, db) : VKT_OK;
+    vkt_status s = db ? conv_bias_grad(&g, gout, db, db_acc) : VKT_OK;
     if (s != VKT_OK || (!dx && !dw)) {
         return s;
     }
-    conv_bwd t = {0};
     if (!(t.rows = vkt_tensor_new_1d(x->dev, VKT_F32, g.chunk * ohw * g.cog))) {
         s = vkt_last_status();
         goto done;
@@ -540,7 +547,7 @@ vkt_status vkt__conv2d_backward(vkt__node *n, const vkt_tensor *gout)
             }
         }
     }
-    s = t.dwown ? conv_regroup(&g, t.dwown, dw, false, true) : VKT_OK;
+    s = t.dwown ? conv_regroup(&g, t.dwown, dw, false, t.dw_acc) : VKT_OK;
 done:
     conv_bwd_free_views(&t);
     vkt_tensor_free(t.rows);
