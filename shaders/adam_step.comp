@@ -28,6 +28,15 @@ layout(set = 0, binding = 0) readonly buffer Grad { float grad[]; };
 layout(set = 0, binding = 1) buffer Param { float param[]; };
 layout(set = 0, binding = 2) buffer M { float m[]; };
 layout(set = 0, binding = 3) buffer V { float v[]; };
+// With TEXEL (CPU drivers, every range aligned) the whole quads are read through texel views of
+// the same four ranges: on lavapipe a storage-buffer load is a loop over the SIMD lanes, a texel
+// fetch one gather (docs/performance.md). Each element is read and then written by one
+// invocation only, so reading through a second descriptor is safe.
+layout(constant_id = 1) const uint TEXEL = 0;
+layout(set = 1, binding = 0) uniform samplerBuffer grad_t;
+layout(set = 1, binding = 1) uniform samplerBuffer param_t;
+layout(set = 1, binding = 2) uniform samplerBuffer m_t;
+layout(set = 1, binding = 3) uniform samplerBuffer v_t;
 
 #define ADAM_DECOUPLED 1u     // AdamW
 #define ADAM_LERP_FROM_END 2u // lerp weight 1 - beta1 >= 0.5: torch's second lerp form
@@ -80,8 +89,11 @@ void main()
     uint i = vkt_global_index();
     uint n4 = pc.n / 4;
     if (i < n4) {
-        vec4 p = param4[i], mi = m4[i], vi = v4[i];
-        adam(p, grad4[i], mi, vi);
+        int t = int(i);
+        vec4 p = TEXEL != 0 ? texelFetch(param_t, t) : param4[i];
+        vec4 mi = TEXEL != 0 ? texelFetch(m_t, t) : m4[i];
+        vec4 vi = TEXEL != 0 ? texelFetch(v_t, t) : v4[i];
+        adam(p, TEXEL != 0 ? texelFetch(grad_t, t) : grad4[i], mi, vi);
         m4[i] = mi;
         v4[i] = vi;
         param4[i] = p;

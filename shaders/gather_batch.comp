@@ -109,10 +109,19 @@ void main()
         uvec4 v;
         if (X_TYPE == 0u && AUGMENT == 0u && pc.in_features % 4u == 0u) {
             uint word = images[(s * pc.in_features + k0) >> 2];
-            for (uint e = 0u; e < 4u; e++) {
-                uint c = (k0 + e) / pc.inner;
-                float p = float((word >> (8u * e)) & 0xFFu);
-                v[e] = floatBitsToUint(p * norm[c] + norm[pc.channels + c]);
+            if (pc.inner % 4u == 0u) {
+                // the quad lies in one channel (k0 % 4 == 0): its scale and bias, once
+                uint c = k0 / pc.inner;
+                float scale = norm[c], bias = norm[pc.channels + c];
+                for (uint e = 0u; e < 4u; e++) {
+                    v[e] = floatBitsToUint(float((word >> (8u * e)) & 0xFFu) * scale + bias);
+                }
+            } else {
+                for (uint e = 0u; e < 4u; e++) {
+                    uint c = (k0 + e) / pc.inner;
+                    float p = float((word >> (8u * e)) & 0xFFu);
+                    v[e] = floatBitsToUint(p * norm[c] + norm[pc.channels + c]);
+                }
             }
         } else {
             for (uint e = 0u; e < 4u; e++) {

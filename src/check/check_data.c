@@ -4,7 +4,8 @@
  * shaped f32/i32 targets, every normalisation (scalar and per-channel), subsets, and random
  * crop + flip augmentation, over two epochs; and the streamed path against the same reference.
  * Feature counts that are multiples of 4 (784, 4, 12, 3072) run the kernel four features per
- * invocation; the others (1, 3, 63, 105, ...) one per invocation.
+ * invocation, u8 per-channel ones with channels of 6 and of 4 pixels (a quad across two channels,
+ * and quads within one); the others (1, 3, 63, 105, ...) one per invocation.
  * i32 samples (full 32-bit range) must come back as i32 batches, bit for bit.
  */
 #include <stdio.h>
@@ -41,6 +42,8 @@ static const data_case cases[] = {
     {100, F32, 3, {3, 5, 7}, F32, 1, {2}, 33, VKT_NORM_MEAN_STD, true, false, false, {0}},
     {77, I32, 3, {2, 9, 9}, I32, 0, {0}, 16, VKT_NORM_UNIT, false, true, false, {0}},
     {21, I32, 2, {2, 6}, U8, 0, {0}, 5, VKT_NORM_UNIT, false, false, false, {0}},
+    {33, U8, 3, {2, 3, 2}, U8, 0, {0}, 8, VKT_NORM_MEAN_STD, true, false, false, {0}},
+    {33, U8, 3, {3, 2, 2}, U8, 0, {0}, 8, VKT_NORM_MEAN_STD, true, false, false, {0}},
     {45, I32, 1, {65}, F32, 1, {2}, 8, VKT_NORM_NONE, false, true, true, {0}},
     {300, U8, 3, {3, 32, 32}, U8, 0, {0}, 128, VKT_NORM_MEAN_STD, true, false, false,
      {32, 32, 4, true}},

@@ -592,6 +592,17 @@ vkt_status vkt__device_init_common(vkt_device *dev, const vkt_device_desc *desc)
         return s;
     }
     dev->dummy = dev->dummy_alloc->buffer;
+    VkBufferViewCreateInfo vci = {
+        .sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO,
+        .buffer = dev->dummy,
+        .format = VK_FORMAT_R32G32B32A32_SFLOAT,
+        .offset = dev->dummy_alloc->offset,
+        .range = 256,
+    };
+    VkResult r = dev->vk.vkCreateBufferView(dev->device, &vci, NULL, &dev->dummy_view);
+    if (r != VK_SUCCESS) {
+        return vkt__vk_error(r, "vkCreateBufferView (dummy)");
+    }
     return VKT_OK;
 }
 
@@ -669,6 +680,9 @@ void vkt_device_destroy(vkt_device *dev)
         vkt_device_finish(dev);
         if (dev->tensor_state && dev->tensor_state_destroy) {
             dev->tensor_state_destroy(dev->tensor_state);
+        }
+        if (dev->dummy_view) {
+            dev->vk.vkDestroyBufferView(dev->device, dev->dummy_view, NULL);
         }
         if (dev->dummy_alloc) {
             vkt__alloc_release(dev, dev->dummy_alloc);

@@ -156,6 +156,7 @@ struct vkt_device {
     uint32_t pipeline_count, pipeline_cap;
     VkBuffer dummy;             /* bound to unused bindings */
     vkt__alloc *dummy_alloc;
+    VkBufferView dummy_view;    /* the dummy as texels, for unused texel slots */
 
     vkt_device_stats stats;
     vkt__profile prof;

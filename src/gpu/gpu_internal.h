@@ -17,7 +17,7 @@
 
 #define VKT__MAX_BINDINGS 8
 /* Read-only vec4 texel bindings of a dispatch (descriptor set 1; see vkt__dispatch_desc). */
-#define VKT__MAX_TEXELS 2
+#define VKT__MAX_TEXELS 4
 #define VKT__MAX_SPEC 12
 #define VKT__PUSH_MAX 128
 #define VKT__FRAMES 3
@@ -62,20 +62,25 @@ typedef struct vkt__dispatch_desc {
     const void *push;      /* push-constant block, <= 128 bytes; may be NULL */
     uint32_t push_size;
     vkt__binding bindings[VKT__MAX_BINDINGS]; /* index = binding number */
-    /* Set 1: uniform texel buffers (R32G32B32A32_SFLOAT views of exactly these ranges),
-     * read-only; only ranges for which vkt__texel_usable() holds may be given. */
+    /* Set 1: uniform texel buffers (R32G32B32A32_SFLOAT views of the whole texels of these
+     * ranges), read-only; only ranges for which vkt__texel_usable() holds may be given. */
     vkt__binding texels[VKT__MAX_TEXELS];
+    /* The shader declares set 1: it is bound (slots without a range on a dummy view) even when
+     * no texel range is given, as a specialization that reads none still declares them. */
+    bool texel_set;
     uint32_t groups[3];    /* workgroup counts; 0 counts as 1 */
 } vkt__dispatch_desc;
 
 /* Records a dispatch into the current command buffer (after a barrier if a hazard needs one). */
 vkt_status vkt__dispatch(vkt_device *dev, const vkt__dispatch_desc *d);
 /* Whether `b` can be bound as a texel binding on `dev`: the device reads through texels
- * (vkt__caps.texel4), and the range is whole texels, starts on the device's texel-view
- * alignment and has no more texels than one view may. */
+ * (vkt__caps.texel4), and the range holds a texel (16 bytes) at least, starts on the device's
+ * texel-view alignment and has no more texels than one view may. The view covers its whole
+ * texels; a kernel reads any trailing size % 16 bytes through its storage buffer. */
 bool vkt__texel_usable(const vkt_device *dev, const vkt__binding *b);
-/* `b` as a read-only texel binding where vkt__texel_usable() holds, else an empty binding (for
- * ops that pick a texel kernel when they can and keep a storage-buffer one for the rest). */
+/* `b` as a read-only texel binding where vkt__texel_usable() holds and the range is whole texels
+ * (the view covers all of it), else an empty binding: for ops whose texel kernel reads the whole
+ * range through the view and that keep a storage-buffer kernel for the rest. */
 vkt__binding vkt__texel_or_none(const vkt_device *dev, vkt__binding b);
 
 /* Records a fill of `dst` with a 32-bit word (offset and size multiples of 4). */
@@ -102,8 +107,8 @@ typedef struct vkt__caps {
     bool subgroup_arith;   /* use subgroup-arithmetic shader variants */
     bool cpu_like;         /* lavapipe/SwiftShader-type device: prefer CPU-friendly kernels */
     uint32_t reduce_wg;    /* workgroup size for reductions */
-    /* Kernels may read ranges through R32G32B32A32_SFLOAT uniform texel buffers (memory is
-     * created with that usage): on CPU drivers texel fetches are vectorised gathers, where
+    /* Kernels may read ranges through R32G32B32A32_SFLOAT uniform texel buffers (all memory is
+     * created with that usage, so that set 1 can always be bound): on CPU drivers texel fetches are vectorised gathers, where
      * storage-buffer loads are a scalar loop over the SIMD lanes (docs/performance.md). */
     bool texel4;
     uint64_t texel4_max_bytes; /* largest view */

@@ -41,8 +41,7 @@ static vkt_status new_block(vkt_device *dev, VkDeviceSize size, bool dedicated, 
         .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
         .size = size,
         .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
-                 VK_BUFFER_USAGE_TRANSFER_DST_BIT |
-                 (dev->caps.texel4 ? VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT : 0u),
+                 VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT,
         .sharingMode = VK_SHARING_MODE_EXCLUSIVE,
     };
     VkResult r = dev->vk.vkCreateBuffer(dev->device, &bci, NULL, &b->buffer);

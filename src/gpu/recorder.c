@@ -391,18 +391,19 @@ static VkDeviceSize abs_offset(const vkt__binding *b) { return b->alloc->offset 
 bool vkt__texel_usable(const vkt_device *dev, const vkt__binding *b)
 {
     const vkt__caps *c = &dev->caps;
-    return c->texel4 && b->alloc && b->size > 0 && b->size % 16 == 0 &&
-           b->size <= c->texel4_max_bytes && abs_offset(b) % c->texel_align == 0;
+    return c->texel4 && b->alloc && b->size >= 16 && b->size <= c->texel4_max_bytes &&
+           abs_offset(b) % c->texel_align == 0;
 }
 
 vkt__binding vkt__texel_or_none(const vkt_device *dev, vkt__binding b)
 {
     b.access = VKT__READ;
-    return vkt__texel_usable(dev, &b) ? b : (vkt__binding){0};
+    return b.size % 16 == 0 && vkt__texel_usable(dev, &b) ? b : (vkt__binding){0};
 }
 
-/* A texel view of exactly `b`, destroyed when the frame is next reused (views are cheap to
- * make; caching them would need invalidation whenever a range is freed). */
+/* A texel view of the whole texels of `b` (a trailing size % 16 bytes is left to the shader's
+ * storage-buffer path), destroyed when the frame is next reused (views are cheap to make;
+ * caching them would need invalidation whenever a range is freed). */
 static vkt_status texel_view(vkt_device *dev, vkt__frame *f, const vkt__binding *b,
                              VkBufferView *out)
 {
@@ -415,7 +416,7 @@ static vkt_status texel_view(vkt_device *dev, vkt__frame *f, const vkt__binding 
         .buffer = b->alloc->buffer,
         .format = VK_FORMAT_R32G32B32A32_SFLOAT,
         .offset = abs_offset(b),
-        .range = b->size,
+        .range = b->size & ~(uint64_t)15,
     };
     VkResult r = dev->vk.vkCreateBufferView(dev->device, &ci, NULL, out);
     if (r != VK_SUCCESS) {
@@ -426,21 +427,24 @@ static vkt_status texel_view(vkt_device *dev, vkt__frame *f, const vkt__binding 
 }
 
 /* Allocates, writes and binds set 1 for the dispatch's texel bindings (an unused slot repeats
- * the first one: every descriptor of a bound set must be valid). */
+ * a used one, or is the dummy view: every descriptor of a bound set must be valid). */
 static vkt_status bind_texels(vkt_device *dev, vkt__frame *f, const vkt__dispatch_desc *d)
 {
-    VkBufferView views[VKT__MAX_TEXELS];
-    vkt_status s = VKT_OK;
-    for (int i = 0; i < VKT__MAX_TEXELS && s == VKT_OK; i++) {
+    VkBufferView views[VKT__MAX_TEXELS] = {VK_NULL_HANDLE};
+    VkBufferView any = dev->dummy_view;
+    for (int i = 0; i < VKT__MAX_TEXELS; i++) {
         if (d->texels[i].alloc) {
-            s = texel_view(dev, f, &d->texels[i], &views[i]);
-        } else {
-            views[i] = views[0];
+            vkt_status s = texel_view(dev, f, &d->texels[i], &views[i]);
+            if (s != VKT_OK) {
+                return s;
+            }
+            any = views[i];
         }
     }
-    if (s != VKT_OK) {
-        return s;
+    for (int i = 0; i < VKT__MAX_TEXELS; i++) {
+        views[i] = views[i] ? views[i] : any;
     }
+    vkt_status s;
     VkDescriptorSet set;
     s = alloc_set(dev, f, dev->texel_layout, &set);
     if (s != VKT_OK) {
@@ -519,7 +523,11 @@ static vkt_status record_dispatch(vkt_device *dev, const vkt__dispatch_desc *d, 
     dev->vk.vkCmdBindPipeline(f->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
     dev->vk.vkCmdBindDescriptorSets(f->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, dev->pipeline_layout, 0,
                                     1, &set, 0, NULL);
-    if (d->texels[0].alloc) {
+    bool texels = d->texel_set;
+    for (int i = 0; i < VKT__MAX_TEXELS; i++) {
+        texels = texels || d->texels[i].alloc;
+    }
+    if (texels) {
         s = bind_texels(dev, f, d);
         if (s != VKT_OK) {
             return s;

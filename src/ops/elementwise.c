@@ -40,19 +40,32 @@ static vkt_status ew_dispatch2(uint32_t op, const vkt_tensor *a, const vkt_tenso
         .accumulate = accumulate,
         .beta = beta,
     };
+    vkt__binding ab = vkt__bind(a, VKT__READ);
+    vkt__binding bb = b ? vkt__bind(b, VKT__READ) : (vkt__binding){0};
+    /* CPU drivers read a and b through texels (shaders/elementwise.comp's TEXEL): the bias of
+     * EW_ADD_BIAS only when its view covers every column */
+    uint32_t texel = 0;
+    if (vkt__device_caps(out->dev)->cpu_like && op != EW_MAX_INTO && op != EW_MIN_INTO) {
+        texel |= vkt__texel_usable(out->dev, &ab) ? 1u : 0u;
+        texel |= b && vkt__texel_usable(out->dev, &bb) && (op != EW_ADD_BIAS || cols % 4 == 0)
+                     ? 2u
+                     : 0u;
+    }
     vkt__dispatch_desc d = {
         .shader = VKT__SHADER_ELEMENTWISE,
-        .spec = {EW_WG, op},
-        .spec_count = 2,
+        .spec = {EW_WG, op, texel},
+        .spec_count = 3,
         .push = &pc,
         .push_size = sizeof pc,
-        .bindings =
-            {
-                vkt__bind(a, VKT__READ),
-                b ? vkt__bind(b, VKT__READ) : (vkt__binding){0},
-                vkt__bind(out, accumulate ? VKT__RW : VKT__WRITE),
-            },
+        .bindings = {ab, bb, vkt__bind(out, accumulate ? VKT__RW : VKT__WRITE)},
+        .texel_set = true,
     };
+    if (texel & 1u) {
+        d.texels[0] = ab;
+    }
+    if (texel & 2u) {
+        d.texels[1] = bb;
+    }
     /* 4 elements per invocation (shaders/elementwise.comp) */
     vkt__elementwise_groups(((uint64_t)out->numel + 3) / 4, EW_WG, d.groups);
     return vkt__dispatch(out->dev, &d);

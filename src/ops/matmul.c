@@ -271,8 +271,9 @@ static uint32_t texel_mode(uint32_t s_k, uint32_t s_ij, uint32_t ij, uint32_t s_
 static bool texel_config(const vkt_device *dev, const mm_geom *g, const vkt__binding *ab,
                          const vkt__binding *bb, mm_config *cfg)
 {
+    /* with K % 4 == 0 and vec4 rows the operands are whole texels: the views cover them */
     if (!texel_device(dev) || g->K % 4 != 0 || !vkt__texel_usable(dev, ab) ||
-        !vkt__texel_usable(dev, bb)) {
+        !vkt__texel_usable(dev, bb) || ab->size % 16 != 0 || bb->size % 16 != 0) {
         return false;
     }
     uint32_t am = texel_mode(g->sa_k, g->sa_i, g->M, g->sa_b, g->a_off);
@@ -496,28 +497,31 @@ vkt_status vkt__matmul_backward(vkt__node *n, const vkt_tensor *gout)
     int sum_a = batched && a->ndim == 2 ? VKT__MATMUL_SUM_BATCHES : 0;
     int sum_b = batched && b->ndim == 2 ? VKT__MATMUL_SUM_BATCHES : 0;
     vkt_status s = VKT_OK;
+    /* each product writes every element of its gradient: it overwrites a gradient it is the
+     * first to write (vkt__grad_first) and adds to one already written */
+    bool acc;
     if (vkt__wants_grad(a)) {
-        vkt_tensor *ga = vkt__grad_of(a);
+        vkt_tensor *ga = vkt__grad_first(a, &acc);
         if (!ga) {
             return vkt_last_status();
         }
         if (!ta) {
-            s = vkt__matmul_into(gout, b, ga, (tb ? 0 : VKT_TRANS_B) | sum_a, true, v);
+            s = vkt__matmul_into(gout, b, ga, (tb ? 0 : VKT_TRANS_B) | sum_a, acc, v);
         } else {
             s = vkt__matmul_into(b, gout, ga,
-                                 (tb ? VKT_TRANS_A | VKT_TRANS_B : VKT_TRANS_B) | sum_a, true, v);
+                                 (tb ? VKT_TRANS_A | VKT_TRANS_B : VKT_TRANS_B) | sum_a, acc, v);
         }
     }
     if (s == VKT_OK && vkt__wants_grad(b)) {
-        vkt_tensor *gb = vkt__grad_of(b);
+        vkt_tensor *gb = vkt__grad_first(b, &acc);
         if (!gb) {
             return vkt_last_status();
         }
         if (!tb) {
-            s = vkt__matmul_into(a, gout, gb, (ta ? 0 : VKT_TRANS_A) | sum_b, true, v);
+            s = vkt__matmul_into(a, gout, gb, (ta ? 0 : VKT_TRANS_A) | sum_b, acc, v);
         } else {
             s = vkt__matmul_into(gout, a, gb,
-                                 (ta ? VKT_TRANS_A | VKT_TRANS_B : VKT_TRANS_A) | sum_b, true, v);
+                                 (ta ? VKT_TRANS_A | VKT_TRANS_B : VKT_TRANS_A) | sum_b, acc, v);
         }
     }
     return s;

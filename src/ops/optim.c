@@ -85,20 +85,35 @@ static bool check_disjoint(const char *op, int n, const vkt_tensor *const *t,
 }
 
 /* `per_invocation`: elements each invocation steps (adam_step.comp: 4, vec4 loads and stores). */
+/* `texel_shader`: the shader declares set 1 (adam_step.comp), so it is always bound; on CPU
+ * drivers the shader reads all four ranges through it (TEXEL) where each can be viewed as
+ * texels. */
 static vkt_status dispatch_step(vkt__shader_id shader, const void *pc, uint32_t pc_size,
                                 const vkt_tensor *grad, vkt_tensor *param, vkt_tensor *s1,
-                                vkt_tensor *s2, uint32_t per_invocation)
+                                vkt_tensor *s2, uint32_t per_invocation, bool texel_shader)
 {
     vkt__dispatch_desc d = {
         .shader = shader,
-        .spec = {OPTIM_WG},
-        .spec_count = 1,
+        .spec = {OPTIM_WG, 0},
+        .spec_count = texel_shader ? 2 : 1,
         .push = pc,
         .push_size = pc_size,
         .bindings = {vkt__bind(grad, VKT__READ), vkt__bind(param, VKT__RW),
                      s1 ? vkt__bind(s1, VKT__RW) : (vkt__binding){0},
                      s2 ? vkt__bind(s2, VKT__RW) : (vkt__binding){0}},
+        .texel_set = texel_shader,
     };
+    bool texel = texel_shader && vkt__device_caps(param->dev)->cpu_like;
+    for (int i = 0; texel && i < 4; i++) {
+        texel = vkt__texel_usable(param->dev, &d.bindings[i]);
+    }
+    if (texel) {
+        d.spec[1] = 1;
+        for (int i = 0; i < 4; i++) {
+            d.texels[i] = d.bindings[i];
+            d.texels[i].access = VKT__READ;
+        }
+    }
     uint64_t n = ((uint64_t)param->numel + per_invocation - 1) / per_invocation;
     vkt__elementwise_groups(n, OPTIM_WG, d.groups);
     return vkt__dispatch(param->dev, &d);
@@ -146,7 +161,7 @@ vkt_status vkt_sgd_step(vkt_tensor *param, const vkt_tensor *grad, vkt_tensor *m
         .one_minus_dampening = (float)(1.0 - (double)p->dampening),
     };
     return dispatch_step(VKT__SHADER_SGD_STEP, &pc, sizeof pc, grad, param,
-                         momentum ? momentum_buf : NULL, NULL, 1);
+                         momentum ? momentum_buf : NULL, NULL, 1, false);
 }
 
 vkt_status vkt_adam_step(vkt_tensor *param, const vkt_tensor *grad, vkt_tensor *m, vkt_tensor *v,
@@ -196,5 +211,5 @@ vkt_status vkt_adam_step(vkt_tensor *param, const vkt_tensor *grad, vkt_tensor *
         .bias_correction2_sqrt = (float)sqrt(bc2),
         .eps = eps,
     };
-    return dispatch_step(VKT__SHADER_ADAM_STEP, &pc, sizeof pc, grad, param, m, v, 4);
+    return dispatch_step(VKT__SHADER_ADAM_STEP, &pc, sizeof pc, grad, param, m, v, 4, true);
 }
