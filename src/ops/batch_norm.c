@@ -4,7 +4,7 @@
  * Shaders: shaders/batch_norm_stats.comp (per-channel statistics, running-stat update),
  * batch_norm_apply.comp, batch_norm_backward_reduce.comp, batch_norm_backward_apply.comp (and
  * the _texel twins of the two apply kernels, 4 elements per invocation, and of the two
- * reductions, reading vec4s, where S % 4 == 0 and vkt__texel_usable() takes the ranges); the
+ * reductions, reading vec4s, where S % 4 == 0 and vkt__texel_or_none() gives the ranges); the
  * per-channel sums are in batch_norm_reduce.glsl. CPU reference: src/ref/ref_norm.c. Checks:
  * src/check/check_norm.c (device vs reference and finite differences). Tests: tests/test_norm.c.
  *

@@ -4,7 +4,7 @@
  * Shaders: shaders/im2col.comp, col2im.comp, conv_epilogue.comp, conv_bias_grad.comp,
  * conv_regroup.comp (push constants in conv_geom.glsl), and the CPU-driver forms that read through
  * texel views (docs/shaders.md): im2col_texel.comp, col2im_texel.comp, conv_epilogue_block.comp,
- * conv_bias_grad_texel.comp, used where vkt__texel_usable() takes the range; the products are
+ * conv_bias_grad_texel.comp, used where vkt__texel_or_none() gives the range; the products are
  * vkt__matmul_into (src/ops/matmul.h). CPU reference: src/ref/ref_conv.c. Checks:
  * src/check/check_conv.c (device vs reference) and src/check/check_grad.c (finite differences).
  * Tests: tests/test_conv.c.
