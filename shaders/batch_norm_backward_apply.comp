@@ -1,5 +1,5 @@
 #version 450
-// batch_norm_backward_apply.comp — dx += the input gradient of batch norm, one invocation per
+// batch_norm_backward_apply.comp — dx (+)= the input gradient of batch norm, one invocation per
 // element of x (N, C, S), with w = weight[c] (1 without weight) and the forward's stats (2C):
 //   BN_BACKWARD_TRAIN  dx += w * invstd * (dy - sum_dy / M - xhat * sum_dyx / M),
 //                      xhat = (x - mean) * invstd, sums (2C) from batch_norm_backward_reduce.comp,
@@ -26,6 +26,7 @@ layout(push_constant) uniform PC {
     uint spatial;  // S
     float inv_m;   // 1 / (N * S)
     uint has_weight;
+    uint accumulate; // dx += the gradient (else dx = it: its first writer)
 } pc;
 
 void main()
@@ -44,5 +45,5 @@ void main()
     } else {
         g = scale * dy[i];
     }
-    dx[i] += g;
+    dx[i] = pc.accumulate != 0u ? dx[i] + g : g;
 }

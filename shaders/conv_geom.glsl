@@ -4,7 +4,8 @@
 // input channels [c0, c0 + c_group) and output channels [co0, co0 + co_group).
 // The matrix of a chunk has M = batch * oh * ow rows (one per output pixel, image-major) and
 // K = c_group * kh * kw columns (channel-major, then kernel row, then kernel column): the
-// layout of one group's rows of the weight (C_out, C_in / groups, KH, KW).
+// layout of one group's rows of the weight (C_out, C_in / groups, KH, KW). Rows of the column
+// matrices are k_stride >= K floats apart; where the weight is bound padded (conv.c), so is it.
 
 layout(push_constant) uniform PC {
     uint batch;    // images in this chunk
@@ -29,4 +30,5 @@ layout(push_constant) uniform PC {
     uint co0;      // first output channel of the group
     uint has_bias;
     uint accumulate;
+    uint k_stride; // floats between rows of cols / dcols: K, or K padded to a multiple of 4
 } pc;

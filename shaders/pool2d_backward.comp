@@ -3,7 +3,9 @@
 // per input element sums, over the output windows that contain it in a fixed order (oy, then
 // ox), dy (max: where the saved argmax is this element; avg: dy / the window's divisor; adaptive:
 // dy / the window's size; upsample: the sh x sw block it was copied to). No two invocations write
-// the same element: no atomics, deterministic. dx (+)= that sum (accumulate).
+// the same element: no atomics, deterministic. dx (+)= that sum (accumulate). POOL_MAX_TILED
+// (windows that tile the input) runs one invocation per window instead: it needs no search for
+// the windows that hold an input, which costs divisions and per-lane loops on CPU drivers.
 // Dispatch: src/ops/pool.c. Reference: src/ref/ref_pool.c. Checks: src/check/check_conv.c.
 // Tests: tests/test_conv.c.
 #extension GL_GOOGLE_include_directive : require
@@ -32,8 +34,34 @@ void adaptive_covering(uint i, uint n, uint on, out int lo, out int hi)
     hi = min(int(((i + 1u) * on + n - 1u) / n) - 1, int(on) - 1);
 }
 
+// POOL_MAX_TILED: window e (each input lies in exactly one) writes its kh x kw inputs: dy where
+// the argmax is, 0 elsewhere. One pass over dy and the argmax, no per-input window search.
+void max_tiled(uint e)
+{
+    uint ohw = pc.oh * pc.ow;
+    if (e >= pc.planes * ohw) {
+        return;
+    }
+    uint p = e / ohw, oy = (e % ohw) / pc.ow, ox = e % pc.ow;
+    float g = dy[e];
+    int at = idx[e];
+    uint y0 = oy * pc.kh, x0 = ox * pc.kw;
+    for (uint a = 0; a < pc.kh; a++) {
+        for (uint b = 0; b < pc.kw; b++) {
+            int self = int((y0 + a) * pc.w + x0 + b);
+            uint o = p * pc.h * pc.w + uint(self);
+            float s = at == self ? g : 0.0;
+            dx[o] = pc.accumulate != 0u ? dx[o] + s : s;
+        }
+    }
+}
+
 void main()
 {
+    if (MODE == POOL_MAX_TILED) {
+        max_tiled(vkt_global_index());
+        return;
+    }
     uint e = vkt_global_index();
     uint hw = pc.h * pc.w;
     if (e >= pc.planes * hw) {

@@ -8,5 +8,8 @@
 #define POOL_AVG 1          // avg_pool2d
 #define POOL_ADAPTIVE_AVG 2 // adaptive_avg_pool2d
 #define POOL_UPSAMPLE 3     // upsample_nearest2d by integer factors (sh, sw)
+// backward only: max_pool2d whose windows tile the input (kernel = stride, no padding, H = OH * KH,
+// W = OW * KW), one invocation per window writing its KH x KW inputs
+#define POOL_MAX_TILED 4
 
 #endif

@@ -78,6 +78,10 @@ vkt_status vkt__dispatch(vkt_device *dev, const vkt__dispatch_desc *d);
  * texel-view alignment and has no more texels than one view may. The view covers its whole
  * texels; a kernel reads any trailing size % 16 bytes through its storage buffer. */
 bool vkt__texel_usable(const vkt_device *dev, const vkt__binding *b);
+/* `b` as a read-only texel binding where vkt__texel_usable() holds and the range is whole texels
+ * (the view covers all of it), else an empty binding: for ops whose texel kernel reads the whole
+ * range through the view and that keep a storage-buffer kernel for the rest. */
+vkt__binding vkt__texel_or_none(const vkt_device *dev, vkt__binding b);
 
 /* Records a fill of `dst` with a 32-bit word (offset and size multiples of 4). */
 vkt_status vkt__fill(vkt_device *dev, vkt__binding dst, uint32_t word);

@@ -151,6 +151,28 @@ static void give_back(vkt__block *b, VkDeviceSize offset, VkDeviceSize size)
     }
 }
 
+/* The first shared block with room for `need` bytes, or NULL. */
+static vkt__block *take_shared(vkt_device *dev, VkDeviceSize need, VkDeviceSize *off)
+{
+    for (uint32_t i = 0; i < dev->block_count; i++) {
+        if (!dev->blocks[i]->dedicated && take(dev->blocks[i], need, off)) {
+            return dev->blocks[i];
+        }
+    }
+    return NULL;
+}
+
+/* take_shared after waiting for the device to return the retired ranges (NULL without any). */
+static vkt__block *take_after_wait(vkt_device *dev, VkDeviceSize need, VkDeviceSize *off)
+{
+    if (dev->retired_count == 0) {
+        return NULL;
+    }
+    vkt_device_finish(dev);
+    vkt__memory_collect(dev);
+    return take_shared(dev, need, off);
+}
+
 vkt_status vkt__alloc_create(vkt_device *dev, uint64_t size, vkt__alloc **out)
 {
     *out = NULL;
@@ -188,34 +210,32 @@ vkt_status vkt__alloc_create(vkt_device *dev, uint64_t size, vkt__alloc **out)
         }
         take(blk, need, &off);
     } else {
-        for (uint32_t i = 0; i < dev->block_count && !blk; i++) {
-            if (!dev->blocks[i]->dedicated && take(dev->blocks[i], need, &off)) {
-                blk = dev->blocks[i];
-            }
-        }
-        if (!blk) {
-            /* Make sure retired ranges are not what stands between us and a new block. */
-            if (dev->retired_count > 0) {
-                vkt_device_finish(dev);
-                vkt__memory_collect(dev);
-                for (uint32_t i = 0; i < dev->block_count && !blk; i++) {
-                    if (!dev->blocks[i]->dedicated && take(dev->blocks[i], need, &off)) {
-                        blk = dev->blocks[i];
-                    }
-                }
-            }
+        blk = take_shared(dev, need, &off);
+        /* Retired ranges return once the device has passed them; waiting for that mid-step
+         * stalls the host and leaves the device idle while the rest of the step is recorded.
+         * So while the blocks stay within half the memory limit a new block comes first, and
+         * beyond that (or when one cannot be had) the wait. */
+        bool grow = dev->stats.memory_reserved + dev->block_size <= dev->memory_limit / 2;
+        if (!blk && !grow) {
+            blk = take_after_wait(dev, need, &off);
         }
         if (!blk) {
             vkt_status s = new_block(dev, dev->block_size, false, &blk);
-            if (s == VKT_OUT_OF_DEVICE_MEMORY) {
+            if (s == VKT_OUT_OF_DEVICE_MEMORY && grow && (blk = take_after_wait(dev, need, &off))) {
+                s = VKT_OK;
+            } else if (s == VKT_OUT_OF_DEVICE_MEMORY) {
                 /* a whole block does not fit any more; the request alone may */
                 s = new_block(dev, need, true, &blk);
+                if (s == VKT_OK) {
+                    take(blk, need, &off);
+                }
+            } else if (s == VKT_OK) {
+                take(blk, need, &off);
             }
             if (s != VKT_OK) {
                 free(a);
                 return s;
             }
-            take(blk, need, &off);
         }
     }
     a->block = blk;

@@ -395,6 +395,12 @@ bool vkt__texel_usable(const vkt_device *dev, const vkt__binding *b)
            abs_offset(b) % c->texel_align == 0;
 }
 
+vkt__binding vkt__texel_or_none(const vkt_device *dev, vkt__binding b)
+{
+    b.access = VKT__READ;
+    return b.size % 16 == 0 && vkt__texel_usable(dev, &b) ? b : (vkt__binding){0};
+}
+
 /* A texel view of the whole texels of `b` (a trailing size % 16 bytes is left to the shader's
  * storage-buffer path), destroyed when the frame is next reused (views are cheap to make;
  * caching them would need invalidation whenever a range is freed). */

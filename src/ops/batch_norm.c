@@ -2,7 +2,9 @@
  * batch_norm.c — vkt_batch_norm (torch.nn.functional.batch_norm) and its backward.
  *
  * Shaders: shaders/batch_norm_stats.comp (per-channel statistics, running-stat update),
- * batch_norm_apply.comp, batch_norm_backward_reduce.comp, batch_norm_backward_apply.comp; the
+ * batch_norm_apply.comp, batch_norm_backward_reduce.comp, batch_norm_backward_apply.comp (and
+ * the _texel twins of the two apply kernels, 4 elements per invocation, and of the two
+ * reductions, reading vec4s, where S % 4 == 0 and vkt__texel_or_none() gives the ranges); the
  * per-channel sums are in batch_norm_reduce.glsl. CPU reference: src/ref/ref_norm.c. Checks:
  * src/check/check_norm.c (device vs reference and finite differences). Tests: tests/test_norm.c.
  *
@@ -41,7 +43,7 @@ _Static_assert(sizeof(vkt__pc_bn_backward_reduce) <= VKT__PUSH_MAX, "push consta
 typedef struct vkt__pc_bn_backward_apply {
     uint32_t n, channels, spatial;
     float inv_m;
-    uint32_t has_weight;
+    uint32_t has_weight, accumulate;
 } vkt__pc_bn_backward_apply;
 _Static_assert(sizeof(vkt__pc_bn_backward_apply) <= VKT__PUSH_MAX, "push constants");
 
@@ -208,6 +210,9 @@ static vkt_status bn_stats(const vkt_tensor *x, vkt_tensor *stats, vkt_tensor *r
             },
     };
     if (p->training) {
+        d.texels[0] = dm.s % 4 == 0 ? vkt__texel_or_none(x->dev, d.bindings[0]) : (vkt__binding){0};
+        d.shader = d.texels[0].alloc ? VKT__SHADER_BATCH_NORM_STATS_TEXEL : d.shader;
+        d.spec_count = d.texels[0].alloc ? 1 : 2;
         vkt__groups_2d(dm.c, d.groups);
     } else {
         vkt__elementwise_groups(dm.c, wg, d.groups);
@@ -215,6 +220,8 @@ static vkt_status bn_stats(const vkt_tensor *x, vkt_tensor *stats, vkt_tensor *r
     return vkt__dispatch(x->dev, &d);
 }
 
+/* 4 elements per invocation (x read as texels, vec4 stores) where S % 4 == 0 and the ranges allow:
+ * shaders/batch_norm_apply_texel.comp. */
 static vkt_status bn_apply(const vkt_tensor *x, const vkt_tensor *stats, const vkt_tensor *weight,
                            const vkt_tensor *bias, vkt_tensor *y)
 {
@@ -235,7 +242,11 @@ static vkt_status bn_apply(const vkt_tensor *x, const vkt_tensor *stats, const v
                 vkt__bind(y, VKT__WRITE),
             },
     };
-    vkt__elementwise_groups((uint64_t)x->numel, BN_WG, d.groups);
+    d.texels[0] = vkt__texel_or_none(x->dev, d.bindings[0]);
+    bool vec4 = dm.s % 4 == 0 && d.texels[0].alloc && d.bindings[4].offset % 16 == 0;
+    d.shader = vec4 ? VKT__SHADER_BATCH_NORM_APPLY_TEXEL : d.shader;
+    d.texels[0] = vec4 ? d.texels[0] : (vkt__binding){0};
+    vkt__elementwise_groups((uint64_t)x->numel / (vec4 ? 4 : 1), BN_WG, d.groups);
     return vkt__dispatch(x->dev, &d);
 }
 
@@ -302,18 +313,26 @@ static vkt_status bn_backward_reduce(const vkt_tensor *x, const vkt_tensor *dy,
                 vkt__bind(dbias ? dbias : sums, VKT__RW),
             },
     };
+    d.texels[0] = dm.s % 4 == 0 ? vkt__texel_or_none(x->dev, d.bindings[0]) : (vkt__binding){0};
+    d.texels[1] = vkt__texel_or_none(x->dev, d.bindings[1]);
+    if (d.texels[0].alloc && d.texels[1].alloc) {
+        d.shader = VKT__SHADER_BATCH_NORM_BACKWARD_REDUCE_TEXEL;
+    } else {
+        d.texels[0] = d.texels[1] = (vkt__binding){0};
+    }
     vkt__groups_2d(dm.c, d.groups);
     return vkt__dispatch(x->dev, &d);
 }
 
-/* dx += the input gradient; sums is NULL in eval mode. */
+/* dx (+)= the input gradient; sums is NULL in eval mode. 4 elements per invocation where S % 4 == 0
+ * and the ranges allow (shaders/batch_norm_backward_apply_texel.comp). */
 static vkt_status bn_backward_apply(const vkt_tensor *x, const vkt_tensor *dy,
                                     const vkt_tensor *stats, const vkt_tensor *sums,
-                                    const vkt_tensor *weight, vkt_tensor *dx)
+                                    const vkt_tensor *weight, vkt_tensor *dx, bool accumulate)
 {
     bn_dims dm = bn_dims_of(x);
-    vkt__pc_bn_backward_apply pc = {(uint32_t)x->numel, dm.c, dm.s, (float)(1.0 / (double)dm.m),
-                                    weight != NULL};
+    vkt__pc_bn_backward_apply pc = {(uint32_t)x->numel,          dm.c,           dm.s,
+                                    (float)(1.0 / (double)dm.m), weight != NULL, accumulate};
     vkt__dispatch_desc d = {
         .shader = VKT__SHADER_BATCH_NORM_BACKWARD_APPLY,
         .spec = {BN_WG, sums ? BN_BACKWARD_TRAIN : BN_BACKWARD_EVAL},
@@ -330,7 +349,15 @@ static vkt_status bn_backward_apply(const vkt_tensor *x, const vkt_tensor *dy,
                 vkt__bind(dx, VKT__RW),
             },
     };
-    vkt__elementwise_groups((uint64_t)x->numel, BN_WG, d.groups);
+    d.texels[0] = vkt__texel_or_none(x->dev, d.bindings[0]);
+    d.texels[1] = vkt__texel_or_none(x->dev, d.bindings[1]);
+    bool vec4 =
+        dm.s % 4 == 0 && d.texels[0].alloc && d.texels[1].alloc && d.bindings[5].offset % 16 == 0;
+    d.shader = vec4 ? VKT__SHADER_BATCH_NORM_BACKWARD_APPLY_TEXEL : d.shader;
+    if (!vec4) {
+        d.texels[0] = d.texels[1] = (vkt__binding){0};
+    }
+    vkt__elementwise_groups((uint64_t)x->numel / (vec4 ? 4 : 1), BN_WG, d.groups);
     return vkt__dispatch(x->dev, &d);
 }
 
@@ -340,10 +367,11 @@ vkt_status vkt__batch_norm_backward(vkt__node *n, const vkt_tensor *gout)
     bool training = n->iparam[0] != 0;
     bool want_x = vkt__wants_grad(x);
     vkt_tensor *dweight = NULL, *dbias = NULL, *dx = NULL, *sums = NULL;
+    bool dx_acc = true;
     vkt_status s = VKT_OK;
     if ((vkt__wants_grad(weight) && !(dweight = vkt__grad_of(weight))) ||
         (vkt__wants_grad(bias) && !(dbias = vkt__grad_of(bias))) ||
-        (want_x && !(dx = vkt__grad_of(x)))) {
+        (want_x && !(dx = vkt__grad_first(x, &dx_acc)))) {
         return vkt_last_status();
     }
     /* The sums are needed for dweight, dbias, and for dx in training mode. */
@@ -356,7 +384,7 @@ vkt_status vkt__batch_norm_backward(vkt__node *n, const vkt_tensor *gout)
         s = bn_backward_reduce(x, gout, stats, sums, dweight, dbias);
     }
     if (s == VKT_OK && dx) {
-        s = bn_backward_apply(x, gout, stats, training ? sums : NULL, weight, dx);
+        s = bn_backward_apply(x, gout, stats, training ? sums : NULL, weight, dx, dx_acc);
     }
     vkt_tensor_free(sums); /* released once the work reading it has finished */
     return s;

@@ -2,9 +2,12 @@
  * conv.c — vkt_conv2d (torch.nn.functional.conv2d) and its backward.
  *
  * Shaders: shaders/im2col.comp, col2im.comp, conv_epilogue.comp, conv_bias_grad.comp,
- * conv_regroup.comp (push constants in conv_geom.glsl); the products are vkt__matmul_into
- * (src/ops/matmul.h). CPU reference: src/ref/ref_conv.c. Checks: src/check/check_conv.c (device vs
- * reference) and src/check/check_grad.c (finite differences). Tests: tests/test_conv.c.
+ * conv_regroup.comp (push constants in conv_geom.glsl), and the CPU-driver forms that read through
+ * texel views (docs/shaders.md): im2col_texel.comp, col2im_texel.comp, conv_epilogue_block.comp,
+ * conv_bias_grad_texel.comp, used where vkt__texel_or_none() gives the range; the products are
+ * vkt__matmul_into (src/ops/matmul.h). CPU reference: src/ref/ref_conv.c. Checks:
+ * src/check/check_conv.c (device vs reference) and src/check/check_grad.c (finite differences).
+ * Tests: tests/test_conv.c.
  *
  * For each chunk of images and each group (K = C_in / groups * KH * KW, M = images * OH * OW):
  *   forward   cols (M, K) = im2col(x); rows (M, C_out / g) = cols · W_gᵀ; y = epilogue(rows) + bias
@@ -14,7 +17,10 @@
  * A group's weight rows are bound as a view; a view's offset must be a multiple of
  * minStorageBufferOffsetAlignment, so when the groups' offsets are not (C_out / g * K not a
  * multiple of 64 floats) the weight, and its gradient, go through a copy with aligned groups
- * (conv_regroup.comp).
+ * (conv_regroup.comp). Where the products run on the texel matmul (K % 4 == 0 only), K is padded
+ * to kp, a multiple of 4: cols and dcols get zero columns, the weight is bound through a copy
+ * with kp-float rows (zero padding), and dW accumulates in such a copy whose padding columns
+ * stay zero (rowsᵀ · zero columns) and are dropped when it is added back.
  */
 #include "ops/conv.h"
 
@@ -24,16 +30,18 @@
 /* Mirrors `PC` in shaders/conv_geom.glsl. */
 typedef struct vkt__pc_conv {
     uint32_t batch, n0, c_in, h, w, c_group, c0, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw;
-    uint32_t c_out, co_group, co0, has_bias, accumulate;
+    uint32_t c_out, co_group, co0, has_bias, accumulate, k_stride;
 } vkt__pc_conv;
-_Static_assert(sizeof(vkt__pc_conv) == 22 * 4 && sizeof(vkt__pc_conv) <= VKT__PUSH_MAX,
+_Static_assert(sizeof(vkt__pc_conv) == 23 * 4 && sizeof(vkt__pc_conv) <= VKT__PUSH_MAX,
                "push constants");
 
 /* Mirrors `PC` in shaders/conv_regroup.comp. */
 typedef struct vkt__pc_conv_regroup {
-    uint32_t groups, len, src_stride, dst_stride, accumulate;
+    uint32_t groups, rows, len, src_gstride, src_rstride, dst_gstride, dst_rstride, accumulate;
 } vkt__pc_conv_regroup;
-_Static_assert(sizeof(vkt__pc_conv_regroup) <= VKT__PUSH_MAX, "push constants");
+_Static_assert(sizeof(vkt__pc_conv_regroup) == 8 * 4 &&
+                   sizeof(vkt__pc_conv_regroup) <= VKT__PUSH_MAX,
+               "push constants");
 
 #define CONV_WG 256u
 /* Group offsets in floats are aligned to this (256 bytes, above every device's
@@ -46,10 +54,12 @@ enum { P_SH, P_SW, P_PH, P_PW, P_DH, P_DW, P_GROUPS, P_LIMIT };
 typedef struct conv_geom {
     int64_t n, c_in, h, w, c_out, kh, kw, oh, ow;
     int64_t groups, cg, cog, k; /* channels per group in and out; k = cg * kh * kw */
+    int64_t kp; /* floats per row of cols / dcols and of the weight as bound: k, or k padded
+                 * to a multiple of 4 where the products run on the texel matmul */
     int32_t sh, sw, ph, pw, dh, dw;
     int64_t chunk;   /* images per chunk */
-    int64_t wstride; /* floats between groups of the weight as bound: cog * k, or aligned up */
-    bool regroup;    /* the weight is bound through an aligned copy */
+    int64_t wstride; /* floats between groups of the weight as bound: cog * kp, or aligned up */
+    bool regroup;    /* the weight is bound through a copy (aligned groups, padded rows) */
 } conv_geom;
 
 static vkt_conv2d_params conv_defaults(const vkt_conv2d_params *p)
@@ -154,11 +164,16 @@ static conv_geom conv_geom_of(const vkt_tensor *x, const vkt_tensor *w, const vk
     g.cg = g.c_in / g.groups;
     g.cog = g.c_out / g.groups;
     g.k = g.cg * g.kh * g.kw;
-    int64_t per_image = g.oh * g.ow * VKT__MAX(g.k, g.cog);
+    /* zero columns that make every product of the layer fit the texel matmul (K % 4 == 0,
+     * vec4-aligned rows) cost less than the regblock kernel it would fall back to */
+    bool texel_mm = vkt__matmul_default_variant(x->dev) == VKT__MATMUL_TEXEL;
+    g.kp = texel_mm ? VKT__ALIGN_UP(g.k, 4) : g.k;
+    int64_t per_image = g.oh * g.ow * VKT__MAX(g.kp, g.cog);
     int64_t images = VKT__MIN((int64_t)cols_limit / per_image, VKT__CONV_MAX_ROWS / (g.oh * g.ow));
     g.chunk = VKT__MAX(1, VKT__MIN(g.n, images));
-    g.regroup = g.groups > 1 && (g.cog * g.k) % CONV_ALIGN != 0;
-    g.wstride = g.regroup ? VKT__ALIGN_UP(g.cog * g.k, CONV_ALIGN) : g.cog * g.k;
+    bool unaligned = g.groups > 1 && (g.cog * g.kp) % CONV_ALIGN != 0;
+    g.regroup = unaligned || g.kp != g.k;
+    g.wstride = unaligned ? VKT__ALIGN_UP(g.cog * g.kp, CONV_ALIGN) : g.cog * g.kp;
     return g;
 }
 
@@ -186,32 +201,97 @@ static vkt__pc_conv conv_pc(const conv_geom *g, int64_t n0, int64_t nb, int64_t 
         .co_group = (uint32_t)g->cog,
         .co0 = (uint32_t)(grp * g->cog),
         .accumulate = 1,
+        .k_stride = (uint32_t)g->kp,
     };
 }
 
-/* One conv kernel over `n` invocations; b2 may be an empty binding. */
-static vkt_status conv_run(vkt_device *dev, vkt__shader_id shader, uint32_t mode,
-                           const vkt__pc_conv *pc, uint64_t n, vkt__binding b0, vkt__binding b1,
-                           vkt__binding b2)
+/* One conv kernel over `n` invocations with specialization constants 1.. from `spec`; unused
+ * bindings are empty. `texel`, where set, is set 1 binding 0 (the _texel / _block kernels). */
+static vkt_status conv_run(vkt_device *dev, vkt__shader_id shader, const uint32_t *spec,
+                           uint32_t spec_count, const vkt__pc_conv *pc, uint64_t n,
+                           const vkt__binding *b, vkt__binding texel)
 {
     vkt__dispatch_desc d = {
         .shader = shader,
-        .spec = {CONV_WG, mode},
-        .spec_count = shader == VKT__SHADER_CONV_EPILOGUE ? 2 : 1,
+        .spec = {CONV_WG},
+        .spec_count = 1 + spec_count,
         .push = pc,
         .push_size = sizeof *pc,
-        .bindings = {b0, b1, b2},
+        .bindings = {b[0], b[1], b[2]},
+        .texels = {texel},
     };
+    for (uint32_t i = 0; i < spec_count; i++) {
+        d.spec[1 + i] = spec[i];
+    }
     vkt__elementwise_groups(n, CONV_WG, d.groups);
     return vkt__dispatch(dev, &d);
 }
 
-/* dst[gi * dst_stride + i] (+)= src[gi * src_stride + i] over the groups' cog * k floats. */
-static vkt_status conv_regroup(const conv_geom *g, const vkt_tensor *src, int64_t src_stride,
-                               vkt_tensor *dst, int64_t dst_stride, bool accumulate)
+/* cols (m, kp) = im2col(x) for the chunk and group of `pc`. Columns per invocation: the largest
+ * multiple of 4 up to 32 that divides kp (vec4 stores, the divisions of one invocation shared by
+ * its columns), or 1. */
+static vkt_status conv_im2col(const conv_geom *g, const vkt__pc_conv *pc, const vkt_tensor *x,
+                              vkt_tensor *cols)
 {
-    vkt__pc_conv_regroup pc = {(uint32_t)g->groups, (uint32_t)(g->cog * g->k), (uint32_t)src_stride,
-                               (uint32_t)dst_stride, accumulate};
+    vkt_device *dev = x->dev;
+    vkt__binding b[3] = {vkt__bind(x, VKT__READ), vkt__bind(cols, VKT__WRITE)};
+    vkt__binding xt = vkt__texel_or_none(dev, b[0]);
+    uint32_t v = 1;
+    for (uint32_t c = 32; c >= 4 && v == 1 && b[1].offset % 16 == 0; c -= 4) {
+        v = g->kp % c == 0 ? c : 1;
+    }
+    return conv_run(dev, xt.alloc ? VKT__SHADER_IM2COL_TEXEL : VKT__SHADER_IM2COL, &v, 1, pc,
+                    (uint64_t)pc->batch * g->oh * g->ow * g->kp / v, b, xt);
+}
+
+/* The epilogue between rows (m, cog) and the NCHW tensor: forward (SCATTER) y = rows + bias,
+ * backward (GATHER) rows = dy. 4 x 4 blocks where the shapes and the source's texel view allow. */
+static vkt_status conv_epilogue(const conv_geom *g, const vkt__pc_conv *pc, uint32_t mode,
+                                const vkt_tensor *src, const vkt_tensor *bias, vkt_tensor *dst)
+{
+    vkt_device *dev = src->dev;
+    vkt__binding b[3] = {vkt__bind(src, VKT__READ),
+                         bias ? vkt__bind(bias, VKT__READ) : (vkt__binding){0},
+                         vkt__bind(dst, VKT__WRITE)};
+    int64_t ohw = g->oh * g->ow;
+    vkt__binding st = vkt__texel_or_none(dev, b[0]);
+    bool block = st.alloc && ohw % 4 == 0 && g->cog % 4 == 0 && b[2].offset % 16 == 0;
+    uint64_t n = (uint64_t)(pc->batch * ohw * g->cog) / (block ? 16 : 1);
+    return conv_run(dev, block ? VKT__SHADER_CONV_EPILOGUE_BLOCK : VKT__SHADER_CONV_EPILOGUE, &mode,
+                    1, pc, n, b, block ? st : (vkt__binding){0});
+}
+
+/* dx (+)= col2im(dcols) for the chunk and group of `pc`: 4 elements of dx per invocation where
+ * the planes are whole vec4s; stride 1 without divisions. */
+static vkt_status conv_col2im(const conv_geom *g, const vkt__pc_conv *pc, const vkt_tensor *dcols,
+                              vkt_tensor *dx)
+{
+    vkt_device *dev = dx->dev;
+    vkt__binding b[3] = {vkt__bind(dcols, VKT__READ), vkt__bind(dx, VKT__RW)};
+    vkt__binding dt = vkt__texel_or_none(dev, b[0]);
+    uint32_t spec[2] = {(g->h * g->w) % 4 == 0 && b[1].offset % 16 == 0 ? 4 : 1,
+                        g->sh == 1 && g->sw == 1};
+    return conv_run(dev, dt.alloc ? VKT__SHADER_COL2IM_TEXEL : VKT__SHADER_COL2IM, spec, 2, pc,
+                    (uint64_t)pc->batch * g->cg * g->h * g->w / spec[0], b, dt);
+}
+
+/* Copies a weight between the dense layout (groups of cog rows of k floats) and the bound one
+ * (groups wstride floats apart, rows kp floats apart): to_bound writes the bound copy, its
+ * padding columns zero; otherwise the dense destination gets (+)= the bound source. */
+static vkt_status conv_regroup(const conv_geom *g, const vkt_tensor *src, vkt_tensor *dst,
+                               bool to_bound, bool accumulate)
+{
+    int64_t dense_g = g->cog * g->k;
+    vkt__pc_conv_regroup pc = {
+        .groups = (uint32_t)g->groups,
+        .rows = (uint32_t)g->cog,
+        .len = (uint32_t)g->k,
+        .src_gstride = (uint32_t)(to_bound ? dense_g : g->wstride),
+        .src_rstride = (uint32_t)(to_bound ? g->k : g->kp),
+        .dst_gstride = (uint32_t)(to_bound ? g->wstride : dense_g),
+        .dst_rstride = (uint32_t)(to_bound ? g->kp : g->k),
+        .accumulate = accumulate,
+    };
     vkt__dispatch_desc d = {
         .shader = VKT__SHADER_CONV_REGROUP,
         .spec = {CONV_WG},
@@ -220,7 +300,7 @@ static vkt_status conv_regroup(const conv_geom *g, const vkt_tensor *src, int64_
         .push_size = sizeof pc,
         .bindings = {vkt__bind(src, VKT__READ), vkt__bind(dst, accumulate ? VKT__RW : VKT__WRITE)},
     };
-    vkt__elementwise_groups((uint64_t)(g->groups * g->cog * g->k), CONV_WG, d.groups);
+    vkt__elementwise_groups((uint64_t)(pc.groups * pc.rows * pc.dst_rstride), CONV_WG, d.groups);
     return vkt__dispatch(src->dev, &d);
 }
 
@@ -239,7 +319,7 @@ static vkt_tensor *conv_bound_weight(const conv_geom *g, const vkt_tensor *w, vk
         return (vkt_tensor *)w;
     }
     *owned = vkt_tensor_new_1d(w->dev, VKT_F32, g->groups * g->wstride);
-    if (*owned && conv_regroup(g, w, g->cog * g->k, *owned, g->wstride, false) != VKT_OK) {
+    if (*owned && conv_regroup(g, w, *owned, true, false) != VKT_OK) {
         vkt_tensor_free(*owned);
         *owned = NULL;
     }
@@ -254,33 +334,28 @@ static vkt_status conv_forward(const conv_geom *g, const vkt_tensor *x, const vk
     vkt_tensor *wown, *colsv = NULL, *rowsv = NULL, *wv = NULL, *rows = NULL;
     int64_t ohw = g->oh * g->ow;
     vkt_tensor *wb = conv_bound_weight(g, w, &wown);
-    vkt_tensor *cols = wb ? vkt_tensor_new_1d(x->dev, VKT_F32, g->chunk * ohw * g->k) : NULL;
+    vkt_tensor *cols = wb ? vkt_tensor_new_1d(x->dev, VKT_F32, g->chunk * ohw * g->kp) : NULL;
     if (!cols || !(rows = vkt_tensor_new_1d(x->dev, VKT_F32, g->chunk * ohw * g->cog))) {
         s = vkt_last_status();
         goto done;
     }
     for (int64_t n0 = 0; n0 < g->n; n0 += g->chunk) {
         int64_t nb = VKT__MIN(g->chunk, g->n - n0), m = nb * ohw;
-        if (!(colsv = view2(cols, 0, m, g->k)) || !(rowsv = view2(rows, 0, m, g->cog))) {
+        if (!(colsv = view2(cols, 0, m, g->kp)) || !(rowsv = view2(rows, 0, m, g->cog))) {
             s = vkt_last_status();
             goto done;
         }
         for (int64_t grp = 0; grp < g->groups; grp++) {
             vkt__pc_conv pc = conv_pc(g, n0, nb, grp);
             pc.has_bias = b != NULL;
-            if (!(wv = view2(wb, grp * g->wstride, g->cog, g->k))) {
+            if (!(wv = view2(wb, grp * g->wstride, g->cog, g->kp))) {
                 s = vkt_last_status();
                 goto done;
             }
-            if ((s = conv_run(x->dev, VKT__SHADER_IM2COL, 0, &pc, (uint64_t)(m * g->k),
-                              vkt__bind(x, VKT__READ), vkt__bind(colsv, VKT__WRITE),
-                              (vkt__binding){0})) != VKT_OK ||
+            if ((s = conv_im2col(g, &pc, x, colsv)) != VKT_OK ||
                 (s = vkt__matmul_into(colsv, wv, rowsv, VKT_TRANS_B, false, VKT__MATMUL_AUTO)) !=
                     VKT_OK ||
-                (s = conv_run(x->dev, VKT__SHADER_CONV_EPILOGUE, CONV_EPI_SCATTER, &pc,
-                              (uint64_t)(m * g->cog), vkt__bind(rowsv, VKT__READ),
-                              b ? vkt__bind(b, VKT__READ) : (vkt__binding){0},
-                              vkt__bind(y, VKT__WRITE))) != VKT_OK) {
+                (s = conv_epilogue(g, &pc, CONV_EPI_SCATTER, rowsv, b, y)) != VKT_OK) {
                 goto done;
             }
             vkt_tensor_free(wv);
@@ -341,10 +416,13 @@ vkt_tensor *vkt_conv2d(const vkt_tensor *x, const vkt_tensor *weight, const vkt_
     return vkt__conv2d_ex(x, weight, bias, p, VKT__CONV_COLS_LIMIT);
 }
 
-/* dbias (+)= dy summed over images and pixels, per output channel. */
-static vkt_status conv_bias_grad(const conv_geom *g, const vkt_tensor *dy, vkt_tensor *db)
+/* dbias (+)= dy summed over images and pixels, per output channel (reading vec4 texels where
+ * OH * OW % 4 == 0 and the range allows). */
+static vkt_status conv_bias_grad(const conv_geom *g, const vkt_tensor *dy, vkt_tensor *db,
+                                 bool accumulate)
 {
     vkt__pc_conv pc = conv_pc(g, 0, g->n, 0);
+    pc.accumulate = accumulate;
     vkt__dispatch_desc d = {
         .shader = VKT__SHADER_CONV_BIAS_GRAD,
         .spec = {vkt__device_caps(dy->dev)->reduce_wg},
@@ -353,6 +431,10 @@ static vkt_status conv_bias_grad(const conv_geom *g, const vkt_tensor *dy, vkt_t
         .push_size = sizeof pc,
         .bindings = {vkt__bind(dy, VKT__READ), vkt__bind(db, VKT__RW)},
     };
+    if ((g->oh * g->ow) % 4 == 0) {
+        d.texels[0] = vkt__texel_or_none(dy->dev, d.bindings[0]);
+        d.shader = d.texels[0].alloc ? VKT__SHADER_CONV_BIAS_GRAD_TEXEL : d.shader;
+    }
     vkt__groups_2d((uint64_t)g->c_out, d.groups);
     return vkt__dispatch(dy->dev, &d);
 }
@@ -363,6 +445,9 @@ typedef struct conv_bwd {
     vkt_tensor *wb, *wown;           /* the weight as bound (dx) */
     vkt_tensor *dwb, *dwown;         /* where dW accumulates: dW itself or an aligned copy */
     vkt_tensor *rowsv, *colsv, *dcolsv, *wv, *dwv;
+    /* dx and dW add to what they hold; false where this backward is their first writer
+     * (vkt__grad_first: every element is written once over the chunks and groups) */
+    bool dx_acc, dw_acc;
 } conv_bwd;
 
 static void conv_bwd_free_views(conv_bwd *t)
@@ -375,43 +460,38 @@ static void conv_bwd_free_views(conv_bwd *t)
     t->rowsv = t->colsv = t->dcolsv = t->wv = t->dwv = NULL;
 }
 
-/* One chunk and group: dW_g += rowsᵀ · cols; dx += col2im(rows · W_g). */
+/* One chunk and group: dW_g (+)= rowsᵀ · cols; dx (+)= col2im(rows · W_g). */
 static vkt_status conv_bwd_step(const conv_geom *g, conv_bwd *t, const vkt_tensor *x,
                                 const vkt_tensor *dy, vkt_tensor *dx, int64_t n0, int64_t nb,
                                 int64_t grp)
 {
-    vkt_device *dev = x->dev;
     int64_t m = nb * g->oh * g->ow;
     vkt__pc_conv pc = conv_pc(g, n0, nb, grp);
     if (!(t->rowsv = view2(t->rows, 0, m, g->cog))) {
         return vkt_last_status();
     }
-    vkt_status s =
-        conv_run(dev, VKT__SHADER_CONV_EPILOGUE, CONV_EPI_GATHER, &pc, (uint64_t)(m * g->cog),
-                 vkt__bind(dy, VKT__READ), (vkt__binding){0}, vkt__bind(t->rowsv, VKT__WRITE));
+    vkt_status s = conv_epilogue(g, &pc, CONV_EPI_GATHER, dy, NULL, t->rowsv);
     if (s == VKT_OK && t->dwb) {
-        /* the aligned copy starts from zero at the first chunk; dW itself keeps its gradient */
-        bool acc = !t->dwown || n0 > 0;
-        if (!(t->colsv = view2(t->cols, 0, m, g->k)) ||
-            !(t->dwv = view2(t->dwb, grp * g->wstride, g->cog, g->k))) {
+        /* the bound copy starts from zero at the first chunk; dW itself keeps its gradient */
+        bool acc = n0 > 0 || (!t->dwown && t->dw_acc);
+        if (!(t->colsv = view2(t->cols, 0, m, g->kp)) ||
+            !(t->dwv = view2(t->dwb, grp * g->wstride, g->cog, g->kp))) {
             return vkt_last_status();
         }
-        s = conv_run(dev, VKT__SHADER_IM2COL, 0, &pc, (uint64_t)(m * g->k), vkt__bind(x, VKT__READ),
-                     vkt__bind(t->colsv, VKT__WRITE), (vkt__binding){0});
+        s = conv_im2col(g, &pc, x, t->colsv);
         if (s == VKT_OK) {
             s = vkt__matmul_into(t->rowsv, t->colsv, t->dwv, VKT_TRANS_A, acc, VKT__MATMUL_AUTO);
         }
     }
     if (s == VKT_OK && dx) {
-        if (!(t->dcolsv = view2(t->dcols, 0, m, g->k)) ||
-            !(t->wv = view2(t->wb, grp * g->wstride, g->cog, g->k))) {
+        if (!(t->dcolsv = view2(t->dcols, 0, m, g->kp)) ||
+            !(t->wv = view2(t->wb, grp * g->wstride, g->cog, g->kp))) {
             return vkt_last_status();
         }
         s = vkt__matmul_into(t->rowsv, t->wv, t->dcolsv, 0, false, VKT__MATMUL_AUTO);
         if (s == VKT_OK) {
-            s = conv_run(dev, VKT__SHADER_COL2IM, 0, &pc, (uint64_t)(nb * g->cg * g->h * g->w),
-                         vkt__bind(t->dcolsv, VKT__READ), vkt__bind(dx, VKT__RW),
-                         (vkt__binding){0});
+            pc.accumulate = t->dx_acc;
+            s = conv_col2im(g, &pc, t->dcolsv, dx);
         }
     }
     return s;
@@ -426,16 +506,17 @@ vkt_status vkt__conv2d_backward(vkt__node *n, const vkt_tensor *gout)
     conv_geom g = conv_geom_of(x, w, &p, ip[P_LIMIT]);
     int64_t ohw = g.oh * g.ow;
     vkt_tensor *dx = NULL, *dw = NULL, *db = NULL;
-    if ((vkt__wants_grad(x) && !(dx = vkt__grad_of(x))) ||
-        (vkt__wants_grad(w) && !(dw = vkt__grad_of(w))) ||
-        (vkt__wants_grad(b) && !(db = vkt__grad_of(b)))) {
+    conv_bwd t = {.dx_acc = true, .dw_acc = true};
+    bool db_acc = true;
+    if ((vkt__wants_grad(x) && !(dx = vkt__grad_first(x, &t.dx_acc))) ||
+        (vkt__wants_grad(w) && !(dw = vkt__grad_first(w, &t.dw_acc))) ||
+        (vkt__wants_grad(b) && !(db = vkt__grad_first(b, &db_acc)))) {
         return vkt_last_status();
     }
-    vkt_status s = db ? conv_bias_grad(&g, gout, db) : VKT_OK;
+    vkt_status s = db ? conv_bias_grad(&g, gout, db, db_acc) : VKT_OK;
     if (s != VKT_OK || (!dx && !dw)) {
         return s;
     }
-    conv_bwd t = {0};
     if (!(t.rows = vkt_tensor_new_1d(x->dev, VKT_F32, g.chunk * ohw * g.cog))) {
         s = vkt_last_status();
         goto done;
@@ -447,13 +528,13 @@ vkt_status vkt__conv2d_backward(vkt__node *n, const vkt_tensor *gout)
             s = vkt_last_status();
             goto done;
         }
-        if (!(t.cols = vkt_tensor_new_1d(x->dev, VKT_F32, g.chunk * ohw * g.k))) {
+        if (!(t.cols = vkt_tensor_new_1d(x->dev, VKT_F32, g.chunk * ohw * g.kp))) {
             s = vkt_last_status();
             goto done;
         }
     }
     if (dx && (!(t.wb = conv_bound_weight(&g, w, &t.wown)) ||
-               !(t.dcols = vkt_tensor_new_1d(x->dev, VKT_F32, g.chunk * ohw * g.k)))) {
+               !(t.dcols = vkt_tensor_new_1d(x->dev, VKT_F32, g.chunk * ohw * g.kp)))) {
         s = vkt_last_status();
         goto done;
     }
@@ -466,7 +547,7 @@ vkt_status vkt__conv2d_backward(vkt__node *n, const vkt_tensor *gout)
             }
         }
     }
-    s = t.dwown ? conv_regroup(&g, t.dwown, g.wstride, dw, g.cog * g.k, true) : VKT_OK;
+    s = t.dwown ? conv_regroup(&g, t.dwown, dw, false, t.dw_acc) : VKT_OK;
 done:
     conv_bwd_free_views(&t);
     vkt_tensor_free(t.rows);

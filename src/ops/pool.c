@@ -4,7 +4,8 @@
  *
  * Shaders: shaders/pool2d.comp (forward, one invocation per output element) and
  * pool2d_backward.comp (a gather: one invocation per input element sums the outputs whose window
- * holds it; deterministic, no atomics), both with MODE from shaders/pool_ops.h and the window
+ * holds it; deterministic, no atomics; for max pooling whose windows tile the input, one
+ * invocation per window), both with MODE from shaders/pool_ops.h and the window
  * arithmetic of pool2d.glsl. CPU reference: src/ref/ref_pool.c. Checks: src/check/check_conv.c
  * (device vs reference) and src/check/check_grad.c (finite differences). Tests:
  * tests/test_conv.c. Max pooling saves its argmax (i32, index into the H x W plane, as torch's
@@ -129,10 +130,20 @@ static vkt_status pool_forward(uint32_t mode, const vkt_tensor *x, vkt_tensor *i
     return vkt__dispatch(x->dev, &d);
 }
 
-/* dx += the gradient of `mode` from dy (and the argmax for max pooling). */
+/* Whether max pooling's windows tile the input, for the one-invocation-per-window backward (small
+ * windows only, so that an invocation's loop stays short). */
+static bool pool_tiled(uint32_t mode, const vkt__pc_pool *pc)
+{
+    return mode == POOL_MAX && pc->kh == pc->sh && pc->kw == pc->sw && pc->ph == 0 && pc->pw == 0 &&
+           pc->h == pc->oh * pc->kh && pc->w == pc->ow * pc->kw && pc->kh * pc->kw <= 64;
+}
+
+/* dx (+)= the gradient of `mode` from dy (and the argmax for max pooling); pc->accumulate. */
 static vkt_status pool_backward(uint32_t mode, const vkt_tensor *dy, const vkt_tensor *idx,
                                 vkt_tensor *dx, const vkt__pc_pool *pc)
 {
+    bool tiled = pool_tiled(mode, pc);
+    mode = tiled ? POOL_MAX_TILED : mode;
     vkt__dispatch_desc d = {
         .shader = VKT__SHADER_POOL2D_BACKWARD,
         .spec = {POOL_WG, mode},
@@ -142,7 +153,7 @@ static vkt_status pool_backward(uint32_t mode, const vkt_tensor *dy, const vkt_t
         .bindings = {vkt__bind(dy, VKT__READ), idx ? vkt__bind(idx, VKT__READ) : (vkt__binding){0},
                      vkt__bind(dx, VKT__RW)},
     };
-    vkt__elementwise_groups((uint64_t)dx->numel, POOL_WG, d.groups);
+    vkt__elementwise_groups((uint64_t)(tiled ? dy->numel : dx->numel), POOL_WG, d.groups);
     return vkt__dispatch(dx->dev, &d);
 }
 
@@ -196,14 +207,17 @@ static vkt_status pool_windowed_backward(uint32_t mode, vkt__node *n, const vkt_
     if (!vkt__wants_grad(x)) {
         return VKT_OK;
     }
-    vkt_tensor *dx = vkt__grad_of(x);
-    if (!dx) {
-        return vkt_last_status();
-    }
     const int *ip = n->iparam;
     vkt__pc_pool pc =
         pool_pc(x, n->out, (int32_t[2]){ip[P_KH], ip[P_KW]}, (int32_t[2]){ip[P_SH], ip[P_SW]},
                 (int32_t[2]){ip[P_PH], ip[P_PW]}, ip[P_EXCLUDE] != 0);
+    /* every dispatch writes every element of dx: its first writer needs no zero-fill */
+    bool accumulate = true;
+    vkt_tensor *dx = vkt__grad_first(x, &accumulate);
+    if (!dx) {
+        return vkt_last_status();
+    }
+    pc.accumulate = accumulate;
     return pool_backward(mode, gout, n->saved, dx, &pc);
 }
 
