@@ -4,6 +4,7 @@
  * timed commands spread over several query pools and several command buffers, under validation.
  * Times are only checked to be non-negative: speed is measured by benchmarks, not asserted.
  */
+#include <math.h>
 #include <string.h>
 
 #include "test_util.h"
@@ -32,7 +33,8 @@ static void check_times(const vkt_profile *p, const vkt_profile_kernel *k, uint3
         assert_true(i == 0 || k[i - 1].device_ms >= k[i].device_ms); /* most time first */
         sum += k[i].device_ms;
     }
-    assert_true(p->device_timed_ms == sum);
+    /* the library adds the commands' times as they come, the kernels' totals in another order */
+    assert_true(fabs(p->device_timed_ms - sum) <= 1e-9 * fmax(1.0, sum));
     assert_true(p->device_busy_ms >= 0);
     assert_true(p->host_record_us >= 0);
     assert_true(p->wall_ms >= 0);
