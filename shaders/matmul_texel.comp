@@ -11,18 +11,24 @@
 // are fetched once across the lanes (ceil(TM / S) fetches) and handed round with
 // subgroupShuffle at constant lane indices, which the driver compiles to a register permute.
 //
-// Layouts (specialization constants; each vec4 starts on a multiple of 4 floats, checked by the
-// host, and K % 4 == 0):
+// Layouts (specialization constants; in modes 1 and 2 each vec4 starts on a multiple of 4 floats,
+// checked by the host, and K % 4 == 0):
 //   A_MODE 1: op(A) k-contiguous (sa_k == 1): the fetch of row i gives k0..k0+3;
-//          2: op(A) i-contiguous (sa_i == 1): a fetch gives rows i..i+3 of one k (M % 4 == 0).
+//          2: op(A) i-contiguous (sa_i == 1): a fetch gives rows i..i+3 of one k (M % 4 == 0);
+//          3: any strides and offset, any K: one fetch per value (its texel, then the component),
+//          k >= K read as 0; values in a trailing partial texel come from the storage buffer.
 //   B_MODE 1: op(B) k-contiguous (sb_k == 1): one fetch per column gives k0..k0+3;
 //          2: op(B) j-contiguous (sb_j == 1): one fetch per k gives the lane's 4 columns
-//          (N % 4 == 0).
+//          (N % 4 == 0);
+//          3: as A_MODE 3.
+// Mode 3 costs four times the fetches of modes 1 and 2, and still beats the regblock kernel's
+// scalar storage-buffer loads on lavapipe (3-10x on products with K = 9 or 10, 10 outputs, odd
+// sizes), so every product whose operands can be viewed as texels runs here.
 // Edges: rows and columns past M / N re-read the last valid ones (clamped) and are not stored.
 // Specialization constants: 0 workgroup size (= the subgroup size S), 1 TM (multiple of 4),
-// 2 A_MODE, 3 B_MODE. Bindings: set 1 binding 0 / 1 are texel views of A and B (the same ranges
-// as set 0 bindings 0 / 1, which this kernel does not read); set 0 binding 2 is C. Push constants
-// and strides: matmul.glsl.
+// 2 A_MODE, 3 B_MODE. Bindings: set 1 binding 0 / 1 are texel views of the whole
+// texels of A and B (the same ranges as set 0 bindings 0 / 1, read only for a mode-3 value past
+// the views' last texel); set 0 binding 2 is C. Push constants and strides: matmul.glsl.
 // Dispatch: src/ops/matmul.c. Reference: src/ref/ref_matmul.c. Checks: src/check/check_matmul.c.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_shuffle : require
@@ -40,11 +46,34 @@ layout(set = 0, binding = 2) buffer C4 { vec4 c4[]; };
 const uint S = gl_WorkGroupSize.x;
 const uint AF = (TM + S - 1) / S; // fetches of op(A) per four steps of k
 
+// Element p of A / B in modes 3 (in range): from its texel, or from the storage buffer when p is
+// in a trailing partial texel that the view leaves out.
+float a_elem(uint p)
+{
+    uint t = p / 4;
+    return t < uint(textureSize(At)) ? texelFetch(At, int(t))[p % 4] : a[p];
+}
+
+float b_elem(uint p)
+{
+    uint t = p / 4;
+    return t < uint(textureSize(Bt)) ? texelFetch(Bt, int(t))[p % 4] : b[p];
+}
+
 // Lane `lane` holds vec4 f = r * S + lane of the A block (f < TM; lanes past it repeat f % TM):
-// A_MODE 1: row f, k0..k0+3; A_MODE 2: rows 4 (f % (TM / 4)) .. +3 at k = k0 + f / (TM / 4).
+// A_MODE 1 and 3: row f, k0..k0+3; A_MODE 2: rows 4 (f % (TM / 4)) .. +3 at k = k0 + f / (TM / 4).
 vec4 fetch_a(uint a0, uint i0, uint k0, uint r)
 {
     uint f = (r * S + gl_LocalInvocationID.x) % TM;
+    if (A_MODE == 3) {
+        uint i = min(i0 + f, pc.M - 1);
+        vec4 v;
+        for (uint q = 0; q < 4; q++) {
+            uint k = k0 + q;
+            v[q] = k < pc.K ? a_elem(a0 + i * pc.sa_i + k * pc.sa_k) : 0.0;
+        }
+        return v;
+    }
     if (A_MODE == 1) {
         uint i = min(i0 + f, pc.M - 1);
         return texelFetch(At, int((a0 + i * pc.sa_i + k0) / 4));
@@ -57,15 +86,23 @@ vec4 fetch_a(uint a0, uint i0, uint k0, uint r)
 // op(A)[i0 + m, k0 + q] from the fetched block (m, q constant after unrolling).
 float a_value(vec4 af[AF], uint m, uint q)
 {
-    uint f = A_MODE == 1 ? m : m / 4 + (TM / 4) * q;
-    uint comp = A_MODE == 1 ? q : m % 4;
+    uint f = A_MODE != 2 ? m : m / 4 + (TM / 4) * q;
+    uint comp = A_MODE != 2 ? q : m % 4;
     return subgroupShuffle(af[f / S][comp], f % S);
 }
 
 // bq[q][c] = op(B)[k0 + q, j + c] for the lane's columns j..j+3.
 void fetch_b(uint b0, uint j, uint k0, out vec4 bq[4])
 {
-    if (B_MODE == 1) {
+    if (B_MODE == 3) {
+        for (uint q = 0; q < 4; q++) {
+            uint k = k0 + q;
+            for (uint c = 0; c < 4; c++) {
+                uint p = b0 + k * pc.sb_k + min(j + c, pc.N - 1) * pc.sb_j;
+                bq[q][c] = k < pc.K ? b_elem(p) : 0.0;
+            }
+        }
+    } else if (B_MODE == 1) {
         vec4 col[4];
         for (uint c = 0; c < 4; c++) {
             col[c] = texelFetch(Bt, int((b0 + min(j + c, pc.N - 1) * pc.sb_j + k0) / 4));

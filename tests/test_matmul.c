@@ -93,10 +93,29 @@ static void variant_follows_the_device_and_can_be_forced(void **state)
     vkt_device_destroy(dev);
 }
 
-/* The texel kernel really runs where a product's layout fits it (K % 4 == 0, vec4-aligned rows)
- * and hands the others to the regblock kernel: a fitting product needs a pipeline of its own,
- * a second one of the same class reuses it, and a product with K % 4 != 0 needs the regblock
- * kernel's. Results are exact (small integers). Only on devices that read through texels. */
+/* The kernel that ran one product on `dev`: the name of the profile's only dispatched kernel. */
+static const char *kernel_of(vkt_device *dev, vkt_tensor *a, vkt_tensor *b, vkt_tensor **c)
+{
+    static vkt_profile_kernel k[4];
+    vkt_profile p;
+    assert_int_equal(vkt_device_profile_reset(dev), VKT_OK);
+    assert_int_equal(vkt_device_profile_begin(dev), VKT_OK);
+    *c = vkt__matmul_ex(a, b, 0, VKT__MATMUL_TEXEL);
+    assert_non_null(*c);
+    assert_int_equal(vkt_device_profile_end(dev), VKT_OK);
+    assert_int_equal(vkt_device_profile_read(dev, &p, k, 4), VKT_OK);
+    assert_int_equal(p.dispatches, 1);
+    assert_int_equal(p.kernel_count, 1);
+    return k[0].name;
+}
+
+/* The texel kernel really runs wherever its operands can be viewed as texels: with vec4 fetches
+ * where the layout fits (K % 4 == 0, vec4-aligned rows: 9x12x8, 13x40x16), with one fetch per
+ * value where it does not (K = 6 or 10, rows of 5 or 7 floats: 9x12x6, 10x12x10, 3x5x7; its
+ * values in the operands' trailing partial texels come from the storage buffers), and an
+ * operand smaller than one texel (1x1x1) goes to the regblock kernel. A second product of a
+ * class needs no new pipeline. Results are exact (small integers). Only on devices that read
+ * through texels. */
 static void texel_kernel_runs_where_the_layout_fits(void **state)
 {
     (void)state;
@@ -106,9 +125,12 @@ static void texel_kernel_runs_where_the_layout_fits(void **state)
         vkt_device_destroy(dev);
         skip(); /* a GPU, or texels switched off: the texel kernel is not vkt_matmul's choice */
     }
-    const int64_t shapes[3][3] = {{9, 12, 8}, {13, 40, 16}, {9, 12, 6}}; /* M, N, K */
-    const uint64_t new_pipelines[3] = {1, 0, 1};
-    for (int t = 0; t < 3; t++) {
+    const int64_t shapes[6][3] = {{9, 12, 8},   {13, 40, 16}, {9, 12, 6},
+                                  {10, 12, 10}, {3, 5, 7},    {1, 1, 1}}; /* M, N, K */
+    const uint64_t new_pipelines[6] = {1, 0, 1, 0, 1, 1};
+    const char *const kernels[6] = {"matmul_texel", "matmul_texel", "matmul_texel",
+                                    "matmul_texel", "matmul_texel", "matmul_regblock"};
+    for (int t = 0; t < 6; t++) {
         int64_t M = shapes[t][0], N = shapes[t][1], K = shapes[t][2];
         float *a = malloc(sizeof(float) * (size_t)(M * K));
         float *b = malloc(sizeof(float) * (size_t)(K * N));
@@ -135,8 +157,8 @@ static void texel_kernel_runs_where_the_layout_fits(void **state)
         assert_int_equal(vkt_tensor_upload(ta, a, sizeof(float) * (size_t)(M * K)), VKT_OK);
         assert_int_equal(vkt_tensor_upload(tb, b, sizeof(float) * (size_t)(K * N)), VKT_OK);
         uint64_t before = pipelines_created(dev);
-        vkt_tensor *tc = vkt__matmul_ex(ta, tb, 0, VKT__MATMUL_TEXEL);
-        assert_non_null(tc);
+        vkt_tensor *tc = NULL;
+        assert_string_equal(kernel_of(dev, ta, tb, &tc), kernels[t]);
         assert_int_equal(pipelines_created(dev) - before, new_pipelines[t]);
         assert_int_equal(vkt_tensor_download(tc, got, sizeof(float) * (size_t)(M * N)), VKT_OK);
         assert_memory_equal(got, want, sizeof(float) * (size_t)(M * N));

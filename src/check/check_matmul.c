@@ -51,10 +51,11 @@ typedef struct mm_case {
  * dispatches: K = 300000 in 2-D, and the weight gradient of a shared b over 3 x 50000 rows; the
  * tiled kernel takes the same host-side split, and 300000-long loops of 256 invocations with
  * barriers are slow on lavapipe.
- * The texel kernel (TM x 4S tiles, vec4 fetches) takes only K % 4 == 0 with vec4-aligned rows;
- * every other case runs it through its regblock fallback. 63x132x36 (odd M: clamped rows),
- * 100x68x64 (every form fits), 4x1x1000 (N = 1: clamped columns, scalar stores; ABt only fits),
- * 1x4x4, 1000x36x8 and the batched 68x65x100 / 12x64x64 cases run the kernel itself. */
+ * The texel kernel (TM x 4S tiles) fetches vec4s where K % 4 == 0 and rows are vec4-aligned:
+ * 63x132x36 (odd M: clamped rows), 100x68x64 (every form fits), 4x1x1000 (N = 1: clamped
+ * columns, scalar stores; ABt only fits), 1x4x4, 1000x36x8 and the batched 68x65x100 / 12x64x64
+ * cases; every other case (odd K, unaligned rows, slices past MM_MAX_K at odd offsets) takes its
+ * one-value fetches, and operands under one texel (1x1x1, 65x63x1's b) its regblock fallback. */
 #define MM2(m, n, k) {m, n, k, false, 0, {0, 0}, 0, false}
 #define MM_BATCH(m, n, k, nbd, b0, b1, shared) {m, n, k, false, nbd, {b0, b1}, shared, false}
 static const mm_case cases[] = {

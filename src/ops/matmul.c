@@ -7,8 +7,8 @@
  * Shaders: shaders/matmul_tiled.comp (GPU-style shared-memory tiles),
  * shaders/matmul_regblock.comp (CPU-friendly register blocking) and shaders/matmul_texel.comp
  * (CPU drivers: texel fetches and subgroup shuffles), sharing shaders/matmul.glsl. The variant
- * comes from the device's capabilities (cpu_like -> texel where the product's layout allows,
- * regblock otherwise) unless forced through src/ops/matmul.h. Transposes and batches are strides in the push constants: no copies. One
+ * comes from the device's capabilities (cpu_like -> texel where the operands can be viewed as
+ * texels, regblock otherwise) unless forced through src/ops/matmul.h. Transposes and batches are strides in the push constants: no copies. One
  * dispatch covers every batch (workgroup = batch * tiles + tile, on a 2-D grid past 65535).
  * CPU reference: src/ref/ref_matmul.c. Checks: src/check/check_matmul.c, finite differences in
  * src/check/check_grad.c. Tests: tests/test_matmul.c (PyTorch agreement on
@@ -247,13 +247,14 @@ static mm_config regblock_config(const vkt_device *dev, const mm_geom *g)
                        best_wx * tn};
 }
 
-/* matmul_texel.comp's A_MODE / B_MODE for one operand (0: the layout does not fit): vec4s along
- * k (s_k == 1) or along i / j (s_ij == 1, ij % 4 == 0), starting on multiples of 4 floats in
- * every batch. */
-static uint32_t texel_mode(uint32_t s_k, uint32_t s_ij, uint32_t ij, uint32_t s_b, uint32_t off)
+/* matmul_texel.comp's A_MODE / B_MODE for one operand: vec4s along k (1: s_k == 1) or along
+ * i / j (2: s_ij == 1, ij % 4 == 0), starting on multiples of 4 floats in every batch, where
+ * K % 4 == 0 and the range is whole texels; one fetch per value otherwise (3). */
+static uint32_t texel_mode(const mm_geom *g, const vkt__binding *b, uint32_t s_k, uint32_t s_ij,
+                           uint32_t ij, uint32_t s_b, uint32_t off)
 {
-    if ((s_b | off) % 4 != 0) {
-        return 0;
+    if (g->K % 4 != 0 || b->size % 16 != 0 || (s_b | off) % 4 != 0) {
+        return 3;
     }
     if (s_k == 1 && s_ij % 4 == 0) {
         return 1;
@@ -261,28 +262,29 @@ static uint32_t texel_mode(uint32_t s_k, uint32_t s_ij, uint32_t ij, uint32_t s_
     if (s_ij == 1 && ij % 4 == 0 && s_k % 4 == 0) {
         return 2;
     }
-    return 0;
+    return 3;
 }
 
-/* The texel kernel's configuration, or false where the product does not fit it. TM = 16 rows
- * per tile (8 for M <= 8): on lavapipe 16 beat 8 by 10-40% on the MLP's products and 1024^3,
- * and 32 (more register spills) was no faster; unrolling k by 8 gained nothing measurable
- * (docs/performance.md). */
+/* Tile rows of the texel kernel: 16 (8 for M <= 8). On lavapipe 16 beat 8 by 10-40% on the
+ * MLP's products and 1024^3, and 32 (more register spills) was no faster; unrolling k by 8
+ * gained nothing measurable (docs/performance.md). */
+static uint32_t texel_tm(uint32_t M)
+{
+    return M > 8 ? 16 : 8;
+}
+
+/* The texel kernel's configuration, or false where the device or the operands' ranges do not
+ * allow texel views. */
 static bool texel_config(const vkt_device *dev, const mm_geom *g, const vkt__binding *ab,
                          const vkt__binding *bb, mm_config *cfg)
 {
-    /* with K % 4 == 0 and vec4 rows the operands are whole texels: the views cover them */
-    if (!texel_device(dev) || g->K % 4 != 0 || !vkt__texel_usable(dev, ab) ||
-        !vkt__texel_usable(dev, bb) || ab->size % 16 != 0 || bb->size % 16 != 0) {
-        return false;
-    }
-    uint32_t am = texel_mode(g->sa_k, g->sa_i, g->M, g->sa_b, g->a_off);
-    uint32_t bm = texel_mode(g->sb_k, g->sb_j, g->N, g->sb_b, g->b_off);
-    if (am == 0 || bm == 0) {
+    if (!texel_device(dev) || !vkt__texel_usable(dev, ab) || !vkt__texel_usable(dev, bb)) {
         return false;
     }
     uint32_t s = vkt_device_get_info(dev)->subgroup_size;
-    uint32_t tm = g->M > 8 ? 16 : 8;
+    uint32_t am = texel_mode(g, ab, g->sa_k, g->sa_i, g->M, g->sa_b, g->a_off);
+    uint32_t bm = texel_mode(g, bb, g->sb_k, g->sb_j, g->N, g->sb_b, g->b_off);
+    uint32_t tm = texel_tm(g->M);
     *cfg = (mm_config){VKT__SHADER_MATMUL_TEXEL, {s, tm, am, bm}, tm, 4 * s};
     return true;
 }

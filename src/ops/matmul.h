@@ -8,9 +8,10 @@
  *   VKT__MATMUL_REGBLOCK  shaders/matmul_regblock.comp: register blocking, no shared memory, for
  *                         CPU drivers (lavapipe), where per-invocation loads are the bottleneck
  *   VKT__MATMUL_TEXEL     shaders/matmul_texel.comp: vec4 texel fetches and subgroup shuffles,
- *                         for CPU drivers; products whose layout it cannot take (K % 4 != 0,
- *                         unaligned operands, no texel views or shuffles on the device) run on
- *                         the regblock kernel instead
+ *                         for CPU drivers (one value per fetch where K % 4 != 0 or rows are
+ *                         not vec4-aligned); operands that cannot be viewed as texels (under
+ *                         16 bytes, off the texel alignment; no texel views or shuffles on the
+ *                         device) run on the regblock kernel instead
  * Op and backward: src/ops/matmul.c. Reference: src/ref/ref_matmul.c. Checks:
  * src/check/check_matmul.c. Tests: tests/test_matmul.c. Bench: tools/bench_matmul.c.
  */
