@@ -8,11 +8,12 @@
  * shaders/matmul_regblock.comp (CPU-friendly register blocking) and shaders/matmul_texel.comp
  * (CPU drivers: texel fetches and subgroup shuffles), sharing shaders/matmul.glsl. The variant
  * comes from the device's capabilities (cpu_like -> texel where the operands can be viewed as
- * texels, regblock otherwise) unless forced through src/ops/matmul.h. Transposes and batches are strides in the push constants: no copies. One
- * dispatch covers every batch (workgroup = batch * tiles + tile, on a 2-D grid past 65535).
- * CPU reference: src/ref/ref_matmul.c. Checks: src/check/check_matmul.c, finite differences in
- * src/check/check_grad.c. Tests: tests/test_matmul.c (PyTorch agreement on
- * tests/fixtures/torch_bmm.txt from tools/make_torch_bmm_fixtures.py). Bench: tools/bench_matmul.c
+ * texels, regblock otherwise) unless forced through src/ops/matmul.h. Transposes and batches are
+ * strides in the push constants: no copies. One dispatch covers every batch (workgroup = batch *
+ * tiles + tile, on a 2-D grid past 65535). CPU reference: src/ref/ref_matmul.c. Checks:
+ * src/check/check_matmul.c, finite differences in src/check/check_grad.c. Tests:
+ * tests/test_matmul.c (PyTorch agreement on tests/fixtures/torch_bmm.txt from
+ * tools/make_torch_bmm_fixtures.py). Bench: tools/bench_matmul.c
  * (`vkt bench matmul`).
  */
 #include <stdio.h>
@@ -268,10 +269,7 @@ static uint32_t texel_mode(const mm_geom *g, const vkt__binding *b, uint32_t s_k
 /* Tile rows of the texel kernel: 16 (8 for M <= 8). On lavapipe 16 beat 8 by 10-40% on the
  * MLP's products and 1024^3, and 32 (more register spills) was no faster; unrolling k by 8
  * gained nothing measurable (docs/performance.md). */
-static uint32_t texel_tm(uint32_t M)
-{
-    return M > 8 ? 16 : 8;
-}
+static uint32_t texel_tm(uint32_t M) { return M > 8 ? 16 : 8; }
 
 /* The texel kernel's configuration, or false where the device or the operands' ranges do not
  * allow texel views. */
@@ -408,8 +406,7 @@ vkt_tensor *vkt__matmul_ex(const vkt_tensor *a, const vkt_tensor *b, int flags,
     mm_geom g;
     int ndim;
     int64_t shape[VKT_MAX_DIMS];
-    if (!mm_check("vkt_matmul", a, b, flags, &g, &ndim, shape) ||
-        !check_variant("vkt_matmul", v)) {
+    if (!mm_check("vkt_matmul", a, b, flags, &g, &ndim, shape) || !check_variant("vkt_matmul", v)) {
         return NULL;
     }
     vkt_tensor *out = vkt__new_output(a->dev, VKT_F32, ndim, shape);
@@ -443,9 +440,8 @@ vkt_status vkt__matmul_into(const vkt_tensor *a, const vkt_tensor *b, vkt_tensor
     return vkt__matmul_into_ex(a, b, c, flags, accumulate, v, VKT__MATMUL_SUM_TEMP);
 }
 
-vkt_status vkt__matmul_into_ex(const vkt_tensor *a, const vkt_tensor *b, vkt_tensor *c,
-                               int flags, bool accumulate, vkt__matmul_variant v,
-                               uint32_t sum_temp)
+vkt_status vkt__matmul_into_ex(const vkt_tensor *a, const vkt_tensor *b, vkt_tensor *c, int flags,
+                               bool accumulate, vkt__matmul_variant v, uint32_t sum_temp)
 {
     const char *op = "vkt__matmul_into";
     if (!a || !b || !c) {
@@ -473,8 +469,7 @@ vkt_status vkt__matmul_into_ex(const vkt_tensor *a, const vkt_tensor *b, vkt_ten
     if (!check_variant(op, v)) {
         return vkt_last_status();
     }
-    return sum ? mm_sum(a, b, c, g, accumulate, v, sum_temp)
-               : mm_run(a, b, c, g, accumulate, v);
+    return sum ? mm_sum(a, b, c, g, accumulate, v, sum_temp) : mm_run(a, b, c, g, accumulate, v);
 }
 
 /* ---- backward --------------------------------------------------------------------------------
