@@ -1,12 +1,13 @@
 #version 450
 // im2col_block.comp — im2col.comp (same cols, push constants in conv_geom.glsl) in blocks of
-// 4 adjacent output pixels of one row x CB input channels per invocation, for a unit horizontal
-// stride and dilation, k_stride % 4 == 0 and x viewed as texels (set 1 binding 0; set 0 binding 0
-// is the same range, not read here). The 4 + KW - 1 floats of x under one kernel row of the
-// 4 pixels are contiguous: they come from T vec4 texel fetches, shifted by their alignment, and
-// give CB * KH * KW columns of each pixel, stored as vec4s. On CPU drivers this is a quarter of
-// the fetches of im2col_texel.comp (one per column there, each a 16-byte gather) and no
-// per-column stepping or division (docs/shaders.md, texel bindings).
+// PX = 8 adjacent output pixels of one row x CB input channels per invocation, for a unit
+// horizontal stride and dilation, k_stride % 4 == 0 and x viewed as texels (set 1 binding 0; set 0
+// binding 0 is the same range, not read here). The PX + KW - 1 floats of x under one kernel row of
+// the 8 pixels are contiguous: they come from T vec4 texel fetches, shifted by their alignment,
+// and give CB * KH * KW columns of each pixel, stored as vec4s. On CPU drivers that is 4 fetches
+// per 8 x 3 columns of a 3 x 3 kernel where im2col_texel.comp makes one per column (each a 16-byte
+// gather), and no per-column stepping or division (docs/shaders.md, texel bindings). 8 pixels per
+// invocation measured faster than 4; the stores (a loop over the lanes) dominate either way.
 // Specialization constants: 0 workgroup size, 1 KH, 2 KW (the kernel: loops and the column
 // layout unroll), 3 CB (channels per invocation: CB * KH * KW % 4 == 0, or CB = C_in / groups
 // and one block per row, whose columns are then padded with zeros to k_stride).
@@ -23,7 +24,8 @@ layout(constant_id = 3) const uint CB = 4;
 const uint KK = KH * KW;
 const uint NCOL = CB * KK;         // columns of one block
 const uint NV = (NCOL + 3u) / 4u;  // vec4 stores per pixel
-const uint SPAN = 4u + KW - 1u;    // floats of x under one kernel row of the 4 pixels
+const uint PX = 8u;               // pixels per invocation (IM2COL_BLOCK_PX in src/ops/conv.c)
+const uint SPAN = PX + KW - 1u;    // floats of x under one kernel row of the pixels
 const uint T = (SPAN + 6u) / 4u;   // texels that cover SPAN floats at any alignment
 
 layout(set = 0, binding = 1) writeonly buffer Cols4 { vec4 cols4[]; };
@@ -32,14 +34,14 @@ layout(set = 1, binding = 0) uniform samplerBuffer Xt;
 void main()
 {
     uint e = vkt_global_index();
-    uint nb = (pc.c_group + CB - 1u) / CB, q4 = (pc.ow + 3u) / 4u;
+    uint nb = (pc.c_group + CB - 1u) / CB, q4 = (pc.ow + PX - 1u) / PX;
     if (e >= pc.batch * pc.oh * q4 * nb) {
         return;
     }
-    // block b of channels, pixels ox0..ox0+3 of row oy of image n; b varies fastest so that
+    // block b of channels, pixels ox0..ox0+PX-1 of row oy of image n; b varies fastest so that
     // neighbouring invocations store neighbouring columns
     uint b = e % nb, t = e / nb;
-    uint ox0 = (t % q4) * 4u;
+    uint ox0 = (t % q4) * PX;
     t /= q4;
     uint oy = t % pc.oh, n = t / pc.oh;
     int xs = int(ox0) - int(pc.pw); // the column of x under float 0 of a window
@@ -71,7 +73,7 @@ void main()
         }
     }
     uint m0 = (n * pc.oh + oy) * pc.ow + ox0, col0 = b * NCOL;
-    for (uint p = 0; p < 4u; p++) {
+    for (uint p = 0; p < PX; p++) {
         if (ox0 + p >= pc.ow) {
             break;
         }

@@ -83,10 +83,10 @@ static const conv_case conv_cases[] = {
     /* the block kernels (im2col_block.comp: unit horizontal stride and dilation; col2im_block.comp:
      * unit stride, whole-vec4 planes) and their fallbacks, tests/test_conv.c names which runs:
      * the CNN's two layers (one channel, K 9 padded to 12; 32 channels, 14-wide rows that start
-     * at every alignment); padding 0 with 7 x 9 planes (x whole texels: 252 floats) (a last block
-     * of 3 pixels, odd planes); vertical stride and dilation with a 2 x 3 kernel (blocks of 2 of 6
-     * channels); dilation on both axes; two groups of 6 channels (a last block of 2, columns padded
-     * 54 -> 56) */
+     * at every alignment, rows of 8 + 6 pixels); padding 0 on 7 x 9 planes (x whole texels: 252
+     * floats; rows of 7 pixels, odd planes); vertical stride and dilation with a 2 x 3 kernel
+     * (blocks of 2 of 6 channels); dilation on both axes; two groups of 6 channels (a last block of
+     * 2, columns padded 54 -> 56) */
     {.x = {2, 1, 28, 28}, .w = {4, 1, 3, 3}, .bias = true, .p = {.padding = {1, 1}}},
     {.x = {2, 32, 14, 14}, .w = {8, 32, 3, 3}, .bias = true, .p = {.padding = {1, 1}}},
     {.x = {2, 2, 7, 9}, .w = {2, 2, 3, 3}, .bias = false},

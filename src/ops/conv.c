@@ -227,10 +227,13 @@ static vkt_status conv_run(vkt_device *dev, vkt__shader_id shader, const uint32_
     return vkt__dispatch(dev, &d);
 }
 
+/* Output pixels per invocation of im2col_block.comp (PX there). */
+#define IM2COL_BLOCK_PX 8
+
 /* Channels per invocation of im2col_block.comp: the fewest whose columns are whole vec4s, or
  * every channel of the group where it has fewer (one block per row, padded to kp); 0 where the
  * block kernel does not apply (it needs a unit horizontal stride and dilation and vec4 rows, and
- * keeps its 4 x CB * KH * KW columns in registers: at most 36 per pixel). */
+ * keeps its 8 x CB * KH * KW columns in registers: at most 36 per pixel). */
 static uint32_t conv_im2col_block_channels(const conv_geom *g)
 {
     int64_t kk = g->kh * g->kw;
@@ -240,7 +243,7 @@ static uint32_t conv_im2col_block_channels(const conv_geom *g)
     return fits ? (uint32_t)cb : 0;
 }
 
-/* cols (m, kp) = im2col(x) for the chunk and group of `pc`: in blocks of 4 pixels x CB channels
+/* cols (m, kp) = im2col(x) for the chunk and group of `pc`: in blocks of 8 pixels x CB channels
  * where conv_im2col_block_channels() allows and x can be viewed as texels; otherwise columns per
  * invocation: the largest multiple of 4 up to 32 that divides kp (vec4 stores, the divisions of
  * one invocation shared by its columns), or 1. */
@@ -255,7 +258,9 @@ static vkt_status conv_im2col(const conv_geom *g, const vkt__pc_conv *pc, const 
         uint32_t spec[3] = {(uint32_t)g->kh, (uint32_t)g->kw, cb};
         uint64_t blocks = (uint64_t)(g->cg + cb - 1) / cb;
         return conv_run(dev, VKT__SHADER_IM2COL_BLOCK, spec, 3, pc,
-                        (uint64_t)pc->batch * g->oh * (uint64_t)((g->ow + 3) / 4) * blocks, b, xt);
+                        (uint64_t)pc->batch * g->oh *
+                            (uint64_t)VKT__DIV_UP(g->ow, IM2COL_BLOCK_PX) * blocks,
+                        b, xt);
     }
     uint32_t v = 1;
     for (uint32_t c = 32; c >= 4 && v == 1 && b[1].offset % 16 == 0; c -= 4) {
