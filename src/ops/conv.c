@@ -3,11 +3,12 @@
  *
  * Shaders: shaders/im2col.comp, col2im.comp, conv_epilogue.comp, conv_bias_grad.comp,
  * conv_regroup.comp (push constants in conv_geom.glsl), and the CPU-driver forms that read through
- * texel views (docs/shaders.md): im2col_texel.comp, col2im_texel.comp, conv_epilogue_block.comp,
- * conv_bias_grad_texel.comp, used where vkt__texel_or_none() gives the range; the products are
- * vkt__matmul_into (src/ops/matmul.h). CPU reference: src/ref/ref_conv.c. Checks:
- * src/check/check_conv.c (device vs reference) and src/check/check_grad.c (finite differences).
- * Tests: tests/test_conv.c.
+ * texel views (docs/shaders.md): im2col_texel.comp and im2col_block.comp, col2im_texel.comp and
+ * col2im_block.comp, conv_epilogue_block.comp, conv_bias_grad_texel.comp, used where
+ * vkt__texel_or_none() gives the range (the _block forms where the shapes also fit them, tested
+ * in tests/test_conv.c); the products are vkt__matmul_into (src/ops/matmul.h). CPU reference:
+ * src/ref/ref_conv.c. Checks: src/check/check_conv.c (device vs reference) and
+ * src/check/check_grad.c (finite differences). Tests: tests/test_conv.c.
  *
  * For each chunk of images and each group (K = C_in / groups * KH * KW, M = images * OH * OW):
  *   forward   cols (M, K) = im2col(x); rows (M, C_out / g) = cols · W_gᵀ; y = epilogue(rows) + bias
