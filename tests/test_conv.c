@@ -62,6 +62,80 @@ static void max_pool_nan_and_inf(void **state)
     vkt_scope_end(test_dev);
 }
 
+/* The block kernels run where the shapes fit them and the others where they do not (the
+ * results on these shapes are checked against the reference in src/check/check_conv.c): the
+ * profile names the im2col and col2im kernels of a forward and backward with dx. Without texel
+ * views (VKT_DISABLE_TEXEL=1, or a device without them) the storage-buffer kernels run; every x
+ * here is whole texels, so that it can be viewed. */
+static void conv_block_kernels_run_where_they_fit(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t x[4], w[4];
+        vkt_conv2d_params p;
+        const char *im2col, *col2im; /* with texel views */
+    } cases[] = {
+        {{2, 32, 14, 14}, {8, 32, 3, 3}, {.padding = {1, 1}}, "im2col_block", "col2im_block"},
+        {{2, 1, 28, 28}, {4, 1, 3, 3}, {.padding = {1, 1}}, "im2col_block", "col2im_block"},
+        /* stride 2: neither */
+        {{1, 3, 7, 8},
+         {2, 3, 3, 3},
+         {.stride = {2, 2}, .padding = {1, 1}},
+         "im2col_texel",
+         "col2im_texel"},
+        /* 4 x 100 columns per invocation: too many for im2col_block */
+        {{2, 4, 6, 6}, {8, 4, 5, 5}, {.padding = {2, 2}}, "im2col_texel", "col2im_block"},
+        /* horizontal dilation: not im2col_block */
+        {{1, 2, 8, 6},
+         {2, 2, 3, 3},
+         {.padding = {2, 2}, .dilation = {2, 2}},
+         "im2col_texel",
+         "col2im_block"},
+        /* 7 x 9 planes: not whole vec4s for col2im_block */
+        {{2, 2, 7, 9}, {2, 2, 3, 3}, {.groups = 1}, "im2col_block", "col2im_texel"},
+        /* vertical stride: not col2im_block */
+        {{2, 6, 9, 8},
+         {3, 6, 2, 3},
+         {.stride = {2, 1}, .padding = {1, 2}, .dilation = {2, 1}},
+         "im2col_block",
+         "col2im_texel"},
+    };
+    bool texel = vkt__device_caps(test_dev)->texel4;
+    for (size_t i = 0; i < VKT__ARRAY_LEN(cases); i++) {
+        vkt_scope_begin(test_dev);
+        vkt_tensor *x = vkt_rand_uniform(test_dev, 4, cases[i].x, 1, 0);
+        vkt_tensor *w = vkt_rand_uniform(test_dev, 4, cases[i].w, 2, 0);
+        assert_true(x && w);
+        vkt_tensor_set_requires_grad(x, true);
+        assert_int_equal(vkt_device_profile_reset(test_dev), VKT_OK);
+        assert_int_equal(vkt_device_profile_begin(test_dev), VKT_OK);
+        assert_int_equal(vkt_backward(vkt_sum(vkt_conv2d(x, w, NULL, &cases[i].p))), VKT_OK);
+        assert_int_equal(vkt_device_profile_end(test_dev), VKT_OK);
+        vkt_profile p;
+        vkt_profile_kernel k[32];
+        assert_int_equal(vkt_device_profile_read(test_dev, &p, k, 32), VKT_OK);
+        const char *want[2] = {texel ? cases[i].im2col : "im2col",
+                               texel ? cases[i].col2im : "col2im"};
+        uint64_t calls[2] = {0, 0}, others = 0;
+        for (uint32_t j = 0; j < p.kernel_count && j < 32; j++) {
+            bool im = strncmp(k[j].name, "im2col", 6) == 0,
+                 col = strncmp(k[j].name, "col2im", 6) == 0;
+            if (im || col) {
+                if (strcmp(k[j].name, want[col]) == 0) {
+                    calls[col] += k[j].calls;
+                } else {
+                    others += k[j].calls;
+                }
+            }
+        }
+        assert_int_equal(calls[0], 1); /* forward only: no weight gradient */
+        assert_int_equal(calls[1], 1);
+        assert_int_equal(others, 0);
+        assert_int_equal(vkt_device_profile_reset(test_dev), VKT_OK);
+        vkt_scope_end(test_dev);
+    }
+}
+
 /* Two runs of forward and backward give identical bits (gathers, no atomics). */
 static void backward_is_bitwise_deterministic(void **state)
 {
@@ -328,9 +402,13 @@ static void matches_torch(void **state)
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
-        VKT_TEST(conv_matches_reference),     VKT_TEST(gradients_match_finite_differences),
-        VKT_TEST(max_pool_nan_and_inf),       VKT_TEST(backward_is_bitwise_deterministic),
-        VKT_TEST(errors_are_clear),           VKT_TEST(matches_torch),
+        VKT_TEST(conv_matches_reference),
+        VKT_TEST(gradients_match_finite_differences),
+        VKT_TEST(max_pool_nan_and_inf),
+        VKT_TEST(backward_is_bitwise_deterministic),
+        VKT_TEST(conv_block_kernels_run_where_they_fit),
+        VKT_TEST(errors_are_clear),
+        VKT_TEST(matches_torch),
         VKT_TEST(adaptive_pool_long_windows),
     };
     fixture_path = argc > 1 ? argv[1] : NULL;

@@ -80,6 +80,25 @@ static const conv_case conv_cases[] = {
      .w = {8, 16, 3, 3},
      .bias = true,
      .p = {.stride = {1, 1}, .padding = {1, 1}}},
+    /* the block kernels (im2col_block.comp: unit horizontal stride and dilation; col2im_block.comp:
+     * unit stride, whole-vec4 planes) and their fallbacks, tests/test_conv.c names which runs:
+     * the CNN's two layers (one channel, K 9 padded to 12; 32 channels, 14-wide rows that start
+     * at every alignment, rows of 8 + 6 pixels); padding 0 on 7 x 9 planes (x whole texels: 252
+     * floats; rows of 7 pixels, odd planes); vertical stride and dilation with a 2 x 3 kernel
+     * (blocks of 2 of 6 channels); dilation on both axes; two groups of 6 channels (a last block of
+     * 2, columns padded 54 -> 56) */
+    {.x = {2, 1, 28, 28}, .w = {4, 1, 3, 3}, .bias = true, .p = {.padding = {1, 1}}},
+    {.x = {2, 32, 14, 14}, .w = {8, 32, 3, 3}, .bias = true, .p = {.padding = {1, 1}}},
+    {.x = {2, 2, 7, 9}, .w = {2, 2, 3, 3}, .bias = false},
+    {.x = {2, 6, 9, 8},
+     .w = {3, 6, 2, 3},
+     .bias = true,
+     .p = {.stride = {2, 1}, .padding = {1, 2}, .dilation = {2, 1}}},
+    {.x = {1, 2, 8, 6},
+     .w = {2, 2, 3, 3},
+     .bias = false,
+     .p = {.padding = {2, 2}, .dilation = {2, 2}}},
+    {.x = {1, 12, 6, 8}, .w = {4, 6, 3, 3}, .bias = true, .p = {.padding = {1, 1}, .groups = 2}},
 };
 
 /* max |got - want| / S per element (S: sum of |terms|; a zero sum must give exactly want). */

@@ -3,11 +3,12 @@
  *
  * Shaders: shaders/im2col.comp, col2im.comp, conv_epilogue.comp, conv_bias_grad.comp,
  * conv_regroup.comp (push constants in conv_geom.glsl), and the CPU-driver forms that read through
- * texel views (docs/shaders.md): im2col_texel.comp, col2im_texel.comp, conv_epilogue_block.comp,
- * conv_bias_grad_texel.comp, used where vkt__texel_or_none() gives the range; the products are
- * vkt__matmul_into (src/ops/matmul.h). CPU reference: src/ref/ref_conv.c. Checks:
- * src/check/check_conv.c (device vs reference) and src/check/check_grad.c (finite differences).
- * Tests: tests/test_conv.c.
+ * texel views (docs/shaders.md): im2col_texel.comp and im2col_block.comp, col2im_texel.comp and
+ * col2im_block.comp, conv_epilogue_block.comp, conv_bias_grad_texel.comp, used where
+ * vkt__texel_or_none() gives the range (the _block forms where the shapes also fit them, tested
+ * in tests/test_conv.c); the products are vkt__matmul_into (src/ops/matmul.h). CPU reference:
+ * src/ref/ref_conv.c. Checks: src/check/check_conv.c (device vs reference) and
+ * src/check/check_grad.c (finite differences). Tests: tests/test_conv.c.
  *
  * For each chunk of images and each group (K = C_in / groups * KH * KW, M = images * OH * OW):
  *   forward   cols (M, K) = im2col(x); rows (M, C_out / g) = cols · W_gᵀ; y = epilogue(rows) + bias
@@ -227,15 +228,41 @@ static vkt_status conv_run(vkt_device *dev, vkt__shader_id shader, const uint32_
     return vkt__dispatch(dev, &d);
 }
 
-/* cols (m, kp) = im2col(x) for the chunk and group of `pc`. Columns per invocation: the largest
- * multiple of 4 up to 32 that divides kp (vec4 stores, the divisions of one invocation shared by
- * its columns), or 1. */
+/* Output pixels per invocation of im2col_block.comp (PX there). */
+#define IM2COL_BLOCK_PX 8
+
+/* Channels per invocation of im2col_block.comp: the fewest whose columns are whole vec4s, or
+ * every channel of the group where it has fewer (one block per row, padded to kp); 0 where the
+ * block kernel does not apply (it needs a unit horizontal stride and dilation and vec4 rows, and
+ * keeps its 8 x CB * KH * KW columns in registers: at most 36 per pixel). */
+static uint32_t conv_im2col_block_channels(const conv_geom *g)
+{
+    int64_t kk = g->kh * g->kw;
+    int64_t cb = kk % 4 == 0 ? 1 : kk % 2 == 0 ? 2 : 4;
+    cb = VKT__MIN(cb, g->cg);
+    bool fits = g->sw == 1 && g->dw == 1 && g->kp % 4 == 0 && cb * kk <= 36;
+    return fits ? (uint32_t)cb : 0;
+}
+
+/* cols (m, kp) = im2col(x) for the chunk and group of `pc`: in blocks of 8 pixels x CB channels
+ * where conv_im2col_block_channels() allows and x can be viewed as texels; otherwise columns per
+ * invocation: the largest multiple of 4 up to 32 that divides kp (vec4 stores, the divisions of
+ * one invocation shared by its columns), or 1. */
 static vkt_status conv_im2col(const conv_geom *g, const vkt__pc_conv *pc, const vkt_tensor *x,
                               vkt_tensor *cols)
 {
     vkt_device *dev = x->dev;
     vkt__binding b[3] = {vkt__bind(x, VKT__READ), vkt__bind(cols, VKT__WRITE)};
     vkt__binding xt = vkt__texel_or_none(dev, b[0]);
+    uint32_t cb = conv_im2col_block_channels(g);
+    if (xt.alloc && cb && b[1].offset % 16 == 0) {
+        uint32_t spec[3] = {(uint32_t)g->kh, (uint32_t)g->kw, cb};
+        uint64_t blocks = (uint64_t)(g->cg + cb - 1) / cb;
+        return conv_run(dev, VKT__SHADER_IM2COL_BLOCK, spec, 3, pc,
+                        (uint64_t)pc->batch * g->oh *
+                            (uint64_t)VKT__DIV_UP(g->ow, IM2COL_BLOCK_PX) * blocks,
+                        b, xt);
+    }
     uint32_t v = 1;
     for (uint32_t c = 32; c >= 4 && v == 1 && b[1].offset % 16 == 0; c -= 4) {
         v = g->kp % c == 0 ? c : 1;
@@ -262,17 +289,25 @@ static vkt_status conv_epilogue(const conv_geom *g, const vkt__pc_conv *pc, uint
 }
 
 /* dx (+)= col2im(dcols) for the chunk and group of `pc`: 4 elements of dx per invocation where
- * the planes are whole vec4s; stride 1 without divisions. */
+ * the planes are whole vec4s; stride 1 without divisions, and with the taps unrolled
+ * (col2im_block.comp, kernels of at most 25 taps) where dcols can be viewed as texels and its
+ * rows are whole vec4s. */
 static vkt_status conv_col2im(const conv_geom *g, const vkt__pc_conv *pc, const vkt_tensor *dcols,
                               vkt_tensor *dx)
 {
     vkt_device *dev = dx->dev;
     vkt__binding b[3] = {vkt__bind(dcols, VKT__READ), vkt__bind(dx, VKT__RW)};
     vkt__binding dt = vkt__texel_or_none(dev, b[0]);
-    uint32_t spec[2] = {(g->h * g->w) % 4 == 0 && b[1].offset % 16 == 0 ? 4 : 1,
-                        g->sh == 1 && g->sw == 1};
+    bool vec4 = (g->h * g->w) % 4 == 0 && b[1].offset % 16 == 0;
+    bool unit = g->sh == 1 && g->sw == 1;
+    uint64_t n = (uint64_t)pc->batch * g->cg * g->h * g->w;
+    if (dt.alloc && vec4 && unit && g->kp % 4 == 0 && g->kh * g->kw <= 25) {
+        uint32_t spec[2] = {(uint32_t)g->kh, (uint32_t)g->kw};
+        return conv_run(dev, VKT__SHADER_COL2IM_BLOCK, spec, 2, pc, n / 4, b, dt);
+    }
+    uint32_t spec[2] = {vec4 ? 4 : 1, unit};
     return conv_run(dev, dt.alloc ? VKT__SHADER_COL2IM_TEXEL : VKT__SHADER_COL2IM, spec, 2, pc,
-                    (uint64_t)pc->batch * g->cg * g->h * g->w / spec[0], b, dt);
+                    n / spec[0], b, dt);
 }
 
 /* Copies a weight between the dense layout (groups of cog rows of k floats) and the bound one
