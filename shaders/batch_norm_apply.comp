@@ -1,11 +1,15 @@
 #version 450
 // batch_norm_apply.comp — y = (x - mean[c]) * invstd[c] * weight[c] + bias[c] for x (N, C, S), one
 // invocation per element; stats (2C) from batch_norm_stats.comp (mean at c, invstd at C + c).
-// weight and bias are optional (has_weight / has_bias; absent: 1 and 0).
-// Dispatch: src/ops/batch_norm.c. Reference: vkt__ref_batch_norm (src/ref/ref_norm.c).
+// weight and bias are optional (has_weight / has_bias; absent: 1 and 0). RELU: y = max(that, 0)
+// (vkt_batch_norm_relu).
+// Dispatch: src/ops/batch_norm.c. Reference: vkt__ref_batch_norm_apply (src/ref/ref_norm.c).
 // Checks: src/check/check_norm.c. Tests: tests/test_norm.c.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#include "batch_norm_affine.glsl"
+
+layout(constant_id = 1) const bool RELU = false;
 
 layout(set = 0, binding = 0) readonly buffer X { float x[]; };
 layout(set = 0, binding = 1) readonly buffer Stats { float stats[]; };
@@ -28,12 +32,8 @@ void main()
         return;
     }
     uint c = (i / pc.spatial) % pc.channels;
-    float v = (x[i] - stats[c]) * stats[pc.channels + c];
-    if (pc.has_weight != 0u) {
-        v *= weight[c];
-    }
-    if (pc.has_bias != 0u) {
-        v += bias[c];
-    }
-    y[i] = v;
+    float w = pc.has_weight != 0u ? weight[c] : 1.0;
+    float shift = pc.has_bias != 0u ? bias[c] : 0.0;
+    float v = bn_affine(x[i], stats[c], stats[pc.channels + c], w, shift);
+    y[i] = RELU ? max(v, 0.0) : v;
 }

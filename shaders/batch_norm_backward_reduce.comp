@@ -5,10 +5,16 @@
 // batch_norm_backward_apply.comp in training mode), and adds dweight[c] += sum_dyx (want_dweight)
 // and dbias[c] += sum_dy (want_dbias). Bindings 4 and 5 are statically written, so the dispatch
 // binds real ranges there even when they are unwanted (sums again; the flags keep them unwritten).
+// RELU (vkt_batch_norm_relu): dy is first masked by the forward's y = bn(x) > 0, recomputed from
+// x, stats, weight (binding 6) and bias (binding 7) as the forward computed it
+// (batch_norm_affine.glsl).
 // Dispatch: src/ops/batch_norm.c. Reference: vkt__ref_batch_norm_backward (src/ref/ref_norm.c).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#include "batch_norm_affine.glsl"
 #include "batch_norm_reduce.glsl"
+
+layout(constant_id = 1) const bool RELU = false;
 
 layout(set = 0, binding = 0) readonly buffer X { float x[]; };
 layout(set = 0, binding = 1) readonly buffer Dy { float dy[]; };
@@ -16,6 +22,8 @@ layout(set = 0, binding = 2) readonly buffer Stats { float stats[]; };
 layout(set = 0, binding = 3) writeonly buffer Sums { float sums[]; };
 layout(set = 0, binding = 4) buffer DWeight { float dweight[]; };
 layout(set = 0, binding = 5) buffer DBias { float dbias[]; };
+layout(set = 0, binding = 6) readonly buffer Weight { float weight[]; };
+layout(set = 0, binding = 7) readonly buffer Bias { float bias[]; };
 
 layout(push_constant) uniform PC {
     uint batch;    // N
@@ -23,6 +31,8 @@ layout(push_constant) uniform PC {
     uint spatial;  // S
     uint want_dweight;
     uint want_dbias;
+    uint has_weight; // RELU only
+    uint has_bias;   // RELU only
 } pc;
 
 void main()
@@ -32,11 +42,17 @@ void main()
         return; // whole workgroup: the 2-D grid's tail
     }
     float mean = stats[c], invstd = stats[pc.channels + c];
-    uint m = pc.batch * pc.spatial;
+    float w = RELU && pc.has_weight != 0u ? weight[c] : 1.0;
+    float shift = RELU && pc.has_bias != 0u ? bias[c] : 0.0;
+    uint m = pc.batch * pc.spatial, wg = gl_WorkGroupSize.x;
     vec2 s_dy = vec2(0.0), s_dyx = vec2(0.0);
-    for (uint k = gl_LocalInvocationID.x; k < m; k += gl_WorkGroupSize.x) {
-        uint i = bn_index(k, c, pc.channels, pc.spatial);
+    BnCursor at = bn_cursor(gl_LocalInvocationID.x, wg, pc.spatial);
+    for (uint k = gl_LocalInvocationID.x; k < m; k += wg, bn_step(at)) {
+        uint i = bn_at(at, c, pc.channels);
         float g = dy[i];
+        if (RELU) {
+            g = bn_relu_mask(g, bn_affine(x[i], mean, invstd, w, shift));
+        }
         bn_add(s_dy, g, 0.0);
         bn_add(s_dyx, g * ((x[i] - mean) * invstd), 0.0);
     }

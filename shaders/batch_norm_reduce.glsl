@@ -28,6 +28,32 @@ uint bn_index(uint k, uint c, uint channels, uint spatial)
     return (n * channels + c) * spatial + (k - n * spatial);
 }
 
+// Walks a channel's elements (or vec4s) k = k0, k0 + step, ... of a (N, C, len) layout as
+// (n, s), k = n * len + s, dividing once at the start instead of at every step (an integer
+// division is a loop over the lanes on CPU drivers).
+struct BnCursor {
+    uint n, s, dn, ds, len;
+};
+
+BnCursor bn_cursor(uint k0, uint step, uint len)
+{
+    uint n = k0 / len, dn = step / len;
+    return BnCursor(n, k0 - n * len, dn, step - dn * len, len);
+}
+
+// Flat index of the cursor's element in channel c.
+uint bn_at(BnCursor k, uint c, uint channels) { return (k.n * channels + c) * k.len + k.s; }
+
+void bn_step(inout BnCursor k)
+{
+    k.n += k.dn;
+    k.s += k.ds;
+    if (k.s >= k.len) {
+        k.s -= k.len;
+        k.n++;
+    }
+}
+
 // The workgroup's two compensated sums (xy, zw), in every invocation. Called in uniform control
 // flow; bn_sh is free again when it returns.
 vec4 bn_workgroup_sum(vec4 a)

@@ -53,13 +53,15 @@ void main()
     uint m = pc.batch * pc.spatial;
     uint wg = gl_WorkGroupSize.x;
     vec2 acc = vec2(0.0);
-    for (uint k = gl_LocalInvocationID.x; k < m; k += wg) {
-        bn_add(acc, x[bn_index(k, c, pc.channels, pc.spatial)], 0.0);
+    BnCursor at = bn_cursor(gl_LocalInvocationID.x, wg, pc.spatial);
+    for (uint k = gl_LocalInvocationID.x; k < m; k += wg, bn_step(at)) {
+        bn_add(acc, x[bn_at(at, c, pc.channels)], 0.0);
     }
     float mean = bn_value(bn_workgroup_sum(vec4(acc, 0.0, 0.0)).xy) / float(m);
     acc = vec2(0.0);
-    for (uint k = gl_LocalInvocationID.x; k < m; k += wg) {
-        float d = x[bn_index(k, c, pc.channels, pc.spatial)] - mean;
+    at = bn_cursor(gl_LocalInvocationID.x, wg, pc.spatial);
+    for (uint k = gl_LocalInvocationID.x; k < m; k += wg, bn_step(at)) {
+        float d = x[bn_at(at, c, pc.channels)] - mean;
         bn_add(acc, d * d, 0.0);
     }
     float m2 = bn_value(bn_workgroup_sum(vec4(acc, 0.0, 0.0)).xy);

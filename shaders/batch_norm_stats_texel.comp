@@ -28,12 +28,6 @@ layout(push_constant) uniform PC {
     uint has_nbt;
 } pc;
 
-// The channel's vec4 q (elements 4q .. 4q + 3 of the channel, within one image).
-vec4 fetch(uint q, uint c)
-{
-    return texelFetch(Xt, int(bn_index(4u * q, c, pc.channels, pc.spatial) / 4u));
-}
-
 void main()
 {
     uint c = vkt_flat_group();
@@ -42,17 +36,20 @@ void main()
     }
     uint m = pc.batch * pc.spatial;
     uint wg = gl_WorkGroupSize.x;
+    uint s4 = pc.spatial / 4u; // the channel's vec4 q: elements 4q .. 4q + 3, within one image
     vec2 acc = vec2(0.0);
-    for (uint q = gl_LocalInvocationID.x; q < m / 4u; q += wg) {
-        vec4 v = fetch(q, c);
+    BnCursor at = bn_cursor(gl_LocalInvocationID.x, wg, s4);
+    for (uint q = gl_LocalInvocationID.x; q < m / 4u; q += wg, bn_step(at)) {
+        vec4 v = texelFetch(Xt, int(bn_at(at, c, pc.channels)));
         for (uint i = 0; i < 4; i++) {
             bn_add(acc, v[i], 0.0);
         }
     }
     float mean = bn_value(bn_workgroup_sum(vec4(acc, 0.0, 0.0)).xy) / float(m);
     acc = vec2(0.0);
-    for (uint q = gl_LocalInvocationID.x; q < m / 4u; q += wg) {
-        vec4 d = fetch(q, c) - mean;
+    at = bn_cursor(gl_LocalInvocationID.x, wg, s4);
+    for (uint q = gl_LocalInvocationID.x; q < m / 4u; q += wg, bn_step(at)) {
+        vec4 d = texelFetch(Xt, int(bn_at(at, c, pc.channels))) - mean;
         for (uint i = 0; i < 4; i++) {
             bn_add(acc, d[i] * d[i], 0.0);
         }

@@ -195,6 +195,100 @@ static void batch_norm_is_bitwise_deterministic(void **state)
     free(x);
 }
 
+/* The profile's calls of kernel `name` (0 if it did not run). */
+static uint64_t kernel_calls(const vkt_profile_kernel *k, uint32_t n, const char *name)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (strcmp(k[i].name, name) == 0) {
+            return k[i].calls;
+        }
+    }
+    return 0;
+}
+
+/* Which kernels a training forward and backward of batch norm + ReLU runs: vkt_batch_norm_relu
+ * runs no elementwise pass (the ReLU is in batch norm's kernels) where vkt_relu(vkt_batch_norm())
+ * runs two; a (n, c) plane of S % 4 == 0 takes the texel kernels, S = 9 the scalar ones; a
+ * sequential BatchNorm2d + ReLU takes the fused op. Only on devices that read through texels. */
+static void batch_norm_relu_kernels(void **state)
+{
+    (void)state;
+    if (!vkt__device_caps(test_dev)->texel4) {
+        skip(); /* a GPU, or texels switched off: the texel kernels are not the choice */
+    }
+    const int64_t shapes[2][4] = {{2, 3, 4, 4}, {2, 3, 3, 3}};
+    for (int t = 0; t < 2; t++) {
+        for (int fused = 0; fused < 2; fused++) {
+            int64_t c = shapes[t][1], n = 1;
+            for (int d = 0; d < 4; d++) {
+                n *= shapes[t][d];
+            }
+            float *x = test_ramp(n, 7, 0);
+            float w[3] = {0.5f, 1, -2}, b[3] = {0.25f, -0.5f, 1};
+            vkt_scope_begin(test_dev);
+            vkt_tensor *tx = test_upload(VKT_F32, x, 4, shapes[t]);
+            vkt_tensor *tw = test_upload(VKT_F32, w, 1, &c), *tb = test_upload(VKT_F32, b, 1, &c);
+            vkt_tensor_set_requires_grad(tx, true);
+            vkt_tensor_set_requires_grad(tw, true);
+            assert_int_equal(vkt_device_profile_reset(test_dev), VKT_OK);
+            assert_int_equal(vkt_device_profile_begin(test_dev), VKT_OK);
+            vkt_batch_norm_params p = {.training = true};
+            vkt_tensor *y = fused ? vkt_batch_norm_relu(tx, tw, tb, NULL, NULL, &p)
+                                  : vkt_relu(vkt_batch_norm(tx, tw, tb, NULL, NULL, &p));
+            assert_int_equal(vkt_backward(vkt_sum(y)), VKT_OK);
+            assert_int_equal(vkt_device_profile_end(test_dev), VKT_OK);
+            vkt_profile pr;
+            vkt_profile_kernel k[32];
+            assert_int_equal(vkt_device_profile_read(test_dev, &pr, k, 32), VKT_OK);
+            uint32_t nk = VKT__MIN(pr.kernel_count, 32u);
+            bool texel = t == 0;
+            assert_int_equal(kernel_calls(k, nk, "elementwise"), fused ? 0 : 2);
+            assert_int_equal(kernel_calls(k, nk, "batch_norm_stats_texel"), texel ? 1 : 0);
+            assert_int_equal(kernel_calls(k, nk, "batch_norm_stats"), texel ? 0 : 1);
+            assert_int_equal(kernel_calls(k, nk, "batch_norm_apply_texel"), texel ? 1 : 0);
+            assert_int_equal(kernel_calls(k, nk, "batch_norm_apply"), texel ? 0 : 1);
+            assert_int_equal(kernel_calls(k, nk, "batch_norm_backward_reduce_texel"), texel);
+            assert_int_equal(kernel_calls(k, nk, "batch_norm_backward_reduce"), !texel);
+            assert_int_equal(kernel_calls(k, nk, "batch_norm_backward_apply_texel"), texel);
+            assert_int_equal(kernel_calls(k, nk, "batch_norm_backward_apply"), !texel);
+            vkt_scope_end(test_dev);
+            free(x);
+        }
+    }
+    /* Conv2d, BatchNorm2d, ReLU as a model: one batch norm + ReLU op, no elementwise pass */
+    vkt_model_desc md = {.input = {1, 4, 4}, .seed = 1};
+    md.layers[0] = (vkt_layer_desc){
+        .type = VKT_LAYER_CONV2D, .in = 1, .out = 2, .kernel = {3, 3}, .padding = {1, 1}};
+    md.layers[1] = (vkt_layer_desc){.type = VKT_LAYER_BATCH_NORM2D, .in = 2};
+    md.layers[2] = (vkt_layer_desc){.type = VKT_LAYER_RELU};
+    vkt_model *m = NULL;
+    assert_int_equal(vkt_model_create(test_dev, &md, &m), VKT_OK);
+    vkt_model_train(m, true);
+    int64_t xs[4] = {3, 1, 4, 4};
+    float *x = test_ramp(48, 5, 0);
+    vkt_scope_begin(test_dev);
+    vkt_tensor *tx = test_upload(VKT_F32, x, 4, xs);
+    assert_int_equal(vkt_device_profile_reset(test_dev), VKT_OK);
+    assert_int_equal(vkt_device_profile_begin(test_dev), VKT_OK);
+    vkt_tensor *y = vkt_model_forward(m, tx);
+    assert_non_null(y);
+    assert_int_equal(vkt_device_profile_end(test_dev), VKT_OK);
+    vkt_profile pr;
+    vkt_profile_kernel k[32];
+    assert_int_equal(vkt_device_profile_read(test_dev, &pr, k, 32), VKT_OK);
+    uint32_t nk = VKT__MIN(pr.kernel_count, 32u);
+    assert_int_equal(kernel_calls(k, nk, "batch_norm_apply_texel"), 1);
+    assert_int_equal(kernel_calls(k, nk, "elementwise"), 0);
+    float got[96];
+    assert_int_equal(vkt_tensor_download(y, got, sizeof got), VKT_OK);
+    for (int i = 0; i < 96; i++) {
+        assert_true(got[i] >= 0.0f); /* the ReLU was applied */
+    }
+    vkt_scope_end(test_dev);
+    vkt_model_destroy(m);
+    free(x);
+}
+
 static void errors_are_clear(void **state)
 {
     (void)state;
@@ -661,6 +755,7 @@ int main(int argc, char **argv)
         VKT_TEST(dropout_identity_and_all_dropped),
         VKT_TEST(rand_statistics),
         VKT_TEST(batch_norm_is_bitwise_deterministic),
+        VKT_TEST(batch_norm_relu_kernels),
         VKT_TEST(errors_are_clear),
         VKT_TEST(batch_norm_matches_torch),
         VKT_TEST(layer_norm_constant_rows),

@@ -291,6 +291,15 @@ typedef struct vkt_batch_norm_params {
 VKT_API vkt_tensor *vkt_batch_norm(const vkt_tensor *x, const vkt_tensor *weight,
                                    const vkt_tensor *bias, vkt_tensor *running_mean,
                                    vkt_tensor *running_var, const vkt_batch_norm_params *p);
+/**
+ * vkt_relu(vkt_batch_norm(...)) as one op (the same arguments, running statistics and results):
+ * the ReLU is applied in batch norm's output pass and its mask in batch norm's backward passes,
+ * which saves a pass over the activation each way and keeps no separate pre-ReLU tensor.
+ * Sequential models use it for every BatchNorm directly followed by ReLU.
+ */
+VKT_API vkt_tensor *vkt_batch_norm_relu(const vkt_tensor *x, const vkt_tensor *weight,
+                                        const vkt_tensor *bias, vkt_tensor *running_mean,
+                                        vkt_tensor *running_var, const vkt_batch_norm_params *p);
 
 /**
  * torch.nn.functional.layer_norm(x, (C,), weight, bias, eps) over the last dimension C of f32 x

@@ -258,6 +258,22 @@ static vkt_tensor *apply_batch_norm(const grad_case *k, vkt_tensor **t, vkt_tens
     return vkt_batch_norm(t[0], t[1], t[2], NULL, NULL, &p);
 }
 
+/* batch norm + ReLU (vkt_batch_norm_relu) in training mode, affine: x (r, c) with k 0, else
+ * (r, c, 2, k) (k % 4 == 0: the plane kernels), weight, bias (c) */
+static bool make_batch_norm_relu(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    int64_t shape[4] = {k->r, k->c, 2, k->k};
+    return add_input_nd(c, in, k->k ? 4 : 2, shape, 0) && add_input(c, in, 1, k->c, false, 0) &&
+           add_input(c, in, 1, k->c, false, 0);
+}
+
+static vkt_tensor *apply_batch_norm_relu(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)k, (void)labels;
+    vkt_batch_norm_params p = {.training = true};
+    return vkt_batch_norm_relu(t[0], t[1], t[2], NULL, NULL, &p);
+}
+
 /* layer norm / RMSNorm over the last dimension C: x (r, c), C = c, or, with k->k, (r, c, k)
  * (B, T, C), C = k; then weight (C) unless flags & 1, bias (C) unless flags & 2 (RMS: never).
  * flags & 4: RMSNorm. */
@@ -617,6 +633,12 @@ static const grad_case custom_cases[] = {
      &attn_mask_u},
     {"attention_dropout_unfused", VKT__OP_ATTENTION, 0, 0, 0, 0, make_attention, apply_attention,
      &attn_dropout_u},
+    {"batch_norm_relu", VKT__OP_BATCH_NORM_RELU, 33, 3, 0, 0, make_batch_norm_relu,
+     apply_batch_norm_relu, NULL},
+    {"batch_norm_relu_4d", VKT__OP_BATCH_NORM_RELU, 3, 2, 4, 0, make_batch_norm_relu,
+     apply_batch_norm_relu, NULL},
+    {"batch_norm_relu_4d_odd", VKT__OP_BATCH_NORM_RELU, 3, 2, 3, 0, make_batch_norm_relu,
+     apply_batch_norm_relu, NULL},
 };
 
 /* L = sum(y * W), or 0.7 * y for a one-element y. */

@@ -229,6 +229,9 @@ static const bn_case bn_cases[] = {
     {4, {2, 3, 28, 28}, 0, false, false},    /* 28x28 */
     {4, {5, 1, 7, 7}, 100, true, false},     /* offset mean */
     {4, {128, 3, 28, 28}, 100, true, false}, /* 100352 values per channel */
+    {4, {3, 5, 2, 6}, 0, true, false},       /* S = 12: the plane kernels, odd C */
+    {4, {1, 1, 2, 2}, 0, true, false},       /* N = 1, C = 1, one vec4 per plane */
+    {4, {2, 3, 3, 3}, 0, true, false},       /* S = 9: the scalar kernels */
     {4, {1, 65, 1, 1}, 0, true, true},       /* N * H * W = 1 */
 };
 
@@ -320,35 +323,42 @@ static bool bn_host_make(vkt__check_ctx *c, const bn_case *k, bn_host *h)
     return h->x && h->dy && h->rm && h->rv && (!k->affine || (h->w && h->b));
 }
 
-static void check_bn_case(vkt__check_ctx *c, const bn_case *k, bool training)
+/* How bn_run_device forms y. */
+typedef enum bn_form { BN_PLAIN, BN_FUSED_RELU, BN_THEN_RELU } bn_form;
+
+/* One device run of vkt_batch_norm, vkt_batch_norm_relu or vkt_relu(vkt_batch_norm(...)) and
+ * L = sum(y * dy), whose y-gradient is dy exactly: y, batch norm's saved stats, the running
+ * statistics and counter after it, and the gradients (dw, db NULL without affine). */
+typedef struct bn_run {
+    float *y, *stats, *rm, *rv, *dx, *dw, *db;
+    int32_t *nbt;
+    double ms;
+} bn_run;
+
+static void bn_run_free(bn_run *r)
 {
-    const char *op = training ? "batch_norm_train" : "batch_norm_eval";
-    if (!vkt__check_wants(c, op) || (training && k->eval_only)) {
-        return;
-    }
-    char shape[96], name[64];
-    bn_shape_str(k, shape, sizeof shape);
-    int64_t N, C, S;
-    bn_dims(k, &N, &C, &S);
-    int64_t total = N * C * S, one = 1;
-    bn_host h;
-    float *y = NULL, *stats = NULL, *rm = NULL, *rv = NULL, *dx = NULL, *dw = NULL, *db = NULL;
-    int32_t *nbt = NULL;
-    float *want = vkt__malloc((size_t)total * sizeof *want);
-    float *wstats = vkt__malloc((size_t)(2 * C) * sizeof *wstats);
-    float *wdw = vkt__malloc((size_t)C * sizeof *wdw), *wdb = vkt__malloc((size_t)C * sizeof *wdb);
+    free(r->y);
+    free(r->stats);
+    free(r->rm);
+    free(r->rv);
+    free(r->dx);
+    free(r->dw);
+    free(r->db);
+    free(r->nbt);
+}
+
+static bool bn_run_device(vkt__check_ctx *c, const bn_case *k, const bn_host *h, bool training,
+                          bn_form form, bn_run *r)
+{
+    int64_t C = k->shape[1], one = 1;
+    memset(r, 0, sizeof *r);
     vkt_scope_begin(c->dev);
-    if (!bn_host_make(c, k, &h) || !want || !wstats || !wdw || !wdb) {
-        vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
-        vkt__check_report_failure(c, op, shape);
-        goto done;
-    }
-    vkt_tensor *tx = vkt__check_tensor(c->dev, VKT_F32, h.x, k->ndim, k->shape);
-    vkt_tensor *tdy = vkt__check_tensor(c->dev, VKT_F32, h.dy, k->ndim, k->shape);
-    vkt_tensor *tw = k->affine ? vkt__check_tensor(c->dev, VKT_F32, h.w, 1, &C) : NULL;
-    vkt_tensor *tb = k->affine ? vkt__check_tensor(c->dev, VKT_F32, h.b, 1, &C) : NULL;
-    vkt_tensor *trm = vkt__check_tensor(c->dev, VKT_F32, h.rm, 1, &C);
-    vkt_tensor *trv = vkt__check_tensor(c->dev, VKT_F32, h.rv, 1, &C);
+    vkt_tensor *tx = vkt__check_tensor(c->dev, VKT_F32, h->x, k->ndim, k->shape);
+    vkt_tensor *tdy = vkt__check_tensor(c->dev, VKT_F32, h->dy, k->ndim, k->shape);
+    vkt_tensor *tw = k->affine ? vkt__check_tensor(c->dev, VKT_F32, h->w, 1, &C) : NULL;
+    vkt_tensor *tb = k->affine ? vkt__check_tensor(c->dev, VKT_F32, h->b, 1, &C) : NULL;
+    vkt_tensor *trm = vkt__check_tensor(c->dev, VKT_F32, h->rm, 1, &C);
+    vkt_tensor *trv = vkt__check_tensor(c->dev, VKT_F32, h->rv, 1, &C);
     int32_t five = 5;
     vkt_tensor *tn = vkt__check_tensor(c->dev, VKT_I32, &five, 1, &one);
     vkt_tensor_set_requires_grad(tx, true);
@@ -356,64 +366,121 @@ static void check_bn_case(vkt__check_ctx *c, const bn_case *k, bool training)
     vkt_tensor_set_requires_grad(tb, true);
     vkt_batch_norm_params p = {.training = training, .num_batches_tracked = tn};
     double t0 = vkt__now();
-    vkt_tensor *ty = (tx && tdy && trm && trv && tn && (!k->affine || (tw && tb)))
-                         ? vkt_batch_norm(tx, tw, tb, trm, trv, &p)
+    vkt_tensor *bn = (tx && tdy && trm && trv && tn && (!k->affine || (tw && tb)))
+                         ? (form == BN_FUSED_RELU ? vkt_batch_norm_relu
+                                                  : vkt_batch_norm)(tx, tw, tb, trm, trv, &p)
                          : NULL;
-    y = vkt__check_fetch(ty);
-    double ms = (vkt__now() - t0) * 1e3;
-    stats = y ? vkt__check_fetch(ty->node->saved) : NULL; /* the statistics the op used */
-    rm = vkt__check_fetch(trm);
-    rv = vkt__check_fetch(trv);
-    nbt = vkt__check_fetch(tn);
-    vkt_tensor *L = ty ? vkt_sum(vkt_mul(ty, tdy)) : NULL; /* y's gradient is dy exactly */
+    vkt_tensor *ty = form == BN_THEN_RELU ? vkt_relu(bn) : bn;
+    r->y = vkt__check_fetch(ty);
+    r->ms = (vkt__now() - t0) * 1e3;
+    r->stats = r->y ? vkt__check_fetch(bn->node->saved) : NULL; /* the statistics the op used */
+    r->rm = vkt__check_fetch(trm);
+    r->rv = vkt__check_fetch(trv);
+    r->nbt = vkt__check_fetch(tn);
+    vkt_tensor *L = ty ? vkt_sum(vkt_mul(ty, tdy)) : NULL;
     if (L && vkt_backward(L) == VKT_OK) {
-        dx = vkt__check_fetch(vkt_tensor_grad(tx));
-        dw = k->affine ? vkt__check_fetch(vkt_tensor_grad(tw)) : NULL;
-        db = k->affine ? vkt__check_fetch(vkt_tensor_grad(tb)) : NULL;
+        r->dx = vkt__check_fetch(vkt_tensor_grad(tx));
+        r->dw = k->affine ? vkt__check_fetch(vkt_tensor_grad(tw)) : NULL;
+        r->db = k->affine ? vkt__check_fetch(vkt_tensor_grad(tb)) : NULL;
     }
-    if (!y || !stats || !rm || !rv || !nbt || !dx || (k->affine && (!dw || !db))) {
+    vkt_scope_end(c->dev);
+    return r->y && r->stats && r->rm && r->rv && r->nbt && r->dx &&
+           (!k->affine || (r->dw && r->db));
+}
+
+/* Largest |a - b| over n values (NaN: infinite). */
+static double bn_diff(const float *a, const float *b, int64_t n)
+{
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]);
+        m = !(e <= m) ? (isnan(e) ? INFINITY : e) : m;
+    }
+    return m;
+}
+
+/* relu: vkt_batch_norm_relu against the reference of relu(batch norm), its backward at dy masked
+ * by the device's y > 0 (the reference's double y may round to the other side of 0), and against
+ * the device's unfused vkt_relu(vkt_batch_norm(...)), which it must match exactly: the same
+ * statistics, the same affine map (batch_norm_affine.glsl), the same mask and the same sums in
+ * the same order. */
+static void check_bn_case(vkt__check_ctx *c, const bn_case *k, bool training, bool relu)
+{
+    const char *op = relu ? (training ? "batch_norm_relu_train" : "batch_norm_relu_eval")
+                          : (training ? "batch_norm_train" : "batch_norm_eval");
+    if (!vkt__check_wants(c, op) || (training && k->eval_only)) {
+        return;
+    }
+    char shape[96], name[64];
+    bn_shape_str(k, shape, sizeof shape);
+    int64_t N, C, S;
+    bn_dims(k, &N, &C, &S);
+    int64_t total = N * C * S;
+    bn_host h;
+    bn_run r = {0}, u = {0};
+    float *want = vkt__malloc((size_t)total * sizeof *want);
+    float *dy = vkt__malloc((size_t)total * sizeof *dy);
+    float *wstats = vkt__malloc((size_t)(2 * C) * sizeof *wstats);
+    float *wdw = vkt__malloc((size_t)C * sizeof *wdw), *wdb = vkt__malloc((size_t)C * sizeof *wdb);
+    if (!bn_host_make(c, k, &h) || !want || !dy || !wstats || !wdw || !wdb) {
+        vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
+        vkt__check_report_failure(c, op, shape);
+        goto done;
+    }
+    /* both device runs start from h's running statistics, before the reference updates them */
+    if (!bn_run_device(c, k, &h, training, relu ? BN_FUSED_RELU : BN_PLAIN, &r) ||
+        (relu && !bn_run_device(c, k, &h, training, BN_THEN_RELU, &u))) {
         vkt__check_report_failure(c, op, shape);
         goto done;
     }
     /* statistics and running statistics (h.rm / h.rv are updated in place by the reference) */
     vkt__ref_batch_norm_stats(wstats, h.rm, h.rv, h.x, N, C, S, training, 0.1f, 1e-5f);
     snprintf(name, sizeof name, "%s/stats", op);
-    vkt__check_report(c, name, shape, stats_err(stats, wstats, C), TOL_STATS, ms,
+    vkt__check_report(c, name, shape, stats_err(r.stats, wstats, C), TOL_STATS, r.ms,
                       "mean / (|mean| + std), invstd relative");
-    double rerr = fmax(vkt__max_err(rm, h.rm, C), vkt__max_err(rv, h.rv, C));
+    double rerr = fmax(vkt__max_err(r.rm, h.rm, C), vkt__max_err(r.rv, h.rv, C));
     snprintf(name, sizeof name, "%s/running", op);
     vkt__check_report(c, name, shape, rerr, TOL_STATS, 0.0, NULL);
     snprintf(name, sizeof name, "%s/num_batches_tracked", op);
-    vkt__check_report(c, name, shape, fabs((double)nbt[0] - (training ? 6 : 5)), 0.0, 0.0,
+    vkt__check_report(c, name, shape, fabs((double)r.nbt[0] - (training ? 6 : 5)), 0.0, 0.0,
                       "counter off");
     /* y and the gradients at the device's statistics */
-    vkt__ref_batch_norm_apply(want, h.x, stats, h.w, h.b, N, C, S);
+    vkt__ref_batch_norm_apply(want, h.x, r.stats, h.w, h.b, N, C, S);
+    for (int64_t i = 0; i < total; i++) {
+        want[i] = relu ? fmaxf(want[i], 0.0f) : want[i];
+        dy[i] = relu && !(r.y[i] > 0.0f) ? 0.0f : h.dy[i];
+    }
     snprintf(name, sizeof name, "%s/y", op);
-    vkt__check_report(c, name, shape, vkt__max_err(y, want, total), TOL_Y, 0.0, NULL);
-    vkt__ref_batch_norm_backward(want, wdw, wdb, h.dy, h.x, stats, h.w, N, C, S, training);
+    vkt__check_report(c, name, shape, vkt__max_err(r.y, want, total), TOL_Y, 0.0, NULL);
+    vkt__ref_batch_norm_backward(want, wdw, wdb, dy, h.x, r.stats, h.w, N, C, S, training);
     snprintf(name, sizeof name, "%s/dx", op);
-    vkt__check_report(c, name, shape, vkt__max_err(dx, want, total), TOL_DX, 0.0, NULL);
+    vkt__check_report(c, name, shape, vkt__max_err(r.dx, want, total), TOL_DX, 0.0, NULL);
     if (k->affine) {
-        double e = fmax(sums_err(dw, wdw, h.dy, h.x, stats, N, C, S, true),
-                        sums_err(db, wdb, h.dy, h.x, stats, N, C, S, false));
+        double e = fmax(sums_err(r.dw, wdw, dy, h.x, r.stats, N, C, S, true),
+                        sums_err(r.db, wdb, dy, h.x, r.stats, N, C, S, false));
         snprintf(name, sizeof name, "%s/dweight_dbias", op);
         vkt__check_report(c, name, shape, e, TOL_SUMS, 0.0, "error / sum|term| of the channel");
     }
+    if (relu) {
+        double e = fmax(bn_diff(r.y, u.y, total), bn_diff(r.stats, u.stats, 2 * C));
+        e = fmax(e, fmax(bn_diff(r.rm, u.rm, C), bn_diff(r.rv, u.rv, C)));
+        e = fmax(e, fmax(bn_diff(r.dx, u.dx, total), fabs((double)r.nbt[0] - u.nbt[0])));
+        if (k->affine) {
+            e = fmax(e, fmax(bn_diff(r.dw, u.dw, C), bn_diff(r.db, u.db, C)));
+        }
+        snprintf(name, sizeof name, "%s/unfused", op);
+        vkt__check_report(c, name, shape, e, 0.0, 0.0,
+                          "max |fused - relu(batch_norm)| over y, stats, running, gradients");
+    }
 done:
-    vkt_scope_end(c->dev);
     bn_host_free(&h);
+    bn_run_free(&r);
+    bn_run_free(&u);
     free(want);
+    free(dy);
     free(wstats);
     free(wdw);
     free(wdb);
-    free(y);
-    free(stats);
-    free(rm);
-    free(rv);
-    free(nbt);
-    free(dx);
-    free(dw);
-    free(db);
 }
 
 /* ---- layer norm and RMSNorm ------------------------------------------------------------------
@@ -750,8 +817,10 @@ void vkt__check_norm(vkt__check_ctx *c)
     check_rand(c);
     check_dropout(c);
     for (size_t i = 0; i < VKT__ARRAY_LEN(bn_cases); i++) {
-        check_bn_case(c, &bn_cases[i], true);
-        check_bn_case(c, &bn_cases[i], false);
+        for (int relu = 0; relu < 2; relu++) {
+            check_bn_case(c, &bn_cases[i], true, relu);
+            check_bn_case(c, &bn_cases[i], false, relu);
+        }
     }
     for (size_t i = 0; i < VKT__ARRAY_LEN(ln_cases); i++) {
         check_ln_case(c, &ln_cases[i]);

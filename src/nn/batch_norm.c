@@ -102,7 +102,8 @@ vkt_status vkt_batch_norm2d_init(vkt_model *m, const char *name, const vkt_batch
 
 static vkt_tensor *tensor_or_null(vkt_param *p) { return p ? vkt_param_tensor(p) : NULL; }
 
-vkt_tensor *vkt_batch_norm_forward(const vkt_batch_norm_layer *l, const vkt_tensor *x)
+/* vkt_batch_norm_forward, followed by a ReLU with relu (vkt_batch_norm_relu). */
+static vkt_tensor *bn_layer_forward(const vkt_batch_norm_layer *l, const vkt_tensor *x, bool relu)
 {
     if (!l || !x) {
         return NULL;
@@ -130,8 +131,14 @@ vkt_tensor *vkt_batch_norm_forward(const vkt_batch_norm_layer *l, const vkt_tens
         .eps = l->eps,
         .num_batches_tracked = tensor_or_null(l->num_batches_tracked),
     };
-    return vkt_batch_norm(x, tensor_or_null(l->weight), tensor_or_null(l->bias),
-                          tensor_or_null(l->running_mean), tensor_or_null(l->running_var), &p);
+    return (relu ? vkt_batch_norm_relu : vkt_batch_norm)(
+        x, tensor_or_null(l->weight), tensor_or_null(l->bias), tensor_or_null(l->running_mean),
+        tensor_or_null(l->running_var), &p);
+}
+
+vkt_tensor *vkt_batch_norm_forward(const vkt_batch_norm_layer *l, const vkt_tensor *x)
+{
+    return bn_layer_forward(l, x, false);
 }
 
 /* ---- in a sequential model ------------------------------------------------------------------- */
@@ -190,7 +197,12 @@ static vkt_status bn2d_seq_init(vkt_model *m, const char *prefix, int index,
 
 static vkt_tensor *bn_seq_forward(void *state, const vkt_tensor *x)
 {
-    return vkt_batch_norm_forward(state, x);
+    return bn_layer_forward(state, x, false);
+}
+
+static vkt_tensor *bn_seq_forward_relu(void *state, const vkt_tensor *x)
+{
+    return bn_layer_forward(state, x, true);
 }
 
 const vkt__layer_kind vkt__layer_batch_norm1d = {
@@ -199,6 +211,7 @@ const vkt__layer_kind vkt__layer_batch_norm1d = {
     .input_shape = bn1d_input,
     .init = bn1d_seq_init,
     .forward = bn_seq_forward,
+    .forward_relu = bn_seq_forward_relu,
 };
 
 const vkt__layer_kind vkt__layer_batch_norm2d = {
@@ -206,4 +219,5 @@ const vkt__layer_kind vkt__layer_batch_norm2d = {
     .state_size = sizeof(vkt_batch_norm_layer),
     .init = bn2d_seq_init,
     .forward = bn_seq_forward,
+    .forward_relu = bn_seq_forward_relu,
 };

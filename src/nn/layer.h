@@ -49,6 +49,9 @@ typedef struct vkt__layer_kind {
                        const vkt__sample_shape *in, vkt__sample_shape *out, void *state);
     /* Non-const state: dropout advances its counter. */
     vkt_tensor *(*forward)(void *state, const vkt_tensor *x);
+    /* The forward followed by a ReLU, as one op (batch norm: vkt_batch_norm_relu); NULL if the
+     * layer has none. vkt_model_forward uses it for the layer and a ReLU layer right after it. */
+    vkt_tensor *(*forward_relu)(void *state, const vkt_tensor *x);
 } vkt__layer_kind;
 
 /* "(64, 7, 7)" into buf (n >= 64); returns buf. */

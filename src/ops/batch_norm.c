@@ -1,12 +1,17 @@
 /*
- * batch_norm.c — vkt_batch_norm (torch.nn.functional.batch_norm) and its backward.
+ * batch_norm.c — vkt_batch_norm (torch.nn.functional.batch_norm), vkt_batch_norm_relu (the same
+ * followed by a ReLU, as one op) and their backward.
  *
  * Shaders: shaders/batch_norm_stats.comp (per-channel statistics, running-stat update),
  * batch_norm_apply.comp, batch_norm_backward_reduce.comp, batch_norm_backward_apply.comp (and
- * the _texel twins of the two apply kernels, 4 elements per invocation, and of the two
- * reductions, reading vec4s, where S % 4 == 0 and vkt__texel_or_none() gives the ranges); the
- * per-channel sums are in batch_norm_reduce.glsl. CPU reference: src/ref/ref_norm.c. Checks:
- * src/check/check_norm.c (device vs reference and finite differences). Tests: tests/test_norm.c.
+ * the _texel twins of the two apply kernels, one workgroup per (n, c) plane looping over its
+ * vec4s, and of the two reductions, reading vec4s, where S % 4 == 0 and vkt__texel_or_none()
+ * gives the ranges); the per-channel sums are in batch_norm_reduce.glsl, the affine map in
+ * batch_norm_affine.glsl. The ReLU is a specialization (RELU) of the apply, backward reduce and
+ * backward apply kernels: the forward clamps y, the backward masks dy by bn(x) > 0, recomputed
+ * from x bit for bit, so no pre-ReLU tensor is kept or read. CPU reference: src/ref/ref_norm.c.
+ * Checks: src/check/check_norm.c (device vs reference, fused vs unfused, finite differences) and
+ * src/check/check_grad.c (batch_norm_relu). Tests: tests/test_norm.c.
  *
  * x (N, C, *) is seen as (N, C, S). Forward: one stats dispatch (training: one workgroup per
  * channel; eval: mean and invstd copied from the running statistics), one apply dispatch. The
@@ -35,7 +40,7 @@ _Static_assert(sizeof(vkt__pc_bn_apply) <= VKT__PUSH_MAX, "push constants");
 
 /* Mirrors `PC` in shaders/batch_norm_backward_reduce.comp. */
 typedef struct vkt__pc_bn_backward_reduce {
-    uint32_t batch, channels, spatial, want_dweight, want_dbias;
+    uint32_t batch, channels, spatial, want_dweight, want_dbias, has_weight, has_bias;
 } vkt__pc_bn_backward_reduce;
 _Static_assert(sizeof(vkt__pc_bn_backward_reduce) <= VKT__PUSH_MAX, "push constants");
 
@@ -43,7 +48,7 @@ _Static_assert(sizeof(vkt__pc_bn_backward_reduce) <= VKT__PUSH_MAX, "push consta
 typedef struct vkt__pc_bn_backward_apply {
     uint32_t n, channels, spatial;
     float inv_m;
-    uint32_t has_weight, accumulate;
+    uint32_t has_weight, accumulate, has_bias;
 } vkt__pc_bn_backward_apply;
 _Static_assert(sizeof(vkt__pc_bn_backward_apply) <= VKT__PUSH_MAX, "push constants");
 
@@ -81,6 +86,17 @@ static uint32_t bn_reduce_wg(const vkt_device *dev, uint64_t m)
         wg /= 2;
     }
     return wg;
+}
+
+/* The workgroup of the plane kernels (one workgroup per (n, c) plane, looping over its vec4s):
+ * one subgroup, at most BN_PLANE_WG_MAX. On lavapipe (8 lanes) 8 or 16 invocations ran the
+ * forward on (128, 32, 28, 28) about 5x faster than one vec4 per invocation in workgroups of 256
+ * (58 -> 11 ms), 32 and 64 invocations less so. */
+#define BN_PLANE_WG_MAX 64u
+static uint32_t bn_plane_wg(const vkt_device *dev)
+{
+    uint32_t sg = vkt_device_get_info(dev)->subgroup_size;
+    return sg == 0 ? BN_PLANE_WG_MAX : VKT__MIN(sg, BN_PLANE_WG_MAX);
 }
 
 static vkt_batch_norm_params bn_defaults(const vkt_batch_norm_params *p)
@@ -220,17 +236,17 @@ static vkt_status bn_stats(const vkt_tensor *x, vkt_tensor *stats, vkt_tensor *r
     return vkt__dispatch(x->dev, &d);
 }
 
-/* 4 elements per invocation (x read as texels, vec4 stores) where S % 4 == 0 and the ranges allow:
- * shaders/batch_norm_apply_texel.comp. */
+/* y = bn(x), or max(bn(x), 0) with relu. One workgroup per (n, c) plane, x read as texels, vec4
+ * stores, where S % 4 == 0 and the ranges allow (shaders/batch_norm_apply_texel.comp). */
 static vkt_status bn_apply(const vkt_tensor *x, const vkt_tensor *stats, const vkt_tensor *weight,
-                           const vkt_tensor *bias, vkt_tensor *y)
+                           const vkt_tensor *bias, vkt_tensor *y, bool relu)
 {
     bn_dims dm = bn_dims_of(x);
     vkt__pc_bn_apply pc = {(uint32_t)x->numel, dm.c, dm.s, weight != NULL, bias != NULL};
     vkt__dispatch_desc d = {
         .shader = VKT__SHADER_BATCH_NORM_APPLY,
-        .spec = {BN_WG},
-        .spec_count = 1,
+        .spec = {BN_WG, relu},
+        .spec_count = 2,
         .push = &pc,
         .push_size = sizeof pc,
         .bindings =
@@ -244,15 +260,21 @@ static vkt_status bn_apply(const vkt_tensor *x, const vkt_tensor *stats, const v
     };
     d.texels[0] = vkt__texel_or_none(x->dev, d.bindings[0]);
     bool vec4 = dm.s % 4 == 0 && d.texels[0].alloc && d.bindings[4].offset % 16 == 0;
-    d.shader = vec4 ? VKT__SHADER_BATCH_NORM_APPLY_TEXEL : d.shader;
-    d.texels[0] = vec4 ? d.texels[0] : (vkt__binding){0};
-    vkt__elementwise_groups((uint64_t)x->numel / (vec4 ? 4 : 1), BN_WG, d.groups);
+    if (vec4) {
+        d.shader = VKT__SHADER_BATCH_NORM_APPLY_TEXEL;
+        d.spec[0] = bn_plane_wg(x->dev);
+        vkt__groups_2d((uint64_t)dm.n * dm.c, d.groups);
+    } else {
+        d.texels[0] = (vkt__binding){0};
+        vkt__elementwise_groups((uint64_t)x->numel, BN_WG, d.groups);
+    }
     return vkt__dispatch(x->dev, &d);
 }
 
-vkt_tensor *vkt_batch_norm(const vkt_tensor *x, const vkt_tensor *weight, const vkt_tensor *bias,
-                           vkt_tensor *running_mean, vkt_tensor *running_var,
-                           const vkt_batch_norm_params *params)
+/* vkt_batch_norm, followed by a ReLU with relu (vkt_batch_norm_relu). */
+static vkt_tensor *bn_forward(const vkt_tensor *x, const vkt_tensor *weight, const vkt_tensor *bias,
+                              vkt_tensor *running_mean, vkt_tensor *running_var,
+                              const vkt_batch_norm_params *params, bool relu)
 {
     if (!x) {
         return NULL;
@@ -268,11 +290,12 @@ vkt_tensor *vkt_batch_norm(const vkt_tensor *x, const vkt_tensor *weight, const 
         goto fail;
     }
     if (bn_stats(x, stats, running_mean, running_var, &p) != VKT_OK ||
-        bn_apply(x, stats, weight, bias, y) != VKT_OK) {
+        bn_apply(x, stats, weight, bias, y, relu) != VKT_OK) {
         goto fail;
     }
     if (vkt__any_requires_grad(x, weight, bias)) {
-        vkt__node *n = vkt__record(VKT__OP_BATCH_NORM, y, x, weight, bias);
+        vkt__node *n =
+            vkt__record(relu ? VKT__OP_BATCH_NORM_RELU : VKT__OP_BATCH_NORM, y, x, weight, bias);
         if (!n) {
             goto fail;
         }
@@ -283,34 +306,58 @@ vkt_tensor *vkt_batch_norm(const vkt_tensor *x, const vkt_tensor *weight, const 
     return y;
 
 fail:
-    vkt__error_context("vkt_batch_norm");
+    vkt__error_context(relu ? "vkt_batch_norm_relu" : "vkt_batch_norm");
     vkt_tensor_free(y);
     vkt_tensor_free(stats);
     return NULL;
 }
 
-/* sums (2C) = sum(dy), sum(dy * xhat) per channel; dweight / dbias (may be NULL) += them. */
-static vkt_status bn_backward_reduce(const vkt_tensor *x, const vkt_tensor *dy,
-                                     const vkt_tensor *stats, vkt_tensor *sums, vkt_tensor *dweight,
-                                     vkt_tensor *dbias)
+vkt_tensor *vkt_batch_norm(const vkt_tensor *x, const vkt_tensor *weight, const vkt_tensor *bias,
+                           vkt_tensor *running_mean, vkt_tensor *running_var,
+                           const vkt_batch_norm_params *params)
 {
+    return bn_forward(x, weight, bias, running_mean, running_var, params, false);
+}
+
+vkt_tensor *vkt_batch_norm_relu(const vkt_tensor *x, const vkt_tensor *weight,
+                                const vkt_tensor *bias, vkt_tensor *running_mean,
+                                vkt_tensor *running_var, const vkt_batch_norm_params *params)
+{
+    return bn_forward(x, weight, bias, running_mean, running_var, params, true);
+}
+
+/* The forward's inputs and saved values as its backward sees them. */
+typedef struct bn_saved {
+    const vkt_tensor *x, *weight, *bias, *stats;
+    bool relu; /* dy is masked by the forward's bn(x) > 0 first (vkt_batch_norm_relu) */
+} bn_saved;
+
+/* sums (2C) = sum(dy), sum(dy * xhat) per channel; dweight / dbias (may be NULL) += them. */
+static vkt_status bn_backward_reduce(const bn_saved *f, const vkt_tensor *dy, vkt_tensor *sums,
+                                     vkt_tensor *dweight, vkt_tensor *dbias)
+{
+    const vkt_tensor *x = f->x;
     bn_dims dm = bn_dims_of(x);
-    vkt__pc_bn_backward_reduce pc = {dm.n, dm.c, dm.s, dweight != NULL, dbias != NULL};
+    vkt__pc_bn_backward_reduce pc = {
+        dm.n, dm.c, dm.s, dweight != NULL, dbias != NULL, f->weight != NULL, f->bias != NULL,
+    };
     /* Bindings 4 and 5 are statically written by the shader: absent ones alias sums. */
     vkt__dispatch_desc d = {
         .shader = VKT__SHADER_BATCH_NORM_BACKWARD_REDUCE,
-        .spec = {bn_reduce_wg(x->dev, dm.m)},
-        .spec_count = 1,
+        .spec = {bn_reduce_wg(x->dev, dm.m), f->relu},
+        .spec_count = 2,
         .push = &pc,
         .push_size = sizeof pc,
         .bindings =
             {
                 vkt__bind(x, VKT__READ),
                 vkt__bind(dy, VKT__READ),
-                vkt__bind(stats, VKT__READ),
+                vkt__bind(f->stats, VKT__READ),
                 vkt__bind(sums, VKT__WRITE),
                 vkt__bind(dweight ? dweight : sums, VKT__RW),
                 vkt__bind(dbias ? dbias : sums, VKT__RW),
+                f->relu && f->weight ? vkt__bind(f->weight, VKT__READ) : (vkt__binding){0},
+                f->relu && f->bias ? vkt__bind(f->bias, VKT__READ) : (vkt__binding){0},
             },
     };
     d.texels[0] = dm.s % 4 == 0 ? vkt__texel_or_none(x->dev, d.bindings[0]) : (vkt__binding){0};
@@ -324,46 +371,60 @@ static vkt_status bn_backward_reduce(const vkt_tensor *x, const vkt_tensor *dy,
     return vkt__dispatch(x->dev, &d);
 }
 
-/* dx (+)= the input gradient; sums is NULL in eval mode. 4 elements per invocation where S % 4 == 0
- * and the ranges allow (shaders/batch_norm_backward_apply_texel.comp). */
-static vkt_status bn_backward_apply(const vkt_tensor *x, const vkt_tensor *dy,
-                                    const vkt_tensor *stats, const vkt_tensor *sums,
-                                    const vkt_tensor *weight, vkt_tensor *dx, bool accumulate)
+/* dx (+)= the input gradient; sums is NULL in eval mode. One workgroup per (n, c) plane, x and dy
+ * read as texels, where S % 4 == 0 and the ranges allow
+ * (shaders/batch_norm_backward_apply_texel.comp). */
+static vkt_status bn_backward_apply(const bn_saved *f, const vkt_tensor *dy, const vkt_tensor *sums,
+                                    vkt_tensor *dx, bool accumulate)
 {
+    const vkt_tensor *x = f->x, *weight = f->weight;
     bn_dims dm = bn_dims_of(x);
-    vkt__pc_bn_backward_apply pc = {(uint32_t)x->numel,          dm.c,           dm.s,
-                                    (float)(1.0 / (double)dm.m), weight != NULL, accumulate};
+    vkt__pc_bn_backward_apply pc = {
+        .n = (uint32_t)x->numel,
+        .channels = dm.c,
+        .spatial = dm.s,
+        .inv_m = (float)(1.0 / (double)dm.m),
+        .has_weight = weight != NULL,
+        .accumulate = accumulate,
+        .has_bias = f->bias != NULL,
+    };
     vkt__dispatch_desc d = {
         .shader = VKT__SHADER_BATCH_NORM_BACKWARD_APPLY,
-        .spec = {BN_WG, sums ? BN_BACKWARD_TRAIN : BN_BACKWARD_EVAL},
-        .spec_count = 2,
+        .spec = {BN_WG, sums ? BN_BACKWARD_TRAIN : BN_BACKWARD_EVAL, f->relu},
+        .spec_count = 3,
         .push = &pc,
         .push_size = sizeof pc,
         .bindings =
             {
                 vkt__bind(x, VKT__READ),
                 vkt__bind(dy, VKT__READ),
-                vkt__bind(stats, VKT__READ),
+                vkt__bind(f->stats, VKT__READ),
                 sums ? vkt__bind(sums, VKT__READ) : (vkt__binding){0},
                 weight ? vkt__bind(weight, VKT__READ) : (vkt__binding){0},
                 vkt__bind(dx, VKT__RW),
+                f->relu && f->bias ? vkt__bind(f->bias, VKT__READ) : (vkt__binding){0},
             },
     };
     d.texels[0] = vkt__texel_or_none(x->dev, d.bindings[0]);
     d.texels[1] = vkt__texel_or_none(x->dev, d.bindings[1]);
     bool vec4 =
         dm.s % 4 == 0 && d.texels[0].alloc && d.texels[1].alloc && d.bindings[5].offset % 16 == 0;
-    d.shader = vec4 ? VKT__SHADER_BATCH_NORM_BACKWARD_APPLY_TEXEL : d.shader;
-    if (!vec4) {
+    if (vec4) {
+        d.shader = VKT__SHADER_BATCH_NORM_BACKWARD_APPLY_TEXEL;
+        d.spec[0] = bn_plane_wg(x->dev);
+        vkt__groups_2d((uint64_t)dm.n * dm.c, d.groups);
+    } else {
         d.texels[0] = d.texels[1] = (vkt__binding){0};
+        vkt__elementwise_groups((uint64_t)x->numel, BN_WG, d.groups);
     }
-    vkt__elementwise_groups((uint64_t)x->numel / (vec4 ? 4 : 1), BN_WG, d.groups);
     return vkt__dispatch(x->dev, &d);
 }
 
-vkt_status vkt__batch_norm_backward(vkt__node *n, const vkt_tensor *gout)
+/* The backward of both ops: vkt_batch_norm's, and with relu vkt_batch_norm_relu's. */
+static vkt_status bn_backward(vkt__node *n, const vkt_tensor *gout, bool relu)
 {
-    vkt_tensor *x = n->in[0], *weight = n->in[1], *bias = n->in[2], *stats = n->saved;
+    vkt_tensor *x = n->in[0], *weight = n->in[1], *bias = n->in[2];
+    const bn_saved f = {x, weight, bias, n->saved, relu};
     bool training = n->iparam[0] != 0;
     bool want_x = vkt__wants_grad(x);
     vkt_tensor *dweight = NULL, *dbias = NULL, *dx = NULL, *sums = NULL;
@@ -381,11 +442,21 @@ vkt_status vkt__batch_norm_backward(vkt__node *n, const vkt_tensor *gout)
         if (!sums) {
             return vkt_last_status();
         }
-        s = bn_backward_reduce(x, gout, stats, sums, dweight, dbias);
+        s = bn_backward_reduce(&f, gout, sums, dweight, dbias);
     }
     if (s == VKT_OK && dx) {
-        s = bn_backward_apply(x, gout, stats, training ? sums : NULL, weight, dx, dx_acc);
+        s = bn_backward_apply(&f, gout, training ? sums : NULL, dx, dx_acc);
     }
     vkt_tensor_free(sums); /* released once the work reading it has finished */
     return s;
+}
+
+vkt_status vkt__batch_norm_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return bn_backward(n, gout, false);
+}
+
+vkt_status vkt__batch_norm_relu_backward(vkt__node *n, const vkt_tensor *gout)
+{
+    return bn_backward(n, gout, true);
 }

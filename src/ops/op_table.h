@@ -78,6 +78,7 @@
     X(MAX_ROWS,     max_rows,     REDUCE,    VKT__OPF_KINK,     0.0) \
     X(MIN_ROWS,     min_rows,     REDUCE,    VKT__OPF_KINK,     0.0) \
     X(BATCH_NORM,   batch_norm,   CUSTOM,    0,                 0.0) \
+    X(BATCH_NORM_RELU, batch_norm_relu, CUSTOM, 0,              0.0) \
     X(DROPOUT,      dropout,      CUSTOM,    0,                 0.0) \
     X(RESHAPE,      reshape,      CUSTOM,    0,                 0.0) \
     X(PERMUTE,      permute,      CUSTOM,    0,                 0.0) \
@@ -113,7 +114,7 @@ typedef enum vkt__op {
 #define VKT__OP_ENUM(OP, ...) VKT__OP_##OP,
     VKT__OPS(VKT__OP_ENUM)
 #undef VKT__OP_ENUM
-    VKT__OP_COUNT
+        VKT__OP_COUNT
 } vkt__op;
 
 typedef enum vkt__op_kind {
