@@ -36,30 +36,109 @@ static void max_pool_nan_and_inf(void **state)
 {
     (void)state;
     vkt_scope_begin(test_dev);
-    float x[8] = {1.0f, NAN, 3.0f, NAN, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
-    int64_t shape[4] = {1, 2, 2, 2};
+    /* four planes (twice the same two), so that x and dy are whole texels: on CPU drivers the
+     * forward and the backward run on the tiled kernels (pool_tiled_kernels_run_where_they_fit) */
+    float x[16] = {1.0f, NAN, 3.0f, NAN, -INFINITY, -INFINITY, -INFINITY, -INFINITY,
+                   1.0f, NAN, 3.0f, NAN, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    int64_t shape[4] = {1, 4, 2, 2};
     vkt_tensor *tx = test_upload(VKT_F32, x, 4, shape);
     vkt_tensor_set_requires_grad(tx, true);
     vkt_tensor *y = vkt_max_pool2d(tx, &(vkt_pool2d_params){.kernel = {2, 2}});
     assert_non_null(y);
-    assert_int_equal(vkt_tensor_numel(y), 2);
+    assert_int_equal(vkt_tensor_numel(y), 4);
     float *hy = test_fetch(y);
-    assert_true(isnan(hy[0]));
-    assert_true(isinf(hy[1]) && hy[1] < 0);
     int32_t *idx = test_fetch(y->node->saved);
-    assert_int_equal(idx[0], 3);
-    assert_int_equal(idx[1], 0);
-    float g[2] = {2.0f, 5.0f};
-    vkt_tensor *tg = test_upload(VKT_F32, g, 4, (int64_t[4]){1, 2, 1, 1});
+    for (int p = 0; p < 4; p += 2) {
+        assert_true(isnan(hy[p]));
+        assert_true(isinf(hy[p + 1]) && hy[p + 1] < 0);
+        assert_int_equal(idx[p], 3);
+        assert_int_equal(idx[p + 1], 0);
+    }
+    float g[4] = {2.0f, 5.0f, 7.0f, 11.0f};
+    vkt_tensor *tg = test_upload(VKT_F32, g, 4, (int64_t[4]){1, 4, 1, 1});
     assert_int_equal(vkt_backward(vkt_sum(vkt_mul(y, tg))), VKT_OK);
     float *dx = test_fetch(vkt_tensor_grad(tx));
-    for (int i = 0; i < 8; i++) {
-        assert_true(dx[i] == (i == 3 ? 2.0f : i == 4 ? 5.0f : 0.0f));
+    for (int i = 0; i < 16; i++) {
+        float want = i == 3 ? 2.0f : i == 4 ? 5.0f : i == 11 ? 7.0f : i == 12 ? 11.0f : 0.0f;
+        assert_true(dx[i] == want);
     }
     free(hy);
     free(idx);
     free(dx);
     vkt_scope_end(test_dev);
+}
+
+/* Max and avg pooling whose windows tile the input run on the tiled kernels on CPU drivers where
+ * x (forward) and dy and the argmax (backward) are whole texels, and on pool2d.comp /
+ * pool2d_backward.comp otherwise (the results on these shapes are checked against the reference
+ * in src/check/check_conv.c): the profile names the kernels of a forward and backward. */
+static void pool_tiled_kernels_run_where_they_fit(void **state)
+{
+    (void)state;
+    static const struct {
+        bool max;
+        int64_t x[4];
+        vkt_pool2d_params p;
+        const char *fwd, *bwd; /* on CPU drivers with texel views */
+    } cases[] = {
+        {true, {2, 3, 8, 8}, {.kernel = {2, 2}}, "pool2d_tiled", "pool2d_tiled_backward"},
+        {false, {1, 3, 4, 6}, {.kernel = {2, 3}}, "pool2d_tiled", "pool2d_tiled_backward"},
+        /* 45 outputs: a partial last vec4; dy (45 floats) is not whole texels */
+        {true, {1, 3, 6, 10}, {.kernel = {2, 2}}, "pool2d_tiled", "pool2d_backward"},
+        /* 3 x 2 windows, 100 outputs */
+        {true, {2, 5, 6, 10}, {.kernel = {3, 2}}, "pool2d_tiled", "pool2d_tiled_backward"},
+        /* overlapping windows, padding: neither */
+        {true,
+         {3, 2, 7, 9},
+         {.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}},
+         "pool2d",
+         "pool2d_backward"},
+        {false, {2, 2, 6, 6}, {.kernel = {2, 2}, .stride = {1, 1}}, "pool2d", "pool2d_backward"},
+        /* windows that do not cover the input's last row and column */
+        {false, {2, 2, 5, 5}, {.kernel = {2, 2}}, "pool2d", "pool2d_backward"},
+        /* x of 18 floats: not whole texels; dy of 2 */
+        {true, {1, 2, 3, 3}, {.kernel = {3, 3}}, "pool2d", "pool2d_backward"},
+        /* x whole texels (24 floats), dy (6) not: tiled forward only */
+        {true, {1, 6, 2, 2}, {.kernel = {2, 2}}, "pool2d_tiled", "pool2d_backward"},
+    };
+    bool tiled = vkt__device_caps(test_dev)->texel4 && vkt__device_caps(test_dev)->cpu_like;
+    for (size_t i = 0; i < VKT__ARRAY_LEN(cases); i++) {
+        vkt_scope_begin(test_dev);
+        vkt_tensor *x = vkt_rand_uniform(test_dev, 4, cases[i].x, 1, 0);
+        assert_non_null(x);
+        vkt_tensor_set_requires_grad(x, true);
+        assert_int_equal(vkt_device_profile_reset(test_dev), VKT_OK);
+        assert_int_equal(vkt_device_profile_begin(test_dev), VKT_OK);
+        vkt_tensor *y =
+            cases[i].max ? vkt_max_pool2d(x, &cases[i].p) : vkt_avg_pool2d(x, &cases[i].p);
+        assert_int_equal(vkt_backward(vkt_sum(y)), VKT_OK);
+        assert_int_equal(vkt_device_profile_end(test_dev), VKT_OK);
+        vkt_profile p;
+        assert_int_equal(vkt_device_profile_read(test_dev, &p, NULL, 0), VKT_OK);
+        vkt_profile_kernel *k = calloc(p.kernel_count, sizeof *k);
+        assert_non_null(k);
+        assert_int_equal(vkt_device_profile_read(test_dev, &p, k, p.kernel_count), VKT_OK);
+        const char *want[2] = {tiled ? cases[i].fwd : "pool2d",
+                               tiled ? cases[i].bwd : "pool2d_backward"};
+        uint64_t calls[2] = {0, 0}, others = 0;
+        for (uint32_t j = 0; j < p.kernel_count; j++) {
+            if (strncmp(k[j].name, "pool2d", 6) != 0) {
+                continue;
+            }
+            bool bwd = strstr(k[j].name, "backward") != NULL;
+            if (strcmp(k[j].name, want[bwd]) == 0) {
+                calls[bwd] += k[j].calls;
+            } else {
+                others += k[j].calls;
+            }
+        }
+        assert_int_equal(calls[0], 1);
+        assert_int_equal(calls[1], 1);
+        assert_int_equal(others, 0);
+        free(k);
+        assert_int_equal(vkt_device_profile_reset(test_dev), VKT_OK);
+        vkt_scope_end(test_dev);
+    }
 }
 
 /* The block kernels run where the shapes fit them and the others where they do not (the
@@ -407,6 +486,7 @@ int main(int argc, char **argv)
         VKT_TEST(max_pool_nan_and_inf),
         VKT_TEST(backward_is_bitwise_deterministic),
         VKT_TEST(conv_block_kernels_run_where_they_fit),
+        VKT_TEST(pool_tiled_kernels_run_where_they_fit),
         VKT_TEST(errors_are_clear),
         VKT_TEST(matches_torch),
         VKT_TEST(adaptive_pool_long_windows),

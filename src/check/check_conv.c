@@ -254,6 +254,11 @@ static const pool_case pool_cases[] = {
      .x = {1, 65, 5, 6},
      .p = {.kernel = {3, 2}, .stride = {1, 2}, .padding = {1, 1}}},
     {.mode = POOL_MAX, .x = {64, 32, 28, 28}, .p = {.kernel = {2, 2}}},
+    /* windows that tile the input (pool2d_tiled.comp on CPU drivers): outputs not a multiple of 4
+     * (45, 100: a partial last vec4), a 3 x 2 window, one window per plane */
+    {.mode = POOL_MAX, .x = {1, 3, 6, 10}, .p = {.kernel = {2, 2}}},
+    {.mode = POOL_MAX, .x = {2, 5, 6, 10}, .p = {.kernel = {3, 2}}},
+    {.mode = POOL_MAX, .x = {4, 1, 4, 4}, .p = {.kernel = {4, 4}}},
     {.mode = POOL_AVG, .x = {1, 1, 1, 1}, .p = {.kernel = {1, 1}}},
     {.mode = POOL_AVG,
      .x = {3, 2, 7, 9},
@@ -265,6 +270,8 @@ static const pool_case pool_cases[] = {
      .x = {1, 65, 5, 6},
      .p = {.kernel = {3, 2}, .stride = {1, 2}, .padding = {1, 1}, .exclude_pad = true}},
     {.mode = POOL_AVG, .x = {2, 3, 8, 8}, .p = {.kernel = {2, 2}}},
+    {.mode = POOL_AVG, .x = {1, 3, 4, 6}, .p = {.kernel = {2, 3}}},
+    {.mode = POOL_AVG, .x = {16, 32, 14, 14}, .p = {.kernel = {2, 2}}},
     {.mode = POOL_AVG,
      .x = {64, 32, 28, 28},
      .p = {.kernel = {3, 3}, .stride = {2, 2}, .padding = {1, 1}}},

@@ -520,8 +520,8 @@ static void derive_caps(vkt_device *dev)
     dev->caps.subgroup_arith = dev->info.subgroup_arithmetic;
     dev->caps.cpu_like = dev->info.type == VKT_DEVICE_TYPE_CPU;
     dev->caps.reduce_wg = VKT__MIN(256u, dev->info.max_workgroup_invocations);
-    /* R32G32B32A32_SFLOAT uniform texel buffers are mandatory in Vulkan; a range too large for
-     * one view, or not aligned for one, is read through storage buffers instead. */
+    /* R32G32B32A32_SFLOAT (and _SINT) uniform texel buffers are mandatory in Vulkan; a range too
+     * large for one view, or not aligned for one, is read through storage buffers instead. */
     dev->caps.texel4_max_bytes = (uint64_t)dev->info.max_texel_buffer_elements * 16u;
     dev->caps.texel_align = VKT__MAX(16u, dev->info.min_texel_buffer_offset_alignment);
     dev->caps.texel4 = !vkt__env_flag("VKT_DISABLE_TEXEL");

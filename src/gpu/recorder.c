@@ -404,7 +404,7 @@ vkt__binding vkt__texel_or_none(const vkt_device *dev, vkt__binding b)
 /* A texel view of the whole texels of `b` (a trailing size % 16 bytes is left to the shader's
  * storage-buffer path), destroyed when the frame is next reused (views are cheap to make;
  * caching them would need invalidation whenever a range is freed). */
-static vkt_status texel_view(vkt_device *dev, vkt__frame *f, const vkt__binding *b,
+static vkt_status texel_view(vkt_device *dev, vkt__frame *f, const vkt__binding *b, bool ints,
                              VkBufferView *out)
 {
     VKT__ASSERT(vkt__texel_usable(dev, b));
@@ -414,7 +414,7 @@ static vkt_status texel_view(vkt_device *dev, vkt__frame *f, const vkt__binding 
     VkBufferViewCreateInfo ci = {
         .sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO,
         .buffer = b->alloc->buffer,
-        .format = VK_FORMAT_R32G32B32A32_SFLOAT,
+        .format = ints ? VK_FORMAT_R32G32B32A32_SINT : VK_FORMAT_R32G32B32A32_SFLOAT,
         .offset = abs_offset(b),
         .range = b->size & ~(uint64_t)15,
     };
@@ -427,18 +427,20 @@ static vkt_status texel_view(vkt_device *dev, vkt__frame *f, const vkt__binding 
 }
 
 /* Allocates, writes and binds set 1 for the dispatch's texel bindings (an unused slot repeats
- * a used one, or is the dummy view: every descriptor of a bound set must be valid). */
+ * a used float view, or is the dummy view: every descriptor of a bound set must be valid). */
 static vkt_status bind_texels(vkt_device *dev, vkt__frame *f, const vkt__dispatch_desc *d)
 {
     VkBufferView views[VKT__MAX_TEXELS] = {VK_NULL_HANDLE};
     VkBufferView any = dev->dummy_view;
     for (int i = 0; i < VKT__MAX_TEXELS; i++) {
+        bool ints = d->texel_ints & (1u << i);
+        VKT__ASSERT(!ints || d->texels[i].alloc);
         if (d->texels[i].alloc) {
-            vkt_status s = texel_view(dev, f, &d->texels[i], &views[i]);
+            vkt_status s = texel_view(dev, f, &d->texels[i], ints, &views[i]);
             if (s != VKT_OK) {
                 return s;
             }
-            any = views[i];
+            any = ints ? any : views[i];
         }
     }
     for (int i = 0; i < VKT__MAX_TEXELS; i++) {

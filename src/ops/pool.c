@@ -6,7 +6,9 @@
  * pool2d_backward.comp (a gather: one invocation per input element sums the outputs whose window
  * holds it; deterministic, no atomics; for max pooling whose windows tile the input, one
  * invocation per window), both with MODE from shaders/pool_ops.h and the window
- * arithmetic of pool2d.glsl. CPU reference: src/ref/ref_pool.c. Checks: src/check/check_conv.c
+ * arithmetic of pool2d.glsl; on CPU drivers, max and avg pooling whose windows tile the input
+ * run on pool2d_tiled.comp and pool2d_tiled_backward.comp (four elements per invocation, texel
+ * reads, vec4 stores). CPU reference: src/ref/ref_pool.c. Checks: src/check/check_conv.c
  * (device vs reference) and src/check/check_grad.c (finite differences). Tests:
  * tests/test_conv.c. Max pooling saves its argmax (i32, index into the H x W plane, as torch's
  * indices) as the node's saved tensor.
@@ -112,7 +114,18 @@ static vkt__pc_pool pool_pc(const vkt_tensor *x, const vkt_tensor *y, const int3
     };
 }
 
-/* The forward of `mode` into y (and idx for max pooling). */
+/* Whether max or avg pooling's windows tile the input (kernel = stride, no padding; small
+ * windows only, so that an invocation's loop stays short): each input lies in one window. */
+static bool pool_tiled(uint32_t mode, const vkt__pc_pool *pc)
+{
+    return (mode == POOL_MAX || mode == POOL_AVG) && pc->kh == pc->sh && pc->kw == pc->sw &&
+           pc->ph == 0 && pc->pw == 0 && pc->h == pc->oh * pc->kh && pc->w == pc->ow * pc->kw &&
+           pc->kh * pc->kw <= 64;
+}
+
+/* The forward of `mode` into y (and idx for max pooling): pool2d_tiled.comp, four outputs per
+ * invocation, where the windows tile the input and x can be viewed as whole texels (CPU drivers,
+ * tested in tests/test_conv.c); pool2d.comp, one output per invocation, otherwise. */
 static vkt_status pool_forward(uint32_t mode, const vkt_tensor *x, vkt_tensor *idx, vkt_tensor *y,
                                const vkt__pc_pool *pc)
 {
@@ -126,24 +139,27 @@ static vkt_status pool_forward(uint32_t mode, const vkt_tensor *x, vkt_tensor *i
         .bindings = {vkt__bind(x, VKT__READ), vkt__bind(idx ? idx : y, VKT__WRITE),
                      vkt__bind(y, VKT__WRITE)},
     };
-    vkt__elementwise_groups((uint64_t)y->numel, POOL_WG, d.groups);
+    uint64_t per = 1;
+    if (vkt__device_caps(x->dev)->cpu_like && pool_tiled(mode, pc)) {
+        d.texels[0] = vkt__texel_or_none(x->dev, d.bindings[0]);
+        if (d.texels[0].alloc) {
+            d.shader = VKT__SHADER_POOL2D_TILED;
+            per = 4; /* y and idx are new tensors: their vec4s are aligned */
+        }
+    }
+    vkt__elementwise_groups(VKT__DIV_UP((uint64_t)y->numel, per), POOL_WG, d.groups);
     return vkt__dispatch(x->dev, &d);
 }
 
-/* Whether max pooling's windows tile the input, for the one-invocation-per-window backward (small
- * windows only, so that an invocation's loop stays short). */
-static bool pool_tiled(uint32_t mode, const vkt__pc_pool *pc)
-{
-    return mode == POOL_MAX && pc->kh == pc->sh && pc->kw == pc->sw && pc->ph == 0 && pc->pw == 0 &&
-           pc->h == pc->oh * pc->kh && pc->w == pc->ow * pc->kw && pc->kh * pc->kw <= 64;
-}
-
-/* dx (+)= the gradient of `mode` from dy (and the argmax for max pooling); pc->accumulate. */
+/* dx (+)= the gradient of `mode` from dy (and the argmax for max pooling); pc->accumulate. Where
+ * the windows tile the input: pool2d_tiled_backward.comp (four elements of dx per invocation)
+ * where dy and the argmax can be viewed as whole texels and dx starts on a vec4; else, for max
+ * pooling, one invocation per window (POOL_MAX_TILED); otherwise one per element of dx, which
+ * searches the windows that hold it. */
 static vkt_status pool_backward(uint32_t mode, const vkt_tensor *dy, const vkt_tensor *idx,
                                 vkt_tensor *dx, const vkt__pc_pool *pc)
 {
     bool tiled = pool_tiled(mode, pc);
-    mode = tiled ? POOL_MAX_TILED : mode;
     vkt__dispatch_desc d = {
         .shader = VKT__SHADER_POOL2D_BACKWARD,
         .spec = {POOL_WG, mode},
@@ -153,6 +169,21 @@ static vkt_status pool_backward(uint32_t mode, const vkt_tensor *dy, const vkt_t
         .bindings = {vkt__bind(dy, VKT__READ), idx ? vkt__bind(idx, VKT__READ) : (vkt__binding){0},
                      vkt__bind(dx, VKT__RW)},
     };
+    if (tiled && vkt__device_caps(dx->dev)->cpu_like && d.bindings[2].offset % 16 == 0) {
+        vkt__binding dyt = vkt__texel_or_none(dx->dev, d.bindings[0]);
+        /* avg reads no argmax, but the int slot needs a view: dy's */
+        vkt__binding it = vkt__texel_or_none(dx->dev, idx ? d.bindings[1] : d.bindings[0]);
+        if (dyt.alloc && it.alloc) {
+            d.shader = VKT__SHADER_POOL2D_TILED_BACKWARD;
+            d.texels[0] = dyt;
+            d.texels[1] = it;
+            d.texel_ints = 1u << 1;
+            vkt__elementwise_groups(VKT__DIV_UP((uint64_t)dx->numel, 4u), POOL_WG, d.groups);
+            return vkt__dispatch(dx->dev, &d);
+        }
+    }
+    tiled = tiled && mode == POOL_MAX;
+    d.spec[1] = tiled ? POOL_MAX_TILED : mode;
     vkt__elementwise_groups((uint64_t)(tiled ? dy->numel : dx->numel), POOL_WG, d.groups);
     return vkt__dispatch(dx->dev, &d);
 }
