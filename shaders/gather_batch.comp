@@ -36,25 +36,7 @@ layout(set = 0, binding = 5) writeonly buffer X { uint x[]; }; // f32 bits, or i
 layout(set = 0, binding = 5) writeonly buffer X4 { uvec4 x4[]; };
 layout(set = 0, binding = 6) writeonly buffer Y { uint y[]; };
 
-layout(push_constant) uniform PC {
-    uint features;
-    uint rows;
-    uint start;
-    uint in_features;
-    uint inner;
-    uint channels;
-    uint targets;
-    uint h;
-    uint w;
-    uint crop_h;
-    uint crop_w;
-    uint pad;
-    uint hflip;
-    uint seed_lo;
-    uint seed_hi;
-    uint epoch;
-    uint tag;
-} pc;
+#include "gather_batch.glsl"
 
 float load(uint i)
 {

@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "data/data_internal.h"
+#include "gpu/gpu_internal.h"
 #include "internal.h"
 #include "test_alloc.h"
 #include "test_util.h"
@@ -955,6 +956,80 @@ static uint32_t first_batch(vkt_loader *l, uint32_t epoch, float *x, size_t byte
     return rows;
 }
 
+/* gather_batch16.comp (16 u8 features per invocation) gathers where the groups of 16 lie in one
+ * channel, or the normalisation is the same for every channel, on CPU drivers with texel views;
+ * gather_batch.comp otherwise (both checked against the reference by gather_matches_reference):
+ * the profile names the kernel of one batch. */
+static void gather16_runs_where_it_fits(void **state)
+{
+    (void)state;
+    enum { N = 8 };
+    static const struct {
+        int ndim;
+        int64_t shape[3];
+        bool per_channel; /* different mean / std per channel */
+        bool by16;
+    } cases[] = {
+        {1, {32}, false, true},      /* one scale for all 32 "channels" */
+        {1, {20}, false, false},     /* not whole groups of 16 */
+        {3, {2, 4, 4}, true, true},  /* 16 per channel */
+        {3, {4, 2, 4}, true, false}, /* 8 per channel: a group spans two */
+        {3, {4, 2, 4}, false, true}, /* ... but one normalisation */
+    };
+    bool texel = vkt__device_caps(test_dev)->texel4 && vkt__device_caps(test_dev)->cpu_like;
+    uint8_t im[N * 32], lb[N] = {0};
+    for (int i = 0; i < N * 32; i++) {
+        im[i] = (uint8_t)(i * 5);
+    }
+    float mean[4] = {0.1f, 0.2f, 0.3f, 0.4f}, std[4] = {1.0f, 2.0f, 3.0f, 4.0f};
+    float same_mean[4] = {0.5f, 0.5f, 0.5f, 0.5f}, same_std[4] = {0.25f, 0.25f, 0.25f, 0.25f};
+    for (size_t i = 0; i < VKT__ARRAY_LEN(cases); i++) {
+        int64_t f = 1;
+        for (int d = 0; d < cases[i].ndim; d++) {
+            f *= cases[i].shape[d];
+        }
+        vkt_dataset *ds;
+        assert_int_equal(vkt_dataset_from_memory(im, lb, N, (uint32_t)f, &ds), VKT_OK);
+        assert_int_equal(vkt_dataset_reshape(ds, cases[i].ndim, cases[i].shape), VKT_OK);
+        bool nc = cases[i].ndim == 3;
+        vkt_loader_desc d = {.dataset = ds, .batch_size = N, .norm = VKT_NORM_UNIT};
+        if (nc) {
+            d.norm = VKT_NORM_MEAN_STD;
+            d.channel_mean = cases[i].per_channel ? mean : same_mean;
+            d.channel_std = cases[i].per_channel ? std : same_std;
+            d.channels = (uint32_t)cases[i].shape[0];
+        }
+        vkt_loader *l;
+        assert_int_equal(vkt_loader_create(test_dev, &d, &l), VKT_OK);
+        assert_int_equal(vkt_loader_start_epoch(l, 0), VKT_OK);
+        assert_int_equal(vkt_device_profile_reset(test_dev), VKT_OK);
+        assert_int_equal(vkt_device_profile_begin(test_dev), VKT_OK);
+        vkt_scope_begin(test_dev);
+        vkt_batch b;
+        assert_true(vkt_loader_next(l, &b));
+        assert_int_equal(vkt_device_profile_end(test_dev), VKT_OK);
+        vkt_profile p;
+        assert_int_equal(vkt_device_profile_read(test_dev, &p, NULL, 0), VKT_OK);
+        vkt_profile_kernel *k = calloc(p.kernel_count, sizeof *k);
+        assert_non_null(k);
+        assert_int_equal(vkt_device_profile_read(test_dev, &p, k, p.kernel_count), VKT_OK);
+        const char *want = texel && cases[i].by16 ? "gather_batch16" : "gather_batch";
+        uint64_t calls = 0, others = 0;
+        for (uint32_t j = 0; j < p.kernel_count; j++) {
+            if (strncmp(k[j].name, "gather_batch", 12) == 0) {
+                *(strcmp(k[j].name, want) == 0 ? &calls : &others) += k[j].calls;
+            }
+        }
+        assert_int_equal(calls, 1);
+        assert_int_equal(others, 0);
+        free(k);
+        vkt_scope_end(test_dev);
+        assert_int_equal(vkt_device_profile_reset(test_dev), VKT_OK);
+        vkt_loader_destroy(l);
+        vkt_dataset_destroy(ds);
+    }
+}
+
 static void reshape_and_per_channel_normalisation(void **state)
 {
     (void)state;
@@ -1213,6 +1288,7 @@ int main(void)
         VKT_TEST(count_mismatch_names_both_files),
         VKT_TEST(fashion_mnist_from_the_debian_package),
         VKT_TEST(gather_matches_reference),
+        VKT_TEST(gather16_runs_where_it_fits),
         VKT_TEST(loader_epochs_shuffle_and_drop_last),
         VKT_TEST(device_and_stream_paths_agree),
         VKT_TEST(i32_features_arrive_as_i32),

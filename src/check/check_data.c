@@ -1,11 +1,13 @@
 /*
- * check_data.c — the device batch gather (shaders/gather_batch.comp via vkt_loader) against
+ * check_data.c — the device batch gather (shaders/gather_batch*.comp via vkt_loader) against
  * vkt__ref_gather_batch: u8, i32 and f32 samples of flat and (C, H, W) shapes, class labels and
  * shaped f32/i32 targets, every normalisation (scalar and per-channel), subsets, and random
  * crop + flip augmentation, over two epochs; and the streamed path against the same reference.
  * Feature counts that are multiples of 4 (784, 4, 12, 3072) run the kernel four features per
  * invocation, u8 per-channel ones with channels of 6 and of 4 pixels (a quad across two channels,
- * and quads within one); the others (1, 3, 63, 105, ...) one per invocation.
+ * and quads within one); the others (1, 3, 63, 105, ...) one per invocation. On CPU drivers u8
+ * samples of 784, 3 x 16 x 16 (per channel) and 32 features (a subset, f32 targets) without
+ * augmentation run gather_batch16.comp, 16 features per invocation.
  * i32 samples (full 32-bit range) must come back as i32 batches, bit for bit.
  */
 #include <stdio.h>
@@ -37,6 +39,8 @@ static const data_case cases[] = {
     {65, U8, 1, {63}, U8, 0, {0}, 64, VKT_NORM_MEAN_STD, false, false, false, {0}},
     {1000, U8, 1, {784}, U8, 0, {0}, 128, VKT_NORM_UNIT, false, false, false, {0}},
     {1000, U8, 1, {784}, U8, 0, {0}, 128, VKT_NORM_UNIT, false, false, true, {0}},
+    {33, U8, 3, {3, 16, 16}, U8, 0, {0}, 8, VKT_NORM_MEAN_STD, true, false, false, {0}},
+    {70, U8, 1, {32}, F32, 1, {2}, 64, VKT_NORM_NONE, false, true, false, {0}},
     {257, U8, 1, {65}, U8, 0, {0}, 1000, VKT_NORM_MEAN_STD, false, false, true, {0}},
     {63, F32, 1, {4}, I32, 2, {2, 3}, 10, VKT_NORM_MEAN_STD, true, true, false, {0}},
     {100, F32, 3, {3, 5, 7}, F32, 1, {2}, 33, VKT_NORM_MEAN_STD, true, false, false, {0}},

@@ -4,8 +4,9 @@
  * Device path: the loader's samples (its subset, in subset order) are uploaded once as words
  * (u8 packed four to a word, i32/f32 one each), with their targets, their dataset indices (which
  * key augmentation) and the per-channel scale/bias of the normalisation. Each epoch uploads one
- * permutation of 4 * count bytes; each batch is one dispatch of shaders/gather_batch.comp. A
- * training step thus transfers nothing from the host.
+ * permutation of 4 * count bytes; each batch is one dispatch of shaders/gather_batch.comp
+ * (gather_batch16.comp for u8 rows in groups of 16 on CPU drivers). A training step thus
+ * transfers nothing from the host.
  *
  * u8 and f32 samples give f32 batches; i32 samples (token ids) give i32 batches, copied word for
  * word on both paths, so values beyond 2^24 survive; normalisation and augmentation, which would
@@ -393,6 +394,18 @@ vkt_status vkt_loader_start_epoch(vkt_loader *l, uint32_t epoch)
     return VKT_OK;
 }
 
+/* Whether every channel has the same scale and bias (no per-channel normalisation). */
+static bool uniform_norm(const vkt_loader *l)
+{
+    uint32_t n = l->args.channels;
+    for (uint32_t c = 1; c < n; c++) {
+        if (l->norm[c] != l->norm[0] || l->norm[n + c] != l->norm[n]) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static vkt_status gather_on_device(vkt_loader *l, vkt_tensor *x, vkt_tensor *y, uint32_t rows)
 {
     const vkt__gather_args *g = &l->args;
@@ -417,6 +430,23 @@ static vkt_status gather_on_device(vkt_loader *l, vkt_tensor *x, vkt_tensor *y, 
                      vkt__bind(l->perm, VKT__READ), vkt__bind(l->ids, VKT__READ),
                      vkt__bind(l->norm_t, VKT__READ), xb, vkt__bind(y, VKT__WRITE)},
     };
+    /* sixteen u8 features per invocation from one texel (gather_batch16.comp) on CPU drivers,
+     * where every group of 16 lies in one sample and in one channel (or every channel has the
+     * same normalisation: then the shader reads channel 0's) and the words are whole texels */
+    bool one_norm = uniform_norm(l);
+    bool by16 = quad && vkt__device_caps(l->dev)->cpu_like && g->x_type == VKT_DATA_U8 &&
+                !g->augment && g->features % 16 == 0 && g->in_features % 16 == 0 &&
+                (g->inner % 16 == 0 || one_norm);
+    vkt__binding it = by16 ? vkt__texel_or_none(l->dev, d.bindings[0]) : (vkt__binding){0};
+    if (it.alloc) {
+        pc.inner = one_norm ? g->features : g->inner;
+        d.shader = VKT__SHADER_GATHER_BATCH16;
+        d.spec[1] = g->y_type != VKT_DATA_U8;
+        d.spec_count = 2;
+        d.texels[0] = it;
+        d.texel_ints = 1u;
+        width = g->features / 16;
+    }
     vkt__elementwise_groups((uint64_t)rows * VKT__MAX(width, g->targets), GATHER_WG, d.groups);
     return vkt__dispatch(l->dev, &d);
 }
