@@ -25,23 +25,30 @@
 // scalar storage-buffer loads on lavapipe (3-10x on products with K = 9 or 10, 10 outputs, odd
 // sizes), so every product whose operands can be viewed as texels runs here.
 // Edges: rows and columns past M / N re-read the last valid ones (clamped) and are not stored.
+// Epilogue (vkt_linear, vkt_linear_relu): with EPI (matmul_ops.h) the bias of each column is
+// added and the ReLU applied as the tile is stored, the same operations as vkt_add_bias and
+// vkt_relu after the product (bit-identical), without their passes over C; never with accumulate.
 // Specialization constants: 0 workgroup size (= the subgroup size S), 1 TM (multiple of 4),
-// 2 A_MODE, 3 B_MODE. Bindings: set 1 binding 0 / 1 are texel views of the whole
+// 2 A_MODE, 3 B_MODE, 4 EPI. Bindings: set 1 binding 0 / 1 are texel views of the whole
 // texels of A and B (the same ranges as set 0 bindings 0 / 1, read only for a mode-3 value past
-// the views' last texel); set 0 binding 2 is C. Push constants and strides: matmul.glsl.
+// the views' last texel); set 0 binding 2 is C, binding 3 the bias (EPI). Push constants and
+// strides: matmul.glsl.
 // Dispatch: src/ops/matmul.c. Reference: src/ref/ref_matmul.c. Checks: src/check/check_matmul.c.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_shuffle : require
 #include "common.glsl"
 #include "matmul.glsl"
+#include "matmul_ops.h"
 
 layout(constant_id = 1) const uint TM = 8;
 layout(constant_id = 2) const uint A_MODE = 1;
 layout(constant_id = 3) const uint B_MODE = 2;
+layout(constant_id = 4) const uint EPI = 0;
 
 layout(set = 1, binding = 0) uniform samplerBuffer At;
 layout(set = 1, binding = 1) uniform samplerBuffer Bt;
 layout(set = 0, binding = 2) buffer C4 { vec4 c4[]; };
+layout(set = 0, binding = 3) readonly buffer Bias { float bias[]; };
 
 const uint S = gl_WorkGroupSize.x;
 const uint AF = (TM + S - 1) / S; // fetches of op(A) per four steps of k
@@ -142,18 +149,31 @@ void main()
             }
         }
     }
+    vec4 bv = vec4(0.0);
+    if ((EPI & MATMUL_EPI_BIAS) != 0) {
+        for (uint c = 0; c < 4; c++) {
+            bv[c] = bias[min(j + c, pc.N - 1)];
+        }
+    }
     bool quad = pc.N % 4 == 0 && j + 3 < pc.N; // c0 is a multiple of 4 then
     for (uint m = 0; m < TM; m++) {
         uint i = i0 + m;
         if (i >= pc.M) {
             break;
         }
+        vec4 v = acc[m];
+        if ((EPI & MATMUL_EPI_BIAS) != 0) {
+            v = v + bv;
+        }
+        if ((EPI & MATMUL_EPI_RELU) != 0) {
+            v = max(v, 0.0);
+        }
         if (quad) {
             uint o = (c0 + i * pc.N + j) / 4;
-            c4[o] = pc.accumulate != 0 ? c4[o] + acc[m] : acc[m];
+            c4[o] = pc.accumulate != 0 ? c4[o] + v : v;
         } else {
             for (uint c = 0; c < 4; c++) {
-                matmul_store(c0, i, j + c, acc[m][c]);
+                matmul_store(c0, i, j + c, v[c]);
             }
         }
     }

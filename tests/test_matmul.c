@@ -172,6 +172,51 @@ static void texel_kernel_runs_where_the_layout_fits(void **state)
     vkt_device_destroy(dev);
 }
 
+/* vkt_linear_relu is one dispatch of the texel kernel, bias and ReLU in its epilogue, where that
+ * kernel is vkt_matmul's choice (its values and gradients are checked against the composition
+ * in src/check/check_matmul.c), and the composition's three dispatches elsewhere; its argument
+ * errors name the shapes. */
+static void linear_fuses_bias_and_relu_into_the_product(void **state)
+{
+    (void)state;
+    bool fused = vkt__matmul_default_variant(test_dev) == VKT__MATMUL_TEXEL;
+    vkt_scope_begin(test_dev);
+    vkt_tensor *x = vkt_rand_uniform(test_dev, 2, (int64_t[2]){5, 12}, 1, 0);
+    vkt_tensor *w = vkt_rand_uniform(test_dev, 2, (int64_t[2]){7, 12}, 2, 0);
+    vkt_tensor *b = vkt_rand_uniform(test_dev, 1, (int64_t[1]){7}, 3, 0);
+    assert_true(x && w && b);
+    vkt_tensor_set_requires_grad(w, true);
+    assert_int_equal(vkt_device_profile_reset(test_dev), VKT_OK);
+    assert_int_equal(vkt_device_profile_begin(test_dev), VKT_OK);
+    vkt_tensor *y = vkt_linear_relu(x, w, b);
+    assert_non_null(y);
+    assert_int_equal(vkt_device_profile_end(test_dev), VKT_OK);
+    vkt_profile p;
+    vkt_profile_kernel k[8];
+    assert_int_equal(vkt_device_profile_read(test_dev, &p, k, 8), VKT_OK);
+    assert_int_equal(p.dispatches, fused ? 1 : 3);
+    if (fused) {
+        assert_string_equal(k[0].name, "matmul_texel");
+        assert_int_equal(y->node->op, VKT__OP_LINEAR_RELU);
+    } else {
+        assert_int_equal(y->node->op, VKT__OP_RELU);
+    }
+    assert_int_equal(vkt_device_profile_reset(test_dev), VKT_OK);
+    vkt_tensor *w11 = vkt_rand_uniform(test_dev, 2, (int64_t[2]){7, 11}, 4, 0);
+    vkt_tensor *b6 = vkt_rand_uniform(test_dev, 1, (int64_t[1]){6}, 5, 0);
+    vkt_tensor *x3 = vkt_rand_uniform(test_dev, 3, (int64_t[3]){2, 5, 12}, 6, 0);
+    assert_null(vkt_linear(x, w11, b));
+    assert_int_equal(vkt_last_status(), VKT_SHAPE_MISMATCH);
+    assert_non_null(strstr(vkt_last_error(), "in = 12"));
+    assert_null(vkt_linear_relu(x, w, b6));
+    assert_int_equal(vkt_last_status(), VKT_SHAPE_MISMATCH);
+    assert_non_null(strstr(vkt_last_error(), "bias must be [7]"));
+    assert_null(vkt_linear(x3, w, NULL));
+    assert_non_null(strstr(vkt_last_error(), "x"));
+    assert_null(vkt_linear(NULL, w, b));
+    vkt_scope_end(test_dev);
+}
+
 static void shape_mismatch_is_a_clear_error(void **state)
 {
     (void)state;
@@ -532,6 +577,7 @@ int main(int argc, char **argv)
         VKT_TEST(matmul_matches_reference),
         VKT_TEST(variant_follows_the_device_and_can_be_forced),
         VKT_TEST(texel_kernel_runs_where_the_layout_fits),
+        VKT_TEST(linear_fuses_bias_and_relu_into_the_product),
         VKT_TEST(shape_mismatch_is_a_clear_error),
         VKT_TEST(accumulate_adds_to_the_output),
         VKT_TEST(backward_through_the_tape),

@@ -269,7 +269,8 @@ VKT_API uint64_t vkt_model_seed(const vkt_model *m);
 
 /** A sequential model's logits for a batch x (B, in) f32; NULL with the error set on a shape
  * mismatch or for a model without a layer list (call your layers' forwards). A BatchNorm layer
- * directly followed by a ReLU layer runs as one vkt_batch_norm_relu (the same values). */
+ * directly followed by a ReLU layer runs as one vkt_batch_norm_relu, a Linear layer as one
+ * vkt_linear (followed by a ReLU: vkt_linear_relu); the same values. */
 VKT_API vkt_tensor *vkt_model_forward(vkt_model *m, const vkt_tensor *x);
 /** Zeroes every gradient: one fill over the gradient block. */
 VKT_API vkt_status vkt_model_zero_grad(vkt_model *m);

@@ -122,6 +122,20 @@ enum {
 VKT_API vkt_tensor *vkt_matmul(const vkt_tensor *a, const vkt_tensor *b, int flags);
 /** y[..., j] = x[..., j] + bias[j]; x (..., N), bias (N). */
 VKT_API vkt_tensor *vkt_add_bias(const vkt_tensor *x, const vkt_tensor *bias);
+/**
+ * torch.nn.functional.linear: y = x·Wᵀ + bias for f32 x (N, in), W (out, in) and bias (out) or
+ * NULL; y is (N, out). The same values as vkt_add_bias(vkt_matmul(x, w, VKT_TRANS_B), bias); on
+ * CPU drivers the bias is added as the product is stored, one pass fewer over y each way.
+ * Differentiable in x, w and bias. Sequential models use it for Linear layers.
+ */
+VKT_API vkt_tensor *vkt_linear(const vkt_tensor *x, const vkt_tensor *w, const vkt_tensor *bias);
+/**
+ * vkt_relu(vkt_linear(x, w, bias)) as one op (the same arguments and values): the ReLU is applied
+ * as the product is stored and its mask computed once in the backward. Sequential models use it
+ * for every Linear directly followed by ReLU.
+ */
+VKT_API vkt_tensor *vkt_linear_relu(const vkt_tensor *x, const vkt_tensor *w,
+                                    const vkt_tensor *bias);
 VKT_API vkt_tensor *vkt_relu(const vkt_tensor *x);
 /** y = tanh(x), elementwise; x f32. */
 VKT_API vkt_tensor *vkt_tanh(const vkt_tensor *x);

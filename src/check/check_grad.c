@@ -274,6 +274,21 @@ static vkt_tensor *apply_batch_norm_relu(const grad_case *k, vkt_tensor **t, vkt
     return vkt_batch_norm_relu(t[0], t[1], t[2], NULL, NULL, &p);
 }
 
+/* vkt_linear / vkt_linear_relu (the op): x (r, c), w (k, c), bias (k) unless flags & 1 */
+static bool make_linear(vkt__check_ctx *c, const grad_case *k, inputs *in)
+{
+    return add_input(c, in, k->r, k->c, true, 0) && add_input(c, in, k->k, k->c, true, 0) &&
+           ((k->flags & 1) || add_input(c, in, 1, k->k, false, 0));
+}
+
+static vkt_tensor *apply_linear(const grad_case *k, vkt_tensor **t, vkt_tensor *labels)
+{
+    (void)labels;
+    const vkt_tensor *bias = (k->flags & 1) ? NULL : t[2];
+    return k->op == VKT__OP_LINEAR_RELU ? vkt_linear_relu(t[0], t[1], bias)
+                                        : vkt_linear(t[0], t[1], bias);
+}
+
 /* layer norm / RMSNorm over the last dimension C: x (r, c), C = c, or, with k->k, (r, c, k)
  * (B, T, C), C = k; then weight (C) unless flags & 1, bias (C) unless flags & 2 (RMS: never).
  * flags & 4: RMSNorm. */
@@ -639,6 +654,10 @@ static const grad_case custom_cases[] = {
      apply_batch_norm_relu, NULL},
     {"batch_norm_relu_4d_odd", VKT__OP_BATCH_NORM_RELU, 3, 2, 3, 0, make_batch_norm_relu,
      apply_batch_norm_relu, NULL},
+    /* K = 7: one-value fetches; K = 12, 16: vec4 fetches (the fused kernel on CPU drivers) */
+    {"linear", VKT__OP_LINEAR, 5, 7, 3, 0, make_linear, apply_linear, NULL},
+    {"linear_relu", VKT__OP_LINEAR_RELU, 9, 12, 6, 0, make_linear, apply_linear, NULL},
+    {"linear_relu_no_bias", VKT__OP_LINEAR_RELU, 4, 16, 5, 1, make_linear, apply_linear, NULL},
 };
 
 /* L = sum(y * W), or 0.7 * y for a one-element y. */

@@ -20,6 +20,8 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "check/check.h"
 #include "ops/matmul.h"
@@ -247,8 +249,123 @@ static bool case_wanted(const vkt__check_ctx *c, int flags)
     return false;
 }
 
+/* ---- vkt_linear / vkt_linear_relu -------------------------------------------------------------
+ * Against the composition vkt_relu(vkt_add_bias(vkt_matmul(x, w, VKT_TRANS_B), bias)), which the
+ * checks above and the elementwise checks hold to the references: forward and every gradient
+ * must match it bit for bit (the fused epilogue makes the same fp32 add and max after the same
+ * product; the backward the same products and column sums on the same masked gradient). Shapes:
+ * 1 and 3, 63 / 65 across tiles, K = 7 and 65 (one-value fetches), 1000 rows, outputs 1, 3, 10,
+ * 63 (not whole vec4s of a row) and the MLP's first layer. */
+
+typedef struct lin_case {
+    int64_t n, in, out;
+} lin_case;
+
+static const lin_case lin_cases[] = {
+    {1, 1, 1}, {3, 5, 7}, {63, 65, 10}, {65, 63, 3}, {1000, 12, 63}, {128, 784, 256}, {7, 16, 1},
+};
+
+/* y and the gradients of x, w and bias (NULL without) of one device run, L = sum(y * g). */
+typedef struct lin_run {
+    float *y, *dx, *dw, *db;
+} lin_run;
+
+static void lin_run_free(lin_run *r)
+{
+    free(r->y);
+    free(r->dx);
+    free(r->dw);
+    free(r->db);
+}
+
+static bool lin_run_device(vkt__check_ctx *c, const lin_case *k, const float *const h[4], bool bias,
+                           bool relu, bool fused, lin_run *r)
+{
+    memset(r, 0, sizeof *r);
+    vkt_scope_begin(c->dev);
+    vkt_tensor *x = vkt__check_tensor(c->dev, VKT_F32, h[0], 2, (int64_t[2]){k->n, k->in});
+    vkt_tensor *w = vkt__check_tensor(c->dev, VKT_F32, h[1], 2, (int64_t[2]){k->out, k->in});
+    vkt_tensor *b = bias ? vkt__check_tensor(c->dev, VKT_F32, h[2], 1, &k->out) : NULL;
+    vkt_tensor *g = vkt__check_tensor(c->dev, VKT_F32, h[3], 2, (int64_t[2]){k->n, k->out});
+    vkt_tensor_set_requires_grad(x, true);
+    vkt_tensor_set_requires_grad(w, true);
+    vkt_tensor_set_requires_grad(b, true);
+    vkt_tensor *y = NULL;
+    if (x && w && g && (!bias || b)) {
+        if (fused) {
+            y = relu ? vkt_linear_relu(x, w, b) : vkt_linear(x, w, b);
+        } else {
+            vkt_tensor *p = vkt_matmul(x, w, VKT_TRANS_B);
+            y = p && b ? vkt_add_bias(p, b) : p;
+            y = y && relu ? vkt_relu(y) : y;
+        }
+    }
+    r->y = vkt__check_fetch(y);
+    vkt_tensor *L = y ? vkt_sum(vkt_mul(y, g)) : NULL;
+    if (L && vkt_backward(L) == VKT_OK) {
+        r->dx = vkt__check_fetch(vkt_tensor_grad(x));
+        r->dw = vkt__check_fetch(vkt_tensor_grad(w));
+        r->db = bias ? vkt__check_fetch(vkt_tensor_grad(b)) : NULL;
+    }
+    vkt_scope_end(c->dev);
+    return r->y && r->dx && r->dw && (!bias || r->db);
+}
+
+/* Largest |a - b| over n values; a NaN on either side and not the other: infinite. */
+static double lin_diff(const float *a, const float *b, int64_t n)
+{
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double e = isnan(a[i]) && isnan(b[i]) ? 0.0 : fabs((double)a[i] - b[i]);
+        m = !(e <= m) ? (isnan(e) ? INFINITY : e) : m;
+    }
+    return m;
+}
+
+static void check_linear(vkt__check_ctx *c)
+{
+    for (size_t i = 0; i < VKT__ARRAY_LEN(lin_cases); i++) {
+        const lin_case *k = &lin_cases[i];
+        float *h[4] = {vkt__check_rand(c, k->n * k->in, -1.0f, 1.0f),
+                       vkt__check_rand(c, k->out * k->in, -1.0f, 1.0f),
+                       vkt__check_rand(c, k->out, -1.0f, 1.0f),
+                       vkt__check_rand(c, k->n * k->out, -1.0f, 1.0f)};
+        for (int form = 0; form < 4; form++) {
+            bool relu = form & 1, bias = !(form & 2);
+            const char *op = relu ? "linear_relu" : "linear";
+            char shape[64];
+            snprintf(shape, sizeof shape, "%lldx%lld->%lld%s", (long long)k->n, (long long)k->in,
+                     (long long)k->out, bias ? "" : " no bias");
+            if (!vkt__check_wants(c, op)) {
+                continue;
+            }
+            lin_run f, u;
+            double t0 = vkt__now();
+            bool ok = h[0] && h[1] && h[2] && h[3] &&
+                      lin_run_device(c, k, (const float *const *)h, bias, relu, true, &f);
+            double ms = (vkt__now() - t0) * 1e3;
+            ok = ok && lin_run_device(c, k, (const float *const *)h, bias, relu, false, &u);
+            if (!ok) {
+                vkt__check_report_failure(c, op, shape);
+            } else {
+                double e = lin_diff(f.y, u.y, k->n * k->out);
+                e = fmax(e, lin_diff(f.dx, u.dx, k->n * k->in));
+                e = fmax(e, lin_diff(f.dw, u.dw, k->out * k->in));
+                e = bias ? fmax(e, lin_diff(f.db, u.db, k->out)) : e;
+                vkt__check_report(c, op, shape, e, 0.0, ms, "y, dx, dw, dbias vs the composition");
+            }
+            lin_run_free(&f);
+            lin_run_free(&u);
+        }
+        for (int j = 0; j < 4; j++) {
+            free(h[j]);
+        }
+    }
+}
+
 void vkt__check_matmul(vkt__check_ctx *c)
 {
+    check_linear(c);
     for (size_t i = 0; i < VKT__ARRAY_LEN(cases); i++) {
         const mm_case *k = &cases[i];
         vkt__ref_mm g0 = ref_geom(k, 0);

@@ -1,7 +1,8 @@
 /*
- * linear.c — torch.nn.Linear as a layer over a model's parameters: y = x Wᵀ + b for x (..., in),
- * composed of vkt_matmul (VKT_TRANS_B, W shared by every leading index) and vkt_add_bias, so the
- * backward is autograd's. The pattern every layer follows (src/nn/layer.h). Tests:
+ * linear.c — torch.nn.Linear as a layer over a model's parameters: y = x Wᵀ + b for x (..., in):
+ * vkt_linear for one row or a batch of rows (vkt_linear_relu where a ReLU follows in a sequential
+ * model), vkt_matmul (VKT_TRANS_B, W shared by every leading index) and vkt_add_bias for N-D x;
+ * the backward is autograd's. The pattern every layer follows (src/nn/layer.h). Tests:
  * tests/test_params.c, tests/test_nn.c (N-D input: linear_on_nd_input).
  */
 #include <math.h>
@@ -42,18 +43,30 @@ vkt_status vkt_linear_init(vkt_model *m, const char *name, uint32_t in, uint32_t
     return VKT_OK;
 }
 
-vkt_tensor *vkt_linear_forward(const vkt_linear_layer *l, const vkt_tensor *x)
+/* The layer's forward, then a ReLU with relu: a 2-D (or 1-D: one row) x runs as one vkt_linear
+ * (vkt_linear_relu); an N-D x (..., in) as vkt_matmul, whose W is shared by every leading index
+ * and whose leading dimensions fold into one 2-D product's rows, and vkt_add_bias (vkt_relu). */
+static vkt_tensor *linear_layer_forward(const vkt_linear_layer *l, const vkt_tensor *x, bool relu)
 {
     if (!l || !x) {
         return NULL;
     }
-    /* x (..., in) · Wᵀ: W is shared by every leading index, and vkt_matmul folds the leading
-     * dimensions into one 2-D product's rows; a 1-D x is one row */
-    bool vec = vkt_tensor_ndim(x) == 1;
-    const vkt_tensor *x2 = vec ? vkt_reshape(x, 2, (int64_t[2]){1, vkt_tensor_dim(x, 0)}) : x;
-    vkt_tensor *h = vkt_matmul(x2, vkt_param_tensor(l->weight), VKT_TRANS_B);
-    vkt_tensor *y = l->bias ? vkt_add_bias(h, vkt_param_tensor(l->bias)) : h;
-    return vec && y ? vkt_reshape(y, 1, (int64_t[1]){l->out}) : y;
+    const vkt_tensor *w = vkt_param_tensor(l->weight);
+    const vkt_tensor *b = l->bias ? vkt_param_tensor(l->bias) : NULL;
+    int nd = vkt_tensor_ndim(x);
+    if (nd > 2) {
+        vkt_tensor *h = vkt_matmul(x, w, VKT_TRANS_B);
+        vkt_tensor *y = b ? vkt_add_bias(h, b) : h;
+        return relu ? vkt_relu(y) : y;
+    }
+    const vkt_tensor *x2 = nd == 1 ? vkt_reshape(x, 2, (int64_t[2]){1, vkt_tensor_dim(x, 0)}) : x;
+    vkt_tensor *y = relu ? vkt_linear_relu(x2, w, b) : vkt_linear(x2, w, b);
+    return nd == 1 && y ? vkt_reshape(y, 1, (int64_t[1]){l->out}) : y;
+}
+
+vkt_tensor *vkt_linear_forward(const vkt_linear_layer *l, const vkt_tensor *x)
+{
+    return linear_layer_forward(l, x, false);
 }
 
 /* ---- in a sequential model ------------------------------------------------------------------- */
@@ -91,7 +104,12 @@ static vkt_status linear_seq_init(vkt_model *m, const char *prefix, int index,
 
 static vkt_tensor *linear_seq_forward(void *state, const vkt_tensor *x)
 {
-    return vkt_linear_forward(state, x);
+    return linear_layer_forward(state, x, false);
+}
+
+static vkt_tensor *linear_seq_forward_relu(void *state, const vkt_tensor *x)
+{
+    return linear_layer_forward(state, x, true);
 }
 
 const vkt__layer_kind vkt__layer_linear = {
@@ -100,4 +118,5 @@ const vkt__layer_kind vkt__layer_linear = {
     .input_shape = linear_input,
     .init = linear_seq_init,
     .forward = linear_seq_forward,
+    .forward_relu = linear_seq_forward_relu,
 };

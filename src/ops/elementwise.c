@@ -145,6 +145,11 @@ vkt_tensor *vkt_relu(const vkt_tensor *x)
     return ew_forward(VKT__OP_RELU, EW_RELU, x, NULL, 0.0f, 0);
 }
 
+vkt_status vkt__relu_mask(const vkt_tensor *gout, const vkt_tensor *y, vkt_tensor *out)
+{
+    return ew_dispatch(EW_RELU_BACKWARD, gout, y, out, 0.0f, 0, false);
+}
+
 vkt_status vkt__relu_backward(vkt__node *n, const vkt_tensor *gout)
 {
     return vkt__wants_grad(n->in[0]) ? acc_op(n->in[0], EW_RELU_BACKWARD, gout, n->in[0])

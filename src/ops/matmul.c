@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "ops/matmul.h"
+#include "shaders/matmul_ops.h"
 
 /* Mirrors `PC` in shaders/matmul.glsl. */
 typedef struct vkt__pc_matmul {
@@ -287,9 +288,11 @@ static bool texel_config(const vkt_device *dev, const mm_geom *g, const vkt__bin
     return true;
 }
 
-/* One dispatch: every tile of every batch. */
+/* One dispatch: every tile of every batch. With epi (MATMUL_EPI_*, the texel kernel only, never
+ * accumulating) the bias (with MATMUL_EPI_BIAS) and the ReLU are applied as C is stored. */
 static vkt_status mm_dispatch(const vkt_tensor *a, const vkt_tensor *b, vkt_tensor *c,
-                              const mm_geom *g, bool accumulate, vkt__matmul_variant v)
+                              const mm_geom *g, bool accumulate, vkt__matmul_variant v,
+                              const vkt_tensor *bias, uint32_t epi)
 {
     vkt_device *dev = c->dev;
     vkt__binding ab = vkt__bind(a, VKT__READ), bb = vkt__bind(b, VKT__READ);
@@ -298,6 +301,8 @@ static vkt_status mm_dispatch(const vkt_tensor *a, const vkt_tensor *b, vkt_tens
     if (!texel) {
         cfg = v == VKT__MATMUL_TILED ? tiled_config(dev, g) : regblock_config(dev, g);
     }
+    VKT__ASSERT(epi == 0 || (texel && !accumulate));
+    cfg.spec[4] = texel ? epi : cfg.spec[4];
     uint32_t tiles_m = VKT__DIV_UP(g->M, cfg.bm), tiles_n = VKT__DIV_UP(g->N, cfg.bn);
     vkt__pc_matmul pc = {
         .M = g->M,
@@ -318,10 +323,11 @@ static vkt_status mm_dispatch(const vkt_tensor *a, const vkt_tensor *b, vkt_tens
     };
     vkt__dispatch_desc d = {
         .shader = cfg.shader,
-        .spec_count = texel ? 4 : 6,
+        .spec_count = texel ? 5 : 6,
         .push = &pc,
         .push_size = sizeof pc,
-        .bindings = {ab, bb, vkt__bind(c, accumulate ? VKT__RW : VKT__WRITE)},
+        .bindings = {ab, bb, vkt__bind(c, accumulate ? VKT__RW : VKT__WRITE),
+                     epi & MATMUL_EPI_BIAS ? vkt__bind(bias, VKT__READ) : (vkt__binding){0}},
     };
     if (texel) {
         d.texels[0] = ab;
@@ -352,7 +358,7 @@ static vkt_status mm_run(const vkt_tensor *a, const vkt_tensor *b, vkt_tensor *c
         slice.K = VKT__MIN(MM_MAX_K, g.K - k0);
         slice.a_off = g.a_off + k0 * g.sa_k;
         slice.b_off = g.b_off + k0 * g.sb_k;
-        s = mm_dispatch(a, b, c, &slice, accumulate || k0 > 0, v);
+        s = mm_dispatch(a, b, c, &slice, accumulate || k0 > 0, v, NULL, 0);
     }
     return s;
 }
@@ -393,6 +399,30 @@ static vkt_status mm_sum(const vkt_tensor *a, const vkt_tensor *b, vkt_tensor *c
     }
     vkt_tensor_free(temp); /* memory returns once the passes that use it are done */
     return s;
+}
+
+/* ---- fused with a bias and a ReLU (vkt_linear, src/ops/linear.c) ---------------------------- */
+
+bool vkt__matmul_linear_fused(const vkt_tensor *x, const vkt_tensor *w, const vkt_tensor *bias,
+                              bool relu, vkt_tensor *out, vkt_status *status)
+{
+    vkt_device *dev = out->dev;
+    mm_geom g;
+    int ndim;
+    int64_t shape[VKT_MAX_DIMS];
+    if (vkt__matmul_default_variant(dev) != VKT__MATMUL_TEXEL ||
+        !mm_check("vkt_linear", x, w, VKT_TRANS_B, &g, &ndim, shape) || g.batch != 1 ||
+        g.K > MM_MAX_K) {
+        return false; /* the op validated x and w: mm_check does not fail here */
+    }
+    vkt__binding ab = vkt__bind(x, VKT__READ), bb = vkt__bind(w, VKT__READ);
+    mm_config cfg;
+    if (!texel_config(dev, &g, &ab, &bb, &cfg)) {
+        return false;
+    }
+    uint32_t epi = (bias ? MATMUL_EPI_BIAS : 0u) | (relu ? MATMUL_EPI_RELU : 0u);
+    *status = mm_dispatch(x, w, out, &g, false, VKT__MATMUL_TEXEL, bias, epi);
+    return true;
 }
 
 /* ---- public op ------------------------------------------------------------------------------- */

@@ -40,6 +40,8 @@
     /* OP           name          kind       flags              tol */ \
     X(MATMUL,       matmul,       CUSTOM,    0,                 0.0) \
     X(ADD_BIAS,     add_bias,     CUSTOM,    0,                 0.0) \
+    X(LINEAR,       linear,       CUSTOM,    0,                 0.0) \
+    X(LINEAR_RELU,  linear_relu,  CUSTOM,    0,                 0.0) \
     X(SOFTMAX_XENT, softmax_xent, CUSTOM,    0,                 0.0) \
     X(ADD,          add,          BROADCAST, 0,                 0.0) \
     X(SUB,          sub,          BROADCAST, 0,                 0.0) \

@@ -94,6 +94,10 @@ static inline bool vkt__wants_grad(const vkt_tensor *t) { return t && t->require
  * Used by add_bias backward. src/ops/sum_cols.c, shaders/sum_cols.comp. */
 vkt_status vkt__sum_cols(const vkt_tensor *x, vkt_tensor *out, bool accumulate);
 
+/* out = gout where y > 0, else 0, elementwise: the ReLU's backward from its output y (the same
+ * mask as from its input). src/ops/elementwise.c. */
+vkt_status vkt__relu_mask(const vkt_tensor *gout, const vkt_tensor *y, vkt_tensor *out);
+
 /* dst = max(dst, src) (or min), elementwise, in place; NaN propagates. src/ops/elementwise.c. */
 vkt_status vkt__max_into(vkt_tensor *dst, const vkt_tensor *src, bool is_min);
 
