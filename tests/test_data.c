@@ -1008,21 +1008,9 @@ static void gather16_runs_where_it_fits(void **state)
         vkt_batch b;
         assert_true(vkt_loader_next(l, &b));
         assert_int_equal(vkt_device_profile_end(test_dev), VKT_OK);
-        vkt_profile p;
-        assert_int_equal(vkt_device_profile_read(test_dev, &p, NULL, 0), VKT_OK);
-        vkt_profile_kernel *k = calloc(p.kernel_count, sizeof *k);
-        assert_non_null(k);
-        assert_int_equal(vkt_device_profile_read(test_dev, &p, k, p.kernel_count), VKT_OK);
         const char *want = texel && cases[i].by16 ? "gather_batch16" : "gather_batch";
-        uint64_t calls = 0, others = 0;
-        for (uint32_t j = 0; j < p.kernel_count; j++) {
-            if (strncmp(k[j].name, "gather_batch", 12) == 0) {
-                *(strcmp(k[j].name, want) == 0 ? &calls : &others) += k[j].calls;
-            }
-        }
-        assert_int_equal(calls, 1);
-        assert_int_equal(others, 0);
-        free(k);
+        assert_int_equal(test_profile_calls(want, false), 1);
+        assert_int_equal(test_profile_calls("gather_batch", true), 1);
         vkt_scope_end(test_dev);
         assert_int_equal(vkt_device_profile_reset(test_dev), VKT_OK);
         vkt_loader_destroy(l);

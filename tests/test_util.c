@@ -166,6 +166,23 @@ void *test_fetch(const vkt_tensor *t)
     return p;
 }
 
+uint64_t test_profile_calls(const char *name, bool prefix)
+{
+    vkt_profile p;
+    assert_int_equal(vkt_device_profile_read(test_dev, &p, NULL, 0), VKT_OK);
+    vkt_profile_kernel *k = calloc(p.kernel_count ? p.kernel_count : 1, sizeof *k);
+    assert_non_null(k);
+    assert_int_equal(vkt_device_profile_read(test_dev, &p, k, p.kernel_count), VKT_OK);
+    uint64_t calls = 0;
+    for (uint32_t j = 0; j < p.kernel_count; j++) {
+        bool match =
+            prefix ? strncmp(k[j].name, name, strlen(name)) == 0 : strcmp(k[j].name, name) == 0;
+        calls += match ? k[j].calls : 0;
+    }
+    free(k);
+    return calls;
+}
+
 float *test_ramp(int64_t n, int64_t mul, int64_t salt)
 {
     float *x = malloc((size_t)n * sizeof *x);

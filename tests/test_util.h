@@ -10,6 +10,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -54,6 +55,9 @@ const test_fixture *test_fixture_find(const char *fmt, ...);
 vkt_tensor *test_upload(vkt_dtype dtype, const void *v, int ndim, const int64_t *shape);
 /* A malloc'd copy of t's contents. */
 void *test_fetch(const vkt_tensor *t);
+/* Calls, in test_dev's profile (read after vkt_device_profile_end), of the kernel `name` or, with
+ * prefix, of every kernel whose name starts with it. */
+uint64_t test_profile_calls(const char *name, bool prefix);
 /* n values ((i * mul + salt) % 101) * 0.02 - 0.999 in [-0.999, 1.001): varied, none zero. */
 float *test_ramp(int64_t n, int64_t mul, int64_t salt);
 
