@@ -3,7 +3,8 @@
 #ifndef MATMUL_OPS_H
 #define MATMUL_OPS_H
 
-#define MATMUL_EPI_BIAS 1u // C = acc + bias[j] (set 0 binding 3), as the product is stored
-#define MATMUL_EPI_RELU 2u // then max(C, 0)
+#define MATMUL_EPI_BIAS 1u      // C = acc + bias[j] (set 0 binding 3), as the product is stored
+#define MATMUL_EPI_RELU 2u      // then max(C, 0)
+#define MATMUL_EPI_BIAS_ROWS 4u // C = acc + bias[i]: one bias per row (of every batch)
 
 #endif

@@ -25,9 +25,10 @@
 // scalar storage-buffer loads on lavapipe (3-10x on products with K = 9 or 10, 10 outputs, odd
 // sizes), so every product whose operands can be viewed as texels runs here.
 // Edges: rows and columns past M / N re-read the last valid ones (clamped) and are not stored.
-// Epilogue (vkt_linear, vkt_linear_relu): with EPI (matmul_ops.h) the bias of each column is
-// added and the ReLU applied as the tile is stored, the same operations as vkt_add_bias and
-// vkt_relu after the product (bit-identical), without their passes over C; never with accumulate.
+// Epilogue (vkt_linear, vkt_linear_relu; vkt_conv2d's bias per output channel, a row here): with
+// EPI (matmul_ops.h) the bias of each column (or row) is added and the ReLU applied as the tile
+// is stored, the same operations as vkt_add_bias and vkt_relu after the product (bit-identical),
+// without their passes over C; never with accumulate.
 // Specialization constants: 0 workgroup size (= the subgroup size S), 1 TM (multiple of 4),
 // 2 A_MODE, 3 B_MODE, 4 EPI. Bindings: set 1 binding 0 / 1 are texel views of the whole
 // texels of A and B (the same ranges as set 0 bindings 0 / 1, read only for a mode-3 value past
@@ -164,6 +165,9 @@ void main()
         vec4 v = acc[m];
         if ((EPI & MATMUL_EPI_BIAS) != 0) {
             v = v + bv;
+        }
+        if ((EPI & MATMUL_EPI_BIAS_ROWS) != 0) {
+            v = v + bias[i];
         }
         if ((EPI & MATMUL_EPI_RELU) != 0) {
             v = max(v, 0.0);

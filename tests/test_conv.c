@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "check/check.h"
+#include "ops/matmul.h"
 #include "shaders/pool_ops.h"
 #include "test_util.h"
 
@@ -192,6 +193,42 @@ static void conv_block_kernels_run_where_they_fit(void **state)
         assert_int_equal(calls[0], 1); /* forward only: no weight gradient */
         assert_int_equal(calls[1], 1);
         assert_int_equal(others, 0);
+        assert_int_equal(vkt_device_profile_reset(test_dev), VKT_OK);
+        vkt_scope_end(test_dev);
+    }
+}
+
+/* On CPU drivers a one-group convolution's forward writes y (N, C_out, OH, OW) straight from the
+ * texel matmul, per image W · colsᵀ with the bias in its epilogue: no epilogue pass; grouped
+ * ones keep rows = cols · Wᵀ and the scatter (both checked against the reference in
+ * src/check/check_conv.c). */
+static void conv_forward_writes_nchw_from_the_product(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t x[4], w[4];
+        int32_t groups;
+    } cases[] = {
+        {{2, 3, 9, 8}, {5, 3, 3, 3}, 1},
+        {{1, 1, 28, 28}, {32, 1, 3, 3}, 1},
+        {{2, 4, 6, 6}, {6, 2, 3, 3}, 2},
+    };
+    bool texel = vkt__matmul_default_variant(test_dev) == VKT__MATMUL_TEXEL;
+    for (size_t i = 0; i < VKT__ARRAY_LEN(cases); i++) {
+        vkt_scope_begin(test_dev);
+        vkt_tensor *x = vkt_rand_uniform(test_dev, 4, cases[i].x, 1, 0);
+        vkt_tensor *w = vkt_rand_uniform(test_dev, 4, cases[i].w, 2, 0);
+        vkt_tensor *b = vkt_rand_uniform(test_dev, 1, &cases[i].w[0], 3, 0);
+        assert_true(x && w && b);
+        assert_int_equal(vkt_device_profile_reset(test_dev), VKT_OK);
+        assert_int_equal(vkt_device_profile_begin(test_dev), VKT_OK);
+        vkt_conv2d_params p = {.padding = {1, 1}, .groups = cases[i].groups};
+        assert_non_null(vkt_conv2d(x, w, b, &p));
+        assert_int_equal(vkt_device_profile_end(test_dev), VKT_OK);
+        bool direct = texel && cases[i].groups == 1;
+        assert_int_equal(test_profile_calls("conv_epilogue", true),
+                         direct ? 0 : (uint64_t)cases[i].groups);
+        assert_int_equal(test_profile_calls("matmul", true), (uint64_t)cases[i].groups);
         assert_int_equal(vkt_device_profile_reset(test_dev), VKT_OK);
         vkt_scope_end(test_dev);
     }
@@ -469,6 +506,7 @@ int main(int argc, char **argv)
         VKT_TEST(backward_is_bitwise_deterministic),
         VKT_TEST(conv_block_kernels_run_where_they_fit),
         VKT_TEST(pool_tiled_kernels_run_where_they_fit),
+        VKT_TEST(conv_forward_writes_nchw_from_the_product),
         VKT_TEST(errors_are_clear),
         VKT_TEST(matches_torch),
         VKT_TEST(adaptive_pool_long_windows),

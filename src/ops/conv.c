@@ -12,6 +12,8 @@
  *
  * For each chunk of images and each group (K = C_in / groups * KH * KW, M = images * OH * OW):
  *   forward   cols (M, K) = im2col(x); rows (M, C_out / g) = cols · W_gᵀ; y = epilogue(rows) + bias
+ *             (one group on CPU drivers: y[n] = W · cols[n]ᵀ + bias straight into NCHW, the bias
+ *             in the texel matmul's epilogue)
  *   backward  rows = dy in matmul layout; dW_g += rowsᵀ · cols (im2col again, not saved);
  *             dcols = rows · W_g; dx += col2im(dcols), a gather (each input element sums what
  *             read it: deterministic, no atomics); dbias += sums of dy over (N, OH, OW).
@@ -27,6 +29,7 @@
 
 #include "ops/matmul.h"
 #include "shaders/conv_ops.h"
+#include "shaders/matmul_ops.h"
 
 /* Mirrors `PC` in shaders/conv_geom.glsl. */
 typedef struct vkt__pc_conv {
@@ -361,6 +364,27 @@ static vkt_tensor *conv_bound_weight(const conv_geom *g, const vkt_tensor *w, vk
     return *owned;
 }
 
+/* One group's images n0 .. n0 + nb - 1 of y (N, C_out, OH, OW) written straight from the
+ * product: per image, y[n] (C_out, OH * OW) = W (C_out, kp) · cols[n]ᵀ, the bias per row (output
+ * channel) in the texel matmul's epilogue. The same sums in the same order as rows = cols · Wᵀ
+ * then the epilogue's scatter (fma is commutative), without the scatter pass. *done: false where
+ * the texel kernel cannot run it (the caller takes the two-pass path). */
+static vkt_status conv_forward_direct(const conv_geom *g, int64_t n0, int64_t nb,
+                                      const vkt_tensor *wv, const vkt_tensor *cols,
+                                      const vkt_tensor *b, vkt_tensor *y, bool *done)
+{
+    int64_t ohw = g->oh * g->ow;
+    vkt_tensor *c3 = vkt_tensor_view((vkt_tensor *)cols, 0, 3, (int64_t[3]){nb, ohw, g->kp});
+    vkt_tensor *y3 = vkt_tensor_view(y, n0 * g->c_out * ohw, 3, (int64_t[3]){nb, g->c_out, ohw});
+    vkt_status s = c3 && y3 ? VKT_OK : vkt_last_status();
+    if (s == VKT_OK) {
+        *done = vkt__matmul_epilogue(wv, c3, VKT_TRANS_B, b, b ? MATMUL_EPI_BIAS_ROWS : 0u, y3, &s);
+    }
+    vkt_tensor_free(c3);
+    vkt_tensor_free(y3);
+    return s;
+}
+
 /* y = conv(x) + bias, chunk by chunk and group by group. */
 static vkt_status conv_forward(const conv_geom *g, const vkt_tensor *x, const vkt_tensor *w,
                                const vkt_tensor *b, vkt_tensor *y)
@@ -387,10 +411,18 @@ static vkt_status conv_forward(const conv_geom *g, const vkt_tensor *x, const vk
                 s = vkt_last_status();
                 goto done;
             }
-            if ((s = conv_im2col(g, &pc, x, colsv)) != VKT_OK ||
-                (s = vkt__matmul_into(colsv, wv, rowsv, VKT_TRANS_B, false, VKT__MATMUL_AUTO)) !=
-                    VKT_OK ||
-                (s = conv_epilogue(g, &pc, CONV_EPI_SCATTER, rowsv, b, y)) != VKT_OK) {
+            if ((s = conv_im2col(g, &pc, x, colsv)) != VKT_OK) {
+                goto done;
+            }
+            /* y's view for the chunk must start on a storage-buffer offset alignment */
+            bool direct = false;
+            if (g->groups == 1 && (n0 == 0 || (n0 * g->c_out * ohw) % CONV_ALIGN == 0) &&
+                (s = conv_forward_direct(g, n0, nb, wv, cols, b, y, &direct)) != VKT_OK) {
+                goto done;
+            }
+            if (!direct && ((s = vkt__matmul_into(colsv, wv, rowsv, VKT_TRANS_B, false,
+                                                  VKT__MATMUL_AUTO)) != VKT_OK ||
+                            (s = conv_epilogue(g, &pc, CONV_EPI_SCATTER, rowsv, b, y)) != VKT_OK)) {
                 goto done;
             }
             vkt_tensor_free(wv);

@@ -3,7 +3,7 @@
  * and backward side by side.
  *
  * Forward: on CPU drivers one dispatch of shaders/matmul_texel.comp whose epilogue adds the bias
- * and applies the ReLU as the tile is stored (vkt__matmul_linear_fused, src/ops/matmul.c); where
+ * and applies the ReLU as the tile is stored (vkt__matmul_epilogue, src/ops/matmul.c); where
  * that kernel cannot run the product (GPUs, operands not viewable as texels) the op is composed
  * of vkt_matmul, vkt_add_bias and vkt_relu, whose nodes the tape then holds. Both give the values
  * of the composition bit for bit: the epilogue makes the same fp32 add and max after the same
@@ -15,6 +15,7 @@
  * finite differences in src/check/check_grad.c (linear, linear_relu). Tests: tests/test_matmul.c.
  */
 #include "ops/matmul.h"
+#include "shaders/matmul_ops.h"
 
 /* x (N, in), w (out, in), bias (out) or NULL, f32 on one device. */
 static bool linear_check(const char *op, const vkt_tensor *x, const vkt_tensor *w,
@@ -73,7 +74,8 @@ static vkt_tensor *linear(const char *op, vkt__op code, const vkt_tensor *x, con
         return NULL;
     }
     vkt_status s = VKT_OK;
-    if (!vkt__matmul_linear_fused(x, w, bias, relu, y, &s)) {
+    uint32_t epi = (bias ? MATMUL_EPI_BIAS : 0u) | (relu ? MATMUL_EPI_RELU : 0u);
+    if (!vkt__matmul_epilogue(x, w, VKT_TRANS_B, bias, epi, y, &s)) {
         vkt_tensor_free(y);
         return linear_composed(x, w, bias, relu);
     }

@@ -289,7 +289,7 @@ static bool texel_config(const vkt_device *dev, const mm_geom *g, const vkt__bin
 }
 
 /* One dispatch: every tile of every batch. With epi (MATMUL_EPI_*, the texel kernel only, never
- * accumulating) the bias (with MATMUL_EPI_BIAS) and the ReLU are applied as C is stored. */
+ * accumulating) the bias (per column or per row) and the ReLU are applied as C is stored. */
 static vkt_status mm_dispatch(const vkt_tensor *a, const vkt_tensor *b, vkt_tensor *c,
                               const mm_geom *g, bool accumulate, vkt__matmul_variant v,
                               const vkt_tensor *bias, uint32_t epi)
@@ -327,7 +327,8 @@ static vkt_status mm_dispatch(const vkt_tensor *a, const vkt_tensor *b, vkt_tens
         .push = &pc,
         .push_size = sizeof pc,
         .bindings = {ab, bb, vkt__bind(c, accumulate ? VKT__RW : VKT__WRITE),
-                     epi & MATMUL_EPI_BIAS ? vkt__bind(bias, VKT__READ) : (vkt__binding){0}},
+                     epi & (MATMUL_EPI_BIAS | MATMUL_EPI_BIAS_ROWS) ? vkt__bind(bias, VKT__READ)
+                                                                    : (vkt__binding){0}},
     };
     if (texel) {
         d.texels[0] = ab;
@@ -401,27 +402,33 @@ static vkt_status mm_sum(const vkt_tensor *a, const vkt_tensor *b, vkt_tensor *c
     return s;
 }
 
-/* ---- fused with a bias and a ReLU (vkt_linear, src/ops/linear.c) ---------------------------- */
+/* ---- with an epilogue (vkt_linear: src/ops/linear.c; vkt_conv2d: src/ops/conv.c) ------------ */
 
-bool vkt__matmul_linear_fused(const vkt_tensor *x, const vkt_tensor *w, const vkt_tensor *bias,
-                              bool relu, vkt_tensor *out, vkt_status *status)
+bool vkt__matmul_epilogue(const vkt_tensor *a, const vkt_tensor *b, int flags,
+                          const vkt_tensor *bias, uint32_t epi, vkt_tensor *out, vkt_status *status)
 {
     vkt_device *dev = out->dev;
     mm_geom g;
     int ndim;
     int64_t shape[VKT_MAX_DIMS];
     if (vkt__matmul_default_variant(dev) != VKT__MATMUL_TEXEL ||
-        !mm_check("vkt_linear", x, w, VKT_TRANS_B, &g, &ndim, shape) || g.batch != 1 ||
-        g.K > MM_MAX_K) {
-        return false; /* the op validated x and w: mm_check does not fail here */
+        !mm_check("vkt__matmul_epilogue", a, b, flags, &g, &ndim, shape) || g.K > MM_MAX_K) {
+        return false; /* the callers validated a and b: mm_check does not fail here */
     }
-    vkt__binding ab = vkt__bind(x, VKT__READ), bb = vkt__bind(w, VKT__READ);
+    if (g.batch > 1 && g.sb_b == 0 && g.sa_b == g.M * g.sa_i) { /* as mm_run folds it */
+        if (epi & MATMUL_EPI_BIAS_ROWS) {
+            return false; /* the folded rows run on across batches: not one bias per row */
+        }
+        g.M *= g.batch;
+        g.batch = 1;
+        g.sa_b = 0;
+    }
+    vkt__binding ab = vkt__bind(a, VKT__READ), bb = vkt__bind(b, VKT__READ);
     mm_config cfg;
     if (!texel_config(dev, &g, &ab, &bb, &cfg)) {
         return false;
     }
-    uint32_t epi = (bias ? MATMUL_EPI_BIAS : 0u) | (relu ? MATMUL_EPI_RELU : 0u);
-    *status = mm_dispatch(x, w, out, &g, false, VKT__MATMUL_TEXEL, bias, epi);
+    *status = mm_dispatch(a, b, out, &g, false, VKT__MATMUL_TEXEL, bias, epi);
     return true;
 }
 

@@ -33,12 +33,15 @@ const char *vkt__matmul_variant_name(vkt__matmul_variant v);
 /* The variant vkt_matmul uses on `dev` (never AUTO). */
 vkt__matmul_variant vkt__matmul_default_variant(const vkt_device *dev);
 
-/* out (N, out_f) = x (N, in)·wᵀ (+ bias) (then ReLU with relu) in one dispatch of the texel
- * kernel, its epilogue adding the bias and applying the ReLU as the tile is stored (vkt_linear,
- * src/ops/linear.c); false, with nothing recorded, where that kernel cannot run the product
- * (another device class, operands not viewable as texels, K split). *status: the dispatch's. */
-bool vkt__matmul_linear_fused(const vkt_tensor *x, const vkt_tensor *w, const vkt_tensor *bias,
-                              bool relu, vkt_tensor *out, vkt_status *status);
+/* out (+ nothing: never accumulating) = op(a)·op(b) as vkt__matmul_into with flags, in one
+ * dispatch of the texel kernel whose epilogue applies epi (MATMUL_EPI_*, shaders/matmul_ops.h:
+ * the bias per column or per row, then the ReLU) as the tile is stored (vkt_linear:
+ * src/ops/linear.c; vkt_conv2d's forward: src/ops/conv.c); false, with nothing recorded, where
+ * that kernel cannot run the product (another device class, operands not viewable as texels, K
+ * split). *status: the dispatch's. */
+bool vkt__matmul_epilogue(const vkt_tensor *a, const vkt_tensor *b, int flags,
+                          const vkt_tensor *bias, uint32_t epi, vkt_tensor *out,
+                          vkt_status *status);
 
 /* vkt_matmul with a forced variant; the tape node remembers it, so the backward pass of this
  * product uses the same kernel. */
