@@ -48,6 +48,7 @@ struct vkt_loader {
     uint32_t *order;        /* this epoch's order, as positions in subset */
     uint32_t cursor, batch, epoch;
     float *norm;            /* scale[channels], bias[channels] */
+    bool norm_uniform;      /* every channel has the same scale and bias */
     bool on_device;
     bool perm_ready;        /* device path: perm holds the current order */
     vkt_tensor *images;     /* device path: subset samples, words */
@@ -184,6 +185,11 @@ static vkt_status make_norm(vkt_loader *l)
         }
         l->norm[c] = scale;
         l->norm[C + c] = bias;
+    }
+    l->norm_uniform = true;
+    for (uint32_t c = 1; c < C; c++) {
+        l->norm_uniform =
+            l->norm_uniform && l->norm[c] == l->norm[0] && l->norm[C + c] == l->norm[C];
     }
     return VKT_OK;
 }
@@ -394,18 +400,6 @@ vkt_status vkt_loader_start_epoch(vkt_loader *l, uint32_t epoch)
     return VKT_OK;
 }
 
-/* Whether every channel has the same scale and bias (no per-channel normalisation). */
-static bool uniform_norm(const vkt_loader *l)
-{
-    uint32_t n = l->args.channels;
-    for (uint32_t c = 1; c < n; c++) {
-        if (l->norm[c] != l->norm[0] || l->norm[n + c] != l->norm[n]) {
-            return false;
-        }
-    }
-    return true;
-}
-
 static vkt_status gather_on_device(vkt_loader *l, vkt_tensor *x, vkt_tensor *y, uint32_t rows)
 {
     const vkt__gather_args *g = &l->args;
@@ -433,7 +427,7 @@ static vkt_status gather_on_device(vkt_loader *l, vkt_tensor *x, vkt_tensor *y, 
     /* sixteen u8 features per invocation from one texel (gather_batch16.comp) on CPU drivers,
      * where every group of 16 lies in one sample and in one channel (or every channel has the
      * same normalisation: then the shader reads channel 0's) and the words are whole texels */
-    bool one_norm = uniform_norm(l);
+    bool one_norm = l->norm_uniform;
     bool by16 = quad && vkt__device_caps(l->dev)->cpu_like && g->x_type == VKT_DATA_U8 &&
                 !g->augment && g->features % 16 == 0 && g->in_features % 16 == 0 &&
                 (g->inner % 16 == 0 || one_norm);

@@ -394,13 +394,13 @@ static vkt_status conv_forward(const conv_geom *g, const vkt_tensor *x, const vk
     int64_t ohw = g->oh * g->ow;
     vkt_tensor *wb = conv_bound_weight(g, w, &wown);
     vkt_tensor *cols = wb ? vkt_tensor_new_1d(x->dev, VKT_F32, g->chunk * ohw * g->kp) : NULL;
-    if (!cols || !(rows = vkt_tensor_new_1d(x->dev, VKT_F32, g->chunk * ohw * g->cog))) {
+    if (!cols) {
         s = vkt_last_status();
         goto done;
     }
     for (int64_t n0 = 0; n0 < g->n; n0 += g->chunk) {
         int64_t nb = VKT__MIN(g->chunk, g->n - n0), m = nb * ohw;
-        if (!(colsv = view2(cols, 0, m, g->kp)) || !(rowsv = view2(rows, 0, m, g->cog))) {
+        if (!(colsv = view2(cols, 0, m, g->kp))) {
             s = vkt_last_status();
             goto done;
         }
@@ -420,10 +420,19 @@ static vkt_status conv_forward(const conv_geom *g, const vkt_tensor *x, const vk
                 (s = conv_forward_direct(g, n0, nb, wv, cols, b, y, &direct)) != VKT_OK) {
                 goto done;
             }
-            if (!direct && ((s = vkt__matmul_into(colsv, wv, rowsv, VKT_TRANS_B, false,
-                                                  VKT__MATMUL_AUTO)) != VKT_OK ||
-                            (s = conv_epilogue(g, &pc, CONV_EPI_SCATTER, rowsv, b, y)) != VKT_OK)) {
-                goto done;
+            if (!direct) {
+                /* the two-pass path's rows, made when it first runs */
+                if ((!rows &&
+                     !(rows = vkt_tensor_new_1d(x->dev, VKT_F32, g->chunk * ohw * g->cog))) ||
+                    (!rowsv && !(rowsv = view2(rows, 0, m, g->cog)))) {
+                    s = vkt_last_status();
+                    goto done;
+                }
+                if ((s = vkt__matmul_into(colsv, wv, rowsv, VKT_TRANS_B, false,
+                                          VKT__MATMUL_AUTO)) != VKT_OK ||
+                    (s = conv_epilogue(g, &pc, CONV_EPI_SCATTER, rowsv, b, y)) != VKT_OK) {
+                    goto done;
+                }
             }
             vkt_tensor_free(wv);
             wv = NULL;

@@ -69,6 +69,9 @@ static vkt_tensor *linear(const char *op, vkt__op code, const vkt_tensor *x, con
     if (!x || !w || !linear_check(op, x, w, bias)) {
         return NULL;
     }
+    if (vkt__matmul_default_variant(x->dev) != VKT__MATMUL_TEXEL) {
+        return linear_composed(x, w, bias, relu); /* no fused kernel: nothing to allocate first */
+    }
     vkt_tensor *y = vkt__new_output(x->dev, VKT_F32, 2, (int64_t[2]){x->shape[0], w->shape[0]});
     if (!y) {
         return NULL;
