@@ -20,7 +20,7 @@ layout(constant_id = 1) const uint MODE = POOL_MAX;
 layout(set = 0, binding = 2) buffer DX { float dx[]; };
 layout(set = 0, binding = 2) buffer DX4 { vec4 dx4[]; };
 layout(set = 1, binding = 0) uniform samplerBuffer DYt;
-layout(set = 1, binding = 1) uniform isamplerBuffer Idxt; // avg: any int view, not read
+layout(set = 1, binding = 1) uniform isamplerBuffer Idxt; // avg: the dummy view, not read
 
 void main()
 {

@@ -600,6 +600,10 @@ vkt_status vkt__device_init_common(vkt_device *dev, const vkt_device_desc *desc)
         .range = 256,
     };
     VkResult r = dev->vk.vkCreateBufferView(dev->device, &vci, NULL, &dev->dummy_view);
+    if (r == VK_SUCCESS) {
+        vci.format = VK_FORMAT_R32G32B32A32_SINT;
+        r = dev->vk.vkCreateBufferView(dev->device, &vci, NULL, &dev->dummy_int_view);
+    }
     if (r != VK_SUCCESS) {
         return vkt__vk_error(r, "vkCreateBufferView (dummy)");
     }
@@ -683,6 +687,9 @@ void vkt_device_destroy(vkt_device *dev)
         }
         if (dev->dummy_view) {
             dev->vk.vkDestroyBufferView(dev->device, dev->dummy_view, NULL);
+        }
+        if (dev->dummy_int_view) {
+            dev->vk.vkDestroyBufferView(dev->device, dev->dummy_int_view, NULL);
         }
         if (dev->dummy_alloc) {
             vkt__alloc_release(dev, dev->dummy_alloc);

@@ -157,6 +157,7 @@ struct vkt_device {
     VkBuffer dummy;             /* bound to unused bindings */
     vkt__alloc *dummy_alloc;
     VkBufferView dummy_view;    /* the dummy as texels, for unused texel slots */
+    VkBufferView dummy_int_view; /* the same as integer texels, for unused texel_ints slots */
 
     vkt_device_stats stats;
     vkt__profile prof;

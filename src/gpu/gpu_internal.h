@@ -65,8 +65,8 @@ typedef struct vkt__dispatch_desc {
     /* Set 1: uniform texel buffers (R32G32B32A32_SFLOAT views of the whole texels of these
      * ranges), read-only; only ranges for which vkt__texel_usable() holds may be given. */
     vkt__binding texels[VKT__MAX_TEXELS];
-    /* Bit i: slot i is an R32G32B32A32_SINT view instead (an isamplerBuffer in the shader); such
-     * a slot must be given a range, as the dummy view and unused slots are float views. */
+    /* Bit i: slot i is an R32G32B32A32_SINT view instead (an isamplerBuffer in the shader);
+     * without a range it gets the integer dummy view. */
     uint32_t texel_ints;
     /* The shader declares set 1: it is bound (slots without a range on a dummy view) even when
      * no texel range is given, as a specialization that reads none still declares them. */

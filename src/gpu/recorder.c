@@ -427,14 +427,14 @@ static vkt_status texel_view(vkt_device *dev, vkt__frame *f, const vkt__binding 
 }
 
 /* Allocates, writes and binds set 1 for the dispatch's texel bindings (an unused slot repeats
- * a used float view, or is the dummy view: every descriptor of a bound set must be valid). */
+ * a used float view, or is the dummy view of its kind: every descriptor of a bound set must be
+ * valid and of the type the shader declares). */
 static vkt_status bind_texels(vkt_device *dev, vkt__frame *f, const vkt__dispatch_desc *d)
 {
     VkBufferView views[VKT__MAX_TEXELS] = {VK_NULL_HANDLE};
     VkBufferView any = dev->dummy_view;
     for (int i = 0; i < VKT__MAX_TEXELS; i++) {
         bool ints = d->texel_ints & (1u << i);
-        VKT__ASSERT(!ints || d->texels[i].alloc);
         if (d->texels[i].alloc) {
             vkt_status s = texel_view(dev, f, &d->texels[i], ints, &views[i]);
             if (s != VKT_OK) {
@@ -444,7 +444,8 @@ static vkt_status bind_texels(vkt_device *dev, vkt__frame *f, const vkt__dispatc
         }
     }
     for (int i = 0; i < VKT__MAX_TEXELS; i++) {
-        views[i] = views[i] ? views[i] : any;
+        bool ints = d->texel_ints & (1u << i);
+        views[i] = views[i] ? views[i] : ints ? dev->dummy_int_view : any;
     }
     vkt_status s;
     VkDescriptorSet set;

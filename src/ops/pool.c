@@ -171,9 +171,8 @@ static vkt_status pool_backward(uint32_t mode, const vkt_tensor *dy, const vkt_t
     };
     if (tiled && vkt__device_caps(dx->dev)->cpu_like && d.bindings[2].offset % 16 == 0) {
         vkt__binding dyt = vkt__texel_or_none(dx->dev, d.bindings[0]);
-        /* avg reads no argmax, but the int slot needs a view: dy's */
-        vkt__binding it = vkt__texel_or_none(dx->dev, idx ? d.bindings[1] : d.bindings[0]);
-        if (dyt.alloc && it.alloc) {
+        vkt__binding it = idx ? vkt__texel_or_none(dx->dev, d.bindings[1]) : (vkt__binding){0};
+        if (dyt.alloc && (it.alloc || !idx)) { /* avg reads no argmax */
             d.shader = VKT__SHADER_POOL2D_TILED_BACKWARD;
             d.texels[0] = dyt;
             d.texels[1] = it;
