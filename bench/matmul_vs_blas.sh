@@ -12,7 +12,9 @@
 # median run). The rounds alternate (vkt, peers, vkt, peers, ...) so that both see the same
 # machine; the table gives min / median GFLOP/s over the rounds per side, vkt's median as a % of
 # the device's measured fp32 peak (`vkt bench peak`, measured in each vkt round), and the ratio of
-# the medians per product.
+# the medians per product. On x86-64 the cores' own AVX2 FMA peak (bench/host_fma_peak.c) is
+# printed before and after the rounds: against it, `vkt bench peak` on lavapipe says how much of
+# the cores the driver's code generation leaves to any kernel (docs/performance.md).
 #
 # usage: bench/matmul_vs_blas.sh [rounds=3] [repeat=5] [sizes=vkt's default list]
 #        (installs python3-torch, python3-numpy and libopenblas0-pthread if missing)
@@ -34,6 +36,8 @@ trap 'rm -rf "$tmp"' EXIT
 /usr/bin/python3 bench/blas_matmul.py info "$cores"
 [ -n "${OPENBLAS_CORETYPE:-}" ] && printf 'OPENBLAS_CORETYPE=%s (set on this machine)\n' \
     "$OPENBLAS_CORETYPE"
+host_peak() { [ -x "$build"/bench/host_fma_peak ] && "$build"/bench/host_fma_peak "$cores" 3 || :; }
+host_peak
 for r in $(seq 1 "$rounds"); do
     "$build"/tools/vkt bench matmul --variant auto --csv --repeat "$repeat" \
         ${sizes:+--sizes "$sizes"} >"$tmp/vkt.$r.csv"
@@ -42,6 +46,7 @@ for r in $(seq 1 "$rounds"); do
         >"$tmp/peer.$r.csv"
     echo "round $r of $rounds done"
 done
+host_peak
 echo
 printf 'device: %s\n' "$(sed -n '2s/^"\([^"]*\)".*/\1/p' "$tmp/vkt.1.csv")"
 /usr/bin/python3 bench/blas_matmul.py report "$tmp"/vkt.*.csv "$tmp"/peer.*.csv
