@@ -44,7 +44,7 @@ void vkt_clear_error(void)
     last_status = VKT_OK;
 }
 
-const char *vkt_version(void) { return "0.1.0"; }
+const char *vkt_version(void) { return VKT_VERSION_STRING; }
 
 vkt_status vkt__error(vkt_status s, const char *fmt, ...)
 {

@@ -3,7 +3,7 @@
 # Nothing is downloaded except Debian packages.
 
 VKT_PACKAGES="libvulkan-dev libvulkan-volk-dev glslang-tools spirv-tools libcmocka-dev meson
-ninja-build mesa-vulkan-drivers vulkan-validationlayers pkg-config zlib1g-dev gcc binutils
+ninja-build mesa-vulkan-drivers vulkan-validationlayers pkg-config zlib1g-dev gcc g++ binutils cmake
 python3 python3-yaml dataset-fashion-mnist libjansson-dev libyaml-dev libcsv-dev clang libclang-rt-14-dev"
 
 vkt_install_packages() {
@@ -29,7 +29,7 @@ vkt_build() {
     local dir="$1"
     shift
     if [ ! -f "$dir/build.ninja" ]; then
-        meson setup "$dir" "$@" >/dev/null
+        meson setup "$dir" -Dwerror=true "$@" >/dev/null
     fi
     meson compile -C "$dir" >/dev/null || meson compile -C "$dir"
 }

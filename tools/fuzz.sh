@@ -31,7 +31,7 @@ if [ -z "${VKT_FUZZ_NO_INSTALL:-}" ]; then
 fi
 build=build-fuzz
 if [ ! -f "$build/build.ninja" ]; then
-    CC=clang meson setup "$build" --buildtype=debugoptimized -Dtests=false -Dfuzz=true \
+    CC=clang meson setup "$build" --buildtype=debugoptimized -Dwerror=true -Dtests=false -Dfuzz=true \
         -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true >/dev/null
 fi
 meson compile -C "$build" >/dev/null || meson compile -C "$build"

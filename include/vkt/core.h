@@ -1,5 +1,5 @@
 /*
- * vkt/core.h — status codes, error messages, export macro.
+ * vkt/core.h — status codes, error messages, export macro, version (vkt/version.h).
  *
  * Every vkt function that can fail returns a vkt_status (0 = OK, negative = error) or, for ops that
  * build tensors, a pointer that is NULL on error. In both cases the thread's last error holds a
@@ -19,6 +19,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "vkt/version.h" /* generated: VKT_VERSION_MAJOR, _MINOR, _PATCH */
 
 #ifdef __cplusplus
 extern "C" {
@@ -68,7 +70,8 @@ VKT_API vkt_status vkt_last_status(void);
 /** Forgets the last error of this thread. */
 VKT_API void vkt_clear_error(void);
 
-/** Library version as "MAJOR.MINOR.PATCH". */
+/** The library's version as "MAJOR.MINOR.PATCH" (VKT_VERSION_STRING of the headers it was
+ * built with; compare with the headers' to catch a mismatched install). */
 VKT_API const char *vkt_version(void);
 
 #ifdef __cplusplus

@@ -103,7 +103,8 @@ typedef struct vkt_device_desc {
     const char *label;       /* may be NULL */
 } vkt_device_desc;
 
-/** Opens a device. On error *out is NULL and vkt_last_error() says why. */
+/** Opens a device; desc NULL means all defaults. On error *out is NULL and vkt_last_error() says
+ * why. */
 VKT_API vkt_status vkt_device_create(const vkt_device_desc *desc, vkt_device **out);
 /** Waits for the device to finish and frees everything vkt created. NULL is a no-op. */
 VKT_API void vkt_device_destroy(vkt_device *dev);
