@@ -17,8 +17,8 @@
  * with pkg-config or CMake, as a subproject, from C++).
  *
  * Headers: core.h (status, errors, version), gpu.h (devices, counters), tensor.h (tensors, ops,
- * autograd), selftest.h (device checks). vulkan.h (interop with a host application's Vulkan device) is the
- * only header that includes Vulkan types and is not included here.
+ * autograd), selftest.h (device checks). vulkan.h (interop with a host application's Vulkan device)
+ * is the only header that includes Vulkan types and is not included here.
  */
 #ifndef VKT_VKT_H
 #define VKT_VKT_H
