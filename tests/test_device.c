@@ -310,17 +310,48 @@ static void adopt_host_device(void **state)
     VkQueue q;
     tbl.vkGetDeviceQueue(device, 0, 0, &q);
 
+    vkt_vulkan_device_desc desc = {.instance = inst,
+                                   .physical_device = pd,
+                                   .device = device,
+                                   .queue_family = 0,
+                                   .queue = q,
+                                   .get_instance_proc_addr = vkGetInstanceProcAddr,
+                                   .api_version = VK_API_VERSION_1_2,
+                                   .enabled_features = &f12};
     vkt_device *dev = NULL;
-    assert_int_equal(vkt_device_adopt(&(vkt_vulkan_device_desc){.instance = inst,
-                                                               .physical_device = pd,
-                                                               .device = device,
-                                                               .queue_family = 0,
-                                                               .queue = q,
-                                                               .get_instance_proc_addr =
-                                                                   vkGetInstanceProcAddr},
-                                      &dev),
-                     VK_SUCCESS);
+    /* What vkt cannot run on is refused with the reason, before anything is created. */
+    vkt_vulkan_device_desc bad = desc;
+    bad.api_version = 0; /* an instance without pApplicationInfo: Vulkan 1.0 */
+    assert_int_equal(vkt_device_adopt(&bad, &dev), VKT_UNSUPPORTED);
+    assert_null(dev);
+    assert_non_null(strstr(vkt_last_error(), "created for Vulkan 1.0"));
+    bad.api_version = VK_API_VERSION_1_1;
+    assert_int_equal(vkt_device_adopt(&bad, &dev), VKT_UNSUPPORTED);
+    assert_non_null(strstr(vkt_last_error(), "created for Vulkan 1.1"));
+    bad = desc;
+    bad.enabled_features = NULL;
+    assert_int_equal(vkt_device_adopt(&bad, &dev), VKT_UNSUPPORTED);
+    assert_non_null(strstr(vkt_last_error(), "timelineSemaphore"));
+    VkPhysicalDeviceVulkan12Features no_timeline = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+    bad.enabled_features = &no_timeline;
+    assert_int_equal(vkt_device_adopt(&bad, &dev), VKT_UNSUPPORTED);
+    assert_non_null(strstr(vkt_last_error(), "without the timelineSemaphore feature"));
+    /* The extension's struct counts as the core one does. */
+    VkPhysicalDeviceTimelineSemaphoreFeatures ext = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES,
+        .pNext = &no_timeline,
+        .timelineSemaphore = VK_TRUE};
+    bad.enabled_features = &ext;
+    assert_int_equal(vkt_device_adopt(&bad, &dev), VKT_OK);
+    vkt_device_destroy(dev);
+    dev = NULL;
+
+    assert_int_equal(vkt_device_adopt(&desc, &dev), VKT_OK);
     assert_ptr_equal(vkt_device_vk_device(dev), device);
+    /* what the host's 1.2 instance and feature chain allow, not what lavapipe could */
+    assert_int_equal(vkt_device_get_info(dev)->api_version, VK_API_VERSION_1_2);
+    assert_false(vkt_device_get_info(dev)->subgroup_size_control);
     vkt_tensor *x = vkt_tensor_new_1d(dev, VKT_F32, 3);
     float v[3] = {-1, 2, -3}, o[3];
     assert_int_equal(vkt_tensor_upload(x, v, sizeof v), VKT_OK);

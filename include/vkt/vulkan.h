@@ -12,11 +12,15 @@
  *         .instance = inst, .physical_device = gpu, .device = device,
  *         .queue_family = family, .queue = queue,
  *         .get_instance_proc_addr = vkGetInstanceProcAddr,   // the app's loader
+ *         .api_version = app_info.apiVersion,               // what the instance was made for
+ *         .enabled_features = device_create_info.pNext,     // what the device was made with
  *     }, &dev);
  *
- * Requirements on the adopted device: Vulkan 1.2 with the timelineSemaphore feature enabled and a
- * queue whose family supports compute. vkt submits to the queue only inside vkt calls; the host
- * must not use the same VkQueue from another thread at the same time (Vulkan's external
+ * Requirements on the adopted device: an instance created for Vulkan 1.2 or later (api_version),
+ * the timelineSemaphore feature enabled (enabled_features: the device's pNext chain) and a queue
+ * whose family supports compute. vkt_device_adopt checks them and refuses, with an error naming
+ * what is missing, a device it cannot run on. vkt submits to the queue only inside vkt calls; the
+ * host must not use the same VkQueue from another thread at the same time (Vulkan's external
  * synchronisation rule for queues).
  */
 #ifndef VKT_VULKAN_H
@@ -41,6 +45,16 @@ typedef struct vkt_vulkan_device_desc {
     /* block_size, staging_size, memory_limit as in vkt_device_create (select/validation ignored).
      */
     vkt_device_desc base;
+    /* The apiVersion the host's instance was created with (VkApplicationInfo.apiVersion). 0 means
+     * what an instance without pApplicationInfo gets: Vulkan 1.0, which vkt refuses. vkt uses
+     * the lower of this and the physical device's version. */
+    uint32_t api_version;
+    /* The pNext chain the host gave VkDeviceCreateInfo, i.e. the features it enabled: vkt finds
+     * timelineSemaphore in VkPhysicalDeviceVulkan12Features or
+     * VkPhysicalDeviceTimelineSemaphoreFeatures (required), and subgroupSizeControl in
+     * VkPhysicalDeviceVulkan13Features or VkPhysicalDeviceSubgroupSizeControlFeatures (reported
+     * in vkt_device_info). NULL: nothing enabled, which vkt refuses. */
+    const void *enabled_features;
 } vkt_vulkan_device_desc;
 
 /** Wraps the host's device. On error *out is NULL and vkt_last_error() says why. */
