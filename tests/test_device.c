@@ -276,6 +276,119 @@ static void status_table_names_every_code(void **state)
 #undef CHECK_ONE
 }
 
+/* The host's buffer as a tensor, and a tensor's buffer in the host's hands (no copies through
+ * host memory on vkt's side): called with an adopted device. */
+static void share_buffers(VkPhysicalDevice pd, VkDevice device, struct VolkDeviceTable *tbl,
+                          VkQueue q, vkt_device *dev)
+{
+    enum { N = 1000, OFF = 256, BYTES = 8192 };
+    VkBufferCreateInfo bci = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
+                              .size = BYTES,
+                              .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT |
+                                       VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
+                                       VK_BUFFER_USAGE_TRANSFER_DST_BIT};
+    VkBuffer hb;
+    assert_int_equal(tbl->vkCreateBuffer(device, &bci, NULL, &hb), VK_SUCCESS);
+    VkMemoryRequirements req;
+    tbl->vkGetBufferMemoryRequirements(device, hb, &req);
+    VkPhysicalDeviceMemoryProperties mp;
+    vkGetPhysicalDeviceMemoryProperties(pd, &mp);
+    uint32_t type = UINT32_MAX;
+    VkMemoryPropertyFlags want =
+        VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+    for (uint32_t i = 0; i < mp.memoryTypeCount && type == UINT32_MAX; i++) {
+        if ((req.memoryTypeBits & (1u << i)) && (mp.memoryTypes[i].propertyFlags & want) == want) {
+            type = i;
+        }
+    }
+    assert_true(type != UINT32_MAX);
+    VkMemoryAllocateInfo mai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
+                                .allocationSize = req.size,
+                                .memoryTypeIndex = type};
+    VkDeviceMemory mem;
+    assert_int_equal(tbl->vkAllocateMemory(device, &mai, NULL, &mem), VK_SUCCESS);
+    assert_int_equal(tbl->vkBindBufferMemory(device, hb, mem, 0), VK_SUCCESS);
+    float *host;
+    assert_int_equal(tbl->vkMapMemory(device, mem, 0, VK_WHOLE_SIZE, 0, (void **)&host),
+                     VK_SUCCESS);
+    memset(host, 0, BYTES);
+    for (int i = 0; i < N; i++) {
+        host[OFF / 4 + i] = (float)(i - 500);
+    }
+
+    /* the host's range as a tensor: vkt reads it in place */
+    vkt_vk_buffer_desc hd = {.buffer = hb, .offset = OFF, .range = BYTES - OFF, .usage = bci.usage};
+    int64_t shape[1] = {N};
+    vkt_tensor *x = vkt_tensor_wrap_vk_buffer(dev, &hd, VKT_F32, 1, shape);
+    assert_non_null(x);
+    vkt_tensor *y = vkt_relu(x);
+    float out[N];
+    assert_int_equal(vkt_tensor_download(y, out, sizeof out), VKT_OK);
+    for (int i = 0; i < N; i++) {
+        assert_true(out[i] == (i < 500 ? 0.0f : (float)(i - 500)));
+    }
+    /* and writes it in place: the host sees it after vkt_device_finish */
+    float ones[N];
+    for (int i = 0; i < N; i++) {
+        ones[i] = 1.0f;
+    }
+    assert_int_equal(vkt_tensor_upload(x, ones, sizeof ones), VKT_OK);
+    vkt_device_finish(dev);
+    assert_true(host[OFF / 4] == 1.0f && host[OFF / 4 + N - 1] == 1.0f);
+    assert_true(host[OFF / 4 + N] == 0.0f); /* nothing past the tensor */
+
+    /* what vkt cannot use is refused with the reason */
+    vkt_vk_buffer_desc bad = hd;
+    bad.usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+    assert_null(vkt_tensor_wrap_vk_buffer(dev, &bad, VKT_F32, 1, shape));
+    assert_non_null(strstr(vkt_last_error(), "lacks STORAGE_BUFFER"));
+    bad = hd;
+    bad.offset = 100;
+    assert_null(vkt_tensor_wrap_vk_buffer(dev, &bad, VKT_F32, 1, shape));
+    assert_non_null(strstr(vkt_last_error(), "not a multiple of 256"));
+    bad = hd;
+    bad.range = 3999;
+    assert_null(vkt_tensor_wrap_vk_buffer(dev, &bad, VKT_F32, 1, shape));
+    assert_int_equal(vkt_last_status(), VKT_SHAPE_MISMATCH);
+
+    /* a tensor's buffer for the host: it copies y into its own buffer with its own commands */
+    vkt_vk_buffer_desc yd;
+    assert_int_equal(vkt_tensor_vk_buffer(y, &yd), VKT_OK);
+    assert_int_equal(yd.range, N * sizeof(float));
+    assert_true((yd.usage & VK_BUFFER_USAGE_TRANSFER_SRC_BIT) != 0);
+    VkCommandPoolCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+                                   .queueFamilyIndex = 0};
+    VkCommandPool pool;
+    assert_int_equal(tbl->vkCreateCommandPool(device, &pci, NULL, &pool), VK_SUCCESS);
+    VkCommandBufferAllocateInfo cai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+                                       .commandPool = pool,
+                                       .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+                                       .commandBufferCount = 1};
+    VkCommandBuffer cmd;
+    assert_int_equal(tbl->vkAllocateCommandBuffers(device, &cai, &cmd), VK_SUCCESS);
+    VkCommandBufferBeginInfo cbi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    assert_int_equal(tbl->vkBeginCommandBuffer(cmd, &cbi), VK_SUCCESS);
+    VkBufferCopy region = {.srcOffset = yd.offset, .dstOffset = 0, .size = yd.range};
+    tbl->vkCmdCopyBuffer(cmd, yd.buffer, hb, 1, &region);
+    assert_int_equal(tbl->vkEndCommandBuffer(cmd), VK_SUCCESS);
+    VkSubmitInfo si = {
+        .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &cmd};
+    vkt_device_finish(dev); /* vkt's writes of y are complete before the host reads them */
+    assert_int_equal(tbl->vkQueueSubmit(q, 1, &si, VK_NULL_HANDLE), VK_SUCCESS);
+    assert_int_equal(tbl->vkQueueWaitIdle(q), VK_SUCCESS);
+    for (int i = 0; i < N; i++) {
+        assert_true(host[i] == out[i]);
+    }
+
+    vkt_tensor_free(x);
+    vkt_tensor_free(y);
+    vkt_device_finish(dev); /* the host's buffer outlives every vkt use of it */
+    tbl->vkDestroyCommandPool(device, pool, NULL);
+    tbl->vkUnmapMemory(device, mem);
+    tbl->vkDestroyBuffer(device, hb, NULL);
+    tbl->vkFreeMemory(device, mem, NULL);
+}
+
 /* A host application with its own instance and device hands them to vkt. */
 static void adopt_host_device(void **state)
 {
@@ -352,6 +465,7 @@ static void adopt_host_device(void **state)
     /* what the host's 1.2 instance and feature chain allow, not what lavapipe could */
     assert_int_equal(vkt_device_get_info(dev)->api_version, VK_API_VERSION_1_2);
     assert_false(vkt_device_get_info(dev)->subgroup_size_control);
+    share_buffers(pd, device, &tbl, q, dev);
     vkt_tensor *x = vkt_tensor_new_1d(dev, VKT_F32, 3);
     float v[3] = {-1, 2, -3}, o[3];
     assert_int_equal(vkt_tensor_upload(x, v, sizeof v), VKT_OK);

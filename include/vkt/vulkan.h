@@ -29,6 +29,7 @@
 #include <vulkan/vulkan.h>
 
 #include "gpu.h"
+#include "tensor.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -59,6 +60,40 @@ typedef struct vkt_vulkan_device_desc {
 
 /** Wraps the host's device. On error *out is NULL and vkt_last_error() says why. */
 VKT_API vkt_status vkt_device_adopt(const vkt_vulkan_device_desc *desc, vkt_device **out);
+
+/*
+ * Sharing buffers with the host, without copies.
+ *
+ * vkt_tensor_wrap_vk_buffer makes a tensor over a range of the host's VkBuffer (on the adopted
+ * device or one vkt_device_vk_device returns): vkt reads and writes it in place and never frees
+ * it. vkt_tensor_vk_buffer gives the host the buffer, offset and size of a tensor's elements
+ * (row-major, dtype-sized), for its own shaders; the buffer stays vkt's.
+ *
+ * Ownership: a wrapped buffer stays the host's; it must outlive the tensor and every vkt call
+ * recorded with it, so destroy it only after vkt_tensor_free and vkt_device_finish. A tensor's
+ * buffer is vkt's: valid while the tensor lives, and the host must not destroy or rebind it.
+ *
+ * Synchronisation: vkt and the host share the queue in submission order, not in time. Before a
+ * vkt call reads a buffer the host wrote, the host's writes must be complete (its submission
+ * waited for, or vkt_device_finish after it); after vkt writes a tensor, call vkt_device_finish
+ * (or vkt_tensor_download, which waits) before the host reads or overwrites that range. vkt
+ * records its own barriers between its dispatches only.
+ */
+typedef struct vkt_vk_buffer_desc {
+    VkBuffer buffer;
+    VkDeviceSize offset;      /* bytes; a multiple of 256 (vkt binds ranges at that alignment) */
+    VkDeviceSize range;       /* bytes from offset the tensor may use (at least its size) */
+    VkBufferUsageFlags usage; /* as the buffer was created: STORAGE_BUFFER, TRANSFER_SRC and
+                                 TRANSFER_DST are required; with UNIFORM_TEXEL_BUFFER too, vkt's
+                                 texel kernels may read it (the fast path on CPU drivers) */
+} vkt_vk_buffer_desc;
+
+/** A tensor of `shape` over the host's buffer range. NULL on error (the reason in
+ * vkt_last_error()): a missing usage bit, a misaligned offset, a range smaller than the tensor. */
+VKT_API vkt_tensor *vkt_tensor_wrap_vk_buffer(vkt_device *dev, const vkt_vk_buffer_desc *desc,
+                                              vkt_dtype dtype, int ndim, const int64_t *shape);
+/** The buffer, offset and byte size (range) of t's elements, and the buffer's usage. */
+VKT_API vkt_status vkt_tensor_vk_buffer(const vkt_tensor *t, vkt_vk_buffer_desc *out);
 
 VKT_API VkDevice vkt_device_vk_device(const vkt_device *dev);
 VKT_API VkPhysicalDevice vkt_device_vk_physical_device(const vkt_device *dev);

@@ -12,13 +12,25 @@
 typedef struct vkt__block vkt__block;
 
 struct vkt__alloc {
-    vkt__block *block;
-    VkBuffer buffer;       /* the block's buffer */
+    vkt__block *block;     /* NULL: a host application's buffer (vkt_tensor_wrap_vk_buffer) */
+    VkBuffer buffer;       /* the block's buffer, or the host's */
     VkDeviceSize offset;   /* within the buffer; a multiple of VKT__ALLOC_ALIGN */
     VkDeviceSize size;     /* bytes requested */
     VkDeviceSize reserved; /* bytes taken from the block (aligned) */
     uint32_t refs;         /* the tensor and its views */
+    bool no_texel;         /* the host's buffer lacks UNIFORM_TEXEL_BUFFER usage */
 };
+
+/* The usage of vkt's own buffers; a host buffer wrapped as a tensor needs the first three. */
+#define VKT__BUFFER_USAGE_REQUIRED                                                                 \
+    (VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |                       \
+     VK_BUFFER_USAGE_TRANSFER_DST_BIT)
+#define VKT__BUFFER_USAGE (VKT__BUFFER_USAGE_REQUIRED | VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT)
+
+/* An allocation over `size` bytes at `offset` of a host application's buffer, holding one
+ * reference; vkt never frees the buffer. texel: the buffer has UNIFORM_TEXEL_BUFFER usage. */
+vkt_status vkt__alloc_wrap(VkBuffer buffer, uint64_t offset, uint64_t size, bool texel,
+                           vkt__alloc **out);
 
 /* Internal VkResult helpers (vk_result.c). */
 const char *vkt__vk_result_str(VkResult r);

@@ -40,8 +40,7 @@ static vkt_status new_block(vkt_device *dev, VkDeviceSize size, bool dedicated, 
     VkBufferCreateInfo bci = {
         .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
         .size = size,
-        .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
-                 VK_BUFFER_USAGE_TRANSFER_DST_BIT | VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT,
+        .usage = VKT__BUFFER_USAGE,
         .sharingMode = VK_SHARING_MODE_EXCLUSIVE,
     };
     VkResult r = dev->vk.vkCreateBuffer(dev->device, &bci, NULL, &b->buffer);
@@ -255,6 +254,10 @@ vkt_status vkt__alloc_create(vkt_device *dev, uint64_t size, vkt__alloc **out)
 static void return_range(vkt_device *dev, vkt__alloc *a)
 {
     vkt__block *b = a->block;
+    if (!b) { /* the host's buffer: nothing of vkt's to give back */
+        free(a);
+        return;
+    }
     give_back(b, a->offset, a->reserved);
     dev->stats.memory_in_use -= a->reserved;
     if (b->dedicated && b->used == 0) {
@@ -270,6 +273,20 @@ static void return_range(vkt_device *dev, vkt__alloc *a)
 }
 
 void vkt__alloc_retain(vkt__alloc *a) { a->refs++; }
+
+vkt_status vkt__alloc_wrap(VkBuffer buffer, uint64_t offset, uint64_t size, bool texel,
+                           vkt__alloc **out)
+{
+    *out = NULL;
+    vkt__alloc *a = vkt__calloc(1, sizeof *a);
+    if (!a) {
+        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory wrapping a VkBuffer");
+    }
+    *a = (vkt__alloc){
+        .buffer = buffer, .offset = offset, .size = size, .refs = 1, .no_texel = !texel};
+    *out = a;
+    return VKT_OK;
+}
 
 void vkt__alloc_release(vkt_device *dev, vkt__alloc *a)
 {

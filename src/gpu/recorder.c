@@ -391,8 +391,8 @@ static VkDeviceSize abs_offset(const vkt__binding *b) { return b->alloc->offset 
 bool vkt__texel_usable(const vkt_device *dev, const vkt__binding *b)
 {
     const vkt__caps *c = &dev->caps;
-    return c->texel4 && b->alloc && b->size >= 16 && b->size <= c->texel4_max_bytes &&
-           abs_offset(b) % c->texel_align == 0;
+    return c->texel4 && b->alloc && !b->alloc->no_texel && b->size >= 16 &&
+           b->size <= c->texel4_max_bytes && abs_offset(b) % c->texel_align == 0;
 }
 
 vkt__binding vkt__texel_or_none(const vkt_device *dev, vkt__binding b)

@@ -197,6 +197,12 @@ static vkt_tensor *make(vkt_device *dev, vkt_dtype dtype, int ndim, const int64_
     return t;
 }
 
+vkt_tensor *vkt__tensor_on_alloc(vkt_device *dev, vkt_dtype dtype, int ndim, const int64_t *shape,
+                                 vkt__alloc *alloc)
+{
+    return make(dev, dtype, ndim, shape, alloc, 0);
+}
+
 vkt_tensor *vkt_tensor_new(vkt_device *dev, vkt_dtype dtype, int ndim, const int64_t *shape)
 {
     return make(dev, dtype, ndim, shape, NULL, 0);

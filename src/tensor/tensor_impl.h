@@ -54,6 +54,9 @@ size_t vkt__dtype_size(vkt_dtype t);
 const char *vkt__dtype_name(vkt_dtype t);
 /* A new output tensor for an op: registered in the current scope, owned by the caller. */
 vkt_tensor *vkt__new_output(vkt_device *dev, vkt_dtype dtype, int ndim, const int64_t *shape);
+/* A tensor over an existing allocation (it takes its own reference), at its start. */
+vkt_tensor *vkt__tensor_on_alloc(vkt_device *dev, vkt_dtype dtype, int ndim, const int64_t *shape,
+                                 vkt__alloc *alloc);
 /* The binding of the whole tensor with the given access (VKT__READ/WRITE/RW). */
 vkt__binding vkt__bind(const vkt_tensor *t, uint32_t access);
 vkt_tensor *vkt__ref(vkt_tensor *t);
