@@ -10,7 +10,7 @@
  * printed, as the device peak is.
  *
  * usage: host_fma_peak [threads = online cores] [rounds = 5]
- * x86-64 only (bench/meson.build); other hosts have no AVX2.
+ * x86-64 only (bench/meson.build); on a CPU without AVX2 + FMA it says so instead of measuring.
  */
 #include <immintrin.h>
 #include <pthread.h>
@@ -57,6 +57,11 @@ static double now_s(void)
 
 int main(int argc, char **argv)
 {
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
+        printf("host fp32 FMA peak: not measured (this CPU has no AVX2 + FMA)\n");
+        return 0;
+    }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int threads = argc > 1 ? atoi(argv[1]) : (int)cores;
     int rounds = argc > 2 ? atoi(argv[2]) : 5;
