@@ -278,19 +278,23 @@ static void status_table_names_every_code(void **state)
 
 /* The host's buffer as a tensor, and a tensor's buffer in the host's hands (no copies through
  * host memory on vkt's side): called with an adopted device. */
-static void share_buffers(VkPhysicalDevice pd, VkDevice device, struct VolkDeviceTable *tbl,
-                          VkQueue q, vkt_device *dev)
+/* A host-visible, coherent buffer of the host's, mapped. */
+typedef struct host_buffer {
+    VkBuffer buffer;
+    VkDeviceMemory memory;
+    void *ptr;
+} host_buffer;
+
+static host_buffer host_buffer_new(VkPhysicalDevice pd, VkDevice device,
+                                   struct VolkDeviceTable *tbl, VkDeviceSize bytes,
+                                   VkBufferUsageFlags usage)
 {
-    enum { N = 1000, OFF = 256, BYTES = 8192 };
-    VkBufferCreateInfo bci = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
-                              .size = BYTES,
-                              .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT |
-                                       VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
-                                       VK_BUFFER_USAGE_TRANSFER_DST_BIT};
-    VkBuffer hb;
-    assert_int_equal(tbl->vkCreateBuffer(device, &bci, NULL, &hb), VK_SUCCESS);
+    host_buffer hb = {0};
+    VkBufferCreateInfo bci = {
+        .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = bytes, .usage = usage};
+    assert_int_equal(tbl->vkCreateBuffer(device, &bci, NULL, &hb.buffer), VK_SUCCESS);
     VkMemoryRequirements req;
-    tbl->vkGetBufferMemoryRequirements(device, hb, &req);
+    tbl->vkGetBufferMemoryRequirements(device, hb.buffer, &req);
     VkPhysicalDeviceMemoryProperties mp;
     vkGetPhysicalDeviceMemoryProperties(pd, &mp);
     uint32_t type = UINT32_MAX;
@@ -305,19 +309,35 @@ static void share_buffers(VkPhysicalDevice pd, VkDevice device, struct VolkDevic
     VkMemoryAllocateInfo mai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
                                 .allocationSize = req.size,
                                 .memoryTypeIndex = type};
-    VkDeviceMemory mem;
-    assert_int_equal(tbl->vkAllocateMemory(device, &mai, NULL, &mem), VK_SUCCESS);
-    assert_int_equal(tbl->vkBindBufferMemory(device, hb, mem, 0), VK_SUCCESS);
-    float *host;
-    assert_int_equal(tbl->vkMapMemory(device, mem, 0, VK_WHOLE_SIZE, 0, (void **)&host),
-                     VK_SUCCESS);
-    memset(host, 0, BYTES);
+    assert_int_equal(tbl->vkAllocateMemory(device, &mai, NULL, &hb.memory), VK_SUCCESS);
+    assert_int_equal(tbl->vkBindBufferMemory(device, hb.buffer, hb.memory, 0), VK_SUCCESS);
+    assert_int_equal(tbl->vkMapMemory(device, hb.memory, 0, VK_WHOLE_SIZE, 0, &hb.ptr), VK_SUCCESS);
+    memset(hb.ptr, 0, bytes);
+    return hb;
+}
+
+static void host_buffer_free(VkDevice device, struct VolkDeviceTable *tbl, host_buffer *hb)
+{
+    tbl->vkUnmapMemory(device, hb->memory);
+    tbl->vkDestroyBuffer(device, hb->buffer, NULL);
+    tbl->vkFreeMemory(device, hb->memory, NULL);
+}
+
+static void share_buffers(VkPhysicalDevice pd, VkDevice device, struct VolkDeviceTable *tbl,
+                          VkQueue q, vkt_device *dev)
+{
+    enum { N = 1000, OFF = 256, BYTES = 8192 };
+    VkBufferUsageFlags usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT |
+                               VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+    host_buffer hbuf = host_buffer_new(pd, device, tbl, BYTES, usage);
+    VkBuffer hb = hbuf.buffer;
+    float *host = hbuf.ptr;
     for (int i = 0; i < N; i++) {
         host[OFF / 4 + i] = (float)(i - 500);
     }
 
     /* the host's range as a tensor: vkt reads it in place */
-    vkt_vk_buffer_desc hd = {.buffer = hb, .offset = OFF, .range = BYTES - OFF, .usage = bci.usage};
+    vkt_vk_buffer_desc hd = {.buffer = hb, .offset = OFF, .range = BYTES - OFF, .usage = usage};
     int64_t shape[1] = {N};
     vkt_tensor *x = vkt_tensor_wrap_vk_buffer(dev, &hd, VKT_F32, 1, shape);
     assert_non_null(x);
@@ -384,9 +404,7 @@ static void share_buffers(VkPhysicalDevice pd, VkDevice device, struct VolkDevic
     vkt_tensor_free(y);
     vkt_device_finish(dev); /* the host's buffer outlives every vkt use of it */
     tbl->vkDestroyCommandPool(device, pool, NULL);
-    tbl->vkUnmapMemory(device, mem);
-    tbl->vkDestroyBuffer(device, hb, NULL);
-    tbl->vkFreeMemory(device, mem, NULL);
+    host_buffer_free(device, tbl, &hbuf);
 }
 
 /* A host application with its own instance and device hands them to vkt. */
@@ -482,6 +500,256 @@ static void adopt_host_device(void **state)
     assert_int_equal(vkt_device_adopt(&(vkt_vulkan_device_desc){0}, &dev), VKT_INVALID_ARGUMENT);
 }
 
+static VkSemaphore timeline_new(VkDevice device, struct VolkDeviceTable *tbl)
+{
+    VkSemaphoreTypeCreateInfo tci = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO,
+                                     .semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE};
+    VkSemaphoreCreateInfo sci = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO, .pNext = &tci};
+    VkSemaphore sem;
+    assert_int_equal(tbl->vkCreateSemaphore(device, &sci, NULL, &sem), VK_SUCCESS);
+    return sem;
+}
+
+/*
+ * The host's commands and vkt's on one queue, ordered only by the host's timeline semaphores.
+ * First vkt's work waits for a semaphore the host signals only later (wait-before-signal): it
+ * must not run before. Then
+ * frames: each frame the host fills its buffer (after vkt has read the last frame's values) and
+ * copies vkt's previous result out; vkt doubles the buffer's values. Neither side waits on the
+ * CPU until the end. (This validation layer's synchronization validation does not check hazards
+ * between submissions, so the test checks the order itself: by the values, and by vkt's work
+ * not finishing while its wait is unsatisfied.)
+ */
+static void share_the_queue(void **state)
+{
+    (void)state;
+    enum { N = 1000, FRAMES = 4 };
+    vkt_device *dev = test_dev;
+    VkDevice device = vkt_device_vk_device(dev);
+    VkQueue q = vkt_device_vk_queue(dev);
+    struct VolkDeviceTable tbl;
+    volkLoadDeviceTable(&tbl, device);
+    VkBufferUsageFlags usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT |
+                               VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
+    host_buffer data =
+        host_buffer_new(vkt_device_vk_physical_device(dev), device, &tbl, N * sizeof(float), usage);
+    host_buffer seen = host_buffer_new(vkt_device_vk_physical_device(dev), device, &tbl,
+                                       FRAMES * N * sizeof(float), usage);
+    VkSemaphore host_done = timeline_new(device, &tbl), vkt_done = timeline_new(device, &tbl);
+    VkCommandPoolCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+                                   .queueFamilyIndex = vkt_device_vk_queue_family(dev)};
+    VkCommandPool pool;
+    assert_int_equal(tbl.vkCreateCommandPool(device, &pci, NULL, &pool), VK_SUCCESS);
+    VkCommandBuffer cmds[FRAMES + 1], cmd;
+    VkCommandBufferAllocateInfo cai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+                                       .commandPool = pool,
+                                       .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+                                       .commandBufferCount = FRAMES + 1};
+    assert_int_equal(tbl.vkAllocateCommandBuffers(device, &cai, cmds), VK_SUCCESS);
+
+    vkt_tensor *x = vkt_tensor_wrap_vk_buffer(
+        dev, &(vkt_vk_buffer_desc){data.buffer, 0, N * sizeof(float), usage}, VKT_F32, 1,
+        (int64_t[]){N});
+    assert_non_null(x);
+    vkt_tensor *y[FRAMES] = {NULL};
+    VkCommandBufferBeginInfo cbi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    VkPipelineStageFlags stage = VK_PIPELINE_STAGE_TRANSFER_BIT;
+
+    /* vkt's work waits for host_done = 1, which nothing has signalled yet */
+    assert_int_equal(vkt_device_wait_semaphore(dev, host_done, 1), VKT_OK);
+    vkt_tensor *held = vkt_add(x, x);
+    assert_non_null(held);
+    assert_int_equal(vkt_device_signal_semaphore(dev, vkt_done, 1), VKT_OK);
+    uint64_t one = 1;
+    VkSemaphoreWaitInfo wi = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO,
+                              .semaphoreCount = 1,
+                              .pSemaphores = &vkt_done,
+                              .pValues = &one};
+    assert_int_equal(tbl.vkWaitSemaphores(device, &wi, 20 * 1000 * 1000), VK_TIMEOUT);
+    /* the host signals it (from the CPU: a signal submitted behind vkt's waiting batch on the
+     * same queue could not run before it); vkt's work then runs */
+    VkSemaphoreSignalInfo sig = {
+        .sType = VK_STRUCTURE_TYPE_SEMAPHORE_SIGNAL_INFO, .semaphore = host_done, .value = 1};
+    assert_int_equal(tbl.vkSignalSemaphore(device, &sig), VK_SUCCESS);
+    assert_int_equal(tbl.vkWaitSemaphores(device, &wi, 5000ull * 1000 * 1000), VK_SUCCESS);
+    vkt_tensor_free(held);
+
+    /* frames: values 2..FRAMES+1 on both semaphores */
+    vkt_device_finish(dev);
+    vkt_device_stats before;
+    vkt_device_get_stats(dev, &before);
+    for (uint64_t n = 2; n <= FRAMES + 2; n++) {
+        /* host frame n: after vkt's frame n-1, copy its result out and refill the data */
+        cmd = cmds[n - 2];
+        assert_int_equal(tbl.vkBeginCommandBuffer(cmd, &cbi), VK_SUCCESS);
+        if (n > 2) {
+            vkt_vk_buffer_desc yd;
+            assert_int_equal(vkt_tensor_vk_buffer(y[n - 3], &yd), VKT_OK);
+            VkBufferCopy region = {yd.offset, (n - 3) * N * sizeof(float), yd.range};
+            tbl.vkCmdCopyBuffer(cmd, yd.buffer, seen.buffer, 1, &region);
+        }
+        float v = (float)n;
+        uint32_t word;
+        memcpy(&word, &v, sizeof word);
+        tbl.vkCmdFillBuffer(cmd, data.buffer, 0, N * sizeof(float), word);
+        assert_int_equal(tbl.vkEndCommandBuffer(cmd), VK_SUCCESS);
+        uint64_t wait_value = n - 1, signal_value = n;
+        VkTimelineSemaphoreSubmitInfo tsi = {.sType =
+                                                 VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO,
+                                             .waitSemaphoreValueCount = 1,
+                                             .pWaitSemaphoreValues = &wait_value,
+                                             .signalSemaphoreValueCount = 1,
+                                             .pSignalSemaphoreValues = &signal_value};
+        VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+                           .pNext = &tsi,
+                           .waitSemaphoreCount = 1,
+                           .pWaitSemaphores = &vkt_done,
+                           .pWaitDstStageMask = &stage,
+                           .commandBufferCount = 1,
+                           .pCommandBuffers = &cmd,
+                           .signalSemaphoreCount = 1,
+                           .pSignalSemaphores = &host_done};
+        assert_int_equal(tbl.vkQueueSubmit(q, 1, &si, VK_NULL_HANDLE), VK_SUCCESS);
+        if (n > FRAMES + 1) {
+            break;
+        }
+        /* vkt's frame n: after the host's fill, y = 2x */
+        assert_int_equal(vkt_device_wait_semaphore(dev, host_done, n), VKT_OK);
+        y[n - 2] = vkt_add(x, x);
+        assert_non_null(y[n - 2]);
+        assert_int_equal(vkt_device_signal_semaphore(dev, vkt_done, n), VKT_OK);
+    }
+    vkt_device_stats after;
+    vkt_device_get_stats(dev, &after);
+    assert_int_equal(after.host_waits, before.host_waits); /* vkt never blocked */
+    assert_int_equal(after.frame_waits, before.frame_waits);
+    uint64_t last = FRAMES + 2;
+    wi.pSemaphores = &host_done;
+    wi.pValues = &last;
+    assert_int_equal(tbl.vkWaitSemaphores(device, &wi, 5000ull * 1000 * 1000), VK_SUCCESS);
+    const float *out = seen.ptr;
+    for (int f = 0; f < FRAMES; f++) {
+        for (int i = 0; i < N; i++) {
+            assert_true(out[f * N + i] == 2.0f * (float)(f + 2));
+        }
+    }
+
+    /* a signal with nothing recorded still follows vkt's earlier work; NULLs are refused */
+    assert_int_equal(vkt_device_signal_semaphore(dev, vkt_done, FRAMES + 2), VKT_OK);
+    assert_int_equal(vkt_device_signal_semaphore(dev, VK_NULL_HANDLE, 1), VKT_INVALID_ARGUMENT);
+    assert_int_equal(vkt_device_wait_semaphore(dev, VK_NULL_HANDLE, 1), VKT_INVALID_ARGUMENT);
+    assert_non_null(strstr(vkt_last_error(), "semaphore is NULL"));
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(vkt_device_wait_semaphore(dev, host_done, 1), VKT_OK);
+    }
+    assert_int_equal(vkt_device_wait_semaphore(dev, host_done, 1), VKT_INVALID_ARGUMENT);
+    assert_non_null(strstr(vkt_last_error(), "more than 8 waits"));
+    assert_int_equal(vkt_device_finish(dev), VKT_OK); /* the 8 waits go with an empty submit */
+
+    for (int f = 0; f < FRAMES; f++) {
+        vkt_tensor_free(y[f]);
+    }
+    vkt_tensor_free(x);
+    vkt_device_finish(dev);
+    tbl.vkDestroyCommandPool(device, pool, NULL);
+    tbl.vkDestroySemaphore(device, host_done, NULL);
+    tbl.vkDestroySemaphore(device, vkt_done, NULL);
+    host_buffer_free(device, &tbl, &data);
+    host_buffer_free(device, &tbl, &seen);
+}
+
+typedef struct budget_step_ctx {
+    vkt_tensor *a;
+    uint32_t calls, fail_at;
+} budget_step_ctx;
+
+static vkt_status budget_step(void *user)
+{
+    budget_step_ctx *c = user;
+    if (++c->calls == c->fail_at) {
+        return VKT_SHAPE_MISMATCH;
+    }
+    vkt_tensor *p = vkt_matmul(c->a, c->a, 0);
+    if (!p) {
+        return vkt_last_status();
+    }
+    vkt_tensor_free(p);
+    return VKT_OK;
+}
+
+/* Steps planned from the device time the budget has measured, never from a CPU clock. */
+static void budget_plans_from_measured_device_time(void **state)
+{
+    (void)state;
+    vkt_device *dev = test_dev;
+    budget_step_ctx c = {.a = vkt_tensor_new_2d(dev, VKT_F32, 128, 128)};
+    assert_int_equal(vkt_fill(c.a, 0.5f), VKT_OK);
+    vkt_budget *b = NULL;
+    assert_int_equal(vkt_budget_create(dev, &(vkt_budget_desc){.ms = 0}, &b), VKT_INVALID_ARGUMENT);
+    assert_null(b);
+    assert_non_null(strstr(vkt_last_error(), "ms is 0"));
+    assert_int_equal(
+        vkt_budget_create(dev, &(vkt_budget_desc){.ms = 1, .min_steps = 9, .max_steps = 3}, &b),
+        VKT_INVALID_ARGUMENT);
+    assert_non_null(strstr(vkt_last_error(), "min_steps 9 is more than max_steps 3"));
+
+    assert_int_equal(vkt_budget_create(dev, &(vkt_budget_desc){.ms = 4}, &b), VKT_OK);
+    assert_int_equal(vkt_budget_query_desc(b)->min_steps, 1);
+    assert_int_equal(vkt_budget_query_desc(b)->max_steps, 10000);
+    assert_int_equal(vkt_budget_run(b, NULL, &c, NULL), VKT_INVALID_ARGUMENT);
+    /* nothing measured yet: min_steps */
+    vkt_budget_report r;
+    assert_int_equal(vkt_budget_run(b, budget_step, &c, &r), VKT_OK);
+    assert_int_equal(r.run, 1);
+    assert_int_equal(r.steps, 1);
+    assert_true(r.step_ms == 0 && r.measured_run == 0);
+    assert_int_equal(vkt_device_finish(dev), VKT_OK);
+    uint64_t made = r.steps;
+    /* run 1 read: its time per step is the estimate, and the plan is what fits in 4 ms */
+    for (int k = 0; k < 12; k++) {
+        c.calls = 0;
+        assert_int_equal(vkt_budget_run(b, budget_step, &c, &r), VKT_OK);
+        assert_true(r.measured_run >= 1 && r.measured_ms > 0 && r.step_ms > 0);
+        uint32_t want = (uint32_t)(4.0 / r.step_ms);
+        want = want < 1 ? 1 : want > 10000 ? 10000 : want;
+        assert_int_equal(r.steps, want);
+        assert_int_equal(c.calls, r.steps);
+        assert_true(r.planned_ms <= 4.0 || r.steps == 1);
+        made += r.steps;
+    }
+    /* runs are read once finished, oldest first, none lost */
+    assert_int_equal(vkt_device_finish(dev), VKT_OK);
+    vkt_budget_report last;
+    assert_int_equal(vkt_budget_run(b, budget_step, &c, &last), VKT_OK);
+    assert_int_equal(last.measured_run, 13);
+    assert_true(last.total_ms > 0);
+    assert_int_equal(last.total_steps, made);
+    vkt_budget_destroy(b);
+
+    /* min_steps and max_steps bound the plan */
+    assert_int_equal(vkt_budget_create(dev, &(vkt_budget_desc){.ms = 1e-9, .min_steps = 2}, &b),
+                     VKT_OK);
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(vkt_budget_run(b, budget_step, &c, &r), VKT_OK);
+        assert_int_equal(r.steps, 2);
+        assert_int_equal(vkt_device_finish(dev), VKT_OK);
+    }
+    vkt_budget_destroy(b);
+    assert_int_equal(vkt_budget_create(dev, &(vkt_budget_desc){.ms = 1e6, .max_steps = 3}, &b),
+                     VKT_OK);
+    assert_int_equal(vkt_budget_run(b, budget_step, &c, &r), VKT_OK);
+    assert_int_equal(vkt_device_finish(dev), VKT_OK);
+    assert_int_equal(vkt_budget_run(b, budget_step, &c, &r), VKT_OK);
+    assert_int_equal(r.steps, 3);
+    /* a failing step ends the run with its status; the steps before it count */
+    c.calls = 0;
+    c.fail_at = 2;
+    assert_int_equal(vkt_budget_run(b, budget_step, &c, &r), VKT_SHAPE_MISMATCH);
+    assert_int_equal(r.steps, 1);
+    vkt_budget_destroy(b);
+    vkt_tensor_free(c.a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -496,6 +764,8 @@ int main(void)
         VKT_TEST(large_upload_and_download_cross_staging_chunks),
         VKT_TEST(status_table_names_every_code),
         VKT_TEST(adopt_host_device),
+        VKT_TEST(share_the_queue),
+        VKT_TEST(budget_plans_from_measured_device_time),
     };
     return VKT_RUN_GROUP(tests);
 }

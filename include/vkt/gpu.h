@@ -193,6 +193,51 @@ VKT_API vkt_status vkt_device_profile_reset(vkt_device *dev);
 VKT_API vkt_status vkt_device_profile_read(vkt_device *dev, vkt_profile *out,
                                            vkt_profile_kernel *kernels, uint32_t max);
 
+/*
+ * A per-frame budget of device time, for training inside a host application's frame loop
+ * (vkt/vulkan.h shares the queue; docs/using-vkt.md, "Training between frames").
+ * vkt_budget_run calls `step` (a training step, or any work recorded on the device) as many
+ * times as its estimate of one step's device time fits in desc.ms, and never waits for the
+ * device to do so. The estimate comes from timestamp queries written before the first and after
+ * the last step of each run: a run's device time is read once its work has finished (usually
+ * by the next run or the one after), and the estimate is the running mean of device time per
+ * step, the newest run weighted 1/2. Until the first run has been read, a run makes min_steps.
+ * Needs timestamp queries on the device's queue (vkt_device_info.timestamp_valid_bits > 0).
+ */
+typedef struct vkt_budget vkt_budget;
+
+typedef struct vkt_budget_desc {
+    double ms;          /* device time per run, milliseconds; required, > 0 */
+    uint32_t min_steps; /* steps every run makes, however long they take; 0 = 1 */
+    uint32_t max_steps; /* most steps in one run; 0 = 10000 */
+} vkt_budget_desc;
+
+typedef struct vkt_budget_report {
+    uint64_t run;            /* this run's number, from 1 */
+    uint32_t steps;          /* steps this run made */
+    double step_ms;          /* the estimate of one step's device time it planned with; 0: none */
+    double planned_ms;       /* steps x step_ms */
+    uint64_t measured_run;   /* the newest run whose device time has been read; 0: none yet */
+    uint32_t measured_steps; /* its steps */
+    double measured_ms;      /* its device time: first step's first command to last step's end */
+    double total_ms;         /* device time of every run read so far */
+    uint64_t total_steps;    /* their steps */
+} vkt_budget_report;
+
+typedef vkt_status (*vkt_budget_step_fn)(void *user);
+
+/** A budget on dev; desc.ms is required. On error *out is NULL and vkt_last_error() says why. */
+VKT_API vkt_status vkt_budget_create(vkt_device *dev, const vkt_budget_desc *desc,
+                                     vkt_budget **out);
+/** Frees the budget (waiting for its queries' work if still in flight). NULL is a no-op. */
+VKT_API void vkt_budget_destroy(vkt_budget *b);
+/** Runs `step(user)` as planned and submits the work; stops at the first step that does not
+ * return VKT_OK and returns its status. *out (may be NULL) gets the run's report. */
+VKT_API vkt_status vkt_budget_run(vkt_budget *b, vkt_budget_step_fn step, void *user,
+                                  vkt_budget_report *out);
+/** The descriptor with defaults filled in. */
+VKT_API const vkt_budget_desc *vkt_budget_query_desc(const vkt_budget *b);
+
 #ifdef __cplusplus
 }
 #endif

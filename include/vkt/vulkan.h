@@ -95,9 +95,41 @@ VKT_API vkt_tensor *vkt_tensor_wrap_vk_buffer(vkt_device *dev, const vkt_vk_buff
 /** The buffer, offset and byte size (range) of t's elements, and the buffer's usage. */
 VKT_API vkt_status vkt_tensor_vk_buffer(const vkt_tensor *t, vkt_vk_buffer_desc *out);
 
+/*
+ * Sharing the queue: vkt's work and the host's, ordered on the device by the host's semaphores,
+ * with no host wait. vkt submits to the adopted queue (or its own: vkt_device_vk_queue), so a
+ * host that renders between training steps orders them like any two passes of its own:
+ *
+ *     host frame n:  wait vkt_done >= n-1, write the data buffer, render, signal host_done = n
+ *     vkt:           vkt_device_wait_semaphore(dev, host_done, n);
+ *                    ...training steps that read the data buffer (vkt_budget_run: gpu.h)...
+ *                    vkt_device_signal_semaphore(dev, vkt_done, n);
+ *
+ * vkt_device_wait_semaphore submits what vkt has recorded so far (that work does not wait) and
+ * makes vkt's next submission wait, at its compute and transfer stages, until `semaphore`
+ * reaches `value` (a timeline semaphore) or is signalled (a binary one: value is ignored, and
+ * the host must have submitted the signal first). The wait is a memory dependency: what the
+ * host's work signalling it wrote is visible to vkt's. At most 8 waits may be pending.
+ *
+ * vkt_device_signal_semaphore submits what vkt has recorded, signalling `semaphore` (to `value`
+ * when it is a timeline semaphore) once all of vkt's work submitted so far has finished: the host
+ * waits for it on the device at the stages its own work needs, and then sees what vkt wrote.
+ *
+ * Either may submit; neither blocks. vkt may still block in calls that return data
+ * (vkt_tensor_download, loss values) or finish (vkt_device_finish): those wait for vkt's
+ * submissions, so each host semaphore vkt waits for must be signalled by work the host has
+ * submitted (or will submit from another thread) by then. The semaphores belong to the host.
+ */
+VKT_API vkt_status vkt_device_wait_semaphore(vkt_device *dev, VkSemaphore semaphore,
+                                             uint64_t value);
+VKT_API vkt_status vkt_device_signal_semaphore(vkt_device *dev, VkSemaphore semaphore,
+                                               uint64_t value);
+
 VKT_API VkDevice vkt_device_vk_device(const vkt_device *dev);
 VKT_API VkPhysicalDevice vkt_device_vk_physical_device(const vkt_device *dev);
 VKT_API VkQueue vkt_device_vk_queue(const vkt_device *dev);
+/** The queue family of vkt_device_vk_queue, for the host's command pools on it. */
+VKT_API uint32_t vkt_device_vk_queue_family(const vkt_device *dev);
 
 #ifdef __cplusplus
 }

@@ -132,3 +132,4 @@ vkt_status vkt_device_adopt(const vkt_vulkan_device_desc *desc, vkt_device **out
 VkDevice vkt_device_vk_device(const vkt_device *dev) { return dev->device; }
 VkPhysicalDevice vkt_device_vk_physical_device(const vkt_device *dev) { return dev->physical; }
 VkQueue vkt_device_vk_queue(const vkt_device *dev) { return dev->queue; }
+uint32_t vkt_device_vk_queue_family(const vkt_device *dev) { return dev->queue_family; }

@@ -11,6 +11,9 @@
 
 typedef struct vkt__block vkt__block;
 
+/* Most host semaphores one vkt submit waits for. */
+#define VKT__HOST_SEMAPHORES 8
+
 struct vkt__alloc {
     vkt__block *block;     /* NULL: a host application's buffer (vkt_tensor_wrap_vk_buffer) */
     VkBuffer buffer;       /* the block's buffer, or the host's */
@@ -154,6 +157,10 @@ struct vkt_device {
 
     VkSemaphore timeline;
     uint64_t submitted;         /* last value submitted */
+    /* the host's semaphores vkt's next submit waits for (vkt_device_wait_semaphore) */
+    VkSemaphore host_waits[VKT__HOST_SEMAPHORES];
+    uint64_t host_wait_values[VKT__HOST_SEMAPHORES];
+    uint32_t host_wait_count;
     vkt__frame frames[VKT__FRAMES];
     uint32_t frame;             /* index of the current frame */
 
@@ -187,6 +194,11 @@ vkt_status vkt__wait_value(vkt_device *dev, uint64_t value, bool throttle);
 uint64_t vkt__completed_value(vkt_device *dev);
 /* The timeline value that the currently recording work will signal. */
 uint64_t vkt__pending_value(vkt_device *dev);
+/* Record into the current command buffer (budget.c): a reset of `count` queries of `pool` from
+ * `first`, and a timestamp into `query` once every earlier command has finished. */
+vkt_status vkt__record_query_reset(vkt_device *dev, VkQueryPool pool, uint32_t first,
+                                   uint32_t count);
+vkt_status vkt__record_timestamp(vkt_device *dev, VkQueryPool pool, uint32_t query);
 
 /* profile.c: recorder.c's hooks; the recorder calls them only while dev->prof.on, except
  * vkt__prof_frame_start, which collects what a frame timed while profiling was on. */

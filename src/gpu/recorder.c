@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "gpu/device_impl.h"
+#include "vkt/vulkan.h"
 
 #define DESC_POOL_SETS 256u
 
@@ -241,43 +242,106 @@ static vkt_status begin(vkt_device *dev, vkt__frame **out)
     return VKT_OK;
 }
 
-vkt_status vkt_device_flush(vkt_device *dev)
+/* Submits the recorded work with the host's pending waits; an empty batch when nothing is
+ * recorded but there are waits or a host semaphore to signal (a signal's first scope is every
+ * command submitted to the queue before it, so it still follows all of vkt's work). */
+static vkt_status submit(vkt_device *dev, VkSemaphore host_signal, uint64_t host_value)
 {
     vkt__frame *f = &dev->frames[dev->frame];
-    if (!f->recording) {
+    if (!f->recording && host_signal == VK_NULL_HANDLE && dev->host_wait_count == 0) {
         return VKT_OK;
     }
-    f->recording = false;
-    VkResult r = dev->vk.vkEndCommandBuffer(f->cmd);
-    if (r != VK_SUCCESS) {
-        return vkt__vk_error(r, "vkEndCommandBuffer");
+    bool with_cmd = f->recording;
+    if (with_cmd) {
+        f->recording = false;
+        VkResult r = dev->vk.vkEndCommandBuffer(f->cmd);
+        if (r != VK_SUCCESS) {
+            return vkt__vk_error(r, "vkEndCommandBuffer");
+        }
     }
     uint64_t value = dev->submitted + 1;
+    VkSemaphore signals[2] = {dev->timeline, host_signal};
+    uint64_t signal_values[2] = {value, host_value};
+    uint32_t n_signals = host_signal == VK_NULL_HANDLE ? 1 : 2;
+    /* vkt's commands are compute dispatches, transfers and timestamps */
+    VkPipelineStageFlags stages[VKT__HOST_SEMAPHORES];
+    for (uint32_t i = 0; i < dev->host_wait_count; i++) {
+        stages[i] = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT |
+                    VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT;
+    }
     VkTimelineSemaphoreSubmitInfo tsi = {
         .sType = VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO,
-        .signalSemaphoreValueCount = 1,
-        .pSignalSemaphoreValues = &value,
+        .waitSemaphoreValueCount = dev->host_wait_count,
+        .pWaitSemaphoreValues = dev->host_wait_values,
+        .signalSemaphoreValueCount = n_signals,
+        .pSignalSemaphoreValues = signal_values,
     };
     VkSubmitInfo si = {
         .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
         .pNext = &tsi,
-        .commandBufferCount = 1,
+        .waitSemaphoreCount = dev->host_wait_count,
+        .pWaitSemaphores = dev->host_waits,
+        .pWaitDstStageMask = stages,
+        .commandBufferCount = with_cmd ? 1 : 0,
         .pCommandBuffers = &f->cmd,
-        .signalSemaphoreCount = 1,
-        .pSignalSemaphores = &dev->timeline,
+        .signalSemaphoreCount = n_signals,
+        .pSignalSemaphores = signals,
     };
-    r = dev->vk.vkQueueSubmit(dev->queue, 1, &si, VK_NULL_HANDLE);
+    VkResult r = dev->vk.vkQueueSubmit(dev->queue, 1, &si, VK_NULL_HANDLE);
     if (r != VK_SUCCESS) {
         return vkt__vk_error(r, "vkQueueSubmit");
     }
+    dev->host_wait_count = 0;
     dev->submitted = value;
-    f->value = value;
     dev->stats.submits++;
     if (dev->prof.on) {
         dev->prof.submits++;
     }
-    dev->frame = (dev->frame + 1) % VKT__FRAMES;
+    if (with_cmd) {
+        f->value = value;
+        dev->frame = (dev->frame + 1) % VKT__FRAMES;
+    }
     return VKT_OK;
+}
+
+vkt_status vkt_device_flush(vkt_device *dev)
+{
+    if (!dev) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_device_flush: dev is NULL");
+    }
+    return submit(dev, VK_NULL_HANDLE, 0);
+}
+
+vkt_status vkt_device_wait_semaphore(vkt_device *dev, VkSemaphore semaphore, uint64_t value)
+{
+    if (!dev || semaphore == VK_NULL_HANDLE) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_device_wait_semaphore: %s is NULL",
+                          dev ? "semaphore" : "dev");
+    }
+    if (dev->host_wait_count == VKT__HOST_SEMAPHORES) {
+        return vkt__error(VKT_INVALID_ARGUMENT,
+                          "vkt_device_wait_semaphore: more than %d waits before vkt's next submit",
+                          VKT__HOST_SEMAPHORES);
+    }
+    /* what was recorded before this call does not wait */
+    if (dev->frames[dev->frame].recording) {
+        vkt_status s = submit(dev, VK_NULL_HANDLE, 0);
+        if (s != VKT_OK) {
+            return s;
+        }
+    }
+    dev->host_waits[dev->host_wait_count] = semaphore;
+    dev->host_wait_values[dev->host_wait_count++] = value;
+    return VKT_OK;
+}
+
+vkt_status vkt_device_signal_semaphore(vkt_device *dev, VkSemaphore semaphore, uint64_t value)
+{
+    if (!dev || semaphore == VK_NULL_HANDLE) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_device_signal_semaphore: %s is NULL",
+                          dev ? "semaphore" : "dev");
+    }
+    return submit(dev, semaphore, value);
 }
 
 vkt_status vkt_device_finish(vkt_device *dev)
@@ -568,6 +632,27 @@ static vkt_status record_dispatch(vkt_device *dev, const vkt__dispatch_desc *d, 
         }
     }
     return VKT_OK;
+}
+
+vkt_status vkt__record_query_reset(vkt_device *dev, VkQueryPool pool, uint32_t first,
+                                   uint32_t count)
+{
+    vkt__frame *f = NULL;
+    vkt_status s = begin(dev, &f);
+    if (s == VKT_OK) {
+        dev->vk.vkCmdResetQueryPool(f->cmd, pool, first, count);
+    }
+    return s;
+}
+
+vkt_status vkt__record_timestamp(vkt_device *dev, VkQueryPool pool, uint32_t query)
+{
+    vkt__frame *f = NULL;
+    vkt_status s = begin(dev, &f);
+    if (s == VKT_OK) {
+        dev->vk.vkCmdWriteTimestamp(f->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, pool, query);
+    }
+    return s;
 }
 
 static vkt_status fill_buffer(vkt_device *dev, VkBuffer buf, VkDeviceSize offset,
