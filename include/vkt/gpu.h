@@ -201,7 +201,9 @@ VKT_API vkt_status vkt_device_profile_read(vkt_device *dev, vkt_profile *out,
  * device to do so. The estimate comes from timestamp queries written before the first and after
  * the last step of each run: a run's device time is read once its work has finished (usually
  * by the next run or the one after), and the estimate is the running mean of device time per
- * step, the newest run weighted 1/2. Until the first run has been read, a run makes min_steps.
+ * step, the newest run weighted 1/2 (a run at under half the estimate replaces it: first-use
+ * costs, such as a driver compiling a shader on its first execution, do not linger). Until the
+ * first run has been read, a run makes min_steps.
  * Needs timestamp queries on the device's queue (vkt_device_info.timestamp_valid_bits > 0).
  */
 typedef struct vkt_budget vkt_budget;

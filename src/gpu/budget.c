@@ -75,7 +75,10 @@ static vkt_status read_slot(vkt_budget *b, uint32_t i)
         ((ts[1] & dev->prof.valid_mask) - (ts[0] & dev->prof.valid_mask)) & dev->prof.valid_mask;
     double ms = (double)ticks * dev->prof.period_ns * 1e-6;
     double per_step = ms / sl->steps;
-    b->step_ms = b->step_ms > 0 ? 0.5 * b->step_ms + 0.5 * per_step : per_step;
+    /* the newest run weighs 1/2; one at less than half the estimate replaces it, so that a
+     * first-use cost (lavapipe compiles a shader on its first execution) does not linger */
+    b->step_ms = b->step_ms > 0 && per_step >= 0.5 * b->step_ms ? 0.5 * b->step_ms + 0.5 * per_step
+                                                                : per_step;
     b->measured_run = sl->run;
     b->measured_steps = sl->steps;
     b->measured_ms = ms;
