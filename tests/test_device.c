@@ -621,8 +621,9 @@ static void share_the_queue(void **state)
     }
     vkt_device_stats after;
     vkt_device_get_stats(dev, &after);
-    assert_int_equal(after.host_waits, before.host_waits); /* vkt never blocked */
-    assert_int_equal(after.frame_waits, before.frame_waits);
+    /* vkt never waited to read or finish; a frame wait (every command buffer still in flight)
+     * is back-pressure from a busy device and may happen on a loaded machine */
+    assert_int_equal(after.host_waits, before.host_waits);
     uint64_t last = FRAMES + 2;
     wi.pSemaphores = &host_done;
     wi.pValues = &last;
