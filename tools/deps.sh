@@ -4,7 +4,8 @@
 
 VKT_PACKAGES="libvulkan-dev libvulkan-volk-dev glslang-tools spirv-tools libcmocka-dev meson
 ninja-build mesa-vulkan-drivers vulkan-validationlayers pkg-config zlib1g-dev gcc g++ binutils cmake
-python3 python3-yaml dataset-fashion-mnist libjansson-dev libyaml-dev libcsv-dev clang libclang-rt-14-dev"
+python3 python3-yaml dataset-fashion-mnist libjansson-dev libyaml-dev libcsv-dev clang libclang-rt-14-dev
+libopenmpi-dev openmpi-bin"
 
 vkt_install_packages() {
     local missing=()

@@ -33,24 +33,25 @@ extern "C" {
 #endif
 
 /* X(name, value, description). Values are stable: they are part of the ABI. */
-#define VKT_STATUS_MAP(X)                                                                         \
-    X(OK, 0, "ok")                                                                                \
-    X(ERROR, -1, "unspecified error")                                                             \
-    X(OUT_OF_HOST_MEMORY, -2, "out of host memory")                                               \
-    X(OUT_OF_DEVICE_MEMORY, -3, "out of device memory")                                           \
-    X(NO_VULKAN, -4, "no Vulkan loader found")                                                    \
-    X(NO_DEVICE, -5, "no usable Vulkan device")                                                   \
-    X(DEVICE_LOST, -6, "Vulkan device lost")                                                      \
-    X(INVALID_ARGUMENT, -7, "invalid argument")                                                   \
-    X(SHAPE_MISMATCH, -8, "tensor shapes do not match")                                           \
-    X(DTYPE_MISMATCH, -9, "tensor dtypes do not match")                                           \
-    X(TOO_LARGE, -10, "exceeds a device limit")                                                   \
-    X(IO, -11, "input/output error")                                                              \
-    X(CORRUPT_FILE, -12, "file is corrupt or truncated")                                          \
-    X(VULKAN, -13, "Vulkan call failed")                                                          \
-    X(UNSUPPORTED, -14, "not supported by this device or build")                                  \
-    X(BUSY, -15, "resource is busy")                                                              \
-    X(NOT_FOUND, -16, "not found")
+#define VKT_STATUS_MAP(X)                                                                          \
+    X(OK, 0, "ok")                                                                                 \
+    X(ERROR, -1, "unspecified error")                                                              \
+    X(OUT_OF_HOST_MEMORY, -2, "out of host memory")                                                \
+    X(OUT_OF_DEVICE_MEMORY, -3, "out of device memory")                                            \
+    X(NO_VULKAN, -4, "no Vulkan loader found")                                                     \
+    X(NO_DEVICE, -5, "no usable Vulkan device")                                                    \
+    X(DEVICE_LOST, -6, "Vulkan device lost")                                                       \
+    X(INVALID_ARGUMENT, -7, "invalid argument")                                                    \
+    X(SHAPE_MISMATCH, -8, "tensor shapes do not match")                                            \
+    X(DTYPE_MISMATCH, -9, "tensor dtypes do not match")                                            \
+    X(TOO_LARGE, -10, "exceeds a device limit")                                                    \
+    X(IO, -11, "input/output error")                                                               \
+    X(CORRUPT_FILE, -12, "file is corrupt or truncated")                                           \
+    X(VULKAN, -13, "Vulkan call failed")                                                           \
+    X(UNSUPPORTED, -14, "not supported by this device or build")                                   \
+    X(BUSY, -15, "resource is busy")                                                               \
+    X(NOT_FOUND, -16, "not found")                                                                 \
+    X(DISTRIBUTED, -17, "ranks failed to communicate or disagree")
 
 typedef enum vkt_status {
 #define VKT__STATUS_ENUM(name, value, desc) VKT_##name = value,

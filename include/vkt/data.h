@@ -310,6 +310,11 @@ typedef struct vkt_loader_desc {
     const uint32_t *indices;    /* subset of the dataset (copied); NULL = all samples */
     uint32_t count;             /* entries in indices */
     bool stream;                /* force host streaming even when the data fits on the device */
+    /* torch's DistributedSampler (set by the trainer's DDP strategy): each epoch's order, padded
+     * to a multiple of num_replicas by repeating it from the start, and of that every
+     * num_replicas-th sample from `rank`; then batched as usual (drop_last applies to the
+     * shard). Every rank must use the same seed. 0: one replica. */
+    uint32_t num_replicas, rank;
 } vkt_loader_desc;
 
 typedef struct vkt_loader vkt_loader;

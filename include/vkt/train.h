@@ -49,6 +49,7 @@
 #include <stdio.h>
 
 #include "data.h"
+#include "dist.h"
 #include "nn.h"
 
 #ifdef __cplusplus
@@ -433,6 +434,14 @@ typedef enum vkt_clip_algorithm {
  *   accumulate_grad_batches 1, no clipping, progress bar / checkpointing / CSV logger on,
  *   default_root_dir ".", no fast_dev_run, no overfit_batches.
  */
+/* How fit runs over processes (Lightning's strategy). */
+typedef enum vkt_strategy {
+    VKT_STRATEGY_AUTO = 0, /* DDP when a vkt_dist is given, else one process */
+    VKT_STRATEGY_SINGLE,
+    VKT_STRATEGY_DDP, /* data parallel over the ranks of vkt_trainer_desc.dist (vkt/dist.h) */
+    _VKT_STRATEGY_FORCE_U32 = 0x7FFFFFFF
+} vkt_strategy;
+
 typedef struct vkt_trainer_desc {
     int64_t max_epochs, min_epochs;
     int64_t max_steps, min_steps;
@@ -465,6 +474,10 @@ typedef struct vkt_trainer_desc {
      * came from (messages; ModelCheckpoint never removes it). */
     vkt_dict *ckpt;
     FILE *progress_stream;              /* where the progress bar writes; NULL = stdout */
+    vkt_strategy strategy;
+    /* borrowed: the ranks of the DDP strategy; NULL with VKT_STRATEGY_DDP: the trainer joins
+     * MPI_COMM_WORLD itself (and leaves it at vkt_trainer_destroy) */
+    vkt_dist *dist;
 } vkt_trainer_desc;
 
 VKT_API vkt_status vkt_trainer_create(vkt_device *dev, const vkt_trainer_desc *desc,
@@ -481,6 +494,10 @@ VKT_API vkt_status vkt_trainer_predict(vkt_trainer *t, vkt_module *m, vkt_loader
 
 /* state */
 VKT_API vkt_device *vkt_trainer_device(const vkt_trainer *t);
+/** Lightning's global_rank, world_size and is_global_zero (0, 1 and true on one process). */
+VKT_API int vkt_trainer_global_rank(const vkt_trainer *t);
+VKT_API int vkt_trainer_world_size(const vkt_trainer *t);
+VKT_API bool vkt_trainer_is_global_zero(const vkt_trainer *t);
 VKT_API vkt_module *vkt_trainer_module(const vkt_trainer *t);
 VKT_API uint32_t vkt_trainer_current_epoch(const vkt_trainer *t);
 VKT_API uint64_t vkt_trainer_global_step(const vkt_trainer *t);

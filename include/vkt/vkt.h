@@ -25,6 +25,7 @@
 
 #include "core.h"
 #include "data.h"
+#include "dist.h"
 #include "gpu.h"
 #include "loss.h"
 #include "metrics.h"

@@ -49,6 +49,9 @@ const uint32_t *vkt__loader_order(const vkt_loader *l);
 const uint32_t *vkt__loader_subset(const vkt_loader *l);
 /* overfit_batches turns shuffling off for the run; returns the previous setting. */
 bool vkt__loader_set_shuffle(vkt_loader *l, bool shuffle);
+/* Makes the loader yield shard `rank` of `replicas` of every epoch (DistributedSampler). */
+vkt_status vkt__loader_set_replicas(vkt_loader *l, uint32_t replicas, uint32_t rank);
+void vkt__loader_replicas(const vkt_loader *l, uint32_t *replicas, uint32_t *rank);
 
 /* The counter word that separates augmentation draws from other Philox streams ("AUG!"). */
 #define VKT__AUGMENT_TAG 0x41554721u

@@ -45,7 +45,11 @@ struct vkt_loader {
     int64_t out_shape[VKT_MAX_SAMPLE_DIMS];
     uint32_t *subset;       /* dataset indices of this loader's samples */
     uint32_t count;
-    uint32_t *order;        /* this epoch's order, as positions in subset */
+    uint32_t replicas, rank; /* the DistributedSampler shard this loader yields */
+    uint32_t len;            /* samples per epoch: count, or the shard's ceil(count / replicas) */
+    uint32_t *order;         /* this epoch's order (of len), as positions in subset; room for
+                                count padded to a multiple of replicas */
+    uint32_t order_cap;
     uint32_t cursor, batch, epoch;
     float *norm;            /* scale[channels], bias[channels] */
     bool norm_uniform;      /* every channel has the same scale and bias */
@@ -63,13 +67,13 @@ struct vkt_loader {
 uint32_t vkt_loader_num_samples(const vkt_loader *l)
 {
     uint32_t bs = l->desc.batch_size;
-    return l->desc.drop_last ? (l->count / bs) * bs : l->count;
+    return l->desc.drop_last ? (l->len / bs) * bs : l->len;
 }
 
 uint32_t vkt_loader_num_batches(const vkt_loader *l)
 {
     uint32_t bs = l->desc.batch_size;
-    return l->desc.drop_last ? l->count / bs : (l->count + bs - 1) / bs;
+    return l->desc.drop_last ? l->len / bs : (l->len + bs - 1) / bs;
 }
 
 bool vkt_loader_on_device(const vkt_loader *l) { return l->on_device; }
@@ -312,6 +316,9 @@ vkt_status vkt_loader_create(vkt_device *dev, const vkt_loader_desc *desc_in, vk
     }
     l->subset = vkt__malloc((size_t)l->count * sizeof *l->subset);
     l->order = vkt__malloc((size_t)l->count * sizeof *l->order);
+    l->order_cap = l->count;
+    l->replicas = 1;
+    l->len = l->count;
     if (!l->subset || !l->order) {
         s = vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
         goto fail;
@@ -352,7 +359,13 @@ vkt_status vkt_loader_create(vkt_device *dev, const vkt_loader_desc *desc_in, vk
             goto fail;
         }
     }
-    l->cursor = l->count; /* no epoch started */
+    l->cursor = l->len; /* no epoch started */
+    if (desc_in->num_replicas > 1 || desc_in->rank > 0) {
+        s = vkt__loader_set_replicas(l, VKT__DEF(desc_in->num_replicas, 1u), desc_in->rank);
+        if (s != VKT_OK) {
+            goto fail;
+        }
+    }
     *out = l;
     return VKT_OK;
 
@@ -389,14 +402,52 @@ vkt_status vkt_loader_start_epoch(vkt_loader *l, uint32_t epoch)
             l->order[j] = t;
         }
     }
+    if (l->replicas > 1) {
+        /* DistributedSampler: pad to len * replicas by repeating the order from its start,
+         * then every replicas-th position from rank */
+        uint32_t total = l->len * l->replicas;
+        for (uint32_t i = l->count; i < total; i++) {
+            l->order[i] = l->order[(i - l->count) % l->count];
+        }
+        for (uint32_t i = 0; i < l->len; i++) {
+            l->order[i] = l->order[l->rank + i * l->replicas];
+        }
+    }
     l->cursor = 0;
     l->batch = 0;
     l->epoch = epoch;
-    if (l->on_device && (l->desc.shuffle || !l->perm_ready)) {
-        /* one small upload per epoch; unshuffled orders are uploaded once */
+    if (l->on_device && (l->desc.shuffle || l->replicas > 1 || !l->perm_ready)) {
+        /* one small upload per epoch; unshuffled orders are uploaded once (the tail past len
+         * of a shard is never read) */
         l->perm_ready = true;
         return vkt_tensor_upload(l->perm, l->order, (size_t)l->count * sizeof *l->order);
     }
+    return VKT_OK;
+}
+
+void vkt__loader_replicas(const vkt_loader *l, uint32_t *replicas, uint32_t *rank)
+{
+    *replicas = l->replicas;
+    *rank = l->rank;
+}
+
+vkt_status vkt__loader_set_replicas(vkt_loader *l, uint32_t replicas, uint32_t rank)
+{
+    if (replicas == 0 || rank >= replicas) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "vkt_loader: rank %u is not one of %u replicas",
+                          rank, replicas);
+    }
+    uint64_t len = ((uint64_t)l->count + replicas - 1) / replicas;
+    uint64_t total = len * replicas;
+    if (total > UINT32_MAX ||
+        !vkt__grow((void **)&l->order, &l->order_cap, (uint32_t)total, sizeof *l->order)) {
+        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
+    l->replicas = replicas;
+    l->rank = rank;
+    l->len = (uint32_t)len;
+    l->cursor = l->len;
+    l->perm_ready = false;
     return VKT_OK;
 }
 
@@ -469,7 +520,7 @@ bool vkt_loader_next(vkt_loader *l, vkt_batch *b)
 {
     memset(b, 0, sizeof *b);
     vkt_clear_error();
-    uint32_t remaining = l->count - l->cursor;
+    uint32_t remaining = l->len - l->cursor;
     uint32_t rows = VKT__MIN(remaining, l->desc.batch_size);
     if (rows == 0 || (l->desc.drop_last && rows < l->desc.batch_size)) {
         return false;

@@ -118,8 +118,9 @@ static vkt_status zero_grad(vkt_closure *c)
                                                   t->oc.optimizer, m->user_data));
 }
 
-/* on_before_backward, the module's backward or vkt_backward, on_after_backward. */
-static vkt_status backward(vkt_trainer *t, vkt_tensor *loss)
+/* on_before_backward, the module's backward or vkt_backward, DDP's gradient average on a
+ * stepping batch (DDP's no_sync on the others), on_after_backward. */
+static vkt_status backward(vkt_trainer *t, vkt_tensor *loss, bool stepping)
 {
     vkt_module *m = t->m;
     vkt_status s = VKT__LOSS_HOOKS(t, on_before_backward, loss);
@@ -131,6 +132,9 @@ static vkt_status backward(vkt_trainer *t, vkt_tensor *loss)
         s = vkt__hook_check(t, t->fx, "module", m->backward(t, loss, m->user_data));
     } else {
         s = vkt_backward(loss);
+    }
+    if (s == VKT_OK && stepping) {
+        s = vkt__ddp_sync_grads(t);
     }
     if (s != VKT_OK) {
         return s;
@@ -179,7 +183,7 @@ static vkt_status run_closure(vkt_closure *c)
     if (!loss) {
         return VKT_OK;
     }
-    if ((s = backward(t, loss)) != VKT_OK) {
+    if ((s = backward(t, loss, c->stepping)) != VKT_OK) {
         return s;
     }
     if (!c->stepping) {

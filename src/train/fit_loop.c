@@ -281,6 +281,9 @@ static vkt_status fit_start(vkt_trainer *t, vkt_dict *ckpt)
     if (ckpt && (s = vkt__restore_weights(t, ckpt)) != VKT_OK) {
         return s;
     }
+    if ((s = vkt__ddp_fit_start(t)) != VKT_OK) {
+        return s;
+    }
     if (t->d.detect_nan && !t->nan_probe) {
         t->nan_probe = vkt_tensor_keep(vkt_tensor_new_1d(t->dev, VKT_F32, 1));
         s = t->nan_probe ? vkt_fill(t->nan_probe, 0.0f) : vkt_last_status();
@@ -384,7 +387,10 @@ vkt_status vkt_trainer_fit(vkt_trainer *t, vkt_module *m, vkt_loader *train, vkt
     vkt_dict *loaded = NULL;
     bool shuffle_before = false;
     bool overfit = t->d.overfit_batches.count > 0 || t->d.overfit_batches.fraction > 0;
-    vkt_status s = check_fit(t, train, val);
+    vkt_status s = vkt__ddp_shard_loaders(t);
+    if (s == VKT_OK) {
+        s = check_fit(t, train, val);
+    }
     if (s == VKT_OK && overfit) {
         shuffle_before = vkt__loader_set_shuffle(train, false);
         vkt_trainer_print(t, "warning: overfit_batches: the training loader is not shuffled\n");
@@ -395,6 +401,7 @@ vkt_status vkt_trainer_fit(vkt_trainer *t, vkt_module *m, vkt_loader *train, vkt
     if (overfit) {
         vkt__loader_set_shuffle(train, shuffle_before);
     }
+    vkt__ddp_unshard_loaders(t);
     vkt_dict_destroy(loaded);
     t->in_fit = false;
     if (s != VKT_OK) {

@@ -417,8 +417,12 @@ static bool should_remove(mc *m, const char *previous, const char *current)
     return strncmp(prev, dir, l) == 0 && prev[l] == '/';
 }
 
-static void remove_checkpoint(const char *path)
+/* On rank 0 only, as the files are written (DDP: the others share its directory). */
+static void remove_checkpoint(const mc *m, const char *path)
 {
+    if (!vkt_trainer_is_global_zero(m->t)) {
+        return;
+    }
     if (unlink(path) != 0 && errno != ENOENT) {
         vkt__train_warn("ModelCheckpoint: cannot remove '%s': %s", path, strerror(errno));
     }
@@ -526,7 +530,7 @@ static vkt_status save_topk(mc *m)
         s = save_checkpoint(m, path);
         if (s == VKT_OK && m->save_top_k == 1 && previous && previous[0] &&
             should_remove(m, previous, path)) {
-            remove_checkpoint(previous);
+            remove_checkpoint(m, previous);
         }
         free(previous);
         return s;
@@ -592,7 +596,7 @@ static vkt_status save_topk(mc *m)
     }
     s = save_checkpoint(m, path);
     if (s == VKT_OK && del && should_remove(m, del, path)) {
-        remove_checkpoint(del);
+        remove_checkpoint(m, del);
     }
     free(del);
     return s;
@@ -616,7 +620,7 @@ static vkt_status save_last(mc *m)
     }
     s = save_checkpoint(m, path);
     if (s == VKT_OK && previous && previous[0] && should_remove(m, previous, path)) {
-        remove_checkpoint(previous);
+        remove_checkpoint(m, previous);
     }
     free(previous);
     return s;

@@ -85,7 +85,8 @@ static vkt_status assemble_callbacks(vkt_trainer *t)
         }
         list[n++] = t->own_ckpt;
     }
-    if (d->enable_progress_bar != VKT_FLAG_OFF && !user_pbar) {
+    /* Lightning's progress bar and loggers are rank-zero-only */
+    if (d->enable_progress_bar != VKT_FLAG_OFF && !user_pbar && vkt_trainer_is_global_zero(t)) {
         t->own_pbar =
             vkt_progress_bar_create(&(vkt_progress_bar_desc){.stream = d->progress_stream});
         if (!t->own_pbar) {
@@ -126,7 +127,11 @@ static vkt_status assemble_loggers(vkt_trainer *t)
     for (int i = 0; i < VKT_MAX_LOGGERS && d->loggers[i]; i++) {
         t->loggers[t->n_loggers++] = d->loggers[i];
     }
-    if (t->n_loggers == 0 && d->logger != VKT_FLAG_OFF && !t->fast_dev_run) {
+    if (!vkt_trainer_is_global_zero(t)) {
+        t->n_loggers = 0;
+    }
+    if (t->n_loggers == 0 && d->logger != VKT_FLAG_OFF && !t->fast_dev_run &&
+        vkt_trainer_is_global_zero(t)) {
         vkt_status s = vkt_csv_logger_create(t->root_dir, "lightning_logs", &t->own_logger);
         if (s != VKT_OK) {
             return s;
@@ -156,6 +161,9 @@ vkt_status vkt_trainer_create(vkt_device *dev, const vkt_trainer_desc *desc, vkt
     t->dev = dev;
     t->stage_results = &t->train_results;
     vkt_status s = resolve_desc(t, desc ? desc : &(vkt_trainer_desc){0});
+    if (s == VKT_OK) {
+        s = vkt__ddp_setup(t);
+    }
     if (s == VKT_OK) {
         snprintf(t->root_dir, sizeof t->root_dir, "%s",
                  t->d.default_root_dir ? t->d.default_root_dir : ".");
@@ -195,6 +203,7 @@ void vkt_trainer_destroy(vkt_trainer *t)
     }
     vkt_model_checkpoint_destroy(t->own_ckpt);
     vkt_progress_bar_destroy(t->own_pbar);
+    vkt__ddp_teardown(t);
     free(t);
 }
 

@@ -109,7 +109,27 @@ struct vkt_trainer {
     uint64_t log_gen, merged_gen;
     const vkt__results *merged_results;
     vkt__mdict callback_metrics, logged_metrics, pbar_metrics;
+
+    /* DDP (ddp.c): the ranks, NULL on one process */
+    vkt_dist *dist;
+    bool own_dist;                               /* joined MPI_COMM_WORLD for this trainer */
+    uint32_t loader_replicas[2], loader_rank[2]; /* train, val shards before fit */
 };
+
+/* ---- ddp.c ---- */
+
+/* At create: resolves the strategy, joining MPI_COMM_WORLD when DDP has no dist. */
+vkt_status vkt__ddp_setup(vkt_trainer *t);
+void vkt__ddp_teardown(vkt_trainer *t);
+/* At fit's start, before the batch counts: each rank's shard of the train and val loaders. */
+vkt_status vkt__ddp_shard_loaders(vkt_trainer *t);
+/* At fit's end: the loaders' shards as they were. */
+void vkt__ddp_unshard_loaders(vkt_trainer *t);
+/* After configure_optimizers (and a checkpoint's weights): the ranks agree on the model and the
+ * loop, and start from rank 0's parameters. */
+vkt_status vkt__ddp_fit_start(vkt_trainer *t);
+/* After the backward of a stepping batch: every rank's gradients become their mean. */
+vkt_status vkt__ddp_sync_grads(vkt_trainer *t);
 
 /* ---- trainer_desc.c ---- */
 

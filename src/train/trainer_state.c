@@ -194,6 +194,9 @@ vkt_status vkt_trainer_save_checkpoint(vkt_trainer *t, const char *path, bool we
         return vkt__error(VKT_INVALID_ARGUMENT, "vkt_trainer_save_checkpoint: trainer and path "
                                                 "are required");
     }
+    if (!vkt_trainer_is_global_zero(t)) {
+        return VKT_OK; /* DDP: every rank holds the same state; rank 0 writes it */
+    }
     vkt_dict *ckpt = NULL;
     vkt_status s = dump_checkpoint(t, weights_only, &ckpt);
     if (s == VKT_OK) {

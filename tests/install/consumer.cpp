@@ -3,6 +3,7 @@
 // a desc struct zero-initialised the C++ way (T{}), the default device opened with a null desc.
 #include <vkt/core.h>
 #include <vkt/data.h>
+#include <vkt/dist.h>
 #include <vkt/gpu.h>
 #include <vkt/loss.h>
 #include <vkt/metrics.h>

@@ -1,0 +1,144 @@
+/*
+ * ddp.c — the trainer's DDP strategy (include/vkt/dist.h, docs/distributed.md): the ranks, the
+ * loaders' shards, the start-of-fit agreement and broadcast, and the gradient average.
+ *
+ * Gradients are staged through the host: the contiguous gradient block is read back, averaged
+ * over the ranks with the ring all-reduce of dist.c, and written back, once per optimizer step,
+ * after the backward and before on_after_backward (where PyTorch DDP's hooks have finished
+ * theirs). A GPU-direct path would need the block's memory exported to the network card
+ * (VK_KHR_external_memory_fd + a CUDA-aware/ROCm-aware MPI or dma-buf), which these machines
+ * cannot exercise.
+ *
+ * Test: tests/test_ddp.c.
+ */
+#include <stdlib.h>
+
+#include "data/data_internal.h"
+#include "dist/dist_internal.h"
+#include "train/trainer_impl.h"
+
+int vkt_trainer_global_rank(const vkt_trainer *t) { return vkt_dist_rank(t ? t->dist : NULL); }
+int vkt_trainer_world_size(const vkt_trainer *t) { return vkt_dist_size(t ? t->dist : NULL); }
+bool vkt_trainer_is_global_zero(const vkt_trainer *t) { return vkt_trainer_global_rank(t) == 0; }
+
+vkt_status vkt__ddp_setup(vkt_trainer *t)
+{
+    vkt_strategy st = t->d.strategy;
+    if (st == VKT_STRATEGY_AUTO) {
+        st = t->d.dist ? VKT_STRATEGY_DDP : VKT_STRATEGY_SINGLE;
+    }
+    if (st != VKT_STRATEGY_SINGLE && st != VKT_STRATEGY_DDP) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "strategy %d is not a vkt_strategy", (int)st);
+    }
+    if (st == VKT_STRATEGY_SINGLE && t->d.dist) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "strategy is single but a dist is given; use "
+                                                "VKT_STRATEGY_DDP (or AUTO) to train on its ranks");
+    }
+    t->d.strategy = st;
+    if (st == VKT_STRATEGY_SINGLE) {
+        return VKT_OK;
+    }
+    t->dist = t->d.dist;
+    if (!t->dist) {
+        vkt_status s = vkt_dist_create(NULL, &t->dist);
+        if (s != VKT_OK) {
+            return s;
+        }
+        t->own_dist = true;
+        t->d.dist = t->dist;
+    }
+    return VKT_OK;
+}
+
+void vkt__ddp_teardown(vkt_trainer *t)
+{
+    if (t->own_dist) {
+        vkt_dist_destroy(t->dist);
+    }
+    t->dist = NULL;
+}
+
+vkt_status vkt__ddp_shard_loaders(vkt_trainer *t)
+{
+    vkt_loader *ls[2] = {t->train_loader, t->val_loader};
+    for (int i = 0; i < 2; i++) {
+        if (ls[i]) {
+            vkt__loader_replicas(ls[i], &t->loader_replicas[i], &t->loader_rank[i]);
+        }
+    }
+    if (!t->dist) {
+        return VKT_OK;
+    }
+    for (int i = 0; i < 2; i++) {
+        vkt_status s = ls[i] ? vkt__loader_set_replicas(ls[i], (uint32_t)t->dist->size,
+                                                        (uint32_t)t->dist->rank)
+                             : VKT_OK;
+        if (s != VKT_OK) {
+            return s;
+        }
+    }
+    return VKT_OK;
+}
+
+void vkt__ddp_unshard_loaders(vkt_trainer *t)
+{
+    vkt_loader *ls[2] = {t->train_loader, t->val_loader};
+    for (int i = 0; t->dist && i < 2; i++) {
+        if (ls[i]) {
+            (void)vkt__loader_set_replicas(ls[i], t->loader_replicas[i], t->loader_rank[i]);
+        }
+    }
+}
+
+/* The block's floats through the host: read, reduce, write back. */
+static vkt_status through_host(vkt_trainer *t, vkt_tensor *block, bool mean)
+{
+    size_t n = (size_t)vkt_tensor_numel(block);
+    float *h = vkt__malloc(n * sizeof *h);
+    if (!h) {
+        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory staging %zu floats", n);
+    }
+    double t0 = vkt__now(), before = t->dist->stats.allreduce_ms;
+    vkt_status s = vkt_tensor_download(block, h, n * sizeof *h);
+    if (s == VKT_OK) {
+        s = mean ? vkt__dist_allreduce_mean(t->dist, h, n)
+                 : vkt__dist_bcast(t->dist, h, n * sizeof *h, 0);
+    }
+    if (s == VKT_OK && (mean || t->dist->rank != 0)) {
+        s = vkt_tensor_upload(block, h, n * sizeof *h);
+    }
+    if (mean) {
+        double ring = t->dist->stats.allreduce_ms - before;
+        t->dist->stats.staging_ms += (vkt__now() - t0) * 1e3 - ring;
+    }
+    free(h);
+    return s;
+}
+
+vkt_status vkt__ddp_fit_start(vkt_trainer *t)
+{
+    if (!t->dist) {
+        return VKT_OK;
+    }
+    vkt_model *m = t->oc.model;
+    if (!m) {
+        return vkt__error(VKT_INVALID_ARGUMENT, "DDP: configure_optimizers set no model "
+                                                "(vkt_optim_config.model), so its gradients "
+                                                "cannot be averaged");
+    }
+    vkt_status s = vkt__dist_check_same(t->dist, vkt_model_num_params(m), "the model's size");
+    if (s == VKT_OK) {
+        s = vkt__dist_check_same(t->dist, t->num_training_batches, "the training batches");
+    }
+    if (s == VKT_OK) {
+        s = vkt__dist_check_same(t->dist, t->d.accumulate_grad_batches, "accumulate_grad_batches");
+    }
+    vkt_tensor *params = vkt_model_param_block(m);
+    return s == VKT_OK && params ? through_host(t, params, false) : s;
+}
+
+vkt_status vkt__ddp_sync_grads(vkt_trainer *t)
+{
+    vkt_tensor *grads = t->dist && t->oc.model ? vkt_model_grad_block(t->oc.model) : NULL;
+    return grads ? through_host(t, grads, true) : VKT_OK;
+}

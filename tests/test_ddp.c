@@ -1,0 +1,345 @@
+/*
+ * test_ddp.c — data-parallel training over MPI (src/train/ddp.c, src/dist/), run by the suite as
+ * `mpirun -np 2 test_ddp` (both ranks on lavapipe). Not a cmocka test: every rank runs main,
+ * and rank 0 reports; the exit status fails the test on any rank.
+ *
+ * - agreement: 2 ranks with batch 64 each against 1 process with batch 128 on the same data
+ *   order (rank r's shard is positions r, r+2, ... of the epoch's order, so each global batch
+ *   holds the same 128 samples): the per-step loss (mean over the ranks) and the final weights
+ *   within 1e-5 relative, and the two ranks' weights identical bit for bit;
+ * - the sampler: the shards are disjoint, cover the epoch, and pad as torch's DistributedSampler
+ *   does (an odd sample count repeats the order's first sample);
+ * - rank-zero-only files: the checkpoint exists, written by rank 0 alone;
+ * - a mismatch of model size across ranks is an error naming both sizes, on every rank.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/data_internal.h"
+#include "vkt/vkt.h"
+
+#define SAMPLES 512
+#define FEATURES 10
+#define EPOCHS 2
+#define MAX_STEPS 64
+
+static int rank, size;
+static int failures;
+
+#define EXPECT(cond, ...)                                                                          \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "rank %d: check failed (%s:%d): ", rank, __FILE__, __LINE__);          \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fprintf(stderr, "\n");                                                                 \
+            failures++;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+#define OK_OR_DIE(call)                                                                            \
+    do {                                                                                           \
+        if ((call) != VKT_OK) {                                                                    \
+            fprintf(stderr, "rank %d: %s failed: %s\n", rank, #call, vkt_last_error());            \
+            exit(1);                                                                               \
+        }                                                                                          \
+    } while (0)
+
+typedef struct run {
+    vkt_model *model;
+    vkt_optimizer *opt;
+    float losses[MAX_STEPS];
+    uint32_t steps;
+} run;
+
+static vkt_status training_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, vkt_outputs *out,
+                                void *ud)
+{
+    (void)t, (void)i;
+    run *r = ud;
+    vkt_tensor *loss = vkt_softmax_xent(vkt_model_forward(r->model, b->x), b->y);
+    return loss ? vkt_outputs_set(out, "loss", loss) : vkt_last_status();
+}
+
+static vkt_status configure_optimizers(vkt_trainer *t, vkt_optim_config *oc, void *ud)
+{
+    (void)t;
+    run *r = ud;
+    oc->optimizer = r->opt;
+    oc->model = r->model;
+    return VKT_OK;
+}
+
+static vkt_status record_loss(vkt_trainer *t, const vkt_outputs *out, const vkt_batch *b,
+                              uint32_t i, void *ud)
+{
+    (void)t, (void)b, (void)i;
+    run *r = ud;
+    if (r->steps >= MAX_STEPS) {
+        return VKT_OK;
+    }
+    return vkt_tensor_download(vkt_outputs_get(out, "loss"), &r->losses[r->steps++], sizeof(float));
+}
+
+/* Two blobs of FEATURES bytes around 96 and 160, seeded: the same data on every rank. */
+static vkt_dataset *make_data(void)
+{
+    static uint8_t im[SAMPLES * FEATURES], lb[SAMPLES];
+    uint64_t s = 12345;
+    for (int i = 0; i < SAMPLES; i++) {
+        lb[i] = (uint8_t)(i % 2);
+        for (int f = 0; f < FEATURES; f++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            double u = (double)(s >> 11) / 9007199254740992.0;
+            double v = (lb[i] ? 150.0 : 106.0) + (u - 0.5) * 160.0;
+            im[i * FEATURES + f] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+    }
+    vkt_dataset *ds;
+    OK_OR_DIE(vkt_dataset_from_memory(im, lb, SAMPLES, FEATURES, &ds));
+    return ds;
+}
+
+/* Trains `r` for EPOCHS with batch `batch`, DDP over `dist` (NULL: one process). */
+static void train(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist, uint32_t batch,
+                  const char *root, run *r, vkt_dist_stats *stats)
+{
+    uint32_t sizes[3] = {FEATURES, 32, 2};
+    vkt_model_desc md;
+    /* a different seed on each rank: DDP must start every rank from rank 0's weights */
+    OK_OR_DIE(vkt_mlp_desc(sizes, 3, 100 + (uint64_t)vkt_dist_rank(dist), &md));
+    if (!dist) {
+        md.seed = 100;
+    }
+    OK_OR_DIE(vkt_model_create(dev, &md, &r->model));
+    OK_OR_DIE(vkt_optimizer_create(r->model, &(vkt_optim_desc){.type = VKT_OPTIM_ADAM, .lr = 1e-2f},
+                                   &r->opt));
+    vkt_loader *loader;
+    OK_OR_DIE(vkt_loader_create(dev,
+                                &(vkt_loader_desc){.dataset = ds,
+                                                   .batch_size = batch,
+                                                   .shuffle = true,
+                                                   .seed = 7,
+                                                   .norm = VKT_NORM_MEAN_STD,
+                                                   .mean = 0.5f,
+                                                   .std = 0.25f},
+                                &loader));
+    vkt_module m = {.training_step = training_step,
+                    .configure_optimizers = configure_optimizers,
+                    .on_train_batch_end = record_loss,
+                    .user_data = r};
+    vkt_trainer *t;
+    OK_OR_DIE(vkt_trainer_create(
+        dev,
+        &(vkt_trainer_desc){.max_epochs = EPOCHS,
+                            .enable_progress_bar = VKT_FLAG_OFF,
+                            .default_root_dir = root,
+                            .strategy = dist ? VKT_STRATEGY_DDP : VKT_STRATEGY_SINGLE,
+                            .dist = dist},
+        &t));
+    OK_OR_DIE(vkt_trainer_fit(t, &m, loader, NULL));
+    if (dist) {
+        EXPECT(vkt_trainer_world_size(t) == size, "world size %d", vkt_trainer_world_size(t));
+        vkt_dist_get_stats(dist, stats);
+    }
+    vkt_trainer_destroy(t);
+    vkt_loader_destroy(loader);
+}
+
+static float *fetch(vkt_tensor *t)
+{
+    size_t n = (size_t)vkt_tensor_numel(t);
+    float *h = malloc(n * sizeof *h);
+    if (!h || vkt_tensor_download(t, h, n * sizeof *h) != VKT_OK) {
+        fprintf(stderr, "rank %d: cannot read a tensor: %s\n", rank, vkt_last_error());
+        exit(1);
+    }
+    return h;
+}
+
+static void check_sampler(vkt_device *dev, vkt_dist *dist)
+{
+    /* 9 samples over 2 ranks: 5 each, the 10th position repeating the order's first */
+    static uint8_t im[9], lb[9];
+    vkt_dataset *ds;
+    OK_OR_DIE(vkt_dataset_from_memory(im, lb, 9, 1, &ds));
+    vkt_loader *l;
+    OK_OR_DIE(vkt_loader_create(dev,
+                                &(vkt_loader_desc){.dataset = ds,
+                                                   .batch_size = 2,
+                                                   .shuffle = true,
+                                                   .seed = 3,
+                                                   .num_replicas = 2,
+                                                   .rank = (uint32_t)rank},
+                                &l));
+    OK_OR_DIE(vkt_loader_start_epoch(l, 1));
+    EXPECT(vkt_loader_num_batches(l) == 3, "%u batches of a 5-sample shard",
+           vkt_loader_num_batches(l));
+    float mine[5], all[10];
+    const uint32_t *order = vkt__loader_order(l);
+    for (int i = 0; i < 5; i++) {
+        mine[i] = (float)order[i];
+    }
+    /* every rank's shard to every rank: the sum is all zeros but rank r's */
+    memset(all, 0, sizeof all);
+    memcpy(all + 5 * rank, mine, sizeof mine);
+    OK_OR_DIE(vkt_dist_allreduce_sum(dist, all, 10));
+    int seen[9] = {0};
+    for (int i = 0; i < 10; i++) {
+        seen[(int)all[i]]++;
+    }
+    for (int i = 0; i < 9; i++) {
+        EXPECT(seen[i] == 1 + (i == (int)all[0]), "sample %d appears %d times", i, seen[i]);
+    }
+    vkt_loader_destroy(l);
+    vkt_dataset_destroy(ds);
+}
+
+static void check_mismatch(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist)
+{
+    run r = {0};
+    uint32_t sizes[3] = {FEATURES, rank == 0 ? 32u : 33u, 2};
+    vkt_model_desc md;
+    OK_OR_DIE(vkt_mlp_desc(sizes, 3, 1, &md));
+    OK_OR_DIE(vkt_model_create(dev, &md, &r.model));
+    OK_OR_DIE(vkt_optimizer_create(r.model, &(vkt_optim_desc){0}, &r.opt));
+    vkt_loader *loader;
+    OK_OR_DIE(vkt_loader_create(dev, &(vkt_loader_desc){.dataset = ds, .batch_size = 64}, &loader));
+    vkt_module m = {.training_step = training_step,
+                    .configure_optimizers = configure_optimizers,
+                    .user_data = &r};
+    vkt_trainer *t;
+    OK_OR_DIE(vkt_trainer_create(dev,
+                                 &(vkt_trainer_desc){.max_epochs = 1,
+                                                     .enable_progress_bar = VKT_FLAG_OFF,
+                                                     .logger = VKT_FLAG_OFF,
+                                                     .enable_checkpointing = VKT_FLAG_OFF,
+                                                     .dist = dist},
+                                 &t));
+    vkt_status s = vkt_trainer_fit(t, &m, loader, NULL);
+    EXPECT(s == VKT_DISTRIBUTED, "a model size mismatch gave %s", vkt_status_name(s));
+    EXPECT(strstr(vkt_last_error(), "disagree on the model's size") != NULL, "error: %s",
+           vkt_last_error());
+    if (rank == 1) {
+        fprintf(stderr, "rank 1, as expected: %s\n", vkt_last_error());
+    }
+    vkt_trainer_destroy(t);
+    vkt_loader_destroy(loader);
+    vkt_optimizer_destroy(r.opt);
+    vkt_model_destroy(r.model);
+}
+
+int main(void)
+{
+    vkt_dist *dist;
+    OK_OR_DIE(vkt_dist_create(NULL, &dist));
+    rank = vkt_dist_rank(dist);
+    size = vkt_dist_size(dist);
+    if (size != 2) {
+        fprintf(stderr, "test_ddp runs on 2 ranks (mpirun -np 2), not %d\n", size);
+        vkt_dist_destroy(dist);
+        return 1;
+    }
+    vkt_device *dev;
+    OK_OR_DIE(vkt_device_create(&(vkt_device_desc){.select = vkt_dist_device_select(dist)}, &dev));
+    vkt_dataset *ds = make_data();
+
+    /* a directory shared by the ranks, named by rank 0 */
+    char root[64] = "";
+    if (rank == 0) {
+        snprintf(root, sizeof root, "/tmp/vkt_test_ddp_XXXXXX");
+        if (!mkdtemp(root)) {
+            root[0] = 0;
+        }
+    }
+    OK_OR_DIE(vkt_dist_broadcast(dist, root, sizeof root, 0));
+
+    run ddp = {0};
+    vkt_dist_stats stats = {0};
+    train(dev, ds, dist, 64, root, &ddp, &stats);
+    float *w = fetch(vkt_model_param_block(ddp.model));
+    size_t n = (size_t)vkt_model_num_params(ddp.model);
+    /* both ranks hold the same weights, bit for bit */
+    float *w0 = malloc(n * sizeof *w0);
+    memcpy(w0, w, n * sizeof *w0);
+    OK_OR_DIE(vkt_dist_broadcast(dist, w0, n * sizeof *w0, 0));
+    EXPECT(memcmp(w0, w, n * sizeof *w) == 0, "the ranks' weights differ after training");
+    /* the loss of each global step: the mean over the ranks */
+    float mean_loss[MAX_STEPS];
+    memcpy(mean_loss, ddp.losses, sizeof mean_loss);
+    OK_OR_DIE(vkt_dist_allreduce_sum(dist, mean_loss, ddp.steps));
+    for (uint32_t i = 0; i < ddp.steps; i++) {
+        mean_loss[i] /= (float)size;
+    }
+    check_sampler(dev, dist);
+
+    if (rank == 0) {
+        char ckpt[128];
+        snprintf(ckpt, sizeof ckpt, "%s/lightning_logs/version_0/checkpoints", root);
+        char cmd[256];
+        snprintf(cmd, sizeof cmd, "ls %s | grep -q 'epoch=1-step=8.ckpt'", ckpt);
+        EXPECT(system(cmd) == 0, "no checkpoint epoch=1-step=8.ckpt in %s", ckpt);
+        snprintf(cmd, sizeof cmd, "test ! -e %s/lightning_logs/version_1", root);
+        EXPECT(system(cmd) == 0, "a second log version: a rank other than 0 wrote logs");
+
+        /* the reference: one process, batch 128, the same order */
+        char ref_root[128];
+        snprintf(ref_root, sizeof ref_root, "%s/single", root);
+        run one = {0};
+        train(dev, ds, NULL, 128, ref_root, &one, NULL);
+        float *w1 = fetch(vkt_model_param_block(one.model));
+        EXPECT(one.steps == ddp.steps, "%u steps on one process, %u with DDP", one.steps,
+               ddp.steps);
+        double worst_loss = 0, worst_w = 0, wmax = 0;
+        for (uint32_t i = 0; i < one.steps && i < ddp.steps; i++) {
+            worst_loss = fmax(worst_loss, fabs(mean_loss[i] - one.losses[i]) / fabs(one.losses[i]));
+        }
+        for (size_t i = 0; i < n; i++) {
+            worst_w = fmax(worst_w, fabs(w[i] - w1[i]));
+            wmax = fmax(wmax, fabs(w1[i]));
+        }
+        worst_w /= wmax;
+        printf("DDP 2 x 64 vs 1 x 128, %u steps: loss %.6f -> %.6f (one process %.6f -> %.6f); "
+               "largest loss difference %.2e relative, weights %.2e relative to the largest "
+               "weight\n",
+               ddp.steps, mean_loss[0], mean_loss[ddp.steps - 1], one.losses[0],
+               one.losses[one.steps - 1], worst_loss, worst_w);
+        double calls = stats.allreduces ? (double)stats.allreduces : 1.0;
+        printf("all-reduce: %llu calls, %.0f bytes each, %.0f bytes sent per call by this rank "
+               "(ring: 2 (N-1)/N = %.2f of the block, plus padding), %.3f ms per call in the "
+               "ring, %.3f ms staging\n",
+               (unsigned long long)stats.allreduces, (double)stats.allreduce_bytes / calls,
+               (double)stats.sent_bytes / calls, 2.0 * (size - 1) / size,
+               stats.allreduce_ms / calls, stats.staging_ms / calls);
+        EXPECT(worst_loss < 1e-5, "loss curves differ by %.2e relative", worst_loss);
+        EXPECT(worst_w < 1e-5, "final weights differ by %.2e relative", worst_w);
+        EXPECT(mean_loss[ddp.steps - 1] < 0.5f * mean_loss[0], "the loss did not fall");
+        free(w1);
+        vkt_optimizer_destroy(one.opt);
+        vkt_model_destroy(one.model);
+        snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+        (void)system(cmd);
+    }
+    OK_OR_DIE(vkt_dist_barrier(dist));
+    check_mismatch(dev, ds, dist);
+
+    free(w);
+    free(w0);
+    vkt_optimizer_destroy(ddp.opt);
+    vkt_model_destroy(ddp.model);
+    vkt_dataset_destroy(ds);
+    vkt_device_stats st;
+    vkt_device_get_stats(dev, &st);
+    EXPECT(st.validation_messages == 0, "%llu validation messages",
+           (unsigned long long)st.validation_messages);
+    vkt_device_destroy(dev);
+    int all = failures;
+    float f = (float)all;
+    OK_OR_DIE(vkt_dist_allreduce_sum(dist, &f, 1));
+    vkt_dist_destroy(dist);
+    if (rank == 0) {
+        printf("test_ddp: %s\n", f == 0 ? "ok" : "FAILED");
+    }
+    return f == 0 ? 0 : 1;
+}
