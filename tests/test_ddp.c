@@ -10,6 +10,8 @@
  * - the sampler: the shards are disjoint, cover the epoch, and pad as torch's DistributedSampler
  *   does (an odd sample count repeats the order's first sample);
  * - rank-zero-only files: the checkpoint exists, written by rank 0 alone;
+ * - sync_dist: epoch values reduced over the ranks (mean, max, sum), an unsynced one not;
+ * - EarlyStopping's decision is shared: one rank's stop stops both;
  * - a mismatch of model size across ranks is an error naming both sizes, on every rank.
  */
 #include <math.h>
@@ -47,6 +49,8 @@ static int failures;
     } while (0)
 
 typedef struct run {
+    bool log_ranks; /* log sync_dist values made of the rank */
+    bool log_score; /* log "score": improving on rank 0, flat on rank 1 */
     vkt_model *model;
     vkt_optimizer *opt;
     float losses[MAX_STEPS];
@@ -56,10 +60,27 @@ typedef struct run {
 static vkt_status training_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, vkt_outputs *out,
                                 void *ud)
 {
-    (void)t, (void)i;
+    (void)i;
     run *r = ud;
     vkt_tensor *loss = vkt_softmax_xent(vkt_model_forward(r->model, b->x), b->y);
-    return loss ? vkt_outputs_set(out, "loss", loss) : vkt_last_status();
+    vkt_status s = loss ? vkt_outputs_set(out, "loss", loss) : vkt_last_status();
+    if (s == VKT_OK && r->log_score) {
+        float v = rank == 0 ? 10.0f - (float)vkt_trainer_current_epoch(t) : 5.0f;
+        s = vkt_log_value(t, "score", v,
+                          &(vkt_log_opts){.on_step = VKT_FLAG_OFF, .on_epoch = VKT_FLAG_ON});
+    }
+    if (s == VKT_OK && r->log_ranks) {
+        float v = (float)(rank + 1);
+        vkt_log_opts o = {.on_step = VKT_FLAG_OFF, .on_epoch = VKT_FLAG_ON, .sync_dist = true};
+        s = vkt_log_value(t, "rank_mean", v, &o);
+        o.reduce_fx = VKT_REDUCE_MAX;
+        s = s == VKT_OK ? vkt_log_value(t, "rank_max", v, &o) : s;
+        o.reduce_fx = VKT_REDUCE_SUM;
+        s = s == VKT_OK ? vkt_log_value(t, "rank_sum", v, &o) : s;
+        o = (vkt_log_opts){.on_step = VKT_FLAG_OFF, .on_epoch = VKT_FLAG_ON};
+        s = s == VKT_OK ? vkt_log_value(t, "rank_local", v, &o) : s;
+    }
+    return s;
 }
 
 static vkt_status configure_optimizers(vkt_trainer *t, vkt_optim_config *oc, void *ud)
@@ -142,6 +163,15 @@ static void train(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist, uint32_t bat
     if (dist) {
         EXPECT(vkt_trainer_world_size(t) == size, "world size %d", vkt_trainer_world_size(t));
         vkt_dist_get_stats(dist, stats);
+        /* sync_dist: the last epoch's 4 batches per rank, every rank the same values */
+        float mean = 0, max = 0, sum = 0, local = 0;
+        vkt_trainer_metric(t, VKT_CALLBACK_METRICS, "rank_mean", &mean);
+        vkt_trainer_metric(t, VKT_CALLBACK_METRICS, "rank_max", &max);
+        vkt_trainer_metric(t, VKT_CALLBACK_METRICS, "rank_sum", &sum);
+        vkt_trainer_metric(t, VKT_CALLBACK_METRICS, "rank_local", &local);
+        EXPECT(mean == 1.5f && max == 2.0f && sum == 4 * (1 + 2) && local == (float)(rank + 1),
+               "sync_dist: mean %g (1.5), max %g (2), sum %g (12), unsynced %g (%d)", (double)mean,
+               (double)max, (double)sum, (double)local, rank + 1);
     }
     vkt_trainer_destroy(t);
     vkt_loader_destroy(loader);
@@ -230,6 +260,43 @@ static void check_mismatch(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist)
     vkt_model_destroy(r.model);
 }
 
+/* EarlyStopping's decision is shared: rank 1's flat score stops both ranks after epoch 1 while
+ * rank 0's keeps improving (alone, rank 1 would leave rank 0 waiting in the next all-reduce). */
+static void check_shared_stop(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist)
+{
+    run r = {.log_score = true};
+    uint32_t sizes[3] = {FEATURES, 16, 2};
+    vkt_model_desc md;
+    OK_OR_DIE(vkt_mlp_desc(sizes, 3, 1, &md));
+    OK_OR_DIE(vkt_model_create(dev, &md, &r.model));
+    OK_OR_DIE(vkt_optimizer_create(r.model, &(vkt_optim_desc){0}, &r.opt));
+    vkt_loader *loader;
+    OK_OR_DIE(vkt_loader_create(dev, &(vkt_loader_desc){.dataset = ds, .batch_size = 64}, &loader));
+    vkt_module m = {.training_step = training_step,
+                    .configure_optimizers = configure_optimizers,
+                    .user_data = &r};
+    vkt_callback *es = vkt_early_stopping_create(
+        &(vkt_early_stopping_desc){.monitor = "score", .patience = 1, .mode = VKT_MODE_MIN});
+    vkt_trainer *t;
+    OK_OR_DIE(vkt_trainer_create(dev,
+                                 &(vkt_trainer_desc){.max_epochs = 6,
+                                                     .enable_progress_bar = VKT_FLAG_OFF,
+                                                     .logger = VKT_FLAG_OFF,
+                                                     .enable_checkpointing = VKT_FLAG_OFF,
+                                                     .callbacks = {es},
+                                                     .dist = dist},
+                                 &t));
+    OK_OR_DIE(vkt_trainer_fit(t, &m, loader, NULL));
+    EXPECT(vkt_trainer_current_epoch(t) == 2 && vkt_trainer_global_step(t) == 8,
+           "ended at epoch %u, step %llu; both ranks should stop after epoch 1 (epoch 2, step 8)",
+           vkt_trainer_current_epoch(t), (unsigned long long)vkt_trainer_global_step(t));
+    vkt_trainer_destroy(t);
+    vkt_early_stopping_destroy(es);
+    vkt_loader_destroy(loader);
+    vkt_optimizer_destroy(r.opt);
+    vkt_model_destroy(r.model);
+}
+
 int main(void)
 {
     vkt_dist *dist;
@@ -255,7 +322,7 @@ int main(void)
     }
     OK_OR_DIE(vkt_dist_broadcast(dist, root, sizeof root, 0));
 
-    run ddp = {0};
+    run ddp = {.log_ranks = true};
     vkt_dist_stats stats = {0};
     train(dev, ds, dist, 64, root, &ddp, &stats);
     float *w = fetch(vkt_model_param_block(ddp.model));
@@ -322,6 +389,7 @@ int main(void)
         (void)system(cmd);
     }
     OK_OR_DIE(vkt_dist_barrier(dist));
+    check_shared_stop(dev, ds, dist);
     check_mismatch(dev, ds, dist);
 
     free(w);

@@ -296,6 +296,10 @@ typedef struct vkt_log_opts {
     vkt_flag logger;          /* default on */
     vkt_reduce_fx reduce_fx;
     uint32_t batch_size;      /* 0: the current batch's rows (for the weighted epoch mean) */
+    /* DDP: the epoch value is reduce_fx over every rank's (the mean weighted by every rank's
+     * batch sizes), in one small all-reduce at epoch end; a no-op on one process. Every rank
+     * must log the same names with it. Step values stay this rank's. */
+    bool sync_dist;
 } vkt_log_opts;
 
 /**

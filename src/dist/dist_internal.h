@@ -28,6 +28,8 @@ vkt_status vkt__dist_sendrecv(vkt_dist *d, const void *send, void *recv, size_t 
 vkt_status vkt__dist_bcast(vkt_dist *d, void *buf, size_t bytes, int root);
 /* v[i] = the minimum (max false) or maximum over the ranks, for n values. */
 vkt_status vkt__dist_allreduce_u64(vkt_dist *d, uint64_t *v, int n, bool max);
+/* v[i] = the sum, maximum or minimum (VKT_REDUCE_SUM, _MAX, _MIN) over the ranks; n may be 0. */
+vkt_status vkt__dist_allreduce_f64(vkt_dist *d, double *v, int n, int op);
 
 /* The trainer's: averages n floats over the ranks (the ring sum, then times 1 / size, as
  * PyTorch DDP divides the summed gradients by the world size). */

@@ -7,6 +7,7 @@
 #include <mpi.h>
 
 #include "dist/dist_internal.h"
+#include "vkt/train.h"
 
 struct vkt__dist_backend {
     MPI_Comm comm;
@@ -117,5 +118,12 @@ vkt_status vkt__dist_allreduce_u64(vkt_dist *d, uint64_t *v, int n, bool max)
 {
     int rc =
         MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_UINT64_T, max ? MPI_MAX : MPI_MIN, d->backend->comm);
+    return rc == MPI_SUCCESS ? VKT_OK : mpi_error(d, rc, "MPI_Allreduce");
+}
+
+vkt_status vkt__dist_allreduce_f64(vkt_dist *d, double *v, int n, int op)
+{
+    MPI_Op mop = op == VKT_REDUCE_MAX ? MPI_MAX : op == VKT_REDUCE_MIN ? MPI_MIN : MPI_SUM;
+    int rc = MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, mop, d->backend->comm);
     return rc == MPI_SUCCESS ? VKT_OK : mpi_error(d, rc, "MPI_Allreduce");
 }

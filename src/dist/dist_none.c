@@ -39,3 +39,9 @@ vkt_status vkt__dist_allreduce_u64(vkt_dist *d, uint64_t *v, int n, bool max)
     (void)d, (void)v, (void)n, (void)max;
     return VKT_UNSUPPORTED;
 }
+
+vkt_status vkt__dist_allreduce_f64(vkt_dist *d, double *v, int n, int op)
+{
+    (void)d, (void)v, (void)n, (void)op;
+    return VKT_UNSUPPORTED;
+}

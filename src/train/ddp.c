@@ -142,3 +142,95 @@ vkt_status vkt__ddp_sync_grads(vkt_trainer *t)
     vkt_tensor *grads = t->dist && t->oc.model ? vkt_model_grad_block(t->oc.model) : NULL;
     return grads ? through_host(t, grads, true) : VKT_OK;
 }
+
+/* A result that sync_dist reduces now: an epoch value not synced since it last changed (a
+ * metric object's state is not reduced yet: its epoch value stays this rank's). */
+static bool needs_sync(const vkt__result *r)
+{
+    return r->sync_dist && r->on_epoch && r->acc && r->count > 0 && !r->metric &&
+           r->synced_at != r->count;
+}
+
+vkt_status vkt__ddp_sync_results(vkt_trainer *t, vkt__results *rs)
+{
+    if (!t->dist) {
+        return VKT_OK;
+    }
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < rs->count; i++) {
+        n += needs_sync(&rs->items[i]);
+    }
+    /* every rank takes part in as many all-reduces, or none */
+    vkt_status s = vkt__dist_check_same(t->dist, n, "the number of sync_dist values to reduce");
+    if (s != VKT_OK || n == 0) {
+        return s;
+    }
+    /* sums hold (value, batch sizes) pairs; max and min the values */
+    double *v = vkt__calloc(4 * (size_t)n, sizeof *v);
+    if (!v) {
+        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
+    double *sum = v, *max = v + 2 * n, *min = v + 3 * n;
+    int ns = 0, nmax = 0, nmin = 0;
+    for (uint32_t i = 0; i < rs->count && s == VKT_OK; i++) {
+        vkt__result *r = &rs->items[i];
+        if (!needs_sync(r)) {
+            continue;
+        }
+        float x = 0;
+        s = vkt_tensor_download(r->acc, &x, sizeof x);
+        if (r->reduce == VKT_REDUCE_MAX) {
+            max[nmax++] = x;
+        } else if (r->reduce == VKT_REDUCE_MIN) {
+            min[nmin++] = x;
+        } else {
+            sum[ns++] = x;
+            sum[ns++] = r->cum_bs;
+        }
+    }
+    if (s == VKT_OK) {
+        s = vkt__dist_allreduce_f64(t->dist, sum, ns, VKT_REDUCE_SUM);
+    }
+    if (s == VKT_OK) {
+        s = vkt__dist_allreduce_f64(t->dist, max, nmax, VKT_REDUCE_MAX);
+    }
+    if (s == VKT_OK) {
+        s = vkt__dist_allreduce_f64(t->dist, min, nmin, VKT_REDUCE_MIN);
+    }
+    ns = nmax = nmin = 0;
+    for (uint32_t i = 0; i < rs->count && s == VKT_OK; i++) {
+        vkt__result *r = &rs->items[i];
+        if (!needs_sync(r)) {
+            continue;
+        }
+        float x;
+        if (r->reduce == VKT_REDUCE_MAX) {
+            x = (float)max[nmax++];
+        } else if (r->reduce == VKT_REDUCE_MIN) {
+            x = (float)min[nmin++];
+        } else {
+            x = (float)sum[ns++];
+            r->synced_bs = sum[ns++];
+        }
+        if (!r->synced) {
+            r->synced = vkt_tensor_keep(vkt_tensor_new_1d(t->dev, VKT_F32, 1));
+        }
+        s = r->synced ? vkt_tensor_upload(r->synced, &x, sizeof x) : vkt_last_status();
+        r->synced_at = r->count;
+    }
+    free(v);
+    return s;
+}
+
+vkt_status vkt__trainer_reduce_any(vkt_trainer *t, bool *decision)
+{
+    if (!t->dist) {
+        return VKT_OK;
+    }
+    uint64_t v = *decision;
+    vkt_status s = vkt__dist_allreduce_u64(t->dist, &v, 1, true);
+    if (s == VKT_OK) {
+        *decision = v != 0;
+    }
+    return s;
+}

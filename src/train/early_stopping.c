@@ -147,6 +147,11 @@ static vkt_status run_check(es *e, vkt_trainer *t)
         return VKT_OK;
     }
     bool stop = vkt__es_evaluate(&e->st, current);
+    /* DDP: every rank stops when any rank decides to (no rank stops alone) */
+    vkt_status s = vkt__trainer_reduce_any(t, &stop);
+    if (s != VKT_OK) {
+        return s;
+    }
     if (stop) {
         vkt_trainer_set_should_stop(t, true);
         e->st.stopped_epoch = vkt_trainer_current_epoch(t);

@@ -274,6 +274,7 @@ void vkt__results_reset(vkt__results *r)
     for (uint32_t i = 0; i < r->count; i++) {
         vkt__unref(r->items[i].step_value);
         vkt_tensor_free(r->items[i].acc);
+        vkt_tensor_free(r->items[i].synced);
     }
     r->count = 0;
 }
@@ -360,7 +361,7 @@ vkt_status vkt_log(vkt_trainer *t, const char *name, const vkt_tensor *value,
     vkt__result *r = find_result(rs, fx, name);
     if (r && r->step_id == t->log_step_id &&
         (r->on_step != on_step || r->on_epoch != on_epoch || r->prog_bar != o.prog_bar ||
-         r->logger != logger || r->reduce != reduce)) {
+         r->logger != logger || r->reduce != reduce || r->sync_dist != o.sync_dist)) {
         return vkt__error(VKT_INVALID_ARGUMENT, "vkt_log(\"%s\") was already called in %s with "
                                                 "different options in this step",
                           name, fx);
@@ -385,6 +386,7 @@ vkt_status vkt_log(vkt_trainer *t, const char *name, const vkt_tensor *value,
         r->prog_bar = o.prog_bar;
         r->logger = logger;
         r->reduce = reduce;
+        r->sync_dist = o.sync_dist;
         r->order = t->result_order++;
     }
     vkt__log_changed(t);
@@ -522,11 +524,16 @@ vkt_status vkt_log_value(vkt_trainer *t, const char *name, float value, const vk
 
 /* ---- pushing values into the dictionaries and loggers --------------------------------------- */
 
-/* The epoch value's divisor: the cumulated batch size for mean, 1 otherwise. */
+/* The epoch value's divisor: the cumulated batch size for mean, 1 otherwise (over the ranks
+ * once synced). */
 static double epoch_scale(const vkt__result *r)
 {
-    return r->reduce == VKT_REDUCE_MEAN && r->cum_bs > 0 ? r->cum_bs : 1.0;
+    double bs = r->synced ? r->synced_bs : r->cum_bs;
+    return r->reduce == VKT_REDUCE_MEAN && bs > 0 ? bs : 1.0;
 }
+
+/* The epoch value: this rank's accumulator, or its reduction over the ranks. */
+static vkt_tensor *epoch_value(const vkt__result *r) { return r->synced ? r->synced : r->acc; }
 
 typedef struct row {
     const char *names[256];
@@ -663,6 +670,10 @@ static vkt_status log_epoch(vkt_trainer *t, vkt__results *rs, int64_t step, bool
 {
     row rw = {.n = 0};
     static char names[256][104];
+    vkt_status ss = vkt__ddp_sync_results(t, rs);
+    if (ss != VKT_OK) {
+        return ss;
+    }
     /* Results in logging order; Lightning's dicts keep first-insertion order. */
     for (uint32_t i = 0; i < rs->count; i++) {
         vkt__result *r = &rs->items[i];
@@ -683,22 +694,22 @@ static vkt_status log_epoch(vkt_trainer *t, vkt__results *rs, int64_t step, bool
         char key[104];
         forked(key, sizeof key, r, false);
         double sc = epoch_scale(r);
-        if (dict_set_pending(&t->callback_metrics, key, r->acc, sc) != VKT_OK) {
+        if (dict_set_pending(&t->callback_metrics, key, epoch_value(r), sc) != VKT_OK) {
             return vkt_last_status();
         }
         if (r->on_step) {
-            if (dict_set_pending(&t->callback_metrics, r->name, r->acc, sc) != VKT_OK) {
+            if (dict_set_pending(&t->callback_metrics, r->name, epoch_value(r), sc) != VKT_OK) {
                 return vkt_last_status();
             }
         }
         if (r->prog_bar) {
-            if (dict_set_pending(&t->pbar_metrics, key, r->acc, sc) != VKT_OK) {
+            if (dict_set_pending(&t->pbar_metrics, key, epoch_value(r), sc) != VKT_OK) {
                 return vkt_last_status();
             }
         }
         if (push && r->logger && rw.n < 256) {
             snprintf(names[rw.n], sizeof names[rw.n], "%s", key);
-            if (row_add(&rw, &t->logged_metrics, names[rw.n], r->acc, sc) != VKT_OK) {
+            if (row_add(&rw, &t->logged_metrics, names[rw.n], epoch_value(r), sc) != VKT_OK) {
                 return vkt_last_status();
             }
         }

@@ -213,4 +213,8 @@ typedef struct vkt__es_state {
  * the reason message (or "") in s->message. */
 bool vkt__es_evaluate(vkt__es_state *s, float current);
 
+/* DDP (ddp.c): *decision becomes true on every rank when it is true on any (Lightning's
+ * reduce_boolean_decision(all=False)); unchanged on one process. Every rank must call it. */
+vkt_status vkt__trainer_reduce_any(vkt_trainer *t, bool *decision);
+
 #endif

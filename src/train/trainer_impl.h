@@ -40,6 +40,10 @@ typedef struct vkt__result {
     uint32_t order;
     vkt_metric *metric;      /* vkt_log_metric: the epoch value is its compute() (borrowed) */
     uint32_t computed_at;    /* `count` when acc last came from the metric's compute() */
+    bool sync_dist;
+    vkt_tensor *synced; /* DDP: acc reduced over the ranks (acc itself stays this rank's) */
+    double synced_bs;   /* cum_bs summed over the ranks */
+    uint32_t synced_at; /* `count` when synced was made */
 } vkt__result;
 
 typedef struct vkt__results {
@@ -130,6 +134,9 @@ void vkt__ddp_unshard_loaders(vkt_trainer *t);
 vkt_status vkt__ddp_fit_start(vkt_trainer *t);
 /* After the backward of a stepping batch: every rank's gradients become their mean. */
 vkt_status vkt__ddp_sync_grads(vkt_trainer *t);
+/* Before an epoch's values are read: the sync_dist results' reductions over the ranks
+ * (vkt__result.synced), in one all-reduce per reduce_fx kind. */
+vkt_status vkt__ddp_sync_results(vkt_trainer *t, vkt__results *rs);
 
 /* ---- trainer_desc.c ---- */
 
