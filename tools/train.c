@@ -35,6 +35,7 @@ typedef struct train_args {
     uint64_t seed;
     bool stream, profile;
     vkt_sched_type schedule;
+    const char *strategy;
 } train_args;
 
 static const char *const opt_names[] = {"adam", "sgd", "adam", "adamw"};
@@ -46,14 +47,16 @@ static int train_usage(FILE *f)
         f,
         "usage: vkt train [options]\n"
         "\n"
-        "Trains an MLP or a CNN on an MNIST-layout data set and prints, per epoch, the training loss,\n"
+        "Trains an MLP or a CNN on an MNIST-layout data set and prints, per epoch, the training "
+        "loss,\n"
         "the validation loss and accuracy, then the test accuracy. Logs, hparams.yaml (every\n"
         "option below that defines the run) and checkpoints go to lightning_logs/version_N/.\n"
         "Options take their value as --opt VALUE or --opt=VALUE.\n"
         "\n"
         "  --data DIR          IDX files {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]\n"
         "                      (default %s)\n"
-        "  --model NAME        mlp | cnn | gpt (default mlp; with --resume: the checkpoint's). cnn:\n"
+        "  --model NAME        mlp | cnn | gpt (default mlp; with --resume: the checkpoint's). "
+        "cnn:\n"
         "                      Conv 32-BN-ReLU-MaxPool, Conv 64-BN-ReLU-MaxPool, Linear 128,\n"
         "                      Dropout 0.25, Linear 10, on (1, 28, 28) images. gpt: a character\n"
         "                      GPT on a text corpus, with options of its own (vkt train --model\n"
@@ -79,7 +82,11 @@ static int train_usage(FILE *f)
         "  --profile           after training, print where one average training step's time\n"
         "                      goes: device time per kernel (timestamp queries), dispatches,\n"
         "                      barriers, submits and host recording time per step\n"
-        "  --device D          device index or name substring\n"
+        "  --strategy NAME     single | ddp | auto (default auto: ddp when started by mpirun\n"
+        "                      with more than one rank). ddp: data parallel over MPI, one device\n"
+        "                      per rank, each rank --batch-size samples a step; rank 0 prints,\n"
+        "                      logs and checkpoints (docs/distributed.md)\n"
+        "  --device D          device index or name substring (ddp: default by local rank)\n"
         "  --validation        Khronos validation (slow)\n"
         "  -h, --help          this text\n"
         "\n"
@@ -90,9 +97,24 @@ static int train_usage(FILE *f)
 }
 
 enum {
-    O_DATA = 256, O_MODEL, O_LAYERS, O_EPOCHS, O_BATCH, O_LR, O_OPTIMIZER, O_MOMENTUM, O_WD,
-    O_SCHEDULE, O_SEED, O_VAL_SPLIT, O_LOG_EVERY, O_LIMIT, O_RESUME, O_STREAM,
+    O_DATA = 256,
+    O_MODEL,
+    O_LAYERS,
+    O_EPOCHS,
+    O_BATCH,
+    O_LR,
+    O_OPTIMIZER,
+    O_MOMENTUM,
+    O_WD,
+    O_SCHEDULE,
+    O_SEED,
+    O_VAL_SPLIT,
+    O_LOG_EVERY,
+    O_LIMIT,
+    O_RESUME,
+    O_STREAM,
     O_PROFILE,
+    O_STRATEGY,
 };
 
 static int parse_opt(int c, const char *v, void *ud)
@@ -104,6 +126,13 @@ static int parse_opt(int c, const char *v, void *ud)
     case O_RESUME: a->resume = v; break;
     case O_STREAM: a->stream = true; break;
     case O_PROFILE: a->profile = true; break;
+    case O_STRATEGY:
+        a->strategy = v;
+        if (strcmp(v, "single") != 0 && strcmp(v, "ddp") != 0 && strcmp(v, "auto") != 0) {
+            fprintf(stderr, CMD ": --strategy is single, ddp or auto, not '%s'\n", v);
+            rc = 2;
+        }
+        break;
     case O_MODEL:
         rc = vkt_cli_model_parse(CMD, v, &a->model);
         a->model_set = true;
@@ -175,6 +204,7 @@ static int parse(int argc, char **argv, train_args *a)
         .val_split = 0.1f,
         .optimizer = VKT_OPTIM_ADAM,
         .schedule = VKT_SCHED_COSINE,
+        .strategy = "auto",
     };
     static const struct option opts[] = {
         {"data", required_argument, NULL, O_DATA},
@@ -194,6 +224,7 @@ static int parse(int argc, char **argv, train_args *a)
         {"resume", required_argument, NULL, O_RESUME},
         {"stream", no_argument, NULL, O_STREAM},
         {"profile", no_argument, NULL, O_PROFILE},
+        {"strategy", required_argument, NULL, O_STRATEGY},
         VKT_CLI_DEVICE_OPTS,
     };
     int rc = vkt_cli_getopt(CMD, CMD, argc, argv, opts, &a->dev, parse_opt, a);
@@ -304,9 +335,10 @@ static vkt_status training_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, 
     if (!loss) {
         return vkt_last_status();
     }
-    vkt_status s = vkt_log(t, "train_loss", loss,
-                           &(vkt_log_opts){.on_step = VKT_FLAG_ON, .on_epoch = VKT_FLAG_ON,
-                                           .prog_bar = true});
+    vkt_status s = vkt_log(
+        t, "train_loss", loss,
+        &(vkt_log_opts){
+            .on_step = VKT_FLAG_ON, .on_epoch = VKT_FLAG_ON, .prog_bar = true, .sync_dist = true});
     c->train_samples += b->rows;
     return s == VKT_OK ? vkt_outputs_set(out, "loss", loss) : s;
 }
@@ -320,7 +352,8 @@ vkt_status vkt_cli_eval_step(vkt_trainer *t, const vkt_batch *b, vkt_model *mode
     if (!loss || !acc) {
         return vkt_last_status();
     }
-    vkt_log_opts o = {.on_epoch = VKT_FLAG_ON, .prog_bar = true};
+    /* DDP: the epoch values over every rank's shard (a no-op on one process) */
+    vkt_log_opts o = {.on_epoch = VKT_FLAG_ON, .prog_bar = true, .sync_dist = true};
     vkt_status s = vkt_log(t, loss_name, loss, &o);
     return s == VKT_OK ? vkt_log(t, acc_name, acc, &o) : s;
 }
@@ -387,6 +420,20 @@ static vkt_status print_epoch(vkt_trainer *t, void *ud)
     return VKT_OK;
 }
 
+/* Started by an MPI launcher with more than one rank (Open MPI's or a PMI one: MPICH's hydra,
+ * Slurm's srun): Lightning's auto strategy picks DDP there too. */
+static bool launched_with_ranks(void)
+{
+    const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && atoi(v) > 1) {
+            return true;
+        }
+    }
+    return false;
+}
+
 int vkt_cli_train(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) { /* the GPT has options of its own: tools/train_gpt.c */
@@ -410,7 +457,22 @@ int vkt_cli_train(int argc, char **argv)
     vkt_optimizer *opt = NULL;
     vkt_scheduler *sched = NULL;
     vkt_trainer *trainer = NULL;
+    vkt_dist *dist = NULL;
     char what[512];
+
+    bool ddp = strcmp(a.strategy, "ddp") == 0 ||
+               (strcmp(a.strategy, "auto") == 0 && launched_with_ranks());
+    if (ddp) {
+        if (vkt_dist_create(NULL, &dist) != VKT_OK) {
+            return vkt_cli_fail(CMD, "joining the ranks (--strategy ddp)");
+        }
+        if (vkt_dist_rank(dist) != 0 && !freopen("/dev/null", "w", stdout)) {
+            fprintf(stderr, CMD ": rank %d: cannot silence stdout\n", vkt_dist_rank(dist));
+        }
+        if (!a.dev.select) {
+            a.dev.select = vkt_dist_device_select(dist);
+        }
+    }
 
     /* a resumed run continues the checkpoint's model: its kind and sizes come from the
      * checkpoint, and --model and --layers, if given, must agree (the weights would not fit) */
@@ -554,16 +616,20 @@ int vkt_cli_train(int argc, char **argv)
         .user_data = &cls,
     };
     vkt_callback summary = {.on_train_epoch_end = print_epoch, .name = "EpochSummary"};
-    if (vkt_trainer_create(dev, &(vkt_trainer_desc){.max_epochs = a.epochs,
-                                                    .log_every_n_steps = a.log_every,
-                                                    .limit_train_batches = {.count = a.limit_batches},
-                                                    .disable_step_logging = a.log_every == 0,
-                                                    .seed = a.seed,
-                                                    .hparams = hparams,
-                                                    .ckpt_path = a.resume,
-                                                    .ckpt = resume, /* read once, above */
-                                                    .callbacks = {&summary}},
-                           &trainer)) {
+    if (vkt_trainer_create(
+            dev,
+            &(vkt_trainer_desc){.max_epochs = a.epochs,
+                                .log_every_n_steps = a.log_every,
+                                .limit_train_batches = {.count = a.limit_batches},
+                                .disable_step_logging = a.log_every == 0,
+                                .seed = a.seed,
+                                .hparams = hparams,
+                                .ckpt_path = a.resume,
+                                .ckpt = resume, /* read once, above */
+                                .callbacks = {&summary},
+                                .strategy = dist ? VKT_STRATEGY_DDP : VKT_STRATEGY_SINGLE,
+                                .dist = dist},
+            &trainer)) {
         rc = vkt_cli_fail(CMD, "creating the trainer");
         goto cleanup;
     }
@@ -582,9 +648,18 @@ int vkt_cli_train(int argc, char **argv)
     vkt_trainer_metric(trainer, VKT_CALLBACK_METRICS, "test_loss", &test_loss);
     printf("test_acc %.4f  test_loss %.4f  (%u samples)\n", (double)test_acc, (double)test_loss,
            vkt_dataset_count(test_ds));
-    printf("training: %llu samples in %.1f s = %.0f samples/s\n",
+    printf("training: %llu samples in %.1f s = %.0f samples/s%s\n",
            (unsigned long long)cls.train_samples, cls.clock.train_time,
-           (double)cls.train_samples / cls.clock.train_time);
+           (double)cls.train_samples / cls.clock.train_time, dist ? " (rank 0's)" : "");
+    if (dist) {
+        vkt_dist_stats ds;
+        vkt_dist_get_stats(dist, &ds);
+        double calls = ds.allreduces ? (double)ds.allreduces : 1.0;
+        printf("ddp: %d ranks; per step one all-reduce of %.0f gradient bytes, %.0f bytes sent "
+               "by this rank, %.2f ms in the ring, %.2f ms staging through the host\n",
+               vkt_dist_size(dist), ds.allreduce_bytes / calls, ds.sent_bytes / calls,
+               ds.allreduce_ms / calls, ds.staging_ms / calls);
+    }
     double s = steps ? (double)steps : 1.0; /* a resumed run may have no step left to run */
     printf("per step (whole fit, validation included): %.3f submits, %.3f host waits, %.3f frame "
            "waits, %.1f dispatches, %.1f barriers, %.0f B uploaded, %.1f B read back (%llu steps, "
@@ -599,7 +674,7 @@ int vkt_cli_train(int argc, char **argv)
            st.memory_peak / 1048576.0, vkt_trainer_log_dir(trainer));
     /* the final weights as a flat state dict: torch's load_state_dict takes it unchanged */
     snprintf(what, sizeof what, "%s/model.safetensors", vkt_trainer_log_dir(trainer));
-    if (vkt_model_save_safetensors(m, what) != VKT_OK) {
+    if (vkt_trainer_is_global_zero(trainer) && vkt_model_save_safetensors(m, what) != VKT_OK) {
         rc = vkt_cli_fail(CMD, "saving the weights");
         goto cleanup;
     }
@@ -622,5 +697,6 @@ cleanup:
     free(val_idx);
     vkt_dict_destroy(hparams);
     vkt_dict_destroy(resume);
+    vkt_dist_destroy(dist);
     return rc;
 }
