@@ -374,7 +374,7 @@ int main(void)
                one.losses[one.steps - 1], worst_loss, worst_w);
         double calls = stats.allreduces ? (double)stats.allreduces : 1.0;
         printf("all-reduce: %llu calls, %.0f bytes each, %.0f bytes sent per call by this rank "
-               "(ring: 2 (N-1)/N = %.2f of the block, plus padding), %.3f ms per call in the "
+               "(ring: 2 (N-1)/N = %.2f of the block), %.3f ms per call in the "
                "ring, %.3f ms staging\n",
                (unsigned long long)stats.allreduces, (double)stats.allreduce_bytes / calls,
                (double)stats.sent_bytes / calls, 2.0 * (size - 1) / size,

@@ -8,7 +8,7 @@
  * left to right, on rank c - 1. N - 1 all-gather steps pass the finished chunks round. Every
  * rank ends with the same bits, and a run with the same ranks and sizes sums in the same order,
  * whatever MPI's own reduction algorithms would choose: that is what makes data-parallel runs
- * repeatable. Each rank sends 2 (N - 1) / N of the buffer.
+ * repeatable. Each rank sends 2 (N - 1) / N of the buffer, straight from it (no copies).
  *
  * Test: tests/test_ddp.c (run under mpirun by the suite).
  */
@@ -113,13 +113,12 @@ vkt_status vkt_dist_allreduce_sum(vkt_dist *d, float *buf, size_t n)
         d->stats.allreduce_ms += (vkt__now() - t0) * 1e3;
         return VKT_OK;
     }
-    /* chunk sizes differ by at most one: every message is `most` floats, zero-padded */
+    /* a reduce-scatter message lands here before it is added in; the gather's go in place */
     size_t most = n / (size_t)N + 1;
-    float *recv = vkt__malloc(2 * most * sizeof *recv);
+    float *recv = vkt__malloc(most * sizeof *recv);
     if (!recv) {
         return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory for the all-reduce");
     }
-    float *send = recv + most;
     int next = (r + 1) % N, prev = (r + N - 1) % N;
     vkt_status s = VKT_OK;
     /* steps 0..N-2 reduce-scatter, N-1..2N-3 all-gather */
@@ -130,11 +129,10 @@ vkt_status vkt_dist_allreduce_sum(vkt_dist *d, float *buf, size_t n)
         size_t sf, sn, rf, rn;
         chunk(n, N, send_c, &sf, &sn);
         chunk(n, N, recv_c, &rf, &rn);
-        memset(send, 0, most * sizeof *send);
-        memcpy(send, buf + sf, sn * sizeof *send);
-        s = vkt__dist_sendrecv(d, send, recv, most * sizeof *recv, next, prev);
-        for (size_t i = 0; s == VKT_OK && i < rn; i++) {
-            buf[rf + i] = gather ? recv[i] : recv[i] + buf[rf + i];
+        float *into = gather ? buf + rf : recv;
+        s = vkt__dist_sendrecv(d, buf + sf, sn * sizeof *buf, next, into, rn * sizeof *buf, prev);
+        for (size_t i = 0; s == VKT_OK && !gather && i < rn; i++) {
+            buf[rf + i] = recv[i] + buf[rf + i];
         }
     }
     free(recv);

@@ -22,9 +22,9 @@ struct vkt_dist {
 vkt_status vkt__dist_open(vkt_dist *d, const void *mpi_comm);
 void vkt__dist_close(vkt_dist *d);
 vkt_status vkt__dist_barrier(vkt_dist *d);
-/* Sends `bytes` to rank `to` while receiving as many from rank `from`. */
-vkt_status vkt__dist_sendrecv(vkt_dist *d, const void *send, void *recv, size_t bytes, int to,
-                              int from);
+/* Sends `send_bytes` to rank `to` while receiving `recv_bytes` from rank `from`. */
+vkt_status vkt__dist_sendrecv(vkt_dist *d, const void *send, size_t send_bytes, int to, void *recv,
+                              size_t recv_bytes, int from);
 vkt_status vkt__dist_bcast(vkt_dist *d, void *buf, size_t bytes, int root);
 /* v[i] = the minimum (max false) or maximum over the ranks, for n values. */
 vkt_status vkt__dist_allreduce_u64(vkt_dist *d, uint64_t *v, int n, bool max);

@@ -84,20 +84,25 @@ vkt_status vkt__dist_barrier(vkt_dist *d)
     return rc == MPI_SUCCESS ? VKT_OK : mpi_error(d, rc, "MPI_Barrier");
 }
 
-vkt_status vkt__dist_sendrecv(vkt_dist *d, const void *send, void *recv, size_t bytes, int to,
-                              int from)
+vkt_status vkt__dist_sendrecv(vkt_dist *d, const void *send, size_t send_bytes, int to, void *recv,
+                              size_t recv_bytes, int from)
 {
     const char *s = send;
     char *r = recv;
-    for (size_t done = 0; done < bytes; done += PIECE) {
-        int n = (int)VKT__MIN(PIECE, bytes - done);
-        int rc = MPI_Sendrecv(s + done, n, MPI_BYTE, to, 0, r + done, n, MPI_BYTE, from, 0,
-                              d->backend->comm, MPI_STATUS_IGNORE);
+    size_t most = VKT__MAX(send_bytes, recv_bytes);
+    for (size_t done = 0; done < most || most == 0; done += PIECE) {
+        int ns = (int)(done < send_bytes ? VKT__MIN(PIECE, send_bytes - done) : 0);
+        int nr = (int)(done < recv_bytes ? VKT__MIN(PIECE, recv_bytes - done) : 0);
+        int rc = MPI_Sendrecv(s + (ns ? done : 0), ns, MPI_BYTE, to, 0, r + (nr ? done : 0), nr,
+                              MPI_BYTE, from, 0, d->backend->comm, MPI_STATUS_IGNORE);
         if (rc != MPI_SUCCESS) {
             return mpi_error(d, rc, "MPI_Sendrecv");
         }
+        if (most == 0) {
+            break;
+        }
     }
-    d->stats.sent_bytes += bytes;
+    d->stats.sent_bytes += send_bytes;
     return VKT_OK;
 }
 

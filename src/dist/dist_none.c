@@ -21,10 +21,10 @@ vkt_status vkt__dist_barrier(vkt_dist *d)
     return VKT_UNSUPPORTED;
 }
 
-vkt_status vkt__dist_sendrecv(vkt_dist *d, const void *send, void *recv, size_t bytes, int to,
-                              int from)
+vkt_status vkt__dist_sendrecv(vkt_dist *d, const void *send, size_t send_bytes, int to, void *recv,
+                              size_t recv_bytes, int from)
 {
-    (void)d, (void)send, (void)recv, (void)bytes, (void)to, (void)from;
+    (void)d, (void)send, (void)send_bytes, (void)to, (void)recv, (void)recv_bytes, (void)from;
     return VKT_UNSUPPORTED;
 }
 
