@@ -12,6 +12,7 @@
  * - rank-zero-only files: the checkpoint exists, written by rank 0 alone;
  * - sync_dist: epoch values reduced over the ranks (mean, max, sum), an unsynced one not;
  * - EarlyStopping's decision is shared: one rank's stop stops both;
+ * - resume: both ranks load rank 0's checkpoint and end where an uninterrupted run does;
  * - a mismatch of model size across ranks is an error naming both sizes, on every rank.
  */
 #include <math.h>
@@ -51,6 +52,8 @@ static int failures;
 typedef struct run {
     bool log_ranks; /* log sync_dist values made of the rank */
     bool log_score; /* log "score": improving on rank 0, flat on rank 1 */
+    int epochs;         /* 0: EPOCHS */
+    const char *ckpt;   /* resume from this checkpoint */
     vkt_model *model;
     vkt_optimizer *opt;
     float losses[MAX_STEPS];
@@ -122,7 +125,7 @@ static vkt_dataset *make_data(void)
     return ds;
 }
 
-/* Trains `r` for EPOCHS with batch `batch`, DDP over `dist` (NULL: one process). */
+/* Trains `r` for its epochs with batch `batch`, DDP over `dist` (NULL: one process). */
 static void train(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist, uint32_t batch,
                   const char *root, run *r, vkt_dist_stats *stats)
 {
@@ -153,9 +156,10 @@ static void train(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist, uint32_t bat
     vkt_trainer *t;
     OK_OR_DIE(vkt_trainer_create(
         dev,
-        &(vkt_trainer_desc){.max_epochs = EPOCHS,
+        &(vkt_trainer_desc){.max_epochs = r->epochs ? r->epochs : EPOCHS,
                             .enable_progress_bar = VKT_FLAG_OFF,
                             .default_root_dir = root,
+                            .ckpt_path = r->ckpt,
                             .strategy = dist ? VKT_STRATEGY_DDP : VKT_STRATEGY_SINGLE,
                             .dist = dist},
         &t));
@@ -163,6 +167,8 @@ static void train(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist, uint32_t bat
     if (dist) {
         EXPECT(vkt_trainer_world_size(t) == size, "world size %d", vkt_trainer_world_size(t));
         vkt_dist_get_stats(dist, stats);
+    }
+    if (dist && r->log_ranks) {
         /* sync_dist: the last epoch's 4 batches per rank, every rank the same values */
         float mean = 0, max = 0, sum = 0, local = 0;
         vkt_trainer_metric(t, VKT_CALLBACK_METRICS, "rank_mean", &mean);
@@ -340,6 +346,30 @@ int main(void)
         mean_loss[i] /= (float)size;
     }
     check_sampler(dev, dist);
+
+    /* resume: every rank loads rank 0's checkpoint of epoch 1 and trains a third epoch, which
+     * ends where an uninterrupted 3-epoch run does, bit for bit */
+    char ckpt[160], root3[96], root_resumed[96];
+    snprintf(ckpt, sizeof ckpt, "%s/lightning_logs/version_0/checkpoints/epoch=1-step=8.ckpt",
+             root);
+    snprintf(root3, sizeof root3, "%s/three", root);
+    snprintf(root_resumed, sizeof root_resumed, "%s/resumed", root);
+    run three = {.epochs = 3}, resumed = {.epochs = 3, .ckpt = ckpt};
+    vkt_dist_stats unused;
+    train(dev, ds, dist, 64, root3, &three, &unused);
+    train(dev, ds, dist, 64, root_resumed, &resumed, &unused);
+    float *w3 = fetch(vkt_model_param_block(three.model));
+    float *wr = fetch(vkt_model_param_block(resumed.model));
+    EXPECT(three.steps == 12 && resumed.steps == 4, "%u steps straight, %u after resuming",
+           three.steps, resumed.steps);
+    EXPECT(memcmp(w3, wr, n * sizeof *w3) == 0, "the resumed run's weights differ from the "
+                                                "uninterrupted run's");
+    free(w3);
+    free(wr);
+    vkt_optimizer_destroy(three.opt);
+    vkt_model_destroy(three.model);
+    vkt_optimizer_destroy(resumed.opt);
+    vkt_model_destroy(resumed.model);
 
     if (rank == 0) {
         char ckpt[128];
