@@ -53,6 +53,8 @@ typedef struct run {
     bool log_ranks; /* log sync_dist values made of the rank */
     bool log_score; /* log "score": improving on rank 0, flat on rank 1 */
     int epochs;         /* 0: EPOCHS */
+    uint32_t fail_at;   /* rank 1's training_step fails at this call (from 1); 0: never */
+    uint32_t calls;
     const char *ckpt;   /* resume from this checkpoint */
     vkt_model *model;
     vkt_optimizer *opt;
@@ -65,6 +67,9 @@ static vkt_status training_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, 
 {
     (void)i;
     run *r = ud;
+    if (rank == 1 && ++r->calls == r->fail_at) {
+        return vkt_trainer_fail(t, VKT_SHAPE_MISMATCH, "an injected failure in training_step");
+    }
     vkt_tensor *loss = vkt_softmax_xent(vkt_model_forward(r->model, b->x), b->y);
     vkt_status s = loss ? vkt_outputs_set(out, "loss", loss) : vkt_last_status();
     if (s == VKT_OK && r->log_score) {
@@ -303,8 +308,48 @@ static void check_shared_stop(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist)
     vkt_model_destroy(r.model);
 }
 
-int main(void)
+/* A rank that fails stops every rank, with its reason, instead of leaving them waiting: rank 1's
+ * third training_step fails while rank 0 waits for its gradients. MPI is left unfinalised
+ * after a failure, so the job ends as the launcher ends it; the test is this rank's output. */
+static int check_fault(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist)
 {
+    run r = {.fail_at = 3};
+    uint32_t sizes[3] = {FEATURES, 16, 2};
+    vkt_model_desc md;
+    OK_OR_DIE(vkt_mlp_desc(sizes, 3, 1, &md));
+    OK_OR_DIE(vkt_model_create(dev, &md, &r.model));
+    OK_OR_DIE(vkt_optimizer_create(r.model, &(vkt_optim_desc){0}, &r.opt));
+    vkt_loader *loader;
+    OK_OR_DIE(vkt_loader_create(dev, &(vkt_loader_desc){.dataset = ds, .batch_size = 64}, &loader));
+    vkt_module m = {.training_step = training_step,
+                    .configure_optimizers = configure_optimizers,
+                    .user_data = &r};
+    vkt_trainer *t;
+    OK_OR_DIE(vkt_trainer_create(dev,
+                                 &(vkt_trainer_desc){.max_epochs = 2,
+                                                     .enable_progress_bar = VKT_FLAG_OFF,
+                                                     .logger = VKT_FLAG_OFF,
+                                                     .enable_checkpointing = VKT_FLAG_OFF,
+                                                     .dist = dist},
+                                 &t));
+    vkt_status s = vkt_trainer_fit(t, &m, loader, NULL);
+    const char *e = vkt_last_error();
+    bool ok = rank == 1 ? s == VKT_SHAPE_MISMATCH && strstr(e, "injected")
+                        : s == VKT_DISTRIBUTED && strstr(e, "rank 1 failed") &&
+                              strstr(e, "an injected failure in training_step");
+    printf("rank %d: fit returned %s: %s\n", rank, vkt_status_name(s), e);
+    printf("rank %d: fault %s\n", rank, ok ? "ok" : "FAILED");
+    fflush(stdout);
+    vkt_trainer_destroy(t);
+    vkt_loader_destroy(loader);
+    vkt_optimizer_destroy(r.opt);
+    vkt_model_destroy(r.model);
+    return ok ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    bool fault = argc > 1 && strcmp(argv[1], "--fault") == 0;
     vkt_dist *dist;
     OK_OR_DIE(vkt_dist_create(NULL, &dist));
     rank = vkt_dist_rank(dist);
@@ -317,6 +362,13 @@ int main(void)
     vkt_device *dev;
     OK_OR_DIE(vkt_device_create(&(vkt_device_desc){.select = vkt_dist_device_select(dist)}, &dev));
     vkt_dataset *ds = make_data();
+    if (fault) {
+        int rc = check_fault(dev, ds, dist);
+        vkt_dataset_destroy(ds);
+        vkt_device_destroy(dev);
+        vkt_dist_destroy(dist);
+        return rc;
+    }
 
     /* a directory shared by the ranks, named by rank 0 */
     char root[64] = "";

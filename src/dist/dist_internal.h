@@ -31,6 +31,11 @@ vkt_status vkt__dist_allreduce_u64(vkt_dist *d, uint64_t *v, int n, bool max);
 /* v[i] = the sum, maximum or minimum (VKT_REDUCE_SUM, _MAX, _MIN) over the ranks; n may be 0. */
 vkt_status vkt__dist_allreduce_f64(vkt_dist *d, double *v, int n, int op);
 
+/* Tells every other rank this one failed, with `reason` (once; not after a peer's failure):
+ * their pending and later operations fail with it instead of waiting. This rank's later
+ * operations fail too. */
+vkt_status vkt__dist_fail(vkt_dist *d, const char *reason);
+
 /* The trainer's: averages n floats over the ranks (the ring sum, then times 1 / size, as
  * PyTorch DDP divides the summed gradients by the world size). */
 vkt_status vkt__dist_allreduce_mean(vkt_dist *d, float *buf, size_t n);

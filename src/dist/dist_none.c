@@ -45,3 +45,9 @@ vkt_status vkt__dist_allreduce_f64(vkt_dist *d, double *v, int n, int op)
     (void)d, (void)v, (void)n, (void)op;
     return VKT_UNSUPPORTED;
 }
+
+vkt_status vkt__dist_fail(vkt_dist *d, const char *reason)
+{
+    (void)d, (void)reason;
+    return VKT_UNSUPPORTED;
+}

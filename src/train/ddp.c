@@ -234,3 +234,10 @@ vkt_status vkt__trainer_reduce_any(vkt_trainer *t, bool *decision)
     }
     return s;
 }
+
+void vkt__ddp_failed(vkt_trainer *t, vkt_status s, const char *reason)
+{
+    if (t->dist && s != VKT_DISTRIBUTED) {
+        (void)vkt__dist_fail(t->dist, reason);
+    }
+}

@@ -192,6 +192,8 @@ vkt_status vkt__trainer_interrupted(vkt_trainer *t, vkt_status s)
 {
     char msg[1024];
     snprintf(msg, sizeof msg, "%s", vkt_last_error());
+    /* DDP: the other ranks stop waiting for this one, with the reason */
+    vkt__ddp_failed(t, s, msg);
     for (uint32_t i = 0; i < t->n_cbs; i++) {
         if (t->cbs[i]->on_exception) {
             t->fx = "on_exception";

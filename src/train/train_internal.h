@@ -216,5 +216,9 @@ bool vkt__es_evaluate(vkt__es_state *s, float current);
 /* DDP (ddp.c): *decision becomes true on every rank when it is true on any (Lightning's
  * reduce_boolean_decision(all=False)); unchanged on one process. Every rank must call it. */
 vkt_status vkt__trainer_reduce_any(vkt_trainer *t, bool *decision);
+/* DDP: this rank's run failed with `s` and `reason`; every other rank's waiting operation fails
+ * with it. Nothing on one process, or for VKT_DISTRIBUTED: an error among the ranks (a
+ * disagreement every rank found, or another rank's failure) is known to all already. */
+void vkt__ddp_failed(vkt_trainer *t, vkt_status s, const char *reason);
 
 #endif
