@@ -237,75 +237,74 @@ static void check_sampler(vkt_device *dev, vkt_dist *dist)
     vkt_dataset_destroy(ds);
 }
 
-static void check_mismatch(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist)
+/* A small DDP fit without logs or checkpoints: hidden units, epochs, one optional callback. */
+typedef struct small {
+    run r;
+    vkt_loader *loader;
+    vkt_trainer *t;
+    vkt_status status;
+} small;
+
+static void small_fit(small *f, vkt_device *dev, vkt_dataset *ds, vkt_dist *dist, uint32_t hidden,
+                      int epochs, vkt_callback *cb)
 {
-    run r = {0};
-    uint32_t sizes[3] = {FEATURES, rank == 0 ? 32u : 33u, 2};
+    uint32_t sizes[3] = {FEATURES, hidden, 2};
     vkt_model_desc md;
     OK_OR_DIE(vkt_mlp_desc(sizes, 3, 1, &md));
-    OK_OR_DIE(vkt_model_create(dev, &md, &r.model));
-    OK_OR_DIE(vkt_optimizer_create(r.model, &(vkt_optim_desc){0}, &r.opt));
-    vkt_loader *loader;
-    OK_OR_DIE(vkt_loader_create(dev, &(vkt_loader_desc){.dataset = ds, .batch_size = 64}, &loader));
+    OK_OR_DIE(vkt_model_create(dev, &md, &f->r.model));
+    OK_OR_DIE(vkt_optimizer_create(f->r.model, &(vkt_optim_desc){0}, &f->r.opt));
+    OK_OR_DIE(
+        vkt_loader_create(dev, &(vkt_loader_desc){.dataset = ds, .batch_size = 64}, &f->loader));
     vkt_module m = {.training_step = training_step,
                     .configure_optimizers = configure_optimizers,
-                    .user_data = &r};
-    vkt_trainer *t;
+                    .user_data = &f->r};
     OK_OR_DIE(vkt_trainer_create(dev,
-                                 &(vkt_trainer_desc){.max_epochs = 1,
+                                 &(vkt_trainer_desc){.max_epochs = epochs,
                                                      .enable_progress_bar = VKT_FLAG_OFF,
                                                      .logger = VKT_FLAG_OFF,
                                                      .enable_checkpointing = VKT_FLAG_OFF,
+                                                     .callbacks = {cb},
                                                      .dist = dist},
-                                 &t));
-    vkt_status s = vkt_trainer_fit(t, &m, loader, NULL);
-    EXPECT(s == VKT_DISTRIBUTED, "a model size mismatch gave %s", vkt_status_name(s));
+                                 &f->t));
+    f->status = vkt_trainer_fit(f->t, &m, f->loader, NULL);
+}
+
+static void small_close(small *f)
+{
+    vkt_trainer_destroy(f->t);
+    vkt_loader_destroy(f->loader);
+    vkt_optimizer_destroy(f->r.opt);
+    vkt_model_destroy(f->r.model);
+}
+
+static void check_mismatch(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist)
+{
+    small f = {0};
+    small_fit(&f, dev, ds, dist, rank == 0 ? 32u : 33u, 1, NULL);
+    EXPECT(f.status == VKT_DISTRIBUTED, "a model size mismatch gave %s",
+           vkt_status_name(f.status));
     EXPECT(strstr(vkt_last_error(), "disagree on the model's size") != NULL, "error: %s",
            vkt_last_error());
     if (rank == 1) {
         fprintf(stderr, "rank 1, as expected: %s\n", vkt_last_error());
     }
-    vkt_trainer_destroy(t);
-    vkt_loader_destroy(loader);
-    vkt_optimizer_destroy(r.opt);
-    vkt_model_destroy(r.model);
+    small_close(&f);
 }
 
 /* EarlyStopping's decision is shared: rank 1's flat score stops both ranks after epoch 1 while
  * rank 0's keeps improving (alone, rank 1 would leave rank 0 waiting in the next all-reduce). */
 static void check_shared_stop(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist)
 {
-    run r = {.log_score = true};
-    uint32_t sizes[3] = {FEATURES, 16, 2};
-    vkt_model_desc md;
-    OK_OR_DIE(vkt_mlp_desc(sizes, 3, 1, &md));
-    OK_OR_DIE(vkt_model_create(dev, &md, &r.model));
-    OK_OR_DIE(vkt_optimizer_create(r.model, &(vkt_optim_desc){0}, &r.opt));
-    vkt_loader *loader;
-    OK_OR_DIE(vkt_loader_create(dev, &(vkt_loader_desc){.dataset = ds, .batch_size = 64}, &loader));
-    vkt_module m = {.training_step = training_step,
-                    .configure_optimizers = configure_optimizers,
-                    .user_data = &r};
     vkt_callback *es = vkt_early_stopping_create(
         &(vkt_early_stopping_desc){.monitor = "score", .patience = 1, .mode = VKT_MODE_MIN});
-    vkt_trainer *t;
-    OK_OR_DIE(vkt_trainer_create(dev,
-                                 &(vkt_trainer_desc){.max_epochs = 6,
-                                                     .enable_progress_bar = VKT_FLAG_OFF,
-                                                     .logger = VKT_FLAG_OFF,
-                                                     .enable_checkpointing = VKT_FLAG_OFF,
-                                                     .callbacks = {es},
-                                                     .dist = dist},
-                                 &t));
-    OK_OR_DIE(vkt_trainer_fit(t, &m, loader, NULL));
-    EXPECT(vkt_trainer_current_epoch(t) == 2 && vkt_trainer_global_step(t) == 8,
+    small f = {.r = {.log_score = true}};
+    small_fit(&f, dev, ds, dist, 16, 6, es);
+    EXPECT(f.status == VKT_OK, "fit: %s", vkt_last_error());
+    EXPECT(vkt_trainer_current_epoch(f.t) == 2 && vkt_trainer_global_step(f.t) == 8,
            "ended at epoch %u, step %llu; both ranks should stop after epoch 1 (epoch 2, step 8)",
-           vkt_trainer_current_epoch(t), (unsigned long long)vkt_trainer_global_step(t));
-    vkt_trainer_destroy(t);
+           vkt_trainer_current_epoch(f.t), (unsigned long long)vkt_trainer_global_step(f.t));
+    small_close(&f);
     vkt_early_stopping_destroy(es);
-    vkt_loader_destroy(loader);
-    vkt_optimizer_destroy(r.opt);
-    vkt_model_destroy(r.model);
 }
 
 /* A rank that fails stops every rank, with its reason, instead of leaving them waiting: rank 1's
@@ -313,37 +312,16 @@ static void check_shared_stop(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist)
  * after a failure, so the job ends as the launcher ends it; the test is this rank's output. */
 static int check_fault(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist)
 {
-    run r = {.fail_at = 3};
-    uint32_t sizes[3] = {FEATURES, 16, 2};
-    vkt_model_desc md;
-    OK_OR_DIE(vkt_mlp_desc(sizes, 3, 1, &md));
-    OK_OR_DIE(vkt_model_create(dev, &md, &r.model));
-    OK_OR_DIE(vkt_optimizer_create(r.model, &(vkt_optim_desc){0}, &r.opt));
-    vkt_loader *loader;
-    OK_OR_DIE(vkt_loader_create(dev, &(vkt_loader_desc){.dataset = ds, .batch_size = 64}, &loader));
-    vkt_module m = {.training_step = training_step,
-                    .configure_optimizers = configure_optimizers,
-                    .user_data = &r};
-    vkt_trainer *t;
-    OK_OR_DIE(vkt_trainer_create(dev,
-                                 &(vkt_trainer_desc){.max_epochs = 2,
-                                                     .enable_progress_bar = VKT_FLAG_OFF,
-                                                     .logger = VKT_FLAG_OFF,
-                                                     .enable_checkpointing = VKT_FLAG_OFF,
-                                                     .dist = dist},
-                                 &t));
-    vkt_status s = vkt_trainer_fit(t, &m, loader, NULL);
+    small f = {.r = {.fail_at = 3}};
+    small_fit(&f, dev, ds, dist, 16, 2, NULL);
     const char *e = vkt_last_error();
-    bool ok = rank == 1 ? s == VKT_SHAPE_MISMATCH && strstr(e, "injected")
-                        : s == VKT_DISTRIBUTED && strstr(e, "rank 1 failed") &&
+    bool ok = rank == 1 ? f.status == VKT_SHAPE_MISMATCH && strstr(e, "injected")
+                        : f.status == VKT_DISTRIBUTED && strstr(e, "rank 1 failed") &&
                               strstr(e, "an injected failure in training_step");
-    printf("rank %d: fit returned %s: %s\n", rank, vkt_status_name(s), e);
+    printf("rank %d: fit returned %s: %s\n", rank, vkt_status_name(f.status), e);
     printf("rank %d: fault %s\n", rank, ok ? "ok" : "FAILED");
     fflush(stdout);
-    vkt_trainer_destroy(t);
-    vkt_loader_destroy(loader);
-    vkt_optimizer_destroy(r.opt);
-    vkt_model_destroy(r.model);
+    small_close(&f);
     return ok ? 0 : 1;
 }
 
