@@ -10,7 +10,8 @@
  * - the sampler: the shards are disjoint, cover the epoch, and pad as torch's DistributedSampler
  *   does (an odd sample count repeats the order's first sample);
  * - rank-zero-only files: the checkpoint exists, written by rank 0 alone;
- * - sync_dist: epoch values reduced over the ranks (mean, max, sum), an unsynced one not;
+ * - sync_dist: epoch values reduced over the ranks (mean, max, sum), an unsynced one not, and
+ *   a metric object's state (the epoch accuracy equals the one-process run's);
  * - EarlyStopping's decision is shared: one rank's stop stops both;
  * - resume: both ranks load rank 0's checkpoint and end where an uninterrupted run does;
  * - a mismatch of model size across ranks is an error naming both sizes, on every rank.
@@ -50,11 +51,13 @@ static int failures;
     } while (0)
 
 typedef struct run {
+    vkt_metric *acc; /* accuracy over the epoch, logged with sync_dist (NULL: none) */
     bool log_ranks; /* log sync_dist values made of the rank */
     bool log_score; /* log "score": improving on rank 0, flat on rank 1 */
     int epochs;         /* 0: EPOCHS */
     uint32_t fail_at;   /* rank 1's training_step fails at this call (from 1); 0: never */
     uint32_t calls;
+    float last_acc;     /* the last epoch's train_acc */
     const char *ckpt;   /* resume from this checkpoint */
     vkt_model *model;
     vkt_optimizer *opt;
@@ -70,8 +73,14 @@ static vkt_status training_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, 
     if (rank == 1 && ++r->calls == r->fail_at) {
         return vkt_trainer_fail(t, VKT_SHAPE_MISMATCH, "an injected failure in training_step");
     }
-    vkt_tensor *loss = vkt_softmax_xent(vkt_model_forward(r->model, b->x), b->y);
+    vkt_tensor *logits = vkt_model_forward(r->model, b->x);
+    vkt_tensor *loss = vkt_softmax_xent(logits, b->y);
     vkt_status s = loss ? vkt_outputs_set(out, "loss", loss) : vkt_last_status();
+    if (s == VKT_OK && r->acc) {
+        s = vkt_metric_update(r->acc, logits, b->y);
+        s = s == VKT_OK ? vkt_log_metric(t, "train_acc", r->acc, &(vkt_log_opts){.sync_dist = true})
+                        : s;
+    }
     if (s == VKT_OK && r->log_score) {
         float v = rank == 0 ? 10.0f - (float)vkt_trainer_current_epoch(t) : 5.0f;
         s = vkt_log_value(t, "score", v,
@@ -144,6 +153,11 @@ static void train(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist, uint32_t bat
     OK_OR_DIE(vkt_model_create(dev, &md, &r->model));
     OK_OR_DIE(vkt_optimizer_create(r->model, &(vkt_optim_desc){.type = VKT_OPTIM_ADAM, .lr = 1e-2f},
                                    &r->opt));
+    OK_OR_DIE(vkt_metric_create(dev,
+                                &(vkt_metric_desc){.type = VKT_METRIC_ACCURACY,
+                                                   .task = VKT_TASK_MULTICLASS,
+                                                   .num_classes = 2},
+                                &r->acc));
     vkt_loader *loader;
     OK_OR_DIE(vkt_loader_create(dev,
                                 &(vkt_loader_desc){.dataset = ds,
@@ -169,6 +183,8 @@ static void train(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist, uint32_t bat
                             .dist = dist},
         &t));
     OK_OR_DIE(vkt_trainer_fit(t, &m, loader, NULL));
+    r->last_acc = -1;
+    vkt_trainer_metric(t, VKT_CALLBACK_METRICS, "train_acc", &r->last_acc);
     if (dist) {
         EXPECT(vkt_trainer_world_size(t) == size, "world size %d", vkt_trainer_world_size(t));
         vkt_dist_get_stats(dist, stats);
@@ -186,6 +202,8 @@ static void train(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist, uint32_t bat
     }
     vkt_trainer_destroy(t);
     vkt_loader_destroy(loader);
+    vkt_metric_destroy(r->acc);
+    r->acc = NULL;
 }
 
 static float *fetch(vkt_tensor *t)
@@ -440,6 +458,12 @@ int main(int argc, char **argv)
                (double)stats.sent_bytes / calls, 2.0 * (size - 1) / size,
                stats.allreduce_ms / calls, stats.staging_ms / calls);
         EXPECT(worst_loss < 1e-5, "loss curves differ by %.2e relative", worst_loss);
+        /* the sync_dist accuracy metric: its state summed over both ranks' shards */
+        printf("train_acc of the last epoch: %.6f with DDP (sync_dist), %.6f on one process\n",
+               (double)ddp.last_acc, (double)one.last_acc);
+        EXPECT(fabs(ddp.last_acc - one.last_acc) < 0.5 / SAMPLES,
+               "train_acc %g with DDP, %g on one process", (double)ddp.last_acc,
+               (double)one.last_acc);
         EXPECT(worst_w < 1e-5, "final weights differ by %.2e relative", worst_w);
         EXPECT(mean_loss[ddp.steps - 1] < 0.5f * mean_loss[0], "the loss did not fall");
         free(w1);

@@ -21,6 +21,7 @@
 
 #include "shaders/metric_ops.h"
 #include "tensor/tensor_impl.h"
+#include "metrics/metrics_internal.h"
 #include "vkt/metrics.h"
 
 /* Mirrors `PC` in shaders/metric_update.comp. */
@@ -478,4 +479,10 @@ vkt_tensor *vkt_metric_compute(vkt_metric *m)
         return NULL;
     }
     return out;
+}
+
+vkt_tensor *vkt__metric_state(const vkt_metric *m, bool *regression)
+{
+    *regression = !m->classification;
+    return m->state;
 }

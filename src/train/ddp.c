@@ -12,9 +12,11 @@
  * Test: tests/test_ddp.c.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "data/data_internal.h"
 #include "dist/dist_internal.h"
+#include "metrics/metrics_internal.h"
 #include "train/trainer_impl.h"
 
 int vkt_trainer_global_rank(const vkt_trainer *t) { return vkt_dist_rank(t ? t->dist : NULL); }
@@ -240,4 +242,90 @@ void vkt__ddp_failed(vkt_trainer *t, vkt_status s, const char *reason)
     if (t->dist && s != VKT_DISTRIBUTED) {
         (void)vkt__dist_fail(t->dist, reason);
     }
+}
+
+/* The state as doubles: counts as they are; the regression state as (error sum, count). */
+static size_t state_to_f64(const int32_t *w, size_t n, bool regression, double *out)
+{
+    if (!regression) {
+        for (size_t i = 0; i < n; i++) {
+            out[i] = (double)(uint32_t)w[i];
+        }
+        return n;
+    }
+    float hi, lo;
+    memcpy(&hi, &w[0], sizeof hi);
+    memcpy(&lo, &w[1], sizeof lo);
+    out[0] = (double)hi + (double)lo;
+    out[1] = (double)((uint64_t)(uint32_t)w[2] | (uint64_t)(uint32_t)w[3] << 32);
+    return 2;
+}
+
+static void f64_to_state(const double *v, size_t n, bool regression, int32_t *w)
+{
+    if (!regression) {
+        for (size_t i = 0; i < n; i++) {
+            w[i] = (int32_t)(uint32_t)v[i];
+        }
+        return;
+    }
+    float hi = (float)v[0], lo = (float)(v[0] - (double)hi);
+    memcpy(&w[0], &hi, sizeof hi);
+    memcpy(&w[1], &lo, sizeof lo);
+    uint64_t c = (uint64_t)v[1];
+    w[2] = (int32_t)(uint32_t)c;
+    w[3] = (int32_t)(uint32_t)(c >> 32);
+}
+
+vkt_status vkt__ddp_metric_sync(vkt_trainer *t, vkt_metric *m, int32_t **saved)
+{
+    *saved = NULL;
+    if (!t->dist) {
+        return VKT_OK;
+    }
+    bool regression;
+    vkt_tensor *state = vkt__metric_state(m, &regression);
+    size_t n = (size_t)vkt_tensor_numel(state);
+    vkt_status s = vkt__dist_check_same(t->dist, n, "a sync_dist metric's state size");
+    if (s != VKT_OK) {
+        return s;
+    }
+    int32_t *w = vkt__malloc(2 * n * sizeof *w);
+    double *v = vkt__malloc(n * sizeof *v);
+    if (!w || !v) {
+        free(w);
+        free(v);
+        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
+    s = vkt_tensor_download(state, w, n * sizeof *w);
+    if (s == VKT_OK) {
+        memcpy(w + n, w, n * sizeof *w); /* the local state, restored after compute */
+        size_t k = state_to_f64(w, n, regression, v);
+        s = vkt__dist_allreduce_f64(t->dist, v, (int)k, VKT_REDUCE_SUM);
+        if (s == VKT_OK) {
+            f64_to_state(v, n, regression, w);
+            s = vkt_tensor_upload(state, w, n * sizeof *w);
+        }
+    }
+    free(v);
+    if (s != VKT_OK) {
+        free(w);
+        return s;
+    }
+    *saved = w;
+    return VKT_OK;
+}
+
+vkt_status vkt__ddp_metric_unsync(vkt_trainer *t, vkt_metric *m, int32_t *saved)
+{
+    (void)t;
+    if (!saved) {
+        return VKT_OK;
+    }
+    bool regression;
+    vkt_tensor *state = vkt__metric_state(m, &regression);
+    size_t n = (size_t)vkt_tensor_numel(state);
+    vkt_status s = vkt_tensor_upload(state, saved + n, n * sizeof *saved);
+    free(saved);
+    return s;
 }

@@ -490,6 +490,7 @@ vkt_status vkt_log_metric(vkt_trainer *t, const char *name, vkt_metric *metric,
         r->prog_bar = o.prog_bar;
         r->logger = o.logger != VKT_FLAG_OFF;
         r->reduce = VKT_REDUCE_SUM; /* divisor 1: the value is the metric's own */
+        r->sync_dist = o.sync_dist; /* the metric's state summed over the ranks at compute */
         r->metric = metric;
         r->order = t->result_order++;
     }
@@ -680,9 +681,14 @@ static vkt_status log_epoch(vkt_trainer *t, vkt__results *rs, int64_t step, bool
         if (r->metric && r->count > 0 && r->computed_at != r->count) {
             /* the metric's epoch value, computed on the device now (once: the live pass before
              * on_train_epoch_end and the final push share it unless it was logged in between) */
-            vkt_tensor *v = vkt_tensor_keep(vkt_metric_compute(r->metric));
-            if (!v) {
-                return vkt_last_status();
+            int32_t *saved = NULL;
+            vkt_status ms = r->sync_dist ? vkt__ddp_metric_sync(t, r->metric, &saved) : VKT_OK;
+            vkt_tensor *v = ms == VKT_OK ? vkt_tensor_keep(vkt_metric_compute(r->metric)) : NULL;
+            ms = ms == VKT_OK && !v ? vkt_last_status() : ms;
+            vkt_status us = vkt__ddp_metric_unsync(t, r->metric, saved);
+            if (ms != VKT_OK || us != VKT_OK) {
+                vkt_tensor_free(v);
+                return ms != VKT_OK ? ms : us;
             }
             vkt_tensor_free(r->acc);
             r->acc = v;

@@ -134,6 +134,10 @@ void vkt__ddp_unshard_loaders(vkt_trainer *t);
 vkt_status vkt__ddp_fit_start(vkt_trainer *t);
 /* After the backward of a stepping batch: every rank's gradients become their mean. */
 vkt_status vkt__ddp_sync_grads(vkt_trainer *t);
+/* A sync_dist metric's state summed over the ranks before its compute (torchmetrics' sync),
+ * the local state kept in *saved; then _unsync puts it back. No-ops on one process. */
+vkt_status vkt__ddp_metric_sync(vkt_trainer *t, vkt_metric *m, int32_t **saved);
+vkt_status vkt__ddp_metric_unsync(vkt_trainer *t, vkt_metric *m, int32_t *saved);
 /* Before an epoch's values are read: the sync_dist results' reductions over the ranks
  * (vkt__result.synced), in one all-reduce per reduce_fx kind. */
 vkt_status vkt__ddp_sync_results(vkt_trainer *t, vkt__results *rs);
