@@ -56,7 +56,24 @@ void vkt_dist_destroy(vkt_dist *d)
         return;
     }
     vkt__dist_close(d);
+    for (int i = 0; i < VKT__DIST_SCRATCHES; i++) {
+        free(d->scratch[i]);
+    }
     free(d);
+}
+
+float *vkt__dist_scratch(vkt_dist *d, int which, size_t n)
+{
+    if (n > d->scratch_cap[which]) {
+        free(d->scratch[which]);
+        d->scratch[which] = vkt__malloc(n * sizeof(float));
+        d->scratch_cap[which] = d->scratch[which] ? n : 0;
+        if (!d->scratch[which]) {
+            vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory for %zu floats", n);
+            return NULL;
+        }
+    }
+    return d->scratch[which];
 }
 
 int vkt_dist_rank(const vkt_dist *d) { return d ? d->rank : 0; }
@@ -115,9 +132,9 @@ vkt_status vkt_dist_allreduce_sum(vkt_dist *d, float *buf, size_t n)
     }
     /* a reduce-scatter message lands here before it is added in; the gather's go in place */
     size_t most = n / (size_t)N + 1;
-    float *recv = vkt__malloc(most * sizeof *recv);
+    float *recv = vkt__dist_scratch(d, VKT__DIST_RING, most);
     if (!recv) {
-        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory for the all-reduce");
+        return vkt_last_status();
     }
     int next = (r + 1) % N, prev = (r + N - 1) % N;
     vkt_status s = VKT_OK;
@@ -135,7 +152,6 @@ vkt_status vkt_dist_allreduce_sum(vkt_dist *d, float *buf, size_t n)
             buf[rf + i] = recv[i] + buf[rf + i];
         }
     }
-    free(recv);
     d->stats.allreduce_ms += (vkt__now() - t0) * 1e3;
     return s;
 }

@@ -11,12 +11,21 @@
 
 typedef struct vkt__dist_backend vkt__dist_backend;
 
+/* Host buffers kept across calls, so that a training step allocates nothing. */
+enum { VKT__DIST_RING, VKT__DIST_STAGING, VKT__DIST_SCRATCHES };
+
 struct vkt_dist {
     int rank, size, local_rank;
     char select[32];
     vkt_dist_stats stats;
     vkt__dist_backend *backend;
+    float *scratch[VKT__DIST_SCRATCHES];
+    size_t scratch_cap[VKT__DIST_SCRATCHES];
 };
+
+/* Scratch buffer `which` of at least n floats (kept until vkt_dist_destroy); NULL, with the
+ * error set, when out of host memory. */
+float *vkt__dist_scratch(vkt_dist *d, int which, size_t n);
 
 /* Fills rank, size and local_rank. */
 vkt_status vkt__dist_open(vkt_dist *d, const void *mpi_comm);

@@ -96,9 +96,9 @@ void vkt__ddp_unshard_loaders(vkt_trainer *t)
 static vkt_status through_host(vkt_trainer *t, vkt_tensor *block, bool mean)
 {
     size_t n = (size_t)vkt_tensor_numel(block);
-    float *h = vkt__malloc(n * sizeof *h);
+    float *h = vkt__dist_scratch(t->dist, VKT__DIST_STAGING, n);
     if (!h) {
-        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory staging %zu floats", n);
+        return vkt_last_status();
     }
     double t0 = vkt__now(), before = t->dist->stats.allreduce_ms;
     vkt_status s = vkt_tensor_download(block, h, n * sizeof *h);
@@ -113,7 +113,6 @@ static vkt_status through_host(vkt_trainer *t, vkt_tensor *block, bool mean)
         double ring = t->dist->stats.allreduce_ms - before;
         t->dist->stats.staging_ms += (vkt__now() - t0) * 1e3 - ring;
     }
-    free(h);
     return s;
 }
 
