@@ -188,6 +188,13 @@ static void train(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist, uint32_t bat
     if (dist) {
         EXPECT(vkt_trainer_world_size(t) == size, "world size %d", vkt_trainer_world_size(t));
         vkt_dist_get_stats(dist, stats);
+        /* every rank's ModelCheckpoint names rank 0's file */
+        char mine[256] = "", zero[256];
+        const char *best = vkt_model_checkpoint_best_path(vkt_trainer_checkpoint_callback(t));
+        snprintf(mine, sizeof mine, "%s", best ? best : "");
+        memcpy(zero, mine, sizeof zero);
+        OK_OR_DIE(vkt_dist_broadcast(dist, zero, sizeof zero, 0));
+        EXPECT(strcmp(mine, zero) == 0, "best_model_path %s here, %s on rank 0", mine, zero);
     }
     if (dist && r->log_ranks) {
         /* sync_dist: the last epoch's 4 batches per rank, every rank the same values */

@@ -172,6 +172,11 @@ vkt_status vkt_trainer_create(vkt_device *dev, const vkt_trainer_desc *desc, vkt
     if (s == VKT_OK) {
         s = assemble_loggers(t);
     }
+    /* DDP: every rank's log_dir is rank 0's (where its logger puts version_N and the
+     * checkpoints), as Lightning broadcasts the checkpoint directory */
+    if (s == VKT_OK && t->dist) {
+        s = vkt_dist_broadcast(t->dist, t->log_dir, sizeof t->log_dir, 0);
+    }
     if (s != VKT_OK) {
         vkt_trainer_destroy(t);
         return s;
@@ -269,6 +274,9 @@ static void print_line(vkt_trainer *t, const char *line)
 
 void vkt_trainer_print(vkt_trainer *t, const char *fmt, ...)
 {
+    if (!vkt_trainer_is_global_zero(t)) {
+        return; /* Lightning's trainer.print is rank-zero-only */
+    }
     char line[2048];
     va_list ap;
     va_start(ap, fmt);
