@@ -7,6 +7,8 @@
  *   order (rank r's shard is positions r, r+2, ... of the epoch's order, so each global batch
  *   holds the same 128 samples): the per-step loss (mean over the ranks) and the final weights
  *   within 1e-5 relative, and the two ranks' weights identical bit for bit;
+ * - buckets: one per parameter, all-reduced during the backward, give the same weights bit for
+ *   bit as one bucket after it, also when a custom backward walks the tape twice;
  * - the sampler: the shards are disjoint, cover the epoch, and pad as torch's DistributedSampler
  *   does (an odd sample count repeats the order's first sample);
  * - rank-zero-only files: the checkpoint exists, written by rank 0 alone;
@@ -56,6 +58,8 @@ typedef struct run {
     bool log_score; /* log "score": improving on rank 0, flat on rank 1 */
     int epochs;         /* 0: EPOCHS */
     uint32_t fail_at;   /* rank 1's training_step fails at this call (from 1); 0: never */
+    size_t bucket_bytes; /* vkt_trainer_desc.ddp_bucket_bytes */
+    bool twice;          /* a module backward that runs vkt_backward twice */
     uint32_t calls;
     float last_acc;     /* the last epoch's train_acc */
     const char *ckpt;   /* resume from this checkpoint */
@@ -98,6 +102,14 @@ static vkt_status training_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, 
         s = s == VKT_OK ? vkt_log_value(t, "rank_local", v, &o) : s;
     }
     return s;
+}
+
+/* Doubles the gradients: the second walk changes gradients whose buckets the first has read. */
+static vkt_status backward_twice(vkt_trainer *t, vkt_tensor *loss, void *ud)
+{
+    (void)t, (void)ud;
+    vkt_status s = vkt_backward(loss);
+    return s == VKT_OK ? vkt_backward(loss) : s;
 }
 
 static vkt_status configure_optimizers(vkt_trainer *t, vkt_optim_config *oc, void *ud)
@@ -171,6 +183,7 @@ static void train(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist, uint32_t bat
     vkt_module m = {.training_step = training_step,
                     .configure_optimizers = configure_optimizers,
                     .on_train_batch_end = record_loss,
+                    .backward = r->twice ? backward_twice : NULL,
                     .user_data = r};
     vkt_trainer *t;
     OK_OR_DIE(vkt_trainer_create(
@@ -180,7 +193,8 @@ static void train(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist, uint32_t bat
                             .default_root_dir = root,
                             .ckpt_path = r->ckpt,
                             .strategy = dist ? VKT_STRATEGY_DDP : VKT_STRATEGY_SINGLE,
-                            .dist = dist},
+                            .dist = dist,
+                            .ddp_bucket_bytes = r->bucket_bytes},
         &t));
     OK_OR_DIE(vkt_trainer_fit(t, &m, loader, NULL));
     r->last_acc = -1;
@@ -222,6 +236,56 @@ static float *fetch(vkt_tensor *t)
         exit(1);
     }
     return h;
+}
+
+/* Trains `r` with DDP and returns its weights (and frees the run's model). */
+static float *train_weights(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist, const char *root,
+                            run *r, vkt_dist_stats *stats)
+{
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/buckets", root);
+    vkt_dist_stats before;
+    vkt_dist_get_stats(dist, &before);
+    train(dev, ds, dist, 64, dir, r, stats);
+    stats->buckets -= before.buckets;
+    stats->allreduce_ms -= before.allreduce_ms;
+    stats->overlap_ms -= before.overlap_ms;
+    float *w = fetch(vkt_model_param_block(r->model));
+    vkt_optimizer_destroy(r->opt);
+    vkt_model_destroy(r->model);
+    return w;
+}
+
+/* Buckets: one per parameter, each all-reduced during the backward, give the weights of one
+ * bucket reduced after it, bit for bit (with 2 ranks each sum has two terms, whatever the chunk
+ * boundaries); so does a backward that runs twice, whose second walk changes buckets the first
+ * had already read (they are read again). */
+static void check_buckets(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist, const char *root,
+                          const float *w_ddp, size_t n)
+{
+    run per = {.bucket_bytes = 1}, twice_per = {.bucket_bytes = 1, .twice = true},
+        twice_one = {.bucket_bytes = SIZE_MAX, .twice = true};
+    vkt_dist_stats st_per, st_twice, st_one;
+    float *w_per = train_weights(dev, ds, dist, root, &per, &st_per);
+    float *w_twice = train_weights(dev, ds, dist, root, &twice_per, &st_twice);
+    float *w_one = train_weights(dev, ds, dist, root, &twice_one, &st_one);
+    EXPECT(memcmp(w_per, w_ddp, n * sizeof *w_per) == 0,
+           "one bucket per parameter: other weights than one bucket");
+    EXPECT(memcmp(w_twice, w_one, n * sizeof *w_twice) == 0,
+           "a double backward in buckets: other weights than in one bucket");
+    EXPECT(memcmp(w_twice, w_per, n * sizeof *w_twice) != 0,
+           "the double backward changed nothing (the test would not see stale buckets)");
+    /* the MLP's 4 parameters, 8 steps */
+    EXPECT(st_per.buckets == 4 * 8 && st_one.buckets == 8, "%llu and %llu buckets reduced",
+           (unsigned long long)st_per.buckets, (unsigned long long)st_one.buckets);
+    if (rank == 0) {
+        printf("buckets: 4 per step, %.3f ms in the ring per step, %.3f ms of it while the device "
+               "was still in the backward\n",
+               st_per.allreduce_ms / 8, st_per.overlap_ms / 8);
+    }
+    free(w_per);
+    free(w_twice);
+    free(w_one);
 }
 
 static void check_sampler(vkt_device *dev, vkt_dist *dist)
@@ -401,6 +465,7 @@ int main(int argc, char **argv)
         mean_loss[i] /= (float)size;
     }
     check_sampler(dev, dist);
+    check_buckets(dev, ds, dist, root, w, n);
 
     /* resume: every rank loads rank 0's checkpoint of epoch 1 and trains a third epoch, which
      * ends where an uninterrupted 3-epoch run does, bit for bit */
@@ -460,10 +525,10 @@ int main(int argc, char **argv)
         double calls = stats.allreduces ? (double)stats.allreduces : 1.0;
         printf("all-reduce: %llu calls, %.0f bytes each, %.0f bytes sent per call by this rank "
                "(ring: 2 (N-1)/N = %.2f of the block), %.3f ms per call in the "
-               "ring, %.3f ms staging\n",
+               "ring, %.3f ms waiting for the gradients\n",
                (unsigned long long)stats.allreduces, (double)stats.allreduce_bytes / calls,
                (double)stats.sent_bytes / calls, 2.0 * (size - 1) / size,
-               stats.allreduce_ms / calls, stats.staging_ms / calls);
+               stats.allreduce_ms / calls, stats.wait_ms / calls);
         EXPECT(worst_loss < 1e-5, "loss curves differ by %.2e relative", worst_loss);
         /* the sync_dist accuracy metric: its state summed over both ranks' shards */
         printf("train_acc of the last epoch: %.6f with DDP (sync_dist), %.6f on one process\n",

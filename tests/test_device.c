@@ -1,6 +1,7 @@
 /*
  * test_device.c — device choice, capability probe, counters, memory limits and errors,
- * deferred release, adoption of a host application's device, the status table.
+ * deferred release, adoption of a host application's device, the status table, host buffers
+ * (src/gpu/host_buffer.c).
  */
 #include <math.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 
 #include <volk.h>
 
+#include "tensor/tensor_impl.h"
 #include "test_util.h"
 #include "vkt/vulkan.h"
 
@@ -259,6 +261,50 @@ static void large_upload_and_download_cross_staging_chunks(void **state)
     vkt_tensor_free(t);
     free(h);
     free(back);
+}
+
+/* A copy into a host buffer is read after its own submission completes, with later work on the
+ * same range already queued behind it (syncval checks the barriers); the host's writes reach
+ * the device through the copy back. */
+static void host_buffer_reads_a_range_while_later_work_is_queued(void **state)
+{
+    (void)state;
+    enum { N = 1000, FIRST = 100, COUNT = 537 };
+    float h[N];
+    for (int i = 0; i < N; i++) {
+        h[i] = (float)i;
+    }
+    vkt_tensor *t = vkt_tensor_new_1d(test_dev, VKT_F32, N);
+    vkt_tensor *u = vkt_tensor_new_1d(test_dev, VKT_F32, N);
+    assert_int_equal(vkt_tensor_upload(t, h, sizeof h), VKT_OK);
+    assert_int_equal(vkt_fill(u, -1.0f), VKT_OK);
+    vkt__host_buffer *hb;
+    assert_int_equal(vkt__host_buffer_create(test_dev, 4 * COUNT + 64, &hb), VKT_OK);
+    uint64_t ready = 0;
+    vkt__binding part = vkt__subrange(vkt__bind(t, VKT__READ), 4 * FIRST, 4 * COUNT);
+    assert_int_equal(vkt__copy_to_host(test_dev, part, hb, 64, &ready), VKT_OK);
+    assert_true(ready > 0);
+    /* the next write of the range waits for the copy on the device, not on the host */
+    assert_int_equal(vkt_fill(t, 5.0f), VKT_OK);
+    assert_int_equal(vkt_device_flush(test_dev), VKT_OK);
+    assert_int_equal(vkt__host_buffer_wait(test_dev, ready), VKT_OK);
+    assert_true(vkt__copy_done(test_dev, ready));
+    float *d = (float *)((uint8_t *)vkt__host_buffer_data(hb) + 64);
+    for (int i = 0; i < COUNT; i++) {
+        assert_true(d[i] == (float)(FIRST + i));
+        d[i] *= 2.0f;
+    }
+    vkt__binding dst = vkt__subrange(vkt__bind(u, VKT__WRITE), 4 * FIRST, 4 * COUNT);
+    assert_int_equal(vkt__copy_from_host(test_dev, hb, 64, dst), VKT_OK);
+    float back[N];
+    assert_int_equal(vkt_tensor_download(u, back, sizeof back), VKT_OK);
+    for (int i = 0; i < N; i++) {
+        float want = i >= FIRST && i < FIRST + COUNT ? 2.0f * (float)i : -1.0f;
+        assert_true(back[i] == want);
+    }
+    vkt__host_buffer_destroy(test_dev, hb);
+    vkt_tensor_free(t);
+    vkt_tensor_free(u);
 }
 
 static void status_table_names_every_code(void **state)
@@ -763,6 +809,7 @@ int main(void)
         VKT_TEST(bad_tensor_arguments_are_clear_errors),
         VKT_TEST(views_share_memory),
         VKT_TEST(large_upload_and_download_cross_staging_chunks),
+        VKT_TEST(host_buffer_reads_a_range_while_later_work_is_queued),
         VKT_TEST(status_table_names_every_code),
         VKT_TEST(adopt_host_device),
         VKT_TEST(share_the_queue),

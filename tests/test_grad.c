@@ -1,9 +1,11 @@
 /*
  * test_grad.c — every differentiable op's gradient against central finite differences
- * (src/check/check_grad.c), plus autograd bookkeeping: accumulation, zero_grad, scopes, errors.
+ * (src/check/check_grad.c), plus autograd bookkeeping: accumulation, zero_grad, scopes, errors,
+ * the grad-ready observer DDP reduces buckets with.
  */
 #include <string.h>
 
+#include "tensor/tensor_impl.h"
 #include "test_alloc.h"
 #include "test_util.h"
 
@@ -149,6 +151,74 @@ static void deep_scopes_check(void *ctx, vkt_status s, long point)
     }
 }
 
+typedef struct heard {
+    vkt_tensor *leaf[8];
+    float grad[8][4]; /* the gradient when the observer heard of it */
+    int n;
+    int fail_at; /* the observer fails at this call (from 1); 0: never */
+} heard;
+
+static vkt_status on_ready(void *ctx, vkt_tensor *leaf)
+{
+    heard *h = ctx;
+    if (++h->n == h->fail_at) {
+        return vkt__error(VKT_SHAPE_MISMATCH, "observer failed");
+    }
+    h->leaf[h->n - 1] = leaf;
+    return vkt_tensor_download(vkt_tensor_grad(leaf), h->grad[h->n - 1], sizeof h->grad[0]);
+}
+
+/* L = sum(a * b * a) + sum(c * c): the walk passes c's only node first (c heard of once, though
+ * that node reads it twice), then a * b, the first node reading a and b (a's second reader, y * a,
+ * comes earlier in the walk and must not make it final). Each gradient is final when heard of. An
+ * observer's error stops the backward with it. */
+static void grad_ready_hears_each_leaf_once_its_gradient_is_final(void **state)
+{
+    (void)state;
+    float av[4] = {1, 2, 3, 4}, bv[4] = {-1, 0.5f, 2, 1}, cv[4] = {3, -2, 1, 0.25f};
+    vkt_tensor *a = vkt_tensor_new_1d(test_dev, VKT_F32, 4);
+    vkt_tensor *b = vkt_tensor_new_1d(test_dev, VKT_F32, 4);
+    vkt_tensor *c = vkt_tensor_new_1d(test_dev, VKT_F32, 4);
+    vkt_tensor *leaves[3] = {a, b, c};
+    const float *vals[3] = {av, bv, cv};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(vkt_tensor_upload(leaves[i], vals[i], sizeof av), VKT_OK);
+        vkt_tensor_set_requires_grad(leaves[i], true);
+    }
+    for (int fail_at = 0; fail_at <= 2; fail_at += 2) {
+        heard h = {.fail_at = fail_at};
+        vkt_scope_begin(test_dev);
+        vkt_tensor *first = vkt_sum(vkt_mul(vkt_mul(a, b), a)); /* recorded in this order */
+        vkt_tensor *loss = vkt_add(first, vkt_sum(vkt_mul(c, c)));
+        for (int i = 0; i < 3; i++) {
+            assert_int_equal(vkt_zero_grad(leaves[i]), VKT_OK);
+        }
+        assert_int_equal(vkt__set_grad_ready(test_dev, on_ready, &h), VKT_OK);
+        vkt_status s = vkt_backward(loss);
+        assert_int_equal(vkt__set_grad_ready(test_dev, NULL, NULL), VKT_OK);
+        vkt_scope_end(test_dev);
+        if (fail_at) {
+            assert_int_equal(s, VKT_SHAPE_MISMATCH);
+            assert_non_null(strstr(vkt_last_error(), "observer failed"));
+            assert_int_equal(h.n, 2);
+            continue;
+        }
+        assert_int_equal(s, VKT_OK);
+        assert_int_equal(h.n, 3);
+        assert_ptr_equal(h.leaf[0], c);
+        assert_ptr_equal(h.leaf[1], a);
+        assert_ptr_equal(h.leaf[2], b);
+        for (int i = 0; i < 4; i++) {
+            assert_true(h.grad[0][i] == 2 * cv[i]);
+            assert_true(h.grad[1][i] == 2 * av[i] * bv[i]);
+            assert_true(h.grad[2][i] == av[i] * av[i]);
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        vkt_tensor_free(leaves[i]);
+    }
+}
+
 static void failed_scope_begin_keeps_scopes_balanced(void **state)
 {
     (void)state;
@@ -164,6 +234,7 @@ int main(void)
         VKT_TEST(gradients_accumulate_until_zeroed),
         VKT_TEST(first_touch_gradients_write_then_accumulate),
         VKT_TEST(backward_errors_are_clear),
+        VKT_TEST(grad_ready_hears_each_leaf_once_its_gradient_is_final),
         VKT_TEST(failed_scope_begin_keeps_scopes_balanced),
     };
     return VKT_RUN_GROUP(tests);

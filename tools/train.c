@@ -36,6 +36,7 @@ typedef struct train_args {
     bool stream, profile;
     vkt_sched_type schedule;
     const char *strategy;
+    float bucket_mb;
 } train_args;
 
 static const char *const opt_names[] = {"adam", "sgd", "adam", "adamw"};
@@ -86,6 +87,10 @@ static int train_usage(FILE *f)
         "                      with more than one rank). ddp: data parallel over MPI, one device\n"
         "                      per rank, each rank --batch-size samples a step; rank 0 prints,\n"
         "                      logs and checkpoints (docs/distributed.md)\n"
+        "  --bucket-mb X       ddp: gradients are all-reduced in buckets of X MiB, each as soon\n"
+        "                      as the backward has finished it (default 25, as torch DDP's\n"
+        "                      bucket_cap_mb; the first bucket at most 1 MiB); 0: one bucket,\n"
+        "                      after the whole backward\n"
         "  --device D          device index or name substring (ddp: default by local rank)\n"
         "  --validation        Khronos validation (slow)\n"
         "  -h, --help          this text\n"
@@ -115,6 +120,7 @@ enum {
     O_STREAM,
     O_PROFILE,
     O_STRATEGY,
+    O_BUCKET_MB,
 };
 
 static int parse_opt(int c, const char *v, void *ud)
@@ -132,6 +138,9 @@ static int parse_opt(int c, const char *v, void *ud)
             fprintf(stderr, CMD ": --strategy is single, ddp or auto, not '%s'\n", v);
             rc = 2;
         }
+        break;
+    case O_BUCKET_MB:
+        rc = vkt_cli_float(CMD, "--bucket-mb", v, 0, 1e6, &a->bucket_mb);
         break;
     case O_MODEL:
         rc = vkt_cli_model_parse(CMD, v, &a->model);
@@ -205,6 +214,7 @@ static int parse(int argc, char **argv, train_args *a)
         .optimizer = VKT_OPTIM_ADAM,
         .schedule = VKT_SCHED_COSINE,
         .strategy = "auto",
+        .bucket_mb = 25,
     };
     static const struct option opts[] = {
         {"data", required_argument, NULL, O_DATA},
@@ -225,6 +235,7 @@ static int parse(int argc, char **argv, train_args *a)
         {"stream", no_argument, NULL, O_STREAM},
         {"profile", no_argument, NULL, O_PROFILE},
         {"strategy", required_argument, NULL, O_STRATEGY},
+        {"bucket-mb", required_argument, NULL, O_BUCKET_MB},
         VKT_CLI_DEVICE_OPTS,
     };
     int rc = vkt_cli_getopt(CMD, CMD, argc, argv, opts, &a->dev, parse_opt, a);
@@ -628,7 +639,11 @@ int vkt_cli_train(int argc, char **argv)
                                 .ckpt = resume, /* read once, above */
                                 .callbacks = {&summary},
                                 .strategy = dist ? VKT_STRATEGY_DDP : VKT_STRATEGY_SINGLE,
-                                .dist = dist},
+                                .dist = dist,
+                                .ddp_bucket_bytes =
+                                    a.bucket_mb > 0
+                                        ? (size_t)fmax(1.0, (double)a.bucket_mb * (1 << 20))
+                                        : SIZE_MAX},
             &trainer)) {
         rc = vkt_cli_fail(CMD, "creating the trainer");
         goto cleanup;
@@ -654,11 +669,12 @@ int vkt_cli_train(int argc, char **argv)
     if (dist) {
         vkt_dist_stats ds;
         vkt_dist_get_stats(dist, &ds);
-        double calls = ds.allreduces ? (double)ds.allreduces : 1.0;
-        printf("ddp: %d ranks; per step one all-reduce of %.0f gradient bytes, %.0f bytes sent "
-               "by this rank, %.2f ms in the ring, %.2f ms staging through the host\n",
-               vkt_dist_size(dist), ds.allreduce_bytes / calls, ds.sent_bytes / calls,
-               ds.allreduce_ms / calls, ds.staging_ms / calls);
+        double n = steps ? (double)steps : 1.0;
+        printf("ddp: %d ranks; per step %.0f gradient bytes all-reduced in %.1f buckets, %.0f "
+               "bytes sent by this rank, %.2f ms in the ring (%.2f ms of it during the backward), "
+               "%.2f ms waiting for gradients (the backward on the device)\n",
+               vkt_dist_size(dist), ds.allreduce_bytes / n, ds.buckets / n, ds.sent_bytes / n,
+               ds.allreduce_ms / n, ds.overlap_ms / n, ds.wait_ms / n);
     }
     double s = steps ? (double)steps : 1.0; /* a resumed run may have no step left to run */
     printf("per step (whole fit, validation included): %.3f submits, %.3f host waits, %.3f frame "

@@ -10,9 +10,10 @@
  *     ... vkt_trainer_desc.strategy = VKT_STRATEGY_DDP, .dist = dist ...
  *
  * With the DDP strategy the trainer broadcasts rank 0's parameters at the start of fit, averages
- * the gradients over the ranks after each backward that precedes an optimizer step (one
- * all-reduce of the contiguous gradient block, a ring over the ranks in a fixed order so that
- * the sum is the same run to run), gives each rank a disjoint shard of every training and
+ * the gradients over the ranks in each backward that precedes an optimizer step (the contiguous
+ * gradient block in buckets, each all-reduced once the backward has finished it while the
+ * device computes the rest; a ring over the ranks in a fixed order, so that the sum is the same
+ * run to run), gives each rank a disjoint shard of every training and
  * validation epoch (torch's DistributedSampler), and lets rank 0 alone write logs, checkpoints
  * and the progress bar.
  *
@@ -63,8 +64,12 @@ typedef struct vkt_dist_stats {
     uint64_t allreduce_bytes; /* of the buffers reduced (each rank's copy) */
     uint64_t sent_bytes;      /* by this rank */
     double allreduce_ms;      /* host time in the ring (waiting for the slowest rank included) */
-    double staging_ms;        /* the trainer's: reading the gradients back (which waits for the
-                                 backward to finish on the device) and writing the mean */
+    /* the trainer's gradient average (in buckets: vkt_trainer_desc.ddp_bucket_bytes) */
+    uint64_t buckets;  /* buckets all-reduced */
+    double overlap_ms; /* of allreduce_ms: bucket all-reduces that ended while the device was
+                          still computing the backward (hidden behind it) */
+    double wait_ms;    /* host time waiting for buckets' gradients to be read back: the
+                          backward still running on the device, then the copy */
 } vkt_dist_stats;
 VKT_API void vkt_dist_get_stats(const vkt_dist *d, vkt_dist_stats *out);
 

@@ -482,6 +482,11 @@ typedef struct vkt_trainer_desc {
     /* borrowed: the ranks of the DDP strategy; NULL with VKT_STRATEGY_DDP: the trainer joins
      * MPI_COMM_WORLD itself (and leaves it at vkt_trainer_destroy) */
     vkt_dist *dist;
+    /* DDP's gradient buckets (PyTorch DDP's bucket_cap_mb): each is all-reduced as soon as the
+     * backward has finished its gradients, while the device computes the earlier layers'. 0: 25
+     * MiB, the first bucket (the last layers) at most 1 MiB, as torch; SIZE_MAX: one bucket,
+     * reduced after the whole backward. */
+    size_t ddp_bucket_bytes;
 } vkt_trainer_desc;
 
 VKT_API vkt_status vkt_trainer_create(vkt_device *dev, const vkt_trainer_desc *desc,

@@ -200,6 +200,13 @@ vkt_status vkt__record_query_reset(vkt_device *dev, VkQueryPool pool, uint32_t f
                                    uint32_t count);
 vkt_status vkt__record_timestamp(vkt_device *dev, VkQueryPool pool, uint32_t query);
 
+/* Records a copy between a vkt buffer and a host buffer (host_buffer.c) with the usual hazard
+ * tracking; to_host adds the transfer-to-host barrier that makes dst readable by the host once
+ * the submission has completed. A copy from the host reads what the host wrote before the
+ * submission that carries it. */
+vkt_status vkt__record_host_copy(vkt_device *dev, VkBuffer src, VkDeviceSize src_off, VkBuffer dst,
+                                 VkDeviceSize dst_off, VkDeviceSize size, bool to_host);
+
 /* profile.c: recorder.c's hooks; the recorder calls them only while dev->prof.on, except
  * vkt__prof_frame_start, which collects what a frame timed while profiling was on. */
 void vkt__prof_init(vkt_device *dev);

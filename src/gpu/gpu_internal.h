@@ -96,6 +96,27 @@ vkt_status vkt__upload(vkt_device *dev, vkt__binding dst, const void *src);
 /* Records a copy of src into staging, submits, waits, and copies src.size bytes to host memory. */
 vkt_status vkt__download(vkt_device *dev, vkt__binding src, void *dst);
 
+/* ---- host buffers (host_buffer.c) ----------------------------------------------------------- */
+
+/* Mapped host memory the device copies into and out of without the host waiting at once. */
+typedef struct vkt__host_buffer vkt__host_buffer;
+
+vkt_status vkt__host_buffer_create(vkt_device *dev, uint64_t size, vkt__host_buffer **out);
+/* Waits for the device's work first (copies may still use it). NULL is ignored. */
+void vkt__host_buffer_destroy(vkt_device *dev, vkt__host_buffer *hb);
+void *vkt__host_buffer_data(vkt__host_buffer *hb);
+/* Records a copy of src into hb at byte `at` and submits it: the host may read those bytes after
+ * vkt__host_buffer_wait(dev, *ready), while the device goes on with what follows. */
+vkt_status vkt__copy_to_host(vkt_device *dev, vkt__binding src, vkt__host_buffer *hb, uint64_t at,
+                             uint64_t *ready);
+vkt_status vkt__host_buffer_wait(vkt_device *dev, uint64_t ready);
+/* Whether the device has got that far (without waiting). */
+bool vkt__copy_done(vkt_device *dev, uint64_t ready);
+/* Records a copy of dst.size bytes of hb from `at` (what the host wrote there before this call)
+ * into dst. */
+vkt_status vkt__copy_from_host(vkt_device *dev, vkt__host_buffer *hb, uint64_t at,
+                               vkt__binding dst);
+
 /* Largest workgroup count per dimension that is safe to use on every device (the spec minimum). */
 #define VKT__MAX_GROUPS 65535u
 

@@ -678,7 +678,7 @@ static vkt_status fill_buffer(vkt_device *dev, VkBuffer buf, VkDeviceSize offset
 }
 
 static vkt_status copy_buffer(vkt_device *dev, VkBuffer src, VkDeviceSize src_off, VkBuffer dst,
-                              VkDeviceSize dst_off, VkDeviceSize size)
+                              VkDeviceSize dst_off, VkDeviceSize size, uint32_t kind)
 {
     vkt__frame *f = NULL;
     vkt_status s = begin(dev, &f);
@@ -694,7 +694,7 @@ static vkt_status copy_buffer(vkt_device *dev, VkBuffer src, VkDeviceSize src_of
         return s;
     }
     dev->vk.vkCmdCopyBuffer(f->cmd, src, dst, 1, &region);
-    timed_end(dev, f, VKT__PROF_COPY);
+    timed_end(dev, f, kind);
     dev->stats.transfers++;
     s = track(dev, src, src_off, size, VKT__READ);
     return s == VKT_OK ? track(dev, dst, dst_off, size, VKT__WRITE) : s;
@@ -759,6 +759,21 @@ static vkt_status upload_buffer(vkt_device *dev, VkBuffer dst, VkDeviceSize dst_
     return VKT_OK;
 }
 
+/* Makes the transfers recorded so far readable by the host once the submission completes. */
+static void host_read_barrier(vkt_device *dev, vkt__frame *f)
+{
+    VkMemoryBarrier mb = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+        .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
+        .dstAccessMask = VK_ACCESS_HOST_READ_BIT,
+    };
+    dev->vk.vkCmdPipelineBarrier(f->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT,
+                                 0, 1, &mb, 0, NULL, 0, NULL);
+    if (dev->prof.on) {
+        dev->prof.barriers++;
+    }
+}
+
 static vkt_status download_buffer(vkt_device *dev, VkBuffer src, VkDeviceSize src_off,
                                   void *dst, VkDeviceSize size)
 {
@@ -787,16 +802,7 @@ static vkt_status download_buffer(vkt_device *dev, VkBuffer src, VkDeviceSize sr
         if (s != VKT_OK) {
             return s;
         }
-        VkMemoryBarrier mb = {
-            .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
-            .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
-            .dstAccessMask = VK_ACCESS_HOST_READ_BIT,
-        };
-        dev->vk.vkCmdPipelineBarrier(f->cmd, VK_PIPELINE_STAGE_TRANSFER_BIT,
-                                     VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
-        if (dev->prof.on) {
-            dev->prof.barriers++;
-        }
+        host_read_barrier(dev, f);
         f->staging_used = VKT__ALIGN_UP(at + n, 16);
         s = vkt_device_flush(dev);
         if (s == VKT_OK) {
@@ -860,8 +866,9 @@ vkt_status vkt__copy(vkt_device *dev, vkt__binding src, vkt__binding dst)
 {
     VKT__ASSERT(src.size <= dst.size);
     double m = mark(dev);
-    return done(dev, m, copy_buffer(dev, src.alloc->buffer, abs_offset(&src), dst.alloc->buffer,
-                                    abs_offset(&dst), src.size));
+    return done(dev, m,
+                copy_buffer(dev, src.alloc->buffer, abs_offset(&src), dst.alloc->buffer,
+                            abs_offset(&dst), src.size, VKT__PROF_COPY));
 }
 
 vkt_status vkt__upload(vkt_device *dev, vkt__binding dst, const void *src)
@@ -874,4 +881,22 @@ vkt_status vkt__download(vkt_device *dev, vkt__binding src, void *dst)
 {
     double m = mark(dev);
     return done(dev, m, download_buffer(dev, src.alloc->buffer, abs_offset(&src), dst, src.size));
+}
+
+/* ---- host buffers (host_buffer.c) ---------------------------------------------------------- */
+
+vkt_status vkt__record_host_copy(vkt_device *dev, VkBuffer src, VkDeviceSize src_off, VkBuffer dst,
+                                 VkDeviceSize dst_off, VkDeviceSize size, bool to_host)
+{
+    double m = mark(dev);
+    vkt_status s = copy_buffer(dev, src, src_off, dst, dst_off, size,
+                               to_host ? VKT__PROF_DOWNLOAD : VKT__PROF_UPLOAD);
+    if (s == VKT_OK && to_host) {
+        host_read_barrier(dev, &dev->frames[dev->frame]);
+        dev->stats.readbacks++;
+        dev->stats.bytes_downloaded += size;
+    } else if (s == VKT_OK) {
+        dev->stats.bytes_uploaded += size;
+    }
+    return done(dev, m, s);
 }

@@ -14,6 +14,8 @@
  * reaches it received nothing: it is skipped (it would add zeros). Leaves' gradients (parameters,
  * the model's gradient block) are never marked unwritten: accumulation across backward passes
  * and steps is unchanged.
+ * An observer (vkt__set_grad_ready) hears of each leaf once the walk has passed its first node on
+ * the tape, the last to add to its gradient: DDP starts reducing finished gradients there.
  */
 #include <string.h>
 
@@ -170,6 +172,54 @@ vkt_status vkt_zero_grad(vkt_tensor *t)
     return s;
 }
 
+static bool is_leaf(const vkt_tensor *t) { return t && t->requires_grad && !t->node; }
+
+/* Each leaf's last node in the backward walk: its first on the tape. */
+static void mark_last_readers(vkt__node **tape, uint32_t end)
+{
+    for (uint32_t i = end + 1; i-- > 0;) {
+        for (int k = 0; k < 3; k++) {
+            vkt_tensor *in = tape[i]->in[k];
+            if (is_leaf(in)) {
+                in->last_reader = i;
+            }
+        }
+    }
+}
+
+/* After node i's backward: the leaves it was the last to read (each once, though a node may
+ * read one twice) are final. */
+static vkt_status leaves_ready(vkt__node *n, uint32_t i, vkt__grad_ready_fn ready, void *ctx)
+{
+    for (int k = 0; k < 3; k++) {
+        vkt_tensor *in = n->in[k];
+        bool seen = (k > 0 && n->in[0] == in) || (k > 1 && n->in[1] == in);
+        if (is_leaf(in) && in->last_reader == i && !seen) {
+            vkt_status s = ready(ctx, in);
+            if (s != VKT_OK) {
+                return s;
+            }
+        }
+    }
+    return VKT_OK;
+}
+
+static vkt_status node_backward(vkt__node *n)
+{
+    const vkt_tensor *gout = n->out->grad;
+    if (!gout || n->out->grad_unwritten) {
+        return VKT_OK; /* nothing downstream of this node reaches the loss: its gradient is 0 */
+    }
+    if (n->op <= VKT__OP_NONE || n->op >= VKT__OP_COUNT || !vkt__op_backward[n->op]) {
+        return vkt__error(VKT_ERROR, "vkt_backward: node with op %d has no backward", (int)n->op);
+    }
+    vkt_status s = vkt__op_backward[n->op](n, gout);
+    if (s != VKT_OK) {
+        vkt__error_context("%s backward", vkt__op_name[n->op]);
+    }
+    return s;
+}
+
 vkt_status vkt_backward(vkt_tensor *loss)
 {
     if (!loss) {
@@ -210,19 +260,16 @@ vkt_status vkt_backward(vkt_tensor *loss)
             n->out->grad_unwritten = true;
         }
     }
+    void *ctx;
+    vkt__grad_ready_fn ready = vkt__grad_ready(loss->dev, &ctx);
+    if (ready) {
+        mark_last_readers(*tape, end);
+    }
     for (uint32_t i = end + 1; i-- > 0 && s == VKT_OK;) {
         vkt__node *n = (*tape)[i];
-        const vkt_tensor *gout = n->out->grad;
-        if (!gout || n->out->grad_unwritten) {
-            continue; /* nothing downstream of this node reaches the loss: its gradient is 0 */
-        }
-        if (n->op <= VKT__OP_NONE || n->op >= VKT__OP_COUNT || !vkt__op_backward[n->op]) {
-            s = vkt__error(VKT_ERROR, "vkt_backward: node with op %d has no backward", (int)n->op);
-            break;
-        }
-        s = vkt__op_backward[n->op](n, gout);
-        if (s != VKT_OK) {
-            vkt__error_context("%s backward", vkt__op_name[n->op]);
+        s = node_backward(n);
+        if (s == VKT_OK && ready) {
+            s = leaves_ready(n, i, ready, ctx);
         }
     }
     if (s != VKT_OK) {

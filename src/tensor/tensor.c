@@ -19,6 +19,8 @@ typedef struct vkt__tensor_state {
     /* scopes that could not be opened, and those begun inside one: their ends close nothing, so
      * begin / end stay paired and an enclosing scope is never closed early */
     uint32_t failed_depth;
+    vkt__grad_ready_fn grad_ready; /* vkt__set_grad_ready */
+    void *grad_ready_ctx;
 } vkt__tensor_state;
 
 
@@ -54,6 +56,27 @@ vkt__node ***vkt__tape(vkt_device *dev, uint32_t **count, uint32_t **cap)
     *count = &st->tape_count;
     *cap = &st->tape_cap;
     return &st->tape;
+}
+
+vkt_status vkt__set_grad_ready(vkt_device *dev, vkt__grad_ready_fn fn, void *ctx)
+{
+    vkt__tensor_state *st = fn ? tensor_state_get(dev) : vkt__device_tensor_state(dev);
+    if (!st && !fn) {
+        return VKT_OK;
+    }
+    if (!st) {
+        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
+    st->grad_ready = fn;
+    st->grad_ready_ctx = fn ? ctx : NULL;
+    return VKT_OK;
+}
+
+vkt__grad_ready_fn vkt__grad_ready(vkt_device *dev, void **ctx)
+{
+    vkt__tensor_state *st = vkt__device_tensor_state(dev);
+    *ctx = st ? st->grad_ready_ctx : NULL;
+    return st ? st->grad_ready : NULL;
 }
 
 size_t vkt__dtype_size(vkt_dtype t)

@@ -35,6 +35,7 @@ struct vkt_tensor {
     vkt_tensor *grad;           /* may be NULL; holds a reference */
     bool grad_unwritten;        /* grad's memory holds no value: it is zero until first written */
     struct vkt__node *node;     /* the op that produced it; may be NULL */
+    uint32_t last_reader;       /* a leaf's first node on the tape, while vkt_backward walks */
 };
 
 typedef struct vkt__node {
@@ -90,6 +91,14 @@ vkt_tensor *vkt__grad_first(vkt_tensor *t, bool *accumulate);
 vkt__node ***vkt__tape(vkt_device *dev, uint32_t **count, uint32_t **cap);
 /* Drops tape nodes from the end until `count` remain (graph.c). */
 void vkt__tape_truncate(vkt_device *dev, uint32_t count);
+/* An observer of vkt_backward: called once per leaf (a tensor that requires a gradient and no
+ * op produced) when its gradient is final in this backward, i.e. the walk has passed every node
+ * that reads it; an error stops the backward. The DDP strategy starts reading a bucket of
+ * gradients back with it while the device computes the rest (src/train/grad_reducer.c). One per
+ * device; fn NULL removes it. */
+typedef vkt_status (*vkt__grad_ready_fn)(void *ctx, vkt_tensor *leaf);
+vkt_status vkt__set_grad_ready(vkt_device *dev, vkt__grad_ready_fn fn, void *ctx);
+vkt__grad_ready_fn vkt__grad_ready(vkt_device *dev, void **ctx);
 /* Whether backward should produce a gradient for this input. */
 static inline bool vkt__wants_grad(const vkt_tensor *t) { return t && t->requires_grad; }
 

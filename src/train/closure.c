@@ -118,12 +118,15 @@ static vkt_status zero_grad(vkt_closure *c)
                                                   t->oc.optimizer, m->user_data));
 }
 
-/* on_before_backward, the module's backward or vkt_backward, DDP's gradient average on a
+/* on_before_backward, the module's backward or vkt_backward with DDP's gradient average on a
  * stepping batch (DDP's no_sync on the others), on_after_backward. */
 static vkt_status backward(vkt_trainer *t, vkt_tensor *loss, bool stepping)
 {
     vkt_module *m = t->m;
     vkt_status s = VKT__LOSS_HOOKS(t, on_before_backward, loss);
+    if (s == VKT_OK) {
+        s = vkt__ddp_before_backward(t, stepping);
+    }
     if (s != VKT_OK) {
         return s;
     }
@@ -133,9 +136,7 @@ static vkt_status backward(vkt_trainer *t, vkt_tensor *loss, bool stepping)
     } else {
         s = vkt_backward(loss);
     }
-    if (s == VKT_OK && stepping) {
-        s = vkt__ddp_sync_grads(t);
-    }
+    s = vkt__ddp_after_backward(t, stepping, s);
     if (s != VKT_OK) {
         return s;
     }

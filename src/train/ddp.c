@@ -1,13 +1,8 @@
 /*
  * ddp.c — the trainer's DDP strategy (include/vkt/dist.h, docs/distributed.md): the ranks, the
- * loaders' shards, the start-of-fit agreement and broadcast, and the gradient average.
- *
- * Gradients are staged through the host: the contiguous gradient block is read back, averaged
- * over the ranks with the ring all-reduce of dist.c, and written back, once per optimizer step,
- * after the backward and before on_after_backward (where PyTorch DDP's hooks have finished
- * theirs). A GPU-direct path would need the block's memory exported to the network card
- * (VK_KHR_external_memory_fd + a CUDA-aware/ROCm-aware MPI or dma-buf), which these machines
- * cannot exercise.
+ * loaders' shards, the start-of-fit agreement and broadcast of rank 0's parameters, the gradient
+ * average around each stepping backward (grad_reducer.c: buckets overlapped with the backward),
+ * sync_dist values and metric states.
  *
  * Test: tests/test_ddp.c.
  */
@@ -82,7 +77,7 @@ vkt_status vkt__ddp_shard_loaders(vkt_trainer *t)
     return VKT_OK;
 }
 
-void vkt__ddp_unshard_loaders(vkt_trainer *t)
+void vkt__ddp_fit_end(vkt_trainer *t)
 {
     vkt_loader *ls[2] = {t->train_loader, t->val_loader};
     for (int i = 0; t->dist && i < 2; i++) {
@@ -90,28 +85,24 @@ void vkt__ddp_unshard_loaders(vkt_trainer *t)
             (void)vkt__loader_set_replicas(ls[i], t->loader_replicas[i], t->loader_rank[i]);
         }
     }
+    vkt__reducer_destroy(t->reducer);
+    t->reducer = NULL;
 }
 
-/* The block's floats through the host: read, reduce, write back. */
-static vkt_status through_host(vkt_trainer *t, vkt_tensor *block, bool mean)
+/* Rank 0's parameters on every rank: through the host. */
+static vkt_status broadcast_params(vkt_trainer *t, vkt_tensor *block)
 {
-    size_t n = (size_t)vkt_tensor_numel(block);
-    float *h = vkt__dist_scratch(t->dist, VKT__DIST_STAGING, n);
+    size_t bytes = (size_t)vkt_tensor_numel(block) * sizeof(float);
+    float *h = vkt__dist_scratch(t->dist, VKT__DIST_STAGING, bytes / sizeof(float));
     if (!h) {
         return vkt_last_status();
     }
-    double t0 = vkt__now(), before = t->dist->stats.allreduce_ms;
-    vkt_status s = vkt_tensor_download(block, h, n * sizeof *h);
+    vkt_status s = t->dist->rank == 0 ? vkt_tensor_download(block, h, bytes) : VKT_OK;
     if (s == VKT_OK) {
-        s = mean ? vkt__dist_allreduce_mean(t->dist, h, n)
-                 : vkt__dist_bcast(t->dist, h, n * sizeof *h, 0);
+        s = vkt__dist_bcast(t->dist, h, bytes, 0);
     }
-    if (s == VKT_OK && (mean || t->dist->rank != 0)) {
-        s = vkt_tensor_upload(block, h, n * sizeof *h);
-    }
-    if (mean) {
-        double ring = t->dist->stats.allreduce_ms - before;
-        t->dist->stats.staging_ms += (vkt__now() - t0) * 1e3 - ring;
+    if (s == VKT_OK && t->dist->rank != 0) {
+        s = vkt_tensor_upload(block, h, bytes);
     }
     return s;
 }
@@ -135,13 +126,37 @@ vkt_status vkt__ddp_fit_start(vkt_trainer *t)
         s = vkt__dist_check_same(t->dist, t->d.accumulate_grad_batches, "accumulate_grad_batches");
     }
     vkt_tensor *params = vkt_model_param_block(m);
-    return s == VKT_OK && params ? through_host(t, params, false) : s;
+    if (s == VKT_OK && !params) {
+        s = vkt_last_status();
+    }
+    if (s == VKT_OK) {
+        s = broadcast_params(t, params);
+    }
+    if (s == VKT_OK && !t->reducer) {
+        s = vkt__reducer_create(t->dist, m, t->d.ddp_bucket_bytes, &t->reducer);
+    }
+    if (s == VKT_OK) {
+        s = vkt__dist_check_same(t->dist, vkt__reducer_buckets(t->reducer),
+                                 "the gradient buckets (ddp_bucket_bytes)");
+    }
+    return s;
 }
 
-vkt_status vkt__ddp_sync_grads(vkt_trainer *t)
+vkt_status vkt__ddp_before_backward(vkt_trainer *t, bool stepping)
 {
-    vkt_tensor *grads = t->dist && t->oc.model ? vkt_model_grad_block(t->oc.model) : NULL;
-    return grads ? through_host(t, grads, true) : VKT_OK;
+    return t->reducer && stepping ? vkt__reducer_arm(t->reducer) : VKT_OK;
+}
+
+vkt_status vkt__ddp_after_backward(vkt_trainer *t, bool stepping, vkt_status backward)
+{
+    if (!t->reducer || !stepping) {
+        return backward;
+    }
+    vkt_status s = vkt__reducer_disarm(t->reducer);
+    if (backward != VKT_OK) {
+        return backward;
+    }
+    return s == VKT_OK ? vkt__reducer_run(t->reducer) : s;
 }
 
 /* A result that sync_dist reduces now: an epoch value not synced since it last changed (a

@@ -401,7 +401,7 @@ vkt_status vkt_trainer_fit(vkt_trainer *t, vkt_module *m, vkt_loader *train, vkt
     if (overfit) {
         vkt__loader_set_shuffle(train, shuffle_before);
     }
-    vkt__ddp_unshard_loaders(t);
+    vkt__ddp_fit_end(t);
     vkt_dict_destroy(loaded);
     t->in_fit = false;
     if (s != VKT_OK) {

@@ -24,6 +24,7 @@ void vkt__trainer_desc_defaults(vkt_device *dev, vkt_trainer_desc *d)
     if (!d->progress_stream) {
         d->progress_stream = stdout;
     }
+    d->ddp_bucket_bytes = VKT__DEF(d->ddp_bucket_bytes, (size_t)25 << 20);
     if (d->store_budget == 0) {
         vkt_device_stats st;
         vkt_device_get_stats(dev, &st);

@@ -118,6 +118,7 @@ struct vkt_trainer {
     vkt_dist *dist;
     bool own_dist;                               /* joined MPI_COMM_WORLD for this trainer */
     uint32_t loader_replicas[2], loader_rank[2]; /* train, val shards before fit */
+    struct vkt__reducer *reducer;                /* the gradient buckets, during fit */
 };
 
 /* ---- ddp.c ---- */
@@ -127,13 +128,29 @@ vkt_status vkt__ddp_setup(vkt_trainer *t);
 void vkt__ddp_teardown(vkt_trainer *t);
 /* At fit's start, before the batch counts: each rank's shard of the train and val loaders. */
 vkt_status vkt__ddp_shard_loaders(vkt_trainer *t);
-/* At fit's end: the loaders' shards as they were. */
-void vkt__ddp_unshard_loaders(vkt_trainer *t);
+/* At fit's end: the loaders' shards as they were, and the gradient reducer freed. */
+void vkt__ddp_fit_end(vkt_trainer *t);
 /* After configure_optimizers (and a checkpoint's weights): the ranks agree on the model and the
  * loop, and start from rank 0's parameters. */
 vkt_status vkt__ddp_fit_start(vkt_trainer *t);
-/* After the backward of a stepping batch: every rank's gradients become their mean. */
-vkt_status vkt__ddp_sync_grads(vkt_trainer *t);
+/* Around the backward of a stepping batch (DDP's no_sync on the others): _before starts
+ * following which gradients are final, _after (given the backward's status) makes every rank's
+ * gradients their mean. */
+vkt_status vkt__ddp_before_backward(vkt_trainer *t, bool stepping);
+vkt_status vkt__ddp_after_backward(vkt_trainer *t, bool stepping, vkt_status backward);
+
+/* ---- grad_reducer.c: the gradient block in buckets, all-reduced during the backward ---- */
+
+typedef struct vkt__reducer vkt__reducer;
+vkt_status vkt__reducer_create(vkt_dist *dist, vkt_model *m, size_t bucket_bytes,
+                               vkt__reducer **out);
+void vkt__reducer_destroy(vkt__reducer *r);
+uint32_t vkt__reducer_buckets(const vkt__reducer *r);
+/* Before a backward: each bucket is read back as soon as its gradients are final. */
+vkt_status vkt__reducer_arm(vkt__reducer *r);
+vkt_status vkt__reducer_disarm(vkt__reducer *r);
+/* After it: the rest read back, each bucket all-reduced in order and written back as the mean. */
+vkt_status vkt__reducer_run(vkt__reducer *r);
 /* A sync_dist metric's state summed over the ranks before its compute (torchmetrics' sync),
  * the local state kept in *saved; then _unsync puts it back. No-ops on one process. */
 vkt_status vkt__ddp_metric_sync(vkt_trainer *t, vkt_metric *m, int32_t **saved);
