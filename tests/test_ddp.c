@@ -7,6 +7,8 @@
  *   order (rank r's shard is positions r, r+2, ... of the epoch's order, so each global batch
  *   holds the same 128 samples): the per-step loss (mean over the ranks) and the final weights
  *   within 1e-5 relative, and the two ranks' weights identical bit for bit;
+ * - vkt_trainer_test runs each rank on its shard and gathers the test epoch's store;
+ * - epoch stores: every kind, gathered or reduced over the ranks, equal to one process's;
  * - buckets: one per parameter, all-reduced during the backward, give the same weights bit for
  *   bit as one bucket after it, also when a custom backward walks the tape twice;
  * - the sampler: the shards are disjoint, cover the epoch, and pad as torch's DistributedSampler
@@ -16,7 +18,7 @@
  *   a metric object's state (the epoch accuracy equals the one-process run's);
  * - EarlyStopping's decision is shared: one rank's stop stops both;
  * - resume: both ranks load rank 0's checkpoint and end where an uninterrupted run does;
- * - a mismatch of model size across ranks is an error naming both sizes, on every rank.
+ * - a mismatch of model size, or of epoch stores, across ranks is an error on every rank.
  */
 #include <math.h>
 #include <stdio.h>
@@ -60,6 +62,13 @@ typedef struct run {
     uint32_t fail_at;   /* rank 1's training_step fails at this call (from 1); 0: never */
     size_t bucket_bytes; /* vkt_trainer_desc.ddp_bucket_bytes */
     bool twice;          /* a module backward that runs vkt_backward twice */
+    bool stores;         /* store the logits (all kinds) and read them at epoch end */
+    /* the last epoch's stores at on_train_epoch_end: the concatenation's rows, their count, the
+     * sum, mean, min, max, mean_var's mean and variance (2 logits each), this rank's batches */
+    float concat[SAMPLES][2];
+    int64_t concat_rows;
+    float reduced[7][2];
+    uint32_t own_batches;
     uint32_t calls;
     float last_acc;     /* the last epoch's train_acc */
     const char *ckpt;   /* resume from this checkpoint */
@@ -85,6 +94,13 @@ static vkt_status training_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, 
         s = s == VKT_OK ? vkt_log_metric(t, "train_acc", r->acc, &(vkt_log_opts){.sync_dist = true})
                         : s;
     }
+    static const vkt_store_kind kinds[] = {VKT_STORE_CONCAT,  VKT_STORE_SUM, VKT_STORE_MEAN,
+                                           VKT_STORE_MIN,     VKT_STORE_MAX, VKT_STORE_COUNT,
+                                           VKT_STORE_MEAN_VAR};
+    static const char *const names[] = {"cat", "sum", "mean", "min", "max", "count", "mv"};
+    for (int k = 0; s == VKT_OK && r->stores && k < 7; k++) {
+        s = vkt_store(t, names[k], logits, kinds[k]);
+    }
     if (s == VKT_OK && r->log_score) {
         float v = rank == 0 ? 10.0f - (float)vkt_trainer_current_epoch(t) : 5.0f;
         s = vkt_log_value(t, "score", v,
@@ -101,6 +117,30 @@ static vkt_status training_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, 
         o = (vkt_log_opts){.on_step = VKT_FLAG_OFF, .on_epoch = VKT_FLAG_ON};
         s = s == VKT_OK ? vkt_log_value(t, "rank_local", v, &o) : s;
     }
+    return s;
+}
+
+/* on_train_epoch_end: what the stores hold (the ranks' stores made one under DDP). */
+static vkt_status read_stores(vkt_trainer *t, void *ud)
+{
+    run *r = ud;
+    if (!r->stores) {
+        return VKT_OK;
+    }
+    static const char *const names[] = {"sum", "mean", "min", "max", "count", "mv"};
+    vkt_tensor *cat = vkt_store_concat(t, VKT_STAGE_FIT, "cat");
+    r->concat_rows = vkt_store_rows(t, VKT_STAGE_FIT, "cat");
+    vkt_status s = cat && r->concat_rows == SAMPLES
+                       ? vkt_tensor_download(cat, r->concat, sizeof r->concat)
+                       : vkt__error(VKT_ERROR, "store cat: %lld rows", (long long)r->concat_rows);
+    for (int k = 0; s == VKT_OK && k < 6; k++) {
+        vkt_tensor *v = vkt_store_result(t, VKT_STAGE_FIT, names[k]);
+        s = v ? vkt_tensor_download(v, r->reduced[k], vkt_tensor_numel(v) * sizeof(float))
+              : vkt_last_status();
+    }
+    vkt_tensor *var = vkt_store_variance(t, VKT_STAGE_FIT, "mv", true);
+    s = s == VKT_OK && var ? vkt_tensor_download(var, r->reduced[6], sizeof r->reduced[6]) : s;
+    (void)vkt_store_batches(t, VKT_STAGE_FIT, "cat", &r->own_batches);
     return s;
 }
 
@@ -183,6 +223,7 @@ static void train(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist, uint32_t bat
     vkt_module m = {.training_step = training_step,
                     .configure_optimizers = configure_optimizers,
                     .on_train_batch_end = record_loss,
+                    .on_train_epoch_end = read_stores,
                     .backward = r->twice ? backward_twice : NULL,
                     .user_data = r};
     vkt_trainer *t;
@@ -236,6 +277,38 @@ static float *fetch(vkt_tensor *t)
         exit(1);
     }
     return h;
+}
+
+/* The last epoch's stores with DDP (`ddp`, rank 0's view) against one process: the gathered
+ * concatenation holds rank 0's rows then rank 1's, and rank r's k-th row is the epoch's position
+ * 2k + r (DistributedSampler's shard); the reductions are the whole epoch's. */
+static void check_stores(const run *ddp, const run *one)
+{
+    double worst = 0;
+    for (int k = 0; k < SAMPLES / 2; k++) {
+        for (int r = 0; r < 2; r++) {
+            for (int j = 0; j < 2; j++) {
+                double a = ddp->concat[r * SAMPLES / 2 + k][j], b = one->concat[2 * k + r][j];
+                worst = fmax(worst, fabs(a - b) / fmax(1.0, fabs(b)));
+            }
+        }
+    }
+    double worst_red = 0;
+    for (int k = 0; k < 7; k++) {
+        for (int j = 0; j < (k == 4 ? 1 : 2); j++) {
+            double a = ddp->reduced[k][j], b = one->reduced[k][j];
+            worst_red = fmax(worst_red, fabs(a - b) / fmax(1.0, fabs(b)));
+        }
+    }
+    printf("epoch stores with DDP against one process: the gathered logits within %.2e, sum, "
+           "mean, min, max, count, mean and variance within %.2e; %u batches of this rank's own\n",
+           worst, worst_red, ddp->own_batches);
+    EXPECT(ddp->concat_rows == SAMPLES && one->concat_rows == SAMPLES, "%lld and %lld rows",
+           (long long)ddp->concat_rows, (long long)one->concat_rows);
+    EXPECT(worst < 1e-5 && worst_red < 1e-5, "stores differ: %.2e, %.2e", worst, worst_red);
+    EXPECT(ddp->reduced[4][0] == SAMPLES, "count %g", (double)ddp->reduced[4][0]);
+    EXPECT(ddp->own_batches == 4 && one->own_batches == 4, "%u and %u batches", ddp->own_batches,
+           one->own_batches);
 }
 
 /* Trains `r` with DDP and returns its weights (and frees the run's model). */
@@ -366,6 +439,67 @@ static void small_close(small *f)
     vkt_model_destroy(f->r.model);
 }
 
+typedef struct eval_run {
+    uint32_t steps;
+    float x[SAMPLES][FEATURES]; /* the test epoch's inputs, gathered */
+    int64_t rows;
+} eval_run;
+
+static vkt_status store_inputs(vkt_trainer *t, const vkt_batch *b, uint32_t i, uint32_t dl,
+                               vkt_outputs *out, void *ud)
+{
+    (void)i, (void)dl, (void)out;
+    ((eval_run *)ud)->steps++;
+    return vkt_store(t, "x", b->x, VKT_STORE_CONCAT);
+}
+
+static vkt_status read_inputs(vkt_trainer *t, void *ud)
+{
+    eval_run *e = ud;
+    e->rows = vkt_store_rows(t, VKT_STAGE_TEST, "x");
+    vkt_tensor *x = vkt_store_concat(t, VKT_STAGE_TEST, "x");
+    return x && e->rows == SAMPLES ? vkt_tensor_download(x, e->x, sizeof e->x)
+                                   : vkt__error(VKT_ERROR, "%lld rows", (long long)e->rows);
+}
+
+/* vkt_trainer_test under DDP runs each rank on its shard (Lightning's DistributedSampler for
+ * every stage) and gathers the test epoch's store: rank r's k-th row is sample 2k + r. */
+static void check_test_shards(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist)
+{
+    eval_run *e[2] = {calloc(1, sizeof(eval_run)), calloc(1, sizeof(eval_run))};
+    for (int i = 0; i < 2; i++) {
+        vkt_loader *l;
+        OK_OR_DIE(vkt_loader_create(dev, &(vkt_loader_desc){.dataset = ds, .batch_size = 64}, &l));
+        vkt_trainer *t;
+        OK_OR_DIE(vkt_trainer_create(
+            dev,
+            &(vkt_trainer_desc){.enable_progress_bar = VKT_FLAG_OFF,
+                                .logger = VKT_FLAG_OFF,
+                                .strategy = i ? VKT_STRATEGY_SINGLE : VKT_STRATEGY_DDP,
+                                .dist = i ? NULL : dist},
+            &t));
+        vkt_module m = {
+            .test_step = store_inputs, .on_test_epoch_end = read_inputs, .user_data = e[i]};
+        OK_OR_DIE(vkt_trainer_test(t, &m, l));
+        EXPECT(vkt_loader_num_batches(l) == 8, "the loader is left sharded: %u batches",
+               vkt_loader_num_batches(l));
+        vkt_trainer_destroy(t);
+        vkt_loader_destroy(l);
+    }
+    EXPECT(e[0]->steps == 4 && e[1]->steps == 8, "%u test steps with DDP, %u on one process",
+           e[0]->steps, e[1]->steps);
+    bool same = e[0]->rows == SAMPLES;
+    for (int k = 0; same && k < SAMPLES / 2; k++) {
+        for (int r = 0; r < 2; r++) {
+            same = same &&
+                   memcmp(e[0]->x[r * SAMPLES / 2 + k], e[1]->x[2 * k + r], sizeof e[0]->x[0]) == 0;
+        }
+    }
+    EXPECT(same, "the gathered test inputs are not rank 0's shard then rank 1's");
+    free(e[0]);
+    free(e[1]);
+}
+
 static void check_mismatch(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist)
 {
     small f = {0};
@@ -378,6 +512,12 @@ static void check_mismatch(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist)
         fprintf(stderr, "rank 1, as expected: %s\n", vkt_last_error());
     }
     small_close(&f);
+    /* epoch stores that only rank 1 keeps cannot be made one: an error at the epoch's end */
+    small g = {.r = {.stores = rank == 1}};
+    small_fit(&g, dev, ds, dist, 32, 1, NULL);
+    EXPECT(g.status == VKT_DISTRIBUTED && strstr(vkt_last_error(), "epoch stores") != NULL,
+           "stores on one rank gave %s: %s", vkt_status_name(g.status), vkt_last_error());
+    small_close(&g);
 }
 
 /* EarlyStopping's decision is shared: rank 1's flat score stops both ranks after epoch 1 while
@@ -447,7 +587,7 @@ int main(int argc, char **argv)
     }
     OK_OR_DIE(vkt_dist_broadcast(dist, root, sizeof root, 0));
 
-    run ddp = {.log_ranks = true};
+    run ddp = {.log_ranks = true, .stores = true};
     vkt_dist_stats stats = {0};
     train(dev, ds, dist, 64, root, &ddp, &stats);
     float *w = fetch(vkt_model_param_block(ddp.model));
@@ -503,8 +643,9 @@ int main(int argc, char **argv)
         /* the reference: one process, batch 128, the same order */
         char ref_root[128];
         snprintf(ref_root, sizeof ref_root, "%s/single", root);
-        run one = {0};
+        run one = {.stores = true};
         train(dev, ds, NULL, 128, ref_root, &one, NULL);
+        check_stores(&ddp, &one);
         float *w1 = fetch(vkt_model_param_block(one.model));
         EXPECT(one.steps == ddp.steps, "%u steps on one process, %u with DDP", one.steps,
                ddp.steps);
@@ -546,6 +687,7 @@ int main(int argc, char **argv)
     }
     OK_OR_DIE(vkt_dist_barrier(dist));
     check_shared_stop(dev, ds, dist);
+    check_test_shards(dev, ds, dist);
     check_mismatch(dev, ds, dist);
 
     free(w);

@@ -55,36 +55,36 @@ void vkt__ddp_teardown(vkt_trainer *t)
     t->dist = NULL;
 }
 
-vkt_status vkt__ddp_shard_loaders(vkt_trainer *t)
+vkt_status vkt__ddp_shard(vkt_trainer *t, vkt_loader *l, vkt__shard_saved *saved)
 {
-    vkt_loader *ls[2] = {t->train_loader, t->val_loader};
-    for (int i = 0; i < 2; i++) {
-        if (ls[i]) {
-            vkt__loader_replicas(ls[i], &t->loader_replicas[i], &t->loader_rank[i]);
-        }
-    }
-    if (!t->dist) {
+    *saved = (vkt__shard_saved){0};
+    if (!l) {
         return VKT_OK;
     }
-    for (int i = 0; i < 2; i++) {
-        vkt_status s = ls[i] ? vkt__loader_set_replicas(ls[i], (uint32_t)t->dist->size,
-                                                        (uint32_t)t->dist->rank)
-                             : VKT_OK;
-        if (s != VKT_OK) {
-            return s;
-        }
+    vkt__loader_replicas(l, &saved->replicas, &saved->rank);
+    saved->loader = l;
+    return t->dist ? vkt__loader_set_replicas(l, (uint32_t)t->dist->size, (uint32_t)t->dist->rank)
+                   : VKT_OK;
+}
+
+void vkt__ddp_unshard(vkt_trainer *t, vkt__shard_saved *saved)
+{
+    if (t->dist && saved->loader) {
+        (void)vkt__loader_set_replicas(saved->loader, saved->replicas, saved->rank);
     }
-    return VKT_OK;
+    saved->loader = NULL;
+}
+
+vkt_status vkt__ddp_shard_loaders(vkt_trainer *t)
+{
+    vkt_status s = vkt__ddp_shard(t, t->train_loader, &t->shard_saved[0]);
+    return s == VKT_OK ? vkt__ddp_shard(t, t->val_loader, &t->shard_saved[1]) : s;
 }
 
 void vkt__ddp_fit_end(vkt_trainer *t)
 {
-    vkt_loader *ls[2] = {t->train_loader, t->val_loader};
-    for (int i = 0; t->dist && i < 2; i++) {
-        if (ls[i]) {
-            (void)vkt__loader_set_replicas(ls[i], t->loader_replicas[i], t->loader_rank[i]);
-        }
-    }
+    vkt__ddp_unshard(t, &t->shard_saved[0]);
+    vkt__ddp_unshard(t, &t->shard_saved[1]);
     vkt__reducer_destroy(t->reducer);
     t->reducer = NULL;
 }

@@ -94,6 +94,9 @@ static vkt_status eval_epoch(vkt_trainer *t, const eval_hooks *h, vkt_loader *l,
             s = vkt_device_flush(t->dev); /* one submit per batch */
         }
     }
+    if (s == VKT_OK) {
+        s = vkt__stores_sync(t, t->eval_stage); /* DDP: the ranks' stores made one */
+    }
     if (s != VKT_OK) {
         return s;
     }
@@ -184,9 +187,13 @@ static vkt_status run_stage(vkt_trainer *t, vkt_module *m, vkt_loader *l, vkt_st
                            : stage == VKT_STAGE_TEST   ? &t->d.limit_test_batches
                                                        : &t->d.limit_predict_batches;
     uint32_t n = 0;
-    vkt_status s =
-        vkt__limit_batches(lim, vkt_loader_num_batches(l),
-                           stage == VKT_STAGE_VALIDATE ? "val" : vkt_stage_name(stage), &n);
+    /* this rank's shard, as Lightning's DistributedSampler, before the batches are counted */
+    vkt__shard_saved shard;
+    vkt_status s = vkt__ddp_shard(t, l, &shard);
+    if (s == VKT_OK) {
+        s = vkt__limit_batches(lim, vkt_loader_num_batches(l),
+                               stage == VKT_STAGE_VALIDATE ? "val" : vkt_stage_name(stage), &n);
+    }
     if (s == VKT_OK) {
         s = VKT__MOD(t, prepare_data, VKT__SCOPE_CALLER);
     }
@@ -203,6 +210,7 @@ static vkt_status run_stage(vkt_trainer *t, vkt_module *m, vkt_loader *l, vkt_st
     if (s == VKT_OK) {
         s = vkt__run_eval(t, stage, l, n, false);
     }
+    vkt__ddp_unshard(t, &shard);
     if (s == VKT_OK) {
         s = VKT__STAGE_HOOKS(t, teardown, stage, VKT__SCOPE_OWN);
     }

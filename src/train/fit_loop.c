@@ -121,12 +121,16 @@ static vkt_status train_batch(vkt_trainer *t, uint32_t i, bool last, bool steppi
     return stepping ? log_step(t) : VKT_OK;
 }
 
-/* on_train_epoch_end: non-monitoring callbacks, the module, then monitoring callbacks; the train
- * epoch values are live in callback_metrics from here on. Then the epoch's logger row. */
+/* The ranks' stores made one (DDP), then on_train_epoch_end: non-monitoring callbacks, the
+ * module, then monitoring callbacks; the train epoch values are live in callback_metrics from
+ * here on. Then the epoch's logger row. */
 static vkt_status train_epoch_end(vkt_trainer *t)
 {
     const size_t cb = offsetof(vkt_callback, on_train_epoch_end);
-    vkt_status s = vkt__log_train_epoch_live(t);
+    vkt_status s = vkt__stores_sync(t, VKT_STAGE_FIT);
+    if (s == VKT_OK) {
+        s = vkt__log_train_epoch_live(t);
+    }
     t->epoch_end_results = &t->train_results;
     if (s == VKT_OK) {
         s = vkt__hooks(t, "on_train_epoch_end", cb, VKT__NO_HOOK, VKT__CB_NON_MONITORING,

@@ -14,6 +14,7 @@
 #include "shaders/store_fold_ops.h"
 #include "tensor/tensor_impl.h"
 #include "train/store_fold.h"
+#include "train/store_impl.h"
 #include "train/trainer_impl.h"
 
 /* Mirrors `PC` in shaders/store_fold.comp. */
@@ -26,24 +27,7 @@ _Static_assert(sizeof(vkt__pc_store_fold) <= VKT__PUSH_MAX, "push constants");
 
 #define FOLD_WG 64u
 
-struct vkt__store {
-    char name[64];
-    vkt_stage stage;
-    vkt_store_kind kind;
-    vkt_dtype dtype;
-    int ndim;                  /* of one batch */
-    int64_t shape[VKT_MAX_DIMS];
-    int64_t row_numel;
-    int64_t rows;
-    vkt_tensor **batches;      /* CONCAT */
-    uint32_t n_batches, cap;
-    vkt_tensor *acc, *m2;      /* reductions: one row each */
-    vkt_tensor *concat, *result, *variance; /* caches, rebuilt after new rows */
-    bool var_unbiased;
-    uint64_t bytes;
-};
-
-static const char *kind_name(vkt_store_kind k)
+const char *vkt__store_kind_name(vkt_store_kind k)
 {
     static const char *names[] = {"concat", "sum", "mean", "min", "max", "count", "mean_var"};
     return (unsigned)k < VKT__ARRAY_LEN(names) ? names[k] : "?";
@@ -71,9 +55,8 @@ vkt_status vkt__store_fold(vkt_tensor *acc, vkt_tensor *m2, const vkt_tensor *x,
     return vkt__dispatch(x->dev, &d);
 }
 
-static void drop_caches(vkt_trainer *t, vkt__store *s)
+void vkt__store_drop_caches(vkt__store *s)
 {
-    (void)t;
     vkt_tensor_free(s->concat);
     vkt_tensor_free(s->result);
     vkt_tensor_free(s->variance);
@@ -82,7 +65,7 @@ static void drop_caches(vkt_trainer *t, vkt__store *s)
 
 static void store_clear(vkt_trainer *t, vkt__store *s)
 {
-    drop_caches(t, s);
+    vkt__store_drop_caches(s);
     for (uint32_t i = 0; i < s->n_batches; i++) {
         vkt_tensor_free(s->batches[i]);
     }
@@ -148,7 +131,7 @@ static const char *fmt_size(char *buf, size_t n, uint64_t bytes)
     return buf;
 }
 
-static vkt_status charge(vkt_trainer *t, vkt__store *s, uint64_t bytes)
+vkt_status vkt__store_charge(vkt_trainer *t, vkt__store *s, uint64_t bytes)
 {
     uint64_t budget = t->d.store_budget;
     if (t->store_bytes + bytes > budget) {
@@ -157,7 +140,7 @@ static vkt_status charge(vkt_trainer *t, vkt__store *s, uint64_t bytes)
                           "epoch store \"%s\" (%s, %s) would grow to %s after %lld rows: all "
                           "stores would hold %s, over the %s budget "
                           "(vkt_trainer_desc.store_budget; a reduction kind keeps constant memory)",
-                          s->name, vkt_stage_name(s->stage), kind_name(s->kind),
+                          s->name, vkt_stage_name(s->stage), vkt__store_kind_name(s->kind),
                           fmt_size(a, sizeof a, s->bytes + bytes), (long long)s->rows,
                           fmt_size(b, sizeof b, t->store_bytes + bytes),
                           fmt_size(c, sizeof c, budget));
@@ -166,6 +149,24 @@ static vkt_status charge(vkt_trainer *t, vkt__store *s, uint64_t bytes)
     t->store_bytes += bytes;
     vkt__device_count_stores(t->dev, (int64_t)bytes);
     return VKT_OK;
+}
+
+vkt_status vkt__store_accumulator(vkt_trainer *t, vkt__store *s)
+{
+    if (s->acc) {
+        return VKT_OK;
+    }
+    bool var = s->kind == VKT_STORE_MEAN_VAR;
+    vkt_status st = vkt__store_charge(
+        t, s, (var ? 2 : 1) * VKT__ALIGN_UP((uint64_t)s->row_numel * 4, VKT__ALLOC_ALIGN));
+    if (st != VKT_OK) {
+        return st;
+    }
+    s->acc = vkt_tensor_keep(vkt_tensor_new_1d(t->dev, VKT_F32, s->row_numel));
+    if (var) {
+        s->m2 = vkt_tensor_keep(vkt_tensor_new_1d(t->dev, VKT_F32, s->row_numel));
+    }
+    return !s->acc || (var && !s->m2) ? vkt_last_status() : VKT_OK;
 }
 
 vkt_status vkt_store(vkt_trainer *t, const char *name, const vkt_tensor *value, vkt_store_kind kind)
@@ -192,7 +193,7 @@ vkt_status vkt_store(vkt_trainer *t, const char *name, const vkt_tensor *value, 
     }
     if (kind != VKT_STORE_CONCAT && kind != VKT_STORE_COUNT && value->dtype != VKT_F32) {
         return vkt__error(VKT_DTYPE_MISMATCH, "vkt_store(\"%s\"): %s reductions take f32 values",
-                          name, kind_name(kind));
+                          name, vkt__store_kind_name(kind));
     }
     vkt_stage stage = running_stage(t);
     vkt__store *s = find(t, stage, name);
@@ -218,7 +219,7 @@ vkt_status vkt_store(vkt_trainer *t, const char *name, const vkt_tensor *value, 
     }
     if (s->kind != kind) {
         return vkt__error(VKT_INVALID_ARGUMENT, "vkt_store(\"%s\"): the store is %s, not %s", name,
-                          kind_name(s->kind), kind_name(kind));
+                          vkt__store_kind_name(s->kind), vkt__store_kind_name(kind));
     }
     bool same = value->dtype == s->dtype && row_numel == s->row_numel && value->ndim == s->ndim;
     for (int d = 1; same && d < value->ndim; d++) {
@@ -230,11 +231,11 @@ vkt_status vkt_store(vkt_trainer *t, const char *name, const vkt_tensor *value, 
                                               "store's rows (set by its first batch)",
                           name, vkt_tensor_describe(value, a, sizeof a));
     }
-    drop_caches(t, s);
+    vkt__store_drop_caches(s);
     vkt_status st = VKT_OK;
     if (kind == VKT_STORE_CONCAT) {
         uint64_t bytes = VKT__ALIGN_UP(vkt_tensor_bytes(value), VKT__ALLOC_ALIGN);
-        st = charge(t, s, bytes);
+        st = vkt__store_charge(t, s, bytes);
         if (st != VKT_OK) {
             return st;
         }
@@ -253,20 +254,9 @@ vkt_status vkt_store(vkt_trainer *t, const char *name, const vkt_tensor *value, 
         }
         s->batches[s->n_batches++] = copy;
     } else if (kind != VKT_STORE_COUNT) {
-        if (!s->acc) {
-            uint64_t bytes = (kind == VKT_STORE_MEAN_VAR ? 2 : 1) *
-                             VKT__ALIGN_UP((uint64_t)row_numel * 4, VKT__ALLOC_ALIGN);
-            st = charge(t, s, bytes);
-            if (st != VKT_OK) {
-                return st;
-            }
-            s->acc = vkt_tensor_keep(vkt_tensor_new_1d(t->dev, VKT_F32, row_numel));
-            if (kind == VKT_STORE_MEAN_VAR) {
-                s->m2 = vkt_tensor_keep(vkt_tensor_new_1d(t->dev, VKT_F32, row_numel));
-            }
-            if (!s->acc || (kind == VKT_STORE_MEAN_VAR && !s->m2)) {
-                return vkt_last_status();
-            }
+        st = vkt__store_accumulator(t, s);
+        if (st != VKT_OK) {
+            return st;
         }
         int op = kind == VKT_STORE_MAX ? FOLD_MAX : kind == VKT_STORE_MIN ? FOLD_MIN
                  : kind == VKT_STORE_MEAN_VAR ? FOLD_MEAN_VAR : FOLD_SUM;
@@ -302,17 +292,17 @@ vkt_tensor *vkt_store_concat(vkt_trainer *t, vkt_stage stage, const char *name)
     }
     if (s->kind != VKT_STORE_CONCAT) {
         vkt__error(VKT_INVALID_ARGUMENT, "vkt_store_concat: store \"%s\" is a %s reduction", name,
-                   kind_name(s->kind));
+                   vkt__store_kind_name(s->kind));
         return NULL;
+    }
+    if (s->concat) {
+        return s->concat; /* also the ranks' gathered rows (store_sync.c) */
     }
     if (s->n_batches == 0) {
         vkt__error(VKT_NOT_FOUND, "vkt_store_concat: store \"%s\" has no rows this epoch", name);
         return NULL;
     }
-    if (!s->concat) {
-        s->concat =
-            vkt_tensor_keep(vkt_concat((const vkt_tensor *const *)s->batches, s->n_batches));
-    }
+    s->concat = vkt_tensor_keep(vkt_concat((const vkt_tensor *const *)s->batches, s->n_batches));
     return s->concat;
 }
 

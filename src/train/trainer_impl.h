@@ -52,6 +52,11 @@ typedef struct vkt__results {
 } vkt__results;
 
 typedef struct vkt__store vkt__store; /* store.c */
+/* A loader's shard as it was, while DDP gives it this rank's (vkt__ddp_shard / _unshard). */
+typedef struct vkt__shard_saved {
+    vkt_loader *loader; /* NULL: nothing to restore */
+    uint32_t replicas, rank;
+} vkt__shard_saved;
 
 struct vkt_closure {
     vkt_trainer *t;
@@ -117,7 +122,7 @@ struct vkt_trainer {
     /* DDP (ddp.c): the ranks, NULL on one process */
     vkt_dist *dist;
     bool own_dist;                               /* joined MPI_COMM_WORLD for this trainer */
-    uint32_t loader_replicas[2], loader_rank[2]; /* train, val shards before fit */
+    vkt__shard_saved shard_saved[2];             /* the train and val loaders' own shards */
     struct vkt__reducer *reducer;                /* the gradient buckets, during fit */
 };
 
@@ -126,6 +131,10 @@ struct vkt_trainer {
 /* At create: resolves the strategy, joining MPI_COMM_WORLD when DDP has no dist. */
 vkt_status vkt__ddp_setup(vkt_trainer *t);
 void vkt__ddp_teardown(vkt_trainer *t);
+/* With DDP, `l` (NULL: none) yields this rank's shard until vkt__ddp_unshard; the validate,
+ * test and predict loops shard their loader, as Lightning's DistributedSampler does. */
+vkt_status vkt__ddp_shard(vkt_trainer *t, vkt_loader *l, vkt__shard_saved *saved);
+void vkt__ddp_unshard(vkt_trainer *t, vkt__shard_saved *saved);
 /* At fit's start, before the batch counts: each rank's shard of the train and val loaders. */
 vkt_status vkt__ddp_shard_loaders(vkt_trainer *t);
 /* At fit's end: the loaders' shards as they were, and the gradient reducer freed. */
@@ -158,6 +167,12 @@ vkt_status vkt__ddp_metric_unsync(vkt_trainer *t, vkt_metric *m, int32_t *saved)
 /* Before an epoch's values are read: the sync_dist results' reductions over the ranks
  * (vkt__result.synced), in one all-reduce per reduce_fx kind. */
 vkt_status vkt__ddp_sync_results(vkt_trainer *t, vkt__results *rs);
+
+/* ---- store_sync.c ---- */
+
+/* With DDP, at the end of an epoch of `stage` and before its epoch-end hooks: the ranks' stores
+ * of the stage become the whole epoch's (concatenations gathered, reductions reduced). */
+vkt_status vkt__stores_sync(vkt_trainer *t, vkt_stage stage);
 
 /* ---- trainer_desc.c ---- */
 
