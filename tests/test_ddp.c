@@ -14,7 +14,8 @@
  * - the sampler: the shards are disjoint, cover the epoch, and pad as torch's DistributedSampler
  *   does (an odd sample count repeats the order's first sample);
  * - rank-zero-only files: the checkpoint exists, written by rank 0 alone;
- * - sync_dist: epoch values reduced over the ranks (mean, max, sum), an unsynced one not, and
+ * - sync_dist: epoch values reduced over the ranks (mean, max, sum), step values (mean, sum)
+ *   as on_train_batch_end reads them, an unsynced one not, and
  *   a metric object's state (the epoch accuracy equals the one-process run's);
  * - EarlyStopping's decision is shared: one rank's stop stops both;
  * - resume: both ranks load rank 0's checkpoint and end where an uninterrupted run does;
@@ -62,6 +63,7 @@ typedef struct run {
     uint32_t fail_at;   /* rank 1's training_step fails at this call (from 1); 0: never */
     size_t bucket_bytes; /* vkt_trainer_desc.ddp_bucket_bytes */
     bool twice;          /* a module backward that runs vkt_backward twice */
+    uint32_t step_checks; /* steps whose synced step values were checked */
     bool stores;         /* store the logits (all kinds) and read them at epoch end */
     /* the last epoch's stores at on_train_epoch_end: the concatenation's rows, their count, the
      * sum, mean, min, max, mean_var's mean and variance (2 logits each), this rank's batches */
@@ -116,6 +118,11 @@ static vkt_status training_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, 
         s = s == VKT_OK ? vkt_log_value(t, "rank_sum", v, &o) : s;
         o = (vkt_log_opts){.on_step = VKT_FLAG_OFF, .on_epoch = VKT_FLAG_ON};
         s = s == VKT_OK ? vkt_log_value(t, "rank_local", v, &o) : s;
+        /* step values too: reduced when the step's values are committed */
+        o = (vkt_log_opts){.on_step = VKT_FLAG_ON, .on_epoch = VKT_FLAG_OFF, .sync_dist = true};
+        s = s == VKT_OK ? vkt_log_value(t, "rank_step", v, &o) : s;
+        o.reduce_fx = VKT_REDUCE_SUM;
+        s = s == VKT_OK ? vkt_log_value(t, "rank_step_sum", v, &o) : s;
     }
     return s;
 }
@@ -164,8 +171,17 @@ static vkt_status configure_optimizers(vkt_trainer *t, vkt_optim_config *oc, voi
 static vkt_status record_loss(vkt_trainer *t, const vkt_outputs *out, const vkt_batch *b,
                               uint32_t i, void *ud)
 {
-    (void)t, (void)b, (void)i;
+    (void)b, (void)i;
     run *r = ud;
+    /* callback_metrics holds the previous step's values here, as in Lightning (from step 2) */
+    if (r->log_ranks && r->steps > 0) {
+        float mean = 0, sum = 0;
+        bool found = vkt_trainer_metric(t, VKT_CALLBACK_METRICS, "rank_step", &mean) &&
+                     vkt_trainer_metric(t, VKT_CALLBACK_METRICS, "rank_step_sum", &sum);
+        EXPECT(found && mean == 1.5f && sum == 3.0f,
+               "sync_dist step values: mean %g (1.5), sum %g (3)", (double)mean, (double)sum);
+        r->step_checks++;
+    }
     if (r->steps >= MAX_STEPS) {
         return VKT_OK;
     }
@@ -252,6 +268,8 @@ static void train(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist, uint32_t bat
         EXPECT(strcmp(mine, zero) == 0, "best_model_path %s here, %s on rank 0", mine, zero);
     }
     if (dist && r->log_ranks) {
+        EXPECT(r->step_checks == r->steps - 1, "%u of %u steps' synced values checked",
+               r->step_checks, r->steps);
         /* sync_dist: the last epoch's 4 batches per rank, every rank the same values */
         float mean = 0, max = 0, sum = 0, local = 0;
         vkt_trainer_metric(t, VKT_CALLBACK_METRICS, "rank_mean", &mean);

@@ -12,6 +12,7 @@
 #include "data/data_internal.h"
 #include "dist/dist_internal.h"
 #include "metrics/metrics_internal.h"
+#include "tensor/tensor_impl.h"
 #include "train/trainer_impl.h"
 
 int vkt_trainer_global_rank(const vkt_trainer *t) { return vkt_dist_rank(t ? t->dist : NULL); }
@@ -159,83 +160,147 @@ vkt_status vkt__ddp_after_backward(vkt_trainer *t, bool stepping, vkt_status bac
     return s == VKT_OK ? vkt__reducer_run(t->reducer) : s;
 }
 
-/* A result that sync_dist reduces now: an epoch value not synced since it last changed (a
- * metric object's state is not reduced yet: its epoch value stays this rank's). */
-static bool needs_sync(const vkt__result *r)
+/* x[i] reduced over the ranks by fx[i] (sum, max or min): one all-reduce per kind. */
+static vkt_status allreduce_by_kind(vkt_dist *d, double *x, const vkt_reduce_fx *fx, uint32_t n)
 {
-    return r->sync_dist && r->on_epoch && r->acc && r->count > 0 && !r->metric &&
-           r->synced_at != r->count;
+    static const vkt_reduce_fx kinds[3] = {VKT_REDUCE_SUM, VKT_REDUCE_MAX, VKT_REDUCE_MIN};
+    double *packed = vkt__malloc((n ? n : 1) * sizeof *packed);
+    if (!packed) {
+        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
+    vkt_status s = VKT_OK;
+    for (int k = 0; k < 3 && s == VKT_OK; k++) {
+        uint32_t m = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            if (fx[i] == kinds[k]) {
+                packed[m++] = x[i];
+            }
+        }
+        s = vkt__dist_allreduce_f64(d, packed, (int)m, (int)kinds[k]);
+        for (uint32_t i = 0, at = 0; s == VKT_OK && i < n; i++) {
+            if (fx[i] == kinds[k]) {
+                x[i] = packed[at++];
+            }
+        }
+    }
+    free(packed);
+    return s;
 }
 
-vkt_status vkt__ddp_sync_results(vkt_trainer *t, vkt__results *rs)
+/* A result that sync_dist reduces now: an epoch value not synced since it last changed (a
+ * metric object's state is reduced at its compute: vkt__ddp_metric_sync), or this step's value. */
+static bool needs_sync(const vkt_trainer *t, const vkt__result *r, bool step)
+{
+    if (!r->sync_dist || r->metric) {
+        return false;
+    }
+    return step ? r->on_step && r->has_step && r->step_id == t->log_step_id && r->step_value &&
+                      !r->step_synced
+                : r->on_epoch && r->acc && r->count > 0 && r->synced_at != r->count;
+}
+
+/* The values to reduce, each rank the same number (or none): epoch values with their batch-size
+ * totals, or step values. */
+static vkt_status gather_values(vkt_trainer *t, vkt__results *rs, bool step, double **x,
+                                vkt_reduce_fx **fx, uint32_t *n)
+{
+    *x = NULL;
+    *fx = NULL;
+    *n = 0;
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < rs->count; i++) {
+        count += needs_sync(t, &rs->items[i], step);
+    }
+    vkt_status s = vkt__dist_check_same(t->dist, count,
+                                        step ? "the number of sync_dist step values to reduce"
+                                             : "the number of sync_dist values to reduce");
+    if (s != VKT_OK || count == 0) {
+        return s;
+    }
+    *x = vkt__calloc(2 * (size_t)count, sizeof **x);
+    *fx = vkt__calloc(2 * (size_t)count, sizeof **fx);
+    if (!*x || !*fx) {
+        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
+    for (uint32_t i = 0; i < rs->count && s == VKT_OK; i++) {
+        vkt__result *r = &rs->items[i];
+        if (!needs_sync(t, r, step)) {
+            continue;
+        }
+        float v = 0;
+        s = vkt_tensor_download(step ? r->step_value : r->acc, &v, sizeof v);
+        /* the mean: of the step values over the ranks (Lightning's sync of a step value), of
+         * the epoch's batch-size weighted sums over their batch sizes */
+        vkt_reduce_fx k =
+            r->reduce == VKT_REDUCE_MAX || r->reduce == VKT_REDUCE_MIN ? r->reduce : VKT_REDUCE_SUM;
+        (*x)[*n] = v;
+        (*fx)[(*n)++] = k;
+        if (!step && k == VKT_REDUCE_SUM) {
+            (*x)[*n] = r->cum_bs;
+            (*fx)[(*n)++] = VKT_REDUCE_SUM;
+        }
+    }
+    return s;
+}
+
+/* A one-element tensor holding x, made or reused in *slot. */
+static vkt_status set_scalar(vkt_trainer *t, vkt_tensor **slot, float x)
+{
+    if (!*slot) {
+        *slot = vkt_tensor_keep(vkt_tensor_new_1d(t->dev, VKT_F32, 1));
+    }
+    return *slot ? vkt_tensor_upload(*slot, &x, sizeof x) : vkt_last_status();
+}
+
+static vkt_status sync_values(vkt_trainer *t, vkt__results *rs, bool step)
 {
     if (!t->dist) {
         return VKT_OK;
     }
-    uint32_t n = 0;
-    for (uint32_t i = 0; i < rs->count; i++) {
-        n += needs_sync(&rs->items[i]);
+    double *x;
+    vkt_reduce_fx *fx;
+    uint32_t n;
+    vkt_status s = gather_values(t, rs, step, &x, &fx, &n);
+    if (s == VKT_OK && n > 0) {
+        s = allreduce_by_kind(t->dist, x, fx, n);
     }
-    /* every rank takes part in as many all-reduces, or none */
-    vkt_status s = vkt__dist_check_same(t->dist, n, "the number of sync_dist values to reduce");
-    if (s != VKT_OK || n == 0) {
-        return s;
-    }
-    /* sums hold (value, batch sizes) pairs; max and min the values */
-    double *v = vkt__calloc(4 * (size_t)n, sizeof *v);
-    if (!v) {
-        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
-    }
-    double *sum = v, *max = v + 2 * n, *min = v + 3 * n;
-    int ns = 0, nmax = 0, nmin = 0;
-    for (uint32_t i = 0; i < rs->count && s == VKT_OK; i++) {
+    for (uint32_t i = 0, at = 0; s == VKT_OK && n > 0 && i < rs->count; i++) {
         vkt__result *r = &rs->items[i];
-        if (!needs_sync(r)) {
+        if (!needs_sync(t, r, step)) {
             continue;
         }
-        float x = 0;
-        s = vkt_tensor_download(r->acc, &x, sizeof x);
-        if (r->reduce == VKT_REDUCE_MAX) {
-            max[nmax++] = x;
-        } else if (r->reduce == VKT_REDUCE_MIN) {
-            min[nmin++] = x;
+        bool sum = fx[at] == VKT_REDUCE_SUM;
+        float v = (float)x[at++];
+        if (step) {
+            /* a new tensor, whose one reference the result holds: the logged one may be the
+             * caller's, and the dicts may hold it */
+            vkt_tensor *synced = NULL;
+            s = set_scalar(t, &synced, r->reduce == VKT_REDUCE_MEAN ? v / (float)t->dist->size : v);
+            if (synced) {
+                synced->user_owned = false;
+                vkt__unref(r->step_value);
+                r->step_value = synced;
+                r->step_synced = true;
+            }
         } else {
-            sum[ns++] = x;
-            sum[ns++] = r->cum_bs;
+            r->synced_bs = sum ? x[at++] : r->cum_bs;
+            s = set_scalar(t, &r->synced, v);
+            r->synced_at = r->count;
         }
     }
-    if (s == VKT_OK) {
-        s = vkt__dist_allreduce_f64(t->dist, sum, ns, VKT_REDUCE_SUM);
-    }
-    if (s == VKT_OK) {
-        s = vkt__dist_allreduce_f64(t->dist, max, nmax, VKT_REDUCE_MAX);
-    }
-    if (s == VKT_OK) {
-        s = vkt__dist_allreduce_f64(t->dist, min, nmin, VKT_REDUCE_MIN);
-    }
-    ns = nmax = nmin = 0;
-    for (uint32_t i = 0; i < rs->count && s == VKT_OK; i++) {
-        vkt__result *r = &rs->items[i];
-        if (!needs_sync(r)) {
-            continue;
-        }
-        float x;
-        if (r->reduce == VKT_REDUCE_MAX) {
-            x = (float)max[nmax++];
-        } else if (r->reduce == VKT_REDUCE_MIN) {
-            x = (float)min[nmin++];
-        } else {
-            x = (float)sum[ns++];
-            r->synced_bs = sum[ns++];
-        }
-        if (!r->synced) {
-            r->synced = vkt_tensor_keep(vkt_tensor_new_1d(t->dev, VKT_F32, 1));
-        }
-        s = r->synced ? vkt_tensor_upload(r->synced, &x, sizeof x) : vkt_last_status();
-        r->synced_at = r->count;
-    }
-    free(v);
+    free(x);
+    free(fx);
     return s;
+}
+
+vkt_status vkt__ddp_sync_results(vkt_trainer *t, vkt__results *rs)
+{
+    return sync_values(t, rs, false);
+}
+
+vkt_status vkt__ddp_sync_steps(vkt_trainer *t, vkt__results *rs)
+{
+    return sync_values(t, rs, true);
 }
 
 vkt_status vkt__trainer_reduce_any(vkt_trainer *t, bool *decision)

@@ -396,6 +396,7 @@ vkt_status vkt_log(vkt_trainer *t, const char *name, const vkt_tensor *value,
     vkt__unref(r->step_value);
     r->step_value = (vkt_tensor *)value;
     r->has_step = true;
+    r->step_synced = false;
     /* epoch accumulation on the device */
     if (on_epoch) {
         double bs = 1.0;
@@ -603,6 +604,10 @@ vkt_status vkt__log_train_step(vkt_trainer *t, bool push)
     vkt__results *rs = &t->train_results;
     row rw = {.n = 0};
     static char names[256][104];
+    vkt_status s = vkt__ddp_sync_steps(t, rs);
+    if (s != VKT_OK) {
+        return s;
+    }
     for (uint32_t i = 0; i < rs->count; i++) {
         vkt__result *r = &rs->items[i];
         if (!r->on_step || !r->has_step || r->step_id != t->log_step_id) {
@@ -639,6 +644,10 @@ vkt_status vkt__log_eval_step(vkt_trainer *t)
     vkt__results *rs = t->stage_results;
     row rw = {.n = 0};
     static char names[256][104];
+    vkt_status s = vkt__ddp_sync_steps(t, rs);
+    if (s != VKT_OK) {
+        return s;
+    }
     for (uint32_t i = 0; i < rs->count; i++) {
         vkt__result *r = &rs->items[i];
         if (!r->on_step || !r->has_step || r->step_id != t->log_step_id) {
@@ -662,8 +671,7 @@ vkt_status vkt__log_eval_step(vkt_trainer *t)
         return VKT_OK;
     }
     /* eval step rows: a running per-dataloader batch counter as the step, and no epoch */
-    vkt_status s = row_push(t, &rw, (int64_t)t->eval_step_counter, -1);
-    return s;
+    return row_push(t, &rw, (int64_t)t->eval_step_counter, -1);
 }
 
 /* Epoch values of a stage's results into the dicts (and a logger row at `step`). */

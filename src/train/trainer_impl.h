@@ -44,6 +44,7 @@ typedef struct vkt__result {
     vkt_tensor *synced; /* DDP: acc reduced over the ranks (acc itself stays this rank's) */
     double synced_bs;   /* cum_bs summed over the ranks */
     uint32_t synced_at; /* `count` when synced was made */
+    bool step_synced;   /* DDP: step_value is the ranks' reduction already */
 } vkt__result;
 
 typedef struct vkt__results {
@@ -167,6 +168,9 @@ vkt_status vkt__ddp_metric_unsync(vkt_trainer *t, vkt_metric *m, int32_t *saved)
 /* Before an epoch's values are read: the sync_dist results' reductions over the ranks
  * (vkt__result.synced), in one all-reduce per reduce_fx kind. */
 vkt_status vkt__ddp_sync_results(vkt_trainer *t, vkt__results *rs);
+/* When a step's values are committed: its sync_dist step values reduced over the ranks (the
+ * mean unweighted, as Lightning syncs a step value), in place of this rank's. */
+vkt_status vkt__ddp_sync_steps(vkt_trainer *t, vkt__results *rs);
 
 /* ---- store_sync.c ---- */
 
