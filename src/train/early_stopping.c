@@ -142,7 +142,7 @@ static vkt_status run_check(es *e, vkt_trainer *t)
             return vkt__error(VKT_NOT_FOUND, "%s", msg);
         }
         if (e->verbose) {
-            vkt__train_warn("%s", msg);
+            vkt__train_warn(t, "%s", msg);
         }
         return VKT_OK;
     }

@@ -65,8 +65,11 @@ size_t vkt__display_len(const char *s)
     return n;
 }
 
-void vkt__train_warn(const char *fmt, ...)
+void vkt__train_warn(const vkt_trainer *t, const char *fmt, ...)
 {
+    if (t && !vkt_trainer_is_global_zero(t)) {
+        return;
+    }
     va_list ap;
     va_start(ap, fmt);
     fputs("vkt: warning: ", stderr);

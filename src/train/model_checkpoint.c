@@ -424,7 +424,7 @@ static void remove_checkpoint(const mc *m, const char *path)
         return;
     }
     if (unlink(path) != 0 && errno != ENOENT) {
-        vkt__train_warn("ModelCheckpoint: cannot remove '%s': %s", path, strerror(errno));
+        vkt__train_warn(m->t, "ModelCheckpoint: cannot remove '%s': %s", path, strerror(errno));
     }
 }
 
@@ -549,7 +549,7 @@ static vkt_status save_topk(mc *m)
                               mon, list, mon);
         }
         if (!m->warned_missing) {
-            vkt__train_warn("`ModelCheckpoint(monitor=%s)` could not find the monitored key in "
+            vkt__train_warn(m->t, "`ModelCheckpoint(monitor=%s)` could not find the monitored key in "
                             "the returned metrics: %s. HINT: Did you call `log(%s, value)` in "
                             "the `LightningModule`?",
                             mon, list, mon);
@@ -688,7 +688,7 @@ static vkt_status mc_setup(vkt_trainer *t, vkt_stage stage, void *ud)
             }
             closedir(d);
             if (!empty) {
-                vkt__train_warn("Checkpoint directory %s exists and is not empty.", dir);
+                vkt__train_warn(t, "Checkpoint directory %s exists and is not empty.", dir);
             }
         }
     }
@@ -847,7 +847,7 @@ static vkt_status mc_load_state_dict(vkt_trainer *t, const vkt_dict *st, void *u
             oom |= !set_str(&m->last_model_path, last);
         }
     } else {
-        vkt__train_warn("The dirpath has changed from '%s' to '%s', therefore "
+        vkt__train_warn(t, "The dirpath has changed from '%s' to '%s', therefore "
                         "`best_model_score`, `kth_best_model_path`, `kth_value`, "
                         "`last_model_path` and `best_k_models` won't be reloaded. Only "
                         "`best_model_path` will be reloaded.",

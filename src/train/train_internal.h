@@ -38,8 +38,10 @@ void vkt__c_decimal_point(char *s);
 double vkt__strtod_c(const char *s, char **end);
 /* Number of display columns of a UTF-8 string (one per code point: bars use no wide glyphs). */
 size_t vkt__display_len(const char *s);
-/* A warning on stderr ("vkt: warning: ..."), as Lightning's rank_zero_warn. */
-void vkt__train_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A warning on stderr ("vkt: warning: ..."), as Lightning's rank_zero_warn: on rank 0 only
+ * (every rank when t is NULL). */
+void vkt__train_warn(const vkt_trainer *t, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* ---- dict.c (internal access for the checkpoint writer, loggers and callbacks) ---- */
 
