@@ -71,9 +71,7 @@ static vkt_status read_slot(vkt_budget *b, uint32_t i)
         return vkt__vk_error(r, "reading the budget's timestamps (vkGetQueryPoolResults)");
     }
     slot *sl = &b->slots[i];
-    uint64_t ticks =
-        ((ts[1] & dev->prof.valid_mask) - (ts[0] & dev->prof.valid_mask)) & dev->prof.valid_mask;
-    double ms = (double)ticks * dev->prof.period_ns * 1e-6;
+    double ms = (double)vkt__ticks_between(dev, ts[0], ts[1]) * dev->prof.period_ns * 1e-6;
     double per_step = ms / sl->steps;
     /* the newest run weighs 1/2; one at less than half the estimate replaces it, so that a
      * first-use cost (lavapipe compiles a shader on its first execution) does not linger */

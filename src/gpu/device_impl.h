@@ -207,6 +207,13 @@ vkt_status vkt__record_timestamp(vkt_device *dev, VkQueryPool pool, uint32_t que
 vkt_status vkt__record_host_copy(vkt_device *dev, VkBuffer src, VkDeviceSize src_off, VkBuffer dst,
                                  VkDeviceSize dst_off, VkDeviceSize size, bool to_host);
 
+/* Device ticks from timestamp t0 to t1: with fewer than 64 valid bits the counter may wrap
+ * between the two. */
+static inline uint64_t vkt__ticks_between(const vkt_device *dev, uint64_t t0, uint64_t t1)
+{
+    return ((t1 & dev->prof.valid_mask) - (t0 & dev->prof.valid_mask)) & dev->prof.valid_mask;
+}
+
 /* profile.c: recorder.c's hooks; the recorder calls them only while dev->prof.on, except
  * vkt__prof_frame_start, which collects what a frame timed while profiling was on. */
 void vkt__prof_init(vkt_device *dev);

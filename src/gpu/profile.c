@@ -71,19 +71,16 @@ static vkt_status collect(vkt_device *dev, vkt__frame_prof *p)
             break;
         }
         for (uint32_t q = 0; q + 1 < n; q += 2) {
-            uint64_t t0 = ts[q] & dev->prof.valid_mask, t1 = ts[q + 1] & dev->prof.valid_mask;
-            /* with fewer than 64 valid bits the counter may wrap between the two */
-            uint64_t d = (t1 - t0) & dev->prof.valid_mask;
             uint32_t cmd = (pool * VKT__PROF_POOL_QUERIES + q) / 2;
-            dev->prof.device_ticks[p->kinds[cmd]] += d;
+            dev->prof.device_ticks[p->kinds[cmd]] += vkt__ticks_between(dev, ts[q], ts[q + 1]);
             if (cmd == 0) {
-                first = t0;
+                first = ts[q];
             }
-            last = t1;
+            last = ts[q + 1];
         }
     }
     if (s == VKT_OK && p->count > 0) {
-        dev->prof.busy_ticks += (last - first) & dev->prof.valid_mask;
+        dev->prof.busy_ticks += vkt__ticks_between(dev, first, last);
     }
     p->count = 0;
     return s;
