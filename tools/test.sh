@@ -82,7 +82,7 @@ else
     failed=$((failed + 1))
 fi
 run "unit tests" -- --suite unit
-run "install and link as a user" -- --suite install
+run "install and link as a user, and build without MPI" -- --suite install
 for width in 128 256 512; do
     run "GPU tests at LP_NATIVE_VECTOR_WIDTH=$width" LP_NATIVE_VECTOR_WIDTH=$width -- --suite gpu
 done
