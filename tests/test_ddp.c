@@ -7,6 +7,7 @@
  *   order (rank r's shard is positions r, r+2, ... of the epoch's order, so each global batch
  *   holds the same 128 samples): the per-step loss (mean over the ranks) and the final weights
  *   within 1e-5 relative, and the two ranks' weights identical bit for bit;
+ * - a communicator the application passes (here with the ranks reversed) is the one used;
  * - vkt_trainer_test runs each rank on its shard and gathers the test epoch's store;
  * - epoch stores: every kind, gathered or reduced over the ranks, equal to one process's;
  * - buckets: one per parameter, all-reduced during the backward, give the same weights bit for
@@ -22,6 +23,7 @@
  * - a mismatch of model size, or of epoch stores, across ranks is an error on every rank.
  */
 #include <math.h>
+#include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -518,6 +520,32 @@ static void check_test_shards(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist)
     free(e[1]);
 }
 
+/* The application's communicator: vkt works on a duplicate of it, here with the ranks in the
+ * reverse order of MPI_COMM_WORLD's, and leaves MPI initialised (the first vkt_dist owns it). */
+static void check_app_comm(vkt_device *dev, vkt_dataset *ds)
+{
+    MPI_Comm reversed;
+    EXPECT(MPI_Comm_split(MPI_COMM_WORLD, 0, size - 1 - rank, &reversed) == MPI_SUCCESS,
+           "MPI_Comm_split");
+    vkt_dist *d;
+    OK_OR_DIE(vkt_dist_create(&(vkt_dist_desc){.mpi_comm = &reversed}, &d));
+    EXPECT(vkt_dist_rank(d) == size - 1 - rank && vkt_dist_size(d) == size,
+           "rank %d of %d on the reversed communicator", vkt_dist_rank(d), vkt_dist_size(d));
+    float x = (float)(vkt_dist_rank(d) + 1);
+    OK_OR_DIE(vkt_dist_allreduce_sum(d, &x, 1));
+    EXPECT(x == 3.0f, "the sum over the reversed communicator is %g", (double)x);
+    small f = {0};
+    small_fit(&f, dev, ds, d, 16, 1, NULL);
+    EXPECT(f.status == VKT_OK && vkt_trainer_global_rank(f.t) == size - 1 - rank,
+           "fit over the application's communicator: %s", vkt_last_error());
+    small_close(&f);
+    vkt_dist_destroy(d);
+    int up = 0;
+    MPI_Initialized(&up);
+    EXPECT(up, "destroying the second vkt_dist finalised MPI");
+    MPI_Comm_free(&reversed);
+}
+
 static void check_mismatch(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist)
 {
     small f = {0};
@@ -706,6 +734,7 @@ int main(int argc, char **argv)
     OK_OR_DIE(vkt_dist_barrier(dist));
     check_shared_stop(dev, ds, dist);
     check_test_shards(dev, ds, dist);
+    check_app_comm(dev, ds);
     check_mismatch(dev, ds, dist);
 
     free(w);
