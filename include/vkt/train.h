@@ -352,7 +352,12 @@ VKT_API const char *vkt_trainer_metric_name(vkt_trainer *t, vkt_metrics_kind kin
  * of that stage starts; their contents stay readable until then.
  *
  * A store with a reduction keeps only a constant-size accumulator: reductions run along the batch
- * dimension (the accumulator has the shape of one row) with fixed-order device kernels. */
+ * dimension (the accumulator has the shape of one row) with fixed-order device kernels.
+ *
+ * Under DDP the ranks' stores of a stage are made one at the end of each epoch, before its
+ * epoch-end hooks: a concatenation holds every rank's rows (rank 0's first; vkt_store_batches
+ * stays this rank's), a reduction the whole epoch's value (docs/distributed.md). Every rank must
+ * keep the same stores. */
 
 typedef enum vkt_store_kind {
     VKT_STORE_CONCAT = 0, /* every batch, concatenated on request */
