@@ -219,27 +219,40 @@ static vkt_status gather_values(vkt_trainer *t, vkt__results *rs, bool step, dou
     }
     *x = vkt__calloc(2 * (size_t)count, sizeof **x);
     *fx = vkt__calloc(2 * (size_t)count, sizeof **fx);
-    if (!*x || !*fx) {
-        return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
+    float *v = vkt__calloc(count, sizeof *v);
+    /* the values side by side on the device, then one read-back */
+    vkt_tensor *side = v && *x && *fx ? vkt_tensor_new_1d(t->dev, VKT_F32, count) : NULL;
+    if (!side) {
+        free(v);
+        return v && *x && *fx ? vkt_last_status()
+                              : vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory");
     }
-    for (uint32_t i = 0; i < rs->count && s == VKT_OK; i++) {
-        vkt__result *r = &rs->items[i];
+    for (uint32_t i = 0, k = 0; i < rs->count && s == VKT_OK; i++) {
+        const vkt__result *r = &rs->items[i];
+        if (needs_sync(t, r, step)) {
+            s = vkt__copy(t->dev, vkt__bind(step ? r->step_value : r->acc, VKT__READ),
+                          vkt__subrange(vkt__bind(side, VKT__WRITE), 4 * (uint64_t)k++, 4));
+        }
+    }
+    s = s == VKT_OK ? vkt_tensor_download(side, v, count * sizeof *v) : s;
+    vkt_tensor_free(side);
+    for (uint32_t i = 0, k = 0; i < rs->count && s == VKT_OK; i++) {
+        const vkt__result *r = &rs->items[i];
         if (!needs_sync(t, r, step)) {
             continue;
         }
-        float v = 0;
-        s = vkt_tensor_download(step ? r->step_value : r->acc, &v, sizeof v);
         /* the mean: of the step values over the ranks (Lightning's sync of a step value), of
          * the epoch's batch-size weighted sums over their batch sizes */
-        vkt_reduce_fx k =
+        vkt_reduce_fx kind =
             r->reduce == VKT_REDUCE_MAX || r->reduce == VKT_REDUCE_MIN ? r->reduce : VKT_REDUCE_SUM;
-        (*x)[*n] = v;
-        (*fx)[(*n)++] = k;
-        if (!step && k == VKT_REDUCE_SUM) {
+        (*x)[*n] = v[k++];
+        (*fx)[(*n)++] = kind;
+        if (!step && kind == VKT_REDUCE_SUM) {
             (*x)[*n] = r->cum_bs;
             (*fx)[(*n)++] = VKT_REDUCE_SUM;
         }
     }
+    free(v);
     return s;
 }
 
