@@ -20,7 +20,8 @@
  *   a metric object's state (the epoch accuracy equals the one-process run's);
  * - EarlyStopping's decision is shared: one rank's stop stops both;
  * - resume: both ranks load rank 0's checkpoint and end where an uninterrupted run does;
- * - a mismatch of model size, or of epoch stores, across ranks is an error on every rank.
+ * - a mismatch of model size, epoch stores or sync_dist reductions across ranks is an error on
+ *   every rank.
  */
 #include <math.h>
 #include <mpi.h>
@@ -61,6 +62,7 @@ typedef struct run {
     vkt_metric *acc; /* accuracy over the epoch, logged with sync_dist (NULL: none) */
     bool log_ranks; /* log sync_dist values made of the rank */
     bool log_score; /* log "score": improving on rank 0, flat on rank 1 */
+    bool fx_differs;    /* log a sync_dist value with max on rank 0, mean on rank 1 */
     int epochs;         /* 0: EPOCHS */
     uint32_t fail_at;   /* rank 1's training_step fails at this call (from 1); 0: never */
     size_t bucket_bytes; /* vkt_trainer_desc.ddp_bucket_bytes */
@@ -104,6 +106,14 @@ static vkt_status training_step(vkt_trainer *t, const vkt_batch *b, uint32_t i, 
     static const char *const names[] = {"cat", "sum", "mean", "min", "max", "count", "mv"};
     for (int k = 0; s == VKT_OK && r->stores && k < 7; k++) {
         s = vkt_store(t, names[k], logits, kinds[k]);
+    }
+    if (s == VKT_OK && r->fx_differs) {
+        s = vkt_log_value(
+            t, "fx", 1.0f,
+            &(vkt_log_opts){.on_step = VKT_FLAG_OFF,
+                            .on_epoch = VKT_FLAG_ON,
+                            .sync_dist = true,
+                            .reduce_fx = rank == 0 ? VKT_REDUCE_MAX : VKT_REDUCE_MEAN});
     }
     if (s == VKT_OK && r->log_score) {
         float v = rank == 0 ? 10.0f - (float)vkt_trainer_current_epoch(t) : 5.0f;
@@ -564,6 +574,12 @@ static void check_mismatch(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist)
     EXPECT(g.status == VKT_DISTRIBUTED && strstr(vkt_last_error(), "epoch stores") != NULL,
            "stores on one rank gave %s: %s", vkt_status_name(g.status), vkt_last_error());
     small_close(&g);
+    /* sync_dist values the ranks reduce differently cannot pair up: an error, not a hang */
+    small h = {.r = {.fx_differs = true}};
+    small_fit(&h, dev, ds, dist, 32, 1, NULL);
+    EXPECT(h.status == VKT_DISTRIBUTED && strstr(vkt_last_error(), "reduce_fx") != NULL,
+           "a reduce_fx mismatch gave %s: %s", vkt_status_name(h.status), vkt_last_error());
+    small_close(&h);
 }
 
 /* EarlyStopping's decision is shared: rank 1's flat score stops both ranks after epoch 1 while

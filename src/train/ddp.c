@@ -160,7 +160,14 @@ vkt_status vkt__ddp_after_backward(vkt_trainer *t, bool stepping, vkt_status bac
     return s == VKT_OK ? vkt__reducer_run(t->reducer) : s;
 }
 
-/* x[i] reduced over the ranks by fx[i] (sum, max or min): one all-reduce per kind. */
+/* The all-reduce a reduce_fx takes: a mean is a sum first. */
+static vkt_reduce_fx reduce_kind(vkt_reduce_fx fx)
+{
+    return fx == VKT_REDUCE_MAX || fx == VKT_REDUCE_MIN ? fx : VKT_REDUCE_SUM;
+}
+
+/* x[i] reduced over the ranks by fx[i] (sum, max or min): one all-reduce per kind present (every
+ * rank has the same kinds: gather_values checks). */
 static vkt_status allreduce_by_kind(vkt_dist *d, double *x, const vkt_reduce_fx *fx, uint32_t n)
 {
     static const vkt_reduce_fx kinds[3] = {VKT_REDUCE_SUM, VKT_REDUCE_MAX, VKT_REDUCE_MIN};
@@ -175,6 +182,9 @@ static vkt_status allreduce_by_kind(vkt_dist *d, double *x, const vkt_reduce_fx 
             if (fx[i] == kinds[k]) {
                 packed[m++] = x[i];
             }
+        }
+        if (m == 0) {
+            continue;
         }
         s = vkt__dist_allreduce_f64(d, packed, (int)m, (int)kinds[k]);
         for (uint32_t i = 0, at = 0; s == VKT_OK && i < n; i++) {
@@ -207,13 +217,21 @@ static vkt_status gather_values(vkt_trainer *t, vkt__results *rs, bool step, dou
     *x = NULL;
     *fx = NULL;
     *n = 0;
+    /* how many, and each one's reduce_fx, in order: the all-reduces pair up only if these
+     * agree (and skip a kind no rank has) */
     uint32_t count = 0;
+    uint64_t kinds = 0;
     for (uint32_t i = 0; i < rs->count; i++) {
-        count += needs_sync(t, &rs->items[i], step);
+        if (needs_sync(t, &rs->items[i], step)) {
+            count++;
+            kinds = kinds * 31 + 1 + (uint64_t)reduce_kind(rs->items[i].reduce);
+        }
     }
-    vkt_status s = vkt__dist_check_same(t->dist, count,
-                                        step ? "the number of sync_dist step values to reduce"
-                                             : "the number of sync_dist values to reduce");
+    vkt_status s = vkt__dist_check_same(t->dist, kinds,
+                                        step ? "the sync_dist step values to reduce (how many, "
+                                               "and their reduce_fx)"
+                                             : "the sync_dist values to reduce (how many, and "
+                                               "their reduce_fx)");
     if (s != VKT_OK || count == 0) {
         return s;
     }
@@ -243,8 +261,7 @@ static vkt_status gather_values(vkt_trainer *t, vkt__results *rs, bool step, dou
         }
         /* the mean: of the step values over the ranks (Lightning's sync of a step value), of
          * the epoch's batch-size weighted sums over their batch sizes */
-        vkt_reduce_fx kind =
-            r->reduce == VKT_REDUCE_MAX || r->reduce == VKT_REDUCE_MIN ? r->reduce : VKT_REDUCE_SUM;
+        vkt_reduce_fx kind = reduce_kind(r->reduce);
         (*x)[*n] = v[k++];
         (*fx)[(*n)++] = kind;
         if (!step && kind == VKT_REDUCE_SUM) {
