@@ -959,6 +959,8 @@ static void max_epochs_and_its_default(void **state)
                      VKT_OK);
     assert_int_equal(vkt_trainer_query_desc(t)->max_epochs, 1000);
     assert_int_equal(vkt_trainer_query_desc(t)->max_steps, VKT_UNLIMITED);
+    assert_true(vkt_trainer_query_desc(t)->ddp_bucket_bytes == (size_t)25 << 20);
+    assert_int_equal(vkt_trainer_query_desc(t)->strategy, VKT_STRATEGY_SINGLE);
     vkt_trainer_destroy(t);
     assert_int_equal(vkt_trainer_create(test_dev, &(vkt_trainer_desc){.max_steps = 7,
                                                                        .logger = VKT_FLAG_OFF,

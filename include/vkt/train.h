@@ -441,7 +441,8 @@ typedef enum vkt_clip_algorithm {
  *   (VKT_UNLIMITED: only by val_check_interval), num_sanity_val_steps 2 (VKT_UNLIMITED: all;
  *   disable_sanity_check for none), log_every_n_steps 50 (disable_step_logging for none),
  *   accumulate_grad_batches 1, no clipping, progress bar / checkpointing / CSV logger on,
- *   default_root_dir ".", no fast_dev_run, no overfit_batches.
+ *   default_root_dir ".", no fast_dev_run, no overfit_batches, ddp_bucket_bytes 25 MiB (torch's
+ *   bucket_cap_mb).
  */
 /* How fit runs over processes (Lightning's strategy). */
 typedef enum vkt_strategy {
