@@ -416,9 +416,9 @@ vkt_status vkt_loader_start_epoch(vkt_loader *l, uint32_t epoch)
     l->cursor = 0;
     l->batch = 0;
     l->epoch = epoch;
-    if (l->on_device && (l->desc.shuffle || l->replicas > 1 || !l->perm_ready)) {
-        /* one small upload per epoch; unshuffled orders are uploaded once (the tail past len
-         * of a shard is never read) */
+    if (l->on_device && (l->desc.shuffle || !l->perm_ready)) {
+        /* one small upload per epoch; unshuffled orders are uploaded once, and again after a new
+         * shard (the tail past len of a shard is never read) */
         l->perm_ready = true;
         return vkt_tensor_upload(l->perm, l->order, (size_t)l->count * sizeof *l->order);
     }
