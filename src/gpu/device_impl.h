@@ -200,12 +200,12 @@ vkt_status vkt__record_query_reset(vkt_device *dev, VkQueryPool pool, uint32_t f
                                    uint32_t count);
 vkt_status vkt__record_timestamp(vkt_device *dev, VkQueryPool pool, uint32_t query);
 
-/* Records a copy between a vkt buffer and a host buffer (host_buffer.c) with the usual hazard
- * tracking; to_host adds the transfer-to-host barrier that makes dst readable by the host once
- * the submission has completed. A copy from the host reads what the host wrote before the
- * submission that carries it. */
-vkt_status vkt__record_host_copy(vkt_device *dev, VkBuffer src, VkDeviceSize src_off, VkBuffer dst,
-                                 VkDeviceSize dst_off, VkDeviceSize size, bool to_host);
+/* Records a copy of `range` into a host buffer at host_off (to_host), or back, with the usual
+ * hazard tracking (host_buffer.c); to_host adds the transfer-to-host barrier that makes it
+ * readable by the host once the submission has completed. A copy from the host reads what the
+ * host wrote before the submission that carries it. */
+vkt_status vkt__record_host_copy(vkt_device *dev, vkt__binding range, VkBuffer host,
+                                 VkDeviceSize host_off, bool to_host);
 
 /* Device ticks from timestamp t0 to t1: with fewer than 64 valid bits the counter may wrap
  * between the two. */

@@ -98,8 +98,7 @@ vkt_status vkt__copy_to_host(vkt_device *dev, vkt__binding src, vkt__host_buffer
                              uint64_t *ready)
 {
     VKT__ASSERT(at <= hb->size && src.size <= hb->size - at);
-    vkt_status s = vkt__record_host_copy(dev, src.alloc->buffer, src.alloc->offset + src.offset,
-                                         hb->buffer, at, src.size, true);
+    vkt_status s = vkt__record_host_copy(dev, src, hb->buffer, at, true);
     if (s == VKT_OK) {
         *ready = vkt__pending_value(dev);
         s = vkt_device_flush(dev);
@@ -117,6 +116,5 @@ bool vkt__copy_done(vkt_device *dev, uint64_t ready) { return vkt__completed_val
 vkt_status vkt__copy_from_host(vkt_device *dev, vkt__host_buffer *hb, uint64_t at, vkt__binding dst)
 {
     VKT__ASSERT(at <= hb->size && dst.size <= hb->size - at);
-    return vkt__record_host_copy(dev, hb->buffer, at, dst.alloc->buffer,
-                                 dst.alloc->offset + dst.offset, dst.size, false);
+    return vkt__record_host_copy(dev, dst, hb->buffer, at, false);
 }

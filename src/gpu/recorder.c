@@ -885,12 +885,15 @@ vkt_status vkt__download(vkt_device *dev, vkt__binding src, void *dst)
 
 /* ---- host buffers (host_buffer.c) ---------------------------------------------------------- */
 
-vkt_status vkt__record_host_copy(vkt_device *dev, VkBuffer src, VkDeviceSize src_off, VkBuffer dst,
-                                 VkDeviceSize dst_off, VkDeviceSize size, bool to_host)
+vkt_status vkt__record_host_copy(vkt_device *dev, vkt__binding range, VkBuffer host,
+                                 VkDeviceSize host_off, bool to_host)
 {
     double m = mark(dev);
-    vkt_status s = copy_buffer(dev, src, src_off, dst, dst_off, size,
-                               to_host ? VKT__PROF_DOWNLOAD : VKT__PROF_UPLOAD);
+    VkBuffer buf = range.alloc->buffer;
+    VkDeviceSize off = abs_offset(&range), size = range.size;
+    uint32_t kind = to_host ? VKT__PROF_DOWNLOAD : VKT__PROF_UPLOAD;
+    vkt_status s = to_host ? copy_buffer(dev, buf, off, host, host_off, size, kind)
+                           : copy_buffer(dev, host, host_off, buf, off, size, kind);
     if (s == VKT_OK && to_host) {
         host_read_barrier(dev, &dev->frames[dev->frame]);
         dev->stats.readbacks++;
