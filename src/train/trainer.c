@@ -124,14 +124,14 @@ static vkt_status assemble_callbacks(vkt_trainer *t)
 static vkt_status assemble_loggers(vkt_trainer *t)
 {
     const vkt_trainer_desc *d = &t->d;
+    snprintf(t->log_dir, sizeof t->log_dir, "%s", t->root_dir);
+    if (!vkt_trainer_is_global_zero(t)) {
+        return VKT_OK; /* loggers are rank-zero-only; the log_dir comes from rank 0 (create) */
+    }
     for (int i = 0; i < VKT_MAX_LOGGERS && d->loggers[i]; i++) {
         t->loggers[t->n_loggers++] = d->loggers[i];
     }
-    if (!vkt_trainer_is_global_zero(t)) {
-        t->n_loggers = 0;
-    }
-    if (t->n_loggers == 0 && d->logger != VKT_FLAG_OFF && !t->fast_dev_run &&
-        vkt_trainer_is_global_zero(t)) {
+    if (t->n_loggers == 0 && d->logger != VKT_FLAG_OFF && !t->fast_dev_run) {
         vkt_status s = vkt_csv_logger_create(t->root_dir, "lightning_logs", &t->own_logger);
         if (s != VKT_OK) {
             return s;
@@ -144,7 +144,9 @@ static vkt_status assemble_loggers(vkt_trainer *t)
     const char *ld = t->n_loggers && t->loggers[0]->log_dir
                          ? t->loggers[0]->log_dir(t->loggers[0]->user_data)
                          : NULL;
-    snprintf(t->log_dir, sizeof t->log_dir, "%s", ld ? ld : t->root_dir);
+    if (ld) {
+        snprintf(t->log_dir, sizeof t->log_dir, "%s", ld);
+    }
     return VKT_OK;
 }
 
