@@ -200,7 +200,7 @@ static vkt_status record_loss(vkt_trainer *t, const vkt_outputs *out, const vkt_
     return vkt_tensor_download(vkt_outputs_get(out, "loss"), &r->losses[r->steps++], sizeof(float));
 }
 
-/* Two blobs of FEATURES bytes around 96 and 160, seeded: the same data on every rank. */
+/* Two blobs of FEATURES bytes around 106 and 150, seeded: the same data on every rank. */
 static vkt_dataset *make_data(void)
 {
     static uint8_t im[SAMPLES * FEATURES], lb[SAMPLES];

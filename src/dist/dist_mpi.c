@@ -59,10 +59,6 @@ static bool notice(vkt_dist *d)
     return true;
 }
 
-/* Waits for `n` (at most 2) requests, watching for a failure notice; spins a little, then sleeps in
- * 50 us steps (on a CPU device the other ranks' work needs the cores). */
-static vkt_status wait_all(vkt_dist *d, MPI_Request *reqs, int n, const char *what);
-
 static vkt_status mpi_error(const vkt_dist *d, int rc, const char *what)
 {
     char msg[MPI_MAX_ERROR_STRING] = "";
@@ -71,6 +67,8 @@ static vkt_status mpi_error(const vkt_dist *d, int rc, const char *what)
     return vkt__error(VKT_DISTRIBUTED, "rank %d: %s failed: %s", d->rank, what, msg);
 }
 
+/* Waits for `n` (at most 2) requests, watching for a failure notice; spins a little, then sleeps in
+ * 50 us steps (on a CPU device the other ranks' work needs the cores). */
 static vkt_status wait_all(vkt_dist *d, MPI_Request *reqs, int n, const char *what)
 {
     /* statuses in an array, not MPI_STATUSES_IGNORE: MPICH's (MPI_Status *)1 trips GCC's
