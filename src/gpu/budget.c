@@ -129,7 +129,7 @@ vkt_status vkt_budget_create(vkt_device *dev, const vkt_budget_desc *desc, vkt_b
                           "vkt_budget_create: the device's queue has no timestamp queries "
                           "(timestampValidBits 0), so device time cannot be measured");
     }
-    vkt_budget *b = calloc(1, sizeof *b);
+    vkt_budget *b = vkt__calloc(1, sizeof *b);
     if (!b) {
         return vkt__error(VKT_OUT_OF_HOST_MEMORY, "out of host memory for a budget");
     }
