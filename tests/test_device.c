@@ -11,6 +11,7 @@
 #include <volk.h>
 
 #include "tensor/tensor_impl.h"
+#include "test_alloc.h"
 #include "test_util.h"
 #include "vkt/vulkan.h"
 
@@ -797,6 +798,48 @@ static void budget_plans_from_measured_device_time(void **state)
     vkt_tensor_free(c.a);
 }
 
+/* Every host allocation of a budget's creation and first runs, and of a host buffer's round
+ * trip, failing in turn: a clear error each time and nothing left behind (LeakSanitizer). */
+typedef struct af_ctx {
+    budget_step_ctx step;
+} af_ctx;
+
+static vkt_status af_budget_and_host_buffer(void *ctx)
+{
+    af_ctx *c = ctx;
+    vkt_budget *b;
+    vkt_status s = vkt_budget_create(test_dev, &(vkt_budget_desc){.ms = 5}, &b);
+    for (int i = 0; s == VKT_OK && i < 3; i++) {
+        s = vkt_budget_run(b, budget_step, &c->step, NULL);
+    }
+    vkt_budget_destroy(b);
+    vkt__host_buffer *hb = NULL;
+    uint64_t ready = 0;
+    if (s == VKT_OK) {
+        s = vkt__host_buffer_create(test_dev, 4096, &hb);
+    }
+    if (s == VKT_OK) {
+        s = vkt__copy_to_host(test_dev, vkt__bind(c->step.a, VKT__READ), hb, 0, &ready);
+    }
+    s = s == VKT_OK ? vkt__host_buffer_wait(test_dev, ready) : s;
+    s = s == VKT_OK ? vkt__copy_from_host(test_dev, hb, 0, vkt__bind(c->step.a, VKT__WRITE)) : s;
+    vkt__host_buffer_destroy(test_dev, hb);
+    return s == VKT_OK ? vkt_device_finish(test_dev) : s;
+}
+
+static void af_check(void *ctx, vkt_status s, long point) { (void)ctx, (void)point, (void)s; }
+
+static void budget_and_host_buffer_survive_allocation_failures(void **state)
+{
+    (void)state;
+    af_ctx c = {.step = {.a = vkt_tensor_new_2d(test_dev, VKT_F32, 32, 32)}};
+    assert_int_equal(vkt_fill(c.step.a, 0.5f), VKT_OK);
+    long points = vkt_test_each_alloc_failure("budget and host buffer", NULL,
+                                              af_budget_and_host_buffer, af_check, &c);
+    printf("budget and host buffer: %ld allocation points injected\n", points);
+    vkt_tensor_free(c.step.a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -814,6 +857,7 @@ int main(void)
         VKT_TEST(adopt_host_device),
         VKT_TEST(share_the_queue),
         VKT_TEST(budget_plans_from_measured_device_time),
+        VKT_TEST(budget_and_host_buffer_survive_allocation_failures),
     };
     return VKT_RUN_GROUP(tests);
 }

@@ -28,6 +28,7 @@ struct vkt_budget {
     vkt_budget_desc d;
     VkQueryPool pool; /* 2 per slot */
     slot slots[RING];
+    uint64_t used_until; /* timeline value after which no command uses the pool */
     uint64_t runs;
     double step_ms; /* estimate; 0 until a run has been read */
     uint64_t measured_run;
@@ -159,12 +160,9 @@ void vkt_budget_destroy(vkt_budget *b)
         return;
     }
     vkt_device *dev = b->dev;
-    bool pending = false;
-    for (uint32_t i = 0; i < RING; i++) {
-        pending = pending || b->slots[i].run;
-    }
-    /* the pool may be destroyed only once no submitted command uses it */
-    if (pending) {
+    /* the pool may be destroyed only once no command recorded on it is pending: finished by the
+     * device, or never submitted (a failed flush); finishing submits what is still recorded */
+    if (b->used_until > vkt__completed_value(dev)) {
         (void)vkt_device_finish(dev);
     }
     dev->vk.vkDestroyQueryPool(dev->device, b->pool, NULL);
@@ -216,6 +214,8 @@ vkt_status vkt_budget_run(vkt_budget *b, vkt_budget_step_fn step, void *user,
     }
     /* the pair is closed even when a step failed, so that the reset queries are written */
     vkt_status ts = vkt__record_timestamp(dev, b->pool, 2 * i + 1);
+    /* also a run that fails or makes no step leaves commands on the pool */
+    b->used_until = vkt__pending_value(dev);
     s = s == VKT_OK ? ts : s;
     b->runs = run;
     if (ts == VKT_OK && made > 0) {
