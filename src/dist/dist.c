@@ -182,9 +182,15 @@ vkt_status vkt__dist_check_same(vkt_dist *d, uint64_t value, const char *what)
     if (s != VKT_OK) {
         return s;
     }
+    char whose[64];
+    if (d->rank == 0) {
+        snprintf(whose, sizeof whose, "another rank differs");
+    } else {
+        snprintf(whose, sizeof whose, "rank 0 has %llu", (unsigned long long)root);
+    }
     return vkt__error(VKT_DISTRIBUTED,
-                      "the ranks disagree on %s: rank %d has %llu, rank 0 has %llu (values "
-                      "from %llu to %llu); every rank must run the same model and configuration",
-                      what, d->rank, (unsigned long long)value, (unsigned long long)root,
-                      (unsigned long long)lo, (unsigned long long)hi);
+                      "the ranks disagree on %s: rank %d has %llu, %s (values from %llu to "
+                      "%llu); every rank must run the same model and configuration",
+                      what, d->rank, (unsigned long long)value, whose, (unsigned long long)lo,
+                      (unsigned long long)hi);
 }
