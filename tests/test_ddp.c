@@ -18,8 +18,11 @@
  * - sync_dist: epoch values reduced over the ranks (mean, max, sum), step values (mean, sum)
  *   as on_train_batch_end reads them, an unsynced one not, and
  *   a metric object's state (the epoch accuracy equals the one-process run's);
- * - EarlyStopping's decision is shared: one rank's stop stops both;
+ * - EarlyStopping's decision is shared: one rank's stop stops both; ModelCheckpoint's top-k
+ *   decision is unanimous;
  * - resume: both ranks load rank 0's checkpoint and end where an uninterrupted run does;
+ * - bad arguments (a loader's rank past its replicas, a broadcast root, NULL buffers) are clear
+ *   errors that leave the communicator usable; DDP without a model fails fit on every rank;
  * - a mismatch of model size, epoch stores or sync_dist reductions across ranks is an error on
  *   every rank.
  */
@@ -63,6 +66,7 @@ typedef struct run {
     bool log_ranks; /* log sync_dist values made of the rank */
     bool log_score; /* log "score": improving on rank 0, flat on rank 1 */
     bool fx_differs;    /* log a sync_dist value with max on rank 0, mean on rank 1 */
+    bool no_model;      /* configure_optimizers names no model */
     int epochs;         /* 0: EPOCHS */
     uint32_t fail_at;   /* rank 1's training_step fails at this call (from 1); 0: never */
     size_t bucket_bytes; /* vkt_trainer_desc.ddp_bucket_bytes */
@@ -176,7 +180,7 @@ static vkt_status configure_optimizers(vkt_trainer *t, vkt_optim_config *oc, voi
     (void)t;
     run *r = ud;
     oc->optimizer = r->opt;
-    oc->model = r->model;
+    oc->model = r->no_model ? NULL : r->model;
     return VKT_OK;
 }
 
@@ -432,6 +436,7 @@ static void check_sampler(vkt_device *dev, vkt_dist *dist)
 /* A small DDP fit without logs or checkpoints: hidden units, epochs, one optional callback. */
 typedef struct small {
     run r;
+    bool checkpointing; /* cb is a ModelCheckpoint */
     vkt_loader *loader;
     vkt_trainer *t;
     vkt_status status;
@@ -450,14 +455,15 @@ static void small_fit(small *f, vkt_device *dev, vkt_dataset *ds, vkt_dist *dist
     vkt_module m = {.training_step = training_step,
                     .configure_optimizers = configure_optimizers,
                     .user_data = &f->r};
-    OK_OR_DIE(vkt_trainer_create(dev,
-                                 &(vkt_trainer_desc){.max_epochs = epochs,
-                                                     .enable_progress_bar = VKT_FLAG_OFF,
-                                                     .logger = VKT_FLAG_OFF,
-                                                     .enable_checkpointing = VKT_FLAG_OFF,
-                                                     .callbacks = {cb},
-                                                     .dist = dist},
-                                 &f->t));
+    OK_OR_DIE(vkt_trainer_create(
+        dev,
+        &(vkt_trainer_desc){.max_epochs = epochs,
+                            .enable_progress_bar = VKT_FLAG_OFF,
+                            .logger = VKT_FLAG_OFF,
+                            .enable_checkpointing = f->checkpointing ? VKT_FLAG_ON : VKT_FLAG_OFF,
+                            .callbacks = {cb},
+                            .dist = dist},
+        &f->t));
     f->status = vkt_trainer_fit(f->t, &m, f->loader, NULL);
 }
 
@@ -556,6 +562,66 @@ static void check_app_comm(vkt_device *dev, vkt_dataset *ds)
     MPI_Comm_free(&reversed);
 }
 
+#define EXPECT_ERROR(call, status, words)                                                          \
+    do {                                                                                           \
+        vkt_status got_ = (call);                                                                  \
+        EXPECT(got_ == (status) && strstr(vkt_last_error(), words) != NULL, "%s gave %s: %s",      \
+               #call, vkt_status_name(got_), vkt_last_error());                                    \
+    } while (0)
+
+/* Bad arguments: clear errors, and the communicator still usable after them. */
+static void check_bad_arguments(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist)
+{
+    vkt_loader *l = NULL;
+    EXPECT_ERROR(
+        vkt_loader_create(
+            dev, &(vkt_loader_desc){.dataset = ds, .batch_size = 8, .num_replicas = 2, .rank = 2},
+            &l),
+        VKT_INVALID_ARGUMENT, "rank 2 is not one of 2 replicas");
+    EXPECT(l == NULL, "a loader was made for rank 2 of 2");
+    float x[3] = {1, 2, 3};
+    EXPECT_ERROR(vkt_dist_broadcast(dist, x, sizeof x, 2), VKT_INVALID_ARGUMENT,
+                 "root is not a rank");
+    EXPECT_ERROR(vkt_dist_allreduce_sum(dist, NULL, 3), VKT_INVALID_ARGUMENT, "buf is NULL");
+    EXPECT_ERROR(vkt_dist_create(NULL, NULL), VKT_INVALID_ARGUMENT, "out is NULL");
+    OK_OR_DIE(vkt_dist_allreduce_sum(dist, x, 3));
+    EXPECT(x[0] == 2 && x[2] == 6, "the sum after the errors: %g, %g", (double)x[0], (double)x[2]);
+    /* DDP averages the model's gradient block: without a model it cannot. A fit that fails
+     * tells the other ranks and leaves its communicator failed, so this one has its own. The
+     * other rank's notice may also reach this one before its own fit starts (while the trainer
+     * it creates agrees on the log directory): then the reason is the other rank's. */
+    vkt_dist *own;
+    OK_OR_DIE(vkt_dist_create(NULL, &own));
+    run r = {.no_model = true};
+    uint32_t sizes[3] = {FEATURES, 16, 2};
+    vkt_model_desc md;
+    OK_OR_DIE(vkt_mlp_desc(sizes, 3, 1, &md));
+    OK_OR_DIE(vkt_model_create(dev, &md, &r.model));
+    OK_OR_DIE(vkt_optimizer_create(r.model, &(vkt_optim_desc){0}, &r.opt));
+    OK_OR_DIE(vkt_loader_create(dev, &(vkt_loader_desc){.dataset = ds, .batch_size = 64}, &l));
+    vkt_module m = {.training_step = training_step,
+                    .configure_optimizers = configure_optimizers,
+                    .user_data = &r};
+    vkt_trainer *t = NULL;
+    vkt_status st = vkt_trainer_create(dev,
+                                       &(vkt_trainer_desc){.max_epochs = 1,
+                                                           .enable_progress_bar = VKT_FLAG_OFF,
+                                                           .logger = VKT_FLAG_OFF,
+                                                           .enable_checkpointing = VKT_FLAG_OFF,
+                                                           .dist = own},
+                                       &t);
+    st = st == VKT_OK ? vkt_trainer_fit(t, &m, l, NULL) : st;
+    EXPECT((st == VKT_INVALID_ARGUMENT || st == VKT_DISTRIBUTED) &&
+               strstr(vkt_last_error(), "configure_optimizers set no model") != NULL,
+           "DDP without a model gave %s: %s", vkt_status_name(st), vkt_last_error());
+    vkt_trainer_destroy(t);
+    vkt_loader_destroy(l);
+    vkt_optimizer_destroy(r.opt);
+    vkt_model_destroy(r.model);
+    EXPECT_ERROR(vkt_dist_barrier(own), VKT_DISTRIBUTED, "failed");
+    vkt_dist_destroy(own);
+}
+
 static void check_mismatch(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist)
 {
     small f = {0};
@@ -596,6 +662,28 @@ static void check_shared_stop(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist)
            vkt_trainer_current_epoch(f.t), (unsigned long long)vkt_trainer_global_step(f.t));
     small_close(&f);
     vkt_early_stopping_destroy(es);
+}
+
+/* ModelCheckpoint's top-k decision is unanimous (Lightning's check_monitor_top_k): rank 1's
+ * flat score keeps both ranks at epoch 0's file while rank 0's improves, and neither waits for
+ * the other in a save the other skips. */
+static void check_unanimous_topk(vkt_device *dev, vkt_dataset *ds, vkt_dist *dist, const char *root)
+{
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/topk", root);
+    vkt_callback *mc = vkt_model_checkpoint_create(&(vkt_checkpoint_desc){
+        .dirpath = dir, .monitor = "score", .mode = VKT_MODE_MIN, .save_top_k = 1});
+    small f = {.r = {.log_score = true}, .checkpointing = true};
+    small_fit(&f, dev, ds, dist, 16, 3, mc);
+    EXPECT(f.status == VKT_OK, "fit: %s", vkt_last_error());
+    char mine[256], zero[256];
+    snprintf(mine, sizeof mine, "%s", vkt_model_checkpoint_best_path(mc));
+    memcpy(zero, mine, sizeof zero);
+    OK_OR_DIE(vkt_dist_broadcast(dist, zero, sizeof zero, 0));
+    EXPECT(strcmp(mine, zero) == 0 && strstr(mine, "epoch=0-step=4.ckpt") != NULL,
+           "best_model_path %s here, %s on rank 0 (epoch=0-step=4.ckpt on both)", mine, zero);
+    small_close(&f);
+    vkt_model_checkpoint_destroy(mc);
 }
 
 /* A rank that fails stops every rank, with its reason, instead of leaving them waiting: rank 1's
@@ -668,6 +756,7 @@ int main(int argc, char **argv)
     }
     check_sampler(dev, dist);
     check_buckets(dev, ds, dist, root, w, n);
+    check_unanimous_topk(dev, ds, dist, root);
 
     /* resume: every rank loads rank 0's checkpoint of epoch 1 and trains a third epoch, which
      * ends where an uninterrupted 3-epoch run does, bit for bit */
@@ -751,6 +840,7 @@ int main(int argc, char **argv)
     check_shared_stop(dev, ds, dist);
     check_test_shards(dev, ds, dist);
     check_app_comm(dev, ds);
+    check_bad_arguments(dev, ds, dist);
     check_mismatch(dev, ds, dist);
 
     free(w);

@@ -333,17 +333,22 @@ vkt_status vkt__ddp_sync_steps(vkt_trainer *t, vkt__results *rs)
     return sync_values(t, rs, true);
 }
 
-vkt_status vkt__trainer_reduce_any(vkt_trainer *t, bool *decision)
+vkt_status vkt__trainer_reduce_bool(vkt_trainer *t, bool *decision, bool all)
 {
     if (!t->dist) {
         return VKT_OK;
     }
     uint64_t v = *decision;
-    vkt_status s = vkt__dist_allreduce_u64(t->dist, &v, 1, true);
+    vkt_status s = vkt__dist_allreduce_u64(t->dist, &v, 1, !all);
     if (s == VKT_OK) {
         *decision = v != 0;
     }
     return s;
+}
+
+vkt_status vkt__trainer_broadcast(vkt_trainer *t, void *buf, size_t bytes)
+{
+    return t->dist ? vkt__dist_bcast(t->dist, buf, bytes, 0) : VKT_OK;
 }
 
 void vkt__ddp_failed(vkt_trainer *t, vkt_status s, const char *reason)

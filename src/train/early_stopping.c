@@ -148,7 +148,7 @@ static vkt_status run_check(es *e, vkt_trainer *t)
     }
     bool stop = vkt__es_evaluate(&e->st, current);
     /* DDP: every rank stops when any rank decides to (no rank stops alone) */
-    vkt_status s = vkt__trainer_reduce_any(t, &stop);
+    vkt_status s = vkt__trainer_reduce_bool(t, &stop, false);
     if (s != VKT_OK) {
         return s;
     }

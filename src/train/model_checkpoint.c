@@ -387,6 +387,8 @@ static vkt_status checkpoint_path(mc *m, const char *tmpl, int ver, char *out, s
 }
 
 /* _get_metric_interpolated_filepath_name: the first free name (-v1, -v2, ...). */
+/* DDP: rank 0 looks at the files (it writes them; another rank could see rank 0's file of this
+ * very save) and every rank takes its name, as Lightning's file_exists broadcasts. */
 static vkt_status free_path(mc *m, const char *tmpl, const char *keep, char *out, size_t n)
 {
     vkt_status s = checkpoint_path(m, tmpl, 0, out, n);
@@ -394,7 +396,7 @@ static vkt_status free_path(mc *m, const char *tmpl, const char *keep, char *out
          ver++) {
         s = checkpoint_path(m, tmpl, ver, out, n);
     }
-    return s;
+    return s == VKT_OK ? vkt__trainer_broadcast(m->t, out, n) : s;
 }
 
 static bool should_remove(mc *m, const char *previous, const char *current)
@@ -535,7 +537,7 @@ static vkt_status save_topk(mc *m)
         free(previous);
         return s;
     }
-    double current;
+    double current = 0;
     bool have = monitor_value(m, &current);
     if (!have) {
         char list[2048], mon[300];
@@ -556,7 +558,14 @@ static vkt_status save_topk(mc *m)
             m->warned_missing = true;
         }
     }
-    if (!have || !vkt__topk_check(&m->topk, current)) {
+    /* DDP: saved only when every rank's score would save it (Lightning's check_monitor_top_k
+     * reduces the decision), so that the ranks keep the same files and names */
+    bool save = have && vkt__topk_check(&m->topk, current);
+    vkt_status rs = vkt__trainer_reduce_bool(m->t, &save, true);
+    if (rs != VKT_OK) {
+        return rs;
+    }
+    if (!save) {
         if (m->verbose) {
             long long epoch, step;
             char mon[300];

@@ -215,9 +215,13 @@ typedef struct vkt__es_state {
  * the reason message (or "") in s->message. */
 bool vkt__es_evaluate(vkt__es_state *s, float current);
 
-/* DDP (ddp.c): *decision becomes true on every rank when it is true on any (Lightning's
- * reduce_boolean_decision(all=False)); unchanged on one process. Every rank must call it. */
-vkt_status vkt__trainer_reduce_any(vkt_trainer *t, bool *decision);
+/* DDP (ddp.c): Lightning's reduce_boolean_decision. all false: *decision becomes true on every
+ * rank when it is true on any; all true: only when it is true on every rank. Unchanged on one
+ * process. Every rank must call it. */
+vkt_status vkt__trainer_reduce_bool(vkt_trainer *t, bool *decision, bool all);
+/* DDP: rank 0's `bytes` of buf on every rank (Lightning's strategy.broadcast); nothing on one
+ * process. Every rank must call it. */
+vkt_status vkt__trainer_broadcast(vkt_trainer *t, void *buf, size_t bytes);
 /* DDP: this rank's run failed with `s` and `reason`; every other rank's waiting operation fails
  * with it. Nothing on one process, or for VKT_DISTRIBUTED: an error among the ranks (a
  * disagreement every rank found, or another rank's failure) is known to all already. */
